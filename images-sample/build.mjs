@@ -1,0 +1,83 @@
+#!/usr/bin/env node
+// Materialise the sample root trees described in trees.json under images-sample/out/<variant>/.
+// Owners need root (CI runs as root); as another user the trees are built with your own uid and a warning.
+// Idempotent: a stamp with the spec's hash skips work when nothing changed.
+import { createHash } from 'node:crypto';
+import { existsSync, promises as fsp, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const specPath = path.join(here, 'trees.json');
+const outDir = path.join(here, 'out');
+
+export function loadSpec() {
+  return JSON.parse(readFileSync(specPath, 'utf8'));
+}
+
+/** The entries of one variant: base plus the variant's own, with defaults filled in, parents first. */
+export function variantEntries(spec, variant) {
+  const extra = spec.variants[variant];
+  if (!extra) throw new Error(`unknown variant ${variant}`);
+  return [...spec.base, ...extra]
+    .map((e) => ({
+      uid: 0,
+      gid: 0,
+      mode: e.type === 'dir' ? '0755' : e.type === 'symlink' ? '0777' : '0644',
+      ...e,
+    }))
+    .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+export function contentOf(e) {
+  if (e.contentBase64 !== undefined) return Buffer.from(e.contentBase64, 'base64');
+  return Buffer.from(e.content ?? '', 'utf8');
+}
+
+async function materialise(spec, variant, dest) {
+  await fsp.rm(dest, { recursive: true, force: true });
+  await fsp.mkdir(dest, { recursive: true });
+  const entries = variantEntries(spec, variant);
+  let chownWarned = false;
+  for (const e of entries) {
+    const p = path.join(dest, e.path);
+    if (e.type === 'dir') await fsp.mkdir(p, { recursive: true });
+    else if (e.type === 'file') await fsp.writeFile(p, contentOf(e));
+    else if (e.type === 'symlink') await fsp.symlink(e.target, p);
+    else throw new Error(`${e.path}: unsupported type ${e.type}`);
+    try {
+      await fsp.lchown(p, e.uid, e.gid);
+    } catch (err) {
+      if (!chownWarned) console.warn(`images-sample: cannot set owners (${err.code}); run as root for exact owners`);
+      chownWarned = true;
+    }
+    if (e.type !== 'symlink') await fsp.chmod(p, parseInt(e.mode, 8));
+  }
+  await fsp.chmod(dest, 0o755);
+  // Timestamps last, deepest first, so creating children does not bump their parents.
+  for (const e of [...entries].reverse()) await fsp.lutimes(path.join(dest, e.path), spec.epoch, spec.epoch);
+  await fsp.lutimes(dest, spec.epoch, spec.epoch);
+}
+
+async function main() {
+  const raw = readFileSync(specPath);
+  const self = readFileSync(fileURLToPath(import.meta.url));
+  const hash = createHash('sha256').update(raw).update(self).update(String(process.getuid?.() ?? '')).digest('hex');
+  const stamp = path.join(outDir, '.stamp');
+  if (existsSync(stamp) && readFileSync(stamp, 'utf8') === hash && !process.argv.includes('--force')) {
+    console.log('images-sample: up to date');
+    return;
+  }
+  const spec = loadSpec();
+  await fsp.mkdir(outDir, { recursive: true });
+  for (const variant of Object.keys(spec.variants)) {
+    const dest = path.join(outDir, variant);
+    await materialise(spec, variant, dest);
+    console.log(`images-sample: built tree ${path.relative(process.cwd(), dest)}`);
+  }
+  await fsp.writeFile(stamp, hash);
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
+  await main();
+}

@@ -1,0 +1,39 @@
+import { defineRule } from '../src/engine/rule.js';
+import { isRuntimePath } from '../src/engine/homes.js';
+import { describeFailure, parentOf } from '../src/inventory.js';
+import type { Entry } from '../src/types.js';
+
+export default defineRule({
+  meta: {
+    id: 'dangling-channel-symlink',
+    severity: 'error',
+    tags: ['nix', 'host-leak'],
+    description: 'A Nix channels symlink points at a path that does not exist in the image',
+    remediation:
+      'The link was made by nix-env during the build and points into the build VM. Build with HOME set inside ' +
+      "the builder (HOME=/root or HOME=$TMPDIR) and don't source the host's environment in the build VM; remove " +
+      'the link from the image.',
+    references: ['https://github.com/nix-community/disko/issues/622', 'https://github.com/nix-community/disko/pull/639'],
+  },
+  check({ inventory, report }) {
+    const links = new Map<string, Entry>();
+    for (const e of inventory.glob('/**/.nix-defexpr', { types: ['symlink'] })) links.set(e.path, e);
+    for (const e of inventory.glob('/**/.nix-defexpr/**', { types: ['symlink'] })) links.set(e.path, e);
+    for (const e of inventory.glob('/nix/var/nix/profiles/per-user/*/channels*', { types: ['symlink'] })) {
+      links.set(e.path, e);
+    }
+    for (const link of links.values()) {
+      if (link.path.startsWith('/nix/store/')) continue;
+      const r = inventory.resolve(link.path);
+      if (r.ok) continue;
+      if (isRuntimePath(r.at)) continue;
+      // A link whose parent does not resolve is reported through that parent.
+      if (!inventory.resolve(parentOf(link.path)).ok) continue;
+      report({
+        path: link.path,
+        message: `${link.path} -> ${link.target} does not resolve inside the image (${describeFailure(r)})`,
+        evidence: link.target ?? '',
+      });
+    }
+  },
+});

@@ -1,0 +1,15 @@
+#!/usr/bin/env node
+/** The only place that touches the real process: argv in, output and exit code out. */
+import { run } from '../cli.js';
+import { EXIT_INCOMPLETE } from '../exit.js';
+
+try {
+  const result = await run(process.argv.slice(2), { color: process.stdout.isTTY === true });
+  if (result.stdout) process.stdout.write(result.stdout);
+  if (result.stderr) process.stderr.write(result.stderr);
+  process.exitCode = result.exitCode;
+} catch (err) {
+  process.stderr.write(`hostleak: internal error: ${(err as Error)?.message ?? err}\n`);
+  if (process.env.HOSTLEAK_DEBUG) process.stderr.write(`${(err as Error)?.stack}\n`);
+  process.exitCode = EXIT_INCOMPLETE;
+}

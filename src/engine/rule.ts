@@ -1,0 +1,74 @@
+/** The rule contract: metadata plus one async function that queries the image and reports findings. */
+import type { Inventory, ResolveResult } from '../inventory.js';
+import type { Entry, HostIdentity, Severity } from '../types.js';
+import type { Accounts } from './accounts.js';
+
+export interface RuleMeta {
+  /** kebab-case, equal to the rule's file name and doc page name. */
+  id: string;
+  severity: Severity;
+  tags: string[];
+  description: string;
+  remediation: string;
+  references?: string[];
+}
+
+export interface ReadOptions {
+  /** Read at most this many bytes (default: the engine's limit, 1 MiB). */
+  maxBytes?: number;
+}
+
+export interface ReadResult {
+  /** Canonical path the read was resolved to inside the image. */
+  path: string;
+  data: Buffer;
+  size: number;
+  truncated: boolean;
+}
+
+/** The read-only view of the image that rules see. Never touches the host. */
+export interface ImageFs {
+  /** The entry at exactly this path (no symlink following). */
+  lstat(path: string): Entry | undefined;
+  /** chroot-like resolution inside the image. */
+  resolve(path: string, opts?: { followFinal?: boolean }): ResolveResult;
+  /** A regular file's contents, following symlinks inside the image; null when it does not resolve to a file. */
+  readFile(path: string, opts?: ReadOptions): Promise<ReadResult | null>;
+  /** readFile as UTF-8 text, or null. */
+  readText(path: string, opts?: ReadOptions): Promise<string | null>;
+}
+
+export interface ReportInput {
+  path: string;
+  message: string;
+  evidence?: string | null;
+  /** Overrides the rule's (configured) severity for this one finding. */
+  severity?: Severity;
+}
+
+export interface RuleContext {
+  inventory: Inventory;
+  fs: ImageFs;
+  accounts: Accounts;
+  host: HostIdentity;
+  /** Rule options from configuration (empty object by default). */
+  options: Record<string, unknown>;
+  /** The severity this run uses for the rule (meta default unless configured). */
+  severity: Severity;
+  report(finding: ReportInput): void;
+}
+
+export interface Rule {
+  meta: RuleMeta;
+  check(ctx: RuleContext): Promise<void> | void;
+}
+
+const ID_RE = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
+
+export function defineRule(rule: Rule): Rule {
+  if (!ID_RE.test(rule.meta.id)) throw new Error(`rule id '${rule.meta.id}' is not kebab-case`);
+  if (!rule.meta.description || !rule.meta.remediation) {
+    throw new Error(`rule '${rule.meta.id}' needs a description and a remediation`);
+  }
+  return rule;
+}

@@ -1,0 +1,84 @@
+/** Runs the enabled rules over one image root and collects their findings. */
+import type { ImageRoot } from '../backends/backend.js';
+import type { Finding, HostIdentity, Severity } from '../types.js';
+import { SEVERITY_RANK } from '../types.js';
+import { loadAccounts, type Accounts } from './accounts.js';
+import { createImageFs } from './imagefs.js';
+import type { Rule } from './rule.js';
+
+export const RULE_CRASHED = 'rule-crashed';
+
+/** A rule as this run uses it: configured severity and options. */
+export interface EnabledRule {
+  rule: Rule;
+  severity: Severity;
+  options: Record<string, unknown>;
+}
+
+export function sortFindings(findings: Finding[]): Finding[] {
+  return findings.sort(
+    (a, b) =>
+      SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity] ||
+      (a.path < b.path ? -1 : a.path > b.path ? 1 : 0) ||
+      a.ruleId.localeCompare(b.ruleId) ||
+      a.message.localeCompare(b.message),
+  );
+}
+
+export interface RunResult {
+  findings: Finding[];
+  accounts: Accounts;
+  batches: number;
+  filesRead: number;
+}
+
+export async function runRules(root: ImageRoot, rules: EnabledRule[], host: HostIdentity): Promise<RunResult> {
+  const fs = createImageFs(root);
+  const accounts = await loadAccounts(fs);
+  const name = (p: string) => (root.prefix ? `${root.prefix}:${p}` : p);
+  const filesystemOf = (p: string) => root.inventory.get(p)?.fs ?? null;
+  const findings: Finding[] = [];
+  const seen = new Set<string>();
+
+  await Promise.all(
+    rules.map(async ({ rule, severity, options }) => {
+      const { meta } = rule;
+      try {
+        await rule.check({
+          inventory: root.inventory,
+          fs,
+          accounts,
+          host,
+          options,
+          severity,
+          report(f) {
+            const key = `${meta.id}\0${f.path}\0${f.message}`;
+            if (seen.has(key)) return;
+            seen.add(key);
+            findings.push({
+              ruleId: meta.id,
+              severity: f.severity ?? severity,
+              path: name(f.path),
+              filesystem: filesystemOf(f.path),
+              message: f.message,
+              evidence: f.evidence ?? null,
+              remediation: meta.remediation,
+            });
+          },
+        });
+      } catch (err) {
+        const why = err instanceof Error ? err.message : String(err);
+        findings.push({
+          ruleId: RULE_CRASHED,
+          severity: 'error',
+          path: name('/'),
+          filesystem: null,
+          message: `rule '${meta.id}' crashed: ${why.split('\n')[0]}`,
+          evidence: null,
+          remediation: 'This is a bug in hostleak or in a custom rule: report it with the rule id and the message.',
+        });
+      }
+    }),
+  );
+  return { findings: sortFindings(findings), accounts, batches: fs.stats.batches, filesRead: fs.stats.filesRead };
+}
