@@ -48,3 +48,22 @@ export interface Backend {
 export class TargetError extends Error {
   override name = 'TargetError';
 }
+
+/**
+ * One filesystem of a disk image as a backend read it, before assembly. Paths in `inventory` are relative to the
+ * filesystem's own root (`/etc/fstab`), and `readFiles` takes those paths. src/backends/assemble.ts turns a list of
+ * these into ImageRoots (one assembled root when a root filesystem is found, else one root per filesystem).
+ */
+export interface FilesystemView {
+  /** libguestfs-style device name: /dev/sda (bare filesystem), /dev/sdaN (partition N; MBR logicals from 5). */
+  device: string;
+  /** ext2, ext3, ext4, vfat, xfs, btrfs, squashfs, iso9660 ... */
+  type: string;
+  label: string | null;
+  uuid: string | null;
+  /** GPT partition name (PARTLABEL), null on MBR or bare filesystems. */
+  partlabel: string | null;
+  partuuid: string | null;
+  inventory: Inventory;
+  readFiles(paths: string[], maxBytes: number): Promise<Map<string, FileContent | Error>>;
+}
