@@ -1,0 +1,104 @@
+import { Inventory, normalizePath } from '../src/inventory.js';
+import { memoryRoot } from './helpers/tree.js';
+
+function inv(tree: Parameters<typeof memoryRoot>[0]): Inventory {
+  return memoryRoot(tree).inventory;
+}
+
+describe('normalizePath', () => {
+  it('folds slashes, dots and never climbs above /', () => {
+    expect(normalizePath('/a//b/./c/')).toBe('/a/b/c');
+    expect(normalizePath('/../../etc/passwd')).toBe('/etc/passwd');
+    expect(normalizePath('/')).toBe('/');
+  });
+});
+
+describe('Inventory.resolve (chroot-like)', () => {
+  const tree = inv([
+    { path: '/etc/static', target: '/nix/store/abc-etc/etc' },
+    { path: '/etc/fstab', target: '/etc/static/fstab' },
+    { path: '/nix/store/abc-etc/etc/fstab', content: 'fstab\n' },
+    { path: '/nix/var/nix/profiles/system', target: 'system-1-link' },
+    { path: '/nix/var/nix/profiles/system-1-link', target: '/nix/store/xyz-system' },
+    { path: '/nix/store/xyz-system', type: 'dir' },
+    { path: '/a/escape', target: '../../../../../../etc/fstab' },
+    { path: '/a/host-only', target: '/definitely/only/on/the/host' },
+    { path: '/a/loop1', target: 'loop2' },
+    { path: '/a/loop2', target: '/a/loop1' },
+    { path: '/a/self', target: 'self' },
+    { path: '/a/dotdot-dir', target: '../nix/store/xyz-system/..' },
+    { path: '/a/file', content: 'x' },
+    { path: '/a/through-file', target: '/a/file/child' },
+    { path: '/a/empty', target: '' },
+    ...Array.from({ length: 45 }, (_, i) => ({ path: `/chain/l${i}`, target: `l${i + 1}` })),
+    { path: '/chain/l45', content: 'end' },
+  ]);
+
+  it('follows absolute targets from the image root through a link chain', () => {
+    const r = tree.resolve('/etc/fstab');
+    expect(r).toMatchObject({ ok: true, path: '/nix/store/abc-etc/etc/fstab' });
+  });
+
+  it('follows relative targets from the link directory', () => {
+    expect(tree.resolve('/nix/var/nix/profiles/system')).toMatchObject({ ok: true, path: '/nix/store/xyz-system' });
+  });
+
+  it('never lets .. climb above the image root', () => {
+    expect(tree.resolve('/a/escape')).toMatchObject({ ok: true, path: '/nix/store/abc-etc/etc/fstab' });
+    expect(tree.resolve('/../../../etc/fstab')).toMatchObject({ ok: true, path: '/nix/store/abc-etc/etc/fstab' });
+    expect(tree.resolve('/a/dotdot-dir')).toMatchObject({ ok: true, path: '/nix/store' });
+  });
+
+  it('treats a target that exists only on the host as missing', () => {
+    expect(tree.resolve('/a/host-only')).toEqual({ ok: false, reason: 'missing', at: '/definitely' });
+  });
+
+  it('detects loops, including a self loop', () => {
+    expect(tree.resolve('/a/loop1')).toMatchObject({ ok: false, reason: 'loop' });
+    expect(tree.resolve('/a/self')).toMatchObject({ ok: false, reason: 'loop' });
+  });
+
+  it('bounds the chain length like the kernel (40 follows)', () => {
+    expect(tree.resolve('/chain/l5')).toMatchObject({ ok: true, path: '/chain/l45' });
+    expect(tree.resolve('/chain/l0')).toMatchObject({ ok: false, reason: 'loop' });
+  });
+
+  it('rejects a path through a regular file and empty targets', () => {
+    expect(tree.resolve('/a/through-file')).toMatchObject({ ok: false, reason: 'not-a-directory', at: '/a/file' });
+    expect(tree.resolve('/a/empty')).toMatchObject({ ok: false, reason: 'empty-target' });
+  });
+
+  it('followFinal: false stops at the last link (lstat)', () => {
+    expect(tree.resolve('/etc/fstab', { followFinal: false })).toMatchObject({ ok: true, path: '/etc/fstab' });
+    expect(tree.resolve('/etc/static/fstab', { followFinal: false })).toMatchObject({
+      ok: true,
+      path: '/nix/store/abc-etc/etc/fstab',
+    });
+  });
+});
+
+describe('Inventory.glob', () => {
+  const tree = inv([
+    { path: '/home/alice/.nix-defexpr/channels', target: '/x' },
+    { path: '/home/bob/.nix-defexpr', type: 'dir' },
+    { path: '/root/.nix-defexpr/channels_root', target: '/y' },
+    { path: '/home/alice/.bashrc', content: '' },
+  ]);
+
+  it('matches dot files and respects the static prefix', () => {
+    expect(tree.glob('/home/*/.nix-defexpr').map((e) => e.path)).toEqual([
+      '/home/alice/.nix-defexpr',
+      '/home/bob/.nix-defexpr',
+    ]);
+    expect(tree.glob('/**/.nix-defexpr/**', { types: ['symlink'] }).map((e) => e.path)).toEqual([
+      '/home/alice/.nix-defexpr/channels',
+      '/root/.nix-defexpr/channels_root',
+    ]);
+    expect(tree.glob('/home/alice/.bashrc').map((e) => e.path)).toEqual(['/home/alice/.bashrc']);
+    expect(tree.glob('/nope/*')).toEqual([]);
+  });
+
+  it('lists children sorted', () => {
+    expect(tree.children('/home')).toEqual(['alice', 'bob']);
+  });
+});
