@@ -16,7 +16,7 @@ export interface ScanOptions {
   verbose?: (msg: string) => void;
 }
 
-async function pickBackend(target: string, choice: BackendChoice): Promise<Backend> {
+export async function pickBackend(target: string, choice: BackendChoice): Promise<Backend> {
   if (choice === 'dir') return dirBackend;
   let st;
   try {
@@ -29,7 +29,22 @@ async function pickBackend(target: string, choice: BackendChoice): Promise<Backe
   throw new TargetError('not a directory; this build audits root trees only');
 }
 
-function oneLine(err: unknown): string {
+/** Run the rules over every root of an opened image. */
+export async function auditImage(
+  image: OpenedImage,
+  opts: Pick<ScanOptions, 'rules' | 'host' | 'verbose'>,
+  label: string,
+): Promise<Finding[]> {
+  const findings: Finding[] = [];
+  for (const root of image.roots) {
+    const run = await runRules(root, opts.rules, opts.host);
+    opts.verbose?.(`${label}: ${root.inventory.size} entries, ${run.filesRead} files read in ${run.batches} batches`);
+    findings.push(...run.findings);
+  }
+  return sortFindings(findings);
+}
+
+export function oneLine(err: unknown): string {
   const msg = err instanceof Error ? err.message : String(err);
   return msg.split('\n')[0]!.trim() || 'unknown error';
 }
@@ -51,13 +66,7 @@ export async function scanTarget(target: string, opts: ScanOptions): Promise<Tar
     result.backend = backend.name;
     image = await backend.open(target, { verbose: opts.verbose });
     result.filesystems = image.filesystems;
-    const findings: Finding[] = [];
-    for (const root of image.roots) {
-      const run = await runRules(root, opts.rules, opts.host);
-      opts.verbose?.(`${target}: ${root.inventory.size} entries, ${run.filesRead} files read in ${run.batches} batches`);
-      findings.push(...run.findings);
-    }
-    result.findings = sortFindings(findings);
+    result.findings = await auditImage(image, opts, target);
     if (image.problems.length > 0) {
       result.status = 'partial';
       result.error = `could not read everything: ${image.problems.slice(0, 3).join('; ')}${
