@@ -8,16 +8,33 @@ import path from 'node:path';
 import yargs, { type Argv } from 'yargs';
 import { Registry } from './engine/registry.js';
 import type { EnabledRule } from './engine/runner.js';
-import { EXIT_OK, EXIT_USAGE, exitCodeFor, FAIL_ON_VALUES, type FailOn } from './exit.js';
+import {
+  atOrAbove,
+  EXIT_FINDINGS,
+  EXIT_INCOMPLETE,
+  EXIT_OK,
+  EXIT_USAGE,
+  exitCodeFor,
+  FAIL_ON_VALUES,
+  type FailOn,
+} from './exit.js';
 import { DOCS_RULES_DIR, VERSION } from './paths.js';
 import { FORMATS, render, type FormatName } from './reporters/index.js';
-import { BACKEND_CHOICES, scan, type BackendChoice } from './scan.js';
+import { BACKEND_CHOICES, auditImage, oneLine, scan, type BackendChoice } from './scan.js';
+import type { OpenedImage } from './backends/backend.js';
+import { cat, looksBinary } from './commands/cat.js';
+import { openTarget, RequestError, selectRoot } from './commands/common.js';
+import { diffImages, formatDiffText } from './commands/diff.js';
+import { INVENTORY_FORMATS, inventoryLines, type InventoryFormat } from './commands/inventory-cmd.js';
+import { ls } from './commands/ls.js';
 import type { HostIdentity } from './types.js';
 import { builtinRules } from '../rules/index.js';
 
 export interface RunIO {
   /** Whether stdout is a colour-capable terminal (the bin decides; tests pass false). */
   color?: boolean;
+  /** Whether stdout is a terminal (cat refuses binary data there). Defaults to `color`. */
+  tty?: boolean;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
 }
@@ -26,16 +43,25 @@ export interface RunResult {
   exitCode: number;
   stdout: string;
   stderr: string;
+  /** Raw bytes to write to stdout after `stdout` (cat of a binary file). */
+  stdoutBytes?: Buffer;
 }
 
 class UsageError extends Error {}
+
+/** Options every command that opens images takes. */
+function targetOptions(y: Argv): Argv {
+  return y
+    .option('backend', { choices: BACKEND_CHOICES as string[], default: 'auto', describe: 'how to read targets' })
+    .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'print phases, timings and backend to stderr' });
+}
 
 function parser(): Argv {
   return yargs()
     .scriptName('hostleak')
     .usage('$0 <command> [options]\n\nAudit built OS disk images for artifacts leaked from the machine that built them.')
     .command('scan <targets..>', 'audit images or root trees', (y) =>
-      y
+      targetOptions(y)
         .positional('targets', { type: 'string', array: true, describe: 'disk images or root-tree directories' })
         .option('format', { alias: 'f', choices: FORMATS as string[], default: 'text', describe: 'report format' })
         .option('output', { alias: 'o', type: 'string', describe: 'write the report to FILE instead of stdout' })
@@ -44,18 +70,42 @@ function parser(): Argv {
           default: 'error',
           describe: 'exit 1 when a finding is at or above this severity',
         })
-        .option('backend', { choices: BACKEND_CHOICES as string[], default: 'auto', describe: 'how to read targets' })
         .option('color', { type: 'boolean', describe: 'colour the text report (--no-color to disable)' })
         .option('host-user', { type: 'string', describe: "the build host's user name (default: current user)" })
         .option('host-home', { type: 'string', describe: "the build host's home directory (default: $HOME)" })
         .option('host-name', { type: 'string', describe: "the build host's hostname (default: this machine's)" })
-        .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'print progress and timings to stderr' }),
+    )
+    .command('ls <target> [path]', 'list entries inside an image, like ls / virt-ls', (y) =>
+      targetOptions(y)
+        .positional('target', { type: 'string', describe: 'disk image or root tree' })
+        .positional('path', { type: 'string', default: '/', describe: 'path inside the image' })
+        .option('long', { alias: 'l', type: 'boolean', default: false, describe: 'mode, owner, group, size, mtime, link target' })
+        .option('recursive', { alias: 'R', type: 'boolean', default: false, describe: 'list subdirectories too (full paths)' }),
+    )
+    .command('cat <target> <path>', "print a file's contents, symlinks resolved inside the image", (y) =>
+      targetOptions(y)
+        .positional('target', { type: 'string' })
+        .positional('path', { type: 'string' })
+        .option('force', { type: 'boolean', default: false, describe: 'write binary data to a terminal anyway' }),
+    )
+    .command('inventory <target>', 'every entry of an image, one per line', (y) =>
+      targetOptions(y)
+        .positional('target', { type: 'string' })
+        .option('format', { alias: 'f', choices: INVENTORY_FORMATS as unknown as string[], default: 'jsonl' }),
+    )
+    .command('diff <old> <new>', 'compare two builds: entries and findings', (y) =>
+      targetOptions(y)
+        .positional('old', { type: 'string' })
+        .positional('new', { type: 'string' })
+        .option('format', { alias: 'f', choices: ['text', 'json'], default: 'text' })
+        .option('fail-on', { choices: FAIL_ON_VALUES as string[], default: 'error', describe: 'exit 1 on new findings at or above' })
+        .option('color', { type: 'boolean', describe: 'colour the text output (--no-color to disable)' }),
     )
     .command('rules', 'list the rules with their default severity')
     .command('explain <rule>', "print a rule's documentation", (y) =>
       y.positional('rule', { type: 'string', describe: 'rule id' }),
     )
-    .demandCommand(1, 'name a command: scan, rules or explain')
+    .demandCommand(1, 'name a command: scan, ls, cat, inventory, diff, rules or explain')
     .strict()
     .help()
     .alias('h', 'help')
@@ -116,7 +166,9 @@ async function cmdScan(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): Promise
   });
   for (const t of report.targets) if (t.status !== 'ok') stderr += `hostleak: ${t.target}: ${t.status}: ${t.error}\n`;
   const output = args.output as string | undefined;
+  const t0 = Date.now();
   const text = render(format, report, { color: output ? false : wantColor(args, io, env) });
+  verbose?.(`phase report: ${Date.now() - t0} ms (${format})`);
   let stdout = text;
   if (output) {
     try {
@@ -127,6 +179,87 @@ async function cmdScan(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): Promise
     stdout = '';
   }
   return { exitCode: exitCodeFor(report, failOn), stdout, stderr };
+}
+
+/** Open a target for an inspection command, run `fn`, always close; map errors to exit codes. */
+async function withImage(
+  args: Parsed,
+  target: string,
+  fn: (image: OpenedImage, log: { stderr: string; verbose?: (m: string) => void }) => Promise<RunResult>,
+): Promise<RunResult> {
+  const log: { stderr: string; verbose?: (m: string) => void } = { stderr: '' };
+  if (args.verbose) log.verbose = (m: string) => void (log.stderr += `hostleak: ${m}\n`);
+  let image: OpenedImage | null = null;
+  try {
+    image = await openTarget(target, args.backend as BackendChoice, log.verbose);
+    const r = await fn(image, log);
+    return { ...r, stderr: log.stderr + r.stderr };
+  } catch (err) {
+    if (err instanceof RequestError) return { exitCode: EXIT_USAGE, stdout: '', stderr: `${log.stderr}hostleak: ${err.message}\n` };
+    return { exitCode: EXIT_INCOMPLETE, stdout: '', stderr: `${log.stderr}hostleak: ${target}: ${oneLine(err)}\n` };
+  } finally {
+    await image?.close().catch(() => undefined);
+  }
+}
+
+function partialNote(image: OpenedImage, target: string): string {
+  return image.problems.length > 0 ? `hostleak: ${target}: partial: ${image.problems.join('; ')}\n` : '';
+}
+
+async function cmdLs(args: Parsed): Promise<RunResult> {
+  const target = String(args.target);
+  return withImage(args, target, async (image) => {
+    const { root, path: p } = selectRoot(image, String(args.path ?? '/'));
+    const stdout = await ls(root, p, { long: Boolean(args.long), recursive: Boolean(args.recursive) });
+    return { exitCode: image.problems.length ? EXIT_INCOMPLETE : EXIT_OK, stdout, stderr: partialNote(image, target) };
+  });
+}
+
+async function cmdCat(args: Parsed, io: RunIO): Promise<RunResult> {
+  const target = String(args.target);
+  return withImage(args, target, async (image) => {
+    const { root, path: p } = selectRoot(image, String(args.path));
+    const { data, truncated } = await cat(root, p);
+    if (looksBinary(data) && (io.tty ?? io.color ?? false) && !args.force) {
+      throw new RequestError(`${p}: binary data; refusing to write it to a terminal (redirect it, or add --force)`);
+    }
+    const note = truncated ? `hostleak: ${p}: cut at ${data.length} bytes\n` : '';
+    return { exitCode: EXIT_OK, stdout: '', stdoutBytes: data, stderr: note };
+  });
+}
+
+async function cmdInventory(args: Parsed): Promise<RunResult> {
+  const target = String(args.target);
+  return withImage(args, target, async (image) => {
+    const stdout = [...inventoryLines(image.roots, args.format as InventoryFormat)].join('');
+    return { exitCode: image.problems.length ? EXIT_INCOMPLETE : EXIT_OK, stdout, stderr: partialNote(image, target) };
+  });
+}
+
+async function cmdDiff(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): Promise<RunResult> {
+  const [oldT, newT] = [String(args.old), String(args.new)];
+  const rules = enabledRules(new Registry(builtinRules));
+  const host = hostIdentity(args, env);
+  return withImage(args, oldT, (oldImage, log) =>
+    withImage(args, newT, async (newImage) => {
+      const t0 = Date.now();
+      const findings = {
+        old: await auditImage(oldImage, { rules, host, verbose: log.verbose }, oldT),
+        new: await auditImage(newImage, { rules, host, verbose: log.verbose }, newT),
+      };
+      const d = await diffImages(oldImage, newImage, { old: oldT, new: newT }, findings);
+      log.verbose?.(`phase diff+rules: ${Date.now() - t0} ms`);
+      const stdout = args.format === 'json' ? JSON.stringify(d, null, 2) + '\n' : formatDiffText(d, wantColor(args, io, env));
+      const incomplete = oldImage.problems.length > 0 || newImage.problems.length > 0;
+      const failOn = args['fail-on'] as FailOn;
+      const exitCode = incomplete
+        ? EXIT_INCOMPLETE
+        : d.findings.new.some((f) => atOrAbove(f.severity, failOn))
+          ? EXIT_FINDINGS
+          : EXIT_OK;
+      return { exitCode, stdout, stderr: partialNote(oldImage, oldT) + partialNote(newImage, newT) };
+    }),
+  );
 }
 
 function cmdRules(): RunResult {
@@ -162,6 +295,14 @@ export async function run(argv: string[], io: RunIO = {}): Promise<RunResult> {
     switch (args._[0]) {
       case 'scan':
         return await cmdScan(args, io, env);
+      case 'ls':
+        return await cmdLs(args);
+      case 'cat':
+        return await cmdCat(args, io);
+      case 'inventory':
+        return await cmdInventory(args);
+      case 'diff':
+        return await cmdDiff(args, io, env);
       case 'rules':
         return cmdRules();
       case 'explain':

@@ -64,9 +64,13 @@ export async function scanTarget(target: string, opts: ScanOptions): Promise<Tar
   try {
     const backend = await pickBackend(target, opts.backend);
     result.backend = backend.name;
+    let t0 = Date.now();
     image = await backend.open(target, { verbose: opts.verbose });
+    opts.verbose?.(`${target}: phase open: ${Date.now() - t0} ms (${image.backend} backend)`);
     result.filesystems = image.filesystems;
+    t0 = Date.now();
     result.findings = await auditImage(image, opts, target);
+    opts.verbose?.(`${target}: phase rules: ${Date.now() - t0} ms (${opts.rules.length} rules)`);
     if (image.problems.length > 0) {
       result.status = 'partial';
       result.error = `could not read everything: ${image.problems.slice(0, 3).join('; ')}${

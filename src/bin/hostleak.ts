@@ -4,8 +4,10 @@ import { run } from '../cli.js';
 import { EXIT_INCOMPLETE } from '../exit.js';
 
 try {
-  const result = await run(process.argv.slice(2), { color: process.stdout.isTTY === true });
+  const tty = process.stdout.isTTY === true;
+  const result = await run(process.argv.slice(2), { color: tty, tty });
   if (result.stdout) process.stdout.write(result.stdout);
+  if (result.stdoutBytes) process.stdout.write(result.stdoutBytes);
   if (result.stderr) process.stderr.write(result.stderr);
   process.exitCode = result.exitCode;
 } catch (err) {

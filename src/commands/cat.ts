@@ -1,0 +1,24 @@
+/** `hostleak cat TARGET PATH`: a regular file's contents, symlinks resolved inside the image. */
+import type { ImageRoot } from '../backends/backend.js';
+import { describeFailure } from '../inventory.js';
+import { RequestError } from './common.js';
+
+/** The largest file cat prints (a bigger one is cut, with a note on stderr). */
+export const CAT_MAX_BYTES = 256 * 1024 * 1024;
+
+export function looksBinary(data: Buffer): boolean {
+  const sample = data.subarray(0, 8192);
+  return sample.includes(0);
+}
+
+export async function cat(root: ImageRoot, path: string): Promise<{ data: Buffer; truncated: boolean; resolved: string }> {
+  const r = root.inventory.resolve(path);
+  if (!r.ok) throw new RequestError(`${path}: does not resolve inside the image (${describeFailure(r)})`);
+  const t = r.entry.type;
+  if (t === 'dir') throw new RequestError(`${path}: is a directory (try: hostleak ls TARGET ${path})`);
+  if (t !== 'file') throw new RequestError(`${path}: is a ${t}, not a regular file`);
+  const res = await root.readFiles([r.path], Math.min(r.entry.size, CAT_MAX_BYTES));
+  const c = res.get(r.path);
+  if (!c || c instanceof Error) throw new RequestError(`${path}: cannot read (${c?.message ?? 'no data'})`);
+  return { data: c.data, truncated: c.truncated, resolved: r.path };
+}

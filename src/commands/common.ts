@@ -1,0 +1,71 @@
+/** Pieces the inspection commands (ls, cat, inventory, diff) share. */
+import type { ImageRoot, OpenedImage } from '../backends/backend.js';
+import { TargetError } from '../backends/backend.js';
+import { normalizePath } from '../inventory.js';
+import { pickBackend, type BackendChoice } from '../scan.js';
+import type { Entry, EntryType } from '../types.js';
+
+/** An error in what the user asked for (a path that is not there, a directory given to cat): exit 2. */
+export class RequestError extends Error {
+  override name = 'RequestError';
+}
+
+export type Verbose = ((msg: string) => void) | undefined;
+
+/** Open a target once, timing the phase for --verbose. */
+export async function openTarget(target: string, backend: BackendChoice, verbose: Verbose): Promise<OpenedImage> {
+  const started = Date.now();
+  const b = await pickBackend(target, backend);
+  const image = await b.open(target, { verbose });
+  verbose?.(`phase open: ${Date.now() - started} ms (${image.backend} backend)`);
+  return image;
+}
+
+/**
+ * Pick the root a user path refers to: `/etc/fstab` on the assembled root, or `/dev/sda1:/etc/fstab` when the
+ * filesystems stand alone.
+ */
+export function selectRoot(image: OpenedImage, userPath: string): { root: ImageRoot; path: string } {
+  const m = /^(\/dev\/[^:]+):(\/.*)?$/.exec(userPath);
+  if (m) {
+    const root = image.roots.find((r) => r.prefix === m[1]);
+    if (!root) throw new RequestError(`no filesystem ${m[1]} stands alone in this image`);
+    return { root, path: normalizePath(m[2] ?? '/') };
+  }
+  const root = image.roots.find((r) => r.prefix === null) ?? image.roots[0];
+  if (!root) throw new TargetError('no filesystem could be read');
+  if (!userPath.startsWith('/')) throw new RequestError(`paths inside the image are absolute: /${userPath}?`);
+  return { root, path: normalizePath(userPath) };
+}
+
+const TYPE_CHAR: Record<EntryType, string> = {
+  file: '-',
+  dir: 'd',
+  symlink: 'l',
+  chardev: 'c',
+  blockdev: 'b',
+  fifo: 'p',
+  socket: 's',
+  unknown: '?',
+};
+
+/** `drwxr-xr-x`, with s/S and t/T for setuid, setgid and sticky, like ls. */
+export function modeString(e: Pick<Entry, 'type' | 'mode'>): string {
+  const m = e.mode;
+  const rwx = (bits: number, special: boolean, ch: string) =>
+    (bits & 4 ? 'r' : '-') + (bits & 2 ? 'w' : '-') + (special ? (bits & 1 ? ch : ch.toUpperCase()) : bits & 1 ? 'x' : '-');
+  return (
+    TYPE_CHAR[e.type] +
+    rwx((m >> 6) & 7, (m & 0o4000) !== 0, 's') +
+    rwx((m >> 3) & 7, (m & 0o2000) !== 0, 's') +
+    rwx(m & 7, (m & 0o1000) !== 0, 't')
+  );
+}
+
+export function octalMode(mode: number): string {
+  return mode.toString(8).padStart(4, '0');
+}
+
+export function isoTime(seconds: number): string {
+  return new Date(seconds * 1000).toISOString().replace('.000Z', 'Z');
+}

@@ -1,0 +1,39 @@
+/** `hostleak inventory TARGET --format jsonl|csv`: every entry, one per line, for jq and grep. */
+import type { ImageRoot } from '../backends/backend.js';
+import type { Entry } from '../types.js';
+import { isoTime, octalMode } from './common.js';
+
+export const INVENTORY_FORMATS = ['jsonl', 'csv'] as const;
+export type InventoryFormat = (typeof INVENTORY_FORMATS)[number];
+
+const COLUMNS = ['path', 'type', 'mode', 'uid', 'gid', 'size', 'mtime', 'target', 'filesystem'] as const;
+
+function row(root: ImageRoot, e: Entry) {
+  return {
+    path: root.prefix ? `${root.prefix}:${e.path}` : e.path,
+    type: e.type,
+    mode: octalMode(e.mode),
+    uid: e.uid,
+    gid: e.gid,
+    size: e.size,
+    mtime: isoTime(e.mtime),
+    target: e.target ?? null,
+    filesystem: e.fs,
+  };
+}
+
+/** RFC 4180: quote when a field holds a comma, quote, CR or LF; double the quotes. */
+export function csvField(v: unknown): string {
+  const s = v === null || v === undefined ? '' : String(v);
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+export function* inventoryLines(roots: ImageRoot[], format: InventoryFormat): Generator<string> {
+  if (format === 'csv') yield COLUMNS.join(',') + '\n';
+  for (const root of roots) {
+    for (const e of root.inventory.entries()) {
+      const r = row(root, e);
+      yield format === 'jsonl' ? JSON.stringify(r) + '\n' : COLUMNS.map((c) => csvField(r[c])).join(',') + '\n';
+    }
+  }
+}
