@@ -1,5 +1,5 @@
 /** Exit codes: the contract CI depends on. Only src/cli.ts turns a report into one. */
-import type { Report, Severity } from './types.js';
+import type { Report, Severity, TargetResult } from './types.js';
 import { SEVERITY_RANK } from './types.js';
 
 export const EXIT_OK = 0;
@@ -14,9 +14,26 @@ export function atOrAbove(severity: Severity, failOn: FailOn): boolean {
   return failOn !== 'never' && SEVERITY_RANK[severity] >= SEVERITY_RANK[failOn];
 }
 
-/** 3 when any target was not audited completely (a failed scan is never clean), else 1 on findings at --fail-on. */
+/** Folds target results into an exit code one at a time, so streamed reports need not keep them. */
+export class ExitTracker {
+  private incomplete = false;
+  private failing = false;
+
+  constructor(private readonly failOn: FailOn) {}
+
+  see(t: TargetResult): void {
+    if (t.status !== 'ok') this.incomplete = true;
+    if (t.findings.some((f) => atOrAbove(f.severity, this.failOn))) this.failing = true;
+  }
+
+  /** 3 when any target was not audited completely (a failed scan is never clean), else 1 on findings at --fail-on. */
+  code(): number {
+    return this.incomplete ? EXIT_INCOMPLETE : this.failing ? EXIT_FINDINGS : EXIT_OK;
+  }
+}
+
 export function exitCodeFor(report: Report, failOn: FailOn): number {
-  if (report.targets.some((t) => t.status !== 'ok')) return EXIT_INCOMPLETE;
-  if (report.targets.some((t) => t.findings.some((f) => atOrAbove(f.severity, failOn)))) return EXIT_FINDINGS;
-  return EXIT_OK;
+  const t = new ExitTracker(failOn);
+  for (const r of report.targets) t.see(r);
+  return t.code();
 }

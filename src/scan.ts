@@ -5,6 +5,9 @@ import { dirBackend } from './backends/dir.js';
 import { runRules, sortFindings, type EnabledRule } from './engine/runner.js';
 import { VERSION } from './paths.js';
 import type { Finding, HostIdentity, Report, TargetResult } from './types.js';
+import type { ResultCache } from './store/cache.js';
+import { mapPool, type Semaphore } from './store/pool.js';
+import { NO_PROGRESS, type Progress } from './store/progress.js';
 
 export type BackendChoice = 'auto' | 'dir';
 export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'dir'];
@@ -49,7 +52,7 @@ export function oneLine(err: unknown): string {
   return msg.split('\n')[0]!.trim() || 'unknown error';
 }
 
-export async function scanTarget(target: string, opts: ScanOptions): Promise<TargetResult> {
+export async function scanTarget(target: string, opts: ScanOptions & Pick<StoreOptions, 'appliances'>): Promise<TargetResult> {
   const started = Date.now();
   const result: TargetResult = {
     target,
@@ -61,9 +64,11 @@ export async function scanTarget(target: string, opts: ScanOptions): Promise<Tar
     findings: [],
   };
   let image: OpenedImage | null = null;
+  let release: (() => void) | null = null;
   try {
     const backend = await pickBackend(target, opts.backend);
     result.backend = backend.name;
+    if (backend.name === 'guestfs' && opts.appliances) release = await opts.appliances.acquire();
     let t0 = Date.now();
     image = await backend.open(target, { verbose: opts.verbose });
     opts.verbose?.(`${target}: phase open: ${Date.now() - t0} ms (${image.backend} backend)`);
@@ -83,13 +88,48 @@ export async function scanTarget(target: string, opts: ScanOptions): Promise<Tar
     if (!(err instanceof TargetError)) opts.verbose?.(`${target}: ${(err as Error)?.stack ?? err}`);
   } finally {
     await image?.close().catch(() => undefined);
+    release?.();
     result.durationMs = Date.now() - started;
   }
   return result;
 }
 
-export async function scan(targets: string[], opts: ScanOptions): Promise<Report> {
-  const results: TargetResult[] = [];
-  for (const t of targets) results.push(await scanTarget(t, opts));
+export interface StoreOptions {
+  /** How many targets are audited at once. */
+  jobs?: number;
+  /** Caps concurrent guestfs appliances (memory), below `jobs`. */
+  appliances?: Semaphore;
+  cache?: ResultCache | null;
+  progress?: Progress;
+  /** Called as each target finishes (in completion order), e.g. to stream jsonl. */
+  onResult?: (r: TargetResult) => void | Promise<void>;
+  /** Keep every result in the returned report (false for streamed formats: memory stays flat). */
+  retain?: boolean;
+}
+
+/** One target, through the cache when there is one. */
+async function scanCached(target: string, opts: ScanOptions & StoreOptions): Promise<TargetResult> {
+  if (!opts.cache) return scanTarget(target, opts);
+  const lookup = await opts.cache.lookup(target);
+  if (lookup.hit) {
+    opts.verbose?.(`${target}: cached result (matched by ${lookup.via})`);
+    return lookup.hit;
+  }
+  const result = await scanTarget(target, opts);
+  await opts.cache.store(target, lookup, result).catch((err) => opts.verbose?.(`${target}: cache write failed: ${oneLine(err)}`));
+  return result;
+}
+
+export async function scan(targets: string[], opts: ScanOptions & StoreOptions = {} as ScanOptions): Promise<Report> {
+  const retain = opts.retain ?? true;
+  const progress = opts.progress ?? NO_PROGRESS;
+  const results = await mapPool(targets, opts.jobs ?? 1, async (t) => {
+    progress.start(t);
+    const r = await scanCached(t, opts);
+    progress.done(t);
+    await opts.onResult?.(r);
+    return retain ? r : { ...r, findings: [], filesystems: [] };
+  });
+  progress.finish();
   return { version: 1, tool: { name: 'hostleak', version: VERSION }, targets: results };
 }

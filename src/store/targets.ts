@@ -1,0 +1,51 @@
+/**
+ * Expand what the user named into targets: globs with fast-glob, and with --recursive, directories walked for
+ * files that are disk or filesystem images by their magic bytes (not their names).
+ */
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import fg from 'fast-glob';
+
+export interface ExpandOptions {
+  recursive: boolean;
+  /** Whether a file is an image, by content. */
+  isImage: (file: string) => Promise<boolean>;
+  verbose?: (msg: string) => void;
+}
+
+async function isDir(p: string): Promise<boolean> {
+  try {
+    return (await fsp.stat(p)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+async function imagesUnder(dir: string, opts: ExpandOptions): Promise<string[]> {
+  const files = await fg('**/*', { cwd: dir, onlyFiles: true, followSymbolicLinks: false, dot: false, suppressErrors: true });
+  files.sort();
+  const out: string[] = [];
+  for (const f of files) {
+    const full = path.join(dir, f);
+    if (await opts.isImage(full)) out.push(full);
+    else opts.verbose?.(`skipping ${full}: not a disk or filesystem image`);
+  }
+  return out;
+}
+
+export async function expandTargets(args: string[], opts: ExpandOptions): Promise<string[]> {
+  const out: string[] = [];
+  for (const arg of args) {
+    if (fg.isDynamicPattern(arg)) {
+      const matches = (await fg(arg, { onlyFiles: false, followSymbolicLinks: false, suppressErrors: true })).sort();
+      if (matches.length === 0) out.push(arg); // reported as a missing target
+      for (const m of matches) {
+        if (opts.recursive && (await isDir(m))) out.push(...(await imagesUnder(m, opts)));
+        else out.push(m);
+      }
+    } else if (opts.recursive && (await isDir(arg))) {
+      out.push(...(await imagesUnder(arg, opts)));
+    } else out.push(arg);
+  }
+  return [...new Set(out)];
+}
