@@ -1,0 +1,71 @@
+/**
+ * Turn a target file into something a backend can open: detect its format, decompress it to a temporary sparse
+ * file when compressed, refuse host backing files, and catch truncated raw images early.
+ * Backend-neutral: used by the guestfs and native backends.
+ */
+import { TargetError } from '../backends/backend.js';
+import { checkBackingFiles, type HostReference } from './backing.js';
+import { decompressToTemp } from './decompress.js';
+import { checkRawExtent, detectFormat, type Compression, type Container, type RawLayout } from './detect.js';
+
+export interface PrepareOptions {
+  allowBackingFile?: boolean;
+  signal?: AbortSignal;
+  verbose?: (msg: string) => void;
+  tmpDir?: string;
+}
+
+export interface PreparedImage {
+  /** The file to open (the target itself, or a temporary decompressed copy). */
+  path: string;
+  container: Container;
+  layout: RawLayout | null;
+  compression: Compression | null;
+  /** One-line description, e.g. `zstd-compressed raw disk (GPT)`. */
+  description: string;
+  /** Host files the image references (only non-empty with allowBackingFile). */
+  hostReferences: HostReference[];
+  /** Remove temporary files. Idempotent. */
+  cleanup(): void;
+}
+
+export async function prepareImage(target: string, opts: PrepareOptions = {}): Promise<PreparedImage> {
+  let fmt = await detectFormat(target);
+  let file = target;
+  let compression: Compression | null = null;
+  let cleanup = () => {};
+  try {
+    if (fmt.kind === 'compressed') {
+      compression = fmt.compression;
+      const started = Date.now();
+      const d = await decompressToTemp(target, fmt.compression, { signal: opts.signal, tmpDir: opts.tmpDir });
+      cleanup = d.cleanup;
+      file = d.path;
+      opts.verbose?.(`${target}: decompressed ${fmt.compression} to ${d.path} (${d.size} bytes) in ${Date.now() - started} ms`);
+      fmt = await detectFormat(file).catch((err: unknown) => {
+        throw err instanceof TargetError ? new TargetError(`inside the ${compression} stream: ${err.message}`) : err;
+      });
+      if (fmt.kind === 'compressed') throw new TargetError(`doubly compressed image (${compression} inside ${fmt.compression})`);
+    }
+    const refs = await checkBackingFiles(file, fmt.container, opts.allowBackingFile ?? false);
+    for (const r of refs) opts.verbose?.(`${target}: allowed ${r.kind} ${r.path}`);
+    if (fmt.container === 'raw') {
+      const cut = await checkRawExtent(file, fmt.layout);
+      if (cut) throw new TargetError(cut);
+    }
+    const description = compression ? `${compression}-compressed ${fmt.description}` : fmt.description;
+    opts.verbose?.(`${target}: ${description}`);
+    return {
+      path: file,
+      container: fmt.container,
+      layout: fmt.layout,
+      compression,
+      description,
+      hostReferences: refs,
+      cleanup,
+    };
+  } catch (err) {
+    cleanup();
+    throw err;
+  }
+}
