@@ -15,6 +15,7 @@ import {
   EXIT_OK,
   EXIT_USAGE,
   exitCodeFor,
+  ExitTracker,
   FAIL_ON_VALUES,
   type FailOn,
 } from './exit.js';
@@ -27,7 +28,14 @@ import { openTarget, RequestError, selectRoot } from './commands/common.js';
 import { diffImages, formatDiffText } from './commands/diff.js';
 import { INVENTORY_FORMATS, inventoryLines, type InventoryFormat } from './commands/inventory-cmd.js';
 import { ls } from './commands/ls.js';
-import type { HostIdentity } from './types.js';
+import type { HostIdentity, TargetResult } from './types.js';
+import { formatJsonl, jsonlLine } from './reporters/jsonl.js';
+import { mergeReports } from './commands/merge.js';
+import { configHash, ResultCache } from './store/cache.js';
+import { defaultJobs, Semaphore } from './store/pool.js';
+import { terminalProgress } from './store/progress.js';
+import { inShard, parseShard, type Shard } from './store/shard.js';
+import { expandTargets, isImageFile } from './store/targets.js';
 import { builtinRules } from '../rules/index.js';
 
 export interface RunIO {
@@ -35,6 +43,12 @@ export interface RunIO {
   color?: boolean;
   /** Whether stdout is a terminal (cat refuses binary data there). Defaults to `color`. */
   tty?: boolean;
+  /** Show a progress bar through writeStderr (the bin sets it on a terminal outside CI). */
+  progress?: boolean;
+  columns?: number;
+  /** Live output: streamed formats write here as they go instead of returning one string. */
+  writeStdout?: (s: string) => void;
+  writeStderr?: (s: string) => void;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
 }
@@ -74,6 +88,18 @@ function parser(): Argv {
         .option('host-user', { type: 'string', describe: "the build host's user name (default: current user)" })
         .option('host-home', { type: 'string', describe: "the build host's home directory (default: $HOME)" })
         .option('host-name', { type: 'string', describe: "the build host's hostname (default: this machine's)" })
+        .option('recursive', { alias: 'r', type: 'boolean', default: false, describe: 'find images in directories by their magic bytes' })
+        .option('jobs', { alias: 'j', type: 'number', describe: 'targets audited at once (default: fits the machine)' })
+        .option('cache', { type: 'string', describe: 'reuse results of unchanged images from DIR (--no-cache: off)' })
+        .option('shard', { type: 'string', describe: 'audit only shard i of n (i/n), split by target path' }),
+    )
+    .command('merge <reports..>', 'combine JSON or jsonl reports (shards) into one', (y) =>
+      y
+        .positional('reports', { type: 'string', array: true })
+        .option('format', { alias: 'f', choices: FORMATS as string[], default: 'json' })
+        .option('output', { alias: 'o', type: 'string' })
+        .option('fail-on', { choices: FAIL_ON_VALUES as string[], default: 'error' })
+        .option('color', { type: 'boolean' }),
     )
     .command('ls <target> [path]', 'list entries inside an image, like ls / virt-ls', (y) =>
       targetOptions(y)
@@ -158,27 +184,88 @@ async function cmdScan(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): Promise
   const verbose = args.verbose ? (msg: string) => void (stderr += `hostleak: ${msg}\n`) : undefined;
   const failOn = args['fail-on'] as FailOn;
   const format = args.format as FormatName;
-  const report = await scan(args.targets as string[], {
-    backend: args.backend as BackendChoice,
-    rules: enabledRules(registry),
-    host: hostIdentity(args, env),
+  const output = args.output ? path.resolve(io.cwd ?? process.cwd(), String(args.output)) : undefined;
+  let shard: Shard | null = null;
+  if (args.shard !== undefined) {
+    try {
+      shard = parseShard(String(args.shard));
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+  }
+  const jobsDefault = defaultJobs();
+  const jobs = args.jobs === undefined ? jobsDefault.jobs : Number(args.jobs);
+  if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`--jobs takes a whole number >= 1, not '${args.jobs}'`);
+
+  const rules = enabledRules(registry);
+  const host = hostIdentity(args, env);
+  const backend = args.backend as BackendChoice;
+  const expanded = await expandTargets(args.targets as string[], { recursive: Boolean(args.recursive), isImage: isImageFile, verbose });
+  const targets = expanded.filter((t) => inShard(t, shard));
+  if (shard) verbose?.(`shard ${shard.index}/${shard.count}: ${targets.length} of ${expanded.length} targets`);
+  const cache = typeof args.cache === 'string'
+    ? new ResultCache(path.resolve(io.cwd ?? process.cwd(), args.cache), configHash({
+        version: VERSION,
+        backend,
+        host,
+        rules: rules.map((r) => ({ id: r.rule.meta.id, severity: r.severity, options: r.options })),
+      }))
+    : null;
+
+  // jsonl streams each target as it finishes; every other format is rendered once at the end.
+  const streaming = format === 'jsonl';
+  const tracker = new ExitTracker(failOn);
+  let streamed = '';
+  if (streaming && output) await fsp.writeFile(output, '');
+  const onResult = async (t: TargetResult) => {
+    tracker.see(t);
+    if (t.status !== 'ok') stderr += `hostleak: ${t.target}: ${t.status}: ${t.error}\n`;
+    if (!streaming) return;
+    const line = jsonlLine(t);
+    if (output) await fsp.appendFile(output, line);
+    else if (io.writeStdout) io.writeStdout(line);
+    else streamed += line;
+  };
+  const progress = io.progress && io.writeStderr ? terminalProgress(targets.length, io.writeStderr, io.columns) : undefined;
+  const report = await scan(targets, {
+    backend,
+    rules,
+    host,
     verbose,
+    jobs,
+    appliances: new Semaphore(Math.min(jobs, jobsDefault.appliances)),
+    cache,
+    progress,
+    onResult,
+    retain: !streaming,
   });
-  for (const t of report.targets) if (t.status !== 'ok') stderr += `hostleak: ${t.target}: ${t.status}: ${t.error}\n`;
-  const output = args.output as string | undefined;
+  if (streaming) return { exitCode: tracker.code(), stdout: streamed, stderr };
   const t0 = Date.now();
   const text = render(format, report, { color: output ? false : wantColor(args, io, env) });
   verbose?.(`phase report: ${Date.now() - t0} ms (${format})`);
-  let stdout = text;
   if (output) {
     try {
-      await fsp.writeFile(path.resolve(io.cwd ?? process.cwd(), output), text);
+      await fsp.writeFile(output, text);
     } catch (err) {
-      return { exitCode: EXIT_USAGE, stdout: '', stderr: stderr + `hostleak: cannot write ${output}: ${(err as Error).message}\n` };
+      return { exitCode: EXIT_USAGE, stdout: '', stderr: stderr + `hostleak: cannot write ${args.output}: ${(err as Error).message}\n` };
     }
-    stdout = '';
   }
-  return { exitCode: exitCodeFor(report, failOn), stdout, stderr };
+  return { exitCode: tracker.code(), stdout: output ? '' : text, stderr };
+}
+
+async function cmdMerge(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): Promise<RunResult> {
+  let report;
+  try {
+    report = await mergeReports(args.reports as string[]);
+  } catch (err) {
+    if (err instanceof RequestError) throw new UsageError(err.message);
+    throw err;
+  }
+  const format = args.format as FormatName;
+  const output = args.output ? path.resolve(io.cwd ?? process.cwd(), String(args.output)) : undefined;
+  const text = format === 'jsonl' ? formatJsonl(report) : render(format, report, { color: output ? false : wantColor(args, io, env) });
+  if (output) await fsp.writeFile(output, text);
+  return { exitCode: exitCodeFor(report, args['fail-on'] as FailOn), stdout: output ? '' : text, stderr: '' };
 }
 
 /** Open a target for an inspection command, run `fn`, always close; map errors to exit codes. */
@@ -295,6 +382,8 @@ export async function run(argv: string[], io: RunIO = {}): Promise<RunResult> {
     switch (args._[0]) {
       case 'scan':
         return await cmdScan(args, io, env);
+      case 'merge':
+        return await cmdMerge(args, io, env);
       case 'ls':
         return await cmdLs(args);
       case 'cat':

@@ -5,7 +5,14 @@ import { EXIT_INCOMPLETE } from '../exit.js';
 
 try {
   const tty = process.stdout.isTTY === true;
-  const result = await run(process.argv.slice(2), { color: tty, tty });
+  const result = await run(process.argv.slice(2), {
+    color: tty,
+    tty,
+    progress: process.stderr.isTTY === true && !process.env.CI,
+    columns: process.stderr.columns,
+    writeStdout: (s) => process.stdout.write(s),
+    writeStderr: (s) => process.stderr.write(s),
+  });
   if (result.stdout) process.stdout.write(result.stdout);
   if (result.stdoutBytes) process.stdout.write(result.stdoutBytes);
   if (result.stderr) process.stderr.write(result.stderr);

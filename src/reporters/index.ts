@@ -2,9 +2,10 @@
 import type { Report } from '../types.js';
 import { formatJson } from './json.js';
 import { formatText } from './text.js';
+import { formatJsonl } from './jsonl.js';
 
-export type FormatName = 'text' | 'json';
-export const FORMATS: readonly FormatName[] = ['text', 'json'];
+export type FormatName = 'text' | 'json' | 'jsonl';
+export const FORMATS: readonly FormatName[] = ['text', 'json', 'jsonl'];
 
 export interface FormatOptions {
   color: boolean;
@@ -14,6 +15,8 @@ export function render(format: FormatName, report: Report, opts: FormatOptions):
   switch (format) {
     case 'json':
       return formatJson(report);
+    case 'jsonl':
+      return formatJsonl(report);
     case 'text':
       return formatText(report, { color: opts.color });
   }
