@@ -15,10 +15,13 @@ export interface Credential {
 type Judge = (text: string) => Credential[];
 
 /** `key = value` / `key: value` lines (ini, yaml, npmrc, nix.conf) whose key matches. */
-function keyed(text: string, keyRe: RegExp, what: (key: string) => string): Credential[] {
+function keyed(text: string, keyRe: RegExp, what: (key: string) => string, equalsOnly = false): Credential[] {
   const out: Credential[] = [];
+  const lineRe = equalsOnly
+    ? /^\s*["']?([^=#;\s"']+)["']?\s*=\s*(.*?)\s*$/
+    : /^\s*(?:-\s*)?["']?([^=:#;\s"']+)["']?\s*[=:]\s*(.*?)\s*$/;
   for (const { line } of lines(text)) {
-    const m = /^\s*(?:-\s*)?["']?([^=:#;\s"']+)["']?\s*[=:]\s*(.*?)\s*$/.exec(line);
+    const m = lineRe.exec(line);
     if (!m || !keyRe.test(m[1]!)) continue;
     const value = m[2]!.replace(/^["']|["']$/g, '');
     // An empty value or a reference to the environment (${NPM_TOKEN}) is not a credential.
@@ -80,7 +83,7 @@ const KINDS: Array<{ glob: string[]; label: string; judge: Judge }> = [
   {
     glob: ['/**/.npmrc', '/etc/npmrc', '/**/etc/npmrc'],
     label: '.npmrc',
-    judge: (t) => keyed(t, /(?:^|:)_(authToken|auth|password)$/, (k) => `an npm ${k.replace(/^.*:/, '')}`),
+    judge: (t) => keyed(t, /(?:^|:)_(authToken|auth|password)$/, (k) => `an npm ${k.replace(/^.*:/, '')}`, true),
   },
   { glob: ['/**/.pypirc'], label: '.pypirc', judge: (t) => keyed(t, /^password$/i, () => 'a package index password') },
   { glob: ['/**/nix.conf'], label: 'nix.conf', judge: (t) => keyed(t, /^access-tokens$/, () => 'Nix access-tokens') },
