@@ -49,6 +49,11 @@ function parser(): Argv {
         .option('host-user', { type: 'string', describe: "the build host's user name (default: current user)" })
         .option('host-home', { type: 'string', describe: "the build host's home directory (default: $HOME)" })
         .option('host-name', { type: 'string', describe: "the build host's hostname (default: this machine's)" })
+        .option('scan-store', {
+          type: 'boolean',
+          default: false,
+          describe: 'also scan file contents inside /nix/store (world-readable, large; off by default)',
+        })
         .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'print progress and timings to stderr' }),
     )
     .command('rules', 'list the rules with their default severity')
@@ -91,8 +96,9 @@ function hostIdentity(args: Parsed, env: NodeJS.ProcessEnv): HostIdentity {
   };
 }
 
-function enabledRules(registry: Registry): EnabledRule[] {
-  return registry.all().map((rule) => ({ rule, severity: rule.meta.severity, options: {} }));
+function enabledRules(registry: Registry, args: Parsed): EnabledRule[] {
+  const options: Record<string, unknown> = args['scan-store'] ? { scanStore: true } : {};
+  return registry.all().map((rule) => ({ rule, severity: rule.meta.severity, options: { ...options } }));
 }
 
 function wantColor(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): boolean {
@@ -110,7 +116,7 @@ async function cmdScan(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): Promise
   const format = args.format as FormatName;
   const report = await scan(args.targets as string[], {
     backend: args.backend as BackendChoice,
-    rules: enabledRules(registry),
+    rules: enabledRules(registry, args),
     host: hostIdentity(args, env),
     verbose,
   });
