@@ -1,7 +1,51 @@
 /** The built-in rules. Every rules/<id>.ts is listed here (a test checks it), with docs/rules/<id>.md beside it. */
 import type { Rule } from '../src/engine/rule.js';
+import bakedMachineId from './baked-machine-id.js';
+import bakedRandomSeed from './baked-random-seed.js';
+import bakedSshHostKey from './baked-ssh-host-key.js';
+import buildLog from './build-log.js';
+import buildPathReference from './build-path-reference.js';
+import credentialFile from './credential-file.js';
 import danglingChannelSymlink from './dangling-channel-symlink.js';
+import danglingSymlink from './dangling-symlink.js';
+import homelessShelter from './homeless-shelter.js';
+import hostGcroot from './host-gcroot.js';
+import hostIdentityReference from './host-identity-reference.js';
+import hostResolvConf from './host-resolv-conf.js';
+import leftoverTemp from './leftover-temp.js';
 import orphanedHome from './orphaned-home.js';
+import privateKey from './private-key.js';
 import rootOwnedNixDefexpr from './root-owned-nix-defexpr.js';
+import secretToken from './secret-token.js';
+import setuidInStore from './setuid-in-store.js';
+import shellHistory from './shell-history.js';
+import strayPerUserProfile from './stray-per-user-profile.js';
+import unknownOwner from './unknown-owner.js';
+import vmExchangeLeftover from './vm-exchange-leftover.js';
+import worldWritable from './world-writable.js';
 
-export const builtinRules: Rule[] = [orphanedHome, rootOwnedNixDefexpr, danglingChannelSymlink];
+export const builtinRules: Rule[] = [
+  orphanedHome,
+  rootOwnedNixDefexpr,
+  danglingChannelSymlink,
+  homelessShelter,
+  strayPerUserProfile,
+  hostGcroot,
+  buildPathReference,
+  hostIdentityReference,
+  bakedMachineId,
+  bakedSshHostKey,
+  bakedRandomSeed,
+  privateKey,
+  credentialFile,
+  secretToken,
+  shellHistory,
+  leftoverTemp,
+  buildLog,
+  hostResolvConf,
+  unknownOwner,
+  setuidInStore,
+  worldWritable,
+  danglingSymlink,
+  vmExchangeLeftover,
+];

@@ -91,7 +91,12 @@ function parser(): Argv {
         .option('recursive', { alias: 'r', type: 'boolean', default: false, describe: 'find images in directories by their magic bytes' })
         .option('jobs', { alias: 'j', type: 'number', describe: 'targets audited at once (default: fits the machine)' })
         .option('cache', { type: 'string', describe: 'reuse results of unchanged images from DIR (--no-cache: off)' })
-        .option('shard', { type: 'string', describe: 'audit only shard i of n (i/n), split by target path' }),
+        .option('shard', { type: 'string', describe: 'audit only shard i of n (i/n), split by target path' })
+        .option('scan-store', {
+          type: 'boolean',
+          default: false,
+          describe: 'also scan file contents inside /nix/store (world-readable, large; off by default)',
+        }),
     )
     .command('merge <reports..>', 'combine JSON or jsonl reports (shards) into one', (y) =>
       y
@@ -167,8 +172,9 @@ function hostIdentity(args: Parsed, env: NodeJS.ProcessEnv): HostIdentity {
   };
 }
 
-function enabledRules(registry: Registry): EnabledRule[] {
-  return registry.all().map((rule) => ({ rule, severity: rule.meta.severity, options: {} }));
+function enabledRules(registry: Registry, args: Parsed): EnabledRule[] {
+  const options: Record<string, unknown> = args['scan-store'] ? { scanStore: true } : {};
+  return registry.all().map((rule) => ({ rule, severity: rule.meta.severity, options: { ...options } }));
 }
 
 function wantColor(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): boolean {
@@ -197,7 +203,7 @@ async function cmdScan(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): Promise
   const jobs = args.jobs === undefined ? jobsDefault.jobs : Number(args.jobs);
   if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`--jobs takes a whole number >= 1, not '${args.jobs}'`);
 
-  const rules = enabledRules(registry);
+  const rules = enabledRules(registry, args);
   const host = hostIdentity(args, env);
   const backend = args.backend as BackendChoice;
   const expanded = await expandTargets(args.targets as string[], { recursive: Boolean(args.recursive), isImage: isImageFile, verbose });
@@ -325,7 +331,7 @@ async function cmdInventory(args: Parsed): Promise<RunResult> {
 
 async function cmdDiff(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): Promise<RunResult> {
   const [oldT, newT] = [String(args.old), String(args.new)];
-  const rules = enabledRules(new Registry(builtinRules));
+  const rules = enabledRules(new Registry(builtinRules), args);
   const host = hostIdentity(args, env);
   return withImage(args, oldT, (oldImage, log) =>
     withImage(args, newT, async (newImage) => {

@@ -9,6 +9,8 @@ export const DEFAULT_MAX_BYTES = 1024 * 1024;
 
 interface Pending {
   maxBytes: number;
+  /** False when every requester asked not to keep the contents. */
+  cache: boolean;
   waiters: Array<{ resolve: (c: FileContent | null) => void }>;
 }
 
@@ -41,20 +43,21 @@ export function createImageFs(root: ImageRoot): ImageFs & { stats: ImageFsStats 
     for (const [p, req] of batch) {
       const r = results.get(p);
       const content = r && !(r instanceof Error) ? r : null;
-      cache.set(p, { maxBytes, content });
+      if (req.cache) cache.set(p, { maxBytes, content });
       for (const w of req.waiters) w.resolve(content);
     }
   }
 
-  function load(p: string, maxBytes: number): Promise<FileContent | null> {
+  function load(p: string, maxBytes: number, keep: boolean): Promise<FileContent | null> {
     const hit = cache.get(p);
     if (hit && (hit.maxBytes >= maxBytes || (hit.content && !hit.content.truncated))) {
       return Promise.resolve(hit.content);
     }
     return new Promise((resolve) => {
       let req = pending.get(p);
-      if (!req) pending.set(p, (req = { maxBytes, waiters: [] }));
+      if (!req) pending.set(p, (req = { maxBytes, cache: keep, waiters: [] }));
       req.maxBytes = Math.max(req.maxBytes, maxBytes);
+      req.cache ||= keep;
       req.waiters.push({ resolve });
       if (!scheduled) {
         scheduled = true;
@@ -71,7 +74,7 @@ export function createImageFs(root: ImageRoot): ImageFs & { stats: ImageFsStats 
       const r = inv.resolve(p);
       if (!r.ok || r.entry.type !== 'file') return null;
       const maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
-      const c = await load(r.path, maxBytes);
+      const c = await load(r.path, maxBytes, opts.cache ?? true);
       if (!c) return null;
       const data = c.data.length > maxBytes ? c.data.subarray(0, maxBytes) : c.data;
       return { path: r.path, data, size: c.size, truncated: c.size > data.length };

@@ -16,6 +16,8 @@ export interface RuleMeta {
 export interface ReadOptions {
   /** Read at most this many bytes (default: the engine's limit, 1 MiB). */
   maxBytes?: number;
+  /** Keep the contents in the per-audit cache (default true). Bulk scans pass false so memory stays bounded. */
+  cache?: boolean;
 }
 
 export interface ReadResult {

@@ -1,0 +1,54 @@
+import { defineRule } from '../src/engine/rule.js';
+import { buildPathPrefix, findBuildPaths } from '../src/engine/buildpaths.js';
+import { excerpt } from '../src/engine/redact.js';
+import { redactSecrets } from '../src/engine/secrets.js';
+import { isStorePath, lineAt, scanTextFiles, textScanOptions } from '../src/engine/text.js';
+import { isRuntimePath } from '../src/engine/homes.js';
+
+export default defineRule({
+  meta: {
+    id: 'build-path-reference',
+    severity: 'warning',
+    tags: ['host-leak', 'build-path'],
+    description:
+      'A symlink target or a text file names a build-time path (/build/, /tmp/nix-build-*, /homeless-shelter, /tmp/state/, CI workspaces)',
+    remediation:
+      'A file generated during the build recorded where it was built. Generate it with the final path (pass ' +
+      '--prefix / the install location instead of $PWD), strip build directories (e.g. remove-references-to, ' +
+      'substituteInPlace), or regenerate it on the target at first boot. Symlinks must point at image paths.',
+    references: ['https://github.com/NixOS/nixpkgs/pull/292561', 'https://github.com/NixOS/nixpkgs/issues/83207'],
+  },
+  async check(ctx) {
+    const { inventory, options, report } = ctx;
+    const opts = textScanOptions(options);
+    // Subscribe to the shared content pass first (synchronously), then look at symlinks while it runs.
+    const scanned = scanTextFiles(ctx, opts, (file) => {
+      if (file.binary) return;
+      const text = file.text();
+      const hits = findBuildPaths(text);
+      if (hits.length === 0) return;
+      const first = hits[0]!;
+      const at = lineAt(text, first.index);
+      const prefixes = [...new Set(hits.map((h) => h.prefix))];
+      report({
+        path: file.entry.path,
+        message:
+          `${file.entry.path} names the build-time path ${prefixes.join(', ')} (${hits.length} occurrence${hits.length === 1 ? '' : 's'}, ` +
+          `first on line ${at.n})`,
+        evidence: `line ${at.n}: ${redactSecrets(excerpt(at.line, at.col))}`,
+      });
+    });
+    for (const e of inventory.walk('/')) {
+      if (e.type !== 'symlink' || !e.target || isRuntimePath(e.path)) continue;
+      if (!opts.includeStore && isStorePath(e.path)) continue;
+      const prefix = e.target.startsWith('/') ? buildPathPrefix(e.target) : null;
+      if (!prefix) continue;
+      report({
+        path: e.path,
+        message: `${e.path} -> ${e.target} points into the build-time path ${prefix}`,
+        evidence: e.target,
+      });
+    }
+    await scanned;
+  },
+});

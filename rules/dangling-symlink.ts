@@ -1,0 +1,54 @@
+import picomatch from 'picomatch';
+import { defineRule } from '../src/engine/rule.js';
+import { aggregate } from '../src/engine/aggregate.js';
+import { isRuntimePath } from '../src/engine/homes.js';
+import { isStorePath, textScanOptions } from '../src/engine/text.js';
+import { describeFailure, normalizePath, parentOf, type ResolveResult } from '../src/inventory.js';
+import type { Entry } from '../src/types.js';
+
+/** Links other rules already report: Nix channels (dangling-channel-symlink) and GC roots (host-gcroot). */
+const OWNED_ELSEWHERE = picomatch(
+  ['/**/.nix-defexpr', '/**/.nix-defexpr/**', '/nix/var/nix/profiles/per-user/*/channels*', '/nix/var/nix/gcroots/**'],
+  { dot: true },
+);
+
+export default defineRule({
+  meta: {
+    id: 'dangling-symlink',
+    severity: 'warning',
+    tags: ['host-leak'],
+    description: 'A symlink points at a path that does not exist in the image (run-time trees excepted)',
+    remediation:
+      'The link was made against the build host or build VM (an absolute path that exists only there, a result ' +
+      'link, a checkout). Make the link relative to something the image contains, create its target in the ' +
+      'image, or remove it. Links into /run, /proc, /sys and /dev are fine and never reported.',
+    references: ['https://github.com/nix-community/disko/issues/622'],
+  },
+  check({ inventory, options, report }) {
+    const { includeStore } = textScanOptions(options);
+    const bad = new Map<string, { e: Entry; r: Extract<ResolveResult, { ok: false }> }>();
+    for (const e of inventory.walk('/')) {
+      if (e.type !== 'symlink') continue;
+      if ((!includeStore && isStorePath(e.path)) || isRuntimePath(e.path) || OWNED_ELSEWHERE(e.path)) continue;
+      const target = e.target ?? '';
+      const abs = target.startsWith('/') ? normalizePath(target) : normalizePath(`${parentOf(e.path)}/${target}`);
+      if (isRuntimePath(abs)) continue;
+      const r = inventory.resolve(e.path);
+      if (r.ok || isRuntimePath(r.at)) continue;
+      if (!inventory.resolve(parentOf(e.path)).ok) continue;
+      bad.set(e.path, { e, r });
+    }
+    for (const g of aggregate(bad.keys())) {
+      const hit = bad.get(g.path);
+      if (!hit || g.merged) {
+        report({ path: g.path, message: `${g.count} symlinks below ${g.path} do not resolve inside the image`, evidence: `${g.count} links` });
+        continue;
+      }
+      report({
+        path: g.path,
+        message: `${g.path} -> ${hit.e.target} does not resolve inside the image (${describeFailure(hit.r)})`,
+        evidence: hit.e.target ?? '',
+      });
+    }
+  },
+});

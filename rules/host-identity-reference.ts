@@ -1,0 +1,86 @@
+import { defineRule } from '../src/engine/rule.js';
+import { hostTerms, matchTerms } from '../src/engine/identity.js';
+import { excerpt } from '../src/engine/redact.js';
+import { redactSecrets } from '../src/engine/secrets.js';
+import { isStorePath, lineAt, scanTextFiles, textScanOptions } from '../src/engine/text.js';
+import { isRuntimePath } from '../src/engine/homes.js';
+import { parentOf } from '../src/inventory.js';
+
+export default defineRule({
+  meta: {
+    id: 'host-identity-reference',
+    severity: 'warning',
+    tags: ['host-leak', 'host-identity'],
+    description:
+      "The build host's user name, home directory or hostname appears in the image (paths, symlink targets, text files)",
+    remediation:
+      "The build recorded who built it and where: a home directory, a config rendered with the builder's " +
+      'hostname (ssh host key comments, postfix main.cf). Build with a neutral environment (HOME inside the ' +
+      'sandbox, no host USER/HOSTNAME passed through), set hostnames explicitly in the image configuration, and ' +
+      'regenerate host-specific files on first boot. hostleak takes the identity from --host-user, --host-home and ' +
+      '--host-name, defaulting to the machine it runs on.',
+    references: ['https://github.com/grml/grml-debootstrap/issues/67', 'https://github.com/nix-community/disko/issues/622'],
+  },
+  async check(ctx) {
+    const { inventory, accounts, host, options, report } = ctx;
+    const { terms } = hostTerms(host, accounts, inventory);
+    if (terms.length === 0) return;
+    const opts = textScanOptions(options);
+    const contentHits: Array<{ path: string; message: string; evidence: string }> = [];
+    const scanned = scanTextFiles(ctx, opts, (file) => {
+      if (file.binary) return;
+      const text = file.text();
+      const m = matchTerms(text, terms);
+      if (!m) return;
+      const at = lineAt(text, m.first.index);
+      contentHits.push({
+        path: file.entry.path,
+        message:
+          `${file.entry.path} names the build host's ${m.first.term.kind} ${m.first.term.value} ` +
+          `(${m.count} occurrence${m.count === 1 ? '' : 's'}, first on line ${at.n})`,
+        evidence: `line ${at.n}: ${redactSecrets(excerpt(at.line, at.col))}`,
+      });
+    });
+
+    // Paths: report the top-most entry whose path names the host; nothing below it again.
+    const reported: string[] = [];
+    const under = (p: string) => reported.some((r) => p === r || p.startsWith(r + '/'));
+    const stack = ['/'];
+    while (stack.length > 0) {
+      const dir = stack.pop()!;
+      for (const name of inventory.children(dir)) {
+        const p = dir === '/' ? `/${name}` : `${dir}/${name}`;
+        if (isRuntimePath(p) || (!opts.includeStore && isStorePath(p))) continue;
+        const e = inventory.get(p)!;
+        const m = matchTerms(p, terms);
+        // Only the last component is new at this level: a match in the parent was reported there.
+        if (m && m.first.index + m.first.term.value.length > parentOf(p).length) {
+          reported.push(p);
+          const below = e.type === 'dir' ? [...inventory.walk(p)].length : 0;
+          report({
+            path: p,
+            message:
+              `${p} is named after the build host's ${m.first.term.kind} ${m.first.term.value}` +
+              (below > 0 ? ` (${below} entr${below === 1 ? 'y' : 'ies'} below it)` : ''),
+            evidence: `${e.type}, owner uid=${e.uid} gid=${e.gid}`,
+          });
+          continue;
+        }
+        if (e.type === 'dir') stack.push(p);
+        else if (e.type === 'symlink' && e.target) {
+          const t = matchTerms(e.target, terms);
+          if (t) {
+            reported.push(p);
+            report({
+              path: p,
+              message: `${p} -> ${e.target} points at the build host's ${t.first.term.kind} ${t.first.term.value}`,
+              evidence: e.target,
+            });
+          }
+        }
+      }
+    }
+    await scanned;
+    for (const h of contentHits) if (!under(h.path)) report(h);
+  },
+});

@@ -1,0 +1,61 @@
+import picomatch from 'picomatch';
+import { defineRule } from '../src/engine/rule.js';
+import { describeKey, findPrivateKeys } from '../src/engine/secrets.js';
+import { isStorePath, scanTextFiles, textScanOptions, type ScannedFile } from '../src/engine/text.js';
+
+/** SSH host keys are baked-ssh-host-key's. */
+const HOST_KEY = /^\/etc\/ssh\/ssh_host_[^/]*_key$/;
+/** Names that hold keys; looked at inside /nix/store even when the content scan skips the store. */
+const KEY_NAMES = picomatch(['**/*.pem', '**/*.key', '**/id_rsa', '**/id_dsa', '**/id_ecdsa', '**/id_ed25519', '**/*_key', '**/*.p8', '**/*.priv'], {
+  dot: true,
+});
+const MAX_KEY_FILE = 1024 * 1024;
+
+export default defineRule({
+  meta: {
+    id: 'private-key',
+    severity: 'error',
+    tags: ['secret'],
+    description: 'A file holds PEM or OpenSSH private key material (always an error inside the world-readable /nix/store)',
+    remediation:
+      'Treat the key as compromised: revoke it and issue a new one. Keep private keys out of the build (never ' +
+      'reference them from a Nix expression: everything in /nix/store is world-readable) and deliver them at run ' +
+      'time with agenix, sops-nix or systemd credentials.',
+    references: ['https://github.com/ryantm/agenix', 'https://github.com/Mic92/sops-nix'],
+  },
+  async check(ctx) {
+    const { inventory, fs, options, report } = ctx;
+    const opts = textScanOptions(options);
+    const seen = new Set<string>();
+    const judge = (path: string, data: Buffer) => {
+      if (seen.has(path) || HOST_KEY.test(path)) return;
+      seen.add(path);
+      if (!data.includes('PRIVATE KEY')) return;
+      const keys = findPrivateKeys(data.toString('latin1'));
+      if (keys.length === 0) return;
+      const inStore = isStorePath(path);
+      report({
+        path,
+        // Inside the store the key is readable by every user and every build: always an error.
+        severity: inStore ? 'error' : undefined,
+        message:
+          `${path} holds ${keys.length === 1 ? 'a private key' : `${keys.length} private keys`} (${keys[0]!.label}` +
+          `${keys[0]!.encrypted ? ', encrypted' : ''})` +
+          (inStore ? ' in /nix/store, where every user and build can read it' : ''),
+        evidence: describeKey(keys[0]!),
+      });
+    };
+    // Content pass (binary files included: keys get embedded in binaries and archives of other formats).
+    const scanned = scanTextFiles(ctx, opts, (file: ScannedFile) => judge(file.entry.path, file.data));
+    if (!opts.includeStore && inventory.get('/nix/store')) {
+      const named = [...inventory.walk('/nix/store')].filter((e) => e.type === 'file' && e.size > 0 && e.size <= MAX_KEY_FILE && KEY_NAMES(e.path));
+      await Promise.all(
+        named.map(async (e) => {
+          const r = await fs.readFile(e.path, { maxBytes: MAX_KEY_FILE, cache: false });
+          if (r) judge(e.path, r.data);
+        }),
+      );
+    }
+    await scanned;
+  },
+});

@@ -1,0 +1,45 @@
+import { defineRule } from '../src/engine/rule.js';
+import { redact } from '../src/engine/redact.js';
+import { findPrivateKeys, findTokens } from '../src/engine/secrets.js';
+import { isStorePath, lineAt, scanTextFiles, textScanOptions } from '../src/engine/text.js';
+
+/** SSH host keys are baked-ssh-host-key's. */
+const HOST_KEY = /^\/etc\/ssh\/ssh_host_[^/]*_key$/;
+
+export default defineRule({
+  meta: {
+    id: 'secret-token',
+    severity: 'error',
+    tags: ['secret'],
+    description: 'A text file holds a token of a well-known format (AWS, GitHub, GitLab, Slack, npm) or a private key',
+    remediation:
+      'Treat the token as leaked: revoke and rotate it now. Then find the build step that wrote it (an environment ' +
+      'variable saved to a file, a config rendered with a real secret, a history file) and pass secrets at run time ' +
+      '(systemd credentials, agenix/sops-nix) instead of baking them into the image.',
+    references: [
+      'https://docs.github.com/en/code-security/secret-scanning/introduction/supported-secret-scanning-patterns',
+      'https://github.com/gitleaks/gitleaks',
+    ],
+  },
+  async check(ctx) {
+    const opts = textScanOptions(ctx.options);
+    await scanTextFiles(ctx, opts, (file) => {
+      if (file.binary || HOST_KEY.test(file.entry.path)) return;
+      const text = file.text();
+      const tokens = findTokens(text);
+      const keys = findPrivateKeys(text);
+      if (tokens.length === 0 && keys.length === 0) return;
+      const kinds = [...new Set([...tokens.map((t) => t.kind.label), ...keys.map(() => 'private key')])];
+      const first = tokens[0] ?? null;
+      const where = lineAt(text, first ? first.index : keys[0]!.index);
+      const count = tokens.length + keys.length;
+      ctx.report({
+        path: file.entry.path,
+        message:
+          `${file.entry.path} holds ${count === 1 ? 'a' : count} secret${count === 1 ? '' : 's'} (${kinds.join(', ')}), first on line ${where.n}` +
+          (isStorePath(file.entry.path) ? ', world-readable in /nix/store' : ''),
+        evidence: [...tokens.slice(0, 3).map((t) => `${t.kind.label} ${redact(t.value)}`), ...keys.slice(0, 1).map((k) => `${k.label} ${redact(k.body)}`)].join('; '),
+      });
+    });
+  },
+});

@@ -1,0 +1,37 @@
+import picomatch from 'picomatch';
+import { defineRule } from '../src/engine/rule.js';
+import { isStorePath } from '../src/engine/text.js';
+import { baseName } from '../src/inventory.js';
+
+/** Shell and REPL history files, by name (fish keeps its own under .local/share/fish). */
+export const HISTORY_NAMES = new Set([
+  '.bash_history', '.zsh_history', '.sh_history', '.ash_history', '.history', '.histfile', '.python_history',
+  '.node_repl_history', '.psql_history', '.mysql_history', '.sqlite_history', '.lesshst', '.viminfo', '.irb_history',
+  '.rediscli_history', '.ts_node_repl_history', '.scala_history', '.guile_history', '.nix_repl_history',
+]);
+const FISH = picomatch('/**/.local/share/fish/fish_history', { dot: true });
+
+export default defineRule({
+  meta: {
+    id: 'shell-history',
+    severity: 'warning',
+    tags: ['session-residue', 'secret'],
+    description: 'A non-empty shell or REPL history (bash, zsh, python, node, psql, mysql, less, vim) is in the image',
+    remediation:
+      'Someone (or a build script run through an interactive shell) worked in the image and the history was ' +
+      'saved: it records commands, paths and often secrets typed on the command line. Remove the file, rotate any ' +
+      'secret it contains, and build non-interactively (HISTFILE=/dev/null).',
+    references: ['https://libguestfs.org/virt-sysprep.1.html'],
+  },
+  check({ inventory, report }) {
+    for (const e of inventory.walk('/')) {
+      if (e.type !== 'file' || e.size === 0 || isStorePath(e.path)) continue;
+      if (!HISTORY_NAMES.has(baseName(e.path)) && !FISH(e.path)) continue;
+      report({
+        path: e.path,
+        message: `${e.path} is a non-empty history file (${e.size} bytes) left from a session on the builder or in the image`,
+        evidence: `${e.size} bytes, owner uid=${e.uid}`,
+      });
+    }
+  },
+});
