@@ -14,9 +14,12 @@ export function atOrAbove(severity: Severity, failOn: FailOn): boolean {
   return failOn !== 'never' && SEVERITY_RANK[severity] >= SEVERITY_RANK[failOn];
 }
 
-/** 3 when any target was not audited completely (a failed scan is never clean), else 1 on findings at --fail-on. */
+/**
+ * 3 when any target was not audited completely (a failed scan is never clean), else 1 on findings at --fail-on.
+ * Suppressed findings (listed by --show-suppressed) never count.
+ */
 export function exitCodeFor(report: Report, failOn: FailOn): number {
   if (report.targets.some((t) => t.status !== 'ok')) return EXIT_INCOMPLETE;
-  if (report.targets.some((t) => t.findings.some((f) => atOrAbove(f.severity, failOn)))) return EXIT_FINDINGS;
+  if (report.targets.some((t) => t.findings.some((f) => !f.suppressed && atOrAbove(f.severity, failOn)))) return EXIT_FINDINGS;
   return EXIT_OK;
 }
