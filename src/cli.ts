@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import yargs, { type Argv } from 'yargs';
 import { Registry } from './engine/registry.js';
-import type { EnabledRule } from './engine/runner.js';
+import { finish, isSetupError, prepare, readReport, type GateArgs } from './gate.js';
 import { EXIT_OK, EXIT_USAGE, exitCodeFor, FAIL_ON_VALUES, type FailOn } from './exit.js';
 import { DOCS_RULES_DIR, VERSION } from './paths.js';
 import { FORMATS, render, type FormatName } from './reporters/index.js';
@@ -41,21 +41,38 @@ function parser(): Argv {
         .option('output', { alias: 'o', type: 'string', describe: 'write the report to FILE instead of stdout' })
         .option('fail-on', {
           choices: FAIL_ON_VALUES as string[],
-          default: 'error',
-          describe: 'exit 1 when a finding is at or above this severity',
+          describe: 'exit 1 when a finding is at or above this severity (default: error)',
         })
-        .option('backend', { choices: BACKEND_CHOICES as string[], default: 'auto', describe: 'how to read targets' })
+        .option('backend', { choices: BACKEND_CHOICES as string[], describe: 'how to read targets (default: auto)' })
         .option('color', { type: 'boolean', describe: 'colour the text report (--no-color to disable)' })
         .option('host-user', { type: 'string', describe: "the build host's user name (default: current user)" })
         .option('host-home', { type: 'string', describe: "the build host's home directory (default: $HOME)" })
         .option('host-name', { type: 'string', describe: "the build host's hostname (default: this machine's)" })
-        .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'print progress and timings to stderr' }),
+        .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'print progress and timings to stderr' })
+        .option('config', { alias: 'c', type: 'string', describe: 'config file (default: ./hostleak.config.{json,yaml,yml})' })
+        .option('rules-dir', { type: 'string', array: true, describe: 'load declarative YAML rules from DIR' })
+        .option('baseline', { type: 'string', describe: 'report only findings whose fingerprint is not in this baseline' })
+        .option('write-baseline', { type: 'string', describe: "record the current findings' fingerprints in FILE" })
+        .option('show-suppressed', { type: 'boolean', default: false, describe: 'list ignored/baselined findings, marked' }),
     )
-    .command('rules', 'list the rules with their default severity')
+    .command('convert <report>', 'render a saved JSON report in another format', (y) =>
+      y
+        .positional('report', { type: 'string', describe: 'a report written with --format json' })
+        .option('format', { alias: 'f', choices: FORMATS as string[], demandOption: true, describe: 'report format' })
+        .option('output', { alias: 'o', type: 'string', describe: 'write the report to FILE instead of stdout' })
+        .option('color', { type: 'boolean', describe: 'colour the text report' })
+        .option('config', { alias: 'c', type: 'string', describe: 'config file (rule settings for rule metadata)' })
+        .option('rules-dir', { type: 'string', array: true, describe: 'declarative rules the report may name' }),
+    )
+    .command('rules', 'list the rules with their default severity', (y) =>
+      y
+        .option('config', { alias: 'c', type: 'string', describe: 'config file' })
+        .option('rules-dir', { type: 'string', array: true, describe: 'also list (and validate) declarative rules' }),
+    )
     .command('explain <rule>', "print a rule's documentation", (y) =>
       y.positional('rule', { type: 'string', describe: 'rule id' }),
     )
-    .demandCommand(1, 'name a command: scan, rules or explain')
+    .demandCommand(1, 'name a command: scan, convert, rules or explain')
     .strict()
     .help()
     .alias('h', 'help')
@@ -74,7 +91,7 @@ function parse(argv: string[]): Promise<{ args?: Parsed; output: string; error?:
   });
 }
 
-function hostIdentity(args: Parsed, env: NodeJS.ProcessEnv): HostIdentity {
+function hostIdentity(args: Parsed, env: NodeJS.ProcessEnv, fromConfig: Partial<HostIdentity> = {}): HostIdentity {
   let user: string | null = null;
   let home: string | null = null;
   try {
@@ -85,14 +102,30 @@ function hostIdentity(args: Parsed, env: NodeJS.ProcessEnv): HostIdentity {
     /* no passwd entry for the current uid (containers): fall back to the environment */
   }
   return {
-    user: (args['host-user'] as string | undefined) ?? env.USER ?? user,
-    home: (args['host-home'] as string | undefined) ?? env.HOME ?? home,
-    name: (args['host-name'] as string | undefined) ?? os.hostname(),
+    user: (args['host-user'] as string | undefined) ?? fromConfig.user ?? env.USER ?? user,
+    home: (args['host-home'] as string | undefined) ?? fromConfig.home ?? env.HOME ?? home,
+    name: (args['host-name'] as string | undefined) ?? fromConfig.name ?? os.hostname(),
   };
 }
 
-function enabledRules(registry: Registry): EnabledRule[] {
-  return registry.all().map((rule) => ({ rule, severity: rule.meta.severity, options: {} }));
+function gateArgs(args: Parsed): GateArgs {
+  return {
+    config: args.config as string | undefined,
+    rulesDir: args['rules-dir'] as string[] | undefined,
+    baseline: args.baseline as string | undefined,
+    writeBaseline: args['write-baseline'] as string | undefined,
+    showSuppressed: args['show-suppressed'] as boolean | undefined,
+  };
+}
+
+async function writeOutput(text: string, output: string | undefined, io: RunIO): Promise<string | null> {
+  if (!output) return null;
+  try {
+    await fsp.writeFile(path.resolve(io.cwd ?? process.cwd(), output), text);
+    return null;
+  } catch (err) {
+    return `hostleak: cannot write ${output}: ${(err as Error).message}\n`;
+  }
 }
 
 function wantColor(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): boolean {
@@ -103,34 +136,48 @@ function wantColor(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): boolean {
 }
 
 async function cmdScan(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): Promise<RunResult> {
-  const registry = new Registry(builtinRules);
-  let stderr = '';
+  const cwd = io.cwd ?? process.cwd();
+  const gate = await prepare(gateArgs(args), { cwd, builtins: builtinRules, backendChoices: BACKEND_CHOICES });
+  let stderr = gate.warnings.map((w) => `hostleak: warning: ${w}\n`).join('');
   const verbose = args.verbose ? (msg: string) => void (stderr += `hostleak: ${msg}\n`) : undefined;
-  const failOn = args['fail-on'] as FailOn;
+  const failOn = (args['fail-on'] as FailOn | undefined) ?? gate.config.failOn ?? 'error';
   const format = args.format as FormatName;
-  const report = await scan(args.targets as string[], {
-    backend: args.backend as BackendChoice,
-    rules: enabledRules(registry),
-    host: hostIdentity(args, env),
+  const scanned = await scan(args.targets as string[], {
+    backend: ((args.backend as string | undefined) ?? gate.config.backend.name ?? 'auto') as BackendChoice,
+    rules: gate.rules,
+    host: hostIdentity(args, env, gate.config.host),
     verbose,
   });
-  for (const t of report.targets) if (t.status !== 'ok') stderr += `hostleak: ${t.target}: ${t.status}: ${t.error}\n`;
+  for (const t of scanned.targets) if (t.status !== 'ok') stderr += `hostleak: ${t.target}: ${t.status}: ${t.error}\n`;
+  const { report, messages } = await finish(scanned, gate, gateArgs(args), cwd);
+  for (const m of messages) stderr += `hostleak: ${m}\n`;
   const output = args.output as string | undefined;
-  const text = render(format, report, { color: output ? false : wantColor(args, io, env) });
-  let stdout = text;
-  if (output) {
-    try {
-      await fsp.writeFile(path.resolve(io.cwd ?? process.cwd(), output), text);
-    } catch (err) {
-      return { exitCode: EXIT_USAGE, stdout: '', stderr: stderr + `hostleak: cannot write ${output}: ${(err as Error).message}\n` };
-    }
-    stdout = '';
-  }
-  return { exitCode: exitCodeFor(report, failOn), stdout, stderr };
+  const text = render(format, report, {
+    color: output ? false : wantColor(args, io, env),
+    rules: gate.rules.map((r) => r.rule.meta),
+  });
+  const failed = await writeOutput(text, output, io);
+  if (failed) return { exitCode: EXIT_USAGE, stdout: '', stderr: stderr + failed };
+  return { exitCode: exitCodeFor(report, failOn), stdout: output ? '' : text, stderr };
 }
 
-function cmdRules(): RunResult {
-  const rules = new Registry(builtinRules).all();
+async function cmdConvert(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): Promise<RunResult> {
+  const cwd = io.cwd ?? process.cwd();
+  const gate = await prepare(gateArgs(args), { cwd, builtins: builtinRules, backendChoices: BACKEND_CHOICES });
+  const report = await readReport(String(args.report), cwd);
+  const output = args.output as string | undefined;
+  const text = render(args.format as FormatName, report, {
+    color: output ? false : wantColor(args, io, env),
+    rules: gate.rules.map((r) => r.rule.meta),
+  });
+  const failed = await writeOutput(text, output, io);
+  if (failed) return { exitCode: EXIT_USAGE, stdout: '', stderr: failed };
+  return { exitCode: EXIT_OK, stdout: output ? '' : text, stderr: '' };
+}
+
+async function cmdRules(args: Parsed, io: RunIO): Promise<RunResult> {
+  const gate = await prepare(gateArgs(args), { cwd: io.cwd ?? process.cwd(), builtins: builtinRules, backendChoices: BACKEND_CHOICES });
+  const rules = gate.registry.all();
   const w = Math.max(...rules.map((r) => r.meta.id.length));
   const lines = rules.map((r) => `${r.meta.id.padEnd(w)}  ${r.meta.severity.padEnd(7)}  ${r.meta.description}`);
   return { exitCode: EXIT_OK, stdout: lines.join('\n') + '\n', stderr: '' };
@@ -162,15 +209,19 @@ export async function run(argv: string[], io: RunIO = {}): Promise<RunResult> {
     switch (args._[0]) {
       case 'scan':
         return await cmdScan(args, io, env);
+      case 'convert':
+        return await cmdConvert(args, io, env);
       case 'rules':
-        return cmdRules();
+        return await cmdRules(args, io);
       case 'explain':
         return await cmdExplain(args);
       default:
         throw new UsageError(`unknown command '${args._[0]}'`);
     }
   } catch (err) {
-    if (err instanceof UsageError) return { exitCode: EXIT_USAGE, stdout: '', stderr: `hostleak: ${err.message}\n` };
+    if (err instanceof UsageError || isSetupError(err)) {
+      return { exitCode: EXIT_USAGE, stdout: '', stderr: `hostleak: ${err.message}\n` };
+    }
     throw err;
   }
 }
