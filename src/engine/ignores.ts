@@ -4,6 +4,7 @@
  */
 import picomatch from 'picomatch';
 import type { Finding } from '../types.js';
+import { splitFindingPath } from './finding-path.js';
 
 export interface IgnoreEntry {
   /** A rule id, or `*` for every rule. */
@@ -32,11 +33,6 @@ export function isExpired(entry: IgnoreEntry, now: Date): boolean {
   return entry.expires !== undefined && entry.expires < isoDay(now);
 }
 
-/** A finding path without a `<device>:` prefix (filesystems that stand alone). */
-function imagePath(p: string): string {
-  const i = p.indexOf(':/');
-  return i > 0 && !p.startsWith('/') ? p.slice(i + 1) : p;
-}
 
 export function compileIgnores(entries: IgnoreEntry[], now: Date): CompiledIgnore[] {
   return entries.map((entry, index) => {
@@ -48,7 +44,7 @@ export function compileIgnores(entries: IgnoreEntry[], now: Date): CompiledIgnor
       matches(f: Finding): boolean {
         if (entry.rule !== '*' && entry.rule !== f.ruleId) return false;
         if (!globs) return true;
-        return globs(f.path) || globs(imagePath(f.path));
+        return globs(f.path) || globs(splitFindingPath(f.path).path);
       },
     };
   });

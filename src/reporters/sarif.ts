@@ -12,6 +12,7 @@
 import path from 'node:path';
 import type { RuleMeta } from '../engine/rule.js';
 import { fingerprint, FINGERPRINT_VERSION } from '../engine/fingerprint.js';
+import { splitFindingPath } from '../engine/finding-path.js';
 import type { Finding, Report, Severity, TargetResult } from '../types.js';
 import { helpUriFor, REPOSITORY_URL, rulesForReport } from './rule-docs.js';
 
@@ -33,9 +34,8 @@ export function sarifLevel(s: Severity): 'error' | 'warning' | 'note' {
 /** A relative URI reference for a path inside the image: no leading slash, each segment percent-encoded. */
 export function imageUri(findingPath: string): string {
   // `<device>:/path` when filesystems stand alone: the device becomes the first segments.
-  let p = findingPath;
-  const i = p.indexOf(':/');
-  if (i > 0 && !p.startsWith('/')) p = `${p.slice(0, i)}/${p.slice(i + 2)}`;
+  const { device, path: rest } = splitFindingPath(findingPath);
+  const p = device ? `${device}/${rest}` : rest;
   const segs = p.split('/').filter((s) => s !== '');
   return segs.length === 0 ? '.' : segs.map((s) => encodeURIComponent(s)).join('/');
 }
