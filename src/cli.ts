@@ -81,7 +81,7 @@ function parser(): Argv {
     .exitProcess(false);
 }
 
-type Parsed = Record<string, unknown> & { _: (string | number)[] };
+export type Parsed = Record<string, unknown> & { _: (string | number)[] };
 
 function parse(argv: string[]): Promise<{ args?: Parsed; output: string; error?: Error }> {
   return new Promise((resolve) => {
@@ -91,7 +91,7 @@ function parse(argv: string[]): Promise<{ args?: Parsed; output: string; error?:
   });
 }
 
-function hostIdentity(args: Parsed, env: NodeJS.ProcessEnv, fromConfig: Partial<HostIdentity> = {}): HostIdentity {
+export function hostIdentity(args: Parsed, env: NodeJS.ProcessEnv, fromConfig: Partial<HostIdentity> = {}): HostIdentity {
   let user: string | null = null;
   let home: string | null = null;
   try {
