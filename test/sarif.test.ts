@@ -108,6 +108,24 @@ describe('sarif', () => {
     expect(failed.automationDetails.id).not.toBe(log.runs[0].automationDetails.id);
   });
 
+  it('marks findings shown with --show-suppressed as accepted suppressions, still schema-valid', async () => {
+    const s = scratch();
+    try {
+      const base = path.join(s.dir, 'b.json');
+      await cli(['scan', path.join(SAMPLES, 'leaky'), '--format', 'json', '--write-baseline', base, ...TEST_HOST]);
+      const { log, exitCode } = await sarifOf([path.join(SAMPLES, 'leaky')], ['--baseline', base, '--show-suppressed']);
+      expect(exitCode).toBe(0);
+      expect(validate(log)).toBe(true);
+      const results = log.runs[0].results;
+      expect(results.length).toBeGreaterThanOrEqual(3);
+      for (const r of results) {
+        expect(r.suppressions).toEqual([{ kind: 'external', status: 'accepted', justification: `in baseline ${base}` }]);
+      }
+    } finally {
+      s.cleanup();
+    }
+  });
+
   it('maps severities to levels and encodes paths as relative URI references', () => {
     expect(sarifLevel('error')).toBe('error');
     expect(sarifLevel('warning')).toBe('warning');
