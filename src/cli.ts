@@ -50,7 +50,7 @@ function parser(): Argv {
         .option('host-name', { type: 'string', describe: "the build host's hostname (default: this machine's)" })
         .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'print progress and timings to stderr' })
         .option('config', { alias: 'c', type: 'string', describe: 'config file (default: ./hostleak.config.{json,yaml,yml})' })
-        .option('rules-dir', { type: 'string', array: true, describe: 'load declarative YAML rules from DIR' })
+        .option('rules-dir', { type: 'string', describe: 'load declarative YAML rules from DIR (repeatable)' })
         .option('baseline', { type: 'string', describe: 'report only findings whose fingerprint is not in this baseline' })
         .option('write-baseline', { type: 'string', describe: "record the current findings' fingerprints in FILE" })
         .option('show-suppressed', { type: 'boolean', default: false, describe: 'list ignored/baselined findings, marked' }),
@@ -62,12 +62,12 @@ function parser(): Argv {
         .option('output', { alias: 'o', type: 'string', describe: 'write the report to FILE instead of stdout' })
         .option('color', { type: 'boolean', describe: 'colour the text report' })
         .option('config', { alias: 'c', type: 'string', describe: 'config file (rule settings for rule metadata)' })
-        .option('rules-dir', { type: 'string', array: true, describe: 'declarative rules the report may name' }),
+        .option('rules-dir', { type: 'string', describe: 'declarative rules the report may name' }),
     )
     .command('rules', 'list the rules with their default severity', (y) =>
       y
         .option('config', { alias: 'c', type: 'string', describe: 'config file' })
-        .option('rules-dir', { type: 'string', array: true, describe: 'also list (and validate) declarative rules' }),
+        .option('rules-dir', { type: 'string', describe: 'also list (and validate) declarative rules' }),
     )
     .command('explain <rule>', "print a rule's documentation", (y) =>
       y.positional('rule', { type: 'string', describe: 'rule id' }),
@@ -111,7 +111,8 @@ export function hostIdentity(args: Parsed, env: NodeJS.ProcessEnv, fromConfig: P
 function gateArgs(args: Parsed): GateArgs {
   return {
     config: args.config as string | undefined,
-    rulesDir: args['rules-dir'] as string[] | undefined,
+    // Repeatable (--rules-dir a --rules-dir b), never greedy: `scan --rules-dir DIR IMAGE` keeps IMAGE a target.
+    rulesDir: args['rules-dir'] === undefined ? undefined : ([] as string[]).concat(args['rules-dir'] as string | string[]),
     baseline: args.baseline as string | undefined,
     writeBaseline: args['write-baseline'] as string | undefined,
     showSuppressed: args['show-suppressed'] as boolean | undefined,
