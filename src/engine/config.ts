@@ -235,11 +235,14 @@ export async function loadConfig(explicit: string | undefined, cwd: string, back
   return configFromData(parseText(text, file), file, backendChoices, path.dirname(abs));
 }
 
-/** Rule ids named in the config (rules and ignore entries) must exist once custom rules are registered. */
-export function checkRuleIds(cfg: Config, registry: Registry, extraIds: readonly string[] = []): void {
-  const known = (id: string) => registry.has(id) || extraIds.includes(id);
+/**
+ * Rule ids named in the config must exist once custom rules are registered. `ignorableIds` are ids that only ignore
+ * entries may name (findings the engine itself makes, like `rule-crashed`).
+ */
+export function checkRuleIds(cfg: Config, registry: Registry, ignorableIds: readonly string[] = []): void {
+  const known = (id: string) => registry.has(id) || ignorableIds.includes(id);
   for (const id of cfg.rules.keys()) {
-    if (!known(id)) throw new ConfigError(`${cfg.source}: rules.${id}: unknown rule id '${id}' ('hostleak rules' lists them)`);
+    if (!registry.has(id)) throw new ConfigError(`${cfg.source}: rules.${id}: unknown rule id '${id}' ('hostleak rules' lists them)`);
   }
   cfg.ignore.forEach((e, i) => {
     if (e.rule !== '*' && !known(e.rule)) {
