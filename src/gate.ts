@@ -5,21 +5,15 @@
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import {
-  baselineSet,
-  BaselineError,
-  createBaseline,
-  parseBaseline,
-  serializeBaseline,
-} from './engine/baseline.js';
+import { baselineSet, BaselineError, createBaseline, parseBaseline, serializeBaseline } from './engine/baseline.js';
 import { checkRuleIds, ConfigError, enabledRulesFrom, loadConfig, type Config } from './engine/config.js';
 import { registerRulesDirs, RuleLoadError } from './engine/declarative.js';
 import { compileIgnores, expiryWarnings, type CompiledIgnore } from './engine/ignores.js';
-import { applyPipeline } from './engine/pipeline.js';
+import { pipelineTarget, type PipelineOptions, type PipelineStats } from './engine/pipeline.js';
 import { DuplicateRuleError, Registry } from './engine/registry.js';
 import type { Rule } from './engine/rule.js';
 import { RULE_CRASHED, type EnabledRule } from './engine/runner.js';
-import type { Report } from './types.js';
+import type { Report, TargetResult } from './types.js';
 
 /** Errors that mean "the user's setup is wrong": exit 2, one line, nothing audited. */
 export function isSetupError(err: unknown): err is Error {
@@ -77,41 +71,76 @@ export async function prepare(
 
 const plural = (n: number, one: string) => `${n} ${one}${n === 1 ? '' : 's'}`;
 
-/** Apply ignores and the baseline, write a new baseline if asked; returns the report to render and stderr lines. */
+/** One scan's pass through the gate, target by target (so streamed reports work too). */
+export interface GateRun {
+  /**
+   * ignore -> baseline -> sort for one finished target. Returns the target to report and to feed the exit code;
+   * calling it again with the same object returns the same result without counting twice.
+   */
+  target(t: TargetResult): TargetResult;
+  /** After the last target: write the baseline if asked; returns lines for stderr (without `hostleak: `). */
+  finish(): Promise<string[]>;
+}
+
+export function startRun(gate: Gate, args: GateArgs, cwd: string): GateRun {
+  const stats: PipelineStats = { ignored: 0, baselined: 0 };
+  const done = new WeakMap<TargetResult, TargetResult>();
+  // For --write-baseline: the findings left after ignore entries (an entry's expiry must still bring them back).
+  const forBaseline: TargetResult[] = [];
+  let incomplete = false;
+  const opts: PipelineOptions = {
+    ignores: gate.ignores,
+    baseline: gate.baseline ?? undefined,
+    showSuppressed: args.showSuppressed === true,
+  };
+  return {
+    target(t) {
+      const seen = done.get(t);
+      if (seen) return seen;
+      if (t.status !== 'ok') incomplete = true;
+      if (args.writeBaseline !== undefined) {
+        forBaseline.push(pipelineTarget(t, { ignores: gate.ignores }, { ignored: 0, baselined: 0 }));
+      }
+      const out = pipelineTarget(t, opts, stats);
+      done.set(t, out);
+      return out;
+    },
+    async finish() {
+      const messages: string[] = [];
+      if (args.writeBaseline !== undefined) {
+        const b = createBaseline({ version: 1, tool: { name: 'hostleak', version: '' }, targets: forBaseline });
+        try {
+          await fsp.writeFile(path.resolve(cwd, args.writeBaseline), serializeBaseline(b));
+        } catch (err) {
+          throw new BaselineError(`${args.writeBaseline}: cannot write baseline (${(err as Error).message})`);
+        }
+        messages.push(`wrote ${plural(b.findings.length, 'fingerprint')} to baseline ${args.writeBaseline}`);
+        if (incomplete) messages.push('the baseline is incomplete: not every target was audited completely');
+      }
+      const hint = args.showSuppressed ? '' : ' (--show-suppressed lists them)';
+      if (gate.baseline) {
+        messages.push(
+          `${plural(stats.baselined, 'finding')} suppressed by baseline ${gate.baseline.source}${stats.baselined > 0 ? hint : ''}`,
+        );
+      }
+      if (stats.ignored > 0) {
+        messages.push(`${plural(stats.ignored, 'finding')} suppressed by ignore entries in ${gate.config.source}${hint}`);
+      }
+      return messages;
+    },
+  };
+}
+
+/** The whole pipeline over a finished report (non-streamed formats). */
 export async function finish(
   report: Report,
   gate: Gate,
   args: GateArgs,
   cwd: string,
 ): Promise<{ report: Report; messages: string[] }> {
-  const messages: string[] = [];
-  if (args.writeBaseline !== undefined) {
-    // Ignored findings stay out of the baseline, so that an ignore entry's expiry still brings them back.
-    const ignoredOnly = applyPipeline(report, { ignores: gate.ignores, showSuppressed: true }).report;
-    const b = createBaseline(ignoredOnly);
-    try {
-      await fsp.writeFile(path.resolve(cwd, args.writeBaseline), serializeBaseline(b));
-    } catch (err) {
-      throw new BaselineError(`${args.writeBaseline}: cannot write baseline (${(err as Error).message})`);
-    }
-    messages.push(`wrote ${plural(b.findings.length, 'fingerprint')} to baseline ${args.writeBaseline}`);
-    if (report.targets.some((t) => t.status !== 'ok')) {
-      messages.push(`the baseline is incomplete: not every target was audited completely`);
-    }
-  }
-  const { report: out, stats } = applyPipeline(report, {
-    ignores: gate.ignores,
-    baseline: gate.baseline ?? undefined,
-    showSuppressed: args.showSuppressed === true,
-  });
-  const hint = args.showSuppressed ? '' : ' (--show-suppressed lists them)';
-  if (stats.baselined > 0 || gate.baseline) {
-    messages.push(`${plural(stats.baselined, 'finding')} suppressed by baseline ${gate.baseline!.source}${stats.baselined > 0 ? hint : ''}`);
-  }
-  if (stats.ignored > 0) {
-    messages.push(`${plural(stats.ignored, 'finding')} suppressed by ignore entries in ${gate.config.source}${hint}`);
-  }
-  return { report: out, messages };
+  const run = startRun(gate, args, cwd);
+  const out: Report = { ...report, targets: report.targets.map((t) => run.target(t)) };
+  return { report: out, messages: await run.finish() };
 }
 
 export class ReportFileError extends Error {

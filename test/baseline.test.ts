@@ -4,7 +4,7 @@ import path from 'node:path';
 import { createBaseline, parseBaseline } from '../src/engine/baseline.js';
 import { fingerprint } from '../src/engine/fingerprint.js';
 import type { Finding, Report } from '../src/types.js';
-import { cli, copyTree, SAMPLES, scratch, TEST_HOST } from './helpers/cli.js';
+import { cli, copyTree, SAMPLES, scratch, TEST_HOST } from './helpers/gate.js';
 
 describe('baseline', () => {
   let s: ReturnType<typeof scratch>;

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
-import { cli, REPO_ROOT } from './helpers/cli.js';
+import { cli, REPO_ROOT } from './helpers/gate.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 async function flagsOf(command: string): Promise<Set<string>> {

@@ -2,7 +2,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { hostIdentity } from '../src/cli.js';
-import { cli, SAMPLES, scratch, TEST_HOST } from './helpers/cli.js';
+import { cli, SAMPLES, scratch, TEST_HOST } from './helpers/gate.js';
 import type { Finding } from '../src/types.js';
 
 describe('config', () => {

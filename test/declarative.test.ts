@@ -4,7 +4,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { declarativeRule, loadRulesDir } from '../src/engine/declarative.js';
 import type { Finding } from '../src/types.js';
-import { cli, SAMPLES, scratch, TEST_HOST } from './helpers/cli.js';
+import { cli, SAMPLES, scratch, TEST_HOST } from './helpers/gate.js';
 import { BASE_GROUP, BASE_PASSWD } from './helpers/tree.js';
 import { ruleTester } from './helpers/rule-tester.js';
 

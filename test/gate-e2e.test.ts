@@ -2,7 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { REPO_ROOT, SAMPLES, scratch, TEST_HOST } from './helpers/cli.js';
+import { REPO_ROOT, SAMPLES, scratch, TEST_HOST } from './helpers/gate.js';
 
 const BIN = path.join(REPO_ROOT, 'dist', 'src', 'bin', 'hostleak.js');
 

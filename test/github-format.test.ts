@@ -2,7 +2,7 @@
 import path from 'node:path';
 import { escapeData, escapeProperty, formatGithub } from '../src/reporters/github.js';
 import type { Report } from '../src/types.js';
-import { cli, SAMPLES, TEST_HOST } from './helpers/cli.js';
+import { cli, SAMPLES, TEST_HOST } from './helpers/gate.js';
 
 describe('github format', () => {
   it('escapes data and properties', () => {

@@ -6,7 +6,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { FORMATS } from '../src/reporters/index.js';
-import { cli, REPO_ROOT, scratch, TEST_HOST } from './helpers/cli.js';
+import { cli, REPO_ROOT, scratch, TEST_HOST } from './helpers/gate.js';
 
 const GOLDEN = path.join(REPO_ROOT, 'test', 'golden');
 const TARGETS = ['images-sample/out/leaky', 'images-sample/out/missing-image'];

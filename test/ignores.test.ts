@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { compileIgnores, expiryWarnings, ignoreFor, isExpired } from '../src/engine/ignores.js';
 import type { Finding } from '../src/types.js';
-import { cli, SAMPLES, scratch, TEST_HOST } from './helpers/cli.js';
+import { cli, SAMPLES, scratch, TEST_HOST } from './helpers/gate.js';
 
 const finding = (ruleId: string, p: string): Finding => ({
   ruleId,
@@ -93,5 +93,32 @@ describe('ignores', () => {
       const bob = (JSON.parse(r.stdout).targets[0].findings as Finding[]).find((f) => f.ruleId === 'orphaned-home');
       expect(bob?.suppressed).toEqual({ kind: 'ignore', reason: 'bob is created by first-boot provisioning' });
     });
+  });
+});
+
+describe('gate run, target by target', () => {
+  it('filters each target once, however often it is asked (streamed reports), and counts once', async () => {
+    const { prepare, startRun } = await import('../src/gate.js');
+    const s = scratch();
+    try {
+      writeFileSync(path.join(s.dir, 'hostleak.config.json'), JSON.stringify({ ignore: [{ rule: '*', paths: ['/a'], reason: 'ok' }] }));
+      const gate = await prepare({}, { cwd: s.dir, builtins: [], backendChoices: ['auto', 'dir'] });
+      const run = startRun(gate, {}, s.dir);
+      const t = {
+        target: 't',
+        status: 'ok' as const,
+        error: null,
+        backend: 'dir',
+        durationMs: 0,
+        filesystems: [],
+        findings: [finding('x', '/b'), finding('x', '/a')],
+      };
+      const once = run.target(t);
+      expect(run.target(t)).toBe(once);
+      expect(once.findings.map((f) => f.path)).toEqual(['/b']);
+      expect(await run.finish()).toEqual(['1 finding suppressed by ignore entries in hostleak.config.json (--show-suppressed lists them)']);
+    } finally {
+      s.cleanup();
+    }
   });
 });

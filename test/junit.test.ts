@@ -3,7 +3,7 @@ import path from 'node:path';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { formatJunit, xmlSafe } from '../src/reporters/junit.js';
 import type { Report } from '../src/types.js';
-import { cli, SAMPLES, TEST_HOST } from './helpers/cli.js';
+import { cli, SAMPLES, TEST_HOST } from './helpers/gate.js';
 import { builtinRules } from '../rules/index.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */

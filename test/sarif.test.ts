@@ -4,7 +4,7 @@ import path from 'node:path';
 import Ajv4Module from 'ajv-draft-04';
 import addFormatsModule from 'ajv-formats';
 import { imageUri, sarifLevel } from '../src/reporters/sarif.js';
-import { cli, copyTree, REPO_ROOT, SAMPLES, scratch, TEST_HOST } from './helpers/cli.js';
+import { cli, copyTree, REPO_ROOT, SAMPLES, scratch, TEST_HOST } from './helpers/gate.js';
 
 const SCHEMA_PATH = path.resolve(REPO_ROOT, '..', 'shared', 'spec', 'sarif-schema-2.1.0.json');
 

@@ -21,26 +21,29 @@ export interface PipelineStats {
   baselined: number;
 }
 
+/** The pipeline for one target (streamed reports call it as each target finishes); adds to `stats`. */
+export function pipelineTarget(t: TargetResult, opts: PipelineOptions, stats: PipelineStats): TargetResult {
+  const out: Finding[] = [];
+  for (const f of t.findings) {
+    const ig = opts.ignores ? ignoreFor(f, opts.ignores) : undefined;
+    if (ig) {
+      stats.ignored++;
+      if (opts.showSuppressed) out.push({ ...f, suppressed: { kind: 'ignore', reason: ig.entry.reason } });
+      continue;
+    }
+    if (opts.baseline && inBaseline(f, opts.baseline.fingerprints)) {
+      stats.baselined++;
+      if (opts.showSuppressed) out.push({ ...f, suppressed: { kind: 'baseline', reason: opts.baseline.source } });
+      continue;
+    }
+    out.push(f);
+  }
+  return { ...t, findings: sortFindings(out) };
+}
+
 export function applyPipeline(report: Report, opts: PipelineOptions): { report: Report; stats: PipelineStats } {
   const stats: PipelineStats = { ignored: 0, baselined: 0 };
-  const targets: TargetResult[] = report.targets.map((t) => {
-    const out: Finding[] = [];
-    for (const f of t.findings) {
-      const ig = opts.ignores ? ignoreFor(f, opts.ignores) : undefined;
-      if (ig) {
-        stats.ignored++;
-        if (opts.showSuppressed) out.push({ ...f, suppressed: { kind: 'ignore', reason: ig.entry.reason } });
-        continue;
-      }
-      if (opts.baseline && inBaseline(f, opts.baseline.fingerprints)) {
-        stats.baselined++;
-        if (opts.showSuppressed) out.push({ ...f, suppressed: { kind: 'baseline', reason: opts.baseline.source } });
-        continue;
-      }
-      out.push(f);
-    }
-    return { ...t, findings: sortFindings(out) };
-  });
+  const targets = report.targets.map((t) => pipelineTarget(t, opts, stats));
   return { report: { ...report, targets }, stats };
 }
 
