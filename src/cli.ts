@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import yargs, { type Argv } from 'yargs';
 import { Registry } from './engine/registry.js';
+import { finish, isSetupError, prepare, readReport, startRun, type Gate, type GateArgs } from './gate.js';
 import type { EnabledRule } from './engine/runner.js';
 import {
   atOrAbove,
@@ -29,7 +30,7 @@ import { diffImages, formatDiffText } from './commands/diff.js';
 import { INVENTORY_FORMATS, inventoryLines, type InventoryFormat } from './commands/inventory-cmd.js';
 import { ls } from './commands/ls.js';
 import type { HostIdentity, TargetResult } from './types.js';
-import { formatJsonl, jsonlLine } from './reporters/jsonl.js';
+import { jsonlLine } from './reporters/jsonl.js';
 import { mergeReports } from './commands/merge.js';
 import { configHash, ResultCache } from './store/cache.js';
 import { defaultJobs, Semaphore } from './store/pool.js';
@@ -66,7 +67,7 @@ class UsageError extends Error {}
 /** Options every command that opens images takes. */
 function targetOptions(y: Argv): Argv {
   return y
-    .option('backend', { choices: BACKEND_CHOICES as string[], default: 'auto', describe: 'how to read targets' })
+    .option('backend', { choices: BACKEND_CHOICES as string[], describe: 'how to read targets (default: auto)' })
     .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'print phases, timings and backend to stderr' });
 }
 
@@ -81,8 +82,7 @@ function parser(): Argv {
         .option('output', { alias: 'o', type: 'string', describe: 'write the report to FILE instead of stdout' })
         .option('fail-on', {
           choices: FAIL_ON_VALUES as string[],
-          default: 'error',
-          describe: 'exit 1 when a finding is at or above this severity',
+          describe: 'exit 1 when a finding is at or above this severity (default: error, or the config)',
         })
         .option('color', { type: 'boolean', describe: 'colour the text report (--no-color to disable)' })
         .option('host-user', { type: 'string', describe: "the build host's user name (default: current user)" })
@@ -96,7 +96,21 @@ function parser(): Argv {
           type: 'boolean',
           default: false,
           describe: 'also scan file contents inside /nix/store (world-readable, large; off by default)',
-        }),
+        })
+        .option('config', { alias: 'c', type: 'string', describe: 'config file (default: ./hostleak.config.{json,yaml,yml})' })
+        .option('rules-dir', { type: 'string', describe: 'load declarative YAML rules from DIR (repeatable)' })
+        .option('baseline', { type: 'string', describe: 'report only findings whose fingerprint is not in this baseline' })
+        .option('write-baseline', { type: 'string', describe: "record the current findings' fingerprints in FILE" })
+        .option('show-suppressed', { type: 'boolean', default: false, describe: 'list ignored/baselined findings, marked' }),
+    )
+    .command('convert <report>', 'render a saved JSON report in another format', (y) =>
+      y
+        .positional('report', { type: 'string', describe: 'a report written with --format json' })
+        .option('format', { alias: 'f', choices: FORMATS as string[], demandOption: true, describe: 'report format' })
+        .option('output', { alias: 'o', type: 'string', describe: 'write the report to FILE instead of stdout' })
+        .option('color', { type: 'boolean', describe: 'colour the text report' })
+        .option('config', { alias: 'c', type: 'string', describe: 'config file (rule settings for rule metadata)' })
+        .option('rules-dir', { type: 'string', describe: 'declarative rules the report may name' }),
     )
     .command('merge <reports..>', 'combine JSON or jsonl reports (shards) into one', (y) =>
       y
@@ -104,7 +118,9 @@ function parser(): Argv {
         .option('format', { alias: 'f', choices: FORMATS as string[], default: 'json' })
         .option('output', { alias: 'o', type: 'string' })
         .option('fail-on', { choices: FAIL_ON_VALUES as string[], default: 'error' })
-        .option('color', { type: 'boolean' }),
+        .option('color', { type: 'boolean' })
+        .option('config', { alias: 'c', type: 'string', describe: 'config file (rule metadata)' })
+        .option('rules-dir', { type: 'string', describe: 'declarative rules the reports may name' }),
     )
     .command('ls <target> [path]', 'list entries inside an image, like ls / virt-ls', (y) =>
       targetOptions(y)
@@ -130,13 +146,19 @@ function parser(): Argv {
         .positional('new', { type: 'string' })
         .option('format', { alias: 'f', choices: ['text', 'json'], default: 'text' })
         .option('fail-on', { choices: FAIL_ON_VALUES as string[], default: 'error', describe: 'exit 1 on new findings at or above' })
-        .option('color', { type: 'boolean', describe: 'colour the text output (--no-color to disable)' }),
+        .option('color', { type: 'boolean', describe: 'colour the text output (--no-color to disable)' })
+        .option('config', { alias: 'c', type: 'string', describe: 'config file (rules, host identity)' })
+        .option('rules-dir', { type: 'string', describe: 'load declarative YAML rules from DIR (repeatable)' }),
     )
-    .command('rules', 'list the rules with their default severity')
+    .command('rules', 'list the rules with their default severity', (y) =>
+      y
+        .option('config', { alias: 'c', type: 'string', describe: 'config file' })
+        .option('rules-dir', { type: 'string', describe: 'also list (and validate) declarative rules' }),
+    )
     .command('explain <rule>', "print a rule's documentation", (y) =>
       y.positional('rule', { type: 'string', describe: 'rule id' }),
     )
-    .demandCommand(1, 'name a command: scan, ls, cat, inventory, diff, rules or explain')
+    .demandCommand(1, 'name a command: scan, convert, merge, ls, cat, inventory, diff, rules or explain')
     .strict()
     .help()
     .alias('h', 'help')
@@ -145,7 +167,7 @@ function parser(): Argv {
     .exitProcess(false);
 }
 
-type Parsed = Record<string, unknown> & { _: (string | number)[] };
+export type Parsed = Record<string, unknown> & { _: (string | number)[] };
 
 function parse(argv: string[]): Promise<{ args?: Parsed; output: string; error?: Error }> {
   return new Promise((resolve) => {
@@ -155,7 +177,7 @@ function parse(argv: string[]): Promise<{ args?: Parsed; output: string; error?:
   });
 }
 
-function hostIdentity(args: Parsed, env: NodeJS.ProcessEnv): HostIdentity {
+export function hostIdentity(args: Parsed, env: NodeJS.ProcessEnv, fromConfig: Partial<HostIdentity> = {}): HostIdentity {
   let user: string | null = null;
   let home: string | null = null;
   try {
@@ -166,15 +188,41 @@ function hostIdentity(args: Parsed, env: NodeJS.ProcessEnv): HostIdentity {
     /* no passwd entry for the current uid (containers): fall back to the environment */
   }
   return {
-    user: (args['host-user'] as string | undefined) ?? env.USER ?? user,
-    home: (args['host-home'] as string | undefined) ?? env.HOME ?? home,
-    name: (args['host-name'] as string | undefined) ?? os.hostname(),
+    user: (args['host-user'] as string | undefined) ?? fromConfig.user ?? env.USER ?? user,
+    home: (args['host-home'] as string | undefined) ?? fromConfig.home ?? env.HOME ?? home,
+    name: (args['host-name'] as string | undefined) ?? fromConfig.name ?? os.hostname(),
   };
 }
 
-function enabledRules(registry: Registry, args: Parsed): EnabledRule[] {
-  const options: Record<string, unknown> = args['scan-store'] ? { scanStore: true } : {};
-  return registry.all().map((rule) => ({ rule, severity: rule.meta.severity, options: { ...options } }));
+function gateArgs(args: Parsed): GateArgs {
+  return {
+    config: args.config as string | undefined,
+    // Repeatable (--rules-dir a --rules-dir b), never greedy: `scan --rules-dir DIR IMAGE` keeps IMAGE a target.
+    rulesDir: args['rules-dir'] === undefined ? undefined : ([] as string[]).concat(args['rules-dir'] as string | string[]),
+    baseline: args.baseline as string | undefined,
+    writeBaseline: args['write-baseline'] as string | undefined,
+    showSuppressed: args['show-suppressed'] as boolean | undefined,
+  };
+}
+
+async function writeOutput(text: string, output: string | undefined, io: RunIO): Promise<string | null> {
+  if (!output) return null;
+  try {
+    await fsp.writeFile(path.resolve(io.cwd ?? process.cwd(), output), text);
+    return null;
+  } catch (err) {
+    return `hostleak: cannot write ${output}: ${(err as Error).message}\n`;
+  }
+}
+
+/** The gate's rules, with command-line rule options (--scan-store) added. */
+function rulesFor(gate: Gate, args: Parsed): EnabledRule[] {
+  if (!args['scan-store']) return gate.rules;
+  return gate.rules.map((r) => ({ ...r, options: { ...r.options, scanStore: true } }));
+}
+
+async function prepareGate(args: Parsed, io: RunIO): Promise<Gate> {
+  return prepare(gateArgs(args), { cwd: io.cwd ?? process.cwd(), builtins: builtinRules, backendChoices: BACKEND_CHOICES });
 }
 
 function wantColor(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): boolean {
@@ -185,12 +233,13 @@ function wantColor(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): boolean {
 }
 
 async function cmdScan(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): Promise<RunResult> {
-  const registry = new Registry(builtinRules);
-  let stderr = '';
+  const cwd = io.cwd ?? process.cwd();
+  const gate = await prepareGate(args, io);
+  let stderr = gate.warnings.map((w) => `hostleak: warning: ${w}\n`).join('');
   const verbose = args.verbose ? (msg: string) => void (stderr += `hostleak: ${msg}\n`) : undefined;
-  const failOn = args['fail-on'] as FailOn;
+  const failOn = (args['fail-on'] as FailOn | undefined) ?? gate.config.failOn ?? 'error';
   const format = args.format as FormatName;
-  const output = args.output ? path.resolve(io.cwd ?? process.cwd(), String(args.output)) : undefined;
+  const output = args.output ? path.resolve(cwd, String(args.output)) : undefined;
   let shard: Shard | null = null;
   if (args.shard !== undefined) {
     try {
@@ -203,27 +252,34 @@ async function cmdScan(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): Promise
   const jobs = args.jobs === undefined ? jobsDefault.jobs : Number(args.jobs);
   if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`--jobs takes a whole number >= 1, not '${args.jobs}'`);
 
-  const rules = enabledRules(registry, args);
-  const host = hostIdentity(args, env);
-  const backend = args.backend as BackendChoice;
+  const rules = rulesFor(gate, args);
+  const host = hostIdentity(args, env, gate.config.host);
+  const backend = ((args.backend as string | undefined) ?? gate.config.backend.name ?? 'auto') as BackendChoice;
   const expanded = await expandTargets(args.targets as string[], { recursive: Boolean(args.recursive), isImage: isImageFile, verbose });
   const targets = expanded.filter((t) => inShard(t, shard));
   if (shard) verbose?.(`shard ${shard.index}/${shard.count}: ${targets.length} of ${expanded.length} targets`);
-  const cache = typeof args.cache === 'string'
-    ? new ResultCache(path.resolve(io.cwd ?? process.cwd(), args.cache), configHash({
-        version: VERSION,
-        backend,
-        host,
-        rules: rules.map((r) => ({ id: r.rule.meta.id, severity: r.severity, options: r.options })),
-      }))
-    : null;
+  // The cache holds raw audit results; ignores and baselines are applied after it, so they never need a rescan.
+  const cache =
+    typeof args.cache === 'string'
+      ? new ResultCache(
+          path.resolve(cwd, args.cache),
+          configHash({
+            version: VERSION,
+            backend,
+            host,
+            rules: rules.map((r) => ({ id: r.rule.meta.id, severity: r.severity, options: r.options })),
+          }),
+        )
+      : null;
 
   // jsonl streams each target as it finishes; every other format is rendered once at the end.
   const streaming = format === 'jsonl';
+  const gateRun = startRun(gate, gateArgs(args), cwd);
   const tracker = new ExitTracker(failOn);
   let streamed = '';
   if (streaming && output) await fsp.writeFile(output, '');
-  const onResult = async (t: TargetResult) => {
+  const onResult = async (raw: TargetResult) => {
+    const t = gateRun.target(raw);
     tracker.see(t);
     if (t.status !== 'ok') stderr += `hostleak: ${t.target}: ${t.status}: ${t.error}\n`;
     if (!streaming) return;
@@ -233,7 +289,7 @@ async function cmdScan(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): Promise
     else streamed += line;
   };
   const progress = io.progress && io.writeStderr ? terminalProgress(targets.length, io.writeStderr, io.columns) : undefined;
-  const report = await scan(targets, {
+  const scanned = await scan(targets, {
     backend,
     rules,
     host,
@@ -245,17 +301,14 @@ async function cmdScan(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): Promise
     onResult,
     retain: !streaming,
   });
+  for (const m of await gateRun.finish()) stderr += `hostleak: ${m}\n`;
   if (streaming) return { exitCode: tracker.code(), stdout: streamed, stderr };
+  const report = { ...scanned, targets: scanned.targets.map((t) => gateRun.target(t)) };
   const t0 = Date.now();
-  const text = render(format, report, { color: output ? false : wantColor(args, io, env) });
+  const text = render(format, report, { color: output ? false : wantColor(args, io, env), rules: rules.map((r) => r.rule.meta) });
   verbose?.(`phase report: ${Date.now() - t0} ms (${format})`);
-  if (output) {
-    try {
-      await fsp.writeFile(output, text);
-    } catch (err) {
-      return { exitCode: EXIT_USAGE, stdout: '', stderr: stderr + `hostleak: cannot write ${args.output}: ${(err as Error).message}\n` };
-    }
-  }
+  const failed = await writeOutput(text, output, io);
+  if (failed) return { exitCode: EXIT_USAGE, stdout: '', stderr: stderr + failed };
   return { exitCode: tracker.code(), stdout: output ? '' : text, stderr };
 }
 
@@ -269,8 +322,10 @@ async function cmdMerge(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): Promis
   }
   const format = args.format as FormatName;
   const output = args.output ? path.resolve(io.cwd ?? process.cwd(), String(args.output)) : undefined;
-  const text = format === 'jsonl' ? formatJsonl(report) : render(format, report, { color: output ? false : wantColor(args, io, env) });
-  if (output) await fsp.writeFile(output, text);
+  const gate = await prepareGate(args, io);
+  const text = render(format, report, { color: output ? false : wantColor(args, io, env), rules: gate.rules.map((r) => r.rule.meta) });
+  const failed = await writeOutput(text, output, io);
+  if (failed) return { exitCode: EXIT_USAGE, stdout: '', stderr: failed };
   return { exitCode: exitCodeFor(report, args['fail-on'] as FailOn), stdout: output ? '' : text, stderr: '' };
 }
 
@@ -284,7 +339,7 @@ async function withImage(
   if (args.verbose) log.verbose = (m: string) => void (log.stderr += `hostleak: ${m}\n`);
   let image: OpenedImage | null = null;
   try {
-    image = await openTarget(target, args.backend as BackendChoice, log.verbose);
+    image = await openTarget(target, ((args.backend as string | undefined) ?? 'auto') as BackendChoice, log.verbose);
     const r = await fn(image, log);
     return { ...r, stderr: log.stderr + r.stderr };
   } catch (err) {
@@ -331,8 +386,9 @@ async function cmdInventory(args: Parsed): Promise<RunResult> {
 
 async function cmdDiff(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): Promise<RunResult> {
   const [oldT, newT] = [String(args.old), String(args.new)];
-  const rules = enabledRules(new Registry(builtinRules), args);
-  const host = hostIdentity(args, env);
+  const gate = await prepareGate(args, io);
+  const rules = rulesFor(gate, args);
+  const host = hostIdentity(args, env, gate.config.host);
   return withImage(args, oldT, (oldImage, log) =>
     withImage(args, newT, async (newImage) => {
       const t0 = Date.now();
@@ -355,8 +411,23 @@ async function cmdDiff(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): Promise
   );
 }
 
-function cmdRules(): RunResult {
-  const rules = new Registry(builtinRules).all();
+async function cmdConvert(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): Promise<RunResult> {
+  const cwd = io.cwd ?? process.cwd();
+  const gate = await prepare(gateArgs(args), { cwd, builtins: builtinRules, backendChoices: BACKEND_CHOICES });
+  const report = await readReport(String(args.report), cwd);
+  const output = args.output as string | undefined;
+  const text = render(args.format as FormatName, report, {
+    color: output ? false : wantColor(args, io, env),
+    rules: gate.rules.map((r) => r.rule.meta),
+  });
+  const failed = await writeOutput(text, output, io);
+  if (failed) return { exitCode: EXIT_USAGE, stdout: '', stderr: failed };
+  return { exitCode: EXIT_OK, stdout: output ? '' : text, stderr: '' };
+}
+
+async function cmdRules(args: Parsed, io: RunIO): Promise<RunResult> {
+  const gate = await prepare(gateArgs(args), { cwd: io.cwd ?? process.cwd(), builtins: builtinRules, backendChoices: BACKEND_CHOICES });
+  const rules = gate.registry.all();
   const w = Math.max(...rules.map((r) => r.meta.id.length));
   const lines = rules.map((r) => `${r.meta.id.padEnd(w)}  ${r.meta.severity.padEnd(7)}  ${r.meta.description}`);
   return { exitCode: EXIT_OK, stdout: lines.join('\n') + '\n', stderr: '' };
@@ -398,15 +469,19 @@ export async function run(argv: string[], io: RunIO = {}): Promise<RunResult> {
         return await cmdInventory(args);
       case 'diff':
         return await cmdDiff(args, io, env);
+      case 'convert':
+        return await cmdConvert(args, io, env);
       case 'rules':
-        return cmdRules();
+        return await cmdRules(args, io);
       case 'explain':
         return await cmdExplain(args);
       default:
         throw new UsageError(`unknown command '${args._[0]}'`);
     }
   } catch (err) {
-    if (err instanceof UsageError) return { exitCode: EXIT_USAGE, stdout: '', stderr: `hostleak: ${err.message}\n` };
+    if (err instanceof UsageError || isSetupError(err)) {
+      return { exitCode: EXIT_USAGE, stdout: '', stderr: `hostleak: ${err.message}\n` };
+    }
     throw err;
   }
 }

@@ -23,10 +23,13 @@ export class ExitTracker {
 
   see(t: TargetResult): void {
     if (t.status !== 'ok') this.incomplete = true;
-    if (t.findings.some((f) => atOrAbove(f.severity, this.failOn))) this.failing = true;
+    if (t.findings.some((f) => !f.suppressed && atOrAbove(f.severity, this.failOn))) this.failing = true;
   }
 
-  /** 3 when any target was not audited completely (a failed scan is never clean), else 1 on findings at --fail-on. */
+  /**
+   * 3 when any target was not audited completely (a failed scan is never clean), else 1 on findings at --fail-on.
+   * Suppressed findings (listed by --show-suppressed) never count.
+   */
   code(): number {
     return this.incomplete ? EXIT_INCOMPLETE : this.failing ? EXIT_FINDINGS : EXIT_OK;
   }

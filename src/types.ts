@@ -39,6 +39,17 @@ export interface Finding {
   message: string;
   evidence: string | null;
   remediation: string;
+  /**
+   * Present only on findings that an ignore entry or a baseline suppressed and that `--show-suppressed` still lists.
+   * Absent on every finding that counts; suppressed findings never affect the exit code.
+   */
+  suppressed?: Suppression;
+}
+
+export interface Suppression {
+  kind: 'ignore' | 'baseline';
+  /** The ignore entry's reason, or the baseline file. */
+  reason: string;
 }
 
 export type TargetStatus = 'ok' | 'partial' | 'failed';

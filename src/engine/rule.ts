@@ -11,6 +11,8 @@ export interface RuleMeta {
   description: string;
   remediation: string;
   references?: string[];
+  /** Documentation URL. Built-in rules leave it unset (derived from the id); custom rules set it or null. */
+  helpUri?: string | null;
 }
 
 export interface ReadOptions {

@@ -29,15 +29,16 @@ function formatTarget(c: ChalkInstance, t: TargetResult, opts: TextOptions): str
   }
   if (t.status === 'failed') lines.push(`  ${c.red.bold('FAILED ')} ${t.error}`);
   else if (t.status === 'partial') lines.push(`  ${c.red.bold('PARTIAL')} ${t.error}`);
-  if (t.findings.length === 0 && t.status !== 'failed') lines.push(c.green('  no findings'));
+  if (!t.findings.some((f) => !f.suppressed) && t.status !== 'failed') lines.push(c.green('  no findings'));
   for (const f of t.findings) {
-    lines.push(`  ${severityLabel(c, f.severity)} ${c.bold(f.path)}  ${c.dim(f.ruleId)}`);
+    const mark = f.suppressed ? c.dim(`  [suppressed by ${f.suppressed.kind}: ${f.suppressed.reason}]`) : '';
+    lines.push(`  ${severityLabel(c, f.severity)} ${c.bold(f.path)}  ${c.dim(f.ruleId)}${mark}`);
     lines.push(`          ${f.message}`);
     if (f.evidence) lines.push(c.dim(`          evidence: ${f.evidence}`));
   }
   if (opts.remediation !== false) {
     const byRule = new Map<string, Finding>();
-    for (const f of t.findings) if (!byRule.has(f.ruleId)) byRule.set(f.ruleId, f);
+    for (const f of t.findings) if (!f.suppressed && !byRule.has(f.ruleId)) byRule.set(f.ruleId, f);
     if (byRule.size > 0) {
       lines.push('', `  ${c.bold('How to fix')}`);
       for (const [id, f] of byRule) lines.push(`  ${c.cyan(id)}: ${f.remediation}`);
@@ -50,9 +51,11 @@ export function summaryLine(report: Report): string {
   let errors = 0;
   let warnings = 0;
   let infos = 0;
+  let suppressed = 0;
   for (const t of report.targets) {
     for (const f of t.findings) {
-      if (f.severity === 'error') errors++;
+      if (f.suppressed) suppressed++;
+      else if (f.severity === 'error') errors++;
       else if (f.severity === 'warning') warnings++;
       else infos++;
     }
@@ -61,6 +64,7 @@ export function summaryLine(report: Report): string {
   let line = `${plural(errors, 'error')}, ${plural(warnings, 'warning')}`;
   if (infos > 0) line += `, ${infos} info`;
   line += ` in ${plural(report.targets.length, 'target')}`;
+  if (suppressed > 0) line += ` (${suppressed} suppressed shown)`;
   if (incomplete > 0) line += `; ${plural(incomplete, 'target')} not audited completely`;
   return line;
 }
@@ -69,6 +73,6 @@ export function formatText(report: Report, opts: TextOptions): string {
   const c = new Chalk({ level: opts.color ? 1 : 0 });
   const blocks = report.targets.map((t) => formatTarget(c, t, opts).join('\n'));
   const summary = summaryLine(report);
-  const hasErrors = report.targets.some((t) => t.status !== 'ok' || t.findings.some((f) => f.severity === 'error'));
+  const hasErrors = report.targets.some((t) => t.status !== 'ok' || t.findings.some((f) => !f.suppressed && f.severity === 'error'));
   return [...blocks, '', hasErrors ? c.red.bold(summary) : c.green.bold(summary)].join('\n\n').replace(/\n{3,}/g, '\n\n') + '\n';
 }

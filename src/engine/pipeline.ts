@@ -1,0 +1,53 @@
+/**
+ * Findings flow through one pipeline after the rules ran: ignore entries -> baseline -> sort.
+ * Suppressed findings are dropped, or kept with a `suppressed` marker when the user asked to see them.
+ * A pure function over the report: the CLI decides what to print about the counts.
+ */
+import type { Finding, Report, TargetResult } from '../types.js';
+import { inBaseline } from './baseline.js';
+import { ignoreFor, type CompiledIgnore } from './ignores.js';
+import { sortFindings } from './runner.js';
+
+export interface PipelineOptions {
+  ignores?: CompiledIgnore[];
+  /** Fingerprints of the baseline, and its name for the suppression reason. */
+  baseline?: { fingerprints: Set<string>; source: string };
+  /** Keep suppressed findings in the report, marked `suppressed`. */
+  showSuppressed?: boolean;
+}
+
+export interface PipelineStats {
+  ignored: number;
+  baselined: number;
+}
+
+/** The pipeline for one target (streamed reports call it as each target finishes); adds to `stats`. */
+export function pipelineTarget(t: TargetResult, opts: PipelineOptions, stats: PipelineStats): TargetResult {
+  const out: Finding[] = [];
+  for (const f of t.findings) {
+    const ig = opts.ignores ? ignoreFor(f, opts.ignores) : undefined;
+    if (ig) {
+      stats.ignored++;
+      if (opts.showSuppressed) out.push({ ...f, suppressed: { kind: 'ignore', reason: ig.entry.reason } });
+      continue;
+    }
+    if (opts.baseline && inBaseline(f, opts.baseline.fingerprints)) {
+      stats.baselined++;
+      if (opts.showSuppressed) out.push({ ...f, suppressed: { kind: 'baseline', reason: opts.baseline.source } });
+      continue;
+    }
+    out.push(f);
+  }
+  return { ...t, findings: sortFindings(out) };
+}
+
+export function applyPipeline(report: Report, opts: PipelineOptions): { report: Report; stats: PipelineStats } {
+  const stats: PipelineStats = { ignored: 0, baselined: 0 };
+  const targets = report.targets.map((t) => pipelineTarget(t, opts, stats));
+  return { report: { ...report, targets }, stats };
+}
+
+/** Findings that count (not suppressed). */
+export function activeFindings(t: TargetResult): Finding[] {
+  return t.findings.filter((f) => !f.suppressed);
+}

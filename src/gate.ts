@@ -1,0 +1,175 @@
+/**
+ * The CI-gate layer between the CLI and the engine: configuration, custom rules, ignore entries and baselines.
+ * `prepare` runs before any target is opened (every configuration error surfaces as exit 2 with nothing audited);
+ * `finish` runs the findings pipeline over the report and writes a baseline when asked.
+ */
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { baselineSet, BaselineError, createBaseline, parseBaseline, serializeBaseline } from './engine/baseline.js';
+import { checkRuleIds, ConfigError, enabledRulesFrom, loadConfig, type Config } from './engine/config.js';
+import { registerRulesDirs, RuleLoadError } from './engine/declarative.js';
+import { compileIgnores, expiryWarnings, type CompiledIgnore } from './engine/ignores.js';
+import { pipelineTarget, type PipelineOptions, type PipelineStats } from './engine/pipeline.js';
+import { DuplicateRuleError, Registry } from './engine/registry.js';
+import type { Rule } from './engine/rule.js';
+import { RULE_CRASHED, type EnabledRule } from './engine/runner.js';
+import type { Report, TargetResult } from './types.js';
+
+/** Errors that mean "the user's setup is wrong": exit 2, one line, nothing audited. */
+export function isSetupError(err: unknown): err is Error {
+  return (
+    err instanceof ConfigError ||
+    err instanceof RuleLoadError ||
+    err instanceof BaselineError ||
+    err instanceof DuplicateRuleError ||
+    err instanceof ReportFileError
+  );
+}
+
+export interface GateArgs {
+  config?: string;
+  rulesDir?: string[];
+  baseline?: string;
+  writeBaseline?: string;
+  showSuppressed?: boolean;
+}
+
+export interface Gate {
+  config: Config;
+  registry: Registry;
+  rules: EnabledRule[];
+  ignores: CompiledIgnore[];
+  baseline: { fingerprints: Set<string>; source: string } | null;
+  /** Lines for stderr (expired ignore entries, ...), without the `hostleak: ` prefix. */
+  warnings: string[];
+}
+
+export async function prepare(
+  args: GateArgs,
+  opts: { cwd: string; builtins: Rule[]; backendChoices: readonly string[]; now?: Date },
+): Promise<Gate> {
+  const config = await loadConfig(args.config, opts.cwd, opts.backendChoices);
+  const registry = new Registry(opts.builtins);
+  const dirs = [...config.rulesDir, ...(args.rulesDir ?? []).map((d) => path.resolve(opts.cwd, d))];
+  await registerRulesDirs(registry, [...new Set(dirs)]);
+  checkRuleIds(config, registry, [RULE_CRASHED]);
+  const now = opts.now ?? new Date();
+  const ignores = compileIgnores(config.ignore, now);
+  const warnings = expiryWarnings(ignores, config.source ?? 'config');
+  let baseline: Gate['baseline'] = null;
+  if (args.baseline !== undefined) {
+    let text: string;
+    try {
+      text = await fsp.readFile(path.resolve(opts.cwd, args.baseline), 'utf8');
+    } catch (err) {
+      throw new BaselineError(`${args.baseline}: cannot read baseline (${(err as NodeJS.ErrnoException).code ?? err})`);
+    }
+    baseline = { fingerprints: baselineSet(parseBaseline(text, args.baseline)), source: args.baseline };
+  }
+  return { config, registry, rules: enabledRulesFrom(registry, config), ignores, baseline, warnings };
+}
+
+const plural = (n: number, one: string) => `${n} ${one}${n === 1 ? '' : 's'}`;
+
+/** One scan's pass through the gate, target by target (so streamed reports work too). */
+export interface GateRun {
+  /**
+   * ignore -> baseline -> sort for one finished target. Returns the target to report and to feed the exit code;
+   * calling it again with the same object returns the same result without counting twice.
+   */
+  target(t: TargetResult): TargetResult;
+  /** After the last target: write the baseline if asked; returns lines for stderr (without `hostleak: `). */
+  finish(): Promise<string[]>;
+}
+
+export function startRun(gate: Gate, args: GateArgs, cwd: string): GateRun {
+  const stats: PipelineStats = { ignored: 0, baselined: 0 };
+  const done = new WeakMap<TargetResult, TargetResult>();
+  // For --write-baseline: the findings left after ignore entries (an entry's expiry must still bring them back).
+  const forBaseline: TargetResult[] = [];
+  let incomplete = false;
+  const opts: PipelineOptions = {
+    ignores: gate.ignores,
+    baseline: gate.baseline ?? undefined,
+    showSuppressed: args.showSuppressed === true,
+  };
+  return {
+    target(t) {
+      const seen = done.get(t);
+      if (seen) return seen;
+      if (t.status !== 'ok') incomplete = true;
+      if (args.writeBaseline !== undefined) {
+        forBaseline.push(pipelineTarget(t, { ignores: gate.ignores }, { ignored: 0, baselined: 0 }));
+      }
+      const out = pipelineTarget(t, opts, stats);
+      done.set(t, out);
+      return out;
+    },
+    async finish() {
+      const messages: string[] = [];
+      if (args.writeBaseline !== undefined) {
+        const b = createBaseline({ version: 1, tool: { name: 'hostleak', version: '' }, targets: forBaseline });
+        try {
+          await fsp.writeFile(path.resolve(cwd, args.writeBaseline), serializeBaseline(b));
+        } catch (err) {
+          throw new BaselineError(`${args.writeBaseline}: cannot write baseline (${(err as Error).message})`);
+        }
+        messages.push(`wrote ${plural(b.findings.length, 'fingerprint')} to baseline ${args.writeBaseline}`);
+        if (incomplete) messages.push('the baseline is incomplete: not every target was audited completely');
+      }
+      const hint = args.showSuppressed ? '' : ' (--show-suppressed lists them)';
+      if (gate.baseline) {
+        messages.push(
+          `${plural(stats.baselined, 'finding')} suppressed by baseline ${gate.baseline.source}${stats.baselined > 0 ? hint : ''}`,
+        );
+      }
+      if (stats.ignored > 0) {
+        messages.push(`${plural(stats.ignored, 'finding')} suppressed by ignore entries in ${gate.config.source}${hint}`);
+      }
+      return messages;
+    },
+  };
+}
+
+/** The whole pipeline over a finished report (non-streamed formats). */
+export async function finish(
+  report: Report,
+  gate: Gate,
+  args: GateArgs,
+  cwd: string,
+): Promise<{ report: Report; messages: string[] }> {
+  const run = startRun(gate, args, cwd);
+  const out: Report = { ...report, targets: report.targets.map((t) => run.target(t)) };
+  return { report: out, messages: await run.finish() };
+}
+
+export class ReportFileError extends Error {
+  override name = 'ReportFileError';
+}
+
+/** Read a saved `--format json` report for `hostleak convert`. */
+export async function readReport(file: string, cwd: string): Promise<Report> {
+  let data: unknown;
+  try {
+    data = JSON.parse(await fsp.readFile(path.resolve(cwd, file), 'utf8'));
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new ReportFileError(`${file}: ${e.code ? `cannot read (${e.code})` : `not JSON (${e.message})`}`);
+  }
+  const r = data as Partial<Report> | null;
+  if (!r || typeof r !== 'object' || r.version !== 1 || !Array.isArray(r.targets)) {
+    throw new ReportFileError(`${file}: not a hostleak JSON report (version 1)`);
+  }
+  r.targets.forEach((t, i) => {
+    if (!t || typeof t.target !== 'string' || !Array.isArray(t.findings) || !['ok', 'partial', 'failed'].includes(t.status)) {
+      throw new ReportFileError(`${file}: targets[${i}]: not a target result`);
+    }
+    t.findings.forEach((f, j) => {
+      if (!f || typeof f.ruleId !== 'string' || typeof f.path !== 'string' || !['error', 'warning', 'info'].includes(f.severity)) {
+        throw new ReportFileError(`${file}: targets[${i}].findings[${j}]: not a finding`);
+      }
+    });
+    t.filesystems ??= [];
+  });
+  return r as Report;
+}

@@ -1,0 +1,126 @@
+/**
+ * JUnit XML for CI test views (GitLab `artifacts:reports:junit`, Jenkins, Azure, ...): one <testsuite> per target,
+ * one <testcase> per enabled rule. A rule with findings fails, with one <failure> per finding; a rule without
+ * findings passes, so the view shows both. A target that could not be audited completely adds an `audit` testcase
+ * with an <error>; when it was not audited at all, the rule testcases are <skipped>.
+ */
+import { create } from 'xmlbuilder2';
+import type { XMLBuilder } from 'xmlbuilder2/lib/interfaces.js';
+import type { RuleMeta } from '../engine/rule.js';
+import { RULE_CRASHED } from '../engine/runner.js';
+import type { Finding, Report, TargetResult } from '../types.js';
+import { helpUriFor, rulesForReport } from './rule-docs.js';
+
+export interface JunitOptions {
+  rules: readonly RuleMeta[];
+}
+
+/** Characters XML 1.0 cannot carry at all, even escaped: dropped (image data can contain anything). */
+// eslint-disable-next-line no-control-regex
+const INVALID_XML = /[^\x09\x0A\x0D\x20-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu;
+export function xmlSafe(s: string): string {
+  return s.replace(INVALID_XML, '\uFFFD');
+}
+
+const seconds = (ms: number) => (ms / 1000).toFixed(3);
+
+function failureText(f: Finding): string {
+  const lines = [`${f.severity}: ${f.path}`, f.message];
+  if (f.filesystem) lines.push(`filesystem: ${f.filesystem}`);
+  if (f.evidence) lines.push(`evidence: ${f.evidence}`);
+  lines.push(`how to fix: ${f.remediation}`);
+  return xmlSafe(lines.join('\n'));
+}
+
+interface Counts {
+  tests: number;
+  failures: number;
+  errors: number;
+  skipped: number;
+}
+
+function suite(parent: XMLBuilder, t: TargetResult, rules: readonly RuleMeta[]): Counts {
+  const metas = rulesForReport(rules, t.findings);
+  const c: Counts = { tests: 0, failures: 0, errors: 0, skipped: 0 };
+  const s = parent.ele('testsuite', { name: xmlSafe(t.target) });
+  const props = s.ele('properties');
+  props.ele('property', { name: 'status', value: t.status });
+  props.ele('property', { name: 'backend', value: t.backend ?? '' });
+  for (const fs of t.filesystems) {
+    props.ele('property', {
+      name: 'filesystem',
+      value: xmlSafe(`${fs.device} ${fs.type}${fs.label ? ` "${fs.label}"` : ''}${fs.mountpoint ? ` on ${fs.mountpoint}` : ''}`),
+    });
+  }
+  const classname = xmlSafe(t.target);
+  if (t.status !== 'ok') {
+    c.tests++;
+    c.errors++;
+    s.ele('testcase', { classname, name: 'audit', time: seconds(t.durationMs) })
+      .ele('error', {
+        type: t.status === 'failed' ? 'target-failed' : 'target-partial',
+        message: xmlSafe(`${t.status === 'failed' ? 'not audited' : 'audited only in part'}: ${t.error ?? 'unknown error'}`),
+      })
+      .txt(xmlSafe(`${t.target}: ${t.error ?? 'unknown error'}`));
+  }
+  for (const meta of metas) {
+    c.tests++;
+    const tc = s.ele('testcase', { classname, name: meta.id, time: '0' });
+    if (t.status === 'failed') {
+      c.skipped++;
+      tc.ele('skipped', { message: 'the target was not audited' });
+      continue;
+    }
+    const mine = t.findings.filter((f) => f.ruleId === meta.id);
+    const active = mine.filter((f) => !f.suppressed);
+    const suppressed = mine.filter((f) => f.suppressed);
+    if (active.length > 0) {
+      if (meta.id === RULE_CRASHED) c.errors++;
+      else c.failures++;
+    }
+    for (const f of active) {
+      tc.ele(meta.id === RULE_CRASHED ? 'error' : 'failure', {
+        type: f.severity,
+        message: xmlSafe(f.message),
+      }).txt(failureText(f));
+    }
+    const out: string[] = [meta.description];
+    const help = helpUriFor(meta);
+    if (help) out.push(`docs: ${help}`);
+    for (const f of suppressed) {
+      out.push(`suppressed (${f.suppressed!.kind}: ${f.suppressed!.reason}): ${f.path}: ${f.message}`);
+    }
+    tc.ele('system-out').txt(xmlSafe(out.join('\n')));
+  }
+  s.att({
+    tests: String(c.tests),
+    failures: String(c.failures),
+    errors: String(c.errors),
+    skipped: String(c.skipped),
+    time: seconds(t.durationMs),
+  });
+  return c;
+}
+
+export function formatJunit(report: Report, opts: JunitOptions): string {
+  const doc = create({ version: '1.0', encoding: 'UTF-8' });
+  const root = doc.ele('testsuites', { name: 'hostleak' });
+  const total: Counts = { tests: 0, failures: 0, errors: 0, skipped: 0 };
+  let ms = 0;
+  for (const t of report.targets) {
+    const c = suite(root, t, opts.rules);
+    total.tests += c.tests;
+    total.failures += c.failures;
+    total.errors += c.errors;
+    total.skipped += c.skipped;
+    ms += t.durationMs;
+  }
+  root.att({
+    tests: String(total.tests),
+    failures: String(total.failures),
+    errors: String(total.errors),
+    skipped: String(total.skipped),
+    time: seconds(ms),
+  });
+  return doc.end({ prettyPrint: true }) + '\n';
+}

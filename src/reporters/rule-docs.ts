@@ -1,0 +1,44 @@
+/** Rule metadata as reporters see it: documentation links and a fallback for findings of unlisted rules. */
+import type { RuleMeta } from '../engine/rule.js';
+import { RULE_CRASHED } from '../engine/runner.js';
+
+export const REPOSITORY_URL = 'https://github.com/hostleak/hostleak';
+export const DOCS_BASE_URL = `${REPOSITORY_URL}/blob/main/docs/rules/`;
+
+/** A built-in rule's doc page (docs/rules/<id>.md in the repository); custom rules give their own or none. */
+export function helpUriFor(meta: RuleMeta): string | null {
+  return meta.helpUri === undefined ? `${DOCS_BASE_URL}${meta.id}.md` : meta.helpUri;
+}
+
+/**
+ * Metadata for a rule id that appears in findings but not among the enabled rules (`rule-crashed`, or a report
+ * re-rendered without the rules that produced it): enough for a descriptor, with no invented doc link.
+ */
+export function fallbackMeta(id: string, remediation: string | undefined): RuleMeta {
+  if (id === RULE_CRASHED) {
+    return {
+      id,
+      severity: 'error',
+      tags: ['internal'],
+      description: 'A rule crashed, so its part of the audit did not run',
+      remediation: remediation ?? 'Report the rule id and the message as a bug.',
+      helpUri: null,
+    };
+  }
+  return { id, severity: 'warning', tags: [], description: id, remediation: remediation ?? '', helpUri: null };
+}
+
+/**
+ * The rule list a reporter describes: the enabled rules in order, then any rule id found in the report that is not
+ * among them.
+ */
+export function rulesForReport(rules: readonly RuleMeta[], findings: Iterable<{ ruleId: string; remediation: string }>): RuleMeta[] {
+  const out = [...rules];
+  const ids = new Set(out.map((r) => r.id));
+  for (const f of findings) {
+    if (ids.has(f.ruleId)) continue;
+    ids.add(f.ruleId);
+    out.push(fallbackMeta(f.ruleId, f.remediation));
+  }
+  return out;
+}
