@@ -1,0 +1,24 @@
+/** What every native filesystem reader offers the native backend. */
+import type { Inventory } from '../../inventory.js';
+import type { FileContent } from '../backend.js';
+
+export interface NativeFs {
+  /** ext2, ext3, ext4, vfat: as blkid / libguestfs vfs-type name it. */
+  readonly type: string;
+  readonly label: string | null;
+  readonly uuid: string | null;
+  /** Walk the whole filesystem; entries carry `fs: device`. Damage is reported in `problems`, never thrown. */
+  list(device: string): { inventory: Inventory; problems: string[] };
+  /** The first `maxBytes` of a regular file by its path in this filesystem (after list()). Throws on failure. */
+  readFile(path: string, maxBytes: number): FileContent;
+}
+
+/** Bounds for untrusted structures. */
+export const LIMITS = {
+  /** Entries listed per filesystem before giving up (defends against crafted directory explosions). */
+  maxEntries: 20_000_000,
+  /** Symlink target bytes read (Linux PATH_MAX). */
+  maxSymlink: 4096,
+  /** Directory bytes read per directory. */
+  maxDirBytes: 256 * 1024 * 1024,
+};
