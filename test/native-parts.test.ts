@@ -196,9 +196,10 @@ d('native partition tables and qcow2', () => {
   it('a disk with no filesystem it knows gives no views; an unknown filesystem is a problem, not a crash', async () => {
     const blank = path.join(tmp, 'blank.raw');
     writeFileSync(blank, Buffer.alloc(1 << 20));
-    const r = await list(blank);
-    expect(r.views).toEqual([]);
-    expect(r.supported).toBe(false);
+    const b = openNativeSource(blank);
+    expect(await nativeSupports(b)).toBe(false);
+    await expect(listNativeFilesystems(b)).rejects.toThrow(/no partition table or filesystem found/);
+    b.close?.();
     const xfsish = path.join(tmp, 'xfs.raw');
     const buf = Buffer.alloc(1 << 20);
     buf.write('XFSB', 0, 'latin1');

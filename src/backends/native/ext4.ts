@@ -490,6 +490,11 @@ export class ExtFs implements NativeFs {
 
   list(device: string): { inventory: Inventory; problems: string[] } {
     const problems: string[] = [];
+    if (this.blocksCount * this.blockSize > this.src.size) {
+      problems.push(
+        `${this.name}: the ${this.type} filesystem is truncated (${this.blocksCount * this.blockSize} bytes, the image holds ${this.src.size})`,
+      );
+    }
     if (this.needsRecovery) {
       problems.push(`${this.name}: the ${this.type} journal needs recovery; it was not replayed, recent changes may be missing`);
     }

@@ -178,6 +178,13 @@ export async function listNativeFilesystems(
       },
     });
   }
+  if (probe.devices.every((d) => d.type === null)) {
+    throw new TargetError(
+      probe.table === 'none'
+        ? 'no partition table or filesystem found'
+        : `no filesystem found in the ${probe.table.toUpperCase()} partitions`,
+    );
+  }
   if (views.length === 0 && problems.length > 0) {
     throw new TargetError(problems.length > 1 ? `${problems[0]} (and ${problems.length - 1} more problems)` : problems[0]!);
   }

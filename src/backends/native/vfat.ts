@@ -338,6 +338,9 @@ export class VfatFs implements NativeFs {
       mtime,
       fs: device,
     });
+    if (this.bpb.totalSectors * this.bpb.bytesPerSector > this.src.size) {
+      problems.push(`${this.name}: the FAT filesystem is truncated (${this.bpb.totalSectors * this.bpb.bytesPerSector} bytes, the image holds ${this.src.size})`);
+    }
     const root = this.dirBytes(0);
     inventory.add(mkDir('/', 0, root.clusters, !this.bpb.fat32));
     const visited = new Set<number>([this.bpb.fat32 ? this.rootCluster : 0]);
