@@ -100,3 +100,48 @@ export function hostTree(root: string): Map<string, OracleEntry> {
   walk('');
   return map;
 }
+
+const DEBUGFS_TYPES: Record<number, EntryType> = {
+  0o100000: 'file',
+  0o040000: 'dir',
+  0o120000: 'symlink',
+  0o020000: 'chardev',
+  0o060000: 'blockdev',
+  0o010000: 'fifo',
+  0o140000: 'socket',
+};
+
+/**
+ * Walk an ext filesystem with `debugfs -f` (`ls -p` per directory, one process per tree level): path -> type, mode,
+ * uid, gid and size for non-directories. Sees inline-data directory
+ * entries that fls misses.
+ */
+export function debugfsWalk(image: string, offsetBytes = 0): Map<string, Omit<OracleEntry, 'mtime'>> {
+  const dev = offsetBytes ? `${image}?offset=${offsetBytes}` : image;
+  const map = new Map<string, Omit<OracleEntry, 'mtime'>>();
+  let level = ['/'];
+  for (let depth = 0; level.length > 0 && depth < 64; depth++) {
+    const script = level.map((d) => `ls -p "${d.replace(/"/g, '\\"')}"`).join('\n') + '\n';
+    const out = execFileSync('debugfs', ['-f', '-', dev], { input: script, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'], maxBuffer: 1 << 30 });
+    const next: string[] = [];
+    let cur = '';
+    for (const line of out.split('\n')) {
+      const cmd = /^debugfs: ls -p "(.*)"$/.exec(line);
+      if (cmd) {
+        cur = cmd[1]!.replace(/\\"/g, '"');
+        continue;
+      }
+      const m = /^\/(\d+)\/(\d+)\/(\d+)\/(\d+)\/(.*)\/(\d*)\/$/.exec(line);
+      if (!m || !cur) continue;
+      const name = m[5]!;
+      if (name === '.' || name === '..' || name === '' || m[1] === '0') continue;
+      const mode = parseInt(m[2]!, 8);
+      const p = cur === '/' ? `/${name}` : `${cur}/${name}`;
+      const type = DEBUGFS_TYPES[mode & 0o170000] ?? 'unknown';
+      map.set(p, { type, mode: mode & 0o7777, uid: Number(m[3]), gid: Number(m[4]), size: m[6] === '' ? -1 : Number(m[6]) });
+      if (type === 'dir') next.push(p);
+    }
+    level = next;
+  }
+  return map;
+}
