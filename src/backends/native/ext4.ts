@@ -10,7 +10,7 @@
 import { Inventory } from '../../inventory.js';
 import type { Entry, EntryType } from '../../types.js';
 import type { FileContent } from '../backend.js';
-import { LIMITS, type NativeFs } from './fs.js';
+import { LIMITS, rethrowIfStrict, type NativeFs } from './fs.js';
 import { CorruptImageError, UnsupportedImageError, type ByteSource } from './source.js';
 
 const SB_OFFSET = 1024;
@@ -180,6 +180,7 @@ export class ExtFs implements NativeFs {
       descSize = sb.readUInt16LE(0xfe);
       if (descSize < 32 || descSize > 1024 || (descSize & (descSize - 1)) !== 0) bad(`descriptor size ${descSize}`);
     }
+    if (this.groupCount * descSize > src.size || this.groupCount > 2 ** 32) bad(`${this.groupCount} block groups`);
     const descPerBlock = this.blockSize / descSize;
     const descBlocks = Math.ceil(this.groupCount / descPerBlock);
     const metaBg = (incompat & INCOMPAT_META_BG) !== 0;
@@ -534,6 +535,7 @@ export class ExtFs implements NativeFs {
           try {
             child = this.inode(ino);
           } catch (err) {
+            rethrowIfStrict(err);
             problems.push(`${this.name}:${p}: ${(err as Error).message}`);
             return;
           }
@@ -542,6 +544,7 @@ export class ExtFs implements NativeFs {
             try {
               e.target = this.symlinkTarget(child);
             } catch (err) {
+              rethrowIfStrict(err);
               e.target = '';
               problems.push(`${this.name}:${p}: unreadable symlink (${(err as Error).message})`);
             }
@@ -561,6 +564,7 @@ export class ExtFs implements NativeFs {
           this.paths.set(p, ino);
         });
       } catch (err) {
+        rethrowIfStrict(err);
         if (err instanceof CorruptImageError && err.message.endsWith('too many entries')) throw err;
         problems.push(`${this.name}:${path}: unreadable directory (${(err as Error).message})`);
       }

@@ -1,6 +1,6 @@
 /** What every native filesystem reader offers the native backend. */
 import type { Inventory } from '../../inventory.js';
-import type { FileContent } from '../backend.js';
+import { TargetError, type FileContent } from '../backend.js';
 
 export interface NativeFs {
   /** ext2, ext3, ext4, vfat: as blkid / libguestfs vfs-type name it. */
@@ -22,3 +22,15 @@ export const LIMITS = {
   /** Directory bytes read per directory. */
   maxDirBytes: 256 * 1024 * 1024,
 };
+
+let strict = false;
+/**
+ * Strict mode (tests, fuzzing): an error that is not one of ours (a TargetError) is a reader bug, so it is rethrown
+ * instead of being recorded as a problem. Off in production, where a partial audit beats none.
+ */
+export function setStrict(on: boolean): void {
+  strict = on;
+}
+export function rethrowIfStrict(err: unknown): void {
+  if (strict && !(err instanceof TargetError)) throw err;
+}

@@ -6,7 +6,8 @@
 import type { FileContent, FilesystemView } from '../backend.js';
 import { TargetError } from '../backend.js';
 import { ExtFs, isExt } from './ext4.js';
-import type { NativeFs } from './fs.js';
+import { rethrowIfStrict, type NativeFs } from './fs.js';
+export { setStrict } from './fs.js';
 import { readGpt } from './gpt.js';
 import { readMbr } from './mbr.js';
 import { WHOLE_DISK, type Partition } from './partition.js';
@@ -33,6 +34,7 @@ export function detectFsType(src: ByteSource): string | null {
     try {
       return new ExtFs(src, '').type;
     } catch (err) {
+      rethrowIfStrict(err);
       if (err instanceof UnsupportedImageError && /journal device/.test(err.message)) return 'jbd';
       return 'ext4';
     }
@@ -77,6 +79,7 @@ export function probeNative(source: ByteSource): ProbeResult {
         const type = detectFsType(src);
         out.push({ device: p.device, partition: p, source: src, type, supported: type !== null && NATIVE_TYPES.has(type) });
       } catch (err) {
+        rethrowIfStrict(err);
         problems.push(`${p.device}: ${(err as Error).message}`);
       }
     }
@@ -134,6 +137,7 @@ export async function listNativeFilesystems(
   try {
     probe = probeNative(source);
   } catch (err) {
+    rethrowIfStrict(err);
     if (err instanceof TargetError) throw err;
     throw new CorruptImageError(`cannot read the partition table: ${oneLine(err)}`);
   }
@@ -151,6 +155,7 @@ export async function listNativeFilesystems(
       fs = openFs(dev);
       listed = fs.list(dev.device);
     } catch (err) {
+      rethrowIfStrict(err);
       const msg = oneLine(err);
       problems.push(msg.startsWith(dev.device) ? msg : `${dev.device}: ${msg}`);
       continue;

@@ -9,7 +9,7 @@
 import { Inventory } from '../../inventory.js';
 import type { Entry } from '../../types.js';
 import type { FileContent } from '../backend.js';
-import { LIMITS, type NativeFs } from './fs.js';
+import { LIMITS, rethrowIfStrict, type NativeFs } from './fs.js';
 import { CorruptImageError, type ByteSource } from './source.js';
 
 const ATTR_RO = 0x01;
@@ -370,6 +370,7 @@ export class VfatFs implements NativeFs {
           try {
             sub = this.dirBytes(item.cluster);
           } catch (err) {
+            rethrowIfStrict(err);
             problems.push(`${this.name}:${p}: unreadable directory (${(err as Error).message})`);
             continue;
           }
