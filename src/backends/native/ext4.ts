@@ -45,6 +45,7 @@ const N_BLOCKS_BYTES = 60;
 /** Inode table bytes fetched per read; an LRU of these keeps memory flat. */
 const ITABLE_CHUNK = 1024 * 1024;
 const ITABLE_CACHE_CHUNKS = 16;
+const EMPTY_BLOCK = Buffer.alloc(N_BLOCKS_BYTES);
 
 export function isExt(src: ByteSource): boolean {
   if (src.size < SB_OFFSET + 1024) return false;
@@ -273,7 +274,11 @@ export class ExtFs implements NativeFs {
         buf.readUInt32LE(off + 0x1c) +
         buf.readUInt16LE(off + 0x74) * 2 ** 32 -
         (buf.readUInt32LE(off + 0x68) !== 0 ? this.blockSize >> 9 : 0),
-      block: Buffer.from(buf.subarray(off + 0x28, off + 0x28 + N_BLOCKS_BYTES)),
+      // Only directories, symlinks and files being read need their block map: skip the copy for the rest.
+      block:
+        keepRaw || (mode & 0xf000) === 0x4000 || (mode & 0xf000) === 0xa000
+          ? Buffer.from(buf.subarray(off + 0x28, off + 0x28 + N_BLOCKS_BYTES))
+          : EMPTY_BLOCK,
       raw: keepRaw || flags & FL_INLINE_DATA ? Buffer.from(buf.subarray(off, off + this.inodeSize)) : null,
     };
     inode.uid >>>= 0;
@@ -575,7 +580,7 @@ export class ExtFs implements NativeFs {
   readFile(path: string, maxBytes: number): FileContent {
     const ino = this.paths.get(path);
     if (ino === undefined) throw new Error(`${path}: no such file`);
-    const inode = this.inode(ino);
+    const inode = this.inode(ino, true);
     if ((inode.mode & 0xf000) !== 0x8000) throw new Error(`${path}: not a regular file`);
     const data = this.data(inode, Math.min(maxBytes, inode.size));
     return { data, size: inode.size, truncated: inode.size > data.length };
