@@ -1,0 +1,36 @@
+/** What every native filesystem reader offers the native backend. */
+import type { Inventory } from '../../inventory.js';
+import { TargetError, type FileContent } from '../backend.js';
+
+export interface NativeFs {
+  /** ext2, ext3, ext4, vfat: as blkid / libguestfs vfs-type name it. */
+  readonly type: string;
+  readonly label: string | null;
+  readonly uuid: string | null;
+  /** Walk the whole filesystem; entries carry `fs: device`. Damage is reported in `problems`, never thrown. */
+  list(device: string): { inventory: Inventory; problems: string[] };
+  /** The first `maxBytes` of a regular file by its path in this filesystem (after list()). Throws on failure. */
+  readFile(path: string, maxBytes: number): FileContent;
+}
+
+/** Bounds for untrusted structures. */
+export const LIMITS = {
+  /** Entries listed per filesystem before giving up (defends against crafted directory explosions). */
+  maxEntries: 20_000_000,
+  /** Symlink target bytes read (Linux PATH_MAX). */
+  maxSymlink: 4096,
+  /** Directory bytes read per directory. */
+  maxDirBytes: 256 * 1024 * 1024,
+};
+
+let strict = false;
+/**
+ * Strict mode (tests, fuzzing): an error that is not one of ours (a TargetError) is a reader bug, so it is rethrown
+ * instead of being recorded as a problem. Off in production, where a partial audit beats none.
+ */
+export function setStrict(on: boolean): void {
+  strict = on;
+}
+export function rethrowIfStrict(err: unknown): void {
+  if (strict && !(err instanceof TargetError)) throw err;
+}

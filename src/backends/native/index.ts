@@ -1,0 +1,219 @@
+/**
+ * The native reader's entry points: find the filesystems of a disk (GPT, MBR with logical partitions, or a bare
+ * filesystem), read the ones we understand (ext2/3/4, vfat) into FilesystemViews, and say whether the whole image is
+ * covered so `--backend auto` can prefer native.
+ */
+import type { FileContent, FilesystemView } from '../backend.js';
+import { TargetError } from '../backend.js';
+import { ExtFs, isExt } from './ext4.js';
+import { rethrowIfStrict, type NativeFs } from './fs.js';
+export { setStrict } from './fs.js';
+import { readGpt } from './gpt.js';
+import { readMbr } from './mbr.js';
+import { WHOLE_DISK, type Partition } from './partition.js';
+import { isQcow2, Qcow2Source } from './qcow2.js';
+import { CorruptImageError, FileSource, SliceSource, UnsupportedImageError, type ByteSource } from './source.js';
+import { isVfat, VfatFs } from './vfat.js';
+
+export { CorruptImageError, UnsupportedImageError, FileSource, SliceSource, BufferSource } from './source.js';
+export type { ByteSource } from './source.js';
+export { Qcow2Source, isQcow2 } from './qcow2.js';
+
+/** Filesystem types the native reader lists. */
+export const NATIVE_TYPES: ReadonlySet<string> = new Set(['ext2', 'ext3', 'ext4', 'vfat']);
+
+function has(src: ByteSource, off: number, magic: string): boolean {
+  if (off + magic.length > src.size) return false;
+  return src.read(off, magic.length).toString('latin1') === magic;
+}
+
+/** The filesystem type on a device as blkid would name it, or null when nothing is recognised. */
+export function detectFsType(src: ByteSource): string | null {
+  if (isExt(src)) {
+    // Decided by the superblock's features; a broken superblock still counts as ext (reading it will say why).
+    try {
+      return new ExtFs(src, '').type;
+    } catch (err) {
+      rethrowIfStrict(err);
+      if (err instanceof UnsupportedImageError && /journal device/.test(err.message)) return 'jbd';
+      return 'ext4';
+    }
+  }
+  if (has(src, 0, 'XFSB')) return 'xfs';
+  if (has(src, 0x10040, '_BHRfS_M')) return 'btrfs';
+  if (has(src, 0, 'hsqs')) return 'squashfs';
+  if (has(src, 0x8001, 'CD001')) return 'iso9660';
+  if (has(src, 0, 'LUKS\xba\xbe')) return 'crypto_LUKS';
+  if (has(src, 512, 'LABELONE') && has(src, 536, 'LVM2 001')) return 'LVM2_member';
+  if (has(src, 4086, 'SWAPSPACE2') || has(src, 4086, 'SWAP-SPACE')) return 'swap';
+  if (has(src, 3, 'NTFS    ')) return 'ntfs';
+  if (src.size >= 1028 && src.read(1024, 4).readUInt32LE(0) === 0xf2f52010) return 'f2fs';
+  if (isVfat(src)) return 'vfat';
+  return null;
+}
+
+/** One filesystem-bearing device of the image, before it is read. */
+export interface ProbedDevice {
+  device: string;
+  partition: Partition | null;
+  source: ByteSource;
+  /** null: no filesystem recognised (an empty or unknown partition; libguestfs lists it as `unknown`). */
+  type: string | null;
+  supported: boolean;
+}
+
+export interface ProbeResult {
+  table: 'gpt' | 'mbr' | 'none';
+  devices: ProbedDevice[];
+  problems: string[];
+}
+
+/** Find the partitions (or the bare filesystem) and the filesystem type of each. */
+export function probeNative(source: ByteSource): ProbeResult {
+  const problems: string[] = [];
+  const fromParts = (parts: Partition[]): ProbedDevice[] => {
+    const out: ProbedDevice[] = [];
+    for (const p of parts) {
+      try {
+        const src = new SliceSource(source, p.start, p.size);
+        const type = detectFsType(src);
+        out.push({ device: p.device, partition: p, source: src, type, supported: type !== null && NATIVE_TYPES.has(type) });
+      } catch (err) {
+        rethrowIfStrict(err);
+        problems.push(`${p.device}: ${(err as Error).message}`);
+      }
+    }
+    return out;
+  };
+  const gpt = readGpt(source);
+  if (gpt) {
+    problems.push(...gpt.problems);
+    return { table: 'gpt', devices: fromParts(gpt.partitions), problems };
+  }
+  const whole = detectFsType(source);
+  if (whole !== null) {
+    return {
+      table: 'none',
+      devices: [{ device: WHOLE_DISK, partition: null, source, type: whole, supported: NATIVE_TYPES.has(whole) }],
+      problems,
+    };
+  }
+  const mbr = readMbr(source);
+  if (mbr) {
+    problems.push(...mbr.problems);
+    return { table: 'mbr', devices: fromParts(mbr.partitions), problems };
+  }
+  return { table: 'none', devices: [], problems };
+}
+
+/** True when every filesystem found in the image is one the native reader lists (and at least one was found). */
+export async function nativeSupports(source: ByteSource): Promise<boolean> {
+  try {
+    const probe = probeNative(source);
+    const withFs = probe.devices.filter((d) => d.type !== null);
+    return withFs.length > 0 && withFs.every((d) => d.supported);
+  } catch {
+    return false;
+  }
+}
+
+function openFs(dev: ProbedDevice): NativeFs {
+  if (dev.type === 'vfat') return new VfatFs(dev.source, dev.device);
+  return new ExtFs(dev.source, dev.device);
+}
+
+function oneLine(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
+}
+
+/**
+ * Read every supported filesystem of the image. Unsupported filesystems and damage become problems (the target is
+ * then `partial`); when nothing at all could be read and something was wrong, a TargetError says why.
+ */
+export async function listNativeFilesystems(
+  source: ByteSource,
+): Promise<{ views: FilesystemView[]; problems: string[] }> {
+  let probe: ProbeResult;
+  try {
+    probe = probeNative(source);
+  } catch (err) {
+    rethrowIfStrict(err);
+    if (err instanceof TargetError) throw err;
+    throw new CorruptImageError(`cannot read the partition table: ${oneLine(err)}`);
+  }
+  const problems = [...probe.problems];
+  const views: FilesystemView[] = [];
+  for (const dev of probe.devices) {
+    if (dev.type === null) continue;
+    if (!dev.supported) {
+      problems.push(`${dev.device}: ${dev.type} is not supported by the native reader`);
+      continue;
+    }
+    let fs: NativeFs;
+    let listed: ReturnType<NativeFs['list']>;
+    try {
+      fs = openFs(dev);
+      listed = fs.list(dev.device);
+    } catch (err) {
+      rethrowIfStrict(err);
+      const msg = oneLine(err);
+      problems.push(msg.startsWith(dev.device) ? msg : `${dev.device}: ${msg}`);
+      continue;
+    }
+    problems.push(...listed.problems);
+    const reader = fs;
+    views.push({
+      device: dev.device,
+      type: fs.type,
+      label: fs.label,
+      uuid: fs.uuid,
+      partlabel: dev.partition?.partlabel ?? null,
+      partuuid: dev.partition?.partuuid ?? null,
+      inventory: listed.inventory,
+      async readFiles(paths: string[], maxBytes: number): Promise<Map<string, FileContent | Error>> {
+        const out = new Map<string, FileContent | Error>();
+        for (const p of paths) {
+          try {
+            out.set(p, reader.readFile(p, maxBytes));
+          } catch (err) {
+            out.set(p, err instanceof Error ? err : new Error(String(err)));
+          }
+        }
+        return out;
+      },
+    });
+  }
+  if (probe.devices.every((d) => d.type === null)) {
+    throw new TargetError(
+      probe.table === 'none'
+        ? 'no partition table or filesystem found'
+        : `no filesystem found in the ${probe.table.toUpperCase()} partitions`,
+    );
+  }
+  if (views.length === 0 && problems.length > 0) {
+    throw new TargetError(problems.length > 1 ? `${problems[0]} (and ${problems.length - 1} more problems)` : problems[0]!);
+  }
+  return { views, problems };
+}
+
+/**
+ * Open an image file for the native reader: qcow2 (by its magic) is translated to the guest disk, anything else is
+ * read as raw. Image-format detection proper lives in src/image/; this is the native reader's own safe opener.
+ */
+export function openNativeSource(path: string, format?: 'raw' | 'qcow2'): ByteSource {
+  let file: FileSource;
+  try {
+    file = new FileSource(path);
+  } catch (err) {
+    if (err instanceof TargetError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new TargetError(code === 'ENOENT' ? 'no such file or directory' : `cannot open (${code ?? oneLine(err)})`);
+  }
+  try {
+    if (format === 'qcow2' || (format === undefined && isQcow2(file))) return new Qcow2Source(file);
+    return file;
+  } catch (err) {
+    file.close();
+    throw err;
+  }
+}

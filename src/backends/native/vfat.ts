@@ -1,0 +1,407 @@
+/**
+ * FAT12/16/32 reader with VFAT long file names, showing entries the way Linux shows a vfat mounted with default
+ * options (as libguestfs mounts it): owner 0:0, permissions 0755 (0555 for read-only files), directory sizes as
+ * cluster-chain lengths, the root directory's mtime 0, short names honouring the NT lower-case bits.
+ *
+ * Untrusted input: cluster numbers are checked against the cluster count, chains are bounded by it, directory
+ * cycles are detected through the set of directory start clusters already visited.
+ */
+import { Inventory } from '../../inventory.js';
+import type { Entry } from '../../types.js';
+import type { FileContent } from '../backend.js';
+import { LIMITS, rethrowIfStrict, type NativeFs } from './fs.js';
+import { CorruptImageError, type ByteSource } from './source.js';
+
+const ATTR_RO = 0x01;
+const ATTR_VOLUME = 0x08;
+const ATTR_DIR = 0x10;
+const ATTR_LFN = 0x0f;
+
+/** Linux's default vfat codepage (437) for bytes 0x80-0xff of short names. */
+const CP437_HIGH =
+  'ÇüéâäàåçêëèïîìÄÅÉæÆôöòûùÿÖÜ¢£¥₧ƒáíóúñÑªº¿⌐¬½¼¡«»░▒▓│┤╡╢╖╕╣║╗╝╜╛┐└┴┬├─┼╞╟╚╔╩╦╠═╬╧╨╤╥╙╘╒╓╫╪┘┌█▄▌▐▀' +
+  'αßΓπΣσµτΦΘΩδ∞φε∩≡±≥≤⌠⌡÷≈°∙·√ⁿ²■\u00a0';
+
+function cp437(b: Buffer, start: number, end: number): string {
+  let s = '';
+  for (let i = start; i < end; i++) {
+    const c = b[i]!;
+    s += c < 0x80 ? String.fromCharCode(c) : CP437_HIGH[c - 0x80]!;
+  }
+  return s;
+}
+
+interface Bpb {
+  bytesPerSector: number;
+  sectorsPerCluster: number;
+  reserved: number;
+  fats: number;
+  rootEntries: number;
+  totalSectors: number;
+  fatSectors: number;
+  fat32: boolean;
+}
+
+function parseBpb(bs: Buffer): Bpb | string {
+  const bytesPerSector = bs.readUInt16LE(11);
+  const sectorsPerCluster = bs[13]!;
+  const reserved = bs.readUInt16LE(14);
+  const fats = bs[16]!;
+  const rootEntries = bs.readUInt16LE(17);
+  const tot16 = bs.readUInt16LE(19);
+  const media = bs[21]!;
+  const fat16Size = bs.readUInt16LE(22);
+  const tot32 = bs.readUInt32LE(32);
+  const fat32Size = bs.readUInt32LE(36);
+  if (![512, 1024, 2048, 4096].includes(bytesPerSector)) return `bytes per sector ${bytesPerSector}`;
+  if (sectorsPerCluster === 0 || (sectorsPerCluster & (sectorsPerCluster - 1)) !== 0) {
+    return `sectors per cluster ${sectorsPerCluster}`;
+  }
+  if (reserved === 0) return 'no reserved sectors';
+  if (fats === 0 || fats > 4) return `${fats} FATs`;
+  if (media !== 0xf0 && media < 0xf8) return `media byte ${media}`;
+  const fat32 = fat16Size === 0;
+  const fatSectors = fat32 ? fat32Size : fat16Size;
+  if (fatSectors === 0) return 'FAT size 0';
+  const totalSectors = tot16 !== 0 ? tot16 : tot32;
+  if (totalSectors === 0) return 'total sectors 0';
+  if (fat32 && rootEntries !== 0) return 'FAT32 with a fixed root directory';
+  return { bytesPerSector, sectorsPerCluster, reserved, fats, rootEntries, totalSectors, fatSectors, fat32 };
+}
+
+/** Whether sector 0 looks like a FAT boot sector. */
+export function isVfat(src: ByteSource): boolean {
+  if (src.size < 512) return false;
+  const bs = src.read(0, 512);
+  if (bs[0] !== 0xeb && bs[0] !== 0xe9) return false;
+  return typeof parseBpb(bs) !== 'string';
+}
+
+function fatDate(date: number, time: number): number {
+  const day = date & 31;
+  const month = (date >> 5) & 15;
+  const year = (date >> 9) + 1980;
+  const sec = (time & 31) * 2;
+  const min = (time >> 5) & 63;
+  const hour = time >> 11;
+  return Math.floor(Date.UTC(year, Math.max(month, 1) - 1, Math.max(day, 1), hour, min, sec) / 1000);
+}
+
+function lfnChecksum(b: Buffer, off: number): number {
+  let sum = 0;
+  for (let i = 0; i < 11; i++) sum = (((sum & 1) << 7) | (sum >> 1)) + b[off + i]! & 0xff;
+  return sum;
+}
+
+interface DirItem {
+  name: string;
+  attr: number;
+  cluster: number;
+  size: number;
+  mtime: number;
+}
+
+export class VfatFs implements NativeFs {
+  readonly type = 'vfat';
+  readonly label: string | null;
+  readonly uuid: string | null;
+
+  private readonly bpb: Bpb;
+  private readonly clusterSize: number;
+  private readonly clusterCount: number;
+  private readonly fatBits: 12 | 16 | 32;
+  private readonly dataStart: number;
+  private readonly rootStart: number;
+  private readonly rootCluster: number;
+  private fat: Buffer | null = null;
+  private readonly files = new Map<string, { cluster: number; size: number }>();
+
+  constructor(
+    private readonly src: ByteSource,
+    private readonly name: string,
+  ) {
+    if (src.size < 512) throw new CorruptImageError(`${name}: too small for a FAT filesystem`);
+    const bs = src.read(0, 512);
+    const bpb = parseBpb(bs);
+    if (typeof bpb === 'string') throw new CorruptImageError(`${name}: bad FAT boot sector (${bpb})`);
+    this.bpb = bpb;
+    const bps = bpb.bytesPerSector;
+    this.clusterSize = bps * bpb.sectorsPerCluster;
+    const rootSectors = Math.ceil((bpb.rootEntries * 32) / bps);
+    const firstData = bpb.reserved + bpb.fats * bpb.fatSectors + rootSectors;
+    if (firstData >= bpb.totalSectors) throw new CorruptImageError(`${name}: FAT metadata larger than the filesystem`);
+    this.clusterCount = Math.floor((bpb.totalSectors - firstData) / bpb.sectorsPerCluster);
+    this.fatBits = bpb.fat32 ? 32 : this.clusterCount > 4084 ? 16 : 12;
+    const maxByFat = Math.floor((bpb.fatSectors * bps * 8) / this.fatBits) - 2;
+    if (maxByFat < this.clusterCount) this.clusterCount = Math.max(0, maxByFat);
+    this.rootStart = (bpb.reserved + bpb.fats * bpb.fatSectors) * bps;
+    this.dataStart = firstData * bps;
+    this.rootCluster = bpb.fat32 ? bs.readUInt32LE(44) : 0;
+    if (bpb.fat32 && !this.validCluster(this.rootCluster)) {
+      throw new CorruptImageError(`${name}: FAT32 root cluster ${this.rootCluster} out of range`);
+    }
+    if (this.dataStart > src.size) throw new CorruptImageError(`${name}: FAT filesystem truncated`);
+    // The part of the data area the image really holds bounds the clusters we accept.
+    const held = Math.floor((src.size - this.dataStart) / this.clusterSize);
+    if (held < this.clusterCount) this.clusterCount = held;
+
+    const extOff = bpb.fat32 ? 0x40 : 0x24;
+    const hasExt = bs[extOff + 2] === 0x29;
+    this.uuid = hasExt
+      ? `${bs.toString('hex', extOff + 6, extOff + 7)}${bs.toString('hex', extOff + 5, extOff + 6)}-${bs.toString('hex', extOff + 4, extOff + 5)}${bs.toString('hex', extOff + 3, extOff + 4)}`.toUpperCase()
+      : null;
+    let label: string | null = null;
+    try {
+      label = this.rootVolumeLabel();
+    } catch {
+      label = null;
+    }
+    if (label === null && (hasExt || bs[extOff + 2] === 0x28)) {
+      const raw = bs.subarray(extOff + 7, extOff + 18);
+      if (hasExt && raw.toString('latin1') !== 'NO NAME    ') label = cp437(raw, 0, 11).replace(/[ \0]+$/, '');
+    }
+    this.label = label === '' ? null : label;
+  }
+
+  private validCluster(c: number): boolean {
+    return c >= 2 && c < this.clusterCount + 2;
+  }
+
+  private loadFat(): Buffer {
+    if (!this.fat) {
+      const bytes = Math.min(this.bpb.fatSectors * this.bpb.bytesPerSector, Math.ceil(((this.clusterCount + 2) * this.fatBits) / 8) + 1);
+      this.fat = this.src.read(this.bpb.reserved * this.bpb.bytesPerSector, bytes);
+    }
+    return this.fat;
+  }
+
+  private next(c: number): number {
+    const fat = this.loadFat();
+    let v: number;
+    if (this.fatBits === 12) {
+      const o = c + (c >> 1);
+      if (o + 2 > fat.length) return -1;
+      v = fat.readUInt16LE(o);
+      v = c & 1 ? v >> 4 : v & 0xfff;
+      return v >= 0xff8 ? 0 : v;
+    }
+    if (this.fatBits === 16) {
+      if (c * 2 + 2 > fat.length) return -1;
+      v = fat.readUInt16LE(c * 2);
+      return v >= 0xfff8 ? 0 : v;
+    }
+    if (c * 4 + 4 > fat.length) return -1;
+    v = fat.readUInt32LE(c * 4) & 0x0fffffff;
+    return v >= 0x0ffffff8 ? 0 : v;
+  }
+
+  /** The clusters of a chain, at most `limit` of them; a broken chain throws. */
+  private chain(first: number, limit = Infinity): number[] {
+    const out: number[] = [];
+    let c = first;
+    const max = Math.min(limit, this.clusterCount);
+    while (out.length < max) {
+      if (!this.validCluster(c)) throw new CorruptImageError(`cluster ${c} out of range`);
+      out.push(c);
+      const n = this.next(c);
+      if (n === 0) return out;
+      if (n < 0) throw new CorruptImageError(`cluster ${c} beyond the FAT`);
+      c = n;
+    }
+    if (out.length >= this.clusterCount) throw new CorruptImageError(`cluster chain from ${first} loops`);
+    return out;
+  }
+
+  private readClusters(clusters: number[], bytes = Infinity): Buffer {
+    const total = Math.min(clusters.length * this.clusterSize, bytes);
+    const out = Buffer.alloc(total);
+    let pos = 0;
+    let i = 0;
+    while (i < clusters.length && pos < total) {
+      // Read runs of consecutive clusters at once.
+      let j = i + 1;
+      while (j < clusters.length && clusters[j] === clusters[j - 1]! + 1) j++;
+      const len = Math.min((j - i) * this.clusterSize, total - pos);
+      this.src.read(this.dataStart + (clusters[i]! - 2) * this.clusterSize, len).copy(out, pos);
+      pos += len;
+      i = j;
+    }
+    return out;
+  }
+
+  /** Raw directory bytes: the fixed FAT12/16 root area, or a cluster chain. */
+  private dirBytes(cluster: number): { buf: Buffer; clusters: number } {
+    if (cluster === 0 && !this.bpb.fat32) {
+      return { buf: this.src.read(this.rootStart, this.bpb.rootEntries * 32), clusters: 0 };
+    }
+    const c = cluster === 0 ? this.rootCluster : cluster;
+    const chain = this.chain(c, Math.ceil(LIMITS.maxDirBytes / this.clusterSize));
+    return { buf: this.readClusters(chain), clusters: chain.length };
+  }
+
+  private rootVolumeLabel(): string | null {
+    const { buf } = this.dirBytes(0);
+    for (let p = 0; p + 32 <= buf.length; p += 32) {
+      const first = buf[p]!;
+      if (first === 0) break;
+      if (first === 0xe5) continue;
+      const attr = buf[p + 11]!;
+      if ((attr & ATTR_LFN) === ATTR_LFN) continue;
+      if (attr & ATTR_VOLUME) return cp437(buf, p, p + 11).replace(/[ \0]+$/, '');
+    }
+    return null;
+  }
+
+  private parseDir(buf: Buffer): DirItem[] {
+    const items: DirItem[] = [];
+    let lfn: string[] = [];
+    let lfnSum = -1;
+    let lfnNext = 0;
+    for (let p = 0; p + 32 <= buf.length; p += 32) {
+      const first = buf[p]!;
+      if (first === 0) break;
+      if (first === 0xe5) {
+        lfnNext = 0;
+        continue;
+      }
+      const attr = buf[p + 11]!;
+      if ((attr & 0x3f) === ATTR_LFN) {
+        const ord = first & 0x1f;
+        if (first & 0x40) {
+          lfn = new Array<string>(ord).fill('');
+          lfnSum = buf[p + 13]!;
+          lfnNext = ord;
+        }
+        if (ord === 0 || ord !== lfnNext || buf[p + 13] !== lfnSum) {
+          lfnNext = 0;
+          continue;
+        }
+        let part = '';
+        let ended = false;
+        for (const [a, n] of [
+          [1, 5],
+          [14, 6],
+          [28, 2],
+        ] as const) {
+          for (let k = 0; k < n && !ended; k++) {
+            const ch = buf.readUInt16LE(p + a + k * 2);
+            if (ch === 0) ended = true;
+            else part += String.fromCharCode(ch);
+          }
+        }
+        lfn[ord - 1] = part;
+        lfnNext = ord - 1;
+        continue;
+      }
+      const useLfn = lfnNext === 0 && lfn.length > 0 && lfnSum === lfnChecksum(buf, p);
+      const longName = useLfn ? lfn.join('') : null;
+      lfn = [];
+      lfnSum = -1;
+      lfnNext = 0;
+      if (attr & ATTR_VOLUME) continue;
+      let name: string;
+      if (longName) name = longName;
+      else {
+        const nt = buf[p + 12]!;
+        const raw = Buffer.from(buf.subarray(p, p + 11));
+        if (raw[0] === 0x05) raw[0] = 0xe5;
+        let base = cp437(raw, 0, 8).replace(/ +$/, '');
+        let ext = cp437(raw, 8, 11).replace(/ +$/, '');
+        if (nt & 0x08) base = base.toLowerCase();
+        if (nt & 0x10) ext = ext.toLowerCase();
+        name = ext ? `${base}.${ext}` : base;
+      }
+      if (name === '.' || name === '..' || name === '') continue;
+      const hi = this.bpb.fat32 ? buf.readUInt16LE(p + 20) : 0;
+      items.push({
+        name,
+        attr,
+        cluster: hi * 65536 + buf.readUInt16LE(p + 26),
+        size: buf.readUInt32LE(p + 28),
+        mtime: fatDate(buf.readUInt16LE(p + 24), buf.readUInt16LE(p + 22)),
+      });
+    }
+    return items;
+  }
+
+  list(device: string): { inventory: Inventory; problems: string[] } {
+    const problems: string[] = [];
+    const inventory = new Inventory();
+    this.files.clear();
+    const mkDir = (path: string, mtime: number, clusters: number, rootFixed: boolean): Entry => ({
+      path,
+      type: 'dir',
+      mode: 0o755,
+      uid: 0,
+      gid: 0,
+      size: rootFixed ? this.bpb.rootEntries * 32 : clusters * this.clusterSize,
+      mtime,
+      fs: device,
+    });
+    if (this.bpb.totalSectors * this.bpb.bytesPerSector > this.src.size) {
+      problems.push(`${this.name}: the FAT filesystem is truncated (${this.bpb.totalSectors * this.bpb.bytesPerSector} bytes, the image holds ${this.src.size})`);
+    }
+    const root = this.dirBytes(0);
+    inventory.add(mkDir('/', 0, root.clusters, !this.bpb.fat32));
+    const visited = new Set<number>([this.bpb.fat32 ? this.rootCluster : 0]);
+    const stack: Array<{ path: string; buf: Buffer }> = [{ path: '/', buf: root.buf }];
+    let count = 1;
+    while (stack.length > 0) {
+      const { path, buf } = stack.pop()!;
+      const prefix = path === '/' ? '/' : path + '/';
+      for (const item of this.parseDir(buf)) {
+        if (++count > LIMITS.maxEntries) throw new CorruptImageError(`${this.name}: too many entries`);
+        const p = prefix + item.name;
+        if (item.name.includes('/')) {
+          problems.push(`${this.name}:${path}: invalid file name in directory`);
+          continue;
+        }
+        if (inventory.has(p)) {
+          problems.push(`${this.name}:${p}: duplicate name in directory`);
+          continue;
+        }
+        if (item.attr & ATTR_DIR) {
+          if (visited.has(item.cluster) || !this.validCluster(item.cluster)) {
+            problems.push(`${this.name}:${p}: bad directory start cluster ${item.cluster}`);
+            continue;
+          }
+          visited.add(item.cluster);
+          let sub: { buf: Buffer; clusters: number };
+          try {
+            sub = this.dirBytes(item.cluster);
+          } catch (err) {
+            rethrowIfStrict(err);
+            problems.push(`${this.name}:${p}: unreadable directory (${(err as Error).message})`);
+            continue;
+          }
+          inventory.add(mkDir(p, item.mtime, sub.clusters, false));
+          stack.push({ path: p, buf: sub.buf });
+        } else {
+          inventory.add({
+            path: p,
+            type: 'file',
+            mode: item.attr & ATTR_RO ? 0o555 : 0o755,
+            uid: 0,
+            gid: 0,
+            size: item.size,
+            mtime: item.mtime,
+            fs: device,
+          });
+          this.files.set(p, { cluster: item.cluster, size: item.size });
+        }
+      }
+    }
+    return { inventory, problems };
+  }
+
+  readFile(path: string, maxBytes: number): FileContent {
+    const f = this.files.get(path);
+    if (!f) throw new Error(`${path}: no such file`);
+    const want = Math.min(maxBytes, f.size);
+    if (want === 0) return { data: Buffer.alloc(0), size: f.size, truncated: f.size > 0 };
+    const chain = this.chain(f.cluster, Math.ceil(want / this.clusterSize));
+    if (chain.length * this.clusterSize < want) throw new CorruptImageError(`${path}: cluster chain shorter than the file`);
+    const data = this.readClusters(chain, want);
+    return { data, size: f.size, truncated: f.size > want };
+  }
+}
