@@ -1,0 +1,75 @@
+/**
+ * The `native` backend: our own readers (GPT/MBR, ext2/3/4, vfat, qcow2) over the image file, no appliance.
+ * Formats the readers do not cover (vmdk, vhd, xfs, btrfs, ...) are the guestfs backend's.
+ */
+import { prepareImage, type PreparedImage } from '../image/prepare.js';
+import { assemble } from './assemble.js';
+import { TargetError, type Backend, type OpenedImage, type OpenOptions } from './backend.js';
+import { listNativeFilesystems, nativeSupports, openNativeSource, type ByteSource } from './native/index.js';
+
+export interface NativeBackendOptions {
+  allowBackingFile?: boolean;
+}
+
+/** Whether the native readers can read every filesystem of an already prepared image. */
+export async function nativeCanRead(prepared: PreparedImage): Promise<boolean> {
+  if (prepared.container !== 'raw' && prepared.container !== 'qcow2') return false;
+  let source: ByteSource | null = null;
+  try {
+    source = openNativeSource(prepared.path, prepared.container);
+    return await nativeSupports(source);
+  } catch {
+    return false;
+  } finally {
+    source?.close?.();
+  }
+}
+
+/** Open a prepared image natively. The caller keeps ownership of `prepared` until close(). */
+export async function openNativePrepared(prepared: PreparedImage, opts: OpenOptions): Promise<OpenedImage> {
+  if (prepared.container !== 'raw' && prepared.container !== 'qcow2') {
+    throw new TargetError(`${prepared.description}: the native reader reads raw and qcow2 images only (try --backend guestfs)`);
+  }
+  const started = Date.now();
+  const source = openNativeSource(prepared.path, prepared.container);
+  try {
+    const { views, problems } = await listNativeFilesystems(source);
+    const a = await assemble(views);
+    opts.verbose?.(
+      `native: ${views.length} filesystem(s), ${views.reduce((n, v) => n + v.inventory.size, 0)} entries in ${Date.now() - started} ms`,
+    );
+    for (const n of a.notes) opts.verbose?.(`native: ${n}`);
+    return {
+      backend: 'native',
+      filesystems: a.filesystems,
+      roots: a.roots,
+      problems: [...problems, ...a.problems],
+      async close() {
+        source.close?.();
+        prepared.cleanup();
+      },
+    };
+  } catch (err) {
+    source.close?.();
+    throw err;
+  }
+}
+
+export function createNativeBackend(options: NativeBackendOptions = {}): Backend {
+  return {
+    name: 'native',
+    async open(target: string, opts: OpenOptions): Promise<OpenedImage> {
+      const prepared = await prepareImage(target, {
+        allowBackingFile: options.allowBackingFile,
+        signal: opts.signal,
+        verbose: opts.verbose,
+      });
+      try {
+        return await openNativePrepared(prepared, opts);
+      } catch (err) {
+        prepared.cleanup();
+        throw err;
+      }
+    },
+  };
+}
