@@ -36,14 +36,15 @@ export function escapeHtml(s: string): string {
   return visible(s).replace(/[&<>"']/g, (ch) => HTML_ESCAPES[ch]!);
 }
 
-/** JSON that is safe inside a <script> element: nothing in it can close the element or start a comment. */
+/**
+ * JSON that is safe inside a <script> element: nothing in it can close the element or start a comment (`<`, `>` and
+ * `&` become \u escapes), and line/paragraph separators and invisible characters are escaped too.
+ */
 export function jsonForScript(value: unknown): string {
-  return JSON.stringify(value)
-    .replace(/</g, '\\u003c')
-    .replace(/>/g, '\\u003e')
-    .replace(/&/g, '\\u0026')
-    .replace(/\u2028/g, '\\u2028')
-    .replace(/\u2029/g, '\\u2029');
+  return JSON.stringify(value).replace(
+    /[<>&\u2028\u2029\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/g,
+    (ch) => '\\u' + ch.charCodeAt(0).toString(16).padStart(4, '0'),
+  );
 }
 
 function plural(n: number, one: string, many = one + 's'): string {
