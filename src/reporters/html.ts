@@ -68,7 +68,7 @@ function countBySeverity(findings: Finding[]): Counts {
 }
 
 const CSS = `
-:root{--bg:#f7f7f8;--fg:#1b1d21;--muted:#5b616e;--card:#fff;--line:#dcdfe4;--head:#eef0f3;--link:#0b5cad;
+:root{color-scheme:light dark;--bg:#f7f7f8;--fg:#1b1d21;--muted:#5b616e;--card:#fff;--line:#dcdfe4;--head:#eef0f3;--link:#0b5cad;
 --error:#b42318;--error-bg:#fde8e7;--warning:#8a5300;--warning-bg:#fff1d6;--info:#175cd3;--info-bg:#e4eefc;
 --ok:#146c2e;--ok-bg:#ddf4e4;--mono:ui-monospace,SFMono-Regular,Menlo,Consolas,"Liberation Mono",monospace}
 @media (prefers-color-scheme:dark){:root{--bg:#15171a;--fg:#e6e8eb;--muted:#a0a6b1;--card:#1e2125;--line:#343840;
