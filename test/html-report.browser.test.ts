@@ -61,6 +61,7 @@ describeWithTools(['chromium'], 'html report in headless chromium', () => {
         '--disable-sync',
       ],
     });
+    ctx.setDefaultTimeout(15_000);
   });
 
   afterAll(async () => {
@@ -235,6 +236,41 @@ describeWithTools(['chromium'], 'html report in headless chromium', () => {
 
     for (const u of requests) expect(u).toMatch(/^(file|data):/);
     expect(requests).toEqual([storeUrl]);
+    expect(problems).toEqual([]);
+    await page.close();
+  });
+
+  it('stays usable with hundreds of images: collapsed sections, findings table paged at 1000 rows', async () => {
+    const severities = ['error', 'warning', 'info', 'warning', 'info', 'error'] as const;
+    const big: Report = {
+      ...STORE_REPORT,
+      targets: Array.from({ length: 300 }, (_, i) => ({
+        ...STORE_REPORT.targets[2]!,
+        target: `store/hydra/build-${String(i).padStart(3, '0')}/nixos.img`,
+        findings: i % 3 === 0 ? [] : severities.map((severity, k) => ({
+          ...STORE_REPORT.targets[0]!.findings[0]!,
+          severity,
+          ruleId: `rule-${k}`,
+          path: `/home/u${i}/f${k}`,
+        })),
+      })),
+    };
+    const file = path.join(OUT, 'big.html');
+    writeFileSync(file, formatHtml(big));
+    const { page, requests, problems } = await load(pathToFileURL(file).href);
+    const total = 200 * severities.length;
+    expect(await page.$$eval('#summary-table tbody tr', (trs) => trs.length)).toBe(300);
+    expect(await page.$$eval('details.image[open]', (ds) => ds.length)).toBe(0);
+    expect(await findingRows(page)).toHaveLength(1000);
+    expect(await page.textContent('#findings-shown')).toBe(`Showing 1000 of ${total} matching findings (${total} in total)`);
+    await page.click('#findings-more');
+    expect(await findingRows(page)).toHaveLength(total);
+    expect(await page.isVisible('#findings-more')).toBe(false);
+    await page.selectOption('#filter-rule', 'rule-0');
+    expect(await findingRows(page)).toHaveLength(200);
+    await page.selectOption('#summary-show', 'clean');
+    expect(await page.textContent('#summary-shown')).toBe('Showing 100 of 300 images');
+    expect(requests).toHaveLength(1);
     expect(problems).toEqual([]);
     await page.close();
   });
