@@ -18,6 +18,8 @@ const OUT = path.join(REPO, 'test/output');
 const LEAKY = path.join(SAMPLES, 'leaky');
 const CLEAN = path.join(SAMPLES, 'clean');
 const MISSING = path.join(OUT, 'no-such-image.raw');
+/** How the page names a target: relative to the directory all targets share (here the repository). */
+const shown = (target: string) => path.relative(REPO, target);
 
 interface Loaded {
   page: Page;
@@ -108,7 +110,7 @@ describeWithTools(['chromium'], 'html report in headless chromium', () => {
     expect(rows).toHaveLength(3);
     expected.targets.forEach((t, i) => {
       const [name, status, backend, , errors, warnings, infos, total] = rows[i]!;
-      expect(name).toBe(t.target);
+      expect(name).toBe(shown(t.target));
       expect(status!.split('\n')[0]).toBe(t.status);
       if (t.status === 'failed') {
         expect(status).toContain('no such file or directory');
@@ -121,6 +123,8 @@ describeWithTools(['chromium'], 'html report in headless chromium', () => {
       }
     });
     expect(await page.textContent('#summary-shown')).toBe('Showing 3 of 3 images');
+    expect(await page.getAttribute('#summary-table a[href="#image-1"]', 'title')).toBe(LEAKY);
+    expect(await page.textContent('header .meta')).toContain(`Images under ${REPO}/`);
     expect(problems).toEqual([]);
     await page.close();
   });
@@ -158,9 +162,9 @@ describeWithTools(['chromium'], 'html report in headless chromium', () => {
 
     // image filter: only images with findings are offered; choosing one shows only its findings
     const imageOptions = await page.$$eval('#filter-image option', (os) => os.map((o) => o.textContent));
-    expect(imageOptions).toEqual(['all images', `${LEAKY} (${expected.targets[0]!.findings.length})`]);
+    expect(imageOptions).toEqual(['all images', `${shown(LEAKY)} (${expected.targets[0]!.findings.length})`]);
     await page.selectOption('#filter-image', '0');
-    for (const r of await findingRows(page)) expect(r[2]).toBe(LEAKY);
+    for (const r of await findingRows(page)) expect(r[2]).toBe(shown(LEAKY));
 
     // free text narrows further
     await page.fill('#filter-text', 'no such text anywhere');
@@ -189,11 +193,11 @@ describeWithTools(['chromium'], 'html report in headless chromium', () => {
     // the summary table sorts too: most errors first, then back
     await page.click('#summary-table th[data-key="error"] button');
     const names = await page.$$eval('#summary-table tbody tr td:first-child', (tds) => tds.map((td) => td.textContent));
-    expect(names[0]).toBe(LEAKY);
-    expect(names[2]).toBe(MISSING);
+    expect(names[0]).toBe(shown(LEAKY));
+    expect(names[2]).toBe(shown(MISSING));
     await page.click('#summary-table th[data-key="target"] button');
     const byName = await page.$$eval('#summary-table tbody tr td:first-child', (tds) => tds.map((td) => td.textContent));
-    expect(byName).toEqual([CLEAN, LEAKY, MISSING].sort());
+    expect(byName).toEqual([CLEAN, LEAKY, MISSING].sort().map(shown));
     await page.close();
   });
 
@@ -216,7 +220,7 @@ describeWithTools(['chromium'], 'html report in headless chromium', () => {
     expect(await page.isVisible('#image-1')).toBe(false);
     expect(await page.isVisible('#image-3')).toBe(true);
     await page.selectOption('#summary-show', 'clean');
-    expect(await page.$$eval('#summary-table tbody tr:not([hidden]) td:first-child', (tds) => tds.map((t) => t.textContent))).toEqual([CLEAN]);
+    expect(await page.$$eval('#summary-table tbody tr:not([hidden]) td:first-child', (tds) => tds.map((t) => t.textContent))).toEqual([shown(CLEAN)]);
     await page.selectOption('#summary-show', '');
     await page.fill('#summary-find', 'leaky');
     expect(await page.textContent('#summary-shown')).toBe('Showing 1 of 3 images');
@@ -287,7 +291,8 @@ describeWithTools(['chromium'], 'html report in headless chromium', () => {
     const evidence = await page.$$eval('#findings-body .evidence', (es) => es.map((e) => e.textContent));
     expect(evidence).toContain(`evidence: ${XSS_SCRIPT}`);
     expect(await page.textContent('#image-1 ul.findings')).toContain(XSS_IMG);
-    expect(await page.textContent('#summary-table')).toContain('store/<b>odd</b> "name"/disk.qcow2');
+    expect(await page.textContent('#summary-table')).toContain('<b>odd</b> "name"/disk.qcow2');
+    expect(await page.getAttribute('#summary-table a[href="#image-2"]', 'title')).toBe('store/<b>odd</b> "name"/disk.qcow2');
     // a right-to-left override in a path is shown, not obeyed
     expect(await page.textContent('#image-2 ul.findings')).toContain('/home/alice\\u202etxt.exe');
     expect(await findingRows(page).then((rows) => rows.map((r) => r[3]))).toContain('/home/alice\\u202etxt.exe');
@@ -296,7 +301,7 @@ describeWithTools(['chromium'], 'html report in headless chromium', () => {
     await page.selectOption('#filter-image', '1');
     const rows = await findingRows(page);
     expect(rows).toHaveLength(2);
-    for (const r of rows) expect(r[2]).toBe('store/<b>odd</b> "name"/disk.qcow2');
+    for (const r of rows) expect(r[2]).toBe('<b>odd</b> "name"/disk.qcow2');
     await page.selectOption('#filter-image', '');
     // default order: by severity, most severe first; clicking Severity flips it
     expect((await findingRows(page)).map((r) => r[0])).toEqual(['error', 'error', 'error', 'warning', 'info']);

@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { FORMATS, render } from '../src/reporters/index.js';
-import { escapeHtml, formatDuration, formatHtml, jsonForScript, visible } from '../src/reporters/html.js';
+import { commonDir, escapeHtml, formatDuration, formatHtml, jsonForScript, visible } from '../src/reporters/html.js';
 import type { Report } from '../src/types.js';
 import { STORE_REPORT, XSS_IMG, XSS_SCRIPT } from './helpers/html-fixture.js';
 
@@ -42,7 +42,7 @@ describe('html reporter', () => {
     expect(html).not.toMatch(/<[a-z][^<>]*\son[a-z]+=/i);
     expect(html).toContain(escapeHtml(XSS_IMG));
     expect(escapeHtml(XSS_IMG)).toBe('&lt;img src=x onerror=&quot;window.__pwned=1;alert(1)&quot;&gt;');
-    expect(html).toContain('store/&lt;b&gt;odd&lt;/b&gt; &quot;name&quot;/disk.qcow2');
+    expect(html).toContain('title="store/&lt;b&gt;odd&lt;/b&gt; &quot;name&quot;/disk.qcow2">&lt;b&gt;odd&lt;/b&gt; &quot;name&quot;/disk.qcow2<');
     expect(html).toContain('Remove build logs &amp; &quot;temp&quot; files &lt;before&gt; packing.');
     // exactly our two script elements: the JSON data and the page script
     const s = scripts(html);
@@ -117,6 +117,19 @@ describe('html reporter', () => {
     const page = formatHtml(empty);
     expect(page).toContain('<title>hostleak report: 0 images: 0 ok, 0 partial, 0 failed · 0 errors, 0 warnings, 0 info</title>');
     expect(JSON.parse(scripts(page)[0]!.body)).toEqual(empty);
+  });
+
+  it('shows image names without the directory they all share', () => {
+    expect(commonDir(STORE_REPORT.targets.map((t) => t.target))).toBe('store/');
+    expect(html).toContain('<p class="meta">Images under <code>store/</code> · ');
+    expect(html).toContain('<a href="#image-1" title="store/nixos-a/disk.raw">nixos-a/disk.raw</a>');
+    expect(html).toContain('<span class="name" title="store/nixos-a/disk.raw">nixos-a/disk.raw</span>');
+    expect(commonDir([])).toBe('');
+    expect(commonDir(['/x.raw', '/y.raw'])).toBe('');
+    expect(commonDir(['/srv/h/a/x.img', '/srv/h/b/y.img'])).toBe('/srv/h/');
+    expect(commonDir(['/srv/h/ab/x.img', '/srv/h/ac/y.img'])).toBe('/srv/h/');
+    expect(commonDir(['/srv/h/x.img'])).toBe('/srv/h/');
+    expect(commonDir(['out/leaky/', 'out/leaky/a'])).toBe('out/');
   });
 
   it('formats durations', () => {

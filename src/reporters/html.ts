@@ -61,6 +61,22 @@ export function formatDuration(ms: number): string {
 
 type Counts = Record<Severity, number>;
 
+/**
+ * The directory every target shares (`/srv/hydra/outputs/`), so the page can show the part that tells images apart.
+ * Empty when there is none worth stripping (nothing shared, or only `/`).
+ */
+export function commonDir(targets: readonly string[]): string {
+  if (targets.length === 0) return '';
+  let prefix = targets[0]!.slice(0, targets[0]!.lastIndexOf('/') + 1);
+  for (const t of targets) {
+    // shorten to the parent directory until it is a proper prefix of t (every shown name stays non-empty)
+    while (prefix && (!t.startsWith(prefix) || t.length <= prefix.length)) {
+      prefix = prefix.slice(0, prefix.lastIndexOf('/', prefix.length - 2) + 1);
+    }
+  }
+  return prefix === '/' ? '' : prefix;
+}
+
 function countBySeverity(findings: Finding[]): Counts {
   const c: Counts = { error: 0, warning: 0, info: 0 };
   for (const f of findings) c[f.severity]++;
@@ -150,6 +166,8 @@ const SCRIPT = `
 (function () {
   'use strict';
   var report = JSON.parse(document.getElementById('hostleak-report').textContent);
+  /* image names are shown without the directory all of them share (the header names it) */
+  var strip = Number(document.getElementById('findings-table').dataset.strip) || 0;
   var RANK = { error: 3, warning: 2, info: 1 };
   var INVISIBLE = /[\\u0000-\\u0008\\u000b-\\u001f\\u007f-\\u009f\\u200b-\\u200f\\u202a-\\u202e\\u2066-\\u2069\\ufeff]/g;
   function visible(s) {
@@ -167,7 +185,7 @@ const SCRIPT = `
   var rows = [];
   report.targets.forEach(function (t, ti) {
     t.findings.forEach(function (f) {
-      rows.push({ i: rows.length, ti: ti, target: t.target, f: f });
+      rows.push({ i: rows.length, ti: ti, target: t.target, name: t.target.slice(strip), f: f });
     });
   });
   var LIMIT = 1000;
@@ -188,7 +206,7 @@ const SCRIPT = `
     imageCounts[r.ti] = (imageCounts[r.ti] || 0) + 1;
   });
   fillSelect(fRule, Object.keys(ruleCounts).sort().map(function (id) { return [id, id + ' (' + ruleCounts[id] + ')']; }));
-  fillSelect(fImage, report.targets.map(function (t, ti) { return [String(ti), t.target + ' (' + (imageCounts[ti] || 0) + ')']; })
+  fillSelect(fImage, report.targets.map(function (t, ti) { return [String(ti), t.target.slice(strip) + ' (' + (imageCounts[ti] || 0) + ')']; })
     .filter(function (v) { return imageCounts[v[0]]; }));
 
   var KEYS = {
@@ -224,8 +242,9 @@ const SCRIPT = `
       tr.appendChild(sev);
       tr.appendChild(el('td', 'mono rule', r.f.ruleId));
       var img = el('td', 'mono image');
-      var a = el('a', null, r.target);
+      var a = el('a', null, r.name);
       a.href = '#image-' + (r.ti + 1);
+      a.title = visible(r.target);
       img.appendChild(a);
       tr.appendChild(img);
       tr.appendChild(el('td', 'mono path', r.f.path));
@@ -358,7 +377,7 @@ function countCell(t: TargetResult, n: number): string {
   return `<td class="num${n === 0 ? ' zero' : ''}" data-v="${n}">${n}</td>`;
 }
 
-function summaryRow(t: TargetResult, i: number): string {
+function summaryRow(t: TargetResult, i: number, strip: number): string {
   const c = countBySeverity(t.findings);
   const n = t.findings.length;
   const findingsCell =
@@ -370,7 +389,8 @@ function summaryRow(t: TargetResult, i: number): string {
   const err = t.error ? `<span class="err">${escapeHtml(t.error)}</span>` : '';
   return (
     `<tr data-index="${i + 1}" data-status="${t.status}" data-findings="${n}" data-target="${escapeHtml(t.target)}">` +
-    `<td class="mono" data-v="${escapeHtml(t.target)}"><a href="#image-${i + 1}">${escapeHtml(t.target)}</a></td>` +
+    `<td class="mono" data-v="${escapeHtml(t.target)}"><a href="#image-${i + 1}" title="${escapeHtml(t.target)}">` +
+    `${escapeHtml(t.target.slice(strip))}</a></td>` +
     `<td data-v="${t.status === 'ok' ? 2 : t.status === 'partial' ? 1 : 0}">${statusBadge(t)}${err}</td>` +
     `<td data-v="${escapeHtml(t.backend ?? '')}">${t.backend ? escapeHtml(t.backend) : '–'}</td>` +
     `<td class="num" data-v="${t.durationMs}">${formatDuration(t.durationMs)}</td>` +
@@ -388,14 +408,14 @@ function countsText(c: Counts): string {
     .join(' ');
 }
 
-function imageSection(t: TargetResult, i: number): string {
+function imageSection(t: TargetResult, i: number, strip: number): string {
   const c = countBySeverity(t.findings);
   const parts: string[] = [];
   parts.push(`<details class="image" id="image-${i + 1}" data-status="${t.status}">`);
   const counts =
     t.status === 'failed' ? '' : t.findings.length === 0 ? '<span class="clean">no findings</span>' : countsText(c);
   const why = t.error ? ` <span class="err">${escapeHtml(t.error.length > 160 ? t.error.slice(0, 157) + '...' : t.error)}</span>` : '';
-  parts.push(`<summary><span class="name">${escapeHtml(t.target)}</span> ${statusBadge(t)} ${counts}${why}</summary>`);
+  parts.push(`<summary><span class="name" title="${escapeHtml(t.target)}">${escapeHtml(t.target.slice(strip))}</span> ${statusBadge(t)} ${counts}${why}</summary>`);
   parts.push('<div class="body">');
   if (t.error) parts.push(`<p class="err">${t.status === 'failed' ? 'Not audited' : 'Audited partially'}: ${escapeHtml(t.error)}</p>`);
   const facts: string[] = [];
@@ -449,6 +469,7 @@ export function formatHtml(report: Report, opts: HtmlOptions = {}): string {
     for (const s of SEVERITIES) total[s] += c[s];
   }
   const nFindings = total.error + total.warning + total.info;
+  const prefix = commonDir(report.targets.map((t) => t.target));
   const csp =
     `default-src 'none'; script-src 'sha256-${sha256(SCRIPT)}'; style-src 'sha256-${sha256(CSS)}'; ` +
     `img-src data:; base-uri 'none'; form-action 'none'`;
@@ -474,7 +495,8 @@ export function formatHtml(report: Report, opts: HtmlOptions = {}): string {
     '<body>',
     '<header>',
     `<h1>${escapeHtml(title)}</h1>`,
-    `<p class="meta">${escapeHtml(report.tool.name)} ${escapeHtml(report.tool.version)} · report format version ${report.version}</p>`,
+    `<p class="meta">${prefix ? `Images under <code>${escapeHtml(prefix)}</code> · ` : ''}` +
+      `${escapeHtml(report.tool.name)} ${escapeHtml(report.tool.version)} · report format version ${report.version}</p>`,
     `<ul class="totals" aria-label="Totals">`,
     card('t-images', report.targets.length, 'images'),
     card('t-ok', status.ok, 'audited'),
@@ -511,7 +533,7 @@ export function formatHtml(report: Report, opts: HtmlOptions = {}): string {
       '<th scope="col" class="num" data-key="findings" data-type="number"><button type="button">Findings</button></th>' +
       '</tr></thead>',
     '<tbody>',
-    ...report.targets.map(summaryRow),
+    ...report.targets.map((t, i) => summaryRow(t, i, prefix.length)),
     '</tbody></table></div>',
     '</section>',
   );
@@ -530,7 +552,7 @@ export function formatHtml(report: Report, opts: HtmlOptions = {}): string {
     '</div>',
     '<p class="remedy" id="rule-fix" hidden></p>',
     '<p class="status-line" id="findings-shown" aria-live="polite"></p>',
-    '<div class="table-wrap"><table id="findings-table">',
+    `<div class="table-wrap"><table id="findings-table" data-strip="${prefix.length}">`,
     '<caption class="visually-hidden">Every finding of every image; use the column headers to sort</caption>',
     '<thead><tr>' +
       '<th scope="col" data-key="severity"><button type="button">Severity</button></th>' +
@@ -550,7 +572,7 @@ export function formatHtml(report: Report, opts: HtmlOptions = {}): string {
     '<h2 id="images-h">Findings per image</h2>',
     '<div class="controls"><button type="button" id="expand-all">Expand all</button>' +
       '<button type="button" id="collapse-all">Collapse all</button></div>',
-    ...report.targets.map(imageSection),
+    ...report.targets.map((t, i) => imageSection(t, i, prefix.length)),
     '</section>',
     '</main>',
     `<footer>Generated by ${escapeHtml(report.tool.name)} ${escapeHtml(report.tool.version)}. ` +
