@@ -152,7 +152,8 @@ dl.fix dd{margin:2px 0 0 16px}
 .clean{color:var(--ok)}
 code.rule,td.rule{color:var(--muted)}
 td.rule,td.sev{white-space:nowrap}
-td.image,td.path{min-width:12ch;overflow-wrap:anywhere}
+td.path{min-width:12ch;overflow-wrap:anywhere}
+td.image{min-width:18ch;overflow-wrap:anywhere}
 details.image>summary .err{display:inline;margin:0}
 .visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 footer{max-width:1280px;margin:24px auto;padding:0 24px;color:var(--muted);font-size:12px}
