@@ -17,6 +17,7 @@ const EXT: Record<string, string> = {
   sarif: 'sarif.json',
   junit: 'xml',
   github: 'github.txt',
+  html: 'html',
 };
 
 /** Remove what changes from run to run: durations, and the repository's absolute location. */
@@ -25,6 +26,9 @@ function normalise(s: string): string {
     .replace(/"durationMs": ?\d+/g, (m) => m.replace(/\d+$/, '0'))
     .replace(/\((\w+), \d+ ms\)/g, '($1, 0 ms)')
     .replace(/ time="[\d.]+"/g, ' time="0"')
+    .replace(/data-v="\d+">\d+ ms</g, 'data-v="0">0 ms<')
+    .replace(/ · \d+ ms · /g, ' · 0 ms · ')
+    .replace(/<p class="facts">\d+ ms<\/p>/g, '<p class="facts">0 ms</p>')
     .split(REPO_ROOT)
     .join('<repo>');
 }

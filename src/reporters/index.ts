@@ -2,14 +2,15 @@
 import type { RuleMeta } from '../engine/rule.js';
 import type { Report } from '../types.js';
 import { formatGithub } from './github.js';
+import { formatHtml } from './html.js';
 import { formatJson } from './json.js';
 import { formatJunit } from './junit.js';
 import { formatSarif } from './sarif.js';
 import { formatText } from './text.js';
 import { formatJsonl } from './jsonl.js';
 
-export type FormatName = 'text' | 'json' | 'jsonl' | 'sarif' | 'junit' | 'github';
-export const FORMATS: readonly FormatName[] = ['text', 'json', 'jsonl', 'sarif', 'junit', 'github'];
+export type FormatName = 'text' | 'json' | 'jsonl' | 'sarif' | 'junit' | 'github' | 'html';
+export const FORMATS: readonly FormatName[] = ['text', 'json', 'jsonl', 'sarif', 'junit', 'github', 'html'];
 
 export interface FormatOptions {
   color: boolean;
@@ -31,5 +32,7 @@ export function render(format: FormatName, report: Report, opts: FormatOptions):
       return formatJunit(report, { rules: opts.rules ?? [] });
     case 'github':
       return formatGithub(report);
+    case 'html':
+      return formatHtml(report);
   }
 }
