@@ -12,6 +12,7 @@ import { EXIT_OK, EXIT_USAGE, exitCodeFor, FAIL_ON_VALUES, type FailOn } from '.
 import { DOCS_RULES_DIR, VERSION } from './paths.js';
 import { FORMATS, render, type FormatName } from './reporters/index.js';
 import { BACKEND_CHOICES, scan, type BackendChoice } from './scan.js';
+import { ACCEL_CHOICES, DEFAULT_TIMEOUT_S, type Accel } from './backends/guestfs.js';
 import type { HostIdentity } from './types.js';
 import { builtinRules } from '../rules/index.js';
 
@@ -49,7 +50,14 @@ function parser(): Argv {
         .option('host-user', { type: 'string', describe: "the build host's user name (default: current user)" })
         .option('host-home', { type: 'string', describe: "the build host's home directory (default: $HOME)" })
         .option('host-name', { type: 'string', describe: "the build host's hostname (default: this machine's)" })
-        .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'print progress and timings to stderr' }),
+        .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'print progress and timings to stderr' })
+        .option('allow-backing-file', {
+          type: 'boolean',
+          default: false,
+          describe: 'let a qcow2/vmdk/vhd image read the host backing file it names (refused by default)',
+        })
+        .option('accel', { choices: ACCEL_CHOICES as string[], default: 'auto', describe: 'guestfs appliance: KVM, TCG or auto' })
+        .option('timeout', { type: 'number', default: DEFAULT_TIMEOUT_S, describe: 'per-image timeout in seconds' }),
     )
     .command('rules', 'list the rules with their default severity')
     .command('explain <rule>', "print a rule's documentation", (y) =>
@@ -107,12 +115,20 @@ async function cmdScan(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): Promise
   let stderr = '';
   const verbose = args.verbose ? (msg: string) => void (stderr += `hostleak: ${msg}\n`) : undefined;
   const failOn = args['fail-on'] as FailOn;
+  const timeout = args.timeout as number;
+  if (!(Number.isFinite(timeout) && timeout > 0)) throw new UsageError('--timeout must be a positive number of seconds');
   const format = args.format as FormatName;
   const report = await scan(args.targets as string[], {
     backend: args.backend as BackendChoice,
     rules: enabledRules(registry),
     host: hostIdentity(args, env),
     verbose,
+    guestfs: {
+      accel: args.accel as Accel,
+      timeoutS: args.timeout as number,
+      allowBackingFile: args['allow-backing-file'] as boolean,
+      env,
+    },
   });
   for (const t of report.targets) if (t.status !== 'ok') stderr += `hostleak: ${t.target}: ${t.status}: ${t.error}\n`;
   const output = args.output as string | undefined;

@@ -2,22 +2,26 @@
 import { promises as fsp } from 'node:fs';
 import { TargetError, type Backend, type OpenedImage } from './backends/backend.js';
 import { dirBackend } from './backends/dir.js';
+import { createGuestfsBackend, type GuestfsBackendOptions } from './backends/guestfs.js';
 import { runRules, sortFindings, type EnabledRule } from './engine/runner.js';
 import { VERSION } from './paths.js';
 import type { Finding, HostIdentity, Report, TargetResult } from './types.js';
 
-export type BackendChoice = 'auto' | 'dir';
-export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'dir'];
+export type BackendChoice = 'auto' | 'dir' | 'guestfs';
+export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'dir', 'guestfs'];
 
 export interface ScanOptions {
   backend: BackendChoice;
   rules: EnabledRule[];
   host: HostIdentity;
   verbose?: (msg: string) => void;
+  /** Options for the guestfs backend (acceleration, per-image timeout, backing files). */
+  guestfs?: GuestfsBackendOptions;
 }
 
-async function pickBackend(target: string, choice: BackendChoice): Promise<Backend> {
+async function pickBackend(target: string, choice: BackendChoice, opts: ScanOptions): Promise<Backend> {
   if (choice === 'dir') return dirBackend;
+  if (choice === 'guestfs') return createGuestfsBackend(opts.guestfs);
   let st;
   try {
     st = await fsp.stat(target);
@@ -26,7 +30,7 @@ async function pickBackend(target: string, choice: BackendChoice): Promise<Backe
     throw new TargetError(code === 'ENOENT' ? 'no such file or directory' : `cannot open (${code})`);
   }
   if (st.isDirectory()) return dirBackend;
-  throw new TargetError('not a directory; this build audits root trees only');
+  return createGuestfsBackend(opts.guestfs);
 }
 
 function oneLine(err: unknown): string {
@@ -47,7 +51,7 @@ export async function scanTarget(target: string, opts: ScanOptions): Promise<Tar
   };
   let image: OpenedImage | null = null;
   try {
-    const backend = await pickBackend(target, opts.backend);
+    const backend = await pickBackend(target, opts.backend, opts);
     result.backend = backend.name;
     image = await backend.open(target, { verbose: opts.verbose });
     result.filesystems = image.filesystems;
