@@ -8,7 +8,8 @@ import path from 'node:path';
 import yargs, { type Argv } from 'yargs';
 import { Registry } from './engine/registry.js';
 import type { EnabledRule } from './engine/runner.js';
-import { EXIT_OK, EXIT_USAGE, exitCodeFor, FAIL_ON_VALUES, type FailOn } from './exit.js';
+import { doctor, formatChecks } from './doctor.js';
+import { EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE, exitCodeFor, FAIL_ON_VALUES, type FailOn } from './exit.js';
 import { DOCS_RULES_DIR, VERSION } from './paths.js';
 import { FORMATS, render, type FormatName } from './reporters/index.js';
 import { BACKEND_CHOICES, scan, type BackendChoice } from './scan.js';
@@ -60,6 +61,7 @@ function parser(): Argv {
         .option('timeout', { type: 'number', default: DEFAULT_TIMEOUT_S, describe: 'per-image timeout in seconds' }),
     )
     .command('rules', 'list the rules with their default severity')
+    .command('doctor', 'check that libguestfs works here (kernel, KVM or TCG) and time one appliance launch')
     .command('explain <rule>', "print a rule's documentation", (y) =>
       y.positional('rule', { type: 'string', describe: 'rule id' }),
     )
@@ -180,6 +182,11 @@ export async function run(argv: string[], io: RunIO = {}): Promise<RunResult> {
         return await cmdScan(args, io, env);
       case 'rules':
         return cmdRules();
+      case 'doctor': {
+        const checks = await doctor(env);
+        const usable = checks.find((c) => c.name === 'libguestfs')?.ok && checks.some((c) => (c.name === 'KVM' || c.name === 'TCG') && c.ok);
+        return { exitCode: usable ? EXIT_OK : EXIT_INCOMPLETE, stdout: formatChecks(checks), stderr: '' };
+      }
       case 'explain':
         return await cmdExplain(args);
       default:
