@@ -27,7 +27,13 @@ export function runCli(args: string[], opts: { onSpawn?: (pid: number) => void; 
   const started = Date.now();
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLI, ...args], {
-      env: { ...process.env, TMPDIR: opts.tmpdir ?? tmp, NO_COLOR: '1' },
+      env: {
+        ...process.env,
+        TMPDIR: opts.tmpdir ?? tmp,
+        NO_COLOR: '1',
+        // Reuse the appliance cache of the machine (libguestfs would otherwise rebuild it inside our TMPDIR).
+        LIBGUESTFS_CACHEDIR: process.env.LIBGUESTFS_CACHEDIR ?? process.env.TMPDIR ?? '/var/tmp',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

@@ -11,6 +11,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { TargetError } from './backend.js';
 import { registerCleanup } from '../image/cleanup.js';
 
@@ -88,15 +91,27 @@ export class Guestfish {
   constructor(private readonly opts: GuestfishOptions) {
     this.marker = Buffer.from(`__hostleak_${randomBytes(8).toString('hex')}__\n`);
     const exe = opts.guestfish ?? 'guestfish';
+    // libguestfs keeps its overlay and sockets in a temp dir it removes only on a clean exit: give it a private one
+    // that we remove ourselves after a kill. The appliance cache stays where it was (reused across runs).
+    const baseEnv = opts.env ?? process.env;
+    const tmpBase = baseEnv.TMPDIR ?? os.tmpdir();
+    const privateTmp = mkdtempSync(path.join(tmpBase, 'hostleak-gf-'));
+    const env: NodeJS.ProcessEnv = {
+      ...baseEnv,
+      TMPDIR: privateTmp,
+      LIBGUESTFS_TMPDIR: privateTmp,
+      LIBGUESTFS_CACHEDIR: baseEnv.LIBGUESTFS_CACHEDIR ?? baseEnv.TMPDIR ?? '/var/tmp',
+    };
     // sh merges stderr into stdout so errors arrive in order; exec keeps one process (the group leader).
     this.child = spawn('sh', ['-c', 'exec "$0" --ro 2>&1', exe], {
       stdio: ['pipe', 'pipe', 'ignore'],
       detached: true,
-      env: opts.env ?? process.env,
+      env,
     });
     const pid = this.child.pid;
     this.releaseCleanup = registerCleanup(() => {
       if (pid) killGroup(pid);
+      rmSync(privateTmp, { recursive: true, force: true });
     });
     this.child.stdout!.on('data', (d: Buffer) => this.onData(d));
     this.child.stdin!.on('error', () => undefined);
