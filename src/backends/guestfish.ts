@@ -192,15 +192,13 @@ export class Guestfish {
     return s === '' ? [] : s.split('\n');
   }
 
-  /** Close the session politely (quit), then make sure the whole process group is gone. */
+  /**
+   * End the session. The drive is read-only and the overlay is ours to delete, so there is nothing to flush:
+   * killing the process group is as safe as `quit` and skips the appliance's shutdown (seconds under TCG).
+   */
   async close(): Promise<void> {
     clearTimeout(this.timer);
-    if (!this.dead) {
-      this.child.stdin!.end('quit\n');
-      const t = setTimeout(() => this.kill(), 10000);
-      await this.exited;
-      clearTimeout(t);
-    }
+    this.child.stdin!.end();
     this.kill();
     await this.exited;
   }
