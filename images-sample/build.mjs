@@ -80,4 +80,8 @@ async function main() {
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
   await main();
+  // Disk images (GPT: vfat ESP + ext4 root, raw/qcow2/zst) from the same trees.
+  // A separate process: build-disks.mjs imports this module's helpers.
+  const { execFileSync } = await import('node:child_process');
+  execFileSync(process.execPath, [path.join(here, 'build-disks.mjs'), ...process.argv.slice(2)], { stdio: 'inherit' });
 }

@@ -30,6 +30,9 @@ import { diffImages, formatDiffText } from './commands/diff.js';
 import { INVENTORY_FORMATS, inventoryLines, type InventoryFormat } from './commands/inventory-cmd.js';
 import { ls } from './commands/ls.js';
 import type { HostIdentity, TargetResult } from './types.js';
+import { doctor, formatChecks } from './doctor.js';
+import { ACCEL_CHOICES, type Accel } from './backends/guestfs.js';
+import type { BackendOptions } from './scan.js';
 import { jsonlLine } from './reporters/jsonl.js';
 import { mergeReports } from './commands/merge.js';
 import { configHash, ResultCache } from './store/cache.js';
@@ -68,7 +71,14 @@ class UsageError extends Error {}
 function targetOptions(y: Argv): Argv {
   return y
     .option('backend', { choices: BACKEND_CHOICES as string[], describe: 'how to read targets (default: auto)' })
-    .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'print phases, timings and backend to stderr' });
+    .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'print phases, timings and backend to stderr' })
+    .option('allow-backing-file', {
+      type: 'boolean',
+      describe: 'let a qcow2/vmdk/vhd image read the host backing file it names (refused by default)',
+    })
+    .option('accel', { choices: ACCEL_CHOICES as string[], describe: 'guestfs appliance: kvm, tcg or auto (default)' })
+    .option('timeout', { type: 'number', describe: 'per-image timeout in seconds (default 300)' })
+    .option('config', { alias: 'c', type: 'string', describe: 'config file (default: ./hostleak.config.{json,yaml,yml})' });
 }
 
 function parser(): Argv {
@@ -97,7 +107,6 @@ function parser(): Argv {
           default: false,
           describe: 'also scan file contents inside /nix/store (world-readable, large; off by default)',
         })
-        .option('config', { alias: 'c', type: 'string', describe: 'config file (default: ./hostleak.config.{json,yaml,yml})' })
         .option('rules-dir', { type: 'string', describe: 'load declarative YAML rules from DIR (repeatable)' })
         .option('baseline', { type: 'string', describe: 'report only findings whose fingerprint is not in this baseline' })
         .option('write-baseline', { type: 'string', describe: "record the current findings' fingerprints in FILE" })
@@ -147,7 +156,6 @@ function parser(): Argv {
         .option('format', { alias: 'f', choices: ['text', 'json'], default: 'text' })
         .option('fail-on', { choices: FAIL_ON_VALUES as string[], default: 'error', describe: 'exit 1 on new findings at or above' })
         .option('color', { type: 'boolean', describe: 'colour the text output (--no-color to disable)' })
-        .option('config', { alias: 'c', type: 'string', describe: 'config file (rules, host identity)' })
         .option('rules-dir', { type: 'string', describe: 'load declarative YAML rules from DIR (repeatable)' }),
     )
     .command('rules', 'list the rules with their default severity', (y) =>
@@ -155,10 +163,11 @@ function parser(): Argv {
         .option('config', { alias: 'c', type: 'string', describe: 'config file' })
         .option('rules-dir', { type: 'string', describe: 'also list (and validate) declarative rules' }),
     )
+    .command('doctor', 'check that libguestfs works here (kernel, KVM or TCG) and time one appliance launch')
     .command('explain <rule>', "print a rule's documentation", (y) =>
       y.positional('rule', { type: 'string', describe: 'rule id' }),
     )
-    .demandCommand(1, 'name a command: scan, convert, merge, ls, cat, inventory, diff, rules or explain')
+    .demandCommand(1, 'name a command: scan, convert, merge, ls, cat, inventory, diff, rules, doctor or explain')
     .strict()
     .help()
     .alias('h', 'help')
@@ -215,6 +224,27 @@ async function writeOutput(text: string, output: string | undefined, io: RunIO):
   }
 }
 
+/** How images are opened: flags win over the config file, which wins over the defaults. */
+function backendOptions(args: Parsed, gate: Gate, env: NodeJS.ProcessEnv): BackendOptions {
+  const cfg = gate.config.backend;
+  const timeout = (args.timeout as number | undefined) ?? cfg.timeout;
+  if (timeout !== undefined && !(Number.isFinite(timeout) && timeout > 0)) {
+    throw new UsageError('--timeout must be a positive number of seconds');
+  }
+  return {
+    guestfs: {
+      accel: ((args.accel as string | undefined) ?? cfg.accel ?? 'auto') as Accel,
+      timeoutS: timeout,
+      allowBackingFile: (args['allow-backing-file'] as boolean | undefined) ?? cfg.allowBackingFile ?? false,
+      env,
+    },
+  };
+}
+
+function backendChoice(args: Parsed, gate: Gate): BackendChoice {
+  return ((args.backend as string | undefined) ?? gate.config.backend.name ?? 'auto') as BackendChoice;
+}
+
 /** The gate's rules, with command-line rule options (--scan-store) added. */
 function rulesFor(gate: Gate, args: Parsed): EnabledRule[] {
   if (!args['scan-store']) return gate.rules;
@@ -254,7 +284,8 @@ async function cmdScan(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): Promise
 
   const rules = rulesFor(gate, args);
   const host = hostIdentity(args, env, gate.config.host);
-  const backend = ((args.backend as string | undefined) ?? gate.config.backend.name ?? 'auto') as BackendChoice;
+  const backend = backendChoice(args, gate);
+  const backendOpts = backendOptions(args, gate, env);
   const expanded = await expandTargets(args.targets as string[], { recursive: Boolean(args.recursive), isImage: isImageFile, verbose });
   const targets = expanded.filter((t) => inShard(t, shard));
   if (shard) verbose?.(`shard ${shard.index}/${shard.count}: ${targets.length} of ${expanded.length} targets`);
@@ -290,6 +321,7 @@ async function cmdScan(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): Promise
   };
   const progress = io.progress && io.writeStderr ? terminalProgress(targets.length, io.writeStderr, io.columns) : undefined;
   const scanned = await scan(targets, {
+    ...backendOpts,
     backend,
     rules,
     host,
@@ -332,6 +364,7 @@ async function cmdMerge(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): Promis
 /** Open a target for an inspection command, run `fn`, always close; map errors to exit codes. */
 async function withImage(
   args: Parsed,
+  opening: { gate: Gate; env: NodeJS.ProcessEnv },
   target: string,
   fn: (image: OpenedImage, log: { stderr: string; verbose?: (m: string) => void }) => Promise<RunResult>,
 ): Promise<RunResult> {
@@ -339,7 +372,8 @@ async function withImage(
   if (args.verbose) log.verbose = (m: string) => void (log.stderr += `hostleak: ${m}\n`);
   let image: OpenedImage | null = null;
   try {
-    image = await openTarget(target, ((args.backend as string | undefined) ?? 'auto') as BackendChoice, log.verbose);
+    const choice = backendChoice(args, opening.gate);
+    image = await openTarget(target, choice, backendOptions(args, opening.gate, opening.env), log.verbose);
     const r = await fn(image, log);
     return { ...r, stderr: log.stderr + r.stderr };
   } catch (err) {
@@ -354,18 +388,18 @@ function partialNote(image: OpenedImage, target: string): string {
   return image.problems.length > 0 ? `hostleak: ${target}: partial: ${image.problems.join('; ')}\n` : '';
 }
 
-async function cmdLs(args: Parsed): Promise<RunResult> {
+async function cmdLs(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): Promise<RunResult> {
   const target = String(args.target);
-  return withImage(args, target, async (image) => {
+  return withImage(args, { gate: await prepareGate(args, io), env }, target, async (image) => {
     const { root, path: p } = selectRoot(image, String(args.path ?? '/'));
     const stdout = await ls(root, p, { long: Boolean(args.long), recursive: Boolean(args.recursive) });
     return { exitCode: image.problems.length ? EXIT_INCOMPLETE : EXIT_OK, stdout, stderr: partialNote(image, target) };
   });
 }
 
-async function cmdCat(args: Parsed, io: RunIO): Promise<RunResult> {
+async function cmdCat(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): Promise<RunResult> {
   const target = String(args.target);
-  return withImage(args, target, async (image) => {
+  return withImage(args, { gate: await prepareGate(args, io), env }, target, async (image) => {
     const { root, path: p } = selectRoot(image, String(args.path));
     const { data, truncated } = await cat(root, p);
     if (looksBinary(data) && (io.tty ?? io.color ?? false) && !args.force) {
@@ -376,9 +410,9 @@ async function cmdCat(args: Parsed, io: RunIO): Promise<RunResult> {
   });
 }
 
-async function cmdInventory(args: Parsed): Promise<RunResult> {
+async function cmdInventory(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): Promise<RunResult> {
   const target = String(args.target);
-  return withImage(args, target, async (image) => {
+  return withImage(args, { gate: await prepareGate(args, io), env }, target, async (image) => {
     const stdout = [...inventoryLines(image.roots, args.format as InventoryFormat)].join('');
     return { exitCode: image.problems.length ? EXIT_INCOMPLETE : EXIT_OK, stdout, stderr: partialNote(image, target) };
   });
@@ -389,8 +423,8 @@ async function cmdDiff(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): Promise
   const gate = await prepareGate(args, io);
   const rules = rulesFor(gate, args);
   const host = hostIdentity(args, env, gate.config.host);
-  return withImage(args, oldT, (oldImage, log) =>
-    withImage(args, newT, async (newImage) => {
+  return withImage(args, { gate, env }, oldT, (oldImage, log) =>
+    withImage(args, { gate, env }, newT, async (newImage) => {
       const t0 = Date.now();
       const findings = {
         old: await auditImage(oldImage, { rules, host, verbose: log.verbose }, oldT),
@@ -462,17 +496,23 @@ export async function run(argv: string[], io: RunIO = {}): Promise<RunResult> {
       case 'merge':
         return await cmdMerge(args, io, env);
       case 'ls':
-        return await cmdLs(args);
+        return await cmdLs(args, io, env);
       case 'cat':
-        return await cmdCat(args, io);
+        return await cmdCat(args, io, env);
       case 'inventory':
-        return await cmdInventory(args);
+        return await cmdInventory(args, io, env);
       case 'diff':
         return await cmdDiff(args, io, env);
       case 'convert':
         return await cmdConvert(args, io, env);
       case 'rules':
         return await cmdRules(args, io);
+      case 'doctor': {
+        const checks = await doctor(env);
+        const usable =
+          checks.find((c) => c.name === 'libguestfs')?.ok && checks.some((c) => (c.name === 'KVM' || c.name === 'TCG') && c.ok);
+        return { exitCode: usable ? EXIT_OK : EXIT_INCOMPLETE, stdout: formatChecks(checks), stderr: '' };
+      }
       case 'explain':
         return await cmdExplain(args);
       default:

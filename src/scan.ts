@@ -2,6 +2,9 @@
 import { promises as fsp } from 'node:fs';
 import { TargetError, type Backend, type OpenedImage } from './backends/backend.js';
 import { dirBackend } from './backends/dir.js';
+import { createGuestfsBackend, openGuestfsPrepared, type GuestfsBackendOptions } from './backends/guestfs.js';
+import { createNativeBackend, nativeCanRead, openNativePrepared } from './backends/native-backend.js';
+import { prepareImage } from './image/prepare.js';
 import { runRules, sortFindings, type EnabledRule } from './engine/runner.js';
 import { VERSION } from './paths.js';
 import type { Finding, HostIdentity, Report, TargetResult } from './types.js';
@@ -9,18 +12,47 @@ import type { ResultCache } from './store/cache.js';
 import { mapPool, type Semaphore } from './store/pool.js';
 import { NO_PROGRESS, type Progress } from './store/progress.js';
 
-export type BackendChoice = 'auto' | 'dir';
-export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'dir'];
+export type BackendChoice = 'auto' | 'dir' | 'guestfs' | 'native';
+export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'dir', 'guestfs', 'native'];
 
-export interface ScanOptions {
+export interface BackendOptions {
+  /** Options for the guestfs backend (acceleration, per-image timeout, backing files). */
+  guestfs?: GuestfsBackendOptions;
+}
+
+export interface ScanOptions extends BackendOptions {
   backend: BackendChoice;
   rules: EnabledRule[];
   host: HostIdentity;
   verbose?: (msg: string) => void;
 }
 
-export async function pickBackend(target: string, choice: BackendChoice): Promise<Backend> {
+/**
+ * `auto` for image files: prepare the image once (detect, decompress, refuse backing files), then read it natively
+ * when the native readers support every filesystem in it, else through one libguestfs appliance.
+ */
+function autoImageBackend(opts: BackendOptions): Backend {
+  const guestfs = opts.guestfs ?? {};
+  return {
+    name: 'auto',
+    async open(target, o) {
+      const prepared = await prepareImage(target, { allowBackingFile: guestfs.allowBackingFile, signal: o.signal, verbose: o.verbose });
+      try {
+        if (await nativeCanRead(prepared)) return await openNativePrepared(prepared, o);
+        o.verbose?.(`${target}: not every filesystem is readable natively; using libguestfs`);
+        return await openGuestfsPrepared(prepared, target, guestfs, o);
+      } catch (err) {
+        prepared.cleanup();
+        throw err;
+      }
+    },
+  };
+}
+
+export async function pickBackend(target: string, choice: BackendChoice, opts: BackendOptions = {}): Promise<Backend> {
   if (choice === 'dir') return dirBackend;
+  if (choice === 'guestfs') return createGuestfsBackend(opts.guestfs);
+  if (choice === 'native') return createNativeBackend({ allowBackingFile: opts.guestfs?.allowBackingFile });
   let st;
   try {
     st = await fsp.stat(target);
@@ -29,7 +61,7 @@ export async function pickBackend(target: string, choice: BackendChoice): Promis
     throw new TargetError(code === 'ENOENT' ? 'no such file or directory' : `cannot open (${code})`);
   }
   if (st.isDirectory()) return dirBackend;
-  throw new TargetError('not a directory; this build audits root trees only');
+  return autoImageBackend(opts);
 }
 
 /** Run the rules over every root of an opened image. */
@@ -64,13 +96,16 @@ export async function scanTarget(target: string, opts: ScanOptions & Pick<StoreO
     findings: [],
   };
   let image: OpenedImage | null = null;
-  let release: (() => void) | null = null;
   try {
-    const backend = await pickBackend(target, opts.backend);
+    const backend = await pickBackend(target, opts.backend, opts);
     result.backend = backend.name;
-    if (backend.name === 'guestfs' && opts.appliances) release = await opts.appliances.acquire();
     let t0 = Date.now();
-    image = await backend.open(target, { verbose: opts.verbose });
+    const appliances = opts.appliances;
+    image = await backend.open(target, {
+      verbose: opts.verbose,
+      acquireAppliance: appliances ? () => appliances.acquire() : undefined,
+    });
+    result.backend = image.backend;
     opts.verbose?.(`${target}: phase open: ${Date.now() - t0} ms (${image.backend} backend)`);
     result.filesystems = image.filesystems;
     t0 = Date.now();
@@ -88,7 +123,6 @@ export async function scanTarget(target: string, opts: ScanOptions & Pick<StoreO
     if (!(err instanceof TargetError)) opts.verbose?.(`${target}: ${(err as Error)?.stack ?? err}`);
   } finally {
     await image?.close().catch(() => undefined);
-    release?.();
     result.durationMs = Date.now() - started;
   }
   return result;

@@ -37,6 +37,8 @@ export interface OpenedImage {
 export interface OpenOptions {
   signal?: AbortSignal;
   verbose?: (msg: string) => void;
+  /** Waits for a free appliance slot (store audits cap them by memory); returns the release function. */
+  acquireAppliance?: () => Promise<() => void>;
 }
 
 export interface Backend {

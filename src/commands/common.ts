@@ -2,7 +2,7 @@
 import type { ImageRoot, OpenedImage } from '../backends/backend.js';
 import { TargetError } from '../backends/backend.js';
 import { normalizePath } from '../inventory.js';
-import { pickBackend, type BackendChoice } from '../scan.js';
+import { pickBackend, type BackendChoice, type BackendOptions } from '../scan.js';
 import type { Entry, EntryType } from '../types.js';
 
 /** An error in what the user asked for (a path that is not there, a directory given to cat): exit 2. */
@@ -13,9 +13,14 @@ export class RequestError extends Error {
 export type Verbose = ((msg: string) => void) | undefined;
 
 /** Open a target once, timing the phase for --verbose. */
-export async function openTarget(target: string, backend: BackendChoice, verbose: Verbose): Promise<OpenedImage> {
+export async function openTarget(
+  target: string,
+  backend: BackendChoice,
+  options: BackendOptions,
+  verbose: Verbose,
+): Promise<OpenedImage> {
   const started = Date.now();
-  const b = await pickBackend(target, backend);
+  const b = await pickBackend(target, backend, options);
   const image = await b.open(target, { verbose });
   verbose?.(`phase open: ${Date.now() - started} ms (${image.backend} backend)`);
   return image;

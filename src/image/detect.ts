@@ -63,7 +63,7 @@ function isVfat(buf: Buffer): boolean {
   const fatName = at(buf, 0x36, 'FAT') || at(buf, 0x52, 'FAT32');
   const bytesPerSector = buf.readUInt16LE(11);
   const sane = [512, 1024, 2048, 4096].includes(bytesPerSector) && buf[13] !== 0 && buf[16] !== 0;
-  return jump && sane && (fatName || buf.readUInt16LE(14) > 0);
+  return jump && sane && fatName;
 }
 
 /** A plausible MBR: boot signature and four entries with a valid status byte, at least one used. */

@@ -44,3 +44,6 @@ export function describeWithTools(tools: string[], name: string, fn: () => void)
   }
   return describe.skip(`${name} (missing ${missing.join(', ')})`, fn);
 }
+
+/** Alias with a plural name, used by the image tests. */
+export const requireTools = requireTool;

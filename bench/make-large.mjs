@@ -1,0 +1,65 @@
+#!/usr/bin/env node
+// Generate a large NixOS-store-like ext4 image for the benchmark: many store paths with files, directories and
+// symlinks (into other store paths, relative links, profile chains), 100k+ entries. No root or loop devices:
+// the tree is staged in a temp dir and packed with `mke2fs -d`. Deterministic names (seeded PRNG).
+import { execFileSync } from 'node:child_process';
+import { existsSync, promises as fsp } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+let seed = 42;
+const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+const ALPHA = '0123456789abcdfghijklmnpqrsvwxyz';
+const hash = () => Array.from({ length: 32 }, () => ALPHA[Math.floor(rnd() * 32)]).join('');
+
+export async function makeLarge(out, { paths = 4400 } = {}) {
+  if (existsSync(out)) return out;
+  await fsp.mkdir(path.dirname(out), { recursive: true });
+  const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'hostleak-bench-'));
+  try {
+    const root = path.join(tmp, 'root');
+    const store = path.join(root, 'nix/store');
+    await fsp.mkdir(store, { recursive: true });
+    for (const d of ['etc', 'home/alice', 'root', 'nix/var/nix/profiles/per-user/root', 'tmp', 'var/log']) {
+      await fsp.mkdir(path.join(root, d), { recursive: true });
+    }
+    await fsp.writeFile(path.join(root, 'etc/passwd'), 'root:x:0:0::/root:/bin/sh\nalice:x:1000:100::/home/alice:/bin/sh\n');
+    await fsp.writeFile(path.join(root, 'etc/group'), 'root:x:0:\nusers:x:100:\n');
+    const names = Array.from({ length: paths }, (_, i) => `${hash()}-pkg${i}-1.${i % 17}`);
+    let entries = 0;
+    for (const [i, name] of names.entries()) {
+      const p = path.join(store, name);
+      await fsp.mkdir(path.join(p, 'bin'), { recursive: true });
+      await fsp.mkdir(path.join(p, 'lib'), { recursive: true });
+      await fsp.mkdir(path.join(p, 'share/doc'), { recursive: true });
+      entries += 5;
+      const nfiles = 6 + Math.floor(rnd() * 12);
+      for (let f = 0; f < nfiles; f++) {
+        await fsp.writeFile(path.join(p, f % 3 === 0 ? 'bin' : f % 3 === 1 ? 'lib' : 'share/doc', `f${f}`), `${name} ${f}\n`);
+        entries++;
+      }
+      const nlinks = 4 + Math.floor(rnd() * 8);
+      for (let l = 0; l < nlinks; l++) {
+        const other = names[Math.floor(rnd() * i)] ?? name;
+        const target = l % 3 === 0 ? `../lib/f1` : `/nix/store/${other}/bin/f0`;
+        await fsp.symlink(target, path.join(p, 'bin', `l${l}`));
+        entries++;
+      }
+    }
+    await fsp.symlink(`/nix/store/${names[0]}`, path.join(root, 'nix/var/nix/profiles/system-1-link'));
+    await fsp.symlink('system-1-link', path.join(root, 'nix/var/nix/profiles/system'));
+    await fsp.writeFile(out, '');
+    await fsp.truncate(out, 768 * 1024 * 1024);
+    execFileSync('mke2fs', ['-q', '-F', '-t', 'ext4', '-N', String(entries + 20000), '-E', 'root_owner=0:0', '-d', root, out], {
+      env: { ...process.env, E2FSPROGS_FAKE_TIME: '1700000000' },
+    });
+    console.log(`bench: built ${out} with about ${entries} entries`);
+    return out;
+  } finally {
+    await fsp.rm(tmp, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] && import.meta.url.endsWith(path.basename(process.argv[1]))) {
+  await makeLarge(process.argv[2] ?? path.resolve('bench/out/large.raw'));
+}

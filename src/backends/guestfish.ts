@@ -1,0 +1,219 @@
+/**
+ * A driver for one `guestfish --ro` process over stdin/stdout.
+ *
+ * Every command is sent as `-CMD` (so a failing command does not end the session) followed by `echo MARKER`, with a
+ * random per-session marker; stderr is merged into stdout, so everything between two markers is exactly the output
+ * of one command, errors included. Commands are pipelined: callers may queue thousands without waiting, the pipe's
+ * backpressure paces them, and results come back in order.
+ *
+ * guestfish runs in its own process group (it is the group leader; qemu is its child), so `kill()` takes the whole
+ * appliance down; the process-wide cleanup does the same on Ctrl-C or exit.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { TargetError } from './backend.js';
+import { registerCleanup } from '../image/cleanup.js';
+
+/** guestfish rejects input lines past ~8 KB; keep every line under this. */
+export const MAX_LINE = 7000;
+
+export interface GuestfishOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Kill the appliance after this many ms. */
+  timeoutMs: number;
+  verbose?: (msg: string) => void;
+  /** Executable (tests may point at a wrapper). */
+  guestfish?: string;
+}
+
+/** Quote one argument for guestfish's line parser: double quotes with \" \\ and \xHH for anything not printable. */
+export function quoteArg(s: string | Buffer): string {
+  const b = typeof s === 'string' ? Buffer.from(s, 'utf8') : s;
+  let out = '"';
+  for (const c of b) {
+    if (c === 0x22) out += '\\"';
+    else if (c === 0x5c) out += '\\\\';
+    else if (c < 0x20 || c >= 0x7f) out += '\\x' + c.toString(16).padStart(2, '0');
+    else out += String.fromCharCode(c);
+  }
+  return out + '"';
+}
+
+/**
+ * Can this name go inside a guestfish string list? The list parser splits on blanks and groups with single quotes;
+ * it has no way to carry a newline, tab, a backslash-quote pair or a NUL, so such names are handled one by one.
+ */
+export function listSafe(name: string): boolean {
+  // eslint-disable-next-line no-control-regex
+  return !/['\\\x00-\x1f]/.test(name) && name !== '';
+}
+
+/** A string-list argument: each element single-quoted, the whole double-quoted. */
+export function quoteList(names: string[]): string {
+  return quoteArg(names.map((n) => `'${n}'`).join(' '));
+}
+
+const ERROR_RE = /^(?:\*stdin\*:\d+: )?libguestfs: error: (.*)$/m;
+
+export class GuestfsCommandError extends Error {
+  override name = 'GuestfsCommandError';
+}
+
+interface Pending {
+  resolve: (b: Buffer) => void;
+  reject: (e: Error) => void;
+}
+
+/** The error text of a command's output, or null when it succeeded. */
+export function commandError(out: Buffer): string | null {
+  if (out.length > 4096) return null;
+  const m = ERROR_RE.exec(out.toString('utf8'));
+  return m ? m[1]!.trim() : null;
+}
+
+export class Guestfish {
+  private child: ChildProcess;
+  private readonly marker: Buffer;
+  private buf: Buffer = Buffer.alloc(0);
+  private scanFrom = 0;
+  private queue: Pending[] = [];
+  private dead: Error | null = null;
+  private tail = '';
+  private timer: NodeJS.Timeout;
+  private releaseCleanup: () => void;
+  readonly exited: Promise<void>;
+  /** Commands sent so far. */
+  commands = 0;
+
+  constructor(private readonly opts: GuestfishOptions) {
+    this.marker = Buffer.from(`__hostleak_${randomBytes(8).toString('hex')}__\n`);
+    const exe = opts.guestfish ?? 'guestfish';
+    // libguestfs keeps its overlay and sockets in a temp dir it removes only on a clean exit: give it a private one
+    // that we remove ourselves after a kill. The appliance cache stays where it was (reused across runs).
+    const baseEnv = opts.env ?? process.env;
+    const tmpBase = baseEnv.TMPDIR ?? os.tmpdir();
+    const privateTmp = mkdtempSync(path.join(tmpBase, 'hostleak-gf-'));
+    const env: NodeJS.ProcessEnv = {
+      ...baseEnv,
+      TMPDIR: privateTmp,
+      LIBGUESTFS_TMPDIR: privateTmp,
+      LIBGUESTFS_CACHEDIR: baseEnv.LIBGUESTFS_CACHEDIR ?? baseEnv.TMPDIR ?? '/var/tmp',
+    };
+    // sh merges stderr into stdout so errors arrive in order; exec keeps one process (the group leader).
+    this.child = spawn('sh', ['-c', 'exec "$0" --ro 2>&1', exe], {
+      stdio: ['pipe', 'pipe', 'ignore'],
+      detached: true,
+      env,
+    });
+    const pid = this.child.pid;
+    this.releaseCleanup = registerCleanup(() => {
+      if (pid) killGroup(pid);
+      rmSync(privateTmp, { recursive: true, force: true });
+    });
+    this.child.stdout!.on('data', (d: Buffer) => this.onData(d));
+    this.child.stdin!.on('error', () => undefined);
+    this.exited = new Promise((resolve) => {
+      this.child.on('error', (err) => {
+        this.fail(
+          (err as NodeJS.ErrnoException).code === 'ENOENT'
+            ? new TargetError('guestfish is not installed (install libguestfs-tools; see `hostleak doctor`)')
+            : err,
+        );
+        resolve();
+      });
+      this.child.on('close', (code, signal) => {
+        const why = this.tail.trim().split('\n').filter((l) => l.trim() !== '').pop() ?? '';
+        this.fail(new GuestfsCommandError(`guestfish exited (${signal ?? `status ${code}`})${why ? `: ${why}` : ''}`));
+        this.releaseCleanup();
+        resolve();
+      });
+    });
+    this.timer = setTimeout(() => {
+      this.fail(new TargetError(`timed out after ${Math.round(opts.timeoutMs / 1000)} s (see --timeout)`));
+      this.kill();
+    }, opts.timeoutMs);
+    this.timer.unref();
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  private fail(err: Error): void {
+    if (!this.dead) this.dead = err;
+    const q = this.queue;
+    this.queue = [];
+    for (const p of q) p.reject(this.dead);
+  }
+
+  private onData(d: Buffer): void {
+    this.buf = this.buf.length === 0 ? d : Buffer.concat([this.buf, d]);
+    this.tail = (this.tail + d.toString('utf8', Math.max(0, d.length - 512))).slice(-1024);
+    for (;;) {
+      const i = this.buf.indexOf(this.marker, this.scanFrom);
+      if (i < 0) {
+        this.scanFrom = Math.max(0, this.buf.length - this.marker.length);
+        return;
+      }
+      const block = this.buf.subarray(0, i);
+      this.buf = this.buf.subarray(i + this.marker.length);
+      this.scanFrom = 0;
+      const p = this.queue.shift();
+      p?.resolve(block);
+    }
+  }
+
+  /** Send one command; resolves with its raw output (errors are in the output: see commandError). */
+  raw(line: string): Promise<Buffer> {
+    if (this.dead) return Promise.reject(this.dead);
+    if (line.includes('\n')) return Promise.reject(new Error('internal: newline in a guestfish command'));
+    this.commands++;
+    return new Promise<Buffer>((resolve, reject) => {
+      this.queue.push({ resolve, reject });
+      this.child.stdin!.write(`-${line}\necho ${this.marker.toString().trim()}\n`);
+    });
+  }
+
+  /** Send one command; resolves with its output as text (final newline removed), rejects on a libguestfs error. */
+  async run(line: string): Promise<string> {
+    const out = await this.raw(line);
+    const err = commandError(out);
+    if (err !== null) throw new GuestfsCommandError(err);
+    const s = out.toString('utf8');
+    return s.endsWith('\n') ? s.slice(0, -1) : s;
+  }
+
+  /** Lines of a command that prints one string per line. */
+  async lines(line: string): Promise<string[]> {
+    const s = await this.run(line);
+    return s === '' ? [] : s.split('\n');
+  }
+
+  /**
+   * End the session. The drive is read-only and the overlay is ours to delete, so there is nothing to flush:
+   * killing the process group is as safe as `quit` and skips the appliance's shutdown (seconds under TCG).
+   */
+  async close(): Promise<void> {
+    clearTimeout(this.timer);
+    this.child.stdin!.end();
+    this.kill();
+    await this.exited;
+  }
+
+  /** SIGKILL the process group (guestfish, qemu and anything they started). */
+  kill(): void {
+    clearTimeout(this.timer);
+    if (this.child.pid) killGroup(this.child.pid);
+  }
+}
+
+function killGroup(pid: number): void {
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    /* already gone */
+  }
+}
