@@ -79,15 +79,17 @@ describe('hostleak inventory', () => {
 /** What the sample spec plants: entries only the leaky variant has, only the clean one has, or both with differences. */
 function planted() {
   type E = { path: string };
-  const spec = JSON.parse(readFileSync('images-sample/trees.json', 'utf8')) as { variants: Record<string, E[]> };
+  const spec = JSON.parse(readFileSync('images-sample/trees.json', 'utf8')) as { base: E[]; variants: Record<string, E[]> };
   const key = (e: E) => JSON.stringify({ ...e, leak: undefined });
-  const leakyOnly = new Map(spec.variants.leaky!.map((e) => [e.path, key(e)]));
-  const cleanOnly = new Map(spec.variants.clean!.map((e) => [e.path, key(e)]));
+  // A variant's entry overrides a base entry at the same path, like build.mjs applies them.
+  const tree = (v: string) => new Map([...spec.base, ...spec.variants[v]!].map((e) => [e.path, key(e)]));
+  const leaky = tree('leaky');
+  const clean = tree('clean');
   const sort = (a: string[]) => a.sort();
   return {
-    added: sort([...leakyOnly.keys()].filter((p) => !cleanOnly.has(p))),
-    removed: sort([...cleanOnly.keys()].filter((p) => !leakyOnly.has(p))),
-    changed: sort([...leakyOnly.keys()].filter((p) => cleanOnly.has(p) && cleanOnly.get(p) !== leakyOnly.get(p))),
+    added: sort([...leaky.keys()].filter((p) => !clean.has(p))),
+    removed: sort([...clean.keys()].filter((p) => !leaky.has(p))),
+    changed: sort([...leaky.keys()].filter((p) => clean.has(p) && clean.get(p) !== leaky.get(p))),
   };
 }
 
