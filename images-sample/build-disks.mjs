@@ -170,6 +170,20 @@ export async function buildDisks({ force = false } = {}) {
   await fsp.writeFile(stamp, hash);
 }
 
+/**
+ * The image the README's first command audits: leaky.raw, gzip-compressed (gzip is on every Debian machine) and
+ * committed, so a fresh machine needs neither root, nor mke2fs/mtools, nor libguestfs to run the main job.
+ * test/bundled.test.ts checks that it still matches what this script builds from trees.json.
+ */
+export const BUNDLED = path.join(here, 'leaky.raw.gz');
+
+export function writeBundle() {
+  const raw = path.join(outDir, 'leaky.raw');
+  execFileSync('sh', ['-c', 'gzip -9 -n -c "$0" > "$1"', raw, BUNDLED]);
+  console.log(`images-sample: wrote ${path.relative(process.cwd(), BUNDLED)}`);
+}
+
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
   await buildDisks({ force: process.argv.includes('--force') });
+  if (process.argv.includes('--bundle')) writeBundle();
 }
