@@ -4,7 +4,7 @@ import { TargetError, type Backend, type OpenedImage } from './backends/backend.
 import { dirBackend } from './backends/dir.js';
 import { createGuestfsBackend, openGuestfsPrepared, type GuestfsBackendOptions } from './backends/guestfs.js';
 import { createNativeBackend, nativeCanRead, openNativePrepared } from './backends/native-backend.js';
-import { prepareImage } from './image/prepare.js';
+import { withPreparedImage } from './image/prepare.js';
 import { runRules, sortFindings, type EnabledRule } from './engine/runner.js';
 import { VERSION } from './paths.js';
 import type { Finding, HostIdentity, Report, TargetResult } from './types.js';
@@ -35,16 +35,13 @@ function autoImageBackend(opts: BackendOptions): Backend {
   const guestfs = opts.guestfs ?? {};
   return {
     name: 'auto',
-    async open(target, o) {
-      const prepared = await prepareImage(target, { allowBackingFile: guestfs.allowBackingFile, signal: o.signal, verbose: o.verbose });
-      try {
-        if (await nativeCanRead(prepared)) return await openNativePrepared(prepared, o);
+    open(target, o) {
+      const prep = { allowBackingFile: guestfs.allowBackingFile, signal: o.signal, verbose: o.verbose };
+      return withPreparedImage(target, prep, async (prepared) => {
+        if (await nativeCanRead(prepared)) return openNativePrepared(prepared, o);
         o.verbose?.(`${target}: not every filesystem is readable natively; using libguestfs`);
-        return await openGuestfsPrepared(prepared, target, guestfs, o);
-      } catch (err) {
-        prepared.cleanup();
-        throw err;
-      }
+        return openGuestfsPrepared(prepared, target, guestfs, o);
+      });
     },
   };
 }

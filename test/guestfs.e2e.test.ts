@@ -74,7 +74,7 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 d('guestfs backend on the sample disk images', () => {
   it('finds the three seed findings on leaky raw, qcow2 and zst with one appliance per image, and assembles the ESP at /boot', async () => {
     const targets = ['leaky.raw', 'leaky.qcow2', 'leaky.raw.zst', 'clean.raw'].map((f) => path.join(OUT, f));
-    const r = await runCli(['scan', '--accel', 'tcg', '--format', 'json', '--verbose', ...targets]);
+    const r = await runCli(['scan', '--backend', 'guestfs', '--accel', 'tcg', '--format', 'json', '--verbose', ...targets]);
     expect(r.stderr).not.toMatch(/internal error|at .*\.js:\d+/);
     expect(r.code).toBe(1);
     const report = JSON.parse(r.stdout);
@@ -98,7 +98,7 @@ d('guestfs backend on the sample disk images', () => {
   });
 
   it('exits 0 on the clean qcow2', async () => {
-    const r = await runCli(['scan', '--accel', 'tcg', path.join(OUT, 'clean.qcow2')]);
+    const r = await runCli(['scan', '--backend', 'guestfs', '--accel', 'tcg', path.join(OUT, 'clean.qcow2')]);
     expect(r.stdout).toMatch(/no findings/);
     expect(r.code).toBe(0);
   });
@@ -112,7 +112,13 @@ d('guestfs backend on the sample disk images', () => {
     await fsp.truncate(cut, 30 * 1024 * 1024);
     execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', '/etc/hostname', '-F', 'raw', overlay]);
     try {
-      const r = await runCli(['scan', '--accel', 'tcg', '--format', 'json', garbage, cut, overlay]);
+      // The same refusals whichever backend would have read the image: they happen before any is chosen.
+      for (const backend of ['auto', 'native']) {
+        const other = await runCli(['scan', '--backend', backend, '--format', 'json', garbage, cut, overlay]);
+        expect(other.code).toBe(3);
+        expect(JSON.parse(other.stdout).targets.map((x: { status: string }) => x.status)).toEqual(['failed', 'failed', 'failed']);
+      }
+      const r = await runCli(['scan', '--backend', 'guestfs', '--accel', 'tcg', '--format', 'json', garbage, cut, overlay]);
       expect(r.code).toBe(3);
       const t = JSON.parse(r.stdout).targets;
       expect(t.map((x: { status: string }) => x.status)).toEqual(['failed', 'failed', 'failed']);
@@ -130,7 +136,7 @@ d('guestfs backend on the sample disk images', () => {
   });
 
   it('kills the appliance on --timeout and leaves no process behind', async () => {
-    const r = await runCli(['scan', '--accel', 'tcg', '--timeout', '4', '--format', 'json', path.join(OUT, 'leaky.raw.zst')]);
+    const r = await runCli(['scan', '--backend', 'guestfs', '--accel', 'tcg', '--timeout', '4', '--format', 'json', path.join(OUT, 'leaky.raw.zst')]);
     expect(r.code).toBe(3);
     expect(JSON.parse(r.stdout).targets[0].error).toMatch(/timed out after 4 s/);
     expect(processesMentioning(tmp)).toEqual([]);
@@ -139,7 +145,7 @@ d('guestfs backend on the sample disk images', () => {
 
   it('cleans up the appliance and the decompressed copy on SIGINT', async () => {
     let pid = 0;
-    const running = runCli(['scan', '--accel', 'tcg', path.join(OUT, 'leaky.raw.zst')], { onSpawn: (p) => (pid = p) });
+    const running = runCli(['scan', '--backend', 'guestfs', '--accel', 'tcg', path.join(OUT, 'leaky.raw.zst')], { onSpawn: (p) => (pid = p) });
     // Wait until the appliance is starting (a guestfish/qemu with our TMPDIR exists).
     const until = Date.now() + 60000;
     const appliance = () => processesMentioning(tmp).filter((p) => /guestfish|qemu/.test(p));

@@ -18,7 +18,7 @@ import path from 'node:path';
 import { Inventory } from '../inventory.js';
 import type { Entry, EntryType } from '../types.js';
 import { registerCleanup } from '../image/cleanup.js';
-import { prepareImage, type PreparedImage } from '../image/prepare.js';
+import { withPreparedImage, type PreparedImage } from '../image/prepare.js';
 import { assemble } from './assemble.js';
 import {
   TargetError,
@@ -165,14 +165,8 @@ function listArg(names: Buffer[]): string {
   return quoteArg(Buffer.concat(parts));
 }
 
-interface ProbedFs {
-  device: string;
-  type: string;
-  label: string | null;
-  uuid: string | null;
-  partlabel: string | null;
-  partuuid: string | null;
-}
+/** What probing tells of a filesystem: a FilesystemView before it is listed. */
+type ProbedFs = Omit<FilesystemView, 'inventory' | 'readFiles'>;
 
 class GuestfsImage {
   problems: string[] = [];
@@ -622,18 +616,9 @@ export async function openGuestfsPrepared(
 export function createGuestfsBackend(options: GuestfsBackendOptions = {}): Backend {
   return {
     name: 'guestfs',
-    async open(target: string, opts: OpenOptions): Promise<OpenedImage> {
-      const img = await prepareImage(target, {
-        allowBackingFile: options.allowBackingFile,
-        signal: opts.signal,
-        verbose: opts.verbose,
-      });
-      try {
-        return await openGuestfsPrepared(img, target, options, opts);
-      } catch (err) {
-        img.cleanup();
-        throw err;
-      }
+    open(target: string, opts: OpenOptions): Promise<OpenedImage> {
+      const prep = { allowBackingFile: options.allowBackingFile, signal: opts.signal, verbose: opts.verbose };
+      return withPreparedImage(target, prep, (img) => openGuestfsPrepared(img, target, options, opts));
     },
   };
 }

@@ -2,7 +2,7 @@
  * The `native` backend: our own readers (GPT/MBR, ext2/3/4, vfat, qcow2) over the image file, no appliance.
  * Formats the readers do not cover (vmdk, vhd, xfs, btrfs, ...) are the guestfs backend's.
  */
-import { prepareImage, type PreparedImage } from '../image/prepare.js';
+import { withPreparedImage, type PreparedImage } from '../image/prepare.js';
 import { assemble } from './assemble.js';
 import { TargetError, type Backend, type OpenedImage, type OpenOptions } from './backend.js';
 import { listNativeFilesystems, nativeSupports, openNativeSource, type ByteSource } from './native/index.js';
@@ -58,18 +58,9 @@ export async function openNativePrepared(prepared: PreparedImage, opts: OpenOpti
 export function createNativeBackend(options: NativeBackendOptions = {}): Backend {
   return {
     name: 'native',
-    async open(target: string, opts: OpenOptions): Promise<OpenedImage> {
-      const prepared = await prepareImage(target, {
-        allowBackingFile: options.allowBackingFile,
-        signal: opts.signal,
-        verbose: opts.verbose,
-      });
-      try {
-        return await openNativePrepared(prepared, opts);
-      } catch (err) {
-        prepared.cleanup();
-        throw err;
-      }
+    open(target: string, opts: OpenOptions): Promise<OpenedImage> {
+      const prep = { allowBackingFile: options.allowBackingFile, signal: opts.signal, verbose: opts.verbose };
+      return withPreparedImage(target, prep, (prepared) => openNativePrepared(prepared, opts));
     },
   };
 }

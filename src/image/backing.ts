@@ -7,7 +7,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import { TargetError } from '../backends/backend.js';
-import type { Container } from './detect.js';
+import { readAt, type Container } from './detect.js';
 
 export interface HostReference {
   /** What kind of reference: 'backing file', 'external data file', 'parent', 'extent file'. */
@@ -16,16 +16,6 @@ export interface HostReference {
   path: string;
 }
 
-async function readAt(fh: fsp.FileHandle, pos: number, len: number): Promise<Buffer> {
-  const buf = Buffer.alloc(len);
-  let got = 0;
-  while (got < len) {
-    const { bytesRead } = await fh.read(buf, got, len - got, pos + got);
-    if (bytesRead === 0) break;
-    got += bytesRead;
-  }
-  return buf.subarray(0, got);
-}
 
 function printable(s: string): string {
   // eslint-disable-next-line no-control-regex

@@ -114,7 +114,8 @@ export function detectBuffer(head: Buffer, tail?: Buffer): DetectedFormat | null
   return null;
 }
 
-async function readAt(fh: fsp.FileHandle, pos: number, len: number): Promise<Buffer> {
+/** Read up to `len` bytes at `pos` (fewer at the end of the file). */
+export async function readAt(fh: fsp.FileHandle, pos: number, len: number): Promise<Buffer> {
   const buf = Buffer.alloc(len);
   let got = 0;
   while (got < len) {

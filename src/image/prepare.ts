@@ -69,3 +69,18 @@ export async function prepareImage(target: string, opts: PrepareOptions = {}): P
     throw err;
   }
 }
+
+/** Prepare a target, hand it to `open`, and clean up the prepared copy if opening fails (on success, close() does). */
+export async function withPreparedImage<T>(
+  target: string,
+  opts: PrepareOptions,
+  open: (prepared: PreparedImage) => Promise<T>,
+): Promise<T> {
+  const prepared = await prepareImage(target, opts);
+  try {
+    return await open(prepared);
+  } catch (err) {
+    prepared.cleanup();
+    throw err;
+  }
+}
