@@ -5,5 +5,6 @@ export default {
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.test.json' }] },
   testMatch: ['<rootDir>/test/**/*.test.ts'],
-  testTimeout: 120000,
+  // Appliance tests boot qemu under TCG (~10-30 s each); a hung one is still cut by the CLI's own --timeout.
+  testTimeout: 600000,
 };
