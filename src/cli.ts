@@ -361,24 +361,42 @@ async function cmdMerge(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): Promis
   return { exitCode: exitCodeFor(report, args['fail-on'] as FailOn), stdout: output ? '' : text, stderr: '' };
 }
 
-/** Open a target for an inspection command, run `fn`, always close; map errors to exit codes. */
+interface ImageLog {
+  stderr: string;
+  verbose?: (m: string) => void;
+}
+
+/** Time one phase for --verbose: `phase NAME: N ms (note)`. */
+async function phase<T>(log: ImageLog, name: string, fn: () => Promise<T> | T, note?: (r: T) => string): Promise<T> {
+  const t0 = Date.now();
+  const r = await fn();
+  log.verbose?.(`phase ${name}: ${Date.now() - t0} ms${note ? ` (${note(r)})` : ''}`);
+  return r;
+}
+
+/**
+ * Open a target for an inspection command, run `fn`, always close; map errors to exit codes. `outer` is the log of
+ * an enclosing withImage (diff opens two images), so --verbose lines come out in the order they happened.
+ */
 async function withImage(
   args: Parsed,
   opening: { gate: Gate; env: NodeJS.ProcessEnv },
   target: string,
-  fn: (image: OpenedImage, log: { stderr: string; verbose?: (m: string) => void }) => Promise<RunResult>,
+  fn: (image: OpenedImage, log: ImageLog) => Promise<RunResult>,
+  outer?: ImageLog,
 ): Promise<RunResult> {
-  const log: { stderr: string; verbose?: (m: string) => void } = { stderr: '' };
-  if (args.verbose) log.verbose = (m: string) => void (log.stderr += `hostleak: ${m}\n`);
+  const log: ImageLog = outer ?? { stderr: '' };
+  if (args.verbose && !outer) log.verbose = (m: string) => void (log.stderr += `hostleak: ${m}\n`);
+  const logged = () => (outer ? '' : log.stderr);
   let image: OpenedImage | null = null;
   try {
     const choice = backendChoice(args, opening.gate);
     image = await openTarget(target, choice, backendOptions(args, opening.gate, opening.env), log.verbose);
     const r = await fn(image, log);
-    return { ...r, stderr: log.stderr + r.stderr };
+    return { ...r, stderr: logged() + r.stderr };
   } catch (err) {
-    if (err instanceof RequestError) return { exitCode: EXIT_USAGE, stdout: '', stderr: `${log.stderr}hostleak: ${err.message}\n` };
-    return { exitCode: EXIT_INCOMPLETE, stdout: '', stderr: `${log.stderr}hostleak: ${target}: ${oneLine(err)}\n` };
+    if (err instanceof RequestError) return { exitCode: EXIT_USAGE, stdout: '', stderr: `${logged()}hostleak: ${err.message}\n` };
+    return { exitCode: EXIT_INCOMPLETE, stdout: '', stderr: `${logged()}hostleak: ${target}: ${oneLine(err)}\n` };
   } finally {
     await image?.close().catch(() => undefined);
   }
@@ -390,18 +408,23 @@ function partialNote(image: OpenedImage, target: string): string {
 
 async function cmdLs(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): Promise<RunResult> {
   const target = String(args.target);
-  return withImage(args, { gate: await prepareGate(args, io), env }, target, async (image) => {
+  return withImage(args, { gate: await prepareGate(args, io), env }, target, async (image, log) => {
     const { root, path: p } = selectRoot(image, String(args.path ?? '/'));
-    const stdout = await ls(root, p, { long: Boolean(args.long), recursive: Boolean(args.recursive) });
+    const stdout = await phase(
+      log,
+      'ls',
+      () => ls(root, p, { long: Boolean(args.long), recursive: Boolean(args.recursive) }),
+      (out) => `${out === '' ? 0 : out.split('\n').length - 1} lines`,
+    );
     return { exitCode: image.problems.length ? EXIT_INCOMPLETE : EXIT_OK, stdout, stderr: partialNote(image, target) };
   });
 }
 
 async function cmdCat(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): Promise<RunResult> {
   const target = String(args.target);
-  return withImage(args, { gate: await prepareGate(args, io), env }, target, async (image) => {
+  return withImage(args, { gate: await prepareGate(args, io), env }, target, async (image, log) => {
     const { root, path: p } = selectRoot(image, String(args.path));
-    const { data, truncated } = await cat(root, p);
+    const { data, truncated } = await phase(log, 'read', () => cat(root, p), (r) => `${r.resolved}, ${r.data.length} bytes`);
     if (looksBinary(data) && (io.tty ?? io.color ?? false) && !args.force) {
       throw new RequestError(`${p}: binary data; refusing to write it to a terminal (redirect it, or add --force)`);
     }
@@ -412,9 +435,14 @@ async function cmdCat(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): Promise<
 
 async function cmdInventory(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): Promise<RunResult> {
   const target = String(args.target);
-  return withImage(args, { gate: await prepareGate(args, io), env }, target, async (image) => {
-    const stdout = [...inventoryLines(image.roots, args.format as InventoryFormat)].join('');
-    return { exitCode: image.problems.length ? EXIT_INCOMPLETE : EXIT_OK, stdout, stderr: partialNote(image, target) };
+  return withImage(args, { gate: await prepareGate(args, io), env }, target, async (image, log) => {
+    const lines = await phase(
+      log,
+      'report',
+      () => [...inventoryLines(image.roots, args.format as InventoryFormat)],
+      (l) => `${args.format}, ${l.length} lines`,
+    );
+    return { exitCode: image.problems.length ? EXIT_INCOMPLETE : EXIT_OK, stdout: lines.join(''), stderr: partialNote(image, target) };
   });
 }
 
@@ -424,24 +452,37 @@ async function cmdDiff(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): Promise
   const rules = rulesFor(gate, args);
   const host = hostIdentity(args, env, gate.config.host);
   return withImage(args, { gate, env }, oldT, (oldImage, log) =>
-    withImage(args, { gate, env }, newT, async (newImage) => {
-      const t0 = Date.now();
-      const findings = {
-        old: await auditImage(oldImage, { rules, host, verbose: log.verbose }, oldT),
-        new: await auditImage(newImage, { rules, host, verbose: log.verbose }, newT),
-      };
-      const d = await diffImages(oldImage, newImage, { old: oldT, new: newT }, findings);
-      log.verbose?.(`phase diff+rules: ${Date.now() - t0} ms`);
-      const stdout = args.format === 'json' ? JSON.stringify(d, null, 2) + '\n' : formatDiffText(d, wantColor(args, io, env));
-      const incomplete = oldImage.problems.length > 0 || newImage.problems.length > 0;
-      const failOn = args['fail-on'] as FailOn;
-      const exitCode = incomplete
-        ? EXIT_INCOMPLETE
-        : d.findings.new.some((f) => atOrAbove(f.severity, failOn))
-          ? EXIT_FINDINGS
-          : EXIT_OK;
-      return { exitCode, stdout, stderr: partialNote(oldImage, oldT) + partialNote(newImage, newT) };
-    }),
+    withImage(
+      args,
+      { gate, env },
+      newT,
+      async (newImage) => {
+        const audit = (image: OpenedImage, t: string) =>
+          phase(log, 'rules', () => auditImage(image, { rules, host, verbose: log.verbose }, t), (f) => `${t}: ${rules.length} rules, ${f.length} findings`);
+        const findings = { old: await audit(oldImage, oldT), new: await audit(newImage, newT) };
+        const d = await phase(
+          log,
+          'diff',
+          () => diffImages(oldImage, newImage, { old: oldT, new: newT }, findings),
+          (r) => `${r.added.length} added, ${r.removed.length} removed, ${r.changed.length} changed`,
+        );
+        const stdout = await phase(
+          log,
+          'report',
+          () => (args.format === 'json' ? JSON.stringify(d, null, 2) + '\n' : formatDiffText(d, wantColor(args, io, env))),
+          () => String(args.format),
+        );
+        const incomplete = oldImage.problems.length > 0 || newImage.problems.length > 0;
+        const failOn = args['fail-on'] as FailOn;
+        const exitCode = incomplete
+          ? EXIT_INCOMPLETE
+          : d.findings.new.some((f) => atOrAbove(f.severity, failOn))
+            ? EXIT_FINDINGS
+            : EXIT_OK;
+        return { exitCode, stdout, stderr: partialNote(oldImage, oldT) + partialNote(newImage, newT) };
+      },
+      log,
+    ),
   );
 }
 

@@ -1,8 +1,8 @@
 /** ls, cat, inventory and diff through the built CLI on the sample trees. */
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { DiffReport } from '../src/commands/diff.js';
 import { hostleak, json, SAMPLES } from './helpers/cli.js';
+import { planted } from './helpers/planted.js';
 
 const leaky = path.join(SAMPLES, 'leaky');
 const clean = path.join(SAMPLES, 'clean');
@@ -75,23 +75,6 @@ describe('hostleak inventory', () => {
     expect(lines).toContain('/home/bob,dir,0755,0,0,4096,2023-11-14T22:13:20Z,,dir');
   });
 });
-
-/** What the sample spec plants: entries only the leaky variant has, only the clean one has, or both with differences. */
-function planted() {
-  type E = { path: string };
-  const spec = JSON.parse(readFileSync('images-sample/trees.json', 'utf8')) as { base: E[]; variants: Record<string, E[]> };
-  const key = (e: E) => JSON.stringify({ ...e, leak: undefined });
-  // A variant's entry overrides a base entry at the same path, like build.mjs applies them.
-  const tree = (v: string) => new Map([...spec.base, ...spec.variants[v]!].map((e) => [e.path, key(e)]));
-  const leaky = tree('leaky');
-  const clean = tree('clean');
-  const sort = (a: string[]) => a.sort();
-  return {
-    added: sort([...leaky.keys()].filter((p) => !clean.has(p))),
-    removed: sort([...clean.keys()].filter((p) => !leaky.has(p))),
-    changed: sort([...leaky.keys()].filter((p) => clean.has(p) && clean.get(p) !== leaky.get(p))),
-  };
-}
 
 describe('hostleak diff', () => {
   it('clean -> leaky: exactly the planted leaks are added, their findings are new, exit 1', () => {

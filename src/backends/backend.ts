@@ -27,6 +27,8 @@ export interface ImageRoot {
 
 export interface OpenedImage {
   backend: string;
+  /** The guestfs appliance's acceleration (absent for backends without an appliance). */
+  accel?: 'kvm' | 'tcg';
   filesystems: FilesystemInfo[];
   roots: ImageRoot[];
   /** Parts of the image that could not be read; non-empty makes the target `partial`. */

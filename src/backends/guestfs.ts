@@ -503,7 +503,7 @@ async function launch(
   deadline: number,
   baseEnv: NodeJS.ProcessEnv,
   verbose?: (msg: string) => void,
-): Promise<Guestfish> {
+): Promise<{ g: Guestfish; mode: 'kvm' | 'tcg' }> {
   const forcedTcg = (baseEnv.LIBGUESTFS_BACKEND_SETTINGS ?? '').split(':').includes('force_tcg');
   const attempts: Array<'kvm' | 'tcg'> =
     accel === 'tcg' || (accel === 'auto' && (forcedTcg || kvmBroken))
@@ -539,8 +539,8 @@ async function launch(
     try {
       await g.run('run');
       if (kvmTimer) clearTimeout(kvmTimer);
-      verbose?.(`guestfs: appliance up in ${Date.now() - started} ms`);
-      return g;
+      verbose?.(`guestfs: appliance up in ${Date.now() - started} ms (acceleration: ${mode === 'kvm' ? 'KVM' : 'TCG'})`);
+      return { g, mode };
     } catch (err) {
       if (kvmTimer) clearTimeout(kvmTimer);
       await g.close().catch(() => undefined);
@@ -574,12 +574,14 @@ export async function openGuestfsPrepared(
   let g: Guestfish | null = null;
   let image: GuestfsImage | null = null;
   try {
-    g = await launch(img, accel, deadline, options.env ?? process.env, verbose);
+    const launched = await launch(img, accel, deadline, options.env ?? process.env, verbose);
+    g = launched.g;
     image = new GuestfsImage(g, verbose);
     const im = image;
     const fss = await im.probe();
     const mounted = await im.mountAll(fss);
     const views: FilesystemView[] = [];
+    const tList = Date.now();
     for (const { fs, mp } of mounted) {
       const inventory = await im.list(fs, mp);
       views.push({
@@ -588,12 +590,16 @@ export async function openGuestfsPrepared(
         readFiles: (paths, maxBytes) => im.readFiles(inventory, mp, paths, maxBytes),
       });
     }
+    const tAssemble = Date.now();
+    verbose?.(`phase list: ${tAssemble - tList} ms (${views.length} filesystem(s), ${views.reduce((n, v) => n + v.inventory.size, 0)} entries)`);
     const a = await assemble(views);
+    verbose?.(`phase assemble: ${Date.now() - tAssemble} ms`);
     for (const n of [...im.notes, ...a.notes]) verbose?.(`${target}: ${n}`);
     verbose?.(`guestfs: ${g.commands} guestfish commands so far`);
     const gg = g;
     return {
       backend: 'guestfs',
+      accel: launched.mode,
       filesystems: a.filesystems,
       roots: a.roots,
       problems: [...im.problems, ...a.problems],

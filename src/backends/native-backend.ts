@@ -34,10 +34,12 @@ export async function openNativePrepared(prepared: PreparedImage, opts: OpenOpti
   const source = openNativeSource(prepared.path, prepared.container);
   try {
     const { views, problems } = await listNativeFilesystems(source);
-    const a = await assemble(views);
+    const tAssemble = Date.now();
     opts.verbose?.(
-      `native: ${views.length} filesystem(s), ${views.reduce((n, v) => n + v.inventory.size, 0)} entries in ${Date.now() - started} ms`,
+      `phase list: ${tAssemble - started} ms (native: ${views.length} filesystem(s), ${views.reduce((n, v) => n + v.inventory.size, 0)} entries)`,
     );
+    const a = await assemble(views);
+    opts.verbose?.(`phase assemble: ${Date.now() - tAssemble} ms`);
     for (const n of a.notes) opts.verbose?.(`native: ${n}`);
     return {
       backend: 'native',

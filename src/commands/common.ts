@@ -22,7 +22,8 @@ export async function openTarget(
   const started = Date.now();
   const b = await pickBackend(target, backend, options);
   const image = await b.open(target, { verbose });
-  verbose?.(`phase open: ${Date.now() - started} ms (${image.backend} backend)`);
+  const accel = image.accel ? `, ${image.accel.toUpperCase()} acceleration` : '';
+  verbose?.(`phase open: ${Date.now() - started} ms (${image.backend} backend${accel})`);
   return image;
 }
 
@@ -33,9 +34,17 @@ export async function openTarget(
 export function selectRoot(image: OpenedImage, userPath: string): { root: ImageRoot; path: string } {
   const m = /^(\/dev\/[^:]+):(\/.*)?$/.exec(userPath);
   if (m) {
+    const inFs = normalizePath(m[2] ?? '/');
     const root = image.roots.find((r) => r.prefix === m[1]);
-    if (!root) throw new RequestError(`no filesystem ${m[1]} stands alone in this image`);
-    return { root, path: normalizePath(m[2] ?? '/') };
+    if (root) return { root, path: inFs };
+    // A filesystem mounted into the assembled root: its path there, like `virt-ls -m /dev/sda1 /`.
+    const fs = image.filesystems.find((f) => f.device === m[1]);
+    const assembled = image.roots.find((r) => r.prefix === null);
+    if (fs?.mountpoint && assembled) {
+      return { root: assembled, path: inFs === '/' ? fs.mountpoint : normalizePath(`${fs.mountpoint}${inFs}`) };
+    }
+    const known = image.filesystems.map((f) => f.device).join(', ') || 'none';
+    throw new RequestError(`no filesystem ${m[1]} in this image (filesystems: ${known})`);
   }
   const root = image.roots.find((r) => r.prefix === null) ?? image.roots[0];
   if (!root) throw new TargetError('no filesystem could be read');

@@ -157,15 +157,28 @@ function collapse(entries: DiffEntry[]): Array<{ entry: DiffEntry; below: number
   return out;
 }
 
+/**
+ * Items grouped under their parent directory, groups in path order (`/` first). A standalone filesystem's entries
+ * (`/dev/sda1:/x`) keep their device in the group name, so they never mix with the assembled root's.
+ */
 function groupByDir<T extends { path: string }>(items: T[]): Map<string, T[]> {
   const m = new Map<string, T[]>();
   for (const it of items) {
-    const dir = parentOf(it.path.replace(/^\/dev\/[^:]+:/, ''));
+    const dev = /^\/dev\/[^:]+:/.exec(it.path)?.[0] ?? '';
+    const dir = dev + parentOf(it.path.slice(dev.length));
     const list = m.get(dir) ?? [];
     list.push(it);
     m.set(dir, list);
   }
-  return m;
+  return new Map([...m].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+function entryCount(n: number): string {
+  return `${n} ${n === 1 ? 'entry' : 'entries'}`;
+}
+
+function dirHeading(dir: string): string {
+  return dir.endsWith('/') ? dir : dir + '/';
 }
 
 function entryLine(c: ChalkInstance, sign: string, color: ChalkInstance, e: DiffEntry, below: number): string {
@@ -190,16 +203,16 @@ export function formatDiffText(d: DiffReport, color: boolean): string {
     ['Removed', d.removed, '-', c.red],
   ] as const) {
     const rows = collapse(list);
-    lines.push(c.bold(`${title} (${list.length} entries)`));
+    lines.push(c.bold(`${title} (${entryCount(list.length)})`));
     for (const [dir, items] of groupByDir(rows.map((r) => ({ path: r.entry.path, r })))) {
-      lines.push(`  ${dir === '/' ? '/' : dir + '/'}`);
+      lines.push(`  ${dirHeading(dir)}`);
       for (const { r } of items) lines.push(entryLine(c, sign, col, r.entry, r.below));
     }
     lines.push('');
   }
-  lines.push(c.bold(`Changed (${d.changed.length} entries)`));
+  lines.push(c.bold(`Changed (${entryCount(d.changed.length)})`));
   for (const [dir, items] of groupByDir(d.changed)) {
-    lines.push(`  ${dir === '/' ? '/' : dir + '/'}`);
+    lines.push(`  ${dirHeading(dir)}`);
     for (const ch of items) {
       const what = Object.entries(ch.changes).map(([k, v]) => `${k} ${v.old ?? '(none)'} -> ${v.new ?? '(none)'}`);
       lines.push(`    ${c.yellow(`~ ${ch.path.slice(ch.path.lastIndexOf('/') + 1)}`)}  ${what.join(', ')}`);
