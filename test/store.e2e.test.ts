@@ -143,6 +143,29 @@ describeWithTools(['zstd'], 'hostleak scan on an artifact store', () => {
     expect(cachedLines(again.stderr)).toEqual([...GOOD].sort());
   });
 
+  it('editing a YAML rule, or allowing backing files, never reuses results cached under the old settings', () => {
+    const cache = path.join(tmp, 'cache-rules');
+    const rules = path.join(tmp, 'rules');
+    mkdirSync(rules, { recursive: true });
+    const rule = (glob: string) =>
+      writeFileSync(
+        path.join(rules, 'bob.yaml'),
+        `id: bob-leftovers\nseverity: warning\ndescription: Something of bob\nremediation: Remove it\nmatch:\n  glob: "${glob}"\n`,
+      );
+    const scan = (...extra: string[]) => {
+      const r = run(['scan', IMAGES.leakyRaw, '--format', 'json', '--verbose', '--cache', cache, '--rules-dir', rules, ...extra]);
+      const paths = json<Report>(r).targets[0]!.findings.filter((f) => f.ruleId === 'bob-leftovers').map((f) => f.path);
+      return { cached: cachedLines(r.stderr).length, paths };
+    };
+    rule('/home/bob');
+    expect(scan()).toEqual({ cached: 0, paths: ['/home/bob'] });
+    expect(scan()).toEqual({ cached: 1, paths: ['/home/bob'] });
+    rule('/home/bob/.nix-defexpr');
+    expect(scan()).toEqual({ cached: 0, paths: ['/home/bob/.nix-defexpr'] });
+    expect(scan('--allow-backing-file').cached).toBe(0);
+    expect(scan('--allow-backing-file').cached).toBe(1);
+  });
+
   it('shards 1/2 and 2/2 cover every image exactly once, and merging them gives the full report', () => {
     const shards = [1, 2].map((i) => {
       const out = `shard-${i}.json`;
