@@ -7,7 +7,7 @@
  * verbose "cached result" lines; the speedup is measured by bench/store.mjs.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Report, TargetResult } from '../src/types.js';
@@ -20,10 +20,20 @@ const IMAGES = {
   leakyZst: 'store/2025/leaky.raw.zst',
   truncated: 'store/2025/broken/truncated.raw',
   garbageQcow2: 'store/2025/broken/garbage.qcow2',
+  /** A copy in a hidden folder, a few bytes longer (so its digest differs). */
+  hidden: 'store/.staging/clean-next.qcow2',
+  /** A symlink to leaky.raw, like a `result` link. */
+  link: 'store/latest.raw',
 };
 const NON_IMAGES = ['store/notes.txt', 'store/2024/README.raw'];
+/** Never opened: a FIFO, a dangling link, a link to a directory (a loop). */
+const SPECIAL = {
+  'store/2025/pipe': 'not a regular file',
+  'store/gone.raw': 'symlink to nothing',
+  'store/2024/loop': 'symlink to a directory',
+};
 const ALL = Object.values(IMAGES).sort();
-const GOOD = [IMAGES.leakyRaw, IMAGES.cleanQcow2, IMAGES.leakyZst];
+const GOOD = [IMAGES.leakyRaw, IMAGES.cleanQcow2, IMAGES.leakyZst, IMAGES.hidden, IMAGES.link];
 const JUNK = [IMAGES.truncated, IMAGES.garbageQcow2];
 
 /** A target result without what legitimately differs between runs (durations). */
@@ -60,6 +70,11 @@ describeWithTools(['zstd'], 'hostleak scan on an artifact store', () => {
     writeFileSync(at(IMAGES.garbageQcow2), garbage);
     writeFileSync(at(NON_IMAGES[0]!), 'release notes, not an image\n');
     writeFileSync(at(NON_IMAGES[1]!), 'a text file that only has an image-like name\n');
+    writeFileSync(at(IMAGES.hidden), Buffer.concat([readFileSync(path.join(SAMPLES, 'clean.qcow2')), Buffer.alloc(512)]));
+    symlinkSync('2024/01/leaky.raw', at(IMAGES.link));
+    expect(spawnSync('mkfifo', [at('store/2025/pipe')]).status).toBe(0);
+    symlinkSync('/nonexistent/disk.raw', at('store/gone.raw'));
+    symlinkSync('..', at('store/2024/loop'));
   });
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
@@ -79,7 +94,9 @@ describeWithTools(['zstd'], 'hostleak scan on an artifact store', () => {
     expect(leakSeeds(t[IMAGES.leakyRaw]!)).toEqual(['/home/bob']);
     // The compressed copy of the same disk has the same findings.
     expect(t[IMAGES.leakyZst]!.findings).toEqual(t[IMAGES.leakyRaw]!.findings);
+    expect(t[IMAGES.link]!.findings).toEqual(t[IMAGES.leakyRaw]!.findings);
     expect(t[IMAGES.cleanQcow2]!.findings.filter((f) => f.severity !== 'info')).toEqual([]);
+    expect(t[IMAGES.hidden]!.findings).toEqual(t[IMAGES.cleanQcow2]!.findings);
     for (const junk of JUNK) {
       expect(['failed', 'partial']).toContain(t[junk]!.status);
       expect(t[junk]!.error).toMatch(/^[^\n]+$/);
@@ -92,6 +109,10 @@ describeWithTools(['zstd'], 'hostleak scan on an artifact store', () => {
       expect(r.stderr).toContain(`skipping ${n}: not a disk or filesystem image`);
       expect(r.stdout).not.toContain(path.basename(n));
     }
+    for (const [p, why] of Object.entries(SPECIAL)) {
+      expect(r.stderr).toContain(`skipping ${p}: ${why}\n`);
+      expect(r.stdout).not.toContain(p);
+    }
   });
 
   it('jsonl streams one line per target; without --verbose the non-images are skipped silently', () => {
@@ -102,14 +123,15 @@ describeWithTools(['zstd'], 'hostleak scan on an artifact store', () => {
     const streamed = lines.map((l) => JSON.parse(l) as TargetResult);
     expect(streamed.map((t) => t.target).sort()).toEqual(ALL);
     for (const t of streamed) expect(stable(t)).toEqual(byTarget(full)[t.target]);
-    for (const n of NON_IMAGES) expect(r.stderr).not.toContain(path.basename(n));
+    for (const n of [...NON_IMAGES, ...Object.keys(SPECIAL)]) expect(r.stderr).not.toContain(path.basename(n));
   });
 
   it('a second run with --cache reads no image again and gives identical findings', () => {
     const cache = path.join(tmp, 'cache');
     const first = run(['scan', 'store', '--recursive', '--format', 'json', '--verbose', '--cache', cache]);
     expect(first.status).toBe(3);
-    expect(cachedLines(first.stderr)).toEqual([]);
+    // Only the link may hit in the first run: by digest, once leaky.raw's result is stored (same content).
+    expect(cachedLines(first.stderr).filter((t) => t !== IMAGES.link)).toEqual([]);
     // Failed audits are not cached (the next run tries again); everything else is.
     expect(entries(path.join(cache, 'paths'))).toHaveLength(GOOD.length);
     const second = run(['scan', 'store', '--recursive', '--format', 'json', '--verbose', '--cache', cache]);
@@ -126,9 +148,10 @@ describeWithTools(['zstd'], 'hostleak scan on an artifact store', () => {
     const cache = path.join(tmp, 'cache-corrupt');
     expect(run(['scan', 'store', '--recursive', '--format', 'json', '--cache', cache]).status).toBe(3);
     const results = path.join(cache, 'results');
+    // One result per distinct content: the link shares leaky.raw's.
     const files = entries(results).sort();
-    expect(files).toHaveLength(GOOD.length);
-    const victim = path.join(results, files[0]!);
+    expect(files).toHaveLength(GOOD.length - 1);
+    const victim = path.join(results, files.find((f) => !readFileSync(path.join(results, f), 'utf8').includes('orphaned-home'))!);
     writeFileSync(victim, '{"format":1,"result":{"status":"ok","findi'); // cut mid-write
     const r = run(['scan', 'store', '--recursive', '--format', 'json', '--verbose', '--cache', cache]);
     expect(r.status).toBe(3);
@@ -136,6 +159,7 @@ describeWithTools(['zstd'], 'hostleak scan on an artifact store', () => {
     expect(cached).toHaveLength(GOOD.length - 1);
     const reaudited = GOOD.filter((g) => !cached.includes(g));
     expect(reaudited).toHaveLength(1);
+    expect([IMAGES.cleanQcow2, IMAGES.hidden]).toContain(reaudited[0]);
     expect(r.stderr).toContain(`${reaudited[0]}: phase open`);
     expect(byTarget(json<Report>(r))).toEqual(byTarget(full));
     expect(() => JSON.parse(readFileSync(victim, 'utf8'))).not.toThrow();
