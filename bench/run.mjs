@@ -39,3 +39,9 @@ for (const [name, img, dev] of [
   console.log(`ratio audit / bare launch: ${(audit.s / bare.s).toFixed(2)}`);
   console.log(`ratio audit / virt-ls -lR: ${(audit.s / vls.s).toFixed(2)}  (virt-ls listed ${vls.stdout.split('\n').length - 1} lines)`);
 }
+
+// The artifact-store benchmark (~50 images, cold vs cached); HOSTLEAK_BENCH_STORE=0 skips it.
+if (process.env.HOSTLEAK_BENCH_STORE !== '0') {
+  const r = spawnSync(process.execPath, [path.resolve('bench/store.mjs')], { stdio: 'inherit' });
+  if (r.status !== 0) process.exitCode = r.status ?? 1;
+}

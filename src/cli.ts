@@ -298,7 +298,16 @@ async function cmdScan(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): Promise
             version: VERSION,
             backend,
             host,
-            rules: rules.map((r) => ({ id: r.rule.meta.id, severity: r.severity, options: r.options })),
+            // A rule edited under the same id (a YAML rule, or a built-in between two builds) must not hit old results.
+            rules: rules.map((r) => ({
+              meta: r.rule.meta,
+              code: String(r.rule.check),
+              definition: r.rule.definition ?? null,
+              severity: r.severity,
+              options: r.options,
+            })),
+            // With backing files allowed an overlay audits to other findings than when it is refused.
+            allowBackingFile: backendOpts.guestfs?.allowBackingFile ?? false,
           }),
         )
       : null;

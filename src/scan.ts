@@ -141,7 +141,14 @@ export interface StoreOptions {
 /** One target, through the cache when there is one. */
 async function scanCached(target: string, opts: ScanOptions & StoreOptions): Promise<TargetResult> {
   if (!opts.cache) return scanTarget(target, opts);
-  const lookup = await opts.cache.lookup(target);
+  let lookup;
+  try {
+    lookup = await opts.cache.lookup(target);
+  } catch (err) {
+    // The file vanished or became unreadable between stat and digest: audit it uncached (the audit says why).
+    opts.verbose?.(`${target}: cache lookup failed: ${oneLine(err)}`);
+    return scanTarget(target, opts);
+  }
   if (lookup.hit) {
     opts.verbose?.(`${target}: cached result (matched by ${lookup.via})`);
     return lookup.hit;

@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseReportText } from '../src/commands/merge.js';
 import { configHash, ResultCache } from '../src/store/cache.js';
-import { mapPool, Semaphore } from '../src/store/pool.js';
+import { defaultJobs, mapPool, Semaphore } from '../src/store/pool.js';
+import { scan } from '../src/scan.js';
 import { terminalProgress } from '../src/store/progress.js';
 import { inShard, parseShard, shardOf } from '../src/store/shard.js';
 import type { TargetResult } from '../src/types.js';
@@ -54,6 +55,42 @@ describe('pool', () => {
       release();
     });
     expect(peak).toBe(1);
+  });
+});
+
+describe('default --jobs', () => {
+  const GiB = 1024 ** 3;
+  it('runs several audits per core but only as many appliances as memory allows (1.5 GiB each, half the RAM)', () => {
+    expect(defaultJobs(2, 2 * GiB)).toEqual({ jobs: 4, appliances: 1 });
+    expect(defaultJobs(8, 8 * GiB)).toEqual({ jobs: 16, appliances: 2 });
+    expect(defaultJobs(32, 16 * GiB)).toEqual({ jobs: 16, appliances: 5 });
+    expect(defaultJobs(4, 256 * GiB)).toEqual({ jobs: 8, appliances: 4 }); // never more appliances than cores
+    expect(defaultJobs(1, 512 * 1024 ** 2)).toEqual({ jobs: 2, appliances: 1 }); // always at least one
+    const here = defaultJobs();
+    expect(here.appliances).toBeGreaterThanOrEqual(1);
+    expect(here.appliances).toBeLessThanOrEqual(here.jobs);
+  });
+});
+
+describe('scan through a cache', () => {
+  it('a cache lookup that throws (file gone or unreadable mid-run) falls back to an uncached audit', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'hostleak-tree-'));
+    try {
+      writeFileSync(path.join(dir, 'etc-hostname'), 'x');
+      const logs: string[] = [];
+      const broken = { lookup: async () => Promise.reject(new Error('EACCES: permission denied')) } as unknown as ResultCache;
+      const report = await scan([dir], {
+        backend: 'dir',
+        rules: [],
+        host: { user: 'u', home: '/home/u', name: 'h' },
+        cache: broken,
+        verbose: (m) => logs.push(m),
+      });
+      expect(report.targets.map((t) => [t.target, t.status])).toEqual([[dir, 'ok']]);
+      expect(logs).toContain(`${dir}: cache lookup failed: EACCES: permission denied`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

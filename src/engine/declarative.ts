@@ -162,6 +162,7 @@ export function declarativeRule(data: unknown, where: string): Rule {
   const maxBytes = m.content?.maxBytes ?? DEFAULT_CONTENT_BYTES;
 
   return defineRule({
+    definition: spec,
     meta: {
       id: spec.id,
       severity: spec.severity,

@@ -65,6 +65,8 @@ export interface RuleContext {
 export interface Rule {
   meta: RuleMeta;
   check(ctx: RuleContext): Promise<void> | void;
+  /** What decides the rule's behaviour besides its code (a declarative rule's spec), for result-cache keys. */
+  definition?: unknown;
 }
 
 const ID_RE = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;

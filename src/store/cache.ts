@@ -91,7 +91,8 @@ export class ResultCache {
   private async result(target: string, digest: string): Promise<TargetResult | null> {
     const e = await readJson<ResultEntry>(this.resultFile(digest));
     if (!e || e.format !== FORMAT || !e.result || !Array.isArray(e.result.findings)) return null;
-    return { ...e.result, target } as TargetResult;
+    // The target first, as a fresh audit has it: a cached report is byte-identical but for durationMs.
+    return { target, ...e.result } as TargetResult;
   }
 
   /** Only regular files are cached: a directory tree has no cheap identity. */

@@ -26,9 +26,11 @@ export class Semaphore {
 /** About 1.5 GiB per appliance (qemu + its page cache) keeps a machine from swapping. */
 const APPLIANCE_BYTES = 1.5 * 1024 ** 3;
 
-export function defaultJobs(): { jobs: number; appliances: number } {
-  const cpus = Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
-  const byMemory = Math.max(1, Math.floor(os.totalmem() / 2 / APPLIANCE_BYTES));
+export function defaultJobs(
+  cpus = Math.max(1, os.availableParallelism?.() ?? os.cpus().length),
+  totalMem = os.totalmem(),
+): { jobs: number; appliances: number } {
+  const byMemory = Math.max(1, Math.floor(totalMem / 2 / APPLIANCE_BYTES));
   return { jobs: Math.min(cpus * 2, 16), appliances: Math.max(1, Math.min(cpus, byMemory)) };
 }
 

@@ -23,13 +23,37 @@ async function isDir(p: string): Promise<boolean> {
   }
 }
 
+/**
+ * Every image under `dir`, by content. Hidden files count (an image is an image whatever its name). A symlink to a
+ * regular file is audited under the link's name (a directory of `result-*` links is a store too); symlinked
+ * directories are not descended (no loops, no walking out of the store), and devices, FIFOs and sockets are never
+ * opened. Whatever is skipped is named in --verbose.
+ */
 async function imagesUnder(dir: string, opts: ExpandOptions): Promise<string[]> {
-  const files = await fg('**/*', { cwd: dir, onlyFiles: true, followSymbolicLinks: false, dot: false, suppressErrors: true });
-  files.sort();
+  const entries = await fg('**/*', {
+    cwd: dir,
+    onlyFiles: false,
+    followSymbolicLinks: false,
+    dot: true,
+    objectMode: true,
+    suppressErrors: true,
+  });
+  entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   const out: string[] = [];
-  for (const f of files) {
-    const full = path.join(dir, f);
-    if (await opts.isImage(full)) out.push(full);
+  for (const e of entries) {
+    const full = path.join(dir, e.path);
+    if (e.dirent.isDirectory()) continue;
+    let regular = e.dirent.isFile();
+    if (e.dirent.isSymbolicLink()) {
+      const st = await fsp.stat(full).catch(() => null);
+      if (!st?.isFile()) {
+        opts.verbose?.(`skipping ${full}: symlink to ${st ? (st.isDirectory() ? 'a directory' : 'a special file') : 'nothing'}`);
+        continue;
+      }
+      regular = true;
+    }
+    if (!regular) opts.verbose?.(`skipping ${full}: not a regular file`);
+    else if (await opts.isImage(full)) out.push(full);
     else opts.verbose?.(`skipping ${full}: not a disk or filesystem image`);
   }
   return out;

@@ -1,0 +1,118 @@
+#!/usr/bin/env node
+// Benchmark: an artifact store of ~50 images (raw, qcow2, zstd and gzip, in nested folders), audited
+//   1. cold, without a cache                         (every image opened and audited)
+//   2. cold, filling an empty --cache                (the same, plus a digest of each image and the cache writes)
+//   3. warm, with the filled --cache                 (nothing has changed: no image is read again)
+//   4. cold again as jsonl                           (streamed: memory stays flat)
+// Prints wall time and peak RSS of each run, and the speedup warm vs cold, measured in this run on this machine.
+// Every variant differs in its bytes (a few zero bytes appended, another compression level), so the content-digest
+// cache cannot dedupe them. Built once under bench/out/store/ (about 1.5 GB, sparse where the filesystem allows).
+//   node bench/store.mjs [--images 50] [--jobs N]
+// Skipped by `npm run bench` when HOSTLEAK_BENCH_STORE=0.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, copyFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '..');
+const args = process.argv.slice(2);
+const opt = (name, def) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? Number(args[i + 1]) : def;
+};
+const IMAGES = opt('images', 50);
+const JOBS = opt('jobs', 0);
+const samples = path.join(repo, 'images-sample', 'out');
+const cli = path.join(repo, 'dist', 'src', 'bin', 'hostleak.js');
+const out = path.join(here, 'out');
+const store = path.join(out, `store-${IMAGES}`);
+const stamp = path.join(store, '.built');
+
+if (!existsSync(cli)) {
+  console.error('build first: npm run build');
+  process.exit(2);
+}
+for (const s of ['leaky.raw', 'clean.raw', 'leaky.qcow2', 'clean.qcow2']) {
+  if (!existsSync(path.join(samples, s))) {
+    console.error(`missing ${s}: run npm run samples`);
+    process.exit(2);
+  }
+}
+
+/** A copy of `src` at `dst` with `extra` zero bytes appended (sparse copy; distinct digest, same filesystems). */
+function variant(src, dst, extra) {
+  execFileSync('cp', ['--sparse=always', src, dst]);
+  truncateSync(dst, statSync(src).size + extra);
+}
+
+function build() {
+  rmSync(store, { recursive: true, force: true });
+  const kinds = ['raw', 'qcow2', 'zst', 'gz'];
+  for (let i = 0; i < IMAGES; i++) {
+    const kind = kinds[i % kinds.length];
+    const base = i % 3 === 2 ? 'clean' : 'leaky';
+    const dir = path.join(store, `project-${i % 5}`, `build-${Math.floor(i / 5)}`);
+    mkdirSync(dir, { recursive: true });
+    const n = Math.floor(i / kinds.length); // the variant number within its kind
+    if (kind === 'raw') variant(path.join(samples, `${base}.raw`), path.join(dir, `${base}.raw`), 512 * (n + 1));
+    else if (kind === 'qcow2') variant(path.join(samples, `${base}.qcow2`), path.join(dir, `${base}.qcow2`), 512 * (n + 1));
+    else {
+      // Compress a raw variant: the compressed bytes differ, and so does the content.
+      const tmp = path.join(out, 'variant.raw');
+      variant(path.join(samples, `${base}.raw`), tmp, 512 * (n + 1));
+      const tool = kind === 'zst' ? ['zstd', ['-q', '-1', '-f', tmp, '-o', path.join(dir, `${base}.raw.zst`)]] : ['gzip', ['-1', '-k', '-f', '-S', '.gz', tmp]];
+      execFileSync(tool[0], tool[1]);
+      if (kind === 'gz') {
+        copyFileSync(`${tmp}.gz`, path.join(dir, `${base}.raw.gz`));
+        rmSync(`${tmp}.gz`);
+      }
+      rmSync(tmp);
+    }
+  }
+  writeFileSync(path.join(store, 'README.txt'), 'not an image\n');
+  writeFileSync(stamp, String(IMAGES));
+}
+
+const hasTime = existsSync('/usr/bin/time');
+
+/** Run the CLI; wall time from here, peak RSS (KiB) from GNU time when present. */
+function measure(label, cliArgs) {
+  const rss = path.join(out, 'store-rss.txt');
+  const argv = hasTime ? ['/usr/bin/time', ['-f', '%M', '-o', rss, process.execPath, cli, ...cliArgs]] : [process.execPath, [cli, ...cliArgs]];
+  const t = performance.now();
+  const r = spawnSync(argv[0], argv[1], { cwd: repo, env: { ...process.env, CI: '1' }, maxBuffer: 1 << 30, encoding: 'utf8' });
+  const s = (performance.now() - t) / 1000;
+  if (r.status !== 0 && r.status !== 1) throw new Error(`${label}: exit ${r.status}: ${r.stderr.trim().split('\n').pop()}`);
+  const peak = hasTime ? Number(readFileSync(rss, 'utf8').trim().split('\n').pop()) / 1024 : NaN;
+  console.log(`${label.padEnd(40)} ${s.toFixed(2).padStart(7)} s   peak RSS ${Number.isNaN(peak) ? '?' : peak.toFixed(0).padStart(4)} MiB`);
+  return { s, peak, stdout: r.stdout, stderr: r.stderr };
+}
+
+mkdirSync(out, { recursive: true });
+if (!existsSync(stamp) || readFileSync(stamp, 'utf8') !== String(IMAGES)) {
+  console.error(`building a store of ${IMAGES} images under ${store} ...`);
+  build();
+}
+const cache = path.join(out, 'store-cache');
+rmSync(cache, { recursive: true, force: true });
+const jobs = JOBS ? ['--jobs', String(JOBS)] : [];
+const base = ['scan', store, '--recursive', ...jobs];
+
+console.log(`\n== store: ${IMAGES} images (raw, qcow2, zstd, gzip) under ${store}${JOBS ? `, --jobs ${JOBS}` : ''}`);
+const cold = measure('cold, no cache (json)', [...base, '--no-cache', '--format', 'json']);
+const fill = measure('cold, filling an empty --cache (json)', [...base, '--cache', cache, '--format', 'json']);
+const warm = measure('warm, --cache (json)', [...base, '--cache', cache, '--format', 'json', '--verbose']);
+const jsonl = measure('cold, no cache (jsonl, streamed)', [...base, '--format', 'jsonl']);
+
+const report = JSON.parse(cold.stdout);
+const strip = (r) => JSON.stringify(r.targets.map((t) => ({ ...t, durationMs: 0 })));
+const hits = warm.stderr.split('\n').filter((l) => l.endsWith('cached result (matched by stat)')).length;
+const statuses = report.targets.reduce((a, t) => ({ ...a, [t.status]: (a[t.status] ?? 0) + 1 }), {});
+console.log(`targets: ${report.targets.length} ${JSON.stringify(statuses)}, findings: ${report.targets.reduce((a, t) => a + t.findings.length, 0)}`);
+console.log(`warm run: ${hits}/${report.targets.length} cached, same findings as cold: ${strip(JSON.parse(warm.stdout)) === strip(report)}`);
+console.log(`jsonl lines: ${jsonl.stdout.trimEnd().split('\n').length}`);
+// Conservative on a shared machine: against the fastest of the three cold runs.
+const fastestCold = Math.min(cold.s, fill.s, jsonl.s);
+console.log(`speedup warm vs fastest cold run: ${(fastestCold / warm.s).toFixed(1)}x (vs cold json: ${(cold.s / warm.s).toFixed(1)}x)`);
+console.log(`cache fill vs cold json: ${(fill.s / cold.s).toFixed(2)}x`);
