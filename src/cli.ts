@@ -126,7 +126,7 @@ function parser(): Argv {
         .positional('reports', { type: 'string', array: true })
         .option('format', { alias: 'f', choices: FORMATS as string[], default: 'json' })
         .option('output', { alias: 'o', type: 'string' })
-        .option('fail-on', { choices: FAIL_ON_VALUES as string[], default: 'error' })
+        .option('fail-on', { choices: FAIL_ON_VALUES as string[], describe: 'default: error, or the config' })
         .option('color', { type: 'boolean' })
         .option('config', { alias: 'c', type: 'string', describe: 'config file (rule metadata)' })
         .option('rules-dir', { type: 'string', describe: 'declarative rules the reports may name' }),
@@ -287,6 +287,10 @@ async function cmdScan(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): Promise
   const backend = backendChoice(args, gate);
   const backendOpts = backendOptions(args, gate, env);
   const expanded = await expandTargets(args.targets as string[], { recursive: Boolean(args.recursive), isImage: isImageFile, verbose });
+  if (expanded.length === 0) {
+    // An empty or unmounted store must not pass as a clean audit.
+    return { exitCode: EXIT_INCOMPLETE, stdout: '', stderr: `${stderr}hostleak: no images found in ${(args.targets as string[]).join(', ')}\n` };
+  }
   const targets = expanded.filter((t) => inShard(t, shard));
   if (shard) verbose?.(`shard ${shard.index}/${shard.count}: ${targets.length} of ${expanded.length} targets`);
   // The cache holds raw audit results; ignores and baselines are applied after it, so they never need a rescan.
@@ -367,7 +371,8 @@ async function cmdMerge(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): Promis
   const text = render(format, report, { color: output ? false : wantColor(args, io, env), rules: gate.rules.map((r) => r.rule.meta) });
   const failed = await writeOutput(text, output, io);
   if (failed) return { exitCode: EXIT_USAGE, stdout: '', stderr: failed };
-  return { exitCode: exitCodeFor(report, args['fail-on'] as FailOn), stdout: output ? '' : text, stderr: '' };
+  const failOn = (args['fail-on'] as FailOn | undefined) ?? gate.config.failOn ?? 'error';
+  return { exitCode: exitCodeFor(report, failOn), stdout: output ? '' : text, stderr: '' };
 }
 
 interface ImageLog {

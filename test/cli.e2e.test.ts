@@ -130,3 +130,16 @@ describe('rules and explain', () => {
     expect(hostleak(['--version']).stdout.trim()).toBe(JSON.parse(readFileSync('package.json', 'utf8')).version);
   });
 });
+
+describe('an empty store', () => {
+  it('exits 3 instead of passing as a clean audit', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'hostleak-empty-'));
+    try {
+      const r = hostleak(['scan', dir, '--recursive']);
+      expect(r.status).toBe(3);
+      expect(r.stderr).toBe(`hostleak: no images found in ${dir}\n`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
