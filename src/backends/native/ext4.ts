@@ -220,11 +220,12 @@ export class ExtFs implements NativeFs {
 
   // ---- low level -------------------------------------------------------------------------------------------
 
-  private readBlocks(block: number, count: number): Buffer {
+  /** `count` blocks from `block`, or only their first `bytes` bytes. */
+  private readBlocks(block: number, count: number, bytes = count * this.blockSize): Buffer {
     if (block < 0 || count < 0 || block + count > this.blocksCount) {
       throw new CorruptImageError(`${this.name}: block ${block} (+${count}) outside the filesystem`);
     }
-    return this.src.read(block * this.blockSize, count * this.blockSize);
+    return this.src.read(block * this.blockSize, Math.min(bytes, count * this.blockSize));
   }
 
   /** The on-disk bytes of one inode (a view into a cached inode-table chunk). */
@@ -414,7 +415,8 @@ export class ExtFs implements NativeFs {
     const nBlocks = Math.ceil(want / this.blockSize);
     const runs = this.runs(inode, nBlocks);
     if (runs.length === 1 && runs[0]!.logical === 0 && runs[0]!.len === nBlocks && runs[0]!.phys >= 0) {
-      return this.readBlocks(runs[0]!.phys, nBlocks).subarray(0, want);
+      // Contiguous: read just the bytes wanted (a slow symlink's target is tens of bytes, not a whole block).
+      return this.readBlocks(runs[0]!.phys, nBlocks, want);
     }
     const out = Buffer.alloc(nBlocks * this.blockSize);
     for (const r of runs) {
