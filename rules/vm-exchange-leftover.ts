@@ -15,9 +15,10 @@ export default defineRule({
     references: ['https://github.com/nix-community/disko/issues/622', 'https://github.com/nix-community/disko/pull/907'],
   },
   check({ inventory, report }) {
-    const hits = inventory
-      .entries()
-      .filter((e) => !isStorePath(e.path) && ((baseName(e.path) === 'xchg' && e.type === 'dir') || (baseName(e.path) === 'saved-env' && e.type === 'file')));
+    // Filter first, then sort the few hits by path (parents before what is below them), not the whole inventory.
+    const hits = [...inventory.unordered()]
+      .filter((e) => !isStorePath(e.path) && ((baseName(e.path) === 'xchg' && e.type === 'dir') || (baseName(e.path) === 'saved-env' && e.type === 'file')))
+      .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     const reported: string[] = [];
     for (const e of hits) {
       if (reported.some((r) => e.path.startsWith(r + '/'))) continue;

@@ -48,9 +48,16 @@ export function joinPath(dir: string, name: string): string {
   return dir === '/' ? `/${name}` : `${dir}/${name}`;
 }
 
+interface Preorder {
+  list: Entry[];
+  spans: Map<string, { start: number; end: number }>;
+  kids: Map<string, Entry[]>;
+}
+
 export class Inventory {
   private readonly byPath = new Map<string, Entry>();
   private childIndex: Map<string, string[]> | null = null;
+  private preorder: Preorder | null = null;
 
   constructor(entries: Iterable<Entry> = []) {
     for (const e of entries) this.add(e);
@@ -60,6 +67,7 @@ export class Inventory {
   add(entry: Entry): void {
     this.byPath.set(entry.path, entry);
     this.childIndex = null;
+    this.preorder = null;
   }
 
   /** Remove a path and everything below it (used when a filesystem is mounted over a directory). */
@@ -67,6 +75,7 @@ export class Inventory {
     const prefix = path === '/' ? '/' : path + '/';
     for (const p of [...this.byPath.keys()]) if (p === path || p.startsWith(prefix)) this.byPath.delete(p);
     this.childIndex = null;
+    this.preorder = null;
   }
 
   get size(): number {
@@ -82,6 +91,11 @@ export class Inventory {
     return this.byPath.has(path);
   }
 
+  /** All entries in no particular order (cheaper than entries() when order does not matter). */
+  unordered(): IterableIterator<Entry> {
+    return this.byPath.values();
+  }
+
   /** All entries, in path order. */
   entries(): Entry[] {
     return [...this.byPath.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
@@ -89,23 +103,36 @@ export class Inventory {
 
   /** Names of the direct children of a directory path, sorted. */
   children(dir: string): string[] {
-    if (!this.childIndex) {
-      const idx = new Map<string, string[]>();
-      for (const p of this.byPath.keys()) {
-        if (p === '/') continue;
-        const parent = parentOf(p);
-        let list = idx.get(parent);
-        if (!list) idx.set(parent, (list = []));
-        list.push(baseName(p));
-      }
-      for (const list of idx.values()) list.sort();
-      this.childIndex = idx;
+    const idx = this.childIndex ?? (this.childIndex = new Map());
+    let names = idx.get(dir);
+    if (!names) {
+      const kids = this.kids().get(dir);
+      names = kids ? kids.map((e) => baseName(e.path)) : [];
+      idx.set(dir, names);
     }
-    return this.childIndex.get(dir) ?? [];
+    return names;
   }
 
-  /** Every entry strictly below `dir` (not crossing into anything; the inventory holds no duplicates). */
+  /** The entries directly below each directory path, sorted by name (built once per change of the inventory). */
+  private kids(): Map<string, Entry[]> {
+    const pre = this.preorder ?? (this.preorder = this.buildPreorder());
+    return pre.kids;
+  }
+
+  /**
+   * Every entry strictly below `dir` (not crossing into anything; the inventory holds no duplicates), depth first
+   * with each directory's children in name order. Rules walk the whole tree many times per audit, so the walk order
+   * of the tree below `/` is computed once (each directory's subtree is one contiguous run of it) and reused.
+   */
   *walk(dir: string): Generator<Entry> {
+    const pre = this.preorder ?? (this.preorder = this.buildPreorder());
+    const span = dir === '/' ? { start: 0, end: pre.list.length } : pre.spans.get(dir);
+    if (span) {
+      const { list } = pre;
+      for (let i = span.start; i < span.end; i++) yield list[i]!;
+      return;
+    }
+    // Not a directory reachable from `/` (e.g. below a missing parent): walk it from the children index.
     const stack = [dir];
     while (stack.length > 0) {
       const d = stack.pop()!;
@@ -117,6 +144,43 @@ export class Inventory {
         if (e.type === 'dir') stack.push(p);
       }
     }
+  }
+
+  /** Depth-first order of everything reachable below `/`, and the run each reachable directory's subtree spans. */
+  private buildPreorder(): Preorder {
+    const kids = new Map<string, Entry[]>();
+    for (const e of this.byPath.values()) {
+      const p = e.path;
+      if (p === '/') continue;
+      const i = p.lastIndexOf('/');
+      const parent = i <= 0 ? '/' : p.slice(0, i);
+      let list = kids.get(parent);
+      if (!list) kids.set(parent, (list = []));
+      list.push(e);
+    }
+    // Siblings share their parent's prefix, so path order is name order.
+    for (const list of kids.values()) if (list.length > 1) list.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    const list: Entry[] = [];
+    const spans = new Map<string, { start: number; end: number }>();
+    const stack: Array<{ kids: Entry[]; next: number; span: { start: number; end: number } | null }> = [
+      { kids: kids.get('/') ?? [], next: 0, span: null },
+    ];
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1]!;
+      if (top.next >= top.kids.length) {
+        if (top.span) top.span.end = list.length;
+        stack.pop();
+        continue;
+      }
+      const e = top.kids[top.next++]!;
+      list.push(e);
+      if (e.type === 'dir') {
+        const span = { start: list.length, end: list.length };
+        spans.set(e.path, span);
+        stack.push({ kids: kids.get(e.path) ?? [], next: 0, span });
+      }
+    }
+    return { list, spans, kids };
   }
 
   /**
@@ -132,9 +196,10 @@ export class Inventory {
       return keep(e) ? [e] : [];
     }
     const base = normalizePath(scan.base || '/');
-    const isMatch = picomatch(pattern, { dot: true });
+    // What picomatch(pattern)(path) does for a POSIX path, without its per-call overhead (a glob walks every entry).
+    const re = picomatch.makeRe(pattern, { dot: true });
     const out: Entry[] = [];
-    for (const e of this.walk(base)) if (keep(e) && isMatch(e.path)) out.push(e);
+    for (const e of this.walk(base)) if (keep(e) && (e.path === pattern || re.test(e.path))) out.push(e);
     return out.sort((a, b) => (a.path < b.path ? -1 : 1));
   }
 

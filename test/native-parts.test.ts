@@ -209,4 +209,42 @@ d('native partition tables and qcow2', () => {
     await expect(listNativeFilesystems(src)).rejects.toThrow(/xfs is not supported/);
     src.close?.();
   });
+
+  it('skips blank and BIOS boot partitions like libguestfs, and names a partition of unrecognised data', async () => {
+    // GPT: 1 ext4, 2 blank, 3 BIOS boot with non-zero bytes (GRUB's core.img lives there), 4 unrecognised bytes.
+    const img = path.join(tmp, 'mixed.raw');
+    writeFileSync(img, Buffer.alloc(16 << 20));
+    execFileSync('sfdisk', ['-q', img], {
+      input:
+        'label: gpt\nstart=2048, size=16384, type=linux, name="root"\nsize=2048, type=linux\n' +
+        'size=2048, type=21686148-6449-6E6F-744E-656564454649\nsize=2048, type=linux\n',
+    });
+    put(img, 2048, extImg);
+    const parts = sfdiskDump(img).partitions;
+    const junk = Buffer.alloc(4096, 0x5a);
+    const fd = openSync(img, 'r+');
+    writeSync(fd, junk, 0, junk.length, parts[2]!.start * 512);
+    writeSync(fd, junk, 0, junk.length, parts[3]!.start * 512);
+    closeSync(fd);
+    let src = openNativeSource(img);
+    expect(probeNative(src).devices.map((dv) => [dv.device, dv.type, dv.unknownContent])).toEqual([
+      ['/dev/sda1', 'ext4', false],
+      ['/dev/sda2', null, false],
+      ['/dev/sda3', null, false],
+      ['/dev/sda4', null, true],
+    ]);
+    expect(await nativeSupports(src)).toBe(false); // /dev/sda4 may be a filesystem only libguestfs knows
+    const r = await listNativeFilesystems(src);
+    expect(r.views.map((v) => v.device)).toEqual(['/dev/sda1']);
+    expect(r.problems).toEqual(['/dev/sda4: no filesystem the native reader recognises (try --backend guestfs)']);
+    src.close?.();
+    // Without the unrecognised partition, the native reader reads everything there is.
+    const fd2 = openSync(img, 'r+');
+    writeSync(fd2, Buffer.alloc(4096), 0, 4096, parts[3]!.start * 512);
+    closeSync(fd2);
+    src = openNativeSource(img);
+    expect(await nativeSupports(src)).toBe(true);
+    expect((await listNativeFilesystems(src)).problems).toEqual([]);
+    src.close?.();
+  });
 });

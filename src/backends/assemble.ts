@@ -108,9 +108,10 @@ function buildRoot(
       inventory.add({ path: p, type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 0, fs: mounts[0]!.view.device });
       if (p === '/') break;
     }
-    for (const e of view.inventory.entries()) {
+    for (const e of view.inventory.unordered()) {
       const p = mountpoint === '/' ? e.path : e.path === '/' ? mountpoint : mountpoint + e.path;
-      inventory.add(copyEntry(e, p, view.device));
+      // Entries are never changed once listed: one already at its place is shared, not copied.
+      inventory.add(p === e.path && e.fs === view.device ? e : copyEntry(e, p, view.device));
     }
   }
   const byDepth = [...mounts].sort((a, b) => b.mountpoint.length - a.mountpoint.length);

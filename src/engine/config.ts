@@ -21,7 +21,7 @@
  */
 import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
-import YAML from 'yaml';
+import { yaml } from './lazy-yaml.js';
 import type { FailOn } from '../exit.js';
 import { FAIL_ON_VALUES } from '../exit.js';
 import type { HostIdentity, Severity } from '../types.js';
@@ -160,7 +160,7 @@ function parseText(text: string, file: string): unknown {
       throw new ConfigError(`${file}: not valid JSON (${(err as Error).message})`);
     }
   }
-  const doc = YAML.parseDocument(text, { uniqueKeys: true, prettyErrors: true });
+  const doc = yaml().parseDocument(text, { uniqueKeys: true, prettyErrors: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(`${file}: not valid YAML (${doc.errors[0]!.message.split('\n')[0]})`);
   }

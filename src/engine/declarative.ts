@@ -21,7 +21,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import YAML from 'yaml';
+import { yaml } from './lazy-yaml.js';
 import { isRuntimePath } from './homes.js';
 import { DEFAULT_MAX_BYTES } from './imagefs.js';
 import type { Registry } from './registry.js';
@@ -241,7 +241,7 @@ export async function loadRulesDir(dir: string): Promise<Array<{ rule: Rule; fil
   for (const name of names) {
     const file = path.join(dir, name);
     const text = await fsp.readFile(file, 'utf8');
-    const doc = YAML.parseDocument(text, { uniqueKeys: true, prettyErrors: true });
+    const doc = yaml().parseDocument(text, { uniqueKeys: true, prettyErrors: true });
     if (doc.errors.length > 0) throw new RuleLoadError(`${file}: not valid YAML (${doc.errors[0]!.message.split('\n')[0]})`);
     const data: unknown = doc.toJS();
     const docs = Array.isArray(data) ? data : [data];

@@ -1,7 +1,16 @@
 /** JSON-schema validation of user files (config, declarative rules) with one-line errors that name the field. */
-import { Ajv, type ErrorObject, type SchemaObject, type ValidateFunction } from 'ajv';
+import { createRequire } from 'node:module';
+import type { Ajv as AjvClass, ErrorObject, SchemaObject, ValidateFunction } from 'ajv';
 
-const ajv = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true });
+// Loaded on first use: only config files and declarative rules are validated, and ajv costs start-up time.
+let ajvInstance: AjvClass | null = null;
+function ajv(): AjvClass {
+  if (!ajvInstance) {
+    const { Ajv } = createRequire(import.meta.url)('ajv') as typeof import('ajv');
+    ajvInstance = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true });
+  }
+  return ajvInstance;
+}
 const compiled = new WeakMap<SchemaObject, ValidateFunction>();
 
 /** `/ignore/0/reason` -> `ignore[0].reason`; the root is `(top level)`. */
@@ -48,7 +57,7 @@ export function validate(
   hints: Array<{ field: RegExp; message: string }> = [],
 ): SchemaProblem | null {
   let fn = compiled.get(schema);
-  if (!fn) compiled.set(schema, (fn = ajv.compile(schema)));
+  if (!fn) compiled.set(schema, (fn = ajv().compile(schema)));
   if (fn(data)) return null;
   const errors = fn.errors ?? [];
   const first = errors[0];

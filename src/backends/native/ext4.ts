@@ -45,6 +45,8 @@ const N_BLOCKS_BYTES = 60;
 /** Inode table bytes fetched per read; an LRU of these keeps memory flat. */
 const ITABLE_CHUNK = 1024 * 1024;
 const ITABLE_CACHE_CHUNKS = 16;
+/** Largest directory run read into the reusable scratch buffer. */
+const SCRATCH_MAX = 1024 * 1024;
 const EMPTY_BLOCK = Buffer.alloc(N_BLOCKS_BYTES);
 
 export function isExt(src: ByteSource): boolean {
@@ -126,6 +128,7 @@ export class ExtFs implements NativeFs {
   /** Inodes of each group actually in use at the start of its table (itable_unused honoured). */
   private readonly chunkCache = new Map<number, Buffer>();
   private readonly paths = new Map<string, number>();
+  private scratch: Buffer = Buffer.alloc(0);
 
   constructor(
     private readonly src: ByteSource,
@@ -220,11 +223,27 @@ export class ExtFs implements NativeFs {
 
   // ---- low level -------------------------------------------------------------------------------------------
 
-  private readBlocks(block: number, count: number): Buffer {
+  /** `count` blocks from `block`, or only their first `bytes` bytes. */
+  private readBlocks(block: number, count: number, bytes = count * this.blockSize): Buffer {
     if (block < 0 || count < 0 || block + count > this.blocksCount) {
       throw new CorruptImageError(`${this.name}: block ${block} (+${count}) outside the filesystem`);
     }
-    return this.src.read(block * this.blockSize, count * this.blockSize);
+    return this.src.read(block * this.blockSize, Math.min(bytes, count * this.blockSize));
+  }
+
+  /**
+   * Like readBlocks, into a buffer reused by the next call: for data parsed at once (directory blocks), so listing
+   * a large tree does not leave a trail of block-sized buffers for the garbage collector.
+   */
+  private readBlocksScratch(block: number, count: number): Buffer {
+    const bytes = count * this.blockSize;
+    if (!this.src.readInto || bytes > SCRATCH_MAX) return this.readBlocks(block, count);
+    if (block < 0 || count < 0 || block + count > this.blocksCount) {
+      throw new CorruptImageError(`${this.name}: block ${block} (+${count}) outside the filesystem`);
+    }
+    if (this.scratch.length < bytes) this.scratch = Buffer.allocUnsafe(Math.max(bytes, 2 * this.scratch.length));
+    this.src.readInto(this.scratch, block * this.blockSize, bytes);
+    return this.scratch.subarray(0, bytes);
   }
 
   /** The on-disk bytes of one inode (a view into a cached inode-table chunk). */
@@ -414,7 +433,8 @@ export class ExtFs implements NativeFs {
     const nBlocks = Math.ceil(want / this.blockSize);
     const runs = this.runs(inode, nBlocks);
     if (runs.length === 1 && runs[0]!.logical === 0 && runs[0]!.len === nBlocks && runs[0]!.phys >= 0) {
-      return this.readBlocks(runs[0]!.phys, nBlocks).subarray(0, want);
+      // Contiguous: read just the bytes wanted (a slow symlink's target is tens of bytes, not a whole block).
+      return this.readBlocks(runs[0]!.phys, nBlocks, want);
     }
     const out = Buffer.alloc(nBlocks * this.blockSize);
     for (const r of runs) {
@@ -472,7 +492,7 @@ export class ExtFs implements NativeFs {
     const nBlocks = Math.ceil(dir.size / this.blockSize);
     for (const r of this.runs(dir, nBlocks)) {
       if (r.phys < 0) continue;
-      const buf = this.readBlocks(r.phys, r.len);
+      const buf = this.readBlocksScratch(r.phys, r.len);
       for (let b = 0; b < r.len; b++) parseBlock(buf, b * this.blockSize, (b + 1) * this.blockSize);
     }
   }

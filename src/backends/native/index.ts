@@ -60,6 +60,23 @@ export interface ProbedDevice {
   /** null: no filesystem recognised (an empty or unknown partition; libguestfs lists it as `unknown`). */
   type: string | null;
   supported: boolean;
+  /**
+   * With `type: null`: the device holds data that is no filesystem this reader knows (not blank, not a BIOS boot or
+   * reserved partition). It may be a filesystem the kernel knows, so the native reader cannot call it empty.
+   */
+  unknownContent?: boolean;
+}
+
+/** GPT partition types that never hold a filesystem: BIOS boot (GRUB's core.img), Microsoft reserved. */
+const NON_FS_PART_TYPES: ReadonlySet<string> = new Set(['21686148-6449-6e6f-744e-656564454649', 'e3c9e316-0b5c-4db8-817d-f92df00215ae']);
+/** How much of a device with no recognised filesystem is checked for being blank (all zero bytes). */
+const BLANK_PROBE_BYTES = 64 * 1024;
+
+function looksBlank(src: ByteSource): boolean {
+  const n = Math.min(src.size, BLANK_PROBE_BYTES);
+  const buf = src.read(0, n);
+  for (let i = 0; i < n; i++) if (buf[i] !== 0) return false;
+  return true;
 }
 
 export interface ProbeResult {
@@ -77,7 +94,8 @@ export function probeNative(source: ByteSource): ProbeResult {
       try {
         const src = new SliceSource(source, p.start, p.size);
         const type = detectFsType(src);
-        out.push({ device: p.device, partition: p, source: src, type, supported: type !== null && NATIVE_TYPES.has(type) });
+        const unknownContent = type === null && !NON_FS_PART_TYPES.has(p.partType) && !looksBlank(src);
+        out.push({ device: p.device, partition: p, source: src, type, supported: type !== null && NATIVE_TYPES.has(type), unknownContent });
       } catch (err) {
         rethrowIfStrict(err);
         problems.push(`${p.device}: ${(err as Error).message}`);
@@ -110,8 +128,8 @@ export function probeNative(source: ByteSource): ProbeResult {
 export async function nativeSupports(source: ByteSource): Promise<boolean> {
   try {
     const probe = probeNative(source);
-    const withFs = probe.devices.filter((d) => d.type !== null);
-    return withFs.length > 0 && withFs.every((d) => d.supported);
+    // Blank partitions hold nothing to read; unknown content may be a filesystem only libguestfs reads.
+    return probe.devices.length > 0 && probe.devices.every((d) => (d.type === null ? !d.unknownContent : d.supported));
   } catch {
     return false;
   }
@@ -144,7 +162,11 @@ export async function listNativeFilesystems(
   const problems = [...probe.problems];
   const views: FilesystemView[] = [];
   for (const dev of probe.devices) {
-    if (dev.type === null) continue;
+    if (dev.type === null) {
+      // Like libguestfs, a partition without a filesystem is skipped; one with unrecognised data is named.
+      if (dev.unknownContent) problems.push(`${dev.device}: no filesystem the native reader recognises (try --backend guestfs)`);
+      continue;
+    }
     if (!dev.supported) {
       problems.push(`${dev.device}: ${dev.type} is not supported by the native reader`);
       continue;
@@ -183,7 +205,7 @@ export async function listNativeFilesystems(
       },
     });
   }
-  if (probe.devices.every((d) => d.type === null)) {
+  if (probe.devices.length === 0 || (probe.table === 'none' && probe.devices.every((d) => d.type === null))) {
     throw new TargetError(
       probe.table === 'none'
         ? 'no partition table or filesystem found'

@@ -21,6 +21,8 @@ export interface ByteSource {
   readonly size: number;
   /** Exactly `length` bytes at `offset`, or a CorruptImageError when the range is outside the source. */
   read(offset: number, length: number): Buffer;
+  /** Like read, into the start of `target` (no allocation; for data consumed at once, like directory blocks). */
+  readInto?(target: Buffer, offset: number, length: number): void;
   close?(): void;
 }
 
@@ -58,16 +60,21 @@ export class FileSource implements ByteSource {
   }
 
   read(offset: number, length: number): Buffer {
-    checkRange(this, offset, length);
-    if (this.fd === null) throw new TargetError('image already closed');
     const buf = Buffer.allocUnsafe(length);
+    this.readInto(buf, offset, length);
+    return buf;
+  }
+
+  readInto(buf: Buffer, offset: number, length: number): void {
+    checkRange(this, offset, length);
+    if (length > buf.length) throw new RangeError(`readInto: ${length} bytes do not fit a ${buf.length}-byte buffer`);
+    if (this.fd === null) throw new TargetError('image already closed');
     let got = 0;
     while (got < length) {
       const n = readSync(this.fd, buf, got, length - got, offset + got);
       if (n === 0) throw new CorruptImageError(`unexpected end of image at offset ${offset + got}`);
       got += n;
     }
-    return buf;
   }
 
   close(): void {
@@ -104,5 +111,11 @@ export class SliceSource implements ByteSource {
   read(offset: number, length: number): Buffer {
     checkRange(this, offset, length);
     return this.parent.read(this.start + offset, length);
+  }
+
+  readInto(buf: Buffer, offset: number, length: number): void {
+    checkRange(this, offset, length);
+    if (this.parent.readInto) this.parent.readInto(buf, this.start + offset, length);
+    else this.parent.read(this.start + offset, length).copy(buf, 0);
   }
 }
