@@ -3,12 +3,12 @@
  * of the saved JSON report to every format giving the same bytes. Run with UPDATE_GOLDEN=1 to rewrite the files
  * after an intended change (new rules change them), then review the diff.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { FORMATS } from '../src/reporters/index.js';
 import { cli, REPO_ROOT, scratch, TEST_HOST } from './helpers/gate.js';
+import { golden } from './helpers/golden.js';
 
-const GOLDEN = path.join(REPO_ROOT, 'test', 'golden');
 const TARGETS = ['images-sample/out/leaky', 'images-sample/out/missing-image'];
 const EXT: Record<string, string> = {
   text: 'txt',
@@ -33,14 +33,6 @@ function normalise(s: string): string {
     .join('<repo>');
 }
 
-function compare(name: string, actual: string): void {
-  const file = path.join(GOLDEN, name);
-  if (process.env.UPDATE_GOLDEN === '1' || !existsSync(file)) {
-    if (process.env.CI && !existsSync(file)) throw new Error(`golden file ${name} is missing`);
-    writeFileSync(file, actual);
-  }
-  expect(actual).toBe(readFileSync(file, 'utf8'));
-}
 
 describe('golden output', () => {
   const outputs = new Map<string, string>();
@@ -55,7 +47,7 @@ describe('golden output', () => {
   });
 
   it.each(FORMATS.map((f) => [f]))('%s', (format) => {
-    compare(`leaky.${EXT[format]}`, outputs.get(format)!);
+    golden(`leaky.${EXT[format]}`, outputs.get(format)!);
   });
 
   it.each(FORMATS.map((f) => [f]))('convert of the JSON report to %s gives the same output', async (format) => {

@@ -1,19 +1,11 @@
 /** The HTML reporter: golden output on a fixed report, escaping of hostile strings, no network references. */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { FORMATS, render } from '../src/reporters/index.js';
 import { commonDir, escapeHtml, formatDuration, formatHtml, jsonForScript, visible } from '../src/reporters/html.js';
 import type { Report } from '../src/types.js';
 import { STORE_REPORT, XSS_IMG, XSS_SCRIPT } from './helpers/html-fixture.js';
+import { golden } from './helpers/golden.js';
 
-function golden(name: string, actual: string): void {
-  const file = `test/golden/${name}`;
-  if (process.env.UPDATE_GOLDEN || !existsSync(file)) {
-    if (process.env.CI && !existsSync(file)) throw new Error(`golden file ${file} is missing`);
-    writeFileSync(file, actual);
-  }
-  expect(actual).toBe(readFileSync(file, 'utf8'));
-}
 
 const html = formatHtml(STORE_REPORT);
 

@@ -1,8 +1,8 @@
 /** Golden output per reporter, on a fixed report. Regenerate with UPDATE_GOLDEN=1 after an intended change. */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { render, FORMATS } from '../src/reporters/index.js';
 import { summaryLine } from '../src/reporters/text.js';
 import type { Report } from '../src/types.js';
+import { golden } from './helpers/golden.js';
 
 export const FIXED_REPORT: Report = {
   version: 1,
@@ -57,14 +57,6 @@ export const FIXED_REPORT: Report = {
   ],
 };
 
-function golden(name: string, actual: string): void {
-  const file = `test/golden/${name}`;
-  if (process.env.UPDATE_GOLDEN || !existsSync(file)) {
-    if (process.env.CI && !existsSync(file)) throw new Error(`golden file ${file} is missing`);
-    writeFileSync(file, actual);
-  }
-  expect(actual).toBe(readFileSync(file, 'utf8'));
-}
 
 describe('reporters', () => {
   it('offers text and json', () => {
