@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import yargs, { type Argv } from 'yargs';
 import { Registry } from './engine/registry.js';
-import { finish, isSetupError, prepare, readReport, startRun, type Gate, type GateArgs } from './gate.js';
+import { isSetupError, prepare, readReport, startRun, type Gate, type GateArgs } from './gate.js';
 import type { EnabledRule } from './engine/runner.js';
 import {
   atOrAbove,
@@ -154,7 +154,7 @@ function parser(): Argv {
         .positional('old', { type: 'string' })
         .positional('new', { type: 'string' })
         .option('format', { alias: 'f', choices: ['text', 'json'], default: 'text' })
-        .option('fail-on', { choices: FAIL_ON_VALUES as string[], default: 'error', describe: 'exit 1 on new findings at or above' })
+        .option('fail-on', { choices: FAIL_ON_VALUES as string[], describe: 'exit 1 on new findings at or above (default: error, or the config)' })
         .option('color', { type: 'boolean', describe: 'colour the text output (--no-color to disable)' })
         .option('rules-dir', { type: 'string', describe: 'load declarative YAML rules from DIR (repeatable)' }),
     )
@@ -232,13 +232,18 @@ function backendOptions(args: Parsed, gate: Gate, env: NodeJS.ProcessEnv): Backe
     throw new UsageError('--timeout must be a positive number of seconds');
   }
   return {
+    allowBackingFile: (args['allow-backing-file'] as boolean | undefined) ?? cfg.allowBackingFile ?? false,
     guestfs: {
       accel: ((args.accel as string | undefined) ?? cfg.accel ?? 'auto') as Accel,
       timeoutS: timeout,
-      allowBackingFile: (args['allow-backing-file'] as boolean | undefined) ?? cfg.allowBackingFile ?? false,
       env,
     },
   };
+}
+
+/** --fail-on, else the config's failOn, else error. */
+function failOnFrom(args: Parsed, gate: Gate): FailOn {
+  return (args['fail-on'] as FailOn | undefined) ?? gate.config.failOn ?? 'error';
 }
 
 function backendChoice(args: Parsed, gate: Gate): BackendChoice {
@@ -267,7 +272,7 @@ async function cmdScan(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): Promise
   const gate = await prepareGate(args, io);
   let stderr = gate.warnings.map((w) => `hostleak: warning: ${w}\n`).join('');
   const verbose = args.verbose ? (msg: string) => void (stderr += `hostleak: ${msg}\n`) : undefined;
-  const failOn = (args['fail-on'] as FailOn | undefined) ?? gate.config.failOn ?? 'error';
+  const failOn = failOnFrom(args, gate);
   const format = args.format as FormatName;
   const output = args.output ? path.resolve(cwd, String(args.output)) : undefined;
   let shard: Shard | null = null;
@@ -289,7 +294,9 @@ async function cmdScan(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): Promise
   const expanded = await expandTargets(args.targets as string[], { recursive: Boolean(args.recursive), isImage: isImageFile, verbose });
   if (expanded.length === 0) {
     // An empty or unmounted store must not pass as a clean audit.
-    return { exitCode: EXIT_INCOMPLETE, stdout: '', stderr: `${stderr}hostleak: no images found in ${(args.targets as string[]).join(', ')}\n` };
+    // Only --recursive can find nothing: a named target is always audited, if only to fail.
+    const where = (args.targets as string[]).join(', ');
+    return { exitCode: EXIT_INCOMPLETE, stdout: '', stderr: `${stderr}hostleak: no images found in ${where} (is the store mounted?)\n` };
   }
   const targets = expanded.filter((t) => inShard(t, shard));
   if (shard) verbose?.(`shard ${shard.index}/${shard.count}: ${targets.length} of ${expanded.length} targets`);
@@ -311,7 +318,7 @@ async function cmdScan(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): Promise
               options: r.options,
             })),
             // With backing files allowed an overlay audits to other findings than when it is refused.
-            allowBackingFile: backendOpts.guestfs?.allowBackingFile ?? false,
+            allowBackingFile: backendOpts.allowBackingFile ?? false,
           }),
         )
       : null;
@@ -371,8 +378,7 @@ async function cmdMerge(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): Promis
   const text = render(format, report, { color: output ? false : wantColor(args, io, env), rules: gate.rules.map((r) => r.rule.meta) });
   const failed = await writeOutput(text, output, io);
   if (failed) return { exitCode: EXIT_USAGE, stdout: '', stderr: failed };
-  const failOn = (args['fail-on'] as FailOn | undefined) ?? gate.config.failOn ?? 'error';
-  return { exitCode: exitCodeFor(report, failOn), stdout: output ? '' : text, stderr: '' };
+  return { exitCode: exitCodeFor(report, failOnFrom(args, gate)), stdout: output ? '' : text, stderr: '' };
 }
 
 interface ImageLog {
@@ -487,7 +493,7 @@ async function cmdDiff(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): Promise
           () => String(args.format),
         );
         const incomplete = oldImage.problems.length > 0 || newImage.problems.length > 0;
-        const failOn = args['fail-on'] as FailOn;
+        const failOn = failOnFrom(args, gate);
         const exitCode = incomplete
           ? EXIT_INCOMPLETE
           : d.findings.new.some((f) => atOrAbove(f.severity, failOn))

@@ -131,18 +131,6 @@ export function startRun(gate: Gate, args: GateArgs, cwd: string): GateRun {
   };
 }
 
-/** The whole pipeline over a finished report (non-streamed formats). */
-export async function finish(
-  report: Report,
-  gate: Gate,
-  args: GateArgs,
-  cwd: string,
-): Promise<{ report: Report; messages: string[] }> {
-  const run = startRun(gate, args, cwd);
-  const out: Report = { ...report, targets: report.targets.map((t) => run.target(t)) };
-  return { report: out, messages: await run.finish() };
-}
-
 export class ReportFileError extends Error {
   override name = 'ReportFileError';
 }

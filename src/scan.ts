@@ -16,8 +16,10 @@ export type BackendChoice = 'auto' | 'dir' | 'guestfs' | 'native';
 export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'dir', 'guestfs', 'native'];
 
 export interface BackendOptions {
-  /** Options for the guestfs backend (acceleration, per-image timeout, backing files). */
-  guestfs?: GuestfsBackendOptions;
+  /** Let a qcow2/vmdk/vhd image read the host file it names; every image backend prepares images with it. */
+  allowBackingFile?: boolean;
+  /** The guestfs appliance: acceleration, per-image timeout. */
+  guestfs?: Omit<GuestfsBackendOptions, 'allowBackingFile'>;
 }
 
 export interface ScanOptions extends BackendOptions {
@@ -36,7 +38,7 @@ function autoImageBackend(opts: BackendOptions): Backend {
   return {
     name: 'auto',
     open(target, o) {
-      const prep = { allowBackingFile: guestfs.allowBackingFile, signal: o.signal, verbose: o.verbose };
+      const prep = { allowBackingFile: opts.allowBackingFile, signal: o.signal, verbose: o.verbose };
       return withPreparedImage(target, prep, async (prepared) => {
         if (await nativeCanRead(prepared)) return openNativePrepared(prepared, o);
         o.verbose?.(`${target}: not every filesystem is readable natively; using libguestfs`);
@@ -48,8 +50,8 @@ function autoImageBackend(opts: BackendOptions): Backend {
 
 export async function pickBackend(target: string, choice: BackendChoice, opts: BackendOptions = {}): Promise<Backend> {
   if (choice === 'dir') return dirBackend;
-  if (choice === 'guestfs') return createGuestfsBackend(opts.guestfs);
-  if (choice === 'native') return createNativeBackend({ allowBackingFile: opts.guestfs?.allowBackingFile });
+  if (choice === 'guestfs') return createGuestfsBackend({ ...opts.guestfs, allowBackingFile: opts.allowBackingFile });
+  if (choice === 'native') return createNativeBackend({ allowBackingFile: opts.allowBackingFile });
   let st;
   try {
     st = await fsp.stat(target);

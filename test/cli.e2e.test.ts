@@ -137,7 +137,7 @@ describe('an empty store', () => {
     try {
       const r = hostleak(['scan', dir, '--recursive']);
       expect(r.status).toBe(3);
-      expect(r.stderr).toBe(`hostleak: no images found in ${dir}\n`);
+      expect(r.stderr).toBe(`hostleak: no images found in ${dir} (is the store mounted?)\n`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
