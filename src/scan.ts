@@ -41,7 +41,7 @@ function autoImageBackend(opts: BackendOptions): Backend {
       const prep = { allowBackingFile: opts.allowBackingFile, signal: o.signal, verbose: o.verbose };
       return withPreparedImage(target, prep, async (prepared) => {
         if (await nativeCanRead(prepared)) return openNativePrepared(prepared, o);
-        o.verbose?.(`${target}: not every filesystem is readable natively; using libguestfs`);
+        o.verbose?.('not every filesystem is readable natively; using libguestfs');
         return openGuestfsPrepared(prepared, target, guestfs, o);
       });
     },
@@ -100,8 +100,10 @@ export async function scanTarget(target: string, opts: ScanOptions & Pick<StoreO
     result.backend = backend.name;
     let t0 = Date.now();
     const appliances = opts.appliances;
+    // Several targets run at once: every line the backend prints names its image.
+    const verbose = opts.verbose;
     image = await backend.open(target, {
-      verbose: opts.verbose,
+      verbose: verbose && ((msg: string) => verbose(`${target}: ${msg}`)),
       acquireAppliance: appliances ? () => appliances.acquire() : undefined,
     });
     result.backend = image.backend;

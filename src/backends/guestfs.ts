@@ -594,7 +594,7 @@ export async function openGuestfsPrepared(
     verbose?.(`phase list: ${tAssemble - tList} ms (${views.length} filesystem(s), ${views.reduce((n, v) => n + v.inventory.size, 0)} entries)`);
     const a = await assemble(views);
     verbose?.(`phase assemble: ${Date.now() - tAssemble} ms`);
-    for (const n of [...im.notes, ...a.notes]) verbose?.(`${target}: ${n}`);
+    for (const n of [...im.notes, ...a.notes]) verbose?.(n);
     verbose?.(`guestfs: ${g.commands} guestfish commands so far`);
     const gg = g;
     return {

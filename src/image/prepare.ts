@@ -41,20 +41,20 @@ export async function prepareImage(target: string, opts: PrepareOptions = {}): P
       const d = await decompressToTemp(target, fmt.compression, { signal: opts.signal, tmpDir: opts.tmpDir });
       cleanup = d.cleanup;
       file = d.path;
-      opts.verbose?.(`${target}: decompressed ${fmt.compression} to ${d.path} (${d.size} bytes) in ${Date.now() - started} ms`);
+      opts.verbose?.(`decompressed ${fmt.compression} to ${d.path} (${d.size} bytes) in ${Date.now() - started} ms`);
       fmt = await detectFormat(file).catch((err: unknown) => {
         throw err instanceof TargetError ? new TargetError(`inside the ${compression} stream: ${err.message}`) : err;
       });
       if (fmt.kind === 'compressed') throw new TargetError(`doubly compressed image (${compression} inside ${fmt.compression})`);
     }
     const refs = await checkBackingFiles(file, fmt.container, opts.allowBackingFile ?? false);
-    for (const r of refs) opts.verbose?.(`${target}: allowed ${r.kind} ${r.path}`);
+    for (const r of refs) opts.verbose?.(`allowed ${r.kind} ${r.path}`);
     if (fmt.container === 'raw') {
       const cut = await checkRawExtent(file, fmt.layout);
       if (cut) throw new TargetError(cut);
     }
     const description = compression ? `${compression}-compressed ${fmt.description}` : fmt.description;
-    opts.verbose?.(`${target}: ${description}`);
+    opts.verbose?.(description);
     return {
       path: file,
       container: fmt.container,
