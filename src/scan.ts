@@ -162,7 +162,7 @@ async function scanCached(target: string, opts: ScanOptions & StoreOptions): Pro
   return result;
 }
 
-export async function scan(targets: string[], opts: ScanOptions & StoreOptions = {} as ScanOptions): Promise<Report> {
+export async function scan(targets: string[], opts: ScanOptions & StoreOptions): Promise<Report> {
   const retain = opts.retain ?? true;
   const progress = opts.progress ?? NO_PROGRESS;
   const results = await mapPool(targets, opts.jobs ?? 1, async (t) => {
