@@ -14,7 +14,7 @@ import { FAKE_KEY_BODY_LINES, FAKE_TOKENS } from './helpers/fake-secrets.js';
 const REPO = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const BIN = path.join(REPO, 'dist/src/bin/hostleak.js');
 const SAMPLES = path.join(REPO, 'images-sample/out');
-const ALPINE = path.join(REPO, '../shared/corpus/trivy_alpine-310.tar.gz');
+const ALPINE = path.join(REPO, 'test/fixtures/corpus/trivy_alpine-310.tar.gz');
 const BOB = ['--host-user', 'bob', '--host-home', '/home/bob', '--host-name', 'bobs-laptop'];
 /** As hostleak runs in CI: root, home /root, a container hostname. */
 const CI_ROOT = ['--host-user', 'root', '--host-home', '/root', '--host-name', 'localhost'];

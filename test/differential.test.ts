@@ -14,7 +14,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { openTarget } from '../src/commands/common.js';
@@ -25,7 +25,7 @@ import type { Entry, FilesystemInfo, Finding, HostIdentity, Report } from '../sr
 import { BIN, SAMPLES } from './helpers/cli.js';
 import { requireTools } from './helpers/tools.js';
 
-const CORPUS = '/work/shared/corpus';
+const CORPUS = path.resolve('test', 'fixtures', 'corpus');
 const HOST: HostIdentity = { user: 'bob', home: '/home/bob', name: 'bobs-laptop' };
 const HOST_ARGS = ['--host-user', HOST.user!, '--host-home', HOST.home!, '--host-name', HOST.name!];
 
@@ -59,10 +59,8 @@ interface Side {
   findings: Array<Pick<Finding, 'ruleId' | 'path' | 'severity' | 'message' | 'evidence' | 'filesystem'>>;
 }
 
-const haveCorpus = existsSync(CORPUS);
-if (!haveCorpus && process.env.CI) throw new Error(`${CORPUS} missing`);
-const ok = requireTools('guestfish', 'qemu-img', 'zstd', 'gzip', 'xz');
-const d = ok ? describe : describe.skip;
+requireTools('guestfish', 'qemu-img', 'zstd', 'gzip', 'xz');
+const d = describe;
 
 let tmp: string;
 const images: Array<{ name: string; file: string }> = [];
@@ -124,18 +122,15 @@ function runCli(args: string[]): Promise<{ code: number | null; stdout: string; 
 }
 
 beforeAll(async () => {
-  if (!ok) return;
   tmp = mkdtempSync(path.join(os.tmpdir(), 'hl-differential-'));
   for (const f of SAMPLE_IMAGES) images.push({ name: f, file: path.join(SAMPLES, f) });
-  if (haveCorpus) {
-    for (const name of CORPUS_IMAGES) {
-      const src = path.join(CORPUS, name);
-      const out = path.join(tmp, name.replace(/\.(gz|xz)$/, ''));
-      const tool = name.endsWith('.gz') ? 'gzip' : name.endsWith('.xz') ? 'xz' : null;
-      if (tool) writeFileSync(out, execFileSync(tool, ['-dc', src], { maxBuffer: 1 << 30 }));
-      else copyFileSync(src, out);
-      images.push({ name, file: out });
-    }
+  for (const name of CORPUS_IMAGES) {
+    const src = path.join(CORPUS, name);
+    const out = path.join(tmp, name.replace(/\.(gz|xz)$/, ''));
+    const tool = name.endsWith('.gz') ? 'gzip' : name.endsWith('.xz') ? 'xz' : null;
+    if (tool) writeFileSync(out, execFileSync(tool, ['-dc', src], { maxBuffer: 1 << 30 }));
+    else copyFileSync(src, out);
+    images.push({ name, file: out });
   }
   await pool(images, 2, async ({ name, file }) => {
     const [native, guestfs] = await Promise.all(
@@ -150,7 +145,7 @@ afterAll(() => {
 });
 
 d('native and guestfs backends agree', () => {
-  const all = [...SAMPLE_IMAGES, ...(haveCorpus ? CORPUS_IMAGES : [])];
+  const all = [...SAMPLE_IMAGES, ...CORPUS_IMAGES];
 
   it.each(all)('%s: same filesystems, inventory entry by entry, and findings', (name) => {
     const r = results.get(name)!;
@@ -179,11 +174,9 @@ d('native and guestfs backends agree', () => {
     expect(new Set(leaky.findings.map((f) => f.ruleId)).size).toBeGreaterThan(10);
     expect(leaky.filesystems.map((f) => f.type)).toEqual(['vfat', 'ext4']);
     expect((results.get('clean.raw')!.native as Side).findings).toEqual([]);
-    if (haveCorpus) {
-      const mbr = results.get('dfvfs_mbr.raw.gz')!.native as Side;
-      expect(mbr.filesystems.map((f) => f.device)).toEqual(['/dev/sda1', '/dev/sda5']);
-      expect(sides.flatMap((s) => s.filesystems.map((f) => f.type))).toEqual(expect.arrayContaining(['ext2', 'ext4', 'vfat']));
-    }
+    const mbr = results.get('dfvfs_mbr.raw.gz')!.native as Side;
+    expect(mbr.filesystems.map((f) => f.device)).toEqual(['/dev/sda1', '/dev/sda5']);
+    expect(sides.flatMap((s) => s.filesystems.map((f) => f.type))).toEqual(expect.arrayContaining(['ext2', 'ext4', 'vfat']));
   });
 
   it('the built CLI gives the same JSON findings and filesystems with --backend native and --backend guestfs', async () => {

@@ -12,8 +12,8 @@ import { TargetError } from '../src/backends/backend.js';
 import { buildInlineTree } from './helpers/native-trees.js';
 import { requireTool } from './helpers/tools.js';
 
-const ok = requireTool('sfdisk', 'mke2fs', 'mkfs.vfat', 'mcopy', 'qemu-img', 'blkid');
-const d = ok ? describe : describe.skip;
+requireTool('sfdisk', 'mke2fs', 'mkfs.vfat', 'mcopy', 'qemu-img', 'blkid');
+const d = describe;
 
 let tmp: string;
 let gptImg: string;
@@ -45,7 +45,6 @@ function put(disk: string, startSector: number, fsImg: string): void {
 }
 
 beforeAll(() => {
-  if (!ok) return;
   tmp = mkdtempSync(path.join(os.tmpdir(), 'native-parts-'));
   const tree = path.join(tmp, 'tree');
   buildInlineTree(tree);

@@ -12,15 +12,14 @@ import { listNativeFilesystems, nativeSupports, openNativeSource } from '../src/
 import { flsEntries } from './helpers/native-oracle.js';
 import { requireTool } from './helpers/tools.js';
 
-const ok = requireTool('mkfs.vfat', 'mcopy', 'mattrib', 'mdir', 'fls', 'blkid');
-const d = ok ? describe : describe.skip;
+requireTool('mkfs.vfat', 'mcopy', 'mattrib', 'mdir', 'fls', 'blkid');
+const d = describe;
 
 let tmp: string;
 let tree: string;
 const files: Record<string, Buffer> = {};
 
 beforeAll(() => {
-  if (!ok) return;
   tmp = mkdtempSync(path.join(os.tmpdir(), 'native-vfat-'));
   tree = path.join(tmp, 'tree');
   const add = (rel: string, content: Buffer | string) => {

@@ -6,7 +6,7 @@ import addFormatsModule from 'ajv-formats';
 import { imageUri, sarifLevel } from '../src/reporters/sarif.js';
 import { cli, copyTree, REPO_ROOT, SAMPLES, scratch, TEST_HOST } from './helpers/gate.js';
 
-const SCHEMA_PATH = path.resolve(REPO_ROOT, '..', 'shared', 'spec', 'sarif-schema-2.1.0.json');
+const SCHEMA_PATH = path.resolve(REPO_ROOT, 'test', 'fixtures', 'sarif-schema-2.1.0.json');
 
 // CommonJS default exports seen from ESM under NodeNext.
 const Ajv4 = ((Ajv4Module as unknown as { default?: unknown }).default ?? Ajv4Module) as typeof Ajv4Module.default;

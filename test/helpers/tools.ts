@@ -1,8 +1,9 @@
 /**
- * System tools the tests need. A missing tool fails the test under CI (process.env.CI set) and skips it elsewhere.
+ * System tools the tests need. After the README's set-up (`bash scripts/install-system-deps.sh`) every one is
+ * installed, so a missing tool is a failure on any machine, never a skip: the run names the tool and the fix.
  *
- *   const ok = requireTool('mke2fs');   // in a describe body
- *   (ok ? it : it.skip)('...', ...)
+ *   requireTools('mke2fs', 'debugfs');           // at module level or in a describe body
+ *   describeWithTools(['zstd'], 'name', () => {}) // the same, as a describe
  */
 import { spawnSync } from 'node:child_process';
 
@@ -18,31 +19,26 @@ export function hasTool(name: string): boolean {
   return ok;
 }
 
-/**
- * True when every tool is installed. When one is missing: throws under CI (the suite fails), otherwise warns and
- * returns false so the caller can skip.
- */
-export function requireTool(...names: string[]): boolean {
-  const missing = names.filter((n) => !hasTool(n));
-  if (missing.length === 0) return true;
-  const msg = `required tool(s) not installed: ${missing.join(', ')}`;
-  if (process.env.CI) throw new Error(msg);
-  console.warn(`${msg}; skipping (set CI to make this a failure)`);
-  return false;
+function missingMessage(missing: string[]): string {
+  return `required tool(s) not installed: ${missing.join(', ')} (run \`bash scripts/install-system-deps.sh\` as root first)`;
 }
 
-/** `describe` when every tool is there; otherwise skip locally and fail in CI (a test saying what is missing). */
+/** Throws, naming what is missing, unless every tool is installed. */
+export function requireTool(...names: string[]): true {
+  const missing = names.filter((n) => !hasTool(n));
+  if (missing.length) throw new Error(missingMessage(missing));
+  return true;
+}
+
+/** `describe` when every tool is there; otherwise one failing test that says which tool is missing. */
 export function describeWithTools(tools: string[], name: string, fn: () => void): void {
   const missing = tools.filter((t) => !hasTool(t));
   if (missing.length === 0) return describe(name, fn);
-  if (process.env.CI) {
-    return describe(name, () => {
-      it(`needs ${missing.join(', ')}`, () => {
-        throw new Error(`missing tools in CI: ${missing.join(', ')} (.ci/run must install them)`);
-      });
+  return describe(name, () => {
+    it(`needs ${missing.join(', ')}`, () => {
+      throw new Error(missingMessage(missing));
     });
-  }
-  return describe.skip(`${name} (missing ${missing.join(', ')})`, fn);
+  });
 }
 
 /** Alias with a plural name, used by the image tests. */
