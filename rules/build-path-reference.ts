@@ -1,3 +1,4 @@
+import { forEachEntry } from '../src/engine/entries.js';
 import { defineRule } from '../src/engine/rule.js';
 import { buildPathPrefix, findBuildPaths } from '../src/engine/buildpaths.js';
 import { excerpt } from '../src/engine/redact.js';
@@ -38,17 +39,17 @@ export default defineRule({
         evidence: `line ${at.n}: ${redactSecrets(excerpt(at.line, at.col))}`,
       });
     });
-    for (const e of inventory.walk('/')) {
-      if (e.type !== 'symlink' || !e.target || isRuntimePath(e.path)) continue;
-      if (!opts.includeStore && isStorePath(e.path)) continue;
+    await forEachEntry(inventory, '/', (e) => {
+      if (e.type !== 'symlink' || !e.target || isRuntimePath(e.path)) return;
+      if (!opts.includeStore && isStorePath(e.path)) return;
       const prefix = e.target.startsWith('/') ? buildPathPrefix(e.target) : null;
-      if (!prefix) continue;
+      if (!prefix) return;
       report({
         path: e.path,
         message: `${e.path} -> ${e.target} points into the build-time path ${prefix}`,
         evidence: e.target,
       });
-    }
+    });
     await scanned;
   },
 });

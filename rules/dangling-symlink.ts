@@ -1,4 +1,5 @@
 import picomatch from 'picomatch';
+import { forEachEntry } from '../src/engine/entries.js';
 import { defineRule } from '../src/engine/rule.js';
 import { aggregate } from '../src/engine/aggregate.js';
 import { isRuntimePath } from '../src/engine/homes.js';
@@ -24,20 +25,20 @@ export default defineRule({
       'image, or remove it. Links into /run, /proc, /sys and /dev are fine and never reported.',
     references: ['https://github.com/nix-community/disko/issues/622'],
   },
-  check({ inventory, options, report }) {
+  async check({ inventory, options, report }) {
     const { includeStore } = textScanOptions(options);
     const bad = new Map<string, { e: Entry; r: Extract<ResolveResult, { ok: false }> }>();
-    for (const e of inventory.walk('/')) {
-      if (e.type !== 'symlink') continue;
-      if ((!includeStore && isStorePath(e.path)) || isRuntimePath(e.path) || OWNED_ELSEWHERE(e.path)) continue;
+    await forEachEntry(inventory, '/', (e) => {
+      if (e.type !== 'symlink') return;
+      if ((!includeStore && isStorePath(e.path)) || isRuntimePath(e.path) || OWNED_ELSEWHERE(e.path)) return;
       const target = e.target ?? '';
       const abs = target.startsWith('/') ? normalizePath(target) : normalizePath(`${parentOf(e.path)}/${target}`);
-      if (isRuntimePath(abs)) continue;
+      if (isRuntimePath(abs)) return;
       const r = inventory.resolve(e.path);
-      if (r.ok || isRuntimePath(r.at)) continue;
-      if (!inventory.resolve(parentOf(e.path)).ok) continue;
+      if (r.ok || isRuntimePath(r.at)) return;
+      if (!inventory.resolve(parentOf(e.path)).ok) return;
       bad.set(e.path, { e, r });
-    }
+    });
     for (const g of aggregate(bad.keys())) {
       const hit = bad.get(g.path);
       if (!hit || g.merged) {

@@ -1,4 +1,6 @@
 import picomatch from 'picomatch';
+import { forEachEntry } from '../src/engine/entries.js';
+import type { Entry } from '../src/types.js';
 import { defineRule } from '../src/engine/rule.js';
 import { describeKey, findPrivateKeys } from '../src/engine/secrets.js';
 import { isStorePath, scanTextFiles, textScanOptions, type ScannedFile } from '../src/engine/text.js';
@@ -51,7 +53,10 @@ export default defineRule({
     // Content pass (binary files included: keys get embedded in binaries and archives of other formats).
     const scanned = scanTextFiles(ctx, opts, (file: ScannedFile) => judge(file.entry.path, file.data));
     if (!opts.includeStore && inventory.get('/nix/store')) {
-      const named = [...inventory.walk('/nix/store')].filter((e) => e.type === 'file' && e.size > 0 && e.size <= MAX_KEY_FILE && KEY_NAMES(e.path));
+      const named: Entry[] = [];
+      await forEachEntry(inventory, '/nix/store', (e) => {
+        if (e.type === 'file' && e.size > 0 && e.size <= MAX_KEY_FILE && KEY_NAMES(e.path)) named.push(e);
+      });
       await Promise.all(
         named.map(async (e) => {
           const r = await fs.readFile(e.path, { maxBytes: MAX_KEY_FILE, cache: false });

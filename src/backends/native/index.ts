@@ -12,7 +12,7 @@ import { readGpt } from './gpt.js';
 import { readMbr } from './mbr.js';
 import { WHOLE_DISK, type Partition } from './partition.js';
 import { isQcow2, Qcow2Source } from './qcow2.js';
-import { CorruptImageError, FileSource, SliceSource, UnsupportedImageError, type ByteSource } from './source.js';
+import { CorruptImageError, FileSource, SliceSource, UnsupportedImageError, WindowCache, type ByteSource } from './source.js';
 import { isVfat, VfatFs } from './vfat.js';
 
 export { CorruptImageError, UnsupportedImageError, FileSource, SliceSource, BufferSource } from './source.js';
@@ -137,7 +137,8 @@ export async function nativeSupports(source: ByteSource): Promise<boolean> {
 
 function openFs(dev: ProbedDevice): NativeFs {
   if (dev.type === 'vfat') return new VfatFs(dev.source, dev.device);
-  return new ExtFs(dev.source, dev.device);
+  // Directory blocks and symlink targets are small reads next to each other: serve them from cached windows.
+  return new ExtFs(new WindowCache(dev.source), dev.device);
 }
 
 function oneLine(err: unknown): string {
