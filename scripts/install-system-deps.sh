@@ -6,6 +6,6 @@
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 packages=(libguestfs-tools linux-image-amd64 e2fsprogs dosfstools mtools fdisk qemu-utils sleuthkit
-          xz-utils zstd bzip2 gzip chromium squashfs-tools erofs-utils xorriso genisoimage)
+          xz-utils zstd bzip2 gzip time chromium squashfs-tools erofs-utils xorriso genisoimage)
 apt-get update -qq
 apt-get install -y -qq "${packages[@]}"
