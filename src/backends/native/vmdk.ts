@@ -10,7 +10,7 @@
  * disk, are refused (src/image/backing.ts decides what is a host reference, the way qemu parses descriptors).
  */
 import { inflateSync } from 'node:zlib';
-import { vmdkRefsFromDescriptor } from '../../image/backing.js';
+import { vmdkRefs } from '../../image/backing.js';
 import { CorruptImageError, UnsupportedImageError, type ByteSource } from './source.js';
 import { MappedSource, MAX_TABLE_BYTES, SmallCache, checkedVirtualSize, isPowerOfTwo } from './mapped.js';
 
@@ -25,8 +25,6 @@ const MARKER_EOS = 0;
 const MARKER_FOOTER = 3;
 const GT_CACHE = 64;
 const GRAIN_CACHE = 16;
-/** Largest descriptor read from a sparse extent (qemu reads at most 1 MiB). */
-const MAX_DESCRIPTOR = 1024 * 1024;
 
 export function isVmdkSparse(src: ByteSource): boolean {
   return src.size >= SECTOR && src.read(0, 4).toString('latin1') === MAGIC;
@@ -37,8 +35,6 @@ interface VmdkHeader {
   flags: number;
   capacity: bigint;
   grainSectors: bigint;
-  descOffset: bigint;
-  descSize: bigint;
   gtes: number;
   gdOffset: bigint;
   compression: number;
@@ -50,8 +46,6 @@ function header(b: Buffer): VmdkHeader {
     flags: b.readUInt32LE(8),
     capacity: b.readBigUInt64LE(12),
     grainSectors: b.readBigUInt64LE(20),
-    descOffset: b.readBigUInt64LE(28),
-    descSize: b.readBigUInt64LE(36),
     gtes: b.readUInt32LE(44),
     gdOffset: b.readBigUInt64LE(56),
     compression: b.readUInt16LE(77),
@@ -75,16 +69,10 @@ function parseVmdk(file: ByteSource): VmdkLayout {
   let h = header(first);
   if (h.version < 1 || h.version > 3) throw new UnsupportedImageError(`vmdk: version ${h.version} is not supported`);
 
-  // The embedded descriptor: a parent disk is a host file (decided by the shared backing-file check).
-  if (h.descOffset > 0n && h.descSize > 0n) {
-    const at = h.descOffset * BigInt(SECTOR);
-    const len = Math.min(Number(h.descSize > 4096n ? 4096n : h.descSize) * SECTOR, MAX_DESCRIPTOR);
-    if (at >= BigInt(file.size)) throw new CorruptImageError('vmdk: descriptor beyond the end of the file');
-    const text = file.read(Number(at), Math.min(len, file.size - Number(at))).toString('latin1').replace(/\0.*$/s, '');
-    const refs = vmdkRefsFromDescriptor(text, true);
-    if (refs.length > 0) {
-      throw new UnsupportedImageError(`vmdk: refusing an image with a ${refs[0]!.kind} on the host; flatten it first (qemu-img convert)`);
-    }
+  // A parent disk or extent files named by the descriptor are host files (the shared check, parsing as qemu does).
+  const refs = vmdkRefs(first, (off, len) => (off >= file.size ? Buffer.alloc(0) : file.read(off, Math.min(len, file.size - off))));
+  if (refs.length > 0) {
+    throw new UnsupportedImageError(`vmdk: refusing an image with a ${refs[0]!.kind} on the host; flatten it first (qemu-img convert)`);
   }
 
   if (h.gdOffset === GD_AT_END) {
