@@ -5,6 +5,6 @@
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 packages=(libguestfs-tools linux-image-amd64 e2fsprogs dosfstools mtools fdisk qemu-utils sleuthkit
-          xz-utils zstd bzip2 gzip chromium)
+          xz-utils zstd bzip2 gzip time chromium)
 apt-get update -qq
 apt-get install -y -qq "${packages[@]}"

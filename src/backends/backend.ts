@@ -1,6 +1,7 @@
 /** What every backend gives the engine: read-only views of an image, each an inventory plus a file reader. */
 import type { Inventory } from '../inventory.js';
 import type { FilesystemInfo } from '../types.js';
+import type { ByteSource } from './native/source.js';
 
 /** Result of reading one file: its first bytes (up to the limit asked for) and whether it was cut. */
 export interface FileContent {
@@ -75,4 +76,10 @@ export interface FilesystemView {
   partuuid: string | null;
   inventory: Inventory;
   readFiles(paths: string[], maxBytes: number): Promise<Map<string, FileContent | Error>>;
+  /**
+   * Native backend only: a regular file of this filesystem (path as in `inventory`) as a random-access byte source,
+   * so a filesystem image stored in it (the NixOS ISO's /nix-store.squashfs) can be read with
+   * `listNativeFilesystems(source)` without copying it out. Throws a TargetError when the file cannot be mapped.
+   */
+  openFile?(path: string): ByteSource;
 }

@@ -6,7 +6,7 @@
 import type { FileContent, FilesystemView } from '../backend.js';
 import { TargetError } from '../backend.js';
 import { ExtFs, isExt } from './ext4.js';
-import { rethrowIfStrict, type NativeFs } from './fs.js';
+import { rethrowIfStrict, type Listed, type NativeFs } from './fs.js';
 export { setStrict } from './fs.js';
 import { readGpt } from './gpt.js';
 import { readMbr } from './mbr.js';
@@ -15,7 +15,7 @@ import { isQcow2, Qcow2Source } from './qcow2.js';
 import { CorruptImageError, FileSource, SliceSource, UnsupportedImageError, type ByteSource } from './source.js';
 import { isVfat, VfatFs } from './vfat.js';
 
-export { CorruptImageError, UnsupportedImageError, FileSource, SliceSource, BufferSource } from './source.js';
+export { CorruptImageError, UnsupportedImageError, FileSource, SliceSource, BufferSource, ExtentSource } from './source.js';
 export type { ByteSource } from './source.js';
 export { Qcow2Source, isQcow2 } from './qcow2.js';
 
@@ -172,10 +172,10 @@ export async function listNativeFilesystems(
       continue;
     }
     let fs: NativeFs;
-    let listed: ReturnType<NativeFs['list']>;
+    let listed: Listed;
     try {
       fs = openFs(dev);
-      listed = fs.list(dev.device);
+      listed = await fs.list(dev.device);
     } catch (err) {
       rethrowIfStrict(err);
       const msg = oneLine(err);
@@ -196,13 +196,23 @@ export async function listNativeFilesystems(
         const out = new Map<string, FileContent | Error>();
         for (const p of paths) {
           try {
-            out.set(p, reader.readFile(p, maxBytes));
+            out.set(p, await reader.readFile(p, maxBytes));
           } catch (err) {
             out.set(p, err instanceof Error ? err : new Error(String(err)));
           }
         }
         return out;
       },
+      openFile: reader.openFile
+        ? (p: string): ByteSource => {
+            try {
+              return reader.openFile!(p);
+            } catch (err) {
+              if (err instanceof TargetError) throw err;
+              throw new TargetError(`${dev.device}:${p}: ${oneLine(err)}`);
+            }
+          }
+        : undefined,
     });
   }
   if (probe.devices.length === 0 || (probe.table === 'none' && probe.devices.every((d) => d.type === null))) {
