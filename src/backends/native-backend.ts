@@ -5,7 +5,7 @@
 import { withPreparedImage, type PreparedImage } from '../image/prepare.js';
 import { assemble } from './assemble.js';
 import { TargetError, type Backend, type OpenedImage, type OpenOptions } from './backend.js';
-import { listNativeFilesystems, nativeSupports, openNativeSource, type ByteSource } from './native/index.js';
+import { CheckedSource, listNativeFilesystems, nativeSupports, openNativeSource, type ByteSource } from './native/index.js';
 
 export interface NativeBackendOptions {
   allowBackingFile?: boolean;
@@ -31,7 +31,9 @@ export async function openNativePrepared(prepared: PreparedImage, opts: OpenOpti
     throw new TargetError(`${prepared.description}: the native reader reads raw and qcow2 images only (try --backend guestfs)`);
   }
   const started = Date.now();
-  const source = openNativeSource(prepared.path, prepared.container);
+  const deadline = opts.deadline;
+  const file = openNativeSource(prepared.path, prepared.container);
+  const source = deadline ? new CheckedSource(file, () => deadline.check()) : file;
   try {
     const { views, problems } = await listNativeFilesystems(source);
     const tAssemble = Date.now();
@@ -61,7 +63,7 @@ export function createNativeBackend(options: NativeBackendOptions = {}): Backend
   return {
     name: 'native',
     open(target: string, opts: OpenOptions): Promise<OpenedImage> {
-      const prep = { allowBackingFile: options.allowBackingFile, signal: opts.signal, verbose: opts.verbose };
+      const prep = { allowBackingFile: options.allowBackingFile, signal: opts.signal, verbose: opts.verbose, maxWrite: opts.maxDecompressedBytes };
       return withPreparedImage(target, prep, (prepared) => openNativePrepared(prepared, opts));
     },
   };

@@ -15,7 +15,7 @@ import { isQcow2, Qcow2Source } from './qcow2.js';
 import { CorruptImageError, FileSource, SliceSource, UnsupportedImageError, type ByteSource } from './source.js';
 import { isVfat, VfatFs } from './vfat.js';
 
-export { CorruptImageError, UnsupportedImageError, FileSource, SliceSource, BufferSource, ExtentSource } from './source.js';
+export { CorruptImageError, UnsupportedImageError, CheckedSource, FileSource, SliceSource, BufferSource, ExtentSource } from './source.js';
 export type { ByteSource } from './source.js';
 export { Qcow2Source, isQcow2 } from './qcow2.js';
 
