@@ -14,10 +14,19 @@ import { WHOLE_DISK, type Partition } from './partition.js';
 import { isQcow2, Qcow2Source } from './qcow2.js';
 import { CorruptImageError, FileSource, SliceSource, UnsupportedImageError, type ByteSource } from './source.js';
 import { isVfat, VfatFs } from './vfat.js';
+import { isVdi, VdiSource } from './vdi.js';
+import { isVhd, VhdSource } from './vhd.js';
+import { isVhdx, VhdxSource } from './vhdx.js';
+import { isVmdkSparse, VmdkSource } from './vmdk.js';
+import type { Container } from '../../image/detect.js';
 
 export { CorruptImageError, UnsupportedImageError, CheckedSource, FileSource, SliceSource, BufferSource, ExtentSource } from './source.js';
 export type { ByteSource } from './source.js';
 export { Qcow2Source, isQcow2 } from './qcow2.js';
+export { VhdSource } from './vhd.js';
+export { VhdxSource } from './vhdx.js';
+export { VmdkSource } from './vmdk.js';
+export { VdiSource } from './vdi.js';
 
 /** Filesystem types the native reader lists. */
 export const NATIVE_TYPES: ReadonlySet<string> = new Set(['ext2', 'ext3', 'ext4', 'vfat']);
@@ -228,11 +237,26 @@ export async function listNativeFilesystems(
   return { views, problems };
 }
 
+/** The disk containers the native reader translates to the guest disk, by the name qemu gives the format. */
+const CONTAINERS: Record<Exclude<Container, 'raw'>, { is(f: ByteSource): boolean; open(f: ByteSource): ByteSource }> = {
+  qcow2: { is: isQcow2, open: (f) => new Qcow2Source(f) },
+  vhdx: { is: isVhdx, open: (f) => new VhdxSource(f) },
+  vmdk: { is: isVmdkSparse, open: (f) => new VmdkSource(f) },
+  vdi: { is: isVdi, open: (f) => new VdiSource(f) },
+  vpc: { is: isVhd, open: (f) => new VhdSource(f) },
+};
+
+/** Whether the native reader opens this container format (a vmdk only as a sparse extent, checked when opened). */
+export function nativeContainer(format: Container): boolean {
+  return format === 'raw' || format in CONTAINERS;
+}
+
 /**
- * Open an image file for the native reader: qcow2 (by its magic) is translated to the guest disk, anything else is
- * read as raw. Image-format detection proper lives in src/image/; this is the native reader's own safe opener.
+ * Open an image file for the native reader: a disk container (qcow2, VHD, VHDX, sparse VMDK, VDI; by `format`, or
+ * else by its magic) is translated to the guest disk, anything else is read as raw. Image-format detection proper
+ * lives in src/image/; this is the native reader's own safe opener.
  */
-export function openNativeSource(path: string, format?: 'raw' | 'qcow2'): ByteSource {
+export function openNativeSource(path: string, format?: Container): ByteSource {
   let file: FileSource;
   try {
     file = new FileSource(path);
@@ -242,10 +266,18 @@ export function openNativeSource(path: string, format?: 'raw' | 'qcow2'): ByteSo
     throw new TargetError(code === 'ENOENT' ? 'no such file or directory' : `cannot open (${code ?? oneLine(err)})`);
   }
   try {
-    if (format === 'qcow2' || (format === undefined && isQcow2(file))) return new Qcow2Source(file);
+    if (format === 'raw') return file;
+    if (format !== undefined) return CONTAINERS[format].open(file);
+    for (const c of Object.values(CONTAINERS)) if (c.is(file)) return c.open(file);
     return file;
   } catch (err) {
     file.close();
     throw err;
   }
+}
+
+/** Problems a container reader found that make the image it presents incomplete (e.g. a VHDX log it could not replay). */
+export function sourceProblems(source: ByteSource): string[] {
+  const p = (source as { problems?: unknown }).problems;
+  return Array.isArray(p) ? (p as string[]) : [];
 }
