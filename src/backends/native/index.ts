@@ -21,7 +21,7 @@ import { isVhdx, VhdxSource } from './vhdx.js';
 import { isVmdkSparse, VmdkSource } from './vmdk.js';
 import type { Container } from '../../image/detect.js';
 
-export { CorruptImageError, UnsupportedImageError, FileSource, SliceSource, BufferSource, ExtentSource } from './source.js';
+export { CorruptImageError, UnsupportedImageError, CheckedSource, FileSource, SliceSource, BufferSource, ExtentSource } from './source.js';
 export type { ByteSource } from './source.js';
 export { Qcow2Source, isQcow2 } from './qcow2.js';
 export { VhdSource } from './vhd.js';
