@@ -1,5 +1,5 @@
 /**
- * Seeded, bounded fuzzing of the native reader: byte mutations of small ext4, vfat, qcow2 and squashfs images (mostly in the
+ * Seeded, bounded fuzzing of the native reader: byte mutations of small ext4, vfat, qcow2, squashfs and iso9660 images (mostly in the
  * metadata at the start, some anywhere). In strict mode every case must return or throw one of our errors; a
  * RangeError, TypeError or a hang is a reader bug. Runs in a child process (the reader is synchronous), so a hang
  * is caught by the child's timeout and the last case started names the seed.
@@ -12,7 +12,7 @@ import { NATIVE_DIST } from './helpers/native-child.js';
 import { buildInlineTree } from './helpers/native-trees.js';
 import { requireTool } from './helpers/tools.js';
 
-requireTool('mke2fs', 'mkfs.vfat', 'mcopy', 'qemu-img', 'mksquashfs');
+requireTool('mke2fs', 'mkfs.vfat', 'mcopy', 'qemu-img', 'mksquashfs', 'xorriso', 'genisoimage');
 const d = describe;
 
 const CASES = 200;
@@ -32,7 +32,8 @@ for (let i = 0; i < Number(casesArg); i++) {
   const buf = Buffer.from(base);
   const n = 1 + Math.floor(rnd() * 16);
   // squashfs keeps its tables at the end, after the data: mutate anywhere.
-  const hot = kind.startsWith('squashfs') ? buf.length : Math.min(buf.length, kind === 'qcow2' ? 4096 : kind === 'vfat' ? 16384 : 65536);
+  // An ISO's descriptors and directories sit from 32 KiB on.
+  const hot = kind.startsWith('squashfs') || kind === 'iso9660' || kind === 'joliet' ? buf.length : Math.min(buf.length, kind === 'qcow2' ? 4096 : kind === 'vfat' ? 16384 : 65536);
   for (let k = 0; k < n; k++) {
     const at = Math.floor(rnd() * (rnd() < 0.8 ? hot : buf.length));
     const r = rnd();
@@ -85,6 +86,10 @@ beforeAll(() => {
   execFileSync('sh', ['-c', `cd "${tree}" && mcopy -s -i "${images.vfat}" more d/sub ::/`]);
   images.qcow2 = path.join(tmp, 'disk.qcow2');
   execFileSync('qemu-img', ['convert', '-c', '-f', 'raw', '-O', 'qcow2', '-o', 'cluster_size=4096', images.ext4, images.qcow2]);
+  images.iso9660 = path.join(tmp, 'rr.iso');
+  execFileSync('xorriso', ['-as', 'mkisofs', '-quiet', '-R', '-J', '-o', images.iso9660, tree], { stdio: 'ignore' });
+  images.joliet = path.join(tmp, 'joliet.iso');
+  execFileSync('genisoimage', ['-quiet', '-J', '-o', images.joliet, tree], { stdio: 'ignore' });
   for (const codec of ['gzip', 'xz', 'zstd', 'lz4']) {
     images[`squashfs-${codec}`] = path.join(tmp, `${codec}.sqfs`);
     execFileSync('mksquashfs', [tree, images[`squashfs-${codec}`]!, '-comp', codec, '-b', '4096', '-noappend', '-quiet', '-no-progress'], { stdio: 'ignore' });
@@ -104,6 +109,8 @@ d('native reader fuzzing', () => {
     ['squashfs-xz', 6],
     ['squashfs-zstd', 7],
     ['squashfs-lz4', 8],
+    ['iso9660', 9],
+    ['joliet', 10],
   ])('%s: %i-seeded mutations return or throw our errors, never hang', (kind, seed) => {
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', CHILD, NATIVE_DIST, images[kind]!, kind, String(CASES), String(seed)], {
       encoding: 'utf8',
