@@ -6,7 +6,7 @@
  * extent files of a text descriptor, VHD differencing disks.
  */
 import { promises as fsp } from 'node:fs';
-import { TargetError } from '../backends/backend.js';
+import { TargetError } from '../errors.js';
 import { readAt, type Container } from './detect.js';
 
 export interface HostReference {

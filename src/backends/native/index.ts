@@ -4,7 +4,7 @@
  * covered so `--backend auto` can prefer native.
  */
 import type { FileContent, FilesystemView } from '../backend.js';
-import { TargetError } from '../backend.js';
+import { oneLine, TargetError } from '../../errors.js';
 import { ExtFs, isExt } from './ext4.js';
 import { rethrowIfStrict, type NativeFs } from './fs.js';
 export { setStrict } from './fs.js';
@@ -138,10 +138,6 @@ export async function nativeSupports(source: ByteSource): Promise<boolean> {
 function openFs(dev: ProbedDevice): NativeFs {
   if (dev.type === 'vfat') return new VfatFs(dev.source, dev.device);
   return new ExtFs(dev.source, dev.device);
-}
-
-function oneLine(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
 }
 
 /**
