@@ -1,8 +1,12 @@
 /** What every backend gives the engine: read-only views of an image, each an inventory plus a file reader. */
+import type { Deadline } from '../image/deadline.js';
 import type { Inventory } from '../inventory.js';
 import type { FileContent, FilesystemInfo, ImageRoot } from '../types.js';
+import type { ByteSource } from './native/source.js';
 
 export type { FileContent, ImageRoot };
+/** @deprecated import TargetError from src/errors.ts; this re-export is for branches in flight and goes soon. */
+export { TargetError } from '../errors.js';
 
 export interface OpenedImage {
   backend: string;
@@ -17,6 +21,10 @@ export interface OpenedImage {
 
 export interface OpenOptions {
   signal?: AbortSignal;
+  /** The target's one deadline (open to report); backends stop at it with a TimeoutError. */
+  deadline?: Deadline;
+  /** Most real bytes decompression may write to the temp directory (default: see src/image/decompress.ts). */
+  maxDecompressedBytes?: number;
   verbose?: (msg: string) => void;
   /** Waits for a free appliance slot (store audits cap them by memory); returns the release function. */
   acquireAppliance?: () => Promise<() => void>;
@@ -44,4 +52,10 @@ export interface FilesystemView {
   partuuid: string | null;
   inventory: Inventory;
   readFiles(paths: string[], maxBytes: number): Promise<Map<string, FileContent | Error>>;
+  /**
+   * Native backend only: a regular file of this filesystem (path as in `inventory`) as a random-access byte source,
+   * so a filesystem image stored in it (the NixOS ISO's /nix-store.squashfs) can be read with
+   * `listNativeFilesystems(source)` without copying it out. Throws a TargetError when the file cannot be mapped.
+   */
+  openFile?(path: string): ByteSource;
 }

@@ -1,4 +1,5 @@
 /** Runs the enabled rules over one image root and collects their findings. */
+import { TimeoutError, type Deadline } from '../image/deadline.js';
 import type { Finding, HostIdentity, ImageRoot, Severity } from '../types.js';
 import { RULE_CRASHED, SEVERITY_RANK } from '../types.js';
 import { loadAccounts, type Accounts } from './accounts.js';
@@ -29,7 +30,7 @@ export interface RunResult {
   filesRead: number;
 }
 
-export async function runRules(root: ImageRoot, rules: EnabledRule[], host: HostIdentity): Promise<RunResult> {
+export async function runRules(root: ImageRoot, rules: EnabledRule[], host: HostIdentity, deadline?: Deadline): Promise<RunResult> {
   const fs = createImageFs(root);
   const accounts = await loadAccounts(fs);
   const name = (p: string) => (root.prefix ? `${root.prefix}:${p}` : p);
@@ -64,6 +65,7 @@ export async function runRules(root: ImageRoot, rules: EnabledRule[], host: Host
           },
         });
       } catch (err) {
+        if (err instanceof TimeoutError) throw err;
         const why = err instanceof Error ? err.message : String(err);
         findings.push({
           ruleId: RULE_CRASHED,
@@ -77,5 +79,6 @@ export async function runRules(root: ImageRoot, rules: EnabledRule[], host: Host
       }
     }),
   );
+  deadline?.check();
   return { findings: sortFindings(findings), accounts, batches: fs.stats.batches, filesRead: fs.stats.filesRead };
 }
