@@ -39,7 +39,8 @@ import { configHash, ResultCache } from './store/cache.js';
 import { defaultJobs, Semaphore } from './store/pool.js';
 import { terminalProgress } from './store/progress.js';
 import { inShard, parseShard, type Shard } from './store/shard.js';
-import { expandTargets, isImageFile } from './store/targets.js';
+import { expandTargets } from './store/targets.js';
+import { expandProducts, isAuditableFile } from './resolve/index.js';
 import { builtinRules } from '../rules/index.js';
 
 export interface RunIO {
@@ -291,7 +292,9 @@ async function cmdScan(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): Promise
   const host = hostIdentity(args, env, gate.config.host);
   const backend = backendChoice(args, gate);
   const backendOpts = backendOptions(args, gate, env);
-  const expanded = await expandTargets(args.targets as string[], { recursive: Boolean(args.recursive), isImage: isImageFile, verbose });
+  const listed = await expandTargets(args.targets as string[], { recursive: Boolean(args.recursive), isImage: isAuditableFile, verbose });
+  // A folder of build products (a nix `result`, a Hydra output) is one target per product.
+  const expanded = backend === 'auto' ? await expandProducts(listed, verbose) : listed;
   if (expanded.length === 0) {
     // An empty or unmounted store must not pass as a clean audit.
     // Only --recursive can find nothing: a named target is always audited, if only to fail.

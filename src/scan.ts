@@ -1,6 +1,6 @@
 /** Audit targets: open each with a backend, run the rules over every root, and collect one result per target. */
-import { promises as fsp } from 'node:fs';
 import { TargetError, type Backend, type OpenedImage } from './backends/backend.js';
+import { expandProducts, resolveBackend } from './resolve/index.js';
 import { dirBackend } from './backends/dir.js';
 import { createGuestfsBackend, openGuestfsPrepared, type GuestfsBackendOptions } from './backends/guestfs.js';
 import { createNativeBackend, nativeCanRead, openNativePrepared } from './backends/native-backend.js';
@@ -52,15 +52,12 @@ export async function pickBackend(target: string, choice: BackendChoice, opts: B
   if (choice === 'dir') return dirBackend;
   if (choice === 'guestfs') return createGuestfsBackend({ ...opts.guestfs, allowBackingFile: opts.allowBackingFile });
   if (choice === 'native') return createNativeBackend({ allowBackingFile: opts.allowBackingFile });
-  let st;
-  try {
-    st = await fsp.stat(target);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new TargetError(code === 'ENOENT' ? 'no such file or directory' : `cannot open (${code})`);
-  }
-  if (st.isDirectory()) return dirBackend;
-  return autoImageBackend(opts);
+  const images = autoImageBackend(opts);
+  // Folders and archives are resolved into what they hold (src/resolve/); image files go to the image backends.
+  const resolved = await resolveBackend(target, dirBackend, (file, label, o) =>
+    images.open(file, { ...o, verbose: o.verbose && ((m: string) => o.verbose!(`${label}: ${m}`)) }),
+  );
+  return resolved ?? images;
 }
 
 /** Run the rules over every root of an opened image. */
@@ -71,7 +68,9 @@ export async function auditImage(
 ): Promise<Finding[]> {
   const findings: Finding[] = [];
   for (const root of image.roots) {
-    const run = await runRules(root, opts.rules, opts.host);
+    const tags = root.ruleTags;
+    const rules = tags ? opts.rules.filter((r) => r.rule.meta.tags.some((t) => tags.includes(t))) : opts.rules;
+    const run = await runRules(root, rules, opts.host);
     opts.verbose?.(`${label}: ${root.inventory.size} entries, ${run.filesRead} files read in ${run.batches} batches`);
     findings.push(...run.findings);
   }
@@ -165,6 +164,8 @@ async function scanCached(target: string, opts: ScanOptions & StoreOptions): Pro
 export async function scan(targets: string[], opts: ScanOptions & StoreOptions): Promise<Report> {
   const retain = opts.retain ?? true;
   const progress = opts.progress ?? NO_PROGRESS;
+  // A folder of build products (a nix `result`) is one target per product.
+  if (opts.backend === 'auto') targets = await expandProducts(targets, opts.verbose);
   const results = await mapPool(targets, opts.jobs ?? 1, async (t) => {
     progress.start(t);
     const r = await scanCached(t, opts);

@@ -19,6 +19,11 @@ export interface ImageRoot {
   prefix: string | null;
   inventory: Inventory;
   /**
+   * Only rules with one of these tags run over this root (absent: every rule). Roots that are not a system but loose
+   * files, like the files a container layer deleted (their bytes still ship) or an image's config, take `secret`.
+   */
+  ruleTags?: readonly string[];
+  /**
    * Read regular files by their canonical path in this root (already resolved: no symlink in any component).
    * One call per batch: a backend that pays per round trip reads them all at once.
    * Missing or unreadable files map to an Error.
