@@ -78,7 +78,11 @@ function targetOptions(y: Argv): Argv {
       describe: 'let a qcow2/vmdk/vhd image read the host backing file it names (refused by default)',
     })
     .option('accel', { choices: ACCEL_CHOICES as string[], describe: 'guestfs appliance: kvm, tcg or auto (default)' })
-    .option('timeout', { type: 'number', describe: 'per-image timeout in seconds (default 300)' })
+    .option('timeout', { type: 'number', describe: 'seconds per image, open to report, every backend (default 300)' })
+    .option('max-decompressed', {
+      type: 'string',
+      describe: 'most bytes decompressing one image may write to the temp dir, e.g. 8G (default: 80% of its free space)',
+    })
     .option('config', { alias: 'c', type: 'string', describe: 'config file (default: ./hostleak.config.{json,yaml,yml})' });
 }
 
@@ -225,6 +229,17 @@ async function writeOutput(text: string, output: string | undefined, io: RunIO):
   }
 }
 
+/** `512M`, `4G`, `1000000` (bytes) -> bytes; undefined when not given. */
+function parseSize(v: string | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(String(v).trim());
+  if (!m) throw new UsageError(`${flag} takes a size like 512M or 4G`);
+  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
+  const n = Math.floor(Number(m[1]) * mult);
+  if (!(n > 0)) throw new UsageError(`${flag} must be more than 0`);
+  return n;
+}
+
 /** How images are opened: flags win over the config file, which wins over the defaults. */
 function backendOptions(args: Parsed, gate: Gate, env: NodeJS.ProcessEnv): BackendOptions {
   const cfg = gate.config.backend;
@@ -233,6 +248,7 @@ function backendOptions(args: Parsed, gate: Gate, env: NodeJS.ProcessEnv): Backe
     throw new UsageError('--timeout must be a positive number of seconds');
   }
   return {
+    maxDecompressedBytes: parseSize(args['max-decompressed'] as string | undefined, '--max-decompressed'),
     allowBackingFile: (args['allow-backing-file'] as boolean | undefined) ?? cfg.allowBackingFile ?? false,
     guestfs: {
       accel: ((args.accel as string | undefined) ?? cfg.accel ?? 'auto') as Accel,

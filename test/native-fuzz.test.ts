@@ -1,7 +1,8 @@
 /**
- * Seeded, bounded fuzzing of the native reader: byte mutations of small ext4, vfat images and of an ext4 image in
- * each disk container (qcow2, VHD dynamic and fixed, VHDX clean and with a log to replay, VMDK sparse and
- * stream-optimized, VDI), mostly in each format's metadata (the windows below), some anywhere. In strict mode every case must return or throw one of our errors; a
+ * Seeded, bounded fuzzing of the native reader: byte mutations of small ext4, vfat, qcow2 and squashfs images and of
+ * an ext4 image in each disk container (VHD dynamic and fixed, VHDX clean and with a log to replay, VMDK sparse and
+ * stream-optimized, VDI), mostly in each format's metadata (the windows below), some anywhere. In strict mode every
+ * case must return or throw one of our errors; a
  * RangeError, TypeError or a hang is a reader bug. Runs in a child process (the reader is synchronous), so a hang
  * is caught by the child's timeout and the last case started names the seed.
  */
@@ -14,7 +15,7 @@ import { buildInlineTree } from './helpers/native-trees.js';
 import { requireTool } from './helpers/tools.js';
 import { vhdxLayout, writeDirtyLog } from './helpers/vhdx-log.js';
 
-requireTool('mke2fs', 'mkfs.vfat', 'mcopy', 'qemu-img');
+requireTool('mke2fs', 'mkfs.vfat', 'mcopy', 'qemu-img', 'mksquashfs');
 const d = describe;
 
 const CASES = 200;
@@ -34,7 +35,7 @@ for (let i = 0; i < Number(casesArg); i++) {
   const buf = Buffer.from(base);
   const n = 1 + Math.floor(rnd() * 16);
   // Metadata windows [start, length] (negative start: from the end).
-  const hot = JSON.parse(hotArg).map(([a, l]) => [a < 0 ? buf.length + a : a, l]);
+  const hot = JSON.parse(hotArg).map(([a, l]) => { const s = a < 0 ? buf.length + a : a; return [s, Math.min(l, buf.length - s)]; });
   for (let k = 0; k < n; k++) {
     const w = hot.length === 1 ? hot[0] : hot[Math.floor(rnd() * hot.length)];
     const r0 = rnd();
@@ -54,6 +55,15 @@ for (let i = 0; i < Number(casesArg); i++) {
       const files = v.inventory.entries().filter((e) => e.type === 'file').map((e) => e.path);
       for (const [p, c] of await v.readFiles(files, 65536)) {
         if (c instanceof Error && !ours.has(c.name) && !/no such file|not a regular file/.test(c.message)) bugs.push({ i, p, name: c.name, message: c.message });
+      }
+      // The same files as random-access sources (how a nested image is read).
+      for (const p of files.slice(0, 8)) {
+        try {
+          const s = v.openFile?.(p);
+          if (s) s.read(0, Math.min(s.size, 65536));
+        } catch (c) {
+          if (!ours.has(c?.name)) bugs.push({ i, p, name: c?.name, message: String(c?.message ?? c), open: true });
+        }
       }
     }
     counts[problems.length ? 'partial' : 'ok']++;
@@ -112,6 +122,12 @@ beforeAll(() => {
   hot['vmdk-stream'] = [[0, 4096], [-8192, 8192]];
   convert('vdi', 'vdi', '');
   hot.vdi = [[0, 4096]];
+  for (const codec of ['gzip', 'xz', 'zstd', 'lz4']) {
+    // squashfs keeps its tables at the end, after the data: mutate anywhere.
+    hot[`squashfs-${codec}`] = [[0, Number.MAX_SAFE_INTEGER]];
+    images[`squashfs-${codec}`] = path.join(tmp, `${codec}.sqfs`);
+    execFileSync('mksquashfs', [tree, images[`squashfs-${codec}`]!, '-comp', codec, '-b', '4096', '-noappend', '-quiet', '-no-progress'], { stdio: 'ignore' });
+  }
 });
 afterAll(() => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
@@ -123,13 +139,17 @@ d('native reader fuzzing', () => {
     ['ext2', 2],
     ['vfat', 3],
     ['qcow2', 4],
-    ['vhd', 5],
-    ['vhd-fixed', 6],
-    ['vhdx', 7],
-    ['vhdx-log', 8],
-    ['vmdk', 9],
-    ['vmdk-stream', 10],
-    ['vdi', 11],
+    ['vhd', 16],
+    ['vhd-fixed', 17],
+    ['vhdx', 18],
+    ['vhdx-log', 19],
+    ['vmdk', 20],
+    ['vmdk-stream', 21],
+    ['vdi', 22],
+    ['squashfs-gzip', 5],
+    ['squashfs-xz', 6],
+    ['squashfs-zstd', 7],
+    ['squashfs-lz4', 8],
   ])('%s: %i-seeded mutations return or throw our errors, never hang', (kind, seed) => {
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', CHILD, NATIVE_DIST, images[kind]!, kind, String(CASES), String(seed), JSON.stringify(hot[kind])], {
       encoding: 'utf8',

@@ -1,4 +1,5 @@
 /** What every backend gives the engine: read-only views of an image, each an inventory plus a file reader. */
+import type { Deadline } from '../image/deadline.js';
 import type { Inventory } from '../inventory.js';
 import type { FilesystemInfo } from '../types.js';
 import type { ByteSource } from './native/source.js';
@@ -44,6 +45,10 @@ export interface OpenedImage {
 
 export interface OpenOptions {
   signal?: AbortSignal;
+  /** The target's one deadline (open to report); backends stop at it with a TimeoutError. */
+  deadline?: Deadline;
+  /** Most real bytes decompression may write to the temp directory (default: see src/image/decompress.ts). */
+  maxDecompressedBytes?: number;
   verbose?: (msg: string) => void;
   /** Waits for a free appliance slot (store audits cap them by memory); returns the release function. */
   acquireAppliance?: () => Promise<() => void>;

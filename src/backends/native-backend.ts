@@ -6,7 +6,15 @@
 import { withPreparedImage, type PreparedImage } from '../image/prepare.js';
 import { assemble } from './assemble.js';
 import { TargetError, type Backend, type OpenedImage, type OpenOptions } from './backend.js';
-import { listNativeFilesystems, nativeContainer, nativeSupports, openNativeSource, sourceProblems, type ByteSource } from './native/index.js';
+import {
+  CheckedSource,
+  listNativeFilesystems,
+  nativeContainer,
+  nativeSupports,
+  openNativeSource,
+  sourceProblems,
+  type ByteSource,
+} from './native/index.js';
 
 export interface NativeBackendOptions {
   allowBackingFile?: boolean;
@@ -32,7 +40,9 @@ export async function openNativePrepared(prepared: PreparedImage, opts: OpenOpti
     throw new TargetError(`${prepared.description}: the native reader does not read this container (try --backend guestfs)`);
   }
   const started = Date.now();
-  const source = openNativeSource(prepared.path, prepared.container);
+  const deadline = opts.deadline;
+  const file = openNativeSource(prepared.path, prepared.container);
+  const source = deadline ? new CheckedSource(file, () => deadline.check()) : file;
   try {
     const { views, problems } = await listNativeFilesystems(source);
     const tAssemble = Date.now();
@@ -46,7 +56,7 @@ export async function openNativePrepared(prepared: PreparedImage, opts: OpenOpti
       backend: 'native',
       filesystems: a.filesystems,
       roots: a.roots,
-      problems: [...sourceProblems(source), ...problems, ...a.problems],
+      problems: [...sourceProblems(file), ...problems, ...a.problems],
       async close() {
         source.close?.();
         prepared.cleanup();
@@ -62,7 +72,7 @@ export function createNativeBackend(options: NativeBackendOptions = {}): Backend
   return {
     name: 'native',
     open(target: string, opts: OpenOptions): Promise<OpenedImage> {
-      const prep = { allowBackingFile: options.allowBackingFile, signal: opts.signal, verbose: opts.verbose };
+      const prep = { allowBackingFile: options.allowBackingFile, signal: opts.signal, verbose: opts.verbose, maxWrite: opts.maxDecompressedBytes };
       return withPreparedImage(target, prep, (prepared) => openNativePrepared(prepared, opts));
     },
   };

@@ -83,6 +83,32 @@ export class FileSource implements ByteSource {
   }
 }
 
+/**
+ * A source that calls `check` before every read: the target's deadline (a TimeoutError) reaches the native readers'
+ * synchronous loops at their next read, whatever reader it is.
+ */
+export class CheckedSource implements ByteSource {
+  constructor(
+    private readonly parent: ByteSource,
+    private readonly check: () => void,
+  ) {}
+  get size(): number {
+    return this.parent.size;
+  }
+  read(offset: number, length: number): Buffer {
+    this.check();
+    return this.parent.read(offset, length);
+  }
+  readInto(buf: Buffer, offset: number, length: number): void {
+    this.check();
+    if (this.parent.readInto) this.parent.readInto(buf, offset, length);
+    else this.parent.read(offset, length).copy(buf, 0);
+  }
+  close(): void {
+    this.parent.close?.();
+  }
+}
+
 /** An in-memory source (tests, decompressed data). */
 export class BufferSource implements ByteSource {
   constructor(private readonly buf: Buffer) {}
