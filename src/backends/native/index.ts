@@ -4,7 +4,7 @@
  * covered so `--backend auto` can prefer native.
  */
 import type { FileContent, FilesystemView } from '../backend.js';
-import { TargetError } from '../backend.js';
+import { oneLine, TargetError } from '../../errors.js';
 import { ExtFs, isExt } from './ext4.js';
 import { rethrowIfStrict, type Listed, type NativeFs } from './fs.js';
 export { setStrict } from './fs.js';
@@ -161,10 +161,6 @@ function openFs(dev: ProbedDevice): NativeFs {
   if (dev.type === 'squashfs') return new SquashFs(dev.source, dev.device);
   if (dev.type === 'iso9660') return new Iso9660Fs(dev.source, dev.device);
   return new ExtFs(dev.source, dev.device);
-}
-
-function oneLine(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
 }
 
 /**
