@@ -2,6 +2,7 @@
 import type { Inventory, ResolveResult } from '../inventory.js';
 import type { Entry, HostIdentity, Severity } from '../types.js';
 import type { Accounts } from './accounts.js';
+import type { PackageDb } from './packages.js';
 
 export interface RuleMeta {
   /** kebab-case, equal to the rule's file name and doc page name. */
@@ -55,6 +56,8 @@ export interface RuleContext {
   fs: ImageFs;
   accounts: Accounts;
   host: HostIdentity;
+  /** The image's package database (dpkg/apk; rpm recognised), read once per audit on the first call. */
+  packages(): Promise<PackageDb>;
   /** Rule options from configuration (empty object by default). */
   options: Record<string, unknown>;
   /** The severity this run uses for the rule (meta default unless configured). */

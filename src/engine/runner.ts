@@ -5,6 +5,7 @@ import { SEVERITY_RANK } from '../types.js';
 import { loadAccounts, type Accounts } from './accounts.js';
 import { createImageFs } from './imagefs.js';
 import type { Rule } from './rule.js';
+import { loadPackageDb, type PackageDb } from './packages.js';
 
 export const RULE_CRASHED = 'rule-crashed';
 
@@ -39,6 +40,8 @@ export async function runRules(root: ImageRoot, rules: EnabledRule[], host: Host
   const filesystemOf = (p: string) => root.inventory.get(p)?.fs ?? null;
   const findings: Finding[] = [];
   const seen = new Set<string>();
+  let packageDb: Promise<PackageDb> | null = null;
+  const packages = () => (packageDb ??= loadPackageDb(fs, root.inventory));
 
   await Promise.all(
     rules.map(async ({ rule, severity, options }) => {
@@ -49,6 +52,7 @@ export async function runRules(root: ImageRoot, rules: EnabledRule[], host: Host
           fs,
           accounts,
           host,
+          packages,
           options,
           severity,
           report(f) {
