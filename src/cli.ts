@@ -77,6 +77,10 @@ function targetOptions(y: Argv): Argv {
       type: 'boolean',
       describe: 'let a qcow2/vmdk/vhd image read the host backing file it names (refused by default)',
     })
+    .option('nested', {
+      type: 'boolean',
+      describe: 'audit disk/filesystem images found inside an image as roots of their own (findings read FILE:/path)',
+    })
     .option('accel', { choices: ACCEL_CHOICES as string[], describe: 'guestfs appliance: kvm, tcg or auto (default)' })
     .option('timeout', { type: 'number', describe: 'per-image timeout in seconds (default 300)' })
     .option('config', { alias: 'c', type: 'string', describe: 'config file (default: ./hostleak.config.{json,yaml,yml})' });
@@ -234,6 +238,7 @@ function backendOptions(args: Parsed, gate: Gate, env: NodeJS.ProcessEnv): Backe
   }
   return {
     allowBackingFile: (args['allow-backing-file'] as boolean | undefined) ?? cfg.allowBackingFile ?? false,
+    nested: Boolean(args.nested),
     guestfs: {
       accel: ((args.accel as string | undefined) ?? cfg.accel ?? 'auto') as Accel,
       timeoutS: timeout,
@@ -322,6 +327,8 @@ async function cmdScan(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): Promise
             })),
             // With backing files allowed an overlay audits to other findings than when it is refused.
             allowBackingFile: backendOpts.allowBackingFile ?? false,
+            // --nested audits more of the same image.
+            nested: backendOpts.nested ?? false,
           }),
         )
       : null;

@@ -1,6 +1,7 @@
 /** Audit targets: open each with a backend, run the rules over every root, and collect one result per target. */
 import { TargetError, type Backend, type OpenedImage } from './backends/backend.js';
 import { expandProducts, resolveBackend } from './resolve/index.js';
+import { NESTED_RULE, withNestedRoots } from './resolve/nested.js';
 import { dirBackend } from './backends/dir.js';
 import { createGuestfsBackend, openGuestfsPrepared, type GuestfsBackendOptions } from './backends/guestfs.js';
 import { createNativeBackend, nativeCanRead, openNativePrepared } from './backends/native-backend.js';
@@ -18,6 +19,8 @@ export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'dir', 'guestf
 export interface BackendOptions {
   /** Let a qcow2/vmdk/vhd image read the host file it names; every image backend prepares images with it. */
   allowBackingFile?: boolean;
+  /** Audit disk and filesystem images found inside an image as roots of their own (`--nested`). */
+  nested?: boolean;
   /** The guestfs appliance: acceleration, per-image timeout. */
   guestfs?: Omit<GuestfsBackendOptions, 'allowBackingFile'>;
 }
@@ -107,9 +110,20 @@ export async function scanTarget(target: string, opts: ScanOptions & Pick<StoreO
     });
     result.backend = image.backend;
     opts.verbose?.(`${target}: phase open: ${Date.now() - t0} ms (${image.backend} backend)`);
+    let audited = new Set<string>();
+    if (opts.nested) {
+      const images = autoImageBackend(opts);
+      const n = await withNestedRoots(image, {
+        verbose: verbose && ((msg: string) => verbose(`${target}: ${msg}`)),
+        openImage: (file, label) => images.open(file, { verbose: verbose && ((msg: string) => verbose(`${target}: ${label}: ${msg}`)) }),
+      });
+      image = n.image;
+      audited = n.audited;
+    }
     result.filesystems = image.filesystems;
     t0 = Date.now();
-    result.findings = await auditImage(image, opts, target);
+    // A nested image audited as its own root is no longer "not audited".
+    result.findings = (await auditImage(image, opts, target)).filter((f) => !(f.ruleId === NESTED_RULE && audited.has(f.path)));
     opts.verbose?.(`${target}: phase rules: ${Date.now() - t0} ms (${opts.rules.length} rules)`);
     if (image.problems.length > 0) {
       result.status = 'partial';

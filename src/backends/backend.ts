@@ -29,6 +29,11 @@ export interface ImageRoot {
    * Missing or unreadable files map to an Error.
    */
   readFiles(paths: string[], maxBytes: number): Promise<Map<string, FileContent | Error>>;
+  /**
+   * A regular file (canonical path) as a random-access byte source, when the backend can map files (native): how a
+   * filesystem image stored inside the image is opened without copying it out (`--nested`, the NixOS ISO's store).
+   */
+  openFile?(path: string): ByteSource;
 }
 
 export interface OpenedImage {
