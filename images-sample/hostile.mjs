@@ -124,6 +124,9 @@ export const CASES = {
     }
     return { file: f, expect: 3, reason: /differencing VHDX/ };
   },
+  // Decompression bombs: 50 GB of zeros (costs time, not disk: written sparse) and 4 GB of data (costs disk).
+  'zero-bomb': (dir) => ({ file: zstdRle(path.join(dir, 'zeros.img.zst'), 0, 50 * 1000 ** 3), expect: 3, reason: /timed out/ }),
+  'data-bomb': (dir) => ({ file: zstdRle(path.join(dir, 'data.img.zst'), 0x41, 4 * 1000 ** 3), expect: 3, reason: /limit|timed out/ }),
   'vdi-differencing': (dir) => {
     const f = path.join(dir, 'diff.vdi');
     run('qemu-img', ['create', '-q', '-f', 'vdi', f, '4M']);
@@ -133,6 +136,30 @@ export const CASES = {
     return { file: f, expect: 3, reason: /differencing/ };
   },
 };
+
+/**
+ * A zstd frame of RLE blocks: `bytes` copies of `byte` in 4 bytes per 128 KiB (a 50 GB frame is 1.6 MB). zstd can
+ * only make such a stream by compressing the whole payload; writing the frame directly keeps the builder instant.
+ */
+function zstdRle(file, byte, bytes) {
+  const BLOCK = 128 * 1024;
+  const blocks = Math.ceil(bytes / BLOCK);
+  const out = Buffer.alloc(6 + blocks * 4);
+  out.writeUInt32LE(0xfd2fb528, 0);
+  out[4] = 0x00; // no content size, not single segment, no checksum, no dictionary
+  out[5] = 0x38; // window 128 KiB
+  for (let i = 0; i < blocks; i++) {
+    const size = i === blocks - 1 ? bytes - i * BLOCK : BLOCK;
+    const header = (size << 3) | (1 << 1) | (i === blocks - 1 ? 1 : 0);
+    const at = 6 + i * 4;
+    out[at] = header & 0xff;
+    out[at + 1] = (header >> 8) & 0xff;
+    out[at + 2] = (header >> 16) & 0xff;
+    out[at + 3] = byte;
+  }
+  writeFileSync(file, out);
+  return file;
+}
 
 function guid(s) {
   const b = Buffer.from(s.replace(/-/g, ''), 'hex');

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import yargs, { type Argv } from 'yargs';
 import { Registry } from './engine/registry.js';
-import { isSetupError, prepare, readReport, startRun, type Gate, type GateArgs } from './gate.js';
+import { prepare, readReport, startRun, type Gate, type GateArgs } from './gate.js';
 import type { EnabledRule } from './engine/runner.js';
 import {
   atOrAbove,
@@ -22,14 +22,15 @@ import {
 } from './exit.js';
 import { DOCS_RULES_DIR, VERSION } from './paths.js';
 import { FORMATS, render, type FormatName } from './reporters/index.js';
-import { BACKEND_CHOICES, auditImage, oneLine, scan, type BackendChoice } from './scan.js';
+import { auditImage, scan } from './scan.js';
+import { exitCodeOf, HostleakError, oneLine, RequestError, UsageError } from './errors.js';
 import type { OpenedImage } from './backends/backend.js';
 import { cat, looksBinary } from './commands/cat.js';
-import { openTarget, RequestError, selectRoot } from './commands/common.js';
+import { openTarget, selectRoot } from './commands/common.js';
 import { diffImages, formatDiffText } from './commands/diff.js';
 import { INVENTORY_FORMATS, inventoryLines, type InventoryFormat } from './commands/inventory-cmd.js';
 import { ls } from './commands/ls.js';
-import type { HostIdentity, TargetResult } from './types.js';
+import { BACKEND_CHOICES, type BackendChoice, type HostIdentity, type TargetResult } from './types.js';
 import { doctor, formatChecks } from './doctor.js';
 import { ACCEL_CHOICES, type Accel } from './backends/guestfs.js';
 import type { BackendOptions } from './scan.js';
@@ -66,8 +67,6 @@ export interface RunResult {
   stdoutBytes?: Buffer;
 }
 
-class UsageError extends Error {}
-
 /** Options every command that opens images takes. */
 function targetOptions(y: Argv): Argv {
   return y
@@ -82,7 +81,11 @@ function targetOptions(y: Argv): Argv {
       describe: 'audit disk/filesystem images found inside an image as roots of their own (findings read FILE:/path)',
     })
     .option('accel', { choices: ACCEL_CHOICES as string[], describe: 'guestfs appliance: kvm, tcg or auto (default)' })
-    .option('timeout', { type: 'number', describe: 'per-image timeout in seconds (default 300)' })
+    .option('timeout', { type: 'number', describe: 'seconds per image, open to report, every backend (default 300)' })
+    .option('max-decompressed', {
+      type: 'string',
+      describe: 'most bytes decompressing one image may write to the temp dir, e.g. 8G (default: 80% of its free space)',
+    })
     .option('config', { alias: 'c', type: 'string', describe: 'config file (default: ./hostleak.config.{json,yaml,yml})' });
 }
 
@@ -229,6 +232,17 @@ async function writeOutput(text: string, output: string | undefined, io: RunIO):
   }
 }
 
+/** `512M`, `4G`, `1000000` (bytes) -> bytes; undefined when not given. */
+function parseSize(v: string | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(String(v).trim());
+  if (!m) throw new UsageError(`${flag} takes a size like 512M or 4G`);
+  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
+  const n = Math.floor(Number(m[1]) * mult);
+  if (!(n > 0)) throw new UsageError(`${flag} must be more than 0`);
+  return n;
+}
+
 /** How images are opened: flags win over the config file, which wins over the defaults. */
 function backendOptions(args: Parsed, gate: Gate, env: NodeJS.ProcessEnv): BackendOptions {
   const cfg = gate.config.backend;
@@ -237,6 +251,7 @@ function backendOptions(args: Parsed, gate: Gate, env: NodeJS.ProcessEnv): Backe
     throw new UsageError('--timeout must be a positive number of seconds');
   }
   return {
+    maxDecompressedBytes: parseSize(args['max-decompressed'] as string | undefined, '--max-decompressed'),
     allowBackingFile: (args['allow-backing-file'] as boolean | undefined) ?? cfg.allowBackingFile ?? false,
     nested: Boolean(args.nested),
     guestfs: {
@@ -375,13 +390,7 @@ async function cmdScan(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): Promise
 }
 
 async function cmdMerge(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): Promise<RunResult> {
-  let report;
-  try {
-    report = await mergeReports(args.reports as string[]);
-  } catch (err) {
-    if (err instanceof RequestError) throw new UsageError(err.message);
-    throw err;
-  }
+  const report = await mergeReports(args.reports as string[]);
   const format = args.format as FormatName;
   const output = args.output ? path.resolve(io.cwd ?? process.cwd(), String(args.output)) : undefined;
   const gate = await prepareGate(args, io);
@@ -425,8 +434,9 @@ async function withImage(
     const r = await fn(image, log);
     return { ...r, stderr: logged() + r.stderr };
   } catch (err) {
-    if (err instanceof RequestError) return { exitCode: EXIT_USAGE, stdout: '', stderr: `${logged()}hostleak: ${err.message}\n` };
-    return { exitCode: EXIT_INCOMPLETE, stdout: '', stderr: `${logged()}hostleak: ${target}: ${oneLine(err)}\n` };
+    const exitCode = exitCodeOf(err);
+    const where = exitCode === EXIT_USAGE ? '' : `${target}: `;
+    return { exitCode, stdout: '', stderr: `${logged()}hostleak: ${where}${oneLine(err)}\n` };
   } finally {
     await image?.close().catch(() => undefined);
   }
@@ -590,9 +600,8 @@ export async function run(argv: string[], io: RunIO = {}): Promise<RunResult> {
         throw new UsageError(`unknown command '${args._[0]}'`);
     }
   } catch (err) {
-    if (err instanceof UsageError || isSetupError(err)) {
-      return { exitCode: EXIT_USAGE, stdout: '', stderr: `hostleak: ${err.message}\n` };
-    }
+    // An error of the model is one line and its exit code; anything else is a bug (the bin reports it).
+    if (err instanceof HostleakError) return { exitCode: exitCodeOf(err), stdout: '', stderr: `hostleak: ${err.message}\n` };
     throw err;
   }
 }

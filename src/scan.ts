@@ -1,28 +1,34 @@
 /** Audit targets: open each with a backend, run the rules over every root, and collect one result per target. */
-import { TargetError, type Backend, type OpenedImage } from './backends/backend.js';
+import type { Backend, OpenedImage } from './backends/backend.js';
 import { expandProducts, resolveBackend } from './resolve/index.js';
 import { NESTED_RULE, withNestedRoots } from './resolve/nested.js';
 import { dirBackend } from './backends/dir.js';
-import { createGuestfsBackend, openGuestfsPrepared, type GuestfsBackendOptions } from './backends/guestfs.js';
+import { createGuestfsBackend, DEFAULT_TIMEOUT_S, openGuestfsPrepared, type GuestfsBackendOptions } from './backends/guestfs.js';
+import { createDeadline, raceDeadline, type Deadline } from './image/deadline.js';
 import { createNativeBackend, nativeCanRead, openNativePrepared } from './backends/native-backend.js';
 import { withPreparedImage } from './image/prepare.js';
 import { runRules, sortFindings, type EnabledRule } from './engine/runner.js';
+import { oneLine, TargetError } from './errors.js';
 import { VERSION } from './paths.js';
-import type { Finding, HostIdentity, Report, TargetResult } from './types.js';
+import type { BackendChoice, Finding, HostIdentity, Report, TargetResult } from './types.js';
 import type { ResultCache } from './store/cache.js';
 import { mapPool, type Semaphore } from './store/pool.js';
 import { NO_PROGRESS, type Progress } from './store/progress.js';
-
-export type BackendChoice = 'auto' | 'dir' | 'guestfs' | 'native';
-export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'dir', 'guestfs', 'native'];
 
 export interface BackendOptions {
   /** Let a qcow2/vmdk/vhd image read the host file it names; every image backend prepares images with it. */
   allowBackingFile?: boolean;
   /** Audit disk and filesystem images found inside an image as roots of their own (`--nested`). */
   nested?: boolean;
-  /** The guestfs appliance: acceleration, per-image timeout. */
+  /** The guestfs appliance: acceleration, per-image timeout (the one deadline of every backend). */
   guestfs?: Omit<GuestfsBackendOptions, 'allowBackingFile'>;
+  /** Most real bytes decompressing one target may write to the temp directory. */
+  maxDecompressedBytes?: number;
+}
+
+/** Seconds one target may take from open to report, whatever the backend (`--timeout`). */
+export function targetTimeoutS(opts: BackendOptions): number {
+  return opts.guestfs?.timeoutS ?? DEFAULT_TIMEOUT_S;
 }
 
 export interface ScanOptions extends BackendOptions {
@@ -41,7 +47,7 @@ function autoImageBackend(opts: BackendOptions): Backend {
   return {
     name: 'auto',
     open(target, o) {
-      const prep = { allowBackingFile: opts.allowBackingFile, signal: o.signal, verbose: o.verbose };
+      const prep = { allowBackingFile: opts.allowBackingFile, signal: o.signal, verbose: o.verbose, maxWrite: o.maxDecompressedBytes };
       return withPreparedImage(target, prep, async (prepared) => {
         if (await nativeCanRead(prepared)) return openNativePrepared(prepared, o);
         o.verbose?.('not every filesystem is readable natively; using libguestfs');
@@ -68,21 +74,17 @@ export async function auditImage(
   image: OpenedImage,
   opts: Pick<ScanOptions, 'rules' | 'host' | 'verbose'>,
   label: string,
+  deadline?: Deadline,
 ): Promise<Finding[]> {
   const findings: Finding[] = [];
   for (const root of image.roots) {
     const tags = root.ruleTags;
     const rules = tags ? opts.rules.filter((r) => r.rule.meta.tags.some((t) => tags.includes(t))) : opts.rules;
-    const run = await runRules(root, rules, opts.host);
+    const run = await runRules(root, rules, opts.host, deadline);
     opts.verbose?.(`${label}: ${root.inventory.size} entries, ${run.filesRead} files read in ${run.batches} batches`);
-    findings.push(...run.findings);
+    for (const f of run.findings) findings.push(f);
   }
   return sortFindings(findings);
-}
-
-export function oneLine(err: unknown): string {
-  const msg = err instanceof Error ? err.message : String(err);
-  return msg.split('\n')[0]!.trim() || 'unknown error';
 }
 
 export async function scanTarget(target: string, opts: ScanOptions & Pick<StoreOptions, 'appliances'>): Promise<TargetResult> {
@@ -97,6 +99,9 @@ export async function scanTarget(target: string, opts: ScanOptions & Pick<StoreO
     findings: [],
   };
   let image: OpenedImage | null = null;
+  let opening: Promise<OpenedImage> | null = null;
+  // One deadline from open to report: decompression, the backend and the rules all stop at it.
+  const deadline = createDeadline(targetTimeoutS(opts));
   try {
     const backend = await pickBackend(target, opts.backend, opts);
     result.backend = backend.name;
@@ -104,10 +109,16 @@ export async function scanTarget(target: string, opts: ScanOptions & Pick<StoreO
     const appliances = opts.appliances;
     // Several targets run at once: every line the backend prints names its image.
     const verbose = opts.verbose;
-    image = await backend.open(target, {
+    opening = backend.open(target, {
       verbose: verbose && ((msg: string) => verbose(`${target}: ${msg}`)),
       acquireAppliance: appliances ? () => appliances.acquire() : undefined,
+      signal: deadline.signal,
+      deadline,
+      maxDecompressedBytes: opts.maxDecompressedBytes,
     });
+    image = await raceDeadline(opening, deadline.signal);
+    opening = null;
+    deadline.check();
     result.backend = image.backend;
     opts.verbose?.(`${target}: phase open: ${Date.now() - t0} ms (${image.backend} backend)`);
     let audited = new Set<string>();
@@ -123,7 +134,10 @@ export async function scanTarget(target: string, opts: ScanOptions & Pick<StoreO
     result.filesystems = image.filesystems;
     t0 = Date.now();
     // A nested image audited as its own root is no longer "not audited".
-    result.findings = (await auditImage(image, opts, target)).filter((f) => !(f.ruleId === NESTED_RULE && audited.has(f.path)));
+    result.findings = (await raceDeadline(auditImage(image, opts, target, deadline), deadline.signal)).filter(
+      (f) => !(f.ruleId === NESTED_RULE && audited.has(f.path)),
+    );
+    deadline.check();
     opts.verbose?.(`${target}: phase rules: ${Date.now() - t0} ms (${opts.rules.length} rules)`);
     if (image.problems.length > 0) {
       result.status = 'partial';
@@ -136,6 +150,9 @@ export async function scanTarget(target: string, opts: ScanOptions & Pick<StoreO
     result.error = oneLine(err);
     if (!(err instanceof TargetError)) opts.verbose?.(`${target}: ${(err as Error)?.stack ?? err}`);
   } finally {
+    deadline.dispose();
+    // An open that missed the deadline may still finish later: close what it opens then.
+    if (opening) void opening.then((late) => late.close()).catch(() => undefined);
     await image?.close().catch(() => undefined);
     result.durationMs = Date.now() - started;
   }

@@ -144,7 +144,6 @@ d('native reader on the corpus', () => {
     ['e2fs_f_filetype.img.gz', 'partial', /^$/],
     ['ul_xfs.img.xz', 'unsupported', /xfs is not supported/],
     ['ul_btrfs.img.xz', 'unsupported', /btrfs is not supported/],
-    ['ul_squashfs4.img.xz', 'unsupported', /squashfs is not supported/],
     ['ul_iso-rr-joliet.img.xz', 'unsupported', /iso9660 is not supported/],
     ['ul_isosize_sample.iso.gz', 'unsupported', /iso9660 is not supported/],
     ['dfvfs_lvmtest.qcow2', 'unsupported', /LVM2_member is not supported/],

@@ -6,8 +6,17 @@
 import { withPreparedImage, type PreparedImage } from '../image/prepare.js';
 import { assemble } from './assemble.js';
 import { nixosIsoLayout } from '../resolve/nested.js';
-import { TargetError, type Backend, type OpenedImage, type OpenOptions } from './backend.js';
-import { listNativeFilesystems, nativeContainer, nativeSupports, openNativeSource, sourceProblems, type ByteSource } from './native/index.js';
+import { TargetError } from '../errors.js';
+import type { Backend, OpenedImage, OpenOptions } from './backend.js';
+import {
+  CheckedSource,
+  listNativeFilesystems,
+  nativeContainer,
+  nativeSupports,
+  openNativeSource,
+  sourceProblems,
+  type ByteSource,
+} from './native/index.js';
 
 export interface NativeBackendOptions {
   allowBackingFile?: boolean;
@@ -33,7 +42,9 @@ export async function openNativePrepared(prepared: PreparedImage, opts: OpenOpti
     throw new TargetError(`${prepared.description}: the native reader does not read this container (try --backend guestfs)`);
   }
   const started = Date.now();
-  const source = openNativeSource(prepared.path, prepared.container);
+  const deadline = opts.deadline;
+  const file = openNativeSource(prepared.path, prepared.container);
+  const source = deadline ? new CheckedSource(file, () => deadline.check()) : file;
   try {
     const { views, problems } = await listNativeFilesystems(source);
     const tAssemble = Date.now();
@@ -52,7 +63,7 @@ export async function openNativePrepared(prepared: PreparedImage, opts: OpenOpti
       backend: 'native',
       filesystems: iso ? [...iso.filesystems, ...a.filesystems] : a.filesystems,
       roots: iso ? [iso.root, ...a.roots] : a.roots,
-      problems: [...sourceProblems(source), ...problems, ...(iso?.problems ?? []), ...a.problems],
+      problems: [...sourceProblems(file), ...problems, ...(iso?.problems ?? []), ...a.problems],
       async close() {
         source.close?.();
         prepared.cleanup();
@@ -68,7 +79,7 @@ export function createNativeBackend(options: NativeBackendOptions = {}): Backend
   return {
     name: 'native',
     open(target: string, opts: OpenOptions): Promise<OpenedImage> {
-      const prep = { allowBackingFile: options.allowBackingFile, signal: opts.signal, verbose: opts.verbose };
+      const prep = { allowBackingFile: options.allowBackingFile, signal: opts.signal, verbose: opts.verbose, maxWrite: opts.maxDecompressedBytes };
       return withPreparedImage(target, prep, (prepared) => openNativePrepared(prepared, opts));
     },
   };

@@ -11,11 +11,12 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { assemble, buildRoot } from '../backends/assemble.js';
-import { TargetError, type FilesystemView, type ImageRoot, type OpenedImage } from '../backends/backend.js';
+import type { FilesystemView, OpenedImage } from '../backends/backend.js';
+import { TargetError } from '../errors.js';
 import { listNativeFilesystems } from '../backends/native/index.js';
 import { detectBuffer } from '../image/detect.js';
 import type { Inventory } from '../inventory.js';
-import type { Entry, FilesystemInfo } from '../types.js';
+import type { Entry, FilesystemInfo, ImageRoot } from '../types.js';
 import { tempDir } from './archive.js';
 import { combineImages } from './opened.js';
 

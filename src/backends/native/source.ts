@@ -4,7 +4,7 @@
  * past the image.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { TargetError } from '../backend.js';
+import { TargetError } from '../../errors.js';
 
 /** The image (or a part of it) is malformed; the message is a one-line reason. */
 export class CorruptImageError extends TargetError {
@@ -80,6 +80,32 @@ export class FileSource implements ByteSource {
   close(): void {
     if (this.fd !== null) closeSync(this.fd);
     this.fd = null;
+  }
+}
+
+/**
+ * A source that calls `check` before every read: the target's deadline (a TimeoutError) reaches the native readers'
+ * synchronous loops at their next read, whatever reader it is.
+ */
+export class CheckedSource implements ByteSource {
+  constructor(
+    private readonly parent: ByteSource,
+    private readonly check: () => void,
+  ) {}
+  get size(): number {
+    return this.parent.size;
+  }
+  read(offset: number, length: number): Buffer {
+    this.check();
+    return this.parent.read(offset, length);
+  }
+  readInto(buf: Buffer, offset: number, length: number): void {
+    this.check();
+    if (this.parent.readInto) this.parent.readInto(buf, offset, length);
+    else this.parent.read(offset, length).copy(buf, 0);
+  }
+  close(): void {
+    this.parent.close?.();
   }
 }
 
