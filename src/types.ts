@@ -4,7 +4,6 @@
  * from each other's implementation modules.
  */
 import type { Inventory } from './inventory.js';
-import type { ByteSource } from './backends/native/source.js';
 
 export type Severity = 'error' | 'warning' | 'info';
 export const SEVERITIES: readonly Severity[] = ['error', 'warning', 'info'];
@@ -129,7 +128,15 @@ export interface ImageRoot {
    * A regular file (canonical path) as a random-access byte source, when the backend can map files (native): how a
    * filesystem image stored inside the image is opened without copying it out (`--nested`, the NixOS ISO's store).
    */
-  openFile?(path: string): ByteSource;
+  openFile?(path: string): RandomAccess;
+}
+
+/** Bytes readable at any offset (what the native readers open: an image file, or a file inside an image). */
+export interface RandomAccess {
+  readonly size: number;
+  /** Exactly `length` bytes at `offset`; throws when the range is outside. */
+  read(offset: number, length: number): Buffer;
+  close?(): void;
 }
 
 /** How targets are read (`--backend`, config `backend.name`). */
