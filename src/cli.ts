@@ -31,7 +31,7 @@ import { diffImages, formatDiffText } from './commands/diff.js';
 import { INVENTORY_FORMATS, inventoryLines, type InventoryFormat } from './commands/inventory-cmd.js';
 import { ls } from './commands/ls.js';
 import { BACKEND_CHOICES, type BackendChoice, type HostIdentity, type TargetResult } from './types.js';
-import { doctor, formatChecks } from './doctor.js';
+import { doctor, formatChecks } from './commands/doctor.js';
 import { ACCEL_CHOICES, type Accel } from './backends/guestfs.js';
 import type { BackendOptions } from './scan.js';
 import { jsonlLine } from './reporters/jsonl.js';
