@@ -1,5 +1,5 @@
 /**
- * Seeded, bounded fuzzing of the native reader: byte mutations of small ext4, vfat, qcow2 and squashfs images and of
+ * Seeded, bounded fuzzing of the native reader: byte mutations of small ext4, vfat, qcow2, squashfs and iso9660 images and of
  * an ext4 image in each disk container (VHD dynamic and fixed, VHDX clean and with a log to replay, VMDK sparse and
  * stream-optimized, VDI), mostly in each format's metadata (the windows below), some anywhere. In strict mode every
  * case must return or throw one of our errors; a
@@ -15,7 +15,7 @@ import { buildInlineTree } from './helpers/native-trees.js';
 import { requireTool } from './helpers/tools.js';
 import { vhdxLayout, writeDirtyLog } from './helpers/vhdx-log.js';
 
-requireTool('mke2fs', 'mkfs.vfat', 'mcopy', 'qemu-img', 'mksquashfs');
+requireTool('mke2fs', 'mkfs.vfat', 'mcopy', 'qemu-img', 'mksquashfs', 'xorriso', 'genisoimage');
 const d = describe;
 
 const CASES = 200;
@@ -122,6 +122,13 @@ beforeAll(() => {
   hot['vmdk-stream'] = [[0, 4096], [-8192, 8192]];
   convert('vdi', 'vdi', '');
   hot.vdi = [[0, 4096]];
+  images.iso9660 = path.join(tmp, 'rr.iso');
+  execFileSync('xorriso', ['-as', 'mkisofs', '-quiet', '-R', '-J', '-o', images.iso9660, tree], { stdio: 'ignore' });
+  images.joliet = path.join(tmp, 'joliet.iso');
+  execFileSync('genisoimage', ['-quiet', '-J', '-o', images.joliet, tree], { stdio: 'ignore' });
+  // An ISO's volume descriptors, path tables and directories follow the 32 KiB system area.
+  hot.iso9660 = [[32768, 65536]];
+  hot.joliet = [[32768, 65536]];
   for (const codec of ['gzip', 'xz', 'zstd', 'lz4']) {
     // squashfs keeps its tables at the end, after the data: mutate anywhere.
     hot[`squashfs-${codec}`] = [[0, Number.MAX_SAFE_INTEGER]];
@@ -150,6 +157,8 @@ d('native reader fuzzing', () => {
     ['squashfs-xz', 6],
     ['squashfs-zstd', 7],
     ['squashfs-lz4', 8],
+    ['iso9660', 9],
+    ['joliet', 10],
   ])('%s: %i-seeded mutations return or throw our errors, never hang', (kind, seed) => {
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', CHILD, NATIVE_DIST, images[kind]!, kind, String(CASES), String(seed), JSON.stringify(hot[kind])], {
       encoding: 'utf8',
