@@ -8,6 +8,7 @@ import type { ImageRoot, OpenedImage } from '../backends/backend.js';
 import { parentOf } from '../inventory.js';
 import type { Entry, Finding } from '../types.js';
 import { modeString, octalMode } from './common.js';
+import { pushAll } from '../arrays.js';
 
 /** Regular files up to this size that keep path and size are compared by content hash. */
 export const HASH_MAX_BYTES = 64 * 1024;
@@ -219,8 +220,8 @@ export function formatDiffText(d: DiffReport, color: boolean): string {
     }
   }
   lines.push(c.dim(`Unchanged: ${d.unchanged} entries`), '');
-  lines.push(...findingLines(c, 'New findings', d.findings.new, c.red), '');
-  lines.push(...findingLines(c, 'Fixed findings', d.findings.fixed, c.green), '');
+  pushAll(lines, findingLines(c, 'New findings', d.findings.new, c.red)).push('');
+  pushAll(lines, findingLines(c, 'Fixed findings', d.findings.fixed, c.green)).push('');
   const n = d.findings.new.length;
   const fixed = d.findings.fixed.length;
   lines.push(

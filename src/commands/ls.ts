@@ -5,6 +5,7 @@ import { createImageFs } from '../engine/imagefs.js';
 import { joinPath, describeFailure } from '../inventory.js';
 import type { Entry } from '../types.js';
 import { isoTime, modeString, RequestError } from './common.js';
+import { maxOf } from '../arrays.js';
 
 export interface LsOptions {
   long: boolean;
@@ -57,8 +58,8 @@ export async function ls(root: ImageRoot, path: string, opts: LsOptions): Promis
 /** Pad every column but the last to its widest cell; numbers (size) right-aligned. */
 export function alignColumns(rows: string[][]): string {
   if (rows.length === 0) return '';
-  const cols = Math.max(...rows.map((r) => r.length));
-  const widths = Array.from({ length: cols - 1 }, (_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  const cols = maxOf(rows.map((r) => r.length));
+  const widths = Array.from({ length: cols - 1 }, (_, i) => maxOf(rows.map((r) => (r[i] ?? '').length)));
   return (
     rows
       .map((r) =>
