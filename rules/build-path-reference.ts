@@ -4,6 +4,8 @@ import { excerpt } from '../src/engine/redact.js';
 import { redactSecrets } from '../src/engine/secrets.js';
 import { isStorePath, lineAt, scanTextFiles, textScanOptions } from '../src/engine/text.js';
 import { isRuntimePath } from '../src/engine/homes.js';
+import { judgeShipped } from '../src/engine/packages.js';
+import type { ReportInput } from '../src/engine/rule.js';
 
 export default defineRule({
   meta: {
@@ -19,8 +21,15 @@ export default defineRule({
     references: ['https://github.com/NixOS/nixpkgs/pull/292561', 'https://github.com/NixOS/nixpkgs/issues/83207'],
   },
   async check(ctx) {
-    const { inventory, options, report } = ctx;
+    const { inventory, options, report, packages } = ctx;
     const opts = textScanOptions(options);
+    // Hits are judged against the package database after the pass: a file a package installed unchanged carries
+    // the distribution's build path (Debian's _sysconfigdata, npm's code), not the image builder's.
+    const found: Array<{ finding: ReportInput; data?: Buffer }> = [];
+    const judged = async ({ finding, data }: { finding: ReportInput; data?: Buffer }) => {
+      const j = await judgeShipped(packages, finding.path, data);
+      report({ ...finding, message: finding.message + j.suffix, severity: j.severity });
+    };
     // Subscribe to the shared content pass first (synchronously), then look at symlinks while it runs.
     const scanned = scanTextFiles(ctx, opts, (file) => {
       if (file.binary) return;
@@ -30,25 +39,22 @@ export default defineRule({
       const first = hits[0]!;
       const at = lineAt(text, first.index);
       const prefixes = [...new Set(hits.map((h) => h.prefix))];
-      report({
+      found.push({ data: file.data, finding: {
         path: file.entry.path,
         message:
           `${file.entry.path} names the build-time path ${prefixes.join(', ')} (${hits.length} occurrence${hits.length === 1 ? '' : 's'}, ` +
           `first on line ${at.n})`,
         evidence: `line ${at.n}: ${redactSecrets(excerpt(at.line, at.col))}`,
-      });
+      } });
     });
     for (const e of inventory.walk('/')) {
       if (e.type !== 'symlink' || !e.target || isRuntimePath(e.path)) continue;
       if (!opts.includeStore && isStorePath(e.path)) continue;
       const prefix = e.target.startsWith('/') ? buildPathPrefix(e.target) : null;
       if (!prefix) continue;
-      report({
-        path: e.path,
-        message: `${e.path} -> ${e.target} points into the build-time path ${prefix}`,
-        evidence: e.target,
-      });
+      found.push({ finding: { path: e.path, message: `${e.path} -> ${e.target} points into the build-time path ${prefix}`, evidence: e.target } });
     }
     await scanned;
+    await Promise.all(found.map(judged));
   },
 });

@@ -2,6 +2,8 @@ import { defineRule } from '../src/engine/rule.js';
 import { redact } from '../src/engine/redact.js';
 import { findPrivateKeys, findTokens } from '../src/engine/secrets.js';
 import { isStorePath, lineAt, scanTextFiles, textScanOptions } from '../src/engine/text.js';
+import { judgeShipped } from '../src/engine/packages.js';
+import type { ReportInput } from '../src/engine/rule.js';
 
 /** SSH host keys are baked-ssh-host-key's. */
 const HOST_KEY = /^\/etc\/ssh\/ssh_host_[^/]*_key$/;
@@ -23,6 +25,7 @@ export default defineRule({
   },
   async check(ctx) {
     const opts = textScanOptions(ctx.options);
+    const found: Array<{ finding: ReportInput; data: Buffer }> = [];
     await scanTextFiles(ctx, opts, (file) => {
       if (file.binary || HOST_KEY.test(file.entry.path)) return;
       const text = file.text();
@@ -33,13 +36,20 @@ export default defineRule({
       const first = tokens[0] ?? null;
       const where = lineAt(text, first ? first.index : keys[0]!.index);
       const count = tokens.length + keys.length;
-      ctx.report({
+      found.push({ data: file.data, finding: {
         path: file.entry.path,
         message:
           `${file.entry.path} holds ${count === 1 ? 'a' : count} secret${count === 1 ? '' : 's'} (${kinds.join(', ')}), first on line ${where.n}` +
           (isStorePath(file.entry.path) ? ', world-readable in /nix/store' : ''),
         evidence: [...tokens.slice(0, 3).map((t) => `${t.kind.label} ${redact(t.value)}`), ...keys.slice(0, 1).map((k) => `${k.label} ${redact(k.body)}`)].join('; '),
-      });
+      } });
     });
+    // A package's own test fixture or documentation, installed unchanged, is the distribution's: info.
+    await Promise.all(
+      found.map(async ({ finding, data }) => {
+        const j = await judgeShipped(ctx.packages, finding.path, data);
+        ctx.report({ ...finding, message: finding.message + j.suffix, severity: j.severity });
+      }),
+    );
   },
 });

@@ -2,7 +2,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createBaseline, parseBaseline } from '../src/engine/baseline.js';
-import { fingerprint } from '../src/engine/fingerprint.js';
+import { fingerprint } from '../src/fingerprint.js';
 import type { Finding, Report } from '../src/types.js';
 import { cli, copyTree, SAMPLES, scratch, TEST_HOST } from './helpers/gate.js';
 

@@ -1,19 +1,10 @@
 /** The rule contract: metadata plus one async function that queries the image and reports findings. */
 import type { Inventory, ResolveResult } from '../inventory.js';
-import type { Entry, HostIdentity, Severity } from '../types.js';
-import type { Accounts } from './accounts.js';
+import type { Entry, HostIdentity, RuleMeta, Severity } from '../types.js';
+import type { PackageDb } from './packages.js';
 
-export interface RuleMeta {
-  /** kebab-case, equal to the rule's file name and doc page name. */
-  id: string;
-  severity: Severity;
-  tags: string[];
-  description: string;
-  remediation: string;
-  references?: string[];
-  /** Documentation URL. Built-in rules leave it unset (derived from the id); custom rules set it or null. */
-  helpUri?: string | null;
-}
+export type { RuleMeta };
+import type { Accounts } from './accounts.js';
 
 export interface ReadOptions {
   /** Read at most this many bytes (default: the engine's limit, 1 MiB). */
@@ -55,6 +46,8 @@ export interface RuleContext {
   fs: ImageFs;
   accounts: Accounts;
   host: HostIdentity;
+  /** The image's package database (dpkg/apk; rpm recognised), read once per audit on the first call. */
+  packages(): Promise<PackageDb>;
   /** Rule options from configuration (empty object by default). */
   options: Record<string, unknown>;
   /** The severity this run uses for the rule (meta default unless configured). */

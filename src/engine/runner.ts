@@ -1,13 +1,11 @@
 /** Runs the enabled rules over one image root and collects their findings. */
-import type { ImageRoot } from '../backends/backend.js';
 import { TimeoutError, type Deadline } from '../image/deadline.js';
-import type { Finding, HostIdentity, Severity } from '../types.js';
-import { SEVERITY_RANK } from '../types.js';
+import type { Finding, HostIdentity, ImageRoot, Severity } from '../types.js';
+import { RULE_CRASHED, SEVERITY_RANK } from '../types.js';
 import { loadAccounts, type Accounts } from './accounts.js';
 import { createImageFs } from './imagefs.js';
 import type { Rule } from './rule.js';
-
-export const RULE_CRASHED = 'rule-crashed';
+import { loadPackageDb, type PackageDb } from './packages.js';
 
 /** A rule as this run uses it: configured severity and options. */
 export interface EnabledRule {
@@ -40,6 +38,8 @@ export async function runRules(root: ImageRoot, rules: EnabledRule[], host: Host
   const filesystemOf = (p: string) => root.inventory.get(p)?.fs ?? null;
   const findings: Finding[] = [];
   const seen = new Set<string>();
+  let packageDb: Promise<PackageDb> | null = null;
+  const packages = () => (packageDb ??= loadPackageDb(fs, root.inventory));
 
   await Promise.all(
     rules.map(async ({ rule, severity, options }) => {
@@ -50,6 +50,7 @@ export async function runRules(root: ImageRoot, rules: EnabledRule[], host: Host
           fs,
           accounts,
           host,
+          packages,
           options,
           severity,
           report(f) {

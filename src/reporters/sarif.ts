@@ -10,10 +10,9 @@
  * - a target that failed or was only partly read shows as `executionSuccessful: false` with an error notification.
  */
 import path from 'node:path';
-import type { RuleMeta } from '../engine/rule.js';
-import { fingerprint, FINGERPRINT_VERSION } from '../engine/fingerprint.js';
-import { splitFindingPath } from '../engine/finding-path.js';
-import type { Finding, Report, Severity, TargetResult } from '../types.js';
+import { fingerprint, FINGERPRINT_VERSION } from '../fingerprint.js';
+import { splitFindingPath } from '../finding-path.js';
+import type { Finding, Report, RuleMeta, Severity, TargetResult } from '../types.js';
 import { helpUriFor, REPOSITORY_URL, rulesForReport } from './rule-docs.js';
 
 export const SARIF_SCHEMA_URI = 'https://json.schemastore.org/sarif-2.1.0.json';

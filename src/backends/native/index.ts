@@ -4,7 +4,7 @@
  * covered so `--backend auto` can prefer native.
  */
 import type { FileContent, FilesystemView } from '../backend.js';
-import { TargetError } from '../backend.js';
+import { oneLine, TargetError } from '../../errors.js';
 import { ExtFs, isExt } from './ext4.js';
 import { rethrowIfStrict, type Listed, type NativeFs } from './fs.js';
 export { setStrict } from './fs.js';
@@ -14,6 +14,8 @@ import { WHOLE_DISK, type Partition } from './partition.js';
 import { isQcow2, Qcow2Source } from './qcow2.js';
 import { CorruptImageError, FileSource, SliceSource, UnsupportedImageError, type ByteSource } from './source.js';
 import { isVfat, VfatFs } from './vfat.js';
+import { SquashFs, squashfsSupported } from './squashfs.js';
+import { Iso9660Fs } from './iso9660.js';
 import { isVdi, VdiSource } from './vdi.js';
 import { isVhd, VhdSource } from './vhd.js';
 import { isVhdx, VhdxSource } from './vhdx.js';
@@ -30,7 +32,17 @@ export { VmdkSource } from './vmdk.js';
 export { VdiSource } from './vdi.js';
 
 /** Filesystem types the native reader lists. */
-export const NATIVE_TYPES: ReadonlySet<string> = new Set(['ext2', 'ext3', 'ext4', 'vfat']);
+export const NATIVE_TYPES: ReadonlySet<string> = new Set(['ext2', 'ext3', 'ext4', 'vfat', 'squashfs', 'iso9660']);
+
+/**
+ * Whether the native reader reads this filesystem: its type, and for types with variants we refuse (squashfs 3 or
+ * lzo), the variant. A refused variant is then a problem natively and sends `--backend auto` to libguestfs.
+ */
+function nativeReads(type: string | null, src: ByteSource): boolean {
+  if (type === null || !NATIVE_TYPES.has(type)) return false;
+  if (type === 'squashfs') return squashfsSupported(src);
+  return true;
+}
 
 function has(src: ByteSource, off: number, magic: string): boolean {
   if (off + magic.length > src.size) return false;
@@ -105,7 +117,7 @@ export function probeNative(source: ByteSource): ProbeResult {
         const src = new SliceSource(source, p.start, p.size);
         const type = detectFsType(src);
         const unknownContent = type === null && !NON_FS_PART_TYPES.has(p.partType) && !looksBlank(src);
-        out.push({ device: p.device, partition: p, source: src, type, supported: type !== null && NATIVE_TYPES.has(type), unknownContent });
+        out.push({ device: p.device, partition: p, source: src, type, supported: nativeReads(type, src), unknownContent });
       } catch (err) {
         rethrowIfStrict(err);
         problems.push(`${p.device}: ${(err as Error).message}`);
@@ -122,7 +134,7 @@ export function probeNative(source: ByteSource): ProbeResult {
   if (whole !== null) {
     return {
       table: 'none',
-      devices: [{ device: WHOLE_DISK, partition: null, source, type: whole, supported: NATIVE_TYPES.has(whole) }],
+      devices: [{ device: WHOLE_DISK, partition: null, source, type: whole, supported: nativeReads(whole, source) }],
       problems,
     };
   }
@@ -147,11 +159,9 @@ export async function nativeSupports(source: ByteSource): Promise<boolean> {
 
 function openFs(dev: ProbedDevice): NativeFs {
   if (dev.type === 'vfat') return new VfatFs(dev.source, dev.device);
+  if (dev.type === 'squashfs') return new SquashFs(dev.source, dev.device);
+  if (dev.type === 'iso9660') return new Iso9660Fs(dev.source, dev.device);
   return new ExtFs(dev.source, dev.device);
-}
-
-function oneLine(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
 }
 
 /**
@@ -177,7 +187,7 @@ export async function listNativeFilesystems(
       if (dev.unknownContent) problems.push(`${dev.device}: no filesystem the native reader recognises (try --backend guestfs)`);
       continue;
     }
-    if (!dev.supported) {
+    if (!dev.supported && !NATIVE_TYPES.has(dev.type)) {
       problems.push(`${dev.device}: ${dev.type} is not supported by the native reader`);
       continue;
     }

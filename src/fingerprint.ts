@@ -6,7 +6,7 @@
  * new name, a config change of the rule's severity, and a rewording of messages between hostleak versions.
  */
 import { createHash } from 'node:crypto';
-import type { Finding } from '../types.js';
+import type { Finding } from './types.js';
 
 /** Bumped only if the recipe below changes (baselines and code-scanning alerts would all reopen). */
 export const FINGERPRINT_VERSION = 1;
