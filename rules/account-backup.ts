@@ -1,5 +1,5 @@
-import { defineRule } from '../src/engine/rule.js';
-import { plural } from '../src/engine/residue.js';
+import { defineRule } from '../src/engine/kit/rule.js';
+import { plural } from '../src/engine/kit/residue.js';
 import { baseName } from '../src/inventory.js';
 
 /** Backup copies of the account files: shadow's tools write `<file>-`, Debian's daily dpkg job `/var/backups/*.bak`. */

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { defineRule } from '../src/engine/rule.js';
-import { isRuntimePath } from '../src/engine/homes.js';
+import { defineRule } from '../src/engine/kit/rule.js';
+import { isRuntimePath } from '../src/engine/kit/homes.js';
 import { baseName } from '../src/inventory.js';
 import type { Entry, HostIdentity } from '../src/types.js';
 

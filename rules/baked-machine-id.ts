@@ -1,5 +1,5 @@
-import { defineRule } from '../src/engine/rule.js';
-import { redact } from '../src/engine/redact.js';
+import { defineRule } from '../src/engine/kit/rule.js';
+import { redact } from '../src/engine/kit/redact.js';
 
 const FILES = ['/etc/machine-id', '/var/lib/dbus/machine-id'];
 

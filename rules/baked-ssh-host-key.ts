@@ -1,5 +1,5 @@
-import { defineRule } from '../src/engine/rule.js';
-import { describeKey, findPrivateKeys } from '../src/engine/secrets.js';
+import { defineRule } from '../src/engine/kit/rule.js';
+import { describeKey, findPrivateKeys } from '../src/engine/kit/secrets.js';
 
 export default defineRule({
   meta: {

@@ -1,6 +1,6 @@
-import { defineRule } from '../src/engine/rule.js';
-import { DEFAULT_HOSTNAMES } from '../src/engine/identity.js';
-import { lines } from '../src/engine/text.js';
+import { defineRule } from '../src/engine/kit/rule.js';
+import { DEFAULT_HOSTNAMES } from '../src/engine/kit/identity.js';
+import { lines } from '../src/engine/kit/text.js';
 
 /** Files holding one name: the machine's (hostname, SUSE's HOSTNAME) or its mail name (Debian's mailname). */
 const NAME_FILES = ['/etc/hostname', '/etc/HOSTNAME', '/etc/mailname'];

@@ -1,4 +1,4 @@
-import { defineRule } from '../src/engine/rule.js';
+import { defineRule } from '../src/engine/kit/rule.js';
 import { joinPath } from '../src/inventory.js';
 import type { Entry } from '../src/types.js';
 import { CLOUD_INIT_LOGS } from './cloud-init-state.js';

@@ -1,5 +1,5 @@
-import { defineRule } from '../src/engine/rule.js';
-import { plural } from '../src/engine/residue.js';
+import { defineRule } from '../src/engine/kit/rule.js';
+import { plural } from '../src/engine/kit/residue.js';
 import { baseName, joinPath } from '../src/inventory.js';
 
 /** cloud-init's logs (build-log leaves them to this rule). */

@@ -1,7 +1,7 @@
-import { defineRule } from '../src/engine/rule.js';
-import { isRuntimePath } from '../src/engine/homes.js';
-import { humanBytes, nonEmptyFilesUnder, plural, someNames } from '../src/engine/residue.js';
-import { isStorePath } from '../src/engine/text.js';
+import { defineRule } from '../src/engine/kit/rule.js';
+import { isRuntimePath } from '../src/engine/kit/homes.js';
+import { humanBytes, nonEmptyFilesUnder, plural, someNames } from '../src/engine/kit/residue.js';
+import { isStorePath } from '../src/engine/kit/text.js';
 import { baseName } from '../src/inventory.js';
 import type { Entry } from '../src/types.js';
 

@@ -1,8 +1,8 @@
 import picomatch from 'picomatch';
-import { defineRule } from '../src/engine/rule.js';
-import { isExampleSecret } from '../src/engine/example-secrets.js';
-import { redact } from '../src/engine/redact.js';
-import { lines } from '../src/engine/text.js';
+import { defineRule } from '../src/engine/kit/rule.js';
+import { isExampleSecret } from '../src/engine/kit/example-secrets.js';
+import { redact } from '../src/engine/kit/redact.js';
+import { lines } from '../src/engine/kit/text.js';
 import { baseName } from '../src/inventory.js';
 import type { Entry } from '../src/types.js';
 

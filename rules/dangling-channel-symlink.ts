@@ -1,5 +1,5 @@
-import { defineRule } from '../src/engine/rule.js';
-import { isRuntimePath } from '../src/engine/homes.js';
+import { defineRule } from '../src/engine/kit/rule.js';
+import { isRuntimePath } from '../src/engine/kit/homes.js';
 import { describeFailure, parentOf } from '../src/inventory.js';
 import type { Entry } from '../src/types.js';
 

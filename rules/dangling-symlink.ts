@@ -1,9 +1,9 @@
 import picomatch from 'picomatch';
-import { defineRule } from '../src/engine/rule.js';
-import { aggregate } from '../src/engine/aggregate.js';
-import { isRuntimePath } from '../src/engine/homes.js';
-import { isStorePath, textScanOptions } from '../src/engine/text.js';
-import { judgeShipped } from '../src/engine/packages.js';
+import { defineRule } from '../src/engine/kit/rule.js';
+import { aggregate } from '../src/engine/kit/aggregate.js';
+import { isRuntimePath } from '../src/engine/kit/homes.js';
+import { isStorePath, textScanOptions } from '../src/engine/kit/text.js';
+import { judgeShipped } from '../src/engine/kit/packages.js';
 import { describeFailure, normalizePath, parentOf, type ResolveResult } from '../src/inventory.js';
 import type { Entry } from '../src/types.js';
 

@@ -1,5 +1,5 @@
-import { defineRule } from '../src/engine/rule.js';
-import { globOnce } from '../src/engine/residue.js';
+import { defineRule } from '../src/engine/kit/rule.js';
+import { globOnce } from '../src/engine/kit/residue.js';
 
 /** Where DHCP clients and servers keep their leases (all distributions; networkd's run-time folder for tarballs). */
 const CLIENT = [

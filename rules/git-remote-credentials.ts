@@ -1,9 +1,9 @@
-import { defineRule } from '../src/engine/rule.js';
-import { isExampleSecret } from '../src/engine/example-secrets.js';
-import { isRuntimePath } from '../src/engine/homes.js';
-import { redact } from '../src/engine/redact.js';
-import { findTokens } from '../src/engine/secrets.js';
-import { isStorePath, lines, textScanOptions } from '../src/engine/text.js';
+import { defineRule } from '../src/engine/kit/rule.js';
+import { isExampleSecret } from '../src/engine/kit/example-secrets.js';
+import { isRuntimePath } from '../src/engine/kit/homes.js';
+import { redact } from '../src/engine/kit/redact.js';
+import { findTokens } from '../src/engine/kit/secrets.js';
+import { isStorePath, lines, textScanOptions } from '../src/engine/kit/text.js';
 import { baseName, joinPath } from '../src/inventory.js';
 
 export interface GitCredential {

@@ -1,6 +1,6 @@
-import { defineRule } from '../src/engine/rule.js';
-import { buildPathPrefix } from '../src/engine/buildpaths.js';
-import { isRuntimePath } from '../src/engine/homes.js';
+import { defineRule } from '../src/engine/kit/rule.js';
+import { buildPathPrefix } from '../src/engine/kit/buildpaths.js';
+import { isRuntimePath } from '../src/engine/kit/homes.js';
 import { describeFailure, normalizePath, parentOf } from '../src/inventory.js';
 
 const GCROOTS = '/nix/var/nix/gcroots';

@@ -1,5 +1,5 @@
-import { defineRule } from '../src/engine/rule.js';
-import { lines } from '../src/engine/text.js';
+import { defineRule } from '../src/engine/kit/rule.js';
+import { lines } from '../src/engine/kit/text.js';
 
 /** Local stub resolvers (systemd-resolved, dnsmasq, unbound) are not the builder's. */
 function isLoopback(addr: string): boolean {

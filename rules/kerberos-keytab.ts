@@ -1,6 +1,6 @@
-import { defineRule } from '../src/engine/rule.js';
-import { isRuntimePath } from '../src/engine/homes.js';
-import { globOnce } from '../src/engine/residue.js';
+import { defineRule } from '../src/engine/kit/rule.js';
+import { isRuntimePath } from '../src/engine/kit/homes.js';
+import { globOnce } from '../src/engine/kit/residue.js';
 import { baseName } from '../src/inventory.js';
 import type { Entry } from '../src/types.js';
 

@@ -1,4 +1,4 @@
-import { defineRule } from '../src/engine/rule.js';
+import { defineRule } from '../src/engine/kit/rule.js';
 import { joinPath } from '../src/inventory.js';
 
 const TEMP_DIRS = ['/tmp', '/var/tmp'];

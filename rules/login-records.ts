@@ -1,5 +1,5 @@
-import { defineRule } from '../src/engine/rule.js';
-import { globOnce } from '../src/engine/residue.js';
+import { defineRule } from '../src/engine/kit/rule.js';
+import { globOnce } from '../src/engine/kit/residue.js';
 
 /** Login accounting: who logged in (wtmp, utmp, lastlog), who failed to (btmp, faillog), rotated copies included. */
 export const LOGIN_RECORDS = [

@@ -1,5 +1,5 @@
-import { defineRule } from '../src/engine/rule.js';
-import { humanBytes, nonEmptyFilesUnder, plural, someNames } from '../src/engine/residue.js';
+import { defineRule } from '../src/engine/kit/rule.js';
+import { humanBytes, nonEmptyFilesUnder, plural, someNames } from '../src/engine/kit/residue.js';
 import { baseName } from '../src/inventory.js';
 import type { Entry } from '../src/types.js';
 import type { Severity } from '../src/types.js';

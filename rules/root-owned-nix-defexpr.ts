@@ -1,5 +1,5 @@
-import { defineRule } from '../src/engine/rule.js';
-import { accountsOwningHome, homeDirs, ownerName } from '../src/engine/homes.js';
+import { defineRule } from '../src/engine/kit/rule.js';
+import { accountsOwningHome, homeDirs, ownerName } from '../src/engine/kit/homes.js';
 import { joinPath } from '../src/inventory.js';
 
 export default defineRule({

@@ -1,9 +1,9 @@
-import { defineRule } from '../src/engine/rule.js';
-import { redact } from '../src/engine/redact.js';
-import { findPrivateKeys, findTokens } from '../src/engine/secrets.js';
-import { isStorePath, lineAt, scanTextFiles, textScanOptions } from '../src/engine/text.js';
-import { judgeShipped } from '../src/engine/packages.js';
-import type { ReportInput } from '../src/engine/rule.js';
+import { defineRule } from '../src/engine/kit/rule.js';
+import { redact } from '../src/engine/kit/redact.js';
+import { findPrivateKeys, findTokens } from '../src/engine/kit/secrets.js';
+import { isStorePath, lineAt, scanTextFiles, textScanOptions } from '../src/engine/kit/text.js';
+import { judgeShipped } from '../src/engine/kit/packages.js';
+import type { ReportInput } from '../src/engine/kit/rule.js';
 
 /** SSH host keys are baked-ssh-host-key's. */
 const HOST_KEY = /^\/etc\/ssh\/ssh_host_[^/]*_key$/;

@@ -1,6 +1,6 @@
 import picomatch from 'picomatch';
-import { defineRule } from '../src/engine/rule.js';
-import { isStorePath } from '../src/engine/text.js';
+import { defineRule } from '../src/engine/kit/rule.js';
+import { isStorePath } from '../src/engine/kit/text.js';
 import { baseName } from '../src/inventory.js';
 
 /** Shell and REPL history files, by name (fish keeps its own under .local/share/fish). */

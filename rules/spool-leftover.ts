@@ -1,6 +1,6 @@
-import { defineRule } from '../src/engine/rule.js';
-import { globOnce } from '../src/engine/residue.js';
-import { judgeShipped } from '../src/engine/packages.js';
+import { defineRule } from '../src/engine/kit/rule.js';
+import { globOnce } from '../src/engine/kit/residue.js';
+import { judgeShipped } from '../src/engine/kit/packages.js';
 import { baseName } from '../src/inventory.js';
 import type { Entry } from '../src/types.js';
 

@@ -1,5 +1,5 @@
-import { defineRule } from '../src/engine/rule.js';
-import { aggregate } from '../src/engine/aggregate.js';
+import { defineRule } from '../src/engine/kit/rule.js';
+import { aggregate } from '../src/engine/kit/aggregate.js';
 import type { Entry } from '../src/types.js';
 
 export default defineRule({

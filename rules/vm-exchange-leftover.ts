@@ -1,5 +1,5 @@
-import { defineRule } from '../src/engine/rule.js';
-import { isStorePath } from '../src/engine/text.js';
+import { defineRule } from '../src/engine/kit/rule.js';
+import { isStorePath } from '../src/engine/kit/text.js';
 import { baseName } from '../src/inventory.js';
 
 export default defineRule({

@@ -1,6 +1,6 @@
-import { defineRule } from '../src/engine/rule.js';
-import { aggregate } from '../src/engine/aggregate.js';
-import { isRuntimePath } from '../src/engine/homes.js';
+import { defineRule } from '../src/engine/kit/rule.js';
+import { aggregate } from '../src/engine/kit/aggregate.js';
+import { isRuntimePath } from '../src/engine/kit/homes.js';
 import type { Entry } from '../src/types.js';
 
 /** Temporary directories, where world-writable (sticky) entries are the point. */
