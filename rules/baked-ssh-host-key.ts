@@ -1,5 +1,4 @@
-import { defineRule } from '../src/engine/kit/rule.js';
-import { describeKey, findPrivateKeys } from '../src/engine/kit/secrets.js';
+import { defineRule, describeKey, findPrivateKeys } from '../src/engine/kit/index.js';
 
 export default defineRule({
   meta: {

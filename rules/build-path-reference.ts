@@ -1,11 +1,17 @@
-import { defineRule } from '../src/engine/kit/rule.js';
-import { buildPathPrefix, findBuildPaths } from '../src/engine/kit/buildpaths.js';
-import { excerpt } from '../src/engine/kit/redact.js';
-import { redactSecrets } from '../src/engine/kit/secrets.js';
-import { isStorePath, lineAt, scanTextFiles, textScanOptions } from '../src/engine/kit/text.js';
-import { isRuntimePath } from '../src/engine/kit/homes.js';
-import { judgeShipped } from '../src/engine/kit/packages.js';
-import type { ReportInput } from '../src/engine/kit/rule.js';
+import {
+  buildPathPrefix,
+  defineRule,
+  excerpt,
+  findBuildPaths,
+  isRuntimePath,
+  isStorePath,
+  judgeShipped,
+  lineAt,
+  redactSecrets,
+  type ReportInput,
+  scanTextFiles,
+  textScanOptions,
+} from '../src/engine/kit/index.js';
 
 export default defineRule({
   meta: {

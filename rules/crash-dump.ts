@@ -1,9 +1,14 @@
-import { defineRule } from '../src/engine/kit/rule.js';
-import { isRuntimePath } from '../src/engine/kit/homes.js';
-import { humanBytes, nonEmptyFilesUnder, plural, someNames } from '../src/engine/kit/residue.js';
-import { isStorePath } from '../src/engine/kit/text.js';
-import { baseName } from '../src/inventory.js';
-import type { Entry } from '../src/types.js';
+import {
+  baseName,
+  defineRule,
+  type Entry,
+  humanBytes,
+  isRuntimePath,
+  isStorePath,
+  nonEmptyFilesUnder,
+  plural,
+  someNames,
+} from '../src/engine/kit/index.js';
 
 /** Where crash handlers keep their dumps: kdump/apport, systemd-coredump, ABRT. */
 const DIRS = ['/var/crash', '/var/lib/systemd/coredump', '/var/spool/abrt', '/var/tmp/abrt', '/var/lib/apport/coredump'];

@@ -1,11 +1,17 @@
 import picomatch from 'picomatch';
-import { defineRule } from '../src/engine/kit/rule.js';
-import { aggregate } from '../src/engine/kit/aggregate.js';
-import { isRuntimePath } from '../src/engine/kit/homes.js';
-import { isStorePath, textScanOptions } from '../src/engine/kit/text.js';
-import { judgeShipped } from '../src/engine/kit/packages.js';
-import { describeFailure, normalizePath, parentOf, type ResolveResult } from '../src/inventory.js';
-import type { Entry } from '../src/types.js';
+import {
+  aggregate,
+  defineRule,
+  describeFailure,
+  type Entry,
+  isRuntimePath,
+  isStorePath,
+  judgeShipped,
+  normalizePath,
+  parentOf,
+  type ResolveResult,
+  textScanOptions,
+} from '../src/engine/kit/index.js';
 
 /** Links other rules already report: Nix channels (dangling-channel-symlink) and GC roots (host-gcroot). */
 const OWNED_ELSEWHERE = picomatch(

@@ -1,5 +1,4 @@
-import { defineRule } from '../src/engine/kit/rule.js';
-import { globOnce } from '../src/engine/kit/residue.js';
+import { defineRule, globOnce } from '../src/engine/kit/index.js';
 
 /** Where DHCP clients and servers keep their leases (all distributions; networkd's run-time folder for tarballs). */
 const CLIENT = [

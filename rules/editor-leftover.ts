@@ -1,9 +1,4 @@
-import { defineRule } from '../src/engine/kit/rule.js';
-import { isRuntimePath } from '../src/engine/kit/homes.js';
-import { judgeShipped } from '../src/engine/kit/packages.js';
-import { isStorePath } from '../src/engine/kit/text.js';
-import { baseName } from '../src/inventory.js';
-import type { Entry } from '../src/types.js';
+import { baseName, defineRule, type Entry, isRuntimePath, isStorePath, judgeShipped } from '../src/engine/kit/index.js';
 
 /** Editor backups and swap files, patch/merge leftovers, and package managers' kept-aside configuration files. */
 const KINDS: Array<{ re: RegExp; what: string }> = [

@@ -1,10 +1,15 @@
-import { defineRule } from '../src/engine/kit/rule.js';
-import { isExampleSecret } from '../src/engine/kit/example-secrets.js';
-import { isRuntimePath } from '../src/engine/kit/homes.js';
-import { redact } from '../src/engine/kit/redact.js';
-import { findTokens } from '../src/engine/kit/secrets.js';
-import { isStorePath, lines, textScanOptions } from '../src/engine/kit/text.js';
-import { baseName, joinPath } from '../src/inventory.js';
+import {
+  baseName,
+  defineRule,
+  findTokens,
+  isExampleSecret,
+  isRuntimePath,
+  isStorePath,
+  joinPath,
+  lines,
+  redact,
+  textScanOptions,
+} from '../src/engine/kit/index.js';
 
 export interface GitCredential {
   /** Where it is: the remote or header key. */

@@ -1,11 +1,18 @@
-import { defineRule } from '../src/engine/kit/rule.js';
-import { HOSTNAME_FILES, hostTerms, matchTerms } from '../src/engine/kit/identity.js';
-import { excerpt } from '../src/engine/kit/redact.js';
-import { redactSecrets } from '../src/engine/kit/secrets.js';
-import { isStorePath, lineAt, scanTextFiles, textScanOptions } from '../src/engine/kit/text.js';
-import { isRuntimePath } from '../src/engine/kit/homes.js';
-import { parentOf } from '../src/inventory.js';
-import { judgeShipped } from '../src/engine/kit/packages.js';
+import {
+  defineRule,
+  excerpt,
+  HOSTNAME_FILES,
+  hostTerms,
+  isRuntimePath,
+  isStorePath,
+  judgeShipped,
+  lineAt,
+  matchTerms,
+  parentOf,
+  redactSecrets,
+  scanTextFiles,
+  textScanOptions,
+} from '../src/engine/kit/index.js';
 
 export default defineRule({
   meta: {
