@@ -10,6 +10,7 @@
 //        bare appliance: `guestfish --ro -a IMG run`                 (the floor: one launch)
 //        hostleak full audit through guestfs                         (one launch + inventory + reads)
 //        `virt-ls -lR` over the same filesystem                      (the reference tool)
+//   HOSTLEAK_BENCH_SCALE=1 adds the native bench on a ~1M-entry image of the same kind (bench/native.mjs --paths 42000).
 // The large image is generated once (bench/make-large.mjs) and cached under bench/out/.
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
@@ -21,6 +22,11 @@ const repo = path.join(here, '..');
 
 const nat = spawnSync(process.execPath, [path.join(here, 'native.mjs')], { stdio: 'inherit' });
 if (nat.status !== 0) process.exitCode = 1;
+// The scale bench: the same kind of image at ~1M entries (42,000 store paths; built once, ~4 GB sparse, minutes).
+if (process.env.HOSTLEAK_BENCH_SCALE === '1') {
+  const big = spawnSync(process.execPath, [path.join(here, 'native.mjs'), '--paths', '42000', '--runs', '3'], { stdio: 'inherit' });
+  if (big.status !== 0) process.exitCode = 1;
+}
 
 if (process.env.HOSTLEAK_BENCH_CONTAINERS !== '0') {
   console.log('');
@@ -64,5 +70,12 @@ if (process.env.HOSTLEAK_BENCH_GUESTFS === '0') {
 // The artifact-store benchmark (~50 images, cold vs cached); HOSTLEAK_BENCH_STORE=0 skips it.
 if (process.env.HOSTLEAK_BENCH_STORE !== '0') {
   const r = spawnSync(process.execPath, [path.resolve('bench/store.mjs')], { stdio: 'inherit' });
+  if (r.status !== 0) process.exitCode = r.status ?? 1;
+}
+
+// Accuracy on real Debian 12 roots (bench/accuracy.mjs: debootstrap, root and a Debian mirror needed; roots cached
+// under bench/out/accuracy/); HOSTLEAK_ACCURACY=0 skips it.
+if (process.env.HOSTLEAK_ACCURACY !== '0') {
+  const r = spawnSync(process.execPath, [path.join(here, 'accuracy.mjs')], { stdio: 'inherit' });
   if (r.status !== 0) process.exitCode = r.status ?? 1;
 }

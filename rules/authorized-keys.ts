@@ -1,8 +1,5 @@
 import { createHash } from 'node:crypto';
-import { defineRule } from '../src/engine/rule.js';
-import { isRuntimePath } from '../src/engine/homes.js';
-import { baseName } from '../src/inventory.js';
-import type { Entry, HostIdentity } from '../src/types.js';
+import { baseName, defineRule, type Entry, type HostIdentity, isRuntimePath, forEachEntry } from '../src/engine/kit/index.js';
 
 const KEY = /(?:^|\s)((?:sk-)?(?:ssh-(?:rsa|dss|ed25519)|ecdsa-sha2-nistp(?:256|384|521))(?:@openssh\.com)?)\s+([A-Za-z0-9+/]+={0,2})(?:\s+(.*))?$/;
 /** NixOS writes keys declared in the configuration here (users.users.<name>.openssh.authorizedKeys): deliberate. */
@@ -54,12 +51,12 @@ export default defineRule({
   },
   async check({ inventory, fs, host, report }) {
     const files: Entry[] = [];
-    for (const e of inventory.walk('/')) {
-      if (e.type !== 'file' && e.type !== 'symlink') continue;
-      if (isRuntimePath(e.path) || e.path.startsWith('/nix/store/')) continue;
+    await forEachEntry(inventory, '/', (e) => {
+      if (e.type !== 'file' && e.type !== 'symlink') return;
+      if (isRuntimePath(e.path) || e.path.startsWith('/nix/store/')) return;
       const name = baseName(e.path);
       if (((name === 'authorized_keys' || name === 'authorized_keys2') && e.path.endsWith(`/.ssh/${name}`)) || DECLARED.test(e.path) || e.path.startsWith('/etc/ssh/authorized_keys/')) files.push(e);
-    }
+    });
     await Promise.all(
       files.map(async (e) => {
         const text = await fs.readText(e.path, { maxBytes: 1024 * 1024 });

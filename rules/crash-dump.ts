@@ -1,9 +1,15 @@
-import { defineRule } from '../src/engine/rule.js';
-import { isRuntimePath } from '../src/engine/homes.js';
-import { humanBytes, nonEmptyFilesUnder, plural, someNames } from '../src/engine/residue.js';
-import { isStorePath } from '../src/engine/text.js';
-import { baseName } from '../src/inventory.js';
-import type { Entry } from '../src/types.js';
+import {
+  baseName,
+  defineRule,
+  type Entry,
+  humanBytes,
+  isRuntimePath,
+  isStorePath,
+  nonEmptyFilesUnder,
+  plural,
+  someNames,
+  forEachEntry,
+} from '../src/engine/kit/index.js';
 
 /** Where crash handlers keep their dumps: kdump/apport, systemd-coredump, ABRT. */
 const DIRS = ['/var/crash', '/var/lib/systemd/coredump', '/var/spool/abrt', '/var/tmp/abrt', '/var/lib/apport/coredump'];
@@ -37,9 +43,9 @@ export default defineRule({
       report({ path: d, message: `${d} holds ${plural(files.length, 'crash dump file')} (${humanBytes(bytes)}) from the build`, evidence: someNames(files) });
     }
     const named: Entry[] = [];
-    for (const e of inventory.walk('/')) {
+    await forEachEntry(inventory, '/', (e) => {
       if (e.type === 'file' && e.size > 0 && !inDirs.has(e.path) && !isStorePath(e.path) && !isRuntimePath(e.path) && CORE_NAME.test(baseName(e.path))) named.push(e);
-    }
+    });
     await Promise.all(
       named.map(async (e) => {
         const r = await fs.readFile(e.path, { maxBytes: 64, cache: false });

@@ -1,9 +1,4 @@
-import { defineRule } from '../src/engine/rule.js';
-import { isRuntimePath } from '../src/engine/homes.js';
-import { judgeShipped } from '../src/engine/packages.js';
-import { isStorePath } from '../src/engine/text.js';
-import { baseName } from '../src/inventory.js';
-import type { Entry } from '../src/types.js';
+import { baseName, defineRule, type Entry, isRuntimePath, isStorePath, judgeShipped, forEachEntry } from '../src/engine/kit/index.js';
 
 /** Editor backups and swap files, patch/merge leftovers, and package managers' kept-aside configuration files. */
 const KINDS: Array<{ re: RegExp; what: string }> = [
@@ -33,12 +28,12 @@ export default defineRule({
   },
   async check({ inventory, packages, report }) {
     const hits: Array<{ e: Entry; what: string }> = [];
-    for (const e of inventory.walk('/')) {
-      if (e.type !== 'file' || isStorePath(e.path) || isRuntimePath(e.path) || ELSEWHERE(e.path)) continue;
+    await forEachEntry(inventory, '/', (e) => {
+      if (e.type !== 'file' || isStorePath(e.path) || isRuntimePath(e.path) || ELSEWHERE(e.path)) return;
       const name = baseName(e.path);
       const kind = KINDS.find((k) => k.re.test(name));
       if (kind) hits.push({ e, what: kind.what });
-    }
+    });
     await Promise.all(
       hits.map(async ({ e, what }) => {
         // A file by that name that a package installed unchanged is the distribution's (an example, a patch).

@@ -1,10 +1,16 @@
-import { defineRule } from '../src/engine/rule.js';
-import { isExampleSecret } from '../src/engine/example-secrets.js';
-import { isRuntimePath } from '../src/engine/homes.js';
-import { redact } from '../src/engine/redact.js';
-import { findTokens } from '../src/engine/secrets.js';
-import { isStorePath, lines, textScanOptions } from '../src/engine/text.js';
-import { baseName, joinPath } from '../src/inventory.js';
+import {
+  baseName,
+  defineRule,
+  findTokens,
+  isExampleSecret,
+  isRuntimePath,
+  isStorePath,
+  joinPath,
+  lines,
+  redact,
+  textScanOptions,
+  forEachEntry,
+} from '../src/engine/kit/index.js';
 
 export interface GitCredential {
   /** Where it is: the remote or header key. */
@@ -60,11 +66,11 @@ export default defineRule({
   async check({ inventory, fs, options, report }) {
     const { includeStore } = textScanOptions(options);
     const configs: string[] = [];
-    for (const e of inventory.walk('/')) {
-      if (e.type !== 'dir' || baseName(e.path) !== '.git' || isRuntimePath(e.path) || (!includeStore && isStorePath(e.path))) continue;
+    await forEachEntry(inventory, '/', (e) => {
+      if (e.type !== 'dir' || baseName(e.path) !== '.git' || isRuntimePath(e.path) || (!includeStore && isStorePath(e.path))) return;
       const c = inventory.get(joinPath(e.path, 'config'));
       if (c?.type === 'file' && c.size > 0) configs.push(c.path);
-    }
+    });
     await Promise.all(
       configs.map(async (p) => {
         const text = await fs.readText(p, { maxBytes: 1024 * 1024 });

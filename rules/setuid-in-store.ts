@@ -1,5 +1,4 @@
-import { forEachEntry } from '../src/engine/entries.js';
-import { defineRule } from '../src/engine/rule.js';
+import { forEachEntry, defineRule } from '../src/engine/kit/index.js';
 
 export default defineRule({
   meta: {

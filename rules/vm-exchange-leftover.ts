@@ -1,8 +1,4 @@
-import { forEachEntry } from '../src/engine/entries.js';
-import type { Entry } from '../src/types.js';
-import { defineRule } from '../src/engine/rule.js';
-import { isStorePath } from '../src/engine/text.js';
-import { baseName } from '../src/inventory.js';
+import { forEachEntry, baseName, defineRule, isStorePath, type Entry } from '../src/engine/kit/index.js';
 
 export default defineRule({
   meta: {

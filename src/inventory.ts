@@ -110,7 +110,7 @@ export class Inventory {
   private readonly names: string[] = [];
   private readonly targets: Array<string | undefined> = [];
   /** Entries added as objects (by `add`): handed out as they are. */
-  private readonly objs: Array<Entry | undefined> = [];
+  private readonly objs = new Map<number, Entry>();
   private readonly fsNames: string[] = [];
   private readonly fsCodes = new Map<string, number>();
   private lastFs = '';
@@ -118,7 +118,7 @@ export class Inventory {
   /** Hash table of node index + 1 (0 = empty slot), size a power of two, at most half full. */
   private slots = new Int32Array(0);
   /** Paths of directories made so far (a directory's path is asked for once per child materialised). */
-  private readonly dirPaths: Array<string | undefined> = [];
+  private readonly dirPaths = new Map<number, string>();
   private derived: Derived | null = null;
 
   constructor(entries: Iterable<Entry> = []) {
@@ -184,8 +184,6 @@ export class Inventory {
     this.hashA[i] = h;
     this.names.push(name);
     this.targets.push(undefined);
-    this.objs.push(undefined);
-    this.dirPaths.push(undefined);
     if (parent >= 0) {
       const mask = this.slots.length - 1;
       let s = h & mask;
@@ -260,7 +258,7 @@ export class Inventory {
   add(entry: Entry): void {
     const i = this.ensure(entry.path);
     this.fill(i, entry.type, entry.mode, entry.uid, entry.gid, entry.size, entry.mtime, entry.fs, entry.target);
-    this.objs[i] = entry;
+    this.objs.set(i, entry);
   }
 
   /**
@@ -274,14 +272,14 @@ export class Inventory {
     if (i >= 0 && this.kindA[i] !== ABSENT) return -1;
     if (i < 0) i = this.node(parent, name, h);
     this.fill(i, type, mode, uid, gid, size, mtime, fs, target);
-    this.objs[i] = undefined;
+    this.objs.delete(i);
     return i;
   }
 
   /** Set the root directory's own metadata (the `/` entry) from plain values. */
   setRoot(type: EntryType, mode: number, uid: number, gid: number, size: number, mtime: number, fs: string): void {
     this.fill(ROOT, type, mode, uid, gid, size, mtime, fs, undefined);
-    this.objs[ROOT] = undefined;
+    this.objs.delete(ROOT);
   }
 
   /** Set the target of the symlink at `path` (backends that read link targets after listing). */
@@ -289,7 +287,7 @@ export class Inventory {
     const i = this.lookup(path);
     if (i < 0 || this.kindA[i] === ABSENT) return;
     this.targets[i] = target;
-    const o = this.objs[i];
+    const o = this.objs.get(i);
     if (o) o.target = target;
   }
 
@@ -307,7 +305,7 @@ export class Inventory {
         this.kindA[i] = ABSENT;
         this.live--;
       }
-      this.objs[i] = undefined;
+      this.objs.delete(i);
       this.targets[i] = undefined;
     }
     this.derived = null;
@@ -333,8 +331,9 @@ export class Inventory {
       const i = map[j]!;
       if (other.kindA[j] === ABSENT) continue;
       this.fill(i, TYPES[other.kindA[j]!]!, other.modeA[j]!, other.uidA[j]!, other.gidA[j]!, other.sizeA[j]!, other.mtimeA[j]!, fs, other.targets[j]);
-      const o = other.objs[j];
-      this.objs[i] = o ? { ...o, path: this.pathOf(i), fs } : undefined;
+      const o = other.objs.get(j);
+      if (o) this.objs.set(i, { ...o, path: this.pathOf(i), fs });
+      else this.objs.delete(i);
     }
   }
 
@@ -366,14 +365,14 @@ export class Inventory {
   }
 
   private dirPath(i: number): string {
-    let s = this.dirPaths[i];
-    if (s === undefined) this.dirPaths[i] = s = this.pathOf(i);
+    let s = this.dirPaths.get(i);
+    if (s === undefined) this.dirPaths.set(i, (s = this.pathOf(i)));
     return s;
   }
 
   /** The entry at a node index (the object it was added as, or a new one made from the columns). */
   entryAt(i: number, path?: string): Entry {
-    const o = this.objs[i];
+    const o = this.objs.size > 0 ? this.objs.get(i) : undefined;
     if (o) return o;
     const e: Entry = {
       path: path ?? this.pathOf(i),
@@ -583,7 +582,7 @@ export class Inventory {
         if (seen.has(key)) return { ok: false, reason: 'loop', at: at(c) };
         seen.add(key);
         if (++follows > MAX_SYMLINK_FOLLOWS) return { ok: false, reason: 'loop', at: at(c) };
-        const o = this.objs[i];
+        const o = this.objs.get(i);
         const target = (o ? o.target : this.targets[i]) ?? '';
         if (target === '') return { ok: false, reason: 'empty-target', at: at(c) };
         if (target.startsWith('/')) stack.length = 0;

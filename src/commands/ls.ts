@@ -1,13 +1,14 @@
 /** `hostleak ls TARGET [PATH] [-l] [-R]`: entries from the inventory, owners named from the image's own accounts. */
 import type { ImageRoot } from '../backends/backend.js';
-import { loadAccounts, type Accounts } from '../engine/accounts.js';
-import { createImageFs } from '../engine/imagefs.js';
+import { loadAccounts, type Accounts } from '../engine/runtime/accounts.js';
+import { createImageFs } from '../engine/runtime/imagefs.js';
 import { joinPath, describeFailure } from '../inventory.js';
 import type { Entry } from '../types.js';
 import { RequestError } from '../errors.js';
 import { EXIT_INCOMPLETE, EXIT_OK } from '../exit.js';
 import { isoTime, modeString, partialNote, phase, selectRoot, withImage } from './common.js';
 import { prepareGate, type CommandContext, type RunResult } from './context.js';
+import { maxOf } from '../arrays.js';
 
 export interface LsOptions {
   long: boolean;
@@ -60,8 +61,8 @@ export async function ls(root: ImageRoot, path: string, opts: LsOptions): Promis
 /** Pad every column but the last to its widest cell; numbers (size) right-aligned. */
 export function alignColumns(rows: string[][]): string {
   if (rows.length === 0) return '';
-  const cols = Math.max(...rows.map((r) => r.length));
-  const widths = Array.from({ length: cols - 1 }, (_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  const cols = maxOf(rows.map((r) => r.length));
+  const widths = Array.from({ length: cols - 1 }, (_, i) => maxOf(rows.map((r) => (r[i] ?? '').length)));
   return (
     rows
       .map((r) =>

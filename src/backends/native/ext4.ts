@@ -10,7 +10,7 @@
 import { Inventory } from '../../inventory.js';
 import type { EntryType } from '../../types.js';
 import type { FileContent } from '../backend.js';
-import { LIMITS, rethrowIfStrict, type NativeFs } from './fs.js';
+import { LIMITS, ProblemList, rethrowIfStrict, type NativeFs } from './fs.js';
 import { BufferSource, CorruptImageError, ExtentSource, UnsupportedImageError, type ByteSource } from './source.js';
 
 const SB_OFFSET = 1024;
@@ -43,7 +43,7 @@ const ROOT_INO = 2;
 const N_BLOCKS_BYTES = 60;
 
 /** Inode table bytes fetched per read; an LRU of these keeps memory flat. */
-const ITABLE_CHUNK = 1024 * 1024;
+const ITABLE_CHUNK = 256 * 1024;
 const ITABLE_CACHE_CHUNKS = 16;
 /** Largest directory run read into the reusable scratch buffer. */
 const SCRATCH_MAX = 1024 * 1024;
@@ -263,9 +263,20 @@ export class ExtFs implements NativeFs {
     if (!chunk) {
       const start = chunkIdx * ITABLE_CHUNK;
       const len = Math.min(ITABLE_CHUNK, tableBytes - start);
-      chunk = this.src.read(table * this.blockSize + start, len);
+      // The evicted chunk's buffer is reused (nothing keeps a view of it: inode() copies what it keeps), so a walk
+      // over tens of MiB of inode tables does not leave them behind for the garbage collector.
+      let reuse: Buffer | undefined;
       if (this.chunkCache.size >= ITABLE_CACHE_CHUNKS) {
-        this.chunkCache.delete(this.chunkCache.keys().next().value as number);
+        const oldest = this.chunkCache.keys().next().value as number;
+        reuse = this.chunkCache.get(oldest);
+        this.chunkCache.delete(oldest);
+      }
+      const at = table * this.blockSize + start;
+      if (reuse && reuse.length === len && this.src.readInto) {
+        this.src.readInto(reuse, at, len);
+        chunk = reuse;
+      } else {
+        chunk = this.src.read(at, len);
       }
       this.chunkCache.set(key, chunk);
     }
@@ -451,7 +462,13 @@ export class ExtFs implements NativeFs {
   /**
    * Call `visit(name, ino)` for every live entry of a directory (not `.`/`..`). Damage is recorded in problems.
    */
-  private readDir(dir: Inode, path: string, problems: string[], visit: (name: string, ino: number) => void): void {
+  private readDir(
+    dir: Inode,
+    path: string,
+    problems: ProblemList,
+    visit: (name: string, ino: number) => void,
+    dirBlocks: Set<number> = new Set(),
+  ): void {
     if (dir.size > LIMITS.maxDirBytes) {
       problems.push(`${this.name}:${path}: directory too large (${dir.size} bytes)`);
       return;
@@ -491,11 +508,21 @@ export class ExtFs implements NativeFs {
       if (tail.length > 0) parseBlock(tail, 0, tail.length);
       return;
     }
+    // ext never shares a directory block (within one directory's map or between directories): a block met again
+    // is hostile metadata (one block repeated in a map lists the same names millions of times); skip it, once noted.
     const nBlocks = Math.ceil(dir.size / this.blockSize);
+    let shared = 0;
     for (const r of this.runs(dir, nBlocks)) {
       if (r.phys < 0) continue;
       const buf = this.readBlocksScratch(r.phys, r.len);
-      for (let b = 0; b < r.len; b++) parseBlock(buf, b * this.blockSize, (b + 1) * this.blockSize);
+      for (let b = 0; b < r.len; b++) {
+        if (dirBlocks.has(r.phys + b)) {
+          if (shared++ === 0) problems.push(`${this.name}:${path}: directory block ${r.phys + b} met twice (repeated in its block map or shared with another directory); skipped`);
+          continue;
+        }
+        dirBlocks.add(r.phys + b);
+        parseBlock(buf, b * this.blockSize, (b + 1) * this.blockSize);
+      }
     }
   }
 
@@ -517,7 +544,8 @@ export class ExtFs implements NativeFs {
   // ---- public ----------------------------------------------------------------------------------------------
 
   list(device: string): { inventory: Inventory; problems: string[] } {
-    const problems: string[] = [];
+    const problems = new ProblemList();
+    const dirBlocks = new Set<number>();
     if (this.blocksCount * this.blockSize > this.src.size) {
       problems.push(
         `${this.name}: the ${this.type} filesystem is truncated (${this.blocksCount * this.blockSize} bytes, the image holds ${this.src.size})`,
@@ -592,7 +620,7 @@ export class ExtFs implements NativeFs {
           }
           setIno(idx, ino);
           if (type === 'dir') stack.push({ idx, inode: child });
-        });
+        }, dirBlocks);
       } catch (err) {
         rethrowIfStrict(err);
         if (err instanceof CorruptImageError && err.message.endsWith('too many entries')) throw err;
@@ -600,7 +628,11 @@ export class ExtFs implements NativeFs {
       }
     }
     this.inos = inos;
-    return { inventory, problems };
+    // Listing is over: what is read from now on (a few files) does not need the walk's caches.
+    this.chunkCache.clear();
+    this.scratch = Buffer.alloc(0);
+    this.src.dropCache?.();
+    return { inventory, problems: problems.done() };
   }
 
   readFile(path: string, maxBytes: number): FileContent {

@@ -22,6 +22,7 @@ import { isVhd, VhdSource } from './vhd.js';
 import { isVhdx, VhdxSource } from './vhdx.js';
 import { isVmdkSparse, VmdkSource } from './vmdk.js';
 import type { Container } from '../../image/detect.js';
+import { pushAll } from '../../arrays.js';
 
 export { CorruptImageError, UnsupportedImageError, CheckedSource, FileSource, SliceSource, BufferSource, ExtentSource } from './source.js';
 export type { ByteSource } from './source.js';
@@ -128,7 +129,7 @@ export function probeNative(source: ByteSource): ProbeResult {
   };
   const gpt = readGpt(source);
   if (gpt) {
-    problems.push(...gpt.problems);
+    pushAll(problems, gpt.problems);
     return { table: 'gpt', devices: fromParts(gpt.partitions), problems };
   }
   const whole = detectFsType(source);
@@ -141,7 +142,7 @@ export function probeNative(source: ByteSource): ProbeResult {
   }
   const mbr = readMbr(source);
   if (mbr) {
-    problems.push(...mbr.problems);
+    pushAll(problems, mbr.problems);
     return { table: 'mbr', devices: fromParts(mbr.partitions), problems };
   }
   return { table: 'none', devices: [], problems };
@@ -205,7 +206,7 @@ export async function listNativeFilesystems(
       problems.push(msg.startsWith(dev.device) ? msg : `${dev.device}: ${msg}`);
       continue;
     }
-    problems.push(...listed.problems);
+    pushAll(problems, listed.problems);
     const reader = fs;
     views.push({
       device: dev.device,
@@ -266,6 +267,17 @@ export function nativeContainer(format: Container): boolean {
 }
 
 /**
+ * The guest disk of a disk container held by any byte source (an image file, or a file inside an archive or another
+ * image, like the VMDK in an OVA): by `format`, or else by its magic; a source that is no container is returned as is.
+ */
+export function openDiskContainer(file: ByteSource, format?: Container): ByteSource {
+  if (format === 'raw') return file;
+  if (format !== undefined) return CONTAINERS[format].open(file);
+  for (const c of Object.values(CONTAINERS)) if (c.is(file)) return c.open(file);
+  return file;
+}
+
+/**
  * Open an image file for the native reader: a disk container (qcow2, VHD, VHDX, sparse VMDK, VDI; by `format`, or
  * else by its magic) is translated to the guest disk, anything else is read as raw. Image-format detection proper
  * lives in src/image/; this is the native reader's own safe opener.
@@ -280,10 +292,7 @@ export function openNativeSource(path: string, format?: Container): ByteSource {
     throw new TargetError(code === 'ENOENT' ? 'no such file or directory' : `cannot open (${code ?? oneLine(err)})`);
   }
   try {
-    if (format === 'raw') return file;
-    if (format !== undefined) return CONTAINERS[format].open(file);
-    for (const c of Object.values(CONTAINERS)) if (c.is(file)) return c.open(file);
-    return file;
+    return openDiskContainer(file, format);
   } catch (err) {
     file.close();
     throw err;

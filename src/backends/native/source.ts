@@ -23,6 +23,8 @@ export interface ByteSource {
   read(offset: number, length: number): Buffer;
   /** Like read, into the start of `target` (no allocation; for data consumed at once, like directory blocks). */
   readInto?(target: Buffer, offset: number, length: number): void;
+  /** Forget cached data (a reader calls it when its walk is over); the source stays usable. */
+  dropCache?(): void;
   close?(): void;
 }
 
@@ -217,7 +219,7 @@ export class ExtentSource implements ByteSource {
 }
 
 /** Size of one cached window of a WindowCache, and how many it keeps. */
-const WINDOW = 128 * 1024;
+const WINDOW = 64 * 1024;
 const WINDOWS = 64;
 
 /**
@@ -272,6 +274,10 @@ export class WindowCache implements ByteSource {
     }
     const w = this.window(n);
     w.copy(buf, 0, offset - n * WINDOW, offset - n * WINDOW + length);
+  }
+
+  dropCache(): void {
+    this.windows.clear();
   }
 
   /** Drops the windows; the parent source stays open (its owner closes it). */

@@ -4,8 +4,8 @@
  * entry) per rule. Same contract as the content pass (text.ts): subscribe synchronously at the start of the check,
  * the pass runs on the next macrotask; a later subscriber gets the next pass.
  */
-import type { Inventory } from '../inventory.js';
-import type { Entry } from '../types.js';
+import type { Inventory } from '../../inventory.js';
+import type { Entry } from '../../types.js';
 
 export type EntryVisitor = (entry: Entry) => void;
 
