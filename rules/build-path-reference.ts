@@ -4,6 +4,7 @@ import { excerpt } from '../src/engine/redact.js';
 import { redactSecrets } from '../src/engine/secrets.js';
 import { isStorePath, lineAt, scanTextFiles, textScanOptions } from '../src/engine/text.js';
 import { isRuntimePath } from '../src/engine/homes.js';
+import { locate } from '../src/engine/location.js';
 
 export default defineRule({
   meta: {
@@ -36,6 +37,8 @@ export default defineRule({
           `${file.entry.path} names the build-time path ${prefixes.join(', ')} (${hits.length} occurrence${hits.length === 1 ? '' : 's'}, ` +
           `first on line ${at.n})`,
         evidence: `line ${at.n}: ${redactSecrets(excerpt(at.line, at.col))}`,
+        key: `content:${[...prefixes].sort().join(' ')}`,
+        ...locate(text, first.index, first.prefix.length),
       });
     });
     for (const e of inventory.walk('/')) {
@@ -47,6 +50,8 @@ export default defineRule({
         path: e.path,
         message: `${e.path} -> ${e.target} points into the build-time path ${prefix}`,
         evidence: e.target,
+        // The link's own path identifies it: its target names a temp dir that differs on every build.
+        key: 'link',
       });
     }
     await scanned;

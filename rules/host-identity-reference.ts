@@ -5,6 +5,8 @@ import { redactSecrets } from '../src/engine/secrets.js';
 import { isStorePath, lineAt, scanTextFiles, textScanOptions } from '../src/engine/text.js';
 import { isRuntimePath } from '../src/engine/homes.js';
 import { parentOf } from '../src/inventory.js';
+import { locate } from '../src/engine/location.js';
+import type { ReportInput } from '../src/engine/rule.js';
 
 export default defineRule({
   meta: {
@@ -26,7 +28,7 @@ export default defineRule({
     const { terms } = hostTerms(host, accounts, inventory);
     if (terms.length === 0) return;
     const opts = textScanOptions(options);
-    const contentHits: Array<{ path: string; message: string; evidence: string }> = [];
+    const contentHits: Array<ReportInput & { path: string }> = [];
     const scanned = scanTextFiles(ctx, opts, (file) => {
       if (file.binary) return;
       const text = file.text();
@@ -39,6 +41,9 @@ export default defineRule({
           `${file.entry.path} names the build host's ${m.first.term.kind} ${m.first.term.value} ` +
           `(${m.count} occurrence${m.count === 1 ? '' : 's'}, first on line ${at.n})`,
         evidence: `line ${at.n}: ${redactSecrets(excerpt(at.line, at.col))}`,
+        // Keyed on which identity leaked, not on the line around it (a host key comment changes with the key).
+        key: `content:${m.first.term.kind}:${m.first.term.value}`,
+        ...locate(text, m.first.index, m.first.term.value.length),
       });
     });
 
@@ -63,6 +68,7 @@ export default defineRule({
               `${p} is named after the build host's ${m.first.term.kind} ${m.first.term.value}` +
               (below > 0 ? ` (${below} entr${below === 1 ? 'y' : 'ies'} below it)` : ''),
             evidence: `${e.type}, owner uid=${e.uid} gid=${e.gid}`,
+            key: `name:${m.first.term.kind}:${m.first.term.value}`,
           });
           continue;
         }
@@ -75,6 +81,7 @@ export default defineRule({
               path: p,
               message: `${p} -> ${e.target} points at the build host's ${t.first.term.kind} ${t.first.term.value}`,
               evidence: e.target,
+              key: `target:${t.first.term.kind}:${t.first.term.value}`,
             });
           }
         }

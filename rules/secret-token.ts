@@ -2,6 +2,8 @@ import { defineRule } from '../src/engine/rule.js';
 import { redact } from '../src/engine/redact.js';
 import { findPrivateKeys, findTokens } from '../src/engine/secrets.js';
 import { isStorePath, lineAt, scanTextFiles, textScanOptions } from '../src/engine/text.js';
+import { secretsKey } from '../src/engine/fingerprint.js';
+import { locate } from '../src/engine/location.js';
 
 /** SSH host keys are baked-ssh-host-key's. */
 const HOST_KEY = /^\/etc\/ssh\/ssh_host_[^/]*_key$/;
@@ -32,6 +34,7 @@ export default defineRule({
       const kinds = [...new Set([...tokens.map((t) => t.kind.label), ...keys.map(() => 'private key')])];
       const first = tokens[0] ?? null;
       const where = lineAt(text, first ? first.index : keys[0]!.index);
+      const loc = first ? locate(text, first.index, first.value.length) : locate(text, keys[0]!.index);
       const count = tokens.length + keys.length;
       ctx.report({
         path: file.entry.path,
@@ -39,6 +42,9 @@ export default defineRule({
           `${file.entry.path} holds ${count === 1 ? 'a' : count} secret${count === 1 ? '' : 's'} (${kinds.join(', ')}), first on line ${where.n}` +
           (isStorePath(file.entry.path) ? ', world-readable in /nix/store' : ''),
         evidence: [...tokens.slice(0, 3).map((t) => `${t.kind.label} ${redact(t.value)}`), ...keys.slice(0, 1).map((k) => `${k.label} ${redact(k.body)}`)].join('; '),
+        // Keyed on what the secrets are: the same secrets in a rebuilt image match, a rotated one is new.
+        key: secretsKey([...tokens.map((t) => ({ kind: t.kind.id, value: t.value })), ...keys.map((k) => ({ kind: 'private-key', value: k.body }))]),
+        ...loc,
       });
     });
   },

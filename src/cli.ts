@@ -6,6 +6,7 @@ import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import yargs, { type Argv } from 'yargs';
+import { FINGERPRINT_VERSION } from './engine/fingerprint.js';
 import { Registry } from './engine/registry.js';
 import { isSetupError, prepare, readReport, startRun, type Gate, type GateArgs } from './gate.js';
 import type { EnabledRule } from './engine/runner.js';
@@ -90,6 +91,10 @@ function parser(): Argv {
         .positional('targets', { type: 'string', array: true, describe: 'disk images or root-tree directories' })
         .option('format', { alias: 'f', choices: FORMATS as string[], default: 'text', describe: 'report format' })
         .option('output', { alias: 'o', type: 'string', describe: 'write the report to FILE instead of stdout' })
+        .option('sarif-category', {
+          type: 'string',
+          describe: 'SARIF automationDetails.id (code-scanning category; default: from the target names, without versions)',
+        })
         .option('fail-on', {
           choices: FAIL_ON_VALUES as string[],
           describe: 'exit 1 when a finding is at or above this severity (default: error, or the config)',
@@ -117,6 +122,10 @@ function parser(): Argv {
         .positional('report', { type: 'string', describe: 'a report written with --format json' })
         .option('format', { alias: 'f', choices: FORMATS as string[], demandOption: true, describe: 'report format' })
         .option('output', { alias: 'o', type: 'string', describe: 'write the report to FILE instead of stdout' })
+        .option('sarif-category', {
+          type: 'string',
+          describe: 'SARIF automationDetails.id (code-scanning category; default: from the target names, without versions)',
+        })
         .option('color', { type: 'boolean', describe: 'colour the text report' })
         .option('config', { alias: 'c', type: 'string', describe: 'config file (rule settings for rule metadata)' })
         .option('rules-dir', { type: 'string', describe: 'declarative rules the report may name' }),
@@ -126,6 +135,10 @@ function parser(): Argv {
         .positional('reports', { type: 'string', array: true })
         .option('format', { alias: 'f', choices: FORMATS as string[], default: 'json' })
         .option('output', { alias: 'o', type: 'string' })
+        .option('sarif-category', {
+          type: 'string',
+          describe: 'SARIF automationDetails.id (code-scanning category; default: from the target names, without versions)',
+        })
         .option('fail-on', { choices: FAIL_ON_VALUES as string[], describe: 'default: error, or the config' })
         .option('color', { type: 'boolean' })
         .option('config', { alias: 'c', type: 'string', describe: 'config file (rule metadata)' })
@@ -307,6 +320,7 @@ async function cmdScan(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): Promise
           path.resolve(cwd, args.cache),
           configHash({
             version: VERSION,
+            fingerprintVersion: FINGERPRINT_VERSION,
             backend,
             host,
             // A rule edited under the same id (a YAML rule, or a built-in between two builds) must not hit old results.
@@ -357,7 +371,11 @@ async function cmdScan(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): Promise
   if (streaming) return { exitCode: tracker.code(), stdout: streamed, stderr };
   const report = { ...scanned, targets: scanned.targets.map((t) => gateRun.target(t)) };
   const t0 = Date.now();
-  const text = render(format, report, { color: output ? false : wantColor(args, io, env), rules: rules.map((r) => r.rule.meta) });
+  const text = render(format, report, {
+    color: output ? false : wantColor(args, io, env),
+    rules: rules.map((r) => r.rule.meta),
+    sarifCategory: args['sarif-category'] as string | undefined,
+  });
   verbose?.(`phase report: ${Date.now() - t0} ms (${format})`);
   const failed = await writeOutput(text, output, io);
   if (failed) return { exitCode: EXIT_USAGE, stdout: '', stderr: stderr + failed };
@@ -375,7 +393,11 @@ async function cmdMerge(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): Promis
   const format = args.format as FormatName;
   const output = args.output ? path.resolve(io.cwd ?? process.cwd(), String(args.output)) : undefined;
   const gate = await prepareGate(args, io);
-  const text = render(format, report, { color: output ? false : wantColor(args, io, env), rules: gate.rules.map((r) => r.rule.meta) });
+  const text = render(format, report, {
+    color: output ? false : wantColor(args, io, env),
+    rules: gate.rules.map((r) => r.rule.meta),
+    sarifCategory: args['sarif-category'] as string | undefined,
+  });
   const failed = await writeOutput(text, output, io);
   if (failed) return { exitCode: EXIT_USAGE, stdout: '', stderr: failed };
   return { exitCode: exitCodeFor(report, failOnFrom(args, gate)), stdout: output ? '' : text, stderr: '' };
@@ -514,6 +536,7 @@ async function cmdConvert(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): Prom
   const text = render(args.format as FormatName, report, {
     color: output ? false : wantColor(args, io, env),
     rules: gate.rules.map((r) => r.rule.meta),
+    sarifCategory: args['sarif-category'] as string | undefined,
   });
   const failed = await writeOutput(text, output, io);
   if (failed) return { exitCode: EXIT_USAGE, stdout: '', stderr: failed };

@@ -39,6 +39,15 @@ export interface Finding {
   message: string;
   evidence: string | null;
   remediation: string;
+  /** For findings in a file's contents: where the (first) match is, 1-based; columns in Unicode code points. */
+  line?: number;
+  column?: number;
+  endColumn?: number;
+  /**
+   * What identifies this leak across rebuilds (src/engine/fingerprint.ts): set by the engine from the rule id, the
+   * path with store hashes removed and the rule's key. Baselines and SARIF partialFingerprints use it.
+   */
+  fingerprint?: string;
   /**
    * Present only on findings that an ignore entry or a baseline suppressed and that `--show-suppressed` still lists.
    * Absent on every finding that counts; suppressed findings never affect the exit code.

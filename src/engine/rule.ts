@@ -13,6 +13,8 @@ export interface RuleMeta {
   references?: string[];
   /** Documentation URL. Built-in rules leave it unset (derived from the id); custom rules set it or null. */
   helpUri?: string | null;
+  /** Code scanning's 0.0-10.0 score; unset: derived from severity and tags (src/reporters/security.ts). */
+  securitySeverity?: number;
 }
 
 export interface ReadOptions {
@@ -48,6 +50,15 @@ export interface ReportInput {
   evidence?: string | null;
   /** Overrides the rule's (configured) severity for this one finding. */
   severity?: Severity;
+  /**
+   * What identifies the leak besides the rule and the path, for its fingerprint (src/engine/fingerprint.ts). Leave
+   * it unset when the path says it all; never put what a rebuild changes here (sizes, random bytes, temp names).
+   */
+  key?: string | null;
+  /** Where in the file's contents (1-based; columns in Unicode code points), for content findings. */
+  line?: number;
+  column?: number;
+  endColumn?: number;
 }
 
 export interface RuleContext {

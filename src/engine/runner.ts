@@ -4,6 +4,7 @@ import type { Finding, HostIdentity, Severity } from '../types.js';
 import { SEVERITY_RANK } from '../types.js';
 import { loadAccounts, type Accounts } from './accounts.js';
 import { createImageFs } from './imagefs.js';
+import { fingerprintOf } from './fingerprint.js';
 import type { Rule } from './rule.js';
 
 export const RULE_CRASHED = 'rule-crashed';
@@ -55,7 +56,7 @@ export async function runRules(root: ImageRoot, rules: EnabledRule[], host: Host
             const key = `${meta.id}\0${f.path}\0${f.message}`;
             if (seen.has(key)) return;
             seen.add(key);
-            findings.push({
+            const finding: Finding = {
               ruleId: meta.id,
               severity: f.severity ?? severity,
               path: name(f.path),
@@ -63,7 +64,12 @@ export async function runRules(root: ImageRoot, rules: EnabledRule[], host: Host
               message: f.message,
               evidence: f.evidence ?? null,
               remediation: meta.remediation,
-            });
+            };
+            if (f.line !== undefined) finding.line = f.line;
+            if (f.column !== undefined) finding.column = f.column;
+            if (f.endColumn !== undefined) finding.endColumn = f.endColumn;
+            finding.fingerprint = fingerprintOf(meta.id, finding.path, f.key);
+            findings.push(finding);
           },
         });
       } catch (err) {
@@ -76,6 +82,7 @@ export async function runRules(root: ImageRoot, rules: EnabledRule[], host: Host
           message: `rule '${meta.id}' crashed: ${why.split('\n')[0]}`,
           evidence: null,
           remediation: 'This is a bug in hostleak or in a custom rule: report it with the rule id and the message.',
+          fingerprint: fingerprintOf(RULE_CRASHED, name('/'), meta.id),
         });
       }
     }),

@@ -1,0 +1,143 @@
+/**
+ * The composite action (action.yml), run as GitHub runs it (test/helpers/actions-runner.ts: every `run:` step under
+ * `bash --noprofile --norc -eo pipefail` with GITHUB_OUTPUT, GITHUB_STEP_SUMMARY, RUNNER_TEMP, ...), from the tree a
+ * release ref ships (scripts/pack-action.sh: the packed package with production dependencies, nothing built), on
+ * the leaky and the clean sample disk images.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { runCompositeAction, type ActionRun } from './helpers/actions-runner.js';
+import { REPO_ROOT, SAMPLES, scratch } from './helpers/gate.js';
+import { sarifValidator } from './helpers/sarif-schema.js';
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+const UPLOAD = 'github/codeql-action/upload-sarif@v3';
+const HOST = { 'host-user': 'bob', 'host-home': '/home/bob', 'host-name': 'bobs-laptop' };
+
+describe('action.yml as GitHub runs it', () => {
+  let s: ReturnType<typeof scratch>;
+  let actionDir: string;
+  const validate = sarifValidator();
+  const uploaded: any[] = [];
+
+  beforeAll(() => {
+    s = scratch('hostleak-action-');
+    actionDir = path.join(s.dir, 'action');
+    execFileSync(path.join(REPO_ROOT, 'scripts', 'pack-action.sh'), [actionDir], { stdio: 'pipe', timeout: 240_000 });
+  }, 300_000);
+  afterAll(() => s.cleanup());
+
+  function run(name: string, inputs: Record<string, string>): ActionRun {
+    const workspace = path.join(s.dir, name, 'workspace');
+    const runnerTemp = path.join(s.dir, name, 'temp');
+    mkdirSync(workspace, { recursive: true });
+    mkdirSync(runnerTemp, { recursive: true });
+    return runCompositeAction(actionDir, {
+      inputs,
+      workspace,
+      runnerTemp,
+      uses: {
+        // What upload-sarif needs from us: a file that exists and is a SARIF 2.1.0 log code scanning accepts.
+        [UPLOAD]: (w) => {
+          const log = JSON.parse(readFileSync(w.sarif_file!, 'utf8'));
+          uploaded.push(log);
+          return { ok: validate(log) === true && log.runs.length <= 20 };
+        },
+      },
+    });
+  }
+
+  const step = (r: ActionRun, name: string) => r.steps.find((x) => x.name === name)!;
+
+  it('on a leaky image: exit-code 1, SARIF handed to upload-sarif, annotations and summary written, only the Gate fails', () => {
+    const junit = path.join(s.dir, 'leaky-junit.xml');
+    const r = run('leaky', {
+      targets: path.join(SAMPLES, 'leaky.raw'),
+      ...HOST,
+      'sarif-category': 'image/leaky',
+      junit,
+      timeout: '120',
+      args: '--jobs 1',
+    });
+    expect(r.steps.map((x) => [x.name, x.conclusion])).toEqual([
+      ['Install libguestfs', 'skipped'],
+      ['Set up hostleak', 'success'],
+      ['Audit', 'success'],
+      ['Upload SARIF', 'success'],
+      ['Gate', 'failure'],
+    ]);
+    expect(step(r, 'Gate').exitCode).toBe(1);
+    expect(r.conclusion).toBe('failure');
+    // Nothing was built: the release tree carries dist/.
+    expect(step(r, 'Set up hostleak').commands).toEqual([]);
+
+    expect(r.outputs['exit-code']).toBe('1');
+    const report = JSON.parse(readFileSync(r.outputs.report!, 'utf8'));
+    const findings = report.targets[0].findings;
+    expect(findings.length).toBeGreaterThan(20);
+    const log = uploaded.at(-1);
+    expect(r.outputs.sarif).toBe(path.join(s.dir, 'leaky', 'temp', 'hostleak', 'hostleak.sarif'));
+    expect(log.runs).toHaveLength(1);
+    expect(log.runs[0].automationDetails.id).toBe('image/leaky');
+    expect(log.runs[0].results).toHaveLength(findings.length);
+    expect(existsSync(junit)).toBe(true);
+    expect(r.outputs.junit).toBe(junit);
+
+    // Annotations: the most important first, at most 10 per level, and one notice counting the rest.
+    const cmds = step(r, 'Audit').commands;
+    const errors = cmds.filter((c) => c.level === 'error');
+    const warnings = cmds.filter((c) => c.level === 'warning');
+    const nErrors = findings.filter((f: any) => f.severity === 'error').length;
+    const nWarnings = findings.filter((f: any) => f.severity === 'warning').length;
+    expect(errors).toHaveLength(Math.min(10, nErrors));
+    expect(warnings).toHaveLength(Math.min(10, nWarnings));
+    expect(errors[0]!.properties.title).toMatch(/^hostleak (secret-token|private-key|credential-file|baked-ssh-host-key): /);
+    const rest = cmds.filter((c) => c.level === 'notice').at(-1)!;
+    expect(rest.message).toContain(`${nErrors - 10} errors and ${nWarnings - 10} warnings not annotated`);
+    const orphaned = errors.find((c) => c.properties.title === 'hostleak orphaned-home: /home/bob');
+    expect(orphaned?.properties.file ?? 'not annotated').toBe('home/bob');
+
+    // The job summary: counts, every finding in the table, what the annotations left out.
+    expect(r.summary).toContain('## hostleak: ');
+    expect(r.summary).toContain(`**${nErrors}** errors, **${nWarnings}** warnings`);
+    expect(r.summary.split('\n').filter((l) => /^\| :/.test(l))).toHaveLength(findings.length);
+    expect(r.summary).toContain(`${nErrors - 10} errors and ${nWarnings - 10} warnings are not annotated`);
+    // The text report is in the log too.
+    expect(step(r, 'Audit').stdout).toContain('orphaned-home');
+  }, 180_000);
+
+  it('on a clean image every step passes, with exit-code 0', () => {
+    const r = run('clean', { targets: path.join(SAMPLES, 'clean.raw'), ...HOST });
+    expect(r.steps.map((x) => [x.name, x.conclusion])).toEqual([
+      ['Install libguestfs', 'skipped'],
+      ['Set up hostleak', 'success'],
+      ['Audit', 'success'],
+      ['Upload SARIF', 'success'],
+      ['Gate', 'success'],
+    ]);
+    expect(r.outputs['exit-code']).toBe('0');
+    expect(r.conclusion).toBe('success');
+    expect(step(r, 'Audit').commands).toEqual([]);
+    expect(uploaded.at(-1).runs[0].results).toEqual([]);
+    expect(r.summary).toContain('## hostleak: no findings');
+  }, 180_000);
+
+  it('a target that cannot be read fails the Gate with 3, after the SARIF upload', () => {
+    const r = run('missing', { targets: path.join(SAMPLES, 'no-such-image.raw'), ...HOST, 'upload-sarif': 'true' });
+    expect(r.outputs['exit-code']).toBe('3');
+    expect(step(r, 'Upload SARIF').conclusion).toBe('success');
+    expect(uploaded.at(-1).runs[0].invocations[0].executionSuccessful).toBe(false);
+    expect(step(r, 'Gate').exitCode).toBe(3);
+    expect(step(r, 'Audit').commands.map((c) => c.level)).toEqual(['error']);
+  }, 180_000);
+
+  it('a usage error (an unknown flag in args) writes no report and fails the Gate with 2', () => {
+    const r = run('usage', { targets: path.join(SAMPLES, 'clean.raw'), args: '--no-such-flag' });
+    expect(step(r, 'Audit').conclusion).toBe('success');
+    expect(r.outputs['exit-code']).toBe('2');
+    expect(r.outputs.sarif).toBe('');
+    expect(step(r, 'Upload SARIF').conclusion).toBe('skipped');
+    expect(step(r, 'Gate').exitCode).toBe(2);
+  }, 180_000);
+});
