@@ -4,6 +4,7 @@
 //   root ext4  PARTLABEL disk-main-root  (everything else; mke2fs -d, then debugfs -w for owners/modes/times)
 // assembled with sfdisk on a plain file + dd. Outputs under images-sample/out/:
 //   leaky.raw leaky.qcow2 leaky.raw.zst clean.raw clean.qcow2
+// and the leaky disk in every container builders ship (CONTAINERS below: VHD, VHDX, VMDK, VDI), via qemu-img convert.
 // Deterministic: fixed UUIDs, hash seed, volume id, disk GUIDs, E2FSPROGS_FAKE_TIME / SOURCE_DATE_EPOCH.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -127,9 +128,28 @@ async function buildDisk(variant, ids, spec, tmp) {
     const zst = `${raw}.zst`;
     sh('zstd', ['-q', '-f', '-3', raw, '-o', zst]);
     made.push(zst);
+    for (const c of CONTAINERS) {
+      const out = path.join(outDir, c.file);
+      await fsp.rm(out, { force: true });
+      sh('qemu-img', ['convert', '-f', 'raw', '-O', c.format, ...(c.options ? ['-o', c.options] : []), raw, out]);
+      made.push(out);
+    }
   }
   return made;
 }
+
+/**
+ * The leaky disk converted to each disk container `nixos-rebuild build-image` and cloud exports produce (amazon: dynamic
+ * VHD, azure: fixed VHD, hyperv: VHDX, vmware: VMDK, virtualbox: stream-optimized VMDK in an OVA, VDI).
+ */
+export const CONTAINERS = [
+  { file: 'leaky.vhd', format: 'vpc', options: 'subformat=dynamic' },
+  { file: 'leaky-fixed.vhd', format: 'vpc', options: 'subformat=fixed' },
+  { file: 'leaky.vhdx', format: 'vhdx', options: '' },
+  { file: 'leaky.vmdk', format: 'vmdk', options: 'subformat=monolithicSparse' },
+  { file: 'leaky-stream.vmdk', format: 'vmdk', options: 'subformat=streamOptimized' },
+  { file: 'leaky.vdi', format: 'vdi', options: '' },
+];
 
 const TOOLS = ['mke2fs', 'debugfs', 'e2fsck', 'mkfs.vfat', 'mcopy', 'sfdisk', 'qemu-img', 'zstd', 'dd'];
 
@@ -155,7 +175,7 @@ export async function buildDisks({ force = false } = {}) {
     .update(readFileSync(fileURLToPath(import.meta.url)))
     .digest('hex');
   const stamp = path.join(outDir, '.disks-stamp');
-  const outputs = Object.keys(IDS).map((v) => path.join(outDir, `${v}.raw`));
+  const outputs = [...Object.keys(IDS).map((v) => path.join(outDir, `${v}.raw`)), ...CONTAINERS.map((c) => path.join(outDir, c.file))];
   if (!force && existsSync(stamp) && readFileSync(stamp, 'utf8') === hash && outputs.every((o) => existsSync(o))) {
     console.log('images-sample: disk images up to date');
     return;

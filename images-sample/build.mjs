@@ -103,4 +103,8 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.a
   // A separate process: build-disks.mjs imports this module's helpers.
   const { execFileSync } = await import('node:child_process');
   execFileSync(process.execPath, [path.join(here, 'build-disks.mjs'), ...process.argv.slice(2)], { stdio: 'inherit' });
+  // squashfs (each compressor), erofs (plain, lz4) and iso9660 (Rock Ridge + Joliet) images of the leaky tree.
+  execFileSync(process.execPath, [path.join(here, 'build-fs.mjs'), ...process.argv.slice(2).filter((a) => a === '--force')], { stdio: 'inherit' });
+  // Archives, container images and a nix `result` folder built from the leaky sample (needs the disk images).
+  execFileSync(process.execPath, [path.join(here, 'build-archives.mjs'), ...process.argv.slice(2)], { stdio: 'inherit' });
 }

@@ -40,7 +40,8 @@ import { configHash, ResultCache } from './store/cache.js';
 import { defaultJobs, Semaphore } from './store/pool.js';
 import { terminalProgress } from './store/progress.js';
 import { inShard, parseShard, type Shard } from './store/shard.js';
-import { expandTargets, isImageFile } from './store/targets.js';
+import { expandTargets } from './store/targets.js';
+import { expandProducts, isAuditableFile } from './resolve/index.js';
 import { builtinRules } from '../rules/index.js';
 
 export interface RunIO {
@@ -78,7 +79,11 @@ function targetOptions(y: Argv): Argv {
       describe: 'let a qcow2/vmdk/vhd image read the host backing file it names (refused by default)',
     })
     .option('accel', { choices: ACCEL_CHOICES as string[], describe: 'guestfs appliance: kvm, tcg or auto (default)' })
-    .option('timeout', { type: 'number', describe: 'per-image timeout in seconds (default 300)' })
+    .option('timeout', { type: 'number', describe: 'seconds per image, open to report, every backend (default 300)' })
+    .option('max-decompressed', {
+      type: 'string',
+      describe: 'most bytes decompressing one image may write to the temp dir, e.g. 8G (default: 80% of its free space)',
+    })
     .option('config', { alias: 'c', type: 'string', describe: 'config file (default: ./hostleak.config.{json,yaml,yml})' });
 }
 
@@ -237,6 +242,17 @@ async function writeOutput(text: string, output: string | undefined, io: RunIO):
   }
 }
 
+/** `512M`, `4G`, `1000000` (bytes) -> bytes; undefined when not given. */
+function parseSize(v: string | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(String(v).trim());
+  if (!m) throw new UsageError(`${flag} takes a size like 512M or 4G`);
+  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
+  const n = Math.floor(Number(m[1]) * mult);
+  if (!(n > 0)) throw new UsageError(`${flag} must be more than 0`);
+  return n;
+}
+
 /** How images are opened: flags win over the config file, which wins over the defaults. */
 function backendOptions(args: Parsed, gate: Gate, env: NodeJS.ProcessEnv): BackendOptions {
   const cfg = gate.config.backend;
@@ -245,6 +261,7 @@ function backendOptions(args: Parsed, gate: Gate, env: NodeJS.ProcessEnv): Backe
     throw new UsageError('--timeout must be a positive number of seconds');
   }
   return {
+    maxDecompressedBytes: parseSize(args['max-decompressed'] as string | undefined, '--max-decompressed'),
     allowBackingFile: (args['allow-backing-file'] as boolean | undefined) ?? cfg.allowBackingFile ?? false,
     guestfs: {
       accel: ((args.accel as string | undefined) ?? cfg.accel ?? 'auto') as Accel,
@@ -304,7 +321,9 @@ async function cmdScan(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): Promise
   const host = hostIdentity(args, env, gate.config.host);
   const backend = backendChoice(args, gate);
   const backendOpts = backendOptions(args, gate, env);
-  const expanded = await expandTargets(args.targets as string[], { recursive: Boolean(args.recursive), isImage: isImageFile, verbose });
+  const listed = await expandTargets(args.targets as string[], { recursive: Boolean(args.recursive), isImage: isAuditableFile, verbose });
+  // A folder of build products (a nix `result`, a Hydra output) is one target per product.
+  const expanded = backend === 'auto' ? await expandProducts(listed, verbose) : listed;
   if (expanded.length === 0) {
     // An empty or unmounted store must not pass as a clean audit.
     // Only --recursive can find nothing: a named target is always audited, if only to fail.

@@ -1,8 +1,9 @@
 /** Audit targets: open each with a backend, run the rules over every root, and collect one result per target. */
-import { promises as fsp } from 'node:fs';
 import { TargetError, type Backend, type OpenedImage } from './backends/backend.js';
+import { expandProducts, resolveBackend } from './resolve/index.js';
 import { dirBackend } from './backends/dir.js';
-import { createGuestfsBackend, openGuestfsPrepared, type GuestfsBackendOptions } from './backends/guestfs.js';
+import { createGuestfsBackend, DEFAULT_TIMEOUT_S, openGuestfsPrepared, type GuestfsBackendOptions } from './backends/guestfs.js';
+import { createDeadline, raceDeadline, type Deadline } from './image/deadline.js';
 import { createNativeBackend, nativeCanRead, openNativePrepared } from './backends/native-backend.js';
 import { withPreparedImage } from './image/prepare.js';
 import { runRules, sortFindings, type EnabledRule } from './engine/runner.js';
@@ -18,8 +19,15 @@ export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'dir', 'guestf
 export interface BackendOptions {
   /** Let a qcow2/vmdk/vhd image read the host file it names; every image backend prepares images with it. */
   allowBackingFile?: boolean;
-  /** The guestfs appliance: acceleration, per-image timeout. */
+  /** The guestfs appliance: acceleration, per-image timeout (the one deadline of every backend). */
   guestfs?: Omit<GuestfsBackendOptions, 'allowBackingFile'>;
+  /** Most real bytes decompressing one target may write to the temp directory. */
+  maxDecompressedBytes?: number;
+}
+
+/** Seconds one target may take from open to report, whatever the backend (`--timeout`). */
+export function targetTimeoutS(opts: BackendOptions): number {
+  return opts.guestfs?.timeoutS ?? DEFAULT_TIMEOUT_S;
 }
 
 export interface ScanOptions extends BackendOptions {
@@ -38,7 +46,7 @@ function autoImageBackend(opts: BackendOptions): Backend {
   return {
     name: 'auto',
     open(target, o) {
-      const prep = { allowBackingFile: opts.allowBackingFile, signal: o.signal, verbose: o.verbose };
+      const prep = { allowBackingFile: opts.allowBackingFile, signal: o.signal, verbose: o.verbose, maxWrite: o.maxDecompressedBytes };
       return withPreparedImage(target, prep, async (prepared) => {
         if (await nativeCanRead(prepared)) return openNativePrepared(prepared, o);
         o.verbose?.('not every filesystem is readable natively; using libguestfs');
@@ -52,15 +60,12 @@ export async function pickBackend(target: string, choice: BackendChoice, opts: B
   if (choice === 'dir') return dirBackend;
   if (choice === 'guestfs') return createGuestfsBackend({ ...opts.guestfs, allowBackingFile: opts.allowBackingFile });
   if (choice === 'native') return createNativeBackend({ allowBackingFile: opts.allowBackingFile });
-  let st;
-  try {
-    st = await fsp.stat(target);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new TargetError(code === 'ENOENT' ? 'no such file or directory' : `cannot open (${code})`);
-  }
-  if (st.isDirectory()) return dirBackend;
-  return autoImageBackend(opts);
+  const images = autoImageBackend(opts);
+  // Folders and archives are resolved into what they hold (src/resolve/); image files go to the image backends.
+  const resolved = await resolveBackend(target, dirBackend, (file, label, o) =>
+    images.open(file, { ...o, verbose: o.verbose && ((m: string) => o.verbose!(`${label}: ${m}`)) }),
+  );
+  return resolved ?? images;
 }
 
 /** Run the rules over every root of an opened image. */
@@ -68,12 +73,15 @@ export async function auditImage(
   image: OpenedImage,
   opts: Pick<ScanOptions, 'rules' | 'host' | 'verbose'>,
   label: string,
+  deadline?: Deadline,
 ): Promise<Finding[]> {
   const findings: Finding[] = [];
   for (const root of image.roots) {
-    const run = await runRules(root, opts.rules, opts.host);
+    const tags = root.ruleTags;
+    const rules = tags ? opts.rules.filter((r) => r.rule.meta.tags.some((t) => tags.includes(t))) : opts.rules;
+    const run = await runRules(root, rules, opts.host, deadline);
     opts.verbose?.(`${label}: ${root.inventory.size} entries, ${run.filesRead} files read in ${run.batches} batches`);
-    findings.push(...run.findings);
+    for (const f of run.findings) findings.push(f);
   }
   return sortFindings(findings);
 }
@@ -95,6 +103,9 @@ export async function scanTarget(target: string, opts: ScanOptions & Pick<StoreO
     findings: [],
   };
   let image: OpenedImage | null = null;
+  let opening: Promise<OpenedImage> | null = null;
+  // One deadline from open to report: decompression, the backend and the rules all stop at it.
+  const deadline = createDeadline(targetTimeoutS(opts));
   try {
     const backend = await pickBackend(target, opts.backend, opts);
     result.backend = backend.name;
@@ -102,15 +113,22 @@ export async function scanTarget(target: string, opts: ScanOptions & Pick<StoreO
     const appliances = opts.appliances;
     // Several targets run at once: every line the backend prints names its image.
     const verbose = opts.verbose;
-    image = await backend.open(target, {
+    opening = backend.open(target, {
       verbose: verbose && ((msg: string) => verbose(`${target}: ${msg}`)),
       acquireAppliance: appliances ? () => appliances.acquire() : undefined,
+      signal: deadline.signal,
+      deadline,
+      maxDecompressedBytes: opts.maxDecompressedBytes,
     });
+    image = await raceDeadline(opening, deadline.signal);
+    opening = null;
+    deadline.check();
     result.backend = image.backend;
     opts.verbose?.(`${target}: phase open: ${Date.now() - t0} ms (${image.backend} backend)`);
     result.filesystems = image.filesystems;
     t0 = Date.now();
-    result.findings = await auditImage(image, opts, target);
+    result.findings = await raceDeadline(auditImage(image, opts, target, deadline), deadline.signal);
+    deadline.check();
     opts.verbose?.(`${target}: phase rules: ${Date.now() - t0} ms (${opts.rules.length} rules)`);
     if (image.problems.length > 0) {
       result.status = 'partial';
@@ -123,6 +141,9 @@ export async function scanTarget(target: string, opts: ScanOptions & Pick<StoreO
     result.error = oneLine(err);
     if (!(err instanceof TargetError)) opts.verbose?.(`${target}: ${(err as Error)?.stack ?? err}`);
   } finally {
+    deadline.dispose();
+    // An open that missed the deadline may still finish later: close what it opens then.
+    if (opening) void opening.then((late) => late.close()).catch(() => undefined);
     await image?.close().catch(() => undefined);
     result.durationMs = Date.now() - started;
   }
@@ -165,6 +186,8 @@ async function scanCached(target: string, opts: ScanOptions & StoreOptions): Pro
 export async function scan(targets: string[], opts: ScanOptions & StoreOptions): Promise<Report> {
   const retain = opts.retain ?? true;
   const progress = opts.progress ?? NO_PROGRESS;
+  // A folder of build products (a nix `result`) is one target per product.
+  if (opts.backend === 'auto') targets = await expandProducts(targets, opts.verbose);
   const results = await mapPool(targets, opts.jobs ?? 1, async (t) => {
     progress.start(t);
     const r = await scanCached(t, opts);

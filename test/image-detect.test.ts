@@ -5,7 +5,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { detectBuffer, detectFormat } from '../src/image/detect.js';
 import { prepareImage } from '../src/image/prepare.js';
-import { vmdkRefsFromDescriptor } from '../src/image/backing.js';
 import { requireTools } from './helpers/tools.js';
 
 const SAMPLES = path.resolve('images-sample/out');
@@ -35,17 +34,6 @@ describe('detectBuffer', () => {
   });
   it('returns null for text', () => {
     expect(detectBuffer(Buffer.from('hello world, not an image\n'.repeat(100)))).toBeNull();
-  });
-});
-
-describe('vmdk descriptors', () => {
-  it('reports parents and extent files of a text descriptor', () => {
-    const d = 'version=1\nparentCID=12345678\nparentFileNameHint="/var/lib/base.vmdk"\nRW 100 SPARSE "disk-s001.vmdk"\n';
-    expect(vmdkRefsFromDescriptor(d, false)).toEqual([
-      { kind: 'parent', path: '/var/lib/base.vmdk' },
-      { kind: 'extent file', path: 'disk-s001.vmdk' },
-    ]);
-    expect(vmdkRefsFromDescriptor('parentCID=ffffffff\nRW 8 SPARSE "x.vmdk"\n', true)).toEqual([]);
   });
 });
 

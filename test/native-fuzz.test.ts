@@ -1,5 +1,5 @@
 /**
- * Seeded, bounded fuzzing of the native reader: byte mutations of small ext4, vfat and qcow2 images (mostly in the
+ * Seeded, bounded fuzzing of the native reader: byte mutations of small ext4, vfat, qcow2 and squashfs images (mostly in the
  * metadata at the start, some anywhere). In strict mode every case must return or throw one of our errors; a
  * RangeError, TypeError or a hang is a reader bug. Runs in a child process (the reader is synchronous), so a hang
  * is caught by the child's timeout and the last case started names the seed.
@@ -12,7 +12,7 @@ import { NATIVE_DIST } from './helpers/native-child.js';
 import { buildInlineTree } from './helpers/native-trees.js';
 import { requireTool } from './helpers/tools.js';
 
-requireTool('mke2fs', 'mkfs.vfat', 'mcopy', 'qemu-img');
+requireTool('mke2fs', 'mkfs.vfat', 'mcopy', 'qemu-img', 'mksquashfs');
 const d = describe;
 
 const CASES = 200;
@@ -31,7 +31,8 @@ const bugs = [];
 for (let i = 0; i < Number(casesArg); i++) {
   const buf = Buffer.from(base);
   const n = 1 + Math.floor(rnd() * 16);
-  const hot = Math.min(buf.length, kind === 'qcow2' ? 4096 : kind === 'vfat' ? 16384 : 65536);
+  // squashfs keeps its tables at the end, after the data: mutate anywhere.
+  const hot = kind.startsWith('squashfs') ? buf.length : Math.min(buf.length, kind === 'qcow2' ? 4096 : kind === 'vfat' ? 16384 : 65536);
   for (let k = 0; k < n; k++) {
     const at = Math.floor(rnd() * (rnd() < 0.8 ? hot : buf.length));
     const r = rnd();
@@ -47,6 +48,15 @@ for (let i = 0; i < Number(casesArg); i++) {
       const files = v.inventory.entries().filter((e) => e.type === 'file').map((e) => e.path);
       for (const [p, c] of await v.readFiles(files, 65536)) {
         if (c instanceof Error && !ours.has(c.name) && !/no such file|not a regular file/.test(c.message)) bugs.push({ i, p, name: c.name, message: c.message });
+      }
+      // The same files as random-access sources (how a nested image is read).
+      for (const p of files.slice(0, 8)) {
+        try {
+          const s = v.openFile?.(p);
+          if (s) s.read(0, Math.min(s.size, 65536));
+        } catch (c) {
+          if (!ours.has(c?.name)) bugs.push({ i, p, name: c?.name, message: String(c?.message ?? c), open: true });
+        }
       }
     }
     counts[problems.length ? 'partial' : 'ok']++;
@@ -75,6 +85,10 @@ beforeAll(() => {
   execFileSync('sh', ['-c', `cd "${tree}" && mcopy -s -i "${images.vfat}" more d/sub ::/`]);
   images.qcow2 = path.join(tmp, 'disk.qcow2');
   execFileSync('qemu-img', ['convert', '-c', '-f', 'raw', '-O', 'qcow2', '-o', 'cluster_size=4096', images.ext4, images.qcow2]);
+  for (const codec of ['gzip', 'xz', 'zstd', 'lz4']) {
+    images[`squashfs-${codec}`] = path.join(tmp, `${codec}.sqfs`);
+    execFileSync('mksquashfs', [tree, images[`squashfs-${codec}`]!, '-comp', codec, '-b', '4096', '-noappend', '-quiet', '-no-progress'], { stdio: 'ignore' });
+  }
 });
 afterAll(() => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
@@ -86,6 +100,10 @@ d('native reader fuzzing', () => {
     ['ext2', 2],
     ['vfat', 3],
     ['qcow2', 4],
+    ['squashfs-gzip', 5],
+    ['squashfs-xz', 6],
+    ['squashfs-zstd', 7],
+    ['squashfs-lz4', 8],
   ])('%s: %i-seeded mutations return or throw our errors, never hang', (kind, seed) => {
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', CHILD, NATIVE_DIST, images[kind]!, kind, String(CASES), String(seed)], {
       encoding: 'utf8',

@@ -1,6 +1,8 @@
 /** What every backend gives the engine: read-only views of an image, each an inventory plus a file reader. */
+import type { Deadline } from '../image/deadline.js';
 import type { Inventory } from '../inventory.js';
 import type { FilesystemInfo } from '../types.js';
+import type { ByteSource } from './native/source.js';
 
 /** Result of reading one file: its first bytes (up to the limit asked for) and whether it was cut. */
 export interface FileContent {
@@ -17,6 +19,11 @@ export interface FileContent {
 export interface ImageRoot {
   prefix: string | null;
   inventory: Inventory;
+  /**
+   * Only rules with one of these tags run over this root (absent: every rule). Roots that are not a system but loose
+   * files, like the files a container layer deleted (their bytes still ship) or an image's config, take `secret`.
+   */
+  ruleTags?: readonly string[];
   /**
    * Read regular files by their canonical path in this root (already resolved: no symlink in any component).
    * One call per batch: a backend that pays per round trip reads them all at once.
@@ -38,6 +45,10 @@ export interface OpenedImage {
 
 export interface OpenOptions {
   signal?: AbortSignal;
+  /** The target's one deadline (open to report); backends stop at it with a TimeoutError. */
+  deadline?: Deadline;
+  /** Most real bytes decompression may write to the temp directory (default: see src/image/decompress.ts). */
+  maxDecompressedBytes?: number;
   verbose?: (msg: string) => void;
   /** Waits for a free appliance slot (store audits cap them by memory); returns the release function. */
   acquireAppliance?: () => Promise<() => void>;
@@ -70,4 +81,10 @@ export interface FilesystemView {
   partuuid: string | null;
   inventory: Inventory;
   readFiles(paths: string[], maxBytes: number): Promise<Map<string, FileContent | Error>>;
+  /**
+   * Native backend only: a regular file of this filesystem (path as in `inventory`) as a random-access byte source,
+   * so a filesystem image stored in it (the NixOS ISO's /nix-store.squashfs) can be read with
+   * `listNativeFilesystems(source)` without copying it out. Throws a TargetError when the file cannot be mapped.
+   */
+  openFile?(path: string): ByteSource;
 }

@@ -570,7 +570,7 @@ export async function openGuestfsPrepared(
   const accel = options.accel ?? 'auto';
   const timeoutS = options.timeoutS ?? DEFAULT_TIMEOUT_S;
   const release = (await opts.acquireAppliance?.()) ?? (() => {});
-  const deadline = Date.now() + timeoutS * 1000;
+  const deadline = opts.deadline?.at ?? Date.now() + timeoutS * 1000;
   let g: Guestfish | null = null;
   let image: GuestfsImage | null = null;
   try {
@@ -623,7 +623,7 @@ export function createGuestfsBackend(options: GuestfsBackendOptions = {}): Backe
   return {
     name: 'guestfs',
     open(target: string, opts: OpenOptions): Promise<OpenedImage> {
-      const prep = { allowBackingFile: options.allowBackingFile, signal: opts.signal, verbose: opts.verbose };
+      const prep = { allowBackingFile: options.allowBackingFile, signal: opts.signal, verbose: opts.verbose, maxWrite: opts.maxDecompressedBytes };
       return withPreparedImage(target, prep, (img) => openGuestfsPrepared(img, target, options, opts));
     },
   };

@@ -1,11 +1,20 @@
 /**
- * The `native` backend: our own readers (GPT/MBR, ext2/3/4, vfat, qcow2) over the image file, no appliance.
- * Formats the readers do not cover (vmdk, vhd, xfs, btrfs, ...) are the guestfs backend's.
+ * The `native` backend: our own readers (qcow2, VHD, VHDX, sparse VMDK, VDI containers; GPT/MBR; ext2/3/4, vfat)
+ * over the image file, no appliance. What the readers do not cover (vmdk descriptor files, xfs, btrfs, LVM, ...) is
+ * the guestfs backend's.
  */
 import { withPreparedImage, type PreparedImage } from '../image/prepare.js';
 import { assemble } from './assemble.js';
 import { TargetError, type Backend, type OpenedImage, type OpenOptions } from './backend.js';
-import { listNativeFilesystems, nativeSupports, openNativeSource, type ByteSource } from './native/index.js';
+import {
+  CheckedSource,
+  listNativeFilesystems,
+  nativeContainer,
+  nativeSupports,
+  openNativeSource,
+  sourceProblems,
+  type ByteSource,
+} from './native/index.js';
 
 export interface NativeBackendOptions {
   allowBackingFile?: boolean;
@@ -13,7 +22,7 @@ export interface NativeBackendOptions {
 
 /** Whether the native readers can read every filesystem of an already prepared image. */
 export async function nativeCanRead(prepared: PreparedImage): Promise<boolean> {
-  if (prepared.container !== 'raw' && prepared.container !== 'qcow2') return false;
+  if (!nativeContainer(prepared.container)) return false;
   let source: ByteSource | null = null;
   try {
     source = openNativeSource(prepared.path, prepared.container);
@@ -27,11 +36,13 @@ export async function nativeCanRead(prepared: PreparedImage): Promise<boolean> {
 
 /** Open a prepared image natively. The caller keeps ownership of `prepared` until close(). */
 export async function openNativePrepared(prepared: PreparedImage, opts: OpenOptions): Promise<OpenedImage> {
-  if (prepared.container !== 'raw' && prepared.container !== 'qcow2') {
-    throw new TargetError(`${prepared.description}: the native reader reads raw and qcow2 images only (try --backend guestfs)`);
+  if (!nativeContainer(prepared.container)) {
+    throw new TargetError(`${prepared.description}: the native reader does not read this container (try --backend guestfs)`);
   }
   const started = Date.now();
-  const source = openNativeSource(prepared.path, prepared.container);
+  const deadline = opts.deadline;
+  const file = openNativeSource(prepared.path, prepared.container);
+  const source = deadline ? new CheckedSource(file, () => deadline.check()) : file;
   try {
     const { views, problems } = await listNativeFilesystems(source);
     const tAssemble = Date.now();
@@ -45,7 +56,7 @@ export async function openNativePrepared(prepared: PreparedImage, opts: OpenOpti
       backend: 'native',
       filesystems: a.filesystems,
       roots: a.roots,
-      problems: [...problems, ...a.problems],
+      problems: [...sourceProblems(file), ...problems, ...a.problems],
       async close() {
         source.close?.();
         prepared.cleanup();
@@ -61,7 +72,7 @@ export function createNativeBackend(options: NativeBackendOptions = {}): Backend
   return {
     name: 'native',
     open(target: string, opts: OpenOptions): Promise<OpenedImage> {
-      const prep = { allowBackingFile: options.allowBackingFile, signal: opts.signal, verbose: opts.verbose };
+      const prep = { allowBackingFile: options.allowBackingFile, signal: opts.signal, verbose: opts.verbose, maxWrite: opts.maxDecompressedBytes };
       return withPreparedImage(target, prep, (prepared) => openNativePrepared(prepared, opts));
     },
   };

@@ -2,7 +2,8 @@
 import type { ImageRoot, OpenedImage } from '../backends/backend.js';
 import { TargetError } from '../backends/backend.js';
 import { normalizePath } from '../inventory.js';
-import { pickBackend, type BackendChoice, type BackendOptions } from '../scan.js';
+import { createDeadline, raceDeadline } from '../image/deadline.js';
+import { pickBackend, targetTimeoutS, type BackendChoice, type BackendOptions } from '../scan.js';
 import type { Entry, EntryType } from '../types.js';
 
 /** An error in what the user asked for (a path that is not there, a directory given to cat): exit 2. */
@@ -21,7 +22,12 @@ export async function openTarget(
 ): Promise<OpenedImage> {
   const started = Date.now();
   const b = await pickBackend(target, backend, options);
-  const image = await b.open(target, { verbose });
+  // The deadline covers opening; its timer does not keep the process alive afterwards.
+  const deadline = createDeadline(targetTimeoutS(options));
+  const image = await raceDeadline(
+    b.open(target, { verbose, deadline, signal: deadline.signal, maxDecompressedBytes: options.maxDecompressedBytes }),
+    deadline.signal,
+  ).finally(() => deadline.dispose());
   const accel = image.accel ? `, ${image.accel.toUpperCase()} acceleration` : '';
   verbose?.(`phase open: ${Date.now() - started} ms (${image.backend} backend${accel})`);
   return image;

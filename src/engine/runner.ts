@@ -1,5 +1,6 @@
 /** Runs the enabled rules over one image root and collects their findings. */
 import type { ImageRoot } from '../backends/backend.js';
+import { TimeoutError, type Deadline } from '../image/deadline.js';
 import type { Finding, HostIdentity, Severity } from '../types.js';
 import { SEVERITY_RANK } from '../types.js';
 import { loadAccounts, type Accounts } from './accounts.js';
@@ -33,7 +34,7 @@ export interface RunResult {
   filesRead: number;
 }
 
-export async function runRules(root: ImageRoot, rules: EnabledRule[], host: HostIdentity): Promise<RunResult> {
+export async function runRules(root: ImageRoot, rules: EnabledRule[], host: HostIdentity, deadline?: Deadline): Promise<RunResult> {
   const fs = createImageFs(root);
   const accounts = await loadAccounts(fs);
   const name = (p: string) => (root.prefix ? `${root.prefix}:${p}` : p);
@@ -73,6 +74,7 @@ export async function runRules(root: ImageRoot, rules: EnabledRule[], host: Host
           },
         });
       } catch (err) {
+        if (err instanceof TimeoutError) throw err;
         const why = err instanceof Error ? err.message : String(err);
         findings.push({
           ruleId: RULE_CRASHED,
@@ -87,5 +89,6 @@ export async function runRules(root: ImageRoot, rules: EnabledRule[], host: Host
       }
     }),
   );
+  deadline?.check();
   return { findings: sortFindings(findings), accounts, batches: fs.stats.batches, filesRead: fs.stats.filesRead };
 }

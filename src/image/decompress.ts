@@ -2,9 +2,13 @@
  * Decompress a compressed image to a temporary sparse file, streaming, with the system decompressors (xz, zstd,
  * bzip2, gzip). Runs of zero blocks are skipped (seek instead of write), so a 64 GiB mostly-empty disk image costs
  * only its used blocks. The file is removed by `cleanup()`, and on SIGINT/SIGTERM/exit if we are interrupted.
+ *
+ * A compressed image is hostile input too: decompression stops when the target's deadline aborts `signal`, and when
+ * the real bytes written pass `maxWrite` (default: 80% of the space free on the temp filesystem when it starts), so a
+ * data bomb cannot fill the disk.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, promises as fsp, rmSync } from 'node:fs';
+import { mkdtempSync, promises as fsp, rmSync, statfsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { TargetError } from '../backends/backend.js';
@@ -24,12 +28,32 @@ export interface DecompressOptions {
   signal?: AbortSignal;
   /** Directory for the temporary file (default: $HOSTLEAK_TMPDIR or the OS temp dir). */
   tmpDir?: string;
+  /** Most real (non-zero) bytes to write; default: 80% of the free space of the temp filesystem. */
+  maxWrite?: number;
 }
 
+const ZERO = Buffer.alloc(BLOCK);
+
 function isZero(buf: Buffer, start: number, end: number): boolean {
-  for (let i = start; i < end; i++) if (buf[i] !== 0) return false;
-  return true;
+  return buf.compare(ZERO, 0, end - start, start, end) === 0;
 }
+
+/** The default write limit: 80% of what the temp filesystem has free now. */
+export function defaultWriteLimit(dir: string): number {
+  try {
+    const st = statfsSync(dir);
+    return Math.floor(Number(st.bavail) * Number(st.bsize) * 0.8);
+  } catch {
+    return 16 * 1024 ** 3;
+  }
+}
+
+function gib(n: number): string {
+  return n >= 1024 ** 3 ? `${(n / 1024 ** 3).toFixed(1)} GiB` : `${Math.round(n / 1024 ** 2)} MiB`;
+}
+
+/** Why the decompression was stopped before the stream ended. */
+class Stop extends TargetError {}
 
 export async function decompressToTemp(
   file: string,
@@ -40,12 +64,18 @@ export async function decompressToTemp(
   const dir = mkdtempSync(path.join(base, 'hostleak-'));
   const release = registerCleanup(() => rmSync(dir, { recursive: true, force: true }));
   const out = path.join(dir, 'image.raw');
+  const maxWrite = opts.maxWrite ?? defaultWriteLimit(base);
+  let written = 0;
+  let stopped: Stop | null = null;
   let fh: fsp.FileHandle | null = null;
   try {
     fh = await fsp.open(out, 'w', 0o600);
     const tool = TOOLS[compression];
     const child = spawn(tool, ['-dc', '--', path.resolve(file)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const killChild = () => child.kill('SIGKILL');
+    const killChild = () => {
+      child.kill('SIGKILL');
+      child.stdout.destroy();
+    };
     const releaseChild = registerCleanup(killChild);
     opts.signal?.addEventListener('abort', killChild, { once: true });
     let stderr = '';
@@ -65,32 +95,62 @@ export async function decompressToTemp(
       const usable = final ? buf.length : buf.length - (buf.length % BLOCK);
       for (let off = 0; off < usable; off += BLOCK) {
         const end = Math.min(off + BLOCK, usable);
-        if (!isZero(buf, off, end)) await fh!.write(buf, off, end - off, pos + off);
+        if (isZero(buf, off, end)) continue;
+        if (written + (end - off) > maxWrite) {
+          stopped = new Stop(
+            `decompressed data passes the limit of ${gib(maxWrite)} written to the temp directory (--max-decompressed; default 80% of its free space)`,
+          );
+          killChild();
+          return;
+        }
+        written += end - off;
+        await fh!.write(buf, off, end - off, pos + off);
       }
       pos += usable;
       const rest = buf.subarray(usable);
       pending = rest.length > 0 ? [rest] : [];
       pendingLen = rest.length;
     };
+    let finished = false;
+    let failure: unknown = null;
     try {
       for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
+        if (opts.signal?.aborted || stopped) break;
         pending.push(chunk);
         pendingLen += chunk.length;
         if (pendingLen >= 16 * BLOCK) await flush(false);
       }
-      await flush(true);
+      if (!opts.signal?.aborted && !stopped) await flush(true);
+      finished = !opts.signal?.aborted && !stopped;
+    } catch (err) {
+      // A destroyed stdout (killed on abort or at the limit) ends the loop with an error; the reason is below.
+      if (!opts.signal?.aborted && !stopped) {
+        const code = (err as NodeJS.ErrnoException).code;
+        failure =
+          code === 'ENOSPC' || code === 'EDQUOT'
+            ? new TargetError(`the temp directory filled up while decompressing (${gib(written)} written; set HOSTLEAK_TMPDIR or --max-decompressed)`)
+            : err;
+      }
     } finally {
+      if (!finished) killChild();
       const { code, error } = await exited;
       releaseChild();
       opts.signal?.removeEventListener('abort', killChild);
-      if (error) {
+      // eslint-disable-next-line no-unsafe-finally
+      if (failure) throw failure;
+      if (error && !stopped && !opts.signal?.aborted) {
         const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
         // eslint-disable-next-line no-unsafe-finally
         throw new TargetError(missing ? `cannot decompress: '${tool}' is not installed` : `cannot decompress: ${error.message}`);
       }
-      if (opts.signal?.aborted) {
+      if (stopped) {
         // eslint-disable-next-line no-unsafe-finally
-        throw new TargetError('decompression interrupted');
+        throw stopped;
+      }
+      if (opts.signal?.aborted) {
+        const reason: unknown = opts.signal.reason;
+        // eslint-disable-next-line no-unsafe-finally
+        throw reason instanceof TargetError ? new TargetError(`while decompressing: ${reason.message}`) : new TargetError('decompression interrupted');
       }
       if (code !== 0) {
         const why = stderr.split('\n').map((l) => l.trim()).find((l) => l !== '') ?? `exit status ${code}`;

@@ -79,6 +79,17 @@ function isMbr(buf: Buffer): boolean {
   return used > 0;
 }
 
+/**
+ * A fixed VHD's footer: cookie, disk type 2 (fixed) and a matching checksum. It wins over what the data holds (a
+ * fixed VHD of a GPT disk starts with that disk), as qemu's vpc driver reads it when told the format.
+ */
+function isFixedVhdFooter(tail: Buffer): boolean {
+  if (tail.length < 512 || !at(tail, 0, 'conectix') || tail.readUInt32BE(60) !== 2) return false;
+  let sum = 0;
+  for (let i = 0; i < 512; i++) if (i < 64 || i >= 68) sum += tail[i]!;
+  return (~sum >>> 0) === tail.readUInt32BE(64);
+}
+
 /** Classify the first bytes of a file (plus its last 512 bytes, for a fixed VHD's footer). */
 export function detectBuffer(head: Buffer, tail?: Buffer): DetectedFormat | null {
   for (const [compression, magic] of COMPRESSION_MAGIC) {
@@ -99,7 +110,8 @@ export function detectBuffer(head: Buffer, tail?: Buffer): DetectedFormat | null
   if (at(head, 0, '# Disk DescriptorFile')) return img('vmdk', 'vmdk (descriptor)');
   if (at(head, 0, 'vhdxfile')) return img('vhdx', 'vhdx');
   if (head.length >= 0x44 && head.readUInt32LE(0x40) === 0xbeda107f) return img('vdi', 'vdi');
-  if (at(head, 0, 'conectix')) return img('vpc', 'vhd (dynamic)');
+  if (at(head, 0, 'conectix')) return img('vpc', head.length >= 64 && head.readUInt32BE(60) === 4 ? 'vhd (differencing)' : 'vhd (dynamic)');
+  if (tail && isFixedVhdFooter(tail)) return img('vpc', 'vhd (fixed)');
   if (at(head, 512, 'EFI PART') || at(head, 4096, 'EFI PART')) return img('raw', 'raw disk (GPT)', 'gpt');
   if (isVfat(head)) return img('raw', 'vfat filesystem', 'vfat');
   // An MBR with used entries wins over a filesystem magic further in (an ext fs's boot block is normally empty).

@@ -13,6 +13,8 @@ export interface PrepareOptions {
   signal?: AbortSignal;
   verbose?: (msg: string) => void;
   tmpDir?: string;
+  /** Most real (non-zero) bytes a decompression may write. */
+  maxWrite?: number;
 }
 
 export interface PreparedImage {
@@ -38,7 +40,7 @@ export async function prepareImage(target: string, opts: PrepareOptions = {}): P
     if (fmt.kind === 'compressed') {
       compression = fmt.compression;
       const started = Date.now();
-      const d = await decompressToTemp(target, fmt.compression, { signal: opts.signal, tmpDir: opts.tmpDir });
+      const d = await decompressToTemp(target, fmt.compression, { signal: opts.signal, tmpDir: opts.tmpDir, maxWrite: opts.maxWrite });
       cleanup = d.cleanup;
       file = d.path;
       opts.verbose?.(`decompressed ${fmt.compression} to ${d.path} (${d.size} bytes) in ${Date.now() - started} ms`);

@@ -4,9 +4,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
 import fg from 'fast-glob';
-import { detectBuffer, detectFormat, type DetectedFormat } from '../image/detect.js';
 
 export interface ExpandOptions {
   recursive: boolean;
@@ -74,47 +72,4 @@ export async function expandTargets(args: string[], opts: ExpandOptions): Promis
     } else out.push(arg);
   }
   return [...new Set(out)];
-}
-
-/** The first bytes of a compressed file's content, from the system decompressor (stopped as soon as we have them). */
-async function peekDecompressed(file: string, tool: string, bytes: number): Promise<Buffer> {
-  return new Promise((resolve) => {
-    const child = spawn(tool, ['-dc', '--', file], { stdio: ['ignore', 'pipe', 'ignore'] });
-    const chunks: Buffer[] = [];
-    let got = 0;
-    const done = () => {
-      child.kill('SIGKILL');
-      resolve(Buffer.concat(chunks).subarray(0, bytes));
-    };
-    const timer = setTimeout(done, 10_000);
-    child.stdout.on('data', (d: Buffer) => {
-      chunks.push(d);
-      got += d.length;
-      if (got >= bytes) {
-        clearTimeout(timer);
-        done();
-      }
-    });
-    child.on('close', () => {
-      clearTimeout(timer);
-      resolve(Buffer.concat(chunks).subarray(0, bytes));
-    });
-    child.on('error', () => {
-      clearTimeout(timer);
-      resolve(Buffer.alloc(0));
-    });
-  });
-}
-
-/** A file is an image when its magic bytes (after decompression, for compressed files) name a known format. */
-export async function isImageFile(file: string): Promise<boolean> {
-  let f: DetectedFormat;
-  try {
-    f = await detectFormat(file);
-  } catch {
-    return false;
-  }
-  if (f.kind === 'image') return true;
-  const head = await peekDecompressed(file, f.compression === 'gzip' ? 'gzip' : f.compression, 0x10100);
-  return detectBuffer(head)?.kind === 'image';
 }

@@ -145,3 +145,37 @@ export function debugfsWalk(image: string, offsetBytes = 0): Map<string, Omit<Or
   }
   return map;
 }
+
+const LS_TYPES: Record<string, EntryType> = { '-': 'file', d: 'dir', l: 'symlink', c: 'chardev', b: 'blockdev', p: 'fifo', s: 'socket' };
+
+/**
+ * `unsquashfs -lln` of a squashfs image: path -> type, mode, uid, gid, size and symlink target, as squashfs-tools
+ * reads them (mtime is printed to the minute only: compare it with the host tree).
+ */
+export function unsquashfsEntries(image: string): Map<string, Omit<OracleEntry, 'mtime'>> {
+  const out = execFileSync('unsquashfs', ['-lln', '-UTC', '-d', '', image], { encoding: 'utf8', maxBuffer: 1 << 30 });
+  const map = new Map<string, Omit<OracleEntry, 'mtime'>>();
+  for (const line of out.split('\n')) {
+    // drwxr-xr-x 0/0                     209 2023-11-14 22:13 path[ -> target]
+    const m = /^(.)([rwxsStT-]{9}) (\d+)\/(\d+) +(\d+|\d+, *\d+) \d{4}-\d\d-\d\d \d\d:\d\d (.*)$/.exec(line);
+    if (!m) continue;
+    const type = LS_TYPES[m[1]!] ?? 'unknown';
+    let name = m[6]!;
+    let target: string | undefined;
+    if (type === 'symlink') {
+      const i = name.indexOf(' -> ');
+      target = name.slice(i + 4);
+      name = name.slice(0, i);
+    }
+    const e: Omit<OracleEntry, 'mtime'> = {
+      type,
+      mode: parsePerms(m[2]!),
+      uid: Number(m[3]),
+      gid: Number(m[4]),
+      size: m[5]!.includes(',') ? 0 : Number(m[5]),
+    };
+    if (target !== undefined) e.target = target;
+    map.set(name === '' ? '/' : name, e);
+  }
+  return map;
+}

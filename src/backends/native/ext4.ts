@@ -11,7 +11,7 @@ import { Inventory } from '../../inventory.js';
 import type { Entry, EntryType } from '../../types.js';
 import type { FileContent } from '../backend.js';
 import { LIMITS, rethrowIfStrict, type NativeFs } from './fs.js';
-import { CorruptImageError, UnsupportedImageError, type ByteSource } from './source.js';
+import { BufferSource, CorruptImageError, ExtentSource, UnsupportedImageError, type ByteSource } from './source.js';
 
 const SB_OFFSET = 1024;
 const EXT_MAGIC = 0xef53;
@@ -604,5 +604,19 @@ export class ExtFs implements NativeFs {
     if ((inode.mode & 0xf000) !== 0x8000) throw new Error(`${path}: not a regular file`);
     const data = this.data(inode, Math.min(maxBytes, inode.size));
     return { data, size: inode.size, truncated: inode.size > data.length };
+  }
+
+  openFile(path: string): ByteSource {
+    const ino = this.paths.get(path);
+    if (ino === undefined) throw new Error(`${path}: no such file`);
+    const inode = this.inode(ino, true);
+    if ((inode.mode & 0xf000) !== 0x8000) throw new Error(`${path}: not a regular file`);
+    if (inode.flags & FL_INLINE_DATA) return new BufferSource(this.data(inode, inode.size));
+    const runs = this.runs(inode, Math.ceil(inode.size / this.blockSize));
+    const bs = this.blockSize;
+    const extents = runs
+      .filter((r) => r.phys >= 0)
+      .map((r) => ({ logical: r.logical * bs, physical: r.phys * bs, length: r.len * bs }));
+    return new ExtentSource(this.src, inode.size, extents);
   }
 }

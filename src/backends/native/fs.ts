@@ -1,16 +1,27 @@
 /** What every native filesystem reader offers the native backend. */
 import type { Inventory } from '../../inventory.js';
 import { TargetError, type FileContent } from '../backend.js';
+import type { ByteSource } from './source.js';
+
+export interface Listed {
+  inventory: Inventory;
+  problems: string[];
+}
 
 export interface NativeFs {
-  /** ext2, ext3, ext4, vfat: as blkid / libguestfs vfs-type name it. */
+  /** ext2, ext3, ext4, vfat, iso9660, squashfs, erofs: as blkid / libguestfs vfs-type name it. */
   readonly type: string;
   readonly label: string | null;
   readonly uuid: string | null;
   /** Walk the whole filesystem; entries carry `fs: device`. Damage is reported in `problems`, never thrown. */
-  list(device: string): { inventory: Inventory; problems: string[] };
+  list(device: string): Listed | Promise<Listed>;
   /** The first `maxBytes` of a regular file by its path in this filesystem (after list()). Throws on failure. */
-  readFile(path: string, maxBytes: number): FileContent;
+  readFile(path: string, maxBytes: number): FileContent | Promise<FileContent>;
+  /**
+   * A regular file (by its path, after list()) as a random-access byte source, for a filesystem image stored inside
+   * this filesystem; listNativeFilesystems() opens such a source like any image. Throws on failure.
+   */
+  openFile?(path: string): ByteSource;
 }
 
 /** Bounds for untrusted structures. */

@@ -6,7 +6,7 @@
 import type { FileContent, FilesystemView } from '../backend.js';
 import { TargetError } from '../backend.js';
 import { ExtFs, isExt } from './ext4.js';
-import { rethrowIfStrict, type NativeFs } from './fs.js';
+import { rethrowIfStrict, type Listed, type NativeFs } from './fs.js';
 export { setStrict } from './fs.js';
 import { readGpt } from './gpt.js';
 import { readMbr } from './mbr.js';
@@ -14,13 +14,33 @@ import { WHOLE_DISK, type Partition } from './partition.js';
 import { isQcow2, Qcow2Source } from './qcow2.js';
 import { CorruptImageError, FileSource, SliceSource, UnsupportedImageError, type ByteSource } from './source.js';
 import { isVfat, VfatFs } from './vfat.js';
+import { SquashFs, squashfsSupported } from './squashfs.js';
+import { isVdi, VdiSource } from './vdi.js';
+import { isVhd, VhdSource } from './vhd.js';
+import { isVhdx, VhdxSource } from './vhdx.js';
+import { isVmdkSparse, VmdkSource } from './vmdk.js';
+import type { Container } from '../../image/detect.js';
 
-export { CorruptImageError, UnsupportedImageError, FileSource, SliceSource, BufferSource } from './source.js';
+export { CorruptImageError, UnsupportedImageError, CheckedSource, FileSource, SliceSource, BufferSource, ExtentSource } from './source.js';
 export type { ByteSource } from './source.js';
 export { Qcow2Source, isQcow2 } from './qcow2.js';
+export { VhdSource } from './vhd.js';
+export { VhdxSource } from './vhdx.js';
+export { VmdkSource } from './vmdk.js';
+export { VdiSource } from './vdi.js';
 
 /** Filesystem types the native reader lists. */
-export const NATIVE_TYPES: ReadonlySet<string> = new Set(['ext2', 'ext3', 'ext4', 'vfat']);
+export const NATIVE_TYPES: ReadonlySet<string> = new Set(['ext2', 'ext3', 'ext4', 'vfat', 'squashfs']);
+
+/**
+ * Whether the native reader reads this filesystem: its type, and for types with variants we refuse (squashfs 3 or
+ * lzo), the variant. A refused variant is then a problem natively and sends `--backend auto` to libguestfs.
+ */
+function nativeReads(type: string | null, src: ByteSource): boolean {
+  if (type === null || !NATIVE_TYPES.has(type)) return false;
+  if (type === 'squashfs') return squashfsSupported(src);
+  return true;
+}
 
 function has(src: ByteSource, off: number, magic: string): boolean {
   if (off + magic.length > src.size) return false;
@@ -95,7 +115,7 @@ export function probeNative(source: ByteSource): ProbeResult {
         const src = new SliceSource(source, p.start, p.size);
         const type = detectFsType(src);
         const unknownContent = type === null && !NON_FS_PART_TYPES.has(p.partType) && !looksBlank(src);
-        out.push({ device: p.device, partition: p, source: src, type, supported: type !== null && NATIVE_TYPES.has(type), unknownContent });
+        out.push({ device: p.device, partition: p, source: src, type, supported: nativeReads(type, src), unknownContent });
       } catch (err) {
         rethrowIfStrict(err);
         problems.push(`${p.device}: ${(err as Error).message}`);
@@ -112,7 +132,7 @@ export function probeNative(source: ByteSource): ProbeResult {
   if (whole !== null) {
     return {
       table: 'none',
-      devices: [{ device: WHOLE_DISK, partition: null, source, type: whole, supported: NATIVE_TYPES.has(whole) }],
+      devices: [{ device: WHOLE_DISK, partition: null, source, type: whole, supported: nativeReads(whole, source) }],
       problems,
     };
   }
@@ -137,6 +157,7 @@ export async function nativeSupports(source: ByteSource): Promise<boolean> {
 
 function openFs(dev: ProbedDevice): NativeFs {
   if (dev.type === 'vfat') return new VfatFs(dev.source, dev.device);
+  if (dev.type === 'squashfs') return new SquashFs(dev.source, dev.device);
   return new ExtFs(dev.source, dev.device);
 }
 
@@ -167,15 +188,15 @@ export async function listNativeFilesystems(
       if (dev.unknownContent) problems.push(`${dev.device}: no filesystem the native reader recognises (try --backend guestfs)`);
       continue;
     }
-    if (!dev.supported) {
+    if (!dev.supported && !NATIVE_TYPES.has(dev.type)) {
       problems.push(`${dev.device}: ${dev.type} is not supported by the native reader`);
       continue;
     }
     let fs: NativeFs;
-    let listed: ReturnType<NativeFs['list']>;
+    let listed: Listed;
     try {
       fs = openFs(dev);
-      listed = fs.list(dev.device);
+      listed = await fs.list(dev.device);
     } catch (err) {
       rethrowIfStrict(err);
       const msg = oneLine(err);
@@ -196,13 +217,23 @@ export async function listNativeFilesystems(
         const out = new Map<string, FileContent | Error>();
         for (const p of paths) {
           try {
-            out.set(p, reader.readFile(p, maxBytes));
+            out.set(p, await reader.readFile(p, maxBytes));
           } catch (err) {
             out.set(p, err instanceof Error ? err : new Error(String(err)));
           }
         }
         return out;
       },
+      openFile: reader.openFile
+        ? (p: string): ByteSource => {
+            try {
+              return reader.openFile!(p);
+            } catch (err) {
+              if (err instanceof TargetError) throw err;
+              throw new TargetError(`${dev.device}:${p}: ${oneLine(err)}`);
+            }
+          }
+        : undefined,
     });
   }
   if (probe.devices.length === 0 || (probe.table === 'none' && probe.devices.every((d) => d.type === null))) {
@@ -218,11 +249,26 @@ export async function listNativeFilesystems(
   return { views, problems };
 }
 
+/** The disk containers the native reader translates to the guest disk, by the name qemu gives the format. */
+const CONTAINERS: Record<Exclude<Container, 'raw'>, { is(f: ByteSource): boolean; open(f: ByteSource): ByteSource }> = {
+  qcow2: { is: isQcow2, open: (f) => new Qcow2Source(f) },
+  vhdx: { is: isVhdx, open: (f) => new VhdxSource(f) },
+  vmdk: { is: isVmdkSparse, open: (f) => new VmdkSource(f) },
+  vdi: { is: isVdi, open: (f) => new VdiSource(f) },
+  vpc: { is: isVhd, open: (f) => new VhdSource(f) },
+};
+
+/** Whether the native reader opens this container format (a vmdk only as a sparse extent, checked when opened). */
+export function nativeContainer(format: Container): boolean {
+  return format === 'raw' || format in CONTAINERS;
+}
+
 /**
- * Open an image file for the native reader: qcow2 (by its magic) is translated to the guest disk, anything else is
- * read as raw. Image-format detection proper lives in src/image/; this is the native reader's own safe opener.
+ * Open an image file for the native reader: a disk container (qcow2, VHD, VHDX, sparse VMDK, VDI; by `format`, or
+ * else by its magic) is translated to the guest disk, anything else is read as raw. Image-format detection proper
+ * lives in src/image/; this is the native reader's own safe opener.
  */
-export function openNativeSource(path: string, format?: 'raw' | 'qcow2'): ByteSource {
+export function openNativeSource(path: string, format?: Container): ByteSource {
   let file: FileSource;
   try {
     file = new FileSource(path);
@@ -232,10 +278,18 @@ export function openNativeSource(path: string, format?: 'raw' | 'qcow2'): ByteSo
     throw new TargetError(code === 'ENOENT' ? 'no such file or directory' : `cannot open (${code ?? oneLine(err)})`);
   }
   try {
-    if (format === 'qcow2' || (format === undefined && isQcow2(file))) return new Qcow2Source(file);
+    if (format === 'raw') return file;
+    if (format !== undefined) return CONTAINERS[format].open(file);
+    for (const c of Object.values(CONTAINERS)) if (c.is(file)) return c.open(file);
     return file;
   } catch (err) {
     file.close();
     throw err;
   }
+}
+
+/** Problems a container reader found that make the image it presents incomplete (e.g. a VHDX log it could not replay). */
+export function sourceProblems(source: ByteSource): string[] {
+  const p = (source as { problems?: unknown }).problems;
+  return Array.isArray(p) ? (p as string[]) : [];
 }

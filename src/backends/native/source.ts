@@ -83,6 +83,32 @@ export class FileSource implements ByteSource {
   }
 }
 
+/**
+ * A source that calls `check` before every read: the target's deadline (a TimeoutError) reaches the native readers'
+ * synchronous loops at their next read, whatever reader it is.
+ */
+export class CheckedSource implements ByteSource {
+  constructor(
+    private readonly parent: ByteSource,
+    private readonly check: () => void,
+  ) {}
+  get size(): number {
+    return this.parent.size;
+  }
+  read(offset: number, length: number): Buffer {
+    this.check();
+    return this.parent.read(offset, length);
+  }
+  readInto(buf: Buffer, offset: number, length: number): void {
+    this.check();
+    if (this.parent.readInto) this.parent.readInto(buf, offset, length);
+    else this.parent.read(offset, length).copy(buf, 0);
+  }
+  close(): void {
+    this.parent.close?.();
+  }
+}
+
 /** An in-memory source (tests, decompressed data). */
 export class BufferSource implements ByteSource {
   constructor(private readonly buf: Buffer) {}
@@ -117,5 +143,75 @@ export class SliceSource implements ByteSource {
     checkRange(this, offset, length);
     if (this.parent.readInto) this.parent.readInto(buf, this.start + offset, length);
     else this.parent.read(this.start + offset, length).copy(buf, 0);
+  }
+}
+
+/** One piece of a file: `length` bytes at file offset `logical`, stored at `physical` in the parent (-1: a hole). */
+export interface FileExtent {
+  logical: number;
+  physical: number;
+  length: number;
+}
+
+/**
+ * A regular file inside a filesystem, as a random-access source of its own (a filesystem image stored in a
+ * filesystem: the NixOS ISO's /nix-store.squashfs). Extents must be sorted by `logical`; bytes no extent covers read
+ * as zeros (holes, sparse tails).
+ */
+export class ExtentSource implements ByteSource {
+  private readonly starts: Float64Array;
+  constructor(
+    private readonly parent: ByteSource,
+    readonly size: number,
+    private readonly extents: FileExtent[],
+  ) {
+    this.starts = new Float64Array(extents.length);
+    let end = 0;
+    for (let i = 0; i < extents.length; i++) {
+      const e = extents[i]!;
+      if (e.logical < end || e.length < 0 || (e.physical >= 0 && e.physical + e.length > parent.size)) {
+        throw new CorruptImageError(`file extent ${i} (${e.length} bytes at ${e.physical}) overlaps another or lies outside the image`);
+      }
+      this.starts[i] = e.logical;
+      end = e.logical + e.length;
+    }
+  }
+
+  read(offset: number, length: number): Buffer {
+    checkRange(this, offset, length);
+    const out = Buffer.alloc(length);
+    this.readInto(out, offset, length);
+    return out;
+  }
+
+  readInto(buf: Buffer, offset: number, length: number): void {
+    checkRange(this, offset, length);
+    // First extent that may cover `offset` (binary search on the sorted starts).
+    let lo = 0;
+    let hi = this.extents.length - 1;
+    let i = 0;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.starts[mid]! <= offset) {
+        i = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    buf.fill(0, 0, length);
+    const end = offset + length;
+    for (; i < this.extents.length; i++) {
+      const e = this.extents[i]!;
+      if (e.logical >= end) break;
+      const from = Math.max(offset, e.logical);
+      const to = Math.min(end, e.logical + e.length);
+      if (to <= from || e.physical < 0) continue;
+      const n = to - from;
+      const at = e.physical + (from - e.logical);
+      if (this.parent.readInto && from === offset && n === length) {
+        this.parent.readInto(buf, at, n);
+      } else {
+        this.parent.read(at, n).copy(buf, from - offset);
+      }
+    }
   }
 }

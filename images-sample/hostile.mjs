@@ -1,0 +1,190 @@
+#!/usr/bin/env node
+// The hostile set: small images an attacker who controls the image would hand hostleak. Each builder writes one case
+// into a directory and returns what a test needs to know about it. Built with real tools (qemu-img, mke2fs, zstd)
+// plus byte patches where a tool cannot make the hostile shape.
+//
+//   node images-sample/hostile.mjs DIR        builds every case into DIR (for poking at them by hand)
+//   import { buildHostile } from './hostile.mjs'; await buildHostile(dir, ['vmdk-flat-plus'])
+import { execFileSync } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** A string that must never appear in any output: it only exists in "host" files the images point at. */
+export const HOST_MARKER = 'HOSTBYTE-7f3a9c1e5d';
+
+const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+
+function patch(file, offset, bytes) {
+  const fd = openSync(file, 'r+');
+  try {
+    writeSync(fd, bytes, 0, bytes.length, offset);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** A host file an image must never make us read: an ext2 filesystem holding the marker in /etc/hostname. */
+function hostDisk(dir) {
+  const file = path.join(dir, 'host-secret.raw');
+  const tree = path.join(dir, 'host-tree');
+  mkdirSync(path.join(tree, 'etc'), { recursive: true });
+  writeFileSync(path.join(tree, 'etc/hostname'), `${HOST_MARKER}\n`);
+  writeFileSync(path.join(tree, 'etc/passwd'), `root:x:0:0:${HOST_MARKER}:/root:/bin/sh\n`);
+  run('mke2fs', ['-q', '-F', '-t', 'ext2', '-d', tree, file, '2M']);
+  return file;
+}
+
+function textDescriptor(extentLines, pre = '') {
+  return (
+    '# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType="monolithicFlat"\n' +
+    pre +
+    '\n# Extent description\n' +
+    extentLines +
+    '\n\n# The Disk Data Base\n#DDB\n\nddb.virtualHWVersion = "4"\nddb.geometry.cylinders = "4"\n' +
+    'ddb.geometry.heads = "16"\nddb.geometry.sectors = "63"\nddb.adapterType = "ide"\n'
+  );
+}
+
+/** A qemu-made monolithicSparse VMDK (its descriptor at 0x200). */
+function sparseVmdk(file, dir) {
+  const raw = path.join(dir, 'inner.raw');
+  const tree = path.join(dir, 'inner-tree');
+  mkdirSync(path.join(tree, 'etc'), { recursive: true });
+  writeFileSync(path.join(tree, 'etc/hostname'), 'image\n');
+  run('mke2fs', ['-q', '-F', '-t', 'ext2', '-d', tree, raw, '2M']);
+  run('qemu-img', ['convert', '-f', 'raw', '-O', 'vmdk', raw, file]);
+  return file;
+}
+
+const SECTORS = (2 * 1024 * 1024) / 512;
+
+export const CASES = {
+  // Text descriptors whose FLAT extent names a host file in ways a strict parser misses but qemu's sscanf takes.
+  'vmdk-flat-plus': (dir) => {
+    const host = hostDisk(dir);
+    const f = path.join(dir, 'flat-plus.vmdk');
+    writeFileSync(f, textDescriptor(`RW +${SECTORS} FLAT "${host}" 0`));
+    return { file: f, expect: 3, reason: /extent file/ };
+  },
+  'vmdk-flat-linebreak': (dir) => {
+    const host = hostDisk(dir);
+    const f = path.join(dir, 'flat-linebreak.vmdk');
+    writeFileSync(f, textDescriptor(`RW ${SECTORS}\nFLAT\n"${host}"\n0`));
+    return { file: f, expect: 3, reason: /extent file/ };
+  },
+  'vmdk-flat-after-64k': (dir) => {
+    const host = hostDisk(dir);
+    const f = path.join(dir, 'flat-after-64k.vmdk');
+    writeFileSync(f, textDescriptor(`RW ${SECTORS} FLAT "${host}" 0`, '#'.repeat(79).concat('\n').repeat(1024)));
+    return { file: f, expect: 3, reason: /extent file/ };
+  },
+  // A sparse VMDK whose header's descriptor offset is zeroed: qemu still reads the parent hint at 0x200 (in a comment).
+  'vmdk-sparse-parent-hint': (dir) => {
+    const host = hostDisk(dir);
+    const parent = path.join(dir, 'host-parent.vmdk');
+    run('qemu-img', ['convert', '-f', 'raw', '-O', 'vmdk', host, parent]);
+    const f = sparseVmdk(path.join(dir, 'sparse-parent.vmdk'), dir);
+    const buf = readFileSync(f);
+    const desc = buf.subarray(0x200, 0x200 + 10240).toString('latin1').replace(/\0.*$/s, '');
+    const hostile = `# note: parentFileNameHint="${parent}"\n` + desc.replace('parentCID=ffffffff', 'parentCID=ffffffff');
+    const bytes = Buffer.alloc(10240);
+    bytes.write(hostile.slice(0, 10239), 'latin1');
+    patch(f, 0x200, bytes);
+    patch(f, 28, Buffer.alloc(16)); // descriptor offset and size: 0
+    return { file: f, expect: 3, reason: /parent/ };
+  },
+  // A sparse VMDK header with capacity 0 and a descriptor offset: qemu parses that descriptor's extents.
+  'vmdk-capacity0-descriptor': (dir) => {
+    const host = hostDisk(dir);
+    const f = sparseVmdk(path.join(dir, 'capacity0.vmdk'), dir);
+    patch(f, 12, Buffer.alloc(8));
+    const bytes = Buffer.alloc(10240);
+    bytes.write(textDescriptor(`RW ${SECTORS} FLAT "${host}" 0`), 'latin1');
+    patch(f, 0x200, bytes);
+    return { file: f, expect: 3, reason: /extent file/ };
+  },
+  // Differencing VHD / VHDX / VDI: their data lives in a parent on the host.
+  'vhd-differencing': (dir) => {
+    const f = path.join(dir, 'diff.vhd');
+    run('qemu-img', ['create', '-q', '-f', 'vpc', '-o', 'subformat=dynamic', f, '4M']);
+    const b = Buffer.alloc(4);
+    b.writeUInt32BE(4);
+    patch(f, 60, b);
+    return { file: f, expect: 3, reason: /differencing VHD/ };
+  },
+  'vhdx-parent-locator': (dir) => {
+    const f = path.join(dir, 'diff.vhdx');
+    run('qemu-img', ['create', '-q', '-f', 'vhdx', f, '4M']);
+    // Turn the page-83 metadata item into a parent locator (what a differencing VHDX has).
+    const page83 = guid('BECA12AB-B2E6-4523-93EF-C309E000C746');
+    const buf = readFileSync(f);
+    for (let at = buf.indexOf(page83); at >= 0; at = buf.indexOf(page83, at + 1)) {
+      patch(f, at, guid('A8D35F2D-B30B-454D-ABF7-D3D84834AB0C'));
+    }
+    return { file: f, expect: 3, reason: /differencing VHDX/ };
+  },
+  // Decompression bombs: 50 GB of zeros (costs time, not disk: written sparse) and 4 GB of data (costs disk).
+  'zero-bomb': (dir) => ({ file: zstdRle(path.join(dir, 'zeros.img.zst'), 0, 50 * 1000 ** 3), expect: 3, reason: /timed out/ }),
+  'data-bomb': (dir) => ({ file: zstdRle(path.join(dir, 'data.img.zst'), 0x41, 4 * 1000 ** 3), expect: 3, reason: /limit|timed out/ }),
+  'vdi-differencing': (dir) => {
+    const f = path.join(dir, 'diff.vdi');
+    run('qemu-img', ['create', '-q', '-f', 'vdi', f, '4M']);
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(4);
+    patch(f, 0x4c, b);
+    return { file: f, expect: 3, reason: /differencing/ };
+  },
+};
+
+/**
+ * A zstd frame of RLE blocks: `bytes` copies of `byte` in 4 bytes per 128 KiB (a 50 GB frame is 1.6 MB). zstd can
+ * only make such a stream by compressing the whole payload; writing the frame directly keeps the builder instant.
+ */
+function zstdRle(file, byte, bytes) {
+  const BLOCK = 128 * 1024;
+  const blocks = Math.ceil(bytes / BLOCK);
+  const out = Buffer.alloc(6 + blocks * 4);
+  out.writeUInt32LE(0xfd2fb528, 0);
+  out[4] = 0x00; // no content size, not single segment, no checksum, no dictionary
+  out[5] = 0x38; // window 128 KiB
+  for (let i = 0; i < blocks; i++) {
+    const size = i === blocks - 1 ? bytes - i * BLOCK : BLOCK;
+    const header = (size << 3) | (1 << 1) | (i === blocks - 1 ? 1 : 0);
+    const at = 6 + i * 4;
+    out[at] = header & 0xff;
+    out[at + 1] = (header >> 8) & 0xff;
+    out[at + 2] = (header >> 16) & 0xff;
+    out[at + 3] = byte;
+  }
+  writeFileSync(file, out);
+  return file;
+}
+
+function guid(s) {
+  const b = Buffer.from(s.replace(/-/g, ''), 'hex');
+  b.subarray(0, 4).reverse();
+  b.subarray(4, 6).reverse();
+  b.subarray(6, 8).reverse();
+  return b;
+}
+
+/** Build the named cases (default: all) into dir, each in its own sub-directory. Returns name -> case info. */
+export function buildHostile(dir, names = Object.keys(CASES)) {
+  const out = {};
+  for (const name of names) {
+    const sub = path.join(dir, name);
+    mkdirSync(sub, { recursive: true });
+    out[name] = { name, dir: sub, ...CASES[name](sub) };
+  }
+  return out;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const dir = process.argv[2];
+  if (!dir) {
+    console.error('usage: node images-sample/hostile.mjs DIR');
+    process.exit(2);
+  }
+  for (const c of Object.values(buildHostile(dir))) console.log(`${c.name}: ${path.relative(process.cwd(), c.file)}`);
+}

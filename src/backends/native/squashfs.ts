@@ -1,0 +1,639 @@
+/**
+ * squashfs 4.0 reader: superblock, compressed metadata blocks (inode, directory, id and fragment tables, read lazily
+ * through a bounded cache), data blocks and fragments; gzip, xz, zstd and lz4 (lzo and lzma are refused with a clear
+ * reason). Extended attributes are ignored.
+ *
+ * Untrusted input: every table position is checked against the filesystem's extent, listing headers and name
+ * lengths against squashfs' own limits, directory cycles and entry counts are bounded, and the walk keeps its own
+ * stack (no recursion whose depth the image decides). Damage below the superblock is a problem string.
+ */
+import { Inventory } from '../../inventory.js';
+import type { Entry, EntryType } from '../../types.js';
+import type { FileContent } from '../backend.js';
+import { decompressAsync, decompressSync, isSyncCodec, type Codec } from './compress.js';
+import { LIMITS, rethrowIfStrict, type Listed, type NativeFs } from './fs.js';
+import { CorruptImageError, UnsupportedImageError, type ByteSource } from './source.js';
+
+const MAGIC = 0x73717368; // "hsqs"
+const SB_SIZE = 96;
+const META_SIZE = 8192;
+const NO_FRAGMENT = 0xffffffff;
+const BLOCK_UNCOMPRESSED = 1 << 24;
+const FLAG_COMPRESSOR_OPTIONS = 0x0400;
+/** Decompressed metadata blocks kept (8 KiB each). */
+const META_CACHE = 4096;
+/** squashfs-tools writes at most 256 entries per directory header and names of at most 256 bytes. */
+const MAX_HEADER_ENTRIES = 256;
+const MAX_NAME = 256;
+
+const CODECS: Record<number, Codec | string> = { 1: 'gzip', 2: 'lzma', 3: 'lzo', 4: 'xz', 5: 'lz4', 6: 'zstd' };
+
+
+/** A squashfs 4.0 superblock with a compression the native reader decodes. */
+export function squashfsSupported(src: ByteSource): boolean {
+  if (src.size < SB_SIZE) return false;
+  const sb = src.read(0, SB_SIZE);
+  const codec = CODECS[sb.readUInt16LE(20)];
+  return sb.readUInt32LE(0) === MAGIC && sb.readUInt16LE(28) === 4 && (codec === 'gzip' || codec === 'xz' || codec === 'zstd' || codec === 'lz4');
+}
+
+const TYPES: Record<number, EntryType> = {
+  1: 'dir',
+  2: 'file',
+  3: 'symlink',
+  4: 'blockdev',
+  5: 'chardev',
+  6: 'fifo',
+  7: 'socket',
+};
+
+interface Inode {
+  type: number;
+  mode: number;
+  uidIdx: number;
+  gidIdx: number;
+  mtime: number;
+  size: number;
+  // Directories.
+  dirBlock?: number;
+  dirOffset?: number;
+  // Regular files.
+  blocksStart?: number;
+  fragment?: number;
+  fragOffset?: number;
+  /** Position of the block size list (metadata cursor) and how many blocks. */
+  listPos?: { block: number; offset: number };
+  blockCount?: number;
+  // Symlinks.
+  target?: string;
+}
+
+/** A metadata position: absolute disk offset of a metadata block + offset inside its decompressed bytes. */
+interface Cursor {
+  block: number;
+  offset: number;
+}
+
+export class SquashFs implements NativeFs {
+  readonly type = 'squashfs';
+  readonly label = null;
+  readonly uuid = null;
+  private readonly codec: Codec;
+  private readonly blockSize: number;
+  private readonly bytesUsed: number;
+  private readonly inodeTable: number;
+  private readonly dirTable: number;
+  private readonly fragTable: number;
+  private readonly fragCount: number;
+  private readonly idTable: number;
+  private readonly idCount: number;
+  private readonly rootRef: bigint;
+  private ids: Uint32Array | null = null;
+  /** Metadata cache: block offset -> decompressed bytes and the offset of the next block. */
+  private readonly meta = new Map<number, { data: Buffer; next: number }>();
+  private fragPtrs: Float64Array | null = null;
+  private readonly paths = new Map<string, Cursor>();
+
+  constructor(
+    private readonly src: ByteSource,
+    private readonly name: string,
+  ) {
+    if (src.size < SB_SIZE) throw new CorruptImageError(`${name}: too small for a squashfs filesystem`);
+    const sb = src.read(0, SB_SIZE);
+    if (sb.readUInt32LE(0) !== MAGIC) throw new CorruptImageError(`${name}: no squashfs superblock`);
+    const bad = (why: string): never => {
+      throw new CorruptImageError(`${name}: corrupt squashfs superblock (${why})`);
+    };
+    const major = sb.readUInt16LE(28);
+    const minor = sb.readUInt16LE(30);
+    if (major !== 4) throw new UnsupportedImageError(`${name}: squashfs ${major}.${minor} is not supported (only 4.0)`);
+    const codec = CODECS[sb.readUInt16LE(20)];
+    if (codec === undefined) bad(`compression id ${sb.readUInt16LE(20)}`);
+    if (codec !== 'gzip' && codec !== 'xz' && codec !== 'zstd' && codec !== 'lz4') {
+      throw new UnsupportedImageError(`${name}: squashfs with ${codec} compression is not supported by the native reader`);
+    }
+    this.codec = codec;
+    this.blockSize = sb.readUInt32LE(12);
+    const blockLog = sb.readUInt16LE(22);
+    if (this.blockSize < 4096 || this.blockSize > 1 << 20 || 1 << blockLog !== this.blockSize) bad(`block size ${this.blockSize}`);
+    const u64 = (off: number): number => {
+      const v = sb.readBigUInt64LE(off);
+      return v > BigInt(Number.MAX_SAFE_INTEGER) ? -1 : Number(v);
+    };
+    this.bytesUsed = u64(40);
+    if (this.bytesUsed < SB_SIZE) bad(`bytes used ${this.bytesUsed}`);
+    if (this.bytesUsed > src.size) {
+      throw new CorruptImageError(`${name}: the squashfs filesystem is truncated (${this.bytesUsed} bytes, the image holds ${src.size})`);
+    }
+    this.idTable = u64(48);
+    this.inodeTable = u64(64);
+    this.dirTable = u64(72);
+    this.fragTable = u64(80);
+    this.idCount = sb.readUInt16LE(26);
+    this.fragCount = sb.readUInt32LE(16);
+    this.rootRef = sb.readBigUInt64LE(32);
+    const inside = (v: number): boolean => v >= SB_SIZE && v < this.bytesUsed;
+    if (!inside(this.inodeTable)) bad('inode table position');
+    if (!inside(this.dirTable) || this.dirTable < this.inodeTable) bad('directory table position');
+    if (this.idCount === 0 || !inside(this.idTable)) bad('id table');
+    if (this.fragCount > 0 && !inside(this.fragTable)) bad('fragment table position');
+    if ((sb.readUInt16LE(24) & FLAG_COMPRESSOR_OPTIONS) !== 0 && codec === 'lz4') {
+      // lz4's options name its format version; only the legacy (1) one exists.
+      const opts = this.metaBlockSync(SB_SIZE);
+      if (opts.data.length >= 4 && opts.data.readUInt32LE(0) !== 1) {
+        throw new UnsupportedImageError(`${name}: squashfs lz4 version ${opts.data.readUInt32LE(0)} is not supported`);
+      }
+    }
+  }
+
+  // ---- metadata --------------------------------------------------------------------------------------------
+
+  private metaHeader(pos: number, lo: number): { size: number; compressed: boolean } {
+    if (pos < lo || pos + 2 > this.bytesUsed) throw new CorruptImageError(`${this.name}: metadata block at ${pos} outside its table`);
+    const h = this.src.read(pos, 2).readUInt16LE(0);
+    const size = h & 0x7fff;
+    if (size === 0 || pos + 2 + size > this.bytesUsed) throw new CorruptImageError(`${this.name}: corrupt metadata block header at ${pos}`);
+    return { size, compressed: (h & 0x8000) === 0 };
+  }
+
+  private remember(pos: number, data: Buffer, next: number): { data: Buffer; next: number } {
+    if (this.meta.size >= META_CACHE) this.meta.delete(this.meta.keys().next().value as number);
+    const m = { data, next };
+    this.meta.set(pos, m);
+    return m;
+  }
+
+  /** A metadata block synchronously (codecs that decode synchronously). */
+  private metaBlockSync(pos: number, lo = SB_SIZE): { data: Buffer; next: number } {
+    const hit = this.meta.get(pos);
+    if (hit) return hit;
+    const { size, compressed } = this.metaHeader(pos, lo);
+    const raw = this.src.read(pos + 2, size);
+    const data = compressed ? decompressSync(this.codec, raw, META_SIZE) : raw;
+    return this.remember(pos, data, pos + 2 + size);
+  }
+
+  private async metaBlock(pos: number, lo = SB_SIZE): Promise<{ data: Buffer; next: number }> {
+    const hit = this.meta.get(pos);
+    if (hit) return hit;
+    if (isSyncCodec(this.codec)) return this.metaBlockSync(pos, lo);
+    const { size, compressed } = this.metaHeader(pos, lo);
+    const raw = this.src.read(pos + 2, size);
+    const data = compressed ? await decompressAsync(this.codec, raw, META_SIZE) : raw;
+    return this.remember(pos, data, pos + 2 + size);
+  }
+
+  /** `n` bytes of metadata from `cur` (crossing block boundaries); advances `cur`. */
+  private async metaRead(cur: Cursor, n: number, lo: number): Promise<Buffer> {
+    let m = await this.metaBlock(cur.block, lo);
+    if (cur.offset + n <= m.data.length) {
+      const out = m.data.subarray(cur.offset, cur.offset + n);
+      cur.offset += n;
+      if (cur.offset === m.data.length) {
+        cur.block = m.next;
+        cur.offset = 0;
+      }
+      return out;
+    }
+    if (cur.offset > m.data.length) throw new CorruptImageError(`${this.name}: metadata offset ${cur.offset} past its block`);
+    const out = Buffer.alloc(n);
+    let got = 0;
+    while (got < n) {
+      const take = Math.min(n - got, m.data.length - cur.offset);
+      m.data.copy(out, got, cur.offset, cur.offset + take);
+      got += take;
+      cur.offset += take;
+      if (cur.offset === m.data.length) {
+        cur.block = m.next;
+        cur.offset = 0;
+        if (got < n) m = await this.metaBlock(cur.block, lo);
+      }
+    }
+    return out;
+  }
+
+  /** Same as metaRead for synchronous codecs (file block lists read by openFile). */
+  private metaReadSync(cur: Cursor, n: number, lo: number): Buffer {
+    const out = Buffer.alloc(n);
+    let got = 0;
+    while (got < n) {
+      const m = this.metaBlockSync(cur.block, lo);
+      if (cur.offset >= m.data.length) throw new CorruptImageError(`${this.name}: metadata offset ${cur.offset} past its block`);
+      const take = Math.min(n - got, m.data.length - cur.offset);
+      m.data.copy(out, got, cur.offset, cur.offset + take);
+      got += take;
+      cur.offset += take;
+      if (cur.offset === m.data.length) {
+        cur.block = m.next;
+        cur.offset = 0;
+      }
+    }
+    return out;
+  }
+
+  /** A table of u64 block pointers followed by the metadata blocks they point at (id and fragment tables). */
+  private async lookupTable(start: number, entrySize: number, count: number, index: number, what: string): Promise<Buffer> {
+    const perBlock = META_SIZE / entrySize;
+    const nPtrs = Math.ceil(count / perBlock);
+    if (start + nPtrs * 8 > this.bytesUsed) throw new CorruptImageError(`${this.name}: ${what} table outside the filesystem`);
+    const ptrIdx = Math.floor(index / perBlock);
+    const ptr = this.src.read(start + ptrIdx * 8, 8).readBigUInt64LE(0);
+    if (ptr >= BigInt(this.bytesUsed)) throw new CorruptImageError(`${this.name}: ${what} table block outside the filesystem`);
+    const m = await this.metaBlock(Number(ptr));
+    const off = (index % perBlock) * entrySize;
+    if (off + entrySize > m.data.length) throw new CorruptImageError(`${this.name}: ${what} table block too short`);
+    return m.data.subarray(off, off + entrySize);
+  }
+
+  private async loadIds(): Promise<Uint32Array> {
+    if (this.ids) return this.ids;
+    const ids = new Uint32Array(this.idCount);
+    for (let i = 0; i < this.idCount; i++) ids[i] = (await this.lookupTable(this.idTable, 4, this.idCount, i, 'id')).readUInt32LE(0);
+    this.ids = ids;
+    return ids;
+  }
+
+  // ---- inodes ----------------------------------------------------------------------------------------------
+
+  private refCursor(ref: bigint | number, base: number): Cursor {
+    const r = BigInt(ref);
+    const block = Number(r >> 16n) + base;
+    const offset = Number(r & 0xffffn);
+    if (offset >= META_SIZE) throw new CorruptImageError(`${this.name}: inode reference offset ${offset} past a metadata block`);
+    return { block, offset };
+  }
+
+  private async inode(at: Cursor): Promise<Inode> {
+    const cur = { ...at };
+    const lo = this.inodeTable;
+    const h = await this.metaRead(cur, 16, lo);
+    const type = h.readUInt16LE(0);
+    const ino: Inode = {
+      type,
+      mode: h.readUInt16LE(2) & 0o7777,
+      uidIdx: h.readUInt16LE(4),
+      gidIdx: h.readUInt16LE(6),
+      mtime: h.readUInt32LE(8),
+      size: 0,
+    };
+    switch (type) {
+      case 1: {
+        const b = await this.metaRead(cur, 16, lo);
+        ino.dirBlock = b.readUInt32LE(0);
+        ino.size = b.readUInt16LE(8);
+        ino.dirOffset = b.readUInt16LE(10);
+        break;
+      }
+      case 8: {
+        const b = await this.metaRead(cur, 24, lo);
+        ino.size = b.readUInt32LE(4);
+        ino.dirBlock = b.readUInt32LE(8);
+        ino.dirOffset = b.readUInt16LE(18);
+        break;
+      }
+      case 2:
+      case 9: {
+        let b: Buffer;
+        if (type === 2) {
+          b = await this.metaRead(cur, 16, lo);
+          ino.blocksStart = b.readUInt32LE(0);
+          ino.fragment = b.readUInt32LE(4);
+          ino.fragOffset = b.readUInt32LE(8);
+          ino.size = b.readUInt32LE(12);
+        } else {
+          b = await this.metaRead(cur, 40, lo);
+          const start = b.readBigUInt64LE(0);
+          const size = b.readBigUInt64LE(8);
+          if (start > BigInt(this.bytesUsed) || size > BigInt(Number.MAX_SAFE_INTEGER)) {
+            throw new CorruptImageError(`${this.name}: file inode with impossible size or position`);
+          }
+          ino.blocksStart = Number(start);
+          ino.size = Number(size);
+          ino.fragment = b.readUInt32LE(28);
+          ino.fragOffset = b.readUInt32LE(32);
+        }
+        const full = Math.floor(ino.size / this.blockSize);
+        ino.blockCount = ino.fragment === NO_FRAGMENT ? Math.ceil(ino.size / this.blockSize) : full;
+        ino.listPos = { ...cur };
+        break;
+      }
+      case 3:
+      case 10: {
+        const b = await this.metaRead(cur, 8, lo);
+        const len = b.readUInt32LE(4);
+        if (len === 0 || len > LIMITS.maxSymlink) throw new CorruptImageError(`${this.name}: symlink target length ${len}`);
+        ino.size = len;
+        ino.target = (await this.metaRead(cur, len, lo)).toString('utf8');
+        break;
+      }
+      case 4:
+      case 5:
+      case 11:
+      case 12:
+      case 6:
+      case 7:
+      case 13:
+      case 14:
+        break;
+      default:
+        throw new CorruptImageError(`${this.name}: unknown inode type ${type}`);
+    }
+    return ino;
+  }
+
+  private entryType(t: number): EntryType {
+    return TYPES[t > 7 ? t - 7 : t] ?? 'unknown';
+  }
+
+  // ---- directories -----------------------------------------------------------------------------------------
+
+  /** The entries of a directory inode: name, inode cursor, type. */
+  private async readDir(dir: Inode, path: string, problems: string[]): Promise<Array<{ name: string; at: Cursor; type: number }>> {
+    const out: Array<{ name: string; at: Cursor; type: number }> = [];
+    // file_size counts 3 bytes for the implicit `.` and `..`.
+    let left = dir.size - 3;
+    if (left <= 0) return out;
+    if (left > LIMITS.maxDirBytes) {
+      problems.push(`${this.name}:${path}: directory too large (${dir.size} bytes)`);
+      return out;
+    }
+    const cur: Cursor = { block: this.dirTable + dir.dirBlock!, offset: dir.dirOffset! };
+    const lo = this.dirTable;
+    while (left >= 12) {
+      const h = await this.metaRead(cur, 12, lo);
+      left -= 12;
+      const count = h.readUInt32LE(0) + 1;
+      const start = h.readUInt32LE(4);
+      if (count > MAX_HEADER_ENTRIES) throw new CorruptImageError(`${this.name}:${path}: directory header with ${count} entries`);
+      for (let i = 0; i < count; i++) {
+        if (left < 8) throw new CorruptImageError(`${this.name}:${path}: directory listing cut short`);
+        const e = await this.metaRead(cur, 8, lo);
+        const nameLen = e.readUInt16LE(6) + 1;
+        left -= 8 + nameLen;
+        if (nameLen > MAX_NAME || left < 0) throw new CorruptImageError(`${this.name}:${path}: corrupt directory entry`);
+        const name = (await this.metaRead(cur, nameLen, lo)).toString('utf8');
+        if (name.includes('/') || name.includes('\0') || name === '.' || name === '..') {
+          problems.push(`${this.name}:${path}: invalid file name in directory`);
+          continue;
+        }
+        out.push({ name, at: { block: this.inodeTable + start, offset: e.readUInt16LE(0) }, type: e.readUInt16LE(4) });
+      }
+    }
+    return out;
+  }
+
+  // ---- public ----------------------------------------------------------------------------------------------
+
+  async list(device: string): Promise<Listed> {
+    const problems: string[] = [];
+    const inventory = new Inventory();
+    this.paths.clear();
+    const ids = await this.loadIds();
+    const rootAt = this.refCursor(this.rootRef, this.inodeTable);
+    const root = await this.inode(rootAt);
+    if (root.type !== 1 && root.type !== 8) throw new CorruptImageError(`${this.name}: root inode is not a directory`);
+    const id = (idx: number, p: string): number => {
+      if (idx < ids.length) return ids[idx]!;
+      problems.push(`${this.name}:${p}: owner index ${idx} outside the id table (shown as 0)`);
+      return 0;
+    };
+    const mk = (path: string, ino: Inode): Entry => {
+      const e: Entry = {
+        path,
+        type: this.entryType(ino.type),
+        mode: ino.mode,
+        uid: id(ino.uidIdx, path),
+        gid: id(ino.gidIdx, path),
+        size: ino.size,
+        mtime: ino.mtime,
+        fs: device,
+      };
+      if (ino.target !== undefined) e.target = ino.target;
+      return e;
+    };
+    inventory.add(mk('/', root));
+    this.paths.set('/', rootAt);
+    const key = (c: Cursor): number => c.block * META_SIZE + c.offset;
+    const visited = new Set<number>([key(rootAt)]);
+    const stack: Array<{ path: string; inode: Inode }> = [{ path: '/', inode: root }];
+    let count = 1;
+    while (stack.length > 0) {
+      const { path, inode } = stack.pop()!;
+      const prefix = path === '/' ? '/' : path + '/';
+      let entries: Awaited<ReturnType<SquashFs['readDir']>>;
+      try {
+        entries = await this.readDir(inode, path, problems);
+      } catch (err) {
+        rethrowIfStrict(err);
+        problems.push(`${this.name}:${path}: unreadable directory (${(err as Error).message})`);
+        continue;
+      }
+      for (const d of entries) {
+        const p = prefix + d.name;
+        if (++count > LIMITS.maxEntries) throw new CorruptImageError(`${this.name}: too many entries`);
+        let child: Inode;
+        try {
+          child = await this.inode(d.at);
+        } catch (err) {
+          rethrowIfStrict(err);
+          problems.push(`${this.name}:${p}: ${(err as Error).message}`);
+          continue;
+        }
+        if (inventory.has(p)) {
+          problems.push(`${this.name}:${p}: duplicate name in directory`);
+          continue;
+        }
+        const e = mk(p, child);
+        if (e.type === 'dir') {
+          if (visited.has(key(d.at))) {
+            problems.push(`${this.name}:${p}: directory inode appears twice (directory cycle)`);
+            continue;
+          }
+          visited.add(key(d.at));
+          stack.push({ path: p, inode: child });
+        }
+        inventory.add(e);
+        this.paths.set(p, d.at);
+      }
+    }
+    return { inventory, problems };
+  }
+
+  private async fileInode(path: string): Promise<Inode> {
+    const at = this.paths.get(path);
+    if (at === undefined) throw new Error(`${path}: no such file`);
+    const inode = await this.inode(at);
+    if (inode.type !== 2 && inode.type !== 9) throw new Error(`${path}: not a regular file`);
+    return inode;
+  }
+
+  private async fragmentEntry(index: number): Promise<{ start: number; size: number; compressed: boolean }> {
+    if (index >= this.fragCount) throw new CorruptImageError(`${this.name}: fragment ${index} outside the fragment table`);
+    const e = await this.lookupTable(this.fragTable, 16, this.fragCount, index, 'fragment');
+    return this.fragFields(e);
+  }
+
+  private fragFields(e: Buffer): { start: number; size: number; compressed: boolean } {
+    const start = e.readBigUInt64LE(0);
+    const sz = e.readUInt32LE(8);
+    const size = sz & (BLOCK_UNCOMPRESSED - 1);
+    if (start + BigInt(size) > BigInt(this.bytesUsed) || size > this.blockSize) {
+      throw new CorruptImageError(`${this.name}: fragment block outside the filesystem`);
+    }
+    return { start: Number(start), size, compressed: (sz & BLOCK_UNCOMPRESSED) === 0 };
+  }
+
+  /** Most block-size entries a file's list can have: the inode table cannot hold more. */
+  private maxBlocks(): number {
+    return (Math.floor((this.dirTable - this.inodeTable) / 3) + 1) * (META_SIZE / 4);
+  }
+
+  async readFile(path: string, maxBytes: number): Promise<FileContent> {
+    const inode = await this.fileInode(path);
+    const want = Math.min(maxBytes, inode.size);
+    const out = Buffer.alloc(want);
+    const blocksWanted = Math.min(inode.blockCount!, Math.ceil(want / this.blockSize));
+    if (blocksWanted > this.maxBlocks()) throw new CorruptImageError(`${this.name}:${path}: more blocks than the inode table can list`);
+    const sizes = new Uint32Array(blocksWanted);
+    const list = await this.metaRead({ ...inode.listPos! }, blocksWanted * 4, this.inodeTable);
+    for (let i = 0; i < blocksWanted; i++) sizes[i] = list.readUInt32LE(i * 4);
+    let pos = inode.blocksStart!;
+    for (let i = 0; i < blocksWanted; i++) {
+      const at = i * this.blockSize;
+      const len = Math.min(this.blockSize, inode.size - at);
+      const size = sizes[i]! & (BLOCK_UNCOMPRESSED - 1);
+      if (size === 0) continue; // a sparse block: zeros
+      if (pos + size > this.bytesUsed || size > this.blockSize) throw new CorruptImageError(`${this.name}:${path}: data block outside the filesystem`);
+      const raw = this.src.read(pos, size);
+      const data = (sizes[i]! & BLOCK_UNCOMPRESSED) === 0 ? await decompressAsync(this.codec, raw, len, true) : raw;
+      if (data.length !== len) throw new CorruptImageError(`${this.name}:${path}: data block of ${data.length} bytes, ${len} expected`);
+      data.copy(out, at, 0, Math.min(len, want - at));
+      pos += size;
+    }
+    const tailAt = inode.blockCount! * this.blockSize;
+    if (inode.fragment !== NO_FRAGMENT && want > tailAt) {
+      const f = await this.fragmentEntry(inode.fragment!);
+      const raw = this.src.read(f.start, f.size);
+      const block = f.compressed ? await decompressAsync(this.codec, raw, this.blockSize) : raw;
+      const tailLen = inode.size - tailAt;
+      if (inode.fragOffset! + tailLen > block.length) throw new CorruptImageError(`${this.name}:${path}: file tail outside its fragment`);
+      block.copy(out, tailAt, inode.fragOffset!, inode.fragOffset! + (want - tailAt));
+    }
+    return { data: out, size: inode.size, truncated: inode.size > want };
+  }
+
+  /**
+   * A regular file as a random-access source: data blocks are decoded on demand (one cached), the tail comes from
+   * its fragment. Needs a codec that decodes synchronously (gzip, zstd, lz4; not xz).
+   */
+  openFile(path: string): ByteSource {
+    const at = this.paths.get(path);
+    if (at === undefined) throw new Error(`${path}: no such file`);
+    if (!isSyncCodec(this.codec)) {
+      throw new UnsupportedImageError(`${path}: a file inside an ${this.codec}-compressed squashfs cannot be opened as an image`);
+    }
+    // The inode is read synchronously: its metadata blocks are in the cache from list(), or decoded here.
+    const cur = { ...at };
+    const h = this.metaReadSync(cur, 16, this.inodeTable);
+    const type = h.readUInt16LE(0);
+    let start: number;
+    let size: number;
+    let fragment: number;
+    let fragOffset: number;
+    if (type === 2) {
+      const b = this.metaReadSync(cur, 16, this.inodeTable);
+      [start, fragment, fragOffset, size] = [b.readUInt32LE(0), b.readUInt32LE(4), b.readUInt32LE(8), b.readUInt32LE(12)];
+    } else if (type === 9) {
+      const b = this.metaReadSync(cur, 40, this.inodeTable);
+      const s = b.readBigUInt64LE(0);
+      const z = b.readBigUInt64LE(8);
+      if (s > BigInt(this.bytesUsed) || z > BigInt(Number.MAX_SAFE_INTEGER)) throw new CorruptImageError(`${this.name}:${path}: impossible file inode`);
+      [start, size, fragment, fragOffset] = [Number(s), Number(z), b.readUInt32LE(28), b.readUInt32LE(32)];
+    } else {
+      throw new Error(`${path}: not a regular file`);
+    }
+    const count = fragment === NO_FRAGMENT ? Math.ceil(size / this.blockSize) : Math.floor(size / this.blockSize);
+    if (count > this.maxBlocks()) {
+      throw new CorruptImageError(`${this.name}:${path}: file of ${size} bytes has more blocks than its inode table can list`);
+    }
+    const list = this.metaReadSync(cur, count * 4, this.inodeTable);
+    // Disk position of every block (prefix sums), so block i is found without a scan.
+    const positions = new Float64Array(count + 1);
+    positions[0] = start;
+    for (let i = 0; i < count; i++) positions[i + 1] = positions[i]! + (list.readUInt32LE(i * 4) & (BLOCK_UNCOMPRESSED - 1));
+    if (positions[count]! > this.bytesUsed) throw new CorruptImageError(`${this.name}:${path}: data blocks outside the filesystem`);
+    let frag: Buffer | null = null;
+    if (fragment !== NO_FRAGMENT) {
+      if (fragment >= this.fragCount) throw new CorruptImageError(`${this.name}: fragment ${fragment} outside the fragment table`);
+      const perBlock = META_SIZE / 16;
+      const ptr = this.src.read(this.fragTable + Math.floor(fragment / perBlock) * 8, 8).readBigUInt64LE(0);
+      if (ptr >= BigInt(this.bytesUsed)) throw new CorruptImageError(`${this.name}: fragment table block outside the filesystem`);
+      const m = this.metaBlockSync(Number(ptr));
+      const off = (fragment % perBlock) * 16;
+      if (off + 16 > m.data.length) throw new CorruptImageError(`${this.name}: fragment table block too short`);
+      const f = this.fragFields(m.data.subarray(off, off + 16));
+      const raw = this.src.read(f.start, f.size);
+      const block = f.compressed ? decompressSync(this.codec, raw, this.blockSize) : raw;
+      const tailLen = size - count * this.blockSize;
+      if (fragOffset + tailLen > block.length) throw new CorruptImageError(`${this.name}:${path}: file tail outside its fragment`);
+      frag = Buffer.from(block.subarray(fragOffset, fragOffset + tailLen));
+    }
+    return new SquashFileSource(this.src, this.codec, this.blockSize, size, list, positions, frag);
+  }
+}
+
+/** A squashfs regular file read block by block (the last decoded block cached). */
+class SquashFileSource implements ByteSource {
+  private cachedIdx = -1;
+  private cached: Buffer = Buffer.alloc(0);
+  constructor(
+    private readonly src: ByteSource,
+    private readonly codec: Codec,
+    private readonly blockSize: number,
+    readonly size: number,
+    private readonly sizes: Buffer,
+    private readonly positions: Float64Array,
+    private readonly frag: Buffer | null,
+  ) {}
+
+  private block(i: number): Buffer {
+    if (i === this.cachedIdx) return this.cached;
+    const count = this.positions.length - 1;
+    const len = Math.min(this.blockSize, this.size - i * this.blockSize);
+    let data: Buffer;
+    if (i >= count) {
+      data = this.frag ?? Buffer.alloc(len);
+    } else {
+      const entry = this.sizes.readUInt32LE(i * 4);
+      const sz = entry & (BLOCK_UNCOMPRESSED - 1);
+      if (sz === 0) data = Buffer.alloc(len);
+      else {
+        const raw = this.src.read(this.positions[i]!, sz);
+        data = (entry & BLOCK_UNCOMPRESSED) === 0 ? decompressSync(this.codec, raw, len, true) : raw;
+        if (data.length !== len) throw new CorruptImageError(`squashfs data block of ${data.length} bytes, ${len} expected`);
+      }
+    }
+    this.cachedIdx = i;
+    this.cached = data;
+    return data;
+  }
+
+  read(offset: number, length: number): Buffer {
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.size) {
+      throw new CorruptImageError(`read out of bounds: ${length} bytes at offset ${offset} (size ${this.size})`);
+    }
+    const out = Buffer.alloc(length);
+    let got = 0;
+    while (got < length) {
+      const pos = offset + got;
+      const i = Math.floor(pos / this.blockSize);
+      const b = this.block(i);
+      const from = pos - i * this.blockSize;
+      const n = Math.min(length - got, b.length - from);
+      if (n <= 0) throw new CorruptImageError('squashfs file block shorter than expected');
+      b.copy(out, got, from, from + n);
+      got += n;
+    }
+    return out;
+  }
+}

@@ -1,0 +1,261 @@
+/**
+ * A tar archive target (plain or gzip/xz/zstd/bzip2): one streaming pass lists every member and decides what the
+ * archive holds:
+ *   - a container image (docker-archive: manifest.json; OCI layout: oci-layout + index.json) -> container.ts;
+ *   - a root tree (lxc/kexec rootfs tarballs) -> audited from the headers (owners, modes, times, link targets, hard
+ *     links), file contents kept in memory when small or read again by offset / by one more pass;
+ *   - disk images (Google Compute's disk.raw, an OVA's VMDK) -> each copied to a sparse temporary file during the
+ *     same pass (only its non-zero blocks; free space checked first) and audited like an image file.
+ * Anything else is exit 3 with the reason. Reading a tar never needs the appliance (images inside it might).
+ */
+import { mkdtempSync, promises as fsp, rmSync, statfsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { TargetError, type OpenedImage, type OpenOptions } from '../backends/backend.js';
+import { registerCleanup } from '../image/cleanup.js';
+import { decompressToTemp } from '../image/decompress.js';
+import { detectBuffer } from '../image/detect.js';
+import { openContainer, tarBlobs } from './container.js';
+import { combineImages, keepBudget, KEEP_PER_FILE, treeRoot } from './opened.js';
+import { containerLayout, looksLikeRootTree } from './shape.js';
+import { tarSource, wholeFile, type FileRange, type TarSource } from './stream.js';
+import { walkTar, type Sink, type TarEntry } from './tar.js';
+import { ContentStore, TreeBuilder } from './tree.js';
+
+/** Bytes of a member looked at to recognise a disk or filesystem image (the btrfs superblock sits at 64 KiB). */
+const HEAD = 0x10100;
+/** Members smaller than this are never disk images worth a temp file. */
+const MIN_IMAGE = 64 * 1024;
+
+export interface ArchiveOptions extends OpenOptions {
+  /** Open an image file (a temp copy of a member) with the image backends. */
+  openImage(file: string, label: string): Promise<OpenedImage>;
+}
+
+/** Member name as a relative path without `./` (what manifests and hydra products name). */
+export function memberKey(name: string): string {
+  const out: string[] = [];
+  for (const c of name.split('/')) {
+    if (c === '' || c === '.') continue;
+    if (c === '..') out.pop();
+    else out.push(c);
+  }
+  return out.join('/');
+}
+
+function tmpBase(): string {
+  return process.env.HOSTLEAK_TMPDIR ?? os.tmpdir();
+}
+
+/** A temporary directory removed on close, on signals and at exit. */
+export function tempDir(): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(path.join(tmpBase(), 'hostleak-'));
+  const cleanup = registerCleanup(() => rmSync(dir, { recursive: true, force: true }));
+  return { dir, cleanup };
+}
+
+/**
+ * Catches members that turn out to be disk images: keeps the first HEAD bytes, then, when they look like an image,
+ * writes the member to a sparse temporary file (all-zero chunks are skipped, the file is truncated to the real size).
+ */
+class ImageCatcher {
+  private head: Buffer;
+  private decided = false;
+  private fh: fsp.FileHandle | null = null;
+  file: string | null = null;
+  isImage = false;
+  constructor(
+    readonly entry: TarEntry,
+    private readonly tmp: () => string,
+  ) {
+    this.head = Buffer.alloc(Math.min(entry.size, HEAD));
+  }
+
+  private async decide(): Promise<void> {
+    this.decided = true;
+    this.isImage = detectBuffer(this.head) !== null;
+    if (!this.isImage) return;
+    const dir = this.tmp();
+    const stored = this.entry.extents.reduce((n, e) => n + e.length, 0);
+    try {
+      const st = statfsSync(dir);
+      const free = st.bavail * st.bsize;
+      if (free < stored) {
+        throw new TargetError(
+          `not enough temporary space for ${this.entry.name.slice(0, 200)}: ${stored} bytes needed, ${free} free in ${dir} (set HOSTLEAK_TMPDIR)`,
+        );
+      }
+    } catch (err) {
+      if (err instanceof TargetError) throw err;
+    }
+    this.file = path.join(dir, `member-${Math.random().toString(36).slice(2)}.img`);
+    this.fh = await fsp.open(this.file, 'w', 0o600);
+    await this.write(this.head, 0);
+  }
+
+  private async write(chunk: Buffer, offset: number): Promise<void> {
+    if (chunk.every((b) => b === 0)) return;
+    let done = 0;
+    while (done < chunk.length) {
+      const { bytesWritten } = await this.fh!.write(chunk, done, chunk.length - done, offset + done);
+      done += bytesWritten;
+    }
+  }
+
+  readonly sink: Sink = async (chunk, offset) => {
+    if (!this.decided) {
+      if (offset < this.head.length) chunk.copy(this.head, offset, 0, Math.min(chunk.length, this.head.length - offset));
+      if (offset + chunk.length < this.head.length) return;
+      await this.decide();
+    }
+    if (!this.isImage) return;
+    const skip = Math.max(0, this.head.length - offset);
+    if (skip < chunk.length) await this.write(chunk.subarray(skip), offset + skip);
+  };
+
+  /** After the member's data: decide (short or sparse-headed members) and finish the file. */
+  async finish(): Promise<void> {
+    if (!this.decided) await this.decide();
+    if (this.fh) {
+      await this.fh.truncate(this.entry.size);
+      await this.fh.close();
+      this.fh = null;
+    }
+  }
+
+  async abort(): Promise<void> {
+    await this.fh?.close().catch(() => undefined);
+    this.fh = null;
+  }
+}
+
+export async function openTarArchive(target: string, compression: TarSource['compression'], opts: ArchiveOptions): Promise<OpenedImage> {
+  const range = await wholeFile(target);
+  const src = tarSource(range, compression);
+  const tree = new TreeBuilder(() => 'tar');
+  const store = new ContentStore(keepBudget(), KEEP_PER_FILE);
+  const members = new Map<string, TarEntry>();
+  const catchers: ImageCatcher[] = [];
+  let tmp: { dir: string; cleanup: () => void } | null = null;
+  const tmpDirOf = () => (tmp ??= tempDir()).dir;
+  const started = Date.now();
+  let listed: { entries: number; bytes: number };
+  try {
+    listed = await walkTar(src.open({ signal: opts.signal }), {
+      async onEntry(e) {
+        const key = memberKey(e.name);
+        if (e.type === 'file') members.set(key, e);
+        const ref = tree.apply(e, 0, { whiteouts: false });
+        if (!ref) return null;
+        const sinks: Sink[] = [];
+        const keep = store.keep(ref);
+        if (keep) sinks.push(keep);
+        // Images sit near the top of an archive (disk.raw, an OVA's vmdk, images/x.qcow2); a deeper member is a
+        // file of a root tree and is reported as a nested image by the rules, if ever.
+        if (e.size >= MIN_IMAGE && key.split('/').length <= 2 && catchers.length < 64) {
+          const c = new ImageCatcher(e, tmpDirOf);
+          catchers.push(c);
+          sinks.push(c.sink);
+        }
+        if (sinks.length === 0) return null;
+        if (sinks.length === 1) return sinks[0]!;
+        return async (chunk, off) => {
+          for (const s of sinks) await s(chunk, off);
+        };
+      },
+    });
+    for (const c of catchers) await c.finish();
+  } catch (err) {
+    for (const c of catchers) await c.abort();
+    (tmp as { cleanup: () => void } | null)?.cleanup();
+    throw err;
+  }
+  opts.verbose?.(`tar: ${listed.entries} members, ${listed.bytes} bytes listed in ${Date.now() - started} ms`);
+  const cleanupTmp = () => (tmp as { cleanup: () => void } | null)?.cleanup();
+
+  const layout = containerLayout((n) => members.has(n));
+  if (layout) {
+    cleanupTmp();
+    return openContainerArchive(target, range, src, layout, members, opts);
+  }
+
+  const inventory = tree.inventory();
+  const top = inventory.children('/').filter((n) => inventory.get(`/${n}`)?.type === 'dir' || inventory.get(`/${n}`)?.type === 'symlink');
+  if (looksLikeRootTree(top)) {
+    cleanupTmp();
+    opts.verbose?.(`tar: a root tree of ${inventory.size} entries`);
+    return {
+      backend: 'tar',
+      filesystems: [{ device: 'tar', type: 'tar', label: null, mountpoint: '/' }],
+      roots: [treeRoot(null, inventory, (p) => tree.refOf(p), [src], store)],
+      problems: tree.problems,
+      async close() {},
+    };
+  }
+
+  const images = catchers.filter((c) => c.isImage && c.file);
+  if (images.length === 0) {
+    cleanupTmp();
+    throw new TargetError(
+      `a tar archive that holds no root tree (no etc/, usr/, nix/ ... at its top), no disk image and no container image (${listed.entries} members)`,
+    );
+  }
+  const parts: Array<{ label: string; image: OpenedImage }> = [];
+  try {
+    for (const c of images) {
+      const label = memberKey(c.entry.name);
+      opts.verbose?.(`tar: auditing member ${label} (${c.entry.size} bytes${c.entry.sparse ? ', sparse' : ''})`);
+      parts.push({ label, image: await opts.openImage(c.file!, label) });
+    }
+  } catch (err) {
+    for (const p of parts) await p.image.close().catch(() => undefined);
+    cleanupTmp();
+    throw err;
+  }
+  const combined = combineImages(parts, parts.length === 1 ? `tar>${parts[0]!.image.backend}` : undefined);
+  const close = combined.close.bind(combined);
+  return {
+    ...combined,
+    problems: [...tree.problems, ...combined.problems],
+    async close() {
+      await close();
+      cleanupTmp();
+    },
+  };
+}
+
+/** A container image in a tar: random access to its members (decompressing the whole archive first if needed). */
+async function openContainerArchive(
+  target: string,
+  range: FileRange,
+  src: TarSource,
+  layout: 'docker-archive' | 'oci-layout',
+  members: Map<string, TarEntry>,
+  opts: ArchiveOptions,
+): Promise<OpenedImage> {
+  if (src.compression === null) return openContainer(tarBlobs(range, members), layout, opts);
+  // Compressed as a whole: members need random access, so decompress once to a sparse temporary file.
+  const d = await decompressToTemp(target, src.compression, { signal: opts.signal });
+  try {
+    const plain = await wholeFile(d.path);
+    const again = new Map<string, TarEntry>();
+    await walkTar(tarSource(plain, null).open({ signal: opts.signal }), {
+      onEntry(e) {
+        if (e.type === 'file') again.set(memberKey(e.name), e);
+        return null;
+      },
+    });
+    const image = await openContainer(tarBlobs(plain, again), layout, opts);
+    return {
+      ...image,
+      async close() {
+        await image.close();
+        d.cleanup();
+      },
+    };
+  } catch (err) {
+    d.cleanup();
+    throw err;
+  }
+}
+

@@ -1,0 +1,169 @@
+/**
+ * Target resolution: what a target holds, decided before any reader runs (design.md, "a target is resolved into
+ * what it holds"). One resolver per shape:
+ *   folder    a root tree (dir backend) | an OCI layout | a folder of build products (nix `result`, a Hydra output,
+ *             a build directory: each product is its own target) | neither (exit 3)
+ *   file      a tar archive, plain or compressed (archive.ts: root tree, disk images, container image) | an image
+ *             file (src/image + the native/guestfs backends)
+ * Nothing is dropped on the way: every leaf is audited or reported as not readable.
+ */
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import fg from 'fast-glob';
+import { TargetError, type Backend } from '../backends/backend.js';
+import { detectBuffer } from '../image/detect.js';
+import { openTarArchive, type ArchiveOptions } from './archive.js';
+import { dirBlobs, openContainer } from './container.js';
+import { containerLayout, looksLikeRootTree } from './shape.js';
+import { isTarHeader, sniffRange, wholeFile } from './stream.js';
+import type { Compression } from '../image/detect.js';
+
+const HEAD = 0x10100;
+
+export type FileShape = { kind: 'tar'; compression: Compression | null } | { kind: 'image' } | { kind: 'unknown' };
+
+/** What a file holds, by its first bytes (decompressed first when compressed). */
+export async function sniffFile(file: string): Promise<FileShape> {
+  let range;
+  try {
+    range = await wholeFile(file);
+  } catch {
+    return { kind: 'unknown' };
+  }
+  if (range.length === 0) return { kind: 'unknown' };
+  const { head, compression } = await sniffRange(range, HEAD);
+  if (isTarHeader(head)) return { kind: 'tar', compression };
+  if (detectBuffer(head)?.kind === 'image') return { kind: 'image' };
+  return { kind: 'unknown' };
+}
+
+/** A file hostleak can audit: a disk or filesystem image or a tar archive (compressed or not). */
+export async function isAuditableFile(file: string): Promise<boolean> {
+  return (await sniffFile(file)).kind !== 'unknown';
+}
+
+export type FolderShape =
+  | { kind: 'root-tree' }
+  | { kind: 'oci-layout' }
+  | { kind: 'products'; files: string[]; via: 'hydra-build-products' | 'contents' }
+  | { kind: 'neither'; reason: string };
+
+/** Files named by nix-support/hydra-build-products (`file <type> <path>` lines) that exist inside the folder. */
+async function hydraProducts(dir: string): Promise<string[] | null> {
+  let text: string;
+  try {
+    text = await fsp.readFile(path.join(dir, 'nix-support', 'hydra-build-products'), 'utf8');
+  } catch {
+    return null;
+  }
+  const real = await fsp.realpath(dir);
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^\s*file\s+\S+\s+(\S+)/.exec(line);
+    if (!m) continue;
+    const p = m[1]!;
+    // A product is named by its store path; the folder is (a link to) that store path, or a copy of it.
+    let rel: string | null = null;
+    if (p.startsWith(real + '/')) rel = p.slice(real.length + 1);
+    else {
+      const store = /^\/nix\/store\/[^/]+\/(.+)$/.exec(p);
+      if (store) rel = store[1]!;
+    }
+    if (!rel || rel.split('/').some((c) => c === '..' || c === '')) continue;
+    out.push(rel);
+  }
+  return out;
+}
+
+/** Decide what a folder is. `isTarget` says whether a file inside it can be audited on its own. */
+export async function classifyFolder(dir: string, isTarget: (file: string) => Promise<boolean> = isAuditableFile): Promise<FolderShape> {
+  const names = await fsp.readdir(dir);
+  const has = (n: string) => names.includes(n);
+  if (containerLayout(has) === 'oci-layout') return { kind: 'oci-layout' };
+  const dirs: string[] = [];
+  for (const n of names) {
+    const st = await fsp.stat(path.join(dir, n)).catch(() => null);
+    if (st?.isDirectory()) dirs.push(n);
+  }
+  if (looksLikeRootTree(dirs)) return { kind: 'root-tree' };
+  const products = await hydraProducts(dir);
+  const auditable = async (rels: string[]) => {
+    const out: string[] = [];
+    for (const rel of rels) {
+      const full = path.join(dir, rel);
+      const st = await fsp.stat(full).catch(() => null);
+      if (st?.isFile() && (await isTarget(full))) out.push(rel);
+      else if (st?.isDirectory() && (await fsp.stat(path.join(full, 'oci-layout')).catch(() => null))) out.push(rel);
+    }
+    return out;
+  };
+  if (products && products.length > 0) {
+    const files = await auditable(products);
+    if (files.length > 0) return { kind: 'products', files, via: 'hydra-build-products' };
+  }
+  const found = (
+    await fg('**/*', { cwd: dir, dot: true, onlyFiles: true, followSymbolicLinks: false, deep: 4, suppressErrors: true, ignore: ['nix-support/**'] })
+  ).sort();
+  const files = await auditable(found);
+  if (files.length > 0) return { kind: 'products', files, via: 'contents' };
+  return {
+    kind: 'neither',
+    reason: 'a folder that is neither a root tree (no etc/, usr/, nix/ ... at its top) nor holds disk images, archives or container images',
+  };
+}
+
+/**
+ * Expand folders of build products into one target per product (`result` -> `result/nixos.qcow2`); root trees,
+ * OCI layouts, files and folders that are neither stay as they are (the latter fail with the reason when opened).
+ */
+export async function expandProducts(targets: string[], verbose?: (msg: string) => void): Promise<string[]> {
+  const out: string[] = [];
+  for (const t of targets) {
+    const st = await fsp.stat(t).catch(() => null);
+    if (!st?.isDirectory()) {
+      out.push(t);
+      continue;
+    }
+    const shape = await classifyFolder(t).catch(() => null);
+    if (shape?.kind === 'products') {
+      verbose?.(`${t}: a folder of build products (from ${shape.via}): ${shape.files.join(', ')}`);
+      out.push(...shape.files.map((f) => path.join(t, f)));
+    } else out.push(t);
+  }
+  return [...new Set(out)];
+}
+
+/**
+ * The backend for a target under `--backend auto`, or null for image files (the caller's image backend).
+ * `image` opens an image file (a member of an archive copied out) with the image backends.
+ */
+export async function resolveBackend(target: string, dirBackend: Backend, image: (file: string, label: string, o: ArchiveOptions) => ReturnType<Backend['open']>): Promise<Backend | null> {
+  let st;
+  try {
+    st = await fsp.stat(target);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new TargetError(code === 'ENOENT' ? 'no such file or directory' : `cannot open (${code})`);
+  }
+  if (st.isDirectory()) {
+    const shape = await classifyFolder(target);
+    if (shape.kind === 'root-tree') return dirBackend;
+    if (shape.kind === 'oci-layout') {
+      return { name: 'container', open: (_t, o) => openContainer(dirBlobs(target), 'oci-layout', o) };
+    }
+    if (shape.kind === 'products') {
+      throw new TargetError(`a folder of ${shape.files.length} build product(s) (${shape.files.slice(0, 3).join(', ')}): scan audits each as its own target`);
+    }
+    throw new TargetError(shape.reason);
+  }
+  if (!st.isFile()) return null;
+  const shape = await sniffFile(target);
+  if (shape.kind !== 'tar') return null;
+  return {
+    name: 'tar',
+    open(t, o) {
+      const opts: ArchiveOptions = { ...o, openImage: (file, label) => image(file, label, opts) };
+      return openTarArchive(t, shape.compression, opts);
+    },
+  };
+}

@@ -1,0 +1,91 @@
+/** Helpers to build OpenedImages out of trees and to combine several opened images into one target. */
+import type { FileContent, ImageRoot, OpenedImage } from '../backends/backend.js';
+import { Inventory, parentOf } from '../inventory.js';
+import type { Entry } from '../types.js';
+import { ContentStore, contentOf, readRefs, type ContentRef } from './tree.js';
+import type { TarSource } from './stream.js';
+
+/** Per-file and total memory kept during a listing pass (override the total with HOSTLEAK_TAR_MEMORY, bytes). */
+export const KEEP_PER_FILE = 1024 * 1024;
+export function keepBudget(): number {
+  const v = Number(process.env.HOSTLEAK_TAR_MEMORY);
+  return Number.isSafeInteger(v) && v >= 0 ? v : 128 * 1024 * 1024;
+}
+
+/**
+ * An ImageRoot over a tree whose files live in tar sources: kept bytes from memory, the rest read in one batch per
+ * source (by offset, or one streaming pass).
+ */
+export function treeRoot(
+  prefix: string | null,
+  inventory: Inventory,
+  refOf: (p: string) => ContentRef | undefined,
+  sources: TarSource[],
+  store: ContentStore,
+  ruleTags?: readonly string[],
+): ImageRoot {
+  return {
+    prefix,
+    inventory,
+    ruleTags,
+    async readFiles(paths, maxBytes) {
+      const out = new Map<string, FileContent | Error>();
+      const misses = new Map<number, Array<{ path: string; ref: ContentRef }>>();
+      for (const p of paths) {
+        const ref = refOf(p);
+        if (!ref) {
+          out.set(p, new Error(`${p}: not a regular file`));
+          continue;
+        }
+        const kept = store.get(ref);
+        if (kept) {
+          out.set(p, contentOf(kept, ref.size, maxBytes));
+          continue;
+        }
+        let list = misses.get(ref.layer);
+        if (!list) misses.set(ref.layer, (list = []));
+        list.push({ path: p, ref });
+      }
+      for (const [layer, list] of misses) {
+        try {
+          const got = await readRefs(sources[layer]!, list.map((m) => m.ref), maxBytes);
+          for (const m of list) out.set(m.path, contentOf(got.get(m.ref)!, m.ref.size, maxBytes));
+        } catch (err) {
+          for (const m of list) out.set(m.path, err instanceof Error ? err : new Error(String(err)));
+        }
+      }
+      return out;
+    },
+  };
+}
+
+/** An inventory holding `entries` plus the directories above them (for roots made of loose files). */
+export function inventoryWithParents(entries: Entry[], fs: string): Inventory {
+  const inv = new Inventory();
+  const dir = (p: string): Entry => ({ path: p, type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 0, fs });
+  inv.add(dir('/'));
+  for (const e of entries) {
+    for (let p = parentOf(e.path); p !== '/' && !inv.has(p); p = parentOf(p)) inv.add(dir(p));
+    inv.add(e);
+  }
+  return inv;
+}
+
+/** Several opened images (members of an archive, images in a folder) as one target; roots named by their label. */
+export function combineImages(parts: Array<{ label: string; image: OpenedImage }>, backend?: string): OpenedImage {
+  if (parts.length === 1 && backend === undefined) return parts[0]!.image;
+  const name = (label: string, p: string | null) => (p ? `${label}:${p}` : label);
+  return {
+    backend: backend ?? [...new Set(parts.map((p) => p.image.backend))].join('+'),
+    filesystems: parts.flatMap(({ label, image }) =>
+      image.filesystems.map((f) => (parts.length === 1 ? f : { ...f, device: name(label, f.device) })),
+    ),
+    roots: parts.flatMap(({ label, image }) =>
+      image.roots.map((r) => (parts.length === 1 ? r : { ...r, prefix: name(label, r.prefix) })),
+    ),
+    problems: parts.flatMap(({ label, image }) => image.problems.map((p) => (parts.length === 1 ? p : `${label}: ${p}`))),
+    async close() {
+      for (const p of parts) await p.image.close().catch(() => undefined);
+    },
+  };
+}

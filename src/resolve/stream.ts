@@ -1,0 +1,167 @@
+/**
+ * Byte streams for archive targets: a file or a byte range of one, decompressed on the fly by the system
+ * decompressors (the same tools src/image/decompress.ts uses), with an optional tap on the raw bytes (digests).
+ */
+import { spawn } from 'node:child_process';
+import { createReadStream, promises as fsp } from 'node:fs';
+import { Readable } from 'node:stream';
+import { TargetError } from '../backends/backend.js';
+import { registerCleanup } from '../image/cleanup.js';
+import { COMPRESSION_MAGIC, readAt, type Compression } from '../image/detect.js';
+
+export const TOOLS: Record<Compression, string> = { gzip: 'gzip', xz: 'xz', zstd: 'zstd', bzip2: 'bzip2' };
+
+/** The compression of a buffer's first bytes, or null. */
+export function compressionOf(head: Buffer): Compression | null {
+  for (const [c, magic] of COMPRESSION_MAGIC) {
+    if (head.length >= magic.length && head.subarray(0, magic.length).equals(magic)) {
+      if (c === 'bzip2' && !(head[3]! >= 0x31 && head[3]! <= 0x39)) continue;
+      return c;
+    }
+  }
+  return null;
+}
+
+/** A tar header block: ustar magic and a valid checksum. */
+export function isTarHeader(head: Buffer): boolean {
+  if (head.length < 512) return false;
+  const magic = head.subarray(257, 263).toString('latin1');
+  if (magic !== 'ustar\0' && magic !== 'ustar ') return false;
+  const stored = parseInt(head.subarray(148, 156).toString('latin1').replace(/[\0 ]+$/, '').trim(), 8);
+  let sum = 0;
+  for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 0x20 : head[i]!;
+  return stored === sum;
+}
+
+/** A byte range of a host file: the whole file, or a member of a plain (uncompressed) tar. */
+export interface FileRange {
+  file: string;
+  start: number;
+  length: number;
+}
+
+export function rangeStream(r: FileRange): Readable {
+  if (r.length === 0) return Readable.from([]);
+  return createReadStream(r.file, { start: r.start, end: r.start + r.length - 1, highWaterMark: 256 * 1024 });
+}
+
+async function* tapped(src: AsyncIterable<Buffer>, tap?: (chunk: Buffer) => void): AsyncGenerator<Buffer> {
+  for await (const c of src) {
+    tap?.(c);
+    yield c;
+  }
+}
+
+/** Up to `len` bytes at `start` of a range. */
+export async function readRange(r: FileRange, start: number, len: number): Promise<Buffer> {
+  const fh = await fsp.open(r.file, 'r');
+  try {
+    return await readAt(fh, r.start + start, Math.max(0, Math.min(len, r.length - start)));
+  } finally {
+    await fh.close();
+  }
+}
+
+/** The decompressed bytes of a stream, through the system decompressor. Stopping early kills the decompressor. */
+export async function* decompressStream(input: Readable, compression: Compression, signal?: AbortSignal): AsyncGenerator<Buffer> {
+  const tool = TOOLS[compression];
+  const child = spawn(tool, ['-dc'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const kill = () => child.kill('SIGKILL');
+  const release = registerCleanup(kill);
+  signal?.addEventListener('abort', kill, { once: true });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => {
+    if (stderr.length < 4096) stderr += d.toString();
+  });
+  child.stdin.on('error', () => undefined); // the decompressor may stop reading (bad data): its exit status says why
+  input.on('error', () => kill());
+  input.pipe(child.stdin);
+  const exited = new Promise<{ code: number | null; error?: Error }>((resolve) => {
+    child.on('error', (error) => resolve({ code: null, error }));
+    child.on('close', (code) => resolve({ code }));
+  });
+  let complete = false;
+  try {
+    for await (const chunk of child.stdout as AsyncIterable<Buffer>) yield chunk;
+    complete = true;
+  } finally {
+    if (!complete) {
+      kill();
+      input.destroy();
+    }
+    const { code, error } = await exited;
+    release();
+    signal?.removeEventListener('abort', kill);
+    if (complete) {
+      if (error) {
+        const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
+        // eslint-disable-next-line no-unsafe-finally
+        throw new TargetError(missing ? `cannot decompress: '${tool}' is not installed` : `cannot decompress: ${error.message}`);
+      }
+      if (signal?.aborted) {
+        // eslint-disable-next-line no-unsafe-finally
+        throw new TargetError('decompression interrupted');
+      }
+      if (code !== 0) {
+        const why = stderr.split('\n').map((l) => l.trim()).find((l) => l !== '') ?? `exit status ${code}`;
+        // eslint-disable-next-line no-unsafe-finally
+        throw new TargetError(`cannot decompress (${compression}): ${why}`);
+      }
+    }
+  }
+}
+
+/**
+ * A tar stream source: a range of a host file, maybe compressed. `open()` yields the uncompressed tar bytes from
+ * the start (a fresh read each call); `pread` reads the uncompressed bytes by offset when they are not compressed.
+ */
+export interface TarSource {
+  range: FileRange;
+  compression: Compression | null;
+  open(opts?: { tap?: (raw: Buffer) => void; signal?: AbortSignal }): AsyncIterable<Buffer>;
+  pread: ((pos: number, len: number) => Promise<Buffer>) | null;
+}
+
+export function tarSource(range: FileRange, compression: Compression | null): TarSource {
+  return {
+    range,
+    compression,
+    open(opts = {}) {
+      const raw = rangeStream(range);
+      if (!compression) return tapped(raw as AsyncIterable<Buffer>, opts.tap);
+      const tap = opts.tap;
+      if (tap) raw.on('data', (c: Buffer | string) => tap(c as Buffer)); // alongside the pipe into the decompressor
+      return decompressStream(raw, compression, opts.signal);
+    },
+    pread: compression ? null : (pos, len) => readRange(range, pos, len),
+  };
+}
+
+/** The first `bytes` of a compressed range's content, from the system decompressor (stopped once we have them). */
+export async function peekDecompressed(range: FileRange, compression: Compression, bytes: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let got = 0;
+  try {
+    for await (const c of decompressStream(rangeStream(range), compression)) {
+      chunks.push(c);
+      got += c.length;
+      if (got >= bytes) break;
+    }
+  } catch {
+    // a damaged stream: whatever came out before the damage is all there is
+  }
+  return Buffer.concat(chunks).subarray(0, bytes);
+}
+
+/** The head of a range's content (decompressed when compressed), and its compression. */
+export async function sniffRange(range: FileRange, bytes: number): Promise<{ head: Buffer; compression: Compression | null }> {
+  const raw = await readRange(range, 0, Math.max(bytes, 16));
+  const compression = compressionOf(raw);
+  if (!compression) return { head: raw.subarray(0, bytes), compression };
+  return { head: await peekDecompressed(range, compression, bytes), compression };
+}
+
+export async function wholeFile(file: string): Promise<FileRange> {
+  const st = await fsp.stat(file);
+  return { file, start: 0, length: st.size };
+}

@@ -1,0 +1,283 @@
+/**
+ * Building a root tree from tar members, in memory: one archive (a rootfs tarball) or a stack of layers (a container
+ * image, with OCI whiteouts). Nothing is written to the host: member names are placed in a virtual tree, so `../x`,
+ * absolute names and names through symlinks resolve inside the image root (chroot-like, like a container runtime's
+ * secure join), and hard links resolve to earlier members of the same tree.
+ *
+ * File contents stay where they are (ContentRef: which layer, which byte extents); small files are kept in memory
+ * during the listing pass under a budget (ContentStore), the rest are read later by offset (plain tar) or by one
+ * more streaming pass over the layer (compressed tar) for a whole batch of reads.
+ */
+import { Inventory } from '../inventory.js';
+import type { Entry } from '../types.js';
+import type { FileContent } from '../backends/backend.js';
+import type { Extent, Sink, TarEntry } from './tar.js';
+import type { TarSource } from './stream.js';
+
+export interface ContentRef {
+  layer: number;
+  size: number;
+  extents: Extent[];
+}
+
+interface Node {
+  entry: Entry;
+  ref?: ContentRef;
+  layer: number;
+}
+
+/** A file a later layer deleted or replaced: its bytes still ship in `layer`. */
+export interface Shadowed {
+  entry: Entry;
+  ref: ContentRef;
+  layer: number;
+}
+
+const MAX_FOLLOWS = 40;
+const WHITEOUT = '.wh.';
+const OPAQUE = '.wh..wh..opq';
+
+export class TreeBuilder {
+  private readonly nodes = new Map<string, Node>();
+  private readonly kids = new Map<string, Set<string>>();
+  readonly problems: string[] = [];
+  readonly shadowed: Shadowed[] = [];
+
+  /** `fsOf(layer)` names the filesystem field of entries from that layer. */
+  constructor(private readonly fsOf: (layer: number) => string) {
+    this.put('/', { path: '/', type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 0, fs: fsOf(0) }, 0);
+  }
+
+  private put(p: string, entry: Entry, layer: number, ref?: ContentRef): void {
+    this.nodes.set(p, { entry, layer, ref });
+    if (p !== '/') {
+      const i = p.lastIndexOf('/');
+      const parent = i <= 0 ? '/' : p.slice(0, i);
+      let set = this.kids.get(parent);
+      if (!set) this.kids.set(parent, (set = new Set()));
+      set.add(p.slice(i + 1));
+    }
+  }
+
+  private remove(p: string, layer: number): void {
+    const n = this.nodes.get(p);
+    if (!n) return;
+    for (const k of this.kids.get(p) ?? []) this.remove(p === '/' ? `/${k}` : `${p}/${k}`, layer);
+    this.kids.delete(p);
+    if (n.ref && n.layer < layer) this.shadowed.push({ entry: n.entry, ref: n.ref, layer: n.layer });
+    this.nodes.delete(p);
+    const i = p.lastIndexOf('/');
+    this.kids.get(i <= 0 ? '/' : p.slice(0, i))?.delete(p.slice(i + 1));
+  }
+
+  /**
+   * The canonical directory path of `parts` (a member's parent), following symlinks inside the tree. Missing
+   * directories are created (tar members need not list their parents) when `create`; null when a component is a
+   * non-directory or the links loop.
+   */
+  private dirOf(parts: string[], create: boolean, mtime: number, layer: number): string | null {
+    const queue = [...parts];
+    const cur: string[] = [];
+    let follows = 0;
+    while (queue.length > 0) {
+      const c = queue.shift()!;
+      if (c === '' || c === '.') continue;
+      if (c === '..') {
+        cur.pop();
+        continue;
+      }
+      const p = '/' + [...cur, c].join('/');
+      const n = this.nodes.get(p);
+      if (!n) {
+        if (!create) return null;
+        this.put(p, { path: p, type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtime, fs: this.fsOf(layer) }, layer);
+        cur.push(c);
+      } else if (n.entry.type === 'dir') {
+        cur.push(c);
+      } else if (n.entry.type === 'symlink' && n.entry.target) {
+        if (++follows > MAX_FOLLOWS) return null;
+        const t = n.entry.target;
+        if (t.startsWith('/')) cur.length = 0;
+        queue.unshift(...t.split('/'));
+      } else return null;
+    }
+    return '/' + cur.join('/');
+  }
+
+  /** Place one member. Returns the content reference for a regular file's data (null: no data needed). */
+  apply(t: TarEntry, layer: number, opts: { whiteouts: boolean }): ContentRef | null {
+    const parts = t.name.split('/').filter((c) => c !== '' && c !== '.');
+    // `..` never climbs above the root: resolve it lexically first.
+    const norm: string[] = [];
+    for (const c of parts) {
+      if (c === '..') norm.pop();
+      else norm.push(c);
+    }
+    const shown = t.name.slice(0, 200);
+    if (norm.length === 0) {
+      if (t.type === 'dir') {
+        const root = this.nodes.get('/')!;
+        root.entry = { ...root.entry, mode: t.mode, uid: t.uid, gid: t.gid, mtime: t.mtime, fs: this.fsOf(layer) };
+      }
+      return null;
+    }
+    const base = norm[norm.length - 1]!;
+    const dir = this.dirOf(norm.slice(0, -1), true, t.mtime, layer);
+    if (dir === null) {
+      this.problems.push(`${shown}: its parent is not a directory inside the image`);
+      return null;
+    }
+    const p = dir === '/' ? `/${base}` : `${dir}/${base}`;
+    if (opts.whiteouts && base.startsWith(WHITEOUT)) {
+      if (base === OPAQUE) {
+        // Hide what lower layers put in this directory; this layer's own entries stay.
+        for (const k of [...(this.kids.get(dir) ?? [])]) this.hideLower(dir === '/' ? `/${k}` : `${dir}/${k}`, layer);
+      } else {
+        const victim = base.slice(WHITEOUT.length);
+        if (victim) this.remove(dir === '/' ? `/${victim}` : `${dir}/${victim}`, layer);
+      }
+      return null;
+    }
+    const existing = this.nodes.get(p);
+    if (t.type === 'hardlink') {
+      const lparts = (t.linkname ?? '').split('/').filter((c) => c !== '' && c !== '.');
+      const ldir = lparts.length > 0 ? this.dirOf(lparts.slice(0, -1), false, 0, layer) : null;
+      const lp = ldir === null ? null : ldir === '/' ? `/${lparts[lparts.length - 1]}` : `${ldir}/${lparts[lparts.length - 1]}`;
+      const target = lp ? this.nodes.get(lp) : undefined;
+      if (!target || target.entry.type !== 'file') {
+        this.problems.push(`${shown}: hard link to a file that is not in the archive`);
+        return null;
+      }
+      if (existing && lp !== p) this.remove(p, layer);
+      if (lp === p) return null;
+      this.put(p, { ...target.entry, path: p }, layer, target.ref);
+      return null;
+    }
+    if (existing) {
+      if (existing.entry.type === 'dir' && t.type === 'dir') {
+        existing.entry = { ...existing.entry, mode: t.mode, uid: t.uid, gid: t.gid, mtime: t.mtime, fs: this.fsOf(layer) };
+        existing.layer = layer;
+        return null;
+      }
+      this.remove(p, layer);
+    }
+    const entry: Entry = {
+      path: p,
+      type: t.type,
+      mode: t.mode,
+      uid: t.uid,
+      gid: t.gid,
+      size: t.type === 'file' ? t.size : t.type === 'symlink' ? Buffer.byteLength(t.linkname ?? '') : 0,
+      mtime: t.mtime,
+      fs: this.fsOf(layer),
+    };
+    if (t.type === 'symlink') entry.target = t.linkname ?? '';
+    const ref = t.type === 'file' ? { layer, size: t.size, extents: t.extents } : undefined;
+    this.put(p, entry, layer, ref);
+    return ref ?? null;
+  }
+
+  /** Opaque whiteout: remove everything below `p` from lower layers, keeping directories this layer still uses. */
+  private hideLower(p: string, layer: number): boolean {
+    const n = this.nodes.get(p);
+    if (!n) return false;
+    let keep = n.layer >= layer;
+    for (const k of [...(this.kids.get(p) ?? [])]) if (this.hideLower(p === '/' ? `/${k}` : `${p}/${k}`, layer)) keep = true;
+    if (!keep) this.remove(p, layer);
+    return keep;
+  }
+
+  get size(): number {
+    return this.nodes.size;
+  }
+
+  inventory(): Inventory {
+    return new Inventory([...this.nodes.values()].map((n) => n.entry));
+  }
+
+  refOf(p: string): ContentRef | undefined {
+    return this.nodes.get(p)?.ref;
+  }
+}
+
+/** Small files kept in memory during the listing pass, under a total budget. */
+export class ContentStore {
+  private readonly mem = new Map<ContentRef, Buffer>();
+  private used = 0;
+  constructor(
+    private readonly budget: number,
+    private readonly perFile: number,
+  ) {}
+
+  /** A sink that keeps this file's bytes, or null when it is too big or the budget is spent. */
+  keep(ref: ContentRef): Sink | null {
+    if (ref.size > this.perFile || this.used + ref.size > this.budget) return null;
+    const buf = Buffer.alloc(ref.size);
+    this.used += ref.size;
+    this.mem.set(ref, buf);
+    return (chunk, offset) => {
+      chunk.copy(buf, offset);
+    };
+  }
+
+  get(ref: ContentRef): Buffer | undefined {
+    return this.mem.get(ref);
+  }
+}
+
+/**
+ * Read the first `maxBytes` of several files of one tar source: by offset when it is uncompressed, else in one
+ * streaming pass that stops after the last byte wanted.
+ */
+export async function readRefs(src: TarSource, refs: ContentRef[], maxBytes: number, signal?: AbortSignal): Promise<Map<ContentRef, Buffer>> {
+  const out = new Map<ContentRef, Buffer>();
+  interface Piece {
+    buf: Buffer;
+    logical: number;
+    stored: number;
+    length: number;
+  }
+  const pieces: Piece[] = [];
+  for (const ref of new Set(refs)) {
+    const buf = Buffer.alloc(Math.min(ref.size, maxBytes));
+    out.set(ref, buf);
+    for (const e of ref.extents) {
+      if (e.logical >= buf.length) break;
+      pieces.push({ buf, logical: e.logical, stored: e.stored, length: Math.min(e.length, buf.length - e.logical) });
+    }
+  }
+  if (pieces.length === 0) return out;
+  if (src.pread) {
+    for (const p of pieces) {
+      const data = await src.pread(p.stored, p.length);
+      if (data.length < p.length) throw new Error('archive changed or was cut while being read');
+      data.copy(p.buf, p.logical);
+    }
+    return out;
+  }
+  pieces.sort((a, b) => a.stored - b.stored);
+  let idx = 0;
+  let pos = 0;
+  for await (const chunk of src.open({ signal })) {
+    const start = pos;
+    const end = pos + chunk.length;
+    pos = end;
+    while (idx < pieces.length && pieces[idx]!.stored < end) {
+      const p = pieces[idx]!;
+      const from = Math.max(p.stored, start);
+      const to = Math.min(p.stored + p.length, end);
+      if (to > from) chunk.copy(p.buf, p.logical + (from - p.stored), from - start, to - start);
+      if (p.stored + p.length <= end) idx++;
+      else break;
+    }
+    if (idx >= pieces.length) break;
+  }
+  if (idx < pieces.length) throw new Error('archive ended before a file it lists');
+  return out;
+}
+
+/** FileContent for a file of `size` bytes read up to `maxBytes`. */
+export function contentOf(data: Buffer, size: number, maxBytes: number): FileContent {
+  const d = data.length > maxBytes ? data.subarray(0, maxBytes) : data;
+  return { data: d, size, truncated: size > d.length };
+}

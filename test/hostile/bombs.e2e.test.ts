@@ -1,0 +1,53 @@
+/**
+ * Decompression bombs end at the target's one deadline (--timeout) or at the write limit (--max-decompressed), with
+ * exit 3, bounded memory and nothing left in the temp directory.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+// @ts-expect-error plain ESM builder script without types
+import { buildHostile } from '../../images-sample/hostile.mjs';
+import { requireTools } from '../helpers/tools.js';
+import { measurements, record, runMeasured } from './harness.js';
+
+requireTools('zstd', '/usr/bin/time');
+
+let dir: string;
+let cases: Record<string, { file: string }>;
+beforeAll(() => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'hl-hostile-bomb-'));
+  cases = buildHostile(dir, ['zero-bomb', 'data-bomb']) as Record<string, { file: string }>;
+});
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+  console.log(measurements.join('\n'));
+});
+
+describe('decompression bombs', () => {
+  it('50 GB of zeros stops at --timeout 10 on every backend, writing nothing', () => {
+    for (const backend of ['auto', 'native', 'guestfs']) {
+      const m = record(`zero-bomb ${backend} --timeout 10`, runMeasured(['scan', cases['zero-bomb']!.file, '--timeout', '10', '--backend', backend, '--accel', 'tcg']));
+      expect(m.status).toBe(3);
+      expect(m.stderr).toMatch(/timed out after 10 s/);
+      expect(m.seconds).toBeLessThan(10 + 20); // a guard against "runs to the end", not a benchmark
+      expect(m.leftovers).toEqual([]);
+      expect(m.peakMiB).toBeLessThan(512);
+    }
+  });
+  it('4 GB of data stops at the write limit, and at --timeout when the limit is far', () => {
+    const limited = record('data-bomb --max-decompressed 64M', runMeasured(['scan', cases['data-bomb']!.file, '--max-decompressed', '64M']));
+    expect(limited.status).toBe(3);
+    expect(limited.stderr).toMatch(/passes the limit of 64 MiB/);
+    expect(limited.leftovers).toEqual([]);
+    expect(limited.peakMiB).toBeLessThan(512);
+    const timed = record('data-bomb --timeout 2', runMeasured(['scan', cases['data-bomb']!.file, '--timeout', '2', '--max-decompressed', '512M']));
+    expect(timed.status).toBe(3);
+    expect(timed.stderr).toMatch(/timed out after 2 s|passes the limit/);
+    expect(timed.leftovers).toEqual([]);
+  });
+  it('rejects a malformed size', () => {
+    const m = runMeasured(['scan', cases['data-bomb']!.file, '--max-decompressed', 'lots']);
+    expect(m.status).toBe(2);
+  });
+});

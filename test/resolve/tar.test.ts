@@ -1,0 +1,190 @@
+/**
+ * The streaming tar reader and the in-memory tree, on archives made by GNU tar: sparse members in every format GNU
+ * tar writes, long names, hard links, hostile names (`../`, absolute, through symlinks), truncated and corrupt
+ * archives, and a big member streamed with flat memory.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, openSync, closeSync, writeSync, readFileSync, rmSync, symlinkSync, linkSync, writeFileSync, truncateSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { TargetError } from '../../src/backends/backend.js';
+import { treeRoot } from '../../src/resolve/opened.js';
+import { tarSource, wholeFile } from '../../src/resolve/stream.js';
+import { walkTar, type TarEntry } from '../../src/resolve/tar.js';
+import { ContentStore, TreeBuilder } from '../../src/resolve/tree.js';
+import { hostleak } from '../helpers/cli.js';
+
+let tmp: string;
+beforeAll(() => {
+  tmp = mkdtempSync(path.join(os.tmpdir(), 'hostleak-tar-'));
+});
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+const sh = (cmd: string, args: string[], cwd = tmp) => execFileSync(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+
+async function readAll(file: string, compression: 'gzip' | null = null) {
+  const src = tarSource(await wholeFile(file), compression);
+  const entries: TarEntry[] = [];
+  const data = new Map<string, Buffer>();
+  await walkTar(src.open(), {
+    onEntry(e) {
+      entries.push(e);
+      if (e.type !== 'file') return null;
+      const buf = Buffer.alloc(e.size);
+      data.set(e.name, buf);
+      return (chunk, off) => void chunk.copy(buf, off);
+    },
+  });
+  return { entries, data, src };
+}
+
+async function treeOf(file: string) {
+  const { src } = await readAll(file);
+  const tree = new TreeBuilder(() => 'tar');
+  await walkTar(src.open(), { onEntry: (e) => (tree.apply(e, 0, { whiteouts: false }), null) });
+  return { tree, src, inventory: tree.inventory() };
+}
+
+describe('sparse members', () => {
+  let original: Buffer;
+  beforeAll(() => {
+    const f = path.join(tmp, 'disk.raw');
+    const fd = openSync(f, 'w');
+    const a = Buffer.alloc(4096, 0x61);
+    const b = Buffer.alloc(8192, 0x62);
+    writeSync(fd, a, 0, a.length, 0);
+    writeSync(fd, b, 0, b.length, 1024 * 1024);
+    writeSync(fd, Buffer.from('tail'), 0, 4, 3 * 1024 * 1024 - 4);
+    closeSync(fd);
+    original = readFileSync(f);
+  });
+
+  const formats: Array<[string, string[]]> = [
+    ["old GNU 'S'", ['--format=gnu']],
+    ['PAX 0.0', ['--format=posix', '--sparse-version=0.0']],
+    ['PAX 0.1', ['--format=posix', '--sparse-version=0.1']],
+    ['PAX 1.0', ['--format=posix', '--sparse-version=1.0']],
+  ];
+  for (const [name, flags] of formats) {
+    it(`${name}: the logical bytes are the original file's`, async () => {
+      const out = path.join(tmp, `sparse-${flags.join('').replace(/\W/g, '')}.tar`);
+      sh('tar', ['-S', ...flags, '-cf', out, 'disk.raw']);
+      const { entries, data } = await readAll(out);
+      const files = entries.filter((e) => e.type === 'file');
+      expect(files.map((e) => [e.name, e.size, e.sparse])).toEqual([['disk.raw', original.length, true]]);
+      // Only the data segments are stored.
+      expect(files[0]!.extents.reduce((n, e) => n + e.length, 0)).toBeLessThan(64 * 1024);
+      expect(data.get('disk.raw')!.equals(original)).toBe(true);
+    });
+  }
+});
+
+describe('names, links and owners from the headers', () => {
+  it('GNU and PAX long names and link targets, hard links resolved to their file', async () => {
+    const root = path.join(tmp, 'names');
+    const long = 'd'.repeat(90) + '/' + 'f'.repeat(120);
+    mkdirSync(path.join(root, 'd'.repeat(90)), { recursive: true });
+    writeFileSync(path.join(root, long), 'long file\n');
+    symlinkSync('/' + 't'.repeat(150), path.join(root, 'lnk'));
+    linkSync(path.join(root, long), path.join(root, 'hard'));
+    for (const fmt of ['gnu', 'posix']) {
+      const out = path.join(tmp, `names-${fmt}.tar`);
+      sh('tar', [`--format=${fmt}`, '--numeric-owner', '-C', root, '-cf', out, '.']);
+      const { tree, src, inventory } = await treeOf(out);
+      expect(inventory.get('/' + long)).toMatchObject({ type: 'file', size: 10 });
+      expect(inventory.get('/lnk')).toMatchObject({ type: 'symlink', target: '/' + 't'.repeat(150) });
+      expect(inventory.get('/hard')).toMatchObject({ type: 'file', size: 10 });
+      // Reads by offset (plain tar) serve the hard link's bytes from its file.
+      const r = treeRoot(null, inventory, (p) => tree.refOf(p), [src], new ContentStore(0, 0));
+      const got = await r.readFiles(['/hard', '/' + long], 1024);
+      expect((got.get('/hard') as { data: Buffer }).data.toString()).toBe('long file\n');
+      expect((got.get('/' + long) as { data: Buffer }).data.toString()).toBe('long file\n');
+    }
+  });
+});
+
+describe('hostile names stay inside the image root', () => {
+  it('`../`, absolute names and names through symlinks land inside the tree; nothing is written on the host', async () => {
+    const root = path.join(tmp, 'hostile');
+    mkdirSync(path.join(root, 'x'), { recursive: true });
+    writeFileSync(path.join(root, 'x', 'passwd'), 'root::0:0::/root:/bin/sh\n');
+    writeFileSync(path.join(root, 'up.txt'), 'up\n');
+    symlinkSync('/etc', path.join(root, 'evil'));
+    symlinkSync('../../..', path.join(root, 'climb'));
+    const out = path.join(tmp, 'hostile.tar');
+    // GNU tar keeps `../` and `/` prefixes only with -P; --transform renames members after they are read.
+    sh('tar', [
+      '-P',
+      '--format=gnu',
+      '-C',
+      root,
+      '-cf',
+      out,
+      '--transform=s,^x/passwd$,evil/passwd,',
+      '--transform=s,^up.txt$,../../../up.txt,',
+      'evil',
+      'climb',
+      'x/passwd',
+      'up.txt',
+    ]);
+    sh('tar', ['-P', '--format=gnu', '-C', root, '-rf', out, '--transform=s,^x/passwd$,climb/abs/passwd,', 'x/passwd']);
+    sh('tar', ['-P', '--format=gnu', '-rf', out, '--transform=s,^.*$,/abs/name.txt,', path.join(root, 'up.txt')]);
+    const names = (await readAll(out)).entries.map((e) => e.name);
+    expect(names).toEqual(expect.arrayContaining(['evil/passwd', '../../../up.txt', 'climb/abs/passwd', '/abs/name.txt']));
+    const { inventory } = await treeOf(out);
+    const paths = inventory.entries().map((e) => e.path);
+    expect(paths).toEqual(expect.arrayContaining(['/etc/passwd', '/up.txt', '/abs/passwd', '/abs/name.txt', '/evil', '/climb']));
+    expect(paths.every((p) => p.startsWith('/') && !p.split('/').includes('..'))).toBe(true);
+    expect(inventory.get('/evil/passwd')).toBeUndefined();
+  });
+
+  it('a truncated archive and a corrupt header are one-line TargetErrors; the CLI exits 3 without a stack trace', async () => {
+    const root = path.join(tmp, 'trunc');
+    mkdirSync(path.join(root, 'etc'), { recursive: true });
+    writeFileSync(path.join(root, 'etc', 'big'), Buffer.alloc(100_000, 0x41));
+    const full = path.join(tmp, 'full.tar');
+    sh('tar', ['--format=gnu', '-C', root, '-cf', full, '.']);
+    const cut = path.join(tmp, 'cut.tar');
+    writeFileSync(cut, readFileSync(full).subarray(0, 50_000));
+    await expect(readAll(cut)).rejects.toThrow(TargetError);
+    await expect(readAll(cut)).rejects.toThrow(/truncated tar archive/);
+    const bad = path.join(tmp, 'bad.tar');
+    const b = readFileSync(full);
+    b[0] ^= 0x20;
+    writeFileSync(bad, b);
+    await expect(readAll(bad)).rejects.toThrow(/bad header checksum/);
+    const r = hostleak(['scan', cut]);
+    expect(r.status).toBe(3);
+    expect(r.stderr).toMatch(/truncated tar archive/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('memory', () => {
+  it('a 256 MiB member streams through with flat memory (its bytes are never held)', async () => {
+    const root = path.join(tmp, 'big');
+    mkdirSync(root);
+    writeFileSync(path.join(root, 'zeros.bin'), ''); // then grown to 256 MiB of zeros, archived without -S
+    truncateSync(path.join(root, 'zeros.bin'), 256 * 1024 * 1024);
+    const out = path.join(tmp, 'big.tar.gz');
+    execFileSync('sh', ['-c', 'tar --format=gnu -C "$0" -cf - zeros.bin | gzip -1 -c > "$1"', root, out]);
+    rmSync(root, { recursive: true, force: true });
+    global.gc?.();
+    const before = process.memoryUsage().rss;
+    let peak = before;
+    const src = tarSource(await wholeFile(out), 'gzip');
+    let seen = 0;
+    await walkTar(src.open(), {
+      onEntry: (e) => {
+        expect(e.size).toBe(256 * 1024 * 1024);
+        let n = 0;
+        return (chunk) => {
+          seen += chunk.length;
+          if (n++ % 64 === 0) peak = Math.max(peak, process.memoryUsage().rss);
+        };
+      },
+    });
+    expect(seen).toBe(256 * 1024 * 1024);
+    expect(peak - before).toBeLessThan(96 * 1024 * 1024);
+  });
+});
