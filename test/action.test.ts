@@ -5,9 +5,10 @@
  * the leaky and the clean sample disk images.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { runCompositeAction, type ActionRun } from './helpers/actions-runner.js';
+import YAML from 'yaml';
+import { runCompositeAction, runSteps, type ActionRun } from './helpers/actions-runner.js';
 import { REPO_ROOT, SAMPLES, scratch } from './helpers/gate.js';
 import { sarifValidator } from './helpers/sarif-schema.js';
 
@@ -40,9 +41,10 @@ describe('action.yml as GitHub runs it', () => {
       uses: {
         // What upload-sarif needs from us: a file that exists and is a SARIF 2.1.0 log code scanning accepts.
         [UPLOAD]: (w) => {
-          const log = JSON.parse(readFileSync(w.sarif_file!, 'utf8'));
+          const log: any = JSON.parse(readFileSync(w.sarif_file!, 'utf8'));
           uploaded.push(log);
-          return { ok: validate(log) === true && log.runs.length <= 20 };
+          const runs = log.runs.length;
+          return { ok: validate(log) === true && runs <= 20 };
         },
       },
     });
@@ -139,5 +141,40 @@ describe('action.yml as GitHub runs it', () => {
     expect(r.outputs.sarif).toBe('');
     expect(step(r, 'Upload SARIF').conclusion).toBe('skipped');
     expect(step(r, 'Gate').exitCode).toBe(2);
+  }, 180_000);
+
+  it('the hand-written workflow in docs/ci.md gates the same way: the code captured, SARIF uploaded, Gate fails with 1', () => {
+    const md = readFileSync(path.join(REPO_ROOT, 'docs', 'ci.md'), 'utf8');
+    const section = md.slice(md.indexOf('## GitHub Actions: by hand'));
+    const steps = YAML.parse(/```yaml\n([\s\S]*?)```/.exec(section)![1]!);
+    const workspace = path.join(s.dir, 'by-hand', 'workspace');
+    const runnerTemp = path.join(s.dir, 'by-hand', 'temp');
+    const bin = path.join(s.dir, 'by-hand', 'bin');
+    for (const d of [path.join(workspace, 'result'), runnerTemp, bin]) mkdirSync(d, { recursive: true });
+    symlinkSync(path.join(SAMPLES, 'leaky.raw'), path.join(workspace, 'result', 'disk.raw'));
+    // hostleak on the PATH, as the recipe assumes: the release tree's binary.
+    writeFileSync(path.join(bin, 'hostleak'), `#!/bin/sh\nexec node ${JSON.stringify(path.join(actionDir, 'dist', 'src', 'bin', 'hostleak.js'))} "$@"\n`, { mode: 0o755 });
+    const sarifs: string[] = [];
+    const { run: r } = runSteps(steps, {
+      workspace,
+      runnerTemp,
+      env: { PATH: `${bin}:${process.env.PATH}` },
+      uses: {
+        [UPLOAD]: (w) => {
+          sarifs.push(w.sarif_file!);
+          const log: any = JSON.parse(readFileSync(path.join(workspace, w.sarif_file!), 'utf8'));
+          return { ok: validate(log) === true };
+        },
+      },
+    });
+    expect(r.steps.map((x) => [x.name, x.conclusion, x.exitCode])).toEqual([
+      ['hostleak', 'success', 0],
+      ['Upload SARIF', 'success', 0],
+      ['Gate', 'failure', 1],
+    ]);
+    expect(r.steps[0]!.outputs.code).toBe('1');
+    expect(sarifs).toEqual(['hostleak.sarif']);
+    expect(r.steps[0]!.commands.filter((c) => c.level === 'error')).toHaveLength(10);
+    expect(r.summary).toContain('## hostleak: ');
   }, 180_000);
 });

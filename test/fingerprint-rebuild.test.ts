@@ -8,7 +8,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fingerprintOf, legacyFingerprint, secretKey, stablePath } from '../src/engine/fingerprint.js';
 import type { Finding } from '../src/types.js';
-import { cli, copyTree, SAMPLES, scratch } from './helpers/gate.js';
+import { cli, copyTree, REPO_ROOT, SAMPLES, scratch } from './helpers/gate.js';
+import { builtinRules } from '../rules/index.js';
 
 const HOST = ['--host-user', 'bob', '--host-home', '/home/bob', '--host-name', 'bobs-laptop'];
 const FIRST = path.join(SAMPLES, 'leaky.raw');
@@ -78,5 +79,16 @@ describe('fingerprints across a rebuild', () => {
     );
     expect(fingerprintOf('r', '/a', secretKey('github-token', 'x'))).not.toBe(fingerprintOf('r', '/a', secretKey('github-token', 'y')));
     expect(fingerprintOf('r', '/a', null)).not.toBe(fingerprintOf('q', '/a', null));
+  });
+});
+
+describe('docs/configuration.md fingerprints', () => {
+  it('names only real rules in its table of keys', () => {
+    const md = readFileSync(path.join(REPO_ROOT, 'docs', 'configuration.md'), 'utf8');
+    const table = md.slice(md.indexOf('| rule | keys on |'), md.indexOf('\n\n', md.indexOf('| rule | keys on |')));
+    const ids = [...table.matchAll(/`([a-z0-9-]+)`/g)].map((m) => m[1]!);
+    const known = new Set([...builtinRules.map((r) => r.meta.id), 'rule-crashed']);
+    expect(ids.length).toBeGreaterThanOrEqual(15);
+    for (const id of ids) expect([id, known.has(id)]).toEqual([id, true]);
   });
 });

@@ -23,11 +23,17 @@ describe('security-severity', () => {
     expect(securityLabel(1.0)).toBe('low');
   });
 
-  it('docs/ci.md lists the score of every built-in rule', () => {
+  it('docs/ci.md states the mapping, and every score its table lists is the one reports carry', () => {
     const md = readFileSync(path.join(REPO_ROOT, 'docs', 'ci.md'), 'utf8');
-    for (const r of builtinRules) {
-      const s = securitySeverity(r.meta);
-      expect(md).toContain(`| \`${r.meta.id}\` | ${r.meta.severity} | ${s.toFixed(1)} ${securityLabel(s)} |`);
+    expect(md).toContain(
+      `**error ${SECURITY_BASE.error.toFixed(1)}, warning ${SECURITY_BASE.warning.toFixed(1)}, info ${SECURITY_BASE.info.toFixed(1)}**`,
+    );
+    for (const [tag, bonus] of Object.entries(SECURITY_TAG_BONUS)) expect(md).toContain(`\`${tag}\` +${bonus.toFixed(1)}`);
+    const rows = [...md.matchAll(/^\| `([a-z0-9-]+)` \| (error|warning|info) \| (\d+\.\d) (\w+) \|/gm)];
+    expect(rows.length).toBeGreaterThanOrEqual(20);
+    for (const [, id, severity, score, label] of rows) {
+      const meta = builtinRules.find((r) => r.meta.id === id)?.meta;
+      expect([id, meta?.severity, meta && securitySeverity(meta).toFixed(1), meta && securityLabel(securitySeverity(meta))]).toEqual([id, severity, score, label]);
     }
   });
 });

@@ -3,7 +3,7 @@
  * than read as data:
  * - `action.yml` parsed; inputs from `with` over the declared defaults;
  * - `${{ ... }}` expressions (contexts `inputs`, `github`, `steps`, `runner`, `env`; `==`, `!=`, `&&`, `||`, `!`,
- *   string literals, `always()`/`success()`/`failure()`/`cancelled()`) substituted in `env`, `with`, `run`,
+ *   string literals, `always()`/`success()`/`failure()`/`cancelled()`, `hashFiles()`) substituted in `env`, `with`, `run`,
  *   `working-directory` and the outputs; `if:` evaluated with `success() &&` implied when it names no status
  *   function;
  * - each `run:` step written to a file and run as `bash --noprofile --norc -eo pipefail FILE` (GitHub's `shell: bash`)
@@ -14,6 +14,8 @@
  * An expression or step shape it does not know is an error, never silently skipped.
  */
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fg from 'fast-glob';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
@@ -79,7 +81,7 @@ function tokenize(src: string): Tok[] {
       i += 2;
       continue;
     }
-    if ('!()<>'.includes(c)) {
+    if ('!()<>,'.includes(c)) {
       out.push({ t: 'op', v: c });
       i++;
       continue;
@@ -141,7 +143,13 @@ export function evaluate(src: string, ctx: Ctx, status: { failed: boolean }): un
     if (t.t === 'id') {
       if (peek()?.v === '(') {
         eat('(');
+        const args: unknown[] = [];
+        while (peek() && peek()!.v !== ')') {
+          args.push(or());
+          if (peek()?.v === ',') eat(',');
+        }
         eat(')');
+        if (t.v === 'hashFiles') return hashFiles(args.map(asString), String(ctx.github?.workspace ?? '.'));
         if (t.v === 'always') return true;
         if (t.v === 'success') return !status.failed;
         if (t.v === 'failure') return status.failed;
@@ -189,6 +197,15 @@ export function evaluate(src: string, ctx: Ctx, status: { failed: boolean }): un
   const v = or();
   if (p !== toks.length) throw new Error(`trailing tokens in expression: ${src}`);
   return v;
+}
+
+/** hashFiles(patterns...): '' when no file matches (relative to the workspace), else a sha256 of their contents. */
+function hashFiles(patterns: string[], workspace: string): string {
+  const files = fg.sync(patterns, { cwd: workspace, dot: true, onlyFiles: true }).sort();
+  if (files.length === 0) return '';
+  const h = createHash('sha256');
+  for (const f of files) h.update(createHash('sha256').update(readFileSync(path.join(workspace, f))).digest());
+  return h.digest('hex');
 }
 
 function asString(v: unknown): string {
@@ -255,21 +272,23 @@ export function parseCommands(stdout: string): WorkflowCommand[] {
 
 // ---- the run -------------------------------------------------------------------------------------------------------
 
-export function runCompositeAction(actionDir: string, opts: ActionRunOptions): ActionRun {
-  const action = YAML.parse(readFileSync(path.join(actionDir, 'action.yml'), 'utf8'));
-  if (action?.runs?.using !== 'composite') throw new Error('not a composite action');
-  const inputs: Record<string, string> = {};
-  for (const [name, spec] of Object.entries<any>(action.inputs ?? {})) {
-    if (name in opts.inputs) inputs[name] = opts.inputs[name]!;
-    else if (spec?.required) throw new Error(`input ${name} is required`);
-    else inputs[name] = asString(spec?.default ?? '');
-  }
-  for (const name of Object.keys(opts.inputs)) if (!(name in inputs)) throw new Error(`unknown input ${name}`);
+export interface StepsRunOptions {
+  workspace: string;
+  runnerTemp: string;
+  /** The action's directory (GITHUB_ACTION_PATH, github.action_path); absent for workflow steps. */
+  actionDir?: string;
+  inputs?: Record<string, string>;
+  uses?: Record<string, UsesHandler>;
+  env?: Record<string, string>;
+}
+
+/** Run a list of steps (a composite action's, or a workflow job's) as the runner does. */
+export function runSteps(steps: any[], opts: StepsRunOptions): { run: ActionRun; ctx: Ctx; status: { failed: boolean } } {
   const stepsCtx: Record<string, { outputs: Record<string, string>; outcome: string; conclusion: string }> = {};
   const envFromFile: Record<string, string> = {};
   const ctx: Ctx = {
-    inputs,
-    github: { action_path: actionDir, workspace: opts.workspace, job: 'audit', workflow: 'test' },
+    inputs: opts.inputs ?? {},
+    github: { action_path: opts.actionDir ?? '', workspace: opts.workspace, job: 'audit', workflow: 'test' },
     runner: { temp: opts.runnerTemp, os: 'Linux' },
     steps: stepsCtx,
     env: envFromFile,
@@ -280,7 +299,7 @@ export function runCompositeAction(actionDir: string, opts: ActionRunOptions): A
   const stepDir = path.join(opts.runnerTemp, '_runner_file_commands');
   mkdirSync(stepDir, { recursive: true });
 
-  (action.runs.steps as any[]).forEach((step, n) => {
+  steps.forEach((step, n) => {
     const name = String(step.name ?? step.uses ?? step.run ?? `step ${n}`);
     const id = step.id === undefined ? null : String(step.id);
     const record = (r: Omit<StepResult, 'name' | 'id'>) => {
@@ -326,7 +345,7 @@ export function runCompositeAction(actionDir: string, opts: ActionRunOptions): A
         HOME: process.env.HOME ?? '/root',
         CI: 'true',
         GITHUB_ACTIONS: 'true',
-        GITHUB_ACTION_PATH: actionDir,
+        ...(opts.actionDir ? { GITHUB_ACTION_PATH: opts.actionDir } : {}),
         GITHUB_WORKSPACE: opts.workspace,
         RUNNER_TEMP: opts.runnerTemp,
         ...(opts.env ?? {}),
@@ -349,9 +368,22 @@ export function runCompositeAction(actionDir: string, opts: ActionRunOptions): A
       summary: stepSummary,
     });
   });
+  return { run: { steps: results, outputs: {}, summary, conclusion: status.failed ? 'failure' : 'success' }, ctx, status };
+}
 
-  const outputs = Object.fromEntries(
+export function runCompositeAction(actionDir: string, opts: ActionRunOptions): ActionRun {
+  const action = YAML.parse(readFileSync(path.join(actionDir, 'action.yml'), 'utf8'));
+  if (action?.runs?.using !== 'composite') throw new Error('not a composite action');
+  const inputs: Record<string, string> = {};
+  for (const [name, spec] of Object.entries<any>(action.inputs ?? {})) {
+    if (name in opts.inputs) inputs[name] = opts.inputs[name]!;
+    else if (spec?.required) throw new Error(`input ${name} is required`);
+    else inputs[name] = asString(spec?.default ?? '');
+  }
+  for (const name of Object.keys(opts.inputs)) if (!(name in inputs)) throw new Error(`unknown input ${name}`);
+  const { run, ctx, status } = runSteps(action.runs.steps as any[], { ...opts, inputs, actionDir });
+  run.outputs = Object.fromEntries(
     Object.entries<any>(action.outputs ?? {}).map(([k, spec]) => [k, substitute(asString(spec?.value ?? ''), ctx, status)]),
   );
-  return { steps: results, outputs, summary, conclusion: status.failed ? 'failure' : 'success' };
+  return run;
 }
