@@ -2,7 +2,7 @@ import picomatch from 'picomatch';
 import { defineRule } from '../src/engine/rule.js';
 import { redact } from '../src/engine/redact.js';
 import { lines } from '../src/engine/text.js';
-import { secretsKey } from '../src/engine/fingerprint.js';
+import { secretsKey } from '../src/fingerprint.js';
 import { baseName } from '../src/inventory.js';
 import type { Entry } from '../src/types.js';
 

@@ -2,7 +2,7 @@ import picomatch from 'picomatch';
 import { defineRule } from '../src/engine/rule.js';
 import { describeKey, findPrivateKeys } from '../src/engine/secrets.js';
 import { isStorePath, scanTextFiles, textScanOptions, type ScannedFile } from '../src/engine/text.js';
-import { secretsKey } from '../src/engine/fingerprint.js';
+import { secretsKey } from '../src/fingerprint.js';
 import { locate } from '../src/engine/location.js';
 
 /** SSH host keys are baked-ssh-host-key's. */

@@ -2,7 +2,7 @@ import { defineRule } from '../src/engine/rule.js';
 import { redact } from '../src/engine/redact.js';
 import { findPrivateKeys, findTokens } from '../src/engine/secrets.js';
 import { isStorePath, lineAt, scanTextFiles, textScanOptions } from '../src/engine/text.js';
-import { secretsKey } from '../src/engine/fingerprint.js';
+import { secretsKey } from '../src/fingerprint.js';
 import { locate } from '../src/engine/location.js';
 
 /** SSH host keys are baked-ssh-host-key's. */

@@ -6,9 +6,9 @@ import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import yargs, { type Argv } from 'yargs';
-import { FINGERPRINT_VERSION } from './engine/fingerprint.js';
+import { FINGERPRINT_VERSION } from './fingerprint.js';
 import { Registry } from './engine/registry.js';
-import { isSetupError, prepare, readReport, startRun, type Gate, type GateArgs } from './gate.js';
+import { prepare, readReport, startRun, type Gate, type GateArgs } from './gate.js';
 import type { EnabledRule } from './engine/runner.js';
 import {
   atOrAbove,
@@ -23,14 +23,15 @@ import {
 } from './exit.js';
 import { DOCS_RULES_DIR, VERSION } from './paths.js';
 import { FORMATS, render, type FormatName } from './reporters/index.js';
-import { BACKEND_CHOICES, auditImage, oneLine, scan, type BackendChoice } from './scan.js';
+import { auditImage, scan } from './scan.js';
+import { exitCodeOf, HostleakError, oneLine, RequestError, UsageError } from './errors.js';
 import type { OpenedImage } from './backends/backend.js';
 import { cat, looksBinary } from './commands/cat.js';
-import { openTarget, RequestError, selectRoot } from './commands/common.js';
+import { openTarget, selectRoot } from './commands/common.js';
 import { diffImages, formatDiffText } from './commands/diff.js';
 import { INVENTORY_FORMATS, inventoryLines, type InventoryFormat } from './commands/inventory-cmd.js';
 import { ls } from './commands/ls.js';
-import type { HostIdentity, TargetResult } from './types.js';
+import { BACKEND_CHOICES, type BackendChoice, type HostIdentity, type TargetResult } from './types.js';
 import { doctor, formatChecks } from './doctor.js';
 import { ACCEL_CHOICES, type Accel } from './backends/guestfs.js';
 import type { BackendOptions } from './scan.js';
@@ -66,8 +67,6 @@ export interface RunResult {
   /** Raw bytes to write to stdout after `stdout` (cat of a binary file). */
   stdoutBytes?: Buffer;
 }
-
-class UsageError extends Error {}
 
 /** Options every command that opens images takes. */
 function targetOptions(y: Argv): Argv {
@@ -402,13 +401,7 @@ async function cmdScan(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): Promise
 }
 
 async function cmdMerge(args: Parsed, io: RunIO, env: NodeJS.ProcessEnv): Promise<RunResult> {
-  let report;
-  try {
-    report = await mergeReports(args.reports as string[]);
-  } catch (err) {
-    if (err instanceof RequestError) throw new UsageError(err.message);
-    throw err;
-  }
+  const report = await mergeReports(args.reports as string[]);
   const format = args.format as FormatName;
   const output = args.output ? path.resolve(io.cwd ?? process.cwd(), String(args.output)) : undefined;
   const gate = await prepareGate(args, io);
@@ -456,8 +449,9 @@ async function withImage(
     const r = await fn(image, log);
     return { ...r, stderr: logged() + r.stderr };
   } catch (err) {
-    if (err instanceof RequestError) return { exitCode: EXIT_USAGE, stdout: '', stderr: `${logged()}hostleak: ${err.message}\n` };
-    return { exitCode: EXIT_INCOMPLETE, stdout: '', stderr: `${logged()}hostleak: ${target}: ${oneLine(err)}\n` };
+    const exitCode = exitCodeOf(err);
+    const where = exitCode === EXIT_USAGE ? '' : `${target}: `;
+    return { exitCode, stdout: '', stderr: `${logged()}hostleak: ${where}${oneLine(err)}\n` };
   } finally {
     await image?.close().catch(() => undefined);
   }
@@ -622,9 +616,8 @@ export async function run(argv: string[], io: RunIO = {}): Promise<RunResult> {
         throw new UsageError(`unknown command '${args._[0]}'`);
     }
   } catch (err) {
-    if (err instanceof UsageError || isSetupError(err)) {
-      return { exitCode: EXIT_USAGE, stdout: '', stderr: `hostleak: ${err.message}\n` };
-    }
+    // An error of the model is one line and its exit code; anything else is a bug (the bin reports it).
+    if (err instanceof HostleakError) return { exitCode: exitCodeOf(err), stdout: '', stderr: `hostleak: ${err.message}\n` };
     throw err;
   }
 }

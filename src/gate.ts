@@ -5,33 +5,16 @@
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import {
-  baselineUpgradeNote,
-  BaselineError,
-  createBaseline,
-  loadBaseline,
-  serializeBaseline,
-  type LoadedBaseline,
-} from './engine/baseline.js';
-import { checkRuleIds, ConfigError, enabledRulesFrom, loadConfig, type Config } from './engine/config.js';
-import { registerRulesDirs, RuleLoadError } from './engine/declarative.js';
+import { baselineUpgradeNote, createBaseline, loadBaseline, serializeBaseline, type LoadedBaseline } from './engine/baseline.js';
+import { checkRuleIds, enabledRulesFrom, loadConfig, type Config } from './engine/config.js';
+import { registerRulesDirs } from './engine/declarative.js';
 import { compileIgnores, expiryWarnings, type CompiledIgnore } from './engine/ignores.js';
 import { pipelineTarget, type PipelineOptions, type PipelineStats } from './engine/pipeline.js';
-import { DuplicateRuleError, Registry } from './engine/registry.js';
+import { Registry } from './engine/registry.js';
 import type { Rule } from './engine/rule.js';
-import { RULE_CRASHED, type EnabledRule } from './engine/runner.js';
-import type { Report, TargetResult } from './types.js';
-
-/** Errors that mean "the user's setup is wrong": exit 2, one line, nothing audited. */
-export function isSetupError(err: unknown): err is Error {
-  return (
-    err instanceof ConfigError ||
-    err instanceof RuleLoadError ||
-    err instanceof BaselineError ||
-    err instanceof DuplicateRuleError ||
-    err instanceof ReportFileError
-  );
-}
+import type { EnabledRule } from './engine/runner.js';
+import { BaselineError, ReportFileError } from './errors.js';
+import { RULE_CRASHED, type Report, type TargetResult } from './types.js';
 
 export interface GateArgs {
   config?: string;
@@ -169,10 +152,6 @@ function unusedWarnings(gate: Gate, stats: PipelineStats, incomplete: boolean): 
     }
   }
   return out;
-}
-
-export class ReportFileError extends Error {
-  override name = 'ReportFileError';
 }
 
 /** Read a saved `--format json` report for `hostleak convert`. */

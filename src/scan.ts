@@ -1,5 +1,5 @@
 /** Audit targets: open each with a backend, run the rules over every root, and collect one result per target. */
-import { TargetError, type Backend, type OpenedImage } from './backends/backend.js';
+import type { Backend, OpenedImage } from './backends/backend.js';
 import { expandProducts, resolveBackend } from './resolve/index.js';
 import { dirBackend } from './backends/dir.js';
 import { createGuestfsBackend, DEFAULT_TIMEOUT_S, openGuestfsPrepared, type GuestfsBackendOptions } from './backends/guestfs.js';
@@ -7,14 +7,12 @@ import { createDeadline, raceDeadline, type Deadline } from './image/deadline.js
 import { createNativeBackend, nativeCanRead, openNativePrepared } from './backends/native-backend.js';
 import { withPreparedImage } from './image/prepare.js';
 import { runRules, sortFindings, type EnabledRule } from './engine/runner.js';
+import { oneLine, TargetError } from './errors.js';
 import { VERSION } from './paths.js';
-import type { Finding, HostIdentity, Report, TargetResult } from './types.js';
+import type { BackendChoice, Finding, HostIdentity, Report, TargetResult } from './types.js';
 import type { ResultCache } from './store/cache.js';
 import { mapPool, type Semaphore } from './store/pool.js';
 import { NO_PROGRESS, type Progress } from './store/progress.js';
-
-export type BackendChoice = 'auto' | 'dir' | 'guestfs' | 'native';
-export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'dir', 'guestfs', 'native'];
 
 export interface BackendOptions {
   /** Let a qcow2/vmdk/vhd image read the host file it names; every image backend prepares images with it. */
@@ -84,11 +82,6 @@ export async function auditImage(
     for (const f of run.findings) findings.push(f);
   }
   return sortFindings(findings);
-}
-
-export function oneLine(err: unknown): string {
-  const msg = err instanceof Error ? err.message : String(err);
-  return msg.split('\n')[0]!.trim() || 'unknown error';
 }
 
 export async function scanTarget(target: string, opts: ScanOptions & Pick<StoreOptions, 'appliances'>): Promise<TargetResult> {

@@ -1,4 +1,9 @@
-/** Shared types: the contract between backends, the engine and the reporters. */
+/**
+ * The contracts that cross layers: what backends hand the engine (ImageRoot), what rules declare (RuleMeta), what
+ * the engine hands reporters (Report, Finding), and the CLI's backend choices. Layers import these from here, never
+ * from each other's implementation modules.
+ */
+import type { Inventory } from './inventory.js';
 
 export type Severity = 'error' | 'warning' | 'info';
 export const SEVERITIES: readonly Severity[] = ['error', 'warning', 'info'];
@@ -44,7 +49,7 @@ export interface Finding {
   column?: number;
   endColumn?: number;
   /**
-   * What identifies this leak across rebuilds (src/engine/fingerprint.ts): set by the engine from the rule id, the
+   * What identifies this leak across rebuilds (src/fingerprint.ts): set by the engine from the rule id, the
    * path with store hashes removed and the rule's key. Baselines and SARIF partialFingerprints use it.
    */
   fingerprint?: string;
@@ -85,3 +90,53 @@ export interface HostIdentity {
   home: string | null;
   name: string | null;
 }
+
+/** Rule metadata: what reporters, the registry and the docs know about a rule. */
+export interface RuleMeta {
+  /** kebab-case, equal to the rule's file name and doc page name. */
+  id: string;
+  severity: Severity;
+  tags: string[];
+  description: string;
+  remediation: string;
+  references?: string[];
+  /** Documentation URL. Built-in rules leave it unset (derived from the id); custom rules set it or null. */
+  helpUri?: string | null;
+  /** Code scanning's 0.0-10.0 score; unset: derived from severity and tags (src/reporters/security.ts). */
+  securitySeverity?: number;
+}
+
+/** The rule id of the finding the engine reports when a rule throws. */
+export const RULE_CRASHED = 'rule-crashed';
+
+/** Result of reading one file: its first bytes (up to the limit asked for) and whether it was cut. */
+export interface FileContent {
+  data: Buffer;
+  /** The file's full size in the image. */
+  size: number;
+  truncated: boolean;
+}
+
+/**
+ * One rooted tree, what a backend hands the engine. For an assembled image there is one root with `prefix: null`;
+ * when no root filesystem is found, every filesystem is its own root and findings are named `<prefix>:<path>`.
+ */
+export interface ImageRoot {
+  prefix: string | null;
+  inventory: Inventory;
+  /**
+   * Only rules with one of these tags run over this root (absent: every rule). Roots that are not a system but loose
+   * files, like the files a container layer deleted (their bytes still ship) or an image's config, take `secret`.
+   */
+  ruleTags?: readonly string[];
+  /**
+   * Read regular files by their canonical path in this root (already resolved: no symlink in any component).
+   * One call per batch: a backend that pays per round trip reads them all at once.
+   * Missing or unreadable files map to an Error.
+   */
+  readFiles(paths: string[], maxBytes: number): Promise<Map<string, FileContent | Error>>;
+}
+
+/** How targets are read (`--backend`, config `backend.name`). */
+export type BackendChoice = 'auto' | 'dir' | 'guestfs' | 'native';
+export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'dir', 'guestfs', 'native'];

@@ -2,7 +2,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createBaseline, parseBaseline } from '../src/engine/baseline.js';
-import { fingerprint, fingerprintOf } from '../src/engine/fingerprint.js';
+import { fingerprint, fingerprintOf } from '../src/fingerprint.js';
 import type { Finding, Report } from '../src/types.js';
 import { cli, copyTree, REPO_ROOT as REPO, SAMPLES, scratch, TEST_HOST } from './helpers/gate.js';
 

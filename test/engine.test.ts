@@ -1,5 +1,6 @@
 import { defineRule } from '../src/engine/rule.js';
-import { DuplicateRuleError, Registry } from '../src/engine/registry.js';
+import { DuplicateRuleError } from '../src/errors.js';
+import { Registry } from '../src/engine/registry.js';
 import { runRules } from '../src/engine/runner.js';
 import { builtinRules } from '../rules/index.js';
 import { memoryRoot, withAccounts } from './helpers/tree.js';

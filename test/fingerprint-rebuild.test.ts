@@ -6,7 +6,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fingerprintOf, legacyFingerprint, secretKey, stablePath } from '../src/engine/fingerprint.js';
+import { fingerprintOf, legacyFingerprint, secretKey, stablePath } from '../src/fingerprint.js';
 import type { Finding } from '../src/types.js';
 import { cli, copyTree, REPO_ROOT, SAMPLES, scratch } from './helpers/gate.js';
 import { builtinRules } from '../rules/index.js';

@@ -1,24 +1,27 @@
 /**
- * Seeded, bounded fuzzing of the native reader: byte mutations of small ext4, vfat, qcow2 and squashfs images (mostly in the
- * metadata at the start, some anywhere). In strict mode every case must return or throw one of our errors; a
+ * Seeded, bounded fuzzing of the native reader: byte mutations of small ext4, vfat, qcow2, squashfs and iso9660 images and of
+ * an ext4 image in each disk container (VHD dynamic and fixed, VHDX clean and with a log to replay, VMDK sparse and
+ * stream-optimized, VDI), mostly in each format's metadata (the windows below), some anywhere. In strict mode every
+ * case must return or throw one of our errors; a
  * RangeError, TypeError or a hang is a reader bug. Runs in a child process (the reader is synchronous), so a hang
  * is caught by the child's timeout and the last case started names the seed.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { NATIVE_DIST } from './helpers/native-child.js';
 import { buildInlineTree } from './helpers/native-trees.js';
 import { requireTool } from './helpers/tools.js';
+import { vhdxLayout, writeDirtyLog } from './helpers/vhdx-log.js';
 
-requireTool('mke2fs', 'mkfs.vfat', 'mcopy', 'qemu-img', 'mksquashfs');
+requireTool('mke2fs', 'mkfs.vfat', 'mcopy', 'qemu-img', 'mksquashfs', 'xorriso', 'genisoimage');
 const d = describe;
 
 const CASES = 200;
 
 const CHILD = `
-const [dist, img, kind, casesArg, seedArg] = process.argv.slice(1);
+const [dist, img, kind, casesArg, seedArg, hotArg] = process.argv.slice(1);
 const m = await import(dist);
 const fs = await import('node:fs');
 m.setStrict(true);
@@ -31,17 +34,21 @@ const bugs = [];
 for (let i = 0; i < Number(casesArg); i++) {
   const buf = Buffer.from(base);
   const n = 1 + Math.floor(rnd() * 16);
-  // squashfs keeps its tables at the end, after the data: mutate anywhere.
-  const hot = kind.startsWith('squashfs') ? buf.length : Math.min(buf.length, kind === 'qcow2' ? 4096 : kind === 'vfat' ? 16384 : 65536);
+  // Metadata windows [start, length] (negative start: from the end).
+  const hot = JSON.parse(hotArg).map(([a, l]) => { const s = a < 0 ? buf.length + a : a; return [s, Math.min(l, buf.length - s)]; });
   for (let k = 0; k < n; k++) {
-    const at = Math.floor(rnd() * (rnd() < 0.8 ? hot : buf.length));
+    const w = hot.length === 1 ? hot[0] : hot[Math.floor(rnd() * hot.length)];
+    const r0 = rnd();
+    const at = rnd() < 0.8 ? Math.min(buf.length - 1, w[0] + Math.floor(r0 * w[1])) : Math.floor(r0 * buf.length);
     const r = rnd();
     buf[at] = r < 0.3 ? 0 : r < 0.5 ? 0xff : Math.floor(rnd() * 256);
   }
   process.stderr.write('case ' + i + '\\n');
   try {
     const file = new m.BufferSource(buf);
-    const src = kind === 'qcow2' ? new m.Qcow2Source(file) : file;
+    const Container = { qcow2: m.Qcow2Source, vhd: m.VhdSource, 'vhd-fixed': m.VhdSource, vhdx: m.VhdxSource, 'vhdx-log': m.VhdxSource,
+      vmdk: m.VmdkSource, 'vmdk-stream': m.VmdkSource, vdi: m.VdiSource }[kind];
+    const src = Container ? new Container(file) : file;
     await m.nativeSupports(src);
     const { views, problems } = await m.listNativeFilesystems(src);
     for (const v of views) {
@@ -65,11 +72,18 @@ for (let i = 0; i < Number(casesArg); i++) {
     else bugs.push({ i, name: e?.name, message: String(e?.message ?? e), stack: String(e?.stack ?? '').split('\\n').slice(0, 4).join(' | ') });
   }
 }
-process.stdout.write(JSON.stringify({ counts, bugs }));
+process.stdout.write(JSON.stringify({ counts, bugs, maxRssMiB: process.resourceUsage().maxRSS / 1024 }));
 `;
 
 let tmp: string;
 const images: Record<string, string> = {};
+/** Where each image's metadata lives: [start, length] windows (a negative start counts from the end). */
+const hot: Record<string, Array<[number, number]>> = {
+  ext4: [[0, 65536]],
+  ext2: [[0, 65536]],
+  vfat: [[0, 16384]],
+  qcow2: [[0, 4096]],
+};
 beforeAll(() => {
   tmp = mkdtempSync(path.join(os.tmpdir(), 'native-fuzz-'));
   const tree = path.join(tmp, 'tree');
@@ -85,7 +99,39 @@ beforeAll(() => {
   execFileSync('sh', ['-c', `cd "${tree}" && mcopy -s -i "${images.vfat}" more d/sub ::/`]);
   images.qcow2 = path.join(tmp, 'disk.qcow2');
   execFileSync('qemu-img', ['convert', '-c', '-f', 'raw', '-O', 'qcow2', '-o', 'cluster_size=4096', images.ext4, images.qcow2]);
+  const convert = (kind: string, format: string, options: string) => {
+    images[kind] = path.join(tmp, `${kind}.img`);
+    execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', format, ...(options ? ['-o', options] : []), images.ext4, images[kind]!]);
+  };
+  convert('vhd', 'vpc', 'subformat=dynamic');
+  hot.vhd = [[0, 4096], [-512, 512]];
+  convert('vhd-fixed', 'vpc', 'subformat=fixed');
+  hot['vhd-fixed'] = [[-512, 512], [0, 4096]];
+  convert('vhdx', 'vhdx', 'block_size=1M');
+  const vx = vhdxLayout(images.vhdx!);
+  hot.vhdx = [[0, 320 * 1024], [vx.metadata, 65536 + 512], [vx.bat, 64]];
+  convert('vhdx-log', 'vhdx', 'block_size=1M');
+  writeDirtyLog(images['vhdx-log']!, vx.firstBlock, Buffer.alloc(4096, 7));
+  hot['vhdx-log'] = [[vx.log, 8192], [vx.metadata, 65536 + 512], [vx.bat, 64]];
+  convert('vmdk', 'vmdk', 'subformat=monolithicSparse');
+  // The header, the grain directory and the first grain table (the only metadata a 2 MiB disk has).
+  const vm = readFileSync(images.vmdk!);
+  const gd = Number(vm.readBigUInt64LE(56)) * 512;
+  hot.vmdk = [[0, 80], [gd, 16], [vm.readUInt32LE(gd) * 512, 4 * 32]];
+  convert('vmdk-stream', 'vmdk', 'subformat=streamOptimized');
+  hot['vmdk-stream'] = [[0, 4096], [-8192, 8192]];
+  convert('vdi', 'vdi', '');
+  hot.vdi = [[0, 4096]];
+  images.iso9660 = path.join(tmp, 'rr.iso');
+  execFileSync('xorriso', ['-as', 'mkisofs', '-quiet', '-R', '-J', '-o', images.iso9660, tree], { stdio: 'ignore' });
+  images.joliet = path.join(tmp, 'joliet.iso');
+  execFileSync('genisoimage', ['-quiet', '-J', '-o', images.joliet, tree], { stdio: 'ignore' });
+  // An ISO's volume descriptors, path tables and directories follow the 32 KiB system area.
+  hot.iso9660 = [[32768, 65536]];
+  hot.joliet = [[32768, 65536]];
   for (const codec of ['gzip', 'xz', 'zstd', 'lz4']) {
+    // squashfs keeps its tables at the end, after the data: mutate anywhere.
+    hot[`squashfs-${codec}`] = [[0, Number.MAX_SAFE_INTEGER]];
     images[`squashfs-${codec}`] = path.join(tmp, `${codec}.sqfs`);
     execFileSync('mksquashfs', [tree, images[`squashfs-${codec}`]!, '-comp', codec, '-b', '4096', '-noappend', '-quiet', '-no-progress'], { stdio: 'ignore' });
   }
@@ -100,12 +146,21 @@ d('native reader fuzzing', () => {
     ['ext2', 2],
     ['vfat', 3],
     ['qcow2', 4],
+    ['vhd', 16],
+    ['vhd-fixed', 17],
+    ['vhdx', 18],
+    ['vhdx-log', 19],
+    ['vmdk', 20],
+    ['vmdk-stream', 21],
+    ['vdi', 22],
     ['squashfs-gzip', 5],
     ['squashfs-xz', 6],
     ['squashfs-zstd', 7],
     ['squashfs-lz4', 8],
+    ['iso9660', 9],
+    ['joliet', 10],
   ])('%s: %i-seeded mutations return or throw our errors, never hang', (kind, seed) => {
-    const r = spawnSync(process.execPath, ['--input-type=module', '-e', CHILD, NATIVE_DIST, images[kind]!, kind, String(CASES), String(seed)], {
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', CHILD, NATIVE_DIST, images[kind]!, kind, String(CASES), String(seed), JSON.stringify(hot[kind])], {
       encoding: 'utf8',
       timeout: 120000,
       maxBuffer: 1 << 26,
@@ -117,8 +172,10 @@ d('native reader fuzzing', () => {
       last: undefined,
       err: '',
     });
-    const out = JSON.parse(r.stdout) as { counts: Record<string, number>; bugs: unknown[] };
+    const out = JSON.parse(r.stdout) as { counts: Record<string, number>; bugs: unknown[]; maxRssMiB: number };
     expect(out.bugs).toEqual([]);
+    // Bounded memory: the reader's tables and caches are capped, whatever the headers claim.
+    expect(out.maxRssMiB).toBeLessThan(512);
     expect(out.counts.ok + out.counts.partial + out.counts.error).toBe(CASES);
     // The mutations must actually reach the reader's error paths, and some images must still read.
     expect(out.counts.error + out.counts.partial).toBeGreaterThan(0);

@@ -8,7 +8,7 @@ import { mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync, 
 import os from 'node:os';
 import path from 'node:path';
 import { listNativeFilesystems, nativeSupports, openNativeSource, probeNative } from '../src/backends/native/index.js';
-import { TargetError } from '../src/backends/backend.js';
+import { TargetError } from '../src/errors.js';
 import { buildInlineTree } from './helpers/native-trees.js';
 import { requireTool } from './helpers/tools.js';
 

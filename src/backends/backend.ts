@@ -1,36 +1,12 @@
 /** What every backend gives the engine: read-only views of an image, each an inventory plus a file reader. */
 import type { Deadline } from '../image/deadline.js';
 import type { Inventory } from '../inventory.js';
-import type { FilesystemInfo } from '../types.js';
+import type { FileContent, FilesystemInfo, ImageRoot } from '../types.js';
 import type { ByteSource } from './native/source.js';
 
-/** Result of reading one file: its first bytes (up to the limit asked for) and whether it was cut. */
-export interface FileContent {
-  data: Buffer;
-  /** The file's full size in the image. */
-  size: number;
-  truncated: boolean;
-}
-
-/**
- * One rooted tree. For an assembled image there is one root with `prefix: null`; when no root filesystem is found,
- * every filesystem is its own root and findings are named `<prefix>:<path>`.
- */
-export interface ImageRoot {
-  prefix: string | null;
-  inventory: Inventory;
-  /**
-   * Only rules with one of these tags run over this root (absent: every rule). Roots that are not a system but loose
-   * files, like the files a container layer deleted (their bytes still ship) or an image's config, take `secret`.
-   */
-  ruleTags?: readonly string[];
-  /**
-   * Read regular files by their canonical path in this root (already resolved: no symlink in any component).
-   * One call per batch: a backend that pays per round trip reads them all at once.
-   * Missing or unreadable files map to an Error.
-   */
-  readFiles(paths: string[], maxBytes: number): Promise<Map<string, FileContent | Error>>;
-}
+export type { FileContent, ImageRoot };
+/** @deprecated import TargetError from src/errors.ts; this re-export is for branches in flight and goes soon. */
+export { TargetError } from '../errors.js';
 
 export interface OpenedImage {
   backend: string;
@@ -57,11 +33,6 @@ export interface OpenOptions {
 export interface Backend {
   name: string;
   open(target: string, opts: OpenOptions): Promise<OpenedImage>;
-}
-
-/** An error that means "this target cannot be audited"; its message is the one-line reason shown to the user. */
-export class TargetError extends Error {
-  override name = 'TargetError';
 }
 
 /**

@@ -10,7 +10,8 @@ import path from 'node:path';
 import fg from 'fast-glob';
 import { Inventory, parentOf } from '../inventory.js';
 import type { Entry, EntryType } from '../types.js';
-import { TargetError, type Backend, type FileContent, type OpenedImage } from './backend.js';
+import { TargetError } from '../errors.js';
+import type { Backend, FileContent, OpenedImage } from './backend.js';
 
 export function entryTypeOf(st: Stats): EntryType {
   if (st.isFile()) return 'file';

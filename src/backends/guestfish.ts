@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { TargetError } from './backend.js';
+import { TargetError } from '../errors.js';
 import { registerCleanup } from '../image/cleanup.js';
 
 /** guestfish rejects input lines past ~8 KB; keep every line under this. */

@@ -20,14 +20,8 @@ import type { Entry, EntryType } from '../types.js';
 import { registerCleanup } from '../image/cleanup.js';
 import { withPreparedImage, type PreparedImage } from '../image/prepare.js';
 import { assemble } from './assemble.js';
-import {
-  TargetError,
-  type Backend,
-  type FileContent,
-  type FilesystemView,
-  type OpenedImage,
-  type OpenOptions,
-} from './backend.js';
+import { oneLine, TargetError } from '../errors.js';
+import type { Backend, FileContent, FilesystemView, OpenedImage, OpenOptions } from './backend.js';
 import { commandError, Guestfish, GuestfsCommandError, MAX_LINE, quoteArg } from './guestfish.js';
 
 export type Accel = 'auto' | 'kvm' | 'tcg';
@@ -47,10 +41,6 @@ const READ_CHUNK = 1024 * 1024;
 const KVM_LAUNCH_TIMEOUT_MS = Number(process.env.HOSTLEAK_KVM_LAUNCH_TIMEOUT_MS ?? 30000);
 /** Set once a KVM launch failed in this process: later images go straight to TCG. */
 let kvmBroken = false;
-
-function oneLine(s: string): string {
-  return s.split('\n')[0]!.trim();
-}
 
 function typeOfMode(mode: number): EntryType {
   switch (mode & 0o170000) {

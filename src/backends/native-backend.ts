@@ -5,7 +5,8 @@
  */
 import { withPreparedImage, type PreparedImage } from '../image/prepare.js';
 import { assemble } from './assemble.js';
-import { TargetError, type Backend, type OpenedImage, type OpenOptions } from './backend.js';
+import { TargetError } from '../errors.js';
+import type { Backend, OpenedImage, OpenOptions } from './backend.js';
 import {
   CheckedSource,
   listNativeFilesystems,

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** The only place that touches the real process: argv in, output and exit code out. */
 import { run } from '../cli.js';
-import { EXIT_INCOMPLETE } from '../exit.js';
+import { exitCodeOf } from '../errors.js';
 
 try {
   const tty = process.stdout.isTTY === true;
@@ -20,5 +20,5 @@ try {
 } catch (err) {
   process.stderr.write(`hostleak: internal error: ${(err as Error)?.message ?? err}\n`);
   if (process.env.HOSTLEAK_DEBUG) process.stderr.write(`${(err as Error)?.stack}\n`);
-  process.exitCode = EXIT_INCOMPLETE;
+  process.exitCode = exitCodeOf(err);
 }

@@ -1,7 +1,7 @@
 /** `hostleak cat TARGET PATH`: a regular file's contents, symlinks resolved inside the image. */
 import type { ImageRoot } from '../backends/backend.js';
 import { describeFailure } from '../inventory.js';
-import { RequestError } from './common.js';
+import { RequestError } from '../errors.js';
 
 /** The largest file cat prints (a bigger one is cut, with a note on stderr). */
 export const CAT_MAX_BYTES = 256 * 1024 * 1024;

@@ -1,15 +1,10 @@
 /** Pieces the inspection commands (ls, cat, inventory, diff) share. */
 import type { ImageRoot, OpenedImage } from '../backends/backend.js';
-import { TargetError } from '../backends/backend.js';
+import { RequestError, TargetError } from '../errors.js';
 import { normalizePath } from '../inventory.js';
 import { createDeadline, raceDeadline } from '../image/deadline.js';
-import { pickBackend, targetTimeoutS, type BackendChoice, type BackendOptions } from '../scan.js';
-import type { Entry, EntryType } from '../types.js';
-
-/** An error in what the user asked for (a path that is not there, a directory given to cat): exit 2. */
-export class RequestError extends Error {
-  override name = 'RequestError';
-}
+import { pickBackend, targetTimeoutS, type BackendOptions } from '../scan.js';
+import type { BackendChoice, Entry, EntryType } from '../types.js';
 
 export type Verbose = ((msg: string) => void) | undefined;
 

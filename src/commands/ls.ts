@@ -4,7 +4,8 @@ import { loadAccounts, type Accounts } from '../engine/accounts.js';
 import { createImageFs } from '../engine/imagefs.js';
 import { joinPath, describeFailure } from '../inventory.js';
 import type { Entry } from '../types.js';
-import { isoTime, modeString, RequestError } from './common.js';
+import { RequestError } from '../errors.js';
+import { isoTime, modeString } from './common.js';
 
 export interface LsOptions {
   long: boolean;

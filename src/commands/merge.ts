@@ -2,7 +2,7 @@
 import { promises as fsp } from 'node:fs';
 import { VERSION } from '../paths.js';
 import type { Report, TargetResult } from '../types.js';
-import { RequestError } from './common.js';
+import { RequestError } from '../errors.js';
 
 function isTarget(v: unknown): v is TargetResult {
   const t = v as TargetResult;

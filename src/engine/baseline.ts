@@ -4,12 +4,13 @@
  * The file is JSON, sorted and free of timestamps, so it diffs well in review.
  *
  * Versions: `version` is the file layout, `fingerprintVersion` the recipe of its fingerprints
- * (src/engine/fingerprint.ts). Files written by hostleak 0.1.0 (version 1, fingerprint version 1) still load and
+ * (src/fingerprint.ts). Files written by hostleak 0.1.0 (version 1, fingerprint version 1) still load and
  * match with the recipe they were written with; the run suggests writing them again, because version-1 fingerprints
  * include the evidence, which a rebuild changes.
  */
+import { BaselineError } from '../errors.js';
 import type { Finding, Report } from '../types.js';
-import { fingerprint, FINGERPRINT_VERSION, legacyFingerprint } from './fingerprint.js';
+import { fingerprint, FINGERPRINT_VERSION, legacyFingerprint } from '../fingerprint.js';
 
 export const BASELINE_VERSION = 2;
 /** Layout versions this hostleak reads, and the fingerprint recipes it can match. */
@@ -36,10 +37,6 @@ export interface LoadedBaseline {
   fingerprintVersion: number;
   entries: BaselineEntry[];
   fingerprints: Set<string>;
-}
-
-export class BaselineError extends Error {
-  override name = 'BaselineError';
 }
 
 /**

@@ -30,12 +30,9 @@ import type { IgnoreEntry } from './ignores.js';
 import type { Registry } from './registry.js';
 import type { EnabledRule } from './runner.js';
 import { validate } from './schema.js';
+import { ConfigError } from '../errors.js';
 
 export const CONFIG_NAMES = ['hostleak.config.json', 'hostleak.config.yaml', 'hostleak.config.yml'] as const;
-
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
 
 export type RuleSetting = { severity: Severity | 'off'; options: Record<string, unknown> };
 

@@ -30,10 +30,7 @@ import { validate } from './schema.js';
 import type { Entry, EntryType, Severity } from '../types.js';
 import { SEVERITIES } from '../types.js';
 import { describeFailure } from '../inventory.js';
-
-export class RuleLoadError extends Error {
-  override name = 'RuleLoadError';
-}
+import { RuleLoadError } from '../errors.js';
 
 export const DEFAULT_CONTENT_BYTES = 64 * 1024;
 const ENTRY_TYPES: EntryType[] = ['file', 'dir', 'symlink', 'chardev', 'blockdev', 'fifo', 'socket'];

@@ -4,7 +4,7 @@
  */
 import picomatch from 'picomatch';
 import type { Finding } from '../types.js';
-import { splitFindingPath } from './finding-path.js';
+import { splitFindingPath } from '../finding-path.js';
 
 export interface IgnoreEntry {
   /** A rule id, or `*` for every rule. */

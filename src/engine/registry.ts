@@ -1,9 +1,6 @@
 /** The rule registry: rules by id; a duplicate id is a hard error. */
+import { DuplicateRuleError } from '../errors.js';
 import type { Rule } from './rule.js';
-
-export class DuplicateRuleError extends Error {
-  override name = 'DuplicateRuleError';
-}
 
 export class Registry {
   private readonly rules = new Map<string, Rule>();

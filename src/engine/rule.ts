@@ -1,21 +1,9 @@
 /** The rule contract: metadata plus one async function that queries the image and reports findings. */
 import type { Inventory, ResolveResult } from '../inventory.js';
-import type { Entry, HostIdentity, Severity } from '../types.js';
-import type { Accounts } from './accounts.js';
+import type { Entry, HostIdentity, RuleMeta, Severity } from '../types.js';
 
-export interface RuleMeta {
-  /** kebab-case, equal to the rule's file name and doc page name. */
-  id: string;
-  severity: Severity;
-  tags: string[];
-  description: string;
-  remediation: string;
-  references?: string[];
-  /** Documentation URL. Built-in rules leave it unset (derived from the id); custom rules set it or null. */
-  helpUri?: string | null;
-  /** Code scanning's 0.0-10.0 score; unset: derived from severity and tags (src/reporters/security.ts). */
-  securitySeverity?: number;
-}
+export type { RuleMeta };
+import type { Accounts } from './accounts.js';
 
 export interface ReadOptions {
   /** Read at most this many bytes (default: the engine's limit, 1 MiB). */
@@ -51,7 +39,7 @@ export interface ReportInput {
   /** Overrides the rule's (configured) severity for this one finding. */
   severity?: Severity;
   /**
-   * What identifies the leak besides the rule and the path, for its fingerprint (src/engine/fingerprint.ts). Leave
+   * What identifies the leak besides the rule and the path, for its fingerprint (src/fingerprint.ts). Leave
    * it unset when the path says it all; never put what a rebuild changes here (sizes, random bytes, temp names).
    */
   key?: string | null;

@@ -1,14 +1,11 @@
 /** Runs the enabled rules over one image root and collects their findings. */
-import type { ImageRoot } from '../backends/backend.js';
 import { TimeoutError, type Deadline } from '../image/deadline.js';
-import type { Finding, HostIdentity, Severity } from '../types.js';
-import { SEVERITY_RANK } from '../types.js';
+import type { Finding, HostIdentity, ImageRoot, Severity } from '../types.js';
+import { RULE_CRASHED, SEVERITY_RANK } from '../types.js';
 import { loadAccounts, type Accounts } from './accounts.js';
 import { createImageFs } from './imagefs.js';
-import { fingerprintOf } from './fingerprint.js';
+import { fingerprintOf } from '../fingerprint.js';
 import type { Rule } from './rule.js';
-
-export const RULE_CRASHED = 'rule-crashed';
 
 /** A rule as this run uses it: configured severity and options. */
 export interface EnabledRule {

@@ -17,7 +17,7 @@
  * - VHD, VHDX, VDI differencing images: their data lives in a parent image on the host.
  */
 import { promises as fsp } from 'node:fs';
-import { TargetError } from '../backends/backend.js';
+import { TargetError } from '../errors.js';
 import { readAt, type Container } from './detect.js';
 
 export interface HostReference {

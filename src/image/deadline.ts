@@ -3,7 +3,7 @@
  * it passes. Asynchronous work listens to `signal`; synchronous loops (native readers walking metadata) call
  * `check()`, which compares the clock itself, since a timer cannot fire while a loop holds the event loop.
  */
-import { TargetError } from '../backends/backend.js';
+import { TargetError } from '../errors.js';
 
 /** The target ran out of time (`--timeout`). */
 export class TimeoutError extends TargetError {

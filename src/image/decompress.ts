@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, promises as fsp, rmSync, statfsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { TargetError } from '../backends/backend.js';
+import { TargetError } from '../errors.js';
 import { registerCleanup } from './cleanup.js';
 import type { Compression } from './detect.js';
 

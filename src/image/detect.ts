@@ -6,7 +6,7 @@
  * those offsets (except the VHD footer, which lives in the last 512 bytes).
  */
 import { promises as fsp } from 'node:fs';
-import { TargetError } from '../backends/backend.js';
+import { TargetError } from '../errors.js';
 
 export type Compression = 'gzip' | 'xz' | 'zstd' | 'bzip2';
 /** Container formats, named as qemu names them (`vpc` is VHD). */

@@ -3,7 +3,7 @@
  * file when compressed, refuse host backing files, and catch truncated raw images early.
  * Backend-neutral: used by the guestfs and native backends.
  */
-import { TargetError } from '../backends/backend.js';
+import { TargetError } from '../errors.js';
 import { checkBackingFiles, type HostReference } from './backing.js';
 import { decompressToTemp } from './decompress.js';
 import { checkRawExtent, detectFormat, type Compression, type Container, type RawLayout } from './detect.js';

@@ -13,8 +13,8 @@
  * URI encoding on top).
  */
 import type { Finding, Report, Severity, TargetResult } from '../types.js';
-import { splitFindingPath } from '../engine/finding-path.js';
-import type { RuleMeta } from '../engine/rule.js';
+import { splitFindingPath } from '../finding-path.js';
+import type { RuleMeta } from '../types.js';
 import { SEVERITY_RANK } from '../types.js';
 import { securitySeverity } from './security.js';
 

@@ -1,6 +1,5 @@
 /** Reporters are pure: (report, options) -> string. They never write or set exit codes. */
-import type { RuleMeta } from '../engine/rule.js';
-import type { Report } from '../types.js';
+import type { Report, RuleMeta } from '../types.js';
 import { formatGithub } from './github.js';
 import { formatHtml } from './html.js';
 import { formatJson } from './json.js';

@@ -16,10 +16,7 @@ const create: typeof Create = ((...args: Parameters<typeof Create>) => {
   return (xmlCreate as (...a: unknown[]) => unknown)(...args);
 }) as typeof Create;
 import type { XMLBuilder } from 'xmlbuilder2/lib/interfaces.js';
-import type { RuleMeta } from '../engine/rule.js';
-import { RULE_CRASHED } from '../engine/runner.js';
-import type { Finding, Report, TargetResult } from '../types.js';
-import { SEVERITY_RANK } from '../types.js';
+import { RULE_CRASHED, SEVERITY_RANK, type Finding, type Report, type RuleMeta, type TargetResult } from '../types.js';
 import { helpUriFor, rulesForReport } from './rule-docs.js';
 
 export interface JunitOptions {

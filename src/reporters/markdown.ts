@@ -5,7 +5,7 @@
  * Everything from an image (paths, messages, evidence, target names) is escaped so it renders as text: no HTML, no
  * links, no table breaks. GitHub caps a step summary at 1 MiB, so the table stops at MAX_ROWS with a note.
  */
-import type { RuleMeta } from '../engine/rule.js';
+import type { RuleMeta } from '../types.js';
 import type { Report, Severity } from '../types.js';
 import { SEVERITY_RANK } from '../types.js';
 import { ANNOTATION_LIMIT, hiddenSummary, planAnnotations } from './github.js';

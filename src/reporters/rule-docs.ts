@@ -1,9 +1,8 @@
 /** Rule metadata as reporters see it: documentation links and a fallback for findings of unlisted rules. */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { RuleMeta } from '../engine/rule.js';
 import { DOCS_RULES_DIR } from '../paths.js';
-import { RULE_CRASHED } from '../engine/runner.js';
+import { RULE_CRASHED, type RuleMeta } from '../types.js';
 
 export const REPOSITORY_URL = 'https://github.com/hostleak/hostleak';
 export const DOCS_BASE_URL = `${REPOSITORY_URL}/blob/main/docs/rules/`;

@@ -10,7 +10,7 @@
  * - every result has a physical location whose `artifactLocation.uri` is the path inside the image without the
  *   leading slash, relative to the `IMAGEROOT` uriBaseId (described as "inside the image", never a host path), and a
  *   region: the line and columns of the match for content findings, line 1 otherwise;
- * - `partialFingerprints` are the finding's fingerprint (src/engine/fingerprint.ts) combined with the target's stable
+ * - `partialFingerprints` are the finding's fingerprint (src/fingerprint.ts) combined with the target's stable
  *   name, so an alert survives a rebuild and two images with the same leak stay two alerts;
  * - rules carry `security-severity` and the `security` tag (src/reporters/security.ts), `fullDescription`, and the
  *   rule's documentation page as `help.markdown`;
@@ -21,11 +21,9 @@
  *   notification.
  */
 import { createHash } from 'node:crypto';
-import type { RuleMeta } from '../engine/rule.js';
-import { fingerprint, FINGERPRINT_VERSION, stablePath } from '../engine/fingerprint.js';
-import { splitFindingPath } from '../engine/finding-path.js';
-import type { Finding, Report, Severity, TargetResult } from '../types.js';
-import { SEVERITY_RANK } from '../types.js';
+import { fingerprint, FINGERPRINT_VERSION, stablePath } from '../fingerprint.js';
+import { splitFindingPath } from '../finding-path.js';
+import { SEVERITY_RANK, type Finding, type Report, type RuleMeta, type Severity, type TargetResult } from '../types.js';
 import { helpUriFor, REPOSITORY_URL, rulesForReport } from './rule-docs.js';
 import { securitySeverity } from './security.js';
 

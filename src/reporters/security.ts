@@ -7,7 +7,7 @@
  * (`secret` +2.5, `instance-identity` +1.0, `permissions` +1.0). A rule may set `meta.securitySeverity` to override.
  * docs/ci.md prints the resulting table; test/reporters/security.test.ts checks every rule has a score.
  */
-import type { RuleMeta } from '../engine/rule.js';
+import type { RuleMeta } from '../types.js';
 import type { Severity } from '../types.js';
 
 export const SECURITY_BASE: Record<Severity, number> = { error: 7.0, warning: 4.0, info: 1.0 };

@@ -11,7 +11,8 @@
 import { mkdtempSync, promises as fsp, rmSync, statfsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { TargetError, type OpenedImage, type OpenOptions } from '../backends/backend.js';
+import { TargetError } from '../errors.js';
+import type { OpenedImage, OpenOptions } from '../backends/backend.js';
 import { registerCleanup } from '../image/cleanup.js';
 import { decompressToTemp } from '../image/decompress.js';
 import { detectBuffer } from '../image/detect.js';

@@ -12,7 +12,9 @@
 import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { TargetError, type FileContent, type ImageRoot, type OpenedImage, type OpenOptions } from '../backends/backend.js';
+import { TargetError } from '../errors.js';
+import type { FileContent, ImageRoot } from '../types.js';
+import type { OpenedImage, OpenOptions } from '../backends/backend.js';
 import type { Entry, FilesystemInfo } from '../types.js';
 import { combineImages, inventoryWithParents, keepBudget, KEEP_PER_FILE, treeRoot } from './opened.js';
 import type { LayoutKind } from './shape.js';

@@ -10,7 +10,8 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import fg from 'fast-glob';
-import { TargetError, type Backend } from '../backends/backend.js';
+import { TargetError } from '../errors.js';
+import type { Backend } from '../backends/backend.js';
 import { detectBuffer } from '../image/detect.js';
 import { openTarArchive, type ArchiveOptions } from './archive.js';
 import { dirBlobs, openContainer } from './container.js';

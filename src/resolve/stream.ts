@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { createReadStream, promises as fsp } from 'node:fs';
 import { Readable } from 'node:stream';
-import { TargetError } from '../backends/backend.js';
+import { TargetError } from '../errors.js';
 import { registerCleanup } from '../image/cleanup.js';
 import { COMPRESSION_MAGIC, readAt, type Compression } from '../image/detect.js';
 

@@ -10,7 +10,7 @@
  * multi-GB member costs no memory unless its consumer keeps the bytes. Each member's data is handed to an optional
  * sink as logical writes (sparse members: stored segments placed at their logical offsets; holes are zeros).
  */
-import { TargetError } from '../backends/backend.js';
+import { TargetError } from '../errors.js';
 import type { EntryType } from '../types.js';
 
 const BLOCK = 512;

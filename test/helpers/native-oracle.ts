@@ -179,3 +179,45 @@ export function unsquashfsEntries(image: string): Map<string, Omit<OracleEntry, 
   }
   return map;
 }
+
+/**
+ * `xorriso -find / -exec lsdl` of an ISO with Rock Ridge: path -> type, mode, uid, gid, target and (regular files
+ * only) size, as libisofs reads them.
+ */
+export function xorrisoEntries(image: string): Map<string, Partial<OracleEntry>> {
+  const out = execFileSync('xorriso', ['-indev', image, '-find', '/', '-exec', 'lsdl'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 1 << 30 });
+  const unquote = (s: string): string => s.replace(/'\\''/g, "'");
+  const map = new Map<string, Partial<OracleEntry>>();
+  for (const line of out.split('\n')) {
+    const m = /^(.)([rwxsStT-]{9})\s+\d+\s+(\d+)\s+(\d+)\s+(\d+)\s+\w{3}\s+\d+\s+\S+ '(.*?)'(?: -> '(.*)')?$/.exec(line);
+    if (!m) continue;
+    const type = LS_TYPES[m[1]!] ?? 'unknown';
+    const e: Partial<OracleEntry> = { type, mode: parsePerms(m[2]!), uid: Number(m[3]), gid: Number(m[4]) };
+    if (type === 'file') e.size = Number(m[5]);
+    if (m[7] !== undefined) e.target = unquote(m[7]);
+    map.set(unquote(m[6]!), e);
+  }
+  return map;
+}
+
+/** `isoinfo -l [-J]` names of an ISO (Joliet names with -J; 8.3 names, version stripped and lower-cased, without). */
+export function isoinfoNames(image: string, joliet: boolean): Map<string, Partial<OracleEntry>> {
+  // isoinfo prints Joliet names in ISO-8859-1.
+  const out = execFileSync('isoinfo', ['-l', ...(joliet ? ['-J'] : []), '-i', image], { encoding: 'latin1', maxBuffer: 1 << 30 });
+  const map = new Map<string, Partial<OracleEntry>>([['/', { type: 'dir' }]]);
+  let dir = '/';
+  for (const line of out.split('\n')) {
+    const d = /^Directory listing of (.*)$/.exec(line);
+    if (d) {
+      dir = joliet ? d[1]! : d[1]!.toLowerCase();
+      continue;
+    }
+    const m = /^(.)[rwx-]{9}\s+\d+\s+\d+\s+\d+\s+(\d+) .*?\]  (.*?) ?$/.exec(line);
+    if (!m || m[3] === '.' || m[3] === '..') continue;
+    let name = m[3]!.replace(/;\d+$/, '');
+    if (!joliet) name = name.replace(/\.$/, '').toLowerCase();
+    const type = m[1] === 'd' ? 'dir' : 'file';
+    map.set(dir + name, type === 'file' ? { type, size: Number(m[2]) } : { type });
+  }
+  return map;
+}

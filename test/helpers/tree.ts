@@ -1,5 +1,5 @@
 /** In-memory image roots built from JSON tree fixtures (the same entry shape as images-sample/trees.json). */
-import type { FileContent, ImageRoot } from '../../src/backends/backend.js';
+import type { FileContent, ImageRoot } from '../../src/types.js';
 import { Inventory, parentOf } from '../../src/inventory.js';
 import type { Entry, EntryType } from '../../src/types.js';
 

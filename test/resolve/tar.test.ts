@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, openSync, closeSync, writeSync, readFileSync, rmSync, symlinkSync, linkSync, writeFileSync, truncateSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { TargetError } from '../../src/backends/backend.js';
+import { TargetError } from '../../src/errors.js';
 import { treeRoot } from '../../src/resolve/opened.js';
 import { tarSource, wholeFile } from '../../src/resolve/stream.js';
 import { walkTar, type TarEntry } from '../../src/resolve/tar.js';

@@ -1,6 +1,7 @@
 /** What every native filesystem reader offers the native backend. */
 import type { Inventory } from '../../inventory.js';
-import { TargetError, type FileContent } from '../backend.js';
+import { TargetError } from '../../errors.js';
+import type { FileContent } from '../../types.js';
 import type { ByteSource } from './source.js';
 
 export interface Listed {

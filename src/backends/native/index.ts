@@ -4,7 +4,7 @@
  * covered so `--backend auto` can prefer native.
  */
 import type { FileContent, FilesystemView } from '../backend.js';
-import { TargetError } from '../backend.js';
+import { oneLine, TargetError } from '../../errors.js';
 import { ExtFs, isExt } from './ext4.js';
 import { rethrowIfStrict, type Listed, type NativeFs } from './fs.js';
 export { setStrict } from './fs.js';
@@ -15,6 +15,7 @@ import { isQcow2, Qcow2Source } from './qcow2.js';
 import { CorruptImageError, FileSource, SliceSource, UnsupportedImageError, type ByteSource } from './source.js';
 import { isVfat, VfatFs } from './vfat.js';
 import { SquashFs, squashfsSupported } from './squashfs.js';
+import { Iso9660Fs } from './iso9660.js';
 import { isVdi, VdiSource } from './vdi.js';
 import { isVhd, VhdSource } from './vhd.js';
 import { isVhdx, VhdxSource } from './vhdx.js';
@@ -30,7 +31,7 @@ export { VmdkSource } from './vmdk.js';
 export { VdiSource } from './vdi.js';
 
 /** Filesystem types the native reader lists. */
-export const NATIVE_TYPES: ReadonlySet<string> = new Set(['ext2', 'ext3', 'ext4', 'vfat', 'squashfs']);
+export const NATIVE_TYPES: ReadonlySet<string> = new Set(['ext2', 'ext3', 'ext4', 'vfat', 'squashfs', 'iso9660']);
 
 /**
  * Whether the native reader reads this filesystem: its type, and for types with variants we refuse (squashfs 3 or
@@ -158,11 +159,8 @@ export async function nativeSupports(source: ByteSource): Promise<boolean> {
 function openFs(dev: ProbedDevice): NativeFs {
   if (dev.type === 'vfat') return new VfatFs(dev.source, dev.device);
   if (dev.type === 'squashfs') return new SquashFs(dev.source, dev.device);
+  if (dev.type === 'iso9660') return new Iso9660Fs(dev.source, dev.device);
   return new ExtFs(dev.source, dev.device);
-}
-
-function oneLine(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
 }
 
 /**

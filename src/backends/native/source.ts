@@ -4,7 +4,7 @@
  * past the image.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { TargetError } from '../backend.js';
+import { TargetError } from '../../errors.js';
 
 /** The image (or a part of it) is malformed; the message is a one-line reason. */
 export class CorruptImageError extends TargetError {

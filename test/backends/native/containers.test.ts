@@ -10,15 +10,15 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync, openSync, readSync, writeSync, closeSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { openNativeSource, type ByteSource } from '../../../src/backends/native/index.js';
-import { crc32c } from '../../../src/backends/native/vhdx.js';
 import type { Report } from '../../../src/types.js';
 import { hostleak, json, SAMPLES } from '../../helpers/cli.js';
 import { runNativeChild } from '../../helpers/native-child.js';
 import { requireTools } from '../../helpers/tools.js';
+import { vhdxLayout, writeDirtyLog } from '../../helpers/vhdx-log.js';
 
 requireTools('qemu-img', 'gzip');
 
@@ -181,77 +181,32 @@ describe('VHDX log replay', () => {
   it('the native reader presents the disk with the log replayed, as qemu does', () => {
     const file = path.join(tmp, 'dirty.vhdx');
     copyFileSync(path.join(SAMPLES, 'leaky.vhdx'), file);
-    const fd = openSync(file, 'r+');
-    const read = (at: number, len: number) => {
-      const b = Buffer.alloc(len);
-      readSync(fd, b, 0, len, at);
-      return b;
-    };
-    try {
-      const h1 = read(64 * 1024, 4096);
-      const h2 = read(128 * 1024, 4096);
-      const cur = h1.readBigUInt64LE(8) >= h2.readBigUInt64LE(8) ? h1 : h2;
-      const logOffset = Number(cur.readBigUInt64LE(72));
-      // A payload sector to rewrite: the first fully present block of the BAT (region table at 192 KiB).
-      const rt = read(192 * 1024, 64 * 1024);
-      let batOffset = 0;
-      for (let i = 0; i < rt.readUInt32LE(8); i++) {
-        if (rt.subarray(16 + i * 32, 20 + i * 32).toString('hex') === '6677c22d') batOffset = Number(rt.readBigUInt64LE(16 + i * 32 + 16));
-      }
-      const bat = read(batOffset, 8);
-      expect(bat.readUInt32LE(0) & 7).toBe(6);
-      const target = Number(bat.readBigUInt64LE(0) & ~0xfffffn) + 64 * 4096;
-      const sector = Buffer.alloc(4096, 0x5a);
-      sector.write('replayed from the log', 100);
+    const sector = Buffer.alloc(4096, 0x5a);
+    sector.write('replayed from the log', 100);
+    writeDirtyLog(file, vhdxLayout(file).firstBlock + 64 * 4096, sector);
+    const src = openNativeSource(file);
+    const ours = sha256(src);
+    expect((src as unknown as { problems: string[] }).problems).toEqual([]);
+    src.close?.();
+    // qemu replays on a writable open; then the file is clean and reads as the same disk.
+    const replayed = path.join(tmp, 'replayed.vhdx');
+    copyFileSync(file, replayed);
+    execFileSync('qemu-img', ['check', '-q', '-r', 'all', '-f', 'vhdx', replayed]);
+    const qemu = readFileSync(qemuRaw(replayed, 'vhdx'));
+    expect(ours).toBe(createHash('sha256').update(qemu).digest('hex'));
+    expect(qemu.indexOf('replayed from the log')).toBeGreaterThan(0);
+    // Without replay the sector would read as it was: the log changed what the disk holds.
+    expect(readFileSync(qemuRaw(path.join(SAMPLES, 'leaky.vhdx'), 'vhdx')).indexOf('replayed from the log')).toBe(-1);
+  });
 
-      const guid = Buffer.from('00112233445566778899aabbccddeeff', 'hex');
-      const seq = 0x100000001n;
-      const entry = Buffer.alloc(8192);
-      entry.write('loge', 0);
-      entry.writeUInt32LE(8192, 8); // entry length
-      entry.writeUInt32LE(0, 12); // tail: this entry
-      entry.writeBigUInt64LE(seq, 16);
-      entry.writeUInt32LE(1, 24); // one descriptor
-      guid.copy(entry, 32);
-      const size = BigInt(readFileSync(file).length);
-      entry.writeBigUInt64LE(size, 48); // flushed file offset
-      entry.writeBigUInt64LE(size, 56); // last file offset
-      const d = 64;
-      entry.write('desc', d);
-      sector.copy(entry, d + 4, 4092, 4096); // trailing 4 bytes
-      sector.copy(entry, d + 8, 0, 8); // leading 8 bytes
-      entry.writeBigUInt64LE(BigInt(target), d + 16);
-      entry.writeBigUInt64LE(seq, d + 24);
-      const data = entry.subarray(4096);
-      data.write('data', 0);
-      data.writeUInt32LE(Number(seq >> 32n), 4);
-      sector.copy(data, 8, 8, 4092);
-      data.writeUInt32LE(Number(seq & 0xffffffffn), 4092);
-      entry.writeUInt32LE(crc32c(entry), 4);
-      writeSync(fd, entry, 0, entry.length, logOffset);
-      // Both headers name the log, with a higher sequence number than before.
-      for (const [at, h] of [[64 * 1024, h1], [128 * 1024, h2]] as const) {
-        const n = Buffer.from(h);
-        n.writeBigUInt64LE(cur.readBigUInt64LE(8) + (at === 64 * 1024 ? 1n : 2n), 8);
-        guid.copy(n, 48);
-        n.writeUInt32LE(0, 4);
-        n.writeUInt32LE(crc32c(n), 4);
-        writeSync(fd, n, 0, n.length, at);
-      }
-
-      const src = openNativeSource(file);
-      const ours = sha256(src);
-      expect((src as unknown as { problems: string[] }).problems).toEqual([]);
-      src.close?.();
-      // qemu replays on a writable open; then the file is clean and reads as the same disk.
-      const replayed = path.join(tmp, 'replayed.vhdx');
-      copyFileSync(file, replayed);
-      execFileSync('qemu-img', ['check', '-q', '-r', 'all', '-f', 'vhdx', replayed]);
-      const qemu = readFileSync(qemuRaw(replayed, 'vhdx'));
-      expect(ours).toBe(createHash('sha256').update(qemu).digest('hex'));
-      expect(qemu.indexOf('replayed from the log')).toBeGreaterThan(0);
-    } finally {
-      closeSync(fd);
-    }
+  it('a log that cannot be replayed makes the audit partial (exit 3), never silently stale', () => {
+    const file = path.join(tmp, 'unreadable-log.vhdx');
+    copyFileSync(path.join(SAMPLES, 'leaky.vhdx'), file);
+    writeDirtyLog(file, vhdxLayout(file).firstBlock, Buffer.alloc(4096, 1), 0);
+    const r = hostleak(['scan', file, '--backend', 'native', '--format', 'json', ...HOST]);
+    expect(r.status).toBe(3);
+    const t = json<Report>(r).targets[0]!;
+    expect(t.status).toBe('partial');
+    expect(JSON.stringify(t)).toContain('vhdx: the log (not cleanly closed) is unreadable');
   });
 });

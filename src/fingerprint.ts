@@ -17,7 +17,7 @@
  * written by 0.1.0 still load.
  */
 import { createHash } from 'node:crypto';
-import type { Finding } from '../types.js';
+import type { Finding } from './types.js';
 
 /** Bumped only if the recipe below changes (baselines and code-scanning alerts would all reopen). */
 export const FINGERPRINT_VERSION = 2;

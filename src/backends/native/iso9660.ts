@@ -1,0 +1,493 @@
+/**
+ * iso9660 reader: volume descriptors, directory records (multi-extent files), Rock Ridge (PX owners and modes, PN
+ * devices, SL symlinks incl. multi-component and continued ones, NM long names, TF times, CL/RE relocated
+ * directories) through SUSP continuation areas (CE), and Joliet (UCS-2 names) when Rock Ridge is absent — the
+ * choice the Linux kernel makes, so names and attributes are what libguestfs sees.
+ *
+ * Untrusted input: extents are checked against the image, directories are read once each (cycle guard on their
+ * extent), continuation chains, names and symlink targets are bounded, and the walk keeps its own stack.
+ */
+import { Inventory } from '../../inventory.js';
+import type { Entry, EntryType } from '../../types.js';
+import type { FileContent } from '../backend.js';
+import { LIMITS, rethrowIfStrict, type Listed, type NativeFs } from './fs.js';
+import { CorruptImageError, ExtentSource, type ByteSource, type FileExtent } from './source.js';
+
+const SECTOR = 2048;
+const FIRST_VD = 16;
+/** Volume descriptors read before giving up on a terminator. */
+const MAX_VDS = 64;
+/** Continuation areas followed per directory record, and bytes of system use data per record. */
+const MAX_CE = 16;
+const MAX_SU_BYTES = 64 * 1024;
+/** Pieces of one multi-extent file. */
+const MAX_EXTENTS = 65536;
+const MAX_NAME = 1024;
+
+const FLAG_DIR = 0x02;
+const FLAG_ASSOCIATED = 0x04;
+const FLAG_MULTI = 0x80;
+
+export function isIso9660(src: ByteSource): boolean {
+  return src.size >= FIRST_VD * SECTOR + 6 && src.read(FIRST_VD * SECTOR + 1, 5).toString('latin1') === 'CD001';
+}
+
+/** Seconds since the epoch of a 7-byte directory-record date (offset in 15-minute units). */
+function shortDate(b: Buffer, o: number): number {
+  const t = Date.UTC(1900 + b[o]!, Math.max(0, b[o + 1]! - 1), b[o + 2]!, b[o + 3]!, b[o + 4]!, b[o + 5]!);
+  return Math.floor(t / 1000) - b.readInt8(o + 6) * 15 * 60;
+}
+
+/** Seconds since the epoch of a 17-byte volume-descriptor date ("YYYYMMDDHHMMSScc" + offset), or null when unset. */
+function longDate(b: Buffer, o: number): number | null {
+  const s = b.toString('latin1', o, o + 16);
+  if (!/^\d{16}$/.test(s) || /^0+$/.test(s)) return null;
+  const t = Date.UTC(+s.slice(0, 4), +s.slice(4, 6) - 1, +s.slice(6, 8), +s.slice(8, 10), +s.slice(10, 12), +s.slice(12, 14));
+  return Math.floor(t / 1000) - b.readInt8(o + 16) * 15 * 60;
+}
+
+function typeOfMode(mode: number): EntryType {
+  switch (mode & 0xf000) {
+    case 0x8000:
+      return 'file';
+    case 0x4000:
+      return 'dir';
+    case 0xa000:
+      return 'symlink';
+    case 0x2000:
+      return 'chardev';
+    case 0x6000:
+      return 'blockdev';
+    case 0x1000:
+      return 'fifo';
+    case 0xc000:
+      return 'socket';
+    default:
+      return 'unknown';
+  }
+}
+
+/** One directory entry, decoded (the pieces of a multi-extent file merged). */
+interface Record {
+  name: string;
+  isDir: boolean;
+  extents: FileExtent[];
+  size: number;
+  mtime: number;
+  /** Rock Ridge attributes, when present. */
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  target?: string;
+  /** CL: the directory really lives at this sector (relocated). */
+  childLink?: number;
+  /** RE: this is the relocated directory's placeholder in rr_moved; the kernel hides it. */
+  relocated?: boolean;
+}
+
+type Flavour = 'rockridge' | 'joliet' | 'plain';
+
+export class Iso9660Fs implements NativeFs {
+  readonly type = 'iso9660';
+  readonly label: string | null;
+  readonly uuid: string | null;
+  private readonly flavour: Flavour;
+  private readonly rootExtent: number;
+  private readonly rootSize: number;
+  private readonly volumeBytes: number;
+  private suSkip = 0;
+  private readonly files = new Map<string, { extents: FileExtent[]; size: number }>();
+
+  constructor(
+    private readonly src: ByteSource,
+    private readonly name: string,
+  ) {
+    if (!isIso9660(src)) throw new CorruptImageError(`${name}: no iso9660 volume descriptor`);
+    if (src.size < (FIRST_VD + 1) * SECTOR) throw new CorruptImageError(`${name}: truncated iso9660 (its first volume descriptor is cut off)`);
+    let pvd: Buffer | null = null;
+    let joliet: Buffer | null = null;
+    for (let i = 0; i < MAX_VDS; i++) {
+      const off = (FIRST_VD + i) * SECTOR;
+      if (off + SECTOR > src.size) break;
+      const vd = src.read(off, SECTOR);
+      if (vd.toString('latin1', 1, 6) !== 'CD001') break;
+      const t = vd[0]!;
+      if (t === 255) break;
+      if (t === 1 && !pvd) pvd = vd;
+      if (t === 2 && !joliet) {
+        const esc = vd.toString('latin1', 88, 91);
+        if (esc === '%/@' || esc === '%/C' || esc === '%/E') joliet = vd;
+      }
+    }
+    if (!pvd) throw new CorruptImageError(`${name}: iso9660 without a primary volume descriptor`);
+    const blockSize = pvd.readUInt16LE(128);
+    if (blockSize !== SECTOR) throw new CorruptImageError(`${name}: iso9660 logical block size ${blockSize} is not supported`);
+    this.volumeBytes = pvd.readUInt32LE(80) * SECTOR;
+    const pvdLabel = pvd.toString('latin1', 40, 72).replace(/[ \0]+$/, '');
+    const jolietLabel = joliet ? Buffer.from(joliet.subarray(40, 72)).swap16().toString('utf16le').replace(/[ \0]+$/, '') : '';
+    // blkid: the Joliet label when it extends the primary one (the primary is upper case and 8-bit).
+    this.label =
+      jolietLabel && jolietLabel.length >= pvdLabel.length && jolietLabel.toUpperCase().startsWith(pvdLabel.toUpperCase())
+        ? jolietLabel
+        : pvdLabel || null;
+    // blkid: the volume modification date (else creation date) as the UUID.
+    const date = (o: number): string | null => {
+      const s = pvd!.toString('latin1', o, o + 16);
+      return /^\d{16}$/.test(s) && !/^0+$/.test(s)
+        ? `${s.slice(0, 4)}-${s.slice(4, 6)}-${s.slice(6, 8)}-${s.slice(8, 10)}-${s.slice(10, 12)}-${s.slice(12, 14)}-${s.slice(14, 16)}`
+        : null;
+    };
+    this.uuid = date(830) ?? date(813);
+
+    const rootOf = (vd: Buffer): { extent: number; size: number } => ({ extent: vd.readUInt32LE(156 + 2), size: vd.readUInt32LE(156 + 10) });
+    const root = rootOf(pvd);
+    this.checkExtent(root.extent, root.size, 'root directory');
+    // Rock Ridge: the root's "." record starts its system use area with SP (check bytes BE EF).
+    const first = src.read(root.extent * SECTOR, Math.min(SECTOR, root.size));
+    const len = first[0]!;
+    const nameLen = first[32]!;
+    const su = 33 + nameLen + ((nameLen & 1) === 0 ? 1 : 0);
+    let rock = false;
+    if (len >= 34 && len <= first.length && su + 7 <= len && first.toString('latin1', su, su + 2) === 'SP' && first[su + 4] === 0xbe && first[su + 5] === 0xef) {
+      rock = true;
+      this.suSkip = first[su + 6]!;
+    }
+    if (rock) {
+      this.flavour = 'rockridge';
+      this.rootExtent = root.extent;
+      this.rootSize = root.size;
+    } else if (joliet) {
+      this.flavour = 'joliet';
+      const j = rootOf(joliet);
+      this.checkExtent(j.extent, j.size, 'Joliet root directory');
+      this.rootExtent = j.extent;
+      this.rootSize = j.size;
+    } else {
+      this.flavour = 'plain';
+      this.rootExtent = root.extent;
+      this.rootSize = root.size;
+    }
+  }
+
+  private checkExtent(sector: number, size: number, what: string): void {
+    if (sector * SECTOR + size > this.src.size) {
+      throw new CorruptImageError(`${this.name}: ${what} (${size} bytes at sector ${sector}) lies outside the image`);
+    }
+  }
+
+  // ---- system use (Rock Ridge) -------------------------------------------------------------------------------
+
+  /** Decode the SUSP entries of one record (following CE continuation areas) into `rec`. */
+  private rockRidge(area: Buffer, rec: Record, path: string, problems: string[]): void {
+    let nm = '';
+    let nmSeen = false;
+    const sl: string[] = [];
+    let slSeen = false;
+    let slCur: string | null = null;
+    let slJoin = false;
+    let slAbsolute = false;
+    let ces = 0;
+    let total = 0;
+    const queue: Buffer[] = [area];
+    while (queue.length > 0) {
+      const buf = queue.shift()!;
+      total += buf.length;
+      if (total > MAX_SU_BYTES) {
+        problems.push(`${this.name}:${path}: Rock Ridge data too large, rest ignored`);
+        break;
+      }
+      let p = 0;
+      while (p + 4 <= buf.length) {
+        const sig = buf.toString('latin1', p, p + 2);
+        const len = buf[p + 2]!;
+        if (len < 4 || p + len > buf.length) break;
+        const e = buf.subarray(p, p + len);
+        switch (sig) {
+          case 'ST':
+            p = buf.length;
+            continue;
+          case 'CE':
+            if (len >= 28) {
+              if (++ces > MAX_CE) {
+                problems.push(`${this.name}:${path}: too many Rock Ridge continuation areas`);
+                break;
+              }
+              const block = e.readUInt32LE(4);
+              const off = e.readUInt32LE(12);
+              const clen = e.readUInt32LE(20);
+              const at = block * SECTOR + off;
+              if (off >= SECTOR || clen > SECTOR || at + clen > this.src.size) {
+                problems.push(`${this.name}:${path}: Rock Ridge continuation area outside the image`);
+              } else {
+                queue.push(this.src.read(at, clen));
+              }
+            }
+            break;
+          case 'PX':
+            if (len >= 36) {
+              rec.mode = e.readUInt32LE(4);
+              rec.uid = e.readUInt32LE(20);
+              rec.gid = e.readUInt32LE(28);
+            }
+            break;
+          case 'NM': {
+            const flags = e[4]!;
+            if (flags & 0x06) break; // "." / ".."
+            nmSeen = true;
+            if (nm.length < MAX_NAME) nm += e.toString('utf8', 5);
+            break;
+          }
+          case 'SL': {
+            // Components, possibly continued across SL entries and continuation areas; a component with the
+            // CONTINUE flag is glued to the next one, others are separated by "/".
+            slSeen = true;
+            let q = 5;
+            while (q + 2 <= e.length) {
+              const cflags = e[q]!;
+              const clen = e[q + 1]!;
+              if (q + 2 + clen > e.length) break;
+              q += 2 + clen;
+              if (cflags & 0x08) {
+                slAbsolute = true;
+                sl.length = 0;
+                slCur = null;
+                slJoin = false;
+                continue;
+              }
+              const text = cflags & 0x02 ? '.' : cflags & 0x04 ? '..' : cflags & 0x30 ? '' : e.toString('utf8', q - clen, q);
+              if (slJoin && slCur !== null) slCur += text;
+              else {
+                if (slCur !== null) sl.push(slCur);
+                slCur = text;
+              }
+              slJoin = (cflags & 0x01) !== 0;
+              if (sl.length > LIMITS.maxSymlink) break;
+            }
+            break;
+          }
+          case 'TF': {
+            const flags = e[4]!;
+            const long = (flags & 0x80) !== 0;
+            const size = long ? 17 : 7;
+            let q = 5;
+            if (flags & 0x01) q += size; // creation
+            if (flags & 0x02 && q + size <= e.length) {
+              const t = long ? longDate(e, q) : shortDate(e, q);
+              if (t !== null) rec.mtime = t;
+            }
+            break;
+          }
+          case 'CL':
+            if (len >= 12) rec.childLink = e.readUInt32LE(4);
+            break;
+          case 'RE':
+            rec.relocated = true;
+            break;
+          default:
+            break;
+        }
+        p += len;
+      }
+    }
+    if (nmSeen && nm !== '') rec.name = nm;
+    if (slSeen) {
+      if (slCur !== null) sl.push(slCur);
+      let target = (slAbsolute ? '/' : '') + sl.join('/');
+      if (target.length > LIMITS.maxSymlink) target = target.slice(0, LIMITS.maxSymlink);
+      rec.target = target;
+    }
+  }
+
+  // ---- directories -------------------------------------------------------------------------------------------
+
+  private readDir(extent: number, size: number, path: string, problems: string[]): Record[] {
+    if (size > LIMITS.maxDirBytes) {
+      problems.push(`${this.name}:${path}: directory too large (${size} bytes)`);
+      return [];
+    }
+    this.checkExtent(extent, size, `directory ${path}`);
+    const buf = this.src.read(extent * SECTOR, size);
+    const out: Record[] = [];
+    let pending: Record | null = null;
+    let p = 0;
+    while (p < buf.length) {
+      const len = buf[p]!;
+      if (len === 0) {
+        // Records never cross a sector: the rest of this sector is padding.
+        p = (Math.floor(p / SECTOR) + 1) * SECTOR;
+        continue;
+      }
+      if (len < 34 || p + len > buf.length || Math.floor(p / SECTOR) !== Math.floor((p + len - 1) / SECTOR)) {
+        problems.push(`${this.name}:${path}: corrupt directory record at byte ${p}`);
+        p = (Math.floor(p / SECTOR) + 1) * SECTOR;
+        continue;
+      }
+      const r = buf.subarray(p, p + len);
+      p += len;
+      const nameLen = r[32]!;
+      if (33 + nameLen > len) {
+        problems.push(`${this.name}:${path}: corrupt directory record name`);
+        continue;
+      }
+      const flags = r[25]!;
+      if (nameLen === 1 && (r[33] === 0 || r[33] === 1)) continue; // "." and ".."
+      if (flags & FLAG_ASSOCIATED) continue;
+      const extAttr = r[1]!;
+      const at = r.readUInt32LE(2) + extAttr;
+      const dataLen = r.readUInt32LE(10);
+      let name: string;
+      if (this.flavour === 'joliet') {
+        name = Buffer.from(r.subarray(33, 33 + (nameLen & ~1))).swap16().toString('utf16le');
+        name = name.replace(/;\d*$/, '');
+      } else {
+        name = r.toString('latin1', 33, 33 + nameLen).replace(/;\d*$/, '');
+        if (this.flavour === 'plain') name = name.replace(/\.$/, '').toLowerCase();
+      }
+      const rec: Record = {
+        name,
+        isDir: (flags & FLAG_DIR) !== 0,
+        extents: [{ logical: 0, physical: at * SECTOR, length: dataLen }],
+        size: dataLen,
+        mtime: shortDate(r, 18),
+      };
+      if (this.flavour === 'rockridge') {
+        const su = 33 + nameLen + ((nameLen & 1) === 0 ? 1 : 0) + this.suSkip;
+        if (su < len) this.rockRidge(r.subarray(su), rec, `${path}/${name}`, problems);
+      }
+      if (pending) {
+        // The next piece of a multi-extent file.
+        if (pending.extents.length >= MAX_EXTENTS) throw new CorruptImageError(`${this.name}:${path}: too many file extents`);
+        pending.extents.push({ logical: pending.size, physical: at * SECTOR, length: dataLen });
+        pending.size += dataLen;
+        if (!(flags & FLAG_MULTI)) {
+          out.push(pending);
+          pending = null;
+        }
+        continue;
+      }
+      if (flags & FLAG_MULTI && !rec.isDir) {
+        pending = rec;
+        continue;
+      }
+      out.push(rec);
+    }
+    if (pending) {
+      problems.push(`${this.name}:${path}/${pending.name}: multi-extent file without its last extent`);
+      out.push(pending);
+    }
+    return out;
+  }
+
+  private rootRecord(problems: string[]): Record {
+    const buf = this.src.read(this.rootExtent * SECTOR, Math.min(SECTOR, this.rootSize));
+    const len = buf[0]!;
+    const rec: Record = { name: '', isDir: true, extents: [], size: this.rootSize, mtime: len >= 34 ? shortDate(buf, 18) : 0 };
+    if (this.flavour === 'rockridge' && len >= 34 && len <= buf.length) {
+      const nameLen = buf[32]!;
+      const su = 33 + nameLen + ((nameLen & 1) === 0 ? 1 : 0);
+      this.rockRidge(buf.subarray(su, len), rec, '/', problems);
+    }
+    return rec;
+  }
+
+  // ---- public ------------------------------------------------------------------------------------------------
+
+  list(device: string): Listed {
+    const problems: string[] = [];
+    const inventory = new Inventory();
+    this.files.clear();
+    if (this.volumeBytes > this.src.size) {
+      problems.push(`${this.name}: the iso9660 filesystem is truncated (${this.volumeBytes} bytes, the image holds ${this.src.size})`);
+    }
+    const mk = (path: string, r: Record): Entry => {
+      const rock = this.flavour === 'rockridge' && r.mode !== undefined;
+      const type: EntryType = rock ? typeOfMode(r.mode!) : r.isDir ? 'dir' : 'file';
+      const e: Entry = {
+        path,
+        type,
+        mode: rock ? r.mode! & 0o7777 : 0o555,
+        uid: rock ? r.uid! : 0,
+        gid: rock ? r.gid! : 0,
+        size: type === 'symlink' ? Buffer.byteLength(r.target ?? '') : type === 'file' || type === 'dir' ? r.size : 0,
+        mtime: r.mtime,
+        fs: device,
+      };
+      if (type === 'symlink') e.target = r.target ?? '';
+      return e;
+    };
+    const root = this.rootRecord(problems);
+    inventory.add(mk('/', root));
+    const visited = new Set<number>([this.rootExtent]);
+    const stack: Array<{ path: string; extent: number; size: number }> = [{ path: '/', extent: this.rootExtent, size: this.rootSize }];
+    let count = 1;
+    while (stack.length > 0) {
+      const { path, extent, size } = stack.pop()!;
+      const prefix = path === '/' ? '/' : path + '/';
+      let recs: Record[];
+      try {
+        recs = this.readDir(extent, size, path === '/' ? '' : path, problems);
+      } catch (err) {
+        rethrowIfStrict(err);
+        problems.push(`${this.name}:${path}: unreadable directory (${(err as Error).message})`);
+        continue;
+      }
+      for (const r of recs) {
+        if (r.relocated) continue;
+        if (r.name === '' || r.name === '.' || r.name === '..' || r.name.includes('/') || r.name.includes('\0')) {
+          problems.push(`${this.name}:${path}: invalid file name in directory`);
+          continue;
+        }
+        const p = prefix + r.name;
+        if (++count > LIMITS.maxEntries) throw new CorruptImageError(`${this.name}: too many entries`);
+        if (inventory.has(p)) {
+          problems.push(`${this.name}:${p}: duplicate name in directory`);
+          continue;
+        }
+        let dirExtent = r.extents[0]!.physical / SECTOR;
+        let dirSize = r.size;
+        if (r.childLink !== undefined) {
+          // A relocated directory: its contents (and its own "." record) live at the CL sector.
+          try {
+            this.checkExtent(r.childLink, SECTOR, `relocated directory ${p}`);
+            const dot = this.src.read(r.childLink * SECTOR, SECTOR);
+            dirExtent = r.childLink;
+            dirSize = dot.readUInt32LE(10);
+            r.isDir = true;
+            r.size = dirSize;
+            if (r.mode !== undefined) r.mode = (r.mode & 0o7777) | 0x4000;
+          } catch (err) {
+            rethrowIfStrict(err);
+            problems.push(`${this.name}:${p}: ${(err as Error).message}`);
+            continue;
+          }
+        }
+        const e = mk(p, r);
+        if (e.type === 'dir' || (r.isDir && r.childLink !== undefined)) {
+          if (visited.has(dirExtent)) {
+            problems.push(`${this.name}:${p}: directory extent ${dirExtent} appears twice (directory cycle)`);
+            continue;
+          }
+          visited.add(dirExtent);
+          stack.push({ path: p, extent: dirExtent, size: dirSize });
+        } else if (e.type === 'file') {
+          this.files.set(p, { extents: r.extents, size: r.size });
+        }
+        inventory.add(e);
+      }
+    }
+    return { inventory, problems };
+  }
+
+  openFile(path: string): ByteSource {
+    const f = this.files.get(path);
+    if (!f) throw new Error(`${path}: no such file`);
+    return new ExtentSource(this.src, f.size, f.extents.filter((e) => e.length > 0));
+  }
+
+  readFile(path: string, maxBytes: number): FileContent {
+    const src = this.openFile(path);
+    const n = Math.min(maxBytes, src.size);
+    const data = src.read(0, n);
+    return { data, size: src.size, truncated: src.size > n };
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * The layers import downward only. Each rule names a folder (or file) of src/ and what it must not import; the
+ * imports are read from the sources, so a new file is checked without being listed.
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+
+const ROOT = path.resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..', '..');
+
+function sources(rel: string): string[] {
+  const abs = path.join(ROOT, rel);
+  if (!statSync(abs).isDirectory()) return [rel];
+  return readdirSync(abs, { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.ts'))
+    .map((f) => path.join(rel, f));
+}
+
+/** Repository-relative paths of the local modules a file imports (static, `export ... from` and dynamic). */
+function importsOf(file: string): string[] {
+  const text = readFileSync(path.join(ROOT, file), 'utf8');
+  const out: string[] = [];
+  for (const m of text.matchAll(/(?:from\s+|import\s*\(\s*|import\s+)'(\.{1,2}\/[^']+)'/g)) {
+    out.push(path.join(path.dirname(file), m[1]!).replace(/\.js$/, '.ts'));
+  }
+  return out;
+}
+
+function violations(from: string, forbidden: string[]): string[] {
+  const bad: string[] = [];
+  for (const file of sources(from)) {
+    for (const imp of importsOf(file)) {
+      if (forbidden.some((f) => imp === f || imp.startsWith(f.endsWith('.ts') ? f : `${f}/`))) bad.push(`${file} -> ${imp}`);
+    }
+  }
+  return bad;
+}
+
+describe('import boundaries', () => {
+  test('the importer finds imports at all (the checks below are not vacuous)', () => {
+    expect(importsOf('src/scan.ts')).toContain('src/backends/backend.ts');
+  });
+
+  test('src/image/ does not import the backends above it', () => {
+    expect(violations('src/image', ['src/backends'])).toEqual([]);
+  });
+
+  test('src/engine/ does not import backends, the store or the application layer', () => {
+    expect(violations('src/engine', ['src/backends', 'src/resolve', 'src/store', 'src/commands', 'src/cli.ts', 'src/scan.ts'])).toEqual([]);
+  });
+
+  test('src/reporters/ see only the report contracts, never the engine or the backends', () => {
+    expect(violations('src/reporters', ['src/engine', 'src/backends', 'src/resolve', 'src/store', 'src/commands', 'src/cli.ts'])).toEqual([]);
+  });
+
+  test('the contracts and the error model import no layer', () => {
+    const layers = ['src/engine', 'src/backends', 'src/image', 'src/store', 'src/reporters', 'src/commands', 'src/cli.ts'];
+    expect(violations('src/types.ts', layers)).toEqual([]);
+    expect(violations('src/errors.ts', layers)).toEqual([]);
+  });
+});
