@@ -2,7 +2,10 @@
 // `npm run bench`: every number is measured in this run on this machine (ratios, never absolute thresholds).
 //   1. native backend (bench/native.mjs): the full audit (built CLI, all rules, --format json, --backend native) of a
 //      GPT disk with a ~150k-entry ext4, against sleuthkit's `fls -r -m /` on the same filesystem; peak RSS.
-//   2. guestfs backend (minutes under TCG; skip with HOSTLEAK_BENCH_GUESTFS=0), on the same large image and on the
+//   2. disk containers (bench/containers.mjs): the same disk as VHD (dynamic, fixed), VHDX, VMDK (sparse, stream),
+//      VDI, each audited natively vs `qemu-img convert` to raw + native audit vs the guestfs backend
+//      (HOSTLEAK_BENCH_GUESTFS=0 skips the guestfs runs; HOSTLEAK_BENCH_CONTAINERS=0 skips this part)
+//   3. guestfs backend (minutes under TCG; skip with HOSTLEAK_BENCH_GUESTFS=0), on the same large image and on the
 //      sample image images-sample/out/leaky.raw:
 //        bare appliance: `guestfish --ro -a IMG run`                 (the floor: one launch)
 //        hostleak full audit through guestfs                         (one launch + inventory + reads)
@@ -18,6 +21,12 @@ const repo = path.join(here, '..');
 
 const nat = spawnSync(process.execPath, [path.join(here, 'native.mjs')], { stdio: 'inherit' });
 if (nat.status !== 0) process.exitCode = 1;
+
+if (process.env.HOSTLEAK_BENCH_CONTAINERS !== '0') {
+  console.log('');
+  const r = spawnSync(process.execPath, [path.join(here, 'containers.mjs')], { stdio: 'inherit' });
+  if (r.status !== 0) process.exitCode = 1;
+}
 
 if (process.env.HOSTLEAK_BENCH_GUESTFS === '0') {
   console.log('\n(guestfs benchmark skipped: HOSTLEAK_BENCH_GUESTFS=0)');

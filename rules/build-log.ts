@@ -1,6 +1,11 @@
 import { defineRule } from '../src/engine/rule.js';
 import { joinPath } from '../src/inventory.js';
 import type { Entry } from '../src/types.js';
+import { CLOUD_INIT_LOGS } from './cloud-init-state.js';
+
+/** Logs other rules report: login records (login-records) and cloud-init's logs (cloud-init-state). */
+const ELSEWHERE = new Set(['/var/log/wtmp', '/var/log/btmp', '/var/log/lastlog', '/var/log/faillog', ...CLOUD_INIT_LOGS]);
+const ROTATED_LOGIN = /^\/var\/log\/(?:wtmp|btmp)\.[0-9]/;
 
 /** Directories reported as one finding each (they hold many files of one kind). */
 const GROUPED = ['/var/log/journal', '/nix/var/log/nix/drvs'];
@@ -48,6 +53,7 @@ export default defineRule({
           if (!done.has(p)) stack.push(p);
         } else if (e.type === 'file' && e.size > 0) {
           const named = '/var/log' + p.slice(log.path.length);
+          if (ELSEWHERE.has(named) || ROTATED_LOGIN.test(named)) continue;
           report({ path: named, message: `${named} is a non-empty log (${e.size} bytes) written during the build`, evidence: `${e.size} bytes` });
         }
       }

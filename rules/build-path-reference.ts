@@ -5,6 +5,8 @@ import { redactSecrets } from '../src/engine/secrets.js';
 import { isStorePath, lineAt, scanTextFiles, textScanOptions } from '../src/engine/text.js';
 import { isRuntimePath } from '../src/engine/homes.js';
 import { locate } from '../src/engine/location.js';
+import { judgeShipped } from '../src/engine/packages.js';
+import type { ReportInput } from '../src/engine/rule.js';
 
 export default defineRule({
   meta: {
@@ -20,8 +22,15 @@ export default defineRule({
     references: ['https://github.com/NixOS/nixpkgs/pull/292561', 'https://github.com/NixOS/nixpkgs/issues/83207'],
   },
   async check(ctx) {
-    const { inventory, options, report } = ctx;
+    const { inventory, options, report, packages } = ctx;
     const opts = textScanOptions(options);
+    // Hits are judged against the package database after the pass: a file a package installed unchanged carries
+    // the distribution's build path (Debian's _sysconfigdata, npm's code), not the image builder's.
+    const found: Array<{ finding: ReportInput; data?: Buffer }> = [];
+    const judged = async ({ finding, data }: { finding: ReportInput; data?: Buffer }) => {
+      const j = await judgeShipped(packages, finding.path, data);
+      report({ ...finding, message: finding.message + j.suffix, severity: j.severity });
+    };
     // Subscribe to the shared content pass first (synchronously), then look at symlinks while it runs.
     const scanned = scanTextFiles(ctx, opts, (file) => {
       if (file.binary) return;
@@ -31,7 +40,7 @@ export default defineRule({
       const first = hits[0]!;
       const at = lineAt(text, first.index);
       const prefixes = [...new Set(hits.map((h) => h.prefix))];
-      report({
+      found.push({ data: file.data, finding: {
         path: file.entry.path,
         message:
           `${file.entry.path} names the build-time path ${prefixes.join(', ')} (${hits.length} occurrence${hits.length === 1 ? '' : 's'}, ` +
@@ -39,21 +48,17 @@ export default defineRule({
         evidence: `line ${at.n}: ${redactSecrets(excerpt(at.line, at.col))}`,
         key: `content:${[...prefixes].sort().join(' ')}`,
         ...locate(text, first.index, first.prefix.length),
-      });
+      } });
     });
     for (const e of inventory.walk('/')) {
       if (e.type !== 'symlink' || !e.target || isRuntimePath(e.path)) continue;
       if (!opts.includeStore && isStorePath(e.path)) continue;
       const prefix = e.target.startsWith('/') ? buildPathPrefix(e.target) : null;
       if (!prefix) continue;
-      report({
-        path: e.path,
-        message: `${e.path} -> ${e.target} points into the build-time path ${prefix}`,
-        evidence: e.target,
-        // The link's own path identifies it: its target names a temp dir that differs on every build.
-        key: 'link',
-      });
+      // The link's own path identifies it (key 'link'): its target names a temp dir that differs on every build.
+      found.push({ finding: { path: e.path, message: `${e.path} -> ${e.target} points into the build-time path ${prefix}`, evidence: e.target, key: 'link' } });
     }
     await scanned;
+    await Promise.all(found.map(judged));
   },
 });

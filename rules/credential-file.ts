@@ -1,5 +1,6 @@
 import picomatch from 'picomatch';
 import { defineRule } from '../src/engine/rule.js';
+import { isExampleSecret } from '../src/engine/example-secrets.js';
 import { redact } from '../src/engine/redact.js';
 import { lines } from '../src/engine/text.js';
 import { secretsKey } from '../src/fingerprint.js';
@@ -28,7 +29,7 @@ function keyed(text: string, keyRe: RegExp, what: (key: string) => string, equal
     if (!m || !keyRe.test(m[1]!)) continue;
     const value = m[2]!.replace(/^["']|["']$/g, '');
     // An empty value or a reference to the environment (${NPM_TOKEN}) is not a credential.
-    if (value === '' || /^\$\{?[A-Za-z_][A-Za-z0-9_]*\}?$/.test(value) || value === 'null' || value === '~') continue;
+    if (value === '' || /^\$\{?[A-Za-z_][A-Za-z0-9_]*\}?$/.test(value) || value === 'null' || value === '~' || isExampleSecret(value)) continue;
     out.push({ what: what(m[1]!), value, line: n });
   }
   return out;

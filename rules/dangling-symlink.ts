@@ -3,6 +3,7 @@ import { defineRule } from '../src/engine/rule.js';
 import { aggregate } from '../src/engine/aggregate.js';
 import { isRuntimePath } from '../src/engine/homes.js';
 import { isStorePath, textScanOptions } from '../src/engine/text.js';
+import { judgeShipped } from '../src/engine/packages.js';
 import { describeFailure, normalizePath, parentOf, type ResolveResult } from '../src/inventory.js';
 import type { Entry } from '../src/types.js';
 
@@ -24,7 +25,7 @@ export default defineRule({
       'image, or remove it. Links into /run, /proc, /sys and /dev are fine and never reported.',
     references: ['https://github.com/nix-community/disko/issues/622'],
   },
-  check({ inventory, options, report }) {
+  async check({ inventory, options, report, packages }) {
     const { includeStore } = textScanOptions(options);
     const bad = new Map<string, { e: Entry; r: Extract<ResolveResult, { ok: false }> }>();
     for (const e of inventory.walk('/')) {
@@ -44,9 +45,13 @@ export default defineRule({
         report({ path: g.path, message: `${g.count} symlinks below ${g.path} do not resolve inside the image`, evidence: `${g.count} links` });
         continue;
       }
+      // A link a package installed as it is (Debian's /etc/modules-load.d/modules.conf -> ../modules) is the
+      // distribution's: info, with the package named.
+      const j = await judgeShipped(packages, g.path);
       report({
         path: g.path,
-        message: `${g.path} -> ${hit.e.target} does not resolve inside the image (${describeFailure(hit.r)})`,
+        severity: j.severity,
+        message: `${g.path} -> ${hit.e.target} does not resolve inside the image (${describeFailure(hit.r)})${j.suffix}`,
         evidence: hit.e.target ?? '',
       });
     }

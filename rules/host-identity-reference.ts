@@ -1,10 +1,11 @@
 import { defineRule } from '../src/engine/rule.js';
-import { hostTerms, matchTerms } from '../src/engine/identity.js';
+import { HOSTNAME_FILES, hostTerms, matchTerms } from '../src/engine/identity.js';
 import { excerpt } from '../src/engine/redact.js';
 import { redactSecrets } from '../src/engine/secrets.js';
 import { isStorePath, lineAt, scanTextFiles, textScanOptions } from '../src/engine/text.js';
 import { isRuntimePath } from '../src/engine/homes.js';
 import { parentOf } from '../src/inventory.js';
+import { judgeShipped } from '../src/engine/packages.js';
 import { locate } from '../src/engine/location.js';
 import type { ReportInput } from '../src/engine/rule.js';
 
@@ -28,14 +29,16 @@ export default defineRule({
     const { terms } = hostTerms(host, accounts, inventory);
     if (terms.length === 0) return;
     const opts = textScanOptions(options);
-    const contentHits: Array<ReportInput & { path: string }> = [];
+    const contentHits: Array<ReportInput & { data: Buffer }> = [];
     const scanned = scanTextFiles(ctx, opts, (file) => {
-      if (file.binary) return;
+      // The machine's own name files are build-hostname's (which also catches names too short to search for).
+      if (file.binary || HOSTNAME_FILES.has(file.entry.path)) return;
       const text = file.text();
       const m = matchTerms(text, terms);
       if (!m) return;
       const at = lineAt(text, m.first.index);
       contentHits.push({
+        data: file.data,
         path: file.entry.path,
         message:
           `${file.entry.path} names the build host's ${m.first.term.kind} ${m.first.term.value} ` +
@@ -88,6 +91,12 @@ export default defineRule({
       }
     }
     await scanned;
-    for (const h of contentHits) if (!under(h.path)) report(h);
+    // A file a package installed unchanged names the host by coincidence (a word in a manual): info.
+    await Promise.all(
+      contentHits.filter((h) => !under(h.path)).map(async ({ data, ...h }) => {
+        const j = await judgeShipped(ctx.packages, h.path, data);
+        report({ ...h, message: h.message + j.suffix, severity: j.severity });
+      }),
+    );
   },
 });

@@ -23,6 +23,20 @@ import strayPerUserProfile from './stray-per-user-profile.js';
 import unknownOwner from './unknown-owner.js';
 import vmExchangeLeftover from './vm-exchange-leftover.js';
 import worldWritable from './world-writable.js';
+import packageCache from './package-cache.js';
+import accountBackup from './account-backup.js';
+import dhcpLease from './dhcp-lease.js';
+import pinnedMacAddress from './pinned-mac-address.js';
+import networkSecret from './network-secret.js';
+import spoolLeftover from './spool-leftover.js';
+import loginRecords from './login-records.js';
+import editorLeftover from './editor-leftover.js';
+import cloudInitState from './cloud-init-state.js';
+import crashDump from './crash-dump.js';
+import authorizedKeys from './authorized-keys.js';
+import kerberosKeytab from './kerberos-keytab.js';
+import buildHostname from './build-hostname.js';
+import gitRemoteCredentials from './git-remote-credentials.js';
 
 export const builtinRules: Rule[] = [
   orphanedHome,
@@ -48,4 +62,18 @@ export const builtinRules: Rule[] = [
   worldWritable,
   danglingSymlink,
   vmExchangeLeftover,
+  packageCache,
+  accountBackup,
+  dhcpLease,
+  pinnedMacAddress,
+  networkSecret,
+  spoolLeftover,
+  loginRecords,
+  editorLeftover,
+  cloudInitState,
+  crashDump,
+  authorizedKeys,
+  kerberosKeytab,
+  buildHostname,
+  gitRemoteCredentials,
 ];

@@ -2,6 +2,7 @@ import picomatch from 'picomatch';
 import { defineRule } from '../src/engine/rule.js';
 import { describeKey, findPrivateKeys } from '../src/engine/secrets.js';
 import { isStorePath, scanTextFiles, textScanOptions, type ScannedFile } from '../src/engine/text.js';
+import { judgeShipped } from '../src/engine/packages.js';
 import { secretsKey } from '../src/fingerprint.js';
 import { locate } from '../src/engine/location.js';
 
@@ -29,9 +30,10 @@ export default defineRule({
     references: ['https://github.com/ryantm/agenix', 'https://github.com/Mic92/sops-nix'],
   },
   async check(ctx) {
-    const { inventory, fs, options, report } = ctx;
+    const { inventory, fs, options, report, packages } = ctx;
     const opts = textScanOptions(options);
     const seen = new Set<string>();
+    const judgements: Array<Promise<void>> = [];
     const judge = (path: string, data: Buffer) => {
       if (seen.has(path) || HOST_KEY.test(path)) return;
       seen.add(path);
@@ -40,18 +42,21 @@ export default defineRule({
       const keys = findPrivateKeys(text);
       if (keys.length === 0) return;
       const inStore = isStorePath(path);
-      report({
-        path,
-        // Inside the store the key is readable by every user and every build: always an error.
-        severity: inStore ? 'error' : undefined,
-        message:
-          `${path} holds ${keys.length === 1 ? 'a private key' : `${keys.length} private keys`} (${keys[0]!.label}` +
-          `${keys[0]!.encrypted ? ', encrypted' : ''})` +
-          (inStore ? ' in /nix/store, where every user and build can read it' : ''),
-        evidence: describeKey(keys[0]!),
-        key: secretsKey(keys.map((k) => ({ kind: k.label, value: k.body }))),
-        line: locate(text, keys[0]!.index).line,
-      });
+      judgements.push(
+        judgeShipped(packages, path, data).then((j) => report({
+          path,
+          // Inside the store the key is readable by every user and every build: always an error. A key a package
+          // installed unchanged (a test fixture every install of it has) is no secret of the builder: info.
+          severity: inStore ? 'error' : j.severity,
+          message:
+            `${path} holds ${keys.length === 1 ? 'a private key' : `${keys.length} private keys`} (${keys[0]!.label}` +
+            `${keys[0]!.encrypted ? ', encrypted' : ''})` +
+            (inStore ? ' in /nix/store, where every user and build can read it' : '') + j.suffix,
+          evidence: describeKey(keys[0]!),
+          key: secretsKey(keys.map((k) => ({ kind: k.label, value: k.body }))),
+          line: locate(text, keys[0]!.index).line,
+        })),
+      );
     };
     // Content pass (binary files included: keys get embedded in binaries and archives of other formats).
     const scanned = scanTextFiles(ctx, opts, (file: ScannedFile) => judge(file.entry.path, file.data));
@@ -65,5 +70,6 @@ export default defineRule({
       );
     }
     await scanned;
+    await Promise.all(judgements);
   },
 });

@@ -2,8 +2,10 @@ import { defineRule } from '../src/engine/rule.js';
 import { redact } from '../src/engine/redact.js';
 import { findPrivateKeys, findTokens } from '../src/engine/secrets.js';
 import { isStorePath, lineAt, scanTextFiles, textScanOptions } from '../src/engine/text.js';
+import { judgeShipped } from '../src/engine/packages.js';
 import { secretsKey } from '../src/fingerprint.js';
 import { locate } from '../src/engine/location.js';
+import type { ReportInput } from '../src/engine/rule.js';
 
 /** SSH host keys are baked-ssh-host-key's. */
 const HOST_KEY = /^\/etc\/ssh\/ssh_host_[^/]*_key$/;
@@ -25,6 +27,7 @@ export default defineRule({
   },
   async check(ctx) {
     const opts = textScanOptions(ctx.options);
+    const found: Array<{ finding: ReportInput; data: Buffer }> = [];
     await scanTextFiles(ctx, opts, (file) => {
       if (file.binary || HOST_KEY.test(file.entry.path)) return;
       const text = file.text();
@@ -34,9 +37,8 @@ export default defineRule({
       const kinds = [...new Set([...tokens.map((t) => t.kind.label), ...keys.map(() => 'private key')])];
       const first = tokens[0] ?? null;
       const where = lineAt(text, first ? first.index : keys[0]!.index);
-      const loc = first ? locate(text, first.index, first.value.length) : locate(text, keys[0]!.index);
       const count = tokens.length + keys.length;
-      ctx.report({
+      found.push({ data: file.data, finding: {
         path: file.entry.path,
         message:
           `${file.entry.path} holds ${count === 1 ? 'a' : count} secret${count === 1 ? '' : 's'} (${kinds.join(', ')}), first on line ${where.n}` +
@@ -44,8 +46,15 @@ export default defineRule({
         evidence: [...tokens.slice(0, 3).map((t) => `${t.kind.label} ${redact(t.value)}`), ...keys.slice(0, 1).map((k) => `${k.label} ${redact(k.body)}`)].join('; '),
         // Keyed on what the secrets are: the same secrets in a rebuilt image match, a rotated one is new.
         key: secretsKey([...tokens.map((t) => ({ kind: t.kind.id, value: t.value })), ...keys.map((k) => ({ kind: 'private-key', value: k.body }))]),
-        ...loc,
-      });
+        ...(first ? locate(text, first.index, first.value.length) : locate(text, keys[0]!.index)),
+      } });
     });
+    // A package's own test fixture or documentation, installed unchanged, is the distribution's: info.
+    await Promise.all(
+      found.map(async ({ finding, data }) => {
+        const j = await judgeShipped(ctx.packages, finding.path, data);
+        ctx.report({ ...finding, message: finding.message + j.suffix, severity: j.severity });
+      }),
+    );
   },
 });

@@ -1,7 +1,7 @@
 /** The config file: discovery, schema validation with named fields (exit 2), and what it changes in a run. */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { hostIdentity } from '../src/cli.js';
+import { hostIdentity } from '../src/commands/context.js';
 import { cli, SAMPLES, scratch, TEST_HOST } from './helpers/gate.js';
 import type { Finding } from '../src/types.js';
 

@@ -1,5 +1,5 @@
 /**
- * Seeded, bounded fuzzing of the native reader: byte mutations of small ext4, vfat, qcow2, squashfs and iso9660 images and of
+ * Seeded, bounded fuzzing of the native reader: byte mutations of small ext4, vfat, qcow2, squashfs, iso9660 and erofs images and of
  * an ext4 image in each disk container (VHD dynamic and fixed, VHDX clean and with a log to replay, VMDK sparse and
  * stream-optimized, VDI), mostly in each format's metadata (the windows below), some anywhere. In strict mode every
  * case must return or throw one of our errors; a
@@ -15,7 +15,7 @@ import { buildInlineTree } from './helpers/native-trees.js';
 import { requireTool } from './helpers/tools.js';
 import { vhdxLayout, writeDirtyLog } from './helpers/vhdx-log.js';
 
-requireTool('mke2fs', 'mkfs.vfat', 'mcopy', 'qemu-img', 'mksquashfs', 'xorriso', 'genisoimage');
+requireTool('mke2fs', 'mkfs.vfat', 'mcopy', 'qemu-img', 'mksquashfs', 'xorriso', 'genisoimage', 'mkfs.erofs');
 const d = describe;
 
 const CASES = 200;
@@ -128,6 +128,13 @@ beforeAll(() => {
   execFileSync('genisoimage', ['-quiet', '-J', '-o', images.joliet, tree], { stdio: 'ignore' });
   // An ISO's volume descriptors, path tables and directories follow the 32 KiB system area.
   hot.iso9660 = [[32768, 65536]];
+  // A compressible file spanning many clusters, so erofs and squashfs compress something.
+  writeFileSync(path.join(tree, 'more', 'big.txt'), 'hello nix store\n'.repeat(3000));
+  for (const [kind, args] of [['erofs', []], ['erofs-lz4', ['-zlz4hc']], ['erofs-legacy', ['-zlz4', '-Elegacy-compress']]] as const) {
+    images[kind] = path.join(tmp, `${kind}.img`);
+    execFileSync('mkfs.erofs', ['--quiet', ...args, images[kind]!, tree], { stdio: 'ignore' });
+    hot[kind] = [[1024, 128], [0, Number.MAX_SAFE_INTEGER]];
+  }
   hot.joliet = [[32768, 65536]];
   for (const codec of ['gzip', 'xz', 'zstd', 'lz4']) {
     // squashfs keeps its tables at the end, after the data: mutate anywhere.
@@ -159,6 +166,9 @@ d('native reader fuzzing', () => {
     ['squashfs-lz4', 8],
     ['iso9660', 9],
     ['joliet', 10],
+    ['erofs', 11],
+    ['erofs-lz4', 12],
+    ['erofs-legacy', 13],
   ])('%s: %i-seeded mutations return or throw our errors, never hang', (kind, seed) => {
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', CHILD, NATIVE_DIST, images[kind]!, kind, String(CASES), String(seed), JSON.stringify(hot[kind])], {
       encoding: 'utf8',

@@ -33,12 +33,18 @@ export interface GuestfsBackendOptions {
   /** Per-image timeout in seconds. */
   timeoutS?: number;
   allowBackingFile?: boolean;
+  /**
+   * The environment the CLI was given (its `io.env`): libguestfs settings, HOSTLEAK_TMPDIR,
+   * HOSTLEAK_KVM_LAUNCH_TIMEOUT_MS. Library callers that pass none get this process's.
+   */
   env?: NodeJS.ProcessEnv;
 }
 
 const READ_CHUNK = 1024 * 1024;
 /** How long `auto` gives a KVM launch before it falls back to TCG (qemu can hang rather than fail). */
-const KVM_LAUNCH_TIMEOUT_MS = Number(process.env.HOSTLEAK_KVM_LAUNCH_TIMEOUT_MS ?? 30000);
+function kvmLaunchTimeoutMs(env: NodeJS.ProcessEnv): number {
+  return Number(env.HOSTLEAK_KVM_LAUNCH_TIMEOUT_MS ?? 30000);
+}
 /** Set once a KVM launch failed in this process: later images go straight to TCG. */
 let kvmBroken = false;
 
@@ -167,9 +173,10 @@ class GuestfsImage {
 
   constructor(
     readonly g: Guestfish,
+    env: NodeJS.ProcessEnv,
     private readonly verbose?: (msg: string) => void,
   ) {
-    this.tmp = mkdtempSync(path.join(process.env.HOSTLEAK_TMPDIR ?? os.tmpdir(), 'hostleak-gfs-'));
+    this.tmp = mkdtempSync(path.join(env.HOSTLEAK_TMPDIR ?? os.tmpdir(), 'hostleak-gfs-'));
     const dir = this.tmp;
     this.releaseTmp = registerCleanup(() => rmSync(dir, { recursive: true, force: true }));
   }
@@ -503,6 +510,7 @@ async function launch(
         : ['kvm', 'tcg'];
   if (accel === 'auto' && kvmBroken && !forcedTcg) verbose?.('guestfs: KVM failed earlier in this run; using TCG');
   let lastErr: Error | null = null;
+  const kvmTimeoutMs = kvmLaunchTimeoutMs(baseEnv);
   for (const mode of attempts) {
     const remaining = deadline - Date.now();
     if (remaining <= 0) break;
@@ -524,7 +532,7 @@ async function launch(
         ? setTimeout(() => {
             hung = true;
             g.kill();
-          }, KVM_LAUNCH_TIMEOUT_MS)
+          }, kvmTimeoutMs)
         : null;
     try {
       await g.run('run');
@@ -535,7 +543,7 @@ async function launch(
       if (kvmTimer) clearTimeout(kvmTimer);
       await g.close().catch(() => undefined);
       if (err instanceof TargetError && !hung) throw err;
-      const msg = hung ? `no answer within ${KVM_LAUNCH_TIMEOUT_MS / 1000} s` : oneLine((err as Error).message);
+      const msg = hung ? `no answer within ${kvmTimeoutMs / 1000} s` : oneLine((err as Error).message);
       if (mode === 'kvm') kvmBroken = true;
       lastErr = new TargetError(`libguestfs could not launch the appliance: ${msg}`);
       if (mode === 'kvm' && attempts.length > 1) {
@@ -564,9 +572,10 @@ export async function openGuestfsPrepared(
   let g: Guestfish | null = null;
   let image: GuestfsImage | null = null;
   try {
-    const launched = await launch(img, accel, deadline, options.env ?? process.env, verbose);
+    const env = options.env ?? process.env;
+    const launched = await launch(img, accel, deadline, env, verbose);
     g = launched.g;
-    image = new GuestfsImage(g, verbose);
+    image = new GuestfsImage(g, env, verbose);
     const im = image;
     const fss = await im.probe();
     const mounted = await im.mountAll(fss);

@@ -1,6 +1,9 @@
 /** Pieces the inspection commands (ls, cat, inventory, diff) share. */
 import type { ImageRoot, OpenedImage } from '../backends/backend.js';
-import { RequestError, TargetError } from '../errors.js';
+import { exitCodeOf, oneLine, RequestError, TargetError } from '../errors.js';
+import { EXIT_USAGE } from '../exit.js';
+import type { Gate } from '../gate.js';
+import { backendChoice, backendOptions, type CommandContext, type RunResult } from './context.js';
 import { normalizePath } from '../inventory.js';
 import { createDeadline, raceDeadline } from '../image/deadline.js';
 import { pickBackend, targetTimeoutS, type BackendOptions } from '../scan.js';
@@ -83,4 +86,50 @@ export function octalMode(mode: number): string {
 
 export function isoTime(seconds: number): string {
   return new Date(seconds * 1000).toISOString().replace('.000Z', 'Z');
+}
+
+export interface ImageLog {
+  stderr: string;
+  verbose?: (m: string) => void;
+}
+
+/** Time one phase for --verbose: `phase NAME: N ms (note)`. */
+export async function phase<T>(log: ImageLog, name: string, fn: () => Promise<T> | T, note?: (r: T) => string): Promise<T> {
+  const t0 = Date.now();
+  const r = await fn();
+  log.verbose?.(`phase ${name}: ${Date.now() - t0} ms${note ? ` (${note(r)})` : ''}`);
+  return r;
+}
+
+/**
+ * Open a target for an inspection command, run `fn`, always close; map errors to exit codes. `outer` is the log of
+ * an enclosing withImage (diff opens two images), so --verbose lines come out in the order they happened.
+ */
+export async function withImage(
+  ctx: CommandContext,
+  gate: Gate,
+  target: string,
+  fn: (image: OpenedImage, log: ImageLog) => Promise<RunResult>,
+  outer?: ImageLog,
+): Promise<RunResult> {
+  const log: ImageLog = outer ?? { stderr: '' };
+  if (ctx.args.verbose && !outer) log.verbose = (m: string) => void (log.stderr += `hostleak: ${m}\n`);
+  const logged = () => (outer ? '' : log.stderr);
+  let image: OpenedImage | null = null;
+  try {
+    image = await openTarget(target, backendChoice(ctx.args, gate), backendOptions(ctx, gate), log.verbose);
+    const r = await fn(image, log);
+    return { ...r, stderr: logged() + r.stderr };
+  } catch (err) {
+    const exitCode = exitCodeOf(err);
+    const where = exitCode === EXIT_USAGE ? '' : `${target}: `;
+    return { exitCode, stdout: '', stderr: `${logged()}hostleak: ${where}${oneLine(err)}\n` };
+  } finally {
+    await image?.close().catch(() => undefined);
+  }
+}
+
+/** The stderr line of an image that was not read completely (the command then exits 3). */
+export function partialNote(image: OpenedImage, target: string): string {
+  return image.problems.length > 0 ? `hostleak: ${target}: partial: ${image.problems.join('; ')}\n` : '';
 }

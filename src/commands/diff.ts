@@ -7,7 +7,10 @@ import { Chalk, type ChalkInstance } from 'chalk';
 import type { ImageRoot, OpenedImage } from '../backends/backend.js';
 import { parentOf } from '../inventory.js';
 import type { Entry, Finding } from '../types.js';
-import { modeString, octalMode } from './common.js';
+import { atOrAbove, EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK } from '../exit.js';
+import { auditImage } from '../scan.js';
+import { modeString, octalMode, partialNote, phase, withImage } from './common.js';
+import { failOnFrom, hostIdentity, prepareGate, rulesFor, wantColor, type CommandContext, type RunResult } from './context.js';
 
 /** Regular files up to this size that keep path and size are compared by content hash. */
 export const HASH_MAX_BYTES = 64 * 1024;
@@ -229,4 +232,45 @@ export function formatDiffText(d: DiffReport, color: boolean): string {
     ),
   );
   return lines.join('\n') + '\n';
+}
+
+export async function diffCommand(ctx: CommandContext): Promise<RunResult> {
+  const { args, env } = ctx;
+  const [oldT, newT] = [String(args.old), String(args.new)];
+  const gate = await prepareGate(ctx);
+  const rules = rulesFor(gate, args);
+  const host = hostIdentity(args, env, gate.config.host);
+  return withImage(ctx, gate, oldT, (oldImage, log) =>
+    withImage(
+      ctx,
+      gate,
+      newT,
+      async (newImage) => {
+        const audit = (image: OpenedImage, t: string) =>
+          phase(log, 'rules', () => auditImage(image, { rules, host, verbose: log.verbose }, t), (f) => `${t}: ${rules.length} rules, ${f.length} findings`);
+        const findings = { old: await audit(oldImage, oldT), new: await audit(newImage, newT) };
+        const d = await phase(
+          log,
+          'diff',
+          () => diffImages(oldImage, newImage, { old: oldT, new: newT }, findings),
+          (r) => `${r.added.length} added, ${r.removed.length} removed, ${r.changed.length} changed`,
+        );
+        const stdout = await phase(
+          log,
+          'report',
+          () => (args.format === 'json' ? JSON.stringify(d, null, 2) + '\n' : formatDiffText(d, wantColor(ctx))),
+          () => String(args.format),
+        );
+        const incomplete = oldImage.problems.length > 0 || newImage.problems.length > 0;
+        const failOn = failOnFrom(args, gate);
+        const exitCode = incomplete
+          ? EXIT_INCOMPLETE
+          : d.findings.new.some((f) => atOrAbove(f.severity, failOn))
+            ? EXIT_FINDINGS
+            : EXIT_OK;
+        return { exitCode, stdout, stderr: partialNote(oldImage, oldT) + partialNote(newImage, newT) };
+      },
+      log,
+    ),
+  );
 }

@@ -1,7 +1,9 @@
 /** `hostleak inventory TARGET --format jsonl|csv`: every entry, one per line, for jq and grep. */
 import type { ImageRoot } from '../backends/backend.js';
 import type { Entry } from '../types.js';
-import { isoTime, octalMode } from './common.js';
+import { EXIT_INCOMPLETE, EXIT_OK } from '../exit.js';
+import { isoTime, octalMode, partialNote, phase, withImage } from './common.js';
+import { prepareGate, type CommandContext, type RunResult } from './context.js';
 
 export const INVENTORY_FORMATS = ['jsonl', 'csv'] as const;
 export type InventoryFormat = (typeof INVENTORY_FORMATS)[number];
@@ -36,4 +38,18 @@ export function* inventoryLines(roots: ImageRoot[], format: InventoryFormat): Ge
       yield format === 'jsonl' ? JSON.stringify(r) + '\n' : COLUMNS.map((c) => csvField(r[c])).join(',') + '\n';
     }
   }
+}
+
+export async function inventoryCommand(ctx: CommandContext): Promise<RunResult> {
+  const { args } = ctx;
+  const target = String(args.target);
+  return withImage(ctx, await prepareGate(ctx), target, async (image, log) => {
+    const lines = await phase(
+      log,
+      'report',
+      () => [...inventoryLines(image.roots, args.format as InventoryFormat)],
+      (l) => `${args.format}, ${l.length} lines`,
+    );
+    return { exitCode: image.problems.length ? EXIT_INCOMPLETE : EXIT_OK, stdout: lines.join(''), stderr: partialNote(image, target) };
+  });
 }

@@ -5,7 +5,9 @@ import { createImageFs } from '../engine/imagefs.js';
 import { joinPath, describeFailure } from '../inventory.js';
 import type { Entry } from '../types.js';
 import { RequestError } from '../errors.js';
-import { isoTime, modeString } from './common.js';
+import { EXIT_INCOMPLETE, EXIT_OK } from '../exit.js';
+import { isoTime, modeString, partialNote, phase, selectRoot, withImage } from './common.js';
+import { prepareGate, type CommandContext, type RunResult } from './context.js';
 
 export interface LsOptions {
   long: boolean;
@@ -67,4 +69,19 @@ export function alignColumns(rows: string[][]): string {
       )
       .join('\n') + '\n'
   );
+}
+
+export async function lsCommand(ctx: CommandContext): Promise<RunResult> {
+  const { args } = ctx;
+  const target = String(args.target);
+  return withImage(ctx, await prepareGate(ctx), target, async (image, log) => {
+    const { root, path: p } = selectRoot(image, String(args.path ?? '/'));
+    const stdout = await phase(
+      log,
+      'ls',
+      () => ls(root, p, { long: Boolean(args.long), recursive: Boolean(args.recursive) }),
+      (out) => `${out === '' ? 0 : out.split('\n').length - 1} lines`,
+    );
+    return { exitCode: image.problems.length ? EXIT_INCOMPLETE : EXIT_OK, stdout, stderr: partialNote(image, target) };
+  });
 }

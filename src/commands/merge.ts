@@ -1,8 +1,12 @@
 /** `hostleak merge REPORT...`: combine shard reports (JSON, or jsonl lines) into one report. */
 import { promises as fsp } from 'node:fs';
+import path from 'node:path';
 import { VERSION } from '../paths.js';
 import type { Report, TargetResult } from '../types.js';
 import { RequestError } from '../errors.js';
+import { EXIT_USAGE, exitCodeFor } from '../exit.js';
+import { render, type FormatName } from '../reporters/index.js';
+import { failOnFrom, prepareGate, wantColor, writeOutput, type CommandContext, type RunResult } from './context.js';
 
 function isTarget(v: unknown): v is TargetResult {
   const t = v as TargetResult;
@@ -47,4 +51,20 @@ export async function mergeReports(files: string[]): Promise<Report> {
   }
   const targets = [...byTarget.values()].sort((a, b) => (a.target < b.target ? -1 : a.target > b.target ? 1 : 0));
   return { version: 1, tool: { name: 'hostleak', version: VERSION }, targets };
+}
+
+export async function mergeCommand(ctx: CommandContext): Promise<RunResult> {
+  const { args, cwd } = ctx;
+  const report = await mergeReports(args.reports as string[]);
+  const format = args.format as FormatName;
+  const output = args.output ? path.resolve(cwd, String(args.output)) : undefined;
+  const gate = await prepareGate(ctx);
+  const text = render(format, report, {
+    color: output ? false : wantColor(ctx),
+    rules: gate.rules.map((r) => r.rule.meta),
+    sarifCategory: ctx.args['sarif-category'] as string | undefined,
+  });
+  const failed = await writeOutput(text, output, cwd);
+  if (failed) return { exitCode: EXIT_USAGE, stdout: '', stderr: failed };
+  return { exitCode: exitCodeFor(report, failOnFrom(args, gate)), stdout: output ? '' : text, stderr: '' };
 }

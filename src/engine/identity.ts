@@ -93,3 +93,17 @@ export function matchTerms(text: string, terms: HostTerm[]): { first: TermHit; c
   }
   return first ? { first, count } : null;
 }
+
+/**
+ * Host names that never say which machine built an image, however exactly they match the builder's: loopback names
+ * and the defaults distributions and installers give every machine. Much shorter than GENERIC_HOSTS: when the whole
+ * name in /etc/hostname equals the builder's (`vm`, `ci-box`), that exact match is the evidence, however short.
+ */
+export const DEFAULT_HOSTNAMES = new Set([
+  'localhost', 'localhost.localdomain', 'localhost4', 'localhost6', 'localhost6.localdomain6', 'ip6-localhost',
+  'ip6-loopback', 'localdomain', '(none)', 'none', '', 'nixos', 'debian', 'ubuntu', 'fedora', 'alpine', 'archlinux',
+  'raspberrypi', 'centos', 'rocky', 'almalinux', 'opensuse', 'localhost.local',
+]);
+
+/** Files where a machine's own name is written (build-hostname judges them; content scans leave them to it). */
+export const HOSTNAME_FILES = new Set(['/etc/hostname', '/etc/hosts', '/etc/mailname', '/etc/HOSTNAME']);

@@ -1,6 +1,7 @@
 /** The rule contract: metadata plus one async function that queries the image and reports findings. */
 import type { Inventory, ResolveResult } from '../inventory.js';
 import type { Entry, HostIdentity, RuleMeta, Severity } from '../types.js';
+import type { PackageDb } from './packages.js';
 
 export type { RuleMeta };
 import type { Accounts } from './accounts.js';
@@ -54,6 +55,8 @@ export interface RuleContext {
   fs: ImageFs;
   accounts: Accounts;
   host: HostIdentity;
+  /** The image's package database (dpkg/apk; rpm recognised), read once per audit on the first call. */
+  packages(): Promise<PackageDb>;
   /** Rule options from configuration (empty object by default). */
   options: Record<string, unknown>;
   /** The severity this run uses for the rule (meta default unless configured). */

@@ -6,6 +6,7 @@ import { loadAccounts, type Accounts } from './accounts.js';
 import { createImageFs } from './imagefs.js';
 import { fingerprintOf } from '../fingerprint.js';
 import type { Rule } from './rule.js';
+import { loadPackageDb, type PackageDb } from './packages.js';
 
 /** A rule as this run uses it: configured severity and options. */
 export interface EnabledRule {
@@ -38,6 +39,8 @@ export async function runRules(root: ImageRoot, rules: EnabledRule[], host: Host
   const filesystemOf = (p: string) => root.inventory.get(p)?.fs ?? null;
   const findings: Finding[] = [];
   const seen = new Set<string>();
+  let packageDb: Promise<PackageDb> | null = null;
+  const packages = () => (packageDb ??= loadPackageDb(fs, root.inventory));
 
   await Promise.all(
     rules.map(async ({ rule, severity, options }) => {
@@ -48,6 +51,7 @@ export async function runRules(root: ImageRoot, rules: EnabledRule[], host: Host
           fs,
           accounts,
           host,
+          packages,
           options,
           severity,
           report(f) {

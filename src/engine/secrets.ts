@@ -2,6 +2,7 @@
  * Well-known secret formats, shared by the secret-token and private-key rules and by every rule that quotes a line
  * of a file as evidence (which must redact any token on that line).
  */
+import { isExampleSecret } from './example-secrets.js';
 import { redact } from './redact.js';
 
 export interface TokenKind {
@@ -37,13 +38,14 @@ export interface TokenHit {
   index: number;
 }
 
-/** Every token of a known format in the text. */
+/** Every token of a known format in the text (published placeholder values excepted: example-secrets.ts). */
 export function findTokens(text: string): TokenHit[] {
   const hits: TokenHit[] = [];
   for (const kind of TOKEN_KINDS) {
     kind.re.lastIndex = 0;
     for (const m of text.matchAll(kind.re)) {
       const value = m[1] ?? m[0];
+      if (isExampleSecret(value)) continue;
       hits.push({ kind, value, index: (m.index ?? 0) + m[0].indexOf(value) });
     }
   }

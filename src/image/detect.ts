@@ -22,7 +22,8 @@ export type RawLayout =
   | 'xfs'
   | 'btrfs'
   | 'squashfs'
-  | 'iso9660';
+  | 'iso9660'
+  | 'erofs';
 
 export type DetectedFormat =
   | { kind: 'compressed'; compression: Compression; description: string }
@@ -122,6 +123,7 @@ export function detectBuffer(head: Buffer, tail?: Buffer): DetectedFormat | null
   if (at(head, 0x10040, '_BHRfS_M')) return img('raw', 'btrfs filesystem', 'btrfs');
   if (at(head, 0, 'hsqs') || at(head, 0, 'sqsh')) return img('raw', 'squashfs filesystem', 'squashfs');
   if (at(head, 0x8001, 'CD001')) return img('raw', 'iso9660 filesystem', 'iso9660');
+  if (head.length >= 1028 && head.readUInt32LE(1024) === 0xe0f5e1e2) return img('raw', 'erofs filesystem', 'erofs');
   if (tail && at(tail, 0, 'conectix')) return img('vpc', 'vhd (fixed)');
   return null;
 }

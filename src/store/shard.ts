@@ -1,5 +1,6 @@
 /** `--shard i/n`: a deterministic split of targets by path, for CI matrices and Kubernetes Indexed Jobs. */
 import { createHash } from 'node:crypto';
+import { UsageError } from '../errors.js';
 
 export interface Shard {
   index: number; // 1-based
@@ -8,10 +9,10 @@ export interface Shard {
 
 export function parseShard(s: string): Shard {
   const m = /^(\d+)\/(\d+)$/.exec(s.trim());
-  if (!m) throw new Error(`--shard takes i/n (for example 1/4), not '${s}'`);
+  if (!m) throw new UsageError(`--shard takes i/n (for example 1/4), not '${s}'`);
   const index = Number(m[1]);
   const count = Number(m[2]);
-  if (count < 1 || index < 1 || index > count) throw new Error(`--shard ${s}: i must be between 1 and n`);
+  if (count < 1 || index < 1 || index > count) throw new UsageError(`--shard ${s}: i must be between 1 and n`);
   return { index, count };
 }
 

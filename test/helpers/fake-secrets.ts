@@ -2,8 +2,8 @@
  * Obviously fake, format-valid secrets for tests and sample images. The keys were generated for hostleak's tests
  * only and protect nothing. Tests assert that no output ever contains one of these in full.
  */
-export const FAKE_AWS_KEY_ID = 'AKIAIOSFODNN7EXAMPLE';
-export const FAKE_AWS_SECRET = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
+export const FAKE_AWS_KEY_ID = 'AKIAZ7HOSTLEAKFAKE01';
+export const FAKE_AWS_SECRET = 'hOSTLEAKfakeSECRETvalue0123456789/abcdEF';
 export const FAKE_GITHUB_TOKEN = 'ghp_FAKEfakeFAKEfake0123456789abcdefABCD';
 export const FAKE_GITLAB_TOKEN = 'glpat-FAKEfake0123456789xy';
 export const FAKE_SLACK_TOKEN = 'xoxb-1234567890-0987654321-FAKEfakeFAKEfake1234';

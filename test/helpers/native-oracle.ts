@@ -84,7 +84,21 @@ export function hostTree(root: string): Map<string, OracleEntry> {
   const walk = (rel: string): void => {
     const abs = path.join(root, rel);
     const st = lstatSync(abs);
-    const type: EntryType = st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : st.isFile() ? 'file' : 'unknown';
+    const type: EntryType = st.isDirectory()
+      ? 'dir'
+      : st.isSymbolicLink()
+        ? 'symlink'
+        : st.isFile()
+          ? 'file'
+          : st.isFIFO()
+            ? 'fifo'
+            : st.isSocket()
+              ? 'socket'
+              : st.isCharacterDevice()
+                ? 'chardev'
+                : st.isBlockDevice()
+                  ? 'blockdev'
+                  : 'unknown';
     const e: OracleEntry = {
       type,
       mode: st.mode & 0o7777,

@@ -52,6 +52,11 @@ describe('import boundaries', () => {
     expect(violations('src/reporters', ['src/engine', 'src/backends', 'src/resolve', 'src/store', 'src/commands', 'src/cli.ts'])).toEqual([]);
   });
 
+  test('src/cli.ts is the parser and the dispatch: no store, backend or engine internals', () => {
+    expect(violations('src/cli.ts', ['src/store', 'src/engine', 'src/gate.ts', 'src/scan.ts'])).toEqual([]);
+    expect(readFileSync(path.join(ROOT, 'src/cli.ts'), 'utf8').split('\n').length).toBeLessThanOrEqual(300);
+  });
+
   test('the contracts and the error model import no layer', () => {
     const layers = ['src/engine', 'src/backends', 'src/image', 'src/store', 'src/reporters', 'src/commands', 'src/cli.ts'];
     expect(violations('src/types.ts', layers)).toEqual([]);

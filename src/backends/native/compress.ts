@@ -39,7 +39,7 @@ export function isSyncCodec(codec: Codec): boolean {
 /**
  * Decode one block to at most `maxOut` bytes (exactly `maxOut` when `exact`). Synchronous codecs only.
  */
-export function decompressSync(codec: Codec, input: Buffer, maxOut: number, exact = false): Buffer {
+export function decompressSync(codec: Codec, input: Buffer, maxOut: number, exact = false, partial = false): Buffer {
   switch (codec) {
     case 'gzip': {
       let out: Buffer;
@@ -67,6 +67,8 @@ export function decompressSync(codec: Codec, input: Buffer, maxOut: number, exac
       } catch (err) {
         fail('lz4', err);
       }
+      // Partial: the input is followed by unrelated bytes (erofs without zero padding); the first maxOut count.
+      if (partial && Number.isInteger(end) && end >= maxOut) return dst;
       if (!Number.isInteger(end) || end < 0 || end > maxOut || (exact && end !== maxOut)) {
         throw new CorruptImageError(`corrupt lz4 block (decoded ${end} bytes, ${exact ? '' : 'at most '}${maxOut} expected)`);
       }

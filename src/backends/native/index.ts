@@ -16,6 +16,7 @@ import { CorruptImageError, FileSource, SliceSource, UnsupportedImageError, type
 import { isVfat, VfatFs } from './vfat.js';
 import { SquashFs, squashfsSupported } from './squashfs.js';
 import { Iso9660Fs } from './iso9660.js';
+import { ErofsFs, isErofs } from './erofs.js';
 import { isVdi, VdiSource } from './vdi.js';
 import { isVhd, VhdSource } from './vhd.js';
 import { isVhdx, VhdxSource } from './vhdx.js';
@@ -31,7 +32,7 @@ export { VmdkSource } from './vmdk.js';
 export { VdiSource } from './vdi.js';
 
 /** Filesystem types the native reader lists. */
-export const NATIVE_TYPES: ReadonlySet<string> = new Set(['ext2', 'ext3', 'ext4', 'vfat', 'squashfs', 'iso9660']);
+export const NATIVE_TYPES: ReadonlySet<string> = new Set(['ext2', 'ext3', 'ext4', 'vfat', 'squashfs', 'iso9660', 'erofs']);
 
 /**
  * Whether the native reader reads this filesystem: its type, and for types with variants we refuse (squashfs 3 or
@@ -61,6 +62,7 @@ export function detectFsType(src: ByteSource): string | null {
     }
   }
   if (has(src, 0, 'XFSB')) return 'xfs';
+  if (isErofs(src)) return 'erofs';
   if (has(src, 0x10040, '_BHRfS_M')) return 'btrfs';
   if (has(src, 0, 'hsqs')) return 'squashfs';
   if (has(src, 0x8001, 'CD001')) return 'iso9660';
@@ -160,6 +162,7 @@ function openFs(dev: ProbedDevice): NativeFs {
   if (dev.type === 'vfat') return new VfatFs(dev.source, dev.device);
   if (dev.type === 'squashfs') return new SquashFs(dev.source, dev.device);
   if (dev.type === 'iso9660') return new Iso9660Fs(dev.source, dev.device);
+  if (dev.type === 'erofs') return new ErofsFs(dev.source, dev.device);
   return new ExtFs(dev.source, dev.device);
 }
 

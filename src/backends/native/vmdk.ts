@@ -24,7 +24,7 @@ const COMPRESS_DEFLATE = 1;
 const MARKER_EOS = 0;
 const MARKER_FOOTER = 3;
 const GT_CACHE = 64;
-const GRAIN_CACHE = 16;
+const GRAIN_CACHE = 64;
 
 export function isVmdkSparse(src: ByteSource): boolean {
   return src.size >= SECTOR && src.read(0, 4).toString('latin1') === MAGIC;

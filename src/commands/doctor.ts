@@ -4,6 +4,8 @@
  */
 import { spawn } from 'node:child_process';
 import { constants as C, promises as fsp } from 'node:fs';
+import { EXIT_INCOMPLETE, EXIT_OK } from '../exit.js';
+import type { CommandContext, RunResult } from './context.js';
 
 export interface Check {
   name: string;
@@ -161,4 +163,10 @@ export function formatChecks(checks: Check[]): string {
       .map((c) => `${c.ok ? 'ok  ' : 'FAIL'}  ${c.name}: ${c.detail}${c.fix ? `\n      fix: ${c.fix}` : ''}`)
       .join('\n') + '\n'
   );
+}
+
+export async function doctorCommand(ctx: CommandContext): Promise<RunResult> {
+  const checks = await doctor(ctx.env);
+  const usable = checks.find((c) => c.name === 'libguestfs')?.ok && checks.some((c) => (c.name === 'KVM' || c.name === 'TCG') && c.ok);
+  return { exitCode: usable ? EXIT_OK : EXIT_INCOMPLETE, stdout: formatChecks(checks), stderr: '' };
 }

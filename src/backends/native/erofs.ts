@@ -1,0 +1,472 @@
+/**
+ * erofs reader: superblock, compact (32-byte) and extended (64-byte) inodes, plain and inline (tail-packed) data,
+ * directories, symlinks, devices; lz4-compressed files (legacy and compact cluster indexes, lz4 with zero padding)
+ * for contents. Metadata listing works for every layout; a file whose data layout or compression the reader does
+ * not decode lists normally and reads as an error naming why.
+ *
+ * Untrusted input: block addresses are checked against the filesystem, directories are read once each (cycle guard
+ * on their nid), name offsets are validated per block, and the walk keeps its own stack.
+ */
+import { Inventory } from '../../inventory.js';
+import type { Entry, EntryType } from '../../types.js';
+import type { FileContent } from '../backend.js';
+import { decompressSync } from './compress.js';
+import { LIMITS, rethrowIfStrict, type Listed, type NativeFs } from './fs.js';
+import { CorruptImageError, ExtentSource, UnsupportedImageError, type ByteSource } from './source.js';
+
+const SB_OFFSET = 1024;
+const MAGIC = 0xe0f5e1e2;
+const DIRENT_SIZE = 12;
+
+// Data layouts (i_format bits 1-3).
+const FLAT_PLAIN = 0;
+const COMPRESSED_FULL = 1;
+const FLAT_INLINE = 2;
+const COMPRESSED_COMPACT = 3;
+const CHUNK_BASED = 4;
+
+/** Largest decompressed extent accepted (one pcluster's output; mkfs.erofs writes far less). */
+const MAX_EXTENT = 16 * 1024 * 1024;
+const INCOMPAT_ZERO_PADDING = 0x1;
+const INCOMPAT_BIG_PCLUSTER = 0x2;
+
+export function isErofs(src: ByteSource): boolean {
+  return src.size >= SB_OFFSET + 128 && src.read(SB_OFFSET, 4).readUInt32LE(0) === MAGIC;
+}
+
+function typeOfMode(mode: number): EntryType {
+  switch (mode & 0xf000) {
+    case 0x8000:
+      return 'file';
+    case 0x4000:
+      return 'dir';
+    case 0xa000:
+      return 'symlink';
+    case 0x2000:
+      return 'chardev';
+    case 0x6000:
+      return 'blockdev';
+    case 0x1000:
+      return 'fifo';
+    case 0xc000:
+      return 'socket';
+    default:
+      return 'unknown';
+  }
+}
+
+interface Inode {
+  nid: number;
+  layout: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtime: number;
+  /** i_u: raw block address (plain/inline) or other layout-specific data. */
+  u: number;
+  /** Byte position right after the inode and its inline xattrs (inline tail / compression map). */
+  tailPos: number;
+}
+
+export class ErofsFs implements NativeFs {
+  readonly type = 'erofs';
+  readonly label: string | null;
+  readonly uuid: string | null;
+  private readonly blkBits: number;
+  private readonly blkSize: number;
+  private readonly blocks: number;
+  private readonly metaBase: number;
+  private readonly rootNid: number;
+  private readonly buildTime: number;
+  private readonly incompat: number;
+  private readonly paths = new Map<string, number>();
+
+  constructor(
+    private readonly src: ByteSource,
+    private readonly name: string,
+  ) {
+    if (!isErofs(src)) throw new CorruptImageError(`${name}: no erofs superblock`);
+    const sb = src.read(SB_OFFSET, 128);
+    const bad = (why: string): never => {
+      throw new CorruptImageError(`${name}: corrupt erofs superblock (${why})`);
+    };
+    this.blkBits = sb[12]!;
+    if (this.blkBits < 9 || this.blkBits > 16) bad(`block size 2^${this.blkBits}`);
+    this.blkSize = 1 << this.blkBits;
+    this.rootNid = sb.readUInt16LE(14);
+    this.buildTime = Number(sb.readBigUInt64LE(24) & 0xffffffffffffn);
+    this.blocks = sb.readUInt32LE(36);
+    this.metaBase = sb.readUInt32LE(40) * this.blkSize;
+    this.incompat = sb.readUInt32LE(80);
+    if (this.metaBase >= src.size) bad('metadata block address');
+    if (sb.readUInt16LE(86) !== 0) throw new UnsupportedImageError(`${name}: erofs with extra devices is not supported`);
+    const h = sb.toString('hex', 48, 64);
+    this.uuid = /^0+$/.test(h) ? null : `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+    let end = 64;
+    while (end < 80 && sb[end] !== 0) end++;
+    const label = sb.toString('utf8', 64, end);
+    this.label = label === '' ? null : label;
+  }
+
+  // ---- inodes ------------------------------------------------------------------------------------------------
+
+  private inode(nid: number): Inode {
+    const pos = this.metaBase + nid * 32;
+    if (!Number.isSafeInteger(pos) || pos + 32 > this.src.size) throw new CorruptImageError(`${this.name}: inode ${nid} outside the image`);
+    const head = this.src.read(pos, 32);
+    const format = head.readUInt16LE(0);
+    const extended = (format & 1) !== 0;
+    const layout = (format >> 1) & 7;
+    const b = extended ? (pos + 64 <= this.src.size ? this.src.read(pos, 64) : null) : head;
+    if (!b) throw new CorruptImageError(`${this.name}: inode ${nid} outside the image`);
+    const icount = b.readUInt16LE(2);
+    const xattrSize = icount === 0 ? 0 : 12 + (icount - 1) * 4;
+    const ino: Inode = extended
+      ? {
+          nid,
+          layout,
+          mode: b.readUInt16LE(4),
+          size: Number(b.readBigUInt64LE(8) & 0x1fffffffffffffn),
+          u: b.readUInt32LE(16),
+          uid: b.readUInt32LE(24),
+          gid: b.readUInt32LE(28),
+          mtime: Number(b.readBigUInt64LE(32) & 0xffffffffffffn),
+          tailPos: pos + 64 + xattrSize,
+        }
+      : {
+          nid,
+          layout,
+          mode: b.readUInt16LE(4),
+          size: b.readUInt32LE(8),
+          u: b.readUInt32LE(16),
+          uid: b.readUInt16LE(24),
+          gid: b.readUInt16LE(26),
+          // Compact inodes: the build time plus a per-inode offset (0 in images from before that field existed).
+          mtime: this.buildTime + b.readUInt32LE(12),
+          tailPos: pos + 32 + xattrSize,
+        };
+    return ino;
+  }
+
+  /** The byte extents of a plain or inline inode's data, as (logical, physical, length). */
+  private flatExtents(ino: Inode): Array<{ logical: number; physical: number; length: number }> {
+    const size = ino.size;
+    if (size === 0) return [];
+    if (ino.layout === FLAT_PLAIN) {
+      const nBlocks = Math.ceil(size / this.blkSize);
+      if (ino.u + nBlocks > this.blocks || (ino.u + nBlocks) * this.blkSize > this.src.size) {
+        throw new CorruptImageError(`${this.name}: inode ${ino.nid}: data outside the filesystem`);
+      }
+      return [{ logical: 0, physical: ino.u * this.blkSize, length: size }];
+    }
+    if (ino.layout === FLAT_INLINE) {
+      const full = Math.floor(size / this.blkSize);
+      const tail = size - full * this.blkSize;
+      const out: Array<{ logical: number; physical: number; length: number }> = [];
+      if (full > 0) {
+        if (ino.u + full > this.blocks || (ino.u + full) * this.blkSize > this.src.size) {
+          throw new CorruptImageError(`${this.name}: inode ${ino.nid}: data outside the filesystem`);
+        }
+        out.push({ logical: 0, physical: ino.u * this.blkSize, length: full * this.blkSize });
+      }
+      if (tail > 0) {
+        // The tail must sit in the same metadata block as the inode.
+        const inBlock = ino.tailPos % this.blkSize;
+        if (inBlock + tail > this.blkSize || ino.tailPos + tail > this.src.size) {
+          throw new CorruptImageError(`${this.name}: inode ${ino.nid}: inline data crosses its block`);
+        }
+        out.push({ logical: full * this.blkSize, physical: ino.tailPos, length: tail });
+      }
+      return out;
+    }
+    if (ino.layout === COMPRESSED_FULL || ino.layout === COMPRESSED_COMPACT) {
+      throw new UnsupportedImageError(`inode ${ino.nid}: compressed data is read with readCompressed`);
+    }
+    if (ino.layout === CHUNK_BASED) throw new UnsupportedImageError(`${this.name}: chunk-based erofs files are not supported`);
+    throw new CorruptImageError(`${this.name}: inode ${ino.nid}: unknown data layout ${ino.layout}`);
+  }
+
+  /** The first `length` bytes of an inode's data. */
+  private data(ino: Inode, length: number): Buffer {
+    const want = Math.min(length, ino.size);
+    if (want <= 0) return Buffer.alloc(0);
+    if (ino.layout === COMPRESSED_FULL || ino.layout === COMPRESSED_COMPACT) return this.readCompressed(ino, want);
+    return new ExtentSource(this.src, ino.size, this.flatExtents(ino)).read(0, want);
+  }
+
+  // ---- compressed files --------------------------------------------------------------------------------------
+
+  /**
+   * lz4 files: walk the logical clusters (lclusters) through the cluster index and decode each physical cluster.
+   * Supports the legacy full index (8 bytes per lcluster) and compact 4B/2B indexes, single-block pclusters, lz4
+   * with zero padding (what mkfs.erofs -zlz4/-zlz4hc writes without big pcluster).
+   */
+  private readCompressed(ino: Inode, want: number): Buffer {
+    const mapPos = Math.ceil(ino.tailPos / 8) * 8;
+    if (mapPos + 8 > this.src.size) throw new CorruptImageError(`${this.name}: inode ${ino.nid}: compression map outside the image`);
+    const legacy = ino.layout === COMPRESSED_FULL && (this.incompat & INCOMPAT_BIG_PCLUSTER) === 0;
+    const hdr = this.src.read(mapPos, 8);
+    // Without big pclusters, a legacy-indexed file has no map header: lz4, one block per lcluster.
+    const advise = legacy ? 0 : hdr.readUInt16LE(4);
+    const algs = legacy ? 0 : hdr[6]!;
+    const lclusterBits = legacy ? this.blkBits : this.blkBits + (hdr[7]! & 7);
+    if ((algs & 0x0f) !== 0) throw new UnsupportedImageError(`${this.name}: inode ${ino.nid}: erofs compression algorithm ${algs & 0x0f} is not supported (lz4 only)`);
+    if (advise & ~0x0001) {
+      // Big pclusters, inline pcluster tails, fragments or interlaced data need more than this reader decodes.
+      throw new UnsupportedImageError(`${this.name}: inode ${ino.nid}: erofs compression options 0x${advise.toString(16)} are not supported`);
+    }
+    const lsize = 1 << lclusterBits;
+    const nClusters = Math.ceil(ino.size / lsize);
+    // Legacy indexes follow the map header and 8 bytes of padding; compact ones follow the header.
+    const indexes = this.clusterIndexes(ino, mapPos + (ino.layout === COMPRESSED_FULL ? 16 : 8), nClusters, lclusterBits, advise);
+    const out = Buffer.alloc(want);
+    // Extents: each HEAD (or PLAIN) lcluster starts a new extent at (lcn << bits) + clusterofs.
+    const starts: Array<{ at: number; blk: number; plain: boolean }> = [];
+    for (let lcn = 0; lcn < nClusters; lcn++) {
+      const ix = indexes[lcn]!;
+      if (ix.type === 2) continue; // NONHEAD
+      starts.push({ at: lcn * lsize + ix.clusterofs, blk: ix.blkaddr, plain: ix.type === 0 });
+    }
+    if (starts.length === 0 || starts[0]!.at !== 0) throw new CorruptImageError(`${this.name}: inode ${ino.nid}: compression map without a first extent`);
+    for (let i = 0; i < starts.length; i++) {
+      const s = starts[i]!;
+      if (s.at >= want) break;
+      const end = i + 1 < starts.length ? starts[i + 1]!.at : ino.size;
+      if (end <= s.at || end - s.at > MAX_EXTENT) throw new CorruptImageError(`${this.name}: inode ${ino.nid}: bad extent length ${end - s.at}`);
+      if (s.blk >= this.blocks || (s.blk + 1) * this.blkSize > this.src.size) throw new CorruptImageError(`${this.name}: inode ${ino.nid}: pcluster outside the filesystem`);
+      const raw = this.src.read(s.blk * this.blkSize, this.blkSize);
+      let data: Buffer;
+      if (s.plain) data = raw.subarray(0, end - s.at);
+      else {
+        if (this.incompat & INCOMPAT_ZERO_PADDING) {
+          // The compressed stream ends at the block's end; the zero bytes before it are padding.
+          let z = 0;
+          while (z < raw.length && raw[z] === 0) z++;
+          data = decompressSync('lz4', raw.subarray(z), end - s.at, true);
+        } else {
+          // The stream starts the block and is followed by garbage: decode until the extent is complete.
+          data = decompressSync('lz4', raw, end - s.at, false, true);
+        }
+        if (data.length < end - s.at) throw new CorruptImageError(`${this.name}: inode ${ino.nid}: short lz4 cluster`);
+      }
+      data.copy(out, s.at, 0, Math.min(end, want) - s.at);
+    }
+    return out;
+  }
+
+  private clusterIndexes(
+    ino: Inode,
+    pos: number,
+    n: number,
+    lclusterBits: number,
+    advise: number,
+  ): Array<{ type: number; clusterofs: number; blkaddr: number }> {
+    if (n > 16 * 1024 * 1024) throw new CorruptImageError(`${this.name}: inode ${ino.nid}: too many clusters`);
+    const out: Array<{ type: number; clusterofs: number; blkaddr: number }> = [];
+    if (ino.layout === COMPRESSED_FULL) {
+      if (pos + n * 8 > this.src.size) throw new CorruptImageError(`${this.name}: inode ${ino.nid}: cluster index outside the image`);
+      const b = this.src.read(pos, n * 8);
+      for (let i = 0; i < n; i++) {
+        out.push({ type: b.readUInt16LE(i * 8) & 3, clusterofs: b.readUInt16LE(i * 8 + 2), blkaddr: b.readUInt32LE(i * 8 + 4) });
+      }
+      return out;
+    }
+    // Compact indexes: 4-byte slots until the index is 32-byte aligned, then (advise COMPACTED_2B) packs of 16
+    // 2-byte slots, then 4-byte slots again; each pack ends with the block address its HEAD lclusters count from.
+    if (lclusterBits !== 12) throw new UnsupportedImageError(`${this.name}: inode ${ino.nid}: erofs compact indexes with ${1 << lclusterBits}-byte clusters are not supported`);
+    let initial4b = (32 - (pos % 32)) / 4;
+    if (initial4b === 8) initial4b = 0;
+    let count2b = 0;
+    if (initial4b > n) initial4b = 0;
+    else if (advise & 0x0001) count2b = Math.floor((n - initial4b) / 16) * 16;
+    const end = pos + initial4b * 4 + count2b * 2 + (n - initial4b - count2b) * 4 + 8;
+    if (end > this.src.size) throw new CorruptImageError(`${this.name}: inode ${ino.nid}: cluster index outside the image`);
+    const area = this.src.read(pos, end - pos);
+    for (let lcn = 0; lcn < n; lcn++) {
+      let slot = pos;
+      let rel = lcn;
+      let shift = 2;
+      if (rel >= initial4b) {
+        slot += initial4b * 4;
+        rel -= initial4b;
+        if (rel < count2b) shift = 1;
+        else {
+          slot += count2b * 2;
+          rel -= count2b;
+        }
+      }
+      slot += rel << shift;
+      const vcnt = shift === 1 ? 16 : 2;
+      const packBytes = vcnt << shift;
+      // Packs are aligned to their size (the index starts 8-aligned, 2-byte packs 32-aligned).
+      const packAt = slot - (slot % packBytes) - pos;
+      if (packAt < 0) throw new CorruptImageError(`${this.name}: inode ${ino.nid}: misaligned cluster index`);
+      let i = ((slot % packBytes) >> shift);
+      const encodebits = ((packBytes - 4) * 8) / vcnt;
+      const decode = (k: number): { type: number; lo: number } => {
+        const bit = encodebits * k;
+        const byte = packAt + (bit >> 3);
+        const v = (area[byte]! | (area[byte + 1]! << 8) | ((area[byte + 2] ?? 0) << 16) | ((area[byte + 3] ?? 0) << 24)) >>> (bit & 7);
+        return { type: (v >>> lclusterBits) & 3, lo: v & ((1 << lclusterBits) - 1) };
+      };
+      const me = decode(i);
+      if (me.type === 2) {
+        out.push({ type: 2, clusterofs: 0, blkaddr: 0 });
+        continue;
+      }
+      // Count the pclusters before this one in the pack (a NONHEAD run counts once, at its head).
+      let nblk = 1;
+      while (i > 0) {
+        --i;
+        const o = decode(i);
+        if (o.type === 2) i -= o.lo;
+        if (i >= 0) ++nblk;
+      }
+      out.push({ type: me.type, clusterofs: me.lo, blkaddr: area.readUInt32LE(packAt + packBytes - 4) + nblk });
+    }
+    return out;
+  }
+
+  // ---- directories -------------------------------------------------------------------------------------------
+
+  private readDir(dir: Inode, path: string, problems: string[], visit: (name: string, nid: number) => void): void {
+    if (dir.size > LIMITS.maxDirBytes) {
+      problems.push(`${this.name}:${path}: directory too large (${dir.size} bytes)`);
+      return;
+    }
+    const data = this.data(dir, dir.size);
+    for (let blk = 0; blk < data.length; blk += this.blkSize) {
+      const end = Math.min(data.length, blk + this.blkSize);
+      if (end - blk < DIRENT_SIZE) {
+        problems.push(`${this.name}:${path}: corrupt directory block`);
+        return;
+      }
+      const firstOff = data.readUInt16LE(blk + 8);
+      const count = Math.floor(firstOff / DIRENT_SIZE);
+      if (firstOff % DIRENT_SIZE !== 0 || count === 0 || firstOff > end - blk) {
+        problems.push(`${this.name}:${path}: corrupt directory block`);
+        return;
+      }
+      for (let i = 0; i < count; i++) {
+        const d = blk + i * DIRENT_SIZE;
+        const nid = Number(data.readBigUInt64LE(d) & 0xffffffffffffn);
+        const nameOff = data.readUInt16LE(d + 8);
+        let nameEnd = i + 1 < count ? data.readUInt16LE(d + DIRENT_SIZE + 8) : end - blk;
+        if (nameOff < firstOff || nameEnd > end - blk || nameEnd < nameOff) {
+          problems.push(`${this.name}:${path}: corrupt directory entry`);
+          return;
+        }
+        // The last name of a block may be followed by NUL padding.
+        if (i + 1 === count) while (nameEnd > nameOff && data[blk + nameEnd - 1] === 0) nameEnd--;
+        const name = data.toString('utf8', blk + nameOff, blk + nameEnd);
+        if (name === '.' || name === '..') continue;
+        if (name === '' || name.includes('/') || name.includes('\0')) {
+          problems.push(`${this.name}:${path}: invalid file name in directory`);
+          continue;
+        }
+        visit(name, nid);
+      }
+    }
+  }
+
+  // ---- public ------------------------------------------------------------------------------------------------
+
+  list(device: string): Listed {
+    const problems: string[] = [];
+    const inventory = new Inventory();
+    this.paths.clear();
+    if (this.blocks * this.blkSize > this.src.size) {
+      problems.push(`${this.name}: the erofs filesystem is truncated (${this.blocks * this.blkSize} bytes, the image holds ${this.src.size})`);
+    }
+    const root = this.inode(this.rootNid);
+    if ((root.mode & 0xf000) !== 0x4000) throw new CorruptImageError(`${this.name}: root inode is not a directory`);
+    const mk = (path: string, ino: Inode): Entry => ({
+      path,
+      type: typeOfMode(ino.mode),
+      mode: ino.mode & 0o7777,
+      uid: ino.uid,
+      gid: ino.gid,
+      size: ino.size,
+      mtime: ino.mtime,
+      fs: device,
+    });
+    inventory.add(mk('/', root));
+    this.paths.set('/', this.rootNid);
+    const visited = new Set<number>([this.rootNid]);
+    const stack: Array<{ path: string; inode: Inode }> = [{ path: '/', inode: root }];
+    let count = 1;
+    while (stack.length > 0) {
+      const { path, inode } = stack.pop()!;
+      const prefix = path === '/' ? '/' : path + '/';
+      try {
+        this.readDir(inode, path, problems, (name, nid) => {
+          const p = prefix + name;
+          if (++count > LIMITS.maxEntries) throw new CorruptImageError(`${this.name}: too many entries`);
+          let child: Inode;
+          try {
+            child = this.inode(nid);
+          } catch (err) {
+            rethrowIfStrict(err);
+            problems.push(`${this.name}:${p}: ${(err as Error).message}`);
+            return;
+          }
+          if (inventory.has(p)) {
+            problems.push(`${this.name}:${p}: duplicate name in directory`);
+            return;
+          }
+          const e = mk(p, child);
+          if (e.type === 'symlink') {
+            try {
+              if (child.size === 0 || child.size > LIMITS.maxSymlink) throw new CorruptImageError(`symlink target length ${child.size}`);
+              e.target = this.data(child, child.size).toString('utf8');
+            } catch (err) {
+              rethrowIfStrict(err);
+              e.target = '';
+              problems.push(`${this.name}:${p}: unreadable symlink (${(err as Error).message})`);
+            }
+          } else if (e.type === 'dir') {
+            if (visited.has(nid)) {
+              problems.push(`${this.name}:${p}: directory inode ${nid} appears twice (directory cycle)`);
+              return;
+            }
+            visited.add(nid);
+            stack.push({ path: p, inode: child });
+          } else if (e.type === 'chardev' || e.type === 'blockdev' || e.type === 'fifo' || e.type === 'socket') {
+            e.size = 0;
+          }
+          inventory.add(e);
+          this.paths.set(p, nid);
+        });
+      } catch (err) {
+        rethrowIfStrict(err);
+        if (err instanceof CorruptImageError && err.message.endsWith('too many entries')) throw err;
+        problems.push(`${this.name}:${path}: unreadable directory (${(err as Error).message})`);
+      }
+    }
+    return { inventory, problems };
+  }
+
+  private fileInode(path: string): Inode {
+    const nid = this.paths.get(path);
+    if (nid === undefined) throw new Error(`${path}: no such file`);
+    const ino = this.inode(nid);
+    if ((ino.mode & 0xf000) !== 0x8000) throw new Error(`${path}: not a regular file`);
+    return ino;
+  }
+
+  readFile(path: string, maxBytes: number): FileContent {
+    const ino = this.fileInode(path);
+    const data = this.data(ino, Math.min(maxBytes, ino.size));
+    return { data, size: ino.size, truncated: ino.size > data.length };
+  }
+
+  /** Plain and inline files map to extents; a compressed file cannot be a random-access source. */
+  openFile(path: string): ByteSource {
+    const ino = this.fileInode(path);
+    if (ino.layout === COMPRESSED_FULL || ino.layout === COMPRESSED_COMPACT) {
+      throw new UnsupportedImageError(`${path}: a compressed erofs file cannot be opened as an image`);
+    }
+    return new ExtentSource(this.src, ino.size, this.flatExtents(ino));
+  }
+}

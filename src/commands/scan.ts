@@ -1,0 +1,86 @@
+/** `hostleak scan`: audit targets, pass the results through the CI gate, render the report, decide the exit code. */
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { EXIT_INCOMPLETE, EXIT_USAGE, ExitTracker } from '../exit.js';
+import { startRun } from '../gate.js';
+import { render, type FormatName } from '../reporters/index.js';
+import { jsonlLine } from '../reporters/jsonl.js';
+import { auditStore } from '../store/index.js';
+import type { TargetResult } from '../types.js';
+import {
+  backendChoice,
+  backendOptions,
+  failOnFrom,
+  gateArgs,
+  hostIdentity,
+  prepareGate,
+  rulesFor,
+  wantColor,
+  writeOutput,
+  type CommandContext,
+  type RunResult,
+} from './context.js';
+
+export async function scanCommand(ctx: CommandContext): Promise<RunResult> {
+  const { args, io, env, cwd } = ctx;
+  const gate = await prepareGate(ctx);
+  let stderr = gate.warnings.map((w) => `hostleak: warning: ${w}\n`).join('');
+  const verbose = args.verbose ? (msg: string) => void (stderr += `hostleak: ${msg}\n`) : undefined;
+  const format = args.format as FormatName;
+  const output = args.output ? path.resolve(cwd, String(args.output)) : undefined;
+  const rules = rulesFor(gate, args);
+
+  // jsonl streams each target as it finishes; every other format is rendered once at the end.
+  const streaming = format === 'jsonl';
+  const gateRun = startRun(gate, gateArgs(args), cwd);
+  const tracker = new ExitTracker(failOnFrom(args, gate));
+  let streamed = '';
+  // --output starts empty once there is something to audit (not before: nothing found writes no file).
+  let truncated: Promise<void> | null = null;
+  const startOutput = (file: string) => (truncated ??= fsp.writeFile(file, ''));
+  const onResult = async (raw: TargetResult) => {
+    const t = gateRun.target(raw);
+    tracker.see(t);
+    if (t.status !== 'ok') stderr += `hostleak: ${t.target}: ${t.status}: ${t.error}\n`;
+    if (!streaming) return;
+    const line = jsonlLine(t);
+    if (output) await startOutput(output).then(() => fsp.appendFile(output, line));
+    else if (io.writeStdout) io.writeStdout(line);
+    else streamed += line;
+  };
+  const request = {
+    ...backendOptions(ctx, gate),
+    backend: backendChoice(args, gate),
+    rules,
+    host: hostIdentity(args, env, gate.config.host),
+    verbose,
+    targets: args.targets as string[],
+    recursive: Boolean(args.recursive),
+    shard: args.shard === undefined ? undefined : String(args.shard),
+    jobs: args.jobs as number | undefined,
+    cacheDir: typeof args.cache === 'string' ? path.resolve(cwd, args.cache) : null,
+    progress: io.progress && io.writeStderr ? { write: io.writeStderr, columns: io.columns } : undefined,
+    onResult,
+    retain: !streaming,
+  };
+  const scanned = await auditStore(request);
+  if (!scanned) {
+    // An empty or unmounted store must not pass as a clean audit.
+    const where = request.targets.join(', ');
+    return { exitCode: EXIT_INCOMPLETE, stdout: '', stderr: `${stderr}hostleak: no images found in ${where} (is the store mounted?)\n` };
+  }
+  if (streaming && output) await startOutput(output);
+  for (const m of await gateRun.finish()) stderr += `hostleak: ${m}\n`;
+  if (streaming) return { exitCode: tracker.code(), stdout: streamed, stderr };
+  const report = { ...scanned, targets: scanned.targets.map((t) => gateRun.target(t)) };
+  const t0 = Date.now();
+  const text = render(format, report, {
+    color: output ? false : wantColor(ctx),
+    rules: rules.map((r) => r.rule.meta),
+    sarifCategory: ctx.args['sarif-category'] as string | undefined,
+  });
+  verbose?.(`phase report: ${Date.now() - t0} ms (${format})`);
+  const failed = await writeOutput(text, output, cwd);
+  if (failed) return { exitCode: EXIT_USAGE, stdout: '', stderr: stderr + failed };
+  return { exitCode: tracker.code(), stdout: output ? '' : text, stderr };
+}

@@ -1,0 +1,83 @@
+/**
+ * The store use case behind one entry: audit many targets the way a scheduled audit of an artifact store needs it.
+ * Expand directories (`--recursive`) and build-product folders, keep this run's shard, audit `jobs` targets at once
+ * with appliances capped by memory, reuse cached results of unchanged images, and hand each result on as it finishes
+ * (streamed reports). The CLI only turns flags into a StoreRequest.
+ */
+import { UsageError } from '../errors.js';
+import { VERSION } from '../paths.js';
+import { expandProducts, isAuditableFile } from '../resolve/index.js';
+import { scan, type ScanOptions } from '../scan.js';
+import type { Report, TargetResult } from '../types.js';
+import { FINGERPRINT_VERSION } from '../fingerprint.js';
+import { configHash, ResultCache } from './cache.js';
+import { defaultJobs, Semaphore } from './pool.js';
+import { terminalProgress } from './progress.js';
+import { inShard, parseShard } from './shard.js';
+import { expandTargets } from './targets.js';
+
+export interface StoreRequest extends ScanOptions {
+  /** Targets as the user named them. */
+  targets: string[];
+  /** Find images in directories by their magic bytes. */
+  recursive: boolean;
+  /** `i/n`: audit only this shard of the targets. */
+  shard?: string;
+  /** Targets audited at once (default: fits the machine). */
+  jobs?: number;
+  /** Result-cache directory (absolute), or none. */
+  cacheDir?: string | null;
+  /** A progress bar on a terminal. */
+  progress?: { write: (s: string) => void; columns?: number };
+  /** Called as each target finishes, in completion order. */
+  onResult?: (r: TargetResult) => void | Promise<void>;
+  /** Keep every result in the returned report (false for streamed formats: memory stays flat). */
+  retain: boolean;
+}
+
+/**
+ * What decides a cached result besides the image's bytes. The cache holds raw audit results; ignores and baselines
+ * are applied after it, so they never need a rescan.
+ */
+export function cacheKey(req: Pick<StoreRequest, 'backend' | 'host' | 'rules' | 'allowBackingFile'>): string {
+  return configHash({
+    version: VERSION,
+    // Findings carry their fingerprint: a new recipe must not reuse results fingerprinted by the old one.
+    fingerprintVersion: FINGERPRINT_VERSION,
+    backend: req.backend,
+    host: req.host,
+    // A rule edited under the same id (a YAML rule, or a built-in between two builds) must not hit old results.
+    rules: req.rules.map((r) => ({
+      meta: r.rule.meta,
+      code: String(r.rule.check),
+      definition: r.rule.definition ?? null,
+      severity: r.severity,
+      options: r.options,
+    })),
+    // With backing files allowed an overlay audits to other findings than when it is refused.
+    allowBackingFile: req.allowBackingFile ?? false,
+  });
+}
+
+/** Audit the store; null when there was nothing to audit (an empty or unmounted store is never a clean audit). */
+export async function auditStore(req: StoreRequest): Promise<Report | null> {
+  const shard = req.shard === undefined ? null : parseShard(req.shard);
+  const jobsDefault = defaultJobs();
+  const jobs = req.jobs === undefined ? jobsDefault.jobs : Number(req.jobs);
+  if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`--jobs takes a whole number >= 1, not '${req.jobs}'`);
+  const { verbose } = req;
+  const listed = await expandTargets(req.targets, { recursive: req.recursive, isImage: isAuditableFile, verbose });
+  // A folder of build products (a nix `result`, a Hydra output) is one target per product.
+  const expanded = req.backend === 'auto' ? await expandProducts(listed, verbose) : listed;
+  // Only --recursive can find nothing: a named target is always audited, if only to fail.
+  if (expanded.length === 0) return null;
+  const targets = expanded.filter((t) => inShard(t, shard));
+  if (shard) verbose?.(`shard ${shard.index}/${shard.count}: ${targets.length} of ${expanded.length} targets`);
+  return scan(targets, {
+    ...req,
+    jobs,
+    appliances: new Semaphore(Math.min(jobs, jobsDefault.appliances)),
+    cache: req.cacheDir ? new ResultCache(req.cacheDir, cacheKey(req)) : null,
+    progress: req.progress ? terminalProgress(targets.length, req.progress.write, req.progress.columns) : undefined,
+  });
+}
