@@ -4,6 +4,8 @@ import { escapeData, escapeProperty, formatGithub } from '../src/reporters/githu
 import type { Report } from '../src/types.js';
 import { cli, SAMPLES, TEST_HOST } from './helpers/gate.js';
 import { parseCommands } from './helpers/actions-runner.js';
+import { securitySeverity } from '../src/reporters/security.js';
+import { builtinRules } from '../rules/index.js';
 
 describe('github format', () => {
   it('escapes data and properties', () => {
@@ -17,7 +19,7 @@ describe('github format', () => {
     expect(r.exitCode).toBe(1);
     const lines = r.stdout.trimEnd().split('\n');
     const json = JSON.parse((await cli(['scan', path.join(SAMPLES, 'leaky'), '--format', 'json', ...TEST_HOST])).stdout);
-    const all = json.targets[0].findings as Array<{ severity: string }>;
+    const all = json.targets[0].findings as Array<{ severity: string; ruleId: string }>;
     const n = (s: string) => all.filter((f) => f.severity === s).length;
     expect(n('error')).toBeGreaterThan(10);
     expect(n('warning')).toBeGreaterThan(10);
@@ -29,7 +31,9 @@ describe('github format', () => {
     }
     // Errors first; the secrets (critical security-severity) lead.
     expect(lines.findIndex((l) => level(l) === 'warning')).toBe(10);
-    expect(lines[0]).toMatch(/^::error title=hostleak (baked-ssh-host-key|credential-file|private-key|secret-token)%3A/);
+    const score = (id: string) => securitySeverity(builtinRules.find((r) => r.meta.id === id)!.meta);
+    const top = Math.max(...all.filter((f) => f.severity === 'error').map((f) => score(f.ruleId)));
+    expect(score(/^::error title=hostleak ([a-z0-9-]+)%3A/.exec(lines[0]!)![1]!)).toBe(top);
     expect(lines.at(-1)).toBe(
       `::notice title=hostleak%3A more findings than GitHub annotates::${n('error') - 10} errors and ${n('warning') - 10} warnings ` +
         'not annotated: GitHub shows 10 error and 10 warning annotations per step. The job summary, the SARIF report ' +
