@@ -8,9 +8,9 @@
  * match with the recipe they were written with; the run suggests writing them again, because version-1 fingerprints
  * include the evidence, which a rebuild changes.
  */
-import { BaselineError } from '../errors.js';
-import type { Finding, Report } from '../types.js';
-import { fingerprint, FINGERPRINT_VERSION, legacyFingerprint } from '../fingerprint.js';
+import { BaselineError } from '../../errors.js';
+import type { Finding, Report } from '../../types.js';
+import { fingerprint, FINGERPRINT_VERSION, legacyFingerprint } from '../../fingerprint.js';
 
 export const BASELINE_VERSION = 2;
 /** Layout versions this hostleak reads, and the fingerprint recipes it can match. */
