@@ -11,11 +11,12 @@
 //              (walks and decodes everything), `xorriso -find / -exec lsdl`
 //   guestfs    `hostleak scan --backend guestfs` (one appliance under TCG; skip with HOSTLEAK_BENCH_GUESTFS=0)
 //   node bench/filesystems.mjs [--runs 2]
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { bestOf, run, seconds, summary } from './lib.mjs';
 import { writeLargeTree } from './make-large.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -58,23 +59,9 @@ if (missing.length > 0) {
   }
 }
 
-function run(cmd, argv, env = process.env) {
-  const t = performance.now();
-  const r = spawnSync(cmd, argv, { env, maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'pipe'] });
-  const wall = performance.now() - t;
-  if (r.status !== 0 && r.status !== 1) throw new Error(`${cmd} ${argv.join(' ')}: exit ${r.status}: ${String(r.stderr).slice(0, 500)}`);
-  return { wall, stdout: String(r.stdout), status: r.status };
-}
-const summary = (r) => {
-  const t = JSON.parse(r.stdout).targets[0];
-  return `${t.status}/${t.backend}, ${t.findings.length} findings`;
-};
 
-const best = new Map();
-const keep = (key, r) => {
-  const b = best.get(key);
-  if (!b || r.wall < b.wall) best.set(key, r);
-};
+const best = bestOf();
+const keep = best.keep;
 for (let n = 0; n < RUNS; n++) {
   for (const f of FORMATS) {
     keep(`${f.suffix}:native`, run(process.execPath, [cli, 'scan', '--backend', 'native', '--format', 'json', f.file]));
@@ -89,7 +76,7 @@ if (GUESTFS) {
     guestfs.set(f.suffix, run(process.execPath, [cli, 'scan', '--backend', 'guestfs', '--accel', accel, '--format', 'json', f.file], env));
   }
 }
-const s = (ms) => `${(ms / 1000).toFixed(2).padStart(7)} s`;
+const s = seconds;
 console.log(`== filesystems: the large bench tree packed by each format's tool (native and reference: best of ${RUNS}; load average ${os.loadavg()[0].toFixed(1)})`);
 for (const f of FORMATS) {
   const nat = best.get(`${f.suffix}:native`);
