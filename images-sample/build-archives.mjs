@@ -7,6 +7,8 @@
 //   leaky-docker.tar        a docker-archive as `docker save` writes it (manifest.json, <sha>.json, <id>/layer.tar)
 //   leaky-oci/ leaky-oci.tar  an OCI image layout (oci-layout, index.json, blobs/sha256: gzip and zstd layers)
 //   store/<hash>-nixos-image/{nixos.qcow2,nix-support/hydra-build-products} and `result` -> it, like `nix build`
+//   leaky-installer.iso     laid out like the NixOS installer ISO: iso9660 (Rock Ridge) holding /nix-store.squashfs,
+//                           the leaky tree's /nix/store (with its setuid binary), which stage 1 mounts at /nix/store
 // The container images stack three layers on the leaky tree: one adds build secrets, the next deletes them with a
 // whiteout and hides a cache folder with an opaque whiteout (the deleted bytes still ship in layer 2). The image
 // config carries a token in Env. Written by hand per the docker-archive and OCI image-layout specs (no daemon here).
@@ -168,6 +170,26 @@ async function ociLayout(layers, epoch) {
   return [dir, out];
 }
 
+/** The NixOS installer ISO's layout: boot files, version.txt and the store as /nix-store.squashfs. */
+async function installerIso(epoch, tmp) {
+  const root = path.join(tmp, 'iso');
+  await fsp.mkdir(path.join(root, 'boot'), { recursive: true });
+  await fsp.mkdir(path.join(root, 'EFI', 'boot'), { recursive: true });
+  await fsp.writeFile(path.join(root, 'version.txt'), 'nixos-24.11-leaky-sample\n');
+  await fsp.writeFile(path.join(root, 'boot', 'bzImage'), 'placeholder kernel\n');
+  await fsp.writeFile(path.join(root, 'EFI', 'boot', 'grub.cfg'), 'menuentry "NixOS" { linux /boot/bzImage init=/nix/store/x/init }\n');
+  sh('mksquashfs', [
+    path.join(outDir, 'leaky', 'nix', 'store'),
+    path.join(root, 'nix-store.squashfs'),
+    '-noappend', '-quiet', '-no-progress', '-comp', 'xz', '-all-root', '-mkfs-time', String(epoch), '-all-time', String(epoch),
+  ]);
+  sh('find', [root, '-exec', 'touch', '-h', '-d', `@${epoch}`, '{}', '+']);
+  const out = path.join(outDir, 'leaky-installer.iso');
+  await fsp.rm(out, { force: true });
+  sh('xorriso', ['-as', 'mkisofs', '-quiet', '-R', '-J', '-V', 'NIXOS_ISO', '-o', out, root], { env: { ...process.env, SOURCE_DATE_EPOCH: String(epoch) } });
+  return out;
+}
+
 /** `nix build` output: a store folder with the image and nix-support/, and a `result` symlink to it. */
 async function nixResult() {
   const store = path.join(outDir, 'store', 'a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6-nixos-image-leaky');
@@ -191,7 +213,7 @@ async function nixResult() {
   return [result, none];
 }
 
-const TOOLS = ['tar', 'gzip', 'xz', 'zstd', 'qemu-img'];
+const TOOLS = ['tar', 'gzip', 'xz', 'zstd', 'qemu-img', 'mksquashfs', 'xorriso'];
 
 export async function buildArchives({ force = false } = {}) {
   const missing = TOOLS.filter((t) => {
@@ -216,7 +238,7 @@ export async function buildArchives({ force = false } = {}) {
     .update(readFileSync(leakyRaw))
     .digest('hex');
   const stamp = path.join(outDir, '.archives-stamp');
-  const outputs = ['leaky-rootfs.tar.xz', 'leaky-gce.raw.tar.gz', 'leaky.ova', 'leaky-docker.tar', 'leaky-oci.tar', 'result'].map((o) => path.join(outDir, o));
+  const outputs = ['leaky-rootfs.tar.xz', 'leaky-gce.raw.tar.gz', 'leaky.ova', 'leaky-docker.tar', 'leaky-oci.tar', 'result', 'leaky-installer.iso'].map((o) => path.join(outDir, o));
   if (!force && existsSync(stamp) && readFileSync(stamp, 'utf8') === hash && outputs.every((o) => existsSync(o))) {
     console.log('images-sample: archives up to date');
     return;
@@ -256,6 +278,7 @@ export async function buildArchives({ force = false } = {}) {
     made.push(await dockerArchive(layers, epoch, tmp));
     made.push(...(await ociLayout(layers, epoch)));
     made.push(...(await nixResult()));
+    made.push(await installerIso(epoch, tmp));
   } finally {
     await fsp.rm(tmp, { recursive: true, force: true });
   }

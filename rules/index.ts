@@ -13,6 +13,7 @@ import hostGcroot from './host-gcroot.js';
 import hostIdentityReference from './host-identity-reference.js';
 import hostResolvConf from './host-resolv-conf.js';
 import leftoverTemp from './leftover-temp.js';
+import nestedImage from './nested-image.js';
 import orphanedHome from './orphaned-home.js';
 import privateKey from './private-key.js';
 import rootOwnedNixDefexpr from './root-owned-nix-defexpr.js';
@@ -76,4 +77,5 @@ export const builtinRules: Rule[] = [
   kerberosKeytab,
   buildHostname,
   gitRemoteCredentials,
+  nestedImage,
 ];

@@ -33,6 +33,10 @@ function targetOptions(y: Argv): Argv {
       type: 'boolean',
       describe: 'let a qcow2/vmdk/vhd image read the host backing file it names (refused by default)',
     })
+    .option('nested', {
+      type: 'boolean',
+      describe: 'audit disk/filesystem images found inside an image as roots of their own (findings read FILE:/path)',
+    })
     .option('accel', { choices: ACCEL_CHOICES as string[], describe: 'guestfs appliance: kvm, tcg or auto (default)' })
     .option('timeout', { type: 'number', describe: 'seconds per image, open to report, every backend (default 300)' })
     .option('max-decompressed', {

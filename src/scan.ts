@@ -1,6 +1,7 @@
 /** Audit targets: open each with a backend, run the rules over every root, and collect one result per target. */
 import type { Backend, OpenedImage } from './backends/backend.js';
 import { expandProducts, resolveBackend } from './resolve/index.js';
+import { NESTED_RULE, withNestedRoots } from './resolve/nested.js';
 import { dirBackend } from './backends/dir.js';
 import { createGuestfsBackend, DEFAULT_TIMEOUT_S, openGuestfsPrepared, type GuestfsBackendOptions } from './backends/guestfs.js';
 import { createDeadline, raceDeadline, type Deadline } from './image/deadline.js';
@@ -17,6 +18,8 @@ import { NO_PROGRESS, type Progress } from './store/progress.js';
 export interface BackendOptions {
   /** Let a qcow2/vmdk/vhd image read the host file it names; every image backend prepares images with it. */
   allowBackingFile?: boolean;
+  /** Audit disk and filesystem images found inside an image as roots of their own (`--nested`). */
+  nested?: boolean;
   /** The guestfs appliance: acceleration, per-image timeout (the one deadline of every backend). */
   guestfs?: Omit<GuestfsBackendOptions, 'allowBackingFile'>;
   /** Most real bytes decompressing one target may write to the temp directory. */
@@ -118,9 +121,22 @@ export async function scanTarget(target: string, opts: ScanOptions & Pick<StoreO
     deadline.check();
     result.backend = image.backend;
     opts.verbose?.(`${target}: phase open: ${Date.now() - t0} ms (${image.backend} backend)`);
+    let audited = new Set<string>();
+    if (opts.nested) {
+      const images = autoImageBackend(opts);
+      const n = await withNestedRoots(image, {
+        verbose: verbose && ((msg: string) => verbose(`${target}: ${msg}`)),
+        openImage: (file, label) => images.open(file, { verbose: verbose && ((msg: string) => verbose(`${target}: ${label}: ${msg}`)) }),
+      });
+      image = n.image;
+      audited = n.audited;
+    }
     result.filesystems = image.filesystems;
     t0 = Date.now();
-    result.findings = await raceDeadline(auditImage(image, opts, target, deadline), deadline.signal);
+    // A nested image audited as its own root is no longer "not audited".
+    result.findings = (await raceDeadline(auditImage(image, opts, target, deadline), deadline.signal)).filter(
+      (f) => !(f.ruleId === NESTED_RULE && audited.has(f.path)),
+    );
     deadline.check();
     opts.verbose?.(`${target}: phase rules: ${Date.now() - t0} ms (${opts.rules.length} rules)`);
     if (image.problems.length > 0) {

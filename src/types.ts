@@ -124,6 +124,19 @@ export interface ImageRoot {
    * Missing or unreadable files map to an Error.
    */
   readFiles(paths: string[], maxBytes: number): Promise<Map<string, FileContent | Error>>;
+  /**
+   * A regular file (canonical path) as a random-access byte source, when the backend can map files (native): how a
+   * filesystem image stored inside the image is opened without copying it out (`--nested`, the NixOS ISO's store).
+   */
+  openFile?(path: string): RandomAccess;
+}
+
+/** Bytes readable at any offset (what the native readers open: an image file, or a file inside an image). */
+export interface RandomAccess {
+  readonly size: number;
+  /** Exactly `length` bytes at `offset`; throws when the range is outside. */
+  read(offset: number, length: number): Buffer;
+  close?(): void;
 }
 
 /** How targets are read (`--backend`, config `backend.name`). */

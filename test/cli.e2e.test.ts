@@ -42,7 +42,7 @@ describe('hostleak scan on the sample trees', () => {
     expect(r.status).toBe(1);
     expect(r.stdout).toContain('/home/bob');
     expect(r.stdout).toContain('How to fix');
-    expect(r.stdout.trimEnd().split('\n').pop()).toMatch(/^\d+ errors?, \d+ warnings? in 1 target$/);
+    expect(r.stdout.trimEnd().split('\n').pop()).toMatch(/^\d+ errors?, \d+ warnings?(, \d+ info)? in 1 target$/);
     expect(r.stdout).not.toMatch(/\x1b\[/);
   });
 

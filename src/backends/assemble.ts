@@ -14,7 +14,7 @@
  */
 import { Inventory, normalizePath, parentOf } from '../inventory.js';
 import type { Entry, FilesystemInfo } from '../types.js';
-import type { FileContent, FilesystemView, ImageRoot } from './backend.js';
+import { TargetError, type FileContent, type FilesystemView, type ImageRoot } from './backend.js';
 
 export interface Assembled {
   roots: ImageRoot[];
@@ -94,8 +94,8 @@ function copyEntry(e: Entry, path: string, fs: string): Entry {
   return c;
 }
 
-/** A root made of one filesystem, optionally with others mounted into it. */
-function buildRoot(
+/** A root made of one filesystem, optionally with others mounted into it (mounts[0] at `/`). */
+export function buildRoot(
   prefix: string | null,
   mounts: Array<{ mountpoint: string; view: FilesystemView }>,
 ): ImageRoot {
@@ -126,6 +126,13 @@ function buildRoot(
   return {
     prefix,
     inventory,
+    openFile: mounts.some((m) => m.view.openFile)
+      ? (p: string) => {
+          const { view, inner } = route(p);
+          if (!view.openFile) throw new TargetError(`${p}: ${view.type} files cannot be opened as images`);
+          return view.openFile(inner);
+        }
+      : undefined,
     async readFiles(paths: string[], maxBytes: number): Promise<Map<string, FileContent | Error>> {
       const groups = new Map<FilesystemView, Array<{ outer: string; inner: string }>>();
       for (const p of paths) {

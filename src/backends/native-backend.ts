@@ -5,6 +5,7 @@
  */
 import { withPreparedImage, type PreparedImage } from '../image/prepare.js';
 import { assemble } from './assemble.js';
+import { nixosIsoLayout } from '../resolve/nested.js';
 import { TargetError } from '../errors.js';
 import type { Backend, OpenedImage, OpenOptions } from './backend.js';
 import {
@@ -50,14 +51,19 @@ export async function openNativePrepared(prepared: PreparedImage, opts: OpenOpti
     opts.verbose?.(
       `phase list: ${tAssemble - started} ms (native: ${views.length} filesystem(s), ${views.reduce((n, v) => n + v.inventory.size, 0)} entries)`,
     );
-    const a = await assemble(views);
-    opts.verbose?.(`phase assemble: ${Date.now() - tAssemble} ms`);
+    // The NixOS installer ISO boots with /nix-store.squashfs at /nix/store: audit it that way.
+    const iso = await nixosIsoLayout(views).catch((err: unknown) => {
+      problems.push(`/nix-store.squashfs: ${(err as Error).message.split('\n')[0]}`);
+      return null;
+    });
+    const a = await assemble(iso ? iso.rest : views);
+    opts.verbose?.(`phase assemble: ${Date.now() - tAssemble} ms${iso ? ' (NixOS ISO: /nix-store.squashfs at /nix/store)' : ''}`);
     for (const n of a.notes) opts.verbose?.(`native: ${n}`);
     return {
       backend: 'native',
-      filesystems: a.filesystems,
-      roots: a.roots,
-      problems: [...sourceProblems(file), ...problems, ...a.problems],
+      filesystems: iso ? [...iso.filesystems, ...a.filesystems] : a.filesystems,
+      roots: iso ? [iso.root, ...a.roots] : a.roots,
+      problems: [...sourceProblems(file), ...problems, ...(iso?.problems ?? []), ...a.problems],
       async close() {
         source.close?.();
         prepared.cleanup();

@@ -72,18 +72,22 @@ export function inventoryWithParents(entries: Entry[], fs: string): Inventory {
 }
 
 /** Several opened images (members of an archive, images in a folder) as one target; roots named by their label. */
-export function combineImages(parts: Array<{ label: string; image: OpenedImage }>, backend?: string): OpenedImage {
-  if (parts.length === 1 && backend === undefined) return parts[0]!.image;
+export function combineImages(
+  parts: Array<{ label: string; image: OpenedImage }>,
+  backend?: string,
+  named = parts.length > 1,
+): OpenedImage {
+  if (!named && backend === undefined) return parts[0]!.image;
   const name = (label: string, p: string | null) => (p ? `${label}:${p}` : label);
   return {
     backend: backend ?? [...new Set(parts.map((p) => p.image.backend))].join('+'),
     filesystems: parts.flatMap(({ label, image }) =>
-      image.filesystems.map((f) => (parts.length === 1 ? f : { ...f, device: name(label, f.device) })),
+      image.filesystems.map((f) => (named ? { ...f, device: name(label, f.device) } : f)),
     ),
     roots: parts.flatMap(({ label, image }) =>
-      image.roots.map((r) => (parts.length === 1 ? r : { ...r, prefix: name(label, r.prefix) })),
+      image.roots.map((r) => (named ? { ...r, prefix: name(label, r.prefix) } : r)),
     ),
-    problems: parts.flatMap(({ label, image }) => image.problems.map((p) => (parts.length === 1 ? p : `${label}: ${p}`))),
+    problems: parts.flatMap(({ label, image }) => image.problems.map((p) => (named ? `${label}: ${p}` : p))),
     async close() {
       for (const p of parts) await p.image.close().catch(() => undefined);
     },

@@ -38,7 +38,7 @@ export interface StoreRequest extends ScanOptions {
  * What decides a cached result besides the image's bytes. The cache holds raw audit results; ignores and baselines
  * are applied after it, so they never need a rescan.
  */
-export function cacheKey(req: Pick<StoreRequest, 'backend' | 'host' | 'rules' | 'allowBackingFile'>): string {
+export function cacheKey(req: Pick<StoreRequest, 'backend' | 'host' | 'rules' | 'allowBackingFile' | 'nested'>): string {
   return configHash({
     version: VERSION,
     backend: req.backend,
@@ -53,6 +53,8 @@ export function cacheKey(req: Pick<StoreRequest, 'backend' | 'host' | 'rules' | 
     })),
     // With backing files allowed an overlay audits to other findings than when it is refused.
     allowBackingFile: req.allowBackingFile ?? false,
+    // --nested audits more of the same image.
+    nested: req.nested ?? false,
   });
 }
 

@@ -1,0 +1,197 @@
+/**
+ * Filesystems inside filesystems.
+ *
+ * - The NixOS installer ISO is assembled as it boots: its iso9660 root plus `/nix-store.squashfs` mounted at
+ *   `/nix/store` (stage 1 mounts it there), so store findings read `/nix/store/...`.
+ * - Any other file of an image that is itself a disk or filesystem image is found by its magic bytes
+ *   (nestedImages: image-like names of any size, and every big file outside /nix/store). The nested-image rule names
+ *   each one as not audited; `--nested` audits each as its own root, named `<path of the file>:/...`: mapped in
+ *   place when the backend can map files (native), else copied out to a temporary file (up to a size bound).
+ */
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { assemble, buildRoot } from '../backends/assemble.js';
+import type { FilesystemView, OpenedImage } from '../backends/backend.js';
+import { TargetError } from '../errors.js';
+import { listNativeFilesystems } from '../backends/native/index.js';
+import { detectBuffer } from '../image/detect.js';
+import type { Inventory } from '../inventory.js';
+import type { Entry, FilesystemInfo, ImageRoot } from '../types.js';
+import { tempDir } from './archive.js';
+import { combineImages } from './opened.js';
+
+/** The rule that names nested images that were not audited (rules/nested-image.ts). */
+export const NESTED_RULE = 'nested-image';
+/** Bytes of a file looked at to recognise an image (the btrfs superblock sits at 64 KiB). */
+export const NESTED_HEAD = 0x10100;
+/** Names that say "image", compressed or not. */
+const IMAGE_NAME = /\.(img|raw|iso|qcow2?|vmdk|vhdx?|vdi|squashfs|sqsh|sfs|erofs|ext[234]|fat|vfat|btrfs|xfs)(\.(gz|xz|zst|bz2))?$/i;
+/** Files at least this big are checked whatever their name (outside /nix/store, where packages keep big blobs). */
+const BIG = 1024 * 1024;
+/** Upper bound on files whose first bytes are read. */
+const MAX_CANDIDATES = 4096;
+/** Largest nested image copied out to a temporary file when the backend cannot map files in place. */
+const MAX_COPY = 512 * 1024 * 1024;
+
+const inStore = (p: string) => p === '/nix/store' || p.startsWith('/nix/store/');
+
+/** Files that might be images, from the inventory alone. */
+export function nestedCandidates(inv: Inventory): Entry[] {
+  const out: Entry[] = [];
+  for (const e of inv.unordered()) {
+    if (e.type !== 'file' || e.size < 2048) continue;
+    if (IMAGE_NAME.test(e.path) || (e.size >= BIG && !inStore(e.path))) out.push(e);
+  }
+  out.sort((a, b) => (a.path < b.path ? -1 : 1));
+  return out.slice(0, MAX_CANDIDATES);
+}
+
+export interface NestedImage {
+  entry: Entry;
+  /** `ext4 filesystem`, `qcow2 v3`, `xz-compressed` ... */
+  description: string;
+  /** Raw bytes a native reader can open in place (not a disk container, not compressed). */
+  raw: boolean;
+}
+
+/** Which candidates are images, by their first bytes (`read` returns the heads, null when unreadable). */
+export async function nestedImages(
+  inv: Inventory,
+  read: (paths: string[]) => Promise<Map<string, Buffer | null>>,
+): Promise<NestedImage[]> {
+  const cands = nestedCandidates(inv);
+  // Filesystems mounted from a file (the ISO's store) are audited already: their device names the file.
+  const mounted = new Set<string>();
+  for (const e of inv.unordered()) mounted.add(e.fs);
+  const out: NestedImage[] = [];
+  for (let i = 0; i < cands.length; i += 64) {
+    const chunk = cands.slice(i, i + 64).filter((e) => ![...mounted].some((fs) => fs.endsWith(`:${e.path}`)));
+    const heads = await read(chunk.map((e) => e.path));
+    for (const e of chunk) {
+      const head = heads.get(e.path);
+      if (!head) continue;
+      const d = detectBuffer(head);
+      if (!d) continue;
+      // A compressed file is an image only when its name says so (.img.zst); .gz logs are not.
+      if (d.kind === 'compressed' && !IMAGE_NAME.test(e.path)) continue;
+      out.push({ entry: e, description: d.description, raw: d.kind === 'image' && d.container === 'raw' });
+    }
+  }
+  return out;
+}
+
+/** A view under another name (a filesystem read from a file: `<outer device>:<path>`). */
+function renamed(v: FilesystemView, device: string): FilesystemView {
+  return { ...v, device };
+}
+
+/**
+ * The NixOS installer ISO: an iso9660 filesystem holding /nix-store.squashfs. Returns the root as it boots (the
+ * squashfs at /nix/store) and the remaining views, or null when the image is not laid out that way.
+ */
+export async function nixosIsoLayout(
+  views: FilesystemView[],
+): Promise<{ root: ImageRoot; filesystems: FilesystemInfo[]; rest: FilesystemView[]; problems: string[] } | null> {
+  const iso = views.find((v) => v.type === 'iso9660' && v.inventory.get('/nix-store.squashfs')?.type === 'file' && v.openFile);
+  if (!iso) return null;
+  const src = iso.openFile!('/nix-store.squashfs');
+  const inner = await listNativeFilesystems(src);
+  const store = inner.views[0];
+  if (!store) throw new TargetError(`${iso.device}:/nix-store.squashfs: no filesystem in it`);
+  const device = `${iso.device}:/nix-store.squashfs`;
+  const root = buildRoot(null, [
+    { mountpoint: '/', view: iso },
+    { mountpoint: '/nix/store', view: renamed(store, device) },
+  ]);
+  return {
+    root,
+    filesystems: [
+      { device: iso.device, type: iso.type, label: iso.label, mountpoint: '/' },
+      { device, type: store.type, label: store.label, mountpoint: '/nix/store' },
+    ],
+    rest: views.filter((v) => v !== iso),
+    problems: inner.problems.map((p) => `${device}: ${p}`),
+  };
+}
+
+export interface NestedOptions {
+  verbose?: (msg: string) => void;
+  /** Open an image file with the image backends (for images copied out). */
+  openImage(file: string, label: string): Promise<OpenedImage>;
+}
+
+/** Heads of files through a root's reader. */
+export function headReader(root: ImageRoot): (paths: string[]) => Promise<Map<string, Buffer | null>> {
+  return async (paths) => {
+    const got = await root.readFiles(paths, NESTED_HEAD);
+    return new Map(paths.map((p) => {
+      const r = got.get(p);
+      return [p, r && !(r instanceof Error) ? r.data : null];
+    }));
+  };
+}
+
+/**
+ * `--nested`: open every image found inside the image's roots as roots of its own, named `<path>:` (and
+ * `<prefix>:<path>:` inside a prefixed root). Returns the image with those roots added and the paths audited.
+ */
+export async function withNestedRoots(image: OpenedImage, opts: NestedOptions): Promise<{ image: OpenedImage; audited: Set<string> }> {
+  const parts: Array<{ label: string; image: OpenedImage }> = [];
+  const problems: string[] = [];
+  const audited = new Set<string>();
+  const cleanups: Array<() => void> = [];
+  for (const root of image.roots) {
+    if (root.ruleTags) continue;
+    const found = await nestedImages(root.inventory, headReader(root));
+    for (const n of found) {
+      const label = root.prefix ? `${root.prefix}:${n.entry.path}` : n.entry.path;
+      try {
+        let opened: OpenedImage;
+        if (n.raw && root.openFile) {
+          const src = root.openFile(n.entry.path);
+          const listed = await listNativeFilesystems(src);
+          const a = await assemble(listed.views);
+          opened = {
+            backend: 'native',
+            filesystems: a.filesystems,
+            roots: a.roots,
+            problems: [...listed.problems, ...a.problems],
+            async close() {
+              src.close?.();
+            },
+          };
+        } else {
+          if (n.entry.size > MAX_COPY) throw new TargetError(`${n.description} of ${n.entry.size} bytes is too big to copy out (limit ${MAX_COPY})`);
+          const got = (await root.readFiles([n.entry.path], n.entry.size)).get(n.entry.path);
+          if (!got || got instanceof Error) throw new TargetError(`cannot read it (${got?.message ?? 'not read'})`);
+          const tmp = tempDir();
+          cleanups.push(tmp.cleanup);
+          const file = path.join(tmp.dir, 'nested.img');
+          await fsp.writeFile(file, got.data, { mode: 0o600 });
+          opened = await opts.openImage(file, label);
+        }
+        opts.verbose?.(`nested: ${label} (${n.description}) audited as its own root`);
+        parts.push({ label, image: opened });
+        audited.add(label);
+      } catch (err) {
+        problems.push(`${label}: nested ${n.description} not audited: ${(err as Error).message.split('\n')[0]}`);
+      }
+    }
+  }
+  if (parts.length === 0 && problems.length === 0) return { image, audited };
+  const nested = parts.length > 0 ? combineImages(parts, 'nested', true) : null;
+  return {
+    image: {
+      ...image,
+      filesystems: [...image.filesystems, ...(nested?.filesystems ?? [])],
+      roots: [...image.roots, ...(nested?.roots ?? [])],
+      problems: [...image.problems, ...(nested?.problems ?? []), ...problems],
+      async close() {
+        await nested?.close();
+        await image.close();
+        for (const c of cleanups) c();
+      },
+    },
+    audited,
+  };
+}
