@@ -12,7 +12,7 @@
 //   guestfs    `hostleak scan --backend guestfs` (one appliance under TCG; skip with HOSTLEAK_BENCH_GUESTFS=0)
 //   node bench/filesystems.mjs [--runs 2]
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,6 +44,7 @@ const outDir = path.join(here, 'out');
 for (const f of FORMATS) f.file = path.join(outDir, `large-tree-v${VERSION}.${f.suffix}`);
 const missing = FORMATS.filter((f) => !existsSync(f.file));
 if (missing.length > 0) {
+  mkdirSync(outDir, { recursive: true });
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'hostleak-bench-tree-'));
   try {
     console.error('bench: writing the large tree (once; images cached afterwards)...');
