@@ -4,6 +4,8 @@
 //   leaky-rootfs.tar.xz     an lxc/kexec-style rootfs tarball (GNU tar, numeric owners)
 //   leaky-gce.raw.tar.gz    Google Compute: `disk.raw` in a GNU sparse tar (tar -S), gzip
 //   leaky.ova               VirtualBox: an .ovf plus a stream-optimized VMDK in a ustar archive
+//   leaky-vagrant.box       vagrant-virtualbox: box.ovf, the VMDK, Vagrantfile, metadata.json in a .tar.gz
+//   leaky.qcow2.gz          digital-ocean: a gzip-compressed qcow2
 //   leaky-docker.tar        a docker-archive as `docker save` writes it (manifest.json, <sha>.json, <id>/layer.tar)
 //   leaky-oci/ leaky-oci.tar  an OCI image layout (oci-layout, index.json, blobs/sha256: gzip and zstd layers)
 //   store/<hash>-nixos-image/{nixos.qcow2,nix-support/hydra-build-products} and `result` -> it, like `nix build`
@@ -238,7 +240,7 @@ export async function buildArchives({ force = false } = {}) {
     .update(readFileSync(leakyRaw))
     .digest('hex');
   const stamp = path.join(outDir, '.archives-stamp');
-  const outputs = ['leaky-rootfs.tar.xz', 'leaky-gce.raw.tar.gz', 'leaky.ova', 'leaky-docker.tar', 'leaky-oci.tar', 'result', 'leaky-installer.iso'].map((o) => path.join(outDir, o));
+  const outputs = ['leaky-rootfs.tar.xz', 'leaky-gce.raw.tar.gz', 'leaky.ova', 'leaky-docker.tar', 'leaky-oci.tar', 'result', 'leaky-installer.iso', 'leaky-vagrant.box', 'leaky.qcow2.gz'].map((o) => path.join(outDir, o));
   if (!force && existsSync(stamp) && readFileSync(stamp, 'utf8') === hash && outputs.every((o) => existsSync(o))) {
     console.log('images-sample: archives up to date');
     return;
@@ -273,6 +275,20 @@ export async function buildArchives({ force = false } = {}) {
     const ova = path.join(outDir, 'leaky.ova');
     sh('tar', ['--format=ustar', '--numeric-owner', '--owner=0', '--group=0', '-C', ovaDir, '-cf', ova, 'leaky.ovf', 'leaky-disk001.vmdk']);
     made.push(ova);
+
+    // vagrant-virtualbox: a .box is a gzip tar of box.ovf, the VMDK, a Vagrantfile and metadata.json.
+    await fsp.rename(path.join(ovaDir, 'leaky.ovf'), path.join(ovaDir, 'box.ovf'));
+    await fsp.writeFile(path.join(ovaDir, 'Vagrantfile'), 'Vagrant.configure("2") { |c| c.vm.base_mac = "0800274B8A4B" }\n');
+    await fsp.writeFile(path.join(ovaDir, 'metadata.json'), '{"provider":"virtualbox"}\n');
+    for (const f of ['box.ovf', 'Vagrantfile', 'metadata.json']) await fsp.utimes(path.join(ovaDir, f), epoch, epoch);
+    const box = path.join(outDir, 'leaky-vagrant.box');
+    sh('sh', ['-c', `tar --format=ustar --numeric-owner --owner=0 --group=0 -C "$0" -cf - metadata.json Vagrantfile box.ovf leaky-disk001.vmdk | gzip -n -c > "$1"`, ovaDir, box]);
+    made.push(box);
+
+    // digital-ocean: a gzip-compressed qcow2.
+    const doImage = path.join(outDir, 'leaky.qcow2.gz');
+    sh('sh', ['-c', 'gzip -n -c "$0" > "$1"', path.join(outDir, 'leaky.qcow2'), doImage]);
+    made.push(doImage);
 
     const layers = await containerLayers(tmp, epoch);
     made.push(await dockerArchive(layers, epoch, tmp));

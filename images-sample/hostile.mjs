@@ -6,7 +6,7 @@
 //   node images-sample/hostile.mjs DIR        builds every case into DIR (for poking at them by hand)
 //   import { buildHostile } from './hostile.mjs'; await buildHostile(dir, ['vmdk-flat-plus'])
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -127,6 +127,13 @@ export const CASES = {
   // Decompression bombs: 50 GB of zeros (costs time, not disk: written sparse) and 4 GB of data (costs disk).
   'zero-bomb': (dir) => ({ file: zstdRle(path.join(dir, 'zeros.img.zst'), 0, 50 * 1000 ** 3), expect: 3, reason: /timed out/ }),
   'data-bomb': (dir) => ({ file: zstdRle(path.join(dir, 'data.img.zst'), 0x41, 4 * 1000 ** 3), expect: 3, reason: /limit|timed out/ }),
+  // Readers that trust the image's counts: a block repeated in one directory's map, a FAT chain looping on itself,
+  // tens of thousands of directories sharing one block.
+  'ext2-repeated-block': (dir) => ({ file: ext2RepeatedBlock(dir), expect: 0, reason: /met twice/ }),
+  'fat32-root-loop': (dir) => ({ file: fat32Loop(dir), expect: 0, reason: /loops/ }),
+  'ext2-shared-dir-block': (dir) => ({ file: ext2SharedBlock(dir, 77_000), expect: 0, reason: /met twice/ }),
+  // A huge leaky image: 100,000 findings must still be reported.
+  'many-findings': (dir) => ({ file: manyFindings(dir, 5000), expect: 1, reason: /dangling/ }),
   'vdi-differencing': (dir) => {
     const f = path.join(dir, 'diff.vdi');
     run('qemu-img', ['create', '-q', '-f', 'vdi', f, '4M']);
@@ -159,6 +166,112 @@ function zstdRle(file, byte, bytes) {
   }
   writeFileSync(file, out);
   return file;
+}
+
+/** Little-endian u32 array as bytes. */
+function u32s(values) {
+  const b = Buffer.alloc(values.length * 4);
+  values.forEach((v, i) => b.writeUInt32LE(v, i * 4));
+  return b;
+}
+
+/** An ext2 (1 KiB blocks) whose /d has its data block B repeated through every block-map slot: 256 MiB of B. */
+function ext2RepeatedBlock(dir) {
+  const tree = path.join(dir, 'tree');
+  mkdirSync(path.join(tree, 'd'), { recursive: true });
+  for (let i = 0; i < 40; i++) writeFileSync(path.join(tree, 'd', `file-with-a-longish-name-${i}`), 'x\n');
+  const f = path.join(dir, 'repeat.ext2');
+  run('mke2fs', ['-q', '-F', '-t', 'ext2', '-b', '1024', '-d', tree, f, '4M']);
+  const stat = run('debugfs', ['-R', 'blocks /d', f]).toString().trim().split(/\s+/);
+  const b = Number(stat[0]);
+  const [ind, dind, tind] = [4000, 4001, 4002];
+  patch(f, ind * 1024, u32s(Array(256).fill(b)));
+  patch(f, dind * 1024, u32s(Array(256).fill(ind)));
+  patch(f, tind * 1024, u32s(Array(256).fill(dind)));
+  const cmds = [...Array(12).keys()].map((i) => `sif /d block[${i}] ${b}`);
+  cmds.push(`sif /d block[IND] ${ind}`, `sif /d block[DIND] ${dind}`, `sif /d block[TIND] ${tind}`, `sif /d size ${256 * 1024 * 1024}`);
+  const script = path.join(dir, 'debugfs.cmds');
+  writeFileSync(script, cmds.join('\n') + '\n');
+  run('debugfs', ['-w', '-f', script, f]);
+  return f;
+}
+
+/** A FAT32 whose root directory's cluster chain points back at itself. */
+function fat32Loop(dir) {
+  const f = path.join(dir, 'loop.fat32');
+  run('mkfs.vfat', ['-C', '-F', '32', f, String(40 * 1024)]);
+  const bs = readFileSync(f).subarray(0, 512);
+  const reserved = bs.readUInt16LE(14);
+  const fats = bs[16];
+  const fatSectors = bs.readUInt32LE(36);
+  const root = bs.readUInt32LE(44);
+  for (let i = 0; i < fats; i++) patch(f, (reserved + i * fatSectors) * 512 + root * 4, u32s([root]));
+  return f;
+}
+
+/**
+ * An ext2 (4 KiB blocks) with `count` directory inodes that all use one data block S, and S lists 300 of them: a
+ * walk that trusts the metadata lists 300 names under each of `count` directories.
+ */
+function ext2SharedBlock(dir, count) {
+  const tree = path.join(dir, 'tree');
+  mkdirSync(path.join(tree, 'd'), { recursive: true });
+  const f = path.join(dir, 'shared.ext2');
+  run('mke2fs', ['-q', '-F', '-t', 'ext2', '-b', '4096', '-I', '128', '-N', String(count + 64), '-d', tree, f, '64M']);
+  const img = readFileSync(f);
+  const sb = img.subarray(1024, 2048);
+  const inodesPerGroup = sb.readUInt32LE(0x28);
+  const inodeSize = sb.readUInt16LE(0x58);
+  const groups = Math.ceil(sb.readUInt32LE(0x0) / inodesPerGroup);
+  const gdt = img.subarray(4096, 4096 + groups * 32);
+  const table = (g) => gdt.readUInt32LE(g * 32 + 8);
+  const dInode = Number(/Inode: (\d+)/.exec(run('debugfs', ['-R', 'stat /d', f]).toString())[1]);
+  const shared = Number(run('debugfs', ['-R', 'blocks /d', f]).toString().trim().split(/\s+/)[0]);
+  const first = 32; // past the reserved inodes and /d
+  const inodeAt = (ino) => table(Math.floor((ino - 1) / inodesPerGroup)) * 4096 + ((ino - 1) % inodesPerGroup) * inodeSize;
+  const dirInode = Buffer.alloc(128);
+  dirInode.writeUInt16LE(0x41ed, 0); // drwxr-xr-x
+  dirInode.writeUInt32LE(4096, 4); // size
+  dirInode.writeUInt16LE(2, 26); // links
+  dirInode.writeUInt32LE(8, 28); // 512-byte sectors
+  dirInode.writeUInt32LE(shared, 40); // block[0]
+  const fd = openSync(f, 'r+');
+  try {
+    for (let i = 0; i < count; i++) writeSync(fd, dirInode, 0, 128, inodeAt(first + i));
+    // S: ".", "..", then 300 entries naming the first 300 of those inodes, the last one padded to the block end.
+    const blk = Buffer.alloc(4096);
+    let p = 0;
+    const entry = (ino, name, last) => {
+      const len = last ? 4096 - p : (8 + name.length + 3) & ~3;
+      blk.writeUInt32LE(ino, p);
+      blk.writeUInt16LE(len, p + 4);
+      blk[p + 6] = name.length;
+      blk[p + 7] = 2; // directory
+      blk.write(name, p + 8, 'latin1');
+      p += len;
+    };
+    entry(dInode, '.', false);
+    entry(2, '..', false);
+    for (let i = 0; i < 300; i++) entry(first + (i % count), `s${i}`, i === 299);
+    writeSync(fd, blk, 0, 4096, shared * 4096);
+  } finally {
+    closeSync(fd);
+  }
+  return f;
+}
+
+/** An ext4 with `dirs` x 20 dangling symlinks: 20 per directory stay separate findings (no aggregation). */
+function manyFindings(dir, dirs) {
+  const tree = path.join(dir, 'tree');
+  for (let d = 0; d < dirs; d++) {
+    const sub = path.join(tree, 'srv', String(d));
+    mkdirSync(sub, { recursive: true });
+    for (let i = 0; i < 20; i++) symlinkSync(`/nonexistent/${d}/${i}`, path.join(sub, `l${i}`));
+  }
+  const f = path.join(dir, 'many.ext4');
+  run('mke2fs', ['-q', '-F', '-t', 'ext4', '-N', String(dirs * 21 + 1024), '-d', tree, f, '256M']);
+  rmSync(tree, { recursive: true, force: true });
+  return f;
 }
 
 function guid(s) {

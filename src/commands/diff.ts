@@ -11,6 +11,7 @@ import { atOrAbove, EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK } from '../exit.js';
 import { auditImage } from '../scan.js';
 import { modeString, octalMode, partialNote, phase, withImage } from './common.js';
 import { failOnFrom, hostIdentity, prepareGate, rulesFor, wantColor, type CommandContext, type RunResult } from './context.js';
+import { pushAll } from '../arrays.js';
 
 /** Regular files up to this size that keep path and size are compared by content hash. */
 export const HASH_MAX_BYTES = 64 * 1024;
@@ -222,8 +223,8 @@ export function formatDiffText(d: DiffReport, color: boolean): string {
     }
   }
   lines.push(c.dim(`Unchanged: ${d.unchanged} entries`), '');
-  lines.push(...findingLines(c, 'New findings', d.findings.new, c.red), '');
-  lines.push(...findingLines(c, 'Fixed findings', d.findings.fixed, c.green), '');
+  pushAll(lines, findingLines(c, 'New findings', d.findings.new, c.red)).push('');
+  pushAll(lines, findingLines(c, 'Fixed findings', d.findings.fixed, c.green)).push('');
   const n = d.findings.new.length;
   const fixed = d.findings.fixed.length;
   lines.push(

@@ -8,6 +8,7 @@ import { RequestError } from '../errors.js';
 import { EXIT_INCOMPLETE, EXIT_OK } from '../exit.js';
 import { isoTime, modeString, partialNote, phase, selectRoot, withImage } from './common.js';
 import { prepareGate, type CommandContext, type RunResult } from './context.js';
+import { maxOf } from '../arrays.js';
 
 export interface LsOptions {
   long: boolean;
@@ -60,8 +61,8 @@ export async function ls(root: ImageRoot, path: string, opts: LsOptions): Promis
 /** Pad every column but the last to its widest cell; numbers (size) right-aligned. */
 export function alignColumns(rows: string[][]): string {
   if (rows.length === 0) return '';
-  const cols = Math.max(...rows.map((r) => r.length));
-  const widths = Array.from({ length: cols - 1 }, (_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  const cols = maxOf(rows.map((r) => r.length));
+  const widths = Array.from({ length: cols - 1 }, (_, i) => maxOf(rows.map((r) => (r[i] ?? '').length)));
   return (
     rows
       .map((r) =>

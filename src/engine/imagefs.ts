@@ -4,6 +4,7 @@
  */
 import type { FileContent, ImageRoot } from '../types.js';
 import type { ImageFs, ReadOptions, ReadResult } from './rule.js';
+import { maxOf } from '../arrays.js';
 
 export const DEFAULT_MAX_BYTES = 1024 * 1024;
 
@@ -31,7 +32,7 @@ export function createImageFs(root: ImageRoot): ImageFs & { stats: ImageFsStats 
     const batch = pending;
     pending = new Map();
     if (batch.size === 0) return;
-    const maxBytes = Math.max(...[...batch.values()].map((p) => p.maxBytes));
+    const maxBytes = maxOf([...batch.values()].map((p) => p.maxBytes));
     stats.batches++;
     stats.filesRead += batch.size;
     let results: Map<string, FileContent | Error>;

@@ -18,6 +18,7 @@ import { dirBlobs, openContainer } from './container.js';
 import { containerLayout, looksLikeRootTree } from './shape.js';
 import { isTarHeader, sniffRange, wholeFile } from './stream.js';
 import type { Compression } from '../image/detect.js';
+import { pushAll } from '../arrays.js';
 
 const HEAD = 0x10100;
 
@@ -128,7 +129,7 @@ export async function expandProducts(targets: string[], verbose?: (msg: string) 
     const shape = await classifyFolder(t).catch(() => null);
     if (shape?.kind === 'products') {
       verbose?.(`${t}: a folder of build products (from ${shape.via}): ${shape.files.join(', ')}`);
-      out.push(...shape.files.map((f) => path.join(t, f)));
+      pushAll(out, shape.files.map((f) => path.join(t, f)));
     } else out.push(t);
   }
   return [...new Set(out)];

@@ -5,6 +5,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import fg from 'fast-glob';
+import { pushAll } from '../arrays.js';
 
 export interface ExpandOptions {
   recursive: boolean;
@@ -64,11 +65,11 @@ export async function expandTargets(args: string[], opts: ExpandOptions): Promis
       const matches = (await fg(arg, { onlyFiles: false, followSymbolicLinks: false, suppressErrors: true })).sort();
       if (matches.length === 0) out.push(arg); // reported as a missing target
       for (const m of matches) {
-        if (opts.recursive && (await isDir(m))) out.push(...(await imagesUnder(m, opts)));
+        if (opts.recursive && (await isDir(m))) pushAll(out, await imagesUnder(m, opts));
         else out.push(m);
       }
     } else if (opts.recursive && (await isDir(arg))) {
-      out.push(...(await imagesUnder(arg, opts)));
+      pushAll(out, await imagesUnder(arg, opts));
     } else out.push(arg);
   }
   return [...new Set(out)];

@@ -11,7 +11,7 @@ import { Inventory } from '../../inventory.js';
 import type { Entry, EntryType } from '../../types.js';
 import type { FileContent } from '../backend.js';
 import { decompressSync } from './compress.js';
-import { LIMITS, rethrowIfStrict, typeOfMode, type Listed, type NativeFs } from './fs.js';
+import { LIMITS, ProblemList, rethrowIfStrict, typeOfMode, type Listed, type NativeFs } from './fs.js';
 import { CorruptImageError, ExtentSource, UnsupportedImageError, type ByteSource } from './source.js';
 
 const SB_OFFSET = 1024;
@@ -310,7 +310,7 @@ export class ErofsFs implements NativeFs {
 
   // ---- directories -------------------------------------------------------------------------------------------
 
-  private readDir(dir: Inode, path: string, problems: string[], visit: (name: string, nid: number) => void): void {
+  private readDir(dir: Inode, path: string, problems: ProblemList, visit: (name: string, nid: number) => void): void {
     if (dir.size > LIMITS.maxDirBytes) {
       problems.push(`${this.name}:${path}: directory too large (${dir.size} bytes)`);
       return;
@@ -353,7 +353,7 @@ export class ErofsFs implements NativeFs {
   // ---- public ------------------------------------------------------------------------------------------------
 
   list(device: string): Listed {
-    const problems: string[] = [];
+    const problems = new ProblemList();
     const inventory = new Inventory();
     this.paths.clear();
     if (this.blocks * this.blkSize > this.src.size) {
@@ -424,7 +424,7 @@ export class ErofsFs implements NativeFs {
         problems.push(`${this.name}:${path}: unreadable directory (${(err as Error).message})`);
       }
     }
-    return { inventory, problems };
+    return { inventory, problems: problems.done() };
   }
 
   private fileInode(path: string): Inode {

@@ -10,7 +10,7 @@
 import { Inventory } from '../../inventory.js';
 import type { Entry, EntryType } from '../../types.js';
 import type { FileContent } from '../backend.js';
-import { LIMITS, rethrowIfStrict, typeOfMode, type NativeFs } from './fs.js';
+import { LIMITS, ProblemList, rethrowIfStrict, typeOfMode, type NativeFs } from './fs.js';
 import { BufferSource, CorruptImageError, ExtentSource, UnsupportedImageError, type ByteSource } from './source.js';
 
 const SB_OFFSET = 1024;
@@ -429,7 +429,13 @@ export class ExtFs implements NativeFs {
   /**
    * Call `visit(name, ino)` for every live entry of a directory (not `.`/`..`). Damage is recorded in problems.
    */
-  private readDir(dir: Inode, path: string, problems: string[], visit: (name: string, ino: number) => void): void {
+  private readDir(
+    dir: Inode,
+    path: string,
+    problems: ProblemList,
+    visit: (name: string, ino: number) => void,
+    dirBlocks: Set<number> = new Set(),
+  ): void {
     if (dir.size > LIMITS.maxDirBytes) {
       problems.push(`${this.name}:${path}: directory too large (${dir.size} bytes)`);
       return;
@@ -469,11 +475,21 @@ export class ExtFs implements NativeFs {
       if (tail.length > 0) parseBlock(tail, 0, tail.length);
       return;
     }
+    // ext never shares a directory block (within one directory's map or between directories): a block met again
+    // is hostile metadata (one block repeated in a map lists the same names millions of times); skip it, once noted.
     const nBlocks = Math.ceil(dir.size / this.blockSize);
+    let shared = 0;
     for (const r of this.runs(dir, nBlocks)) {
       if (r.phys < 0) continue;
       const buf = this.readBlocksScratch(r.phys, r.len);
-      for (let b = 0; b < r.len; b++) parseBlock(buf, b * this.blockSize, (b + 1) * this.blockSize);
+      for (let b = 0; b < r.len; b++) {
+        if (dirBlocks.has(r.phys + b)) {
+          if (shared++ === 0) problems.push(`${this.name}:${path}: directory block ${r.phys + b} met twice (repeated in its block map or shared with another directory); skipped`);
+          continue;
+        }
+        dirBlocks.add(r.phys + b);
+        parseBlock(buf, b * this.blockSize, (b + 1) * this.blockSize);
+      }
     }
   }
 
@@ -495,7 +511,8 @@ export class ExtFs implements NativeFs {
   // ---- public ----------------------------------------------------------------------------------------------
 
   list(device: string): { inventory: Inventory; problems: string[] } {
-    const problems: string[] = [];
+    const problems = new ProblemList();
+    const dirBlocks = new Set<number>();
     if (this.blocksCount * this.blockSize > this.src.size) {
       problems.push(
         `${this.name}: the ${this.type} filesystem is truncated (${this.blocksCount * this.blockSize} bytes, the image holds ${this.src.size})`,
@@ -567,14 +584,14 @@ export class ExtFs implements NativeFs {
           }
           inventory.add(e);
           this.paths.set(p, ino);
-        });
+        }, dirBlocks);
       } catch (err) {
         rethrowIfStrict(err);
         if (err instanceof CorruptImageError && err.message.endsWith('too many entries')) throw err;
         problems.push(`${this.name}:${path}: unreadable directory (${(err as Error).message})`);
       }
     }
-    return { inventory, problems };
+    return { inventory, problems: problems.done() };
   }
 
   readFile(path: string, maxBytes: number): FileContent {

@@ -36,6 +36,34 @@ export const LIMITS = {
   maxDirBytes: 256 * 1024 * 1024,
 };
 
+/** Problems kept per filesystem listing; the rest are counted in one closing line. */
+export const MAX_PROBLEMS = 1000;
+
+/**
+ * A problem list for a walk over untrusted metadata: the same message is kept once, at most MAX_PROBLEMS are kept,
+ * and `done()` returns them with one line saying how many more there were. Memory stays bounded whatever the image.
+ */
+export class ProblemList {
+  private readonly seen = new Set<string>();
+  private readonly kept: string[] = [];
+  private dropped = 0;
+  push(msg: string): void {
+    if (this.seen.has(msg)) return;
+    if (this.kept.length >= MAX_PROBLEMS) {
+      this.dropped++;
+      return;
+    }
+    this.seen.add(msg);
+    this.kept.push(msg);
+  }
+  get length(): number {
+    return this.kept.length + this.dropped;
+  }
+  done(): string[] {
+    return this.dropped > 0 ? [...this.kept, `(and ${this.dropped} more problems)`] : [...this.kept];
+  }
+}
+
 let strict = false;
 /**
  * Strict mode (tests, fuzzing): an error that is not one of ours (a TargetError) is a reader bug, so it is rethrown

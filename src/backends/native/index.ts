@@ -22,6 +22,7 @@ import { isVhd, VhdSource } from './vhd.js';
 import { isVhdx, VhdxSource } from './vhdx.js';
 import { isVmdkSparse, VmdkSource } from './vmdk.js';
 import type { Container } from '../../image/detect.js';
+import { pushAll } from '../../arrays.js';
 
 export { CorruptImageError, UnsupportedImageError, CheckedSource, FileSource, SliceSource, BufferSource, ExtentSource } from './source.js';
 export type { ByteSource } from './source.js';
@@ -128,7 +129,7 @@ export function probeNative(source: ByteSource): ProbeResult {
   };
   const gpt = readGpt(source);
   if (gpt) {
-    problems.push(...gpt.problems);
+    pushAll(problems, gpt.problems);
     return { table: 'gpt', devices: fromParts(gpt.partitions), problems };
   }
   const whole = detectFsType(source);
@@ -141,7 +142,7 @@ export function probeNative(source: ByteSource): ProbeResult {
   }
   const mbr = readMbr(source);
   if (mbr) {
-    problems.push(...mbr.problems);
+    pushAll(problems, mbr.problems);
     return { table: 'mbr', devices: fromParts(mbr.partitions), problems };
   }
   return { table: 'none', devices: [], problems };
@@ -204,7 +205,7 @@ export async function listNativeFilesystems(
       problems.push(msg.startsWith(dev.device) ? msg : `${dev.device}: ${msg}`);
       continue;
     }
-    problems.push(...listed.problems);
+    pushAll(problems, listed.problems);
     const reader = fs;
     views.push({
       device: dev.device,

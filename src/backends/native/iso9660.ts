@@ -10,7 +10,7 @@
 import { Inventory } from '../../inventory.js';
 import type { Entry, EntryType } from '../../types.js';
 import type { FileContent } from '../backend.js';
-import { LIMITS, rethrowIfStrict, typeOfMode, type Listed, type NativeFs } from './fs.js';
+import { LIMITS, ProblemList, rethrowIfStrict, typeOfMode, type Listed, type NativeFs } from './fs.js';
 import { CorruptImageError, ExtentSource, type ByteSource, type FileExtent } from './source.js';
 
 const SECTOR = 2048;
@@ -158,7 +158,7 @@ export class Iso9660Fs implements NativeFs {
   // ---- system use (Rock Ridge) -------------------------------------------------------------------------------
 
   /** Decode the SUSP entries of one record (following CE continuation areas) into `rec`. */
-  private rockRidge(area: Buffer, rec: Record, path: string, problems: string[]): void {
+  private rockRidge(area: Buffer, rec: Record, path: string, problems: ProblemList): void {
     let nm = '';
     let nmSeen = false;
     const sl: string[] = [];
@@ -280,7 +280,7 @@ export class Iso9660Fs implements NativeFs {
 
   // ---- directories -------------------------------------------------------------------------------------------
 
-  private readDir(extent: number, size: number, path: string, problems: string[]): Record[] {
+  private readDir(extent: number, size: number, path: string, problems: ProblemList): Record[] {
     if (size > LIMITS.maxDirBytes) {
       problems.push(`${this.name}:${path}: directory too large (${size} bytes)`);
       return [];
@@ -358,7 +358,7 @@ export class Iso9660Fs implements NativeFs {
     return out;
   }
 
-  private rootRecord(problems: string[]): Record {
+  private rootRecord(problems: ProblemList): Record {
     const buf = this.src.read(this.rootExtent * SECTOR, Math.min(SECTOR, this.rootSize));
     const len = buf[0]!;
     const rec: Record = { name: '', isDir: true, extents: [], size: this.rootSize, mtime: len >= 34 ? shortDate(buf, 18) : 0 };
@@ -373,7 +373,7 @@ export class Iso9660Fs implements NativeFs {
   // ---- public ------------------------------------------------------------------------------------------------
 
   list(device: string): Listed {
-    const problems: string[] = [];
+    const problems = new ProblemList();
     const inventory = new Inventory();
     this.files.clear();
     if (this.volumeBytes > this.src.size) {
@@ -455,7 +455,7 @@ export class Iso9660Fs implements NativeFs {
         inventory.add(e);
       }
     }
-    return { inventory, problems };
+    return { inventory, problems: problems.done() };
   }
 
   openFile(path: string): ByteSource {

@@ -9,9 +9,11 @@
 import { Inventory } from '../../inventory.js';
 import type { Entry } from '../../types.js';
 import type { FileContent } from '../backend.js';
-import { LIMITS, rethrowIfStrict, type NativeFs } from './fs.js';
+import { LIMITS, ProblemList, rethrowIfStrict, type NativeFs } from './fs.js';
 import { CorruptImageError, type ByteSource } from './source.js';
 
+/** FAT directories hold at most 65536 entries of 32 bytes. */
+const FAT_DIR_MAX_BYTES = 65536 * 32;
 const ATTR_RO = 0x01;
 const ATTR_VOLUME = 0x08;
 const ATTR_DIR = 0x10;
@@ -195,13 +197,25 @@ export class VfatFs implements NativeFs {
     return v >= 0x0ffffff8 ? 0 : v;
   }
 
-  /** The clusters of a chain, at most `limit` of them; a broken chain throws. */
-  private chain(first: number, limit = Infinity): number[] {
+  /**
+   * The clusters of a chain, at most `limit` of them; a broken chain throws, and so does a chain that meets a
+   * cluster twice (a loop: the image decides nothing about how long we walk).
+   */
+  private chain(first: number, limit = Infinity, loop?: { at: number }): number[] {
     const out: number[] = [];
+    const seen = new Set<number>();
     let c = first;
     const max = Math.min(limit, this.clusterCount);
     while (out.length < max) {
       if (!this.validCluster(c)) throw new CorruptImageError(`cluster ${c} out of range`);
+      if (seen.has(c)) {
+        if (loop) {
+          loop.at = c;
+          return out;
+        }
+        throw new CorruptImageError(`cluster chain from ${first} loops (cluster ${c} met twice)`);
+      }
+      seen.add(c);
       out.push(c);
       const n = this.next(c);
       if (n === 0) return out;
@@ -229,14 +243,33 @@ export class VfatFs implements NativeFs {
     return out;
   }
 
-  /** Raw directory bytes: the fixed FAT12/16 root area, or a cluster chain. */
-  private dirBytes(cluster: number): { buf: Buffer; clusters: number } {
+  /**
+   * Raw directory bytes: the fixed FAT12/16 root area, or a cluster chain of at most FAT's 65536 entries. With
+   * `owned`, a cluster already read for another directory ends the chain there (FAT never shares one; a crafted
+   * image that does would list the same entries again under every directory that shares it).
+   */
+  private dirBytes(cluster: number, owned?: Set<number>): { buf: Buffer; clusters: number; cut: string | null } {
     if (cluster === 0 && !this.bpb.fat32) {
-      return { buf: this.src.read(this.rootStart, this.bpb.rootEntries * 32), clusters: 0 };
+      return { buf: this.src.read(this.rootStart, this.bpb.rootEntries * 32), clusters: 0, cut: null };
     }
     const c = cluster === 0 ? this.rootCluster : cluster;
-    const chain = this.chain(c, Math.ceil(LIMITS.maxDirBytes / this.clusterSize));
-    return { buf: this.readClusters(chain), clusters: chain.length };
+    const max = Math.ceil(FAT_DIR_MAX_BYTES / this.clusterSize);
+    const loop = { at: -1 };
+    let chain = this.chain(c, max + 1, loop);
+    let cut: string | null = loop.at >= 0 ? `cluster chain loops at cluster ${loop.at}; read up to the loop` : null;
+    if (chain.length > max) {
+      chain = chain.slice(0, max);
+      cut = `directory longer than FAT's 65536 entries; the rest was not read`;
+    }
+    if (owned) {
+      const shared = chain.findIndex((x) => owned.has(x));
+      if (shared >= 0) {
+        cut = `directory cluster ${chain[shared]} is also another directory's; the rest was not read`;
+        chain = chain.slice(0, shared);
+      }
+      for (const x of chain) owned.add(x);
+    }
+    return { buf: this.readClusters(chain), clusters: chain.length, cut };
   }
 
   private rootVolumeLabel(): string | null {
@@ -325,7 +358,8 @@ export class VfatFs implements NativeFs {
   }
 
   list(device: string): { inventory: Inventory; problems: string[] } {
-    const problems: string[] = [];
+    const problems = new ProblemList();
+    const owned = new Set<number>();
     const inventory = new Inventory();
     this.files.clear();
     const mkDir = (path: string, mtime: number, clusters: number, rootFixed: boolean): Entry => ({
@@ -341,7 +375,8 @@ export class VfatFs implements NativeFs {
     if (this.bpb.totalSectors * this.bpb.bytesPerSector > this.src.size) {
       problems.push(`${this.name}: the FAT filesystem is truncated (${this.bpb.totalSectors * this.bpb.bytesPerSector} bytes, the image holds ${this.src.size})`);
     }
-    const root = this.dirBytes(0);
+    const root = this.dirBytes(0, owned);
+    if (root.cut) problems.push(`${this.name}:/: ${root.cut}`);
     inventory.add(mkDir('/', 0, root.clusters, !this.bpb.fat32));
     const visited = new Set<number>([this.bpb.fat32 ? this.rootCluster : 0]);
     const stack: Array<{ path: string; buf: Buffer }> = [{ path: '/', buf: root.buf }];
@@ -366,9 +401,10 @@ export class VfatFs implements NativeFs {
             continue;
           }
           visited.add(item.cluster);
-          let sub: { buf: Buffer; clusters: number };
+          let sub: { buf: Buffer; clusters: number; cut: string | null };
           try {
-            sub = this.dirBytes(item.cluster);
+            sub = this.dirBytes(item.cluster, owned);
+            if (sub.cut) problems.push(`${this.name}:${p}: ${sub.cut}`);
           } catch (err) {
             rethrowIfStrict(err);
             problems.push(`${this.name}:${p}: unreadable directory (${(err as Error).message})`);
@@ -391,7 +427,7 @@ export class VfatFs implements NativeFs {
         }
       }
     }
-    return { inventory, problems };
+    return { inventory, problems: problems.done() };
   }
 
   readFile(path: string, maxBytes: number): FileContent {

@@ -1,0 +1,62 @@
+/**
+ * Native readers never trust the image's counts: a directory block repeated in its map, a FAT chain looping on
+ * itself and directories sharing one block end as `partial` (exit 3) with one problem each, in bounded memory; a
+ * huge leaky image's 100,000 findings are all reported.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+// @ts-expect-error plain ESM builder script without types
+import { buildHostile } from '../../images-sample/hostile.mjs';
+import { requireTools } from '../helpers/tools.js';
+import { measurements, record, runMeasured } from './harness.js';
+
+requireTools('mke2fs', 'debugfs', 'mkfs.vfat', '/usr/bin/time');
+
+interface Case {
+  file: string;
+  reason: RegExp;
+}
+let dir: string;
+let cases: Record<string, Case>;
+beforeAll(() => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'hl-hostile-readers-'));
+  cases = buildHostile(dir, ['ext2-repeated-block', 'fat32-root-loop', 'ext2-shared-dir-block', 'many-findings']) as Record<string, Case>;
+});
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+  console.log(measurements.join('\n'));
+});
+
+describe.each(['ext2-repeated-block', 'fat32-root-loop', 'ext2-shared-dir-block'])('%s', (name) => {
+  it.each(['native', 'auto'])('is read as partial by the %s backend, one problem, bounded memory', (backend) => {
+    const c = cases[name]!;
+    const m = record(`${name} ${backend}`, runMeasured(['scan', c.file, '--backend', backend, '--format', 'json', '--timeout', '60']));
+    expect(m.status).toBe(3);
+    const t = (JSON.parse(m.stdout) as { targets: Array<{ status: string; error: string }> }).targets[0]!;
+    expect(t.status).toBe('partial');
+    expect(t.error).toMatch(c.reason);
+    expect(m.peakMiB).toBeLessThan(512);
+    expect(m.seconds).toBeLessThan(60);
+    expect(m.leftovers).toEqual([]);
+  });
+});
+
+describe('a huge leaky image', () => {
+  it('reports 100,000 findings in every format without overflowing', () => {
+    const c = cases['many-findings']!;
+    const j = record('many-findings json', runMeasured(['scan', c.file, '--backend', 'native', '--format', 'json', '--timeout', '300']));
+    expect(j.status).toBe(0);
+    const t = (JSON.parse(j.stdout) as { targets: Array<{ status: string; findings: unknown[] }> }).targets[0]!;
+    expect(t.status).toBe('ok');
+    expect(t.findings.length).toBeGreaterThanOrEqual(100_000);
+    expect(j.peakMiB).toBeLessThan(512);
+    const text = record('many-findings text', runMeasured(['scan', c.file, '--backend', 'native', '--timeout', '300']));
+    expect(text.status).toBe(0);
+    expect(text.stdout.split('\n').filter((l) => l.includes('/nonexistent/')).length).toBeGreaterThanOrEqual(100_000);
+    const sarif = record('many-findings sarif', runMeasured(['scan', c.file, '--backend', 'native', '--format', 'sarif', '--timeout', '300']));
+    expect(sarif.status).toBe(0);
+    expect(sarif.stderr).not.toMatch(/Maximum call stack|heap out of memory/);
+  });
+});
