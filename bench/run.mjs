@@ -76,3 +76,10 @@ if (process.env.HOSTLEAK_BENCH_STORE !== '0') {
   const r = spawnSync(process.execPath, [path.resolve('bench/store.mjs')], { stdio: 'inherit' });
   if (r.status !== 0) process.exitCode = r.status ?? 1;
 }
+
+// Accuracy on real Debian 12 roots (bench/accuracy.mjs: debootstrap, root and a Debian mirror needed; roots cached
+// under bench/out/accuracy/); HOSTLEAK_ACCURACY=0 skips it.
+if (process.env.HOSTLEAK_ACCURACY !== '0') {
+  const r = spawnSync(process.execPath, [path.join(here, 'accuracy.mjs')], { stdio: 'inherit' });
+  if (r.status !== 0) process.exitCode = r.status ?? 1;
+}

@@ -1,11 +1,18 @@
-import { defineRule } from '../src/engine/rule.js';
-import { HOSTNAME_FILES, hostTerms, matchTerms } from '../src/engine/identity.js';
-import { excerpt } from '../src/engine/redact.js';
-import { redactSecrets } from '../src/engine/secrets.js';
-import { isStorePath, lineAt, scanTextFiles, textScanOptions } from '../src/engine/text.js';
-import { isRuntimePath } from '../src/engine/homes.js';
-import { parentOf } from '../src/inventory.js';
-import { judgeShipped } from '../src/engine/packages.js';
+import {
+  defineRule,
+  excerpt,
+  HOSTNAME_FILES,
+  hostTerms,
+  isRuntimePath,
+  isStorePath,
+  judgeShipped,
+  lineAt,
+  matchTerms,
+  parentOf,
+  redactSecrets,
+  scanTextFiles,
+  textScanOptions,
+} from '../src/engine/kit/index.js';
 
 export default defineRule({
   meta: {

@@ -68,6 +68,15 @@ ruleTester(buildLog, {
         { path: '/var/log/nginx', type: 'dir' },
       ]),
     },
+    {
+      name: 'logs other rules report: login records (login-records), cloud-init\'s logs (cloud-init-state)',
+      tree: withAccounts([
+        { path: '/var/log/wtmp', content: 'x' },
+        { path: '/var/log/btmp.1', content: 'x' },
+        { path: '/var/log/lastlog', content: 'x' },
+        { path: '/var/log/cloud-init.log', content: 'x' },
+      ]),
+    },
   ],
   invalid: [
     {

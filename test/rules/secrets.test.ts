@@ -49,6 +49,13 @@ ruleTester(privateKey, {
 ruleTester(credentialFile, {
   valid: [
     {
+      name: 'AWS\'s documented example keys (src/engine/example-secrets.ts) anywhere, even in credential files',
+      tree: withAccounts([
+        { path: '/usr/share/doc/awscli/examples/configure.rst', content: 'aws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n' },
+        { path: '/root/.aws/credentials', content: '[default]\naws_access_key_id = AKIAI44QH8DHBEXAMPLE\naws_secret_access_key = je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY\n' },
+      ]),
+    },
+    {
       name: 'credential files without secrets',
       tree: withAccounts([
         { path: '/root/.npmrc', content: 'registry=https://registry.npmjs.org/\n//registry.npmjs.org/:_authToken=${NPM_TOKEN}\n' },
@@ -92,6 +99,13 @@ ruleTester(credentialFile, {
 
 ruleTester(secretToken, {
   valid: [
+    {
+      name: 'AWS\'s documented example keys (src/engine/example-secrets.ts) anywhere, even in credential files',
+      tree: withAccounts([
+        { path: '/usr/share/doc/awscli/examples/configure.rst', content: 'aws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n' },
+        { path: '/root/.aws/credentials', content: '[default]\naws_access_key_id = AKIAI44QH8DHBEXAMPLE\naws_secret_access_key = je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY\n' },
+      ]),
+    },
     {
       name: 'look-alikes, binary files and the store',
       tree: withAccounts([

@@ -266,6 +266,17 @@ export function nativeContainer(format: Container): boolean {
 }
 
 /**
+ * The guest disk of a disk container held by any byte source (an image file, or a file inside an archive or another
+ * image, like the VMDK in an OVA): by `format`, or else by its magic; a source that is no container is returned as is.
+ */
+export function openDiskContainer(file: ByteSource, format?: Container): ByteSource {
+  if (format === 'raw') return file;
+  if (format !== undefined) return CONTAINERS[format].open(file);
+  for (const c of Object.values(CONTAINERS)) if (c.is(file)) return c.open(file);
+  return file;
+}
+
+/**
  * Open an image file for the native reader: a disk container (qcow2, VHD, VHDX, sparse VMDK, VDI; by `format`, or
  * else by its magic) is translated to the guest disk, anything else is read as raw. Image-format detection proper
  * lives in src/image/; this is the native reader's own safe opener.
@@ -280,10 +291,7 @@ export function openNativeSource(path: string, format?: Container): ByteSource {
     throw new TargetError(code === 'ENOENT' ? 'no such file or directory' : `cannot open (${code ?? oneLine(err)})`);
   }
   try {
-    if (format === 'raw') return file;
-    if (format !== undefined) return CONTAINERS[format].open(file);
-    for (const c of Object.values(CONTAINERS)) if (c.is(file)) return c.open(file);
-    return file;
+    return openDiskContainer(file, format);
   } catch (err) {
     file.close();
     throw err;
