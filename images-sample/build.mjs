@@ -2,6 +2,7 @@
 // Materialise the sample root trees described in trees.json under images-sample/out/<variant>/.
 // Owners need root (CI runs as root); as another user the trees are built with your own uid and a warning.
 // Idempotent: a stamp with the spec's hash skips work when nothing changed.
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, promises as fsp, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -27,6 +28,42 @@ export function variantEntries(spec, variant) {
       ...e,
     }))
     .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+/** Run a tool, output captured (throws with its stderr on failure). */
+export function sh(cmd, args, opts = {}) {
+  return execFileSync(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], ...opts });
+}
+
+/** True when every tool is on PATH; otherwise a warning (an error in CI) naming what `what` cannot be built without. */
+export function toolsReady(tools, what, extraMissing = []) {
+  const missing = tools.filter((t) => {
+    try {
+      sh('sh', ['-c', `command -v ${t}`]);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  missing.push(...extraMissing);
+  if (missing.length === 0) return true;
+  const msg = `images-sample: cannot build ${what}, missing: ${missing.join(', ')} (scripts/install-system-deps.sh)`;
+  if (process.env.CI) throw new Error(msg);
+  console.warn(msg);
+  return false;
+}
+
+/**
+ * A build stamp: `fresh` when the hash of trees.json, the builder itself and `inputs` (files) matches the stamp and
+ * every output exists; `write()` records it after a build.
+ */
+export function buildStamp(name, builder, inputs, outputs) {
+  const h = createHash('sha256').update(readFileSync(specPath)).update(readFileSync(fileURLToPath(builder)));
+  for (const f of inputs) h.update(readFileSync(f));
+  const hash = h.digest('hex');
+  const stamp = path.join(outDir, name);
+  const fresh = existsSync(stamp) && readFileSync(stamp, 'utf8') === hash && outputs.every((o) => existsSync(o));
+  return { fresh, write: () => fsp.writeFile(stamp, hash) };
 }
 
 export function contentOf(e) {
@@ -82,7 +119,6 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.a
   await main();
   // Disk images (GPT: vfat ESP + ext4 root, raw/qcow2/zst) from the same trees.
   // A separate process: build-disks.mjs imports this module's helpers.
-  const { execFileSync } = await import('node:child_process');
   execFileSync(process.execPath, [path.join(here, 'build-disks.mjs'), ...process.argv.slice(2)], { stdio: 'inherit' });
   // squashfs (each compressor), erofs (plain, lz4) and iso9660 (Rock Ridge + Joliet) images of the leaky tree.
   execFileSync(process.execPath, [path.join(here, 'build-fs.mjs'), ...process.argv.slice(2).filter((a) => a === '--force')], { stdio: 'inherit' });
