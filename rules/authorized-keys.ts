@@ -1,8 +1,5 @@
 import { createHash } from 'node:crypto';
-import { defineRule } from '../src/engine/rule.js';
-import { isRuntimePath } from '../src/engine/homes.js';
-import { baseName } from '../src/inventory.js';
-import type { Entry, HostIdentity } from '../src/types.js';
+import { baseName, defineRule, type Entry, type HostIdentity, isRuntimePath } from '../src/engine/kit/index.js';
 
 const KEY = /(?:^|\s)((?:sk-)?(?:ssh-(?:rsa|dss|ed25519)|ecdsa-sha2-nistp(?:256|384|521))(?:@openssh\.com)?)\s+([A-Za-z0-9+/]+={0,2})(?:\s+(.*))?$/;
 /** NixOS writes keys declared in the configuration here (users.users.<name>.openssh.authorizedKeys): deliberate. */

@@ -1,11 +1,17 @@
-import { defineRule } from '../src/engine/rule.js';
-import { buildPathPrefix, findBuildPaths } from '../src/engine/buildpaths.js';
-import { excerpt } from '../src/engine/redact.js';
-import { redactSecrets } from '../src/engine/secrets.js';
-import { isStorePath, lineAt, scanTextFiles, textScanOptions } from '../src/engine/text.js';
-import { isRuntimePath } from '../src/engine/homes.js';
-import { judgeShipped } from '../src/engine/packages.js';
-import type { ReportInput } from '../src/engine/rule.js';
+import {
+  buildPathPrefix,
+  defineRule,
+  excerpt,
+  findBuildPaths,
+  isRuntimePath,
+  isStorePath,
+  judgeShipped,
+  lineAt,
+  redactSecrets,
+  type ReportInput,
+  scanTextFiles,
+  textScanOptions,
+} from '../src/engine/kit/index.js';
 
 export default defineRule({
   meta: {

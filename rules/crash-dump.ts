@@ -1,9 +1,14 @@
-import { defineRule } from '../src/engine/rule.js';
-import { isRuntimePath } from '../src/engine/homes.js';
-import { humanBytes, nonEmptyFilesUnder, plural, someNames } from '../src/engine/residue.js';
-import { isStorePath } from '../src/engine/text.js';
-import { baseName } from '../src/inventory.js';
-import type { Entry } from '../src/types.js';
+import {
+  baseName,
+  defineRule,
+  type Entry,
+  humanBytes,
+  isRuntimePath,
+  isStorePath,
+  nonEmptyFilesUnder,
+  plural,
+  someNames,
+} from '../src/engine/kit/index.js';
 
 /** Where crash handlers keep their dumps: kdump/apport, systemd-coredump, ABRT. */
 const DIRS = ['/var/crash', '/var/lib/systemd/coredump', '/var/spool/abrt', '/var/tmp/abrt', '/var/lib/apport/coredump'];

@@ -1,10 +1,5 @@
 import picomatch from 'picomatch';
-import { defineRule } from '../src/engine/rule.js';
-import { isExampleSecret } from '../src/engine/example-secrets.js';
-import { redact } from '../src/engine/redact.js';
-import { lines } from '../src/engine/text.js';
-import { baseName } from '../src/inventory.js';
-import type { Entry } from '../src/types.js';
+import { baseName, defineRule, type Entry, isExampleSecret, lines, redact } from '../src/engine/kit/index.js';
 
 export interface Credential {
   /** What the file holds, e.g. "a password for example.com". */

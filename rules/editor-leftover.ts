@@ -1,9 +1,4 @@
-import { defineRule } from '../src/engine/rule.js';
-import { isRuntimePath } from '../src/engine/homes.js';
-import { judgeShipped } from '../src/engine/packages.js';
-import { isStorePath } from '../src/engine/text.js';
-import { baseName } from '../src/inventory.js';
-import type { Entry } from '../src/types.js';
+import { baseName, defineRule, type Entry, isRuntimePath, isStorePath, judgeShipped } from '../src/engine/kit/index.js';
 
 /** Editor backups and swap files, patch/merge leftovers, and package managers' kept-aside configuration files. */
 const KINDS: Array<{ re: RegExp; what: string }> = [

@@ -1,10 +1,15 @@
-import { defineRule } from '../src/engine/rule.js';
-import { isExampleSecret } from '../src/engine/example-secrets.js';
-import { isRuntimePath } from '../src/engine/homes.js';
-import { redact } from '../src/engine/redact.js';
-import { findTokens } from '../src/engine/secrets.js';
-import { isStorePath, lines, textScanOptions } from '../src/engine/text.js';
-import { baseName, joinPath } from '../src/inventory.js';
+import {
+  baseName,
+  defineRule,
+  findTokens,
+  isExampleSecret,
+  isRuntimePath,
+  isStorePath,
+  joinPath,
+  lines,
+  redact,
+  textScanOptions,
+} from '../src/engine/kit/index.js';
 
 export interface GitCredential {
   /** Where it is: the remote or header key. */

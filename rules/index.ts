@@ -1,5 +1,5 @@
 /** The built-in rules. Every rules/<id>.ts is listed here (a test checks it), with docs/rules/<id>.md beside it. */
-import type { Rule } from '../src/engine/rule.js';
+import { type Rule } from '../src/engine/kit/index.js';
 import bakedMachineId from './baked-machine-id.js';
 import bakedRandomSeed from './baked-random-seed.js';
 import bakedSshHostKey from './baked-ssh-host-key.js';

@@ -1,8 +1,4 @@
-import { defineRule } from '../src/engine/rule.js';
-import { isRuntimePath } from '../src/engine/homes.js';
-import { globOnce } from '../src/engine/residue.js';
-import { baseName } from '../src/inventory.js';
-import type { Entry } from '../src/types.js';
+import { baseName, defineRule, type Entry, globOnce, isRuntimePath } from '../src/engine/kit/index.js';
 
 /** A KDC's database and master key stash (MIT krb5 on Debian and Red Hat layouts). */
 const KDC = ['/var/lib/krb5kdc/principal*', '/var/kerberos/krb5kdc/principal*', '/etc/krb5kdc/stash', '/etc/krb5kdc/.k5.*', '/var/kerberos/krb5kdc/.k5.*', '/var/lib/krb5kdc/.k5.*'];

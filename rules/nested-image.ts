@@ -1,4 +1,4 @@
-import { defineRule } from '../src/engine/rule.js';
+import { defineRule } from '../src/engine/kit/index.js';
 import { NESTED_HEAD, nestedImages } from '../src/resolve/nested.js';
 
 export default defineRule({

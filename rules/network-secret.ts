@@ -1,7 +1,4 @@
-import { defineRule } from '../src/engine/rule.js';
-import { redact } from '../src/engine/redact.js';
-import { globOnce } from '../src/engine/residue.js';
-import { lines } from '../src/engine/text.js';
+import { defineRule, globOnce, lines, redact } from '../src/engine/kit/index.js';
 
 /** Configuration files of network managers that may hold a Wi-Fi/802.1X/VPN secret, and the keys that do. */
 const KINDS: Array<{ globs: string[]; what: string; key: RegExp; sep: string }> = [

@@ -1,5 +1,4 @@
-import { defineRule } from '../src/engine/rule.js';
-import { accountsOwningHome, HOME_ROOTS, homeDirs, ownerName } from '../src/engine/homes.js';
+import { accountsOwningHome, defineRule, HOME_ROOTS, homeDirs, ownerName } from '../src/engine/kit/index.js';
 
 export default defineRule({
   meta: {

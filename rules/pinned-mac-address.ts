@@ -1,6 +1,4 @@
-import { defineRule } from '../src/engine/rule.js';
-import { globOnce } from '../src/engine/residue.js';
-import { lines } from '../src/engine/text.js';
+import { defineRule, globOnce, lines } from '../src/engine/kit/index.js';
 
 const MAC = '[0-9A-Fa-f]{2}(?:[:-][0-9A-Fa-f]{2}){5}';
 /** Where a network interface gets pinned to one machine's hardware address, with the line that does it. */

@@ -1,8 +1,14 @@
 import picomatch from 'picomatch';
-import { defineRule } from '../src/engine/rule.js';
-import { describeKey, findPrivateKeys } from '../src/engine/secrets.js';
-import { isStorePath, scanTextFiles, textScanOptions, type ScannedFile } from '../src/engine/text.js';
-import { judgeShipped } from '../src/engine/packages.js';
+import {
+  defineRule,
+  describeKey,
+  findPrivateKeys,
+  isStorePath,
+  judgeShipped,
+  type ScannedFile,
+  scanTextFiles,
+  textScanOptions,
+} from '../src/engine/kit/index.js';
 
 /** SSH host keys are baked-ssh-host-key's. */
 const HOST_KEY = /^\/etc\/ssh\/ssh_host_[^/]*_key$/;

@@ -1,9 +1,15 @@
-import { defineRule } from '../src/engine/rule.js';
-import { redact } from '../src/engine/redact.js';
-import { findPrivateKeys, findTokens } from '../src/engine/secrets.js';
-import { isStorePath, lineAt, scanTextFiles, textScanOptions } from '../src/engine/text.js';
-import { judgeShipped } from '../src/engine/packages.js';
-import type { ReportInput } from '../src/engine/rule.js';
+import {
+  defineRule,
+  findPrivateKeys,
+  findTokens,
+  isStorePath,
+  judgeShipped,
+  lineAt,
+  redact,
+  type ReportInput,
+  scanTextFiles,
+  textScanOptions,
+} from '../src/engine/kit/index.js';
 
 /** SSH host keys are baked-ssh-host-key's. */
 const HOST_KEY = /^\/etc\/ssh\/ssh_host_[^/]*_key$/;

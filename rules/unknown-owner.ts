@@ -1,6 +1,4 @@
-import { defineRule } from '../src/engine/rule.js';
-import { aggregate } from '../src/engine/aggregate.js';
-import type { Entry } from '../src/types.js';
+import { aggregate, defineRule, type Entry } from '../src/engine/kit/index.js';
 
 export default defineRule({
   meta: {

@@ -7,7 +7,7 @@ import { createGuestfsBackend, DEFAULT_TIMEOUT_S, openGuestfsPrepared, type Gues
 import { createDeadline, raceDeadline, type Deadline } from './image/deadline.js';
 import { createNativeBackend, nativeCanRead, openNativePrepared } from './backends/native-backend.js';
 import { withPreparedImage } from './image/prepare.js';
-import { runRules, sortFindings, type EnabledRule } from './engine/runner.js';
+import { runRules, sortFindings, type EnabledRule } from './engine/runtime/runner.js';
 import { oneLine, TargetError } from './errors.js';
 import { VERSION } from './paths.js';
 import type { BackendChoice, Finding, HostIdentity, Report, TargetResult } from './types.js';

@@ -1,7 +1,7 @@
 /** Baselines: scan, write a baseline, rescan with it (clean), add one leak (exactly that one finding fails). */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { createBaseline, parseBaseline } from '../src/engine/baseline.js';
+import { createBaseline, parseBaseline } from '../src/engine/gate/baseline.js';
 import { fingerprint } from '../src/fingerprint.js';
 import type { Finding, Report } from '../src/types.js';
 import { cli, copyTree, SAMPLES, scratch, TEST_HOST } from './helpers/gate.js';

@@ -91,7 +91,7 @@ describe('config', () => {
 
   it('supplies the host identity, which flags override and which overrides the environment', async () => {
     const file = write('hostleak.config.yaml', 'host:\n  user: bob\n  home: /home/bob\n');
-    const { loadConfig } = await import('../src/engine/config.js');
+    const { loadConfig } = await import('../src/engine/gate/config.js');
     const cfg = await loadConfig(file, s.dir, ['auto', 'dir']);
     const env = { USER: 'someone', HOME: '/nonexistent' };
     const host = hostIdentity({ _: [] }, env, cfg.host);

@@ -2,7 +2,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
-import { declarativeRule, loadRulesDir } from '../src/engine/declarative.js';
+import { declarativeRule, loadRulesDir } from '../src/engine/gate/declarative.js';
 import type { Finding } from '../src/types.js';
 import { cli, SAMPLES, scratch, TEST_HOST } from './helpers/gate.js';
 import { BASE_GROUP, BASE_PASSWD } from './helpers/tree.js';

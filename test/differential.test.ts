@@ -18,7 +18,7 @@ import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { openTarget } from '../src/commands/common.js';
-import { prepare } from '../src/gate.js';
+import { prepare } from '../src/engine/gate/index.js';
 import { auditImage } from '../src/scan.js';
 import { BACKEND_CHOICES, type BackendChoice } from '../src/types.js';
 import { builtinRules } from '../rules/index.js';

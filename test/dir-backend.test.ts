@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import os from 'node:os';
 import path from 'node:path';
 import { dirBackend } from '../src/backends/dir.js';
-import { createImageFs } from '../src/engine/imagefs.js';
+import { createImageFs } from '../src/engine/runtime/imagefs.js';
 import { hostleak } from './helpers/cli.js';
 
 const MARKER = `HOST-ONLY-SECRET-${process.pid}-${Date.now()}`;

@@ -1,7 +1,7 @@
-import { defineRule } from '../src/engine/rule.js';
+import { defineRule } from '../src/engine/kit/rule.js';
 import { DuplicateRuleError } from '../src/errors.js';
-import { Registry } from '../src/engine/registry.js';
-import { runRules } from '../src/engine/runner.js';
+import { Registry } from '../src/engine/runtime/registry.js';
+import { runRules } from '../src/engine/runtime/runner.js';
 import { builtinRules } from '../rules/index.js';
 import { memoryRoot, withAccounts } from './helpers/tree.js';
 import { existsSync, readdirSync } from 'node:fs';

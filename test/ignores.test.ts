@@ -1,7 +1,7 @@
 /** Ignore entries: a live one suppresses, an expired one stops suppressing and the run warns. */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { compileIgnores, expiryWarnings, ignoreFor, isExpired } from '../src/engine/ignores.js';
+import { compileIgnores, expiryWarnings, ignoreFor, isExpired } from '../src/engine/gate/ignores.js';
 import type { Finding } from '../src/types.js';
 import { cli, SAMPLES, scratch, TEST_HOST } from './helpers/gate.js';
 
@@ -98,7 +98,7 @@ describe('ignores', () => {
 
 describe('gate run, target by target', () => {
   it('filters each target once, however often it is asked (streamed reports), and counts once', async () => {
-    const { prepare, startRun } = await import('../src/gate.js');
+    const { prepare, startRun } = await import('../src/engine/gate/index.js');
     const s = scratch();
     try {
       writeFileSync(path.join(s.dir, 'hostleak.config.json'), JSON.stringify({ ignore: [{ rule: '*', paths: ['/a'], reason: 'ok' }] }));

@@ -2,7 +2,7 @@
 import type { ImageRoot, OpenedImage } from '../backends/backend.js';
 import { exitCodeOf, oneLine, RequestError, TargetError } from '../errors.js';
 import { EXIT_USAGE } from '../exit.js';
-import type { Gate } from '../gate.js';
+import type { Gate } from '../engine/gate/index.js';
 import { backendChoice, backendOptions, type CommandContext, type RunResult } from './context.js';
 import { normalizePath } from '../inventory.js';
 import { createDeadline, raceDeadline } from '../image/deadline.js';

@@ -1,7 +1,7 @@
 /** `hostleak ls TARGET [PATH] [-l] [-R]`: entries from the inventory, owners named from the image's own accounts. */
 import type { ImageRoot } from '../backends/backend.js';
-import { loadAccounts, type Accounts } from '../engine/accounts.js';
-import { createImageFs } from '../engine/imagefs.js';
+import { loadAccounts, type Accounts } from '../engine/runtime/accounts.js';
+import { createImageFs } from '../engine/runtime/imagefs.js';
 import { joinPath, describeFailure } from '../inventory.js';
 import type { Entry } from '../types.js';
 import { RequestError } from '../errors.js';

@@ -2,7 +2,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { EXIT_INCOMPLETE, EXIT_USAGE, ExitTracker } from '../exit.js';
-import { startRun } from '../gate.js';
+import { startRun } from '../engine/gate/index.js';
 import { render, type FormatName } from '../reporters/index.js';
 import { jsonlLine } from '../reporters/jsonl.js';
 import { auditStore } from '../store/index.js';

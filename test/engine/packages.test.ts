@@ -1,5 +1,5 @@
-import { loadPackageDb, parseApkInstalled, parseDpkgConffiles, provenanceNote } from '../../src/engine/packages.js';
-import { createImageFs } from '../../src/engine/imagefs.js';
+import { loadPackageDb, parseApkInstalled, parseDpkgConffiles, provenanceNote } from '../../src/engine/kit/packages.js';
+import { createImageFs } from '../../src/engine/runtime/imagefs.js';
 import { createHash } from 'node:crypto';
 import { dirBackend } from '../../src/backends/dir.js';
 import { memoryRoot } from '../helpers/tree.js';

@@ -1,6 +1,6 @@
-import { excerpt, redact, redactIn } from '../../src/engine/redact.js';
-import { findPrivateKeys, findTokens, redactSecrets, describeKey } from '../../src/engine/secrets.js';
-import { buildPathPrefix, findBuildPaths } from '../../src/engine/buildpaths.js';
+import { excerpt, redact, redactIn } from '../../src/engine/kit/redact.js';
+import { findPrivateKeys, findTokens, redactSecrets, describeKey } from '../../src/engine/kit/secrets.js';
+import { buildPathPrefix, findBuildPaths } from '../../src/engine/kit/buildpaths.js';
 import {
   FAKE_AWS_KEY_ID, FAKE_AWS_SECRET, FAKE_GITHUB_TOKEN, FAKE_GITLAB_TOKEN, FAKE_KEY_BODY_LINES, FAKE_NPM_TOKEN,
   FAKE_OPENSSH_KEY, FAKE_PEM_KEY, FAKE_SLACK_TOKEN,

@@ -1,8 +1,8 @@
-import { runRules } from '../../src/engine/runner.js';
-import { aggregate } from '../../src/engine/aggregate.js';
-import { hostTerms, matchTerms } from '../../src/engine/identity.js';
-import { makeAccounts, parsePasswd } from '../../src/engine/accounts.js';
-import { isBinary, textCandidates, textScanOptions } from '../../src/engine/text.js';
+import { runRules } from '../../src/engine/runtime/runner.js';
+import { aggregate } from '../../src/engine/kit/aggregate.js';
+import { hostTerms, matchTerms } from '../../src/engine/kit/identity.js';
+import { makeAccounts, parsePasswd } from '../../src/engine/runtime/accounts.js';
+import { isBinary, textCandidates, textScanOptions } from '../../src/engine/kit/text.js';
 import { builtinRules } from '../../rules/index.js';
 import { BASE_PASSWD, memoryRoot, withAccounts } from '../helpers/tree.js';
 import { FAKE_GITHUB_TOKEN } from '../helpers/fake-secrets.js';

@@ -2,8 +2,8 @@
  * ESLint-style RuleTester: every rule gets valid cases (no finding) and invalid cases (exactly these findings),
  * false-positive cases included, run through the real engine on in-memory trees.
  */
-import { runRules } from '../../src/engine/runner.js';
-import type { Rule } from '../../src/engine/rule.js';
+import { runRules } from '../../src/engine/runtime/runner.js';
+import type { Rule } from '../../src/engine/kit/rule.js';
 import type { Finding, HostIdentity, Severity } from '../../src/types.js';
 import { memoryRoot, type TreeEntry } from './tree.js';
 

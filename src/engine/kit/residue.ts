@@ -1,7 +1,7 @@
 /** Small helpers shared by the rules that report per-machine state left in well-known places. */
-import type { Inventory } from '../inventory.js';
-import { baseName } from '../inventory.js';
-import type { Entry } from '../types.js';
+import type { Inventory } from '../../inventory.js';
+import { baseName } from '../../inventory.js';
+import type { Entry } from '../../types.js';
 
 /** `1 file`, `3 files`. */
 export function plural(n: number, word: string, many = `${word}s`): string {

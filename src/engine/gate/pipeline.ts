@@ -3,10 +3,10 @@
  * Suppressed findings are dropped, or kept with a `suppressed` marker when the user asked to see them.
  * A pure function over the report: the CLI decides what to print about the counts.
  */
-import type { Finding, Report, TargetResult } from '../types.js';
+import type { Finding, Report, TargetResult } from '../../types.js';
 import { inBaseline } from './baseline.js';
 import { ignoreFor, type CompiledIgnore } from './ignores.js';
-import { sortFindings } from './runner.js';
+import { sortFindings } from '../runtime/runner.js';
 
 export interface PipelineOptions {
   ignores?: CompiledIgnore[];

@@ -15,8 +15,8 @@
  * longer matches, or a file no package owns, is where the image's builder left its mark.
  */
 import { createHash } from 'node:crypto';
-import type { Inventory } from '../inventory.js';
-import { baseName, joinPath, normalizePath, parentOf } from '../inventory.js';
+import type { Inventory } from '../../inventory.js';
+import { baseName, joinPath, normalizePath, parentOf } from '../../inventory.js';
 import type { ImageFs } from './rule.js';
 import { isStorePath } from './text.js';
 

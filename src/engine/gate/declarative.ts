@@ -22,15 +22,15 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { yaml } from './lazy-yaml.js';
-import { isRuntimePath } from './homes.js';
-import { DEFAULT_MAX_BYTES } from './imagefs.js';
-import type { Registry } from './registry.js';
-import { defineRule, type Rule } from './rule.js';
+import { isRuntimePath } from '../kit/homes.js';
+import { DEFAULT_MAX_BYTES } from '../runtime/imagefs.js';
+import type { Registry } from '../runtime/registry.js';
+import { defineRule, type Rule } from '../kit/rule.js';
 import { validate } from './schema.js';
-import type { Entry, EntryType, Severity } from '../types.js';
-import { SEVERITIES } from '../types.js';
-import { describeFailure } from '../inventory.js';
-import { RuleLoadError } from '../errors.js';
+import type { Entry, EntryType, Severity } from '../../types.js';
+import { SEVERITIES } from '../../types.js';
+import { describeFailure } from '../../inventory.js';
+import { RuleLoadError } from '../../errors.js';
 
 export const DEFAULT_CONTENT_BYTES = 64 * 1024;
 const ENTRY_TYPES: EntryType[] = ['file', 'dir', 'symlink', 'chardev', 'blockdev', 'fifo', 'socket'];

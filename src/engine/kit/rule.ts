@@ -1,10 +1,10 @@
 /** The rule contract: metadata plus one async function that queries the image and reports findings. */
-import type { Inventory, ResolveResult } from '../inventory.js';
-import type { Entry, HostIdentity, RuleMeta, Severity } from '../types.js';
+import type { Inventory, ResolveResult } from '../../inventory.js';
+import type { Entry, HostIdentity, RuleMeta, Severity } from '../../types.js';
 import type { PackageDb } from './packages.js';
 
 export type { RuleMeta };
-import type { Accounts } from './accounts.js';
+import type { Accounts } from '../runtime/accounts.js';
 
 export interface ReadOptions {
   /** Read at most this many bytes (default: the engine's limit, 1 MiB). */

@@ -3,8 +3,8 @@
  * an entry whose date has passed stops suppressing, and the run warns about it so the acceptance gets revisited.
  */
 import picomatch from 'picomatch';
-import type { Finding } from '../types.js';
-import { splitFindingPath } from '../finding-path.js';
+import type { Finding } from '../../types.js';
+import { splitFindingPath } from '../../finding-path.js';
 
 export interface IgnoreEntry {
   /** A rule id, or `*` for every rule. */

@@ -1,8 +1,8 @@
 /** Facts about home directories that several rules share. */
-import type { Inventory } from '../inventory.js';
-import { joinPath } from '../inventory.js';
-import type { Entry } from '../types.js';
-import type { Accounts, User } from './accounts.js';
+import type { Inventory } from '../../inventory.js';
+import { joinPath } from '../../inventory.js';
+import type { Entry } from '../../types.js';
+import type { Accounts, User } from '../runtime/accounts.js';
 
 /** Where interactive homes live on Linux, macOS and image-based distributions. */
 export const HOME_ROOTS = ['/home', '/Users', '/var/home'] as const;

@@ -3,10 +3,10 @@
  * `nixos`, `localhost`, a bare `runner`... would match every image. Neither does a name the image itself owns: when
  * the image has an account `alice`, `alice` and `/home/alice` in it are the image's, not the builder's.
  */
-import type { Inventory } from '../inventory.js';
-import { normalizePath } from '../inventory.js';
-import type { HostIdentity } from '../types.js';
-import type { Accounts } from './accounts.js';
+import type { Inventory } from '../../inventory.js';
+import { normalizePath } from '../../inventory.js';
+import type { HostIdentity } from '../../types.js';
+import type { Accounts } from '../runtime/accounts.js';
 import { accountsOwningHome } from './homes.js';
 
 export const GENERIC_USERS = new Set([

@@ -1,5 +1,5 @@
 /** Turning many flagged entries into few findings: top-most flagged paths with counts, crowded parents merged. */
-import { parentOf } from '../inventory.js';
+import { parentOf } from '../../inventory.js';
 
 export interface Group {
   /** The path the finding is reported at. */

@@ -22,15 +22,15 @@
 import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { yaml } from './lazy-yaml.js';
-import type { FailOn } from '../exit.js';
-import { FAIL_ON_VALUES } from '../exit.js';
-import type { HostIdentity, Severity } from '../types.js';
-import { SEVERITIES } from '../types.js';
+import type { FailOn } from '../../exit.js';
+import { FAIL_ON_VALUES } from '../../exit.js';
+import type { HostIdentity, Severity } from '../../types.js';
+import { SEVERITIES } from '../../types.js';
 import type { IgnoreEntry } from './ignores.js';
-import type { Registry } from './registry.js';
-import type { EnabledRule } from './runner.js';
+import type { Registry } from '../runtime/registry.js';
+import type { EnabledRule } from '../runtime/runner.js';
 import { validate } from './schema.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../../errors.js';
 
 export const CONFIG_NAMES = ['hostleak.config.json', 'hostleak.config.yaml', 'hostleak.config.yml'] as const;
 

@@ -2,9 +2,9 @@
  * The ImageFs rules see. File reads are batched: every read requested in the same tick goes to the backend in one
  * `readFiles` call (one appliance round trip for guestfs), and each file is read at most once per audit.
  */
-import type { FileContent, ImageRoot } from '../types.js';
-import type { ImageFs, ReadOptions, ReadResult } from './rule.js';
-import { maxOf } from '../arrays.js';
+import { maxOf } from '../../arrays.js';
+import type { FileContent, ImageRoot } from '../../types.js';
+import type { ImageFs, ReadOptions, ReadResult } from '../kit/rule.js';
 
 export const DEFAULT_MAX_BYTES = 1024 * 1024;
 

@@ -3,9 +3,9 @@
  * `--baseline FILE` then suppresses every finding whose fingerprint is in it, so only new leaks fail the build.
  * The file is JSON, sorted and free of timestamps, so it diffs well in review.
  */
-import { BaselineError } from '../errors.js';
-import type { Finding, Report } from '../types.js';
-import { fingerprint, FINGERPRINT_VERSION } from '../fingerprint.js';
+import { BaselineError } from '../../errors.js';
+import type { Finding, Report } from '../../types.js';
+import { fingerprint, FINGERPRINT_VERSION } from '../../fingerprint.js';
 
 export const BASELINE_VERSION = 1;
 

@@ -1,6 +1,6 @@
 /** The rule registry: rules by id; a duplicate id is a hard error. */
-import { DuplicateRuleError } from '../errors.js';
-import type { Rule } from './rule.js';
+import { DuplicateRuleError } from '../../errors.js';
+import type { Rule } from '../kit/rule.js';
 
 export class Registry {
   private readonly rules = new Map<string, Rule>();

@@ -1,11 +1,11 @@
 /** Runs the enabled rules over one image root and collects their findings. */
-import { TimeoutError, type Deadline } from '../image/deadline.js';
-import type { Finding, HostIdentity, ImageRoot, Severity } from '../types.js';
-import { RULE_CRASHED, SEVERITY_RANK } from '../types.js';
+import { TimeoutError, type Deadline } from '../../image/deadline.js';
+import type { Finding, HostIdentity, ImageRoot, Severity } from '../../types.js';
+import { RULE_CRASHED, SEVERITY_RANK } from '../../types.js';
 import { loadAccounts, type Accounts } from './accounts.js';
 import { createImageFs } from './imagefs.js';
-import type { Rule } from './rule.js';
-import { loadPackageDb, type PackageDb } from './packages.js';
+import type { Rule } from '../kit/rule.js';
+import { loadPackageDb, type PackageDb } from '../kit/packages.js';
 
 /** A rule as this run uses it: configured severity and options. */
 export interface EnabledRule {

@@ -8,8 +8,8 @@
  * reads the candidates in bounded chunks (every read of a chunk issued at once, so the engine batches them into one
  * backend call) without keeping them in the audit's cache, and hands every file to every visitor.
  */
-import type { Inventory } from '../inventory.js';
-import type { Entry } from '../types.js';
+import type { Inventory } from '../../inventory.js';
+import type { Entry } from '../../types.js';
 import { isRuntimePath } from './homes.js';
 import type { ImageFs, RuleContext } from './rule.js';
 

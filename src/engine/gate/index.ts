@@ -5,16 +5,16 @@
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { baselineSet, createBaseline, parseBaseline, serializeBaseline } from './engine/baseline.js';
-import { checkRuleIds, enabledRulesFrom, loadConfig, type Config } from './engine/config.js';
-import { registerRulesDirs } from './engine/declarative.js';
-import { compileIgnores, expiryWarnings, type CompiledIgnore } from './engine/ignores.js';
-import { pipelineTarget, type PipelineOptions, type PipelineStats } from './engine/pipeline.js';
-import { Registry } from './engine/registry.js';
-import type { Rule } from './engine/rule.js';
-import type { EnabledRule } from './engine/runner.js';
-import { BaselineError, ReportFileError } from './errors.js';
-import { RULE_CRASHED, type Report, type TargetResult } from './types.js';
+import { baselineSet, createBaseline, parseBaseline, serializeBaseline } from './baseline.js';
+import { checkRuleIds, enabledRulesFrom, loadConfig, type Config } from './config.js';
+import { registerRulesDirs } from './declarative.js';
+import { compileIgnores, expiryWarnings, type CompiledIgnore } from './ignores.js';
+import { pipelineTarget, type PipelineOptions, type PipelineStats } from './pipeline.js';
+import { Registry } from '../runtime/registry.js';
+import type { Rule } from '../kit/rule.js';
+import type { EnabledRule } from '../runtime/runner.js';
+import { BaselineError, ReportFileError } from '../../errors.js';
+import { RULE_CRASHED, type Report, type TargetResult } from '../../types.js';
 
 export interface GateArgs {
   config?: string;

@@ -1,6 +1,6 @@
 /** The image's own accounts, parsed once from its /etc/passwd and /etc/group (symlinks followed inside the image). */
-import { normalizePath } from '../inventory.js';
-import type { ImageFs } from './rule.js';
+import { normalizePath } from '../../inventory.js';
+import type { ImageFs } from '../kit/rule.js';
 
 export interface User {
   name: string;
