@@ -19,7 +19,7 @@ import { existsSync, promises as fsp, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildStamp, loadSpec, sh, toolsReady } from './build.mjs';
+import { buildStamp, haveTools, loadSpec, sh } from './build.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const outDir = path.join(here, 'out');
@@ -215,7 +215,8 @@ const TOOLS = ['tar', 'gzip', 'xz', 'zstd', 'qemu-img', 'mksquashfs', 'xorriso']
 
 export async function buildArchives({ force = false } = {}) {
   const leakyRaw = path.join(outDir, 'leaky.raw');
-  if (!toolsReady(TOOLS, 'archives', existsSync(leakyRaw) ? [] : ['out/leaky.raw'])) return;
+  if (!haveTools(TOOLS, 'archives')) return;
+  if (!existsSync(leakyRaw)) throw new Error('images-sample: build the disk images first (out/leaky.raw is missing)');
   const spec = loadSpec();
   const outputs = ['leaky-rootfs.tar.xz', 'leaky-gce.raw.tar.gz', 'leaky.ova', 'leaky-docker.tar', 'leaky-oci.tar', 'result', 'leaky-installer.iso', 'leaky-vagrant.box', 'leaky.qcow2.gz'].map((o) => path.join(outDir, o));
   const stamp = buildStamp('.archives-stamp', import.meta.url, [leakyRaw], outputs);

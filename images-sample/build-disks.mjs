@@ -12,7 +12,7 @@ import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildStamp, contentOf, loadSpec, sh, toolsReady, variantEntries } from './build.mjs';
+import { buildStamp, contentOf, haveTools, loadSpec, sh, variantEntries } from './build.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const outDir = path.join(here, 'out');
@@ -149,7 +149,7 @@ export const CONTAINERS = [
 const TOOLS = ['mke2fs', 'debugfs', 'e2fsck', 'mkfs.vfat', 'mcopy', 'sfdisk', 'qemu-img', 'zstd', 'dd'];
 
 export async function buildDisks({ force = false } = {}) {
-  if (!toolsReady(TOOLS, 'disk images')) return;
+  if (!haveTools(TOOLS, 'disk images')) return;
   const spec = loadSpec();
   const outputs = [...Object.keys(IDS).map((v) => path.join(outDir, `${v}.raw`)), ...CONTAINERS.map((c) => path.join(outDir, c.file))];
   const stamp = buildStamp('.disks-stamp', import.meta.url, [], outputs);

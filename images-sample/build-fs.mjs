@@ -8,7 +8,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildStamp, loadSpec, sh, toolsReady } from './build.mjs';
+import { buildStamp, haveTools, loadSpec, sh } from './build.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const outDir = path.join(here, 'out');
@@ -31,7 +31,7 @@ export function fsImages(variant = 'leaky') {
 const TOOLS = ['mksquashfs', 'mkfs.erofs', 'xorriso'];
 
 export async function buildFsImages({ force = false } = {}) {
-  if (!toolsReady(TOOLS, 'filesystem images')) return;
+  if (!haveTools(TOOLS, 'filesystem images')) return;
   const spec = loadSpec();
   const imgs = fsImages();
   const outputs = [...Object.values(imgs.squashfs), imgs.squashfsLzo, imgs.erofs, imgs.erofsLz4, imgs.iso];

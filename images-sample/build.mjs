@@ -2,7 +2,7 @@
 // Materialise the sample root trees described in trees.json under images-sample/out/<variant>/.
 // Owners need root (CI runs as root); as another user the trees are built with your own uid and a warning.
 // Idempotent: a stamp with the spec's hash skips work when nothing changed.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, promises as fsp, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -35,17 +35,12 @@ export function sh(cmd, args, opts = {}) {
   return execFileSync(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], ...opts });
 }
 
-/** True when every tool is on PATH; otherwise a warning (an error in CI) naming what `what` cannot be built without. */
-export function toolsReady(tools, what, extraMissing = []) {
-  const missing = tools.filter((t) => {
-    try {
-      sh('sh', ['-c', `command -v ${t}`]);
-      return false;
-    } catch {
-      return true;
-    }
-  });
-  missing.push(...extraMissing);
+/**
+ * True when every tool is on PATH; otherwise warns (or, under CI, throws) naming the missing ones and what could not
+ * be built.
+ */
+export function haveTools(tools, what) {
+  const missing = tools.filter((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
   if (missing.length === 0) return true;
   const msg = `images-sample: cannot build ${what}, missing: ${missing.join(', ')} (scripts/install-system-deps.sh)`;
   if (process.env.CI) throw new Error(msg);

@@ -10,7 +10,7 @@
 import { Inventory } from '../../inventory.js';
 import type { Entry, EntryType } from '../../types.js';
 import type { FileContent } from '../backend.js';
-import { LIMITS, rethrowIfStrict, type Listed, type NativeFs } from './fs.js';
+import { LIMITS, ProblemList, rethrowIfStrict, typeOfMode, type Listed, type NativeFs } from './fs.js';
 import { CorruptImageError, ExtentSource, type ByteSource, type FileExtent } from './source.js';
 
 const SECTOR = 2048;
@@ -46,26 +46,6 @@ function longDate(b: Buffer, o: number): number | null {
   return Math.floor(t / 1000) - b.readInt8(o + 16) * 15 * 60;
 }
 
-function typeOfMode(mode: number): EntryType {
-  switch (mode & 0xf000) {
-    case 0x8000:
-      return 'file';
-    case 0x4000:
-      return 'dir';
-    case 0xa000:
-      return 'symlink';
-    case 0x2000:
-      return 'chardev';
-    case 0x6000:
-      return 'blockdev';
-    case 0x1000:
-      return 'fifo';
-    case 0xc000:
-      return 'socket';
-    default:
-      return 'unknown';
-  }
-}
 
 /** One directory entry, decoded (the pieces of a multi-extent file merged). */
 interface Record {
@@ -178,7 +158,7 @@ export class Iso9660Fs implements NativeFs {
   // ---- system use (Rock Ridge) -------------------------------------------------------------------------------
 
   /** Decode the SUSP entries of one record (following CE continuation areas) into `rec`. */
-  private rockRidge(area: Buffer, rec: Record, path: string, problems: string[]): void {
+  private rockRidge(area: Buffer, rec: Record, path: string, problems: ProblemList): void {
     let nm = '';
     let nmSeen = false;
     const sl: string[] = [];
@@ -300,7 +280,7 @@ export class Iso9660Fs implements NativeFs {
 
   // ---- directories -------------------------------------------------------------------------------------------
 
-  private readDir(extent: number, size: number, path: string, problems: string[]): Record[] {
+  private readDir(extent: number, size: number, path: string, problems: ProblemList): Record[] {
     if (size > LIMITS.maxDirBytes) {
       problems.push(`${this.name}:${path}: directory too large (${size} bytes)`);
       return [];
@@ -378,7 +358,7 @@ export class Iso9660Fs implements NativeFs {
     return out;
   }
 
-  private rootRecord(problems: string[]): Record {
+  private rootRecord(problems: ProblemList): Record {
     const buf = this.src.read(this.rootExtent * SECTOR, Math.min(SECTOR, this.rootSize));
     const len = buf[0]!;
     const rec: Record = { name: '', isDir: true, extents: [], size: this.rootSize, mtime: len >= 34 ? shortDate(buf, 18) : 0 };
@@ -393,7 +373,7 @@ export class Iso9660Fs implements NativeFs {
   // ---- public ------------------------------------------------------------------------------------------------
 
   list(device: string): Listed {
-    const problems: string[] = [];
+    const problems = new ProblemList();
     const inventory = new Inventory();
     this.files.clear();
     if (this.volumeBytes > this.src.size) {
@@ -475,7 +455,7 @@ export class Iso9660Fs implements NativeFs {
         inventory.add(e);
       }
     }
-    return { inventory, problems };
+    return { inventory, problems: problems.done() };
   }
 
   openFile(path: string): ByteSource {
