@@ -358,14 +358,20 @@ export class Iso9660Fs implements NativeFs {
     return out;
   }
 
-  private rootRecord(problems: ProblemList): Record {
-    const buf = this.src.read(this.rootExtent * SECTOR, Math.min(SECTOR, this.rootSize));
+  /**
+   * A directory's own "." record (its first): the kernel takes a directory's attributes from it, not from the
+   * record naming it in the parent (the two may differ: plain ISOs keep distinct dates).
+   */
+  private dotRecord(extent: number, size: number, path: string, problems: ProblemList): Record {
+    const buf = this.src.read(extent * SECTOR, Math.min(SECTOR, size));
     const len = buf[0]!;
-    const rec: Record = { name: '', isDir: true, extents: [], size: this.rootSize, mtime: len >= 34 ? shortDate(buf, 18) : 0 };
-    if (this.flavour === 'rockridge' && len >= 34 && len <= buf.length) {
-      const nameLen = buf[32]!;
-      const su = 33 + nameLen + ((nameLen & 1) === 0 ? 1 : 0);
-      this.rockRidge(buf.subarray(su, len), rec, '/', problems);
+    if (len < 34 || len > buf.length || buf[32] !== 1 || buf[33] !== 0) {
+      throw new CorruptImageError(`${this.name}:${path}: directory without its "." record`);
+    }
+    const rec: Record = { name: '', isDir: true, extents: [], size: buf.readUInt32LE(10), mtime: shortDate(buf, 18) };
+    if (this.flavour === 'rockridge') {
+      // 34: the one-byte "." identifier and its padding byte; the root's SP record is not shifted by its own skip.
+      this.rockRidge(buf.subarray(34 + (extent === this.rootExtent ? 0 : this.suSkip), len), rec, path, problems);
     }
     return rec;
   }
@@ -395,7 +401,7 @@ export class Iso9660Fs implements NativeFs {
       if (type === 'symlink') e.target = r.target ?? '';
       return e;
     };
-    const root = this.rootRecord(problems);
+    const root = this.dotRecord(this.rootExtent, this.rootSize, '/', problems);
     inventory.add(mk('/', root));
     const visited = new Set<number>([this.rootExtent]);
     const stack: Array<{ path: string; extent: number; size: number }> = [{ path: '/', extent: this.rootExtent, size: this.rootSize }];
@@ -435,6 +441,20 @@ export class Iso9660Fs implements NativeFs {
             r.isDir = true;
             r.size = dirSize;
             if (r.mode !== undefined) r.mode = (r.mode & 0o7777) | 0x4000;
+          } catch (err) {
+            rethrowIfStrict(err);
+            problems.push(`${this.name}:${p}: ${(err as Error).message}`);
+            continue;
+          }
+        }
+        if (r.isDir) {
+          // Attributes, like the kernel's, from the directory's own "." record (the name stays the parent's).
+          try {
+            const dot = this.dotRecord(dirExtent, dirSize, p, problems);
+            r.mtime = dot.mtime;
+            r.size = dot.size;
+            dirSize = dot.size;
+            if (dot.mode !== undefined) [r.mode, r.uid, r.gid] = [dot.mode, dot.uid, dot.gid];
           } catch (err) {
             rethrowIfStrict(err);
             problems.push(`${this.name}:${p}: ${(err as Error).message}`);
