@@ -28,12 +28,13 @@ const ROOT_SECTORS = Math.floor((DISK_SECTORS - 34 - ROOT_START) / 8) * 8;
 const IDS = {
   leaky: { n: 1 },
   clean: { n: 2 },
+  // A second build of leaky (rebuilds.json): other filesystem UUIDs and disk GUIDs, as a real rebuild has.
+  'leaky-rebuilt': { n: 3 },
 };
 const uuid = (n, tag) => {
   const h = createHash('sha256').update(`hostleak-sample-${n}-${tag}`).digest('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
 };
-
 
 /** Write the entries (paths relative to `base`, which is stripped) into a staging directory. */
 async function stage(entries, dest, base, epoch) {
@@ -152,7 +153,7 @@ export async function buildDisks({ force = false } = {}) {
   if (!haveTools(TOOLS, 'disk images')) return;
   const spec = loadSpec();
   const outputs = [...Object.keys(IDS).map((v) => path.join(outDir, `${v}.raw`)), ...CONTAINERS.map((c) => path.join(outDir, c.file))];
-  const stamp = buildStamp('.disks-stamp', import.meta.url, [], outputs);
+  const stamp = buildStamp('.disks-stamp', import.meta.url, [path.join(here, 'rebuilds.json')], outputs);
   if (!force && stamp.fresh) {
     console.log('images-sample: disk images up to date');
     return;
