@@ -12,7 +12,7 @@ import { existsSync, promises as fsp, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { contentOf, loadSpec, variantEntries } from './build.mjs';
+import { contentOf, haveTools, loadSpec, variantEntries } from './build.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const outDir = path.join(here, 'out');
@@ -152,20 +152,7 @@ export const CONTAINERS = [
 const TOOLS = ['mke2fs', 'debugfs', 'e2fsck', 'mkfs.vfat', 'mcopy', 'sfdisk', 'qemu-img', 'zstd', 'dd'];
 
 export async function buildDisks({ force = false } = {}) {
-  const missing = TOOLS.filter((t) => {
-    try {
-      sh('sh', ['-c', `command -v ${t}`]);
-      return false;
-    } catch {
-      return true;
-    }
-  });
-  if (missing.length > 0) {
-    const msg = `images-sample: cannot build disk images, missing: ${missing.join(', ')}`;
-    if (process.env.CI) throw new Error(msg);
-    console.warn(msg);
-    return;
-  }
+  if (!haveTools(TOOLS, 'disk images')) return;
   const spec = loadSpec();
   const hash = createHash('sha256')
     .update(readFileSync(path.join(here, 'trees.json')))

@@ -2,6 +2,7 @@
 // Materialise the sample root trees described in trees.json under images-sample/out/<variant>/.
 // Owners need root (CI runs as root); as another user the trees are built with your own uid and a warning.
 // Idempotent: a stamp with the spec's hash skips work when nothing changed.
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, promises as fsp, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -27,6 +28,19 @@ export function variantEntries(spec, variant) {
       ...e,
     }))
     .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+/**
+ * True when every tool is on PATH; otherwise warns (or, under CI, throws) naming the missing ones and what could not
+ * be built.
+ */
+export function haveTools(tools, what) {
+  const missing = tools.filter((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
+  if (missing.length === 0) return true;
+  const msg = `images-sample: cannot build ${what}, missing: ${missing.join(', ')} (scripts/install-system-deps.sh)`;
+  if (process.env.CI) throw new Error(msg);
+  console.warn(msg);
+  return false;
 }
 
 export function contentOf(e) {

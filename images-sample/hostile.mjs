@@ -134,6 +134,9 @@ export const CASES = {
   'ext2-shared-dir-block': (dir) => ({ file: ext2SharedBlock(dir, 77_000), expect: 0, reason: /met twice/ }),
   // A huge leaky image: 100,000 findings must still be reported.
   'many-findings': (dir) => ({ file: manyFindings(dir, 5000), expect: 1, reason: /dangling/ }),
+  // Content rules must stay linear in the bytes read.
+  'pem-headers': (dir) => ({ file: pemHeaders(dir, 40), expect: 0, reason: /./ }),
+  'host-identity-many': (dir) => ({ file: hostIdentityMany(dir, 5000), expect: 0, reason: /hostuser/ }),
   'vdi-differencing': (dir) => {
     const f = path.join(dir, 'diff.vdi');
     run('qemu-img', ['create', '-q', '-f', 'vdi', f, '4M']);
@@ -270,6 +273,35 @@ function manyFindings(dir, dirs) {
   }
   const f = path.join(dir, 'many.ext4');
   run('mke2fs', ['-q', '-F', '-t', 'ext4', '-N', String(dirs * 21 + 1024), '-d', tree, f, '256M']);
+  rmSync(tree, { recursive: true, force: true });
+  return f;
+}
+
+/** An ext4 of `files` files, each 1 MiB of PEM BEGIN lines (no body): a per-header scan would be quadratic. */
+function pemHeaders(dir, files) {
+  const tree = path.join(dir, 'tree');
+  mkdirSync(path.join(tree, 'srv'), { recursive: true });
+  const line = '-----BEGIN RSA PRIVATE KEY-----\n';
+  const body = line.repeat(Math.floor((1024 * 1024) / line.length));
+  for (let i = 0; i < files; i++) writeFileSync(path.join(tree, 'srv', `k${i}.txt`), body);
+  const f = path.join(dir, 'pem.ext4');
+  run('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', tree, f, '96M']);
+  rmSync(tree, { recursive: true, force: true });
+  return f;
+}
+
+/**
+ * An ext4 where the build host's user (`hostuser`) names `n` directories and appears in `n` files: every content hit
+ * is checked against every reported path unless that check is indexed.
+ */
+function hostIdentityMany(dir, n) {
+  const tree = path.join(dir, 'tree');
+  for (let i = 0; i < n; i++) {
+    mkdirSync(path.join(tree, 'srv', String(i), 'hostuser'), { recursive: true });
+    writeFileSync(path.join(tree, 'srv', String(i), 'f'), `HOME=/home/hostuser\n`);
+  }
+  const f = path.join(dir, 'identity.ext4');
+  run('mke2fs', ['-q', '-F', '-t', 'ext4', '-N', String(n * 4 + 1024), '-d', tree, f, '160M']);
   rmSync(tree, { recursive: true, force: true });
   return f;
 }

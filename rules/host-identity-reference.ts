@@ -53,8 +53,13 @@ export default defineRule({
     });
 
     // Paths: report the top-most entry whose path names the host; nothing below it again.
-    const reported: string[] = [];
-    const under = (p: string) => reported.some((r) => p === r || p.startsWith(r + '/'));
+    const reported = new Set<string>();
+    const under = (p: string) => {
+      for (let a = p; ; a = parentOf(a)) {
+        if (reported.has(a)) return true;
+        if (a === '/') return false;
+      }
+    };
     const stack = ['/'];
     while (stack.length > 0) {
       const dir = stack.pop()!;
@@ -65,7 +70,7 @@ export default defineRule({
         const m = matchTerms(p, terms);
         // Only the last component is new at this level: a match in the parent was reported there.
         if (m && m.first.index + m.first.term.value.length > parentOf(p).length) {
-          reported.push(p);
+          reported.add(p);
           const below = e.type === 'dir' ? [...inventory.walk(p)].length : 0;
           report({
             path: p,
@@ -80,7 +85,7 @@ export default defineRule({
         else if (e.type === 'symlink' && e.target) {
           const t = matchTerms(e.target, terms);
           if (t) {
-            reported.push(p);
+            reported.add(p);
             report({
               path: p,
               message: `${p} -> ${e.target} points at the build host's ${t.first.term.kind} ${t.first.term.value}`,

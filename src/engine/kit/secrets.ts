@@ -86,11 +86,19 @@ export function findPrivateKeys(text: string): PrivateKeyHit[] {
   BEGIN_RE.lastIndex = 0;
   for (const m of text.matchAll(BEGIN_RE)) {
     const label = m[1]!;
-    const after = text.slice((m.index ?? 0) + m[0].length, (m.index ?? 0) + m[0].length + 64 * 1024);
+    // The body: the lines after the BEGIN line, within 64 KiB, up to END or the first line that is not base64. Read
+    // line by line from the match (never a 64 KiB copy per BEGIN): a file of BEGIN lines costs one pass.
+    const start = (m.index ?? 0) + m[0].length;
+    const limit = Math.min(text.length, start + 64 * 1024);
+    const firstNl = text.indexOf('\n', start);
+    let pos = firstNl < 0 || firstNl >= limit ? limit : firstNl + 1;
     const body: string[] = [];
     let encrypted = /ENCRYPTED/.test(label);
-    for (const raw of after.split('\n').slice(1)) {
-      const line = raw.trim();
+    while (pos < limit) {
+      let end = text.indexOf('\n', pos);
+      if (end < 0 || end > limit) end = limit;
+      const line = text.slice(pos, end).trim();
+      pos = end + 1;
       if (line.startsWith('-----END')) break;
       if (/^(Proc-Type|DEK-Info):/.test(line)) {
         if (/ENCRYPTED/.test(line)) encrypted = true;
