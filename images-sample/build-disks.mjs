@@ -28,6 +28,8 @@ const ROOT_SECTORS = Math.floor((DISK_SECTORS - 34 - ROOT_START) / 8) * 8;
 const IDS = {
   leaky: { n: 1 },
   clean: { n: 2 },
+  // A second build of leaky (rebuilds.json): other filesystem UUIDs and disk GUIDs, as a real rebuild has.
+  'leaky-rebuilt': { n: 3 },
 };
 const uuid = (n, tag) => {
   const h = createHash('sha256').update(`hostleak-sample-${n}-${tag}`).digest('hex');
@@ -156,6 +158,7 @@ export async function buildDisks({ force = false } = {}) {
   const spec = loadSpec();
   const hash = createHash('sha256')
     .update(readFileSync(path.join(here, 'trees.json')))
+    .update(readFileSync(path.join(here, 'rebuilds.json')))
     .update(readFileSync(fileURLToPath(import.meta.url)))
     .digest('hex');
   const stamp = path.join(outDir, '.disks-stamp');

@@ -10,17 +10,36 @@ import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const specPath = path.join(here, 'trees.json');
+const rebuildsPath = path.join(here, 'rebuilds.json');
 const outDir = path.join(here, 'out');
 
+/** trees.json, with the variants derived in rebuilds.json as `derived`. */
 export function loadSpec() {
-  return JSON.parse(readFileSync(specPath, 'utf8'));
+  const spec = JSON.parse(readFileSync(specPath, 'utf8'));
+  const { $comment, ...derived } = JSON.parse(readFileSync(rebuildsPath, 'utf8'));
+  return { ...spec, derived };
+}
+
+/** Every variant name: trees.json's, then the derived ones. */
+export function variantNames(spec) {
+  return [...Object.keys(spec.variants), ...Object.keys(spec.derived ?? {})];
+}
+
+/** The raw entries of a variant (base + its own; a derived one: its source's, with replacements and removals). */
+function rawEntries(spec, variant) {
+  const d = spec.derived?.[variant];
+  if (d) {
+    const replaced = new Set([...(d.remove ?? []), ...d.replace.map((e) => e.path)]);
+    return [...rawEntries(spec, d.from).filter((e) => !replaced.has(e.path)), ...d.replace];
+  }
+  const extra = spec.variants[variant];
+  if (!extra) throw new Error(`unknown variant ${variant}`);
+  return [...spec.base, ...extra];
 }
 
 /** The entries of one variant: base plus the variant's own, with defaults filled in, parents first. */
 export function variantEntries(spec, variant) {
-  const extra = spec.variants[variant];
-  if (!extra) throw new Error(`unknown variant ${variant}`);
-  return [...spec.base, ...extra]
+  return rawEntries(spec, variant)
     .map((e) => ({
       uid: 0,
       gid: 0,
@@ -76,7 +95,7 @@ async function materialise(spec, variant, dest) {
 async function main() {
   const raw = readFileSync(specPath);
   const self = readFileSync(fileURLToPath(import.meta.url));
-  const hash = createHash('sha256').update(raw).update(self).update(String(process.getuid?.() ?? '')).digest('hex');
+  const hash = createHash('sha256').update(raw).update(readFileSync(rebuildsPath)).update(self).update(String(process.getuid?.() ?? '')).digest('hex');
   const stamp = path.join(outDir, '.stamp');
   if (existsSync(stamp) && readFileSync(stamp, 'utf8') === hash && !process.argv.includes('--force')) {
     console.log('images-sample: up to date');
@@ -84,7 +103,7 @@ async function main() {
   }
   const spec = loadSpec();
   await fsp.mkdir(outDir, { recursive: true });
-  for (const variant of Object.keys(spec.variants)) {
+  for (const variant of variantNames(spec)) {
     const dest = path.join(outDir, variant);
     await materialise(spec, variant, dest);
     console.log(`images-sample: built tree ${path.relative(process.cwd(), dest)}`);

@@ -5,6 +5,7 @@ import type { Finding, HostIdentity, ImageRoot, Severity } from '../../types.js'
 import { RULE_CRASHED, SEVERITY_RANK } from '../../types.js';
 import { loadAccounts, type Accounts } from './accounts.js';
 import { createImageFs } from './imagefs.js';
+import { fingerprintOf } from '../../fingerprint.js';
 import type { Rule } from '../kit/rule.js';
 import { loadPackageDb, type PackageDb } from '../kit/packages.js';
 
@@ -58,7 +59,7 @@ export async function runRules(root: ImageRoot, rules: EnabledRule[], host: Host
             const key = `${meta.id}\0${f.path}\0${f.message}`;
             if (seen.has(key)) return;
             seen.add(key);
-            findings.push({
+            const finding: Finding = {
               ruleId: meta.id,
               severity: f.severity ?? severity,
               path: name(f.path),
@@ -66,7 +67,12 @@ export async function runRules(root: ImageRoot, rules: EnabledRule[], host: Host
               message: f.message,
               evidence: f.evidence ?? null,
               remediation: meta.remediation,
-            });
+            };
+            if (f.line !== undefined) finding.line = f.line;
+            if (f.column !== undefined) finding.column = f.column;
+            if (f.endColumn !== undefined) finding.endColumn = f.endColumn;
+            finding.fingerprint = fingerprintOf(meta.id, finding.path, f.key);
+            findings.push(finding);
           },
         });
       } catch (err) {
@@ -79,6 +85,7 @@ export async function runRules(root: ImageRoot, rules: EnabledRule[], host: Host
           message: `rule '${meta.id}' crashed: ${oneLine(err)}`,
           evidence: null,
           remediation: 'This is a bug in hostleak or in a custom rule: report it with the rule id and the message.',
+          fingerprint: fingerprintOf(RULE_CRASHED, name('/'), meta.id),
         });
       }
     }),
