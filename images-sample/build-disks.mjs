@@ -12,7 +12,7 @@ import { existsSync, promises as fsp, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { contentOf, loadSpec, variantEntries } from './build.mjs';
+import { contentOf, haveTools, loadSpec, variantEntries } from './build.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const outDir = path.join(here, 'out');
@@ -28,6 +28,8 @@ const ROOT_SECTORS = Math.floor((DISK_SECTORS - 34 - ROOT_START) / 8) * 8;
 const IDS = {
   leaky: { n: 1 },
   clean: { n: 2 },
+  // A second build of leaky (rebuilds.json): other filesystem UUIDs and disk GUIDs, as a real rebuild has.
+  'leaky-rebuilt': { n: 3 },
 };
 const uuid = (n, tag) => {
   const h = createHash('sha256').update(`hostleak-sample-${n}-${tag}`).digest('hex');
@@ -152,23 +154,11 @@ export const CONTAINERS = [
 const TOOLS = ['mke2fs', 'debugfs', 'e2fsck', 'mkfs.vfat', 'mcopy', 'sfdisk', 'qemu-img', 'zstd', 'dd'];
 
 export async function buildDisks({ force = false } = {}) {
-  const missing = TOOLS.filter((t) => {
-    try {
-      sh('sh', ['-c', `command -v ${t}`]);
-      return false;
-    } catch {
-      return true;
-    }
-  });
-  if (missing.length > 0) {
-    const msg = `images-sample: cannot build disk images, missing: ${missing.join(', ')}`;
-    if (process.env.CI) throw new Error(msg);
-    console.warn(msg);
-    return;
-  }
+  if (!haveTools(TOOLS, 'disk images')) return;
   const spec = loadSpec();
   const hash = createHash('sha256')
     .update(readFileSync(path.join(here, 'trees.json')))
+    .update(readFileSync(path.join(here, 'rebuilds.json')))
     .update(readFileSync(fileURLToPath(import.meta.url)))
     .digest('hex');
   const stamp = path.join(outDir, '.disks-stamp');

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, promises as fsp, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadSpec } from './build.mjs';
+import { haveTools, loadSpec } from './build.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const outDir = path.join(here, 'out');
@@ -36,20 +36,7 @@ export function fsImages(variant = 'leaky') {
 const TOOLS = ['mksquashfs', 'mkfs.erofs', 'xorriso'];
 
 export async function buildFsImages({ force = false } = {}) {
-  const missing = TOOLS.filter((t) => {
-    try {
-      sh('sh', ['-c', `command -v ${t}`]);
-      return false;
-    } catch {
-      return true;
-    }
-  });
-  if (missing.length > 0) {
-    const msg = `images-sample: cannot build filesystem images, missing: ${missing.join(', ')} (scripts/install-system-deps.sh)`;
-    if (process.env.CI) throw new Error(msg);
-    console.warn(msg);
-    return;
-  }
+  if (!haveTools(TOOLS, 'filesystem images')) return;
   const spec = loadSpec();
   const hash = createHash('sha256')
     .update(readFileSync(path.join(here, 'trees.json')))

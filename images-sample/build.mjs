@@ -2,6 +2,7 @@
 // Materialise the sample root trees described in trees.json under images-sample/out/<variant>/.
 // Owners need root (CI runs as root); as another user the trees are built with your own uid and a warning.
 // Idempotent: a stamp with the spec's hash skips work when nothing changed.
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, promises as fsp, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -9,17 +10,36 @@ import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const specPath = path.join(here, 'trees.json');
+const rebuildsPath = path.join(here, 'rebuilds.json');
 const outDir = path.join(here, 'out');
 
+/** trees.json, with the variants derived in rebuilds.json as `derived`. */
 export function loadSpec() {
-  return JSON.parse(readFileSync(specPath, 'utf8'));
+  const spec = JSON.parse(readFileSync(specPath, 'utf8'));
+  const { $comment, ...derived } = JSON.parse(readFileSync(rebuildsPath, 'utf8'));
+  return { ...spec, derived };
+}
+
+/** Every variant name: trees.json's, then the derived ones. */
+export function variantNames(spec) {
+  return [...Object.keys(spec.variants), ...Object.keys(spec.derived ?? {})];
+}
+
+/** The raw entries of a variant (base + its own; a derived one: its source's, with replacements and removals). */
+function rawEntries(spec, variant) {
+  const d = spec.derived?.[variant];
+  if (d) {
+    const replaced = new Set([...(d.remove ?? []), ...d.replace.map((e) => e.path)]);
+    return [...rawEntries(spec, d.from).filter((e) => !replaced.has(e.path)), ...d.replace];
+  }
+  const extra = spec.variants[variant];
+  if (!extra) throw new Error(`unknown variant ${variant}`);
+  return [...spec.base, ...extra];
 }
 
 /** The entries of one variant: base plus the variant's own, with defaults filled in, parents first. */
 export function variantEntries(spec, variant) {
-  const extra = spec.variants[variant];
-  if (!extra) throw new Error(`unknown variant ${variant}`);
-  return [...spec.base, ...extra]
+  return rawEntries(spec, variant)
     .map((e) => ({
       uid: 0,
       gid: 0,
@@ -27,6 +47,19 @@ export function variantEntries(spec, variant) {
       ...e,
     }))
     .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+/**
+ * True when every tool is on PATH; otherwise warns (or, under CI, throws) naming the missing ones and what could not
+ * be built.
+ */
+export function haveTools(tools, what) {
+  const missing = tools.filter((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
+  if (missing.length === 0) return true;
+  const msg = `images-sample: cannot build ${what}, missing: ${missing.join(', ')} (scripts/install-system-deps.sh)`;
+  if (process.env.CI) throw new Error(msg);
+  console.warn(msg);
+  return false;
 }
 
 export function contentOf(e) {
@@ -62,7 +95,7 @@ async function materialise(spec, variant, dest) {
 async function main() {
   const raw = readFileSync(specPath);
   const self = readFileSync(fileURLToPath(import.meta.url));
-  const hash = createHash('sha256').update(raw).update(self).update(String(process.getuid?.() ?? '')).digest('hex');
+  const hash = createHash('sha256').update(raw).update(readFileSync(rebuildsPath)).update(self).update(String(process.getuid?.() ?? '')).digest('hex');
   const stamp = path.join(outDir, '.stamp');
   if (existsSync(stamp) && readFileSync(stamp, 'utf8') === hash && !process.argv.includes('--force')) {
     console.log('images-sample: up to date');
@@ -70,7 +103,7 @@ async function main() {
   }
   const spec = loadSpec();
   await fsp.mkdir(outDir, { recursive: true });
-  for (const variant of Object.keys(spec.variants)) {
+  for (const variant of variantNames(spec)) {
     const dest = path.join(outDir, variant);
     await materialise(spec, variant, dest);
     console.log(`images-sample: built tree ${path.relative(process.cwd(), dest)}`);

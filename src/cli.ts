@@ -55,6 +55,10 @@ function parser(): Argv {
         .positional('targets', { type: 'string', array: true, describe: 'disk images or root-tree directories' })
         .option('format', { alias: 'f', choices: FORMATS as string[], default: 'text', describe: 'report format' })
         .option('output', { alias: 'o', type: 'string', describe: 'write the report to FILE instead of stdout' })
+        .option('sarif-category', {
+          type: 'string',
+          describe: 'SARIF automationDetails.id (code-scanning category; default: from the target names, without versions)',
+        })
         .option('fail-on', {
           choices: FAIL_ON_VALUES as string[],
           describe: 'exit 1 when a finding is at or above this severity (default: error, or the config)',
@@ -82,6 +86,10 @@ function parser(): Argv {
         .positional('report', { type: 'string', describe: 'a report written with --format json' })
         .option('format', { alias: 'f', choices: FORMATS as string[], demandOption: true, describe: 'report format' })
         .option('output', { alias: 'o', type: 'string', describe: 'write the report to FILE instead of stdout' })
+        .option('sarif-category', {
+          type: 'string',
+          describe: 'SARIF automationDetails.id (code-scanning category; default: from the target names, without versions)',
+        })
         .option('color', { type: 'boolean', describe: 'colour the text report' })
         .option('config', { alias: 'c', type: 'string', describe: 'config file (rule settings for rule metadata)' })
         .option('rules-dir', { type: 'string', describe: 'declarative rules the report may name' }),
@@ -91,6 +99,10 @@ function parser(): Argv {
         .positional('reports', { type: 'string', array: true })
         .option('format', { alias: 'f', choices: FORMATS as string[], default: 'json' })
         .option('output', { alias: 'o', type: 'string' })
+        .option('sarif-category', {
+          type: 'string',
+          describe: 'SARIF automationDetails.id (code-scanning category; default: from the target names, without versions)',
+        })
         .option('fail-on', { choices: FAIL_ON_VALUES as string[], describe: 'default: error, or the config' })
         .option('color', { type: 'boolean' })
         .option('config', { alias: 'c', type: 'string', describe: 'config file (rule metadata)' })

@@ -2,9 +2,9 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createBaseline, parseBaseline } from '../src/engine/gate/baseline.js';
-import { fingerprint } from '../src/fingerprint.js';
+import { fingerprint, fingerprintOf } from '../src/fingerprint.js';
 import type { Finding, Report } from '../src/types.js';
-import { cli, copyTree, SAMPLES, scratch, TEST_HOST } from './helpers/gate.js';
+import { cli, copyTree, REPO_ROOT as REPO, SAMPLES, scratch, TEST_HOST } from './helpers/gate.js';
 
 describe('baseline', () => {
   let s: ReturnType<typeof scratch>;
@@ -64,15 +64,19 @@ describe('baseline', () => {
     expect(r.stdout).toBe('');
   });
 
-  it('fingerprints depend on rule, path and evidence only', () => {
-    const f: Finding = { ruleId: 'r', severity: 'error', path: '/a', filesystem: '/dev/sda2', message: 'm', evidence: 'e', remediation: 'x' };
+  it('fingerprints depend on rule, path (store hashes out) and the rule\'s key only', () => {
+    const f: Finding = {
+      ruleId: 'r', severity: 'error', path: '/a', filesystem: '/dev/sda2', message: 'm', evidence: 'e', remediation: 'x',
+      fingerprint: fingerprintOf('r', '/a', 'k'),
+    };
     const fp = fingerprint(f);
     const with_ = (over: Partial<Finding>): Finding => ({ ...f, ...over });
-    expect(fingerprint(with_({ severity: 'info', message: 'reworded', filesystem: 'dir' }))).toBe(fp);
-    expect(fingerprint(with_({ path: '/b' }))).not.toBe(fp);
-    expect(fingerprint(with_({ ruleId: 'q' }))).not.toBe(fp);
-    expect(fingerprint(with_({ evidence: 'other' }))).not.toBe(fp);
-    expect(fingerprint(with_({ evidence: null }))).not.toBe(fp);
+    expect(fingerprint(with_({ severity: 'info', message: 'reworded', filesystem: 'dir', evidence: 'other' }))).toBe(fp);
+    expect(fingerprintOf('r', '/b', 'k')).not.toBe(fp);
+    expect(fingerprintOf('q', '/a', 'k')).not.toBe(fp);
+    expect(fingerprintOf('r', '/a', 'k2')).not.toBe(fp);
+    // A report from elsewhere without fingerprints: rule and path.
+    expect(fingerprint({ ruleId: 'r', path: '/a' })).toBe(fingerprintOf('r', '/a', null));
     const report = (findings: Finding[]): Report => ({
       version: 1,
       tool: { name: 'hostleak', version: '0' },
@@ -81,5 +85,40 @@ describe('baseline', () => {
     // Ignored findings stay out of a baseline (their ignore entry's expiry must bring them back).
     const b = createBaseline(report([f, { ...f, path: '/c', suppressed: { kind: 'ignore', reason: 'x' } }]));
     expect(b.findings.map((e) => e.path)).toEqual(['/a']);
+  });
+
+  it('loads a baseline written by hostleak 0.1.0 (fingerprint version 1) and says to write it again', async () => {
+    const old = path.join(REPO, 'test', 'fixtures', 'baseline-0.1.0.json');
+    const r = await cli(['scan', path.join(SAMPLES, 'leaky'), '--format', 'json', '--baseline', old, ...TEST_HOST]);
+    expect([0, 1]).toContain(r.exitCode);
+    expect(r.stderr).toContain(`${old}: written by hostleak 0.1.0 (fingerprint version 1)`);
+    const left = (JSON.parse(r.stdout).targets[0].findings as Finding[]).map((f) => `${f.ruleId} ${f.path}`);
+    // Version-1 fingerprints hash the evidence: findings whose evidence did not change since are suppressed.
+    expect(left).not.toContain('orphaned-home /home/bob');
+    expect(left).not.toContain('dangling-channel-symlink /home/bob/.nix-defexpr/channels');
+    const m = /(\d+) findings suppressed by baseline/.exec(r.stderr);
+    expect(Number(m?.[1])).toBeGreaterThanOrEqual(20);
+    // Written again, it is the current version.
+    const again = path.join(s.dir, 'again.json');
+    await cli(['scan', path.join(SAMPLES, 'leaky'), '--baseline', old, '--write-baseline', again, ...TEST_HOST]);
+    expect(JSON.parse(readFileSync(again, 'utf8'))).toMatchObject({ version: 2, fingerprintVersion: 2 });
+  });
+
+  it('warns about ignore entries and baseline entries that matched nothing', async () => {
+    const base = path.join(s.dir, 'b.json');
+    writeFileSync(base, JSON.stringify({
+      version: 2, tool: 'hostleak', fingerprintVersion: 2,
+      findings: [{ fingerprint: fingerprintOf('orphaned-home', '/home/gone', null), ruleId: 'orphaned-home', path: '/home/gone' }],
+    }));
+    writeFileSync(path.join(s.dir, 'hostleak.config.json'), JSON.stringify({
+      ignore: [
+        { rule: 'orphaned-home', paths: ['/home/bob'], reason: 'used' },
+        { rule: 'world-writable', paths: ['/nowhere/**'], reason: 'stale' },
+      ],
+    }));
+    const r = await cli(['scan', path.join(SAMPLES, 'leaky'), '--baseline', base, ...TEST_HOST], { cwd: s.dir });
+    expect(r.stderr).toContain('hostleak: warning: hostleak.config.json: ignore[1] (rule world-writable, /nowhere/**) matched no finding; remove it if the leak is fixed');
+    expect(r.stderr).not.toContain('ignore[0]');
+    expect(r.stderr).toContain(`hostleak: warning: ${base}: 1 entry matched no finding: orphaned-home /home/gone. Write the baseline again to drop fixed leaks`);
   });
 });

@@ -31,11 +31,16 @@ const HOST: HostIdentity = { user: 'bob', home: '/home/bob', name: 'bobs-laptop'
 const HOST_ARGS = ['--host-user', HOST.user!, '--host-home', HOST.home!, '--host-name', HOST.name!];
 
 const SAMPLE_IMAGES = ['leaky.raw', 'leaky.qcow2', 'clean.raw', 'clean.qcow2', 'leaky.raw.zst'];
+/** The leaky tree as the read-only filesystems images ship (images-sample/build-fs.mjs); the appliance kernel reads them all. */
+const FS_IMAGES = ['leaky.iso', 'leaky.squashfs-xz', 'leaky.squashfs-zstd', 'leaky.erofs-lz4'];
 /**
  * The valid corpus images both backends read (ext2/3/4, vfat, GPT, MBR with logicals, qcow2 v2/v3). Left out:
- * vmdk/vhd, LVM, xfs, btrfs, squashfs and iso9660 (guestfs only), and the damaged ones (test/native-corpus.test.ts).
+ * vmdk/vhd, LVM, xfs, btrfs (guestfs only), and the damaged ones (test/native-corpus.test.ts).
  */
 const CORPUS_IMAGES = [
+  'ul_squashfs4.img.xz',
+  'ul_iso-rr-joliet.img.xz',
+  'dfvfs_iso9660.raw',
   'dfvfs_ext2.raw.gz',
   'dfvfs_ext2.qcow2',
   'dfvfs_image.qcow2',
@@ -124,7 +129,7 @@ function runCli(args: string[]): Promise<{ code: number | null; stdout: string; 
 
 beforeAll(async () => {
   tmp = mkdtempSync(path.join(os.tmpdir(), 'hl-differential-'));
-  for (const f of SAMPLE_IMAGES) images.push({ name: f, file: path.join(SAMPLES, f) });
+  for (const f of [...SAMPLE_IMAGES, ...FS_IMAGES]) images.push({ name: f, file: path.join(SAMPLES, f) });
   for (const name of CORPUS_IMAGES) {
     const src = path.join(CORPUS, name);
     const out = path.join(tmp, name.replace(/\.(gz|xz)$/, ''));
@@ -146,7 +151,7 @@ afterAll(() => {
 });
 
 d('native and guestfs backends agree', () => {
-  const all = [...SAMPLE_IMAGES, ...CORPUS_IMAGES];
+  const all = [...SAMPLE_IMAGES, ...FS_IMAGES, ...CORPUS_IMAGES];
 
   it.each(all)('%s: same filesystems, inventory entry by entry, and findings', (name) => {
     const r = results.get(name)!;
@@ -177,7 +182,13 @@ d('native and guestfs backends agree', () => {
     expect((results.get('clean.raw')!.native as Side).findings).toEqual([]);
     const mbr = results.get('dfvfs_mbr.raw.gz')!.native as Side;
     expect(mbr.filesystems.map((f) => f.device)).toEqual(['/dev/sda1', '/dev/sda5']);
-    expect(sides.flatMap((s) => s.filesystems.map((f) => f.type))).toEqual(expect.arrayContaining(['ext2', 'ext4', 'vfat']));
+    expect(sides.flatMap((s) => s.filesystems.map((f) => f.type))).toEqual(
+      expect.arrayContaining(['ext2', 'ext4', 'vfat', 'iso9660', 'squashfs', 'erofs']),
+    );
+    for (const f of FS_IMAGES) {
+      const s = results.get(f)!.native as Side;
+      expect(s.findings.map((x) => x.ruleId)).toEqual(expect.arrayContaining(['orphaned-home', 'root-owned-nix-defexpr', 'dangling-channel-symlink']));
+    }
   });
 
   it('the built CLI gives the same JSON findings and filesystems with --backend native and --backend guestfs', async () => {

@@ -17,6 +17,7 @@ const EXT: Record<string, string> = {
   sarif: 'sarif.json',
   junit: 'xml',
   github: 'github.txt',
+  markdown: 'md',
   html: 'html',
 };
 

@@ -37,6 +37,18 @@ describe('junit', () => {
       expect.arrayContaining(['dangling-channel-symlink', 'orphaned-home', 'root-owned-nix-defexpr']),
     );
     expect(Number(leaky.failures)).toBe(failing.length);
+    // One <failure> per testcase (JUnit's schema; GitLab and Jenkins read one), listing every finding of the rule.
+    for (const c of leaky.testcase) expect((c.failure ?? []).length).toBeLessThanOrEqual(1);
+    const json = JSON.parse((await cli(['scan', path.join(SAMPLES, 'leaky'), '--format', 'json', ...TEST_HOST])).stdout);
+    const byRule = new Map<string, string[]>();
+    for (const f of json.targets[0].findings) byRule.set(f.ruleId, [...(byRule.get(f.ruleId) ?? []), f.path]);
+    const multi = [...byRule].filter(([, paths]) => paths.length > 1);
+    expect(multi.length).toBeGreaterThan(0);
+    for (const [rule, paths] of multi) {
+      const c = leaky.testcase.find((x: any) => x.name === rule);
+      expect(c.failure[0].message).toMatch(new RegExp(`^${paths.length} findings: `));
+      for (const p of paths) expect(c.failure[0]['#text']).toContain(`: ${p}`);
+    }
     const orphaned = leaky.testcase.find((c: any) => c.name === 'orphaned-home');
     expect(orphaned.failure[0].type).toBe('error');
     expect(orphaned.failure[0]['#text']).toContain('/home/bob');

@@ -99,6 +99,34 @@ describe('native iso9660 reader', () => {
     expect(view.inventory.get('/dir/file.txt')).toMatchObject({ type: 'file', size: 6 });
   });
 
+  it('a multi-extent file (records with the "not final" flag, same name) is one file of all its extents', async () => {
+    // genisoimage splits only files over 4 GiB; two adjacent files are made one by setting the first record's
+    // multi-extent flag and giving the second its name, which is exactly what a split file's records look like.
+    const t = path.join(tmp, 'multi');
+    execFileSync('mkdir', ['-p', t]);
+    writeFileSync(path.join(t, 'A'), Buffer.alloc(2048, 0x61));
+    writeFileSync(path.join(t, 'B'), Buffer.alloc(1000, 0x62));
+    const img = mkiso('multi', [], t, 'genisoimage');
+    const buf = readFileSync(img);
+    const a = buf.indexOf('A.;1');
+    const b = buf.indexOf('B.;1');
+    expect(a).toBeGreaterThan(0);
+    expect(b).toBeGreaterThan(a);
+    buf[a - 33 + 25] |= 0x80;
+    buf.write('A', b, 'latin1');
+    writeFileSync(img, buf);
+    // isoinfo lists the two records under one name.
+    expect(execFileSync('isoinfo', ['-l', '-i', img], { encoding: 'latin1' }).match(/ A\.;1/g)).toHaveLength(2);
+    const view = await open(img);
+    expect(view.inventory.entries().map((e) => [e.path, e.size])).toEqual([
+      ['/', 2048],
+      ['/a', 3048],
+    ]);
+    const c = (await view.readFiles(['/a'], 1 << 20)).get('/a');
+    expect(c).toMatchObject({ size: 3048, truncated: false, data: Buffer.concat([Buffer.alloc(2048, 0x61), Buffer.alloc(1000, 0x62)]) });
+    expect(view.openFile!('/a').read(2040, 16).toString('latin1')).toBe('aaaaaaaabbbbbbbb');
+  });
+
   it('the leaky sample as an ISO (Rock Ridge + Joliet) reports the sample tree findings (disko seed included)', () => {
     expectLeakyFindings(path.join(SAMPLES, 'leaky.iso'));
   });

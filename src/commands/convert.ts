@@ -12,6 +12,7 @@ export async function convertCommand(ctx: CommandContext): Promise<RunResult> {
   const text = render(args.format as FormatName, report, {
     color: output ? false : wantColor(ctx),
     rules: gate.rules.map((r) => r.rule.meta),
+    sarifCategory: args['sarif-category'] as string | undefined,
   });
   const failed = await writeOutput(text, output, cwd);
   if (failed) return { exitCode: EXIT_USAGE, stdout: '', stderr: failed };

@@ -59,7 +59,11 @@ export async function mergeCommand(ctx: CommandContext): Promise<RunResult> {
   const format = args.format as FormatName;
   const output = args.output ? path.resolve(cwd, String(args.output)) : undefined;
   const gate = await prepareGate(ctx);
-  const text = render(format, report, { color: output ? false : wantColor(ctx), rules: gate.rules.map((r) => r.rule.meta) });
+  const text = render(format, report, {
+    color: output ? false : wantColor(ctx),
+    rules: gate.rules.map((r) => r.rule.meta),
+    sarifCategory: ctx.args['sarif-category'] as string | undefined,
+  });
   const failed = await writeOutput(text, output, cwd);
   if (failed) return { exitCode: EXIT_USAGE, stdout: '', stderr: failed };
   return { exitCode: exitCodeFor(report, failOnFrom(args, gate)), stdout: output ? '' : text, stderr: '' };

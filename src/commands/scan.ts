@@ -75,7 +75,11 @@ export async function scanCommand(ctx: CommandContext): Promise<RunResult> {
   if (streaming) return { exitCode: tracker.code(), stdout: streamed, stderr };
   const report = { ...scanned, targets: scanned.targets.map((t) => gateRun.target(t)) };
   const t0 = Date.now();
-  const text = render(format, report, { color: output ? false : wantColor(ctx), rules: rules.map((r) => r.rule.meta) });
+  const text = render(format, report, {
+    color: output ? false : wantColor(ctx),
+    rules: rules.map((r) => r.rule.meta),
+    sarifCategory: ctx.args['sarif-category'] as string | undefined,
+  });
   verbose?.(`phase report: ${Date.now() - t0} ms (${format})`);
   const failed = await writeOutput(text, output, cwd);
   if (failed) return { exitCode: EXIT_USAGE, stdout: '', stderr: stderr + failed };

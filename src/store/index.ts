@@ -9,6 +9,7 @@ import { VERSION } from '../paths.js';
 import { expandProducts, isAuditableFile } from '../resolve/index.js';
 import { scan, type ScanOptions } from '../scan.js';
 import type { Report, TargetResult } from '../types.js';
+import { FINGERPRINT_VERSION } from '../fingerprint.js';
 import { configHash, ResultCache } from './cache.js';
 import { defaultJobs, Semaphore } from './pool.js';
 import { terminalProgress } from './progress.js';
@@ -41,6 +42,8 @@ export interface StoreRequest extends ScanOptions {
 export function cacheKey(req: Pick<StoreRequest, 'backend' | 'host' | 'rules' | 'allowBackingFile' | 'nested'>): string {
   return configHash({
     version: VERSION,
+    // Findings carry their fingerprint: a new recipe must not reuse results fingerprinted by the old one.
+    fingerprintVersion: FINGERPRINT_VERSION,
     backend: req.backend,
     host: req.host,
     // A rule edited under the same id (a YAML rule, or a built-in between two builds) must not hit old results.

@@ -1,9 +1,12 @@
-import { loadPackageDb, parseApkInstalled, parseDpkgConffiles, provenanceNote } from '../../src/engine/kit/packages.js';
+import { judgeShipped, loadPackageDb, parseApkInstalled, parseDpkgConffiles, provenanceNote } from '../../src/engine/kit/packages.js';
 import { createImageFs } from '../../src/engine/runtime/imagefs.js';
 import { createHash } from 'node:crypto';
 import { dirBackend } from '../../src/backends/dir.js';
 import { memoryRoot } from '../helpers/tree.js';
 import { debianRoot, plant, removeRoot } from '../helpers/debian-root.js';
+import { hostleak, json, REPO } from '../helpers/cli.js';
+import type { Report } from '../../src/types.js';
+import path from 'node:path';
 
 describe('package database', () => {
   let root: string;
@@ -49,6 +52,9 @@ describe('package database', () => {
     expect(rdb.managers).toEqual(['rpm']);
     expect(rdb.notes[0]).toContain('not read');
     expect(provenanceNote(await rdb.provenance('/etc/x'))).toBe('');
+    // ...and findings on an rpm image say so instead of staying silent
+    const j = await judgeShipped(async () => rdb, '/etc/x');
+    expect(j).toEqual({ severity: undefined, suffix: expect.stringContaining('package ownership unknown (rpm database /var/lib/rpm/rpmdb.sqlite found but not read') });
   });
 
   it('reads Alpine\'s installed database with its Q1 sha1 checksums', async () => {
@@ -68,5 +74,12 @@ describe('package database', () => {
   it('parses dpkg conffiles, skipping obsolete ones', () => {
     const status = 'Package: a\nStatus: install ok installed\nConffiles:\n /etc/a 0123456789abcdef0123456789abcdef\n /etc/old 0123456789abcdef0123456789abcdef obsolete\nDescription: x\n';
     expect(parseDpkgConffiles(status)).toEqual([['a', '/etc/a', '0123456789abcdef0123456789abcdef']]);
+  });
+
+  it('verifies a real Alpine root against its apk database (Q1 sha1): the stock crontab is alpine-baselayout\'s', () => {
+    const r = hostleak(['scan', path.join(REPO, 'test/fixtures/corpus/trivy_alpine-310.tar.gz'), '--format', 'json', '--fail-on', 'never']);
+    const cron = json<Report>(r).targets[0]!.findings.find((f) => f.path === '/etc/crontabs/root')!;
+    expect(cron).toMatchObject({ ruleId: 'spool-leftover', severity: 'info' });
+    expect(cron.message).toContain('installed unchanged by apk package alpine-baselayout');
   });
 });

@@ -11,7 +11,7 @@ import { Inventory } from '../../inventory.js';
 import type { Entry, EntryType } from '../../types.js';
 import type { FileContent } from '../backend.js';
 import { decompressSync } from './compress.js';
-import { LIMITS, rethrowIfStrict, type Listed, type NativeFs } from './fs.js';
+import { LIMITS, ProblemList, rethrowIfStrict, typeOfMode, type Listed, type NativeFs } from './fs.js';
 import { CorruptImageError, ExtentSource, UnsupportedImageError, type ByteSource } from './source.js';
 
 const SB_OFFSET = 1024;
@@ -34,26 +34,6 @@ export function isErofs(src: ByteSource): boolean {
   return src.size >= SB_OFFSET + 128 && src.read(SB_OFFSET, 4).readUInt32LE(0) === MAGIC;
 }
 
-function typeOfMode(mode: number): EntryType {
-  switch (mode & 0xf000) {
-    case 0x8000:
-      return 'file';
-    case 0x4000:
-      return 'dir';
-    case 0xa000:
-      return 'symlink';
-    case 0x2000:
-      return 'chardev';
-    case 0x6000:
-      return 'blockdev';
-    case 0x1000:
-      return 'fifo';
-    case 0xc000:
-      return 'socket';
-    default:
-      return 'unknown';
-  }
-}
 
 interface Inode {
   nid: number;
@@ -330,7 +310,7 @@ export class ErofsFs implements NativeFs {
 
   // ---- directories -------------------------------------------------------------------------------------------
 
-  private readDir(dir: Inode, path: string, problems: string[], visit: (name: string, nid: number) => void): void {
+  private readDir(dir: Inode, path: string, problems: ProblemList, visit: (name: string, nid: number) => void): void {
     if (dir.size > LIMITS.maxDirBytes) {
       problems.push(`${this.name}:${path}: directory too large (${dir.size} bytes)`);
       return;
@@ -373,7 +353,7 @@ export class ErofsFs implements NativeFs {
   // ---- public ------------------------------------------------------------------------------------------------
 
   list(device: string): Listed {
-    const problems: string[] = [];
+    const problems = new ProblemList();
     const inventory = new Inventory();
     this.paths.clear();
     if (this.blocks * this.blkSize > this.src.size) {
@@ -444,7 +424,7 @@ export class ErofsFs implements NativeFs {
         problems.push(`${this.name}:${path}: unreadable directory (${(err as Error).message})`);
       }
     }
-    return { inventory, problems };
+    return { inventory, problems: problems.done() };
   }
 
   private fileInode(path: string): Inode {

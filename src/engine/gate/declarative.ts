@@ -201,6 +201,7 @@ export function declarativeRule(data: unknown, where: string): Rule {
         candidates.map(async (e) => {
           const details: string[] = [];
           let evidence: string | null = e.type === 'symlink' ? `-> ${e.target ?? ''}` : null;
+          let line: number | undefined;
           if (dangling) {
             const r = inventory.resolve(e.path);
             if (r.ok || isRuntimePath(r.at)) return;
@@ -213,13 +214,14 @@ export function declarativeRule(data: unknown, where: string): Rule {
             contentRe.lastIndex = 0;
             const hit = contentRe.exec(text);
             if (!hit) return;
-            evidence = `content matches /${contentRe.source}/ at line ${lineOf(text, hit.index)}`;
+            line = lineOf(text, hit.index);
+            evidence = `content matches /${contentRe.source}/ at line ${line}`;
           }
           const vars = { path: e.path, target: e.target ?? '', uid: String(e.uid), mode: e.mode.toString(8).padStart(4, '0') };
           const message = spec.message
             ? fill(spec.message, vars)
             : `${e.path}: ${spec.description}${details.length > 0 ? ` (${details.join('; ')})` : ''}`;
-          report({ path: e.path, message, evidence });
+          report({ path: e.path, message, evidence, ...(line !== undefined ? { line } : {}) });
         }),
       );
     },

@@ -5,7 +5,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { baselineSet, createBaseline, parseBaseline, serializeBaseline } from './baseline.js';
+import { baselineUpgradeNote, createBaseline, loadBaseline, serializeBaseline, type LoadedBaseline } from './baseline.js';
 import { checkRuleIds, enabledRulesFrom, loadConfig, type Config } from './config.js';
 import { registerRulesDirs } from './declarative.js';
 import { compileIgnores, expiryWarnings, type CompiledIgnore } from './ignores.js';
@@ -29,7 +29,7 @@ export interface Gate {
   registry: Registry;
   rules: EnabledRule[];
   ignores: CompiledIgnore[];
-  baseline: { fingerprints: Set<string>; source: string } | null;
+  baseline: LoadedBaseline | null;
   /** Lines for stderr (expired ignore entries, ...), without the `hostleak: ` prefix. */
   warnings: string[];
 }
@@ -54,7 +54,9 @@ export async function prepare(
     } catch (err) {
       throw new BaselineError(`${args.baseline}: cannot read baseline (${(err as NodeJS.ErrnoException).code ?? err})`);
     }
-    baseline = { fingerprints: baselineSet(parseBaseline(text, args.baseline)), source: args.baseline };
+    baseline = loadBaseline(text, args.baseline);
+    const note = baselineUpgradeNote(baseline);
+    if (note) warnings.push(note);
   }
   return { config, registry, rules: enabledRulesFrom(registry, config), ignores, baseline, warnings };
 }
@@ -73,7 +75,7 @@ export interface GateRun {
 }
 
 export function startRun(gate: Gate, args: GateArgs, cwd: string): GateRun {
-  const stats: PipelineStats = { ignored: 0, baselined: 0 };
+  const stats: PipelineStats = { ignored: 0, baselined: 0, usedIgnores: new Set(), usedBaseline: new Set() };
   const done = new WeakMap<TargetResult, TargetResult>();
   // For --write-baseline: the findings left after ignore entries (an entry's expiry must still bring them back).
   const forBaseline: TargetResult[] = [];
@@ -116,9 +118,40 @@ export function startRun(gate: Gate, args: GateArgs, cwd: string): GateRun {
       if (stats.ignored > 0) {
         messages.push(`${plural(stats.ignored, 'finding')} suppressed by ignore entries in ${gate.config.source}${hint}`);
       }
+      messages.push(...unusedWarnings(gate, stats, incomplete));
       return messages;
     },
   };
+}
+
+/**
+ * Warnings about acceptances that matched nothing in this run: a live ignore entry that suppressed no finding, and
+ * baseline entries no finding matched (the leak was fixed, or its fingerprint changed). Stale entries would let the
+ * same leak back in unnoticed later, so the run names them. When a target was not audited completely the run says
+ * that instead: the unread part may hold what they match.
+ */
+function unusedWarnings(gate: Gate, stats: PipelineStats, incomplete: boolean): string[] {
+  const out: string[] = [];
+  const caveat = incomplete ? ' (not every target was audited completely, so they may match what was not read)' : '';
+  for (const i of gate.ignores) {
+    if (i.expired || stats.usedIgnores?.has(i.index)) continue;
+    out.push(
+      `warning: ${gate.config.source ?? 'config'}: ignore[${i.index}] (rule ${i.entry.rule}` +
+        `${i.entry.paths ? `, ${i.entry.paths.join(', ')}` : ''}) matched no finding${caveat}; remove it if the leak is fixed`,
+    );
+  }
+  const b = gate.baseline;
+  if (b) {
+    const unused = b.entries.filter((e) => !stats.usedBaseline?.has(e.fingerprint));
+    if (unused.length > 0) {
+      const shown = unused.slice(0, 5).map((e) => `${e.ruleId} ${e.path}`).join('; ');
+      out.push(
+        `warning: ${b.source}: ${unused.length} entr${unused.length === 1 ? 'y' : 'ies'} matched no finding${caveat}: ${shown}` +
+          `${unused.length > 5 ? `; and ${unused.length - 5} more` : ''}. Write the baseline again to drop fixed leaks`,
+      );
+    }
+  }
+  return out;
 }
 
 /** Read a saved `--format json` report for `hostleak convert`. */

@@ -139,12 +139,13 @@ export async function loadPackageDb(fs: ImageFs, inv: Inventory): Promise<Packag
   if (info.ok && info.entry.type === 'dir') {
     managers.push('dpkg');
     const names = inv.children(info.path);
+    const present = new Set(names);
     const lists = names.filter((n) => n.endsWith('.list'));
     const [listTexts, sumTexts, status] = await Promise.all([
       Promise.all(lists.map((n) => text(joinPath(info.path, n)))),
       Promise.all(lists.map((n) => {
         const sums = n.replace(/\.list$/, '.md5sums');
-        return names.includes(sums) ? text(joinPath(info.path, sums)) : Promise.resolve(null);
+        return present.has(sums) ? text(joinPath(info.path, sums)) : Promise.resolve(null);
       })),
       text('/var/lib/dpkg/status'),
     ]);
@@ -243,7 +244,9 @@ export async function judgeShipped(
   path: string,
   data?: Buffer,
 ): Promise<{ severity?: 'info'; suffix: string }> {
-  const p = await (await packages()).provenance(path, data);
-  const note = provenanceNote(p);
+  const db = await packages();
+  const p = await db.provenance(path, data);
+  // An image whose package database we recognise but do not read (rpm) says so instead of staying silent.
+  const note = provenanceNote(p) || (p.kind === 'unknown' && db.notes.length > 0 ? `package ownership unknown (${db.notes[0]!.replace(/: file ownership unknown$/, '')})` : '');
   return { severity: isShipped(p) ? 'info' : undefined, suffix: note ? `; ${note}` : '' };
 }

@@ -4,6 +4,7 @@ import type { Finding, HostIdentity, ImageRoot, Severity } from '../../types.js'
 import { RULE_CRASHED, SEVERITY_RANK } from '../../types.js';
 import { loadAccounts, type Accounts } from './accounts.js';
 import { createImageFs } from './imagefs.js';
+import { fingerprintOf } from '../../fingerprint.js';
 import type { Rule } from '../kit/rule.js';
 import { loadPackageDb, type PackageDb } from '../kit/packages.js';
 import { redactTokens } from '../kit/secrets.js';
@@ -58,7 +59,7 @@ export async function runRules(root: ImageRoot, rules: EnabledRule[], host: Host
             const key = `${meta.id}\0${f.path}\0${f.message}`;
             if (seen.has(key)) return;
             seen.add(key);
-            findings.push({
+            const finding: Finding = {
               ruleId: meta.id,
               severity: f.severity ?? severity,
               // A token in a name or a link target is redacted like one in a file's contents.
@@ -67,7 +68,12 @@ export async function runRules(root: ImageRoot, rules: EnabledRule[], host: Host
               message: redactTokens(f.message),
               evidence: f.evidence == null ? null : redactTokens(f.evidence),
               remediation: meta.remediation,
-            });
+            };
+            if (f.line !== undefined) finding.line = f.line;
+            if (f.column !== undefined) finding.column = f.column;
+            if (f.endColumn !== undefined) finding.endColumn = f.endColumn;
+            finding.fingerprint = fingerprintOf(meta.id, finding.path, f.key);
+            findings.push(finding);
           },
         });
       } catch (err) {
@@ -81,6 +87,7 @@ export async function runRules(root: ImageRoot, rules: EnabledRule[], host: Host
           message: `rule '${meta.id}' crashed: ${why.split('\n')[0]}`,
           evidence: null,
           remediation: 'This is a bug in hostleak or in a custom rule: report it with the rule id and the message.',
+          fingerprint: fingerprintOf(RULE_CRASHED, name('/'), meta.id),
         });
       }
     }),
