@@ -2,15 +2,12 @@
 import { Chalk, type ChalkInstance } from 'chalk';
 import type { Finding, Report, Severity, TargetResult } from '../types.js';
 import { visible } from '../escape.js';
+import { plural } from '../words.js';
 
 export interface TextOptions {
   color: boolean;
   /** Show the rule remediation under each target (default true). */
   remediation?: boolean;
-}
-
-function plural(n: number, one: string, many = one + 's'): string {
-  return `${n} ${n === 1 ? one : many}`;
 }
 
 function severityLabel(c: ChalkInstance, s: Severity): string {

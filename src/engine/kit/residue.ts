@@ -4,10 +4,7 @@ import { baseName } from '../../inventory.js';
 import { isRuntimePath } from './homes.js';
 import type { Entry } from '../../types.js';
 
-/** `1 file`, `3 files`. */
-export function plural(n: number, word: string, many = `${word}s`): string {
-  return `${n} ${n === 1 ? word : many}`;
-}
+export { plural } from '../../words.js';
 
 /** Every non-empty regular file at or below the directory (after resolving it inside the image), each once. */
 export function nonEmptyFilesUnder(inv: Inventory, dir: string, keep: (e: Entry) => boolean = () => true): Entry[] {

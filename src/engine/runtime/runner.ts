@@ -1,4 +1,5 @@
 /** Runs the enabled rules over one image root and collects their findings. */
+import { oneLine } from '../../errors.js';
 import { TimeoutError, type Deadline } from '../../image/deadline.js';
 import type { Finding, HostIdentity, ImageRoot, Severity } from '../../types.js';
 import { RULE_CRASHED, SEVERITY_RANK } from '../../types.js';
@@ -78,13 +79,12 @@ export async function runRules(root: ImageRoot, rules: EnabledRule[], host: Host
         });
       } catch (err) {
         if (err instanceof TimeoutError) throw err;
-        const why = err instanceof Error ? err.message : String(err);
         findings.push({
           ruleId: RULE_CRASHED,
           severity: 'error',
           path: name('/'),
           filesystem: null,
-          message: `rule '${meta.id}' crashed: ${why.split('\n')[0]}`,
+          message: `rule '${meta.id}' crashed: ${oneLine(err)}`,
           evidence: null,
           remediation: 'This is a bug in hostleak or in a custom rule: report it with the rule id and the message.',
           fingerprint: fingerprintOf(RULE_CRASHED, name('/'), meta.id),
