@@ -1,15 +1,14 @@
 import {
-  baseName,
   defineRule,
   findTokens,
   isExampleSecret,
-  isRuntimePath,
   isStorePath,
   joinPath,
   lines,
   redact,
   secretsKey,
   textScanOptions,
+  entriesByName,
 } from '../src/engine/kit/index.js';
 
 export interface GitCredential {
@@ -66,8 +65,8 @@ export default defineRule({
   async check({ inventory, fs, options, report }) {
     const { includeStore } = textScanOptions(options);
     const configs: string[] = [];
-    for (const e of inventory.walk('/')) {
-      if (e.type !== 'dir' || baseName(e.path) !== '.git' || isRuntimePath(e.path) || (!includeStore && isStorePath(e.path))) continue;
+    for (const e of entriesByName(inventory).get('.git') ?? []) {
+      if (e.type !== 'dir' || (!includeStore && isStorePath(e.path))) continue;
       const c = inventory.get(joinPath(e.path, 'config'));
       if (c?.type === 'file' && c.size > 0) configs.push(c.path);
     }

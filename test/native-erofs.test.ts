@@ -2,7 +2,7 @@
  * The native erofs reader against erofs-utils' own reader (`fsck.erofs --extract --preserve` of the image: every
  * entry's type, mode, owner, size and symlink target) and the host tree it was built from (mtimes, contents), for
  * compact and extended inodes, plain, inline (tail-packed) and lz4/lz4hc-compressed files (compact and legacy
- * cluster indexes); the leaky sample as erofs reports the sample tree's findings.
+ * cluster indexes, big pclusters, inline tail pclusters); the leaky sample as erofs reports the sample tree's findings.
  */
 import { execFileSync } from 'node:child_process';
 import { lutimesSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -72,6 +72,10 @@ describe('native erofs reader', () => {
     ['lz4, compact cluster indexes', ['-zlz4']],
     ['lz4hc, compact cluster indexes', ['-zlz4hc']],
     ['lz4hc, legacy cluster indexes', ['-zlz4hc', '-Elegacy-compress']],
+    ['lz4hc, big pclusters (64 KiB)', ['-zlz4hc', '-C65536']],
+    ['lz4hc, inline tail pclusters (ztailpacking)', ['-zlz4hc', '-Eztailpacking']],
+    ['lz4hc, big pclusters and inline tails', ['-zlz4hc', '-C65536', '-Eztailpacking']],
+    ['lz4, big pclusters, legacy indexes', ['-zlz4', '-C16384', '-Elegacy-compress']],
   ];
   it.each(cases)('%s: every entry as fsck.erofs extracts it, mtimes and contents as the host tree', async (name, args) => {
     const img = path.join(tmp, `${name.replace(/\W+/g, '-')}.erofs`);

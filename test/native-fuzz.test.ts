@@ -130,7 +130,7 @@ beforeAll(() => {
   hot.iso9660 = [[32768, 65536]];
   // A compressible file spanning many clusters, so erofs and squashfs compress something.
   writeFileSync(path.join(tree, 'more', 'big.txt'), 'hello nix store\n'.repeat(3000));
-  for (const [kind, args] of [['erofs', []], ['erofs-lz4', ['-zlz4hc']], ['erofs-legacy', ['-zlz4', '-Elegacy-compress']]] as const) {
+  for (const [kind, args] of [['erofs', []], ['erofs-lz4', ['-zlz4hc']], ['erofs-legacy', ['-zlz4', '-Elegacy-compress']], ['erofs-big', ['-zlz4hc', '-C16384', '-Eztailpacking']]] as const) {
     images[kind] = path.join(tmp, `${kind}.img`);
     execFileSync('mkfs.erofs', ['--quiet', ...args, images[kind]!, tree], { stdio: 'ignore' });
     hot[kind] = [[1024, 128], [0, Number.MAX_SAFE_INTEGER]];
@@ -169,6 +169,7 @@ d('native reader fuzzing', () => {
     ['erofs', 11],
     ['erofs-lz4', 12],
     ['erofs-legacy', 13],
+    ['erofs-big', 14],
   ])('%s: %i-seeded mutations return or throw our errors, never hang', (kind, seed) => {
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', CHILD, NATIVE_DIST, images[kind]!, kind, String(CASES), String(seed), JSON.stringify(hot[kind])], {
       encoding: 'utf8',

@@ -1,7 +1,7 @@
 import { mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync, copyFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseReportText } from '../src/commands/merge.js';
+import { parseReportText } from '../src/commands/report-file.js';
 import { configHash, ResultCache } from '../src/store/cache.js';
 import { defaultJobs, mapPool, Semaphore } from '../src/store/pool.js';
 import { scan } from '../src/scan.js';

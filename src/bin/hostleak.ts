@@ -8,6 +8,7 @@
  */
 import { run } from '../cli.js';
 import { exitCodeOf } from '../errors.js';
+import { visibleText } from '../escape.js';
 
 let stdoutClosed = false;
 const closed = (err: NodeJS.ErrnoException) => err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED';
@@ -35,10 +36,11 @@ try {
   });
   if (result.stdout) out(result.stdout);
   if (result.stdoutBytes) out(result.stdoutBytes);
-  if (result.stderr) process.stderr.write(result.stderr);
+  // The last guard: whatever reached stderr, no control character from an image drives the terminal.
+  if (result.stderr) process.stderr.write(visibleText(result.stderr));
   process.exitCode = result.exitCode;
 } catch (err) {
-  process.stderr.write(`hostleak: internal error: ${(err as Error)?.message ?? err}\n`);
+  process.stderr.write(`hostleak: internal error: ${visibleText(String((err as Error)?.message ?? err))}\n`);
   if (process.env.HOSTLEAK_DEBUG) process.stderr.write(`${(err as Error)?.stack}\n`);
   process.exitCode = exitCodeOf(err);
 }

@@ -1,12 +1,10 @@
 /** Small helpers shared by the rules that report per-machine state left in well-known places. */
 import type { Inventory } from '../../inventory.js';
 import { baseName } from '../../inventory.js';
+import { isRuntimePath } from './homes.js';
 import type { Entry } from '../../types.js';
 
-/** `1 file`, `3 files`. */
-export function plural(n: number, word: string, many = `${word}s`): string {
-  return `${n} ${n === 1 ? word : many}`;
-}
+export { plural } from '../../words.js';
 
 /** Every non-empty regular file at or below the directory (after resolving it inside the image), each once. */
 export function nonEmptyFilesUnder(inv: Inventory, dir: string, keep: (e: Entry) => boolean = () => true): Entry[] {
@@ -42,4 +40,33 @@ export function humanBytes(n: number): string {
   let i = 0;
   while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
   return `${v.toFixed(1)} ${units[i]}`;
+}
+
+const nameIndexes = new WeakMap<Inventory, Map<string, Entry[]>>();
+
+/**
+ * Every entry (outside the run-time trees) grouped by its last path component, built with one walk per inventory
+ * and shared by the rules that look for files by name (editor leftovers, core dumps, keytabs, authorized_keys, .git):
+ * each then tests the distinct names, not every entry.
+ */
+export function entriesByName(inv: Inventory): Map<string, Entry[]> {
+  let idx = nameIndexes.get(inv);
+  if (idx) return idx;
+  idx = new Map();
+  for (const e of inv.walk('/')) {
+    if (e.path === '/' || isRuntimePath(e.path)) continue;
+    const name = e.path.slice(e.path.lastIndexOf('/') + 1);
+    const list = idx.get(name);
+    if (list) list.push(e);
+    else idx.set(name, [e]);
+  }
+  nameIndexes.set(inv, idx);
+  return idx;
+}
+
+/** The entries whose name passes the test, in path order. */
+export function entriesNamed(inv: Inventory, test: (name: string) => boolean): Entry[] {
+  const out: Entry[] = [];
+  for (const [name, list] of entriesByName(inv)) if (test(name)) out.push(...list);
+  return out.sort((a, b) => (a.path < b.path ? -1 : 1));
 }
