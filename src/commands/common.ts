@@ -9,6 +9,7 @@ import { normalizePath } from '../inventory.js';
 import { createDeadline, raceDeadline } from '../image/deadline.js';
 import { pickBackend, targetTimeoutS, type BackendOptions } from '../scan.js';
 import type { BackendChoice, Entry, EntryType } from '../types.js';
+import { visible } from '../escape.js';
 
 export type Verbose = ((msg: string) => void) | undefined;
 
@@ -114,7 +115,7 @@ export async function withImage(
   outer?: ImageLog,
 ): Promise<RunResult> {
   const log: ImageLog = outer ?? { stderr: '' };
-  if (ctx.args.verbose && !outer) log.verbose = (m: string) => void (log.stderr += `hostleak: ${m}\n`);
+  if (ctx.args.verbose && !outer) log.verbose = (m: string) => void (log.stderr += `hostleak: ${visible(m)}\n`);
   const logged = () => (outer ? '' : log.stderr);
   let image: OpenedImage | null = null;
   try {
@@ -124,7 +125,7 @@ export async function withImage(
   } catch (err) {
     const exitCode = exitCodeOf(err);
     const where = exitCode === EXIT_USAGE ? '' : `${target}: `;
-    return { exitCode, stdout: '', stderr: `${logged()}hostleak: ${where}${oneLine(err)}\n` };
+    return { exitCode, stdout: '', stderr: `${logged()}hostleak: ${visible(where)}${visible(oneLine(err))}\n` };
   } finally {
     await image?.close().catch(() => undefined);
   }
@@ -132,5 +133,5 @@ export async function withImage(
 
 /** The stderr line of an image that was not read completely (the command then exits 3). */
 export function partialNote(image: OpenedImage, target: string): string {
-  return image.problems.length > 0 ? `hostleak: ${target}: partial: ${image.problems.join('; ')}\n` : '';
+  return image.problems.length > 0 ? `hostleak: ${visible(target)}: partial: ${visible(image.problems.join('; '))}\n` : '';
 }

@@ -8,6 +8,7 @@ import { createImageFs } from './imagefs.js';
 import { fingerprintOf } from '../../fingerprint.js';
 import type { Rule } from '../kit/rule.js';
 import { loadPackageDb, type PackageDb } from '../kit/packages.js';
+import { redactTokens } from '../kit/secrets.js';
 
 /** A rule as this run uses it: configured severity and options. */
 export interface EnabledRule {
@@ -62,10 +63,11 @@ export async function runRules(root: ImageRoot, rules: EnabledRule[], host: Host
             const finding: Finding = {
               ruleId: meta.id,
               severity: f.severity ?? severity,
-              path: name(f.path),
+              // A token in a name or a link target is redacted like one in a file's contents.
+              path: redactTokens(name(f.path)),
               filesystem: filesystemOf(f.path),
-              message: f.message,
-              evidence: f.evidence ?? null,
+              message: redactTokens(f.message),
+              evidence: f.evidence == null ? null : redactTokens(f.evidence),
               remediation: meta.remediation,
             };
             if (f.line !== undefined) finding.line = f.line;

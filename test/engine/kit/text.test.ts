@@ -18,11 +18,11 @@ const tree = withAccounts([
 ]);
 
 describe('text candidates', () => {
-  it('selects regular non-empty files under the limit, outside the store and run-time trees, not binary types', () => {
+  it('selects regular non-empty files (bigger ones too: their first maxBytes is scanned), outside the store and run-time trees, not binary types', () => {
     const root = memoryRoot(tree);
     const opts = { includeStore: false, maxBytes: 4096 };
     const got = textCandidates(root.inventory, opts).map((e) => e.path);
-    expect(got).toEqual(['/etc/app.conf', '/etc/blob', '/etc/group', '/etc/passwd', '/etc/token']);
+    expect(got).toEqual(['/etc/app.conf', '/etc/big', '/etc/blob', '/etc/group', '/etc/passwd', '/etc/token']);
     expect(textCandidates(root.inventory, opts)).toBe(textCandidates(root.inventory, opts)); // cached
     expect(textCandidates(root.inventory, { includeStore: true, maxBytes: 1 << 20 }).map((e) => e.path)).toContain('/nix/store/aaaa-x/share/y');
   });
