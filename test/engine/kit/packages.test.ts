@@ -23,7 +23,16 @@ describe('package database', () => {
         conffiles: ['/etc/fake.conf'],
       },
     ]);
-    plant(root, { 'usr/lib/python3.11/changed.py': 'x = 2\n', 'etc/app.conf': 'y\n' });
+    // ucf: a configuration file the maintainer script wrote (Debian's sshd_config), then edited by the builder
+    const md5 = createHash('md5').update('Port 22\n').digest('hex');
+    plant(root, {
+      'usr/lib/python3.11/changed.py': 'x = 2\n',
+      'etc/app.conf': 'y\n',
+      'var/lib/ucf/registry': 'openssh-server \t /etc/ssh/sshd_config\nopenssh-server \t /etc/ssh/moduli.conf\n',
+      'var/lib/ucf/hashfile': `${md5}  /etc/ssh/sshd_config\n${md5}  /etc/ssh/moduli.conf\n`,
+      'etc/ssh/sshd_config': 'Port 22\nInclude /build/extra.conf\n',
+      'etc/ssh/moduli.conf': 'Port 22\n',
+    });
   });
   afterAll(() => removeRoot(root));
 
@@ -41,6 +50,8 @@ describe('package database', () => {
     expect(changed).toEqual({ kind: 'changed', pkg: 'fakepython', manager: 'dpkg' });
     expect(provenanceNote(changed)).toContain('changed after install');
     expect(provenanceNote(await db.provenance('/etc/app.conf'))).toBe('not installed by any package');
+    expect(await db.provenance('/etc/ssh/sshd_config')).toEqual({ kind: 'changed', pkg: 'openssh-server', manager: 'dpkg' });
+    expect(await db.provenance('/etc/ssh/moduli.conf')).toMatchObject({ kind: 'shipped', pkg: 'openssh-server', verified: true });
   });
 
   it('says nothing without a database, and recognises an rpm database it does not read', async () => {
