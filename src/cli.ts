@@ -70,6 +70,10 @@ function parser(): Argv {
         .option('recursive', { alias: 'r', type: 'boolean', default: false, describe: 'find images in directories by their magic bytes' })
         .option('jobs', { alias: 'j', type: 'number', describe: 'targets audited at once (default: fits the machine)' })
         .option('cache', { type: 'string', describe: 'reuse results of unchanged images from DIR (--no-cache: off)' })
+        .option('cache-key', {
+          type: 'string',
+          describe: 'file with the key that authenticates cache entries, outside DIR (default: ~/.local/state/hostleak/cache.key; or $HOSTLEAK_CACHE_KEY)',
+        })
         .option('shard', { type: 'string', describe: 'audit only shard i of n (i/n), split by target path' })
         .option('scan-store', {
           type: 'boolean',

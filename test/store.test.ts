@@ -1,8 +1,8 @@
-import { mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync, copyFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync, copyFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseReportText } from '../src/commands/report-file.js';
-import { configHash, ResultCache } from '../src/store/cache.js';
+import { configHash, loadCacheKey, ResultCache } from '../src/store/cache.js';
 import { defaultJobs, mapPool, Semaphore } from '../src/store/pool.js';
 import { scan } from '../src/scan.js';
 import { terminalProgress } from '../src/store/progress.js';
@@ -124,10 +124,12 @@ describe('result cache', () => {
     findings: [],
   });
 
+  const KEY = Buffer.alloc(32, 7);
+
   it('misses, stores, then hits by stat; a copy hits by digest; a change misses', async () => {
     const img = path.join(dir, 'a.img');
     writeFileSync(img, 'image bytes');
-    const cache = new ResultCache(path.join(dir, 'c'), configHash({ rules: ['x'] }));
+    const cache = new ResultCache(path.join(dir, 'c'), configHash({ rules: ['x'] }), KEY);
     const first = await cache.lookup(img);
     expect(first.hit).toBeNull();
     await cache.store(img, first, result(img));
@@ -145,8 +147,8 @@ describe('result cache', () => {
   it('another rule set or config never shares results', async () => {
     const img = path.join(dir, 'a.img');
     writeFileSync(img, 'x');
-    const a = new ResultCache(path.join(dir, 'c'), configHash({ rules: ['x'], host: { user: 'a' } }));
-    const b = new ResultCache(path.join(dir, 'c'), configHash({ host: { user: 'b' }, rules: ['x'] }));
+    const a = new ResultCache(path.join(dir, 'c'), configHash({ rules: ['x'], host: { user: 'a' } }), KEY);
+    const b = new ResultCache(path.join(dir, 'c'), configHash({ host: { user: 'b' }, rules: ['x'] }), KEY);
     await a.store(img, await a.lookup(img), result(img));
     expect((await b.lookup(img)).hit).toBeNull();
     expect(configHash({ a: 1, b: 2 })).toBe(configHash({ b: 2, a: 1 }));
@@ -155,7 +157,7 @@ describe('result cache', () => {
   it('ignores a corrupt entry and rewrites it; never caches a failed audit', async () => {
     const img = path.join(dir, 'a.img');
     writeFileSync(img, 'x');
-    const cache = new ResultCache(path.join(dir, 'c'), 'h');
+    const cache = new ResultCache(path.join(dir, 'c'), 'h', KEY);
     await cache.store(img, await cache.lookup(img), result(img));
     for (const sub of ['results', 'paths']) {
       for (const f of readdirSync(path.join(dir, 'c', sub))) writeFileSync(path.join(dir, 'c', sub, f), '{ truncated');
@@ -168,6 +170,42 @@ describe('result cache', () => {
     writeFileSync(other, 'y');
     await cache.store(other, await cache.lookup(other), { ...result(other), status: 'failed', error: 'boom' });
     expect((await cache.lookup(other)).hit).toBeNull();
+  });
+});
+
+describe('cache authentication', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'hl-cache-auth-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  const clean = (target: string): TargetResult => ({
+    target, status: 'ok', error: null, backend: 'native', durationMs: 5, filesystems: [],
+    findings: [{ ruleId: 'orphaned-home', severity: 'error', path: '/home/bob', filesystem: null, message: 'm', evidence: null }],
+  } as TargetResult);
+
+  it('an entry edited by hand (a finding removed, the target renamed) is ignored', async () => {
+    const img = path.join(dir, 'a.img');
+    writeFileSync(img, 'x');
+    const cache = new ResultCache(path.join(dir, 'c'), 'h', Buffer.alloc(32, 1));
+    await cache.store(img, await cache.lookup(img), clean(img));
+    const [f] = readdirSync(path.join(dir, 'c', 'results'));
+    const file = path.join(dir, 'c', 'results', f!);
+    const sealed = JSON.parse(readFileSync(file, 'utf8')) as { payload: string };
+    const payload = JSON.parse(sealed.payload) as { result: TargetResult };
+    payload.result.findings = [];
+    writeFileSync(file, JSON.stringify({ ...sealed, payload: JSON.stringify({ result: { ...payload.result, target: 'other' } }) }));
+    const l = await cache.lookup(img);
+    expect(l.hit).toBeNull();
+    expect(cache.forged).toBeGreaterThan(0);
+  });
+  it('entries sealed under another key are ignored; the key file is made once, outside the cache', () => {
+    const env = { XDG_STATE_HOME: path.join(dir, 'state') } as NodeJS.ProcessEnv;
+    const k1 = loadCacheKey(path.join(dir, 'c'), null, env);
+    expect(loadCacheKey(path.join(dir, 'c'), null, env).equals(k1)).toBe(true);
+    expect(statSync(path.join(dir, 'state', 'hostleak', 'cache.key')).mode & 0o777).toBe(0o600);
+    expect(() => loadCacheKey(path.join(dir, 'c'), path.join(dir, 'c', 'key'), env)).toThrow(/inside the cache directory/);
+    expect(loadCacheKey(path.join(dir, 'c'), null, { ...env, HOSTLEAK_CACHE_KEY: 'secret from CI' }).equals(k1)).toBe(false);
   });
 });
 

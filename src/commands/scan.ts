@@ -60,6 +60,7 @@ export async function scanCommand(ctx: CommandContext): Promise<RunResult> {
     shard: args.shard === undefined ? undefined : String(args.shard),
     jobs: args.jobs as number | undefined,
     cacheDir: typeof args.cache === 'string' ? path.resolve(cwd, args.cache) : null,
+    cacheKeyFile: typeof args['cache-key'] === 'string' ? path.resolve(cwd, args['cache-key']) : null,
     progress: io.progress && io.writeStderr ? { write: io.writeStderr, columns: io.columns } : undefined,
     onResult,
     retain: !streaming,
