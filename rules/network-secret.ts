@@ -1,4 +1,4 @@
-import { defineRule, eachFileOfKind, lines, redact } from '../src/engine/kit/index.js';
+import { defineRule, eachFileOfKind, lines, redact, secretsKey } from '../src/engine/kit/index.js';
 
 /** Configuration files of network managers that may hold a Wi-Fi/802.1X/VPN secret, and the keys that do. */
 const KINDS: Array<{ globs: string[]; what: string; key: RegExp; sep: string }> = [
@@ -57,6 +57,8 @@ export default defineRule({
           `${e.path} (${k.what}${ssid ? `, SSID ${JSON.stringify(ssid)}` : ''}) holds ${found.length === 1 ? 'a secret' : `${found.length} secrets`}: ` +
           [...new Set(found.map((f) => f.key))].join(', '),
         evidence: found.slice(0, 3).map((f) => `${f.key} ${redact(f.value)}`).join('; '),
+        // The secrets' kinds and values (hashed): a changed passphrase is a new finding, a rebuild is not.
+        key: secretsKey(found.map((f) => ({ kind: f.key, value: f.value }))),
       });
     });
   },
