@@ -139,6 +139,14 @@ export const CASES = {
   'host-identity-many': (dir) => ({ file: hostIdentityMany(dir, 5000), expect: 0, reason: /hostuser/ }),
   // Output injection and secrets in metadata.
   'output-injection': (dir) => ({ file: outputInjection(dir), expect: 1, reason: /./ }),
+  // A qcow2 qemu refuses (its L1 table offset is invalid), compressed so that the prepared copy is a temp file.
+  'qcow2-bad-l1': (dir) => {
+    const f = path.join(dir, 'bad-l1.qcow2');
+    run('qemu-img', ['create', '-q', '-f', 'qcow2', f, '16M']);
+    patch(f, 40, Buffer.from([0, 0, 0, 0, 0, 1, 0x23, 0x45]));
+    run('zstd', ['-q', '-f', '--rm', f, '-o', `${f}.zst`]);
+    return { file: `${f}.zst`, expect: 3, reason: /qemu: Active L1 table offset invalid/ };
+  },
   'vdi-differencing': (dir) => {
     const f = path.join(dir, 'diff.vdi');
     run('qemu-img', ['create', '-q', '-f', 'vdi', f, '4M']);
