@@ -5,7 +5,10 @@
 //   2. disk containers (bench/containers.mjs): the same disk as VHD (dynamic, fixed), VHDX, VMDK (sparse, stream),
 //      VDI, each audited natively vs `qemu-img convert` to raw + native audit vs the guestfs backend
 //      (HOSTLEAK_BENCH_GUESTFS=0 skips the guestfs runs; HOSTLEAK_BENCH_CONTAINERS=0 skips this part)
-//   3. guestfs backend (minutes under TCG; skip with HOSTLEAK_BENCH_GUESTFS=0), on the same large image and on the
+//   3. filesystems (bench/filesystems.mjs): the same tree as squashfs (zstd, xz), erofs (lz4hc) and iso9660, each
+//      audited natively vs the format's own tool (unsquashfs -lln, fsck.erofs, xorriso -find) vs the guestfs backend
+//      (HOSTLEAK_BENCH_FILESYSTEMS=0 skips this part)
+//   4. guestfs backend (minutes under TCG; skip with HOSTLEAK_BENCH_GUESTFS=0), on the same large image and on the
 //      sample image images-sample/out/leaky.raw:
 //        bare appliance: `guestfish --ro -a IMG run`                 (the floor: one launch)
 //        hostleak full audit through guestfs                         (one launch + inventory + reads)
@@ -31,6 +34,13 @@ if (process.env.HOSTLEAK_BENCH_SCALE === '1') {
 if (process.env.HOSTLEAK_BENCH_CONTAINERS !== '0') {
   console.log('');
   const r = spawnSync(process.execPath, [path.join(here, 'containers.mjs')], { stdio: 'inherit' });
+  if (r.status !== 0) process.exitCode = 1;
+}
+
+// Filesystem images (squashfs, erofs, iso9660) of the same tree: native vs each format's tool vs guestfs.
+if (process.env.HOSTLEAK_BENCH_FILESYSTEMS !== '0') {
+  console.log('');
+  const r = spawnSync(process.execPath, [path.join(here, 'filesystems.mjs')], { stdio: 'inherit' });
   if (r.status !== 0) process.exitCode = 1;
 }
 

@@ -7,6 +7,7 @@ import {
   isStorePath,
   judgeShipped,
   lineAt,
+  locate,
   redactSecrets,
   type ReportInput,
   scanTextFiles,
@@ -52,6 +53,8 @@ export default defineRule({
           `${file.entry.path} names the build-time path ${prefixes.join(', ')} (${hits.length} occurrence${hits.length === 1 ? '' : 's'}, ` +
           `first on line ${at.n})`,
         evidence: `line ${at.n}: ${redactSecrets(excerpt(at.line, at.col))}`,
+        key: `content:${[...prefixes].sort().join(' ')}`,
+        ...locate(text, first.index, first.prefix.length),
       } });
     });
     await forEachEntry(inventory, '/', (e) => {
@@ -59,7 +62,8 @@ export default defineRule({
       if (!opts.includeStore && isStorePath(e.path)) return;
       const prefix = e.target.startsWith('/') ? buildPathPrefix(e.target) : null;
       if (!prefix) return;
-      found.push({ finding: { path: e.path, message: `${e.path} -> ${e.target} points into the build-time path ${prefix}`, evidence: e.target } });
+      // The link's own path identifies it (key 'link'): its target names a temp dir that differs on every build.
+      found.push({ finding: { path: e.path, message: `${e.path} -> ${e.target} points into the build-time path ${prefix}`, evidence: e.target, key: 'link' } });
     });
     await scanned;
     await Promise.all(found.map(judged));

@@ -1,14 +1,11 @@
 import {
-  baseName,
   defineRule,
-  type Entry,
   humanBytes,
-  isRuntimePath,
   isStorePath,
   nonEmptyFilesUnder,
   plural,
   someNames,
-  forEachEntry,
+  entriesNamed,
 } from '../src/engine/kit/index.js';
 
 /** Where crash handlers keep their dumps: kdump/apport, systemd-coredump, ABRT. */
@@ -42,10 +39,7 @@ export default defineRule({
       const bytes = files.reduce((n, e) => n + e.size, 0);
       report({ path: d, message: `${d} holds ${plural(files.length, 'crash dump file')} (${humanBytes(bytes)}) from the build`, evidence: someNames(files) });
     }
-    const named: Entry[] = [];
-    await forEachEntry(inventory, '/', (e) => {
-      if (e.type === 'file' && e.size > 0 && !inDirs.has(e.path) && !isStorePath(e.path) && !isRuntimePath(e.path) && CORE_NAME.test(baseName(e.path))) named.push(e);
-    });
+    const named = entriesNamed(inventory, (n) => CORE_NAME.test(n)).filter((e) => e.type === 'file' && e.size > 0 && !inDirs.has(e.path) && !isStorePath(e.path));
     await Promise.all(
       named.map(async (e) => {
         const r = await fs.readFile(e.path, { maxBytes: 64, cache: false });

@@ -1,4 +1,4 @@
-import { baseName, defineRule, type Entry, isRuntimePath, isStorePath, judgeShipped, forEachEntry } from '../src/engine/kit/index.js';
+import { baseName, defineRule, type Entry, isStorePath, judgeShipped, entriesNamed } from '../src/engine/kit/index.js';
 
 /** Editor backups and swap files, patch/merge leftovers, and package managers' kept-aside configuration files. */
 const KINDS: Array<{ re: RegExp; what: string }> = [
@@ -28,12 +28,10 @@ export default defineRule({
   },
   async check({ inventory, packages, report }) {
     const hits: Array<{ e: Entry; what: string }> = [];
-    await forEachEntry(inventory, '/', (e) => {
-      if (e.type !== 'file' || isStorePath(e.path) || isRuntimePath(e.path) || ELSEWHERE(e.path)) return;
-      const name = baseName(e.path);
-      const kind = KINDS.find((k) => k.re.test(name));
-      if (kind) hits.push({ e, what: kind.what });
-    });
+    for (const e of entriesNamed(inventory, (name) => KINDS.some((k) => k.re.test(name)))) {
+      const kind = KINDS.find((k) => k.re.test(baseName(e.path)))!;
+      if (e.type === 'file' && !isStorePath(e.path) && !ELSEWHERE(e.path)) hits.push({ e, what: kind.what });
+    }
     await Promise.all(
       hits.map(async ({ e, what }) => {
         // A file by that name that a package installed unchanged is the distribution's (an example, a patch).

@@ -1,15 +1,14 @@
 import {
-  baseName,
   defineRule,
   findTokens,
   isExampleSecret,
-  isRuntimePath,
   isStorePath,
   joinPath,
   lines,
   redact,
+  secretsKey,
   textScanOptions,
-  forEachEntry,
+  entriesByName,
 } from '../src/engine/kit/index.js';
 
 export interface GitCredential {
@@ -66,11 +65,11 @@ export default defineRule({
   async check({ inventory, fs, options, report }) {
     const { includeStore } = textScanOptions(options);
     const configs: string[] = [];
-    await forEachEntry(inventory, '/', (e) => {
-      if (e.type !== 'dir' || baseName(e.path) !== '.git' || isRuntimePath(e.path) || (!includeStore && isStorePath(e.path))) return;
+    for (const e of entriesByName(inventory).get('.git') ?? []) {
+      if (e.type !== 'dir' || (!includeStore && isStorePath(e.path))) continue;
       const c = inventory.get(joinPath(e.path, 'config'));
       if (c?.type === 'file' && c.size > 0) configs.push(c.path);
-    });
+    }
     await Promise.all(
       configs.map(async (p) => {
         const text = await fs.readText(p, { maxBytes: 1024 * 1024 });
@@ -80,6 +79,7 @@ export default defineRule({
           path: p,
           message: `${p} holds ${creds.length === 1 ? 'a credential' : `${creds.length} credentials`} (${[...new Set(creds.map((c) => c.where))].join(', ')})`,
           evidence: creds.slice(0, 3).map((c) => c.shown).join('; '),
+          key: secretsKey(creds.map((c) => ({ kind: c.where, value: c.secret }))),
         });
       }),
     );

@@ -7,9 +7,11 @@ import {
   isStorePath,
   judgeShipped,
   lineAt,
+  locate,
   matchTerms,
   parentOf,
   redactSecrets,
+  type ReportInput,
   scanTextFiles,
   textScanOptions,
 } from '../src/engine/kit/index.js';
@@ -34,7 +36,7 @@ export default defineRule({
     const { terms } = hostTerms(host, accounts, inventory);
     if (terms.length === 0) return;
     const opts = textScanOptions(options);
-    const contentHits: Array<{ path: string; message: string; evidence: string; data: Buffer }> = [];
+    const contentHits: Array<ReportInput & { data: Buffer }> = [];
     const scanned = scanTextFiles(ctx, opts, (file) => {
       // The machine's own name files are build-hostname's (which also catches names too short to search for).
       if (file.binary || HOSTNAME_FILES.has(file.entry.path)) return;
@@ -49,6 +51,9 @@ export default defineRule({
           `${file.entry.path} names the build host's ${m.first.term.kind} ${m.first.term.value} ` +
           `(${m.count} occurrence${m.count === 1 ? '' : 's'}, first on line ${at.n})`,
         evidence: `line ${at.n}: ${redactSecrets(excerpt(at.line, at.col))}`,
+        // Keyed on which identity leaked, not on the line around it (a host key comment changes with the key).
+        key: `content:${m.first.term.kind}:${m.first.term.value}`,
+        ...locate(text, m.first.index, m.first.term.value.length),
       });
     });
 
@@ -78,6 +83,7 @@ export default defineRule({
               `${p} is named after the build host's ${m.first.term.kind} ${m.first.term.value}` +
               (below > 0 ? ` (${below} entr${below === 1 ? 'y' : 'ies'} below it)` : ''),
             evidence: `${e.type}, owner uid=${e.uid} gid=${e.gid}`,
+            key: `name:${m.first.term.kind}:${m.first.term.value}`,
           });
           continue;
         }
@@ -90,6 +96,7 @@ export default defineRule({
               path: p,
               message: `${p} -> ${e.target} points at the build host's ${t.first.term.kind} ${t.first.term.value}`,
               evidence: e.target,
+              key: `target:${t.first.term.kind}:${t.first.term.value}`,
             });
           }
         }

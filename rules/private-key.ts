@@ -5,7 +5,9 @@ import {
   findPrivateKeys,
   isStorePath,
   judgeShipped,
+  locate,
   type ScannedFile,
+  secretsKey,
   scanTextFiles,
   textScanOptions,
   forEachEntry,
@@ -44,7 +46,8 @@ export default defineRule({
       if (seen.has(path) || HOST_KEY.test(path)) return;
       seen.add(path);
       if (!data.includes('PRIVATE KEY')) return;
-      const keys = findPrivateKeys(data.toString('latin1'));
+      const text = data.toString('latin1');
+      const keys = findPrivateKeys(text);
       if (keys.length === 0) return;
       const inStore = isStorePath(path);
       judgements.push(
@@ -58,6 +61,8 @@ export default defineRule({
             `${keys[0]!.encrypted ? ', encrypted' : ''})` +
             (inStore ? ' in /nix/store, where every user and build can read it' : '') + j.suffix,
           evidence: describeKey(keys[0]!),
+          key: secretsKey(keys.map((k) => ({ kind: k.label, value: k.body }))),
+          line: locate(text, keys[0]!.index).line,
         })),
       );
     };

@@ -5,7 +5,9 @@ import {
   isStorePath,
   judgeShipped,
   lineAt,
+  locate,
   redact,
+  secretsKey,
   type ReportInput,
   scanTextFiles,
   textScanOptions,
@@ -48,6 +50,9 @@ export default defineRule({
           `${file.entry.path} holds ${count === 1 ? 'a' : count} secret${count === 1 ? '' : 's'} (${kinds.join(', ')}), first on line ${where.n}` +
           (isStorePath(file.entry.path) ? ', world-readable in /nix/store' : ''),
         evidence: [...tokens.slice(0, 3).map((t) => `${t.kind.label} ${redact(t.value)}`), ...keys.slice(0, 1).map((k) => `${k.label} ${redact(k.body)}`)].join('; '),
+        // Keyed on what the secrets are: the same secrets in a rebuilt image match, a rotated one is new.
+        key: secretsKey([...tokens.map((t) => ({ kind: t.kind.id, value: t.value })), ...keys.map((k) => ({ kind: 'private-key', value: k.body }))]),
+        ...(first ? locate(text, first.index, first.value.length) : locate(text, keys[0]!.index)),
       } });
     });
     // A package's own test fixture or documentation, installed unchanged, is the distribution's: info.

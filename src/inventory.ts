@@ -492,6 +492,24 @@ export class Inventory {
     for (const i of this.walkNodes(dir)) yield this.entryAt(i);
   }
 
+  /**
+   * The entries reachable from `/` whose own name passes `test`, in walk order. Each distinct name is tested once and
+   * only the matching entries are made (a name query over the whole image costs no object per entry).
+   */
+  named(test: (name: string) => boolean): Entry[] {
+    const x = this.index();
+    const verdict = new Map<string, boolean>();
+    const out: Entry[] = [];
+    for (let k = 0; k < x.pre.length; k++) {
+      const i = x.pre[k]!;
+      const name = this.names[i]!;
+      let ok = verdict.get(name);
+      if (ok === undefined) verdict.set(name, (ok = test(name)));
+      if (ok) out.push(this.entryAt(i));
+    }
+    return out;
+  }
+
   /** How many entries `walk(dir)` yields, without making them. */
   count(dir: string): number {
     const d = this.lookup(dir);

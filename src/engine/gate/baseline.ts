@@ -2,25 +2,41 @@
  * Baselines: the fingerprints of accepted findings. `--write-baseline FILE` records the current findings;
  * `--baseline FILE` then suppresses every finding whose fingerprint is in it, so only new leaks fail the build.
  * The file is JSON, sorted and free of timestamps, so it diffs well in review.
+ *
+ * Versions: `version` is the file layout, `fingerprintVersion` the recipe of its fingerprints
+ * (src/fingerprint.ts). Files written by hostleak 0.1.0 (version 1, fingerprint version 1) still load and
+ * match with the recipe they were written with; the run suggests writing them again, because version-1 fingerprints
+ * include the evidence, which a rebuild changes.
  */
 import { BaselineError } from '../../errors.js';
 import type { Finding, Report } from '../../types.js';
-import { fingerprint, FINGERPRINT_VERSION } from '../../fingerprint.js';
+import { fingerprint, FINGERPRINT_VERSION, legacyFingerprint } from '../../fingerprint.js';
 
-export const BASELINE_VERSION = 1;
+export const BASELINE_VERSION = 2;
+/** Layout versions this hostleak reads, and the fingerprint recipes it can match. */
+const READS = new Set([1, 2]);
+const RECIPES = new Set([1, FINGERPRINT_VERSION]);
 
 export interface BaselineEntry {
   fingerprint: string;
-  /** For humans reading the file; matching uses the fingerprint only. */
+  /** For humans reading the file (and for messages about entries that matched nothing); matching uses the fingerprint. */
   ruleId: string;
   path: string;
 }
 
 export interface BaselineFile {
-  version: typeof BASELINE_VERSION;
+  version: number;
   tool: 'hostleak';
   fingerprintVersion: number;
   findings: BaselineEntry[];
+}
+
+/** A baseline ready to match findings against. */
+export interface LoadedBaseline {
+  source: string;
+  fingerprintVersion: number;
+  entries: BaselineEntry[];
+  fingerprints: Set<string>;
 }
 
 /**
@@ -57,10 +73,12 @@ export function parseBaseline(text: string, source: string): BaselineFile {
   }
   const d = data as Partial<BaselineFile> | null;
   if (!d || typeof d !== 'object' || Array.isArray(d)) throw new BaselineError(`${source}: not a hostleak baseline`);
-  if (d.version !== BASELINE_VERSION) throw new BaselineError(`${source}: version: expected ${BASELINE_VERSION}`);
-  if (d.fingerprintVersion !== FINGERPRINT_VERSION) {
+  if (typeof d.version !== 'number' || !READS.has(d.version)) {
+    throw new BaselineError(`${source}: version: ${String(d.version)} is not one this hostleak reads (${[...READS].join(', ')})`);
+  }
+  if (typeof d.fingerprintVersion !== 'number' || !RECIPES.has(d.fingerprintVersion)) {
     throw new BaselineError(
-      `${source}: fingerprintVersion: ${String(d.fingerprintVersion)} is not ${FINGERPRINT_VERSION}; write the baseline again`,
+      `${source}: fingerprintVersion: ${String(d.fingerprintVersion)} is not one this hostleak knows; write the baseline again`,
     );
   }
   if (!Array.isArray(d.findings)) throw new BaselineError(`${source}: findings: expected a list`);
@@ -72,10 +90,27 @@ export function parseBaseline(text: string, source: string): BaselineFile {
   return d as BaselineFile;
 }
 
-export function baselineSet(b: BaselineFile): Set<string> {
-  return new Set(b.findings.map((e) => e.fingerprint));
+export function loadBaseline(text: string, source: string): LoadedBaseline {
+  const b = parseBaseline(text, source);
+  return {
+    source,
+    fingerprintVersion: b.fingerprintVersion,
+    entries: b.findings,
+    fingerprints: new Set(b.findings.map((e) => e.fingerprint)),
+  };
 }
 
-export function inBaseline(f: Finding, set: Set<string>): boolean {
-  return set.has(fingerprint(f));
+/** A warning for a baseline written with an older fingerprint recipe, or null. */
+export function baselineUpgradeNote(b: LoadedBaseline): string | null {
+  if (b.fingerprintVersion === FINGERPRINT_VERSION) return null;
+  return (
+    `${b.source}: written by hostleak 0.1.0 (fingerprint version ${b.fingerprintVersion}): its fingerprints include ` +
+    'the evidence, which changes when the image is rebuilt; write it again with --write-baseline'
+  );
+}
+
+/** The baseline fingerprint this finding matches, or null. */
+export function baselineMatch(f: Finding, b: LoadedBaseline): string | null {
+  const fp = b.fingerprintVersion === 1 ? legacyFingerprint(f) : fingerprint(f);
+  return b.fingerprints.has(fp) ? fp : null;
 }

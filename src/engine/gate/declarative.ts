@@ -30,7 +30,7 @@ import { validate } from './schema.js';
 import type { Entry, EntryType, Severity } from '../../types.js';
 import { SEVERITIES } from '../../types.js';
 import { describeFailure } from '../../inventory.js';
-import { RuleLoadError } from '../../errors.js';
+import { oneLine, RuleLoadError } from '../../errors.js';
 
 export const DEFAULT_CONTENT_BYTES = 64 * 1024;
 const ENTRY_TYPES: EntryType[] = ['file', 'dir', 'symlink', 'chardev', 'blockdev', 'fifo', 'socket'];
@@ -201,6 +201,7 @@ export function declarativeRule(data: unknown, where: string): Rule {
         candidates.map(async (e) => {
           const details: string[] = [];
           let evidence: string | null = e.type === 'symlink' ? `-> ${e.target ?? ''}` : null;
+          let line: number | undefined;
           if (dangling) {
             const r = inventory.resolve(e.path);
             if (r.ok || isRuntimePath(r.at)) return;
@@ -213,13 +214,14 @@ export function declarativeRule(data: unknown, where: string): Rule {
             contentRe.lastIndex = 0;
             const hit = contentRe.exec(text);
             if (!hit) return;
-            evidence = `content matches /${contentRe.source}/ at line ${lineOf(text, hit.index)}`;
+            line = lineOf(text, hit.index);
+            evidence = `content matches /${contentRe.source}/ at line ${line}`;
           }
           const vars = { path: e.path, target: e.target ?? '', uid: String(e.uid), mode: e.mode.toString(8).padStart(4, '0') };
           const message = spec.message
             ? fill(spec.message, vars)
             : `${e.path}: ${spec.description}${details.length > 0 ? ` (${details.join('; ')})` : ''}`;
-          report({ path: e.path, message, evidence });
+          report({ path: e.path, message, evidence, ...(line !== undefined ? { line } : {}) });
         }),
       );
     },
@@ -239,7 +241,7 @@ export async function loadRulesDir(dir: string): Promise<Array<{ rule: Rule; fil
     const file = path.join(dir, name);
     const text = await fsp.readFile(file, 'utf8');
     const doc = yaml().parseDocument(text, { uniqueKeys: true, prettyErrors: true });
-    if (doc.errors.length > 0) throw new RuleLoadError(`${file}: not valid YAML (${doc.errors[0]!.message.split('\n')[0]})`);
+    if (doc.errors.length > 0) throw new RuleLoadError(`${file}: not valid YAML (${oneLine(doc.errors[0])})`);
     const data: unknown = doc.toJS();
     const docs = Array.isArray(data) ? data : [data];
     if (docs.length === 0) throw new RuleLoadError(`${file}: holds no rule`);

@@ -5,7 +5,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { baselineSet, createBaseline, parseBaseline, serializeBaseline } from './baseline.js';
+import { baselineUpgradeNote, createBaseline, loadBaseline, serializeBaseline, type LoadedBaseline } from './baseline.js';
 import { checkRuleIds, enabledRulesFrom, loadConfig, type Config } from './config.js';
 import { registerRulesDirs } from './declarative.js';
 import { compileIgnores, expiryWarnings, type CompiledIgnore } from './ignores.js';
@@ -13,7 +13,8 @@ import { pipelineTarget, type PipelineOptions, type PipelineStats } from './pipe
 import { Registry } from '../runtime/registry.js';
 import type { Rule } from '../kit/rule.js';
 import type { EnabledRule } from '../runtime/runner.js';
-import { BaselineError, ReportFileError } from '../../errors.js';
+import { BaselineError } from '../../errors.js';
+import { plural } from '../../words.js';
 import { RULE_CRASHED, type Report, type TargetResult } from '../../types.js';
 
 export interface GateArgs {
@@ -29,7 +30,7 @@ export interface Gate {
   registry: Registry;
   rules: EnabledRule[];
   ignores: CompiledIgnore[];
-  baseline: { fingerprints: Set<string>; source: string } | null;
+  baseline: LoadedBaseline | null;
   /** Lines for stderr (expired ignore entries, ...), without the `hostleak: ` prefix. */
   warnings: string[];
 }
@@ -54,12 +55,12 @@ export async function prepare(
     } catch (err) {
       throw new BaselineError(`${args.baseline}: cannot read baseline (${(err as NodeJS.ErrnoException).code ?? err})`);
     }
-    baseline = { fingerprints: baselineSet(parseBaseline(text, args.baseline)), source: args.baseline };
+    baseline = loadBaseline(text, args.baseline);
+    const note = baselineUpgradeNote(baseline);
+    if (note) warnings.push(note);
   }
   return { config, registry, rules: enabledRulesFrom(registry, config), ignores, baseline, warnings };
 }
-
-const plural = (n: number, one: string) => `${n} ${one}${n === 1 ? '' : 's'}`;
 
 /** One scan's pass through the gate, target by target (so streamed reports work too). */
 export interface GateRun {
@@ -73,7 +74,7 @@ export interface GateRun {
 }
 
 export function startRun(gate: Gate, args: GateArgs, cwd: string): GateRun {
-  const stats: PipelineStats = { ignored: 0, baselined: 0 };
+  const stats: PipelineStats = { ignored: 0, baselined: 0, usedIgnores: new Set(), usedBaseline: new Set() };
   const done = new WeakMap<TargetResult, TargetResult>();
   // For --write-baseline: the findings left after ignore entries (an entry's expiry must still bring them back).
   const forBaseline: TargetResult[] = [];
@@ -116,34 +117,38 @@ export function startRun(gate: Gate, args: GateArgs, cwd: string): GateRun {
       if (stats.ignored > 0) {
         messages.push(`${plural(stats.ignored, 'finding')} suppressed by ignore entries in ${gate.config.source}${hint}`);
       }
+      messages.push(...unusedWarnings(gate, stats, incomplete));
       return messages;
     },
   };
 }
 
-/** Read a saved `--format json` report for `hostleak convert`. */
-export async function readReport(file: string, cwd: string): Promise<Report> {
-  let data: unknown;
-  try {
-    data = JSON.parse(await fsp.readFile(path.resolve(cwd, file), 'utf8'));
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw new ReportFileError(`${file}: ${e.code ? `cannot read (${e.code})` : `not JSON (${e.message})`}`);
+/**
+ * Warnings about acceptances that matched nothing in this run: a live ignore entry that suppressed no finding, and
+ * baseline entries no finding matched (the leak was fixed, or its fingerprint changed). Stale entries would let the
+ * same leak back in unnoticed later, so the run names them. When a target was not audited completely the run says
+ * that instead: the unread part may hold what they match.
+ */
+function unusedWarnings(gate: Gate, stats: PipelineStats, incomplete: boolean): string[] {
+  const out: string[] = [];
+  const caveat = incomplete ? ' (not every target was audited completely, so they may match what was not read)' : '';
+  for (const i of gate.ignores) {
+    if (i.expired || stats.usedIgnores?.has(i.index)) continue;
+    out.push(
+      `warning: ${gate.config.source ?? 'config'}: ignore[${i.index}] (rule ${i.entry.rule}` +
+        `${i.entry.paths ? `, ${i.entry.paths.join(', ')}` : ''}) matched no finding${caveat}; remove it if the leak is fixed`,
+    );
   }
-  const r = data as Partial<Report> | null;
-  if (!r || typeof r !== 'object' || r.version !== 1 || !Array.isArray(r.targets)) {
-    throw new ReportFileError(`${file}: not a hostleak JSON report (version 1)`);
-  }
-  r.targets.forEach((t, i) => {
-    if (!t || typeof t.target !== 'string' || !Array.isArray(t.findings) || !['ok', 'partial', 'failed'].includes(t.status)) {
-      throw new ReportFileError(`${file}: targets[${i}]: not a target result`);
+  const b = gate.baseline;
+  if (b) {
+    const unused = b.entries.filter((e) => !stats.usedBaseline?.has(e.fingerprint));
+    if (unused.length > 0) {
+      const shown = unused.slice(0, 5).map((e) => `${e.ruleId} ${e.path}`).join('; ');
+      out.push(
+        `warning: ${b.source}: ${unused.length} entr${unused.length === 1 ? 'y' : 'ies'} matched no finding${caveat}: ${shown}` +
+          `${unused.length > 5 ? `; and ${unused.length - 5} more` : ''}. Write the baseline again to drop fixed leaks`,
+      );
     }
-    t.findings.forEach((f, j) => {
-      if (!f || typeof f.ruleId !== 'string' || typeof f.path !== 'string' || !['error', 'warning', 'info'].includes(f.severity)) {
-        throw new ReportFileError(`${file}: targets[${i}].findings[${j}]: not a finding`);
-      }
-    });
-    t.filesystems ??= [];
-  });
-  return r as Report;
+  }
+  return out;
 }

@@ -3,15 +3,15 @@
  * Suppressed findings are dropped, or kept with a `suppressed` marker when the user asked to see them.
  * A pure function over the report: the CLI decides what to print about the counts.
  */
-import type { Finding, Report, TargetResult } from '../../types.js';
-import { inBaseline } from './baseline.js';
+import type { Finding, TargetResult } from '../../types.js';
+import { baselineMatch, type LoadedBaseline } from './baseline.js';
 import { ignoreFor, type CompiledIgnore } from './ignores.js';
 import { sortFindings } from '../runtime/runner.js';
 
 export interface PipelineOptions {
   ignores?: CompiledIgnore[];
-  /** Fingerprints of the baseline, and its name for the suppression reason. */
-  baseline?: { fingerprints: Set<string>; source: string };
+  /** The baseline; its source names it in the suppression reason. */
+  baseline?: LoadedBaseline;
   /** Keep suppressed findings in the report, marked `suppressed`. */
   showSuppressed?: boolean;
 }
@@ -19,6 +19,9 @@ export interface PipelineOptions {
 export interface PipelineStats {
   ignored: number;
   baselined: number;
+  /** Which ignore entries (by index) and baseline fingerprints suppressed something, to warn about the rest. */
+  usedIgnores?: Set<number>;
+  usedBaseline?: Set<string>;
 }
 
 /** The pipeline for one target (streamed reports call it as each target finishes); adds to `stats`. */
@@ -28,26 +31,18 @@ export function pipelineTarget(t: TargetResult, opts: PipelineOptions, stats: Pi
     const ig = opts.ignores ? ignoreFor(f, opts.ignores) : undefined;
     if (ig) {
       stats.ignored++;
+      stats.usedIgnores?.add(ig.index);
       if (opts.showSuppressed) out.push({ ...f, suppressed: { kind: 'ignore', reason: ig.entry.reason } });
       continue;
     }
-    if (opts.baseline && inBaseline(f, opts.baseline.fingerprints)) {
+    const fp = opts.baseline ? baselineMatch(f, opts.baseline) : null;
+    if (opts.baseline && fp) {
       stats.baselined++;
+      stats.usedBaseline?.add(fp);
       if (opts.showSuppressed) out.push({ ...f, suppressed: { kind: 'baseline', reason: opts.baseline.source } });
       continue;
     }
     out.push(f);
   }
   return { ...t, findings: sortFindings(out) };
-}
-
-export function applyPipeline(report: Report, opts: PipelineOptions): { report: Report; stats: PipelineStats } {
-  const stats: PipelineStats = { ignored: 0, baselined: 0 };
-  const targets = report.targets.map((t) => pipelineTarget(t, opts, stats));
-  return { report: { ...report, targets }, stats };
-}
-
-/** Findings that count (not suppressed). */
-export function activeFindings(t: TargetResult): Finding[] {
-  return t.findings.filter((f) => !f.suppressed);
 }

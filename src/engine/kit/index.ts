@@ -15,6 +15,9 @@ export * from './redact.js';
 export * from './residue.js';
 export * from './secrets.js';
 export * from './text.js';
+export * from './location.js';
+/** Fingerprint keys for secrets (kind + value hash): a rotated secret is a new finding. */
+export { secretKey, secretsKey } from '../../fingerprint.js';
 export { baseName, describeFailure, joinPath, normalizePath, parentOf, type Inventory, type ResolveResult } from '../../inventory.js';
 export type { Entry, EntryType, HostIdentity, Severity } from '../../types.js';
 export type { Accounts } from '../runtime/accounts.js';

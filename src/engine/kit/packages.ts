@@ -3,7 +3,8 @@
  * that asks) and handed to rules as a shared fact, like `accounts`.
  *
  * - dpkg: `/var/lib/dpkg/info/<pkg>.list` (every path a package installed) and `<pkg>.md5sums` (md5 of each regular
- *   file), plus the `Conffiles:` md5s in `/var/lib/dpkg/status`.
+ *   file), plus the `Conffiles:` md5s in `/var/lib/dpkg/status`, plus ucf's registry and hashfile
+ *   (`/var/lib/ucf/`) for the configuration files maintainer scripts write (Debian's sshd_config).
  * - apk (Alpine): `/lib/apk/db/installed` (`P:` package, `F:` folder, `R:` file, `Z:Q1<base64 sha1>` checksum).
  * - rpm: the database (`rpmdb.sqlite`, Berkeley DB `Packages`, ndb `Packages.db`) is recognised but not read: it is a
  *   binary SQLite/BDB file of rpm header blobs, and reading it natively would mean an SQLite reader plus an rpm
@@ -139,12 +140,13 @@ export async function loadPackageDb(fs: ImageFs, inv: Inventory): Promise<Packag
   if (info.ok && info.entry.type === 'dir') {
     managers.push('dpkg');
     const names = inv.children(info.path);
+    const present = new Set(names);
     const lists = names.filter((n) => n.endsWith('.list'));
     const [listTexts, sumTexts, status] = await Promise.all([
       Promise.all(lists.map((n) => text(joinPath(info.path, n)))),
       Promise.all(lists.map((n) => {
         const sums = n.replace(/\.list$/, '.md5sums');
-        return names.includes(sums) ? text(joinPath(info.path, sums)) : Promise.resolve(null);
+        return present.has(sums) ? text(joinPath(info.path, sums)) : Promise.resolve(null);
       })),
       text('/var/lib/dpkg/status'),
     ]);
@@ -160,6 +162,17 @@ export async function loadPackageDb(fs: ImageFs, inv: Inventory): Promise<Packag
       }
     });
     if (status) for (const [pkg, p, sum] of parseDpkgConffiles(status)) owned.set(canon(p), { pkg, manager: 'dpkg', sum });
+    // ucf: configuration files a package's maintainer scripts generate (sshd_config...), not dpkg conffiles. The
+    // registry names the package, the hashfile the md5 of what the package wrote.
+    const [registry, hashfile] = await Promise.all([text('/var/lib/ucf/registry'), text('/var/lib/ucf/hashfile')]);
+    const ucfSums = new Map(parseDpkgMd5sums(hashfile ?? '').map(([p, sum]) => [canon(p), sum] as const));
+    for (const line of (registry ?? '').split('\n')) {
+      const m = /^(\S+)\s+(\/\S+)\s*$/.exec(line);
+      if (!m) continue;
+      const c = canon(m[2]!);
+      const sum = ucfSums.get(c);
+      owned.set(c, sum ? { pkg: m[1]!, manager: 'dpkg', sum } : { pkg: m[1]!, manager: 'dpkg' });
+    }
     if (lists.length > 0) read.push('dpkg');
   }
 
@@ -243,7 +256,15 @@ export async function judgeShipped(
   path: string,
   data?: Buffer,
 ): Promise<{ severity?: 'info'; suffix: string }> {
-  const p = await (await packages()).provenance(path, data);
-  const note = provenanceNote(p);
+  const db = await packages();
+  const p = await db.provenance(path, data);
+  // An image whose package database we recognise but do not read (rpm) says so instead of staying silent.
+  const note = provenanceNote(p) || (p.kind === 'unknown' && db.notes.length > 0 ? `package ownership unknown (${db.notes[0]!.replace(/: file ownership unknown$/, '')})` : '');
   return { severity: isShipped(p) ? 'info' : undefined, suffix: note ? `; ${note}` : '' };
+}
+
+/** One line for --verbose: which package database was read, or why ownership is unknown. */
+export function describePackageDb(db: PackageDb): string {
+  const read = db.read.length > 0 ? `package database: ${db.read.join(', ')} (${db.packages} packages, ${db.paths} paths)` : 'package database: none read';
+  return [read, ...db.notes].join('; ');
 }

@@ -1,12 +1,11 @@
 /** Small helpers shared by the rules that report per-machine state left in well-known places. */
 import type { Inventory } from '../../inventory.js';
 import { baseName } from '../../inventory.js';
+import { isRuntimePath } from './homes.js';
+import type { ImageFs } from './rule.js';
 import type { Entry } from '../../types.js';
 
-/** `1 file`, `3 files`. */
-export function plural(n: number, word: string, many = `${word}s`): string {
-  return `${n} ${n === 1 ? word : many}`;
-}
+export { plural } from '../../words.js';
 
 /** Every non-empty regular file at or below the directory (after resolving it inside the image), each once. */
 export function nonEmptyFilesUnder(inv: Inventory, dir: string, keep: (e: Entry) => boolean = () => true): Entry[] {
@@ -42,4 +41,42 @@ export function humanBytes(n: number): string {
   let i = 0;
   while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
   return `${v.toFixed(1)} ${units[i]}`;
+}
+
+/** Entries by their own name (the root and the run-time trees left out), for rules that look for files by name. */
+export interface NameIndex {
+  /** The entries named `name`, in path order (empty: none). */
+  get(name: string): Entry[] | undefined;
+}
+
+/**
+ * The entries of one name, made when asked (the inventory answers name queries without an object per entry, so
+ * nothing is kept for the whole audit).
+ */
+export function entriesByName(inv: Inventory): NameIndex {
+  return { get: (name) => entriesNamed(inv, (n) => n === name) };
+}
+
+/** Entries whose own name passes `test` (not the root, nothing in the run-time trees), in path order. */
+export function entriesNamed(inv: Inventory, test: (name: string) => boolean): Entry[] {
+  return inv
+    .named(test)
+    .filter((e) => !isRuntimePath(e.path))
+    .sort((a, b) => (a.path < b.path ? -1 : 1));
+}
+
+export async function eachFileOfKind<K extends { globs: string[] }>(
+  inv: Inventory,
+  fs: ImageFs,
+  kinds: readonly K[],
+  visit: (e: Entry, kind: K, text: string) => void,
+  maxBytes = 1024 * 1024,
+): Promise<void> {
+  const jobs = kinds.flatMap((k) => globOnce(inv, k.globs).filter((e) => e.type === 'file' && e.size > 0).map((e) => ({ e, k })));
+  await Promise.all(
+    jobs.map(async ({ e, k }) => {
+      const text = await fs.readText(e.path, { maxBytes });
+      if (text) visit(e, k, text);
+    }),
+  );
 }

@@ -39,6 +39,15 @@ export interface ReportInput {
   evidence?: string | null;
   /** Overrides the rule's (configured) severity for this one finding. */
   severity?: Severity;
+  /**
+   * What identifies the leak besides the rule and the path, for its fingerprint (src/fingerprint.ts). Leave
+   * it unset when the path says it all; never put what a rebuild changes here (sizes, random bytes, temp names).
+   */
+  key?: string | null;
+  /** Where in the file's contents (1-based; columns in Unicode code points), for content findings. */
+  line?: number;
+  column?: number;
+  endColumn?: number;
 }
 
 export interface RuleContext {
