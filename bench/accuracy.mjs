@@ -10,6 +10,7 @@
 // HOSTLEAK_ACCURACY=0 skips it; HOSTLEAK_ACCURACY_MIRROR overrides the mirror (default: the first deb.debian.org-like
 // URI in /etc/apt/sources.list*).
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +20,17 @@ const repo = path.join(here, '..');
 const outDir = path.join(here, 'out', 'accuracy');
 
 const SERVER = ['systemd', 'systemd-sysv', 'openssh-server', 'sudo', 'cron', 'rsyslog'];
+/** Each line is one leak and the rule that must report it: [rule, path, shell command run in the chroot]. */
+export const CARELESS_LEAKS = [
+  ['build-path-reference', '/etc/ssh/sshd_config', "echo 'Include /build/image/sshd-extra.conf' >> /etc/ssh/sshd_config"],
+  ['editor-leftover', '/etc/ssh/sshd_config~', 'cp /etc/ssh/sshd_config /etc/ssh/sshd_config~'],
+  ['authorized-keys', '/root/.ssh/authorized_keys', "mkdir -p /root/.ssh && echo 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl builder@vm' > /root/.ssh/authorized_keys"],
+  ['spool-leftover', '/var/spool/cron/crontabs/root', "echo '0 3 * * * /usr/local/bin/sync-from-builder' | crontab -"],
+  ['shell-history', '/root/.bash_history', "printf 'cd /build/image\\nvi /etc/ssh/sshd_config\\n' > /root/.bash_history"],
+  ['pinned-mac-address', '/etc/udev/rules.d/70-persistent-net.rules', `mkdir -p /etc/udev/rules.d && echo 'SUBSYSTEM=="net", ACTION=="add", ATTR{address}=="52:54:00:12:34:56", NAME="eth0"' > /etc/udev/rules.d/70-persistent-net.rules`],
+];
+const CARELESS = CARELESS_LEAKS.map((l) => l[2]).join(' && ');
+
 export const ROOTS = [
   { name: 'debian12-minbase', include: [] },
   { name: 'debian12-server', include: SERVER },
@@ -29,6 +41,13 @@ export const ROOTS = [
     from: 'debian12-server',
     include: SERVER,
     install: ['python3', 'libpython3.11-testsuite', 'python3-botocore', 'openssl', 'git', 'nodejs', 'npm', 'ca-certificates'],
+  },
+  // The server after a careless build: what people do in a chroot by hand, with the real tools (crontab, sed, cp).
+  {
+    name: 'debian12-careless',
+    from: 'debian12-server',
+    include: SERVER,
+    script: CARELESS,
   },
 ];
 
@@ -51,7 +70,7 @@ function mirror() {
 export function buildRoot(spec, log = console.log) {
   const dir = path.join(outDir, spec.name);
   const stamp = path.join(outDir, `${spec.name}.done`);
-  const want = JSON.stringify([spec.include, spec.install ?? []]);
+  const want = JSON.stringify([spec.include, spec.install ?? [], spec.script ?? '']);
   if (fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8') === want) return dir;
   fs.rmSync(dir, { recursive: true, force: true });
   if (spec.from) {
@@ -63,10 +82,13 @@ export function buildRoot(spec, log = console.log) {
     run('cp', ['-a', base, dir]);
     const policy = path.join(dir, 'usr/sbin/policy-rc.d');
     fs.writeFileSync(policy, '#!/bin/sh\nexit 101\n', { mode: 0o755 });
-    log(`chroot ${dir} apt-get install ${spec.install.join(' ')}   (minutes)`);
     try {
-      run('chroot', [dir, 'apt-get', 'update', '-q']);
-      run('chroot', [dir, 'apt-get', 'install', '-y', '-q', '--no-install-recommends', ...spec.install]);
+      if (spec.install) {
+        log(`chroot ${dir} apt-get install ${spec.install.join(' ')}   (minutes)`);
+        run('chroot', [dir, 'apt-get', 'update', '-q']);
+        run('chroot', [dir, 'apt-get', 'install', '-y', '-q', '--no-install-recommends', ...spec.install]);
+      }
+      if (spec.script) run('chroot', [dir, 'sh', '-ec', spec.script]);
     } finally {
       fs.rmSync(policy, { force: true });
     }
@@ -109,13 +131,23 @@ function dpkgOwned(root) {
     const m = /^\S{9}\s+(?:c\s+)?(\/.*)$/.exec(line);
     if (m) changed.add(canon(m[1]));
   }
+  // ucf-managed configuration (written by maintainer scripts, e.g. sshd_config): its hashfile has what was written.
+  const ucf = (f) => { try { return fs.readFileSync(path.join(root, 'var/lib/ucf', f), 'utf8'); } catch { return ''; } };
+  for (const line of ucf('hashfile').split('\n')) {
+    const m = /^([0-9a-f]{32})\s+(\/\S+)$/.exec(line);
+    if (!m) continue;
+    owned.add(canon(m[2]));
+    let now = '';
+    try { now = createHash('md5').update(fs.readFileSync(path.join(root, m[2]))).digest('hex'); } catch {}
+    if (now !== m[1]) changed.add(canon(m[2]));
+  }
   return { owned, changed };
 }
 
 const warnOrAbove = (f) => f.severity === 'error' || f.severity === 'warning';
 
 /** What every debootstrap root really holds and hostleak must keep reporting: [rule, path glob, present?]. */
-function knownLeaks(root) {
+function knownLeaks(root, spec) {
   const out = [];
   const has = (p) => fs.existsSync(path.join(root, p));
   for (const k of ['rsa', 'ecdsa', 'ed25519']) if (has(`etc/ssh/ssh_host_${k}_key`)) out.push(['baked-ssh-host-key', `/etc/ssh/ssh_host_${k}_key`]);
@@ -126,6 +158,7 @@ function knownLeaks(root) {
     if (fs.existsSync(p) && fs.statSync(p).size > 0) out.push(['build-log', `/var/log/${l}`]);
   }
   if (fs.readdirSync(path.join(root, 'var/cache/apt/archives')).some((n) => n.endsWith('.deb'))) out.push(['package-cache', '/var/cache/apt/archives']);
+  if (spec.script === CARELESS) for (const [rule, p] of CARELESS_LEAKS) out.push([rule, p]);
   return out;
 }
 
@@ -142,10 +175,13 @@ export function measure(spec, log = console.log) {
   const isDir = (p) => { try { return fs.lstatSync(path.join(root, p)).isDirectory(); } catch { return false; } };
   const shipped = (p) => owned.has(p) && !changed.has(p) && !isDir(p);
   const loud = findings.filter(warnOrAbove);
-  log(`\n-- ${spec.name}: ${owned.size} packaged paths, ${changed.size} changed after install (dpkg --verify); scan ${seconds.toFixed(1)} s`);
+  log(`\n-- ${spec.name}: ${owned.size} packaged paths, ${changed.size} changed after install (dpkg --verify, ucf hashfile); scan ${seconds.toFixed(1)} s`);
   for (const f of loud) log(`  ${f.severity.padEnd(7)} ${f.ruleId.padEnd(24)} ${f.path}${shipped(f.path) ? '   <-- SHIPPED UNCHANGED' : ''}`);
-  const leaks = knownLeaks(root);
+  const leaks = knownLeaks(root, spec);
   const missed = leaks.filter(([rule, p]) => !loud.some((f) => f.ruleId === rule && f.path === p));
+  // The careless build edited a packaged conffile: the finding must say so (dpkg --verify agrees it changed).
+  const edited = findings.find((f) => f.path === '/etc/ssh/sshd_config' && f.ruleId === 'build-path-reference');
+  if (edited) log(`  changed after install, as ucf's hashfile says too (${changed.has('/etc/ssh/sshd_config')}): ${edited.message}`);
   const row = {
     root: spec.name,
     findings: findings.length,

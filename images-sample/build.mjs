@@ -2,7 +2,7 @@
 // Materialise the sample root trees described in trees.json under images-sample/out/<variant>/.
 // Owners need root (CI runs as root); as another user the trees are built with your own uid and a warning.
 // Idempotent: a stamp with the spec's hash skips work when nothing changed.
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, promises as fsp, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -49,6 +49,11 @@ export function variantEntries(spec, variant) {
     .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
+/** Run a tool, output captured (throws with its stderr on failure). */
+export function sh(cmd, args, opts = {}) {
+  return execFileSync(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], ...opts });
+}
+
 /**
  * True when every tool is on PATH; otherwise warns (or, under CI, throws) naming the missing ones and what could not
  * be built.
@@ -60,6 +65,19 @@ export function haveTools(tools, what) {
   if (process.env.CI) throw new Error(msg);
   console.warn(msg);
   return false;
+}
+
+/**
+ * A build stamp: `fresh` when the hash of trees.json, the builder itself and `inputs` (files) matches the stamp and
+ * every output exists; `write()` records it after a build.
+ */
+export function buildStamp(name, builder, inputs, outputs) {
+  const h = createHash('sha256').update(readFileSync(specPath)).update(readFileSync(fileURLToPath(builder)));
+  for (const f of inputs) h.update(readFileSync(f));
+  const hash = h.digest('hex');
+  const stamp = path.join(outDir, name);
+  const fresh = existsSync(stamp) && readFileSync(stamp, 'utf8') === hash && outputs.every((o) => existsSync(o));
+  return { fresh, write: () => fsp.writeFile(stamp, hash) };
 }
 
 export function contentOf(e) {
@@ -115,7 +133,6 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.a
   await main();
   // Disk images (GPT: vfat ESP + ext4 root, raw/qcow2/zst) from the same trees.
   // A separate process: build-disks.mjs imports this module's helpers.
-  const { execFileSync } = await import('node:child_process');
   execFileSync(process.execPath, [path.join(here, 'build-disks.mjs'), ...process.argv.slice(2)], { stdio: 'inherit' });
   // squashfs (each compressor), erofs (plain, lz4) and iso9660 (Rock Ridge + Joliet) images of the leaky tree.
   execFileSync(process.execPath, [path.join(here, 'build-fs.mjs'), ...process.argv.slice(2).filter((a) => a === '--force')], { stdio: 'inherit' });

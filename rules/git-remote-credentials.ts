@@ -6,6 +6,7 @@ import {
   joinPath,
   lines,
   redact,
+  secretsKey,
   textScanOptions,
   entriesByName,
 } from '../src/engine/kit/index.js';
@@ -78,6 +79,7 @@ export default defineRule({
           path: p,
           message: `${p} holds ${creds.length === 1 ? 'a credential' : `${creds.length} credentials`} (${[...new Set(creds.map((c) => c.where))].join(', ')})`,
           evidence: creds.slice(0, 3).map((c) => c.shown).join('; '),
+          key: secretsKey(creds.map((c) => ({ kind: c.where, value: c.secret }))),
         });
       }),
     );

@@ -38,6 +38,7 @@ import authorizedKeys from './authorized-keys.js';
 import kerberosKeytab from './kerberos-keytab.js';
 import buildHostname from './build-hostname.js';
 import gitRemoteCredentials from './git-remote-credentials.js';
+import contentPartlyScanned from './content-partly-scanned.js';
 
 export const builtinRules: Rule[] = [
   orphanedHome,
@@ -78,4 +79,5 @@ export const builtinRules: Rule[] = [
   buildHostname,
   gitRemoteCredentials,
   nestedImage,
+  contentPartlyScanned,
 ];

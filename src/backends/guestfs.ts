@@ -19,6 +19,7 @@ import { Inventory } from '../inventory.js';
 import type { Entry, EntryType } from '../types.js';
 import { registerCleanup } from '../image/cleanup.js';
 import { withPreparedImage, type PreparedImage } from '../image/prepare.js';
+import { qemuReason, scrubPaths } from '../image/qemu-reason.js';
 import { assemble } from './assemble.js';
 import { oneLine, TargetError } from '../errors.js';
 import type { Backend, FileContent, FilesystemView, OpenedImage, OpenOptions } from './backend.js';
@@ -522,8 +523,12 @@ async function launch(
     } catch (err) {
       await g.close().catch(() => undefined);
       if (err instanceof TargetError) throw err;
-      // The drive itself was rejected (before any qemu ran): another accelerator will not help.
-      throw new TargetError(`libguestfs rejected the image: ${oneLine((err as Error).message)}`);
+      // The drive itself was rejected (before any qemu ran): another accelerator will not help. libguestfs hides
+      // qemu's reason and names its temp overlay: ask qemu-img for the reason, and name no host path.
+      const reason = await qemuReason(img.path, img.container);
+      throw new TargetError(
+        `libguestfs rejected the image: ${reason ? `qemu: ${reason}` : scrubPaths(oneLine((err as Error).message), [[img.path, 'the image']])}`,
+      );
     }
     // Under KVM a launch takes seconds; where KVM is broken qemu may hang instead of failing, so bound it.
     let hung = false;
@@ -543,7 +548,7 @@ async function launch(
       if (kvmTimer) clearTimeout(kvmTimer);
       await g.close().catch(() => undefined);
       if (err instanceof TargetError && !hung) throw err;
-      const msg = hung ? `no answer within ${kvmTimeoutMs / 1000} s` : oneLine((err as Error).message);
+      const msg = hung ? `no answer within ${kvmTimeoutMs / 1000} s` : scrubPaths(oneLine((err as Error).message), [[img.path, 'the image']]);
       if (mode === 'kvm') kvmBroken = true;
       lastErr = new TargetError(`libguestfs could not launch the appliance: ${msg}`);
       if (mode === 'kvm' && attempts.length > 1) {

@@ -138,10 +138,15 @@ export function rulesFor(gate: Gate, args: Parsed): EnabledRule[] {
   return gate.rules.map((r) => ({ ...r, options: { ...r.options, scanStore: true } }));
 }
 
+/**
+ * Colour or not: `--color`/`--no-color`, else NO_COLOR (any non-empty value: off), else FORCE_COLOR (`0` or `false`:
+ * off, any other non-empty value: on), else off on TERM=dumb, else whether stdout is a colour terminal.
+ */
 export function wantColor(ctx: CommandContext): boolean {
   const { args, env, io } = ctx;
   if (typeof args.color === 'boolean') return args.color;
   if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false;
-  if (env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== '0') return true;
+  if (env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== '') return !['0', 'false'].includes(env.FORCE_COLOR.toLowerCase());
+  if (env.TERM === 'dumb') return false;
   return io.color ?? false;
 }

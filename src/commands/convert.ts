@@ -1,7 +1,7 @@
 /** `hostleak convert REPORT --format F`: render a saved `--format json` report in another format. */
 import { EXIT_OK, EXIT_USAGE } from '../exit.js';
-import { readReport } from '../engine/gate/index.js';
 import { render, type FormatName } from '../reporters/index.js';
+import { readReport } from './report-file.js';
 import { prepareGate, wantColor, writeOutput, type CommandContext, type RunResult } from './context.js';
 
 export async function convertCommand(ctx: CommandContext): Promise<RunResult> {

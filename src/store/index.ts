@@ -10,7 +10,7 @@ import { expandProducts, isAuditableFile } from '../resolve/index.js';
 import { scan, type ScanOptions } from '../scan.js';
 import type { Report, TargetResult } from '../types.js';
 import { FINGERPRINT_VERSION } from '../fingerprint.js';
-import { configHash, ResultCache } from './cache.js';
+import { configHash, loadCacheKey, ResultCache } from './cache.js';
 import { defaultJobs, Semaphore } from './pool.js';
 import { terminalProgress } from './progress.js';
 import { inShard, parseShard } from './shard.js';
@@ -27,6 +27,8 @@ export interface StoreRequest extends ScanOptions {
   jobs?: number;
   /** Result-cache directory (absolute), or none. */
   cacheDir?: string | null;
+  /** File holding the key that seals cache entries (default: the user's state directory). */
+  cacheKeyFile?: string | null;
   /** A progress bar on a terminal. */
   progress?: { write: (s: string) => void; columns?: number };
   /** Called as each target finishes, in completion order. */
@@ -79,7 +81,7 @@ export async function auditStore(req: StoreRequest): Promise<Report | null> {
     ...req,
     jobs,
     appliances: new Semaphore(Math.min(jobs, jobsDefault.appliances)),
-    cache: req.cacheDir ? new ResultCache(req.cacheDir, cacheKey(req)) : null,
+    cache: req.cacheDir ? new ResultCache(req.cacheDir, cacheKey(req), loadCacheKey(req.cacheDir, req.cacheKeyFile ?? null)) : null,
     progress: req.progress ? terminalProgress(targets.length, req.progress.write, req.progress.columns) : undefined,
   });
 }

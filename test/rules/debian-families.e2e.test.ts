@@ -8,9 +8,10 @@ import type { Finding, Report } from '../../src/types.js';
 import { hostleak, json } from '../helpers/cli.js';
 import { debianRoot, plant, removeRoot } from '../helpers/debian-root.js';
 import { FAKE_OPENSSH_KEY } from '../helpers/fake-secrets.js';
+import { elfHeader, loginRecord } from '../helpers/records.js';
 
-const elfCore = (() => { const b = Buffer.alloc(64); b.writeUInt32BE(0x7f454c46, 0); b[4] = 2; b[5] = 1; b[6] = 1; b.writeUInt16LE(4, 16); return b; })();
-const wtmp = (() => { const b = Buffer.alloc(384); b.writeInt32LE(7, 0); b.write('pts/0', 8); b.write('root', 44); return b; })();
+const elfCore = elfHeader(4);
+const wtmp = loginRecord();
 const AWS_DOC = 'aws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n';
 
 describe('a Debian-like tree with one instance of every family', () => {

@@ -30,7 +30,7 @@ import type { IgnoreEntry } from './ignores.js';
 import type { Registry } from '../runtime/registry.js';
 import type { EnabledRule } from '../runtime/runner.js';
 import { validate } from './schema.js';
-import { ConfigError } from '../../errors.js';
+import { ConfigError, oneLine } from '../../errors.js';
 
 export const CONFIG_NAMES = ['hostleak.config.json', 'hostleak.config.yaml', 'hostleak.config.yml'] as const;
 
@@ -159,7 +159,7 @@ function parseText(text: string, file: string): unknown {
   }
   const doc = yaml().parseDocument(text, { uniqueKeys: true, prettyErrors: true });
   if (doc.errors.length > 0) {
-    throw new ConfigError(`${file}: not valid YAML (${doc.errors[0]!.message.split('\n')[0]})`);
+    throw new ConfigError(`${file}: not valid YAML (${oneLine(doc.errors[0])})`);
   }
   return doc.toJS();
 }

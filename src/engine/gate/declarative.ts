@@ -30,7 +30,7 @@ import { validate } from './schema.js';
 import type { Entry, EntryType, Severity } from '../../types.js';
 import { SEVERITIES } from '../../types.js';
 import { describeFailure } from '../../inventory.js';
-import { RuleLoadError } from '../../errors.js';
+import { oneLine, RuleLoadError } from '../../errors.js';
 
 export const DEFAULT_CONTENT_BYTES = 64 * 1024;
 const ENTRY_TYPES: EntryType[] = ['file', 'dir', 'symlink', 'chardev', 'blockdev', 'fifo', 'socket'];
@@ -241,7 +241,7 @@ export async function loadRulesDir(dir: string): Promise<Array<{ rule: Rule; fil
     const file = path.join(dir, name);
     const text = await fsp.readFile(file, 'utf8');
     const doc = yaml().parseDocument(text, { uniqueKeys: true, prettyErrors: true });
-    if (doc.errors.length > 0) throw new RuleLoadError(`${file}: not valid YAML (${doc.errors[0]!.message.split('\n')[0]})`);
+    if (doc.errors.length > 0) throw new RuleLoadError(`${file}: not valid YAML (${oneLine(doc.errors[0])})`);
     const data: unknown = doc.toJS();
     const docs = Array.isArray(data) ? data : [data];
     if (docs.length === 0) throw new RuleLoadError(`${file}: holds no rule`);

@@ -13,7 +13,8 @@ import { pipelineTarget, type PipelineOptions, type PipelineStats } from './pipe
 import { Registry } from '../runtime/registry.js';
 import type { Rule } from '../kit/rule.js';
 import type { EnabledRule } from '../runtime/runner.js';
-import { BaselineError, ReportFileError } from '../../errors.js';
+import { BaselineError } from '../../errors.js';
+import { plural } from '../../words.js';
 import { RULE_CRASHED, type Report, type TargetResult } from '../../types.js';
 
 export interface GateArgs {
@@ -60,8 +61,6 @@ export async function prepare(
   }
   return { config, registry, rules: enabledRulesFrom(registry, config), ignores, baseline, warnings };
 }
-
-const plural = (n: number, one: string) => `${n} ${one}${n === 1 ? '' : 's'}`;
 
 /** One scan's pass through the gate, target by target (so streamed reports work too). */
 export interface GateRun {
@@ -152,31 +151,4 @@ function unusedWarnings(gate: Gate, stats: PipelineStats, incomplete: boolean): 
     }
   }
   return out;
-}
-
-/** Read a saved `--format json` report for `hostleak convert`. */
-export async function readReport(file: string, cwd: string): Promise<Report> {
-  let data: unknown;
-  try {
-    data = JSON.parse(await fsp.readFile(path.resolve(cwd, file), 'utf8'));
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw new ReportFileError(`${file}: ${e.code ? `cannot read (${e.code})` : `not JSON (${e.message})`}`);
-  }
-  const r = data as Partial<Report> | null;
-  if (!r || typeof r !== 'object' || r.version !== 1 || !Array.isArray(r.targets)) {
-    throw new ReportFileError(`${file}: not a hostleak JSON report (version 1)`);
-  }
-  r.targets.forEach((t, i) => {
-    if (!t || typeof t.target !== 'string' || !Array.isArray(t.findings) || !['ok', 'partial', 'failed'].includes(t.status)) {
-      throw new ReportFileError(`${file}: targets[${i}]: not a target result`);
-    }
-    t.findings.forEach((f, j) => {
-      if (!f || typeof f.ruleId !== 'string' || typeof f.path !== 'string' || !['error', 'warning', 'info'].includes(f.severity)) {
-        throw new ReportFileError(`${file}: targets[${i}].findings[${j}]: not a finding`);
-      }
-    });
-    t.filesystems ??= [];
-  });
-  return r as Report;
 }

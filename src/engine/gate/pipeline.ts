@@ -3,7 +3,7 @@
  * Suppressed findings are dropped, or kept with a `suppressed` marker when the user asked to see them.
  * A pure function over the report: the CLI decides what to print about the counts.
  */
-import type { Finding, Report, TargetResult } from '../../types.js';
+import type { Finding, TargetResult } from '../../types.js';
 import { baselineMatch, type LoadedBaseline } from './baseline.js';
 import { ignoreFor, type CompiledIgnore } from './ignores.js';
 import { sortFindings } from '../runtime/runner.js';
@@ -45,15 +45,4 @@ export function pipelineTarget(t: TargetResult, opts: PipelineOptions, stats: Pi
     out.push(f);
   }
   return { ...t, findings: sortFindings(out) };
-}
-
-export function applyPipeline(report: Report, opts: PipelineOptions): { report: Report; stats: PipelineStats } {
-  const stats: PipelineStats = { ignored: 0, baselined: 0 };
-  const targets = report.targets.map((t) => pipelineTarget(t, opts, stats));
-  return { report: { ...report, targets }, stats };
-}
-
-/** Findings that count (not suppressed). */
-export function activeFindings(t: TargetResult): Finding[] {
-  return t.findings.filter((f) => !f.suppressed);
 }

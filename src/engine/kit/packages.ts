@@ -3,7 +3,8 @@
  * that asks) and handed to rules as a shared fact, like `accounts`.
  *
  * - dpkg: `/var/lib/dpkg/info/<pkg>.list` (every path a package installed) and `<pkg>.md5sums` (md5 of each regular
- *   file), plus the `Conffiles:` md5s in `/var/lib/dpkg/status`.
+ *   file), plus the `Conffiles:` md5s in `/var/lib/dpkg/status`, plus ucf's registry and hashfile
+ *   (`/var/lib/ucf/`) for the configuration files maintainer scripts write (Debian's sshd_config).
  * - apk (Alpine): `/lib/apk/db/installed` (`P:` package, `F:` folder, `R:` file, `Z:Q1<base64 sha1>` checksum).
  * - rpm: the database (`rpmdb.sqlite`, Berkeley DB `Packages`, ndb `Packages.db`) is recognised but not read: it is a
  *   binary SQLite/BDB file of rpm header blobs, and reading it natively would mean an SQLite reader plus an rpm
@@ -161,6 +162,17 @@ export async function loadPackageDb(fs: ImageFs, inv: Inventory): Promise<Packag
       }
     });
     if (status) for (const [pkg, p, sum] of parseDpkgConffiles(status)) owned.set(canon(p), { pkg, manager: 'dpkg', sum });
+    // ucf: configuration files a package's maintainer scripts generate (sshd_config...), not dpkg conffiles. The
+    // registry names the package, the hashfile the md5 of what the package wrote.
+    const [registry, hashfile] = await Promise.all([text('/var/lib/ucf/registry'), text('/var/lib/ucf/hashfile')]);
+    const ucfSums = new Map(parseDpkgMd5sums(hashfile ?? '').map(([p, sum]) => [canon(p), sum] as const));
+    for (const line of (registry ?? '').split('\n')) {
+      const m = /^(\S+)\s+(\/\S+)\s*$/.exec(line);
+      if (!m) continue;
+      const c = canon(m[2]!);
+      const sum = ucfSums.get(c);
+      owned.set(c, sum ? { pkg: m[1]!, manager: 'dpkg', sum } : { pkg: m[1]!, manager: 'dpkg' });
+    }
     if (lists.length > 0) read.push('dpkg');
   }
 

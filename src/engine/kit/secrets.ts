@@ -52,6 +52,17 @@ export function findTokens(text: string): TokenHit[] {
   return hits.sort((a, b) => a.index - b.index);
 }
 
+/**
+ * Every token of a known format in a name, a link target or a message, redacted (nothing else touched: paths stay
+ * readable). Applied to every finding, so a token in a file name or a symlink target never reaches a report.
+ */
+export function redactTokens(s: string): string {
+  if (s.length < 16) return s;
+  let out = s;
+  for (const h of findTokens(s)) out = out.split(h.value).join(redact(h.value));
+  return out;
+}
+
 /** A line with every token on it (and any private key body) redacted: safe to use as evidence. */
 export function redactSecrets(line: string): string {
   let out = line;

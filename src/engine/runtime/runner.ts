@@ -1,4 +1,5 @@
 /** Runs the enabled rules over one image root and collects their findings. */
+import { oneLine } from '../../errors.js';
 import { TimeoutError, type Deadline } from '../../image/deadline.js';
 import type { Finding, HostIdentity, ImageRoot, Severity } from '../../types.js';
 import { RULE_CRASHED, SEVERITY_RANK } from '../../types.js';
@@ -7,6 +8,7 @@ import { createImageFs } from './imagefs.js';
 import { fingerprintOf } from '../../fingerprint.js';
 import type { Rule } from '../kit/rule.js';
 import { loadPackageDb, type PackageDb } from '../kit/packages.js';
+import { redactTokens } from '../kit/secrets.js';
 
 /** A rule as this run uses it: configured severity and options. */
 export interface EnabledRule {
@@ -61,10 +63,11 @@ export async function runRules(root: ImageRoot, rules: EnabledRule[], host: Host
             const finding: Finding = {
               ruleId: meta.id,
               severity: f.severity ?? severity,
-              path: name(f.path),
+              // A token in a name or a link target is redacted like one in a file's contents.
+              path: redactTokens(name(f.path)),
               filesystem: filesystemOf(f.path),
-              message: f.message,
-              evidence: f.evidence ?? null,
+              message: redactTokens(f.message),
+              evidence: f.evidence == null ? null : redactTokens(f.evidence),
               remediation: meta.remediation,
             };
             if (f.line !== undefined) finding.line = f.line;
@@ -76,13 +79,12 @@ export async function runRules(root: ImageRoot, rules: EnabledRule[], host: Host
         });
       } catch (err) {
         if (err instanceof TimeoutError) throw err;
-        const why = err instanceof Error ? err.message : String(err);
         findings.push({
           ruleId: RULE_CRASHED,
           severity: 'error',
           path: name('/'),
           filesystem: null,
-          message: `rule '${meta.id}' crashed: ${why.split('\n')[0]}`,
+          message: `rule '${meta.id}' crashed: ${oneLine(err)}`,
           evidence: null,
           remediation: 'This is a bug in hostleak or in a custom rule: report it with the rule id and the message.',
           fingerprint: fingerprintOf(RULE_CRASHED, name('/'), meta.id),
