@@ -17,15 +17,20 @@ import { splitFindingPath } from '../finding-path.js';
 import type { RuleMeta } from '../types.js';
 import { SEVERITY_RANK } from '../types.js';
 import { securitySeverity } from './security.js';
+import { visibleText } from '../escape.js';
 
 /** Annotations GitHub shows per step and level. */
 export const ANNOTATION_LIMIT = 10;
 
 export type AnnotationLevel = 'error' | 'warning' | 'notice';
 
-/** Escape a command's message (data). */
+/**
+ * Escape a command's message (data): `%`, CR and LF as the runner expects. Every other control, bidi or invisible
+ * character (an image name with ESC, BEL, an OSC-8 link) is shown as an escape (`\e`), never handed to the log
+ * viewer; CR too, so only our own line breaks remain.
+ */
 export function escapeData(s: string): string {
-  return s.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
+  return visibleText(s).replace(/%/g, '%25').replace(/\n/g, '%0A');
 }
 
 /** Escape a command property value: like data, plus `:` and `,` which delimit properties. */

@@ -10,12 +10,13 @@ import type { Report, Severity } from '../types.js';
 import { SEVERITY_RANK } from '../types.js';
 import { ANNOTATION_LIMIT, hiddenSummary, planAnnotations } from './github.js';
 import { securityLabel, securitySeverity } from './security.js';
+import { visibleText } from '../escape.js';
 
 export const MAX_ROWS = 1000;
 
 /** Text for one table cell: HTML-escaped, Markdown punctuation backslash-escaped, one line. */
 export function mdCell(s: string): string {
-  return s
+  return visibleText(s)
     .replace(/&/g, '&amp;')
     .replace(/</g, '&lt;')
     .replace(/>/g, '&gt;')
@@ -24,8 +25,7 @@ export function mdCell(s: string): string {
     .replace(/:/g, '&#58;')
     .replace(/@/g, '&#64;')
     .replace(/www\./gi, (m) => `${m.slice(0, 3)}&#46;`)
-    .replace(/\r?\n|\r/g, '<br>')
-    .replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, '?');
+    .replace(/\n/g, '<br>');
 }
 
 const ICON: Record<Severity, string> = { error: ':red_circle: error', warning: ':warning: warning', info: ':information_source: info' };

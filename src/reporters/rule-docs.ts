@@ -53,7 +53,7 @@ export function loadRuleDocs(rules: readonly RuleMeta[], dir = DOCS_RULES_DIR): 
     try {
       docs.set(meta.id, readFileSync(path.join(dir, `${meta.id}.md`), 'utf8'));
     } catch {
-      /* a built-in rule without a page: test/rules.test.ts fails on it; the report falls back to the metadata */
+      /* a built-in rule without a page: test/rules/docs.test.ts fails on it; the report falls back to the metadata */
     }
   }
   return docs;

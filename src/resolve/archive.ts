@@ -140,6 +140,7 @@ export async function openTarArchive(target: string, compression: TarSource['com
   let listed: { entries: number; bytes: number };
   try {
     listed = await walkTar(src.open({ signal: opts.signal }), {
+      signal: opts.signal,
       async onEntry(e) {
         const key = memberKey(e.name);
         if (e.type === 'file') members.set(key, e);
@@ -238,6 +239,7 @@ async function openContainerArchive(
     const plain = await wholeFile(d.path);
     const again = new Map<string, TarEntry>();
     await walkTar(tarSource(plain, null).open({ signal: opts.signal }), {
+      signal: opts.signal,
       onEntry(e) {
         if (e.type === 'file') again.set(memberKey(e.name), e);
         return null;

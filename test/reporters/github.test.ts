@@ -1,6 +1,7 @@
 /** `--format github`: workflow commands, one per finding, escaped as the runner expects. */
 import path from 'node:path';
 import { escapeData, escapeProperty, formatGithub } from '../../src/reporters/github.js';
+import { mdCell } from '../../src/reporters/markdown.js';
 import type { Report } from '../../src/types.js';
 import { cli, SAMPLES, TEST_HOST } from '../helpers/gate.js';
 import { parseCommands } from '../helpers/actions-runner.js';
@@ -9,7 +10,9 @@ import { builtinRules } from '../../rules/index.js';
 
 describe('github format', () => {
   it('escapes data and properties', () => {
-    expect(escapeData('50%\r\nnext')).toBe('50%25%0D%0Anext');
+    expect(escapeData('50%\r\nnext')).toBe('50%25\\r%0Anext');
+    // Control characters from an image never reach the log viewer: ESC, BEL and bidi overrides show as escapes.
+    expect(escapeData('a\x1b[31mred\x07\u202e')).toBe('a\\e[31mred\\x07\\u202e');
     expect(escapeData('a: b, c')).toBe('a: b, c');
     expect(escapeProperty('a: b, c%\n')).toBe('a%3A b%2C c%25%0A');
   });
@@ -84,5 +87,14 @@ describe('github format', () => {
       '::error title=hostleak%3A a%2Cb%3Ac.img not audited::a,b:c.img: bad%0Athing',
       '::notice title=hostleak y%3A /q,file=q::/q: m%0AHow to fix: r%0ATarget: ok.img',
     ]);
+  });
+
+  it('markdown cells render image strings as text: no HTML, no table break, no link, no control byte', () => {
+    const cell = mdCell('<img src=x onerror=y> | [a](https://evil.example) *b* `c`\x1b[1m\nnext @bob www.x.org');
+    expect(cell.replace(/<br>/g, '')).not.toMatch(/[<>\x1b\n]/);
+    expect(cell).not.toMatch(/(^|[^\\])\|/);
+    expect(cell).not.toContain('https://');
+    expect(cell).not.toContain('www.');
+    expect(cell).toContain('&lt;img src=x onerror=y&gt; \\| \\[a\\]\\(https&#58;//evil.example\\) \\*b\\* \\`c\\`\\\\e\\[1m<br>next &#64;bob www&#46;x.org');
   });
 });

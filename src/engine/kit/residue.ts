@@ -2,6 +2,7 @@
 import type { Inventory } from '../../inventory.js';
 import { baseName } from '../../inventory.js';
 import { isRuntimePath } from './homes.js';
+import type { ImageFs } from './rule.js';
 import type { Entry } from '../../types.js';
 
 export { plural } from '../../words.js';
@@ -69,4 +70,24 @@ export function entriesNamed(inv: Inventory, test: (name: string) => boolean): E
   const out: Entry[] = [];
   for (const [name, list] of entriesByName(inv)) if (test(name)) out.push(...list);
   return out.sort((a, b) => (a.path < b.path ? -1 : 1));
+}
+
+/**
+ * For rules that judge a few configuration files by kind (a kind = globs + how to read it): visit each non-empty
+ * file matching a kind's globs with its text, all reads issued at once so they share one backend call.
+ */
+export async function eachFileOfKind<K extends { globs: string[] }>(
+  inv: Inventory,
+  fs: ImageFs,
+  kinds: readonly K[],
+  visit: (e: Entry, kind: K, text: string) => void,
+  maxBytes = 1024 * 1024,
+): Promise<void> {
+  const jobs = kinds.flatMap((k) => globOnce(inv, k.globs).filter((e) => e.type === 'file' && e.size > 0).map((e) => ({ e, k })));
+  await Promise.all(
+    jobs.map(async ({ e, k }) => {
+      const text = await fs.readText(e.path, { maxBytes });
+      if (text) visit(e, k, text);
+    }),
+  );
 }
