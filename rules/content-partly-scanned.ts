@@ -1,7 +1,4 @@
-import { defineRule } from '../src/engine/kit/rule.js';
-import { aggregate } from '../src/engine/kit/aggregate.js';
-import { textCandidates, textScanOptions } from '../src/engine/kit/text.js';
-import type { Entry } from '../src/types.js';
+import { aggregate, defineRule, type Entry, textCandidates, textScanOptions } from '../src/engine/kit/index.js';
 
 const mib = (n: number) => `${(n / 1024 / 1024).toFixed(n % (1024 * 1024) === 0 ? 0 : 1)} MiB`;
 

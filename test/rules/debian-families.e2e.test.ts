@@ -17,6 +17,7 @@ const AWS_DOC = 'aws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key
 describe('a Debian-like tree with one instance of every family', () => {
   let root: string;
   let findings: Finding[];
+  let stderr: string;
   beforeAll(() => {
     root = debianRoot([
       {
@@ -63,9 +64,10 @@ describe('a Debian-like tree with one instance of every family', () => {
       'root/.ssh/authorized_keys': 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice@vm\n',
       'etc/app/app.conf': 'data = /build/app-src/data\n',
     });
-    const r = hostleak(['scan', root, '--backend', 'dir', '--format', 'json', '--fail-on', 'never', '--host-name', 'vm', '--host-user', 'alice', '--host-home', '/home/alice']);
+    const r = hostleak(['scan', root, '--backend', 'dir', '--format', 'json', '--fail-on', 'never', '--host-name', 'vm', '--host-user', 'alice', '--host-home', '/home/alice', '--verbose']);
     expect(r.status).toBe(0);
     findings = json<Report>(r).targets[0]!.findings;
+    stderr = r.stderr;
   });
   afterAll(() => removeRoot(root));
 
@@ -94,6 +96,10 @@ describe('a Debian-like tree with one instance of every family', () => {
     ['/var/log/dpkg.log', 'build-log'],
   ])('%s: %s at warning or above', (p, rule) => {
     expect(at(p)).toContain(rule);
+  });
+
+  it('--verbose says which package database was read', () => {
+    expect(stderr).toContain('package database: dpkg (5 packages');
   });
 
   it('the secret is redacted', () => {

@@ -262,3 +262,9 @@ export async function judgeShipped(
   const note = provenanceNote(p) || (p.kind === 'unknown' && db.notes.length > 0 ? `package ownership unknown (${db.notes[0]!.replace(/: file ownership unknown$/, '')})` : '');
   return { severity: isShipped(p) ? 'info' : undefined, suffix: note ? `; ${note}` : '' };
 }
+
+/** One line for --verbose: which package database was read, or why ownership is unknown. */
+export function describePackageDb(db: PackageDb): string {
+  const read = db.read.length > 0 ? `package database: ${db.read.join(', ')} (${db.packages} packages, ${db.paths} paths)` : 'package database: none read';
+  return [read, ...db.notes].join('; ');
+}

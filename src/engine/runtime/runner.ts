@@ -30,6 +30,8 @@ export function sortFindings(findings: Finding[]): Finding[] {
 export interface RunResult {
   findings: Finding[];
   accounts: Accounts;
+  /** The package database, when a rule asked for it (it is read lazily). */
+  packages: PackageDb | null;
   batches: number;
   filesRead: number;
 }
@@ -93,5 +95,6 @@ export async function runRules(root: ImageRoot, rules: EnabledRule[], host: Host
     }),
   );
   deadline?.check();
-  return { findings: sortFindings(findings), accounts, batches: fs.stats.batches, filesRead: fs.stats.filesRead };
+  const db = await (packageDb as Promise<PackageDb> | null)?.catch(() => null);
+  return { findings: sortFindings(findings), accounts, packages: db ?? null, batches: fs.stats.batches, filesRead: fs.stats.filesRead };
 }
