@@ -499,6 +499,7 @@ async function launch(
   img: PreparedImage,
   accel: Accel,
   deadline: number,
+  timeoutS: number,
   baseEnv: NodeJS.ProcessEnv,
   verbose?: (msg: string) => void,
 ): Promise<{ g: Guestfish; mode: 'kvm' | 'tcg' }> {
@@ -517,7 +518,7 @@ async function launch(
     if (remaining <= 0) break;
     const started = Date.now();
     verbose?.(`guestfs: launching appliance (${mode === 'kvm' ? 'KVM' : 'TCG'}) for ${img.path}`);
-    const g = new Guestfish({ env: envFor(mode, baseEnv), timeoutMs: remaining, verbose });
+    const g = new Guestfish({ env: envFor(mode, baseEnv), timeoutMs: remaining, timeoutS, verbose });
     try {
       await g.run(`add-drive ${quoteArg(img.path)} readonly:true format:${img.container}`);
     } catch (err) {
@@ -571,14 +572,16 @@ export async function openGuestfsPrepared(
 ): Promise<OpenedImage> {
   const verbose = opts.verbose;
   const accel = options.accel ?? 'auto';
-  const timeoutS = options.timeoutS ?? DEFAULT_TIMEOUT_S;
-  const release = (await opts.acquireAppliance?.()) ?? (() => {});
+  const timeoutS = opts.deadline?.seconds ?? options.timeoutS ?? DEFAULT_TIMEOUT_S;
+  // Time spent waiting for an appliance slot is not the target's: it does not count against --timeout.
+  const slot = opts.acquireAppliance?.();
+  const release = (slot && (await (opts.deadline ? opts.deadline.paused(slot) : slot))) ?? (() => {});
   const deadline = opts.deadline?.at ?? Date.now() + timeoutS * 1000;
   let g: Guestfish | null = null;
   let image: GuestfsImage | null = null;
   try {
     const env = options.env ?? process.env;
-    const launched = await launch(img, accel, deadline, env, verbose);
+    const launched = await launch(img, accel, deadline, timeoutS, env, verbose);
     g = launched.g;
     image = new GuestfsImage(g, env, verbose);
     const im = image;
