@@ -30,12 +30,27 @@ const CORPUS = path.resolve('test', 'fixtures', 'corpus');
 const HOST: HostIdentity = { user: 'bob', home: '/home/bob', name: 'bobs-laptop' };
 const HOST_ARGS = ['--host-user', HOST.user!, '--host-home', HOST.home!, '--host-name', HOST.name!];
 
-const SAMPLE_IMAGES = ['leaky.raw', 'leaky.qcow2', 'clean.raw', 'clean.qcow2', 'leaky.raw.zst'];
+/** The sample disks, and the leaky one in every disk container (images-sample/build-disks.mjs CONTAINERS). */
+const SAMPLE_IMAGES = [
+  'leaky.raw',
+  'leaky.qcow2',
+  'clean.raw',
+  'clean.qcow2',
+  'leaky.raw.zst',
+  'leaky.vhd',
+  'leaky-fixed.vhd',
+  'leaky.vhdx',
+  'leaky.vmdk',
+  'leaky-stream.vmdk',
+  'leaky.vdi',
+];
 /**
- * The valid corpus images both backends read (ext2/3/4, vfat, GPT, MBR with logicals, qcow2 v2/v3). Left out:
- * vmdk/vhd, LVM, xfs, btrfs, squashfs and iso9660 (guestfs only), and the damaged ones (test/native-corpus.test.ts).
+ * The valid corpus images both backends read (ext2/3/4, vfat, GPT, MBR with logicals, qcow2 v2/v3, vmdk, vhd). Left
+ * out: LVM, xfs, btrfs, squashfs and iso9660 (guestfs only), and the damaged ones (test/native-corpus.test.ts).
  */
 const CORPUS_IMAGES = [
+  'dfvfs_ext2.vmdk',
+  'dfvfs_ext2.vhd',
   'dfvfs_ext2.raw.gz',
   'dfvfs_ext2.qcow2',
   'dfvfs_image.qcow2',
