@@ -15,6 +15,7 @@ import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { bestOf, run, seconds, summary } from './lib.mjs';
 import { largeImagePath, makeLarge } from './make-large.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -51,25 +52,9 @@ for (const c of CONTAINERS) {
 }
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'hostleak-bench-containers-'));
 
-function run(cmd, argv, env = process.env) {
-  const t = performance.now();
-  const r = spawnSync(cmd, argv, { env, maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'pipe'] });
-  const wall = performance.now() - t;
-  if (r.status !== 0 && r.status !== 1) throw new Error(`${cmd} ${argv.join(' ')}: exit ${r.status}: ${String(r.stderr).slice(0, 500)}`);
-  return { wall, stdout: String(r.stdout) };
-}
 
-const scan = (img, backend, extra = []) => run(process.execPath, [cli, 'scan', '--backend', backend, '--format', 'json', ...extra, img]);
-const summary = (r) => {
-  const t = JSON.parse(r.stdout).targets[0];
-  return `${t.status}/${t.backend}, ${t.findings.length} findings`;
-};
-
-const best = new Map();
-const keep = (key, r) => {
-  const b = best.get(key);
-  if (!b || r.wall < b.wall) best.set(key, r);
-};
+const best = bestOf();
+const keep = best.keep;
 try {
   for (let n = 0; n < RUNS; n++) {
     keep('raw', scan(raw, 'native'));
@@ -97,7 +82,7 @@ try {
     }
   }
 
-  const s = (ms) => `${(ms / 1000).toFixed(2).padStart(7)} s`;
+  const s = seconds;
   const rawBest = best.get('raw');
   console.log(`== disk containers: ${path.relative(process.cwd(), raw)} converted by qemu-img (native: best of ${RUNS}; load average ${os.loadavg()[0].toFixed(1)})`);
   console.log(`${'raw (baseline)'.padEnd(26)} native ${s(rawBest.wall)}   ${summary(rawBest)}`);

@@ -5,7 +5,10 @@
 //   2. disk containers (bench/containers.mjs): the same disk as VHD (dynamic, fixed), VHDX, VMDK (sparse, stream),
 //      VDI, each audited natively vs `qemu-img convert` to raw + native audit vs the guestfs backend
 //      (HOSTLEAK_BENCH_GUESTFS=0 skips the guestfs runs; HOSTLEAK_BENCH_CONTAINERS=0 skips this part)
-//   3. guestfs backend (minutes under TCG; skip with HOSTLEAK_BENCH_GUESTFS=0), on the same large image and on the
+//   3. filesystems (bench/filesystems.mjs): the same tree as squashfs (zstd, xz), erofs (lz4hc) and iso9660, each
+//      audited natively vs the format's own tool (unsquashfs -lln, fsck.erofs, xorriso -find) vs the guestfs backend
+//      (HOSTLEAK_BENCH_FILESYSTEMS=0 skips this part)
+//   4. guestfs backend (minutes under TCG; skip with HOSTLEAK_BENCH_GUESTFS=0), on the same large image and on the
 //      sample image images-sample/out/leaky.raw:
 //        bare appliance: `guestfish --ro -a IMG run`                 (the floor: one launch)
 //        hostleak full audit through guestfs                         (one launch + inventory + reads)
@@ -25,6 +28,13 @@ if (nat.status !== 0) process.exitCode = 1;
 if (process.env.HOSTLEAK_BENCH_CONTAINERS !== '0') {
   console.log('');
   const r = spawnSync(process.execPath, [path.join(here, 'containers.mjs')], { stdio: 'inherit' });
+  if (r.status !== 0) process.exitCode = 1;
+}
+
+// Filesystem images (squashfs, erofs, iso9660) of the same tree: native vs each format's tool vs guestfs.
+if (process.env.HOSTLEAK_BENCH_FILESYSTEMS !== '0') {
+  console.log('');
+  const r = spawnSync(process.execPath, [path.join(here, 'filesystems.mjs')], { stdio: 'inherit' });
   if (r.status !== 0) process.exitCode = 1;
 }
 
@@ -64,5 +74,12 @@ if (process.env.HOSTLEAK_BENCH_GUESTFS === '0') {
 // The artifact-store benchmark (~50 images, cold vs cached); HOSTLEAK_BENCH_STORE=0 skips it.
 if (process.env.HOSTLEAK_BENCH_STORE !== '0') {
   const r = spawnSync(process.execPath, [path.resolve('bench/store.mjs')], { stdio: 'inherit' });
+  if (r.status !== 0) process.exitCode = r.status ?? 1;
+}
+
+// Accuracy on real Debian 12 roots (bench/accuracy.mjs: debootstrap, root and a Debian mirror needed; roots cached
+// under bench/out/accuracy/); HOSTLEAK_ACCURACY=0 skips it.
+if (process.env.HOSTLEAK_ACCURACY !== '0') {
+  const r = spawnSync(process.execPath, [path.join(here, 'accuracy.mjs')], { stdio: 'inherit' });
   if (r.status !== 0) process.exitCode = r.status ?? 1;
 }

@@ -14,20 +14,16 @@
 // The container images stack three layers on the leaky tree: one adds build secrets, the next deletes them with a
 // whiteout and hides a cache folder with an opaque whiteout (the deleted bytes still ship in layer 2). The image
 // config carries a token in Env. Written by hand per the docker-archive and OCI image-layout specs (no daemon here).
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, promises as fsp, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadSpec } from './build.mjs';
+import { buildStamp, haveTools, loadSpec, sh } from './build.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const outDir = path.join(here, 'out');
 
-function sh(cmd, args, opts = {}) {
-  return execFileSync(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], ...opts });
-}
 
 /** The fake token the samples use (test/helpers/fake-secrets.ts): format-valid, protects nothing. */
 const FAKE_GITHUB_TOKEN = 'ghp_FAKEfakeFAKEfake0123456789abcdefABCD';
@@ -218,30 +214,13 @@ async function nixResult() {
 const TOOLS = ['tar', 'gzip', 'xz', 'zstd', 'qemu-img', 'mksquashfs', 'xorriso'];
 
 export async function buildArchives({ force = false } = {}) {
-  const missing = TOOLS.filter((t) => {
-    try {
-      sh('sh', ['-c', `command -v ${t}`]);
-      return false;
-    } catch {
-      return true;
-    }
-  });
   const leakyRaw = path.join(outDir, 'leaky.raw');
-  if (missing.length > 0 || !existsSync(leakyRaw)) {
-    const msg = `images-sample: cannot build archives, missing: ${[...missing, ...(existsSync(leakyRaw) ? [] : ['out/leaky.raw'])].join(', ')}`;
-    if (process.env.CI) throw new Error(msg);
-    console.warn(msg);
-    return;
-  }
+  if (!haveTools(TOOLS, 'archives')) return;
+  if (!existsSync(leakyRaw)) throw new Error('images-sample: build the disk images first (out/leaky.raw is missing)');
   const spec = loadSpec();
-  const hash = createHash('sha256')
-    .update(readFileSync(path.join(here, 'trees.json')))
-    .update(readFileSync(fileURLToPath(import.meta.url)))
-    .update(readFileSync(leakyRaw))
-    .digest('hex');
-  const stamp = path.join(outDir, '.archives-stamp');
   const outputs = ['leaky-rootfs.tar.xz', 'leaky-gce.raw.tar.gz', 'leaky.ova', 'leaky-docker.tar', 'leaky-oci.tar', 'result', 'leaky-installer.iso', 'leaky-vagrant.box', 'leaky.qcow2.gz'].map((o) => path.join(outDir, o));
-  if (!force && existsSync(stamp) && readFileSync(stamp, 'utf8') === hash && outputs.every((o) => existsSync(o))) {
+  const stamp = buildStamp('.archives-stamp', import.meta.url, [leakyRaw], outputs);
+  if (!force && stamp.fresh) {
     console.log('images-sample: archives up to date');
     return;
   }
@@ -298,7 +277,7 @@ export async function buildArchives({ force = false } = {}) {
   } finally {
     await fsp.rm(tmp, { recursive: true, force: true });
   }
-  await fsp.writeFile(stamp, hash);
+  await stamp.write();
   console.log(`images-sample: built ${made.map((m) => path.relative(process.cwd(), m)).join(' ')}`);
 }
 

@@ -8,11 +8,11 @@
 // Deterministic: fixed UUIDs, hash seed, volume id, disk GUIDs, E2FSPROGS_FAKE_TIME / SOURCE_DATE_EPOCH.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, promises as fsp, readFileSync } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { contentOf, loadSpec, variantEntries } from './build.mjs';
+import { buildStamp, contentOf, haveTools, loadSpec, sh, variantEntries } from './build.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const outDir = path.join(here, 'out');
@@ -28,15 +28,13 @@ const ROOT_SECTORS = Math.floor((DISK_SECTORS - 34 - ROOT_START) / 8) * 8;
 const IDS = {
   leaky: { n: 1 },
   clean: { n: 2 },
+  // A second build of leaky (rebuilds.json): other filesystem UUIDs and disk GUIDs, as a real rebuild has.
+  'leaky-rebuilt': { n: 3 },
 };
 const uuid = (n, tag) => {
   const h = createHash('sha256').update(`hostleak-sample-${n}-${tag}`).digest('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
 };
-
-function sh(cmd, args, opts = {}) {
-  return execFileSync(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], ...opts });
-}
 
 /** Write the entries (paths relative to `base`, which is stripped) into a staging directory. */
 async function stage(entries, dest, base, epoch) {
@@ -152,28 +150,11 @@ export const CONTAINERS = [
 const TOOLS = ['mke2fs', 'debugfs', 'e2fsck', 'mkfs.vfat', 'mcopy', 'sfdisk', 'qemu-img', 'zstd', 'dd'];
 
 export async function buildDisks({ force = false } = {}) {
-  const missing = TOOLS.filter((t) => {
-    try {
-      sh('sh', ['-c', `command -v ${t}`]);
-      return false;
-    } catch {
-      return true;
-    }
-  });
-  if (missing.length > 0) {
-    const msg = `images-sample: cannot build disk images, missing: ${missing.join(', ')}`;
-    if (process.env.CI) throw new Error(msg);
-    console.warn(msg);
-    return;
-  }
+  if (!haveTools(TOOLS, 'disk images')) return;
   const spec = loadSpec();
-  const hash = createHash('sha256')
-    .update(readFileSync(path.join(here, 'trees.json')))
-    .update(readFileSync(fileURLToPath(import.meta.url)))
-    .digest('hex');
-  const stamp = path.join(outDir, '.disks-stamp');
   const outputs = [...Object.keys(IDS).map((v) => path.join(outDir, `${v}.raw`)), ...CONTAINERS.map((c) => path.join(outDir, c.file))];
-  if (!force && existsSync(stamp) && readFileSync(stamp, 'utf8') === hash && outputs.every((o) => existsSync(o))) {
+  const stamp = buildStamp('.disks-stamp', import.meta.url, [path.join(here, 'rebuilds.json')], outputs);
+  if (!force && stamp.fresh) {
     console.log('images-sample: disk images up to date');
     return;
   }
@@ -187,7 +168,7 @@ export async function buildDisks({ force = false } = {}) {
   } finally {
     await fsp.rm(tmp, { recursive: true, force: true });
   }
-  await fsp.writeFile(stamp, hash);
+  await stamp.write();
 }
 
 /**

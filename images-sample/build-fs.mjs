@@ -5,21 +5,16 @@
 //   leaky.erofs, leaky.erofs-lz4        mkfs.erofs plain (compact inodes) and lz4hc-compressed (extended inodes)
 //   leaky.iso                           xorriso: Rock Ridge (owners, modes, symlinks, times) + Joliet
 // Deterministic: fixed mkfs times, UUID and volume dates, sorted input.
-import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, promises as fsp, readFileSync } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadSpec } from './build.mjs';
+import { buildStamp, haveTools, loadSpec, sh } from './build.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const outDir = path.join(here, 'out');
 
 export const SQUASHFS_CODECS = ['gzip', 'xz', 'zstd', 'lz4'];
 
-function sh(cmd, args, opts = {}) {
-  return execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
-}
 
 /** The file names this script writes, by kind. */
 export function fsImages(variant = 'leaky') {
@@ -36,29 +31,12 @@ export function fsImages(variant = 'leaky') {
 const TOOLS = ['mksquashfs', 'mkfs.erofs', 'xorriso'];
 
 export async function buildFsImages({ force = false } = {}) {
-  const missing = TOOLS.filter((t) => {
-    try {
-      sh('sh', ['-c', `command -v ${t}`]);
-      return false;
-    } catch {
-      return true;
-    }
-  });
-  if (missing.length > 0) {
-    const msg = `images-sample: cannot build filesystem images, missing: ${missing.join(', ')} (scripts/install-system-deps.sh)`;
-    if (process.env.CI) throw new Error(msg);
-    console.warn(msg);
-    return;
-  }
+  if (!haveTools(TOOLS, 'filesystem images')) return;
   const spec = loadSpec();
-  const hash = createHash('sha256')
-    .update(readFileSync(path.join(here, 'trees.json')))
-    .update(readFileSync(fileURLToPath(import.meta.url)))
-    .digest('hex');
-  const stamp = path.join(outDir, '.fs-stamp');
   const imgs = fsImages();
   const outputs = [...Object.values(imgs.squashfs), imgs.squashfsLzo, imgs.erofs, imgs.erofsLz4, imgs.iso];
-  if (!force && existsSync(stamp) && readFileSync(stamp, 'utf8') === hash && outputs.every((o) => existsSync(o))) {
+  const stamp = buildStamp('.fs-stamp', import.meta.url, [], outputs);
+  if (!force && stamp.fresh) {
     console.log('images-sample: filesystem images up to date');
     return;
   }
@@ -80,7 +58,7 @@ export async function buildFsImages({ force = false } = {}) {
   sh('xorriso', [
     '-abort_on', 'FAILURE', '-as', 'mkisofs', '-quiet', '-R', '-J', '-V', 'LEAKY', '-o', imgs.iso, tree,
   ], { env }); // SOURCE_DATE_EPOCH fixes the volume dates and uuid
-  await fsp.writeFile(stamp, hash);
+  await stamp.write();
   console.log(`images-sample: built ${outputs.map((o) => path.relative(process.cwd(), o)).join(' ')}`);
 }
 

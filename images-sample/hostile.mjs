@@ -134,6 +134,19 @@ export const CASES = {
   'ext2-shared-dir-block': (dir) => ({ file: ext2SharedBlock(dir, 77_000), expect: 0, reason: /met twice/ }),
   // A huge leaky image: 100,000 findings must still be reported.
   'many-findings': (dir) => ({ file: manyFindings(dir, 5000), expect: 1, reason: /dangling/ }),
+  // Content rules must stay linear in the bytes read.
+  'pem-headers': (dir) => ({ file: pemHeaders(dir, 40), expect: 0, reason: /./ }),
+  'host-identity-many': (dir) => ({ file: hostIdentityMany(dir, 5000), expect: 0, reason: /hostuser/ }),
+  // Output injection and secrets in metadata.
+  'output-injection': (dir) => ({ file: outputInjection(dir), expect: 1, reason: /./ }),
+  // A qcow2 qemu refuses (its L1 table offset is invalid), compressed so that the prepared copy is a temp file.
+  'qcow2-bad-l1': (dir) => {
+    const f = path.join(dir, 'bad-l1.qcow2');
+    run('qemu-img', ['create', '-q', '-f', 'qcow2', f, '16M']);
+    patch(f, 40, Buffer.from([0, 0, 0, 0, 0, 1, 0x23, 0x45]));
+    run('zstd', ['-q', '-f', '--rm', f, '-o', `${f}.zst`]);
+    return { file: `${f}.zst`, expect: 3, reason: /qemu: Active L1 table offset invalid/ };
+  },
   'vdi-differencing': (dir) => {
     const f = path.join(dir, 'diff.vdi');
     run('qemu-img', ['create', '-q', '-f', 'vdi', f, '4M']);
@@ -270,6 +283,62 @@ function manyFindings(dir, dirs) {
   }
   const f = path.join(dir, 'many.ext4');
   run('mke2fs', ['-q', '-F', '-t', 'ext4', '-N', String(dirs * 21 + 1024), '-d', tree, f, '256M']);
+  rmSync(tree, { recursive: true, force: true });
+  return f;
+}
+
+/** An ext4 of `files` files, each 1 MiB of PEM BEGIN lines (no body): a per-header scan would be quadratic. */
+function pemHeaders(dir, files) {
+  const tree = path.join(dir, 'tree');
+  mkdirSync(path.join(tree, 'srv'), { recursive: true });
+  const line = '-----BEGIN RSA PRIVATE KEY-----\n';
+  const body = line.repeat(Math.floor((1024 * 1024) / line.length));
+  for (let i = 0; i < files; i++) writeFileSync(path.join(tree, 'srv', `k${i}.txt`), body);
+  const f = path.join(dir, 'pem.ext4');
+  run('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', tree, f, '96M']);
+  rmSync(tree, { recursive: true, force: true });
+  return f;
+}
+
+/**
+ * An ext4 where the build host's user (`hostuser`) names `n` directories and appears in `n` files: every content hit
+ * is checked against every reported path unless that check is indexed.
+ */
+function hostIdentityMany(dir, n) {
+  const tree = path.join(dir, 'tree');
+  for (let i = 0; i < n; i++) {
+    mkdirSync(path.join(tree, 'srv', String(i), 'hostuser'), { recursive: true });
+    writeFileSync(path.join(tree, 'srv', String(i), 'f'), `HOME=/home/hostuser\n`);
+  }
+  const f = path.join(dir, 'identity.ext4');
+  run('mke2fs', ['-q', '-F', '-t', 'ext4', '-N', String(n * 4 + 1024), '-d', tree, f, '160M']);
+  rmSync(tree, { recursive: true, force: true });
+  return f;
+}
+
+/** A GitHub-token-shaped value (not a real token) that must never appear unredacted in any output. */
+export const FAKE_TOKEN = 'ghp_' + 'Zq8Xw2Lm4Np6Rt8Vx0Bz2Dc4Fg6Hj8Kl0Mn2';
+
+/**
+ * An ext4 whose names and link targets try to drive a terminal or a spreadsheet (ESC sequences, an OSC-8 hyperlink,
+ * CR, newline, a formula as a link target) and leak a token (in a link target and a file name), plus a 2 MiB .env
+ * with the token on line 1.
+ */
+function outputInjection(dir) {
+  const tree = path.join(dir, 'tree');
+  const srv = path.join(tree, 'srv');
+  mkdirSync(srv, { recursive: true });
+  writeFileSync(path.join(srv, 'clear\x1b[2J\x1b[H-screen'), 'x\n');
+  writeFileSync(path.join(srv, 'link\x1b]8;;https:evil.example\x07click\x1b]8;;\x07'), 'x\n');
+  symlinkSync('/nonexistent\rFAKE REPORT LINE: 0 errors', path.join(srv, 'cr-target'));
+  symlinkSync('/gone\n  error   /forged  forged-rule', path.join(srv, 'newline\nname'));
+  symlinkSync('=HYPERLINK("https://evil.example/","x")', path.join(srv, 'formula'));
+  symlinkSync('+cmd|calc', path.join(srv, 'formula2'));
+  symlinkSync(`/home/alice/.config/gh/${FAKE_TOKEN}`, path.join(srv, 'token-link'));
+  writeFileSync(path.join(srv, `${FAKE_TOKEN}.txt`), 'x\n');
+  writeFileSync(path.join(srv, '.env'), `GITHUB_TOKEN=${FAKE_TOKEN}\n` + 'PADDING=' + 'x'.repeat(2 * 1024 * 1024) + '\n');
+  const f = path.join(dir, 'inject.ext4');
+  run('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', tree, f, '16M']);
   rmSync(tree, { recursive: true, force: true });
   return f;
 }

@@ -1,6 +1,4 @@
-import { defineRule } from '../src/engine/rule.js';
-import { plural } from '../src/engine/residue.js';
-import { baseName } from '../src/inventory.js';
+import { baseName, defineRule, plural } from '../src/engine/kit/index.js';
 
 /** Backup copies of the account files: shadow's tools write `<file>-`, Debian's daily dpkg job `/var/backups/*.bak`. */
 const BACKUPS = ['passwd', 'shadow', 'group', 'gshadow', 'subuid', 'subgid'].flatMap((f) => [`/etc/${f}-`, `/etc/${f}.OLD`, `/var/backups/${f}.bak`]);

@@ -1,8 +1,5 @@
 import { createHash } from 'node:crypto';
-import { defineRule } from '../src/engine/rule.js';
-import { isRuntimePath } from '../src/engine/homes.js';
-import { baseName } from '../src/inventory.js';
-import type { Entry, HostIdentity } from '../src/types.js';
+import { baseName, defineRule, type HostIdentity, entriesNamed } from '../src/engine/kit/index.js';
 
 const KEY = /(?:^|\s)((?:sk-)?(?:ssh-(?:rsa|dss|ed25519)|ecdsa-sha2-nistp(?:256|384|521))(?:@openssh\.com)?)\s+([A-Za-z0-9+/]+={0,2})(?:\s+(.*))?$/;
 /** NixOS writes keys declared in the configuration here (users.users.<name>.openssh.authorizedKeys): deliberate. */
@@ -53,13 +50,11 @@ export default defineRule({
     references: ['https://man.openbsd.org/sshd.8#AUTHORIZED_KEYS_FILE_FORMAT', 'https://libguestfs.org/virt-sysprep.1.html'],
   },
   async check({ inventory, fs, host, report }) {
-    const files: Entry[] = [];
-    for (const e of inventory.walk('/')) {
-      if (e.type !== 'file' && e.type !== 'symlink') continue;
-      if (isRuntimePath(e.path) || e.path.startsWith('/nix/store/')) continue;
-      const name = baseName(e.path);
-      if (((name === 'authorized_keys' || name === 'authorized_keys2') && e.path.endsWith(`/.ssh/${name}`)) || DECLARED.test(e.path) || e.path.startsWith('/etc/ssh/authorized_keys/')) files.push(e);
-    }
+    const central = ['/etc/ssh/authorized_keys.d', '/etc/ssh/authorized_keys'].flatMap((d) => (inventory.get(d)?.type === 'dir' ? [...inventory.walk(d)] : []));
+    const files = [
+      ...entriesNamed(inventory, (n) => n === 'authorized_keys' || n === 'authorized_keys2').filter((e) => e.path.endsWith(`/.ssh/${baseName(e.path)}`)),
+      ...central,
+    ].filter((e) => (e.type === 'file' || e.type === 'symlink') && !e.path.startsWith('/nix/store/'));
     await Promise.all(
       files.map(async (e) => {
         const text = await fs.readText(e.path, { maxBytes: 1024 * 1024 });

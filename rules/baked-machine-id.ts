@@ -1,5 +1,4 @@
-import { defineRule } from '../src/engine/rule.js';
-import { redact } from '../src/engine/redact.js';
+import { defineRule, redact } from '../src/engine/kit/index.js';
 
 const FILES = ['/etc/machine-id', '/var/lib/dbus/machine-id'];
 

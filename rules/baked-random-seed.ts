@@ -1,4 +1,4 @@
-import { defineRule } from '../src/engine/rule.js';
+import { defineRule } from '../src/engine/kit/index.js';
 
 /** systemd's seed, and systemd-boot's on the ESP wherever it is mounted (or the ESP audited on its own). */
 const SEEDS = [

@@ -1,5 +1,4 @@
-import { defineRule } from '../src/engine/rule.js';
-import { describeKey, findPrivateKeys } from '../src/engine/secrets.js';
+import { defineRule, describeKey, findPrivateKeys } from '../src/engine/kit/index.js';
 
 export default defineRule({
   meta: {

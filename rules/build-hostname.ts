@@ -1,6 +1,4 @@
-import { defineRule } from '../src/engine/rule.js';
-import { DEFAULT_HOSTNAMES } from '../src/engine/identity.js';
-import { lines } from '../src/engine/text.js';
+import { DEFAULT_HOSTNAMES, defineRule, lines } from '../src/engine/kit/index.js';
 
 /** Files holding one name: the machine's (hostname, SUSE's HOSTNAME) or its mail name (Debian's mailname). */
 const NAME_FILES = ['/etc/hostname', '/etc/HOSTNAME', '/etc/mailname'];

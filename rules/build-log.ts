@@ -1,6 +1,4 @@
-import { defineRule } from '../src/engine/rule.js';
-import { joinPath } from '../src/inventory.js';
-import type { Entry } from '../src/types.js';
+import { defineRule, type Entry, joinPath } from '../src/engine/kit/index.js';
 import { CLOUD_INIT_LOGS } from './cloud-init-state.js';
 
 /** Logs other rules report: login records (login-records) and cloud-init's logs (cloud-init-state). */

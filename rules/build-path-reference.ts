@@ -1,11 +1,18 @@
-import { defineRule } from '../src/engine/rule.js';
-import { buildPathPrefix, findBuildPaths } from '../src/engine/buildpaths.js';
-import { excerpt } from '../src/engine/redact.js';
-import { redactSecrets } from '../src/engine/secrets.js';
-import { isStorePath, lineAt, scanTextFiles, textScanOptions } from '../src/engine/text.js';
-import { isRuntimePath } from '../src/engine/homes.js';
-import { judgeShipped } from '../src/engine/packages.js';
-import type { ReportInput } from '../src/engine/rule.js';
+import {
+  buildPathPrefix,
+  defineRule,
+  excerpt,
+  findBuildPaths,
+  isRuntimePath,
+  isStorePath,
+  judgeShipped,
+  lineAt,
+  locate,
+  redactSecrets,
+  type ReportInput,
+  scanTextFiles,
+  textScanOptions,
+} from '../src/engine/kit/index.js';
 
 export default defineRule({
   meta: {
@@ -45,6 +52,8 @@ export default defineRule({
           `${file.entry.path} names the build-time path ${prefixes.join(', ')} (${hits.length} occurrence${hits.length === 1 ? '' : 's'}, ` +
           `first on line ${at.n})`,
         evidence: `line ${at.n}: ${redactSecrets(excerpt(at.line, at.col))}`,
+        key: `content:${[...prefixes].sort().join(' ')}`,
+        ...locate(text, first.index, first.prefix.length),
       } });
     });
     for (const e of inventory.walk('/')) {
@@ -52,7 +61,8 @@ export default defineRule({
       if (!opts.includeStore && isStorePath(e.path)) continue;
       const prefix = e.target.startsWith('/') ? buildPathPrefix(e.target) : null;
       if (!prefix) continue;
-      found.push({ finding: { path: e.path, message: `${e.path} -> ${e.target} points into the build-time path ${prefix}`, evidence: e.target } });
+      // The link's own path identifies it (key 'link'): its target names a temp dir that differs on every build.
+      found.push({ finding: { path: e.path, message: `${e.path} -> ${e.target} points into the build-time path ${prefix}`, evidence: e.target, key: 'link' } });
     }
     await scanned;
     await Promise.all(found.map(judged));

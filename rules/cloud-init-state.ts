@@ -1,6 +1,4 @@
-import { defineRule } from '../src/engine/rule.js';
-import { plural } from '../src/engine/residue.js';
-import { baseName, joinPath } from '../src/inventory.js';
+import { baseName, defineRule, joinPath, plural } from '../src/engine/kit/index.js';
 
 /** cloud-init's logs (build-log leaves them to this rule). */
 export const CLOUD_INIT_LOGS = ['/var/log/cloud-init.log', '/var/log/cloud-init-output.log'];

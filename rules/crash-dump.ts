@@ -1,9 +1,12 @@
-import { defineRule } from '../src/engine/rule.js';
-import { isRuntimePath } from '../src/engine/homes.js';
-import { humanBytes, nonEmptyFilesUnder, plural, someNames } from '../src/engine/residue.js';
-import { isStorePath } from '../src/engine/text.js';
-import { baseName } from '../src/inventory.js';
-import type { Entry } from '../src/types.js';
+import {
+  defineRule,
+  humanBytes,
+  isStorePath,
+  nonEmptyFilesUnder,
+  plural,
+  someNames,
+  entriesNamed,
+} from '../src/engine/kit/index.js';
 
 /** Where crash handlers keep their dumps: kdump/apport, systemd-coredump, ABRT. */
 const DIRS = ['/var/crash', '/var/lib/systemd/coredump', '/var/spool/abrt', '/var/tmp/abrt', '/var/lib/apport/coredump'];
@@ -36,10 +39,7 @@ export default defineRule({
       const bytes = files.reduce((n, e) => n + e.size, 0);
       report({ path: d, message: `${d} holds ${plural(files.length, 'crash dump file')} (${humanBytes(bytes)}) from the build`, evidence: someNames(files) });
     }
-    const named: Entry[] = [];
-    for (const e of inventory.walk('/')) {
-      if (e.type === 'file' && e.size > 0 && !inDirs.has(e.path) && !isStorePath(e.path) && !isRuntimePath(e.path) && CORE_NAME.test(baseName(e.path))) named.push(e);
-    }
+    const named = entriesNamed(inventory, (n) => CORE_NAME.test(n)).filter((e) => e.type === 'file' && e.size > 0 && !inDirs.has(e.path) && !isStorePath(e.path));
     await Promise.all(
       named.map(async (e) => {
         const r = await fs.readFile(e.path, { maxBytes: 64, cache: false });

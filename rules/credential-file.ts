@@ -1,16 +1,13 @@
 import picomatch from 'picomatch';
-import { defineRule } from '../src/engine/rule.js';
-import { isExampleSecret } from '../src/engine/example-secrets.js';
-import { redact } from '../src/engine/redact.js';
-import { lines } from '../src/engine/text.js';
-import { baseName } from '../src/inventory.js';
-import type { Entry } from '../src/types.js';
+import { baseName, defineRule, type Entry, isExampleSecret, lines, redact, secretsKey } from '../src/engine/kit/index.js';
 
 export interface Credential {
   /** What the file holds, e.g. "a password for example.com". */
   what: string;
   /** The secret value (redacted before it is shown). */
   value: string;
+  /** 1-based line it is on, when the format has lines. */
+  line?: number;
 }
 
 type Judge = (text: string) => Credential[];
@@ -21,13 +18,13 @@ function keyed(text: string, keyRe: RegExp, what: (key: string) => string, equal
   const lineRe = equalsOnly
     ? /^\s*["']?([^=#;\s"']+)["']?\s*=\s*(.*?)\s*$/
     : /^\s*(?:-\s*)?["']?([^=:#;\s"']+)["']?\s*[=:]\s*(.*?)\s*$/;
-  for (const { line } of lines(text)) {
+  for (const { line, n } of lines(text)) {
     const m = lineRe.exec(line);
     if (!m || !keyRe.test(m[1]!)) continue;
     const value = m[2]!.replace(/^["']|["']$/g, '');
     // An empty value or a reference to the environment (${NPM_TOKEN}) is not a credential.
     if (value === '' || /^\$\{?[A-Za-z_][A-Za-z0-9_]*\}?$/.test(value) || value === 'null' || value === '~' || isExampleSecret(value)) continue;
-    out.push({ what: what(m[1]!), value });
+    out.push({ what: what(m[1]!), value, line: n });
   }
   return out;
 }
@@ -45,9 +42,9 @@ const netrc: Judge = (text) => {
 
 const gitCredentials: Judge = (text) => {
   const out: Credential[] = [];
-  for (const { line } of lines(text)) {
+  for (const { line, n } of lines(text)) {
     const m = /^\s*[a-z][a-z0-9+.-]*:\/\/([^:@/\s]*):([^@\s]+)@([^/\s]+)/i.exec(line);
-    if (m) out.push({ what: `a password for ${m[1]}@${m[3]}`, value: decodeURIComponent(m[2]!) });
+    if (m) out.push({ what: `a password for ${m[1]}@${m[3]}`, value: decodeURIComponent(m[2]!), line: n });
   }
   return out;
 };
@@ -134,6 +131,9 @@ export default defineRule({
             (creds.length > 1 ? ` and ${creds.length - 1} more secret${creds.length > 2 ? 's' : ''}` : '') +
             (inStore ? ', world-readable in /nix/store' : ''),
           evidence: creds.slice(0, 3).map((c) => redact(c.value)).join(', '),
+          // The file's kind and its secrets' values (hashed): a rotated secret is a new finding.
+          key: secretsKey(creds.map((c) => ({ kind: kind.label, value: c.value }))),
+          line: creds[0]!.line,
         });
       }),
     );

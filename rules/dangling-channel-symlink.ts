@@ -1,7 +1,4 @@
-import { defineRule } from '../src/engine/rule.js';
-import { isRuntimePath } from '../src/engine/homes.js';
-import { describeFailure, parentOf } from '../src/inventory.js';
-import type { Entry } from '../src/types.js';
+import { defineRule, describeFailure, type Entry, isRuntimePath, parentOf } from '../src/engine/kit/index.js';
 
 export default defineRule({
   meta: {

@@ -1,11 +1,17 @@
 import picomatch from 'picomatch';
-import { defineRule } from '../src/engine/rule.js';
-import { aggregate } from '../src/engine/aggregate.js';
-import { isRuntimePath } from '../src/engine/homes.js';
-import { isStorePath, textScanOptions } from '../src/engine/text.js';
-import { judgeShipped } from '../src/engine/packages.js';
-import { describeFailure, normalizePath, parentOf, type ResolveResult } from '../src/inventory.js';
-import type { Entry } from '../src/types.js';
+import {
+  aggregate,
+  defineRule,
+  describeFailure,
+  type Entry,
+  isRuntimePath,
+  isStorePath,
+  judgeShipped,
+  normalizePath,
+  parentOf,
+  type ResolveResult,
+  textScanOptions,
+} from '../src/engine/kit/index.js';
 
 /** Links other rules already report: Nix channels (dangling-channel-symlink) and GC roots (host-gcroot). */
 const OWNED_ELSEWHERE = picomatch(

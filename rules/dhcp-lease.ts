@@ -1,5 +1,4 @@
-import { defineRule } from '../src/engine/rule.js';
-import { globOnce } from '../src/engine/residue.js';
+import { defineRule, globOnce } from '../src/engine/kit/index.js';
 
 /** Where DHCP clients and servers keep their leases (all distributions; networkd's run-time folder for tarballs). */
 const CLIENT = [

@@ -1,9 +1,4 @@
-import { defineRule } from '../src/engine/rule.js';
-import { isRuntimePath } from '../src/engine/homes.js';
-import { judgeShipped } from '../src/engine/packages.js';
-import { isStorePath } from '../src/engine/text.js';
-import { baseName } from '../src/inventory.js';
-import type { Entry } from '../src/types.js';
+import { defineRule, type Entry, isStorePath, judgeShipped, entriesByName } from '../src/engine/kit/index.js';
 
 /** Editor backups and swap files, patch/merge leftovers, and package managers' kept-aside configuration files. */
 const KINDS: Array<{ re: RegExp; what: string }> = [
@@ -33,11 +28,10 @@ export default defineRule({
   },
   async check({ inventory, packages, report }) {
     const hits: Array<{ e: Entry; what: string }> = [];
-    for (const e of inventory.walk('/')) {
-      if (e.type !== 'file' || isStorePath(e.path) || isRuntimePath(e.path) || ELSEWHERE(e.path)) continue;
-      const name = baseName(e.path);
+    for (const [name, entries] of entriesByName(inventory)) {
       const kind = KINDS.find((k) => k.re.test(name));
-      if (kind) hits.push({ e, what: kind.what });
+      if (!kind) continue;
+      for (const e of entries) if (e.type === 'file' && !isStorePath(e.path) && !ELSEWHERE(e.path)) hits.push({ e, what: kind.what });
     }
     await Promise.all(
       hits.map(async ({ e, what }) => {

@@ -1,10 +1,15 @@
-import { defineRule } from '../src/engine/rule.js';
-import { isExampleSecret } from '../src/engine/example-secrets.js';
-import { isRuntimePath } from '../src/engine/homes.js';
-import { redact } from '../src/engine/redact.js';
-import { findTokens } from '../src/engine/secrets.js';
-import { isStorePath, lines, textScanOptions } from '../src/engine/text.js';
-import { baseName, joinPath } from '../src/inventory.js';
+import {
+  defineRule,
+  findTokens,
+  isExampleSecret,
+  isStorePath,
+  joinPath,
+  lines,
+  redact,
+  secretsKey,
+  textScanOptions,
+  entriesByName,
+} from '../src/engine/kit/index.js';
 
 export interface GitCredential {
   /** Where it is: the remote or header key. */
@@ -60,8 +65,8 @@ export default defineRule({
   async check({ inventory, fs, options, report }) {
     const { includeStore } = textScanOptions(options);
     const configs: string[] = [];
-    for (const e of inventory.walk('/')) {
-      if (e.type !== 'dir' || baseName(e.path) !== '.git' || isRuntimePath(e.path) || (!includeStore && isStorePath(e.path))) continue;
+    for (const e of entriesByName(inventory).get('.git') ?? []) {
+      if (e.type !== 'dir' || (!includeStore && isStorePath(e.path))) continue;
       const c = inventory.get(joinPath(e.path, 'config'));
       if (c?.type === 'file' && c.size > 0) configs.push(c.path);
     }
@@ -74,6 +79,7 @@ export default defineRule({
           path: p,
           message: `${p} holds ${creds.length === 1 ? 'a credential' : `${creds.length} credentials`} (${[...new Set(creds.map((c) => c.where))].join(', ')})`,
           evidence: creds.slice(0, 3).map((c) => c.shown).join('; '),
+          key: secretsKey(creds.map((c) => ({ kind: c.where, value: c.secret }))),
         });
       }),
     );

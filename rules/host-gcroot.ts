@@ -1,7 +1,11 @@
-import { defineRule } from '../src/engine/rule.js';
-import { buildPathPrefix } from '../src/engine/buildpaths.js';
-import { isRuntimePath } from '../src/engine/homes.js';
-import { describeFailure, normalizePath, parentOf } from '../src/inventory.js';
+import {
+  buildPathPrefix,
+  defineRule,
+  describeFailure,
+  isRuntimePath,
+  normalizePath,
+  parentOf,
+} from '../src/engine/kit/index.js';
 
 const GCROOTS = '/nix/var/nix/gcroots';
 /** Host-only locations a GC root must never point at, even when something by that name exists in the image. */

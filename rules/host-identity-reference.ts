@@ -1,11 +1,20 @@
-import { defineRule } from '../src/engine/rule.js';
-import { HOSTNAME_FILES, hostTerms, matchTerms } from '../src/engine/identity.js';
-import { excerpt } from '../src/engine/redact.js';
-import { redactSecrets } from '../src/engine/secrets.js';
-import { isStorePath, lineAt, scanTextFiles, textScanOptions } from '../src/engine/text.js';
-import { isRuntimePath } from '../src/engine/homes.js';
-import { parentOf } from '../src/inventory.js';
-import { judgeShipped } from '../src/engine/packages.js';
+import {
+  defineRule,
+  excerpt,
+  HOSTNAME_FILES,
+  hostTerms,
+  isRuntimePath,
+  isStorePath,
+  judgeShipped,
+  lineAt,
+  locate,
+  matchTerms,
+  parentOf,
+  redactSecrets,
+  type ReportInput,
+  scanTextFiles,
+  textScanOptions,
+} from '../src/engine/kit/index.js';
 
 export default defineRule({
   meta: {
@@ -27,7 +36,7 @@ export default defineRule({
     const { terms } = hostTerms(host, accounts, inventory);
     if (terms.length === 0) return;
     const opts = textScanOptions(options);
-    const contentHits: Array<{ path: string; message: string; evidence: string; data: Buffer }> = [];
+    const contentHits: Array<ReportInput & { data: Buffer }> = [];
     const scanned = scanTextFiles(ctx, opts, (file) => {
       // The machine's own name files are build-hostname's (which also catches names too short to search for).
       if (file.binary || HOSTNAME_FILES.has(file.entry.path)) return;
@@ -42,12 +51,20 @@ export default defineRule({
           `${file.entry.path} names the build host's ${m.first.term.kind} ${m.first.term.value} ` +
           `(${m.count} occurrence${m.count === 1 ? '' : 's'}, first on line ${at.n})`,
         evidence: `line ${at.n}: ${redactSecrets(excerpt(at.line, at.col))}`,
+        // Keyed on which identity leaked, not on the line around it (a host key comment changes with the key).
+        key: `content:${m.first.term.kind}:${m.first.term.value}`,
+        ...locate(text, m.first.index, m.first.term.value.length),
       });
     });
 
     // Paths: report the top-most entry whose path names the host; nothing below it again.
-    const reported: string[] = [];
-    const under = (p: string) => reported.some((r) => p === r || p.startsWith(r + '/'));
+    const reported = new Set<string>();
+    const under = (p: string) => {
+      for (let a = p; ; a = parentOf(a)) {
+        if (reported.has(a)) return true;
+        if (a === '/') return false;
+      }
+    };
     const stack = ['/'];
     while (stack.length > 0) {
       const dir = stack.pop()!;
@@ -58,7 +75,7 @@ export default defineRule({
         const m = matchTerms(p, terms);
         // Only the last component is new at this level: a match in the parent was reported there.
         if (m && m.first.index + m.first.term.value.length > parentOf(p).length) {
-          reported.push(p);
+          reported.add(p);
           const below = e.type === 'dir' ? [...inventory.walk(p)].length : 0;
           report({
             path: p,
@@ -66,6 +83,7 @@ export default defineRule({
               `${p} is named after the build host's ${m.first.term.kind} ${m.first.term.value}` +
               (below > 0 ? ` (${below} entr${below === 1 ? 'y' : 'ies'} below it)` : ''),
             evidence: `${e.type}, owner uid=${e.uid} gid=${e.gid}`,
+            key: `name:${m.first.term.kind}:${m.first.term.value}`,
           });
           continue;
         }
@@ -73,11 +91,12 @@ export default defineRule({
         else if (e.type === 'symlink' && e.target) {
           const t = matchTerms(e.target, terms);
           if (t) {
-            reported.push(p);
+            reported.add(p);
             report({
               path: p,
               message: `${p} -> ${e.target} points at the build host's ${t.first.term.kind} ${t.first.term.value}`,
               evidence: e.target,
+              key: `target:${t.first.term.kind}:${t.first.term.value}`,
             });
           }
         }

@@ -1,5 +1,4 @@
-import { defineRule } from '../src/engine/rule.js';
-import { lines } from '../src/engine/text.js';
+import { defineRule, lines } from '../src/engine/kit/index.js';
 
 /** Local stub resolvers (systemd-resolved, dnsmasq, unbound) are not the builder's. */
 function isLoopback(addr: string): boolean {

@@ -1,5 +1,5 @@
 /** The built-in rules. Every rules/<id>.ts is listed here (a test checks it), with docs/rules/<id>.md beside it. */
-import type { Rule } from '../src/engine/rule.js';
+import { type Rule } from '../src/engine/kit/index.js';
 import bakedMachineId from './baked-machine-id.js';
 import bakedRandomSeed from './baked-random-seed.js';
 import bakedSshHostKey from './baked-ssh-host-key.js';
@@ -38,6 +38,7 @@ import authorizedKeys from './authorized-keys.js';
 import kerberosKeytab from './kerberos-keytab.js';
 import buildHostname from './build-hostname.js';
 import gitRemoteCredentials from './git-remote-credentials.js';
+import contentPartlyScanned from './content-partly-scanned.js';
 
 export const builtinRules: Rule[] = [
   orphanedHome,
@@ -78,4 +79,5 @@ export const builtinRules: Rule[] = [
   buildHostname,
   gitRemoteCredentials,
   nestedImage,
+  contentPartlyScanned,
 ];

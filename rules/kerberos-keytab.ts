@@ -1,8 +1,4 @@
-import { defineRule } from '../src/engine/rule.js';
-import { isRuntimePath } from '../src/engine/homes.js';
-import { globOnce } from '../src/engine/residue.js';
-import { baseName } from '../src/inventory.js';
-import type { Entry } from '../src/types.js';
+import { defineRule, globOnce, entriesNamed } from '../src/engine/kit/index.js';
 
 /** A KDC's database and master key stash (MIT krb5 on Debian and Red Hat layouts). */
 const KDC = ['/var/lib/krb5kdc/principal*', '/var/kerberos/krb5kdc/principal*', '/etc/krb5kdc/stash', '/etc/krb5kdc/.k5.*', '/var/kerberos/krb5kdc/.k5.*', '/var/lib/krb5kdc/.k5.*'];
@@ -24,10 +20,7 @@ export default defineRule({
     references: ['https://web.mit.edu/kerberos/krb5-latest/doc/basic/keytab_def.html', 'https://libguestfs.org/virt-sysprep.1.html'],
   },
   async check({ inventory, fs, report }) {
-    const named: Entry[] = [];
-    for (const e of inventory.walk('/')) {
-      if (e.type === 'file' && e.size > 0 && !isRuntimePath(e.path) && /(?:^krb5\.keytab|\.keytab)$/.test(baseName(e.path))) named.push(e);
-    }
+    const named = entriesNamed(inventory, (n) => n.endsWith('.keytab')).filter((e) => e.type === 'file' && e.size > 0);
     await Promise.all(
       named.map(async (e) => {
         const r = await fs.readFile(e.path, { maxBytes: 16, cache: false });

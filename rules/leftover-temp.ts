@@ -1,5 +1,4 @@
-import { defineRule } from '../src/engine/rule.js';
-import { joinPath } from '../src/inventory.js';
+import { defineRule, joinPath } from '../src/engine/kit/index.js';
 
 const TEMP_DIRS = ['/tmp', '/var/tmp'];
 

@@ -1,5 +1,4 @@
-import { defineRule } from '../src/engine/rule.js';
-import { globOnce } from '../src/engine/residue.js';
+import { defineRule, globOnce } from '../src/engine/kit/index.js';
 
 /** Login accounting: who logged in (wtmp, utmp, lastlog), who failed to (btmp, faillog), rotated copies included. */
 export const LOGIN_RECORDS = [

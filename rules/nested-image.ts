@@ -1,5 +1,5 @@
-import { defineRule } from '../src/engine/rule.js';
-import { NESTED_HEAD, nestedImages } from '../src/resolve/nested.js';
+import { defineRule } from '../src/engine/kit/index.js';
+import { MAX_NESTED_CANDIDATES, NESTED_HEAD, nestedImages } from '../src/resolve/nested.js';
 
 export default defineRule({
   meta: {
@@ -13,7 +13,7 @@ export default defineRule({
     references: ['https://github.com/hostleak/hostleak/blob/main/docs/targets.md'],
   },
   async check({ inventory, fs, report }) {
-    const found = await nestedImages(inventory, async (paths) => {
+    const { images: found, unchecked } = await nestedImages(inventory, async (paths) => {
       const heads = await Promise.all(paths.map((p) => fs.readFile(p, { maxBytes: NESTED_HEAD, cache: false })));
       return new Map(paths.map((p, i) => [p, heads[i]?.data ?? null]));
     });
@@ -22,6 +22,13 @@ export default defineRule({
         path: n.entry.path,
         message: `${n.entry.path} is a ${n.description} inside the image; its contents were not audited (scan with --nested)`,
         evidence: `size=${n.entry.size}`,
+      });
+    }
+    if (unchecked > 0) {
+      report({
+        path: '/',
+        message: `${unchecked} more files that could be images were not checked for nested images (the first ${MAX_NESTED_CANDIDATES} were)`,
+        evidence: `unchecked=${unchecked}`,
       });
     }
   },

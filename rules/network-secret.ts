@@ -1,7 +1,4 @@
-import { defineRule } from '../src/engine/rule.js';
-import { redact } from '../src/engine/redact.js';
-import { globOnce } from '../src/engine/residue.js';
-import { lines } from '../src/engine/text.js';
+import { defineRule, eachFileOfKind, lines, redact, secretsKey } from '../src/engine/kit/index.js';
 
 /** Configuration files of network managers that may hold a Wi-Fi/802.1X/VPN secret, and the keys that do. */
 const KINDS: Array<{ globs: string[]; what: string; key: RegExp; sep: string }> = [
@@ -50,22 +47,19 @@ export default defineRule({
     references: ['https://networkmanager.dev/docs/api/latest/nm-settings-keyfile.html', 'https://libguestfs.org/virt-sysprep.1.html'],
   },
   async check({ inventory, fs, report }) {
-    const jobs = KINDS.flatMap((k) => globOnce(inventory, k.globs).filter((e) => e.type === 'file' && e.size > 0).map((e) => ({ e, k })));
-    await Promise.all(
-      jobs.map(async ({ e, k }) => {
-        const text = await fs.readText(e.path, { maxBytes: 1024 * 1024 });
-        if (!text) return;
-        const found = secrets(text, k.key, k.sep);
-        if (found.length === 0) return;
-        const ssid = /^\s*ssid\s*[=:]\s*"?([^"\n]*)"?/m.exec(text)?.[1];
-        report({
-          path: e.path,
-          message:
-            `${e.path} (${k.what}${ssid ? `, SSID ${JSON.stringify(ssid)}` : ''}) holds ${found.length === 1 ? 'a secret' : `${found.length} secrets`}: ` +
-            [...new Set(found.map((f) => f.key))].join(', '),
-          evidence: found.slice(0, 3).map((f) => `${f.key} ${redact(f.value)}`).join('; '),
-        });
-      }),
-    );
+    await eachFileOfKind(inventory, fs, KINDS, (e, k, text) => {
+      const found = secrets(text, k.key, k.sep);
+      if (found.length === 0) return;
+      const ssid = /^\s*ssid\s*[=:]\s*"?([^"\n]*)"?/m.exec(text)?.[1];
+      report({
+        path: e.path,
+        message:
+          `${e.path} (${k.what}${ssid ? `, SSID ${JSON.stringify(ssid)}` : ''}) holds ${found.length === 1 ? 'a secret' : `${found.length} secrets`}: ` +
+          [...new Set(found.map((f) => f.key))].join(', '),
+        evidence: found.slice(0, 3).map((f) => `${f.key} ${redact(f.value)}`).join('; '),
+        // The secrets' kinds and values (hashed): a changed passphrase is a new finding, a rebuild is not.
+        key: secretsKey(found.map((f) => ({ kind: f.key, value: f.value }))),
+      });
+    });
   },
 });

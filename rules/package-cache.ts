@@ -1,8 +1,13 @@
-import { defineRule } from '../src/engine/rule.js';
-import { humanBytes, nonEmptyFilesUnder, plural, someNames } from '../src/engine/residue.js';
-import { baseName } from '../src/inventory.js';
-import type { Entry } from '../src/types.js';
-import type { Severity } from '../src/types.js';
+import {
+  baseName,
+  defineRule,
+  type Entry,
+  humanBytes,
+  nonEmptyFilesUnder,
+  plural,
+  type Severity,
+  someNames,
+} from '../src/engine/kit/index.js';
 
 interface Cache {
   dir: string;

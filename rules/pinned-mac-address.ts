@@ -1,6 +1,4 @@
-import { defineRule } from '../src/engine/rule.js';
-import { globOnce } from '../src/engine/residue.js';
-import { lines } from '../src/engine/text.js';
+import { defineRule, eachFileOfKind, lines } from '../src/engine/kit/index.js';
 
 const MAC = '[0-9A-Fa-f]{2}(?:[:-][0-9A-Fa-f]{2}){5}';
 /** Where a network interface gets pinned to one machine's hardware address, with the line that does it. */
@@ -38,22 +36,17 @@ export default defineRule({
     references: ['https://libguestfs.org/virt-sysprep.1.html', 'https://www.freedesktop.org/software/systemd/man/latest/systemd.link.html'],
   },
   async check({ inventory, fs, report }) {
-    const jobs = KINDS.flatMap((k) => globOnce(inventory, k.globs).filter((e) => e.type === 'file' && e.size > 0).map((e) => ({ e, k })));
-    await Promise.all(
-      jobs.map(async ({ e, k }) => {
-        const text = await fs.readText(e.path, { maxBytes: 1024 * 1024 });
-        if (!text) return;
-        const macs = /\/etc\/systemd\/network\//.test(e.path)
-          ? matchSectionOnly(text, k.line)
-          : [...lines(text)].map(({ line }) => k.line.exec(line)?.[1]).filter((m): m is string => !!m);
-        const real = [...new Set(macs.map((m) => m.toLowerCase().replace(/-/g, ':')))].filter((m) => m !== '00:00:00:00:00:00' && m !== 'ff:ff:ff:ff:ff:ff');
-        if (real.length === 0) return;
-        report({
-          path: e.path,
-          message: `${e.path} pins ${real.length === 1 ? 'an interface' : `${real.length} interfaces`} to the MAC address${real.length === 1 ? '' : 'es'} of the build machine (${k.what})`,
-          evidence: real.slice(0, 4).join(', '),
-        });
-      }),
-    );
+    await eachFileOfKind(inventory, fs, KINDS, (e, k, text) => {
+      const macs = /\/etc\/systemd\/network\//.test(e.path)
+        ? matchSectionOnly(text, k.line)
+        : [...lines(text)].map(({ line }) => k.line.exec(line)?.[1]).filter((m): m is string => !!m);
+      const real = [...new Set(macs.map((m) => m.toLowerCase().replace(/-/g, ':')))].filter((m) => m !== '00:00:00:00:00:00' && m !== 'ff:ff:ff:ff:ff:ff');
+      if (real.length === 0) return;
+      report({
+        path: e.path,
+        message: `${e.path} pins ${real.length === 1 ? 'an interface' : `${real.length} interfaces`} to the MAC address${real.length === 1 ? '' : 'es'} of the build machine (${k.what})`,
+        evidence: real.slice(0, 4).join(', '),
+      });
+    });
   },
 });

@@ -1,8 +1,16 @@
 import picomatch from 'picomatch';
-import { defineRule } from '../src/engine/rule.js';
-import { describeKey, findPrivateKeys } from '../src/engine/secrets.js';
-import { isStorePath, scanTextFiles, textScanOptions, type ScannedFile } from '../src/engine/text.js';
-import { judgeShipped } from '../src/engine/packages.js';
+import {
+  defineRule,
+  describeKey,
+  findPrivateKeys,
+  isStorePath,
+  judgeShipped,
+  locate,
+  type ScannedFile,
+  secretsKey,
+  scanTextFiles,
+  textScanOptions,
+} from '../src/engine/kit/index.js';
 
 /** SSH host keys are baked-ssh-host-key's. */
 const HOST_KEY = /^\/etc\/ssh\/ssh_host_[^/]*_key$/;
@@ -36,7 +44,8 @@ export default defineRule({
       if (seen.has(path) || HOST_KEY.test(path)) return;
       seen.add(path);
       if (!data.includes('PRIVATE KEY')) return;
-      const keys = findPrivateKeys(data.toString('latin1'));
+      const text = data.toString('latin1');
+      const keys = findPrivateKeys(text);
       if (keys.length === 0) return;
       const inStore = isStorePath(path);
       judgements.push(
@@ -50,6 +59,8 @@ export default defineRule({
             `${keys[0]!.encrypted ? ', encrypted' : ''})` +
             (inStore ? ' in /nix/store, where every user and build can read it' : '') + j.suffix,
           evidence: describeKey(keys[0]!),
+          key: secretsKey(keys.map((k) => ({ kind: k.label, value: k.body }))),
+          line: locate(text, keys[0]!.index).line,
         })),
       );
     };

@@ -1,6 +1,4 @@
-import { defineRule } from '../src/engine/rule.js';
-import { accountsOwningHome, homeDirs, ownerName } from '../src/engine/homes.js';
-import { joinPath } from '../src/inventory.js';
+import { accountsOwningHome, defineRule, homeDirs, joinPath, ownerName } from '../src/engine/kit/index.js';
 
 export default defineRule({
   meta: {

@@ -1,9 +1,17 @@
-import { defineRule } from '../src/engine/rule.js';
-import { redact } from '../src/engine/redact.js';
-import { findPrivateKeys, findTokens } from '../src/engine/secrets.js';
-import { isStorePath, lineAt, scanTextFiles, textScanOptions } from '../src/engine/text.js';
-import { judgeShipped } from '../src/engine/packages.js';
-import type { ReportInput } from '../src/engine/rule.js';
+import {
+  defineRule,
+  findPrivateKeys,
+  findTokens,
+  isStorePath,
+  judgeShipped,
+  lineAt,
+  locate,
+  redact,
+  secretsKey,
+  type ReportInput,
+  scanTextFiles,
+  textScanOptions,
+} from '../src/engine/kit/index.js';
 
 /** SSH host keys are baked-ssh-host-key's. */
 const HOST_KEY = /^\/etc\/ssh\/ssh_host_[^/]*_key$/;
@@ -42,6 +50,9 @@ export default defineRule({
           `${file.entry.path} holds ${count === 1 ? 'a' : count} secret${count === 1 ? '' : 's'} (${kinds.join(', ')}), first on line ${where.n}` +
           (isStorePath(file.entry.path) ? ', world-readable in /nix/store' : ''),
         evidence: [...tokens.slice(0, 3).map((t) => `${t.kind.label} ${redact(t.value)}`), ...keys.slice(0, 1).map((k) => `${k.label} ${redact(k.body)}`)].join('; '),
+        // Keyed on what the secrets are: the same secrets in a rebuilt image match, a rotated one is new.
+        key: secretsKey([...tokens.map((t) => ({ kind: t.kind.id, value: t.value })), ...keys.map((k) => ({ kind: 'private-key', value: k.body }))]),
+        ...(first ? locate(text, first.index, first.value.length) : locate(text, keys[0]!.index)),
       } });
     });
     // A package's own test fixture or documentation, installed unchanged, is the distribution's: info.

@@ -1,4 +1,4 @@
-import { defineRule } from '../src/engine/rule.js';
+import { defineRule } from '../src/engine/kit/index.js';
 
 export default defineRule({
   meta: {

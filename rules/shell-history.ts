@@ -1,7 +1,5 @@
 import picomatch from 'picomatch';
-import { defineRule } from '../src/engine/rule.js';
-import { isStorePath } from '../src/engine/text.js';
-import { baseName } from '../src/inventory.js';
+import { baseName, defineRule, isStorePath } from '../src/engine/kit/index.js';
 
 /** Shell and REPL history files, by name (fish keeps its own under .local/share/fish). */
 export const HISTORY_NAMES = new Set([

@@ -1,8 +1,4 @@
-import { defineRule } from '../src/engine/rule.js';
-import { globOnce } from '../src/engine/residue.js';
-import { judgeShipped } from '../src/engine/packages.js';
-import { baseName } from '../src/inventory.js';
-import type { Entry } from '../src/types.js';
+import { baseName, defineRule, type Entry, globOnce, judgeShipped } from '../src/engine/kit/index.js';
 
 /** User crontabs and at jobs (Debian, Red Hat, SUSE, Alpine/busybox layouts) and local mailboxes. */
 const SPOOLS: Array<{ globs: string[]; what: (name: string) => string }> = [

@@ -1,6 +1,4 @@
-import { defineRule } from '../src/engine/rule.js';
-import { aggregate } from '../src/engine/aggregate.js';
-import type { Entry } from '../src/types.js';
+import { aggregate, cannotJudge, defineRule, type Entry } from '../src/engine/kit/index.js';
 
 export default defineRule({
   meta: {
@@ -16,7 +14,7 @@ export default defineRule({
   },
   check({ inventory, accounts, report }) {
     if (!accounts.known) {
-      report({ path: '/', severity: 'info', message: `could not judge file owners: ${accounts.reason}` });
+      cannotJudge(report, '/', 'file owners', accounts.reason);
       return;
     }
     const checkGroups = accounts.groups.length > 0;

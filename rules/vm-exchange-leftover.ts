@@ -1,6 +1,4 @@
-import { defineRule } from '../src/engine/rule.js';
-import { isStorePath } from '../src/engine/text.js';
-import { baseName } from '../src/inventory.js';
+import { baseName, defineRule, isStorePath } from '../src/engine/kit/index.js';
 
 export default defineRule({
   meta: {

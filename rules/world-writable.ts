@@ -1,7 +1,4 @@
-import { defineRule } from '../src/engine/rule.js';
-import { aggregate } from '../src/engine/aggregate.js';
-import { isRuntimePath } from '../src/engine/homes.js';
-import type { Entry } from '../src/types.js';
+import { aggregate, defineRule, type Entry, isRuntimePath } from '../src/engine/kit/index.js';
 
 /** Temporary directories, where world-writable (sticky) entries are the point. */
 const TEMP = ['/tmp', '/var/tmp', '/dev/shm', '/run', '/var/lock', '/var/spool/mail'];

@@ -3,7 +3,9 @@
  * so the CLI is testable without a process; src/bin/hostleak.ts only wires it to the real process. Each command's
  * handler is in src/commands/<command>.ts; the option precedence they share is in src/commands/context.ts.
  */
-import yargs, { type Argv } from 'yargs';
+import { createRequire } from 'node:module';
+import type { Argv } from 'yargs';
+import { EXAMPLES, numberOption, suggest, unknownArgumentsMessage } from './cli-support.js';
 import { ACCEL_CHOICES } from './backends/guestfs.js';
 import { catCommand } from './commands/cat.js';
 import type { Command, Parsed, RunIO, RunResult } from './commands/context.js';
@@ -24,6 +26,15 @@ import { BACKEND_CHOICES } from './types.js';
 
 export type { Parsed, RunIO, RunResult };
 
+// yargs' CommonJS build: its help layout wraps at word boundaries (the ESM build's cliui cuts words in two).
+const yargs = createRequire(import.meta.url)('yargs/yargs') as (args?: string[]) => Argv;
+
+/** A command's examples (src/cli-support.ts) in its --help. */
+function examples(command: string, y: Argv): Argv {
+  for (const [cmd, what] of EXAMPLES[command] ?? []) y.example(cmd, what);
+  return y;
+}
+
 /** Options every command that opens images takes. */
 function targetOptions(y: Argv): Argv {
   return y
@@ -38,7 +49,12 @@ function targetOptions(y: Argv): Argv {
       describe: 'audit disk/filesystem images found inside an image as roots of their own (findings read FILE:/path)',
     })
     .option('accel', { choices: ACCEL_CHOICES as string[], describe: 'guestfs appliance: kvm, tcg or auto (default)' })
-    .option('timeout', { type: 'number', describe: 'seconds per image, open to report, every backend (default 300)' })
+    .option('timeout', {
+      type: 'string',
+      requiresArg: true,
+      coerce: numberOption('timeout', 'positive'),
+      describe: 'seconds per image, open to report, every backend (default 300)',
+    })
     .option('max-decompressed', {
       type: 'string',
       describe: 'most bytes decompressing one image may write to the temp dir, e.g. 8G (default: 80% of its free space)',
@@ -51,10 +67,14 @@ function parser(): Argv {
     .scriptName('hostleak')
     .usage('$0 <command> [options]\n\nAudit built OS disk images for artifacts leaked from the machine that built them.')
     .command('scan <targets..>', 'audit images or root trees', (y) =>
-      targetOptions(y)
+      targetOptions(examples('scan', y))
         .positional('targets', { type: 'string', array: true, describe: 'disk images or root-tree directories' })
         .option('format', { alias: 'f', choices: FORMATS as string[], default: 'text', describe: 'report format' })
         .option('output', { alias: 'o', type: 'string', describe: 'write the report to FILE instead of stdout' })
+        .option('sarif-category', {
+          type: 'string',
+          describe: 'SARIF automationDetails.id (code-scanning category; default: from the target names, without versions)',
+        })
         .option('fail-on', {
           choices: FAIL_ON_VALUES as string[],
           describe: 'exit 1 when a finding is at or above this severity (default: error, or the config)',
@@ -64,8 +84,18 @@ function parser(): Argv {
         .option('host-home', { type: 'string', describe: "the build host's home directory (default: $HOME)" })
         .option('host-name', { type: 'string', describe: "the build host's hostname (default: this machine's)" })
         .option('recursive', { alias: 'r', type: 'boolean', default: false, describe: 'find images in directories by their magic bytes' })
-        .option('jobs', { alias: 'j', type: 'number', describe: 'targets audited at once (default: fits the machine)' })
+        .option('jobs', {
+          alias: 'j',
+          type: 'string',
+          requiresArg: true,
+          coerce: numberOption('jobs', 'whole'),
+          describe: 'targets audited at once (default: fits the machine)',
+        })
         .option('cache', { type: 'string', describe: 'reuse results of unchanged images from DIR (--no-cache: off)' })
+        .option('cache-key', {
+          type: 'string',
+          describe: 'file with the key that authenticates cache entries, outside DIR (default: ~/.local/state/hostleak/cache.key; or $HOSTLEAK_CACHE_KEY)',
+        })
         .option('shard', { type: 'string', describe: 'audit only shard i of n (i/n), split by target path' })
         .option('scan-store', {
           type: 'boolean',
@@ -78,44 +108,52 @@ function parser(): Argv {
         .option('show-suppressed', { type: 'boolean', default: false, describe: 'list ignored/baselined findings, marked' }),
     )
     .command('convert <report>', 'render a saved JSON report in another format', (y) =>
-      y
+      examples('convert', y)
         .positional('report', { type: 'string', describe: 'a report written with --format json' })
         .option('format', { alias: 'f', choices: FORMATS as string[], demandOption: true, describe: 'report format' })
         .option('output', { alias: 'o', type: 'string', describe: 'write the report to FILE instead of stdout' })
+        .option('sarif-category', {
+          type: 'string',
+          describe: 'SARIF automationDetails.id (code-scanning category; default: from the target names, without versions)',
+        })
         .option('color', { type: 'boolean', describe: 'colour the text report' })
         .option('config', { alias: 'c', type: 'string', describe: 'config file (rule settings for rule metadata)' })
         .option('rules-dir', { type: 'string', describe: 'declarative rules the report may name' }),
     )
     .command('merge <reports..>', 'combine JSON or jsonl reports (shards) into one', (y) =>
-      y
+      examples('merge', y)
         .positional('reports', { type: 'string', array: true })
         .option('format', { alias: 'f', choices: FORMATS as string[], default: 'json' })
         .option('output', { alias: 'o', type: 'string' })
+        .option('sarif-category', {
+          type: 'string',
+          describe: 'SARIF automationDetails.id (code-scanning category; default: from the target names, without versions)',
+        })
         .option('fail-on', { choices: FAIL_ON_VALUES as string[], describe: 'default: error, or the config' })
         .option('color', { type: 'boolean' })
         .option('config', { alias: 'c', type: 'string', describe: 'config file (rule metadata)' })
         .option('rules-dir', { type: 'string', describe: 'declarative rules the reports may name' }),
     )
     .command('ls <target> [path]', 'list entries inside an image, like ls / virt-ls', (y) =>
-      targetOptions(y)
+      targetOptions(examples('ls', y))
         .positional('target', { type: 'string', describe: 'disk image or root tree' })
         .positional('path', { type: 'string', default: '/', describe: 'path inside the image' })
         .option('long', { alias: 'l', type: 'boolean', default: false, describe: 'mode, owner, group, size, mtime, link target' })
         .option('recursive', { alias: 'R', type: 'boolean', default: false, describe: 'list subdirectories too (full paths)' }),
     )
     .command('cat <target> <path>', "print a file's contents, symlinks resolved inside the image", (y) =>
-      targetOptions(y)
+      targetOptions(examples('cat', y))
         .positional('target', { type: 'string' })
         .positional('path', { type: 'string' })
         .option('force', { type: 'boolean', default: false, describe: 'write binary data to a terminal anyway' }),
     )
     .command('inventory <target>', 'every entry of an image, one per line', (y) =>
-      targetOptions(y)
+      targetOptions(examples('inventory', y))
         .positional('target', { type: 'string' })
         .option('format', { alias: 'f', choices: INVENTORY_FORMATS as unknown as string[], default: 'jsonl' }),
     )
     .command('diff <old> <new>', 'compare two builds: entries and findings', (y) =>
-      targetOptions(y)
+      targetOptions(examples('diff', y))
         .positional('old', { type: 'string' })
         .positional('new', { type: 'string' })
         .option('format', { alias: 'f', choices: ['text', 'json'], default: 'text' })
@@ -124,13 +162,17 @@ function parser(): Argv {
         .option('rules-dir', { type: 'string', describe: 'load declarative YAML rules from DIR (repeatable)' }),
     )
     .command('rules', 'list the rules with their default severity', (y) =>
-      y
+      examples('rules', y)
         .option('config', { alias: 'c', type: 'string', describe: 'config file' })
-        .option('rules-dir', { type: 'string', describe: 'also list (and validate) declarative rules' }),
+        .option('rules-dir', { type: 'string', describe: 'also list (and validate) declarative rules' })
+        .option('format', { alias: 'f', choices: ['text', 'json'], default: 'text', describe: 'text table or JSON metadata' }),
     )
-    .command('doctor', 'check that libguestfs works here (kernel, KVM or TCG) and time one appliance launch')
+    .command('doctor', 'check that libguestfs works here (kernel, KVM or TCG) and time one appliance launch', (y) =>
+      examples('doctor', y),
+    )
+    .completion('completion', 'print a shell completion script (bash; zsh with bashcompinit)')
     .command('explain <rule>', "print a rule's documentation", (y) =>
-      y.positional('rule', { type: 'string', describe: 'rule id' }),
+      examples('explain', y).positional('rule', { type: 'string', describe: 'rule id' }),
     )
     .demandCommand(1, 'name a command: scan, convert, merge, ls, cat, inventory, diff, rules, doctor or explain')
     .strict()
@@ -143,10 +185,35 @@ function parser(): Argv {
 
 function parse(argv: string[]): Promise<{ args?: Parsed; output: string; error?: Error }> {
   return new Promise((resolve) => {
+    // Shell completion (`hostleak --get-yargs-completions ...`, from the `completion` script) calls back twice; the
+    // call that carries the completions is the one with the flag among its arguments.
+    const completing = argv.includes('--get-yargs-completions');
     parser().parse(argv, {}, (error: Error | undefined, args: unknown, output: string) => {
-      resolve({ args: args as Parsed, output, error: error ?? undefined });
+      if (completing && !error && (args as Parsed)['get-yargs-completions'] === undefined) return;
+      resolve({ args: args as Parsed, output: completing ? output.replace(/\n*$/, '\n') : output, error: error ?? undefined });
     });
   });
+}
+
+/** yargs' message, with "did you mean" for a mistyped command, flag or choice. */
+async function explainParseError(error: Error, argv: string[]): Promise<string> {
+  const unknown = /^Unknown arguments?: (.+)$/.exec(error.message);
+  if (unknown) {
+    const flags = new Map<string, string[]>();
+    for (const c of [null, ...Object.keys(COMMANDS)]) {
+      const help = (await parse(c ? [c, '--help'] : ['--help'])).output;
+      flags.set(String(c), [...new Set([...help.matchAll(/--([a-z][a-z-]*)/g)].map((m) => m[1]!))]);
+    }
+    const words = unknown[1]!.split(', ');
+    return unknownArgumentsMessage(words, argv, [...Object.keys(COMMANDS), 'completion'], (c) => flags.get(String(c)) ?? []);
+  }
+  const choice = /Argument: ([a-z-]+), Given: "([^"]*)", Choices: (.*)$/s.exec(error.message);
+  if (choice) {
+    const choices = [...choice[3]!.matchAll(/"([^"]*)"/g)].map((m) => m[1]!);
+    const s = suggest(choice[2]!, choices);
+    return `--${choice[1]} '${choice[2]}' is not one of ${choices.join(', ')}${s ? `: did you mean ${s}?` : ''}`;
+  }
+  return error.message;
 }
 
 const COMMANDS: Record<string, Command> = {
@@ -166,9 +233,10 @@ export async function run(argv: string[], io: RunIO = {}): Promise<RunResult> {
   const env = io.env ?? process.env;
   const { args, output, error } = await parse(argv);
   if (error) {
-    return { exitCode: EXIT_USAGE, stdout: '', stderr: `hostleak: ${error.message}\nRun 'hostleak --help' for usage.\n` };
+    return { exitCode: EXIT_USAGE, stdout: '', stderr: `hostleak: ${await explainParseError(error, argv)}\nRun 'hostleak --help' for usage.\n` };
   }
   if (!args) return { exitCode: EXIT_USAGE, stdout: '', stderr: 'hostleak: cannot parse arguments\n' };
+  if (argv.includes('--get-yargs-completions')) return { exitCode: EXIT_OK, stdout: output, stderr: '' };
   if (output) return { exitCode: EXIT_OK, stdout: output + '\n', stderr: '' };
   try {
     const name = String(args._[0]);

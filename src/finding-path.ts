@@ -1,9 +1,10 @@
 /** Finding paths: `/abs/path`, or `<device>:/abs/path` for a filesystem that stands alone (no root to mount it on). */
 
-const DEVICE_PATH = /^(\/dev\/[^/:]+):(\/.*)$/;
+/** `<device>:<path>`; the device may hold slashes (`/dev/vg/lv`), the path may be left out (`/dev/sda1:`). */
+const DEVICE_PATH = /^(\/dev\/[^:]+):(\/.*)?$/;
 
 /** Split a finding path into its device (null when assembled into one root) and the path on that root. */
 export function splitFindingPath(p: string): { device: string | null; path: string } {
   const m = DEVICE_PATH.exec(p);
-  return m ? { device: m[1]!, path: m[2]! } : { device: null, path: p };
+  return m ? { device: m[1]!, path: m[2] ?? '/' } : { device: null, path: p };
 }

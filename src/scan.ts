@@ -7,7 +7,8 @@ import { createGuestfsBackend, DEFAULT_TIMEOUT_S, openGuestfsPrepared, type Gues
 import { createDeadline, raceDeadline, type Deadline } from './image/deadline.js';
 import { createNativeBackend, nativeCanRead, openNativePrepared } from './backends/native-backend.js';
 import { withPreparedImage } from './image/prepare.js';
-import { runRules, sortFindings, type EnabledRule } from './engine/runner.js';
+import { runRules, sortFindings, type EnabledRule } from './engine/runtime/runner.js';
+import { describePackageDb } from './engine/kit/packages.js';
 import { oneLine, TargetError } from './errors.js';
 import { VERSION } from './paths.js';
 import type { BackendChoice, Finding, HostIdentity, Report, TargetResult } from './types.js';
@@ -82,6 +83,7 @@ export async function auditImage(
     const rules = tags ? opts.rules.filter((r) => r.rule.meta.tags.some((t) => tags.includes(t))) : opts.rules;
     const run = await runRules(root, rules, opts.host, deadline);
     opts.verbose?.(`${label}: ${root.inventory.size} entries, ${run.filesRead} files read in ${run.batches} batches`);
+    if (run.packages) opts.verbose?.(`${label}: ${describePackageDb(run.packages)}`);
     for (const f of run.findings) findings.push(f);
   }
   return sortFindings(findings);

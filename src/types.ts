@@ -44,6 +44,15 @@ export interface Finding {
   message: string;
   evidence: string | null;
   remediation: string;
+  /** For findings in a file's contents: where the (first) match is, 1-based; columns in Unicode code points. */
+  line?: number;
+  column?: number;
+  endColumn?: number;
+  /**
+   * What identifies this leak across rebuilds (src/fingerprint.ts): set by the engine from the rule id, the
+   * path with store hashes removed and the rule's key. Baselines and SARIF partialFingerprints use it.
+   */
+  fingerprint?: string;
   /**
    * Present only on findings that an ignore entry or a baseline suppressed and that `--show-suppressed` still lists.
    * Absent on every finding that counts; suppressed findings never affect the exit code.
@@ -93,6 +102,8 @@ export interface RuleMeta {
   references?: string[];
   /** Documentation URL. Built-in rules leave it unset (derived from the id); custom rules set it or null. */
   helpUri?: string | null;
+  /** Code scanning's 0.0-10.0 score; unset: derived from severity and tags (src/reporters/security.ts). */
+  securitySeverity?: number;
 }
 
 /** The rule id of the finding the engine reports when a rule throws. */

@@ -22,8 +22,10 @@ export const MAX_LINE = 7000;
 
 export interface GuestfishOptions {
   env?: NodeJS.ProcessEnv;
-  /** Kill the appliance after this many ms. */
+  /** Kill the appliance after this many ms (what is left of the target's time). */
   timeoutMs: number;
+  /** The target's whole `--timeout`, named in the error (the appliance gets only what is left of it). */
+  timeoutS?: number;
   verbose?: (msg: string) => void;
   /** Executable (tests may point at a wrapper). */
   guestfish?: string;
@@ -132,7 +134,7 @@ export class Guestfish {
       });
     });
     this.timer = setTimeout(() => {
-      this.fail(new TargetError(`timed out after ${Math.round(opts.timeoutMs / 1000)} s (see --timeout)`));
+      this.fail(new TargetError(`timed out after ${opts.timeoutS ?? Math.round(opts.timeoutMs / 1000)} s (see --timeout)`));
       this.kill();
     }, opts.timeoutMs);
     this.timer.unref();

@@ -19,6 +19,7 @@ import { Inventory } from '../inventory.js';
 import type { Entry, EntryType } from '../types.js';
 import { registerCleanup } from '../image/cleanup.js';
 import { withPreparedImage, type PreparedImage } from '../image/prepare.js';
+import { qemuReason, scrubPaths } from '../image/qemu-reason.js';
 import { assemble } from './assemble.js';
 import { oneLine, TargetError } from '../errors.js';
 import type { Backend, FileContent, FilesystemView, OpenedImage, OpenOptions } from './backend.js';
@@ -498,6 +499,7 @@ async function launch(
   img: PreparedImage,
   accel: Accel,
   deadline: number,
+  timeoutS: number,
   baseEnv: NodeJS.ProcessEnv,
   verbose?: (msg: string) => void,
 ): Promise<{ g: Guestfish; mode: 'kvm' | 'tcg' }> {
@@ -516,14 +518,18 @@ async function launch(
     if (remaining <= 0) break;
     const started = Date.now();
     verbose?.(`guestfs: launching appliance (${mode === 'kvm' ? 'KVM' : 'TCG'}) for ${img.path}`);
-    const g = new Guestfish({ env: envFor(mode, baseEnv), timeoutMs: remaining, verbose });
+    const g = new Guestfish({ env: envFor(mode, baseEnv), timeoutMs: remaining, timeoutS, verbose });
     try {
       await g.run(`add-drive ${quoteArg(img.path)} readonly:true format:${img.container}`);
     } catch (err) {
       await g.close().catch(() => undefined);
       if (err instanceof TargetError) throw err;
-      // The drive itself was rejected (before any qemu ran): another accelerator will not help.
-      throw new TargetError(`libguestfs rejected the image: ${oneLine((err as Error).message)}`);
+      // The drive itself was rejected (before any qemu ran): another accelerator will not help. libguestfs hides
+      // qemu's reason and names its temp overlay: ask qemu-img for the reason, and name no host path.
+      const reason = await qemuReason(img.path, img.container);
+      throw new TargetError(
+        `libguestfs rejected the image: ${reason ? `qemu: ${reason}` : scrubPaths(oneLine((err as Error).message), [[img.path, 'the image']])}`,
+      );
     }
     // Under KVM a launch takes seconds; where KVM is broken qemu may hang instead of failing, so bound it.
     let hung = false;
@@ -543,7 +549,7 @@ async function launch(
       if (kvmTimer) clearTimeout(kvmTimer);
       await g.close().catch(() => undefined);
       if (err instanceof TargetError && !hung) throw err;
-      const msg = hung ? `no answer within ${kvmTimeoutMs / 1000} s` : oneLine((err as Error).message);
+      const msg = hung ? `no answer within ${kvmTimeoutMs / 1000} s` : scrubPaths(oneLine((err as Error).message), [[img.path, 'the image']]);
       if (mode === 'kvm') kvmBroken = true;
       lastErr = new TargetError(`libguestfs could not launch the appliance: ${msg}`);
       if (mode === 'kvm' && attempts.length > 1) {
@@ -566,14 +572,16 @@ export async function openGuestfsPrepared(
 ): Promise<OpenedImage> {
   const verbose = opts.verbose;
   const accel = options.accel ?? 'auto';
-  const timeoutS = options.timeoutS ?? DEFAULT_TIMEOUT_S;
-  const release = (await opts.acquireAppliance?.()) ?? (() => {});
+  const timeoutS = opts.deadline?.seconds ?? options.timeoutS ?? DEFAULT_TIMEOUT_S;
+  // Time spent waiting for an appliance slot is not the target's: it does not count against --timeout.
+  const slot = opts.acquireAppliance?.();
+  const release = (slot && (await (opts.deadline ? opts.deadline.paused(slot) : slot))) ?? (() => {});
   const deadline = opts.deadline?.at ?? Date.now() + timeoutS * 1000;
   let g: Guestfish | null = null;
   let image: GuestfsImage | null = null;
   try {
     const env = options.env ?? process.env;
-    const launched = await launch(img, accel, deadline, env, verbose);
+    const launched = await launch(img, accel, deadline, timeoutS, env, verbose);
     g = launched.g;
     image = new GuestfsImage(g, env, verbose);
     const im = image;

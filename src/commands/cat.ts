@@ -1,5 +1,6 @@
 /** `hostleak cat TARGET PATH`: a regular file's contents, symlinks resolved inside the image. */
 import type { ImageRoot } from '../backends/backend.js';
+import { isBinary } from '../engine/kit/text.js';
 import { describeFailure } from '../inventory.js';
 import { RequestError } from '../errors.js';
 import { EXIT_OK } from '../exit.js';
@@ -8,11 +9,6 @@ import { prepareGate, type CommandContext, type RunResult } from './context.js';
 
 /** The largest file cat prints (a bigger one is cut, with a note on stderr). */
 export const CAT_MAX_BYTES = 256 * 1024 * 1024;
-
-export function looksBinary(data: Buffer): boolean {
-  const sample = data.subarray(0, 8192);
-  return sample.includes(0);
-}
 
 export async function cat(root: ImageRoot, path: string): Promise<{ data: Buffer; truncated: boolean; resolved: string }> {
   const r = root.inventory.resolve(path);
@@ -32,7 +28,7 @@ export async function catCommand(ctx: CommandContext): Promise<RunResult> {
   return withImage(ctx, await prepareGate(ctx), target, async (image, log) => {
     const { root, path: p } = selectRoot(image, String(args.path));
     const { data, truncated } = await phase(log, 'read', () => cat(root, p), (r) => `${r.resolved}, ${r.data.length} bytes`);
-    if (looksBinary(data) && (io.tty ?? io.color ?? false) && !args.force) {
+    if (isBinary(data) && (io.tty ?? io.color ?? false) && !args.force) {
       throw new RequestError(`${p}: binary data; refusing to write it to a terminal (redirect it, or add --force)`);
     }
     const note = truncated ? `hostleak: ${p}: cut at ${data.length} bytes\n` : '';

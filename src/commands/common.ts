@@ -2,12 +2,14 @@
 import type { ImageRoot, OpenedImage } from '../backends/backend.js';
 import { exitCodeOf, oneLine, RequestError, TargetError } from '../errors.js';
 import { EXIT_USAGE } from '../exit.js';
-import type { Gate } from '../gate.js';
+import type { Gate } from '../engine/gate/index.js';
 import { backendChoice, backendOptions, type CommandContext, type RunResult } from './context.js';
+import { splitFindingPath } from '../finding-path.js';
 import { normalizePath } from '../inventory.js';
 import { createDeadline, raceDeadline } from '../image/deadline.js';
 import { pickBackend, targetTimeoutS, type BackendOptions } from '../scan.js';
 import type { BackendChoice, Entry, EntryType } from '../types.js';
+import { visible } from '../escape.js';
 
 export type Verbose = ((msg: string) => void) | undefined;
 
@@ -36,19 +38,19 @@ export async function openTarget(
  * filesystems stand alone.
  */
 export function selectRoot(image: OpenedImage, userPath: string): { root: ImageRoot; path: string } {
-  const m = /^(\/dev\/[^:]+):(\/.*)?$/.exec(userPath);
-  if (m) {
-    const inFs = normalizePath(m[2] ?? '/');
-    const root = image.roots.find((r) => r.prefix === m[1]);
+  const { device, path: onDevice } = splitFindingPath(userPath);
+  if (device !== null) {
+    const inFs = normalizePath(onDevice);
+    const root = image.roots.find((r) => r.prefix === device);
     if (root) return { root, path: inFs };
     // A filesystem mounted into the assembled root: its path there, like `virt-ls -m /dev/sda1 /`.
-    const fs = image.filesystems.find((f) => f.device === m[1]);
+    const fs = image.filesystems.find((f) => f.device === device);
     const assembled = image.roots.find((r) => r.prefix === null);
     if (fs?.mountpoint && assembled) {
       return { root: assembled, path: inFs === '/' ? fs.mountpoint : normalizePath(`${fs.mountpoint}${inFs}`) };
     }
     const known = image.filesystems.map((f) => f.device).join(', ') || 'none';
-    throw new RequestError(`no filesystem ${m[1]} in this image (filesystems: ${known})`);
+    throw new RequestError(`no filesystem ${device} in this image (filesystems: ${known})`);
   }
   const root = image.roots.find((r) => r.prefix === null) ?? image.roots[0];
   if (!root) throw new TargetError('no filesystem could be read');
@@ -113,7 +115,7 @@ export async function withImage(
   outer?: ImageLog,
 ): Promise<RunResult> {
   const log: ImageLog = outer ?? { stderr: '' };
-  if (ctx.args.verbose && !outer) log.verbose = (m: string) => void (log.stderr += `hostleak: ${m}\n`);
+  if (ctx.args.verbose && !outer) log.verbose = (m: string) => void (log.stderr += `hostleak: ${visible(m)}\n`);
   const logged = () => (outer ? '' : log.stderr);
   let image: OpenedImage | null = null;
   try {
@@ -123,7 +125,7 @@ export async function withImage(
   } catch (err) {
     const exitCode = exitCodeOf(err);
     const where = exitCode === EXIT_USAGE ? '' : `${target}: `;
-    return { exitCode, stdout: '', stderr: `${logged()}hostleak: ${where}${oneLine(err)}\n` };
+    return { exitCode, stdout: '', stderr: `${logged()}hostleak: ${visible(where)}${visible(oneLine(err))}\n` };
   } finally {
     await image?.close().catch(() => undefined);
   }
@@ -131,5 +133,5 @@ export async function withImage(
 
 /** The stderr line of an image that was not read completely (the command then exits 3). */
 export function partialNote(image: OpenedImage, target: string): string {
-  return image.problems.length > 0 ? `hostleak: ${target}: partial: ${image.problems.join('; ')}\n` : '';
+  return image.problems.length > 0 ? `hostleak: ${visible(target)}: partial: ${visible(image.problems.join('; '))}\n` : '';
 }

@@ -6,10 +6,10 @@ import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Accel } from '../backends/guestfs.js';
-import type { EnabledRule } from '../engine/runner.js';
+import type { EnabledRule } from '../engine/runtime/runner.js';
 import { UsageError } from '../errors.js';
 import type { FailOn } from '../exit.js';
-import { prepare, type Gate, type GateArgs } from '../gate.js';
+import { prepare, type Gate, type GateArgs } from '../engine/gate/index.js';
 import type { BackendOptions } from '../scan.js';
 import { BACKEND_CHOICES, type BackendChoice, type HostIdentity } from '../types.js';
 import { builtinRules } from '../../rules/index.js';
@@ -138,10 +138,15 @@ export function rulesFor(gate: Gate, args: Parsed): EnabledRule[] {
   return gate.rules.map((r) => ({ ...r, options: { ...r.options, scanStore: true } }));
 }
 
+/**
+ * Colour or not: `--color`/`--no-color`, else NO_COLOR (any non-empty value: off), else FORCE_COLOR (`0` or `false`:
+ * off, any other non-empty value: on), else off on TERM=dumb, else whether stdout is a colour terminal.
+ */
 export function wantColor(ctx: CommandContext): boolean {
   const { args, env, io } = ctx;
   if (typeof args.color === 'boolean') return args.color;
   if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false;
-  if (env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== '0') return true;
+  if (env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== '') return !['0', 'false'].includes(env.FORCE_COLOR.toLowerCase());
+  if (env.TERM === 'dumb') return false;
   return io.color ?? false;
 }

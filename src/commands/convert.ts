@@ -1,7 +1,7 @@
 /** `hostleak convert REPORT --format F`: render a saved `--format json` report in another format. */
 import { EXIT_OK, EXIT_USAGE } from '../exit.js';
-import { readReport } from '../gate.js';
 import { render, type FormatName } from '../reporters/index.js';
+import { readReport } from './report-file.js';
 import { prepareGate, wantColor, writeOutput, type CommandContext, type RunResult } from './context.js';
 
 export async function convertCommand(ctx: CommandContext): Promise<RunResult> {
@@ -12,6 +12,7 @@ export async function convertCommand(ctx: CommandContext): Promise<RunResult> {
   const text = render(args.format as FormatName, report, {
     color: output ? false : wantColor(ctx),
     rules: gate.rules.map((r) => r.rule.meta),
+    sarifCategory: args['sarif-category'] as string | undefined,
   });
   const failed = await writeOutput(text, output, cwd);
   if (failed) return { exitCode: EXIT_USAGE, stdout: '', stderr: failed };

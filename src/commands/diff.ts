@@ -12,6 +12,8 @@ import { auditImage } from '../scan.js';
 import { modeString, octalMode, partialNote, phase, withImage } from './common.js';
 import { failOnFrom, hostIdentity, prepareGate, rulesFor, wantColor, type CommandContext, type RunResult } from './context.js';
 import { pushAll } from '../arrays.js';
+import { visible } from '../escape.js';
+import { redactTokens } from '../engine/kit/secrets.js';
 
 /** Regular files up to this size that keep path and size are compared by content hash. */
 export const HASH_MAX_BYTES = 64 * 1024;
@@ -182,26 +184,28 @@ function entryCount(n: number): string {
 }
 
 function dirHeading(dir: string): string {
-  return dir.endsWith('/') ? dir : dir + '/';
+  return visible(dir.endsWith('/') ? dir : dir + '/');
 }
 
 function entryLine(c: ChalkInstance, sign: string, color: ChalkInstance, e: DiffEntry, below: number): string {
-  const name = e.path.slice(e.path.lastIndexOf('/') + 1) + (e.type === 'dir' ? '/' : '');
+  const name = visible(redactTokens(e.path.slice(e.path.lastIndexOf('/') + 1))) + (e.type === 'dir' ? '/' : '');
   const meta = `${modeString({ type: e.type, mode: parseInt(e.mode, 8) })} ${e.uid}:${e.gid}`;
-  const link = e.target !== null ? ` -> ${e.target}` : '';
+  const link = e.target !== null ? ` -> ${visible(redactTokens(e.target))}` : '';
   const more = below > 0 ? c.dim(` (+${below} entries below)`) : '';
   return `    ${color(`${sign} ${name}${link}`)}  ${c.dim(meta)}${more}`;
 }
 
 function findingLines(c: ChalkInstance, title: string, list: Finding[], color: ChalkInstance): string[] {
   const lines = [c.bold(`${title} (${list.length})`)];
-  for (const f of list) lines.push(`  ${color(f.severity.padEnd(7))} ${c.bold(f.path)}  ${c.dim(f.ruleId)}`, `          ${f.message}`);
+  for (const f of list) {
+    lines.push(`  ${color(f.severity.padEnd(7))} ${c.bold(visible(f.path))}  ${c.dim(f.ruleId)}`, `          ${visible(f.message)}`);
+  }
   return lines;
 }
 
 export function formatDiffText(d: DiffReport, color: boolean): string {
   const c = new Chalk({ level: color ? 1 : 0 });
-  const lines: string[] = [c.red(`--- ${d.old}`), c.green(`+++ ${d.new}`), ''];
+  const lines: string[] = [c.red(`--- ${visible(d.old)}`), c.green(`+++ ${visible(d.new)}`), ''];
   for (const [title, list, sign, col] of [
     ['Added', d.added, '+', c.green],
     ['Removed', d.removed, '-', c.red],
@@ -218,8 +222,8 @@ export function formatDiffText(d: DiffReport, color: boolean): string {
   for (const [dir, items] of groupByDir(d.changed)) {
     lines.push(`  ${dirHeading(dir)}`);
     for (const ch of items) {
-      const what = Object.entries(ch.changes).map(([k, v]) => `${k} ${v.old ?? '(none)'} -> ${v.new ?? '(none)'}`);
-      lines.push(`    ${c.yellow(`~ ${ch.path.slice(ch.path.lastIndexOf('/') + 1)}`)}  ${what.join(', ')}`);
+      const what = Object.entries(ch.changes).map(([k, v]) => `${k} ${visible(String(v.old ?? '(none)'))} -> ${visible(String(v.new ?? '(none)'))}`);
+      lines.push(`    ${c.yellow(`~ ${visible(ch.path.slice(ch.path.lastIndexOf('/') + 1))}`)}  ${what.join(', ')}`);
     }
   }
   lines.push(c.dim(`Unchanged: ${d.unchanged} entries`), '');

@@ -1,7 +1,7 @@
 /** `hostleak explain RULE`: the rule's doc page (docs/rules/<id>.md), or its metadata when there is none. */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { Registry } from '../engine/registry.js';
+import { Registry } from '../engine/runtime/registry.js';
 import { UsageError } from '../errors.js';
 import { EXIT_OK } from '../exit.js';
 import { DOCS_RULES_DIR } from '../paths.js';

@@ -4,6 +4,8 @@ import type { Entry } from '../types.js';
 import { EXIT_INCOMPLETE, EXIT_OK } from '../exit.js';
 import { isoTime, octalMode, partialNote, phase, withImage } from './common.js';
 import { prepareGate, type CommandContext, type RunResult } from './context.js';
+import { csvField } from '../escape.js';
+import { redactTokens } from '../engine/kit/secrets.js';
 
 export const INVENTORY_FORMATS = ['jsonl', 'csv'] as const;
 export type InventoryFormat = (typeof INVENTORY_FORMATS)[number];
@@ -12,23 +14,19 @@ const COLUMNS = ['path', 'type', 'mode', 'uid', 'gid', 'size', 'mtime', 'target'
 
 function row(root: ImageRoot, e: Entry) {
   return {
-    path: root.prefix ? `${root.prefix}:${e.path}` : e.path,
+    path: redactTokens(root.prefix ? `${root.prefix}:${e.path}` : e.path),
     type: e.type,
     mode: octalMode(e.mode),
     uid: e.uid,
     gid: e.gid,
     size: e.size,
     mtime: isoTime(e.mtime),
-    target: e.target ?? null,
+    target: e.target === undefined ? null : redactTokens(e.target),
     filesystem: e.fs,
   };
 }
 
-/** RFC 4180: quote when a field holds a comma, quote, CR or LF; double the quotes. */
-export function csvField(v: unknown): string {
-  const s = v === null || v === undefined ? '' : String(v);
-  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
+export { csvField };
 
 export function* inventoryLines(roots: ImageRoot[], format: InventoryFormat): Generator<string> {
   if (format === 'csv') yield COLUMNS.join(',') + '\n';

@@ -1,7 +1,7 @@
 /** `hostleak ls TARGET [PATH] [-l] [-R]`: entries from the inventory, owners named from the image's own accounts. */
 import type { ImageRoot } from '../backends/backend.js';
-import { loadAccounts, type Accounts } from '../engine/accounts.js';
-import { createImageFs } from '../engine/imagefs.js';
+import { loadAccounts, type Accounts } from '../engine/runtime/accounts.js';
+import { createImageFs } from '../engine/runtime/imagefs.js';
 import { joinPath, describeFailure } from '../inventory.js';
 import type { Entry } from '../types.js';
 import { RequestError } from '../errors.js';
@@ -9,6 +9,8 @@ import { EXIT_INCOMPLETE, EXIT_OK } from '../exit.js';
 import { isoTime, modeString, partialNote, phase, selectRoot, withImage } from './common.js';
 import { prepareGate, type CommandContext, type RunResult } from './context.js';
 import { maxOf } from '../arrays.js';
+import { visible } from '../escape.js';
+import { redactTokens } from '../engine/kit/secrets.js';
 
 export interface LsOptions {
   long: boolean;
@@ -22,7 +24,7 @@ function owner(accounts: Accounts, e: Entry): [string, string] {
 function linkNote(root: ImageRoot, e: Entry): string {
   if (e.type !== 'symlink') return '';
   const r = root.inventory.resolve(e.path);
-  return ` -> ${e.target}${r.ok ? '' : `  [dangling: ${describeFailure(r)}]`}`;
+  return ` -> ${visible(redactTokens(e.target ?? ''))}${r.ok ? '' : `  [dangling: ${visible(redactTokens(describeFailure(r)))}]`}`;
 }
 
 /** Render the listing. With -R every line shows the full path (like `virt-ls -lR`), so it greps well. */
@@ -44,9 +46,9 @@ export async function ls(root: ImageRoot, path: string, opts: LsOptions): Promis
   const prefix = root.prefix ? `${root.prefix}:` : '';
   const rows: string[][] = [];
   const show = (e: Entry, name: string) => {
-    if (!accounts) return rows.push([name + (e.type === 'dir' && opts.recursive ? '/' : '')]);
+    if (!accounts) return rows.push([visible(redactTokens(name)) + (e.type === 'dir' && opts.recursive ? '/' : '')]);
     const [u, g] = owner(accounts, e);
-    rows.push([modeString(e), u, g, String(e.size), isoTime(e.mtime), name + linkNote(root, e)]);
+    rows.push([modeString(e), visible(u), visible(g), String(e.size), isoTime(e.mtime), visible(redactTokens(name)) + linkNote(root, e)]);
   };
   if (dir === null) show(lstat, prefix + path);
   else if (opts.recursive) {

@@ -2,7 +2,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { EXIT_INCOMPLETE, EXIT_USAGE, ExitTracker } from '../exit.js';
-import { startRun } from '../gate.js';
+import { startRun } from '../engine/gate/index.js';
 import { render, type FormatName } from '../reporters/index.js';
 import { jsonlLine } from '../reporters/jsonl.js';
 import { auditStore } from '../store/index.js';
@@ -20,12 +20,13 @@ import {
   type CommandContext,
   type RunResult,
 } from './context.js';
+import { visible } from '../escape.js';
 
 export async function scanCommand(ctx: CommandContext): Promise<RunResult> {
   const { args, io, env, cwd } = ctx;
   const gate = await prepareGate(ctx);
   let stderr = gate.warnings.map((w) => `hostleak: warning: ${w}\n`).join('');
-  const verbose = args.verbose ? (msg: string) => void (stderr += `hostleak: ${msg}\n`) : undefined;
+  const verbose = args.verbose ? (msg: string) => void (stderr += `hostleak: ${visible(msg)}\n`) : undefined;
   const format = args.format as FormatName;
   const output = args.output ? path.resolve(cwd, String(args.output)) : undefined;
   const rules = rulesFor(gate, args);
@@ -41,7 +42,7 @@ export async function scanCommand(ctx: CommandContext): Promise<RunResult> {
   const onResult = async (raw: TargetResult) => {
     const t = gateRun.target(raw);
     tracker.see(t);
-    if (t.status !== 'ok') stderr += `hostleak: ${t.target}: ${t.status}: ${t.error}\n`;
+    if (t.status !== 'ok') stderr += `hostleak: ${visible(t.target)}: ${t.status}: ${visible(t.error ?? '')}\n`;
     if (!streaming) return;
     const line = jsonlLine(t);
     if (output) await startOutput(output).then(() => fsp.appendFile(output, line));
@@ -59,6 +60,7 @@ export async function scanCommand(ctx: CommandContext): Promise<RunResult> {
     shard: args.shard === undefined ? undefined : String(args.shard),
     jobs: args.jobs as number | undefined,
     cacheDir: typeof args.cache === 'string' ? path.resolve(cwd, args.cache) : null,
+    cacheKeyFile: typeof args['cache-key'] === 'string' ? path.resolve(cwd, args['cache-key']) : null,
     progress: io.progress && io.writeStderr ? { write: io.writeStderr, columns: io.columns } : undefined,
     onResult,
     retain: !streaming,
@@ -74,7 +76,11 @@ export async function scanCommand(ctx: CommandContext): Promise<RunResult> {
   if (streaming) return { exitCode: tracker.code(), stdout: streamed, stderr };
   const report = { ...scanned, targets: scanned.targets.map((t) => gateRun.target(t)) };
   const t0 = Date.now();
-  const text = render(format, report, { color: output ? false : wantColor(ctx), rules: rules.map((r) => r.rule.meta) });
+  const text = render(format, report, {
+    color: output ? false : wantColor(ctx),
+    rules: rules.map((r) => r.rule.meta),
+    sarifCategory: ctx.args['sarif-category'] as string | undefined,
+  });
   verbose?.(`phase report: ${Date.now() - t0} ms (${format})`);
   const failed = await writeOutput(text, output, cwd);
   if (failed) return { exitCode: EXIT_USAGE, stdout: '', stderr: stderr + failed };

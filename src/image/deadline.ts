@@ -22,19 +22,26 @@ export interface Deadline {
   remaining(): number;
   /** Stop the timer (the target finished). */
   dispose(): void;
+  /**
+   * Stop the clock while `waiting` is pending: time spent queued for a shared resource (an appliance slot in a
+   * store audit) is not the target's own work, which is what the deadline bounds.
+   */
+  paused<T>(waiting: Promise<T>): Promise<T>;
 }
 
 export function createDeadline(seconds: number): Deadline {
   const controller = new AbortController();
-  const at = Date.now() + seconds * 1000;
+  let at = Date.now() + seconds * 1000;
   const error = () => new TimeoutError(`timed out after ${seconds} s (see --timeout)`);
   const expire = () => {
     if (!controller.signal.aborted) controller.abort(error());
   };
-  const timer = setTimeout(expire, Math.max(0, at - Date.now()));
+  let timer = setTimeout(expire, Math.max(0, at - Date.now()));
   timer.unref?.();
   return {
-    at,
+    get at() {
+      return at;
+    },
     seconds,
     signal: controller.signal,
     check() {
@@ -45,6 +52,20 @@ export function createDeadline(seconds: number): Deadline {
     },
     remaining: () => Math.max(0, at - Date.now()),
     dispose: () => clearTimeout(timer),
+    async paused<T>(waiting: Promise<T>): Promise<T> {
+      if (controller.signal.aborted) return waiting;
+      clearTimeout(timer);
+      const from = Date.now();
+      try {
+        return await waiting;
+      } finally {
+        at += Date.now() - from;
+        if (!controller.signal.aborted) {
+          timer = setTimeout(expire, Math.max(0, at - Date.now()));
+          timer.unref?.();
+        }
+      }
+    },
   };
 }
 

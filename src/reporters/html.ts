@@ -14,6 +14,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Finding, Report, Severity, TargetResult } from '../types.js';
+import { plural } from '../words.js';
 import { SEVERITIES, SEVERITY_RANK } from '../types.js';
 
 export interface HtmlOptions {
@@ -45,10 +46,6 @@ export function jsonForScript(value: unknown): string {
     /[<>&\u2028\u2029\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/g,
     (ch) => '\\u' + ch.charCodeAt(0).toString(16).padStart(4, '0'),
   );
-}
-
-function plural(n: number, one: string, many = one + 's'): string {
-  return `${n} ${n === 1 ? one : many}`;
 }
 
 export function formatDuration(ms: number): string {

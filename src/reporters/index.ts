@@ -7,14 +7,20 @@ import { formatJunit } from './junit.js';
 import { formatSarif } from './sarif.js';
 import { formatText } from './text.js';
 import { formatJsonl } from './jsonl.js';
+import { formatMarkdown } from './markdown.js';
+import { loadRuleDocs } from './rule-docs.js';
 
-export type FormatName = 'text' | 'json' | 'jsonl' | 'sarif' | 'junit' | 'github' | 'html';
-export const FORMATS: readonly FormatName[] = ['text', 'json', 'jsonl', 'sarif', 'junit', 'github', 'html'];
+export type FormatName = 'text' | 'json' | 'jsonl' | 'sarif' | 'junit' | 'github' | 'markdown' | 'html';
+export const FORMATS: readonly FormatName[] = ['text', 'json', 'jsonl', 'sarif', 'junit', 'github', 'markdown', 'html'];
 
 export interface FormatOptions {
   color: boolean;
   /** Metadata of the rules this run enabled (SARIF rule descriptors, JUnit testcases). */
   rules?: readonly RuleMeta[];
+  /** SARIF `automationDetails.id` (the code-scanning category); default: derived from the targets. */
+  sarifCategory?: string;
+  /** Rule doc pages by id (SARIF help.markdown); loaded for SARIF when absent. */
+  ruleDocs?: ReadonlyMap<string, string>;
 }
 
 export function render(format: FormatName, report: Report, opts: FormatOptions): string {
@@ -26,11 +32,17 @@ export function render(format: FormatName, report: Report, opts: FormatOptions):
     case 'text':
       return formatText(report, { color: opts.color });
     case 'sarif':
-      return formatSarif(report, { rules: opts.rules ?? [] });
+      return formatSarif(report, {
+        rules: opts.rules ?? [],
+        category: opts.sarifCategory,
+        ruleDocs: opts.ruleDocs ?? loadRuleDocs(opts.rules ?? []),
+      });
     case 'junit':
       return formatJunit(report, { rules: opts.rules ?? [] });
     case 'github':
-      return formatGithub(report);
+      return formatGithub(report, { rules: opts.rules });
+    case 'markdown':
+      return formatMarkdown(report, { rules: opts.rules });
     case 'html':
       return formatHtml(report);
   }

@@ -1,7 +1,9 @@
 /**
  * JUnit XML for CI test views (GitLab `artifacts:reports:junit`, Jenkins, Azure, ...): one <testsuite> per target,
- * one <testcase> per enabled rule. A rule with findings fails, with one <failure> per finding; a rule without
- * findings passes, so the view shows both. A target that could not be audited completely adds an `audit` testcase
+ * one <testcase> per enabled rule. A rule with findings fails with exactly one <failure> (JUnit's schema allows one;
+ * Jenkins, Azure and the GitHub JUnit actions show only the first, GitLab keeps one per classname + name) whose
+ * message counts the findings and whose body lists every one of them; a rule without findings passes, so the view
+ * shows both. A target that could not be audited completely adds an `audit` testcase
  * with an <error>; when it was not audited at all, the rule testcases are <skipped>.
  */
 import { createRequire } from 'node:module';
@@ -14,7 +16,7 @@ const create: typeof Create = ((...args: Parameters<typeof Create>) => {
   return (xmlCreate as (...a: unknown[]) => unknown)(...args);
 }) as typeof Create;
 import type { XMLBuilder } from 'xmlbuilder2/lib/interfaces.js';
-import { RULE_CRASHED, type Finding, type Report, type RuleMeta, type TargetResult } from '../types.js';
+import { RULE_CRASHED, SEVERITY_RANK, type Finding, type Report, type RuleMeta, type TargetResult } from '../types.js';
 import { helpUriFor, rulesForReport } from './rule-docs.js';
 
 export interface JunitOptions {
@@ -31,7 +33,7 @@ export function xmlSafe(s: string): string {
 const seconds = (ms: number) => (ms / 1000).toFixed(3);
 
 function failureText(f: Finding): string {
-  const lines = [`${f.severity}: ${f.path}`, f.message];
+  const lines = [`${f.severity}: ${f.path}${f.line !== undefined ? `:${f.line}` : ''}`, f.message];
   if (f.filesystem) lines.push(`filesystem: ${f.filesystem}`);
   if (f.evidence) lines.push(`evidence: ${f.evidence}`);
   lines.push(`how to fix: ${f.remediation}`);
@@ -84,11 +86,14 @@ function suite(parent: XMLBuilder, t: TargetResult, rules: readonly RuleMeta[]):
       if (meta.id === RULE_CRASHED) c.errors++;
       else c.failures++;
     }
-    for (const f of active) {
+    if (active.length > 0) {
+      const worst = active.reduce((a, f) => (SEVERITY_RANK[f.severity] > SEVERITY_RANK[a.severity] ? f : a), active[0]!);
+      const message =
+        active.length === 1 ? active[0]!.message : `${active.length} findings: ${active.map((f) => f.path).join(', ')}`;
       tc.ele(meta.id === RULE_CRASHED ? 'error' : 'failure', {
-        type: f.severity,
-        message: xmlSafe(f.message),
-      }).txt(failureText(f));
+        type: worst.severity,
+        message: xmlSafe(message.length > 500 ? `${message.slice(0, 499)}…` : message),
+      }).txt(active.map(failureText).join('\n\n'));
     }
     const out: string[] = [meta.description];
     const help = helpUriFor(meta);

@@ -1,4 +1,7 @@
 /** Rule metadata as reporters see it: documentation links and a fallback for findings of unlisted rules. */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { DOCS_RULES_DIR } from '../paths.js';
 import { RULE_CRASHED, type RuleMeta } from '../types.js';
 
 export const REPOSITORY_URL = 'https://github.com/hostleak/hostleak';
@@ -40,4 +43,18 @@ export function rulesForReport(rules: readonly RuleMeta[], findings: Iterable<{ 
     out.push(fallbackMeta(f.ruleId, f.remediation));
   }
   return out;
+}
+
+/** The doc pages (docs/rules/<id>.md) of the built-in rules among `rules`, by id; custom rules have none. */
+export function loadRuleDocs(rules: readonly RuleMeta[], dir = DOCS_RULES_DIR): Map<string, string> {
+  const docs = new Map<string, string>();
+  for (const meta of rules) {
+    if (meta.helpUri !== undefined) continue;
+    try {
+      docs.set(meta.id, readFileSync(path.join(dir, `${meta.id}.md`), 'utf8'));
+    } catch {
+      /* a built-in rule without a page: test/rules/docs.test.ts fails on it; the report falls back to the metadata */
+    }
+  }
+  return docs;
 }

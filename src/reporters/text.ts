@@ -1,15 +1,13 @@
 /** Human-readable report: grouped by target, coloured by severity, with how to fix each rule once per target. */
 import { Chalk, type ChalkInstance } from 'chalk';
 import type { Finding, Report, Severity, TargetResult } from '../types.js';
+import { visible } from '../escape.js';
+import { plural } from '../words.js';
 
 export interface TextOptions {
   color: boolean;
   /** Show the rule remediation under each target (default true). */
   remediation?: boolean;
-}
-
-function plural(n: number, one: string, many = one + 's'): string {
-  return `${n} ${n === 1 ? one : many}`;
 }
 
 function severityLabel(c: ChalkInstance, s: Severity): string {
@@ -22,19 +20,19 @@ function formatTarget(c: ChalkInstance, t: TargetResult, opts: TextOptions): str
   const where = t.backend ? ` (${t.backend}, ${t.durationMs} ms)` : '';
   const mounts = t.filesystems
     .filter((f) => f.mountpoint)
-    .map((f) => `${f.device}${f.type !== 'dir' ? ` ${f.type}` : ''} on ${f.mountpoint}`);
-  lines.push(c.underline.bold(t.target) + c.dim(where));
+    .map((f) => visible(`${f.device}${f.type !== 'dir' ? ` ${f.type}` : ''} on ${f.mountpoint}`));
+  lines.push(c.underline.bold(visible(t.target)) + c.dim(where));
   if (mounts.length > 0 && !(mounts.length === 1 && t.filesystems[0]?.type === 'dir')) {
     lines.push(c.dim(`  ${mounts.join(', ')}`));
   }
-  if (t.status === 'failed') lines.push(`  ${c.red.bold('FAILED ')} ${t.error}`);
-  else if (t.status === 'partial') lines.push(`  ${c.red.bold('PARTIAL')} ${t.error}`);
+  if (t.status === 'failed') lines.push(`  ${c.red.bold('FAILED ')} ${visible(t.error ?? '')}`);
+  else if (t.status === 'partial') lines.push(`  ${c.red.bold('PARTIAL')} ${visible(t.error ?? '')}`);
   if (!t.findings.some((f) => !f.suppressed) && t.status !== 'failed') lines.push(c.green('  no findings'));
   for (const f of t.findings) {
-    const mark = f.suppressed ? c.dim(`  [suppressed by ${f.suppressed.kind}: ${f.suppressed.reason}]`) : '';
-    lines.push(`  ${severityLabel(c, f.severity)} ${c.bold(f.path)}  ${c.dim(f.ruleId)}${mark}`);
-    lines.push(`          ${f.message}`);
-    if (f.evidence) lines.push(c.dim(`          evidence: ${f.evidence}`));
+    const mark = f.suppressed ? c.dim(`  [suppressed by ${f.suppressed.kind}: ${visible(f.suppressed.reason)}]`) : '';
+    lines.push(`  ${severityLabel(c, f.severity)} ${c.bold(visible(f.path))}  ${c.dim(visible(f.ruleId))}${mark}`);
+    lines.push(`          ${visible(f.message)}`);
+    if (f.evidence) lines.push(c.dim(`          evidence: ${visible(f.evidence)}`));
   }
   if (opts.remediation !== false) {
     const byRule = new Map<string, Finding>();

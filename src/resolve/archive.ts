@@ -8,13 +8,13 @@
  *     same pass (only its non-zero blocks; free space checked first) and audited like an image file.
  * Anything else is exit 3 with the reason. Reading a tar never needs the appliance (images inside it might).
  */
-import { mkdtempSync, promises as fsp, rmSync, statfsSync } from 'node:fs';
+import { mkdtempSync, promises as fsp, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { TargetError } from '../errors.js';
 import type { OpenedImage, OpenOptions } from '../backends/backend.js';
 import { registerCleanup } from '../image/cleanup.js';
-import { decompressToTemp } from '../image/decompress.js';
+import { decompressToTemp, defaultWriteLimit } from '../image/decompress.js';
 import { detectBuffer } from '../image/detect.js';
 import { openContainer, tarBlobs } from './container.js';
 import { combineImages, keepBudget, KEEP_PER_FILE, treeRoot } from './opened.js';
@@ -68,6 +68,7 @@ class ImageCatcher {
   constructor(
     readonly entry: TarEntry,
     private readonly tmp: () => string,
+    private readonly maxWrite: number | undefined,
   ) {
     this.head = Buffer.alloc(Math.min(entry.size, HEAD));
   }
@@ -77,17 +78,13 @@ class ImageCatcher {
     this.isImage = detectBuffer(this.head) !== null;
     if (!this.isImage) return;
     const dir = this.tmp();
+    // Only the member's data blocks are written: its stored bytes bound the temp space it takes.
     const stored = this.entry.extents.reduce((n, e) => n + e.length, 0);
-    try {
-      const st = statfsSync(dir);
-      const free = st.bavail * st.bsize;
-      if (free < stored) {
-        throw new TargetError(
-          `not enough temporary space for ${this.entry.name.slice(0, 200)}: ${stored} bytes needed, ${free} free in ${dir} (set HOSTLEAK_TMPDIR)`,
-        );
-      }
-    } catch (err) {
-      if (err instanceof TargetError) throw err;
+    const limit = this.maxWrite ?? defaultWriteLimit(dir);
+    if (stored > limit) {
+      throw new TargetError(
+        `${this.entry.name.slice(0, 200)}: ${stored} bytes to copy out pass the limit of ${limit} bytes in the temp directory (--max-decompressed, HOSTLEAK_TMPDIR)`,
+      );
     }
     this.file = path.join(dir, `member-${Math.random().toString(36).slice(2)}.img`);
     this.fh = await fsp.open(this.file, 'w', 0o600);
@@ -143,6 +140,7 @@ export async function openTarArchive(target: string, compression: TarSource['com
   let listed: { entries: number; bytes: number };
   try {
     listed = await walkTar(src.open({ signal: opts.signal }), {
+      signal: opts.signal,
       async onEntry(e) {
         const key = memberKey(e.name);
         if (e.type === 'file') members.set(key, e);
@@ -154,7 +152,7 @@ export async function openTarArchive(target: string, compression: TarSource['com
         // Images sit near the top of an archive (disk.raw, an OVA's vmdk, images/x.qcow2); a deeper member is a
         // file of a root tree and is reported as a nested image by the rules, if ever.
         if (e.size >= MIN_IMAGE && key.split('/').length <= 2 && catchers.length < 64) {
-          const c = new ImageCatcher(e, tmpDirOf);
+          const c = new ImageCatcher(e, tmpDirOf, opts.maxDecompressedBytes);
           catchers.push(c);
           sinks.push(c.sink);
         }
@@ -236,11 +234,12 @@ async function openContainerArchive(
 ): Promise<OpenedImage> {
   if (src.compression === null) return openContainer(tarBlobs(range, members), layout, opts);
   // Compressed as a whole: members need random access, so decompress once to a sparse temporary file.
-  const d = await decompressToTemp(target, src.compression, { signal: opts.signal });
+  const d = await decompressToTemp(target, src.compression, { signal: opts.signal, maxWrite: opts.maxDecompressedBytes });
   try {
     const plain = await wholeFile(d.path);
     const again = new Map<string, TarEntry>();
     await walkTar(tarSource(plain, null).open({ signal: opts.signal }), {
+      signal: opts.signal,
       onEntry(e) {
         if (e.type === 'file') again.set(memberKey(e.name), e);
         return null;

@@ -232,6 +232,7 @@ async function openOne(store: BlobStore, spec: ImageSpec, opts: OpenOptions): Pr
     try {
       await walkTar(hashed(), {
         drain: true,
+        signal: opts.signal,
         onEntry(e) {
           const ref = tree.apply(e, i, { whiteouts: true });
           return ref ? keep.keep(ref) : null;

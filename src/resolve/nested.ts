@@ -27,23 +27,26 @@ export const NESTED_HEAD = 0x10100;
 /** Names that say "image", compressed or not. */
 const IMAGE_NAME = /\.(img|raw|iso|qcow2?|vmdk|vhdx?|vdi|squashfs|sqsh|sfs|erofs|ext[234]|fat|vfat|btrfs|xfs)(\.(gz|xz|zst|bz2))?$/i;
 /** Files at least this big are checked whatever their name (outside /nix/store, where packages keep big blobs). */
-const BIG = 1024 * 1024;
+const BIG = 32 * 1024;
 /** Upper bound on files whose first bytes are read. */
-const MAX_CANDIDATES = 4096;
+export const MAX_NESTED_CANDIDATES = 4096;
 /** Largest nested image copied out to a temporary file when the backend cannot map files in place. */
 const MAX_COPY = 512 * 1024 * 1024;
 
 const inStore = (p: string) => p === '/nix/store' || p.startsWith('/nix/store/');
 
-/** Files that might be images, from the inventory alone. */
-export function nestedCandidates(inv: Inventory): Entry[] {
-  const out: Entry[] = [];
+/** Files that might be images, from the inventory alone (image-like names first), and how many were left out. */
+export function nestedCandidates(inv: Inventory): { files: Entry[]; unchecked: number } {
+  const named: Entry[] = [];
+  const big: Entry[] = [];
   for (const e of inv.unordered()) {
     if (e.type !== 'file' || e.size < 2048) continue;
-    if (IMAGE_NAME.test(e.path) || (e.size >= BIG && !inStore(e.path))) out.push(e);
+    if (IMAGE_NAME.test(e.path)) named.push(e);
+    else if (e.size >= BIG && !inStore(e.path)) big.push(e);
   }
-  out.sort((a, b) => (a.path < b.path ? -1 : 1));
-  return out.slice(0, MAX_CANDIDATES);
+  const byPath = (a: Entry, b: Entry) => (a.path < b.path ? -1 : 1);
+  const all = [...named.sort(byPath), ...big.sort(byPath)];
+  return { files: all.slice(0, MAX_NESTED_CANDIDATES), unchecked: Math.max(0, all.length - MAX_NESTED_CANDIDATES) };
 }
 
 export interface NestedImage {
@@ -58,8 +61,8 @@ export interface NestedImage {
 export async function nestedImages(
   inv: Inventory,
   read: (paths: string[]) => Promise<Map<string, Buffer | null>>,
-): Promise<NestedImage[]> {
-  const cands = nestedCandidates(inv);
+): Promise<{ images: NestedImage[]; unchecked: number }> {
+  const { files: cands, unchecked } = nestedCandidates(inv);
   // Filesystems mounted from a file (the ISO's store) are audited already: their device names the file.
   const mounted = new Set<string>();
   for (const e of inv.unordered()) mounted.add(e.fs);
@@ -77,7 +80,7 @@ export async function nestedImages(
       out.push({ entry: e, description: d.description, raw: d.kind === 'image' && d.container === 'raw' });
     }
   }
-  return out;
+  return { images: out, unchecked };
 }
 
 /** A view under another name (a filesystem read from a file: `<outer device>:<path>`). */
@@ -142,7 +145,7 @@ export async function withNestedRoots(image: OpenedImage, opts: NestedOptions): 
   const cleanups: Array<() => void> = [];
   for (const root of image.roots) {
     if (root.ruleTags) continue;
-    const found = await nestedImages(root.inventory, headReader(root));
+    const { images: found } = await nestedImages(root.inventory, headReader(root));
     for (const n of found) {
       const label = root.prefix ? `${root.prefix}:${n.entry.path}` : n.entry.path;
       try {

@@ -212,6 +212,8 @@ export interface TarWalkOptions {
   onEntry(entry: TarEntry): Sink | null | Promise<Sink | null>;
   /** Read the stream to its end after the end-of-archive blocks (for digests over the whole stream). */
   drain?: boolean;
+  /** The target's deadline: stop between members once it fires. */
+  signal?: AbortSignal;
 }
 
 /** Read every member of a tar stream. Throws TargetError on a damaged, hostile or truncated archive. */
@@ -230,6 +232,7 @@ export async function walkTar(src: AsyncIterable<Buffer>, opts: TarWalkOptions):
   };
   try {
     for (;;) {
+      if (opts.signal?.aborted) throw new TargetError('tar archive: stopped at the deadline');
       const h = await pull.take(BLOCK);
       if (!h) {
         if (entries === 0) throw new TargetError('empty tar archive');

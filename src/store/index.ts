@@ -9,7 +9,8 @@ import { VERSION } from '../paths.js';
 import { expandProducts, isAuditableFile } from '../resolve/index.js';
 import { scan, type ScanOptions } from '../scan.js';
 import type { Report, TargetResult } from '../types.js';
-import { configHash, ResultCache } from './cache.js';
+import { FINGERPRINT_VERSION } from '../fingerprint.js';
+import { configHash, loadCacheKey, ResultCache } from './cache.js';
 import { defaultJobs, Semaphore } from './pool.js';
 import { terminalProgress } from './progress.js';
 import { inShard, parseShard } from './shard.js';
@@ -26,6 +27,8 @@ export interface StoreRequest extends ScanOptions {
   jobs?: number;
   /** Result-cache directory (absolute), or none. */
   cacheDir?: string | null;
+  /** File holding the key that seals cache entries (default: the user's state directory). */
+  cacheKeyFile?: string | null;
   /** A progress bar on a terminal. */
   progress?: { write: (s: string) => void; columns?: number };
   /** Called as each target finishes, in completion order. */
@@ -41,6 +44,8 @@ export interface StoreRequest extends ScanOptions {
 export function cacheKey(req: Pick<StoreRequest, 'backend' | 'host' | 'rules' | 'allowBackingFile' | 'nested'>): string {
   return configHash({
     version: VERSION,
+    // Findings carry their fingerprint: a new recipe must not reuse results fingerprinted by the old one.
+    fingerprintVersion: FINGERPRINT_VERSION,
     backend: req.backend,
     host: req.host,
     // A rule edited under the same id (a YAML rule, or a built-in between two builds) must not hit old results.
@@ -76,7 +81,7 @@ export async function auditStore(req: StoreRequest): Promise<Report | null> {
     ...req,
     jobs,
     appliances: new Semaphore(Math.min(jobs, jobsDefault.appliances)),
-    cache: req.cacheDir ? new ResultCache(req.cacheDir, cacheKey(req)) : null,
+    cache: req.cacheDir ? new ResultCache(req.cacheDir, cacheKey(req), loadCacheKey(req.cacheDir, req.cacheKeyFile ?? null)) : null,
     progress: req.progress ? terminalProgress(targets.length, req.progress.write, req.progress.columns) : undefined,
   });
 }

@@ -1,4 +1,5 @@
 /** A one-line progress bar for terminals: images done of total, the current image, an ETA. Never in CI logs. */
+import { visible } from '../escape.js';
 
 export interface Progress {
   start(target: string): void;
@@ -22,7 +23,7 @@ export function terminalProgress(total: number, write: (s: string) => void, colu
     const filled = Math.round((finished / Math.max(1, total)) * width);
     const elapsed = now() - started;
     const eta = finished > 0 ? fmtDuration((elapsed / finished) * (total - finished)) : '?';
-    const current = [...running].pop() ?? '';
+    const current = visible([...running].pop() ?? '');
     let line = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${finished}/${total} ETA ${eta} ${current}`;
     if (line.length > columns - 1) line = line.slice(0, columns - 2) + '…';
     write(`\r\x1b[2K${line}`);

@@ -53,10 +53,16 @@ async function imagesUnder(dir: string, opts: ExpandOptions): Promise<string[]> 
     }
     if (!regular) opts.verbose?.(`skipping ${full}: not a regular file`);
     else if (await opts.isImage(full)) out.push(full);
+    // Named like an image but not recognised: a corrupt image must not vanish from a store's report. It is a target,
+    // and its audit fails with the reason (exit 3).
+    else if (IMAGE_NAME.test(e.path)) out.push(full);
     else opts.verbose?.(`skipping ${full}: not a disk or filesystem image`);
   }
   return out;
 }
+
+/** File names that say "disk image" (and their compressed forms). */
+export const IMAGE_NAME = /\.(?:img|raw|qcow2?|vmdk|vhdx?|vdi|iso|ova)(?:\.(?:gz|xz|zst|zstd|bz2))?$/i;
 
 export async function expandTargets(args: string[], opts: ExpandOptions): Promise<string[]> {
   const out: string[] = [];

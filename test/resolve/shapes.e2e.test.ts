@@ -2,6 +2,7 @@
  * Every shape a build hands over, built from the leaky sample by images-sample/build-archives.mjs with real tools,
  * audited through the built CLI with `--backend auto`: each finds what the leaky sample holds.
  */
+import { execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -107,6 +108,20 @@ describe('what a build hands over, audited with --backend auto', () => {
       expect(r.stdout).not.toContain(FAKE_NPM_TOKEN);
     });
   }
+
+  it('a docker-archive compressed as a whole (docker save | gzip) is decompressed once and read the same', () => {
+    const tmp = mkdtempSync(path.join(os.tmpdir(), 'hostleak-dockergz-'));
+    try {
+      const gz = path.join(tmp, 'image.tar.gz');
+      execFileSync('sh', ['-c', 'gzip -n -c "$0" > "$1"', path.join(SAMPLES, 'leaky-docker.tar'), gz]);
+      const { r, report } = scan(gz);
+      expect(r.status).toBe(1);
+      expect(report!.targets[0]!.backend).toBe('container');
+      expect(pairs(report!)).toEqual(treeReference);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
 
   it('an OCI layout whose layer does not match its digest exits 3', () => {
     const tmp = mkdtempSync(path.join(os.tmpdir(), 'hostleak-oci-'));

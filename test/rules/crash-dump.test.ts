@@ -1,15 +1,9 @@
 import { ruleTester } from '../helpers/rule-tester.js';
 import { withAccounts } from '../helpers/tree.js';
 import rule from '../../rules/crash-dump.js';
+import { elfHeader } from '../helpers/records.js';
 
-/** A 64-byte ELF header of the given type (4 = ET_CORE, 2 = ET_EXEC). */
-function elf(type: number): string {
-  const b = Buffer.alloc(64);
-  b.writeUInt32BE(0x7f454c46, 0);
-  b[4] = 2; b[5] = 1; b[6] = 1;
-  b.writeUInt16LE(type, 16);
-  return b.toString('base64');
-}
+const elf = (type: number) => elfHeader(type).toString('base64');
 
 ruleTester(rule, {
   valid: [

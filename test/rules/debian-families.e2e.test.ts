@@ -8,14 +8,16 @@ import type { Finding, Report } from '../../src/types.js';
 import { hostleak, json } from '../helpers/cli.js';
 import { debianRoot, plant, removeRoot } from '../helpers/debian-root.js';
 import { FAKE_OPENSSH_KEY } from '../helpers/fake-secrets.js';
+import { elfHeader, loginRecord } from '../helpers/records.js';
 
-const elfCore = (() => { const b = Buffer.alloc(64); b.writeUInt32BE(0x7f454c46, 0); b[4] = 2; b[5] = 1; b[6] = 1; b.writeUInt16LE(4, 16); return b; })();
-const wtmp = (() => { const b = Buffer.alloc(384); b.writeInt32LE(7, 0); b.write('pts/0', 8); b.write('root', 44); return b; })();
+const elfCore = elfHeader(4);
+const wtmp = loginRecord();
 const AWS_DOC = 'aws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n';
 
 describe('a Debian-like tree with one instance of every family', () => {
   let root: string;
   let findings: Finding[];
+  let stderr: string;
   beforeAll(() => {
     root = debianRoot([
       {
@@ -62,9 +64,10 @@ describe('a Debian-like tree with one instance of every family', () => {
       'root/.ssh/authorized_keys': 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice@vm\n',
       'etc/app/app.conf': 'data = /build/app-src/data\n',
     });
-    const r = hostleak(['scan', root, '--backend', 'dir', '--format', 'json', '--fail-on', 'never', '--host-name', 'vm', '--host-user', 'alice', '--host-home', '/home/alice']);
+    const r = hostleak(['scan', root, '--backend', 'dir', '--format', 'json', '--fail-on', 'never', '--host-name', 'vm', '--host-user', 'alice', '--host-home', '/home/alice', '--verbose']);
     expect(r.status).toBe(0);
     findings = json<Report>(r).targets[0]!.findings;
+    stderr = r.stderr;
   });
   afterAll(() => removeRoot(root));
 
@@ -93,6 +96,10 @@ describe('a Debian-like tree with one instance of every family', () => {
     ['/var/log/dpkg.log', 'build-log'],
   ])('%s: %s at warning or above', (p, rule) => {
     expect(at(p)).toContain(rule);
+  });
+
+  it('--verbose says which package database was read', () => {
+    expect(stderr).toContain('package database: dpkg (5 packages');
   });
 
   it('the secret is redacted', () => {

@@ -1,9 +1,10 @@
 import { ruleTester } from '../helpers/rule-tester.js';
 import { withAccounts } from '../helpers/tree.js';
 import rule from '../../rules/login-records.js';
+import { loginRecord } from '../helpers/records.js';
 
 const zeros = (n: number) => Buffer.alloc(n).toString('base64');
-const record = () => { const b = Buffer.alloc(384); b.writeInt32LE(7, 0); b.write('pts/0', 8); b.write('root', 44); return b.toString('base64'); };
+const record = () => loginRecord().toString('base64');
 
 ruleTester(rule, {
   valid: [

@@ -11,7 +11,7 @@ import { Inventory } from '../../inventory.js';
 import type { Entry, EntryType } from '../../types.js';
 import type { FileContent } from '../backend.js';
 import { decompressSync } from './compress.js';
-import { LIMITS, rethrowIfStrict, type Listed, type NativeFs } from './fs.js';
+import { LIMITS, ProblemList, rethrowIfStrict, typeOfMode, type Listed, type NativeFs } from './fs.js';
 import { CorruptImageError, ExtentSource, UnsupportedImageError, type ByteSource } from './source.js';
 
 const SB_OFFSET = 1024;
@@ -28,32 +28,26 @@ const CHUNK_BASED = 4;
 /** Largest decompressed extent accepted (one pcluster's output; mkfs.erofs writes far less). */
 const MAX_EXTENT = 16 * 1024 * 1024;
 const INCOMPAT_ZERO_PADDING = 0x1;
+const ADVISE_COMPACTED_2B = 0x1;
+const ADVISE_BIG_PCLUSTER_1 = 0x2;
+const ADVISE_BIG_PCLUSTER_2 = 0x4;
+const ADVISE_INLINE_PCLUSTER = 0x8;
+/** In a NONHEAD lcluster right after a HEAD: the pcluster's block count, not a distance. */
+const D0_CBLKCNT = 0x800;
+
+/** One logical cluster's index entry: type (0 PLAIN, 1 HEAD1, 2 NONHEAD, 3 HEAD2), offset, block, raw low bits. */
+interface ClusterIndex {
+  type: number;
+  clusterofs: number;
+  blkaddr: number;
+  lo: number;
+}
 const INCOMPAT_BIG_PCLUSTER = 0x2;
 
 export function isErofs(src: ByteSource): boolean {
   return src.size >= SB_OFFSET + 128 && src.read(SB_OFFSET, 4).readUInt32LE(0) === MAGIC;
 }
 
-function typeOfMode(mode: number): EntryType {
-  switch (mode & 0xf000) {
-    case 0x8000:
-      return 'file';
-    case 0x4000:
-      return 'dir';
-    case 0xa000:
-      return 'symlink';
-    case 0x2000:
-      return 'chardev';
-    case 0x6000:
-      return 'blockdev';
-    case 0x1000:
-      return 'fifo';
-    case 0xc000:
-      return 'socket';
-    default:
-      return 'unknown';
-  }
-}
 
 interface Inode {
   nid: number;
@@ -212,30 +206,51 @@ export class ErofsFs implements NativeFs {
     const algs = legacy ? 0 : hdr[6]!;
     const lclusterBits = legacy ? this.blkBits : this.blkBits + (hdr[7]! & 7);
     if ((algs & 0x0f) !== 0) throw new UnsupportedImageError(`${this.name}: inode ${ino.nid}: erofs compression algorithm ${algs & 0x0f} is not supported (lz4 only)`);
-    if (advise & ~0x0001) {
-      // Big pclusters, inline pcluster tails, fragments or interlaced data need more than this reader decodes.
+    if (advise & ~(ADVISE_COMPACTED_2B | ADVISE_BIG_PCLUSTER_1 | ADVISE_BIG_PCLUSTER_2 | ADVISE_INLINE_PCLUSTER)) {
+      // Fragments (tails packed into a shared inode) and interlaced pclusters are not decoded.
       throw new UnsupportedImageError(`${this.name}: inode ${ino.nid}: erofs compression options 0x${advise.toString(16)} are not supported`);
+    }
+    if ((algs >> 4) !== 0 && (algs >> 4) !== (algs & 0x0f)) {
+      throw new UnsupportedImageError(`${this.name}: inode ${ino.nid}: erofs second compression algorithm ${algs >> 4} is not supported`);
     }
     const lsize = 1 << lclusterBits;
     const nClusters = Math.ceil(ino.size / lsize);
     // Legacy indexes follow the map header and 8 bytes of padding; compact ones follow the header.
-    const indexes = this.clusterIndexes(ino, mapPos + (ino.layout === COMPRESSED_FULL ? 16 : 8), nClusters, lclusterBits, advise);
+    const { indexes, end: indexEnd } = this.clusterIndexes(ino, mapPos + (ino.layout === COMPRESSED_FULL ? 16 : 8), nClusters, lclusterBits, advise);
     const out = Buffer.alloc(want);
-    // Extents: each HEAD (or PLAIN) lcluster starts a new extent at (lcn << bits) + clusterofs.
-    const starts: Array<{ at: number; blk: number; plain: boolean }> = [];
+    // Extents: each HEAD (or PLAIN) lcluster starts a new extent at (lcn << bits) + clusterofs. With big pclusters,
+    // the NONHEAD right after a HEAD may carry the pcluster's block count (the CBLKCNT flag); otherwise it is 1.
+    const starts: Array<{ at: number; blk: number; blocks: number; plain: boolean }> = [];
     for (let lcn = 0; lcn < nClusters; lcn++) {
       const ix = indexes[lcn]!;
       if (ix.type === 2) continue; // NONHEAD
-      starts.push({ at: lcn * lsize + ix.clusterofs, blk: ix.blkaddr, plain: ix.type === 0 });
+      const big = (ix.type === 1 && advise & ADVISE_BIG_PCLUSTER_1) || (ix.type === 3 && advise & ADVISE_BIG_PCLUSTER_2);
+      const next = indexes[lcn + 1];
+      const blocks = big && next && next.type === 2 && next.lo & D0_CBLKCNT ? next.lo & ~D0_CBLKCNT : 1;
+      if (blocks === 0 || blocks > MAX_EXTENT / this.blkSize) throw new CorruptImageError(`${this.name}: inode ${ino.nid}: pcluster of ${blocks} blocks`);
+      starts.push({ at: lcn * lsize + ix.clusterofs, blk: ix.blkaddr, blocks, plain: ix.type === 0 });
     }
+    // Inline pcluster (ztailpacking): the last extent's compressed data follows the cluster index in the inode's block.
+    const inlineSize = advise & ADVISE_INLINE_PCLUSTER ? hdr.readUInt16LE(2) : 0;
     if (starts.length === 0 || starts[0]!.at !== 0) throw new CorruptImageError(`${this.name}: inode ${ino.nid}: compression map without a first extent`);
     for (let i = 0; i < starts.length; i++) {
       const s = starts[i]!;
       if (s.at >= want) break;
       const end = i + 1 < starts.length ? starts[i + 1]!.at : ino.size;
       if (end <= s.at || end - s.at > MAX_EXTENT) throw new CorruptImageError(`${this.name}: inode ${ino.nid}: bad extent length ${end - s.at}`);
-      if (s.blk >= this.blocks || (s.blk + 1) * this.blkSize > this.src.size) throw new CorruptImageError(`${this.name}: inode ${ino.nid}: pcluster outside the filesystem`);
-      const raw = this.src.read(s.blk * this.blkSize, this.blkSize);
+      let raw: Buffer;
+      // The inline pcluster is the one of the extent holding the file's last byte (a PLAIN marker may follow at EOF).
+      if (inlineSize > 0 && end >= ino.size) {
+        if (indexEnd + inlineSize > this.src.size || (indexEnd % this.blkSize) + inlineSize > this.blkSize) {
+          throw new CorruptImageError(`${this.name}: inode ${ino.nid}: inline pcluster crosses its block`);
+        }
+        raw = this.src.read(indexEnd, inlineSize);
+      } else {
+        if (s.blk + s.blocks > this.blocks || (s.blk + s.blocks) * this.blkSize > this.src.size) {
+          throw new CorruptImageError(`${this.name}: inode ${ino.nid}: pcluster outside the filesystem`);
+        }
+        raw = this.src.read(s.blk * this.blkSize, s.blocks * this.blkSize);
+      }
       let data: Buffer;
       if (s.plain) data = raw.subarray(0, end - s.at);
       else {
@@ -261,28 +276,30 @@ export class ErofsFs implements NativeFs {
     n: number,
     lclusterBits: number,
     advise: number,
-  ): Array<{ type: number; clusterofs: number; blkaddr: number }> {
+  ): { indexes: ClusterIndex[]; end: number } {
     if (n > 16 * 1024 * 1024) throw new CorruptImageError(`${this.name}: inode ${ino.nid}: too many clusters`);
-    const out: Array<{ type: number; clusterofs: number; blkaddr: number }> = [];
+    const out: ClusterIndex[] = [];
     if (ino.layout === COMPRESSED_FULL) {
       if (pos + n * 8 > this.src.size) throw new CorruptImageError(`${this.name}: inode ${ino.nid}: cluster index outside the image`);
       const b = this.src.read(pos, n * 8);
       for (let i = 0; i < n; i++) {
-        out.push({ type: b.readUInt16LE(i * 8) & 3, clusterofs: b.readUInt16LE(i * 8 + 2), blkaddr: b.readUInt32LE(i * 8 + 4) });
+        // di_u: the block address (HEAD/PLAIN) or delta[0] (NONHEAD, with the CBLKCNT flag for big pclusters).
+        out.push({ type: b.readUInt16LE(i * 8) & 3, clusterofs: b.readUInt16LE(i * 8 + 2), blkaddr: b.readUInt32LE(i * 8 + 4), lo: b.readUInt16LE(i * 8 + 4) });
       }
-      return out;
+      return { indexes: out, end: pos + n * 8 };
     }
+    const bigPcluster = (advise & ADVISE_BIG_PCLUSTER_1) !== 0;
+    let end = pos;
     // Compact indexes: 4-byte slots until the index is 32-byte aligned, then (advise COMPACTED_2B) packs of 16
     // 2-byte slots, then 4-byte slots again; each pack ends with the block address its HEAD lclusters count from.
     if (lclusterBits !== 12) throw new UnsupportedImageError(`${this.name}: inode ${ino.nid}: erofs compact indexes with ${1 << lclusterBits}-byte clusters are not supported`);
     let initial4b = (32 - (pos % 32)) / 4;
     if (initial4b === 8) initial4b = 0;
     let count2b = 0;
-    if (initial4b > n) initial4b = 0;
-    else if (advise & 0x0001) count2b = Math.floor((n - initial4b) / 16) * 16;
-    const end = pos + initial4b * 4 + count2b * 2 + (n - initial4b - count2b) * 4 + 8;
-    if (end > this.src.size) throw new CorruptImageError(`${this.name}: inode ${ino.nid}: cluster index outside the image`);
-    const area = this.src.read(pos, end - pos);
+    if (advise & ADVISE_COMPACTED_2B && initial4b < n) count2b = Math.floor((n - initial4b) / 16) * 16;
+    const areaEnd = pos + initial4b * 4 + count2b * 2 + (n - initial4b - count2b) * 4 + 8;
+    if (areaEnd > this.src.size) throw new CorruptImageError(`${this.name}: inode ${ino.nid}: cluster index outside the image`);
+    const area = this.src.read(pos, areaEnd - pos);
     for (let lcn = 0; lcn < n; lcn++) {
       let slot = pos;
       let rel = lcn;
@@ -310,27 +327,41 @@ export class ErofsFs implements NativeFs {
         const v = (area[byte]! | (area[byte + 1]! << 8) | ((area[byte + 2] ?? 0) << 16) | ((area[byte + 3] ?? 0) << 24)) >>> (bit & 7);
         return { type: (v >>> lclusterBits) & 3, lo: v & ((1 << lclusterBits) - 1) };
       };
+      end = pos + packAt + packBytes;
       const me = decode(i);
       if (me.type === 2) {
-        out.push({ type: 2, clusterofs: 0, blkaddr: 0 });
+        out.push({ type: 2, clusterofs: 0, blkaddr: 0, lo: me.lo });
         continue;
       }
-      // Count the pclusters before this one in the pack (a NONHEAD run counts once, at its head).
-      let nblk = 1;
+      // The blocks of the pclusters before this one in the pack, counted back from the pack's base address.
+      let nblk = bigPcluster ? 0 : 1;
       while (i > 0) {
         --i;
         const o = decode(i);
-        if (o.type === 2) i -= o.lo;
-        if (i >= 0) ++nblk;
+        if (!bigPcluster) {
+          if (o.type === 2) i -= o.lo;
+          if (i >= 0) ++nblk;
+        } else if (o.type === 2) {
+          if (o.lo & D0_CBLKCNT) {
+            // The CBLKCNT NONHEAD right after a HEAD: that pcluster's size; skip its HEAD.
+            --i;
+            nblk += o.lo & ~D0_CBLKCNT;
+          } else {
+            if (o.lo <= 1) throw new CorruptImageError(`${this.name}: inode ${ino.nid}: big pcluster without its block count`);
+            i -= o.lo - 2;
+          }
+        } else {
+          ++nblk;
+        }
       }
-      out.push({ type: me.type, clusterofs: me.lo, blkaddr: area.readUInt32LE(packAt + packBytes - 4) + nblk });
+      out.push({ type: me.type, clusterofs: me.lo, blkaddr: area.readUInt32LE(packAt + packBytes - 4) + nblk, lo: me.lo });
     }
-    return out;
+    return { indexes: out, end };
   }
 
   // ---- directories -------------------------------------------------------------------------------------------
 
-  private readDir(dir: Inode, path: string, problems: string[], visit: (name: string, nid: number) => void): void {
+  private readDir(dir: Inode, path: string, problems: ProblemList, visit: (name: string, nid: number) => void): void {
     if (dir.size > LIMITS.maxDirBytes) {
       problems.push(`${this.name}:${path}: directory too large (${dir.size} bytes)`);
       return;
@@ -373,7 +404,7 @@ export class ErofsFs implements NativeFs {
   // ---- public ------------------------------------------------------------------------------------------------
 
   list(device: string): Listed {
-    const problems: string[] = [];
+    const problems = new ProblemList();
     const inventory = new Inventory();
     this.paths.clear();
     if (this.blocks * this.blkSize > this.src.size) {
@@ -444,7 +475,7 @@ export class ErofsFs implements NativeFs {
         problems.push(`${this.name}:${path}: unreadable directory (${(err as Error).message})`);
       }
     }
-    return { inventory, problems };
+    return { inventory, problems: problems.done() };
   }
 
   private fileInode(path: string): Inode {

@@ -10,7 +10,7 @@
 import { Inventory } from '../../inventory.js';
 import type { Entry, EntryType } from '../../types.js';
 import type { FileContent } from '../backend.js';
-import { LIMITS, ProblemList, rethrowIfStrict, type NativeFs } from './fs.js';
+import { LIMITS, ProblemList, rethrowIfStrict, typeOfMode, type NativeFs } from './fs.js';
 import { BufferSource, CorruptImageError, ExtentSource, UnsupportedImageError, type ByteSource } from './source.js';
 
 const SB_OFFSET = 1024;
@@ -66,26 +66,6 @@ function cString(b: Buffer, off: number, len: number): string {
   return b.toString('utf8', off, end);
 }
 
-function typeOfMode(mode: number): EntryType {
-  switch (mode & 0xf000) {
-    case 0x8000:
-      return 'file';
-    case 0x4000:
-      return 'dir';
-    case 0xa000:
-      return 'symlink';
-    case 0x2000:
-      return 'chardev';
-    case 0x6000:
-      return 'blockdev';
-    case 0x1000:
-      return 'fifo';
-    case 0xc000:
-      return 'socket';
-    default:
-      return 'unknown';
-  }
-}
 
 /** A contiguous mapping of file blocks to filesystem blocks; `phys` -1 is a hole (or uninitialised extent). */
 interface Run {

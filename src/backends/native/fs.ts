@@ -2,6 +2,7 @@
 import type { Inventory } from '../../inventory.js';
 import { TargetError } from '../../errors.js';
 import type { FileContent } from '../../types.js';
+import type { EntryType } from '../../types.js';
 import type { ByteSource } from './source.js';
 
 export interface Listed {
@@ -73,4 +74,26 @@ export function setStrict(on: boolean): void {
 }
 export function rethrowIfStrict(err: unknown): void {
   if (strict && !(err instanceof TargetError)) throw err;
+}
+
+/** The entry type of a POSIX mode's file-type bits (S_IFMT). */
+export function typeOfMode(mode: number): EntryType {
+  switch (mode & 0xf000) {
+    case 0x8000:
+      return 'file';
+    case 0x4000:
+      return 'dir';
+    case 0xa000:
+      return 'symlink';
+    case 0x2000:
+      return 'chardev';
+    case 0x6000:
+      return 'blockdev';
+    case 0x1000:
+      return 'fifo';
+    case 0xc000:
+      return 'socket';
+    default:
+      return 'unknown';
+  }
 }

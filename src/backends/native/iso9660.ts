@@ -10,7 +10,7 @@
 import { Inventory } from '../../inventory.js';
 import type { Entry, EntryType } from '../../types.js';
 import type { FileContent } from '../backend.js';
-import { LIMITS, rethrowIfStrict, type Listed, type NativeFs } from './fs.js';
+import { LIMITS, ProblemList, rethrowIfStrict, typeOfMode, type Listed, type NativeFs } from './fs.js';
 import { CorruptImageError, ExtentSource, type ByteSource, type FileExtent } from './source.js';
 
 const SECTOR = 2048;
@@ -46,26 +46,6 @@ function longDate(b: Buffer, o: number): number | null {
   return Math.floor(t / 1000) - b.readInt8(o + 16) * 15 * 60;
 }
 
-function typeOfMode(mode: number): EntryType {
-  switch (mode & 0xf000) {
-    case 0x8000:
-      return 'file';
-    case 0x4000:
-      return 'dir';
-    case 0xa000:
-      return 'symlink';
-    case 0x2000:
-      return 'chardev';
-    case 0x6000:
-      return 'blockdev';
-    case 0x1000:
-      return 'fifo';
-    case 0xc000:
-      return 'socket';
-    default:
-      return 'unknown';
-  }
-}
 
 /** One directory entry, decoded (the pieces of a multi-extent file merged). */
 interface Record {
@@ -178,7 +158,7 @@ export class Iso9660Fs implements NativeFs {
   // ---- system use (Rock Ridge) -------------------------------------------------------------------------------
 
   /** Decode the SUSP entries of one record (following CE continuation areas) into `rec`. */
-  private rockRidge(area: Buffer, rec: Record, path: string, problems: string[]): void {
+  private rockRidge(area: Buffer, rec: Record, path: string, problems: ProblemList): void {
     let nm = '';
     let nmSeen = false;
     const sl: string[] = [];
@@ -300,7 +280,7 @@ export class Iso9660Fs implements NativeFs {
 
   // ---- directories -------------------------------------------------------------------------------------------
 
-  private readDir(extent: number, size: number, path: string, problems: string[]): Record[] {
+  private readDir(extent: number, size: number, path: string, problems: ProblemList): Record[] {
     if (size > LIMITS.maxDirBytes) {
       problems.push(`${this.name}:${path}: directory too large (${size} bytes)`);
       return [];
@@ -378,14 +358,20 @@ export class Iso9660Fs implements NativeFs {
     return out;
   }
 
-  private rootRecord(problems: string[]): Record {
-    const buf = this.src.read(this.rootExtent * SECTOR, Math.min(SECTOR, this.rootSize));
+  /**
+   * A directory's own "." record (its first): the kernel takes a directory's attributes from it, not from the
+   * record naming it in the parent (the two may differ: plain ISOs keep distinct dates).
+   */
+  private dotRecord(extent: number, size: number, path: string, problems: ProblemList): Record {
+    const buf = this.src.read(extent * SECTOR, Math.min(SECTOR, size));
     const len = buf[0]!;
-    const rec: Record = { name: '', isDir: true, extents: [], size: this.rootSize, mtime: len >= 34 ? shortDate(buf, 18) : 0 };
-    if (this.flavour === 'rockridge' && len >= 34 && len <= buf.length) {
-      const nameLen = buf[32]!;
-      const su = 33 + nameLen + ((nameLen & 1) === 0 ? 1 : 0);
-      this.rockRidge(buf.subarray(su, len), rec, '/', problems);
+    if (len < 34 || len > buf.length || buf[32] !== 1 || buf[33] !== 0) {
+      throw new CorruptImageError(`${this.name}:${path}: directory without its "." record`);
+    }
+    const rec: Record = { name: '', isDir: true, extents: [], size: buf.readUInt32LE(10), mtime: shortDate(buf, 18) };
+    if (this.flavour === 'rockridge') {
+      // 34: the one-byte "." identifier and its padding byte; the root's SP record is not shifted by its own skip.
+      this.rockRidge(buf.subarray(34 + (extent === this.rootExtent ? 0 : this.suSkip), len), rec, path, problems);
     }
     return rec;
   }
@@ -393,7 +379,7 @@ export class Iso9660Fs implements NativeFs {
   // ---- public ------------------------------------------------------------------------------------------------
 
   list(device: string): Listed {
-    const problems: string[] = [];
+    const problems = new ProblemList();
     const inventory = new Inventory();
     this.files.clear();
     if (this.volumeBytes > this.src.size) {
@@ -415,7 +401,7 @@ export class Iso9660Fs implements NativeFs {
       if (type === 'symlink') e.target = r.target ?? '';
       return e;
     };
-    const root = this.rootRecord(problems);
+    const root = this.dotRecord(this.rootExtent, this.rootSize, '/', problems);
     inventory.add(mk('/', root));
     const visited = new Set<number>([this.rootExtent]);
     const stack: Array<{ path: string; extent: number; size: number }> = [{ path: '/', extent: this.rootExtent, size: this.rootSize }];
@@ -461,6 +447,20 @@ export class Iso9660Fs implements NativeFs {
             continue;
           }
         }
+        if (r.isDir) {
+          // Attributes, like the kernel's, from the directory's own "." record (the name stays the parent's).
+          try {
+            const dot = this.dotRecord(dirExtent, dirSize, p, problems);
+            r.mtime = dot.mtime;
+            r.size = dot.size;
+            dirSize = dot.size;
+            if (dot.mode !== undefined) [r.mode, r.uid, r.gid] = [dot.mode, dot.uid, dot.gid];
+          } catch (err) {
+            rethrowIfStrict(err);
+            problems.push(`${this.name}:${p}: ${(err as Error).message}`);
+            continue;
+          }
+        }
         const e = mk(p, r);
         if (e.type === 'dir' || (r.isDir && r.childLink !== undefined)) {
           if (visited.has(dirExtent)) {
@@ -475,7 +475,7 @@ export class Iso9660Fs implements NativeFs {
         inventory.add(e);
       }
     }
-    return { inventory, problems };
+    return { inventory, problems: problems.done() };
   }
 
   openFile(path: string): ByteSource {

@@ -11,7 +11,7 @@ import { Inventory } from '../../inventory.js';
 import type { Entry, EntryType } from '../../types.js';
 import type { FileContent } from '../backend.js';
 import { decompressAsync, decompressSync, isSyncCodec, type Codec } from './compress.js';
-import { LIMITS, rethrowIfStrict, type Listed, type NativeFs } from './fs.js';
+import { LIMITS, ProblemList, rethrowIfStrict, type Listed, type NativeFs } from './fs.js';
 import { CorruptImageError, UnsupportedImageError, type ByteSource } from './source.js';
 
 const MAGIC = 0x73717368; // "hsqs"
@@ -348,7 +348,7 @@ export class SquashFs implements NativeFs {
   // ---- directories -----------------------------------------------------------------------------------------
 
   /** The entries of a directory inode: name, inode cursor, type. */
-  private async readDir(dir: Inode, path: string, problems: string[]): Promise<Array<{ name: string; at: Cursor; type: number }>> {
+  private async readDir(dir: Inode, path: string, problems: ProblemList): Promise<Array<{ name: string; at: Cursor; type: number }>> {
     const out: Array<{ name: string; at: Cursor; type: number }> = [];
     // file_size counts 3 bytes for the implicit `.` and `..`.
     let left = dir.size - 3;
@@ -385,7 +385,7 @@ export class SquashFs implements NativeFs {
   // ---- public ----------------------------------------------------------------------------------------------
 
   async list(device: string): Promise<Listed> {
-    const problems: string[] = [];
+    const problems = new ProblemList();
     const inventory = new Inventory();
     this.paths.clear();
     const ids = await this.loadIds();
@@ -456,7 +456,7 @@ export class SquashFs implements NativeFs {
         this.paths.set(p, d.at);
       }
     }
-    return { inventory, problems };
+    return { inventory, problems: problems.done() };
   }
 
   private async fileInode(path: string): Promise<Inode> {

@@ -1,0 +1,91 @@
+#!/usr/bin/env node
+// Benchmark of the native filesystem readers, everything measured in this run on this machine (ratios, never
+// thresholds). The large bench tree (bench/make-large.mjs: a NixOS-store-like tree, ~147k entries) is packed once
+// (cached under bench/out/) as
+//   squashfs zstd / xz   mksquashfs (the NixOS installer ISO's store uses zstd; older ones xz)
+//   erofs lz4hc          mkfs.erofs -zlz4hc (systemd-repart / appliance images)
+//   iso9660              xorriso (Rock Ridge + Joliet), the tree stored uncompressed
+// and for each one:
+//   native     `hostleak scan --backend native --format json IMG`, best of N
+//   reference  the format's own tool over the same image: `unsquashfs -lln` (list with attributes), `fsck.erofs`
+//              (walks and decodes everything), `xorriso -find / -exec lsdl`
+//   guestfs    `hostleak scan --backend guestfs` (one appliance under TCG; skip with HOSTLEAK_BENCH_GUESTFS=0)
+//   node bench/filesystems.mjs [--runs 2]
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { bestOf, run, seconds, summary } from './lib.mjs';
+import { writeLargeTree } from './make-large.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.join(here, '..');
+const args = process.argv.slice(2);
+const i = args.indexOf('--runs');
+const RUNS = i >= 0 ? Number(args[i + 1]) : Number(process.env.HOSTLEAK_BENCH_RUNS ?? 2);
+const GUESTFS = process.env.HOSTLEAK_BENCH_GUESTFS !== '0';
+const accel = process.env.HOSTLEAK_BENCH_ACCEL ?? 'tcg';
+const cli = path.join(repo, 'dist', 'src', 'bin', 'hostleak.js');
+const VERSION = 1;
+
+const FORMATS = [
+  { name: 'squashfs (zstd)', suffix: 'zstd.squashfs', make: (t, o) => ['mksquashfs', [t, o, '-comp', 'zstd', '-noappend', '-quiet', '-no-progress']], ref: (o) => ['unsquashfs', ['-lln', o]] },
+  { name: 'squashfs (xz)', suffix: 'xz.squashfs', make: (t, o) => ['mksquashfs', [t, o, '-comp', 'xz', '-noappend', '-quiet', '-no-progress']], ref: (o) => ['unsquashfs', ['-lln', o]] },
+  { name: 'erofs (lz4hc)', suffix: 'lz4hc.erofs', make: (t, o) => ['mkfs.erofs', ['--quiet', '-zlz4hc', o, t]], ref: (o) => ['fsck.erofs', [o]] },
+  { name: 'iso9660 (RR + Joliet)', suffix: 'iso', make: (t, o) => ['xorriso', ['-as', 'mkisofs', '-quiet', '-R', '-J', '-o', o, t]], ref: (o) => ['xorriso', ['-indev', o, '-find', '/', '-exec', 'lsdl']] },
+];
+
+if (!existsSync(cli)) {
+  console.error('build first: npm run build');
+  process.exit(2);
+}
+const outDir = path.join(here, 'out');
+for (const f of FORMATS) f.file = path.join(outDir, `large-tree-v${VERSION}.${f.suffix}`);
+const missing = FORMATS.filter((f) => !existsSync(f.file));
+if (missing.length > 0) {
+  mkdirSync(outDir, { recursive: true });
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'hostleak-bench-tree-'));
+  try {
+    console.error('bench: writing the large tree (once; images cached afterwards)...');
+    await writeLargeTree(path.join(tmp, 'root'));
+    for (const f of missing) {
+      console.error(`bench: packing it as ${f.name}...`);
+      const [cmd, argv] = f.make(path.join(tmp, 'root'), `${f.file}.tmp`);
+      execFileSync(cmd, argv, { stdio: ['ignore', 'ignore', 'inherit'] });
+      execFileSync('mv', [`${f.file}.tmp`, f.file]);
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+
+const best = bestOf();
+const keep = best.keep;
+for (let n = 0; n < RUNS; n++) {
+  for (const f of FORMATS) {
+    keep(`${f.suffix}:native`, run(process.execPath, [cli, 'scan', '--backend', 'native', '--format', 'json', f.file]));
+    const [cmd, argv] = f.ref(f.file);
+    keep(`${f.suffix}:ref`, run(cmd, argv));
+  }
+}
+const guestfs = new Map();
+if (GUESTFS) {
+  const env = { ...process.env, ...(accel === 'tcg' ? { LIBGUESTFS_BACKEND_SETTINGS: 'force_tcg' } : {}) };
+  for (const f of FORMATS) {
+    guestfs.set(f.suffix, run(process.execPath, [cli, 'scan', '--backend', 'guestfs', '--accel', accel, '--format', 'json', f.file], env));
+  }
+}
+const s = seconds;
+console.log(`== filesystems: the large bench tree packed by each format's tool (native and reference: best of ${RUNS}; load average ${os.loadavg()[0].toFixed(1)})`);
+for (const f of FORMATS) {
+  const nat = best.get(`${f.suffix}:native`);
+  const ref = best.get(`${f.suffix}:ref`);
+  const g = guestfs.get(f.suffix);
+  const size = statSync(f.file).size / 2 ** 20;
+  let line = `${f.name.padEnd(22)} native ${s(nat.wall)} | ${f.ref(f.file)[0].padEnd(10)} ${s(ref.wall)} (native/ref x${(nat.wall / ref.wall).toFixed(2)})`;
+  if (g) line += ` | guestfs ${s(g.wall)} x${(g.wall / nat.wall).toFixed(1)} (${g.status === 0 || g.status === 1 ? summary(g) : `exit ${g.status}`})`;
+  console.log(`${line}   [${size.toFixed(0)} MiB; ${summary(nat)}]`);
+}
+if (!GUESTFS) console.log('(guestfs runs skipped: HOSTLEAK_BENCH_GUESTFS=0)');

@@ -1,0 +1,142 @@
+/**
+ * Well-known secret formats, shared by the secret-token and private-key rules and by every rule that quotes a line
+ * of a file as evidence (which must redact any token on that line).
+ */
+import { isExampleSecret } from './example-secrets.js';
+import { redact } from './redact.js';
+
+export interface TokenKind {
+  id: string;
+  label: string;
+  /** Global regex; capture group 1 (or the whole match) is the secret value. */
+  re: RegExp;
+}
+
+export const TOKEN_KINDS: readonly TokenKind[] = [
+  { id: 'aws-access-key-id', label: 'AWS access key id', re: /(?<![A-Z0-9])((?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16})(?![A-Z0-9])/g },
+  {
+    id: 'aws-secret-access-key',
+    label: 'AWS secret access key',
+    re: /aws_?secret_?(?:access_?)?key["']?\s*[:=]\s*["']?([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])/gi,
+  },
+  { id: 'github-token', label: 'GitHub token', re: /(?<![A-Za-z0-9_])(gh[pousr]_[A-Za-z0-9]{36,251})(?![A-Za-z0-9_])/g },
+  { id: 'github-pat', label: 'GitHub fine-grained token', re: /(?<![A-Za-z0-9_])(github_pat_[A-Za-z0-9_]{82})(?![A-Za-z0-9_])/g },
+  { id: 'gitlab-token', label: 'GitLab token', re: /(?<![A-Za-z0-9_-])(gl(?:pat|dt|rt|cbt|ptt|ft|imt|agent|oas)-[A-Za-z0-9_-]{20,})(?![A-Za-z0-9_-])/g },
+  { id: 'slack-token', label: 'Slack token', re: /(?<![A-Za-z0-9-])(xox[abposr]-(?:[0-9]+-)+[A-Za-z0-9-]{8,})(?![A-Za-z0-9-])/g },
+  {
+    id: 'slack-webhook',
+    label: 'Slack webhook URL',
+    re: /(https:\/\/hooks\.slack\.com\/services\/T[A-Z0-9]{6,}\/B[A-Z0-9]{6,}\/[A-Za-z0-9]{20,})/g,
+  },
+  { id: 'npm-token', label: 'npm token', re: /(?<![A-Za-z0-9_])(npm_[A-Za-z0-9]{36})(?![A-Za-z0-9_])/g },
+];
+
+export interface TokenHit {
+  kind: TokenKind;
+  value: string;
+  /** Offset of the value in the text. */
+  index: number;
+}
+
+/** Every token of a known format in the text (published placeholder values excepted: example-secrets.ts). */
+export function findTokens(text: string): TokenHit[] {
+  const hits: TokenHit[] = [];
+  for (const kind of TOKEN_KINDS) {
+    kind.re.lastIndex = 0;
+    for (const m of text.matchAll(kind.re)) {
+      const value = m[1] ?? m[0];
+      if (isExampleSecret(value)) continue;
+      hits.push({ kind, value, index: (m.index ?? 0) + m[0].indexOf(value) });
+    }
+  }
+  return hits.sort((a, b) => a.index - b.index);
+}
+
+/**
+ * Every token of a known format in a name, a link target or a message, redacted (nothing else touched: paths stay
+ * readable). Applied to every finding, so a token in a file name or a symlink target never reaches a report.
+ */
+export function redactTokens(s: string): string {
+  if (s.length < 16) return s;
+  let out = s;
+  for (const h of findTokens(s)) out = out.split(h.value).join(redact(h.value));
+  return out;
+}
+
+/** A line with every token on it (and any private key body) redacted: safe to use as evidence. */
+export function redactSecrets(line: string): string {
+  let out = line;
+  for (const h of findTokens(line)) out = out.split(h.value).join(redact(h.value));
+  // A long mixed-case alphanumeric run (a key body line, an unknown token) is redacted too. Nix store hashes and
+  // plain words are lower-case, so paths stay readable.
+  return out.replace(/(?<![A-Za-z0-9+=_-])[A-Za-z0-9+=_-]{32,}/g, (m) =>
+    /[a-z]/.test(m) && /[A-Z]/.test(m) && /[0-9]/.test(m) ? redact(m) : m,
+  );
+}
+
+export interface PrivateKeyHit {
+  /** `RSA PRIVATE KEY`, `OPENSSH PRIVATE KEY`, `PRIVATE KEY`, `ENCRYPTED PRIVATE KEY`, ... */
+  label: string;
+  encrypted: boolean;
+  /** Offset of the BEGIN line. */
+  index: number;
+  /** The base64 body (joined), for a fingerprint of the redacted value. */
+  body: string;
+}
+
+const BEGIN_RE = /-----BEGIN ((?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?)-----/g;
+/** A key body line: base64 only (PEM headers like `Proc-Type:` are skipped). */
+const BODY_LINE = /^[A-Za-z0-9+/= ]{16,}$/;
+
+/**
+ * PEM/OpenSSH private keys with real material: a BEGIN line followed by base64 lines (at least 64 characters of
+ * body in all). A header alone (a string in a script, documentation) is not key material.
+ */
+export function findPrivateKeys(text: string): PrivateKeyHit[] {
+  const hits: PrivateKeyHit[] = [];
+  BEGIN_RE.lastIndex = 0;
+  for (const m of text.matchAll(BEGIN_RE)) {
+    const label = m[1]!;
+    // The body: the lines after the BEGIN line, within 64 KiB, up to END or the first line that is not base64. Read
+    // line by line from the match (never a 64 KiB copy per BEGIN): a file of BEGIN lines costs one pass.
+    const start = (m.index ?? 0) + m[0].length;
+    const limit = Math.min(text.length, start + 64 * 1024);
+    const firstNl = text.indexOf('\n', start);
+    let pos = firstNl < 0 || firstNl >= limit ? limit : firstNl + 1;
+    const body: string[] = [];
+    let encrypted = /ENCRYPTED/.test(label);
+    while (pos < limit) {
+      let end = text.indexOf('\n', pos);
+      if (end < 0 || end > limit) end = limit;
+      const line = text.slice(pos, end).trim();
+      pos = end + 1;
+      if (line.startsWith('-----END')) break;
+      if (/^(Proc-Type|DEK-Info):/.test(line)) {
+        if (/ENCRYPTED/.test(line)) encrypted = true;
+        continue;
+      }
+      if (line === '') continue;
+      if (!BODY_LINE.test(line)) break;
+      body.push(line.replace(/ /g, ""));
+    }
+    const joined = body.join('');
+    if (joined.length < 64) continue;
+    if (label === 'OPENSSH PRIVATE KEY' && !/^b3BlbnNzaC1rZXktdjEA/.test(joined)) continue;
+    if (label === 'OPENSSH PRIVATE KEY') encrypted = opensshCipher(joined) !== 'none';
+    hits.push({ label, encrypted, index: m.index ?? 0, body: joined });
+  }
+  return hits;
+}
+
+/** The cipher name of an openssh-key-v1 blob (`none` when unencrypted). */
+function opensshCipher(b64: string): string {
+  const buf = Buffer.from(b64, 'base64');
+  if (buf.length < 19) return '';
+  const len = buf.readUInt32BE(15);
+  return buf.subarray(19, 19 + Math.min(len, 64)).toString('latin1');
+}
+
+/** Evidence for a private key: its type and a redacted fingerprint of the body, never the body. */
+export function describeKey(k: PrivateKeyHit): string {
+  return `-----BEGIN ${k.label}----- (${k.encrypted ? 'encrypted, ' : ''}body ${redact(k.body)})`;
+}

@@ -1,0 +1,201 @@
+/**
+ * Content scanning shared by the rules that look inside files (build paths, host identity, tokens, private keys).
+ *
+ * Cost model: on a 150k-entry image we never read every file for every rule. Candidates are chosen from the
+ * inventory alone (regular files, non-empty, under a size limit, outside /nix/store and the run-time trees unless
+ * asked, not an obviously binary or compressed type), and all rules that scan the same candidates share ONE pass:
+ * each rule subscribes a visitor synchronously at the start of its check, the pass starts on the next macrotask,
+ * reads the candidates in bounded chunks (every read of a chunk issued at once, so the engine batches them into one
+ * backend call) without keeping them in the audit's cache, and hands every file to every visitor.
+ */
+import type { Inventory } from '../../inventory.js';
+import type { Entry } from '../../types.js';
+import { isRuntimePath } from './homes.js';
+import type { ImageFs, RuleContext } from './rule.js';
+
+/**
+ * Bytes of each file the content scan reads. A larger file is scanned in its first DEFAULT_TEXT_MAX_BYTES (a token
+ * on line 1 of a 2 MiB .env is found) and named at info by content-partly-scanned, never skipped without a word.
+ */
+export const DEFAULT_TEXT_MAX_BYTES = 1024 * 1024;
+/** Bytes looked at to decide whether a file is binary. */
+const SNIFF_BYTES = 8192;
+/** One chunk of the shared pass: at most this many files and bytes in flight. */
+const CHUNK_FILES = 2048;
+const CHUNK_BYTES = 64 * 1024 * 1024;
+
+/** Extensions that are never text: images, archives, compressed data, fonts, compiled code. */
+const BINARY_EXTENSIONS = new Set([
+  'png', 'jpg', 'jpeg', 'gif', 'ico', 'bmp', 'webp', 'tif', 'tiff', 'woff', 'woff2', 'ttf', 'otf', 'pcf', 'gz',
+  'xz', 'bz2', 'zst', 'lz4', 'lzma', 'zip', 'jar', 'whl', 'tar', 'tgz', '7z', 'so', 'a', 'o', 'ko', 'pyc', 'pyo',
+  'mo', 'wasm', 'class', 'cache', 'db', 'sqlite', 'bin', 'efi', 'img', 'iso', 'qcow2', 'journal', 'gpg', 'der',
+]);
+
+export interface TextScanOptions {
+  /** Also scan /nix/store (world-readable, huge): off by default. */
+  includeStore: boolean;
+  maxBytes: number;
+}
+
+/** Text-scan options from a rule's configuration: `scanStore` (or `includeStore`) and `maxTextBytes`. */
+export function textScanOptions(options: Record<string, unknown>): TextScanOptions {
+  const includeStore = options.scanStore === true || options.includeStore === true;
+  const mb = options.maxTextBytes;
+  const maxBytes = typeof mb === 'number' && Number.isFinite(mb) && mb > 0 ? Math.floor(mb) : DEFAULT_TEXT_MAX_BYTES;
+  return { includeStore, maxBytes };
+}
+
+export function isStorePath(p: string): boolean {
+  return p === '/nix/store' || p.startsWith('/nix/store/');
+}
+
+/** True when the first bytes hold a NUL: the conventional "this is binary" test (git, grep). */
+export function isBinary(data: Buffer): boolean {
+  return data.subarray(0, SNIFF_BYTES).includes(0);
+}
+
+export function extensionOf(p: string): string {
+  const base = p.slice(p.lastIndexOf('/') + 1);
+  const dot = base.lastIndexOf('.');
+  return dot > 0 ? base.slice(dot + 1).toLowerCase() : '';
+}
+
+const candidateCache = new WeakMap<Inventory, Map<string, Entry[]>>();
+
+/** The files a content scan reads, chosen from the inventory alone; computed once per inventory and options. */
+export function textCandidates(inv: Inventory, opts: TextScanOptions): Entry[] {
+  const key = `${opts.includeStore}:${opts.maxBytes}`;
+  let perInv = candidateCache.get(inv);
+  if (!perInv) candidateCache.set(inv, (perInv = new Map()));
+  const hit = perInv.get(key);
+  if (hit) return hit;
+  const out: Entry[] = [];
+  const stack = ['/'];
+  while (stack.length > 0) {
+    const dir = stack.pop()!;
+    for (const name of inv.children(dir)) {
+      const p = dir === '/' ? `/${name}` : `${dir}/${name}`;
+      const e = inv.get(p);
+      if (!e) continue;
+      if (e.type === 'dir') {
+        if (isRuntimePath(p) || (!opts.includeStore && isStorePath(p))) continue;
+        stack.push(p);
+      } else if (e.type === 'file' && e.size > 0 && !BINARY_EXTENSIONS.has(extensionOf(p))) {
+        out.push(e);
+      }
+    }
+  }
+  out.sort((a, b) => (a.path < b.path ? -1 : 1));
+  perInv.set(key, out);
+  return out;
+}
+
+/** Whether the content scan skips a file by its type (binary, compressed, images). */
+export function isBinaryName(p: string): boolean {
+  return BINARY_EXTENSIONS.has(extensionOf(p));
+}
+
+export interface ScannedFile {
+  entry: Entry;
+  data: Buffer;
+  binary: boolean;
+  /** The contents as UTF-8 text (decoded once, shared by every visitor). */
+  text(): string;
+}
+
+export type Visitor = (file: ScannedFile) => void;
+
+export interface ScanStats {
+  candidates: number;
+  read: number;
+  binary: number;
+}
+
+interface Pass {
+  started: boolean;
+  visitors: Visitor[];
+  done: Promise<ScanStats>;
+}
+
+const passes = new WeakMap<ImageFs, Map<string, Pass>>();
+
+async function runPass(fs: ImageFs, files: Entry[], opts: TextScanOptions, visitors: Visitor[]): Promise<ScanStats> {
+  const stats: ScanStats = { candidates: files.length, read: 0, binary: 0 };
+  let i = 0;
+  while (i < files.length) {
+    const chunk: Entry[] = [];
+    let bytes = 0;
+    while (i < files.length && chunk.length < CHUNK_FILES && (chunk.length === 0 || bytes < CHUNK_BYTES)) {
+      bytes += Math.min(files[i]!.size, opts.maxBytes);
+      chunk.push(files[i++]!);
+    }
+    const results = await Promise.all(
+      chunk.map((e) => fs.readFile(e.path, { maxBytes: opts.maxBytes, cache: false }).catch(() => null)),
+    );
+    for (let k = 0; k < chunk.length; k++) {
+      const r = results[k];
+      if (!r || r.data.length === 0) continue;
+      stats.read++;
+      const binary = isBinary(r.data);
+      if (binary) stats.binary++;
+      let decoded: string | null = null;
+      const file: ScannedFile = {
+        entry: chunk[k]!,
+        data: r.data,
+        binary,
+        text: () => (decoded ??= r.data.toString('utf8')),
+      };
+      for (const v of visitors) v(file);
+    }
+  }
+  return stats;
+}
+
+/**
+ * Visit every content-scan candidate once. Call it synchronously at the start of a rule's check: every rule that
+ * does so in the same tick shares one read of the image. A later caller gets a pass of its own (correct, slower).
+ */
+export function scanTextFiles(ctx: Pick<RuleContext, 'fs' | 'inventory'>, opts: TextScanOptions, visitor: Visitor): Promise<ScanStats> {
+  const key = `${opts.includeStore}:${opts.maxBytes}`;
+  let perFs = passes.get(ctx.fs);
+  if (!perFs) passes.set(ctx.fs, (perFs = new Map()));
+  const open = perFs.get(key);
+  if (open && !open.started) {
+    open.visitors.push(visitor);
+    return open.done;
+  }
+  const pass: Pass = { started: false, visitors: [visitor], done: Promise.resolve(null as never) };
+  pass.done = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+    pass.started = true;
+    return runPass(ctx.fs, textCandidates(ctx.inventory, opts), opts, pass.visitors);
+  });
+  perFs.set(key, pass);
+  return pass.done;
+}
+
+/** Split text into lines with their 1-based numbers, lazily. */
+export function* lines(text: string): Generator<{ line: string; n: number }> {
+  let start = 0;
+  let n = 1;
+  while (start <= text.length) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    yield { line: text.slice(start, end).replace(/\r$/, ''), n };
+    if (end === text.length) break;
+    start = end + 1;
+    n++;
+  }
+}
+
+/** Line number (1-based) of a character offset. */
+export function lineAt(text: string, offset: number): { n: number; line: string; col: number } {
+  let n = 1;
+  let start = 0;
+  for (let i = text.indexOf('\n'); i >= 0 && i < offset; i = text.indexOf('\n', i + 1)) {
+    n++;
+    start = i + 1;
+  }
+  let end = text.indexOf('\n', start);
+  if (end < 0) end = text.length;
+  return { n, line: text.slice(start, end).replace(/\r$/, ''), col: offset - start };
+}

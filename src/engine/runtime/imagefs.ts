@@ -1,0 +1,89 @@
+/**
+ * The ImageFs rules see. File reads are batched: every read requested in the same tick goes to the backend in one
+ * `readFiles` call (one appliance round trip for guestfs), and each file is read at most once per audit.
+ */
+import { maxOf } from '../../arrays.js';
+import type { FileContent, ImageRoot } from '../../types.js';
+import type { ImageFs, ReadOptions, ReadResult } from '../kit/rule.js';
+
+export const DEFAULT_MAX_BYTES = 1024 * 1024;
+
+interface Pending {
+  maxBytes: number;
+  /** False when every requester asked not to keep the contents. */
+  cache: boolean;
+  waiters: Array<{ resolve: (c: FileContent | null) => void }>;
+}
+
+export interface ImageFsStats {
+  batches: number;
+  filesRead: number;
+}
+
+export function createImageFs(root: ImageRoot): ImageFs & { stats: ImageFsStats } {
+  const inv = root.inventory;
+  const cache = new Map<string, { maxBytes: number; content: FileContent | null }>();
+  let pending = new Map<string, Pending>();
+  let scheduled = false;
+  const stats: ImageFsStats = { batches: 0, filesRead: 0 };
+
+  async function flush(): Promise<void> {
+    scheduled = false;
+    const batch = pending;
+    pending = new Map();
+    if (batch.size === 0) return;
+    const maxBytes = maxOf([...batch.values()].map((p) => p.maxBytes));
+    stats.batches++;
+    stats.filesRead += batch.size;
+    let results: Map<string, FileContent | Error>;
+    try {
+      results = await root.readFiles([...batch.keys()], maxBytes);
+    } catch (err) {
+      results = new Map([...batch.keys()].map((k) => [k, err as Error]));
+    }
+    for (const [p, req] of batch) {
+      const r = results.get(p);
+      const content = r && !(r instanceof Error) ? r : null;
+      if (req.cache) cache.set(p, { maxBytes, content });
+      for (const w of req.waiters) w.resolve(content);
+    }
+  }
+
+  function load(p: string, maxBytes: number, keep: boolean): Promise<FileContent | null> {
+    const hit = cache.get(p);
+    if (hit && (hit.maxBytes >= maxBytes || (hit.content && !hit.content.truncated))) {
+      return Promise.resolve(hit.content);
+    }
+    return new Promise((resolve) => {
+      let req = pending.get(p);
+      if (!req) pending.set(p, (req = { maxBytes, cache: keep, waiters: [] }));
+      req.maxBytes = Math.max(req.maxBytes, maxBytes);
+      req.cache ||= keep;
+      req.waiters.push({ resolve });
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(() => void flush());
+      }
+    });
+  }
+
+  const fs: ImageFs & { stats: ImageFsStats } = {
+    stats,
+    lstat: (p) => inv.get(p),
+    resolve: (p, opts) => inv.resolve(p, opts),
+    async readFile(p: string, opts: ReadOptions = {}): Promise<ReadResult | null> {
+      const r = inv.resolve(p);
+      if (!r.ok || r.entry.type !== 'file') return null;
+      const maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
+      const c = await load(r.path, maxBytes, opts.cache ?? true);
+      if (!c) return null;
+      const data = c.data.length > maxBytes ? c.data.subarray(0, maxBytes) : c.data;
+      return { path: r.path, data, size: c.size, truncated: c.size > data.length };
+    },
+    async readText(p: string, opts?: ReadOptions): Promise<string | null> {
+      const r = await fs.readFile(p, opts);
+      return r ? r.data.toString('utf8') : null;
+    },
+  };
+  return fs;
+}

@@ -1,0 +1,100 @@
+/** Runs the enabled rules over one image root and collects their findings. */
+import { oneLine } from '../../errors.js';
+import { TimeoutError, type Deadline } from '../../image/deadline.js';
+import type { Finding, HostIdentity, ImageRoot, Severity } from '../../types.js';
+import { RULE_CRASHED, SEVERITY_RANK } from '../../types.js';
+import { loadAccounts, type Accounts } from './accounts.js';
+import { createImageFs } from './imagefs.js';
+import { fingerprintOf } from '../../fingerprint.js';
+import type { Rule } from '../kit/rule.js';
+import { loadPackageDb, type PackageDb } from '../kit/packages.js';
+import { redactTokens } from '../kit/secrets.js';
+
+/** A rule as this run uses it: configured severity and options. */
+export interface EnabledRule {
+  rule: Rule;
+  severity: Severity;
+  options: Record<string, unknown>;
+}
+
+export function sortFindings(findings: Finding[]): Finding[] {
+  return findings.sort(
+    (a, b) =>
+      SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity] ||
+      (a.path < b.path ? -1 : a.path > b.path ? 1 : 0) ||
+      a.ruleId.localeCompare(b.ruleId) ||
+      a.message.localeCompare(b.message),
+  );
+}
+
+export interface RunResult {
+  findings: Finding[];
+  accounts: Accounts;
+  /** The package database, when a rule asked for it (it is read lazily). */
+  packages: PackageDb | null;
+  batches: number;
+  filesRead: number;
+}
+
+export async function runRules(root: ImageRoot, rules: EnabledRule[], host: HostIdentity, deadline?: Deadline): Promise<RunResult> {
+  const fs = createImageFs(root);
+  const accounts = await loadAccounts(fs);
+  const name = (p: string) => (root.prefix ? `${root.prefix}:${p}` : p);
+  const filesystemOf = (p: string) => root.inventory.get(p)?.fs ?? null;
+  const findings: Finding[] = [];
+  const seen = new Set<string>();
+  let packageDb: Promise<PackageDb> | null = null;
+  const packages = () => (packageDb ??= loadPackageDb(fs, root.inventory));
+
+  await Promise.all(
+    rules.map(async ({ rule, severity, options }) => {
+      const { meta } = rule;
+      try {
+        await rule.check({
+          inventory: root.inventory,
+          fs,
+          accounts,
+          host,
+          packages,
+          options,
+          severity,
+          report(f) {
+            const key = `${meta.id}\0${f.path}\0${f.message}`;
+            if (seen.has(key)) return;
+            seen.add(key);
+            const finding: Finding = {
+              ruleId: meta.id,
+              severity: f.severity ?? severity,
+              // A token in a name or a link target is redacted like one in a file's contents.
+              path: redactTokens(name(f.path)),
+              filesystem: filesystemOf(f.path),
+              message: redactTokens(f.message),
+              evidence: f.evidence == null ? null : redactTokens(f.evidence),
+              remediation: meta.remediation,
+            };
+            if (f.line !== undefined) finding.line = f.line;
+            if (f.column !== undefined) finding.column = f.column;
+            if (f.endColumn !== undefined) finding.endColumn = f.endColumn;
+            finding.fingerprint = fingerprintOf(meta.id, finding.path, f.key);
+            findings.push(finding);
+          },
+        });
+      } catch (err) {
+        if (err instanceof TimeoutError) throw err;
+        findings.push({
+          ruleId: RULE_CRASHED,
+          severity: 'error',
+          path: name('/'),
+          filesystem: null,
+          message: `rule '${meta.id}' crashed: ${oneLine(err)}`,
+          evidence: null,
+          remediation: 'This is a bug in hostleak or in a custom rule: report it with the rule id and the message.',
+          fingerprint: fingerprintOf(RULE_CRASHED, name('/'), meta.id),
+        });
+      }
+    }),
+  );
+  deadline?.check();
+  const db = await (packageDb as Promise<PackageDb> | null)?.catch(() => null);
+  return { findings: sortFindings(findings), accounts, packages: db ?? null, batches: fs.stats.batches, filesRead: fs.stats.filesRead };
+}

@@ -1,0 +1,93 @@
+import { runRules } from '../../../src/engine/runtime/runner.js';
+import { aggregate } from '../../../src/engine/kit/aggregate.js';
+import { hostTerms, matchTerms } from '../../../src/engine/kit/identity.js';
+import { makeAccounts, parsePasswd } from '../../../src/engine/runtime/accounts.js';
+import { isBinary, textCandidates, textScanOptions } from '../../../src/engine/kit/text.js';
+import { builtinRules } from '../../../rules/index.js';
+import { BASE_PASSWD, memoryRoot, withAccounts } from '../../helpers/tree.js';
+import { FAKE_GITHUB_TOKEN } from '../../helpers/fake-secrets.js';
+
+const tree = withAccounts([
+  { path: '/etc/app.conf', content: 'root=/build/source\n' },
+  { path: '/etc/token', content: `GITHUB_TOKEN=${FAKE_GITHUB_TOKEN}\n` },
+  { path: '/etc/blob', contentBase64: Buffer.from('\0\0/build/x').toString('base64') },
+  { path: '/etc/big', content: 'x'.repeat(5000) },
+  { path: '/etc/logo.png', content: '/build/not-read' },
+  { path: '/nix/store/aaaa-x/share/y', content: '/build/in-store' },
+  { path: '/proc/self/environ', content: '/build/proc' },
+]);
+
+describe('text candidates', () => {
+  it('selects regular non-empty files (bigger ones too: their first maxBytes is scanned), outside the store and run-time trees, not binary types', () => {
+    const root = memoryRoot(tree);
+    const opts = { includeStore: false, maxBytes: 4096 };
+    const got = textCandidates(root.inventory, opts).map((e) => e.path);
+    expect(got).toEqual(['/etc/app.conf', '/etc/big', '/etc/blob', '/etc/group', '/etc/passwd', '/etc/token']);
+    expect(textCandidates(root.inventory, opts)).toBe(textCandidates(root.inventory, opts)); // cached
+    expect(textCandidates(root.inventory, { includeStore: true, maxBytes: 1 << 20 }).map((e) => e.path)).toContain('/nix/store/aaaa-x/share/y');
+  });
+  it('reads options from rule configuration', () => {
+    expect(textScanOptions({})).toEqual({ includeStore: false, maxBytes: 1024 * 1024 });
+    expect(textScanOptions({ scanStore: true, maxTextBytes: 10 })).toEqual({ includeStore: true, maxBytes: 10 });
+  });
+  it('calls data with a NUL byte binary', () => {
+    expect(isBinary(Buffer.from('a\0b'))).toBe(true);
+    expect(isBinary(Buffer.from('plain text'))).toBe(false);
+  });
+});
+
+describe('shared content pass', () => {
+  it('reads every candidate once, in one batch, for all content rules together', async () => {
+    const root = memoryRoot(tree);
+    const ids = ['build-path-reference', 'secret-token', 'private-key', 'host-identity-reference'];
+    const rules = builtinRules.filter((r) => ids.includes(r.meta.id)).map((rule) => ({ rule, severity: rule.meta.severity, options: {} }));
+    const { findings } = await runRules(root, rules, { user: 'bob', home: '/home/bob', name: 'bobs-laptop' });
+    const all = root.reads.flat();
+    expect(new Set(all).size).toBe(all.length); // nothing read twice
+    const passBatches = root.reads.filter((b) => b.includes('/etc/app.conf'));
+    expect(passBatches).toHaveLength(1);
+    expect(passBatches[0]).toEqual(expect.arrayContaining(['/etc/app.conf', '/etc/token', '/etc/blob']));
+    expect(findings.map((f) => `${f.ruleId} ${f.path}`).sort()).toEqual([
+      'build-path-reference /etc/app.conf',
+      'secret-token /etc/token',
+    ]);
+  });
+});
+
+describe('aggregate', () => {
+  it('reports the top-most flagged path with a count', () => {
+    expect(aggregate(['/home/bob', '/home/bob/a', '/home/bob/a/b', '/srv/x'])).toEqual([
+      { path: '/home/bob', count: 3, merged: false },
+      { path: '/srv/x', count: 1, merged: false },
+    ]);
+  });
+  it('merges a crowded directory into one group', () => {
+    const paths = Array.from({ length: 500 }, (_, i) => `/nix/store/h${i}-p`).flatMap((p) => [p, `${p}/bin`]);
+    expect(aggregate(paths)).toEqual([{ path: '/nix/store', count: 1000, merged: true }]);
+  });
+  it('does not confuse sibling prefixes', () => {
+    expect(aggregate(['/a', '/a-b/c', '/a/c']).map((g) => g.path)).toEqual(['/a', '/a-b/c']);
+  });
+});
+
+describe('host identity terms', () => {
+  const root = memoryRoot(withAccounts([]));
+  const accounts = makeAccounts(parsePasswd(BASE_PASSWD), []);
+  it('ignores generic names, short names and names the image owns', () => {
+    const { terms, ignored } = hostTerms({ user: 'root', home: '/root', name: 'localhost' }, accounts, root.inventory);
+    expect(terms).toEqual([]);
+    expect(ignored).toHaveLength(3);
+    expect(hostTerms({ user: 'runner', home: '/', name: 'vm' }, accounts, root.inventory).terms).toEqual([]);
+    expect(hostTerms({ user: 'alice', home: '/home/alice', name: 'nixos' }, accounts, root.inventory).terms).toEqual([]);
+  });
+  it('matches the home as a path, the user as a path component or login, the hostname as a word', () => {
+    const { terms } = hostTerms({ user: 'bob', home: '/home/bob', name: 'bobs-laptop.example.org' }, accounts, root.inventory);
+    expect(terms.map((t) => `${t.kind}:${t.value}`)).toEqual([
+      'home:/home/bob', 'user:bob', 'hostname:bobs-laptop.example.org', 'hostname:bobs-laptop',
+    ]);
+    expect(matchTerms('HOME=/home/bob\n', terms)?.first.term.kind).toBe('home');
+    expect(matchTerms('ssh-ed25519 AAAA bob@bobs-laptop', terms)?.count).toBe(2);
+    expect(matchTerms('/var/lib/bob/x', terms)?.first.term.kind).toBe('user');
+    expect(matchTerms('bobby /home/bobby bob is a name; bobs-laptops', terms)).toBeNull();
+  });
+});

@@ -1,0 +1,30 @@
+/** --recursive: a file named like an image whose content is not recognised fails (exit 3); it is never skipped. */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { SAMPLES } from '../helpers/cli.js';
+import { runMeasured } from './harness.js';
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'hl-hostile-store-'));
+  writeFileSync(path.join(dir, 'junk.img'), Buffer.alloc(8192, 0x5a));
+  writeFileSync(path.join(dir, 'corrupt.raw.zst'), 'not zstd at all\n'.repeat(100));
+  writeFileSync(path.join(dir, 'README.txt'), 'notes\n');
+  copyFileSync(path.join(SAMPLES, 'clean.qcow2'), path.join(dir, 'clean.qcow2'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('an artifact store with junk named like images', () => {
+  it('reports the junk as failed targets, audits the real image, skips the rest', () => {
+    const m = runMeasured(['scan', dir, '--recursive', '--format', 'json', '--backend', 'native']);
+    expect(m.status).toBe(3);
+    const targets = (JSON.parse(m.stdout) as { targets: Array<{ target: string; status: string; error: string | null }> }).targets;
+    const byName = Object.fromEntries(targets.map((t) => [path.basename(t.target), t]));
+    expect(Object.keys(byName).sort()).toEqual(['clean.qcow2', 'corrupt.raw.zst', 'junk.img']);
+    expect(byName['junk.img']).toMatchObject({ status: 'failed', error: expect.stringMatching(/unrecognised image format/) });
+    expect(byName['corrupt.raw.zst']).toMatchObject({ status: 'failed' });
+    expect(byName['clean.qcow2']).toMatchObject({ status: 'ok' });
+  });
+});

@@ -1,0 +1,93 @@
+/**
+ * Container layers: whiteouts and opaque folders applied like a runtime, deleted files kept for the secret rules,
+ * hostile member names kept inside the root, and every damaged layout a one-line TargetError (exit 3).
+ */
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { TargetError } from '../../src/errors.js';
+import { dirBlobs, openContainer } from '../../src/resolve/container.js';
+
+let tmp: string;
+beforeAll(() => {
+  tmp = mkdtempSync(path.join(os.tmpdir(), 'hostleak-layers-'));
+});
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** A layer tar of `files` (path -> content, or `-> target` for a symlink), made by GNU tar; `extra` tar flags. */
+function layer(name: string, files: Record<string, string>, extra: string[] = [], members?: string[]): Buffer {
+  const dir = path.join(tmp, `stage-${name}`);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  for (const [p, c] of Object.entries(files)) {
+    mkdirSync(path.dirname(path.join(dir, p)), { recursive: true });
+    if (c.startsWith('-> ')) symlinkSync(c.slice(3), path.join(dir, p));
+    else writeFileSync(path.join(dir, p), c);
+  }
+  const out = path.join(tmp, `${name}.tar`);
+  execFileSync('tar', ['--sort=name', '--format=gnu', ...extra, '-C', dir, '-cf', out, ...(members ?? ['.'])]);
+  return readFileSync(out);
+}
+
+/** A docker-archive folder (manifest.json, config with diff_ids, <n>/layer.tar). */
+function dockerArchive(name: string, layers: Buffer[], tweak: (cfg: { rootfs: { diff_ids: string[] } }) => void = () => {}): string {
+  const dir = path.join(tmp, name);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir);
+  const cfg = { rootfs: { type: 'layers', diff_ids: layers.map((l) => `sha256:${createHash('sha256').update(l).digest('hex')}`) }, config: {} };
+  tweak(cfg);
+  layers.forEach((l, i) => {
+    mkdirSync(path.join(dir, String(i)));
+    writeFileSync(path.join(dir, String(i), 'layer.tar'), l);
+  });
+  writeFileSync(path.join(dir, 'config.json'), JSON.stringify(cfg));
+  writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify([{ Config: 'config.json', Layers: layers.map((_, i) => `${i}/layer.tar`) }]));
+  return dir;
+}
+
+const open = (dir: string) => openContainer(dirBlobs(dir), 'docker-archive', {});
+
+describe('layers', () => {
+  it('whiteouts delete, opaque whiteouts hide lower folders, and the deleted files ship in their layer', async () => {
+    const l1 = layer('l1', { 'a/x': 'x1\n', 'a/y': 'y1\n', 'd/keep': 'k\n', 'd/old': 'o\n', 'f': 'first\n' });
+    const l2 = layer('l2', { 'a/.wh.x': '', 'd/.wh..wh..opq': '', 'd/new': 'n\n', 'f': 'second\n' });
+    const image = await open(dockerArchive('wh', [l1, l2]));
+    const [root, shadow] = image.roots;
+    const files = root!.inventory.entries().filter((e) => e.type === 'file').map((e) => e.path);
+    expect(files).toEqual(['/a/y', '/d/new', '/f']);
+    const got = await root!.readFiles(['/f', '/d/new'], 100);
+    expect((got.get('/f') as { data: Buffer }).data.toString()).toBe('second\n');
+    // Layer 1 still holds what layer 2 deleted or replaced; only the secret rules look at it.
+    expect(shadow!.prefix).toBe(image.filesystems[0]!.device);
+    expect(shadow!.ruleTags).toEqual(['secret']);
+    expect(shadow!.inventory.entries().filter((e) => e.type === 'file').map((e) => e.path)).toEqual(['/a/x', '/d/keep', '/d/old', '/f']);
+    const old = await shadow!.readFiles(['/a/x', '/f'], 100);
+    expect((old.get('/a/x') as { data: Buffer }).data.toString()).toBe('x1\n');
+    expect((old.get('/f') as { data: Buffer }).data.toString()).toBe('first\n');
+  });
+
+  it('member names through symlinks, `../` and `/` stay inside the image root', async () => {
+    const l1 = layer('h1', { evil: '-> /', up: '-> ../../..', 'etc/passwd': 'root:x:0:0::/root:/bin/sh\n' });
+    const l2 = layer('h2', { 'x/shadow': 'root:!:1::::::\n', 'y/z': 'z\n' }, ['-P', '--transform=s,^x/,evil/etc/,', '--transform=s,^y/,up/../../abs/,'], ['x/shadow', 'y/z']);
+    const image = await open(dockerArchive('hostile', [l1, l2]));
+    const paths = image.roots[0]!.inventory.entries().map((e) => e.path);
+    expect(paths).toEqual(expect.arrayContaining(['/etc/passwd', '/etc/shadow', '/abs/z']));
+    expect(paths.every((p) => p.startsWith('/') && !p.split('/').includes('..'))).toBe(true);
+  });
+
+  it('a truncated layer, a missing layer and a layer that does not match its diff_id are TargetErrors', async () => {
+    const l1 = layer('t1', { 'etc/hostname': 'box\n', 'etc/big': 'A'.repeat(50_000) });
+    const cut = dockerArchive('cut', [l1.subarray(0, 20_000)], (c) => (c.rootfs.diff_ids = [`sha256:${createHash('sha256').update(l1.subarray(0, 20_000)).digest('hex')}`]));
+    await expect(open(cut)).rejects.toThrow(TargetError);
+    await expect(open(cut)).rejects.toThrow(/layer 1 .*truncated tar archive/);
+    const wrong = dockerArchive('wrong', [l1], (c) => (c.rootfs.diff_ids = [`sha256:${'0'.repeat(64)}`]));
+    await expect(open(wrong)).rejects.toThrow(/diff_id digest mismatch/);
+    const missing = dockerArchive('missing', [l1]);
+    rmSync(path.join(missing, '0', 'layer.tar'));
+    await expect(open(missing)).rejects.toThrow(/layer 1 \(0\/layer.tar\) is missing/);
+    const counts = dockerArchive('counts', [l1], (c) => c.rootfs.diff_ids.push(c.rootfs.diff_ids[0]!));
+    await expect(open(counts)).rejects.toThrow(/lists 2 layer digests but manifest.json lists 1/);
+  });
+});

@@ -1,0 +1,51 @@
+import { ruleTester } from '../helpers/rule-tester.js';
+import { withAccounts } from '../helpers/tree.js';
+import secretToken from '../../rules/secret-token.js';
+import {
+  FAKE_AWS_KEY_ID, FAKE_AWS_SECRET, FAKE_GITHUB_TOKEN, FAKE_GITLAB_TOKEN, FAKE_KEY_BODY_LINES, FAKE_NPM_TOKEN,
+  FAKE_OPENSSH_KEY, FAKE_PEM_KEY, FAKE_SLACK_TOKEN, FAKE_TOKENS,
+} from '../helpers/fake-secrets.js';
+
+const ALL_SECRETS = [...FAKE_TOKENS, ...FAKE_KEY_BODY_LINES];
+
+ruleTester(secretToken, {
+  valid: [
+    {
+      name: 'AWS\'s documented example keys (src/engine/example-secrets.ts) anywhere, even in credential files',
+      tree: withAccounts([
+        { path: '/usr/share/doc/awscli/examples/configure.rst', content: 'aws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n' },
+        { path: '/root/.aws/credentials', content: '[default]\naws_access_key_id = AKIAI44QH8DHBEXAMPLE\naws_secret_access_key = je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY\n' },
+      ]),
+    },
+    {
+      name: 'look-alikes, binary files and the store',
+      tree: withAccounts([
+        { path: '/etc/app.env', content: 'GITHUB_TOKEN=ghp_short\nAWS_ACCESS_KEY_ID=\nnpm_config_cache=/var/cache\n' },
+        { path: '/srv/blob', contentBase64: Buffer.concat([Buffer.from([0]), Buffer.from(FAKE_GITHUB_TOKEN)]).toString('base64') },
+        { path: '/nix/store/aaaa-x/env', content: `T=${FAKE_GITHUB_TOKEN}\n` },
+        { path: '/etc/ssh/ssh_host_ed25519_key', content: FAKE_OPENSSH_KEY },
+      ]),
+    },
+  ],
+  invalid: [
+    {
+      name: 'tokens in a history file and an env file, a key in a note',
+      tree: withAccounts([
+        { path: '/root/.bash_history', content: `ls\nexport GITHUB_TOKEN=${FAKE_GITHUB_TOKEN}\n` },
+        { path: '/etc/app.env', content: `AWS_ACCESS_KEY_ID=${FAKE_AWS_KEY_ID}\nSLACK=${FAKE_SLACK_TOKEN}\n` },
+        { path: '/root/notes.txt', content: `deploy key:\n${FAKE_PEM_KEY}` },
+      ]),
+      findings: [
+        { path: '/root/.bash_history', message: ['GitHub token', 'line 2'], evidence: ['ghp_…[40 chars'], absent: ALL_SECRETS },
+        { path: '/etc/app.env', message: ['2 secrets', 'AWS access key id', 'Slack token'], absent: ALL_SECRETS },
+        { path: '/root/notes.txt', message: ['private key'], absent: ALL_SECRETS },
+      ],
+    },
+    {
+      name: 'store files with the store scan on, marked world-readable',
+      options: { scanStore: true },
+      tree: withAccounts([{ path: '/nix/store/aaaa-x/env', content: `T=${FAKE_GITHUB_TOKEN}\n` }]),
+      findings: [{ path: '/nix/store/aaaa-x/env', message: ['world-readable'], absent: FAKE_TOKENS }],
+    },
+  ],
+});
