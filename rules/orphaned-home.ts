@@ -1,4 +1,4 @@
-import { accountsOwningHome, defineRule, HOME_ROOTS, homeDirs, ownerName } from '../src/engine/kit/index.js';
+import { accountsOwningHome, cannotJudge, defineRule, HOME_ROOTS, homeDirs, ownerName, plural } from '../src/engine/kit/index.js';
 
 export default defineRule({
   meta: {
@@ -17,11 +17,7 @@ export default defineRule({
     if (homes.length === 0) return;
     if (!accounts.known) {
       const roots = HOME_ROOTS.filter((r) => inventory.resolve(r).ok);
-      report({
-        path: roots[0] ?? homes[0]!.path,
-        severity: 'info',
-        message: `could not judge ${homes.length} home director${homes.length === 1 ? 'y' : 'ies'}: ${accounts.reason}`,
-      });
+      cannotJudge(report, roots[0] ?? homes[0]!.path, plural(homes.length, 'home directory', 'home directories'), accounts.reason);
       return;
     }
     for (const h of homes) {

@@ -1,4 +1,4 @@
-import { defineRule, joinPath } from '../src/engine/kit/index.js';
+import { cannotJudge, defineRule, joinPath } from '../src/engine/kit/index.js';
 
 const PER_USER = '/nix/var/nix/profiles/per-user';
 
@@ -19,7 +19,7 @@ export default defineRule({
     const names = inventory.children(r.path);
     if (names.length === 0) return;
     if (!accounts.known) {
-      report({ path: PER_USER, severity: 'info', message: `could not judge ${names.length} per-user profile(s): ${accounts.reason}` });
+      cannotJudge(report, PER_USER, `${names.length} per-user profile(s)`, accounts.reason);
       return;
     }
     for (const name of names) {

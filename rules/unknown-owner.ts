@@ -1,4 +1,4 @@
-import { forEachEntry, aggregate, defineRule, type Entry } from '../src/engine/kit/index.js';
+import { forEachEntry, aggregate, cannotJudge, defineRule, type Entry } from '../src/engine/kit/index.js';
 
 export default defineRule({
   meta: {
@@ -14,7 +14,7 @@ export default defineRule({
   },
   async check({ inventory, accounts, report }) {
     if (!accounts.known) {
-      report({ path: '/', severity: 'info', message: `could not judge file owners: ${accounts.reason}` });
+      cannotJudge(report, '/', 'file owners', accounts.reason);
       return;
     }
     const checkGroups = accounts.groups.length > 0;

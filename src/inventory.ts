@@ -472,10 +472,11 @@ export class Inventory {
 
   /**
    * Every entry strictly below `dir` (not crossing into anything; the inventory holds no duplicates), depth first
-   * with each directory's children in name order. With `prune`, a directory for which it returns true is still
-   * yielded but what is below it is skipped (cheaply: nothing below it is made).
+   * with each directory's children in name order. `skip` prunes: a directory it returns true for is still yielded,
+   * but nothing below it is (and nothing below it is even made): `/nix/store`, `/proc`.
    */
-  *walk(dir: string, prune?: (dir: Entry) => boolean): Generator<Entry> {
+  *walk(dir: string, opts: { skip?: (dir: Entry) => boolean } = {}): Generator<Entry> {
+    const prune = opts.skip;
     const d = this.lookup(dir);
     if (d < 0) return;
     const x = this.index();
@@ -489,7 +490,21 @@ export class Inventory {
       }
       return;
     }
-    for (const i of this.walkNodes(dir)) yield this.entryAt(i);
+    if (!prune) {
+      for (const i of this.walkNodes(dir)) yield this.entryAt(i);
+      return;
+    }
+    // Not a directory reachable from `/` (below a missing parent): walk its children index, pruning.
+    const stack = [d];
+    while (stack.length > 0) {
+      const p = stack.pop()!;
+      for (let k = x.kidStart[p]!; k < x.kidStart[p + 1]!; k++) {
+        const c = x.kids[k]!;
+        const e = this.entryAt(c);
+        yield e;
+        if (this.kindA[c] === DIR && !prune(e)) stack.push(c);
+      }
+    }
   }
 
   /**

@@ -6,6 +6,7 @@
  * those offsets (except the VHD footer, which lives in the last 512 bytes).
  */
 import { promises as fsp } from 'node:fs';
+import * as zlib from 'node:zlib';
 import { TargetError } from '../errors.js';
 
 export type Compression = 'gzip' | 'xz' | 'zstd' | 'bzip2';
@@ -178,6 +179,13 @@ export async function checkRawExtent(file: string, layout: RawLayout | null): Pr
       const sector = at(head, 512, 'EFI PART') ? 512 : 4096;
       const hdr = head.subarray(sector, sector + 92);
       if (hdr.length < 92) return 'truncated image: GPT header cut off';
+      // A primary header whose CRC fails is not trusted here: the readers (native, the kernel) use the backup.
+      const hdrSize = hdr.readUInt32LE(12);
+      if (hdrSize < 92 || hdrSize > sector) return null;
+      const copy = Buffer.from(head.subarray(sector, sector + hdrSize));
+      const want = copy.readUInt32LE(16);
+      copy.writeUInt32LE(0, 16);
+      if ((zlib.crc32(copy) >>> 0) !== want) return null;
       const entriesLba = Number(hdr.readBigUInt64LE(72));
       const count = hdr.readUInt32LE(80);
       const entSize = hdr.readUInt32LE(84);

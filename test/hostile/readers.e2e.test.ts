@@ -59,4 +59,11 @@ describe('a huge leaky image', () => {
     expect(sarif.status).toBe(0);
     expect(sarif.stderr).not.toMatch(/Maximum call stack|heap out of memory/);
   });
+  it('stops reading natively at --timeout (the one deadline reaches the reader and the rules)', () => {
+    const m = record('many-findings --timeout 1', runMeasured(['scan', cases['many-findings']!.file, '--backend', 'native', '--timeout', '1']));
+    expect(m.status).toBe(3);
+    expect(m.stderr).toMatch(/timed out after 1 s/);
+    expect(m.seconds).toBeLessThan(1 + 20); // a guard against "runs to the end", not a benchmark
+    expect(m.leftovers).toEqual([]);
+  });
 });

@@ -6,6 +6,7 @@
 import * as zlib from 'node:zlib';
 import { CorruptImageError, type ByteSource } from './source.js';
 import { partitionDevice, type Partition } from './partition.js';
+import { pushAll } from '../../arrays.js';
 
 const SIGNATURE = 'EFI PART';
 const MAX_ENTRIES = 4096;
@@ -83,18 +84,31 @@ export function detectGpt(src: ByteSource): number | null {
   return null;
 }
 
-export function readGpt(src: ByteSource): GptTable | null {
-  const sectorSize = detectGpt(src);
-  if (sectorSize === null) return null;
-  const problems: string[] = [];
-  let h = parseHeader(src, 1, sectorSize);
-  if (typeof h === 'string') {
+/**
+ * The GPT's header: the primary at LBA 1, else a valid backup at the last LBA (as the kernel does) with a problem
+ * noted. A primary wiped to zeros with an intact backup is still a GPT. Null when neither holds a GPT signature.
+ */
+function findHeader(src: ByteSource): { h: Header; sectorSize: number; problems: string[] } | null {
+  const signed = detectGpt(src);
+  for (const sectorSize of signed !== null ? [signed] : [512, 4096]) {
+    const primary = parseHeader(src, 1, sectorSize);
+    if (typeof primary !== 'string') return { h: primary, sectorSize, problems: [] };
     const lastLba = Math.floor(src.size / sectorSize) - 1;
+    if (lastLba < 2) continue;
     const backup = parseHeader(src, lastLba, sectorSize);
-    if (typeof backup === 'string') throw new CorruptImageError(`GPT: primary header unusable (${h}), no valid backup`);
-    problems.push(`GPT primary header unusable (${h}); used the backup header`);
-    h = backup;
+    if (typeof backup !== 'string') {
+      return { h: backup, sectorSize, problems: [`GPT primary header unusable (${primary}); used the backup header at LBA ${lastLba}`] };
+    }
+    if (signed !== null) throw new CorruptImageError(`GPT: primary header unusable (${primary}), no valid backup`);
   }
+  return null;
+}
+
+export function readGpt(src: ByteSource): GptTable | null {
+  const found = findHeader(src);
+  if (!found) return null;
+  const { h, sectorSize } = found;
+  const problems = [...found.problems];
   const entries = src.read(h.entriesLba * sectorSize, h.numEntries * h.entrySize);
   if (crc32 && (crc32(entries) >>> 0) !== h.entriesCrc) {
     problems.push('GPT partition entry array CRC mismatch');
@@ -124,5 +138,20 @@ export function readGpt(src: ByteSource): GptTable | null {
       partType: type,
     });
   }
+  pushAll(problems, overlaps(partitions));
   return { sectorSize, diskGuid: h.diskGuid, partitions, problems };
+}
+
+/** Partitions that share bytes: each is still read, but the overlap is reported (once per pair). */
+export function overlaps(parts: readonly Partition[]): string[] {
+  const sorted = [...parts].sort((a, b) => a.start - b.start || a.number - b.number);
+  const out: string[] = [];
+  for (let i = 0; i < sorted.length && out.length < 100; i++) {
+    const a = sorted[i]!;
+    for (let j = i + 1; j < sorted.length && sorted[j]!.start < a.start + a.size; j++) {
+      const b = sorted[j]!;
+      out.push(`partitions ${a.device} and ${b.device} overlap (bytes ${b.start}-${Math.min(a.start + a.size, b.start + b.size) - 1} are in both)`);
+    }
+  }
+  return out;
 }

@@ -5,6 +5,7 @@
  */
 import type { ByteSource } from './source.js';
 import { partitionDevice, type Partition } from './partition.js';
+import { overlaps } from './gpt.js';
 
 const SECTOR = 512;
 const MAX_LOGICAL = 256;
@@ -127,5 +128,6 @@ export function readMbr(src: ByteSource): MbrTable | null {
       if (n === MAX_LOGICAL - 1) problems.push('MBR: too many logical partitions');
     }
   }
+  for (const o of overlaps(partitions)) problems.push(o);
   return { diskSignature: sig, partitions, problems };
 }

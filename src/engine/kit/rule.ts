@@ -80,3 +80,11 @@ export function defineRule(rule: Rule): Rule {
   }
   return rule;
 }
+
+/**
+ * The could-not-judge convention: when a fact the rule needs is missing (no readable /etc/passwd), report once, at
+ * severity info, what could not be judged and why, instead of flagging everything or staying silent.
+ */
+export function cannotJudge(report: RuleContext['report'], path: string, what: string, why: string | null): void {
+  report({ path, severity: 'info', message: `could not judge ${what}: ${why}` });
+}

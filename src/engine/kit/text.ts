@@ -37,9 +37,9 @@ export interface TextScanOptions {
   maxBytes: number;
 }
 
-/** Text-scan options from a rule's configuration: `scanStore` (or `includeStore`) and `maxTextBytes`. */
+/** Text-scan options from a rule's configuration: `scanStore` (also set by `--scan-store`) and `maxTextBytes`. */
 export function textScanOptions(options: Record<string, unknown>): TextScanOptions {
-  const includeStore = options.scanStore === true || options.includeStore === true;
+  const includeStore = options.scanStore === true;
   const mb = options.maxTextBytes;
   const maxBytes = typeof mb === 'number' && Number.isFinite(mb) && mb > 0 ? Math.floor(mb) : DEFAULT_TEXT_MAX_BYTES;
   return { includeStore, maxBytes };
@@ -72,7 +72,7 @@ export function textCandidates(inv: Inventory, opts: TextScanOptions): Entry[] {
   const out: Entry[] = [];
   // The run-time trees (and the store, unless asked) are skipped whole: nothing below them is even made.
   const skip = (d: Entry) => isRuntimePath(d.path) || (!opts.includeStore && isStorePath(d.path));
-  for (const e of inv.walk('/', skip)) {
+  for (const e of inv.walk('/', { skip })) {
     if (e.type === 'file' && e.size > 0 && !BINARY_EXTENSIONS.has(extensionOf(e.path))) out.push(e);
   }
   out.sort((a, b) => (a.path < b.path ? -1 : 1));
