@@ -5,7 +5,8 @@
 //   native             `hostleak scan --backend native --format json IMG` (the container read in place)
 //   convert + native   `qemu-img convert -f FMT -O raw IMG tmp.raw` then the same scan of tmp.raw (what a CI job
 //                      without native container readers would do); the conversion's share is shown
-//   guestfs            `hostleak scan --backend guestfs` (one appliance under TCG; skip with HOSTLEAK_BENCH_GUESTFS=0)
+//   guestfs            `hostleak scan --backend guestfs` (one appliance under TCG; skip with HOSTLEAK_BENCH_GUESTFS=0;
+//                      per-image --timeout HOSTLEAK_BENCH_GUESTFS_TIMEOUT seconds, default 1800)
 // The raw disk's native audit is the baseline row. Native and convert+native are best of N (interleaved); guestfs
 // runs once (minutes under TCG).
 //   node bench/containers.mjs [--runs 2]
@@ -71,7 +72,8 @@ try {
     const env = { ...process.env, ...(accel === 'tcg' ? { LIBGUESTFS_BACKEND_SETTINGS: 'force_tcg' } : {}) };
     for (const c of CONTAINERS) {
       const t = performance.now();
-      const r = spawnSync(process.execPath, [cli, 'scan', '--backend', 'guestfs', '--accel', accel, '--format', 'json', c.file], {
+      const timeout = process.env.HOSTLEAK_BENCH_GUESTFS_TIMEOUT ?? '1800';
+      const r = spawnSync(process.execPath, [cli, 'scan', '--backend', 'guestfs', '--accel', accel, '--timeout', timeout, '--format', 'json', c.file], {
         env,
         maxBuffer: 1 << 30,
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -90,7 +92,17 @@ try {
     const g = guestfs.get(c.suffix);
     const size = (statSync(c.file).blocks * 512) / 2 ** 20;
     let line = `${c.name.padEnd(26)} native ${s(nat.wall)} | convert+native ${s(conv.wall)} (convert ${s(conv.conv)}) x${(conv.wall / nat.wall).toFixed(2)}`;
-    if (g) line += ` | guestfs ${s(g.wall)} x${(g.wall / nat.wall).toFixed(1)}${g.status === 0 || g.status === 1 ? '' : ` (exit ${g.status})`}`;
+    if (g) {
+      let why = '';
+      if (g.status !== 0 && g.status !== 1) {
+        try {
+          why = ` (exit ${g.status}: ${JSON.parse(g.stdout).targets[0].error})`;
+        } catch {
+          why = ` (exit ${g.status})`;
+        }
+      }
+      line += ` | guestfs ${s(g.wall)} x${(g.wall / nat.wall).toFixed(1)}${why}`;
+    }
     console.log(`${line}   [${size.toFixed(0)} MiB; ${summary(nat)}; native/raw x${(nat.wall / rawBest.wall).toFixed(2)}]`);
   }
   if (!GUESTFS) console.log('(guestfs runs skipped: HOSTLEAK_BENCH_GUESTFS=0)');

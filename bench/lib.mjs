@@ -1,13 +1,32 @@
 // Helpers shared by the benchmarks: timed child runs, best-of-N bookkeeping, the one-line summary of a JSON report.
 import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 
-/** Run a command to completion; exit 0 or 1 (findings) is success, anything else throws with its stderr. */
+const TIME = '/usr/bin/time';
+
+/**
+ * Run a command to completion; exit 0 or 1 (findings) is success, anything else throws with its stderr. `cpu` is the
+ * child's user+system time in ms (GNU time), the number to compare on a loaded machine, where wall time mostly
+ * measures the other processes.
+ */
 export function run(cmd, argv, env = process.env) {
-  const t = performance.now();
-  const r = spawnSync(cmd, argv, { env, maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'pipe'] });
-  const wall = performance.now() - t;
-  if (r.status !== 0 && r.status !== 1) throw new Error(`${cmd} ${argv.join(' ')}: exit ${r.status}: ${String(r.stderr).slice(0, 500)}`);
-  return { wall, stdout: String(r.stdout), status: r.status };
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'hostleak-bench-time-'));
+  const out = path.join(dir, 'time');
+  try {
+    const timed = existsSync(TIME);
+    const t = performance.now();
+    const r = timed
+      ? spawnSync(TIME, ['-f', '%U %S', '-o', out, cmd, ...argv], { env, maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawnSync(cmd, argv, { env, maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'pipe'] });
+    const wall = performance.now() - t;
+    if (r.status !== 0 && r.status !== 1) throw new Error(`${cmd} ${argv.join(' ')}: exit ${r.status}: ${String(r.stderr).slice(0, 500)}`);
+    const cpu = timed ? readFileSync(out, 'utf8').trim().split('\n').pop().split(' ').reduce((a, v) => a + Number(v) * 1000, 0) : NaN;
+    return { wall, cpu, stdout: String(r.stdout), status: r.status };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** `status/backend, N findings` of the first target of a `--format json` report. */

@@ -1,4 +1,4 @@
-import { DEFAULT_HOSTNAMES, defineRule, lines } from '../src/engine/kit/index.js';
+import { DEFAULT_HOSTNAMES, defineRule, isStorePath, lines } from '../src/engine/kit/index.js';
 
 /** Files holding one name: the machine's (hostname, SUSE's HOSTNAME) or its mail name (Debian's mailname). */
 const NAME_FILES = ['/etc/hostname', '/etc/HOSTNAME', '/etc/mailname'];
@@ -28,9 +28,17 @@ export default defineRule({
         const text = await fs.readText(p, { maxBytes: 64 * 1024 });
         if (text === null) return;
         const name = [...lines(text)].map(({ line }) => line.trim()).find((l) => l !== '' && !l.startsWith('#'));
-        if (name && isHost(name)) {
-          report({ path: p, message: `${p} names the machine after the build host (${name})`, evidence: name });
-        }
+        if (!name || !isHost(name)) return;
+        // NixOS writes /etc/hostname from the configuration (networking.hostName) into the store: the name was
+        // chosen, not copied from the builder, even if it is the builder's own (building your machine's config).
+        const r = fs.resolve(p);
+        const declared = r.ok && isStorePath(r.path);
+        report({
+          path: p,
+          severity: declared ? 'info' : undefined,
+          message: `${p} names the machine after the build host (${name})` + (declared ? ', declared in the image configuration' : ''),
+          evidence: name,
+        });
       }),
       (async () => {
         const text = await fs.readText('/etc/hosts', { maxBytes: 1024 * 1024 });

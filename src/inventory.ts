@@ -123,13 +123,19 @@ export class Inventory {
    * Every entry strictly below `dir` (not crossing into anything; the inventory holds no duplicates), depth first
    * with each directory's children in name order. Rules walk the whole tree many times per audit, so the walk order
    * of the tree below `/` is computed once (each directory's subtree is one contiguous run of it) and reused.
+   * `skip` prunes: a directory it returns true for is still yielded, but nothing below it is (`/nix/store`, `/proc`).
    */
-  *walk(dir: string): Generator<Entry> {
+  *walk(dir: string, opts: { skip?: (dir: Entry) => boolean } = {}): Generator<Entry> {
     const pre = this.preorder ?? (this.preorder = this.buildPreorder());
     const span = dir === '/' ? { start: 0, end: pre.list.length } : pre.spans.get(dir);
+    const skip = opts.skip;
     if (span) {
       const { list } = pre;
-      for (let i = span.start; i < span.end; i++) yield list[i]!;
+      for (let i = span.start; i < span.end; i++) {
+        const e = list[i]!;
+        yield e;
+        if (skip && e.type === 'dir' && skip(e)) i = (pre.spans.get(e.path)?.end ?? i + 1) - 1;
+      }
       return;
     }
     // Not a directory reachable from `/` (e.g. below a missing parent): walk it from the children index.
@@ -141,7 +147,7 @@ export class Inventory {
         const e = this.byPath.get(p);
         if (!e) continue;
         yield e;
-        if (e.type === 'dir') stack.push(p);
+        if (e.type === 'dir' && !skip?.(e)) stack.push(p);
       }
     }
   }

@@ -102,3 +102,31 @@ describe('Inventory.glob', () => {
     expect(tree.children('/home')).toEqual(['alice', 'bob']);
   });
 });
+
+describe('Inventory.walk skips subtrees', () => {
+  const tree = inv([
+    { path: '/etc/hostname', content: 'x\n' },
+    { path: '/nix/store/abc-pkg/bin/tool', content: 'x' },
+    { path: '/nix/var/db', type: 'dir' },
+    { path: '/proc/1/status', content: 'x' },
+    { path: '/zz', content: 'x' },
+  ]);
+  const paths = (it: Iterable<{ path: string }>) => [...it].map((e) => e.path);
+
+  it('yields a skipped directory but nothing below it, and keeps walking after it', () => {
+    const skip = (d: { path: string }) => d.path === '/nix/store' || d.path === '/proc';
+    const walked = paths(tree.walk('/', { skip }));
+    expect(walked).toContain('/nix/store');
+    expect(walked).toContain('/proc');
+    expect(walked.filter((p) => p.startsWith('/nix/store/') || p.startsWith('/proc/'))).toEqual([]);
+    expect(walked).toEqual(expect.arrayContaining(['/etc/hostname', '/nix/var/db', '/zz']));
+    // Without skip: the same walk plus exactly the pruned entries.
+    const all = paths(tree.walk('/'));
+    expect(all.filter((p) => !walked.includes(p)).every((p) => p.startsWith('/nix/store/') || p.startsWith('/proc/'))).toBe(true);
+    expect(all.length).toBeGreaterThan(walked.length);
+  });
+
+  it('prunes below a directory that is walked from', () => {
+    expect(paths(tree.walk('/nix', { skip: (d) => d.path === '/nix/store' }))).toEqual(['/nix/store', '/nix/var', '/nix/var/db']);
+  });
+});

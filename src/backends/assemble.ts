@@ -14,7 +14,8 @@
  */
 import { Inventory, normalizePath, parentOf } from '../inventory.js';
 import type { Entry, FilesystemInfo } from '../types.js';
-import { TargetError, type FileContent, type FilesystemView, type ImageRoot } from './backend.js';
+import { TargetError } from '../errors.js';
+import type { FileContent, FilesystemView, ImageRoot } from './backend.js';
 
 export interface Assembled {
   roots: ImageRoot[];

@@ -5,8 +5,6 @@ import type { FileContent, FilesystemInfo, ImageRoot } from '../types.js';
 import type { ByteSource } from './native/source.js';
 
 export type { FileContent, ImageRoot };
-/** @deprecated import TargetError from src/errors.ts; this re-export is for branches in flight and goes soon. */
-export { TargetError } from '../errors.js';
 
 export interface OpenedImage {
   backend: string;

@@ -56,6 +56,9 @@ export function dirBlobs(dir: string): BlobStore {
         return null;
       }
       if (!st.isFile()) throw new TargetError(`${name}: not a regular file in the layout`);
+      // A folder of the layout that is a symlink must not lead out of it.
+      const [real, base] = await Promise.all([fsp.realpath(full), fsp.realpath(dir)]);
+      if (!real.startsWith(base + path.sep)) throw new TargetError(`${name}: leads out of the layout folder`);
       return { file: full, start: 0, length: st.size };
     },
   };

@@ -30,14 +30,30 @@ const CORPUS = path.resolve('test', 'fixtures', 'corpus');
 const HOST: HostIdentity = { user: 'bob', home: '/home/bob', name: 'bobs-laptop' };
 const HOST_ARGS = ['--host-user', HOST.user!, '--host-home', HOST.home!, '--host-name', HOST.name!];
 
-const SAMPLE_IMAGES = ['leaky.raw', 'leaky.qcow2', 'clean.raw', 'clean.qcow2', 'leaky.raw.zst'];
+/** The sample disks, and the leaky one in every disk container (images-sample/build-disks.mjs CONTAINERS). */
+const SAMPLE_IMAGES = [
+  'leaky.raw',
+  'leaky.qcow2',
+  'clean.raw',
+  'clean.qcow2',
+  'leaky.raw.zst',
+  'leaky.vhd',
+  'leaky-fixed.vhd',
+  'leaky.vhdx',
+  'leaky.vmdk',
+  'leaky-stream.vmdk',
+  'leaky.vdi',
+];
 /** The leaky tree as the read-only filesystems images ship (images-sample/build-fs.mjs); the appliance kernel reads them all. */
 const FS_IMAGES = ['leaky.iso', 'leaky.squashfs-xz', 'leaky.squashfs-zstd', 'leaky.erofs-lz4'];
 /**
- * The valid corpus images both backends read (ext2/3/4, vfat, GPT, MBR with logicals, qcow2 v2/v3). Left out:
- * vmdk/vhd, LVM, xfs, btrfs (guestfs only), and the damaged ones (test/backends/native/corpus.test.ts).
+ * The valid corpus images both backends read (ext2/3/4, vfat, GPT, MBR with logicals, qcow2 v2/v3, vmdk, vhd,
+ * squashfs, iso9660). Left out: LVM, xfs, btrfs (guestfs only), and the damaged ones
+ * (test/backends/native/corpus.test.ts).
  */
 const CORPUS_IMAGES = [
+  'dfvfs_ext2.vmdk',
+  'dfvfs_ext2.vhd',
   'ul_squashfs4.img.xz',
   'ul_iso-rr-joliet.img.xz',
   'dfvfs_iso9660.raw',

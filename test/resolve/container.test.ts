@@ -4,11 +4,12 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { TargetError } from '../../src/errors.js';
 import { dirBlobs, openContainer } from '../../src/resolve/container.js';
+import { SAMPLES } from '../helpers/cli.js';
 
 let tmp: string;
 beforeAll(() => {
@@ -48,6 +49,18 @@ function dockerArchive(name: string, layers: Buffer[], tweak: (cfg: { rootfs: { 
 }
 
 const open = (dir: string) => openContainer(dirBlobs(dir), 'docker-archive', {});
+
+describe('OCI layout folders', () => {
+  it('a blobs folder that is a symlink out of the layout is refused', async () => {
+    const outside = path.join(tmp, 'outside-blobs');
+    cpSync(path.join(SAMPLES, 'leaky-oci', 'blobs'), outside, { recursive: true });
+    const dir = path.join(tmp, 'oci-link');
+    mkdirSync(dir);
+    for (const f of ['oci-layout', 'index.json']) cpSync(path.join(SAMPLES, 'leaky-oci', f), path.join(dir, f));
+    symlinkSync(outside, path.join(dir, 'blobs'));
+    await expect(openContainer(dirBlobs(dir), 'oci-layout', {})).rejects.toThrow(/leads out of the layout folder/);
+  });
+});
 
 describe('layers', () => {
   it('whiteouts delete, opaque whiteouts hide lower folders, and the deleted files ship in their layer', async () => {

@@ -27,6 +27,16 @@ ruleTester(rule, {
       ],
     },
     {
+      name: 'a NixOS hostname declared in the configuration (a store file) is info',
+      host: { name: 'laptop' },
+      tree: withAccounts([
+        { path: '/etc/hostname', target: '/etc/static/hostname' },
+        { path: '/etc/static', target: '/nix/store/aaaa-etc/etc' },
+        { path: '/nix/store/aaaa-etc/etc/hostname', content: 'laptop\n' },
+      ]),
+      findings: [{ path: '/etc/hostname', severity: 'info', message: ['declared in the image configuration'] }],
+    },
+    {
       name: 'a fully qualified build host name matches its short form',
       host: { name: 'ci-07.builders.example.org' },
       tree: withAccounts([{ path: '/etc/hostname', content: 'ci-07\n' }]),

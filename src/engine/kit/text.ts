@@ -37,9 +37,9 @@ export interface TextScanOptions {
   maxBytes: number;
 }
 
-/** Text-scan options from a rule's configuration: `scanStore` (or `includeStore`) and `maxTextBytes`. */
+/** Text-scan options from a rule's configuration: `scanStore` (also set by `--scan-store`) and `maxTextBytes`. */
 export function textScanOptions(options: Record<string, unknown>): TextScanOptions {
-  const includeStore = options.scanStore === true || options.includeStore === true;
+  const includeStore = options.scanStore === true;
   const mb = options.maxTextBytes;
   const maxBytes = typeof mb === 'number' && Number.isFinite(mb) && mb > 0 ? Math.floor(mb) : DEFAULT_TEXT_MAX_BYTES;
   return { includeStore, maxBytes };
