@@ -54,13 +54,14 @@ function phase(id) {
     const f = rel(nodes.get(cur).callFrame.url);
     let m;
     if ((m = /^dist\/rules\/([^/]+)\.js$/.exec(f))) found = `rule ${m[1]}`;
-    else if (/^dist\/src\/engine\/text\.js$/.test(f)) found = 'content pass (engine/text)';
+    else if (/^dist\/src\/engine\/(kit\/)?text\.js$/.test(f)) found = 'content pass (engine/kit/text)';
+    else if (/^dist\/src\/engine\/(kit\/)?entries\.js$/.test(f) && !(found ?? '').startsWith('rule')) found = 'shared entry pass (framework)';
     else if (/^dist\/src\/reporters\//.test(f)) found = 'rendering (reporters)';
-    else if (/^dist\/src\/engine\/(accounts|runner|imagefs)\.js$/.test(f) && !(found ?? '').startsWith('rule')) found ??= 'engine (runner, accounts, reads)';
+    else if (/^dist\/src\/engine\/(runtime\/)?(accounts|runner|imagefs|registry)\.js$/.test(f) && !(found ?? '').startsWith('rule')) found ??= 'engine (runner, accounts, reads)';
     else if (/^dist\/src\/backends\/assemble\.js$/.test(f)) found ??= 'assembly';
     else if (/^dist\/src\/backends\/native\//.test(f)) found = found?.startsWith('inventory') || !found ? 'reading (native readers)' : found;
     else if (/^dist\/src\/inventory\.js$/.test(f)) found ??= 'inventory (building, indexes)';
-    if (/^dist\/src\/scan\.js$/.test(f)) sawScan = true;
+    if (/^dist\/src\/(scan|commands\/scan)\.js$/.test(f)) sawScan = true;
   }
   return found ?? (sawScan ? 'other (scan)' : 'start-up, module loading, other');
 }
