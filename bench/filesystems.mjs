@@ -74,7 +74,7 @@ const guestfs = new Map();
 if (GUESTFS) {
   const env = { ...process.env, ...(accel === 'tcg' ? { LIBGUESTFS_BACKEND_SETTINGS: 'force_tcg' } : {}) };
   for (const f of FORMATS) {
-    guestfs.set(f.suffix, run(process.execPath, [cli, 'scan', '--backend', 'guestfs', '--accel', accel, '--format', 'json', f.file], env));
+    guestfs.set(f.suffix, run(process.execPath, [cli, 'scan', '--backend', 'guestfs', '--accel', accel, '--timeout', '3600', '--format', 'json', f.file], env));
   }
 }
 const s = seconds;
