@@ -576,6 +576,15 @@ export class Inventory {
     // What picomatch(pattern)(path) does for a POSIX path, without its per-call overhead (a glob walks every entry).
     const re = picomatch.makeRe(pattern, { dot: true });
     const out: Entry[] = [];
+    // `/**/name`: only entries of that very name can match; the inventory finds them without making the others.
+    const last = pattern.slice(pattern.lastIndexOf('/') + 1);
+    if (base === '/' && last !== '' && !picomatch.scan(last).isGlob && !/[\\[\](){}!*?+@]/.test(last)) {
+      for (const e of this.named((n) => n === last)) {
+        if (types && !types.has(TYPE_CODE[e.type])) continue;
+        if (e.path === pattern || re.test(e.path)) out.push(e);
+      }
+      return out.sort((a, b) => (a.path < b.path ? -1 : 1));
+    }
     for (const i of this.walkNodes(base)) {
       if (types && !types.has(this.kindA[i]!)) continue;
       const p = this.pathOf(i);
