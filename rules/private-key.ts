@@ -11,6 +11,7 @@ import {
   textScanOptions,
   forEachEntry,
   type Entry,
+  TEXT_SCAN_OPTIONS,
 } from '../src/engine/kit/index.js';
 
 /** SSH host keys are baked-ssh-host-key's. */
@@ -28,6 +29,7 @@ export default defineRule({
   readsText: true,
   meta: {
     id: 'private-key',
+    options: { ...TEXT_SCAN_OPTIONS },
     severity: 'error',
     tags: ['secret'],
     description: 'A file holds PEM or OpenSSH private key material (always an error inside the world-readable /nix/store)',

@@ -10,7 +10,7 @@
  * visitor.
  */
 import type { Inventory } from '../../inventory.js';
-import type { Entry } from '../../types.js';
+import type { Entry, RuleOptionSpec } from '../../types.js';
 import { isRuntimePath } from './homes.js';
 import type { ImageFs, RuleContext } from './rule.js';
 
@@ -37,6 +37,21 @@ export interface TextScanOptions {
   includeStore: boolean;
   maxBytes: number;
 }
+
+/** The options every rule that reads text files takes (spread into its `meta.options`). */
+export const TEXT_SCAN_OPTIONS = {
+  scanStore: {
+    type: 'boolean',
+    default: false,
+    description: 'also read files under /nix/store (world-readable, usually huge); --scan-store sets it for every rule',
+  },
+  maxTextBytes: {
+    type: 'number',
+    default: DEFAULT_TEXT_MAX_BYTES,
+    min: 1,
+    description: 'bytes of each file the content scan reads (a larger file is scanned in its first part)',
+  },
+} as const satisfies Record<string, RuleOptionSpec>;
 
 /** Text-scan options from a rule's configuration: `scanStore` (also set by `--scan-store`) and `maxTextBytes`. */
 export function textScanOptions(options: Record<string, unknown>): TextScanOptions {

@@ -6,7 +6,7 @@ import { RULE_CRASHED, SEVERITY_RANK } from '../../types.js';
 import { loadAccounts, type Accounts } from './accounts.js';
 import { createImageFs } from './imagefs.js';
 import { fingerprintOf } from '../../fingerprint.js';
-import type { Rule } from '../kit/rule.js';
+import { resolveRuleOptions, type Rule } from '../kit/rule.js';
 import { loadPackageDb, type PackageDb } from '../kit/packages.js';
 import { redactTokens } from '../kit/secrets.js';
 import { TextPasses, textScanOptions } from '../kit/text.js';
@@ -48,13 +48,26 @@ export async function runRules(root: ImageRoot, rules: EnabledRule[], host: Host
   const packages = () => (packageDb ??= loadPackageDb(fs, root.inventory));
   // Every rule that declares it reads text files has its place in the shared pass before any check starts.
   const textPasses = new TextPasses(fs, root.inventory);
-  const tickets = rules.map(({ rule, options }) => (rule.readsText ? textPasses.expect(textScanOptions(options)) : null));
+  // Options as each check sees them: declared defaults filled in (the gate already refused invalid ones).
+  const resolved = rules.map(({ rule, options }) => {
+    try {
+      return resolveRuleOptions(rule.meta, options);
+    } catch (err) {
+      return err as Error;
+    }
+  });
+  const tickets = rules.map(({ rule }, i) => {
+    const o = resolved[i]!;
+    return rule.readsText && !(o instanceof Error) ? textPasses.expect(textScanOptions(o)) : null;
+  });
 
   await Promise.all(
-    rules.map(async ({ rule, severity, options }, i) => {
+    rules.map(async ({ rule, severity }, i) => {
       const { meta } = rule;
       const ticket = tickets[i]!;
+      const options = resolved[i]!;
       try {
+        if (options instanceof Error) throw options;
         await rule.check({
           inventory: root.inventory,
           fs,

@@ -3,7 +3,7 @@ import { defineRule } from '../../../src/engine/kit/rule.js';
 import { aggregate } from '../../../src/engine/kit/aggregate.js';
 import { hostTerms, matchTerms } from '../../../src/engine/kit/identity.js';
 import { makeAccounts, parsePasswd } from '../../../src/engine/runtime/accounts.js';
-import { isBinary, textCandidates, textScanOptions } from '../../../src/engine/kit/text.js';
+import { isBinary, TEXT_SCAN_OPTIONS, textCandidates, textScanOptions } from '../../../src/engine/kit/text.js';
 import { builtinRules } from '../../../rules/index.js';
 import { BASE_PASSWD, memoryRoot, withAccounts } from '../../helpers/tree.js';
 import { FAKE_GITHUB_TOKEN } from '../../helpers/fake-secrets.js';
@@ -59,7 +59,7 @@ describe('shared content pass', () => {
     const seen: string[] = [];
     const late = defineRule({
       readsText: true,
-      meta: { id: 'late-reader', severity: 'info', tags: [], description: 'test', remediation: 'test', references: [] },
+      meta: { id: 'late-reader', severity: 'info', tags: [], description: 'test', remediation: 'test', references: [], options: { ...TEXT_SCAN_OPTIONS } },
       async check(ctx) {
         await ctx.packages();
         await new Promise((r) => setTimeout(r, 20));
