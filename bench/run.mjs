@@ -13,6 +13,7 @@
 //        bare appliance: `guestfish --ro -a IMG run`                 (the floor: one launch)
 //        hostleak full audit through guestfs                         (one launch + inventory + reads)
 //        `virt-ls -lR` over the same filesystem                      (the reference tool)
+//   HOSTLEAK_BENCH_SCALE=1 adds the native bench on a ~1M-entry image of the same kind (bench/native.mjs --paths 42000).
 // The large image is generated once (bench/make-large.mjs) and cached under bench/out/.
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
@@ -24,6 +25,11 @@ const repo = path.join(here, '..');
 
 const nat = spawnSync(process.execPath, [path.join(here, 'native.mjs')], { stdio: 'inherit' });
 if (nat.status !== 0) process.exitCode = 1;
+// The scale bench: the same kind of image at ~1M entries (42,000 store paths; built once, ~4 GB sparse, minutes).
+if (process.env.HOSTLEAK_BENCH_SCALE === '1') {
+  const big = spawnSync(process.execPath, [path.join(here, 'native.mjs'), '--paths', '42000', '--runs', '3'], { stdio: 'inherit' });
+  if (big.status !== 0) process.exitCode = 1;
+}
 
 if (process.env.HOSTLEAK_BENCH_CONTAINERS !== '0') {
   console.log('');

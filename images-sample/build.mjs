@@ -81,8 +81,9 @@ export function buildStamp(name, builder, inputs, outputs) {
 }
 
 export function contentOf(e) {
-  if (e.contentBase64 !== undefined) return Buffer.from(e.contentBase64, 'base64');
-  return Buffer.from(e.content ?? '', 'utf8');
+  const one = e.contentBase64 !== undefined ? Buffer.from(e.contentBase64, 'base64') : Buffer.from(e.content ?? '', 'utf8');
+  // `repeat`: the content written that many times (a large file without a large spec).
+  return e.repeat ? Buffer.concat(Array.from({ length: e.repeat }, () => one)) : one;
 }
 
 async function materialise(spec, variant, dest) {

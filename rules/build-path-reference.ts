@@ -12,6 +12,7 @@ import {
   type ReportInput,
   scanTextFiles,
   textScanOptions,
+  forEachEntry,
 } from '../src/engine/kit/index.js';
 
 export default defineRule({
@@ -56,14 +57,14 @@ export default defineRule({
         ...locate(text, first.index, first.prefix.length),
       } });
     });
-    for (const e of inventory.walk('/')) {
-      if (e.type !== 'symlink' || !e.target || isRuntimePath(e.path)) continue;
-      if (!opts.includeStore && isStorePath(e.path)) continue;
+    await forEachEntry(inventory, '/', (e) => {
+      if (e.type !== 'symlink' || !e.target || isRuntimePath(e.path)) return;
+      if (!opts.includeStore && isStorePath(e.path)) return;
       const prefix = e.target.startsWith('/') ? buildPathPrefix(e.target) : null;
-      if (!prefix) continue;
+      if (!prefix) return;
       // The link's own path identifies it (key 'link'): its target names a temp dir that differs on every build.
       found.push({ finding: { path: e.path, message: `${e.path} -> ${e.target} points into the build-time path ${prefix}`, evidence: e.target, key: 'link' } });
-    }
+    });
     await scanned;
     await Promise.all(found.map(judged));
   },

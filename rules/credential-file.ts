@@ -1,5 +1,5 @@
 import picomatch from 'picomatch';
-import { baseName, defineRule, type Entry, isExampleSecret, lines, redact, secretsKey } from '../src/engine/kit/index.js';
+import { forEachEntry, baseName, defineRule, type Entry, isExampleSecret, lines, redact, secretsKey } from '../src/engine/kit/index.js';
 
 export interface Credential {
   /** What the file holds, e.g. "a password for example.com". */
@@ -110,13 +110,13 @@ export default defineRule({
   },
   async check({ inventory, fs, report }) {
     const candidates: Array<{ e: Entry; kind: (typeof MATCHERS)[number] }> = [];
-    for (const e of inventory.walk('/')) {
-      if (e.type !== 'file' && e.type !== 'symlink') continue;
+    await forEachEntry(inventory, '/', (e) => {
+      if (e.type !== 'file' && e.type !== 'symlink') return;
       const name = baseName(e.path);
-      if (!NAMES.has(name) && !KUBE_CONF.test(name)) continue;
+      if (!NAMES.has(name) && !KUBE_CONF.test(name)) return;
       const kind = MATCHERS.find((k) => k.match(e.path));
       if (kind) candidates.push({ e, kind });
-    }
+    });
     await Promise.all(
       candidates.map(async ({ e, kind }) => {
         const text = await fs.readText(e.path, { maxBytes: 1024 * 1024 });

@@ -11,6 +11,7 @@ import {
   parentOf,
   type ResolveResult,
   textScanOptions,
+  forEachEntry,
 } from '../src/engine/kit/index.js';
 
 /** Links other rules already report: Nix channels (dangling-channel-symlink) and GC roots (host-gcroot). */
@@ -34,17 +35,17 @@ export default defineRule({
   async check({ inventory, options, report, packages }) {
     const { includeStore } = textScanOptions(options);
     const bad = new Map<string, { e: Entry; r: Extract<ResolveResult, { ok: false }> }>();
-    for (const e of inventory.walk('/')) {
-      if (e.type !== 'symlink') continue;
-      if ((!includeStore && isStorePath(e.path)) || isRuntimePath(e.path) || OWNED_ELSEWHERE(e.path)) continue;
+    await forEachEntry(inventory, '/', (e) => {
+      if (e.type !== 'symlink') return;
+      if ((!includeStore && isStorePath(e.path)) || isRuntimePath(e.path) || OWNED_ELSEWHERE(e.path)) return;
       const target = e.target ?? '';
       const abs = target.startsWith('/') ? normalizePath(target) : normalizePath(`${parentOf(e.path)}/${target}`);
-      if (isRuntimePath(abs)) continue;
+      if (isRuntimePath(abs)) return;
       const r = inventory.resolve(e.path);
-      if (r.ok || isRuntimePath(r.at)) continue;
-      if (!inventory.resolve(parentOf(e.path)).ok) continue;
+      if (r.ok || isRuntimePath(r.at)) return;
+      if (!inventory.resolve(parentOf(e.path)).ok) return;
       bad.set(e.path, { e, r });
-    }
+    });
     for (const g of aggregate(bad.keys())) {
       const hit = bad.get(g.path);
       if (!hit || g.merged) {

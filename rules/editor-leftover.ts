@@ -1,4 +1,4 @@
-import { defineRule, type Entry, isStorePath, judgeShipped, entriesByName } from '../src/engine/kit/index.js';
+import { baseName, defineRule, type Entry, isStorePath, judgeShipped, entriesNamed } from '../src/engine/kit/index.js';
 
 /** Editor backups and swap files, patch/merge leftovers, and package managers' kept-aside configuration files. */
 const KINDS: Array<{ re: RegExp; what: string }> = [
@@ -28,10 +28,9 @@ export default defineRule({
   },
   async check({ inventory, packages, report }) {
     const hits: Array<{ e: Entry; what: string }> = [];
-    for (const [name, entries] of entriesByName(inventory)) {
-      const kind = KINDS.find((k) => k.re.test(name));
-      if (!kind) continue;
-      for (const e of entries) if (e.type === 'file' && !isStorePath(e.path) && !ELSEWHERE(e.path)) hits.push({ e, what: kind.what });
+    for (const e of entriesNamed(inventory, (name) => KINDS.some((k) => k.re.test(name)))) {
+      const kind = KINDS.find((k) => k.re.test(baseName(e.path)))!;
+      if (e.type === 'file' && !isStorePath(e.path) && !ELSEWHERE(e.path)) hits.push({ e, what: kind.what });
     }
     await Promise.all(
       hits.map(async ({ e, what }) => {

@@ -76,7 +76,7 @@ export default defineRule({
         // Only the last component is new at this level: a match in the parent was reported there.
         if (m && m.first.index + m.first.term.value.length > parentOf(p).length) {
           reported.add(p);
-          const below = e.type === 'dir' ? [...inventory.walk(p)].length : 0;
+          const below = e.type === 'dir' ? inventory.count(p) : 0;
           report({
             path: p,
             message:

@@ -22,7 +22,7 @@ export default defineRule({
       for (const name of inventory.children(r.path)) {
         const real = joinPath(r.path, name);
         const e = inventory.get(real)!;
-        const below = e.type === 'dir' ? [...inventory.walk(real)].length : 0;
+        const below = e.type === 'dir' ? inventory.count(real) : 0;
         const p = joinPath(dir, name);
         report({
           path: p,

@@ -10,6 +10,8 @@ import {
   secretsKey,
   scanTextFiles,
   textScanOptions,
+  forEachEntry,
+  type Entry,
 } from '../src/engine/kit/index.js';
 
 /** SSH host keys are baked-ssh-host-key's. */
@@ -67,7 +69,10 @@ export default defineRule({
     // Content pass (binary files included: keys get embedded in binaries and archives of other formats).
     const scanned = scanTextFiles(ctx, opts, (file: ScannedFile) => judge(file.entry.path, file.data));
     if (!opts.includeStore && inventory.get('/nix/store')) {
-      const named = [...inventory.walk('/nix/store')].filter((e) => e.type === 'file' && e.size > 0 && e.size <= MAX_KEY_FILE && KEY_NAMES(e.path));
+      const named: Entry[] = [];
+      await forEachEntry(inventory, '/nix/store', (e) => {
+        if (e.type === 'file' && e.size > 0 && e.size <= MAX_KEY_FILE && KEY_NAMES(e.path)) named.push(e);
+      });
       await Promise.all(
         named.map(async (e) => {
           const r = await fs.readFile(e.path, { maxBytes: MAX_KEY_FILE, cache: false });

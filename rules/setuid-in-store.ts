@@ -1,4 +1,4 @@
-import { defineRule } from '../src/engine/kit/index.js';
+import { forEachEntry, defineRule } from '../src/engine/kit/index.js';
 
 export default defineRule({
   meta: {
@@ -12,17 +12,17 @@ export default defineRule({
       'copy (nix copy / nix-store --load-db) instead of copying files in.',
     references: ['https://nixos.org/manual/nixos/stable/options#opt-security.wrappers'],
   },
-  check({ inventory, report }) {
+  async check({ inventory, report }) {
     const store = inventory.get('/nix/store');
     if (!store || store.type !== 'dir') return;
-    for (const e of inventory.walk('/nix/store')) {
-      if (e.type === 'dir' || e.type === 'symlink' || (e.mode & 0o6000) === 0) continue;
+    await forEachEntry(inventory, '/nix/store', (e) => {
+      if (e.type === 'dir' || e.type === 'symlink' || (e.mode & 0o6000) === 0) return;
       const bits = [(e.mode & 0o4000) !== 0 ? 'setuid' : '', (e.mode & 0o2000) !== 0 ? 'setgid' : ''].filter(Boolean).join('+');
       report({
         path: e.path,
         message: `${e.path} is ${bits} inside /nix/store (mode ${e.mode.toString(8).padStart(4, '0')}, owner uid ${e.uid})`,
         evidence: `mode=${e.mode.toString(8).padStart(4, '0')} uid=${e.uid} gid=${e.gid}`,
       });
-    }
+    });
   },
 });

@@ -1,5 +1,5 @@
 import picomatch from 'picomatch';
-import { baseName, defineRule, isStorePath } from '../src/engine/kit/index.js';
+import { forEachEntry, baseName, defineRule, isStorePath } from '../src/engine/kit/index.js';
 
 /** Shell and REPL history files, by name (fish keeps its own under .local/share/fish). */
 export const HISTORY_NAMES = new Set([
@@ -21,15 +21,15 @@ export default defineRule({
       'secret it contains, and build non-interactively (HISTFILE=/dev/null).',
     references: ['https://libguestfs.org/virt-sysprep.1.html'],
   },
-  check({ inventory, report }) {
-    for (const e of inventory.walk('/')) {
-      if (e.type !== 'file' || e.size === 0 || isStorePath(e.path)) continue;
-      if (!HISTORY_NAMES.has(baseName(e.path)) && !FISH(e.path)) continue;
+  async check({ inventory, report }) {
+    await forEachEntry(inventory, '/', (e) => {
+      if (e.type !== 'file' || e.size === 0 || isStorePath(e.path)) return;
+      if (!HISTORY_NAMES.has(baseName(e.path)) && !FISH(e.path)) return;
       report({
         path: e.path,
         message: `${e.path} is a non-empty history file (${e.size} bytes) left from a session on the builder or in the image`,
         evidence: `${e.size} bytes, owner uid=${e.uid}`,
       });
-    }
+    });
   },
 });

@@ -1,4 +1,4 @@
-import { aggregate, cannotJudge, defineRule, type Entry } from '../src/engine/kit/index.js';
+import { forEachEntry, aggregate, cannotJudge, defineRule, type Entry } from '../src/engine/kit/index.js';
 
 export default defineRule({
   meta: {
@@ -12,20 +12,21 @@ export default defineRule({
       'account the image defines.',
     references: ['https://libguestfs.org/virt-sysprep.1.html'],
   },
-  check({ inventory, accounts, report }) {
+  async check({ inventory, accounts, report }) {
     if (!accounts.known) {
       cannotJudge(report, '/', 'file owners', accounts.reason);
       return;
     }
     const checkGroups = accounts.groups.length > 0;
     const flagged = new Map<string, Entry>();
-    for (const e of [inventory.get('/')!, ...inventory.walk('/')]) {
-      if (!e) continue;
+    const judge = (e: Entry) => {
       const badUid = !accounts.userByUid(e.uid);
       const badGid = checkGroups && !accounts.groupByGid(e.gid);
-      if (!badUid && !badGid) continue;
-      flagged.set(e.path, e);
-    }
+      if (badUid || badGid) flagged.set(e.path, e);
+    };
+    const root = inventory.get('/');
+    if (root) judge(root);
+    await forEachEntry(inventory, '/', judge);
     for (const g of aggregate(flagged.keys())) {
       const e = flagged.get(g.path);
       const owner = e ? `uid ${e.uid}${accounts.userByUid(e.uid) ? '' : ' (no account)'}, gid ${e.gid}${!checkGroups || accounts.groupByGid(e.gid) ? '' : ' (no group)'}` : null;

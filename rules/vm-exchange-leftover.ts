@@ -1,4 +1,4 @@
-import { baseName, defineRule, isStorePath } from '../src/engine/kit/index.js';
+import { forEachEntry, baseName, defineRule, isStorePath, type Entry } from '../src/engine/kit/index.js';
 
 export default defineRule({
   meta: {
@@ -12,16 +12,20 @@ export default defineRule({
       'filesystem, and delete it before the image is sealed.',
     references: ['https://github.com/nix-community/disko/issues/622', 'https://github.com/nix-community/disko/pull/907'],
   },
-  check({ inventory, report }) {
+  async check({ inventory, report }) {
     // Filter first, then sort the few hits by path (parents before what is below them), not the whole inventory.
-    const hits = [...inventory.unordered()]
-      .filter((e) => !isStorePath(e.path) && ((baseName(e.path) === 'xchg' && e.type === 'dir') || (baseName(e.path) === 'saved-env' && e.type === 'file')))
-      .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    const hits: Entry[] = [];
+    await forEachEntry(inventory, '/', (e) => {
+      if (isStorePath(e.path)) return;
+      const name = baseName(e.path);
+      if ((name === 'xchg' && e.type === 'dir') || (name === 'saved-env' && e.type === 'file')) hits.push(e);
+    });
+    hits.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     const reported: string[] = [];
     for (const e of hits) {
       if (reported.some((r) => e.path.startsWith(r + '/'))) continue;
       reported.push(e.path);
-      const inside = e.type === 'dir' ? [...inventory.walk(e.path)].length : 0;
+      const inside = e.type === 'dir' ? inventory.count(e.path) : 0;
       report({
         path: e.path,
         message:

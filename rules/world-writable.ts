@@ -1,4 +1,4 @@
-import { aggregate, defineRule, type Entry, isRuntimePath } from '../src/engine/kit/index.js';
+import { forEachEntry, aggregate, defineRule, type Entry, isRuntimePath } from '../src/engine/kit/index.js';
 
 /** Temporary directories, where world-writable (sticky) entries are the point. */
 const TEMP = ['/tmp', '/var/tmp', '/dev/shm', '/run', '/var/lock', '/var/spool/mail'];
@@ -19,12 +19,12 @@ export default defineRule({
       'to shared directories).',
     references: ['https://libguestfs.org/virt-sysprep.1.html'],
   },
-  check({ inventory, report }) {
+  async check({ inventory, report }) {
     const flagged = new Map<string, Entry>();
-    for (const e of inventory.walk('/')) {
-      if ((e.mode & 0o002) === 0 || isRuntimePath(e.path) || isTemp(e.path)) continue;
+    await forEachEntry(inventory, '/', (e) => {
+      if ((e.mode & 0o002) === 0 || isRuntimePath(e.path) || isTemp(e.path)) return;
       if (e.type === 'file' || (e.type === 'dir' && (e.mode & 0o1000) === 0)) flagged.set(e.path, e);
-    }
+    });
     for (const g of aggregate(flagged.keys())) {
       const e = flagged.get(g.path);
       const what = e ? `${e.type === 'dir' ? 'directory' : 'file'} with mode ${e.mode.toString(8).padStart(4, '0')}` : 'directory';

@@ -48,145 +48,516 @@ export function joinPath(dir: string, name: string): string {
   return dir === '/' ? `/${name}` : `${dir}/${name}`;
 }
 
-interface Preorder {
-  list: Entry[];
-  spans: Map<string, { start: number; end: number }>;
-  kids: Map<string, Entry[]>;
+/** Entry types by their column code; `ABSENT` marks a node that is only a parent of listed entries (or was removed). */
+const TYPES: readonly EntryType[] = ['file', 'dir', 'symlink', 'chardev', 'blockdev', 'fifo', 'socket', 'unknown'];
+const TYPE_CODE: Readonly<Record<EntryType, number>> = {
+  file: 0, dir: 1, symlink: 2, chardev: 3, blockdev: 4, fifo: 5, socket: 6, unknown: 7,
+};
+const DIR = 1;
+const SYMLINK = 2;
+const ABSENT = 255;
+const ROOT = 0;
+
+/** FNV-1a over the UTF-16 code units of a name, mixed with the parent's index. */
+function keyHash(parent: number, name: string): number {
+  let h = 0x811c9dc5 ^ Math.imul(parent + 1, 0x9e3779b1);
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
+  return (h ^ (h >>> 15)) | 0;
 }
 
+function compareNames(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Derived indexes, built on the first query after a change. */
+interface Derived {
+  /** Present children of node i are kids[kidStart[i] .. kidStart[i + 1]), sorted by name. */
+  kidStart: Int32Array;
+  kids: Int32Array;
+  /** Depth-first order (children by name) of every present entry reachable from `/`, without `/` itself. */
+  pre: Int32Array;
+  /** Position of node i in `pre` (-1: not reachable), and the end of its subtree's run there. */
+  preAt: Int32Array;
+  preEnd: Int32Array;
+}
+
+/**
+ * The inventory of one image (or one filesystem): a compact tree, not an object per entry.
+ *
+ * Every node is a row of typed columns (parent index, type, mode, uid, gid, size, mtime, filesystem) plus its name
+ * and symlink target; a path is its parent's path and its name, looked up through one open-addressing hash table
+ * keyed by (parent, name). Nothing holds a full path string per entry: `Entry` objects are made when a caller asks
+ * (get, walk, glob...), and directories' paths are remembered once made. Fast readers fill it with `addChild`
+ * (parent index + name, no path); `add(entry)` takes a whole entry by path as before and keeps that very object
+ * (so a backend may still set its `target` later), at the memory cost of an object per entry.
+ *
+ * Parents always get a smaller index than their children: adding `/a/b/c` before `/a/b` makes `/a/b` an absent
+ * node (not listed, not reachable from `/`) until it is added itself.
+ */
 export class Inventory {
-  private readonly byPath = new Map<string, Entry>();
-  private childIndex: Map<string, string[]> | null = null;
-  private preorder: Preorder | null = null;
+  private n = 0;
+  private live = 0;
+  private cap = 0;
+  private parentA = new Int32Array(0);
+  private kindA = new Uint8Array(0);
+  private modeA = new Uint16Array(0);
+  private uidA = new Uint32Array(0);
+  private gidA = new Uint32Array(0);
+  private sizeA = new Float64Array(0);
+  private mtimeA = new Float64Array(0);
+  private fsA = new Uint16Array(0);
+  private hashA = new Int32Array(0);
+  private readonly names: string[] = [];
+  private readonly targets: Array<string | undefined> = [];
+  /** Entries added as objects (by `add`): handed out as they are. */
+  private readonly objs = new Map<number, Entry>();
+  private readonly fsNames: string[] = [];
+  private readonly fsCodes = new Map<string, number>();
+  private lastFs = '';
+  private lastFsCode = -1;
+  /** Hash table of node index + 1 (0 = empty slot), size a power of two, at most half full. */
+  private slots = new Int32Array(0);
+  /** Paths of directories made so far (a directory's path is asked for once per child materialised). */
+  private readonly dirPaths = new Map<number, string>();
+  private derived: Derived | null = null;
 
   constructor(entries: Iterable<Entry> = []) {
+    this.grow(64);
+    this.node(-1, '', 0);
     for (const e of entries) this.add(e);
   }
 
+  // ---- storage -----------------------------------------------------------------------------------------------
+
+  private grow(min: number): void {
+    let cap = Math.max(64, this.cap);
+    while (cap < min) cap *= 2;
+    if (cap === this.cap) return;
+    const g = <T extends Int32Array | Uint8Array | Uint16Array | Uint32Array | Float64Array>(a: T, make: new (n: number) => T): T => {
+      const b = new make(cap);
+      b.set(a);
+      return b;
+    };
+    this.parentA = g(this.parentA, Int32Array);
+    this.kindA = g(this.kindA, Uint8Array);
+    this.modeA = g(this.modeA, Uint16Array);
+    this.uidA = g(this.uidA, Uint32Array);
+    this.gidA = g(this.gidA, Uint32Array);
+    this.sizeA = g(this.sizeA, Float64Array);
+    this.mtimeA = g(this.mtimeA, Float64Array);
+    this.fsA = g(this.fsA, Uint16Array);
+    this.hashA = g(this.hashA, Int32Array);
+    this.cap = cap;
+    this.rehash(cap * 2);
+  }
+
+  private rehash(size: number): void {
+    const slots = new Int32Array(size);
+    const mask = size - 1;
+    for (let i = 0; i < this.n; i++) {
+      let s = this.hashA[i]! & mask;
+      while (slots[s] !== 0) s = (s + 1) & mask;
+      slots[s] = i + 1;
+    }
+    this.slots = slots;
+  }
+
+  /** The node named `name` below `parent` (present or not), or -1. */
+  private find(parent: number, name: string, h = keyHash(parent, name)): number {
+    const slots = this.slots;
+    const mask = slots.length - 1;
+    for (let s = h & mask; ; s = (s + 1) & mask) {
+      const v = slots[s]!;
+      if (v === 0) return -1;
+      const i = v - 1;
+      if (this.hashA[i] === h && this.parentA[i] === parent && this.names[i] === name) return i;
+    }
+  }
+
+  /** A new absent node (its parent must exist). */
+  private node(parent: number, name: string, h: number): number {
+    const i = this.n;
+    if (i >= this.cap) this.grow(i + 1);
+    this.n++;
+    this.parentA[i] = parent;
+    this.kindA[i] = ABSENT;
+    this.hashA[i] = h;
+    this.names.push(name);
+    this.targets.push(undefined);
+    if (parent >= 0) {
+      const mask = this.slots.length - 1;
+      let s = h & mask;
+      while (this.slots[s] !== 0) s = (s + 1) & mask;
+      this.slots[s] = i + 1;
+    }
+    return i;
+  }
+
+  private fsCode(fs: string): number {
+    if (fs === this.lastFs && this.lastFsCode >= 0) return this.lastFsCode;
+    let c = this.fsCodes.get(fs);
+    if (c === undefined) {
+      c = this.fsNames.length;
+      this.fsNames.push(fs);
+      this.fsCodes.set(fs, c);
+    }
+    this.lastFs = fs;
+    this.lastFsCode = c;
+    return c;
+  }
+
+  private fill(i: number, type: EntryType, mode: number, uid: number, gid: number, size: number, mtime: number, fs: string, target: string | undefined): void {
+    if (this.kindA[i] === ABSENT) this.live++;
+    this.kindA[i] = TYPE_CODE[type] ?? 7;
+    this.modeA[i] = mode;
+    this.uidA[i] = uid;
+    this.gidA[i] = gid;
+    this.sizeA[i] = size;
+    this.mtimeA[i] = mtime;
+    this.fsA[i] = this.fsCode(fs);
+    this.targets[i] = target;
+    this.derived = null;
+  }
+
+  /** The node of a path, creating absent nodes for it and its missing parents. */
+  private ensure(path: string): number {
+    let cur = ROOT;
+    let start = 0;
+    const len = path.length;
+    while (start <= len) {
+      let end = path.indexOf('/', start);
+      if (end < 0) end = len;
+      if (end > start) {
+        const name = path.slice(start, end);
+        const h = keyHash(cur, name);
+        const next = this.find(cur, name, h);
+        cur = next >= 0 ? next : this.node(cur, name, h);
+      }
+      start = end + 1;
+    }
+    return cur;
+  }
+
+  /** The node of a path (present or absent), or -1. Empty components and `.` are not special here: paths are canonical. */
+  private lookup(path: string): number {
+    let cur = ROOT;
+    let start = 0;
+    const len = path.length;
+    while (start <= len && cur >= 0) {
+      let end = path.indexOf('/', start);
+      if (end < 0) end = len;
+      if (end > start) cur = this.find(cur, path.slice(start, end));
+      start = end + 1;
+    }
+    return cur;
+  }
+
+  // ---- building ------------------------------------------------------------------------------------------------
+
   /** Add or replace an entry (a later mount over a path replaces what was under it at that path). */
   add(entry: Entry): void {
-    this.byPath.set(entry.path, entry);
-    this.childIndex = null;
-    this.preorder = null;
+    const i = this.ensure(entry.path);
+    this.fill(i, entry.type, entry.mode, entry.uid, entry.gid, entry.size, entry.mtime, entry.fs, entry.target);
+    this.objs.set(i, entry);
+  }
+
+  /**
+   * The fast way in for readers that walk directories: the entry `name` below the node `parent` (an index from
+   * `addChild`, or `Inventory.ROOT`), from plain values, no path string. Returns the new node's index, or -1 when
+   * `parent` already holds an entry of that name (which is left as it was).
+   */
+  addChild(parent: number, name: string, type: EntryType, mode: number, uid: number, gid: number, size: number, mtime: number, fs: string, target?: string): number {
+    const h = keyHash(parent, name);
+    let i = this.find(parent, name, h);
+    if (i >= 0 && this.kindA[i] !== ABSENT) return -1;
+    if (i < 0) i = this.node(parent, name, h);
+    this.fill(i, type, mode, uid, gid, size, mtime, fs, target);
+    this.objs.delete(i);
+    return i;
+  }
+
+  /** Set the root directory's own metadata (the `/` entry) from plain values. */
+  setRoot(type: EntryType, mode: number, uid: number, gid: number, size: number, mtime: number, fs: string): void {
+    this.fill(ROOT, type, mode, uid, gid, size, mtime, fs, undefined);
+    this.objs.delete(ROOT);
+  }
+
+  /** Set the target of the symlink at `path` (backends that read link targets after listing). */
+  setTarget(path: string, target: string): void {
+    const i = this.lookup(path);
+    if (i < 0 || this.kindA[i] === ABSENT) return;
+    this.targets[i] = target;
+    const o = this.objs.get(i);
+    if (o) o.target = target;
   }
 
   /** Remove a path and everything below it (used when a filesystem is mounted over a directory). */
   removeSubtree(path: string): void {
-    const prefix = path === '/' ? '/' : path + '/';
-    for (const p of [...this.byPath.keys()]) if (p === path || p.startsWith(prefix)) this.byPath.delete(p);
-    this.childIndex = null;
-    this.preorder = null;
+    const top = this.lookup(path);
+    if (top < 0) return;
+    // Children have larger indexes than their parents: one pass in index order marks every descendant.
+    const gone = new Uint8Array(this.n);
+    gone[top] = 1;
+    for (let i = top; i < this.n; i++) {
+      if (i !== top && (this.parentA[i]! < 0 || !gone[this.parentA[i]!])) continue;
+      gone[i] = 1;
+      if (this.kindA[i] !== ABSENT) {
+        this.kindA[i] = ABSENT;
+        this.live--;
+      }
+      this.objs.delete(i);
+      this.targets[i] = undefined;
+    }
+    this.derived = null;
   }
 
+  /**
+   * Put every entry of `other` below `mountpoint` (its `/` becomes the mountpoint), with `fs` as their filesystem.
+   * What was at and below the mountpoint is replaced. Missing parents of the mountpoint stay absent: add them first.
+   */
+  graft(mountpoint: string, other: Inventory, fs: string): void {
+    const mp = normalizePath(mountpoint);
+    if (mp !== '/') this.removeSubtree(mp);
+    const map = new Int32Array(other.n);
+    map[ROOT] = this.ensure(mp);
+    for (let j = 0; j < other.n; j++) {
+      if (j !== ROOT) {
+        const parent = map[other.parentA[j]!]!;
+        const name = other.names[j]!;
+        const h = keyHash(parent, name);
+        const f = this.find(parent, name, h);
+        map[j] = f >= 0 ? f : this.node(parent, name, h);
+      }
+      const i = map[j]!;
+      if (other.kindA[j] === ABSENT) continue;
+      this.fill(i, TYPES[other.kindA[j]!]!, other.modeA[j]!, other.uidA[j]!, other.gidA[j]!, other.sizeA[j]!, other.mtimeA[j]!, fs, other.targets[j]);
+      const o = other.objs.get(j);
+      if (o) this.objs.set(i, { ...o, path: this.pathOf(i), fs });
+      else this.objs.delete(i);
+    }
+  }
+
+  // ---- reading -------------------------------------------------------------------------------------------------
+
+  /** The root node's index, for `addChild`. */
+  static readonly ROOT = ROOT;
+
   get size(): number {
-    return this.byPath.size;
+    return this.live;
+  }
+
+  /** True when every entry (that was ever added) names `fs` as its filesystem. */
+  allOnFilesystem(fs: string): boolean {
+    return this.fsNames.every((f) => f === fs);
+  }
+
+  /** The index of the entry at exactly this path, or -1 (for readers that keep per-entry data of their own). */
+  indexOf(path: string): number {
+    const i = this.lookup(path);
+    return i >= 0 && this.kindA[i] !== ABSENT ? i : -1;
+  }
+
+  /** The path of a node. */
+  pathOf(i: number): string {
+    if (i === ROOT) return '/';
+    const p = this.parentA[i]!;
+    return p === ROOT ? '/' + this.names[i]! : this.dirPath(p) + '/' + this.names[i]!;
+  }
+
+  private dirPath(i: number): string {
+    let s = this.dirPaths.get(i);
+    if (s === undefined) this.dirPaths.set(i, (s = this.pathOf(i)));
+    return s;
+  }
+
+  /** The entry at a node index (the object it was added as, or a new one made from the columns). */
+  entryAt(i: number, path?: string): Entry {
+    const o = this.objs.size > 0 ? this.objs.get(i) : undefined;
+    if (o) return o;
+    const e: Entry = {
+      path: path ?? this.pathOf(i),
+      type: TYPES[this.kindA[i]!]!,
+      mode: this.modeA[i]!,
+      uid: this.uidA[i]!,
+      gid: this.gidA[i]!,
+      size: this.sizeA[i]!,
+      mtime: this.mtimeA[i]!,
+      fs: this.fsNames[this.fsA[i]!]!,
+    };
+    const t = this.targets[i];
+    if (t !== undefined) e.target = t;
+    return e;
   }
 
   /** The entry at exactly this path, without following symlinks (like lstat). */
   get(path: string): Entry | undefined {
-    return this.byPath.get(path);
+    const i = this.indexOf(path);
+    return i < 0 ? undefined : this.entryAt(i, path);
   }
 
   has(path: string): boolean {
-    return this.byPath.has(path);
+    return this.indexOf(path) >= 0;
   }
 
   /** All entries in no particular order (cheaper than entries() when order does not matter). */
-  unordered(): IterableIterator<Entry> {
-    return this.byPath.values();
+  *unordered(): IterableIterator<Entry> {
+    for (let i = 0; i < this.n; i++) if (this.kindA[i] !== ABSENT) yield this.entryAt(i);
   }
 
   /** All entries, in path order. */
   entries(): Entry[] {
-    return [...this.byPath.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    return [...this.unordered()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   }
 
   /** Names of the direct children of a directory path, sorted. */
   children(dir: string): string[] {
-    const idx = this.childIndex ?? (this.childIndex = new Map());
-    let names = idx.get(dir);
-    if (!names) {
-      const kids = this.kids().get(dir);
-      names = kids ? kids.map((e) => baseName(e.path)) : [];
-      idx.set(dir, names);
-    }
-    return names;
+    const d = this.lookup(dir);
+    if (d < 0) return [];
+    const { kidStart, kids } = this.index();
+    const out: string[] = [];
+    for (let k = kidStart[d]!; k < kidStart[d + 1]!; k++) out.push(this.names[kids[k]!]!);
+    return out;
   }
 
-  /** The entries directly below each directory path, sorted by name (built once per change of the inventory). */
-  private kids(): Map<string, Entry[]> {
-    const pre = this.preorder ?? (this.preorder = this.buildPreorder());
-    return pre.kids;
+  private index(): Derived {
+    return (this.derived ??= this.buildIndex());
+  }
+
+  private buildIndex(): Derived {
+    const n = this.n;
+    const kidStart = new Int32Array(n + 1);
+    for (let i = 1; i < n; i++) if (this.kindA[i] !== ABSENT) kidStart[this.parentA[i]! + 1]!++;
+    for (let i = 0; i < n; i++) kidStart[i + 1]! += kidStart[i]!;
+    const kids = new Int32Array(kidStart[n]!);
+    const fillAt = kidStart.slice(0, n);
+    for (let i = 1; i < n; i++) if (this.kindA[i] !== ABSENT) kids[fillAt[this.parentA[i]!]!++] = i;
+    const names = this.names;
+    const byName = (a: number, b: number) => compareNames(names[a]!, names[b]!);
+    for (let d = 0; d < n; d++) {
+      const a = kidStart[d]!;
+      const b = kidStart[d + 1]!;
+      if (b - a > 1) kids.subarray(a, b).sort(byName);
+    }
+    // Depth first from the root, into present directories only.
+    const pre = new Int32Array(this.live);
+    const preAt = new Int32Array(n).fill(-1);
+    const preEnd = new Int32Array(n);
+    let len = 0;
+    const stack: number[] = [ROOT];
+    const next: number[] = [kidStart[ROOT]!];
+    while (stack.length > 0) {
+      const top = stack.length - 1;
+      const d = stack[top]!;
+      const k = next[top]!;
+      if (k >= kidStart[d + 1]!) {
+        preEnd[d] = len;
+        stack.pop();
+        next.pop();
+        continue;
+      }
+      next[top] = k + 1;
+      const c = kids[k]!;
+      preAt[c] = len;
+      pre[len++] = c;
+      if (this.kindA[c] === DIR) {
+        stack.push(c);
+        next.push(kidStart[c]!);
+      } else {
+        preEnd[c] = len;
+      }
+    }
+    preEnd[ROOT] = len;
+    return { kidStart, kids, pre: pre.subarray(0, len), preAt, preEnd };
   }
 
   /**
    * Every entry strictly below `dir` (not crossing into anything; the inventory holds no duplicates), depth first
-   * with each directory's children in name order. Rules walk the whole tree many times per audit, so the walk order
-   * of the tree below `/` is computed once (each directory's subtree is one contiguous run of it) and reused.
-   * `skip` prunes: a directory it returns true for is still yielded, but nothing below it is (`/nix/store`, `/proc`).
+   * with each directory's children in name order. `skip` prunes: a directory it returns true for is still yielded,
+   * but nothing below it is (and nothing below it is even made): `/nix/store`, `/proc`.
    */
   *walk(dir: string, opts: { skip?: (dir: Entry) => boolean } = {}): Generator<Entry> {
-    const pre = this.preorder ?? (this.preorder = this.buildPreorder());
-    const span = dir === '/' ? { start: 0, end: pre.list.length } : pre.spans.get(dir);
-    const skip = opts.skip;
-    if (span) {
-      const { list } = pre;
-      for (let i = span.start; i < span.end; i++) {
-        const e = list[i]!;
+    const prune = opts.skip;
+    const d = this.lookup(dir);
+    if (d < 0) return;
+    const x = this.index();
+    if (prune && (d === ROOT || (x.preAt[d]! >= 0 && this.kindA[d] === DIR))) {
+      const end = x.preEnd[d]!;
+      for (let k = d === ROOT ? 0 : x.preAt[d]! + 1; k < end; k++) {
+        const i = x.pre[k]!;
+        const e = this.entryAt(i);
         yield e;
-        if (skip && e.type === 'dir' && skip(e)) i = (pre.spans.get(e.path)?.end ?? i + 1) - 1;
+        if (this.kindA[i] === DIR && prune(e)) k = x.preEnd[i]! - 1;
       }
       return;
     }
-    // Not a directory reachable from `/` (e.g. below a missing parent): walk it from the children index.
-    const stack = [dir];
+    if (!prune) {
+      for (const i of this.walkNodes(dir)) yield this.entryAt(i);
+      return;
+    }
+    // Not a directory reachable from `/` (below a missing parent): walk its children index, pruning.
+    const stack = [d];
     while (stack.length > 0) {
-      const d = stack.pop()!;
-      for (const name of this.children(d)) {
-        const p = joinPath(d, name);
-        const e = this.byPath.get(p);
-        if (!e) continue;
+      const p = stack.pop()!;
+      for (let k = x.kidStart[p]!; k < x.kidStart[p + 1]!; k++) {
+        const c = x.kids[k]!;
+        const e = this.entryAt(c);
         yield e;
-        if (e.type === 'dir' && !skip?.(e)) stack.push(p);
+        if (this.kindA[c] === DIR && !prune(e)) stack.push(c);
       }
     }
   }
 
-  /** Depth-first order of everything reachable below `/`, and the run each reachable directory's subtree spans. */
-  private buildPreorder(): Preorder {
-    const kids = new Map<string, Entry[]>();
-    for (const e of this.byPath.values()) {
-      const p = e.path;
-      if (p === '/') continue;
-      const i = p.lastIndexOf('/');
-      const parent = i <= 0 ? '/' : p.slice(0, i);
-      let list = kids.get(parent);
-      if (!list) kids.set(parent, (list = []));
-      list.push(e);
+  /**
+   * The entries reachable from `/` whose own name passes `test`, in walk order. Each distinct name is tested once and
+   * only the matching entries are made (a name query over the whole image costs no object per entry).
+   */
+  named(test: (name: string) => boolean): Entry[] {
+    const x = this.index();
+    const verdict = new Map<string, boolean>();
+    const out: Entry[] = [];
+    for (let k = 0; k < x.pre.length; k++) {
+      const i = x.pre[k]!;
+      const name = this.names[i]!;
+      let ok = verdict.get(name);
+      if (ok === undefined) verdict.set(name, (ok = test(name)));
+      if (ok) out.push(this.entryAt(i));
     }
-    // Siblings share their parent's prefix, so path order is name order.
-    for (const list of kids.values()) if (list.length > 1) list.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-    const list: Entry[] = [];
-    const spans = new Map<string, { start: number; end: number }>();
-    const stack: Array<{ kids: Entry[]; next: number; span: { start: number; end: number } | null }> = [
-      { kids: kids.get('/') ?? [], next: 0, span: null },
-    ];
+    return out;
+  }
+
+  /** How many entries `walk(dir)` yields, without making them. */
+  count(dir: string): number {
+    const d = this.lookup(dir);
+    if (d < 0) return 0;
+    const x = this.index();
+    if (d === ROOT) return x.pre.length;
+    if (x.preAt[d]! >= 0 && this.kindA[d] === DIR) return x.preEnd[d]! - x.preAt[d]! - 1;
+    let n = 0;
+    for (const _ of this.walkNodes(dir)) n++;
+    return n;
+  }
+
+  /** The node indexes `walk(dir)` visits, in its order. */
+  private *walkNodes(dir: string): Generator<number> {
+    const d = this.lookup(dir);
+    if (d < 0) return;
+    const x = this.index();
+    if (d === ROOT || (x.preAt[d]! >= 0 && this.kindA[d] === DIR)) {
+      const start = d === ROOT ? 0 : x.preAt[d]! + 1;
+      const end = x.preEnd[d]!;
+      for (let k = start; k < end; k++) yield x.pre[k]!;
+      return;
+    }
+    // Not a directory reachable from `/` (below a missing parent): walk its children index.
+    const stack = [d];
     while (stack.length > 0) {
-      const top = stack[stack.length - 1]!;
-      if (top.next >= top.kids.length) {
-        if (top.span) top.span.end = list.length;
-        stack.pop();
-        continue;
-      }
-      const e = top.kids[top.next++]!;
-      list.push(e);
-      if (e.type === 'dir') {
-        const span = { start: list.length, end: list.length };
-        spans.set(e.path, span);
-        stack.push({ kids: kids.get(e.path) ?? [], next: 0, span });
+      const p = stack.pop()!;
+      for (let k = x.kidStart[p]!; k < x.kidStart[p + 1]!; k++) {
+        const c = x.kids[k]!;
+        yield c;
+        if (this.kindA[c] === DIR) stack.push(c);
       }
     }
-    return { list, spans, kids };
   }
 
   /**
@@ -194,18 +565,31 @@ export class Inventory {
    * Only the subtree below the pattern's static prefix is visited.
    */
   glob(pattern: string, opts: GlobOptions = {}): Entry[] {
-    const types = opts.types ? new Set(opts.types) : null;
-    const keep = (e: Entry | undefined): e is Entry => !!e && (!types || types.has(e.type));
+    const types = opts.types ? new Set(opts.types.map((t) => TYPE_CODE[t])) : null;
     const scan = picomatch.scan(pattern);
     if (!scan.isGlob) {
-      const e = this.byPath.get(normalizePath(pattern));
-      return keep(e) ? [e] : [];
+      const p = normalizePath(pattern);
+      const i = this.indexOf(p);
+      return i >= 0 && (!types || types.has(this.kindA[i]!)) ? [this.entryAt(i, p)] : [];
     }
     const base = normalizePath(scan.base || '/');
     // What picomatch(pattern)(path) does for a POSIX path, without its per-call overhead (a glob walks every entry).
     const re = picomatch.makeRe(pattern, { dot: true });
     const out: Entry[] = [];
-    for (const e of this.walk(base)) if (keep(e) && (e.path === pattern || re.test(e.path))) out.push(e);
+    // `/**/name`: only entries of that very name can match; the inventory finds them without making the others.
+    const last = pattern.slice(pattern.lastIndexOf('/') + 1);
+    if (base === '/' && last !== '' && !picomatch.scan(last).isGlob && !/[\\[\](){}!*?+@]/.test(last)) {
+      for (const e of this.named((n) => n === last)) {
+        if (types && !types.has(TYPE_CODE[e.type])) continue;
+        if (e.path === pattern || re.test(e.path)) out.push(e);
+      }
+      return out.sort((a, b) => (a.path < b.path ? -1 : 1));
+    }
+    for (const i of this.walkNodes(base)) {
+      if (types && !types.has(this.kindA[i]!)) continue;
+      const p = this.pathOf(i);
+      if (p === pattern || re.test(p)) out.push(this.entryAt(i, p));
+    }
     return out.sort((a, b) => (a.path < b.path ? -1 : 1));
   }
 
@@ -216,39 +600,48 @@ export class Inventory {
    */
   resolve(path: string, opts: { followFinal?: boolean } = {}): ResolveResult {
     const followFinal = opts.followFinal ?? true;
-    let queue = path.split('/').filter((c) => c !== '' && c !== '.');
-    let stack: string[] = [];
+    // Components still to walk, the next one last.
+    let queue = path.split('/').filter((c) => c !== '' && c !== '.').reverse();
+    // The directories walked so far (node indexes); the current directory is the last one, or the root.
+    const stack: number[] = [];
     let follows = 0;
     const seen = new Set<string>();
+    const here = () => (stack.length > 0 ? stack[stack.length - 1]! : ROOT);
+    const at = (c: string) => (stack.length > 0 ? this.pathOf(here()) + '/' + c : '/' + c);
     while (queue.length > 0) {
-      if (queue.length > MAX_COMPONENTS) return { ok: false, reason: 'too-deep', at: '/' + stack.join('/') };
-      const c = queue.shift()!;
+      if (queue.length > MAX_COMPONENTS) return { ok: false, reason: 'too-deep', at: this.pathOf(here()) };
+      const c = queue.pop()!;
       if (c === '.' || c === '') continue;
       if (c === '..') {
         stack.pop();
         continue;
       }
-      const candidate = '/' + [...stack, c].join('/');
-      const e = this.byPath.get(candidate);
-      if (!e) return { ok: false, reason: 'missing', at: candidate };
-      if (e.type === 'symlink' && (queue.length > 0 || followFinal)) {
-        const key = candidate + '\0' + queue.join('/');
-        if (seen.has(key)) return { ok: false, reason: 'loop', at: candidate };
+      const i = this.find(here(), c);
+      if (i < 0 || this.kindA[i] === ABSENT) return { ok: false, reason: 'missing', at: at(c) };
+      const kind = this.kindA[i]!;
+      if (kind === SYMLINK && (queue.length > 0 || followFinal)) {
+        const key = `${i}\0${queue.join('/')}`;
+        if (seen.has(key)) return { ok: false, reason: 'loop', at: at(c) };
         seen.add(key);
-        if (++follows > MAX_SYMLINK_FOLLOWS) return { ok: false, reason: 'loop', at: candidate };
-        const target = e.target ?? '';
-        if (target === '') return { ok: false, reason: 'empty-target', at: candidate };
-        if (target.startsWith('/')) stack = [];
-        queue = [...target.split('/').filter((x) => x !== '' && x !== '.'), ...queue];
+        if (++follows > MAX_SYMLINK_FOLLOWS) return { ok: false, reason: 'loop', at: at(c) };
+        const o = this.objs.get(i);
+        const target = (o ? o.target : this.targets[i]) ?? '';
+        if (target === '') return { ok: false, reason: 'empty-target', at: at(c) };
+        if (target.startsWith('/')) stack.length = 0;
+        const parts = target.split('/');
+        for (let k = parts.length - 1; k >= 0; k--) {
+          const x = parts[k]!;
+          if (x !== '' && x !== '.') queue.push(x);
+        }
         continue;
       }
-      if (queue.length > 0 && e.type !== 'dir') return { ok: false, reason: 'not-a-directory', at: candidate };
-      stack.push(c);
+      if (queue.length > 0 && kind !== DIR) return { ok: false, reason: 'not-a-directory', at: at(c) };
+      stack.push(i);
     }
-    const finalPath = '/' + stack.join('/');
-    const entry = this.byPath.get(finalPath);
-    if (!entry) return { ok: false, reason: 'missing', at: finalPath };
-    return { ok: true, path: finalPath, entry };
+    const final = here();
+    if (this.kindA[final] === ABSENT) return { ok: false, reason: 'missing', at: this.pathOf(final) };
+    const p = this.pathOf(final);
+    return { ok: true, path: p, entry: this.entryAt(final, p) };
   }
 }
 

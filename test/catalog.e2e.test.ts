@@ -75,7 +75,11 @@ describe('leaky sample', () => {
   it.each(FORMATS.map((f) => [f]))('%s output never contains a planted secret in full', (format) => {
     const r = hostleak(['scan', path.join(SAMPLES, 'leaky'), '--format', format, '--fail-on', 'never', ...BOB]);
     expect(r.status).toBe(0);
-    const out = r.stdout + r.stderr;
+    let out = r.stdout + r.stderr;
+    // Markdown escapes punctuation (`ghp\_`): read it as a viewer renders it, so an escaped secret still counts.
+    if (format === 'markdown') {
+      out = out.replace(/\\([!-\/:-@[-`{-~])/g, '$1').replace(/&#(\d+);/g, (_, n: string) => String.fromCharCode(Number(n)));
+    }
     expect(out.length).toBeGreaterThan(1000);
     const secrets = [...FAKE_TOKENS, ...FAKE_KEY_BODY_LINES, '4f0c2e1b9d8a7c6b5a4f3e2d1c0b9a8f'];
     for (const s of secrets) expect(out).not.toContain(s);

@@ -13,7 +13,7 @@
  * Pure: only the views' inventories and readFiles are consulted. Shared by the guestfs and native backends.
  */
 import { Inventory, normalizePath, parentOf } from '../inventory.js';
-import type { Entry, FilesystemInfo } from '../types.js';
+import type { FilesystemInfo } from '../types.js';
 import { TargetError } from '../errors.js';
 import type { FileContent, FilesystemView, ImageRoot } from './backend.js';
 
@@ -90,30 +90,23 @@ function rootScore(v: FilesystemView): number {
   return (hasFstab ? 4 : 0) + (hasStore ? 2 : 0) + (inv.has('/etc/passwd') ? 1 : 0);
 }
 
-function copyEntry(e: Entry, path: string, fs: string): Entry {
-  const c: Entry = { ...e, path, fs };
-  return c;
-}
-
 /** A root made of one filesystem, optionally with others mounted into it (mounts[0] at `/`). */
 export function buildRoot(
   prefix: string | null,
   mounts: Array<{ mountpoint: string; view: FilesystemView }>,
 ): ImageRoot {
-  const inventory = new Inventory();
+  // One filesystem at `/` whose entries already carry its device: its own inventory is the root's, not a copy.
+  const alone = mounts.length === 1 && mounts[0]!.view.inventory.allOnFilesystem(mounts[0]!.view.device);
+  const inventory = alone ? mounts[0]!.view.inventory : new Inventory();
   // mounts[0] is at '/', the rest ordered parents first.
-  for (const { mountpoint, view } of mounts) {
+  for (const { mountpoint, view } of alone ? [] : mounts) {
     if (mountpoint !== '/') inventory.removeSubtree(mountpoint);
     for (let p = parentOf(mountpoint); mountpoint !== '/' && !inventory.has(p); p = parentOf(p)) {
       // A mountpoint whose parent does not exist: the kernel would need it; add a placeholder directory.
       inventory.add({ path: p, type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 0, fs: mounts[0]!.view.device });
       if (p === '/') break;
     }
-    for (const e of view.inventory.unordered()) {
-      const p = mountpoint === '/' ? e.path : e.path === '/' ? mountpoint : mountpoint + e.path;
-      // Entries are never changed once listed: one already at its place is shared, not copied.
-      inventory.add(p === e.path && e.fs === view.device ? e : copyEntry(e, p, view.device));
-    }
+    inventory.graft(mountpoint, view.inventory, view.device);
   }
   const byDepth = [...mounts].sort((a, b) => b.mountpoint.length - a.mountpoint.length);
   const route = (p: string): { view: FilesystemView; inner: string } => {

@@ -332,7 +332,6 @@ class GuestfsImage {
     };
     const rootStat = parseOneStat(await g.run(`lstatns ${mp}`));
     add(Buffer.from('/'), rootStat);
-    inventory.get('/')!.path = '/';
     const links: Array<{ dir: string; name: Buffer }> = [];
     const jobs: Promise<void>[] = [];
     const budget = MAX_LINE - 200;
@@ -397,8 +396,7 @@ class GuestfsImage {
   ): Promise<void> {
     const g = this.g;
     const setTarget = (dir: string, name: Buffer, target: string) => {
-      const e = inventory.get(rel(dir, name).toString('utf8'));
-      if (e) e.target = target;
+      inventory.setTarget(rel(dir, name).toString('utf8'), target);
     };
     const one = async (dir: string, name: Buffer) => {
       try {

@@ -34,6 +34,7 @@ export interface Shadowed {
 }
 
 const MAX_FOLLOWS = 40;
+const MAX_COMPONENTS = 4096;
 const WHITEOUT = '.wh.';
 const OPAQUE = '.wh..wh..opq';
 
@@ -80,6 +81,8 @@ export class TreeBuilder {
     const cur: string[] = [];
     let follows = 0;
     while (queue.length > 0) {
+      // Crafted link targets must not make resolution explode (like Inventory.resolve's bound).
+      if (queue.length > MAX_COMPONENTS) return null;
       const c = queue.shift()!;
       if (c === '' || c === '.') continue;
       if (c === '..') {

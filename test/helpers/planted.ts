@@ -12,6 +12,7 @@ export interface SpecEntry {
   target?: string;
   content?: string;
   contentBase64?: string;
+  repeat?: number;
   leak?: string | string[];
 }
 

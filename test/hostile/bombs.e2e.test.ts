@@ -2,27 +2,13 @@
  * Decompression bombs end at the target's one deadline (--timeout) or at the write limit (--max-decompressed), with
  * exit 3, bounded memory and nothing left in the temp directory.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-// @ts-expect-error plain ESM builder script without types
-import { buildHostile } from '../../images-sample/hostile.mjs';
+import { describe, expect, it } from '@jest/globals';
 import { requireTools } from '../helpers/tools.js';
-import { measurements, record, runMeasured } from './harness.js';
+import { hostileCases, record, runMeasured } from './harness.js';
 
 requireTools('zstd', '/usr/bin/time');
 
-let dir: string;
-let cases: Record<string, { file: string }>;
-beforeAll(() => {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'hl-hostile-bomb-'));
-  cases = buildHostile(dir, ['zero-bomb', 'data-bomb']) as Record<string, { file: string }>;
-});
-afterAll(() => {
-  rmSync(dir, { recursive: true, force: true });
-  console.log(measurements.join('\n'));
-});
+const cases = hostileCases(['zero-bomb', 'data-bomb']);
 
 describe('decompression bombs', () => {
   it('50 GB of zeros stops at --timeout 10 on every backend, writing nothing', () => {

@@ -1,25 +1,11 @@
 /** Content rules stay linear in the bytes read: PEM header floods and thousands of host-identity hits. */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-// @ts-expect-error plain ESM builder script without types
-import { buildHostile } from '../../images-sample/hostile.mjs';
+import { describe, expect, it } from '@jest/globals';
 import { requireTools } from '../helpers/tools.js';
-import { measurements, record, runMeasured } from './harness.js';
+import { hostileCases, record, runMeasured } from './harness.js';
 
 requireTools('mke2fs', '/usr/bin/time');
 
-let dir: string;
-let cases: Record<string, { file: string }>;
-beforeAll(() => {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'hl-hostile-content-'));
-  cases = buildHostile(dir, ['pem-headers', 'host-identity-many']) as Record<string, { file: string }>;
-});
-afterAll(() => {
-  rmSync(dir, { recursive: true, force: true });
-  console.log(measurements.join('\n'));
-});
+const cases = hostileCases(['pem-headers', 'host-identity-many']);
 
 interface Out {
   targets: Array<{ status: string; findings: Array<{ ruleId: string }> }>;

@@ -2,14 +2,11 @@
  * Images that name host files the way qemu parses them: every backend and every command refuses them (exit 3) and
  * no byte of the host file reaches any output.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { describe, expect, it } from '@jest/globals';
 // @ts-expect-error plain ESM builder script without types
-import { buildHostile, HOST_MARKER } from '../../images-sample/hostile.mjs';
+import { HOST_MARKER } from '../../images-sample/hostile.mjs';
 import { requireTools } from '../helpers/tools.js';
-import { measurements, record, runMeasured } from './harness.js';
+import { hostileCases, record, runMeasured } from './harness.js';
 
 requireTools('qemu-img', 'mke2fs', '/usr/bin/time');
 
@@ -24,22 +21,7 @@ const NAMES = [
   'vdi-differencing',
 ];
 
-interface Case {
-  name: string;
-  file: string;
-  expect: number;
-  reason: RegExp;
-}
-let dir: string;
-let cases: Record<string, Case>;
-beforeAll(() => {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'hl-hostile-desc-'));
-  cases = buildHostile(dir, NAMES) as Record<string, Case>;
-});
-afterAll(() => {
-  rmSync(dir, { recursive: true, force: true });
-  console.log(measurements.join('\n'));
-});
+const cases = hostileCases(NAMES);
 
 describe.each(NAMES)('%s', (name) => {
   // Refusal happens before any backend opens the image; every backend and each command that opens an image is tried.

@@ -2,6 +2,7 @@
  * Run the built CLI on a hostile case the way CI would, and measure it: exit code, wall time and peak RSS of the
  * process (GNU time), with TMPDIR pointed at a fresh directory so that anything left behind is seen.
  */
+import { afterAll, beforeAll } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -51,4 +52,30 @@ export const measurements: string[] = [];
 export function record(name: string, m: Measured): Measured {
   measurements.push(`${name}: exit ${m.status}, ${m.seconds.toFixed(2)} s, peak RSS ${m.peakMiB.toFixed(0)} MiB`);
   return m;
+}
+
+export interface HostileCase {
+  name: string;
+  file: string;
+  reason: RegExp;
+}
+
+/**
+ * Build the named cases of images-sample/hostile.mjs into a temp dir before the suite (removed after it, when the
+ * suite's measurements are printed). Returns the cases by name, filled in once beforeAll ran.
+ */
+export function hostileCases(names: string[]): Record<string, HostileCase> {
+  const cases: Record<string, HostileCase> = {};
+  let dir = '';
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'hl-hostile-'));
+    // @ts-expect-error plain ESM builder script without types
+    const { buildHostile } = (await import('../../images-sample/hostile.mjs')) as { buildHostile: (d: string, n: string[]) => Record<string, HostileCase> };
+    Object.assign(cases, buildHostile(dir, names));
+  });
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
+    if (measurements.length > 0) console.log(measurements.join('\n'));
+  });
+  return cases;
 }

@@ -3,31 +3,13 @@
  * itself and directories sharing one block end as `partial` (exit 3) with one problem each, in bounded memory; a
  * huge leaky image's 100,000 findings are all reported.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-// @ts-expect-error plain ESM builder script without types
-import { buildHostile } from '../../images-sample/hostile.mjs';
+import { describe, expect, it } from '@jest/globals';
 import { requireTools } from '../helpers/tools.js';
-import { measurements, record, runMeasured } from './harness.js';
+import { hostileCases, record, runMeasured } from './harness.js';
 
 requireTools('mke2fs', 'debugfs', 'mkfs.vfat', '/usr/bin/time');
 
-interface Case {
-  file: string;
-  reason: RegExp;
-}
-let dir: string;
-let cases: Record<string, Case>;
-beforeAll(() => {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'hl-hostile-readers-'));
-  cases = buildHostile(dir, ['ext2-repeated-block', 'fat32-root-loop', 'ext2-shared-dir-block', 'many-findings']) as Record<string, Case>;
-});
-afterAll(() => {
-  rmSync(dir, { recursive: true, force: true });
-  console.log(measurements.join('\n'));
-});
+const cases = hostileCases(['ext2-repeated-block', 'fat32-root-loop', 'ext2-shared-dir-block', 'many-findings']);
 
 describe.each(['ext2-repeated-block', 'fat32-root-loop', 'ext2-shared-dir-block'])('%s', (name) => {
   it.each(['native', 'auto'])('is read as partial by the %s backend, one problem, bounded memory', (backend) => {

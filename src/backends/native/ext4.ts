@@ -8,7 +8,7 @@
  * problem string and the walk goes on; a bad superblock throws CorruptImageError.
  */
 import { Inventory } from '../../inventory.js';
-import type { Entry, EntryType } from '../../types.js';
+import type { EntryType } from '../../types.js';
 import type { FileContent } from '../backend.js';
 import { LIMITS, ProblemList, rethrowIfStrict, typeOfMode, type NativeFs } from './fs.js';
 import { BufferSource, CorruptImageError, ExtentSource, UnsupportedImageError, type ByteSource } from './source.js';
@@ -43,7 +43,7 @@ const ROOT_INO = 2;
 const N_BLOCKS_BYTES = 60;
 
 /** Inode table bytes fetched per read; an LRU of these keeps memory flat. */
-const ITABLE_CHUNK = 1024 * 1024;
+const ITABLE_CHUNK = 256 * 1024;
 const ITABLE_CACHE_CHUNKS = 16;
 /** Largest directory run read into the reusable scratch buffer. */
 const SCRATCH_MAX = 1024 * 1024;
@@ -107,7 +107,9 @@ export class ExtFs implements NativeFs {
   private readonly inodeTables: Float64Array;
   /** Inodes of each group actually in use at the start of its table (itable_unused honoured). */
   private readonly chunkCache = new Map<number, Buffer>();
-  private readonly paths = new Map<string, number>();
+  /** What list() listed, and the inode of each of its entries by entry index (readFile's map from path to inode). */
+  private inventory: Inventory | null = null;
+  private inos = new Uint32Array(0);
   private scratch: Buffer = Buffer.alloc(0);
 
   constructor(
@@ -241,9 +243,20 @@ export class ExtFs implements NativeFs {
     if (!chunk) {
       const start = chunkIdx * ITABLE_CHUNK;
       const len = Math.min(ITABLE_CHUNK, tableBytes - start);
-      chunk = this.src.read(table * this.blockSize + start, len);
+      // The evicted chunk's buffer is reused (nothing keeps a view of it: inode() copies what it keeps), so a walk
+      // over tens of MiB of inode tables does not leave them behind for the garbage collector.
+      let reuse: Buffer | undefined;
       if (this.chunkCache.size >= ITABLE_CACHE_CHUNKS) {
-        this.chunkCache.delete(this.chunkCache.keys().next().value as number);
+        const oldest = this.chunkCache.keys().next().value as number;
+        reuse = this.chunkCache.get(oldest);
+        this.chunkCache.delete(oldest);
+      }
+      const at = table * this.blockSize + start;
+      if (reuse && reuse.length === len && this.src.readInto) {
+        this.src.readInto(reuse, at, len);
+        chunk = reuse;
+      } else {
+        chunk = this.src.read(at, len);
       }
       this.chunkCache.set(key, chunk);
     }
@@ -522,28 +535,30 @@ export class ExtFs implements NativeFs {
       problems.push(`${this.name}: the ${this.type} journal needs recovery; it was not replayed, recent changes may be missing`);
     }
     const inventory = new Inventory();
-    this.paths.clear();
+    this.inventory = inventory;
     const root = this.inode(ROOT_INO);
     if ((root.mode & 0xf000) !== 0x4000) {
       throw new CorruptImageError(`${this.name}: root inode is not a directory`);
     }
-    const mk = (path: string, ino: Inode): Entry => ({
-      path,
-      type: typeOfMode(ino.mode),
-      mode: ino.mode & 0o7777,
-      uid: ino.uid,
-      gid: ino.gid,
-      size: ino.size,
-      mtime: ino.mtime,
-      fs: device,
-    });
-    inventory.add(mk('/', root));
-    this.paths.set('/', ROOT_INO);
-    const visited = new Set<number>([ROOT_INO]);
-    const stack: Array<{ path: string; inode: Inode }> = [{ path: '/', inode: root }];
+    // Entries go straight into the inventory's columns (parent index + name); the inode of each is kept by index.
+    let inos = new Uint32Array(1024);
+    const setIno = (idx: number, ino: number) => {
+      if (idx >= inos.length) {
+        const bigger = new Uint32Array(Math.max(idx + 1, inos.length * 2));
+        bigger.set(inos);
+        inos = bigger;
+      }
+      inos[idx] = ino;
+    };
+    inventory.setRoot('dir', root.mode & 0o7777, root.uid, root.gid, root.size, root.mtime, device);
+    setIno(Inventory.ROOT, ROOT_INO);
+    const visited = new Uint8Array((this.inodesCount >>> 3) + 1);
+    visited[ROOT_INO >>> 3]! |= 1 << (ROOT_INO & 7);
+    const stack: Array<{ idx: number; inode: Inode }> = [{ idx: Inventory.ROOT, inode: root }];
     let count = 1;
     while (stack.length > 0) {
-      const { path, inode } = stack.pop()!;
+      const { idx: dirIdx, inode } = stack.pop()!;
+      const path = inventory.pathOf(dirIdx);
       if (inode.flags & FL_ENCRYPT) {
         problems.push(`${this.name}:${path}: encrypted directory, its entries were not listed`);
         continue;
@@ -551,39 +566,40 @@ export class ExtFs implements NativeFs {
       const prefix = path === '/' ? '/' : path + '/';
       try {
         this.readDir(inode, path, problems, (name, ino) => {
-          const p = prefix + name;
           if (++count > LIMITS.maxEntries) throw new CorruptImageError(`${this.name}: too many entries`);
           let child: Inode;
           try {
             child = this.inode(ino);
           } catch (err) {
             rethrowIfStrict(err);
-            problems.push(`${this.name}:${p}: ${(err as Error).message}`);
+            problems.push(`${this.name}:${prefix + name}: ${(err as Error).message}`);
             return;
           }
-          const e = mk(p, child);
-          if (e.type === 'symlink') {
+          const type = typeOfMode(child.mode);
+          let target: string | undefined;
+          if (type === 'symlink') {
             try {
-              e.target = this.symlinkTarget(child);
+              target = this.symlinkTarget(child);
             } catch (err) {
               rethrowIfStrict(err);
-              e.target = '';
-              problems.push(`${this.name}:${p}: unreadable symlink (${(err as Error).message})`);
+              target = '';
+              problems.push(`${this.name}:${prefix + name}: unreadable symlink (${(err as Error).message})`);
             }
-          } else if (e.type === 'dir') {
-            if (visited.has(ino)) {
-              problems.push(`${this.name}:${p}: directory inode ${ino} appears twice (directory cycle)`);
+          } else if (type === 'dir') {
+            const bit = 1 << (ino & 7);
+            if (visited[ino >>> 3]! & bit) {
+              problems.push(`${this.name}:${prefix + name}: directory inode ${ino} appears twice (directory cycle)`);
               return;
             }
-            visited.add(ino);
-            stack.push({ path: p, inode: child });
+            visited[ino >>> 3]! |= bit;
           }
-          if (inventory.has(p)) {
-            problems.push(`${this.name}:${p}: duplicate name in directory`);
+          const idx = inventory.addChild(dirIdx, name, type, child.mode & 0o7777, child.uid, child.gid, child.size, child.mtime, device, target);
+          if (idx < 0) {
+            problems.push(`${this.name}:${prefix + name}: duplicate name in directory`);
             return;
           }
-          inventory.add(e);
-          this.paths.set(p, ino);
+          setIno(idx, ino);
+          if (type === 'dir') stack.push({ idx, inode: child });
         }, dirBlocks);
       } catch (err) {
         rethrowIfStrict(err);
@@ -591,12 +607,18 @@ export class ExtFs implements NativeFs {
         problems.push(`${this.name}:${path}: unreadable directory (${(err as Error).message})`);
       }
     }
+    this.inos = inos;
+    // Listing is over: what is read from now on (a few files) does not need the walk's caches.
+    this.chunkCache.clear();
+    this.scratch = Buffer.alloc(0);
+    this.src.dropCache?.();
     return { inventory, problems: problems.done() };
   }
 
   readFile(path: string, maxBytes: number): FileContent {
-    const ino = this.paths.get(path);
-    if (ino === undefined) throw new Error(`${path}: no such file`);
+    const idx = this.inventory?.indexOf(path) ?? -1;
+    if (idx < 0) throw new Error(`${path}: no such file`);
+    const ino = this.inos[idx]!;
     const inode = this.inode(ino, true);
     if ((inode.mode & 0xf000) !== 0x8000) throw new Error(`${path}: not a regular file`);
     const data = this.data(inode, Math.min(maxBytes, inode.size));
@@ -604,8 +626,9 @@ export class ExtFs implements NativeFs {
   }
 
   openFile(path: string): ByteSource {
-    const ino = this.paths.get(path);
-    if (ino === undefined) throw new Error(`${path}: no such file`);
+    const idx = this.inventory?.indexOf(path) ?? -1;
+    if (idx < 0) throw new Error(`${path}: no such file`);
+    const ino = this.inos[idx]!;
     const inode = this.inode(ino, true);
     if ((inode.mode & 0xf000) !== 0x8000) throw new Error(`${path}: not a regular file`);
     if (inode.flags & FL_INLINE_DATA) return new BufferSource(this.data(inode, inode.size));

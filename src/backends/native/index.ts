@@ -12,7 +12,7 @@ import { readGpt } from './gpt.js';
 import { readMbr } from './mbr.js';
 import { WHOLE_DISK, type Partition } from './partition.js';
 import { isQcow2, Qcow2Source } from './qcow2.js';
-import { CorruptImageError, FileSource, SliceSource, UnsupportedImageError, type ByteSource } from './source.js';
+import { CorruptImageError, FileSource, SliceSource, UnsupportedImageError, WindowCache, type ByteSource } from './source.js';
 import { isVfat, VfatFs } from './vfat.js';
 import { SquashFs, squashfsSupported } from './squashfs.js';
 import { Iso9660Fs } from './iso9660.js';
@@ -164,7 +164,8 @@ function openFs(dev: ProbedDevice): NativeFs {
   if (dev.type === 'squashfs') return new SquashFs(dev.source, dev.device);
   if (dev.type === 'iso9660') return new Iso9660Fs(dev.source, dev.device);
   if (dev.type === 'erofs') return new ErofsFs(dev.source, dev.device);
-  return new ExtFs(dev.source, dev.device);
+  // Directory blocks and symlink targets are small reads next to each other: serve them from cached windows.
+  return new ExtFs(new WindowCache(dev.source), dev.device);
 }
 
 /**

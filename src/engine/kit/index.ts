@@ -21,3 +21,4 @@ export { secretKey, secretsKey } from '../../fingerprint.js';
 export { baseName, describeFailure, joinPath, normalizePath, parentOf, type Inventory, type ResolveResult } from '../../inventory.js';
 export type { Entry, EntryType, HostIdentity, Severity } from '../../types.js';
 export type { Accounts } from '../runtime/accounts.js';
+export * from './entries.js';

@@ -43,39 +43,28 @@ export function humanBytes(n: number): string {
   return `${v.toFixed(1)} ${units[i]}`;
 }
 
-const nameIndexes = new WeakMap<Inventory, Map<string, Entry[]>>();
-
-/**
- * Every entry (outside the run-time trees) grouped by its last path component, built with one walk per inventory
- * and shared by the rules that look for files by name (editor leftovers, core dumps, keytabs, authorized_keys, .git):
- * each then tests the distinct names, not every entry.
- */
-export function entriesByName(inv: Inventory): Map<string, Entry[]> {
-  let idx = nameIndexes.get(inv);
-  if (idx) return idx;
-  idx = new Map();
-  for (const e of inv.walk('/')) {
-    if (e.path === '/' || isRuntimePath(e.path)) continue;
-    const name = e.path.slice(e.path.lastIndexOf('/') + 1);
-    const list = idx.get(name);
-    if (list) list.push(e);
-    else idx.set(name, [e]);
-  }
-  nameIndexes.set(inv, idx);
-  return idx;
+/** Entries by their own name (the root and the run-time trees left out), for rules that look for files by name. */
+export interface NameIndex {
+  /** The entries named `name`, in path order (empty: none). */
+  get(name: string): Entry[] | undefined;
 }
 
-/** The entries whose name passes the test, in path order. */
+/**
+ * The entries of one name, made when asked (the inventory answers name queries without an object per entry, so
+ * nothing is kept for the whole audit).
+ */
+export function entriesByName(inv: Inventory): NameIndex {
+  return { get: (name) => entriesNamed(inv, (n) => n === name) };
+}
+
+/** Entries whose own name passes `test` (not the root, nothing in the run-time trees), in path order. */
 export function entriesNamed(inv: Inventory, test: (name: string) => boolean): Entry[] {
-  const out: Entry[] = [];
-  for (const [name, list] of entriesByName(inv)) if (test(name)) out.push(...list);
-  return out.sort((a, b) => (a.path < b.path ? -1 : 1));
+  return inv
+    .named(test)
+    .filter((e) => !isRuntimePath(e.path))
+    .sort((a, b) => (a.path < b.path ? -1 : 1));
 }
 
-/**
- * For rules that judge a few configuration files by kind (a kind = globs + how to read it): visit each non-empty
- * file matching a kind's globs with its text, all reads issued at once so they share one backend call.
- */
 export async function eachFileOfKind<K extends { globs: string[] }>(
   inv: Inventory,
   fs: ImageFs,

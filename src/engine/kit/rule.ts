@@ -59,8 +59,6 @@ export interface RuleContext {
   packages(): Promise<PackageDb>;
   /** Rule options from configuration (empty object by default). */
   options: Record<string, unknown>;
-  /** The severity this run uses for the rule (meta default unless configured). */
-  severity: Severity;
   report(finding: ReportInput): void;
 }
 

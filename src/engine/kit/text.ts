@@ -70,20 +70,10 @@ export function textCandidates(inv: Inventory, opts: TextScanOptions): Entry[] {
   const hit = perInv.get(key);
   if (hit) return hit;
   const out: Entry[] = [];
-  const stack = ['/'];
-  while (stack.length > 0) {
-    const dir = stack.pop()!;
-    for (const name of inv.children(dir)) {
-      const p = dir === '/' ? `/${name}` : `${dir}/${name}`;
-      const e = inv.get(p);
-      if (!e) continue;
-      if (e.type === 'dir') {
-        if (isRuntimePath(p) || (!opts.includeStore && isStorePath(p))) continue;
-        stack.push(p);
-      } else if (e.type === 'file' && e.size > 0 && !BINARY_EXTENSIONS.has(extensionOf(p))) {
-        out.push(e);
-      }
-    }
+  // The run-time trees (and the store, unless asked) are skipped whole: nothing below them is even made.
+  const skip = (d: Entry) => isRuntimePath(d.path) || (!opts.includeStore && isStorePath(d.path));
+  for (const e of inv.walk('/', { skip })) {
+    if (e.type === 'file' && e.size > 0 && !BINARY_EXTENSIONS.has(extensionOf(e.path))) out.push(e);
   }
   out.sort((a, b) => (a.path < b.path ? -1 : 1));
   perInv.set(key, out);

@@ -57,7 +57,6 @@ export async function runRules(root: ImageRoot, rules: EnabledRule[], host: Host
           host,
           packages,
           options,
-          severity,
           report(f) {
             const key = `${meta.id}\0${f.path}\0${f.message}`;
             if (seen.has(key)) return;

@@ -1,0 +1,70 @@
+/**
+ * One shared pass over the inventory's entries for every rule that looks at all of them (owners, modes, names,
+ * symlink targets): each entry is made once and handed to every visitor, instead of one walk (and one object per
+ * entry) per rule. Same contract as the content pass (text.ts): subscribe synchronously at the start of the check,
+ * the pass runs on the next macrotask; a later subscriber gets the next pass.
+ */
+import type { Inventory } from '../../inventory.js';
+import type { Entry } from '../../types.js';
+
+export type EntryVisitor = (entry: Entry) => void;
+
+interface Subscriber {
+  /** Entries strictly below this directory (`/`: all but the root). */
+  prefix: string;
+  visit: EntryVisitor;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+interface Pass {
+  subscribers: Subscriber[];
+}
+
+const passes = new WeakMap<Inventory, Pass>();
+
+function run(inventory: Inventory, pass: Pass): void {
+  // Subscribers from now on wait for the next pass.
+  if (passes.get(inventory) === pass) passes.delete(inventory);
+  let live = pass.subscribers.filter((s) => inventory.get(s.prefix)?.type === 'dir' || s.prefix === '/');
+  for (const s of pass.subscribers) if (!live.includes(s)) s.resolve();
+  const all = live.filter((s) => s.prefix === '/');
+  let some = live.filter((s) => s.prefix !== '/').map((s) => ({ s, under: s.prefix + '/' }));
+  for (const e of inventory.walk('/')) {
+    for (const s of all) {
+      try {
+        s.visit(e);
+      } catch (err) {
+        s.reject(err);
+        all.splice(all.indexOf(s), 1);
+      }
+    }
+    for (const x of some) {
+      if (!e.path.startsWith(x.under)) continue;
+      try {
+        x.s.visit(e);
+      } catch (err) {
+        x.s.reject(err);
+        some = some.filter((y) => y !== x);
+      }
+    }
+  }
+  live = [...all, ...some.map((x) => x.s)];
+  for (const s of live) s.resolve();
+}
+
+/**
+ * Visit every entry strictly below `dir` (like `inventory.walk(dir)`, same order), sharing one walk with every other
+ * rule that subscribed in the same tick. Resolves when the walk is over; rejects when the visitor throws.
+ */
+export function forEachEntry(inventory: Inventory, dir: string, visit: EntryVisitor): Promise<void> {
+  let pass = passes.get(inventory);
+  if (!pass) {
+    const p: Pass = { subscribers: [] };
+    passes.set(inventory, (pass = p));
+    setImmediate(() => run(inventory, p));
+  }
+  const prefix = dir.length > 1 && dir.endsWith('/') ? dir.slice(0, -1) : dir;
+  const p = pass;
+  return new Promise<void>((resolve, reject) => p.subscribers.push({ prefix, visit, resolve, reject }));
+}
