@@ -12,11 +12,11 @@ import {
   parentOf,
   redactSecrets,
   type ReportInput,
-  scanTextFiles,
   textScanOptions,
 } from '../src/engine/kit/index.js';
 
 export default defineRule({
+  readsText: true,
   meta: {
     id: 'host-identity-reference',
     severity: 'warning',
@@ -37,7 +37,7 @@ export default defineRule({
     if (terms.length === 0) return;
     const opts = textScanOptions(options);
     const contentHits: Array<ReportInput & { data: Buffer }> = [];
-    const scanned = scanTextFiles(ctx, opts, (file) => {
+    const scanned = ctx.scanText((file) => {
       // The machine's own name files are build-hostname's (which also catches names too short to search for).
       if (file.binary || HOSTNAME_FILES.has(file.entry.path)) return;
       const text = file.text();

@@ -8,7 +8,6 @@ import {
   locate,
   type ScannedFile,
   secretsKey,
-  scanTextFiles,
   textScanOptions,
   forEachEntry,
   type Entry,
@@ -26,6 +25,7 @@ const KEY_NAMES = (path: string): boolean => KEY_SUFFIX.test(path) && KEY_RES.so
 const MAX_KEY_FILE = 1024 * 1024;
 
 export default defineRule({
+  readsText: true,
   meta: {
     id: 'private-key',
     severity: 'error',
@@ -67,7 +67,7 @@ export default defineRule({
       );
     };
     // Content pass (binary files included: keys get embedded in binaries and archives of other formats).
-    const scanned = scanTextFiles(ctx, opts, (file: ScannedFile) => judge(file.entry.path, file.data));
+    const scanned = ctx.scanText((file: ScannedFile) => judge(file.entry.path, file.data));
     if (!opts.includeStore && inventory.get('/nix/store')) {
       const named: Entry[] = [];
       await forEachEntry(inventory, '/nix/store', (e) => {

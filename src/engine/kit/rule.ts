@@ -2,6 +2,7 @@
 import type { Inventory, ResolveResult } from '../../inventory.js';
 import type { Entry, HostIdentity, RuleMeta, Severity } from '../../types.js';
 import type { PackageDb } from './packages.js';
+import type { ScanStats, Visitor } from './text.js';
 
 export type { RuleMeta };
 import type { Accounts } from '../runtime/accounts.js';
@@ -60,10 +61,20 @@ export interface RuleContext {
   /** Rule options from configuration (empty object by default). */
   options: Record<string, unknown>;
   report(finding: ReportInput): void;
+  /**
+   * Visit every text-file candidate (options `scanStore`, `maxTextBytes`) in the one pass all content rules share.
+   * Only for rules that declare `readsText`; call it at most once per check.
+   */
+  scanText(visitor: Visitor): Promise<ScanStats>;
 }
 
 export interface Rule {
   meta: RuleMeta;
+  /**
+   * The rule reads file contents through `ctx.scanText`. The engine then runs one pass over the text files for
+   * every such rule, started once each of them has subscribed (or finished), whatever it awaited first.
+   */
+  readsText?: boolean;
   check(ctx: RuleContext): Promise<void> | void;
   /** What decides the rule's behaviour besides its code (a declarative rule's spec), for result-cache keys. */
   definition?: unknown;
