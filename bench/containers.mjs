@@ -52,6 +52,7 @@ for (const c of CONTAINERS) {
 }
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'hostleak-bench-containers-'));
 
+const scan = (img, backend) => run(process.execPath, [cli, 'scan', '--backend', backend, '--format', 'json', img]);
 
 const best = bestOf();
 const keep = best.keep;
@@ -64,7 +65,7 @@ try {
       const conv = run('qemu-img', ['convert', '-f', c.format, '-O', 'raw', c.file, out]);
       const audit = scan(out, 'native');
       rmSync(out, { force: true });
-      keep(`${c.suffix}:convert`, { wall: conv.wall + audit.wall, conv: conv.wall, stdout: audit.stdout });
+      keep(`${c.suffix}:convert`, { wall: conv.wall + audit.wall, cpu: conv.cpu + audit.cpu, conv, stdout: audit.stdout });
     }
   }
   const guestfs = new Map();
@@ -83,15 +84,16 @@ try {
   }
 
   const s = seconds;
+  const wc = (r) => `${s(r.wall)} / ${s(r.cpu)} cpu`;
   const rawBest = best.get('raw');
-  console.log(`== disk containers: ${path.relative(process.cwd(), raw)} converted by qemu-img (native: best of ${RUNS}; load average ${os.loadavg()[0].toFixed(1)})`);
-  console.log(`${'raw (baseline)'.padEnd(26)} native ${s(rawBest.wall)}   ${summary(rawBest)}`);
+  console.log(`== disk containers: ${path.relative(process.cwd(), raw)} converted by qemu-img (native: best of ${RUNS}; wall / cpu; load average ${os.loadavg()[0].toFixed(1)})`);
+  console.log(`${'raw (baseline)'.padEnd(26)} native ${wc(rawBest)}   ${summary(rawBest)}`);
   for (const c of CONTAINERS) {
     const nat = best.get(`${c.suffix}:native`);
     const conv = best.get(`${c.suffix}:convert`);
     const g = guestfs.get(c.suffix);
     const size = (statSync(c.file).blocks * 512) / 2 ** 20;
-    let line = `${c.name.padEnd(26)} native ${s(nat.wall)} | convert+native ${s(conv.wall)} (convert ${s(conv.conv)}) x${(conv.wall / nat.wall).toFixed(2)}`;
+    let line = `${c.name.padEnd(26)} native ${wc(nat)} | convert+native ${wc(conv)} (convert ${wc(conv.conv)}) cpu x${(conv.cpu / nat.cpu).toFixed(2)}`;
     if (g) {
       let why = '';
       if (g.status !== 0 && g.status !== 1) {
@@ -103,7 +105,7 @@ try {
       }
       line += ` | guestfs ${s(g.wall)} x${(g.wall / nat.wall).toFixed(1)}${why}`;
     }
-    console.log(`${line}   [${size.toFixed(0)} MiB; ${summary(nat)}; native/raw x${(nat.wall / rawBest.wall).toFixed(2)}]`);
+    console.log(`${line}   [${size.toFixed(0)} MiB; ${summary(nat)}; native/raw cpu x${(nat.cpu / rawBest.cpu).toFixed(2)}]`);
   }
   if (!GUESTFS) console.log('(guestfs runs skipped: HOSTLEAK_BENCH_GUESTFS=0)');
 } finally {

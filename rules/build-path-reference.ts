@@ -10,14 +10,16 @@ import {
   locate,
   redactSecrets,
   type ReportInput,
-  scanTextFiles,
   textScanOptions,
   forEachEntry,
+  TEXT_SCAN_OPTIONS,
 } from '../src/engine/kit/index.js';
 
 export default defineRule({
+  readsText: true,
   meta: {
     id: 'build-path-reference',
+    options: { ...TEXT_SCAN_OPTIONS },
     severity: 'warning',
     tags: ['host-leak', 'build-path'],
     description:
@@ -39,7 +41,7 @@ export default defineRule({
       report({ ...finding, message: finding.message + j.suffix, severity: j.severity });
     };
     // Subscribe to the shared content pass first (synchronously), then look at symlinks while it runs.
-    const scanned = scanTextFiles(ctx, opts, (file) => {
+    const scanned = ctx.scanText((file) => {
       if (file.binary) return;
       const text = file.text();
       const hits = findBuildPaths(text);

@@ -1,10 +1,11 @@
-import { aggregate, defineRule, type Entry, textCandidates, textScanOptions } from '../src/engine/kit/index.js';
+import { aggregate, defineRule, type Entry, textCandidates, textScanOptions, TEXT_SCAN_OPTIONS } from '../src/engine/kit/index.js';
 
 const mib = (n: number) => `${(n / 1024 / 1024).toFixed(n % (1024 * 1024) === 0 ? 0 : 1)} MiB`;
 
 export default defineRule({
   meta: {
     id: 'content-partly-scanned',
+    options: { ...TEXT_SCAN_OPTIONS },
     severity: 'info',
     tags: ['coverage'],
     description: 'Text files larger than the content-scan limit: only their first part was searched for secrets and leaks',

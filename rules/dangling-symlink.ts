@@ -12,6 +12,7 @@ import {
   type ResolveResult,
   textScanOptions,
   forEachEntry,
+  TEXT_SCAN_OPTIONS,
 } from '../src/engine/kit/index.js';
 
 /** Links other rules already report: Nix channels (dangling-channel-symlink) and GC roots (host-gcroot). */
@@ -23,6 +24,7 @@ const OWNED_ELSEWHERE = picomatch(
 export default defineRule({
   meta: {
     id: 'dangling-symlink',
+    options: { ...TEXT_SCAN_OPTIONS },
     severity: 'warning',
     tags: ['host-leak'],
     description: 'A symlink points at a path that does not exist in the image (run-time trees excepted)',

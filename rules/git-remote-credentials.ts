@@ -9,6 +9,7 @@ import {
   secretsKey,
   textScanOptions,
   entriesByName,
+  TEXT_SCAN_OPTIONS,
 } from '../src/engine/kit/index.js';
 
 export interface GitCredential {
@@ -52,6 +53,7 @@ export function gitConfigCredentials(text: string): GitCredential[] {
 export default defineRule({
   meta: {
     id: 'git-remote-credentials',
+    options: { ...TEXT_SCAN_OPTIONS },
     severity: 'error',
     tags: ['secret'],
     description: 'A .git folder\'s config holds credentials: a password or token in a remote URL, or an Authorization extraheader',

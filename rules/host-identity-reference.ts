@@ -12,13 +12,15 @@ import {
   parentOf,
   redactSecrets,
   type ReportInput,
-  scanTextFiles,
   textScanOptions,
+  TEXT_SCAN_OPTIONS,
 } from '../src/engine/kit/index.js';
 
 export default defineRule({
+  readsText: true,
   meta: {
     id: 'host-identity-reference',
+    options: { ...TEXT_SCAN_OPTIONS },
     severity: 'warning',
     tags: ['host-leak', 'host-identity'],
     description:
@@ -37,7 +39,7 @@ export default defineRule({
     if (terms.length === 0) return;
     const opts = textScanOptions(options);
     const contentHits: Array<ReportInput & { data: Buffer }> = [];
-    const scanned = scanTextFiles(ctx, opts, (file) => {
+    const scanned = ctx.scanText((file) => {
       // The machine's own name files are build-hostname's (which also catches names too short to search for).
       if (file.binary || HOSTNAME_FILES.has(file.entry.path)) return;
       const text = file.text();

@@ -8,10 +8,10 @@ import {
   locate,
   type ScannedFile,
   secretsKey,
-  scanTextFiles,
   textScanOptions,
   forEachEntry,
   type Entry,
+  TEXT_SCAN_OPTIONS,
 } from '../src/engine/kit/index.js';
 
 /** SSH host keys are baked-ssh-host-key's. */
@@ -26,8 +26,10 @@ const KEY_NAMES = (path: string): boolean => KEY_SUFFIX.test(path) && KEY_RES.so
 const MAX_KEY_FILE = 1024 * 1024;
 
 export default defineRule({
+  readsText: true,
   meta: {
     id: 'private-key',
+    options: { ...TEXT_SCAN_OPTIONS },
     severity: 'error',
     tags: ['secret'],
     description: 'A file holds PEM or OpenSSH private key material (always an error inside the world-readable /nix/store)',
@@ -67,7 +69,7 @@ export default defineRule({
       );
     };
     // Content pass (binary files included: keys get embedded in binaries and archives of other formats).
-    const scanned = scanTextFiles(ctx, opts, (file: ScannedFile) => judge(file.entry.path, file.data));
+    const scanned = ctx.scanText((file: ScannedFile) => judge(file.entry.path, file.data));
     if (!opts.includeStore && inventory.get('/nix/store')) {
       const named: Entry[] = [];
       await forEachEntry(inventory, '/nix/store', (e) => {

@@ -9,16 +9,17 @@ import {
   redact,
   secretsKey,
   type ReportInput,
-  scanTextFiles,
-  textScanOptions,
+  TEXT_SCAN_OPTIONS,
 } from '../src/engine/kit/index.js';
 
 /** SSH host keys are baked-ssh-host-key's. */
 const HOST_KEY = /^\/etc\/ssh\/ssh_host_[^/]*_key$/;
 
 export default defineRule({
+  readsText: true,
   meta: {
     id: 'secret-token',
+    options: { ...TEXT_SCAN_OPTIONS },
     severity: 'error',
     tags: ['secret'],
     description: 'A text file holds a token of a well-known format (AWS, GitHub, GitLab, Slack, npm) or a private key',
@@ -32,9 +33,8 @@ export default defineRule({
     ],
   },
   async check(ctx) {
-    const opts = textScanOptions(ctx.options);
     const found: Array<{ finding: ReportInput; data: Buffer }> = [];
-    await scanTextFiles(ctx, opts, (file) => {
+    await ctx.scanText((file) => {
       if (file.binary || HOST_KEY.test(file.entry.path)) return;
       const text = file.text();
       const tokens = findTokens(text);

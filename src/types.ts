@@ -104,7 +104,15 @@ export interface RuleMeta {
   helpUri?: string | null;
   /** Code scanning's 0.0-10.0 score; unset: derived from severity and tags (src/reporters/security.ts). */
   securitySeverity?: number;
+  /** The options the rule takes (config `rules.<id>.options`), each typed and defaulted; none when unset. */
+  options?: Record<string, RuleOptionSpec>;
 }
+
+/** One rule option: its type, its default, and what it does. Configured values are checked against it. */
+export type RuleOptionSpec =
+  | { type: 'boolean'; default: boolean; description: string }
+  | { type: 'number'; default: number; min?: number; description: string }
+  | { type: 'string'; default: string; description: string };
 
 /** The rule id of the finding the engine reports when a rule throws. */
 export const RULE_CRASHED = 'rule-crashed';

@@ -135,7 +135,7 @@ export function backendChoice(args: Parsed, gate: Gate): BackendChoice {
 /** The gate's rules, with command-line rule options (--scan-store) added. */
 export function rulesFor(gate: Gate, args: Parsed): EnabledRule[] {
   if (!args['scan-store']) return gate.rules;
-  return gate.rules.map((r) => ({ ...r, options: { ...r.options, scanStore: true } }));
+  return gate.rules.map((r) => (r.rule.meta.options?.scanStore ? { ...r, options: { ...r.options, scanStore: true } } : r));
 }
 
 /**

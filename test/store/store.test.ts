@@ -181,7 +181,7 @@ describe('cache authentication', () => {
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
   const clean = (target: string): TargetResult => ({
     target, status: 'ok', error: null, backend: 'native', durationMs: 5, filesystems: [],
-    findings: [{ ruleId: 'orphaned-home', severity: 'error', path: '/home/bob', filesystem: null, message: 'm', evidence: null }],
+    findings: [{ ruleId: 'orphaned-home', severity: 'error', path: '/home/bob', filesystem: null, message: 'm', evidence: null, remediation: 'r' }],
   } as TargetResult);
 
   it('an entry edited by hand (a finding removed, the target renamed) is ignored', async () => {

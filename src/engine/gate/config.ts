@@ -31,6 +31,7 @@ import type { Registry } from '../runtime/registry.js';
 import type { EnabledRule } from '../runtime/runner.js';
 import { validate } from './schema.js';
 import { ConfigError, oneLine } from '../../errors.js';
+import { resolveRuleOptions } from '../kit/rule.js';
 
 export const CONFIG_NAMES = ['hostleak.config.json', 'hostleak.config.yaml', 'hostleak.config.yml'] as const;
 
@@ -254,7 +255,13 @@ export function enabledRulesFrom(registry: Registry, cfg: Config): EnabledRule[]
   for (const rule of registry.all()) {
     const s = cfg.rules.get(rule.meta.id);
     if (s?.severity === 'off') continue;
-    out.push({ rule, severity: s?.severity ?? rule.meta.severity, options: s?.options ?? {} });
+    let options: Record<string, unknown>;
+    try {
+      options = resolveRuleOptions(rule.meta, s?.options ?? {});
+    } catch (err) {
+      throw new ConfigError(`${cfg.source}: rules.${rule.meta.id}.options: ${(err as Error).message}`);
+    }
+    out.push({ rule, severity: s?.severity ?? rule.meta.severity, options });
   }
   return out;
 }

@@ -1,7 +1,8 @@
 /** The rule contract: metadata plus one async function that queries the image and reports findings. */
 import type { Inventory, ResolveResult } from '../../inventory.js';
-import type { Entry, HostIdentity, RuleMeta, Severity } from '../../types.js';
+import type { Entry, HostIdentity, RuleMeta, RuleOptionSpec, Severity } from '../../types.js';
 import type { PackageDb } from './packages.js';
+import type { ScanStats, Visitor } from './text.js';
 
 export type { RuleMeta };
 import type { Accounts } from '../runtime/accounts.js';
@@ -50,20 +51,35 @@ export interface ReportInput {
   endColumn?: number;
 }
 
-export interface RuleContext {
+/** The option values a rule's check sees, typed from its `meta.options` (defaults filled in by the engine). */
+export type OptionValues<O> = {
+  [K in keyof O]: O[K] extends { type: 'boolean' } ? boolean : O[K] extends { type: 'number' } ? number : string;
+};
+
+export interface RuleContext<Options = Record<string, unknown>> {
   inventory: Inventory;
   fs: ImageFs;
   accounts: Accounts;
   host: HostIdentity;
   /** The image's package database (dpkg/apk; rpm recognised), read once per audit on the first call. */
   packages(): Promise<PackageDb>;
-  /** Rule options from configuration (empty object by default). */
-  options: Record<string, unknown>;
+  /** The rule's options: every one its `meta.options` declares, configured or defaulted, checked for type. */
+  options: Options;
   report(finding: ReportInput): void;
+  /**
+   * Visit every text-file candidate (options `scanStore`, `maxTextBytes`) in the one pass all content rules share.
+   * Only for rules that declare `readsText`; call it at most once per check.
+   */
+  scanText(visitor: Visitor): Promise<ScanStats>;
 }
 
 export interface Rule {
   meta: RuleMeta;
+  /**
+   * The rule reads file contents through `ctx.scanText`. The engine then runs one pass over the text files for
+   * every such rule, started once each of them has subscribed (or finished), whatever it awaited first.
+   */
+  readsText?: boolean;
   check(ctx: RuleContext): Promise<void> | void;
   /** What decides the rule's behaviour besides its code (a declarative rule's spec), for result-cache keys. */
   definition?: unknown;
@@ -71,12 +87,47 @@ export interface Rule {
 
 const ID_RE = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
 
-export function defineRule(rule: Rule): Rule {
+/** What a rule file passes to defineRule: its check sees options typed from its own `meta.options`. */
+export interface RuleDefinition<O extends Record<string, RuleOptionSpec>> extends Omit<Rule, 'meta' | 'check'> {
+  meta: RuleMeta & { options?: O };
+  check(ctx: RuleContext<OptionValues<O>>): Promise<void> | void;
+}
+
+export function defineRule<const O extends Record<string, RuleOptionSpec> = Record<never, RuleOptionSpec>>(rule: RuleDefinition<O>): Rule {
   if (!ID_RE.test(rule.meta.id)) throw new Error(`rule id '${rule.meta.id}' is not kebab-case`);
   if (!rule.meta.description || !rule.meta.remediation) {
     throw new Error(`rule '${rule.meta.id}' needs a description and a remediation`);
   }
-  return rule;
+  if (rule.readsText && !(rule.meta.options && 'scanStore' in rule.meta.options && 'maxTextBytes' in rule.meta.options)) {
+    throw new Error(`rule '${rule.meta.id}' reads text files: its meta.options must include TEXT_SCAN_OPTIONS`);
+  }
+  return rule as unknown as Rule;
+}
+
+/**
+ * A rule's options for one run: its declared defaults, overridden by what the configuration sets. Throws (a
+ * configuration error for the caller to wrap) on an option the rule does not declare or a value of the wrong type.
+ */
+export function resolveRuleOptions(meta: RuleMeta, configured: Record<string, unknown>): Record<string, unknown> {
+  const specs = meta.options ?? {};
+  const out: Record<string, unknown> = {};
+  for (const [k, spec] of Object.entries(specs)) out[k] = spec.default;
+  for (const [k, v] of Object.entries(configured)) {
+    const spec = specs[k];
+    if (!spec) {
+      const known = Object.keys(specs);
+      throw new Error(`unknown option '${k}' (${known.length ? `it takes ${known.join(', ')}` : 'it takes no options'})`);
+    }
+    const ok =
+      spec.type === 'number'
+        ? typeof v === 'number' && Number.isFinite(v) && (spec.min === undefined || v >= spec.min)
+        : typeof v === spec.type;
+    if (!ok) {
+      throw new Error(`option '${k}' must be ${spec.type === 'number' && spec.min !== undefined ? `a number >= ${spec.min}` : `a ${spec.type}`}, not ${JSON.stringify(v)}`);
+    }
+    out[k] = v;
+  }
+  return out;
 }
 
 /**

@@ -4,12 +4,13 @@
  * Cost model: on a 150k-entry image we never read every file for every rule. Candidates are chosen from the
  * inventory alone (regular files, non-empty, under a size limit, outside /nix/store and the run-time trees unless
  * asked, not an obviously binary or compressed type), and all rules that scan the same candidates share ONE pass:
- * each rule subscribes a visitor synchronously at the start of its check, the pass starts on the next macrotask,
- * reads the candidates in bounded chunks (every read of a chunk issued at once, so the engine batches them into one
- * backend call) without keeping them in the audit's cache, and hands every file to every visitor.
+ * each such rule declares `readsText`, the pass starts once every declared rule has subscribed a visitor (or
+ * finished without one), reads the candidates in bounded chunks (every read of a chunk issued at once, so the engine
+ * batches them into one backend call) without keeping them in the audit's cache, and hands every file to every
+ * visitor.
  */
 import type { Inventory } from '../../inventory.js';
-import type { Entry } from '../../types.js';
+import type { Entry, RuleOptionSpec } from '../../types.js';
 import { isRuntimePath } from './homes.js';
 import type { ImageFs, RuleContext } from './rule.js';
 
@@ -36,6 +37,21 @@ export interface TextScanOptions {
   includeStore: boolean;
   maxBytes: number;
 }
+
+/** The options every rule that reads text files takes (spread into its `meta.options`). */
+export const TEXT_SCAN_OPTIONS = {
+  scanStore: {
+    type: 'boolean',
+    default: false,
+    description: 'also read files under /nix/store (world-readable, usually huge); --scan-store sets it for every rule',
+  },
+  maxTextBytes: {
+    type: 'number',
+    default: DEFAULT_TEXT_MAX_BYTES,
+    min: 1,
+    description: 'bytes of each file the content scan reads (a larger file is scanned in its first part)',
+  },
+} as const satisfies Record<string, RuleOptionSpec>;
 
 /** Text-scan options from a rule's configuration: `scanStore` (also set by `--scan-store`) and `maxTextBytes`. */
 export function textScanOptions(options: Record<string, unknown>): TextScanOptions {
@@ -101,14 +117,6 @@ export interface ScanStats {
   binary: number;
 }
 
-interface Pass {
-  started: boolean;
-  visitors: Visitor[];
-  done: Promise<ScanStats>;
-}
-
-const passes = new WeakMap<ImageFs, Map<string, Pass>>();
-
 async function runPass(fs: ImageFs, files: Entry[], opts: TextScanOptions, visitors: Visitor[]): Promise<ScanStats> {
   const stats: ScanStats = { candidates: files.length, read: 0, binary: 0 };
   let i = 0;
@@ -141,26 +149,82 @@ async function runPass(fs: ImageFs, files: Entry[], opts: TextScanOptions, visit
   return stats;
 }
 
+/** One shared pass: the visitors of every declared rule with the same text options. */
+interface Pass {
+  opts: TextScanOptions;
+  /** Declared rules that have not yet subscribed or finished. */
+  waiting: number;
+  visitors: Visitor[];
+  done: Promise<ScanStats>;
+  start: () => void;
+}
+
+/** A declared rule's place in the pass for its options. */
+export interface TextTicket {
+  readonly key: string;
+  settled: boolean;
+}
+
 /**
- * Visit every content-scan candidate once. Call it synchronously at the start of a rule's check: every rule that
- * does so in the same tick shares one read of the image. A later caller gets a pass of its own (correct, slower).
+ * The text passes of one audit. Rules declare that they read text files (`readsText` on the rule); the runner
+ * takes a ticket for each before any check starts, and the pass for a set of options begins once every declared
+ * rule with those options has either subscribed its visitor or finished without one. So all of them share one
+ * read of the image whatever each awaits before subscribing, and nothing depends on timing.
+ */
+export class TextPasses {
+  private readonly passes = new Map<string, Pass>();
+
+  constructor(
+    private readonly fs: ImageFs,
+    private readonly inventory: Inventory,
+  ) {}
+
+  /** A declared rule will read text files with these options. */
+  expect(opts: TextScanOptions): TextTicket {
+    const key = `${opts.includeStore}:${opts.maxBytes}`;
+    let pass = this.passes.get(key);
+    if (!pass) {
+      let start!: () => void;
+      const begun = new Promise<void>((resolve) => (start = resolve));
+      const p: Pass = { opts, waiting: 0, visitors: [], done: Promise.resolve(null as never), start };
+      p.done = begun.then(() =>
+        p.visitors.length === 0
+          ? { candidates: 0, read: 0, binary: 0 }
+          : runPass(this.fs, textCandidates(this.inventory, p.opts), p.opts, p.visitors),
+      );
+      this.passes.set(key, (pass = p));
+    }
+    pass.waiting++;
+    return { key, settled: false };
+  }
+
+  /** The rule's visitor joins its pass; resolves when the pass has visited every candidate. */
+  subscribe(ticket: TextTicket, visitor: Visitor): Promise<ScanStats> {
+    if (ticket.settled) throw new Error('a rule joins the text pass once');
+    const pass = this.passes.get(ticket.key)!;
+    pass.visitors.push(visitor);
+    this.settle(ticket);
+    return pass.done;
+  }
+
+  /** The rule finished (or crashed) without subscribing: the pass no longer waits for it. */
+  release(ticket: TextTicket): void {
+    if (!ticket.settled) this.settle(ticket);
+  }
+
+  private settle(ticket: TextTicket): void {
+    ticket.settled = true;
+    const pass = this.passes.get(ticket.key)!;
+    if (--pass.waiting === 0) pass.start();
+  }
+}
+
+/**
+ * Visit every content-scan candidate in a pass of its own. Rules do not call this: they declare `readsText` and
+ * call `ctx.scanText`, which shares one pass among all of them; this is for tools and tests outside an audit.
  */
 export function scanTextFiles(ctx: Pick<RuleContext, 'fs' | 'inventory'>, opts: TextScanOptions, visitor: Visitor): Promise<ScanStats> {
-  const key = `${opts.includeStore}:${opts.maxBytes}`;
-  let perFs = passes.get(ctx.fs);
-  if (!perFs) passes.set(ctx.fs, (perFs = new Map()));
-  const open = perFs.get(key);
-  if (open && !open.started) {
-    open.visitors.push(visitor);
-    return open.done;
-  }
-  const pass: Pass = { started: false, visitors: [visitor], done: Promise.resolve(null as never) };
-  pass.done = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
-    pass.started = true;
-    return runPass(ctx.fs, textCandidates(ctx.inventory, opts), opts, pass.visitors);
-  });
-  perFs.set(key, pass);
-  return pass.done;
+  return runPass(ctx.fs, textCandidates(ctx.inventory, opts), opts, [visitor]);
 }
 
 /** Split text into lines with their 1-based numbers, lazily. */

@@ -6,9 +6,10 @@ import { RULE_CRASHED, SEVERITY_RANK } from '../../types.js';
 import { loadAccounts, type Accounts } from './accounts.js';
 import { createImageFs } from './imagefs.js';
 import { fingerprintOf } from '../../fingerprint.js';
-import type { Rule } from '../kit/rule.js';
+import { resolveRuleOptions, type Rule } from '../kit/rule.js';
 import { loadPackageDb, type PackageDb } from '../kit/packages.js';
 import { redactTokens } from '../kit/secrets.js';
+import { TextPasses, textScanOptions } from '../kit/text.js';
 
 /** A rule as this run uses it: configured severity and options. */
 export interface EnabledRule {
@@ -45,11 +46,28 @@ export async function runRules(root: ImageRoot, rules: EnabledRule[], host: Host
   const seen = new Set<string>();
   let packageDb: Promise<PackageDb> | null = null;
   const packages = () => (packageDb ??= loadPackageDb(fs, root.inventory));
+  // Every rule that declares it reads text files has its place in the shared pass before any check starts.
+  const textPasses = new TextPasses(fs, root.inventory);
+  // Options as each check sees them: declared defaults filled in (the gate already refused invalid ones).
+  const resolved = rules.map(({ rule, options }) => {
+    try {
+      return resolveRuleOptions(rule.meta, options);
+    } catch (err) {
+      return err as Error;
+    }
+  });
+  const tickets = rules.map(({ rule }, i) => {
+    const o = resolved[i]!;
+    return rule.readsText && !(o instanceof Error) ? textPasses.expect(textScanOptions(o)) : null;
+  });
 
   await Promise.all(
-    rules.map(async ({ rule, severity, options }) => {
+    rules.map(async ({ rule, severity }, i) => {
       const { meta } = rule;
+      const ticket = tickets[i]!;
+      const options = resolved[i]!;
       try {
+        if (options instanceof Error) throw options;
         await rule.check({
           inventory: root.inventory,
           fs,
@@ -57,6 +75,10 @@ export async function runRules(root: ImageRoot, rules: EnabledRule[], host: Host
           host,
           packages,
           options,
+          scanText(visitor) {
+            if (!ticket) throw new Error(`rule '${meta.id}' reads text files without declaring readsText`);
+            return textPasses.subscribe(ticket, visitor);
+          },
           report(f) {
             const key = `${meta.id}\0${f.path}\0${f.message}`;
             if (seen.has(key)) return;
@@ -90,6 +112,8 @@ export async function runRules(root: ImageRoot, rules: EnabledRule[], host: Host
           remediation: 'This is a bug in hostleak or in a custom rule: report it with the rule id and the message.',
           fingerprint: fingerprintOf(RULE_CRASHED, name('/'), meta.id),
         });
+      } finally {
+        if (ticket) textPasses.release(ticket);
       }
     }),
   );

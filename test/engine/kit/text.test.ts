@@ -1,8 +1,9 @@
 import { runRules } from '../../../src/engine/runtime/runner.js';
+import { defineRule } from '../../../src/engine/kit/rule.js';
 import { aggregate } from '../../../src/engine/kit/aggregate.js';
 import { hostTerms, matchTerms } from '../../../src/engine/kit/identity.js';
 import { makeAccounts, parsePasswd } from '../../../src/engine/runtime/accounts.js';
-import { isBinary, textCandidates, textScanOptions } from '../../../src/engine/kit/text.js';
+import { isBinary, TEXT_SCAN_OPTIONS, textCandidates, textScanOptions } from '../../../src/engine/kit/text.js';
 import { builtinRules } from '../../../rules/index.js';
 import { BASE_PASSWD, memoryRoot, withAccounts } from '../../helpers/tree.js';
 import { FAKE_GITHUB_TOKEN } from '../../helpers/fake-secrets.js';
@@ -50,6 +51,41 @@ describe('shared content pass', () => {
     expect(findings.map((f) => `${f.ruleId} ${f.path}`).sort()).toEqual([
       'build-path-reference /etc/app.conf',
       'secret-token /etc/token',
+    ]);
+  });
+
+  it('is declared, not timed: a rule that awaits before subscribing still shares the one pass', async () => {
+    const root = memoryRoot(tree);
+    const seen: string[] = [];
+    const late = defineRule({
+      readsText: true,
+      meta: { id: 'late-reader', severity: 'info', tags: [], description: 'test', remediation: 'test', references: [], options: { ...TEXT_SCAN_OPTIONS } },
+      async check(ctx) {
+        await ctx.packages();
+        await new Promise((r) => setTimeout(r, 20));
+        await ctx.scanText((file) => seen.push(file.entry.path));
+      },
+    });
+    const rules = [late, ...builtinRules.filter((r) => r.meta.id === 'secret-token')].map((rule) => ({ rule, severity: rule.meta.severity, options: {} }));
+    const { findings } = await runRules(root, rules, { user: 'bob', home: '/home/bob', name: 'bobs-laptop' });
+    expect(findings.map((f) => `${f.ruleId} ${f.path}`)).toEqual(['secret-token /etc/token']);
+    expect(seen).toEqual(['/etc/app.conf', '/etc/big', '/etc/blob', '/etc/group', '/etc/passwd', '/etc/token']);
+    expect(root.reads.filter((b) => b.includes('/etc/app.conf'))).toHaveLength(1);
+  });
+
+  it('a rule that reads text files without declaring it crashes as a finding, and never holds up the pass', async () => {
+    const root = memoryRoot(tree);
+    const undeclared = defineRule({
+      meta: { id: 'undeclared-reader', severity: 'info', tags: [], description: 'test', remediation: 'test', references: [] },
+      async check(ctx) {
+        await ctx.scanText(() => undefined);
+      },
+    });
+    const rules = [undeclared, ...builtinRules.filter((r) => r.meta.id === 'secret-token')].map((rule) => ({ rule, severity: rule.meta.severity, options: {} }));
+    const { findings } = await runRules(root, rules, { user: 'bob', home: '/home/bob', name: 'bobs-laptop' });
+    expect(findings.map((f) => `${f.ruleId} ${f.message}`)).toEqual([
+      "rule-crashed rule 'undeclared-reader' crashed: rule 'undeclared-reader' reads text files without declaring readsText",
+      'secret-token /etc/token holds a secret (GitHub token), first on line 1',
     ]);
   });
 });
