@@ -12,7 +12,7 @@
 import type { Inventory } from '../../inventory.js';
 import type { Entry, RuleOptionSpec } from '../../types.js';
 import { isRuntimePath } from './homes.js';
-import type { ImageFs, RuleContext } from './rule.js';
+import type { ImageFs } from './rule.js';
 
 /**
  * Bytes of each file the content scan reads. A larger file is scanned in its first DEFAULT_TEXT_MAX_BYTES (a token
@@ -217,14 +217,6 @@ export class TextPasses {
     const pass = this.passes.get(ticket.key)!;
     if (--pass.waiting === 0) pass.start();
   }
-}
-
-/**
- * Visit every content-scan candidate in a pass of its own. Rules do not call this: they declare `readsText` and
- * call `ctx.scanText`, which shares one pass among all of them; this is for tools and tests outside an audit.
- */
-export function scanTextFiles(ctx: Pick<RuleContext, 'fs' | 'inventory'>, opts: TextScanOptions, visitor: Visitor): Promise<ScanStats> {
-  return runPass(ctx.fs, textCandidates(ctx.inventory, opts), opts, [visitor]);
 }
 
 /** Split text into lines with their 1-based numbers, lazily. */
