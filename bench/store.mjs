@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // Benchmark: an artifact store of ~50 images (raw, qcow2, zstd and gzip, in nested folders), audited
 //   1. cold, without a cache                         (every image opened and audited)
-//   2. cold, filling an empty --cache                (the same, plus a digest of each image and the cache writes)
+//   2. cold, filling an empty --cache                (the same, plus hashing what each audit reads, and the cache writes)
 //   3. warm, with the filled --cache                 (nothing has changed: no image is read again)
 //   4. cold again as jsonl                           (streamed: memory stays flat)
-// Prints wall time and peak RSS of each run, and the speedup warm vs cold, measured in this run on this machine.
-// Every variant differs in its bytes (a few zero bytes appended, another compression level), so the content-digest
-// cache cannot dedupe them. Built once under bench/out/store/ (about 1.5 GB, sparse where the filesystem allows).
+// Prints wall time, CPU time (user+sys, from GNU time) and peak RSS of each run, and the speedup warm vs cold,
+// measured in this run on this machine.
+// Every variant differs in its bytes (a few zero bytes appended, another compression level), so the cache cannot
+// dedupe them. Built once under bench/out/store/ (about 1.5 GB, sparse where the filesystem allows).
 // With --repeat N, the cold and cache-fill runs are repeated N times, alternating (each fill into an emptied cache),
 // and the best wall and CPU (user+sys) times of each are compared: the machine may be shared.
 //   node bench/store.mjs [--images 50] [--jobs N] [--repeat N]
