@@ -54,6 +54,8 @@ function combine(size: number, ranges: Array<[number, number, Buffer]>): string 
 export class ReadLog {
   private readonly reads = new Map<string, [number, number, Buffer]>();
   private readonly resolved: string;
+  /** A range read twice gave different bytes: the file changed while it was audited. */
+  changed = false;
   /** Why the log is not a complete account of what the audit read (null: nothing says so yet). */
   opaque: string | null = null;
   /** The native backend opened the target itself (no decompression, no backing file). */
@@ -81,8 +83,15 @@ export class ReadLog {
   /** `length` bytes of `buf` were read at `offset` of the target. */
   record(offset: number, buf: Buffer, length: number): void {
     const key = `${offset}:${length}`;
-    if (this.reads.has(key)) return;
-    this.reads.set(key, [offset, length, rangeDigest(buf.subarray(0, length))]);
+    const digest = rangeDigest(buf.subarray(0, length));
+    const seen = this.reads.get(key);
+    // The same range read again with other bytes: the file changed under the audit (its stat may not show it
+    // within a timestamp's granularity). Such a result describes no one content: it is not cached.
+    if (seen) {
+      if (!seen[2].equals(digest)) this.changed = true;
+      return;
+    }
+    this.reads.set(key, [offset, length, digest]);
   }
 
   /** The target was read other than through the recording chokepoints: fall back to a digest of the whole file. */

@@ -14,7 +14,8 @@
  * the size and a digest of the first 4 KiB lists the identities cached for such files (newest first, at most 8);
  * each is checked against the file: an `extents:` one by re-reading only its ranges, a `sha256:` one by hashing the
  * file. A change to any byte the audit read, or to the size, gives another identity: a miss, never a stale hit.
- * A file that changed while it was audited (its size, mtime, ctime or inode differ afterwards) is not cached.
+ * A file that changed while it was audited (its size, mtime, ctime or inode differ afterwards, or a range read
+ * twice gave other bytes) is not cached.
  * Entries are written atomically as each target finishes (an interrupted run keeps what it did); an unreadable or
  * corrupt entry is a miss and is rewritten.
  *
@@ -301,6 +302,7 @@ export class ResultCache {
   async store(target: string, lookup: CacheLookup, result: TargetResult): Promise<string | null> {
     if (!lookup.stat || result.status === 'failed') return null;
     const log = lookup.log;
+    if (log?.changed) return 'the file changed while it was audited: not cached';
     let identity: Identity;
     let candidate: Candidate;
     if (log?.complete(result.backend)) {

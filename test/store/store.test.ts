@@ -144,6 +144,25 @@ describe('result cache', () => {
     expect((await cache.lookup(img)).hit).toBeNull();
   });
 
+  it('a file that changed while it was audited is not cached: by its stat, or by a range read twice with other bytes', async () => {
+    const img = path.join(dir, 'a.img');
+    writeFileSync(img, 'image bytes');
+    const cache = new ResultCache(path.join(dir, 'c'), 'h', KEY);
+    const l = await cache.lookup(img);
+    writeFileSync(img, 'image bytes, rewritten mid-audit');
+    expect(await cache.store(img, l, result(img))).toMatch(/changed while it was audited/);
+    expect((await cache.lookup(img)).hit).toBeNull();
+
+    const again = await cache.lookup(img);
+    again.log!.record(0, Buffer.from('image'), 5);
+    again.log!.record(0, Buffer.from('IMAGE'), 5); // the same range, other bytes: stat within one timestamp tick
+    expect(await cache.store(img, again, result(img))).toMatch(/changed while it was audited/);
+    expect((await cache.lookup(img)).hit).toBeNull();
+    const honest = await cache.lookup(img);
+    expect(await cache.store(img, honest, result(img))).toBeNull();
+    expect((await cache.lookup(img)).via).toBe('stat');
+  });
+
   it('another rule set or config never shares results', async () => {
     const img = path.join(dir, 'a.img');
     writeFileSync(img, 'x');
