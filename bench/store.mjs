@@ -136,10 +136,17 @@ if (REPEAT > 1) {
     fills.push(measure('', [...base, '--cache', cache, '--format', 'json'], { quiet: true }));
   }
   const best = (runs, k) => Math.min(...runs.map((r) => r[k]));
+  const median = (runs, k) => {
+    const v = runs.map((r) => r[k]).sort((a, b) => a - b);
+    return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+  };
   const list = (runs, k) => runs.map((r) => r[k].toFixed(2)).join(' ');
   console.log(`cold json, ${REPEAT} runs: wall ${list(colds, 's')} s; CPU ${list(colds, 'cpu')} s`);
   console.log(`cache fill, ${REPEAT} runs: wall ${list(fills, 's')} s; CPU ${list(fills, 'cpu')} s`);
   console.log(
     `cache fill vs cold json, best of ${REPEAT}: ${(best(fills, 's') / best(colds, 's')).toFixed(2)}x wall, ${(best(fills, 'cpu') / best(colds, 'cpu')).toFixed(2)}x CPU (user+sys)`,
+  );
+  console.log(
+    `cache fill vs cold json, median of ${REPEAT}: ${(median(fills, 's') / median(colds, 's')).toFixed(2)}x wall, ${(median(fills, 'cpu') / median(colds, 'cpu')).toFixed(2)}x CPU (user+sys)`,
   );
 }
