@@ -12,8 +12,9 @@
  * Warm runs: when size, mtime, ctime and inode match what the last run recorded for the path, the recorded identity
  * is used as is and the image is not read at all. Otherwise (a copied, moved or touched image) an index keyed by
  * the size and a digest of the first 4 KiB lists the identities cached for such files (newest first, at most 8);
- * each is checked against the file: an `extents:` one by re-reading only its ranges, a `sha256:` one by hashing the
- * file. A change to any byte the audit read, or to the size, gives another identity: a miss, never a stale hit.
+ * each is checked against the file: an `extents:` one by re-reading only its ranges (stopping at the first range whose
+ * digest differs from a short hint kept for it), a `sha256:` one by hashing the file. A change to any byte the audit
+ * read, or to the size, gives another identity: a miss, never a stale hit.
  * A file that changed while it was audited (its size, mtime, ctime or inode differ afterwards, or a range read
  * twice gave other bytes) is not cached.
  * Entries are written atomically as each target finishes (an interrupted run keeps what it did); an unreadable or
@@ -33,7 +34,7 @@ import path from 'node:path';
 import { UsageError } from '../errors.js';
 import type { TargetResult } from '../types.js';
 import { MAX_READ } from '../backends/native/source.js';
-import { extentsDigest, fileDigest, ReadLog } from '../image/readlog.js';
+import { extentsDigest, fileDigest, HINT_BYTES, ReadLog } from '../image/readlog.js';
 
 const FORMAT = 3;
 
@@ -161,7 +162,7 @@ interface ResultEntry {
 }
 
 /** One identity cached for files of a size and first bytes: how to check a file against it. */
-type Candidate = { kind: 'file' } | { kind: 'extents'; extents: number[]; identity: Identity };
+type Candidate = { kind: 'file' } | { kind: 'extents'; extents: number[]; hints: string; identity: Identity };
 
 interface IndexEntry {
   candidates: Candidate[];
@@ -173,8 +174,9 @@ function validCandidate(c: unknown, size: number): c is Candidate {
   const k = (c as { kind?: unknown }).kind;
   if (k === 'file') return true;
   if (k !== 'extents') return false;
-  const { extents, identity } = c as { extents?: unknown; identity?: unknown };
+  const { extents, identity, hints } = c as { extents?: unknown; identity?: unknown; hints?: unknown };
   if (typeof identity !== 'string' || !identity.startsWith('extents:') || !Array.isArray(extents) || extents.length % 2 !== 0) return false;
+  if (typeof hints !== 'string' || hints.length !== (extents.length / 2) * HINT_BYTES * 2) return false;
   for (let i = 0; i < extents.length; i += 2) {
     const off = extents[i] as unknown;
     const len = extents[i + 1] as unknown;
@@ -279,7 +281,7 @@ export class ResultCache {
         digest ??= await fileDigest(target);
         identity = `sha256:${digest}`;
       } else {
-        const d = extentsDigest(target, stat.size, c.extents);
+        const d = extentsDigest(target, stat.size, c.extents, c.hints);
         identity = d && `extents:${d}` === c.identity ? c.identity : null;
       }
       const hit = identity && (await this.result(target, identity));
@@ -308,7 +310,7 @@ export class ResultCache {
     if (log?.complete(result.backend)) {
       const x = log.identity();
       identity = `extents:${x.digest}`;
-      candidate = { kind: 'extents', extents: x.extents, identity };
+      candidate = { kind: 'extents', extents: x.extents, hints: x.hints, identity };
     } else {
       identity = `sha256:${lookup.digest ?? (await (log ? log.fullDigest() : fileDigest(target)))}`;
       candidate = { kind: 'file' };

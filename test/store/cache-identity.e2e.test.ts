@@ -137,29 +137,52 @@ describeWithTools(['zstd'], '--cache identity', () => {
     expect(resolvOf(scan(img).findings)).toBe('nameserver 10.20.30.41');
   });
 
-  it('a forged index entry (extents that skip the changed byte, old seal) is ignored: the image is audited', () => {
+  it('forged entries are ignored: a path entry pointing the changed image at the old result, an index that skips the change', () => {
     const img = copy('leaky.raw', 'd/leaky.raw');
     scan(img);
     const bytes = readFileSync(path.join(tmp, img));
     const at = bytes.indexOf(RESOLV) + RESOLV.length - 1;
     patch(img, at, Buffer.from('7'));
-    // The attacker's candidate: only the first 4 KiB, with the identity a genuine entry for them would carry.
+    const guessed = createHmac('sha256', 'guess').update('x').digest('hex');
+    const sealedIn = (sub: string) =>
+      readdirSync(path.join(tmp, cache, sub)).map((f) => {
+        const file = path.join(tmp, cache, sub, f);
+        return { file, sealed: JSON.parse(readFileSync(file, 'utf8')) as { payload: string; mac: string } };
+      });
+    // Never the old result: audited, or matched to the honest entry that audit wrote for the changed bytes.
+    const audited = () => {
+      const r = scan(img);
+      expect(r.via === null || r.via === 'extents').toBe(true);
+      expect(resolvOf(r.findings)).toBe('nameserver 10.20.30.47');
+      rmSync(path.join(tmp, cache, 'paths'), { recursive: true, force: true }); // no honest stat shortcut next time
+    };
+
+    // The path entry, given the changed file's stat: without the seal this would be a stat hit on the old result.
+    const st = statSync(path.join(tmp, img));
+    const stat = { size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino };
+    const [p] = sealedIn('paths');
+    const { identity } = JSON.parse(p!.sealed.payload) as { identity: string };
+    expect(identity).toMatch(/^extents:/);
+    for (const mac of [p!.sealed.mac, guessed]) {
+      mkdirSync(path.dirname(p!.file), { recursive: true });
+      writeFileSync(p!.file, JSON.stringify({ ...p!.sealed, payload: JSON.stringify({ stat, identity }), mac }));
+      audited();
+    }
+
+    // An index candidate covering only the first 4 KiB, with the identity a genuine entry for them would carry.
     const head = readFileSync(path.join(tmp, img)).subarray(0, 4096);
-    const size = bytes.length;
-    const h = createHash('sha256').update(`hostleak-extents-1\0${size}\0`);
+    const h = createHash('sha256').update(`hostleak-extents-1\0${bytes.length}\0`);
     const pos = Buffer.alloc(16);
     pos.writeDoubleLE(0, 0);
     pos.writeDoubleLE(4096, 8);
-    h.update(pos).update(createHash('sha256').update(head).digest());
-    const forged = { candidates: [{ kind: 'extents', extents: [0, 4096], identity: `extents:${h.digest('hex')}` }] };
-    for (const e of indexEntries()) {
-      // Sealed with a key the attacker guessed, and with the old seal: neither verifies.
-      for (const mac of [e.sealed.mac, createHmac('sha256', 'guess').update('x').digest('hex')]) {
+    const headDigest = createHash('sha256').update(head).digest();
+    h.update(pos).update(headDigest);
+    const hints = headDigest.toString('hex', 0, 8);
+    const forged = { candidates: [{ kind: 'extents', extents: [0, 4096], hints, identity: `extents:${h.digest('hex')}` }] };
+    for (const e of sealedIn('index')) {
+      for (const mac of [e.sealed.mac, guessed]) {
         writeFileSync(e.file, JSON.stringify({ ...e.sealed, payload: JSON.stringify(forged), mac }));
-        const r = scan(img);
-        expect(r.via).toBeNull();
-        expect(resolvOf(r.findings)).toBe('nameserver 10.20.30.47');
-        rmSync(path.join(tmp, cache, 'paths'), { recursive: true, force: true }); // no stat shortcut next time
+        audited();
       }
     }
   });
