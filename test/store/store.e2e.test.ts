@@ -43,7 +43,7 @@ const byTarget = (r: Report) => Object.fromEntries(r.targets.map((t) => [t.targe
 const cachedLines = (stderr: string) =>
   stderr
     .split('\n')
-    .map((l) => /^hostleak: (.+): cached result \(matched by (stat|digest)\)$/.exec(l)?.[1])
+    .map((l) => /^hostleak: (.+): cached result \(matched by (stat|digest|extents)\)$/.exec(l)?.[1])
     .filter((t): t is string => !!t)
     .sort();
 
