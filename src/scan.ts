@@ -173,8 +173,11 @@ export interface StoreOptions {
   appliances?: Semaphore;
   cache?: ResultCache | null;
   progress?: Progress;
-  /** Called as each target finishes (in completion order), e.g. to stream jsonl. */
-  onResult?: (r: TargetResult) => void | Promise<void>;
+  /**
+   * Called as each target finishes (in completion order), with its place in the report's targets, e.g. to stream
+   * jsonl, or json in report order.
+   */
+  onResult?: (r: TargetResult, index: number) => void | Promise<void>;
   /** Keep every result in the returned report (false for streamed formats: memory stays flat). */
   retain?: boolean;
 }
@@ -207,11 +210,11 @@ export async function scan(targets: string[], opts: ScanOptions & StoreOptions):
   const progress = opts.progress ?? NO_PROGRESS;
   // A folder of build products (a nix `result`) is one target per product.
   if (opts.backend === 'auto') targets = await expandProducts(targets, opts.verbose);
-  const results = await mapPool(targets, opts.jobs ?? 1, async (t) => {
+  const results = await mapPool(targets, opts.jobs ?? 1, async (t, i) => {
     progress.start(t);
     const r = await scanCached(t, opts);
     progress.done(t);
-    await opts.onResult?.(r);
+    await opts.onResult?.(r, i);
     return retain ? r : { ...r, findings: [], filesystems: [] };
   });
   progress.finish();
