@@ -1,13 +1,16 @@
 #!/usr/bin/env node
 // Benchmark: an artifact store of ~50 images (raw, qcow2, zstd and gzip, in nested folders), audited
 //   1. cold, without a cache                         (every image opened and audited)
-//   2. cold, filling an empty --cache                (the same, plus a digest of each image and the cache writes)
+//   2. cold, filling an empty --cache                (the same, plus hashing what each audit reads, and the cache writes)
 //   3. warm, with the filled --cache                 (nothing has changed: no image is read again)
 //   4. cold again as jsonl                           (streamed: memory stays flat)
-// Prints wall time and peak RSS of each run, and the speedup warm vs cold, measured in this run on this machine.
-// Every variant differs in its bytes (a few zero bytes appended, another compression level), so the content-digest
-// cache cannot dedupe them. Built once under bench/out/store/ (about 1.5 GB, sparse where the filesystem allows).
-//   node bench/store.mjs [--images 50] [--jobs N]
+// Prints wall time, CPU time (user+sys, from GNU time) and peak RSS of each run, and the speedup warm vs cold,
+// measured in this run on this machine.
+// Every variant differs in its bytes (a few zero bytes appended, another compression level), so the cache cannot
+// dedupe them. Built once under bench/out/store/ (about 1.5 GB, sparse where the filesystem allows).
+// With --repeat N, the cold and cache-fill runs are repeated N times, alternating (each fill into an emptied cache),
+// and the best wall and CPU (user+sys) times of each are compared: the machine may be shared.
+//   node bench/store.mjs [--images 50] [--jobs N] [--repeat N]
 // Skipped by `npm run bench` when HOSTLEAK_BENCH_STORE=0.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, copyFileSync } from 'node:fs';
@@ -23,6 +26,7 @@ const opt = (name, def) => {
 };
 const IMAGES = opt('images', 50);
 const JOBS = opt('jobs', 0);
+const REPEAT = opt('repeat', 1);
 const samples = path.join(repo, 'images-sample', 'out');
 const cli = path.join(repo, 'dist', 'src', 'bin', 'hostleak.js');
 const out = path.join(here, 'out');
@@ -76,17 +80,24 @@ function build() {
 
 const hasTime = existsSync('/usr/bin/time');
 
-/** Run the CLI; wall time from here, peak RSS (KiB) from GNU time when present. */
-function measure(label, cliArgs) {
-  const rss = path.join(out, 'store-rss.txt');
-  const argv = hasTime ? ['/usr/bin/time', ['-f', '%M', '-o', rss, process.execPath, cli, ...cliArgs]] : [process.execPath, [cli, ...cliArgs]];
+/** Run the CLI; wall time from here, CPU time (user+sys) and peak RSS (KiB) from GNU time when present. */
+function measure(label, cliArgs, { quiet = false } = {}) {
+  const stats = path.join(out, 'store-time.txt');
+  const argv = hasTime
+    ? ['/usr/bin/time', ['-f', '%e %U %S %M', '-o', stats, process.execPath, cli, ...cliArgs]]
+    : [process.execPath, [cli, ...cliArgs]];
   const t = performance.now();
   const r = spawnSync(argv[0], argv[1], { cwd: repo, env: { ...process.env, CI: '1' }, maxBuffer: 1 << 30, encoding: 'utf8' });
   const s = (performance.now() - t) / 1000;
   if (r.status !== 0 && r.status !== 1) throw new Error(`${label}: exit ${r.status}: ${r.stderr.trim().split('\n').pop()}`);
-  const peak = hasTime ? Number(readFileSync(rss, 'utf8').trim().split('\n').pop()) / 1024 : NaN;
-  console.log(`${label.padEnd(40)} ${s.toFixed(2).padStart(7)} s   peak RSS ${Number.isNaN(peak) ? '?' : peak.toFixed(0).padStart(4)} MiB`);
-  return { s, peak, stdout: r.stdout, stderr: r.stderr };
+  const [, user, sys, rssKiB] = hasTime ? readFileSync(stats, 'utf8').trim().split('\n').pop().split(' ').map(Number) : [];
+  const cpu = hasTime ? user + sys : NaN;
+  const peak = hasTime ? rssKiB / 1024 : NaN;
+  if (!quiet) {
+    const cpuText = Number.isNaN(cpu) ? '' : `   CPU ${cpu.toFixed(2).padStart(5)} s (user ${user.toFixed(2)} + sys ${sys.toFixed(2)})`;
+    console.log(`${label.padEnd(40)} ${s.toFixed(2).padStart(7)} s${cpuText}   peak RSS ${Number.isNaN(peak) ? '?' : peak.toFixed(0).padStart(4)} MiB`);
+  }
+  return { s, cpu, peak, stdout: r.stdout, stderr: r.stderr };
 }
 
 mkdirSync(out, { recursive: true });
@@ -115,4 +126,27 @@ console.log(`jsonl lines: ${jsonl.stdout.trimEnd().split('\n').length}`);
 // Conservative on a shared machine: against the fastest of the three cold runs.
 const fastestCold = Math.min(cold.s, fill.s, jsonl.s);
 console.log(`speedup warm vs fastest cold run: ${(fastestCold / warm.s).toFixed(1)}x (vs cold json: ${(cold.s / warm.s).toFixed(1)}x)`);
-console.log(`cache fill vs cold json: ${(fill.s / cold.s).toFixed(2)}x`);
+console.log(`cache fill vs cold json: ${(fill.s / cold.s).toFixed(2)}x${Number.isNaN(fill.cpu) ? '' : ` (CPU user+sys: ${(fill.cpu / cold.cpu).toFixed(2)}x)`}`);
+if (REPEAT > 1) {
+  const colds = [cold];
+  const fills = [fill];
+  for (let i = 1; i < REPEAT; i++) {
+    colds.push(measure('', [...base, '--no-cache', '--format', 'json'], { quiet: true }));
+    rmSync(cache, { recursive: true, force: true });
+    fills.push(measure('', [...base, '--cache', cache, '--format', 'json'], { quiet: true }));
+  }
+  const best = (runs, k) => Math.min(...runs.map((r) => r[k]));
+  const median = (runs, k) => {
+    const v = runs.map((r) => r[k]).sort((a, b) => a - b);
+    return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+  };
+  const list = (runs, k) => runs.map((r) => r[k].toFixed(2)).join(' ');
+  console.log(`cold json, ${REPEAT} runs: wall ${list(colds, 's')} s; CPU ${list(colds, 'cpu')} s`);
+  console.log(`cache fill, ${REPEAT} runs: wall ${list(fills, 's')} s; CPU ${list(fills, 'cpu')} s`);
+  console.log(
+    `cache fill vs cold json, best of ${REPEAT}: ${(best(fills, 's') / best(colds, 's')).toFixed(2)}x wall, ${(best(fills, 'cpu') / best(colds, 'cpu')).toFixed(2)}x CPU (user+sys)`,
+  );
+  console.log(
+    `cache fill vs cold json, median of ${REPEAT}: ${(median(fills, 's') / median(colds, 's')).toFixed(2)}x wall, ${(median(fills, 'cpu') / median(colds, 'cpu')).toFixed(2)}x CPU (user+sys)`,
+  );
+}

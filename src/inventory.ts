@@ -129,13 +129,18 @@ export class Inventory {
 
   // ---- storage -----------------------------------------------------------------------------------------------
 
+  /** Grow the columns to hold at least `min` nodes: by half again (not double), so a large image wastes less. */
   private grow(min: number): void {
     let cap = Math.max(64, this.cap);
-    while (cap < min) cap *= 2;
+    while (cap < min) cap = Math.ceil(cap * 1.5);
     if (cap === this.cap) return;
+    this.resize(cap);
+  }
+
+  private resize(cap: number): void {
     const g = <T extends Int32Array | Uint8Array | Uint16Array | Uint32Array | Float64Array>(a: T, make: new (n: number) => T): T => {
       const b = new make(cap);
-      b.set(a);
+      b.set(a.subarray(0, this.n));
       return b;
     };
     this.parentA = g(this.parentA, Int32Array);
@@ -148,8 +153,24 @@ export class Inventory {
     this.fsA = g(this.fsA, Uint16Array);
     this.hashA = g(this.hashA, Int32Array);
     this.cap = cap;
-    this.rehash(cap * 2);
+    // The hash table stays at most half full, at a power of two.
+    let slots = 128;
+    while (slots < cap * 2) slots *= 2;
+    if (slots !== this.slots.length) this.rehash(slots);
   }
+
+  /**
+   * Room for `count` nodes in all, when a reader knows roughly how many entries come (an inode count): one
+   * allocation of the right size instead of growing copies on the way. A hint only, capped so a crafted count
+   * cannot make it allocate much (growth still works past it).
+   */
+  reserve(count: number): void {
+    const n = Math.min(Math.max(0, Math.floor(count)), Inventory.MAX_RESERVE);
+    if (n > this.cap) this.resize(n);
+  }
+
+  /** The most nodes `reserve` allocates room for up front (about 37 MB of columns). */
+  static readonly MAX_RESERVE = 1 << 20;
 
   private rehash(size: number): void {
     const slots = new Int32Array(size);

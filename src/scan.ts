@@ -7,6 +7,7 @@ import { createGuestfsBackend, DEFAULT_TIMEOUT_S, openGuestfsPrepared, type Gues
 import { createDeadline, raceDeadline, type Deadline } from './image/deadline.js';
 import { createNativeBackend, nativeCanRead, openNativePrepared } from './backends/native-backend.js';
 import { withPreparedImage } from './image/prepare.js';
+import { markOpaqueRead, withReadLog } from './image/readlog.js';
 import { runRules, sortFindings, type EnabledRule } from './engine/runtime/runner.js';
 import { describePackageDb } from './engine/kit/packages.js';
 import { oneLine, TargetError } from './errors.js';
@@ -52,6 +53,7 @@ function autoImageBackend(opts: BackendOptions): Backend {
       return withPreparedImage(target, prep, async (prepared) => {
         if (await nativeCanRead(prepared)) return openNativePrepared(prepared, o);
         o.verbose?.('not every filesystem is readable natively; using libguestfs');
+        markOpaqueRead(target, 'read by qemu');
         return openGuestfsPrepared(prepared, target, guestfs, o);
       });
     },
@@ -60,7 +62,10 @@ function autoImageBackend(opts: BackendOptions): Backend {
 
 export async function pickBackend(target: string, choice: BackendChoice, opts: BackendOptions = {}): Promise<Backend> {
   if (choice === 'dir') return dirBackend;
-  if (choice === 'guestfs') return createGuestfsBackend({ ...opts.guestfs, allowBackingFile: opts.allowBackingFile });
+  if (choice === 'guestfs') {
+    markOpaqueRead(target, 'read by qemu');
+    return createGuestfsBackend({ ...opts.guestfs, allowBackingFile: opts.allowBackingFile });
+  }
   if (choice === 'native') return createNativeBackend({ allowBackingFile: opts.allowBackingFile });
   const images = autoImageBackend(opts);
   // Folders and archives are resolved into what they hold (src/resolve/); image files go to the image backends.
@@ -168,8 +173,11 @@ export interface StoreOptions {
   appliances?: Semaphore;
   cache?: ResultCache | null;
   progress?: Progress;
-  /** Called as each target finishes (in completion order), e.g. to stream jsonl. */
-  onResult?: (r: TargetResult) => void | Promise<void>;
+  /**
+   * Called as each target finishes (in completion order), with its place in the report's targets, e.g. to stream
+   * jsonl, or json in report order.
+   */
+  onResult?: (r: TargetResult, index: number) => void | Promise<void>;
   /** Keep every result in the returned report (false for streamed formats: memory stays flat). */
   retain?: boolean;
 }
@@ -189,8 +197,11 @@ async function scanCached(target: string, opts: ScanOptions & StoreOptions): Pro
     opts.verbose?.(`${target}: cached result (matched by ${lookup.via})`);
     return lookup.hit;
   }
-  const result = await scanTarget(target, opts);
-  await opts.cache.store(target, lookup, result).catch((err) => opts.verbose?.(`${target}: cache write failed: ${oneLine(err)}`));
+  // Under the target's read log: the audit records what it reads of the image, which becomes its identity.
+  const log = lookup.log;
+  const result = log ? await withReadLog(log, () => scanTarget(target, opts)) : await scanTarget(target, opts);
+  const why = await opts.cache.store(target, lookup, result).catch((err: unknown) => `cache write failed: ${oneLine(err)}`);
+  if (why) opts.verbose?.(`${target}: ${why}`);
   return result;
 }
 
@@ -199,11 +210,11 @@ export async function scan(targets: string[], opts: ScanOptions & StoreOptions):
   const progress = opts.progress ?? NO_PROGRESS;
   // A folder of build products (a nix `result`) is one target per product.
   if (opts.backend === 'auto') targets = await expandProducts(targets, opts.verbose);
-  const results = await mapPool(targets, opts.jobs ?? 1, async (t) => {
+  const results = await mapPool(targets, opts.jobs ?? 1, async (t, i) => {
     progress.start(t);
     const r = await scanCached(t, opts);
     progress.done(t);
-    await opts.onResult?.(r);
+    await opts.onResult?.(r, i);
     return retain ? r : { ...r, findings: [], filesystems: [] };
   });
   progress.finish();

@@ -130,3 +130,48 @@ describe('Inventory.walk skips subtrees', () => {
     expect(paths(tree.walk('/nix', { skip: (d) => d.path === '/nix/store' }))).toEqual(['/nix/store', '/nix/var', '/nix/var/db']);
   });
 });
+
+describe('Inventory.reserve (sizing hint from a reader)', () => {
+  /** A tree of `dirs` directories with `files` files each, built the way the fast readers build it. */
+  function build(inventory: Inventory, dirs: number, files: number): void {
+    inventory.setRoot('dir', 0o755, 0, 0, 0, 0, '/dev/sda');
+    for (let d = 0; d < dirs; d++) {
+      const di = inventory.addChild(Inventory.ROOT, `d${d}`, 'dir', 0o755, 0, 0, 0, 0, '/dev/sda');
+      for (let f = 0; f < files; f++) inventory.addChild(di, `f${f}`, 'file', 0o644, d, f, f, 0, '/dev/sda');
+    }
+  }
+
+  it.each([
+    ['too small a hint (grows past it)', 10],
+    ['an exact hint', 1 + 30 + 30 * 40],
+    ['too large a hint', 100_000],
+  ])('holds the same tree whatever the hint: %s', (_label, hint) => {
+    const plain = new Inventory();
+    build(plain, 30, 40);
+    const hinted = new Inventory();
+    hinted.reserve(hint);
+    build(hinted, 30, 40);
+    expect(hinted.size).toBe(plain.size);
+    expect([...hinted.walk('/')]).toEqual([...plain.walk('/')]);
+    expect(hinted.get('/d29/f39')).toMatchObject({ type: 'file', uid: 29, gid: 39, size: 39 });
+    expect(hinted.addChild(hinted.indexOf('/d3'), 'f7', 'file', 0, 0, 0, 0, 0, '/dev/sda')).toBe(-1);
+  });
+
+  it('keeps what was added before the hint', () => {
+    const inventory = new Inventory();
+    build(inventory, 3, 3);
+    inventory.reserve(5000);
+    inventory.addChild(inventory.indexOf('/d1'), 'late', 'file', 0o600, 0, 0, 1, 0, '/dev/sda');
+    expect(inventory.get('/d2/f2')).toMatchObject({ type: 'file', uid: 2, gid: 2 });
+    expect(inventory.get('/d1/late')).toMatchObject({ mode: 0o600 });
+    expect(inventory.size).toBe(1 + 3 + 9 + 1);
+  });
+
+  it('caps an untrusted hint', () => {
+    const inventory = new Inventory();
+    expect(() => inventory.reserve(2 ** 40)).not.toThrow();
+    expect(() => inventory.reserve(Number.NaN)).not.toThrow();
+    build(inventory, 2, 2);
+    expect(inventory.size).toBe(7);
+  });
+});

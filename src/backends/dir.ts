@@ -7,7 +7,8 @@
  */
 import { constants as C, promises as fsp, type Stats } from 'node:fs';
 import path from 'node:path';
-import fg from 'fast-glob';
+import type fg from 'fast-glob';
+import { fastGlob } from '../lazy.js';
 import { Inventory, parentOf } from '../inventory.js';
 import type { Entry, EntryType } from '../types.js';
 import { TargetError } from '../errors.js';
@@ -43,7 +44,7 @@ export async function listTree(root: string, fsName: string): Promise<{ inventor
   const problems: string[] = [];
   const inventory = new Inventory();
   inventory.add(toEntry('/', await fsp.lstat(root), fsName));
-  const stream = fg.stream('**', {
+  const stream = fastGlob().stream('**', {
     cwd: root,
     dot: true,
     onlyFiles: false,

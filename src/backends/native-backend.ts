@@ -7,6 +7,7 @@ import { withPreparedImage, type PreparedImage } from '../image/prepare.js';
 import { assemble } from './assemble.js';
 import { nixosIsoLayout } from '../resolve/nested.js';
 import { TargetError } from '../errors.js';
+import { currentReadLog } from '../image/readlog.js';
 import type { Backend, OpenedImage, OpenOptions } from './backend.js';
 import {
   CheckedSource,
@@ -43,6 +44,7 @@ export async function openNativePrepared(prepared: PreparedImage, opts: OpenOpti
   }
   const started = Date.now();
   const deadline = opts.deadline;
+  currentReadLog()?.nativeOpened(prepared.path, prepared.compression !== null, prepared.hostReferences.length);
   const file = openNativeSource(prepared.path, prepared.container);
   const source = deadline ? new CheckedSource(file, () => deadline.check()) : file;
   try {

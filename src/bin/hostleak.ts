@@ -6,6 +6,8 @@
  * error of the audit: output stops quietly, the run finishes, and the exit code is still the audit's (a gate piped
  * into `head` under `set -o pipefail` still fails on findings). No stack trace, no "internal error".
  */
+// First: it tunes the heap before anything else allocates.
+import './heap.js';
 import { run } from '../cli.js';
 import { exitCodeOf } from '../errors.js';
 import { visibleText } from '../escape.js';

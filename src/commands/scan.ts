@@ -4,7 +4,9 @@ import path from 'node:path';
 import { EXIT_INCOMPLETE, EXIT_USAGE, ExitTracker } from '../exit.js';
 import { startRun } from '../engine/gate/index.js';
 import { render, type FormatName } from '../reporters/index.js';
+import { JsonStream } from '../reporters/json.js';
 import { jsonlLine } from '../reporters/jsonl.js';
+import { VERSION } from '../paths.js';
 import { auditStore } from '../store/index.js';
 import type { TargetResult } from '../types.js';
 import {
@@ -31,23 +33,34 @@ export async function scanCommand(ctx: CommandContext): Promise<RunResult> {
   const output = args.output ? path.resolve(cwd, String(args.output)) : undefined;
   const rules = rulesFor(gate, args);
 
-  // jsonl streams each target as it finishes; every other format is rendered once at the end.
-  const streaming = format === 'jsonl';
+  // jsonl streams each target as it finishes, json each target once those before it are written (report order, the
+  // same bytes as rendering it whole); every other format is rendered once at the end. Streamed, a finished target's
+  // findings are not kept: memory stays flat over a store of any size.
+  const streaming = format === 'jsonl' || format === 'json';
   const gateRun = startRun(gate, gateArgs(args), cwd);
   const tracker = new ExitTracker(failOnFrom(args, gate));
   let streamed = '';
   // --output starts empty once there is something to audit (not before: nothing found writes no file).
   let truncated: Promise<void> | null = null;
   const startOutput = (file: string) => (truncated ??= fsp.writeFile(file, ''));
-  const onResult = async (raw: TargetResult) => {
+  // A streamed --output that cannot be written fails the run once, with the reason, like a rendered one.
+  let outputFailed: string | null = null;
+  const emit = async (text: string) => {
+    if (output) {
+      if (outputFailed) return;
+      await startOutput(output)
+        .then(() => fsp.appendFile(output, text))
+        .catch((err: Error) => void (outputFailed = `hostleak: cannot write ${output}: ${err.message}\n`));
+    } else if (io.writeStdout) io.writeStdout(text);
+    else streamed += text;
+  };
+  const json = format === 'json' ? new JsonStream({ name: 'hostleak', version: VERSION }, emit) : null;
+  const onResult = async (raw: TargetResult, index: number) => {
     const t = gateRun.target(raw);
     tracker.see(t);
     if (t.status !== 'ok') stderr += `hostleak: ${visible(t.target)}: ${t.status}: ${visible(t.error ?? '')}\n`;
-    if (!streaming) return;
-    const line = jsonlLine(t);
-    if (output) await startOutput(output).then(() => fsp.appendFile(output, line));
-    else if (io.writeStdout) io.writeStdout(line);
-    else streamed += line;
+    if (json) await json.add(t, index);
+    else if (streaming) await emit(jsonlLine(t));
   };
   const request = {
     ...backendOptions(ctx, gate),
@@ -71,8 +84,10 @@ export async function scanCommand(ctx: CommandContext): Promise<RunResult> {
     const where = request.targets.join(', ');
     return { exitCode: EXIT_INCOMPLETE, stdout: '', stderr: `${stderr}hostleak: no images found in ${where} (is the store mounted?)\n` };
   }
-  if (streaming && output) await startOutput(output);
+  if (streaming && output) await emit('');
+  if (json) await json.end();
   for (const m of await gateRun.finish()) stderr += `hostleak: ${m}\n`;
+  if (outputFailed) return { exitCode: EXIT_USAGE, stdout: '', stderr: stderr + outputFailed };
   if (streaming) return { exitCode: tracker.code(), stdout: streamed, stderr };
   const report = { ...scanned, targets: scanned.targets.map((t) => gateRun.target(t)) };
   const t0 = Date.now();

@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { TargetError } from '../errors.js';
 import { registerCleanup } from './cleanup.js';
+import { markOpaqueRead } from './readlog.js';
 import type { Compression } from './detect.js';
 
 const TOOLS: Record<Compression, string> = { gzip: 'gzip', xz: 'xz', zstd: 'zstd', bzip2: 'bzip2' };
@@ -60,6 +61,8 @@ export async function decompressToTemp(
   compression: Compression,
   opts: DecompressOptions = {},
 ): Promise<Decompressed> {
+  // The decompressor reads the file itself: under --cache its digest is the whole file's (src/image/readlog.ts).
+  markOpaqueRead(file, 'decompressed');
   const base = opts.tmpDir ?? process.env.HOSTLEAK_TMPDIR ?? os.tmpdir();
   const dir = mkdtempSync(path.join(base, 'hostleak-'));
   const release = registerCleanup(() => rmSync(dir, { recursive: true, force: true }));

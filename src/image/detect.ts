@@ -8,6 +8,7 @@
 import { promises as fsp } from 'node:fs';
 import * as zlib from 'node:zlib';
 import { TargetError } from '../errors.js';
+import { currentReadLog } from './readlog.js';
 
 export type Compression = 'gzip' | 'xz' | 'zstd' | 'bzip2';
 /** Container formats, named as qemu names them (`vpc` is VHD). */
@@ -138,6 +139,9 @@ export async function readAt(fh: fsp.FileHandle, pos: number, len: number): Prom
     if (bytesRead === 0) break;
     got += bytesRead;
   }
+  // Under --cache, what is read of the audited image is part of its identity (src/image/readlog.ts).
+  const log = currentReadLog();
+  if (log && log.matches(await fh.stat())) log.record(pos, buf, got);
   return buf.subarray(0, got);
 }
 

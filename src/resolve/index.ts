@@ -9,7 +9,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import fg from 'fast-glob';
+import { fastGlob } from '../lazy.js';
 import { TargetError } from '../errors.js';
 import type { Backend } from '../backends/backend.js';
 import { detectBuffer } from '../image/detect.js';
@@ -104,7 +104,7 @@ export async function classifyFolder(dir: string, isTarget: (file: string) => Pr
     if (files.length > 0) return { kind: 'products', files, via: 'hydra-build-products' };
   }
   const found = (
-    await fg('**/*', { cwd: dir, dot: true, onlyFiles: true, followSymbolicLinks: false, deep: 4, suppressErrors: true, ignore: ['nix-support/**'] })
+    await fastGlob()('**/*', { cwd: dir, dot: true, onlyFiles: true, followSymbolicLinks: false, deep: 4, suppressErrors: true, ignore: ['nix-support/**'] })
   ).sort();
   const files = await auditable(found);
   if (files.length > 0) return { kind: 'products', files, via: 'contents' };

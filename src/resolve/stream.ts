@@ -8,6 +8,7 @@ import { Readable } from 'node:stream';
 import { TargetError } from '../errors.js';
 import { registerCleanup } from '../image/cleanup.js';
 import { COMPRESSION_MAGIC, readAt, type Compression } from '../image/detect.js';
+import { markOpaqueRead } from '../image/readlog.js';
 
 export const TOOLS: Record<Compression, string> = { gzip: 'gzip', xz: 'xz', zstd: 'zstd', bzip2: 'bzip2' };
 
@@ -41,6 +42,7 @@ export interface FileRange {
 }
 
 export function rangeStream(r: FileRange): Readable {
+  markOpaqueRead(r.file, 'read as a stream');
   if (r.length === 0) return Readable.from([]);
   return createReadStream(r.file, { start: r.start, end: r.start + r.length - 1, highWaterMark: 256 * 1024 });
 }

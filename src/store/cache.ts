@@ -1,27 +1,42 @@
 /**
  * `--cache DIR`: audit results keyed by image identity and rule set, so an unchanged image is not read again.
  *
- * Identity: a content digest (sha256) of the image file. Computing it reads the whole file, so a cheap pre-check
- * comes first: when size, mtime, ctime and inode match what the last run recorded for that path, the recorded
- * digest is used as is. Otherwise the digest is computed and looked up, so a copied, moved or touched but unchanged
- * image still hits. Entries are written atomically as each target finishes (an interrupted run keeps what it did);
- * an unreadable or corrupt entry is a miss and is rewritten.
+ * Identity. An audit's result is a deterministic function of the image file's size and the bytes it read, so a cold
+ * run never reads an image just to hash it:
+ *   - natively audited images (raw, qcow2, VHD, VHDX, VMDK, VDI opened as they are): the audit records every byte
+ *     range it reads and a sha256 of each range's bytes as it reads them (src/image/readlog.ts); the identity is
+ *     `extents:` + a digest over the size, the sorted ranges and their digests. Nothing is read twice.
+ *   - everything else (compressed images, which a decompressor reads whole anyway; images qemu reads through
+ *     libguestfs; tar archives): `sha256:` + the digest of the whole file, started as soon as the audit knows it
+ *     goes that way, alongside the audit rather than before it.
+ * Warm runs: when size, mtime, ctime and inode match what the last run recorded for the path, the recorded identity
+ * is used as is and the image is not read at all. Otherwise (a copied, moved or touched image) an index keyed by
+ * the size and a digest of the first 4 KiB lists the identities cached for such files (newest first, at most 8);
+ * each is checked against the file: an `extents:` one by re-reading only its ranges (stopping at the first range whose
+ * digest differs from a short hint kept for it), a `sha256:` one by hashing the file. A change to any byte the audit
+ * read, or to the size, gives another identity: a miss, never a stale hit.
+ * A file that changed while it was audited (its size, mtime, ctime or inode differ afterwards, or a range read
+ * twice gave other bytes) is not cached.
+ * Entries are written atomically as each target finishes (an interrupted run keeps what it did); an unreadable or
+ * corrupt entry is a miss and is rewritten.
  *
  * Trust: the cache directory is untrusted (a CI cache restored from another branch, a shared volume). Every entry is
  * sealed with an HMAC-SHA256 under a key kept outside it (`--cache-key FILE`, `$HOSTLEAK_CACHE_KEY`, or a key file
- * created on first use in the user's state directory), over the entry's payload and what it is stored for (the path
- * or digest and the rule-set hash). An entry whose seal does not verify was not written by a holder of the key: it is
- * ignored, the image is audited and the entry rewritten. A cached result never names its target: the name is the one
- * asked for.
+ * created on first use in the user's state directory), over the entry's payload and what it is stored for (the path,
+ * identity or index key, and the rule-set hash). An entry whose seal does not verify was not written by a holder of
+ * the key: it is ignored, the image is audited and the entry rewritten. A cached result never names its target: the
+ * name is the one asked for.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, promises as fsp, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, promises as fsp, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
 import type { TargetResult } from '../types.js';
+import { MAX_READ } from '../backends/native/source.js';
+import { extentsDigest, fileDigest, HINT_BYTES, ReadLog } from '../image/readlog.js';
 
-const FORMAT = 2;
+const FORMAT = 3;
 
 /** Where the cache key lives by default: the user's state directory, never the cache directory. */
 export function defaultCacheKeyFile(env: NodeJS.ProcessEnv = process.env): string {
@@ -66,18 +81,22 @@ export interface StatKey {
 export interface CacheLookup {
   hit: TargetResult | null;
   /** How the hit was found, for --verbose. */
-  via: 'stat' | 'digest' | null;
+  via: 'stat' | 'digest' | 'extents' | null;
   stat: StatKey | null;
+  /** The digest of the first bytes (the index key), when the lookup went past the stat check. */
+  head: string | null;
+  /** The whole-file digest, when the lookup had to compute it. */
   digest: string | null;
+  /** Records what the audit reads (src/image/readlog.ts); null for targets that are not cached (not regular files). */
+  log: ReadLog | null;
 }
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 
-export async function fileDigest(file: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) h.update(chunk as Buffer);
-  return h.digest('hex');
-}
+/** How much of the file's start keys the index of identities (with its size). */
+const HEAD_BYTES = 4096;
+/** Identities kept per index key (same size and first bytes: successive builds of one image). */
+const MAX_CANDIDATES = 8;
 
 /** A stable hash of everything besides the image that decides the findings. */
 export function configHash(parts: unknown): string {
@@ -130,13 +149,63 @@ async function writeSealed(file: string, key: Buffer, context: string, data: unk
   await fsp.rename(tmp, file);
 }
 
+/** `sha256:<hex>` (the whole file) or `extents:<hex>` (what a native audit read; src/image/readlog.ts). */
+type Identity = string;
+
 interface PathEntry {
   stat: StatKey;
-  digest: string;
+  identity: Identity;
 }
 
 interface ResultEntry {
   result: Omit<TargetResult, 'target'>;
+}
+
+/** One identity cached for files of a size and first bytes: how to check a file against it. */
+type Candidate = { kind: 'file' } | { kind: 'extents'; extents: number[]; hints: string; identity: Identity };
+
+interface IndexEntry {
+  candidates: Candidate[];
+}
+
+/** A candidate as read from a (sealed, so written by us) index entry, checked for shape and bounds anyway. */
+function validCandidate(c: unknown, size: number): c is Candidate {
+  if (!c || typeof c !== 'object') return false;
+  const k = (c as { kind?: unknown }).kind;
+  if (k === 'file') return true;
+  if (k !== 'extents') return false;
+  const { extents, identity, hints } = c as { extents?: unknown; identity?: unknown; hints?: unknown };
+  if (typeof identity !== 'string' || !identity.startsWith('extents:') || !Array.isArray(extents) || extents.length % 2 !== 0) return false;
+  if (typeof hints !== 'string' || hints.length !== (extents.length / 2) * HINT_BYTES * 2) return false;
+  for (let i = 0; i < extents.length; i += 2) {
+    const off = extents[i] as unknown;
+    const len = extents[i + 1] as unknown;
+    if (!Number.isSafeInteger(off) || !Number.isSafeInteger(len) || (off as number) < 0 || (len as number) < 0) return false;
+    if ((len as number) > MAX_READ || (off as number) + (len as number) > size) return false;
+  }
+  return true;
+}
+
+const sameStat = (a: StatKey, b: StatKey) => a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs && a.ino === b.ino;
+
+async function statKey(file: string): Promise<{ key: StatKey; dev: number; isFile: boolean } | null> {
+  try {
+    const st = await fsp.stat(file);
+    return { key: { size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino }, dev: st.dev, isFile: st.isFile() };
+  } catch {
+    return null;
+  }
+}
+
+async function headDigest(file: string): Promise<string> {
+  const fh = await fsp.open(file, 'r');
+  try {
+    const buf = Buffer.alloc(HEAD_BYTES);
+    const { bytesRead } = await fh.read(buf, 0, HEAD_BYTES, 0);
+    return createHash('sha256').update(buf.subarray(0, bytesRead)).digest('hex');
+  } finally {
+    await fh.close();
+  }
 }
 
 export class ResultCache {
@@ -152,21 +221,34 @@ export class ResultCache {
     return `path\0${path.resolve(target)}\0${this.rulesHash}`;
   }
 
-  private resultContext(digest: string): string {
-    return `result\0${digest}\0${this.rulesHash}`;
+  private resultContext(identity: Identity): string {
+    return `result\0${identity}\0${this.rulesHash}`;
+  }
+
+  private indexContext(size: number, head: string): string {
+    return `index\0${size}\0${head}\0${this.rulesHash}`;
   }
 
   private pathFile(target: string): string {
     return path.join(this.dir, 'paths', `${sha(path.resolve(target) + '\0' + this.rulesHash).slice(0, 40)}.json`);
   }
 
-  private resultFile(digest: string): string {
-    return path.join(this.dir, 'results', `${sha(digest + '\0' + this.rulesHash).slice(0, 40)}.json`);
+  private resultFile(identity: Identity): string {
+    return path.join(this.dir, 'results', `${sha(identity + '\0' + this.rulesHash).slice(0, 40)}.json`);
   }
 
-  private async result(target: string, digest: string): Promise<TargetResult | null> {
-    const { value: e, forged } = await readSealed<ResultEntry>(this.resultFile(digest), this.key, this.resultContext(digest));
+  private indexFile(size: number, head: string): string {
+    return path.join(this.dir, 'index', `${sha(`${size}\0${head}\0${this.rulesHash}`).slice(0, 40)}.json`);
+  }
+
+  private async read<T>(file: string, context: string): Promise<T | null> {
+    const { value, forged } = await readSealed<T>(file, this.key, context);
     if (forged) this.forged++;
+    return value;
+  }
+
+  private async result(target: string, identity: Identity): Promise<TargetResult | null> {
+    const e = await this.read<ResultEntry>(this.resultFile(identity), this.resultContext(identity));
     if (!e || !e.result || typeof e.result !== 'object' || !Array.isArray(e.result.findings)) return null;
     // The target first, as a fresh audit has it (a cached report is byte-identical but for durationMs); the name is
     // always the one asked for, whatever the entry holds.
@@ -174,33 +256,82 @@ export class ResultCache {
     return { target, ...rest };
   }
 
-  /** Only regular files are cached: a directory tree has no cheap identity. */
-  async lookup(target: string): Promise<CacheLookup> {
-    let st;
-    try {
-      st = await fsp.stat(target);
-    } catch {
-      return { hit: null, via: null, stat: null, digest: null };
-    }
-    if (!st.isFile()) return { hit: null, via: null, stat: null, digest: null };
-    const stat: StatKey = { size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino };
-    const { value: known, forged } = await readSealed<PathEntry>(this.pathFile(target), this.key, this.pathContext(target));
-    if (forged) this.forged++;
-    if (known && typeof known.digest === 'string' && JSON.stringify(known.stat) === JSON.stringify(stat)) {
-      const hit = await this.result(target, known.digest);
-      if (hit) return { hit, via: 'stat', stat, digest: known.digest };
-    }
-    const digest = await fileDigest(target);
-    const hit = await this.result(target, digest);
-    if (hit) await writeSealed(this.pathFile(target), this.key, this.pathContext(target), { stat, digest } satisfies PathEntry);
-    return { hit, via: hit ? 'digest' : null, stat, digest };
+  private async candidates(size: number, head: string): Promise<Candidate[]> {
+    const e = await this.read<IndexEntry>(this.indexFile(size, head), this.indexContext(size, head));
+    return e && Array.isArray(e.candidates) ? e.candidates.filter((c) => validCandidate(c, size)).slice(0, MAX_CANDIDATES) : [];
   }
 
-  /** Record a finished audit. Failed audits are not cached: the next run tries again. */
-  async store(target: string, lookup: CacheLookup, result: TargetResult): Promise<void> {
-    if (!lookup.stat || !lookup.digest || result.status === 'failed') return;
-    const { target: _t, ...rest } = result;
-    await writeSealed(this.resultFile(lookup.digest), this.key, this.resultContext(lookup.digest), { result: rest } satisfies ResultEntry);
-    await writeSealed(this.pathFile(target), this.key, this.pathContext(target), { stat: lookup.stat, digest: lookup.digest } satisfies PathEntry);
+  /** Only regular files are cached: a directory tree has no cheap identity. */
+  async lookup(target: string): Promise<CacheLookup> {
+    const none: CacheLookup = { hit: null, via: null, stat: null, head: null, digest: null, log: null };
+    const s = await statKey(target);
+    if (!s || !s.isFile) return none;
+    const stat = s.key;
+    const known = await this.read<PathEntry>(this.pathFile(target), this.pathContext(target));
+    if (known && typeof known.identity === 'string' && known.stat && sameStat(known.stat, stat)) {
+      const hit = await this.result(target, known.identity);
+      if (hit) return { ...none, hit, via: 'stat', stat };
+    }
+    const log = new ReadLog(target, s.dev, stat.ino, stat.size);
+    const head = await headDigest(target);
+    let digest: string | null = null;
+    for (const c of await this.candidates(stat.size, head)) {
+      let identity: Identity | null;
+      if (c.kind === 'file') {
+        digest ??= await fileDigest(target);
+        identity = `sha256:${digest}`;
+      } else {
+        const d = extentsDigest(target, stat.size, c.extents, c.hints);
+        identity = d && `extents:${d}` === c.identity ? c.identity : null;
+      }
+      const hit = identity && (await this.result(target, identity));
+      if (hit) {
+        await this.write(this.pathFile(target), this.pathContext(target), { stat, identity: identity! } satisfies PathEntry);
+        return { hit, via: c.kind === 'file' ? 'digest' : 'extents', stat, head, digest, log: null };
+      }
+    }
+    return { hit: null, via: null, stat, head, digest, log };
   }
+
+  private write(file: string, context: string, data: unknown): Promise<void> {
+    return writeSealed(file, this.key, context, data);
+  }
+
+  /**
+   * Record a finished audit (run under `lookup.log`: withReadLog). Failed audits are not cached: the next run tries
+   * again. Returns why nothing was stored, or null.
+   */
+  async store(target: string, lookup: CacheLookup, result: TargetResult): Promise<string | null> {
+    if (!lookup.stat || result.status === 'failed') return null;
+    const log = lookup.log;
+    if (log?.changed) return 'the file changed while it was audited: not cached';
+    let identity: Identity;
+    let candidate: Candidate;
+    if (log?.complete(result.backend)) {
+      const x = log.identity();
+      identity = `extents:${x.digest}`;
+      candidate = { kind: 'extents', extents: x.extents, hints: x.hints, identity };
+    } else {
+      identity = `sha256:${lookup.digest ?? (await (log ? log.fullDigest() : fileDigest(target)))}`;
+      candidate = { kind: 'file' };
+    }
+    // What was read must be what the identity and the next run's stat check describe.
+    const after = await statKey(target);
+    if (!after || !sameStat(after.key, lookup.stat)) return 'the file changed while it was audited: not cached';
+    const head = lookup.head ?? (await headDigest(target));
+    await this.write(this.resultFile(identity), this.resultContext(identity), { result: omitTarget(result) } satisfies ResultEntry);
+    const size = lookup.stat.size;
+    const same = (c: Candidate) => (c.kind === 'file' ? candidate.kind === 'file' : candidate.kind === 'extents' && c.identity === candidate.identity);
+    const rest = (await this.candidates(size, head)).filter((c) => !same(c));
+    await this.write(this.indexFile(size, head), this.indexContext(size, head), {
+      candidates: [candidate, ...rest].slice(0, MAX_CANDIDATES),
+    } satisfies IndexEntry);
+    await this.write(this.pathFile(target), this.pathContext(target), { stat: lookup.stat, identity } satisfies PathEntry);
+    return null;
+  }
+}
+
+function omitTarget(result: TargetResult): Omit<TargetResult, 'target'> {
+  const { target: _t, ...rest } = result;
+  return rest;
 }

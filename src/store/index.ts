@@ -31,8 +31,8 @@ export interface StoreRequest extends ScanOptions {
   cacheKeyFile?: string | null;
   /** A progress bar on a terminal. */
   progress?: { write: (s: string) => void; columns?: number };
-  /** Called as each target finishes, in completion order. */
-  onResult?: (r: TargetResult) => void | Promise<void>;
+  /** Called as each target finishes, in completion order, with its place in the report's targets. */
+  onResult?: (r: TargetResult, index: number) => void | Promise<void>;
   /** Keep every result in the returned report (false for streamed formats: memory stays flat). */
   retain: boolean;
 }

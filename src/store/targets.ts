@@ -4,7 +4,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import fg from 'fast-glob';
+import { fastGlob, isDynamicPattern } from '../lazy.js';
 import { pushAll } from '../arrays.js';
 
 export interface ExpandOptions {
@@ -29,7 +29,7 @@ async function isDir(p: string): Promise<boolean> {
  * opened. Whatever is skipped is named in --verbose.
  */
 async function imagesUnder(dir: string, opts: ExpandOptions): Promise<string[]> {
-  const entries = await fg('**/*', {
+  const entries = await fastGlob()('**/*', {
     cwd: dir,
     onlyFiles: false,
     followSymbolicLinks: false,
@@ -67,8 +67,8 @@ export const IMAGE_NAME = /\.(?:img|raw|qcow2?|vmdk|vhdx?|vdi|iso|ova)(?:\.(?:gz
 export async function expandTargets(args: string[], opts: ExpandOptions): Promise<string[]> {
   const out: string[] = [];
   for (const arg of args) {
-    if (fg.isDynamicPattern(arg)) {
-      const matches = (await fg(arg, { onlyFiles: false, followSymbolicLinks: false, suppressErrors: true })).sort();
+    if (isDynamicPattern(arg)) {
+      const matches = (await fastGlob()(arg, { onlyFiles: false, followSymbolicLinks: false, suppressErrors: true })).sort();
       if (matches.length === 0) out.push(arg); // reported as a missing target
       for (const m of matches) {
         if (opts.recursive && (await isDir(m))) pushAll(out, await imagesUnder(m, opts));

@@ -43,7 +43,7 @@ const byTarget = (r: Report) => Object.fromEntries(r.targets.map((t) => [t.targe
 const cachedLines = (stderr: string) =>
   stderr
     .split('\n')
-    .map((l) => /^hostleak: (.+): cached result \(matched by (stat|digest)\)$/.exec(l)?.[1])
+    .map((l) => /^hostleak: (.+): cached result \(matched by (stat|digest|extents)\)$/.exec(l)?.[1])
     .filter((t): t is string => !!t)
     .sort();
 
@@ -130,6 +130,30 @@ describeWithTools(['zstd'], 'hostleak scan on an artifact store', () => {
     expect(streamed.map((t) => t.target).sort()).toEqual(ALL);
     for (const t of streamed) expect(stable(t)).toEqual(byTarget(full)[t.target]);
     for (const n of [...NON_IMAGES, ...Object.keys(SPECIAL)]) expect(r.stderr).not.toContain(path.basename(n));
+  });
+
+  it('json is streamed in report order: the same targets in the same order whatever --jobs, stdout or --output', () => {
+    const one = run(['scan', 'store', '--recursive', '--format', 'json', '--jobs', '1']);
+    const four = run(['scan', 'store', '--recursive', '--format', 'json', '--jobs', '4', '--output', 'streamed.json']);
+    expect([one.status, four.status]).toEqual([3, 3]);
+    expect(four.stdout).toBe('');
+    const written = readFileSync(path.join(tmp, 'streamed.json'), 'utf8');
+    const order = (r: Report) => r.targets.map((t) => t.target);
+    expect(order(JSON.parse(one.stdout) as Report)).toEqual(order(full));
+    expect(order(JSON.parse(written) as Report)).toEqual(order(full));
+    // Byte for byte what rendering the whole report gives (durations aside).
+    const durations = (s: string) => s.replace(/"durationMs": \d+/g, '"durationMs": 0');
+    expect(durations(written)).toBe(durations(JSON.stringify(JSON.parse(written), null, 2) + '\n'));
+    expect(durations(written)).toBe(durations(one.stdout));
+  });
+
+  it('a streamed --output that cannot be written fails with the reason, exit 2, no internal error', () => {
+    for (const format of ['json', 'jsonl']) {
+      const r = run(['scan', IMAGES.leakyRaw, '--format', format, '--output', 'no/such/dir/report.json']);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(/^hostleak: cannot write \S*\/no\/such\/dir\/report\.json: ENOENT/m);
+      expect(r.stderr).not.toContain('internal error');
+    }
   });
 
   it('a second run with --cache reads no image again and gives identical findings', () => {

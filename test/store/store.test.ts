@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseReportText } from '../../src/commands/report-file.js';
 import { configHash, loadCacheKey, ResultCache } from '../../src/store/cache.js';
+import { extentsDigest, HINT_BYTES, ReadLog } from '../../src/image/readlog.js';
 import { defaultJobs, mapPool, Semaphore } from '../../src/store/pool.js';
 import { scan } from '../../src/scan.js';
 import { terminalProgress } from '../../src/store/progress.js';
@@ -142,6 +143,48 @@ describe('result cache', () => {
     writeFileSync(img, 'image bytes, changed');
     utimesSync(img, 1, 1);
     expect((await cache.lookup(img)).hit).toBeNull();
+  });
+
+  it('a file that changed while it was audited is not cached: by its stat, or by a range read twice with other bytes', async () => {
+    const img = path.join(dir, 'a.img');
+    writeFileSync(img, 'image bytes');
+    const cache = new ResultCache(path.join(dir, 'c'), 'h', KEY);
+    const l = await cache.lookup(img);
+    writeFileSync(img, 'image bytes, rewritten mid-audit');
+    expect(await cache.store(img, l, result(img))).toMatch(/changed while it was audited/);
+    expect((await cache.lookup(img)).hit).toBeNull();
+
+    const again = await cache.lookup(img);
+    again.log!.record(0, Buffer.from('image'), 5);
+    again.log!.record(0, Buffer.from('IMAGE'), 5); // the same range, other bytes: stat within one timestamp tick
+    expect(await cache.store(img, again, result(img))).toMatch(/changed while it was audited/);
+    expect((await cache.lookup(img)).hit).toBeNull();
+    const honest = await cache.lookup(img);
+    expect(await cache.store(img, honest, result(img))).toBeNull();
+    expect((await cache.lookup(img)).via).toBe('stat');
+  });
+
+  it('an extent identity is checked by re-reading only its ranges, and stops at the first range that differs', () => {
+    const img = path.join(dir, 'x.img');
+    const bytes = Buffer.alloc(64 * 1024, 1);
+    bytes.write('abc', 40000);
+    writeFileSync(img, bytes);
+    const st = statSync(img);
+    const log = new ReadLog(img, st.dev, st.ino, st.size);
+    log.record(40000, bytes.subarray(40000), 3);
+    log.record(0, bytes, 4096);
+    const id = log.identity();
+    expect(id.extents).toEqual([0, 4096, 40000, 3]);
+    expect(id.hints).toHaveLength(2 * 2 * HINT_BYTES);
+    expect(extentsDigest(img, st.size, id.extents, id.hints)).toBe(id.digest);
+    expect(extentsDigest(img, st.size + 1, id.extents, id.hints)).toBeNull(); // another size
+    bytes[50000] = 9; // never read: the same identity
+    writeFileSync(img, bytes);
+    expect(extentsDigest(img, st.size, id.extents, id.hints)).toBe(id.digest);
+    bytes[40001] = 0x7a; // read: another identity, and the hint stops the check there
+    writeFileSync(img, bytes);
+    expect(extentsDigest(img, st.size, id.extents, '')).not.toBe(id.digest);
+    expect(extentsDigest(img, st.size, id.extents, id.hints)).toBeNull();
   });
 
   it('another rule set or config never shares results', async () => {

@@ -7,6 +7,7 @@
  * directory cycles, extent depth and indirect-block fan-out are bounded. Damage below the superblock becomes a
  * problem string and the walk goes on; a bad superblock throws CorruptImageError.
  */
+import { SparseBitSet } from '../../arrays.js';
 import { Inventory } from '../../inventory.js';
 import type { EntryType } from '../../types.js';
 import type { FileContent } from '../backend.js';
@@ -100,6 +101,8 @@ export class ExtFs implements NativeFs {
   private readonly blockSize: number;
   private readonly blocksCount: number;
   private readonly inodesCount: number;
+  /** Inodes in use by the superblock's count (may be stale: a hint for sizing only). */
+  private readonly inodesUsed: number;
   private readonly inodesPerGroup: number;
   private readonly inodeSize: number;
   private readonly groupCount: number;
@@ -132,6 +135,7 @@ export class ExtFs implements NativeFs {
     const is64 = (incompat & INCOMPAT_64BIT) !== 0;
     this.blocksCount = sb.readUInt32LE(0x4) + (is64 ? sb.readUInt32LE(0x150) * 2 ** 32 : 0);
     this.inodesCount = sb.readUInt32LE(0x0);
+    this.inodesUsed = Math.max(0, this.inodesCount - sb.readUInt32LE(0x10));
     const firstDataBlock = sb.readUInt32LE(0x14);
     const blocksPerGroup = sb.readUInt32LE(0x20);
     this.inodesPerGroup = sb.readUInt32LE(0x28);
@@ -444,13 +448,13 @@ export class ExtFs implements NativeFs {
    */
   private readDir(
     dir: Inode,
-    path: string,
+    where: () => string,
     problems: ProblemList,
     visit: (name: string, ino: number) => void,
-    dirBlocks: Set<number> = new Set(),
+    dirBlocks: SparseBitSet = new SparseBitSet(),
   ): void {
     if (dir.size > LIMITS.maxDirBytes) {
-      problems.push(`${this.name}:${path}: directory too large (${dir.size} bytes)`);
+      problems.push(`${this.name}:${where()}: directory too large (${dir.size} bytes)`);
       return;
     }
     const parseBlock = (buf: Buffer, start: number, end: number): void => {
@@ -462,7 +466,7 @@ export class ExtFs implements NativeFs {
         else if (this.blockSize >= 65536) recLen = (recLen & 65532) | ((recLen & 3) << 16);
         const nameLen = buf[p + 6]!;
         if (recLen < 8 || recLen % 4 !== 0 || p + recLen > end || (ino !== 0 && 8 + nameLen > recLen)) {
-          problems.push(`${this.name}:${path}: corrupt directory entry at byte ${p - start} of a block`);
+          problems.push(`${this.name}:${where()}: corrupt directory entry at byte ${p - start} of a block`);
           return;
         }
         if (ino !== 0 && nameLen > 0) {
@@ -470,9 +474,9 @@ export class ExtFs implements NativeFs {
           if (!isDot) {
             const name = buf.toString('utf8', p + 8, p + 8 + nameLen);
             if (name.includes('/') || name.includes('\0')) {
-              problems.push(`${this.name}:${path}: invalid file name in directory`);
+              problems.push(`${this.name}:${where()}: invalid file name in directory`);
             } else if (ino > this.inodesCount) {
-              problems.push(`${this.name}:${path}/${name}: inode ${ino} out of range`);
+              problems.push(`${this.name}:${where()}/${name}: inode ${ino} out of range`);
             } else {
               visit(name, ino);
             }
@@ -496,11 +500,10 @@ export class ExtFs implements NativeFs {
       if (r.phys < 0) continue;
       const buf = this.readBlocksScratch(r.phys, r.len);
       for (let b = 0; b < r.len; b++) {
-        if (dirBlocks.has(r.phys + b)) {
-          if (shared++ === 0) problems.push(`${this.name}:${path}: directory block ${r.phys + b} met twice (repeated in its block map or shared with another directory); skipped`);
+        if (!dirBlocks.add(r.phys + b)) {
+          if (shared++ === 0) problems.push(`${this.name}:${where()}: directory block ${r.phys + b} met twice (repeated in its block map or shared with another directory); skipped`);
           continue;
         }
-        dirBlocks.add(r.phys + b);
         parseBlock(buf, b * this.blockSize, (b + 1) * this.blockSize);
       }
     }
@@ -525,7 +528,7 @@ export class ExtFs implements NativeFs {
 
   list(device: string): { inventory: Inventory; problems: string[] } {
     const problems = new ProblemList();
-    const dirBlocks = new Set<number>();
+    const dirBlocks = new SparseBitSet();
     if (this.blocksCount * this.blockSize > this.src.size) {
       problems.push(
         `${this.name}: the ${this.type} filesystem is truncated (${this.blocksCount * this.blockSize} bytes, the image holds ${this.src.size})`,
@@ -535,16 +538,20 @@ export class ExtFs implements NativeFs {
       problems.push(`${this.name}: the ${this.type} journal needs recovery; it was not replayed, recent changes may be missing`);
     }
     const inventory = new Inventory();
+    // About one entry per used inode (hard links add a few): sized once instead of grown by copies. A hint from an
+    // untrusted superblock, so never more than the image could hold (each inode takes inodeSize bytes of it).
+    const expected = Math.min(this.inodesUsed, Math.floor(this.src.size / this.inodeSize)) + 64;
+    inventory.reserve(expected);
     this.inventory = inventory;
     const root = this.inode(ROOT_INO);
     if ((root.mode & 0xf000) !== 0x4000) {
       throw new CorruptImageError(`${this.name}: root inode is not a directory`);
     }
     // Entries go straight into the inventory's columns (parent index + name); the inode of each is kept by index.
-    let inos = new Uint32Array(1024);
+    let inos = new Uint32Array(Math.max(1024, expected));
     const setIno = (idx: number, ino: number) => {
       if (idx >= inos.length) {
-        const bigger = new Uint32Array(Math.max(idx + 1, inos.length * 2));
+        const bigger = new Uint32Array(Math.max(idx + 1, Math.ceil(inos.length * 1.5)));
         bigger.set(inos);
         inos = bigger;
       }
@@ -558,21 +565,22 @@ export class ExtFs implements NativeFs {
     let count = 1;
     while (stack.length > 0) {
       const { idx: dirIdx, inode } = stack.pop()!;
-      const path = inventory.pathOf(dirIdx);
+      // The directory's path only when a problem names it: a path string per directory would outlive the walk.
+      const where = () => inventory.pathOf(dirIdx);
       if (inode.flags & FL_ENCRYPT) {
-        problems.push(`${this.name}:${path}: encrypted directory, its entries were not listed`);
+        problems.push(`${this.name}:${where()}: encrypted directory, its entries were not listed`);
         continue;
       }
-      const prefix = path === '/' ? '/' : path + '/';
+      const at = (name: string) => (dirIdx === Inventory.ROOT ? '/' : where() + '/') + name;
       try {
-        this.readDir(inode, path, problems, (name, ino) => {
+        this.readDir(inode, where, problems, (name, ino) => {
           if (++count > LIMITS.maxEntries) throw new CorruptImageError(`${this.name}: too many entries`);
           let child: Inode;
           try {
             child = this.inode(ino);
           } catch (err) {
             rethrowIfStrict(err);
-            problems.push(`${this.name}:${prefix + name}: ${(err as Error).message}`);
+            problems.push(`${this.name}:${at(name)}: ${(err as Error).message}`);
             return;
           }
           const type = typeOfMode(child.mode);
@@ -583,19 +591,19 @@ export class ExtFs implements NativeFs {
             } catch (err) {
               rethrowIfStrict(err);
               target = '';
-              problems.push(`${this.name}:${prefix + name}: unreadable symlink (${(err as Error).message})`);
+              problems.push(`${this.name}:${at(name)}: unreadable symlink (${(err as Error).message})`);
             }
           } else if (type === 'dir') {
             const bit = 1 << (ino & 7);
             if (visited[ino >>> 3]! & bit) {
-              problems.push(`${this.name}:${prefix + name}: directory inode ${ino} appears twice (directory cycle)`);
+              problems.push(`${this.name}:${at(name)}: directory inode ${ino} appears twice (directory cycle)`);
               return;
             }
             visited[ino >>> 3]! |= bit;
           }
           const idx = inventory.addChild(dirIdx, name, type, child.mode & 0o7777, child.uid, child.gid, child.size, child.mtime, device, target);
           if (idx < 0) {
-            problems.push(`${this.name}:${prefix + name}: duplicate name in directory`);
+            problems.push(`${this.name}:${at(name)}: duplicate name in directory`);
             return;
           }
           setIno(idx, ino);
@@ -604,7 +612,7 @@ export class ExtFs implements NativeFs {
       } catch (err) {
         rethrowIfStrict(err);
         if (err instanceof CorruptImageError && err.message.endsWith('too many entries')) throw err;
-        problems.push(`${this.name}:${path}: unreadable directory (${(err as Error).message})`);
+        problems.push(`${this.name}:${where()}: unreadable directory (${(err as Error).message})`);
       }
     }
     this.inos = inos;

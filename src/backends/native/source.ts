@@ -5,6 +5,7 @@
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { TargetError } from '../../errors.js';
+import { readLogFor, type ReadLog } from '../../image/readlog.js';
 
 /** The image (or a part of it) is malformed; the message is a one-line reason. */
 export class CorruptImageError extends TargetError {
@@ -48,6 +49,8 @@ export function checkRange(src: { size: number }, offset: number, length: number
 export class FileSource implements ByteSource {
   readonly size: number;
   private fd: number | null;
+  /** The `--cache` read log when this file is the audited target (every read is recorded: src/image/readlog.ts). */
+  private readonly log: ReadLog | null;
 
   constructor(path: string) {
     this.fd = openSync(path, 'r');
@@ -55,6 +58,7 @@ export class FileSource implements ByteSource {
       const st = fstatSync(this.fd);
       if (!st.isFile() && !st.isBlockDevice()) throw new TargetError('not a regular file');
       this.size = st.size;
+      this.log = readLogFor(st);
     } catch (err) {
       closeSync(this.fd);
       throw err;
@@ -77,6 +81,7 @@ export class FileSource implements ByteSource {
       if (n === 0) throw new CorruptImageError(`unexpected end of image at offset ${offset + got}`);
       got += n;
     }
+    this.log?.record(offset, buf, length);
   }
 
   close(): void {
