@@ -13,6 +13,8 @@
 //        bare appliance: `guestfish --ro -a IMG run`                 (the floor: one launch)
 //        hostleak full audit through guestfs                         (one launch + inventory + reads)
 //        `virt-ls -lR` over the same filesystem                      (the reference tool)
+//   5. guestfs on a real Debian 12 disk (bench/guestfs-debian.mjs, HOSTLEAK_BENCH_GUESTFS_DEBIAN=1): --verbose phase
+//      list vs phase rules and what the reads cost, then one `tar-out DIR` vs pipelined `pread`s of its files.
 //   HOSTLEAK_BENCH_SCALE=1 adds the native bench on a ~1M-entry image of the same kind (bench/native.mjs --paths 42000).
 // The large image is generated once (bench/make-large.mjs) and cached under bench/out/.
 import { spawnSync } from 'node:child_process';
@@ -75,6 +77,13 @@ if (process.env.HOSTLEAK_BENCH_GUESTFS === '0') {
     console.log(`ratio audit / bare launch: ${(audit.s / bare.s).toFixed(2)}`);
     console.log(`ratio audit / virt-ls -lR: ${(audit.s / vls.s).toFixed(2)}  (virt-ls listed ${vls.stdout.split('\n').length - 1} lines)`);
   }
+}
+
+// guestfs on a real Debian 12 disk (bench/guestfs-debian.mjs: the debootstrap root of bench/accuracy.mjs as a GPT ext4
+// disk; phase list vs phase rules, the reads' cost, tar-out vs pread); HOSTLEAK_BENCH_GUESTFS_DEBIAN=1 runs it.
+if (process.env.HOSTLEAK_BENCH_GUESTFS_DEBIAN === '1') {
+  const r = spawnSync(process.execPath, [path.join(here, 'guestfs-debian.mjs')], { stdio: 'inherit' });
+  if (r.status !== 0) process.exitCode = r.status ?? 1;
 }
 
 // The artifact-store benchmark (~50 images, cold vs cached); HOSTLEAK_BENCH_STORE=0 skips it.

@@ -4,7 +4,7 @@
 //   2. cold, filling an empty --cache                (the same, plus hashing what each audit reads, and the cache writes)
 //   3. warm, with the filled --cache                 (nothing has changed: no image is read again)
 //   4. cold again as jsonl                           (streamed: memory stays flat)
-// Prints wall time, CPU time (user+sys, from GNU time) and peak RSS of each run, and the speedup warm vs cold,
+// Prints wall time, CPU time (user+sys, from GNU time), peak RSS and the bytes the process read of each run, and the speedup warm vs cold,
 // measured in this run on this machine.
 // Every variant differs in its bytes (a few zero bytes appended, another compression level), so the cache cannot
 // dedupe them. Built once under bench/out/store/ (about 1.5 GB, sparse where the filesystem allows).
@@ -15,7 +15,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, copyFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..');
@@ -83,21 +83,25 @@ const hasTime = existsSync('/usr/bin/time');
 /** Run the CLI; wall time from here, CPU time (user+sys) and peak RSS (KiB) from GNU time when present. */
 function measure(label, cliArgs, { quiet = false } = {}) {
   const stats = path.join(out, 'store-time.txt');
-  const argv = hasTime
-    ? ['/usr/bin/time', ['-f', '%e %U %S %M', '-o', stats, process.execPath, cli, ...cliArgs]]
-    : [process.execPath, [cli, ...cliArgs]];
+  const io = path.join(out, 'store-io.txt');
+  rmSync(io, { force: true });
+  const node = [process.execPath, '--import', pathToFileURL(path.join(here, 'io-probe.mjs')).href, cli, ...cliArgs];
+  const argv = hasTime ? ['/usr/bin/time', ['-f', '%e %U %S %M', '-o', stats, ...node]] : [node[0], node.slice(1)];
   const t = performance.now();
-  const r = spawnSync(argv[0], argv[1], { cwd: repo, env: { ...process.env, CI: '1' }, maxBuffer: 1 << 30, encoding: 'utf8' });
+  const env = { ...process.env, CI: '1', HOSTLEAK_BENCH_IO_FILE: io };
+  const r = spawnSync(argv[0], argv[1], { cwd: repo, env, maxBuffer: 1 << 30, encoding: 'utf8' });
   const s = (performance.now() - t) / 1000;
   if (r.status !== 0 && r.status !== 1) throw new Error(`${label}: exit ${r.status}: ${r.stderr.trim().split('\n').pop()}`);
   const [, user, sys, rssKiB] = hasTime ? readFileSync(stats, 'utf8').trim().split('\n').pop().split(' ').map(Number) : [];
   const cpu = hasTime ? user + sys : NaN;
   const peak = hasTime ? rssKiB / 1024 : NaN;
+  const read = existsSync(io) ? Number(readFileSync(io, 'utf8')) / 1024 ** 2 : NaN;
   if (!quiet) {
     const cpuText = Number.isNaN(cpu) ? '' : `   CPU ${cpu.toFixed(2).padStart(5)} s (user ${user.toFixed(2)} + sys ${sys.toFixed(2)})`;
-    console.log(`${label.padEnd(40)} ${s.toFixed(2).padStart(7)} s${cpuText}   peak RSS ${Number.isNaN(peak) ? '?' : peak.toFixed(0).padStart(4)} MiB`);
+    const readText = Number.isNaN(read) ? '' : `   read ${read.toFixed(0).padStart(4)} MiB`;
+    console.log(`${label.padEnd(40)} ${s.toFixed(2).padStart(7)} s${cpuText}   peak RSS ${Number.isNaN(peak) ? '?' : peak.toFixed(0).padStart(4)} MiB${readText}`);
   }
-  return { s, cpu, peak, stdout: r.stdout, stderr: r.stderr };
+  return { s, cpu, peak, read, stdout: r.stdout, stderr: r.stderr };
 }
 
 mkdirSync(out, { recursive: true });
@@ -127,6 +131,8 @@ console.log(`jsonl lines: ${jsonl.stdout.trimEnd().split('\n').length}`);
 const fastestCold = Math.min(cold.s, fill.s, jsonl.s);
 console.log(`speedup warm vs fastest cold run: ${(fastestCold / warm.s).toFixed(1)}x (vs cold json: ${(cold.s / warm.s).toFixed(1)}x)`);
 console.log(`cache fill vs cold json: ${(fill.s / cold.s).toFixed(2)}x${Number.isNaN(fill.cpu) ? '' : ` (CPU user+sys: ${(fill.cpu / cold.cpu).toFixed(2)}x)`}`);
+// Bytes read by the hostleak process (not its decompressors): what the cache adds, whatever the load.
+if (!Number.isNaN(fill.read)) console.log(`bytes read, cache fill vs cold json: ${(fill.read / cold.read).toFixed(2)}x (${fill.read.toFixed(0)} vs ${cold.read.toFixed(0)} MiB)`);
 if (REPEAT > 1) {
   const colds = [cold];
   const fills = [fill];
@@ -148,5 +154,10 @@ if (REPEAT > 1) {
   );
   console.log(
     `cache fill vs cold json, median of ${REPEAT}: ${(median(fills, 's') / median(colds, 's')).toFixed(2)}x wall, ${(median(fills, 'cpu') / median(colds, 'cpu')).toFixed(2)}x CPU (user+sys)`,
+  );
+  // Each fill ran right after its cold run: the ratio within a pair is the least sensitive to load that comes and goes.
+  const pairs = (k) => colds.map((c, i) => ({ r: fills[i][k] / c[k] }));
+  console.log(
+    `cache fill vs cold json, median of ${REPEAT} back-to-back pairs: ${median(pairs('s'), 'r').toFixed(2)}x wall, ${median(pairs('cpu'), 'r').toFixed(2)}x CPU (user+sys)`,
   );
 }

@@ -102,10 +102,18 @@ d('guestfs backend on the sample disk images', () => {
     expect(readdirSync(tmp)).toEqual([]);
   });
 
-  it('exits 0 on the clean qcow2', async () => {
-    const r = await runCli(['scan', '--backend', 'guestfs', '--accel', 'tcg', path.join(OUT, 'clean.qcow2')]);
+  it('exits 0 on the clean qcow2; --verbose says what the file reads cost', async () => {
+    const r = await runCli(['scan', '--backend', 'guestfs', '--accel', 'tcg', '--verbose', path.join(OUT, 'clean.qcow2')]);
     expect(r.stdout).toMatch(/no findings/);
     expect(r.code).toBe(0);
+    // One pread per non-empty file (per MiB of it): /etc/fstab, the account files, the text files.
+    const m = /guestfs: read (\d+) files \(([\d.]+) MiB\) in (\d+) pread commands over (\d+) batches; (\d+) guestfish commands in all$/m.exec(r.stderr);
+    expect(m).not.toBeNull();
+    const [files, preads, batches, commands] = [m![1], m![3], m![4], m![5]].map(Number);
+    expect(files).toBeGreaterThanOrEqual(3);
+    expect(preads).toBeGreaterThan(0); // an empty file costs no pread
+    expect(batches).toBeGreaterThan(1);
+    expect(commands).toBeGreaterThan(preads);
   });
 
   it('fails garbage, truncated and backing-file images with exit 3 and one-line reasons, quickly', async () => {

@@ -1,8 +1,8 @@
 /**
- * The ImageFs rules see. File reads are batched: every read requested in the same tick goes to the backend in one
- * `readFiles` call (one appliance round trip for guestfs), and each file is read at most once per audit.
+ * The ImageFs rules see. File reads are batched: every read requested in the same tick goes to the backend at once
+ * (one `readFiles` call per distinct byte limit, pipelined into the one appliance for guestfs), and each file is read
+ * at most once per audit.
  */
-import { maxOf } from '../../arrays.js';
 import type { FileContent, ImageRoot } from '../../types.js';
 import type { ImageFs, ReadOptions, ReadResult } from '../kit/rule.js';
 
@@ -32,19 +32,31 @@ export function createImageFs(root: ImageRoot): ImageFs & { stats: ImageFsStats 
     const batch = pending;
     pending = new Map();
     if (batch.size === 0) return;
-    const maxBytes = maxOf([...batch.values()].map((p) => p.maxBytes));
     stats.batches++;
     stats.filesRead += batch.size;
-    let results: Map<string, FileContent | Error>;
-    try {
-      results = await root.readFiles([...batch.keys()], maxBytes);
-    } catch (err) {
-      results = new Map([...batch.keys()].map((k) => [k, err as Error]));
+    // One backend call per distinct limit, all issued at once: a file asked for its first 64 bytes is not read up
+    // to the 4 MiB another rule wants of /etc/passwd in the same tick (through guestfs every byte crosses the
+    // appliance, the rules phase's whole cost).
+    const byLimit = new Map<number, string[]>();
+    for (const [p, req] of batch) {
+      const list = byLimit.get(req.maxBytes);
+      if (list) list.push(p);
+      else byLimit.set(req.maxBytes, [p]);
     }
+    const results = new Map<string, FileContent | Error>();
+    await Promise.all(
+      [...byLimit].map(async ([maxBytes, paths]) => {
+        try {
+          for (const [k, v] of await root.readFiles(paths, maxBytes)) results.set(k, v);
+        } catch (err) {
+          for (const k of paths) results.set(k, err as Error);
+        }
+      }),
+    );
     for (const [p, req] of batch) {
       const r = results.get(p);
       const content = r && !(r instanceof Error) ? r : null;
-      if (req.cache) cache.set(p, { maxBytes, content });
+      if (req.cache) cache.set(p, { maxBytes: req.maxBytes, content });
       for (const w of req.waiters) w.resolve(content);
     }
   }

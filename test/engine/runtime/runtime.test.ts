@@ -65,6 +65,39 @@ describe('runner', () => {
     expect(root.reads.map((b) => b.length)).toEqual([2, 20]);
   });
 
+  it('reads each file of a batch only up to what was asked of it, not the batch largest limit', async () => {
+    const big = 'x'.repeat(100_000);
+    const tree = withAccounts([
+      { path: '/data/head', content: big },
+      { path: '/data/whole', content: big },
+    ]);
+    const root = memoryRoot(tree);
+    const asked: Array<[string[], number]> = [];
+    const readFiles = root.readFiles.bind(root);
+    root.readFiles = (paths, maxBytes) => {
+      asked.push([paths, maxBytes]);
+      return readFiles(paths, maxBytes);
+    };
+    const reader = defineRule({
+      meta: { id: 'reader', severity: 'info', tags: [], description: 'd', remediation: 'r' },
+      async check({ fs, report }) {
+        const [head, whole] = await Promise.all([fs.readFile('/data/head', { maxBytes: 64 }), fs.readFile('/data/whole')]);
+        report({ path: '/data', message: `${head!.data.length} ${head!.truncated} ${whole!.data.length} ${whole!.truncated}` });
+        // A later, larger read of the head-only file goes back to the backend (the cache holds 64 bytes of it).
+        const again = await fs.readFile('/data/head', { maxBytes: 1000 });
+        report({ path: '/data/head', message: `${again!.data.length}` });
+      },
+    });
+    const { findings } = await runRules(root, [{ rule: reader, severity: 'info', options: {} }], host);
+    expect(findings.map((f) => f.message).sort()).toEqual(['1000', '64 true 100000 false']);
+    const calls = asked.filter(([paths]) => paths.some((p) => p.startsWith('/data/')));
+    expect(calls.map(([paths, max]) => `${paths.join(',')}@${max}`).sort()).toEqual([
+      '/data/head@1000',
+      '/data/head@64',
+      '/data/whole@1048576',
+    ]);
+  });
+
   it('prefixes paths with the device when a filesystem stands alone', async () => {
     const root = memoryRoot(withAccounts([{ path: '/home/bob', type: 'dir' }]), '/dev/sda1');
     const rules = builtinRules.map((rule) => ({ rule, severity: rule.meta.severity, options: {} }));
