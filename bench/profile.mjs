@@ -4,8 +4,7 @@
 //   a rule (rules/<id>), the shared content pass (src/engine/text), rendering (src/reporters), inventory queries
 //   made by them (counted with the rule that made them), reading (src/backends/native: readers + inventory
 //   building under them), start-up (module loading before the scan), garbage collection, other.
-// Also prints the process's peak RSS and, with --heap, the heap's largest live object groups at the end of the
-// rules phase (a heap snapshot is large: use on a quiet machine).
+// Also prints the process's peak RSS (for where the memory goes, `node --heap-prof` or a heap snapshot of the CLI).
 //   node bench/profile.mjs [--paths 6200] [--interval 200] [--top 15]
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';

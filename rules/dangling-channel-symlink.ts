@@ -14,8 +14,12 @@ export default defineRule({
   },
   check({ inventory, report }) {
     const links = new Map<string, Entry>();
-    for (const e of inventory.glob('/**/.nix-defexpr', { types: ['symlink'] })) links.set(e.path, e);
-    for (const e of inventory.glob('/**/.nix-defexpr/**', { types: ['symlink'] })) links.set(e.path, e);
+    // `/**/.nix-defexpr` and every symlink below one: found by name, then only those subtrees are walked (a glob
+    // `/**/.nix-defexpr/**` would test the path of every symlink in the image).
+    for (const d of inventory.named((name) => name === '.nix-defexpr')) {
+      if (d.type === 'symlink') links.set(d.path, d);
+      else if (d.type === 'dir') for (const e of inventory.walk(d.path)) if (e.type === 'symlink') links.set(e.path, e);
+    }
     for (const e of inventory.glob('/nix/var/nix/profiles/per-user/*/channels*', { types: ['symlink'] })) {
       links.set(e.path, e);
     }

@@ -12,8 +12,9 @@
  * Warm runs: when size, mtime, ctime and inode match what the last run recorded for the path, the recorded identity
  * is used as is and the image is not read at all. Otherwise (a copied, moved or touched image) an index keyed by
  * the size and a digest of the first 4 KiB lists the identities cached for such files (newest first, at most 8);
- * each is checked against the file: an `extents:` one by re-reading only its ranges (stopping at the first range whose
- * digest differs from a short hint kept for it), a `sha256:` one by hashing the file. A change to any byte the audit
+ * each is checked against the file: an `extents:` one by re-reading only its ranges (kept in an entry of their own,
+ * with a short hint of each range's digest: the check stops at the first range that differs), a `sha256:` one by
+ * hashing the file. A change to any byte the audit
  * read, or to the size, gives another identity: a miss, never a stale hit.
  * A file that changed while it was audited (its size, mtime, ctime or inode differ afterwards, or a range read
  * twice gave other bytes) is not cached.
@@ -36,7 +37,7 @@ import type { TargetResult } from '../types.js';
 import { MAX_READ } from '../backends/native/source.js';
 import { extentsDigest, fileDigest, HINT_BYTES, ReadLog } from '../image/readlog.js';
 
-const FORMAT = 3;
+const FORMAT = 4;
 
 /** Where the cache key lives by default: the user's state directory, never the cache directory. */
 export function defaultCacheKeyFile(env: NodeJS.ProcessEnv = process.env): string {
@@ -161,21 +162,31 @@ interface ResultEntry {
   result: Omit<TargetResult, 'target'>;
 }
 
-/** One identity cached for files of a size and first bytes: how to check a file against it. */
-type Candidate = { kind: 'file' } | { kind: 'extents'; extents: number[]; hints: string; identity: Identity };
+/** One identity cached for files of a size and first bytes (a range identity's ranges are in its RangesEntry). */
+type Candidate = { kind: 'file' } | { kind: 'extents'; identity: Identity };
+
+/** What a range identity covers: sorted [offset, length, ...] and a short hint of each range's digest. */
+interface RangesEntry {
+  extents: number[];
+  hints: string;
+}
 
 interface IndexEntry {
   candidates: Candidate[];
 }
 
-/** A candidate as read from a (sealed, so written by us) index entry, checked for shape and bounds anyway. */
-function validCandidate(c: unknown, size: number): c is Candidate {
+/** A candidate as read from a (sealed, so written by us) index entry, checked for shape anyway. */
+function validCandidate(c: unknown): c is Candidate {
   if (!c || typeof c !== 'object') return false;
-  const k = (c as { kind?: unknown }).kind;
-  if (k === 'file') return true;
-  if (k !== 'extents') return false;
-  const { extents, identity, hints } = c as { extents?: unknown; identity?: unknown; hints?: unknown };
-  if (typeof identity !== 'string' || !identity.startsWith('extents:') || !Array.isArray(extents) || extents.length % 2 !== 0) return false;
+  const { kind, identity } = c as { kind?: unknown; identity?: unknown };
+  return kind === 'file' || (kind === 'extents' && typeof identity === 'string' && identity.startsWith('extents:'));
+}
+
+/** A ranges entry (sealed, so written by us) checked for shape and bounds anyway. */
+function validRanges(r: unknown, size: number): r is RangesEntry {
+  if (!r || typeof r !== 'object') return false;
+  const { extents, hints } = r as { extents?: unknown; hints?: unknown };
+  if (!Array.isArray(extents) || extents.length % 2 !== 0) return false;
   if (typeof hints !== 'string' || hints.length !== (extents.length / 2) * HINT_BYTES * 2) return false;
   for (let i = 0; i < extents.length; i += 2) {
     const off = extents[i] as unknown;
@@ -237,6 +248,14 @@ export class ResultCache {
     return path.join(this.dir, 'results', `${sha(identity + '\0' + this.rulesHash).slice(0, 40)}.json`);
   }
 
+  private rangesContext(identity: Identity): string {
+    return `ranges\0${identity}\0${this.rulesHash}`;
+  }
+
+  private rangesFile(identity: Identity): string {
+    return path.join(this.dir, 'ranges', `${sha(identity + '\0' + this.rulesHash).slice(0, 40)}.json`);
+  }
+
   private indexFile(size: number, head: string): string {
     return path.join(this.dir, 'index', `${sha(`${size}\0${head}\0${this.rulesHash}`).slice(0, 40)}.json`);
   }
@@ -258,7 +277,7 @@ export class ResultCache {
 
   private async candidates(size: number, head: string): Promise<Candidate[]> {
     const e = await this.read<IndexEntry>(this.indexFile(size, head), this.indexContext(size, head));
-    return e && Array.isArray(e.candidates) ? e.candidates.filter((c) => validCandidate(c, size)).slice(0, MAX_CANDIDATES) : [];
+    return e && Array.isArray(e.candidates) ? e.candidates.filter(validCandidate).slice(0, MAX_CANDIDATES) : [];
   }
 
   /** Only regular files are cached: a directory tree has no cheap identity. */
@@ -281,7 +300,8 @@ export class ResultCache {
         digest ??= await fileDigest(target);
         identity = `sha256:${digest}`;
       } else {
-        const d = extentsDigest(target, stat.size, c.extents, c.hints);
+        const r = await this.read<RangesEntry>(this.rangesFile(c.identity), this.rangesContext(c.identity));
+        const d = validRanges(r, stat.size) ? extentsDigest(target, stat.size, r.extents, r.hints) : null;
         identity = d && `extents:${d}` === c.identity ? c.identity : null;
       }
       const hit = identity && (await this.result(target, identity));
@@ -307,10 +327,12 @@ export class ResultCache {
     if (log?.changed) return 'the file changed while it was audited: not cached';
     let identity: Identity;
     let candidate: Candidate;
+    let ranges: RangesEntry | null = null;
     if (log?.complete(result.backend)) {
       const x = log.identity();
       identity = `extents:${x.digest}`;
-      candidate = { kind: 'extents', extents: x.extents, hints: x.hints, identity };
+      candidate = { kind: 'extents', identity };
+      ranges = { extents: x.extents, hints: x.hints };
     } else {
       identity = `sha256:${lookup.digest ?? (await (log ? log.fullDigest() : fileDigest(target)))}`;
       candidate = { kind: 'file' };
@@ -319,9 +341,10 @@ export class ResultCache {
     const after = await statKey(target);
     if (!after || !sameStat(after.key, lookup.stat)) return 'the file changed while it was audited: not cached';
     const head = lookup.head ?? (await headDigest(target));
+    if (ranges) await this.write(this.rangesFile(identity), this.rangesContext(identity), ranges);
     await this.write(this.resultFile(identity), this.resultContext(identity), { result: omitTarget(result) } satisfies ResultEntry);
     const size = lookup.stat.size;
-    const same = (c: Candidate) => (c.kind === 'file' ? candidate.kind === 'file' : candidate.kind === 'extents' && c.identity === candidate.identity);
+    const same = (c: Candidate) => c.kind === candidate.kind && (c.kind === 'file' || c.identity === (candidate as { identity: string }).identity);
     const rest = (await this.candidates(size, head)).filter((c) => !same(c));
     await this.write(this.indexFile(size, head), this.indexContext(size, head), {
       candidates: [candidate, ...rest].slice(0, MAX_CANDIDATES),

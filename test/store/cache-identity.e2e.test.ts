@@ -15,7 +15,6 @@ import { describeWithTools } from '../helpers/tools.js';
 
 interface Candidate {
   kind: 'file' | 'extents';
-  extents?: number[];
   identity?: string;
 }
 
@@ -33,13 +32,17 @@ describeWithTools(['zstd'], '--cache identity', () => {
     const t = json<Report>(r).targets[0]!;
     return { via, target: t.target, findings: t.findings, stderr: r.stderr };
   };
-  const indexEntries = () => {
-    const dir = path.join(tmp, cache, 'index');
-    return readdirSync(dir).map((f) => {
-      const file = path.join(dir, f);
-      const sealed = JSON.parse(readFileSync(file, 'utf8')) as { payload: string; mac: string };
-      return { file, sealed, candidates: (JSON.parse(sealed.payload) as { candidates: Candidate[] }).candidates };
+  const sealedIn = (sub: string) =>
+    readdirSync(path.join(tmp, cache, sub)).map((f) => {
+      const file = path.join(tmp, cache, sub, f);
+      return { file, sealed: JSON.parse(readFileSync(file, 'utf8')) as { payload: string; mac: string } };
     });
+  const indexEntries = () => sealedIn('index').map((e) => ({ ...e, candidates: (JSON.parse(e.sealed.payload) as { candidates: Candidate[] }).candidates }));
+  /** The ranges of the one range identity in the cache. */
+  const rangesEntry = () => {
+    const [e, ...more] = sealedIn('ranges');
+    expect(more).toEqual([]);
+    return (JSON.parse(e!.sealed.payload) as { extents: number[] }).extents;
   };
   const copy = (sample: string, rel: string) => {
     const p = path.join(tmp, rel);
@@ -84,7 +87,7 @@ describeWithTools(['zstd'], '--cache identity', () => {
     expect(more).toEqual([]);
     const [cand] = entry!.candidates;
     expect(cand!.kind).toBe('extents');
-    const extents = cand!.extents!;
+    const extents = rangesEntry();
     const read = extents.filter((_, i) => i % 2 === 1).reduce((a, b) => a + b, 0);
     // The audit read a small part of the 64 MiB disk, resolv.conf's bytes among them; nothing else was hashed.
     expect(read).toBeGreaterThan(0);
@@ -111,7 +114,7 @@ describeWithTools(['zstd'], '--cache identity', () => {
   it('one changed byte the audit read misses, in place with the same size and mtime; a byte it never read does not matter', () => {
     const img = copy('leaky.raw', 'c/leaky.raw');
     const cold = scan(img);
-    const extents = indexEntries()[0]!.candidates[0]!.extents!;
+    const extents = rangesEntry();
     const bytes = readFileSync(path.join(tmp, img));
     // A byte past the first 4 KiB (the index key) that no read covered: not part of what the audit depends on.
     let unread = -1;
@@ -137,18 +140,13 @@ describeWithTools(['zstd'], '--cache identity', () => {
     expect(resolvOf(scan(img).findings)).toBe('nameserver 10.20.30.41');
   });
 
-  it('forged entries are ignored: a path entry pointing the changed image at the old result, an index that skips the change', () => {
+  it('forged entries are ignored: a path entry pointing the changed image at the old result, ranges and index narrowed to what did not change', () => {
     const img = copy('leaky.raw', 'd/leaky.raw');
     scan(img);
     const bytes = readFileSync(path.join(tmp, img));
     const at = bytes.indexOf(RESOLV) + RESOLV.length - 1;
     patch(img, at, Buffer.from('7'));
     const guessed = createHmac('sha256', 'guess').update('x').digest('hex');
-    const sealedIn = (sub: string) =>
-      readdirSync(path.join(tmp, cache, sub)).map((f) => {
-        const file = path.join(tmp, cache, sub, f);
-        return { file, sealed: JSON.parse(readFileSync(file, 'utf8')) as { payload: string; mac: string } };
-      });
     // Never the old result: audited, or matched to the honest entry that audit wrote for the changed bytes.
     const audited = () => {
       const r = scan(img);
@@ -169,19 +167,17 @@ describeWithTools(['zstd'], '--cache identity', () => {
       audited();
     }
 
-    // An index candidate covering only the first 4 KiB, with the identity a genuine entry for them would carry.
-    const head = readFileSync(path.join(tmp, img)).subarray(0, 4096);
-    const h = createHash('sha256').update(`hostleak-extents-1\0${bytes.length}\0`);
-    const pos = Buffer.alloc(16);
-    pos.writeDoubleLE(0, 0);
-    pos.writeDoubleLE(4096, 8);
-    const headDigest = createHash('sha256').update(head).digest();
-    h.update(pos).update(headDigest);
-    const hints = headDigest.toString('hex', 0, 8);
-    const forged = { candidates: [{ kind: 'extents', extents: [0, 4096], hints, identity: `extents:${h.digest('hex')}` }] };
+    // Ranges entries narrowed to the first 4 KiB (which the change left alone), an index naming only the old identity.
+    const hints = createHash('sha256').update(readFileSync(path.join(tmp, img)).subarray(0, 4096)).digest('hex').slice(0, 16);
+    for (const e of sealedIn('ranges')) {
+      for (const mac of [e.sealed.mac, guessed]) {
+        writeFileSync(e.file, JSON.stringify({ ...e.sealed, payload: JSON.stringify({ extents: [0, 4096], hints }), mac }));
+        audited();
+      }
+    }
     for (const e of sealedIn('index')) {
       for (const mac of [e.sealed.mac, guessed]) {
-        writeFileSync(e.file, JSON.stringify({ ...e.sealed, payload: JSON.stringify(forged), mac }));
+        writeFileSync(e.file, JSON.stringify({ ...e.sealed, payload: JSON.stringify({ candidates: [{ kind: 'extents', identity }] }), mac }));
         audited();
       }
     }

@@ -267,7 +267,11 @@ export class ExtFs implements NativeFs {
     return { buf: chunk, off: byteInTable - chunkIdx * ITABLE_CHUNK };
   }
 
-  private inode(ino: number, keepRaw = false): Inode {
+  /**
+   * One inode, parsed. `into` (the directory walk's scratch object) is filled instead of a new object being made:
+   * the walk parses one inode per entry and keeps only its columns, so it makes no object per entry.
+   */
+  private inode(ino: number, keepRaw = false, into?: Inode): Inode {
     const { buf, off } = this.inodeBytes(ino);
     const mode = buf.readUInt16LE(off);
     const flags = buf.readUInt32LE(off + 0x20);
@@ -278,25 +282,22 @@ export class ExtFs implements NativeFs {
       const epoch = buf.readUInt32LE(off + 0x88) & 3;
       if (epoch) mtime += epoch * 2 ** 32;
     }
-    const inode: Inode = {
-      ino,
-      mode,
-      uid: buf.readUInt16LE(off + 0x2) | (buf.readUInt16LE(off + 0x78) << 16),
-      gid: buf.readUInt16LE(off + 0x18) | (buf.readUInt16LE(off + 0x7a) << 16),
-      size: buf.readUInt32LE(off + 0x4) + buf.readUInt32LE(off + 0x6c) * 2 ** 32,
-      mtime,
-      flags,
-      dataSectors:
-        buf.readUInt32LE(off + 0x1c) +
-        buf.readUInt16LE(off + 0x74) * 2 ** 32 -
-        (buf.readUInt32LE(off + 0x68) !== 0 ? this.blockSize >> 9 : 0),
-      // Only directories, symlinks and files being read need their block map: skip the copy for the rest.
-      block:
-        keepRaw || (mode & 0xf000) === 0x4000 || (mode & 0xf000) === 0xa000
-          ? Buffer.from(buf.subarray(off + 0x28, off + 0x28 + N_BLOCKS_BYTES))
-          : EMPTY_BLOCK,
-      raw: keepRaw || flags & FL_INLINE_DATA ? Buffer.from(buf.subarray(off, off + this.inodeSize)) : null,
-    };
+    const inode: Inode = into ?? { ino: 0, mode: 0, uid: 0, gid: 0, size: 0, mtime: 0, flags: 0, dataSectors: 0, block: EMPTY_BLOCK, raw: null };
+    inode.ino = ino;
+    inode.mode = mode;
+    inode.uid = buf.readUInt16LE(off + 0x2) | (buf.readUInt16LE(off + 0x78) << 16);
+    inode.gid = buf.readUInt16LE(off + 0x18) | (buf.readUInt16LE(off + 0x7a) << 16);
+    inode.size = buf.readUInt32LE(off + 0x4) + buf.readUInt32LE(off + 0x6c) * 2 ** 32;
+    inode.mtime = mtime;
+    inode.flags = flags;
+    inode.dataSectors =
+      buf.readUInt32LE(off + 0x1c) + buf.readUInt16LE(off + 0x74) * 2 ** 32 - (buf.readUInt32LE(off + 0x68) !== 0 ? this.blockSize >> 9 : 0);
+    // Only directories, symlinks and files being read need their block map: skip the copy for the rest.
+    inode.block =
+      keepRaw || (mode & 0xf000) === 0x4000 || (mode & 0xf000) === 0xa000
+        ? Buffer.from(buf.subarray(off + 0x28, off + 0x28 + N_BLOCKS_BYTES))
+        : EMPTY_BLOCK;
+    inode.raw = keepRaw || flags & FL_INLINE_DATA ? Buffer.from(buf.subarray(off, off + this.inodeSize)) : null;
     inode.uid >>>= 0;
     inode.gid >>>= 0;
     return inode;
@@ -563,6 +564,7 @@ export class ExtFs implements NativeFs {
     visited[ROOT_INO >>> 3]! |= 1 << (ROOT_INO & 7);
     const stack: Array<{ idx: number; inode: Inode }> = [{ idx: Inventory.ROOT, inode: root }];
     let count = 1;
+    const scratch: Inode = { ino: 0, mode: 0, uid: 0, gid: 0, size: 0, mtime: 0, flags: 0, dataSectors: 0, block: EMPTY_BLOCK, raw: null };
     while (stack.length > 0) {
       const { idx: dirIdx, inode } = stack.pop()!;
       // The directory's path only when a problem names it: a path string per directory would outlive the walk.
@@ -577,7 +579,7 @@ export class ExtFs implements NativeFs {
           if (++count > LIMITS.maxEntries) throw new CorruptImageError(`${this.name}: too many entries`);
           let child: Inode;
           try {
-            child = this.inode(ino);
+            child = this.inode(ino, false, scratch);
           } catch (err) {
             rethrowIfStrict(err);
             problems.push(`${this.name}:${at(name)}: ${(err as Error).message}`);
@@ -607,7 +609,7 @@ export class ExtFs implements NativeFs {
             return;
           }
           setIno(idx, ino);
-          if (type === 'dir') stack.push({ idx, inode: child });
+          if (type === 'dir') stack.push({ idx, inode: { ...child } });
         }, dirBlocks);
       } catch (err) {
         rethrowIfStrict(err);
