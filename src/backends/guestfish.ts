@@ -58,6 +58,10 @@ export function quoteList(names: string[]): string {
   return quoteArg(names.map((n) => `'${n}'`).join(' '));
 }
 
+/** The output accumulator's initial size, and the size past which it is shrunk back once drained. */
+const ACC_START = 256 * 1024;
+const ACC_KEEP = 8 * 1024 * 1024;
+
 const ERROR_RE = /^(?:\*stdin\*:\d+: )?libguestfs: error: (.*)$/m;
 
 export class GuestfsCommandError extends Error {
@@ -79,7 +83,9 @@ export function commandError(out: Buffer): string | null {
 export class Guestfish {
   private child: ChildProcess;
   private readonly marker: Buffer;
-  private buf: Buffer = Buffer.alloc(0);
+  /** Output not yet split at a marker: `acc[0, accLen)`, grown by doubling (one copy per byte, not one per chunk). */
+  private acc: Buffer = Buffer.allocUnsafe(ACC_START);
+  private accLen = 0;
   private scanFrom = 0;
   private queue: Pending[] = [];
   private dead: Error | null = null;
@@ -152,19 +158,40 @@ export class Guestfish {
   }
 
   private onData(d: Buffer): void {
-    this.buf = this.buf.length === 0 ? d : Buffer.concat([this.buf, d]);
     this.tail = (this.tail + d.toString('utf8', Math.max(0, d.length - 512))).slice(-1024);
+    if (this.accLen + d.length > this.acc.length) {
+      let cap = this.acc.length;
+      while (cap < this.accLen + d.length) cap *= 2;
+      const grown = Buffer.allocUnsafe(cap);
+      this.acc.copy(grown, 0, 0, this.accLen);
+      this.acc = grown;
+    }
+    d.copy(this.acc, this.accLen);
+    this.accLen += d.length;
+    // Cut every complete output; each block is copied out, since the accumulator is reused.
+    let start = 0;
     for (;;) {
-      const i = this.buf.indexOf(this.marker, this.scanFrom);
+      const i = this.acc.subarray(0, this.accLen).indexOf(this.marker, Math.max(start, this.scanFrom));
       if (i < 0) {
-        this.scanFrom = Math.max(0, this.buf.length - this.marker.length);
-        return;
+        this.scanFrom = Math.max(start, this.accLen - this.marker.length);
+        break;
       }
-      const block = this.buf.subarray(0, i);
-      this.buf = this.buf.subarray(i + this.marker.length);
-      this.scanFrom = 0;
+      const block = Buffer.from(this.acc.subarray(start, i));
+      start = i + this.marker.length;
+      this.scanFrom = start;
       const p = this.queue.shift();
       p?.resolve(block);
+    }
+    if (start > 0) {
+      this.acc.copyWithin(0, start, this.accLen);
+      this.accLen -= start;
+      this.scanFrom -= start;
+      // Give a large buffer back once the big output it held is gone.
+      if (this.acc.length > ACC_KEEP && this.accLen <= ACC_START) {
+        const small = Buffer.allocUnsafe(ACC_START);
+        this.acc.copy(small, 0, 0, this.accLen);
+        this.acc = small;
+      }
     }
   }
 

@@ -69,6 +69,8 @@ export class ReadLog {
   opaque: string | null = null;
   /** The native backend opened the target itself (no decompression, no backing file). */
   private native = false;
+  /** Native byte sources opened on the target under this log (each records its reads). */
+  private sources = 0;
   private full: Promise<string> | null = null;
 
   constructor(
@@ -117,9 +119,13 @@ export class ReadLog {
     else this.native = true;
   }
 
+  sourceOpened(): void {
+    this.sources++;
+  }
+
   /** Whether the recorded ranges are everything a result from `backend` depends on. */
   complete(backend: string | null): boolean {
-    return this.native && this.opaque === null && backend === 'native' && this.reads.size > 0;
+    return this.native && this.sources > 0 && this.opaque === null && backend === 'native' && this.reads.size > 0;
   }
 
   identity(): ExtentIdentity {
@@ -183,10 +189,12 @@ export function currentReadLog(): ReadLog | undefined {
   return storage.getStore();
 }
 
-/** The current log when the file just opened (its stat) is the log's target. */
+/** The current log when the file just opened (its stat) is the log's target: the opener records into it. */
 export function readLogFor(st: { dev: number; ino: number }): ReadLog | null {
   const log = storage.getStore();
-  return log && log.matches(st) ? log : null;
+  if (!log || !log.matches(st)) return null;
+  log.sourceOpened();
+  return log;
 }
 
 /** Something reads `file` other than through readAt or FileSource: if it is the current audit's target, say so. */

@@ -183,6 +183,18 @@ describeWithTools(['zstd'], '--cache identity', () => {
     }
   });
 
+  it('archives (a docker save tarball, a GCE image tarball) are identified by the digest of the whole file', () => {
+    for (const sample of ['leaky-docker.tar', 'leaky-gce.raw.tar.gz']) {
+      cache = `cache-${++n}`;
+      const img = copy(sample, `g/${sample}`);
+      const cold = scan(img);
+      expect(cold.via).toBeNull();
+      expect(cold.findings.length).toBeGreaterThan(0);
+      expect(indexEntries()[0]!.candidates).toEqual([{ kind: 'file' }]);
+      expect(scan(img).via).toBe('stat');
+    }
+  });
+
   it('a compressed image is identified by the digest of the whole file (read whole by the decompressor anyway)', () => {
     const img = copy('leaky.raw.zst', 'e/leaky.raw.zst');
     const cold = scan(img);
