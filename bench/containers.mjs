@@ -14,18 +14,10 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { bestOf, run, seconds, summary } from './lib.mjs';
+import { accel, bestOf, cli, GUESTFS, here, opt, run, seconds, summary } from './lib.mjs';
 import { largeImagePath, makeLarge } from './make-large.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = path.join(here, '..');
-const args = process.argv.slice(2);
-const i = args.indexOf('--runs');
-const RUNS = i >= 0 ? Number(args[i + 1]) : Number(process.env.HOSTLEAK_BENCH_RUNS ?? 2);
-const GUESTFS = process.env.HOSTLEAK_BENCH_GUESTFS !== '0';
-const accel = process.env.HOSTLEAK_BENCH_ACCEL ?? 'tcg';
-const cli = path.join(repo, 'dist', 'src', 'bin', 'hostleak.js');
+const RUNS = opt('runs', Number(process.env.HOSTLEAK_BENCH_RUNS ?? 2));
 
 /** The containers, as `nixos-rebuild build-image` variants and cloud exports produce them. */
 const CONTAINERS = [

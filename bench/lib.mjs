@@ -3,6 +3,23 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The bench folder, the repository, and the built CLI every bench runs. */
+export const here = path.dirname(fileURLToPath(import.meta.url));
+export const repo = path.join(here, '..');
+export const cli = path.join(repo, 'dist', 'src', 'bin', 'hostleak.js');
+
+const args = process.argv.slice(2);
+/** A numeric command-line option of the bench (`--runs 5`), or `def`. */
+export function opt(name, def) {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? Number(args[i + 1]) : def;
+}
+
+/** Whether benches that compare with the guestfs backend run it, and under which acceleration. */
+export const GUESTFS = process.env.HOSTLEAK_BENCH_GUESTFS !== '0';
+export const accel = process.env.HOSTLEAK_BENCH_ACCEL ?? 'tcg';
 
 const TIME = '/usr/bin/time';
 

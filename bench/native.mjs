@@ -10,19 +10,11 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { cli, here, opt, repo } from './lib.mjs';
 import { largeImagePath, makeLarge, START_SECTOR } from './make-large.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = path.join(here, '..');
-const args = process.argv.slice(2);
-const opt = (name, def) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : def;
-};
 const RUNS = opt('runs', Number(process.env.HOSTLEAK_BENCH_RUNS ?? 3));
 const PATHS = opt('paths', 6200);
-const cli = path.join(repo, 'dist', 'src', 'bin', 'hostleak.js');
 const readers = path.join(repo, 'dist', 'src', 'backends', 'native', 'index.js');
 const probe = path.join(here, 'rss-probe.mjs');
 

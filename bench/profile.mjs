@@ -11,20 +11,13 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cli, here, opt, repo } from './lib.mjs';
 import { largeImagePath, makeLarge } from './make-large.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = path.join(here, '..');
-const args = process.argv.slice(2);
-const opt = (name, def) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : def;
-};
 const PATHS = opt('paths', 6200);
 const TOP = opt('top', 15);
 const disk = await makeLarge(largeImagePath(path.join(here, 'out'), PATHS), { paths: PATHS });
 const dir = mkdtempSync(path.join(os.tmpdir(), 'hostleak-prof-'));
-const cli = path.join(repo, 'dist', 'src', 'bin', 'hostleak.js');
 const rssFile = path.join(dir, 'rss');
 const r = spawnSync(
   process.execPath,

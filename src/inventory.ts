@@ -420,9 +420,25 @@ export class Inventory {
     return this.indexOf(path) >= 0;
   }
 
-  /** All entries in no particular order (cheaper than entries() when order does not matter). */
-  *unordered(): IterableIterator<Entry> {
-    for (let i = 0; i < this.n; i++) if (this.kindA[i] !== ABSENT) yield this.entryAt(i);
+  /**
+   * All entries in no particular order (cheaper than entries() when order does not matter). With a filter, only the
+   * entries of those types and at least that size are made (the others cost no object).
+   */
+  *unordered(filter: { types?: EntryType[]; minSize?: number } = {}): IterableIterator<Entry> {
+    const types = filter.types ? new Set(filter.types.map((t) => TYPE_CODE[t])) : null;
+    const minSize = filter.minSize ?? 0;
+    for (let i = 0; i < this.n; i++) {
+      const k = this.kindA[i]!;
+      if (k === ABSENT || (types && !types.has(k)) || this.sizeA[i]! < minSize) continue;
+      yield this.entryAt(i);
+    }
+  }
+
+  /** The filesystems (devices) the present entries are on. */
+  filesystems(): Set<string> {
+    const codes = new Set<number>();
+    for (let i = 0; i < this.n; i++) if (this.kindA[i] !== ABSENT) codes.add(this.fsA[i]!);
+    return new Set([...codes].map((c) => this.fsNames[c]!));
   }
 
   /** All entries, in path order. */
@@ -496,6 +512,19 @@ export class Inventory {
    * with each directory's children in name order. `skip` prunes: a directory it returns true for is still yielded,
    * but nothing below it is (and nothing below it is even made): `/nix/store`, `/proc`.
    */
+  /** `walk(dir)` without a generator (no suspension per entry): `visit` gets the same entries in the same order. */
+  walkEach(dir: string, visit: (e: Entry) => void): void {
+    const d = this.lookup(dir);
+    if (d < 0) return;
+    const x = this.index();
+    if (d === ROOT || (x.preAt[d]! >= 0 && this.kindA[d] === DIR)) {
+      const end = x.preEnd[d]!;
+      for (let k = d === ROOT ? 0 : x.preAt[d]! + 1; k < end; k++) visit(this.entryAt(x.pre[k]!));
+      return;
+    }
+    for (const e of this.walk(dir)) visit(e);
+  }
+
   *walk(dir: string, opts: { skip?: (dir: Entry) => boolean } = {}): Generator<Entry> {
     const prune = opts.skip;
     const d = this.lookup(dir);

@@ -5,7 +5,7 @@
  * Detection reads a few fixed offsets of the file; it never trusts a header field enough to read far away from
  * those offsets (except the VHD footer, which lives in the last 512 bytes).
  */
-import { promises as fsp } from 'node:fs';
+import { fstatSync, promises as fsp } from 'node:fs';
 import * as zlib from 'node:zlib';
 import { TargetError } from '../errors.js';
 import { currentReadLog } from './readlog.js';
@@ -141,7 +141,7 @@ export async function readAt(fh: fsp.FileHandle, pos: number, len: number): Prom
   }
   // Under --cache, what is read of the audited image is part of its identity (src/image/readlog.ts).
   const log = currentReadLog();
-  if (log && log.matches(await fh.stat())) log.record(pos, buf, got);
+  if (log && log.matches(fstatSync(fh.fd))) log.record(pos, buf, got);
   return buf.subarray(0, got);
 }
 

@@ -39,8 +39,7 @@ const inStore = (p: string) => p === '/nix/store' || p.startsWith('/nix/store/')
 export function nestedCandidates(inv: Inventory): { files: Entry[]; unchecked: number } {
   const named: Entry[] = [];
   const big: Entry[] = [];
-  for (const e of inv.unordered()) {
-    if (e.type !== 'file' || e.size < 2048) continue;
+  for (const e of inv.unordered({ types: ['file'], minSize: 2048 })) {
     if (IMAGE_NAME.test(e.path)) named.push(e);
     else if (e.size >= BIG && !inStore(e.path)) big.push(e);
   }
@@ -64,8 +63,7 @@ export async function nestedImages(
 ): Promise<{ images: NestedImage[]; unchecked: number }> {
   const { files: cands, unchecked } = nestedCandidates(inv);
   // Filesystems mounted from a file (the ISO's store) are audited already: their device names the file.
-  const mounted = new Set<string>();
-  for (const e of inv.unordered()) mounted.add(e.fs);
+  const mounted = inv.filesystems();
   const out: NestedImage[] = [];
   for (let i = 0; i < cands.length; i += 64) {
     const chunk = cands.slice(i, i + 64).filter((e) => ![...mounted].some((fs) => fs.endsWith(`:${e.path}`)));

@@ -29,7 +29,7 @@
  * name is the one asked for.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { existsSync, mkdirSync, promises as fsp, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
@@ -125,7 +125,9 @@ function mac(key: Buffer, context: string, payload: string): string {
 async function readSealed<T>(file: string, key: Buffer, context: string): Promise<{ value: T | null; forged: boolean }> {
   let sealed: Sealed;
   try {
-    sealed = JSON.parse(await fsp.readFile(file, 'utf8')) as Sealed;
+    // Small files: read and written synchronously (an async call per entry waits for the thread pool, which a busy
+    // machine makes slow: ten of them per image cost more than the audit of a small one).
+    sealed = JSON.parse(readFileSync(file, 'utf8')) as Sealed;
   } catch {
     return { value: null, forged: false };
   }
@@ -142,12 +144,29 @@ async function readSealed<T>(file: string, key: Buffer, context: string): Promis
   }
 }
 
+/** Directories of entries already made in this process (made again if they went away meanwhile). */
+const madeDirs = new Set<string>();
+
 async function writeSealed(file: string, key: Buffer, context: string, data: unknown): Promise<void> {
-  await fsp.mkdir(path.dirname(file), { recursive: true });
+  const dir = path.dirname(file);
   const payload = JSON.stringify(data);
+  const sealed = JSON.stringify({ format: FORMAT, payload, mac: mac(key, context, payload) } satisfies Sealed);
   const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  await fsp.writeFile(tmp, JSON.stringify({ format: FORMAT, payload, mac: mac(key, context, payload) } satisfies Sealed));
-  await fsp.rename(tmp, file);
+  if (!madeDirs.has(dir)) mkdirSync(dir, { recursive: true });
+  try {
+    writeFileSync(tmp, sealed);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(tmp, sealed);
+  }
+  madeDirs.add(dir);
+  try {
+    renameSync(tmp, file);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
 }
 
 /** `sha256:<hex>` (the whole file) or `extents:<hex>` (what a native audit read; src/image/readlog.ts). */
@@ -201,21 +220,21 @@ const sameStat = (a: StatKey, b: StatKey) => a.size === b.size && a.mtimeMs === 
 
 async function statKey(file: string): Promise<{ key: StatKey; dev: number; isFile: boolean } | null> {
   try {
-    const st = await fsp.stat(file);
+    const st = statSync(file);
     return { key: { size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino }, dev: st.dev, isFile: st.isFile() };
   } catch {
     return null;
   }
 }
 
-async function headDigest(file: string): Promise<string> {
-  const fh = await fsp.open(file, 'r');
+function headDigest(file: string): string {
+  const fd = openSync(file, 'r');
   try {
     const buf = Buffer.alloc(HEAD_BYTES);
-    const { bytesRead } = await fh.read(buf, 0, HEAD_BYTES, 0);
-    return createHash('sha256').update(buf.subarray(0, bytesRead)).digest('hex');
+    const n = readSync(fd, buf, 0, HEAD_BYTES, 0);
+    return createHash('sha256').update(buf.subarray(0, n)).digest('hex');
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }
 
@@ -292,7 +311,7 @@ export class ResultCache {
       if (hit) return { ...none, hit, via: 'stat', stat };
     }
     const log = new ReadLog(target, s.dev, stat.ino, stat.size);
-    const head = await headDigest(target);
+    const head = headDigest(target);
     let digest: string | null = null;
     for (const c of await this.candidates(stat.size, head)) {
       let identity: Identity | null;
@@ -340,7 +359,7 @@ export class ResultCache {
     // What was read must be what the identity and the next run's stat check describe.
     const after = await statKey(target);
     if (!after || !sameStat(after.key, lookup.stat)) return 'the file changed while it was audited: not cached';
-    const head = lookup.head ?? (await headDigest(target));
+    const head = lookup.head ?? headDigest(target);
     if (ranges) await this.write(this.rangesFile(identity), this.rangesContext(identity), ranges);
     await this.write(this.resultFile(identity), this.resultContext(identity), { result: omitTarget(result) } satisfies ResultEntry);
     const size = lookup.stat.size;

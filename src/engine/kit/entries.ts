@@ -30,13 +30,14 @@ function run(inventory: Inventory, pass: Pass): void {
   for (const s of pass.subscribers) if (!live.includes(s)) s.resolve();
   const all = live.filter((s) => s.prefix === '/');
   let some = live.filter((s) => s.prefix !== '/').map((s) => ({ s, under: s.prefix + '/' }));
-  for (const e of inventory.walk('/')) {
-    for (const s of all) {
+  inventory.walkEach('/', (e) => {
+    for (let j = 0; j < all.length; j++) {
       try {
-        s.visit(e);
+        all[j]!.visit(e);
       } catch (err) {
-        s.reject(err);
-        all.splice(all.indexOf(s), 1);
+        // Dropped from the pass; the next subscriber still gets this entry.
+        all[j]!.reject(err);
+        all.splice(j--, 1);
       }
     }
     for (const x of some) {
@@ -48,7 +49,7 @@ function run(inventory: Inventory, pass: Pass): void {
         some = some.filter((y) => y !== x);
       }
     }
-  }
+  });
   live = [...all, ...some.map((x) => x.s)];
   for (const s of live) s.resolve();
 }

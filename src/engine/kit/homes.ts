@@ -10,8 +10,12 @@ export const HOME_ROOTS = ['/home', '/Users', '/var/home'] as const;
 /** Paths that exist only at run time: a symlink into them is not dangling in any useful sense. */
 export const RUNTIME_PREFIXES = ['/run', '/proc', '/sys', '/dev'] as const;
 
+const RUNTIME_DIRS = RUNTIME_PREFIXES.map((r) => r + '/');
+
+/** Asked of every entry by several rules: no closure and no string made per call. */
 export function isRuntimePath(p: string): boolean {
-  return RUNTIME_PREFIXES.some((r) => p === r || p.startsWith(r + '/'));
+  for (let i = 0; i < RUNTIME_PREFIXES.length; i++) if (p === RUNTIME_PREFIXES[i] || p.startsWith(RUNTIME_DIRS[i]!)) return true;
+  return false;
 }
 
 export interface HomeDir {
