@@ -106,7 +106,10 @@ async function bulkVsPread(img, root, accel) {
 }
 
 const main = process.argv[1] === fileURLToPath(import.meta.url);
-if (main) {
+const rootBuilt = () => existsSync(path.join(here, 'out', 'accuracy', 'debian12-server.done'));
+if (main && !rootBuilt() && spawnSync('debootstrap', ['--version']).status !== 0) {
+  console.log('\n(guestfs Debian benchmark skipped: debootstrap is not installed; apt-get install debootstrap, run as root)');
+} else if (main) {
   const accel = process.env.HOSTLEAK_BENCH_ACCEL ?? 'tcg';
   const img = await debianDisk();
   console.log(`\n== guestfs backend on a real Debian 12 disk (debootstrap server root, GPT + ext4; accel: ${accel})`);
