@@ -1,9 +1,13 @@
-import { defineRule } from '../src/engine/kit/index.js';
-import { MAX_NESTED_CANDIDATES, NESTED_HEAD, nestedImages } from '../src/resolve/nested.js';
+import { defineRule, TEXT_SCAN_OPTIONS } from '../src/engine/kit/index.js';
+import { MAX_NESTED_CANDIDATES, mayBeImage, NESTED_HEAD, nestedCandidates, nestedImages } from '../src/resolve/nested.js';
 
 export default defineRule({
+  // The shared content pass reads most candidates anyway (big files outside the store): their heads are judged on
+  // the way, and only the files the pass does not read (image names, binary types) are read again, head only.
+  readsText: true,
   meta: {
     id: 'nested-image',
+    options: { ...TEXT_SCAN_OPTIONS },
     severity: 'info',
     tags: ['coverage'],
     description: 'A file inside the image is itself a disk or filesystem image, whose contents were not audited',
@@ -12,10 +16,23 @@ export default defineRule({
       'read `/path/to/file.img:/etc/...`). If the file should not ship, remove it from the build.',
     references: ['https://github.com/hostleak/hostleak/blob/main/docs/targets.md'],
   },
-  async check({ inventory, fs, report }) {
+  async check(ctx) {
+    const { inventory, fs, report } = ctx;
+    const candidates = new Set(nestedCandidates(inventory).files.map((e) => e.path));
+    // Candidates the pass read: the head of a possible image, null for a file that is none.
+    const judged = new Map<string, Buffer | null>();
+    await ctx.scanText((file) => {
+      const { path, size } = file.entry;
+      if (!candidates.has(path) || file.data.length < Math.min(size, NESTED_HEAD)) return;
+      const head = file.data.subarray(0, NESTED_HEAD);
+      judged.set(path, mayBeImage(head) ? Buffer.from(head) : null);
+    });
     const { images: found, unchecked } = await nestedImages(inventory, async (paths) => {
-      const heads = await Promise.all(paths.map((p) => fs.readFile(p, { maxBytes: NESTED_HEAD, cache: false })));
-      return new Map(paths.map((p, i) => [p, heads[i]?.data ?? null]));
+      const rest = paths.filter((p) => !judged.has(p));
+      const heads = await Promise.all(rest.map((p) => fs.readFile(p, { maxBytes: NESTED_HEAD, cache: false })));
+      const out = new Map<string, Buffer | null>(paths.filter((p) => judged.has(p)).map((p) => [p, judged.get(p)!]));
+      rest.forEach((p, i) => out.set(p, heads[i]?.data ?? null));
+      return out;
     });
     for (const n of found) {
       report({

@@ -56,6 +56,11 @@ export interface NestedImage {
   raw: boolean;
 }
 
+/** Whether a file's first bytes may make it a nested image (the test a content pass can make on the way). */
+export function mayBeImage(head: Buffer): boolean {
+  return detectBuffer(head) !== null;
+}
+
 /** Which candidates are images, by their first bytes (`read` returns the heads, null when unreadable). */
 export async function nestedImages(
   inv: Inventory,
