@@ -25,11 +25,14 @@ const SNIFF_BYTES = 8192;
 const CHUNK_FILES = 2048;
 const CHUNK_BYTES = 64 * 1024 * 1024;
 
-/** Extensions that are never text: images, archives, compressed data, fonts, compiled code. */
+/** Extensions that are never text: images, archives and packages, compressed data, fonts, compiled code. */
 const BINARY_EXTENSIONS = new Set([
   'png', 'jpg', 'jpeg', 'gif', 'ico', 'bmp', 'webp', 'tif', 'tiff', 'woff', 'woff2', 'ttf', 'otf', 'pcf', 'gz',
   'xz', 'bz2', 'zst', 'lz4', 'lzma', 'zip', 'jar', 'whl', 'tar', 'tgz', '7z', 'so', 'a', 'o', 'ko', 'pyc', 'pyo',
   'mo', 'wasm', 'class', 'cache', 'db', 'sqlite', 'bin', 'efi', 'img', 'iso', 'qcow2', 'journal', 'gpg', 'der',
+  // Packages: their payload is compressed (a .deb's data.tar.xz, an rpm's cpio.zst), so a plain scan finds nothing
+  // in them; debootstrap alone leaves ~35 MiB of .deb in /var/cache/apt/archives.
+  'deb', 'udeb', 'rpm', 'apk', 'snap', 'xpi', 'crx', 'nupkg', 'gem',
 ]);
 
 export interface TextScanOptions {
