@@ -44,15 +44,21 @@ export async function scanCommand(ctx: CommandContext): Promise<RunResult> {
   let truncated: Promise<void> | null = null;
   const startOutput = (file: string) => (truncated ??= fsp.writeFile(file, ''));
   // A streamed --output that cannot be written fails the run once, with the reason, like a rendered one.
+  // Appends are chained: targets finishing together must not interleave their chunks in the file.
   let outputFailed: string | null = null;
-  const emit = async (text: string) => {
-    if (output) {
+  let appended: Promise<void> = Promise.resolve();
+  const emit = (text: string): Promise<void> => {
+    if (!output) {
+      if (io.writeStdout) io.writeStdout(text);
+      else streamed += text;
+      return Promise.resolve();
+    }
+    return (appended = appended.then(async () => {
       if (outputFailed) return;
       await startOutput(output)
         .then(() => fsp.appendFile(output, text))
         .catch((err: Error) => void (outputFailed = `hostleak: cannot write ${output}: ${err.message}\n`));
-    } else if (io.writeStdout) io.writeStdout(text);
-    else streamed += text;
+    }));
   };
   const json = format === 'json' ? new JsonStream({ name: 'hostleak', version: VERSION }, emit) : null;
   const onResult = async (raw: TargetResult, index: number) => {

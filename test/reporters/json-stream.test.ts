@@ -1,4 +1,4 @@
-import { formatJson, JsonStream } from '../../src/reporters/json.js';
+import { formatJson, jsonHead, JsonStream, jsonTarget } from '../../src/reporters/json.js';
 import type { Report, TargetResult } from '../../src/types.js';
 
 const tool = { name: 'hostleak', version: '9.9.9' };
@@ -36,9 +36,24 @@ describe('the JSON report in pieces', () => {
     await stream.add(targets[1]!, 1);
     expect(writes).toEqual([]); // nothing before the first target is ready
     await stream.add(targets[0]!, 0);
-    expect(writes).toHaveLength(1); // a, b and c at once
+    const upTo = (n: number) => jsonHead(tool) + targets.slice(0, n).map(jsonTarget).join('');
+    expect(writes.join('')).toBe(upTo(3)); // a, b and c at once
     await stream.add(targets[3]!, 3);
-    expect(writes).toHaveLength(2);
+    expect(writes.join('')).toBe(upTo(4));
+    await stream.end();
+    expect(writes.join('')).toBe(formatJson({ version: 1, tool, targets }));
+  });
+
+  it('keeps report order when targets finish together and the sink is slow and asynchronous', async () => {
+    const targets = Array.from({ length: 8 }, (_, i) => target(`img-${i}.raw`, i % 3));
+    const writes: string[] = [];
+    // A sink whose writes take different times: a write issued later could land first if writes were not chained.
+    const sink = async (s: string) => {
+      await new Promise((r) => setTimeout(r, (s.length * 7) % 5));
+      writes.push(s);
+    };
+    const stream = new JsonStream(tool, sink);
+    await Promise.all([3, 0, 1, 6, 2, 7, 5, 4].map((i) => stream.add(targets[i]!, i)));
     await stream.end();
     expect(writes.join('')).toBe(formatJson({ version: 1, tool, targets }));
   });
