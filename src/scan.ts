@@ -1,6 +1,6 @@
 /** Audit targets: open each with a backend, run the rules over every root, and collect one result per target. */
 import type { Backend, OpenedImage } from './backends/backend.js';
-import { expandProducts, resolveBackend } from './resolve/index.js';
+import { resolveBackend } from './resolve/index.js';
 import { NESTED_RULE, withNestedRoots } from './resolve/nested.js';
 import { dirBackend } from './backends/dir.js';
 import { createGuestfsBackend, DEFAULT_TIMEOUT_S, openGuestfsPrepared, type GuestfsBackendOptions } from './backends/guestfs.js';
@@ -205,11 +205,13 @@ async function scanCached(target: string, opts: ScanOptions & StoreOptions): Pro
   return result;
 }
 
+/**
+ * Audit targets as they are: the store use case (src/store/index.ts) has already expanded directories and folders of
+ * build products into the targets of the report, in its order.
+ */
 export async function scan(targets: string[], opts: ScanOptions & StoreOptions): Promise<Report> {
   const retain = opts.retain ?? true;
   const progress = opts.progress ?? NO_PROGRESS;
-  // A folder of build products (a nix `result`) is one target per product.
-  if (opts.backend === 'auto') targets = await expandProducts(targets, opts.verbose);
   const results = await mapPool(targets, opts.jobs ?? 1, async (t, i) => {
     progress.start(t);
     const r = await scanCached(t, opts);
