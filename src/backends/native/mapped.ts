@@ -3,7 +3,7 @@
  * blocks, each mapped to a place in the image file or read as zeros. A subclass translates one block; this class
  * splits reads at block boundaries and bounds-checks them. Readers never open another file.
  */
-import { CorruptImageError, checkRange, type ByteSource } from './source.js';
+import { CorruptImageError, checkRange, readIntoFrom, type ByteSource } from './source.js';
 
 /** Guest disks larger than this are corrupt metadata (the qcow2 reader uses the same bound). */
 export const MAX_VIRTUAL_SIZE = 2 ** 50;
@@ -48,8 +48,7 @@ export abstract class MappedSource implements ByteSource {
     if (at < 0 || at + len > this.file.size) {
       throw new CorruptImageError(`${what} at byte ${at} (${len} bytes) lies beyond the end of the file (${this.file.size} bytes)`);
     }
-    if (this.file.readInto && outPos === 0) this.file.readInto(out, at, len);
-    else this.file.read(at, len).copy(out, outPos);
+    readIntoFrom(this.file, out.subarray(outPos), at, len);
   }
 
   close(): void {

@@ -45,6 +45,12 @@ export function checkRange(src: { size: number }, offset: number, length: number
   }
 }
 
+/** `length` bytes of `src` at `offset` into `buf`: in place when the source can, else read and copied. */
+export function readIntoFrom(src: ByteSource, buf: Buffer, offset: number, length: number): void {
+  if (src.readInto) src.readInto(buf, offset, length);
+  else src.read(offset, length).copy(buf, 0);
+}
+
 /** A host file opened read-only; reads go straight to pread. */
 export class FileSource implements ByteSource {
   readonly size: number;
@@ -108,8 +114,7 @@ export class CheckedSource implements ByteSource {
   }
   readInto(buf: Buffer, offset: number, length: number): void {
     this.check();
-    if (this.parent.readInto) this.parent.readInto(buf, offset, length);
-    else this.parent.read(offset, length).copy(buf, 0);
+    readIntoFrom(this.parent, buf, offset, length);
   }
   close(): void {
     this.parent.close?.();
@@ -148,8 +153,7 @@ export class SliceSource implements ByteSource {
 
   readInto(buf: Buffer, offset: number, length: number): void {
     checkRange(this, offset, length);
-    if (this.parent.readInto) this.parent.readInto(buf, this.start + offset, length);
-    else this.parent.read(this.start + offset, length).copy(buf, 0);
+    readIntoFrom(this.parent, buf, this.start + offset, length);
   }
 }
 
@@ -214,11 +218,7 @@ export class ExtentSource implements ByteSource {
       if (to <= from || e.physical < 0) continue;
       const n = to - from;
       const at = e.physical + (from - e.logical);
-      if (this.parent.readInto && from === offset && n === length) {
-        this.parent.readInto(buf, at, n);
-      } else {
-        this.parent.read(at, n).copy(buf, from - offset);
-      }
+      readIntoFrom(this.parent, buf.subarray(from - offset), at, n);
     }
   }
 }
@@ -257,8 +257,7 @@ export class WindowCache implements ByteSource {
       if (buf.length === len) w = buf;
     }
     w ??= Buffer.allocUnsafeSlow(len);
-    if (this.parent.readInto) this.parent.readInto(w, start, len);
-    else this.parent.read(start, len).copy(w, 0);
+    readIntoFrom(this.parent, w, start, len);
     this.windows.set(n, w);
     return w;
   }
@@ -273,8 +272,7 @@ export class WindowCache implements ByteSource {
     checkRange(this, offset, length);
     const n = Math.floor(offset / WINDOW);
     if (length > WINDOW || Math.floor((offset + length - 1) / WINDOW) !== n || length === 0) {
-      if (this.parent.readInto) this.parent.readInto(buf, offset, length);
-      else this.parent.read(offset, length).copy(buf, 0);
+      readIntoFrom(this.parent, buf, offset, length);
       return;
     }
     const w = this.window(n);
