@@ -18,7 +18,8 @@ export default defineRule({
   },
   async check(ctx) {
     const { inventory, fs, report } = ctx;
-    const candidates = new Set(nestedCandidates(inventory).files.map((e) => e.path));
+    const chosen = nestedCandidates(inventory);
+    const candidates = new Set(chosen.files.map((e) => e.path));
     // Candidates the pass read: the head of a possible image, null for a file that is none.
     const judged = new Map<string, Buffer | null>();
     await ctx.scanText((file) => {
@@ -33,7 +34,7 @@ export default defineRule({
       const out = new Map<string, Buffer | null>(paths.filter((p) => judged.has(p)).map((p) => [p, judged.get(p)!]));
       rest.forEach((p, i) => out.set(p, heads[i]?.data ?? null));
       return out;
-    });
+    }, chosen);
     for (const n of found) {
       report({
         path: n.entry.path,

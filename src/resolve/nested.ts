@@ -61,17 +61,21 @@ export function mayBeImage(head: Buffer): boolean {
   return detectBuffer(head) !== null;
 }
 
-/** Which candidates are images, by their first bytes (`read` returns the heads, null when unreadable). */
+/**
+ * Which candidates are images, by their first bytes (`read` returns the heads, null when unreadable). A caller that
+ * already chose the candidates passes them.
+ */
 export async function nestedImages(
   inv: Inventory,
   read: (paths: string[]) => Promise<Map<string, Buffer | null>>,
+  candidates: { files: Entry[]; unchecked: number } = nestedCandidates(inv),
 ): Promise<{ images: NestedImage[]; unchecked: number }> {
-  const { files: cands, unchecked } = nestedCandidates(inv);
+  const { files: cands, unchecked } = candidates;
   // Filesystems mounted from a file (the ISO's store) are audited already: their device names the file.
-  const mounted = inv.filesystems();
+  const mounted = [...inv.filesystems()];
   const out: NestedImage[] = [];
   for (let i = 0; i < cands.length; i += 64) {
-    const chunk = cands.slice(i, i + 64).filter((e) => ![...mounted].some((fs) => fs.endsWith(`:${e.path}`)));
+    const chunk = cands.slice(i, i + 64).filter((e) => !mounted.some((fs) => fs.endsWith(`:${e.path}`)));
     const heads = await read(chunk.map((e) => e.path));
     for (const e of chunk) {
       const head = heads.get(e.path);
