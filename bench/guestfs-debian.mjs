@@ -11,9 +11,8 @@ import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildRoot, ROOTS } from './accuracy.mjs';
+import { accel as benchAccel, cli, here, repo } from './lib.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = path.join(here, '..');
 const START_SECTOR = 2048;
 
 export async function debianDisk(out = path.join(here, 'out', 'debian12-server.raw')) {
@@ -41,7 +40,7 @@ function audit(img, accel) {
   const t = performance.now();
   const r = spawnSync(
     'nice',
-    [process.execPath, path.join(repo, 'dist/src/bin/hostleak.js'), 'scan', '--backend', 'guestfs', '--accel', accel, '--verbose', '--format', 'json', img],
+    [process.execPath, cli, 'scan', '--backend', 'guestfs', '--accel', accel, '--verbose', '--format', 'json', img],
     { env, encoding: 'utf8', maxBuffer: 1 << 30 },
   );
   const wall = performance.now() - t;
@@ -110,7 +109,7 @@ const rootBuilt = () => existsSync(path.join(here, 'out', 'accuracy', 'debian12-
 if (main && !rootBuilt() && spawnSync('debootstrap', ['--version']).status !== 0) {
   console.log('\n(guestfs Debian benchmark skipped: debootstrap is not installed; apt-get install debootstrap, run as root)');
 } else if (main) {
-  const accel = process.env.HOSTLEAK_BENCH_ACCEL ?? 'tcg';
+  const accel = benchAccel;
   const img = await debianDisk();
   console.log(`\n== guestfs backend on a real Debian 12 disk (debootstrap server root, GPT + ext4; accel: ${accel})`);
   console.log(`-- ${path.relative(process.cwd(), img)}`);

@@ -15,20 +15,13 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, copyFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
+import { cli, here, opt, repo } from './lib.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = path.resolve(here, '..');
-const args = process.argv.slice(2);
-const opt = (name, def) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : def;
-};
 const IMAGES = opt('images', 50);
 const JOBS = opt('jobs', 0);
 const REPEAT = opt('repeat', 1);
 const samples = path.join(repo, 'images-sample', 'out');
-const cli = path.join(repo, 'dist', 'src', 'bin', 'hostleak.js');
 const out = path.join(here, 'out');
 const store = path.join(out, `store-${IMAGES}`);
 const stamp = path.join(store, '.built');
