@@ -17,4 +17,6 @@ function findPackageRoot(): string {
 export const PACKAGE_ROOT = findPackageRoot();
 export const VERSION = (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string })
   .version;
+/** The `tool` of every report this build writes. */
+export const TOOL = { name: 'hostleak', version: VERSION } as const;
 export const DOCS_RULES_DIR = path.join(PACKAGE_ROOT, 'docs', 'rules');

@@ -11,7 +11,7 @@ import { markOpaqueRead, withReadLog } from './image/readlog.js';
 import { runRules, sortFindings, type EnabledRule } from './engine/runtime/runner.js';
 import { describePackageDb } from './engine/kit/packages.js';
 import { oneLine, TargetError } from './errors.js';
-import { VERSION } from './paths.js';
+import { TOOL } from './paths.js';
 import type { BackendChoice, Finding, HostIdentity, Report, TargetResult } from './types.js';
 import type { ResultCache } from './store/cache.js';
 import { mapPool, type Semaphore } from './store/pool.js';
@@ -220,5 +220,5 @@ export async function scan(targets: string[], opts: ScanOptions & StoreOptions):
     return retain ? r : { ...r, findings: [], filesystems: [] };
   });
   progress.finish();
-  return { version: 1, tool: { name: 'hostleak', version: VERSION }, targets: results };
+  return { version: 1, tool: { ...TOOL }, targets: results };
 }

@@ -81,6 +81,11 @@ export function prepareGate(ctx: CommandContext): Promise<Gate> {
   return prepare(gateArgs(ctx.args), { cwd: ctx.cwd, builtins: builtinRules, backendChoices: BACKEND_CHOICES });
 }
 
+/** The stderr line for an `--output` that cannot be written: what failed, and what to check. */
+export function cannotWrite(output: string, err: unknown): string {
+  return `hostleak: cannot write ${output}: ${(err as Error).message} (check that its folder exists and is writable, or drop --output to print to stdout)\n`;
+}
+
 /** Write a rendered report to `--output`; returns the error line for stderr, or null. */
 export async function writeOutput(text: string, output: string | undefined, cwd: string): Promise<string | null> {
   if (!output) return null;
@@ -88,7 +93,7 @@ export async function writeOutput(text: string, output: string | undefined, cwd:
     await fsp.writeFile(path.resolve(cwd, output), text);
     return null;
   } catch (err) {
-    return `hostleak: cannot write ${output}: ${(err as Error).message}\n`;
+    return cannotWrite(output, err);
   }
 }
 

@@ -1,6 +1,6 @@
 /** `hostleak merge REPORT...`: combine shard reports (JSON, or jsonl lines) into one report. */
 import path from 'node:path';
-import { VERSION } from '../paths.js';
+import { TOOL } from '../paths.js';
 import type { Report } from '../types.js';
 import { EXIT_USAGE, exitCodeFor } from '../exit.js';
 import { render, type FormatName } from '../reporters/index.js';
@@ -9,7 +9,7 @@ import { failOnFrom, prepareGate, wantColor, writeOutput, type CommandContext, t
 
 /** Combine shard reports (JSON, or jsonl lines) into one report. */
 export async function mergeReports(files: string[], cwd = process.cwd()): Promise<Report> {
-  return { version: 1, tool: { name: 'hostleak', version: VERSION }, targets: await readReports(files, cwd) };
+  return { version: 1, tool: { ...TOOL }, targets: await readReports(files, cwd) };
 }
 
 export async function mergeCommand(ctx: CommandContext): Promise<RunResult> {

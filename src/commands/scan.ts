@@ -6,12 +6,13 @@ import { startRun } from '../engine/gate/index.js';
 import { render, type FormatName } from '../reporters/index.js';
 import { JsonStream } from '../reporters/json.js';
 import { jsonlLine } from '../reporters/jsonl.js';
-import { VERSION } from '../paths.js';
+import { TOOL } from '../paths.js';
 import { auditStore } from '../store/index.js';
 import type { TargetResult } from '../types.js';
 import {
   backendChoice,
   backendOptions,
+  cannotWrite,
   failOnFrom,
   gateArgs,
   hostIdentity,
@@ -57,10 +58,10 @@ export async function scanCommand(ctx: CommandContext): Promise<RunResult> {
       if (outputFailed) return;
       await startOutput(output)
         .then(() => fsp.appendFile(output, text))
-        .catch((err: Error) => void (outputFailed = `hostleak: cannot write ${output}: ${err.message}\n`));
+        .catch((err: unknown) => void (outputFailed = cannotWrite(output, err)));
     }));
   };
-  const json = format === 'json' ? new JsonStream({ name: 'hostleak', version: VERSION }, emit) : null;
+  const json = format === 'json' ? new JsonStream(TOOL, emit) : null;
   const onResult = async (raw: TargetResult, index: number) => {
     const t = gateRun.target(raw);
     tracker.see(t);

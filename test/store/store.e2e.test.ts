@@ -152,6 +152,7 @@ describeWithTools(['zstd'], 'hostleak scan on an artifact store', () => {
       const r = run(['scan', IMAGES.leakyRaw, '--format', format, '--output', 'no/such/dir/report.json']);
       expect(r.status).toBe(2);
       expect(r.stderr).toMatch(/^hostleak: cannot write \S*\/no\/such\/dir\/report\.json: ENOENT/m);
+      expect(r.stderr).toContain('check that its folder exists and is writable');
       expect(r.stderr).not.toContain('internal error');
     }
   });
