@@ -512,27 +512,14 @@ export class Inventory {
    * with each directory's children in name order. `skip` prunes: a directory it returns true for is still yielded,
    * but nothing below it is (and nothing below it is even made): `/nix/store`, `/proc`.
    */
-  /** `walk(dir)` without a generator (no suspension per entry): `visit` gets the same entries in the same order. */
-  walkEach(dir: string, visit: (e: Entry) => void): void {
-    const d = this.lookup(dir);
-    if (d < 0) return;
-    const x = this.index();
-    if (d === ROOT || (x.preAt[d]! >= 0 && this.kindA[d] === DIR)) {
-      const end = x.preEnd[d]!;
-      for (let k = d === ROOT ? 0 : x.preAt[d]! + 1; k < end; k++) visit(this.entryAt(x.pre[k]!));
-      return;
-    }
-    for (const e of this.walk(dir)) visit(e);
-  }
-
   *walk(dir: string, opts: { skip?: (dir: Entry) => boolean } = {}): Generator<Entry> {
     const prune = opts.skip;
     const d = this.lookup(dir);
     if (d < 0) return;
     const x = this.index();
-    if (prune && (d === ROOT || (x.preAt[d]! >= 0 && this.kindA[d] === DIR))) {
-      const end = x.preEnd[d]!;
-      for (let k = d === ROOT ? 0 : x.preAt[d]! + 1; k < end; k++) {
+    const range = this.preRange(d, x);
+    if (prune && range) {
+      for (let k = range[0]; k < range[1]; k++) {
         const i = x.pre[k]!;
         const e = this.entryAt(i);
         yield e;
@@ -557,6 +544,25 @@ export class Inventory {
     }
   }
 
+  /** `walk(dir)` without a generator (no suspension per entry): `visit` gets the same entries in the same order. */
+  walkEach(dir: string, visit: (e: Entry) => void): void {
+    const d = this.lookup(dir);
+    if (d < 0) return;
+    const x = this.index();
+    const range = this.preRange(d, x);
+    if (!range) for (const e of this.walk(dir)) visit(e);
+    else for (let k = range[0]; k < range[1]; k++) visit(this.entryAt(x.pre[k]!));
+  }
+
+  /**
+   * Where the entries below node `d` lie in the depth-first order (`pre[start .. end)`), or null when `d` is not a
+   * directory reachable from `/` (its children index is walked instead).
+   */
+  private preRange(d: number, x: Derived): [number, number] | null {
+    if (d === ROOT) return [0, x.pre.length];
+    return x.preAt[d]! >= 0 && this.kindA[d] === DIR ? [x.preAt[d]! + 1, x.preEnd[d]!] : null;
+  }
+
   /**
    * The entries reachable from `/` whose own name passes `test`, in walk order. Each distinct name is tested once and
    * only the matching entries are made (a name query over the whole image costs no object per entry).
@@ -579,9 +585,8 @@ export class Inventory {
   count(dir: string): number {
     const d = this.lookup(dir);
     if (d < 0) return 0;
-    const x = this.index();
-    if (d === ROOT) return x.pre.length;
-    if (x.preAt[d]! >= 0 && this.kindA[d] === DIR) return x.preEnd[d]! - x.preAt[d]! - 1;
+    const range = this.preRange(d, this.index());
+    if (range) return range[1] - range[0];
     let n = 0;
     for (const _ of this.walkNodes(dir)) n++;
     return n;
@@ -592,10 +597,9 @@ export class Inventory {
     const d = this.lookup(dir);
     if (d < 0) return;
     const x = this.index();
-    if (d === ROOT || (x.preAt[d]! >= 0 && this.kindA[d] === DIR)) {
-      const start = d === ROOT ? 0 : x.preAt[d]! + 1;
-      const end = x.preEnd[d]!;
-      for (let k = start; k < end; k++) yield x.pre[k]!;
+    const range = this.preRange(d, x);
+    if (range) {
+      for (let k = range[0]; k < range[1]; k++) yield x.pre[k]!;
       return;
     }
     // Not a directory reachable from `/` (below a missing parent): walk its children index.
