@@ -540,8 +540,9 @@ export class ExtFs implements NativeFs {
     }
     const inventory = new Inventory();
     // About one entry per used inode (hard links add a few): sized once instead of grown by copies. A hint from an
-    // untrusted superblock, so never more than the image could hold (each inode takes inodeSize bytes of it).
-    const expected = Math.min(this.inodesUsed, Math.floor(this.src.size / this.inodeSize)) + 64;
+    // untrusted superblock, so never more than the image could hold (each inode takes inodeSize bytes of it), nor
+    // more than the inventory reserves: the inode map below is sized by it too.
+    const expected = Math.min(this.inodesUsed, Math.floor(this.src.size / this.inodeSize), Inventory.MAX_RESERVE) + 64;
     inventory.reserve(expected);
     this.inventory = inventory;
     const root = this.inode(ROOT_INO);
