@@ -13,13 +13,14 @@ import {
   textScanOptions,
   forEachEntry,
   TEXT_SCAN_OPTIONS,
+  TRUST_PACKAGES_OPTION,
 } from '../src/engine/kit/index.js';
 
 export default defineRule({
   readsText: true,
   meta: {
     id: 'build-path-reference',
-    options: { ...TEXT_SCAN_OPTIONS },
+    options: { ...TEXT_SCAN_OPTIONS, ...TRUST_PACKAGES_OPTION },
     severity: 'warning',
     tags: ['host-leak', 'build-path'],
     description:

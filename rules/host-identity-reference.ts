@@ -14,13 +14,14 @@ import {
   type ReportInput,
   textScanOptions,
   TEXT_SCAN_OPTIONS,
+  TRUST_PACKAGES_OPTION,
 } from '../src/engine/kit/index.js';
 
 export default defineRule({
   readsText: true,
   meta: {
     id: 'host-identity-reference',
-    options: { ...TEXT_SCAN_OPTIONS },
+    options: { ...TEXT_SCAN_OPTIONS, ...TRUST_PACKAGES_OPTION },
     severity: 'warning',
     tags: ['host-leak', 'host-identity'],
     description:

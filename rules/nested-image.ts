@@ -1,4 +1,4 @@
-import { defineRule, TEXT_SCAN_OPTIONS } from '../src/engine/kit/index.js';
+import { defineRule, TEXT_SCAN_OPTIONS, textScanOptions, TRUST_PACKAGES_OPTION, trustedByPackages } from '../src/engine/kit/index.js';
 import { MAX_NESTED_CANDIDATES, mayBeImage, NESTED_HEAD, nestedCandidates, nestedImages } from '../src/resolve/nested.js';
 
 export default defineRule({
@@ -7,7 +7,7 @@ export default defineRule({
   readsText: true,
   meta: {
     id: 'nested-image',
-    options: { ...TEXT_SCAN_OPTIONS },
+    options: { ...TEXT_SCAN_OPTIONS, ...TRUST_PACKAGES_OPTION },
     severity: 'info',
     tags: ['coverage'],
     description: 'A file inside the image is itself a disk or filesystem image, whose contents were not audited',
@@ -18,7 +18,9 @@ export default defineRule({
   },
   async check(ctx) {
     const { inventory, fs, report } = ctx;
-    const chosen = nestedCandidates(inventory);
+    // Under trustPackages a file a package installed is no image the builder left: its head is not read either.
+    const db = textScanOptions(ctx.options).trustPackages ? await ctx.packages() : null;
+    const chosen = nestedCandidates(inventory, db ? (e) => !trustedByPackages(db, e.path) : undefined);
     const candidates = new Set(chosen.files.map((e) => e.path));
     // Candidates the pass read: the head of a possible image, null for a file that is none.
     const judged = new Map<string, Buffer | null>();

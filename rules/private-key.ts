@@ -12,6 +12,7 @@ import {
   forEachEntry,
   type Entry,
   TEXT_SCAN_OPTIONS,
+  TRUST_PACKAGES_OPTION,
 } from '../src/engine/kit/index.js';
 
 /** SSH host keys are baked-ssh-host-key's. */
@@ -29,7 +30,7 @@ export default defineRule({
   readsText: true,
   meta: {
     id: 'private-key',
-    options: { ...TEXT_SCAN_OPTIONS },
+    options: { ...TEXT_SCAN_OPTIONS, ...TRUST_PACKAGES_OPTION },
     severity: 'error',
     tags: ['secret'],
     description: 'A file holds PEM or OpenSSH private key material (always an error inside the world-readable /nix/store)',

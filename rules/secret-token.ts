@@ -10,6 +10,7 @@ import {
   secretsKey,
   type ReportInput,
   TEXT_SCAN_OPTIONS,
+  TRUST_PACKAGES_OPTION,
 } from '../src/engine/kit/index.js';
 
 /** SSH host keys are baked-ssh-host-key's. */
@@ -19,7 +20,7 @@ export default defineRule({
   readsText: true,
   meta: {
     id: 'secret-token',
-    options: { ...TEXT_SCAN_OPTIONS },
+    options: { ...TEXT_SCAN_OPTIONS, ...TRUST_PACKAGES_OPTION },
     severity: 'error',
     tags: ['secret'],
     description: 'A text file holds a token of a well-known format (AWS, GitHub, GitLab, Slack, npm) or a private key',

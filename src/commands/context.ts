@@ -137,10 +137,20 @@ export function backendChoice(args: Parsed, gate: Gate): BackendChoice {
   return ((args.backend as string | undefined) ?? gate.config.backend.name ?? 'auto') as BackendChoice;
 }
 
-/** The gate's rules, with command-line rule options (--scan-store) added. */
+/** Rule options the command line sets for every rule that takes them. */
+const CLI_RULE_OPTIONS = [
+  ['scan-store', 'scanStore'],
+  ['trust-packages', 'trustPackages'],
+] as const;
+
+/** The gate's rules, with command-line rule options (--scan-store, --trust-packages) added. */
 export function rulesFor(gate: Gate, args: Parsed): EnabledRule[] {
-  if (!args['scan-store']) return gate.rules;
-  return gate.rules.map((r) => (r.rule.meta.options?.scanStore ? { ...r, options: { ...r.options, scanStore: true } } : r));
+  const set = CLI_RULE_OPTIONS.filter(([flag]) => args[flag] === true).map(([, option]) => option);
+  if (set.length === 0) return gate.rules;
+  return gate.rules.map((r) => {
+    const own = set.filter((o) => r.rule.meta.options?.[o]);
+    return own.length === 0 ? r : { ...r, options: { ...r.options, ...Object.fromEntries(own.map((o) => [o, true])) } };
+  });
 }
 
 /**

@@ -35,11 +35,15 @@ const MAX_COPY = 512 * 1024 * 1024;
 
 const inStore = (p: string) => p === '/nix/store' || p.startsWith('/nix/store/');
 
-/** Files that might be images, from the inventory alone (image-like names first), and how many were left out. */
-export function nestedCandidates(inv: Inventory): { files: Entry[]; unchecked: number } {
+/**
+ * Files that might be images, from the inventory alone (image-like names first, of those `keep` keeps), and how many
+ * were left out.
+ */
+export function nestedCandidates(inv: Inventory, keep?: (e: Entry) => boolean): { files: Entry[]; unchecked: number } {
   const named: Entry[] = [];
   const big: Entry[] = [];
   for (const e of inv.unordered({ types: ['file'], minSize: 2048 })) {
+    if (keep && !keep(e)) continue;
     if (IMAGE_NAME.test(e.path)) named.push(e);
     else if (e.size >= BIG && !inStore(e.path)) big.push(e);
   }

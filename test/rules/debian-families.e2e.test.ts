@@ -125,3 +125,63 @@ describe('a Debian-like tree with one instance of every family', () => {
     expect(findings.find((f) => f.path === '/etc/app/app.conf')!.message).toContain('not installed by any package');
   });
 });
+
+describe('--trust-packages on the same kind of tree', () => {
+  let root: string;
+  let trusting: Finding[];
+  let thorough: Finding[];
+  beforeAll(() => {
+    root = debianRoot([
+      {
+        name: 'libpython3.11-stdlib',
+        files: {
+          'usr/lib/python3.11/_sysconfigdata__x86_64-linux-gnu.py': "build_time_vars = {'abs_builddir': '/build/python3.11-Ab12/build-shared'}\n",
+          'usr/lib/python3.11/test/keycert.pem': FAKE_OPENSSH_KEY,
+          'usr/lib/python3.11/sitecustomize.py': "PREFIX = '/usr'\n",
+        },
+      },
+      { name: 'app-conf', files: { 'etc/app/app.conf': 'data = /usr/share/app\n' }, conffiles: ['/etc/app/app.conf'] },
+      // a package that ships a filesystem image (a squashfs head)
+      { name: 'app-data', files: { 'usr/share/app/data.img': `hsqs${'\0'.repeat(4096)}` } },
+    ]);
+    plant(root, {
+      'usr/lib/python3.11/sitecustomize.py': "PREFIX = '/build/python3.11-Ab12/debian/tmp'\n",
+      'etc/app/app.conf': 'data = /build/app-src/data\n',
+      'usr/local/bin/deploy': '#!/bin/sh\nexport SRC=/build/app-src\n',
+      // a disk image no package installed: nested-image still reads its head
+      'srv/disk.img': Buffer.concat([Buffer.from('hsqs'), Buffer.alloc(4096)]),
+    });
+    const run = (extra: string[]) => {
+      const r = hostleak(['scan', root, '--backend', 'dir', '--format', 'json', '--fail-on', 'never', ...extra]);
+      expect(r.status).toBe(0);
+      return json<Report>(r).targets[0]!.findings;
+    };
+    trusting = run(['--trust-packages']);
+    thorough = run([]);
+  });
+  afterAll(() => removeRoot(root));
+
+  const paths = (fs: Finding[], rule: string) => fs.filter((f) => f.ruleId === rule).map((f) => f.path).sort();
+
+  it('files a package installed with a checksum are not read: shipped or changed, they give no content finding', () => {
+    expect(paths(thorough, 'build-path-reference')).toEqual(expect.arrayContaining(['/usr/lib/python3.11/_sysconfigdata__x86_64-linux-gnu.py', '/usr/lib/python3.11/sitecustomize.py']));
+    expect(paths(thorough, 'private-key')).toContain('/usr/lib/python3.11/test/keycert.pem');
+    expect(trusting.filter((f) => f.path.startsWith('/usr/lib/python3.11/'))).toEqual([]);
+  });
+
+  it('what no package installed, and configuration files under /etc, are still read', () => {
+    expect(paths(trusting, 'build-path-reference')).toEqual(['/etc/app/app.conf', '/usr/local/bin/deploy']);
+    expect(paths(trusting, 'nested-image')).toEqual(['/srv/disk.img']);
+  });
+
+  it("a packaged image's head is not read either", () => {
+    expect(paths(thorough, 'nested-image')).toEqual(['/srv/disk.img', '/usr/share/app/data.img']);
+  });
+
+  it('the report says how many files were trusted unread, and the thorough run says nothing of it', () => {
+    const note = trusting.find((f) => f.ruleId === 'content-partly-scanned' && f.path === '/')!;
+    expect(note.severity).toBe('info');
+    expect(note.message).toMatch(/^3 files a package installed with a recorded checksum were not searched \(--trust-packages\)/);
+    expect(thorough.filter((f) => f.ruleId === 'content-partly-scanned')).toEqual([]);
+  });
+});

@@ -55,6 +55,8 @@ export interface PackageDb {
   /** Why ownership is unknown, if it is (e.g. an rpm database we do not read). */
   notes: string[];
   owner(path: string): { pkg: string; manager: Manager } | undefined;
+  /** A package installed this path and the database records its checksum (what `--trust-packages` trusts). */
+  checksummed(path: string): boolean;
   /** Where the file came from; pass the contents when you have them all (saves a read). */
   provenance(path: string, data?: Buffer): Promise<Provenance>;
 }
@@ -222,6 +224,7 @@ export async function loadPackageDb(fs: ImageFs, inv: Inventory): Promise<Packag
       const o = owned.get(p);
       return o ? { pkg: o.pkg, manager: o.manager } : undefined;
     },
+    checksummed: (p) => owned.get(p)?.sum !== undefined,
     provenance,
   };
 }

@@ -12,6 +12,7 @@
 import type { Inventory } from '../../inventory.js';
 import type { Entry, RuleOptionSpec } from '../../types.js';
 import { isRuntimePath } from './homes.js';
+import type { PackageDb } from './packages.js';
 import type { ImageFs } from './rule.js';
 
 /**
@@ -39,6 +40,11 @@ export interface TextScanOptions {
   /** Also scan /nix/store (world-readable, huge): off by default. */
   includeStore: boolean;
   maxBytes: number;
+  /**
+   * Leave out files a package installed with a recorded checksum, outside /etc (`--trust-packages`): the package
+   * database is taken at its word, unread. Off by default.
+   */
+  trustPackages: boolean;
 }
 
 /** The options every rule that reads text files takes (spread into its `meta.options`). */
@@ -56,12 +62,31 @@ export const TEXT_SCAN_OPTIONS = {
   },
 } as const satisfies Record<string, RuleOptionSpec>;
 
-/** Text-scan options from a rule's configuration: `scanStore` (also set by `--scan-store`) and `maxTextBytes`. */
+/** The option of the rules in the shared content pass (spread into their `meta.options` beside TEXT_SCAN_OPTIONS). */
+export const TRUST_PACKAGES_OPTION = {
+  trustPackages: {
+    type: 'boolean',
+    default: false,
+    description:
+      'do not read files a package installed with a recorded checksum (dpkg md5sums, apk), outside /etc: a change made ' +
+      'to one after install goes unseen; --trust-packages sets it for every rule',
+  },
+} as const satisfies Record<string, RuleOptionSpec>;
+
+/**
+ * Text-scan options from a rule's configuration: `scanStore` (also set by `--scan-store`), `maxTextBytes` and
+ * `trustPackages` (also set by `--trust-packages`).
+ */
 export function textScanOptions(options: Record<string, unknown>): TextScanOptions {
   const includeStore = options.scanStore === true;
   const mb = options.maxTextBytes;
   const maxBytes = typeof mb === 'number' && Number.isFinite(mb) && mb > 0 ? Math.floor(mb) : DEFAULT_TEXT_MAX_BYTES;
-  return { includeStore, maxBytes };
+  return { includeStore, maxBytes, trustPackages: options.trustPackages === true };
+}
+
+/** Files a package installed with a checksum, outside /etc: what `trustPackages` leaves unread. */
+export function trustedByPackages(db: PackageDb, path: string): boolean {
+  return !(path === '/etc' || path.startsWith('/etc/')) && db.checksummed(path);
 }
 
 export function isStorePath(p: string): boolean {
@@ -82,7 +107,7 @@ export function extensionOf(p: string): string {
 const candidateCache = new WeakMap<Inventory, Map<string, Entry[]>>();
 
 /** The files a content scan reads, chosen from the inventory alone; computed once per inventory and options. */
-export function textCandidates(inv: Inventory, opts: TextScanOptions): Entry[] {
+export function textCandidates(inv: Inventory, opts: Pick<TextScanOptions, 'includeStore' | 'maxBytes'>): Entry[] {
   const key = `${opts.includeStore}:${opts.maxBytes}`;
   let perInv = candidateCache.get(inv);
   if (!perInv) candidateCache.set(inv, (perInv = new Map()));
@@ -97,6 +122,24 @@ export function textCandidates(inv: Inventory, opts: TextScanOptions): Entry[] {
   out.sort((a, b) => (a.path < b.path ? -1 : 1));
   perInv.set(key, out);
   return out;
+}
+
+/**
+ * The files the shared pass reads: textCandidates, less those `trustPackages` leaves out (`trusted`; the package
+ * database is read first then).
+ */
+export async function passFiles(
+  inv: Inventory,
+  opts: TextScanOptions,
+  packages: () => Promise<PackageDb>,
+): Promise<{ files: Entry[]; trusted: Entry[] }> {
+  const all = textCandidates(inv, opts);
+  if (!opts.trustPackages) return { files: all, trusted: [] };
+  const db = await packages();
+  const files: Entry[] = [];
+  const trusted: Entry[] = [];
+  for (const e of all) (trustedByPackages(db, e.path) ? trusted : files).push(e);
+  return { files, trusted };
 }
 
 /** Whether the content scan skips a file by its type (binary, compressed, images). */
@@ -118,10 +161,12 @@ export interface ScanStats {
   candidates: number;
   read: number;
   binary: number;
+  /** Candidates left unread because a package installed them (`trustPackages`). */
+  trusted: number;
 }
 
-async function runPass(fs: ImageFs, files: Entry[], opts: TextScanOptions, visitors: Visitor[]): Promise<ScanStats> {
-  const stats: ScanStats = { candidates: files.length, read: 0, binary: 0 };
+async function runPass(fs: ImageFs, files: Entry[], trusted: number, opts: TextScanOptions, visitors: Visitor[]): Promise<ScanStats> {
+  const stats: ScanStats = { candidates: files.length + trusted, read: 0, binary: 0, trusted };
   let i = 0;
   while (i < files.length) {
     const chunk: Entry[] = [];
@@ -180,21 +225,22 @@ export class TextPasses {
   constructor(
     private readonly fs: ImageFs,
     private readonly inventory: Inventory,
+    private readonly packages: () => Promise<PackageDb>,
   ) {}
 
   /** A declared rule will read text files with these options. */
   expect(opts: TextScanOptions): TextTicket {
-    const key = `${opts.includeStore}:${opts.maxBytes}`;
+    const key = `${opts.includeStore}:${opts.maxBytes}:${opts.trustPackages}`;
     let pass = this.passes.get(key);
     if (!pass) {
       let start!: () => void;
       const begun = new Promise<void>((resolve) => (start = resolve));
       const p: Pass = { opts, waiting: 0, visitors: [], done: Promise.resolve(null as never), start };
-      p.done = begun.then(() =>
-        p.visitors.length === 0
-          ? { candidates: 0, read: 0, binary: 0 }
-          : runPass(this.fs, textCandidates(this.inventory, p.opts), p.opts, p.visitors),
-      );
+      p.done = begun.then(async () => {
+        if (p.visitors.length === 0) return { candidates: 0, read: 0, binary: 0, trusted: 0 };
+        const { files, trusted } = await passFiles(this.inventory, p.opts, this.packages);
+        return runPass(this.fs, files, trusted.length, p.opts, p.visitors);
+      });
       this.passes.set(key, (pass = p));
     }
     pass.waiting++;

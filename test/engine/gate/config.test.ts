@@ -39,7 +39,7 @@ describe('config', () => {
     ['an unknown top-level field', 'rule:\n  orphaned-home: off\n', 'rule: is not a known field'],
     ['a bad backend', 'backend:\n  name: floppy\n', 'backend.name: must be one of'],
     ['invalid YAML', 'rules: [\n', 'not valid YAML'],
-    ['an option a rule does not take', 'rules:\n  secret-token: [error, { maxBytes: 10 }]\n', "rules.secret-token.options: unknown option 'maxBytes' (it takes scanStore, maxTextBytes)"],
+    ['an option a rule does not take', 'rules:\n  secret-token: [error, { maxBytes: 10 }]\n', "rules.secret-token.options: unknown option 'maxBytes' (it takes scanStore, maxTextBytes, trustPackages)"],
     ['an option of the wrong type', 'rules:\n  secret-token: [error, { maxTextBytes: lots }]\n', 'rules.secret-token.options: option \'maxTextBytes\' must be a number >= 1, not "lots"'],
     ['options for a rule that takes none', 'rules:\n  orphaned-home: [error, { depth: 2 }]\n', "rules.orphaned-home.options: unknown option 'depth' (it takes no options)"],
   ])('%s exits 2 naming the field', async (_name, text, message) => {

@@ -28,8 +28,8 @@ describe('text candidates', () => {
     expect(textCandidates(root.inventory, { includeStore: true, maxBytes: 1 << 20 }).map((e) => e.path)).toContain('/nix/store/aaaa-x/share/y');
   });
   it('reads options from rule configuration', () => {
-    expect(textScanOptions({})).toEqual({ includeStore: false, maxBytes: 1024 * 1024 });
-    expect(textScanOptions({ scanStore: true, maxTextBytes: 10 })).toEqual({ includeStore: true, maxBytes: 10 });
+    expect(textScanOptions({})).toEqual({ includeStore: false, maxBytes: 1024 * 1024, trustPackages: false });
+    expect(textScanOptions({ scanStore: true, maxTextBytes: 10, trustPackages: true })).toEqual({ includeStore: true, maxBytes: 10, trustPackages: true });
   });
   it('calls data with a NUL byte binary', () => {
     expect(isBinary(Buffer.from('a\0b'))).toBe(true);
