@@ -19,7 +19,7 @@ import { createHash } from 'node:crypto';
 import type { Inventory } from '../../inventory.js';
 import { baseName, joinPath, normalizePath, parentOf } from '../../inventory.js';
 import type { ImageFs } from './rule.js';
-import { isStorePath } from './text.js';
+import { DEFAULT_TEXT_MAX_BYTES, isStorePath } from './text.js';
 
 export type Manager = 'dpkg' | 'apk' | 'rpm' | 'nix';
 
@@ -136,7 +136,8 @@ export async function loadPackageDb(fs: ImageFs, inv: Inventory): Promise<Packag
   const notes: string[] = [];
   const pkgs = new Set<string>();
   const canon = canonicalizer(inv);
-  const text = (p: string) => fs.readText(p, { maxBytes: MAX_DB_FILE, cache: false });
+  // The content pass reads these same text files: a small one stays in the audit's cache, so it crosses once.
+  const text = (p: string) => fs.readText(p, { maxBytes: MAX_DB_FILE, cache: (inv.get(p)?.size ?? Infinity) <= DEFAULT_TEXT_MAX_BYTES });
 
   const info = inv.resolve('/var/lib/dpkg/info');
   if (info.ok && info.entry.type === 'dir') {
