@@ -6,12 +6,21 @@
  */
 import type { Finding, Report } from '../../src/types.js';
 import { hostleak, json } from '../helpers/cli.js';
-import { debianRoot, plant, removeRoot } from '../helpers/debian-root.js';
+import { debianRoot, type FakePackage, plant, removeRoot } from '../helpers/debian-root.js';
 import { FAKE_OPENSSH_KEY } from '../helpers/fake-secrets.js';
 import { elfHeader, loginRecord } from '../helpers/records.js';
 
 const elfCore = elfHeader(4);
 const wtmp = loginRecord();
+/** A package with a build path and an example key in files it installs (sitecustomize.py the builder edits later). */
+const PYTHON_STDLIB: FakePackage = {
+  name: 'libpython3.11-stdlib',
+  files: {
+    'usr/lib/python3.11/_sysconfigdata__x86_64-linux-gnu.py': "build_time_vars = {'abs_builddir': '/build/python3.11-Ab12/build-shared'}\n",
+    'usr/lib/python3.11/test/keycert.pem': FAKE_OPENSSH_KEY,
+    'usr/lib/python3.11/sitecustomize.py': "PREFIX = '/usr'\n",
+  },
+};
 const AWS_DOC = 'aws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n';
 
 describe('a Debian-like tree with one instance of every family', () => {
@@ -20,14 +29,7 @@ describe('a Debian-like tree with one instance of every family', () => {
   let stderr: string;
   beforeAll(() => {
     root = debianRoot([
-      {
-        name: 'libpython3.11-stdlib',
-        files: {
-          'usr/lib/python3.11/_sysconfigdata__x86_64-linux-gnu.py': "build_time_vars = {'abs_builddir': '/build/python3.11-Ab12/build-shared'}\n",
-          'usr/lib/python3.11/test/keycert.pem': FAKE_OPENSSH_KEY,
-          'usr/lib/python3.11/sitecustomize.py': "PREFIX = '/usr'\n",
-        },
-      },
+      PYTHON_STDLIB,
       { name: 'npm', files: { 'usr/share/nodejs/npm/lib/utils/config.js': "const gyp = '/build/config.gypi'\n" } },
       { name: 'kmod', files: { 'etc/modules-load.d/modules.conf': { target: '../modules' } } },
       { name: 'python3-botocore', files: { 'usr/share/doc/python3-botocore/examples/s3.py': AWS_DOC } },
@@ -132,14 +134,7 @@ describe('--trust-packages on the same kind of tree', () => {
   let thorough: Finding[];
   beforeAll(() => {
     root = debianRoot([
-      {
-        name: 'libpython3.11-stdlib',
-        files: {
-          'usr/lib/python3.11/_sysconfigdata__x86_64-linux-gnu.py': "build_time_vars = {'abs_builddir': '/build/python3.11-Ab12/build-shared'}\n",
-          'usr/lib/python3.11/test/keycert.pem': FAKE_OPENSSH_KEY,
-          'usr/lib/python3.11/sitecustomize.py': "PREFIX = '/usr'\n",
-        },
-      },
+      PYTHON_STDLIB,
       { name: 'app-conf', files: { 'etc/app/app.conf': 'data = /usr/share/app\n' }, conffiles: ['/etc/app/app.conf'] },
       // a package that ships a filesystem image (a squashfs head)
       { name: 'app-data', files: { 'usr/share/app/data.img': `hsqs${'\0'.repeat(4096)}` } },
