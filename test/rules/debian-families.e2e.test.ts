@@ -4,6 +4,7 @@
  * distribution shipped (packaged files installed unchanged, AWS's documented example keys), an empty apt lock, an
  * empty btmp, /etc/skel and a generic /etc/hosts get none; instance state is still reported.
  */
+import { execFileSync } from 'node:child_process';
 import type { Finding, Report } from '../../src/types.js';
 import { hostleak, json } from '../helpers/cli.js';
 import { debianRoot, type FakePackage, plant, removeRoot } from '../helpers/debian-root.js';
@@ -138,11 +139,15 @@ describe('--trust-packages on the same kind of tree', () => {
       { name: 'app-conf', files: { 'etc/app/app.conf': 'data = /usr/share/app\n' }, conffiles: ['/etc/app/app.conf'] },
       // a package that ships a filesystem image (a squashfs head)
       { name: 'app-data', files: { 'usr/share/app/data.img': `hsqs${'\0'.repeat(4096)}` } },
+      { name: 'app-tool', files: { 'usr/bin/app-tool': '#!/bin/sh\nexec /usr/lib/app/run\n' } },
     ]);
+    // The builder diverts the packaged tool and puts its own in its place: its checksum is not the package's.
+    execFileSync('dpkg-divert', [`--root=${root}`, '--local', '--rename', '--divert', '/usr/bin/app-tool.distrib', '--add', '/usr/bin/app-tool'], { stdio: 'ignore' });
     plant(root, {
       'usr/lib/python3.11/sitecustomize.py': "PREFIX = '/build/python3.11-Ab12/debian/tmp'\n",
       'etc/app/app.conf': 'data = /build/app-src/data\n',
       'usr/local/bin/deploy': '#!/bin/sh\nexport SRC=/build/app-src\n',
+      'usr/bin/app-tool': '#!/bin/sh\nexec /build/app-src/run\n',
       // a disk image no package installed: nested-image still reads its head
       'srv/disk.img': Buffer.concat([Buffer.from('hsqs'), Buffer.alloc(4096)]),
     });
@@ -164,8 +169,8 @@ describe('--trust-packages on the same kind of tree', () => {
     expect(trusting.filter((f) => f.path.startsWith('/usr/lib/python3.11/'))).toEqual([]);
   });
 
-  it('what no package installed, and configuration files under /etc, are still read', () => {
-    expect(paths(trusting, 'build-path-reference')).toEqual(['/etc/app/app.conf', '/usr/local/bin/deploy']);
+  it('what no package installed, configuration files under /etc and a diverted path are still read', () => {
+    expect(paths(trusting, 'build-path-reference')).toEqual(['/etc/app/app.conf', '/usr/bin/app-tool', '/usr/local/bin/deploy']);
     expect(paths(trusting, 'nested-image')).toEqual(['/srv/disk.img']);
   });
 

@@ -4,7 +4,8 @@
  *
  * - dpkg: `/var/lib/dpkg/info/<pkg>.list` (every path a package installed) and `<pkg>.md5sums` (md5 of each regular
  *   file), plus the `Conffiles:` md5s in `/var/lib/dpkg/status`, plus ucf's registry and hashfile
- *   (`/var/lib/ucf/`) for the configuration files maintainer scripts write (Debian's sshd_config).
+ *   (`/var/lib/ucf/`) for the configuration files maintainer scripts write (Debian's sshd_config), plus
+ *   `/var/lib/dpkg/diversions` (a diverted path holds another file than the one its package's checksum describes).
  * - apk (Alpine): `/lib/apk/db/installed` (`P:` package, `F:` folder, `R:` file, `Z:Q1<base64 sha1>` checksum).
  * - rpm: the database (`rpmdb.sqlite`, Berkeley DB `Packages`, ndb `Packages.db`) is recognised but not read: it is a
  *   binary SQLite/BDB file of rpm header blobs, and reading it natively would mean an SQLite reader plus an rpm
@@ -55,7 +56,10 @@ export interface PackageDb {
   /** Why ownership is unknown, if it is (e.g. an rpm database we do not read). */
   notes: string[];
   owner(path: string): { pkg: string; manager: Manager } | undefined;
-  /** A package installed this path and the database records its checksum (what `--trust-packages` trusts). */
+  /**
+   * A package installed this path and the database records its checksum, and no diversion moved that file away
+   * (what `--trust-packages` trusts).
+   */
   checksummed(path: string): boolean;
   /** Where the file came from; pass the contents when you have them all (saves a read). */
   provenance(path: string, data?: Buffer): Promise<Provenance>;
@@ -91,6 +95,17 @@ export function parseDpkgMd5sums(text: string): Array<[string, string]> {
     const m = /^([0-9a-f]{32})\s+(.+)$/.exec(line);
     if (m) out.push([m[2]!, m[1]!]);
   }
+  return out;
+}
+
+/**
+ * The paths `/var/lib/dpkg/diversions` diverts (records of three lines: the diverted path, where the packaged file
+ * went, and the diverting package or `:` for a local diversion).
+ */
+export function parseDpkgDiversions(text: string): string[] {
+  const lines = text.split('\n');
+  const out: string[] = [];
+  for (let i = 0; i + 2 < lines.length; i += 3) if (lines[i]!.startsWith('/')) out.push(lines[i]!);
   return out;
 }
 
@@ -135,6 +150,8 @@ export async function loadPackageDb(fs: ImageFs, inv: Inventory): Promise<Packag
   const read: Manager[] = [];
   const notes: string[] = [];
   const pkgs = new Set<string>();
+  /** Paths dpkg-divert moved the packaged file away from: whatever is there now, the package's checksum is not its. */
+  const diverted = new Set<string>();
   const canon = canonicalizer(inv);
   // The content pass reads these same text files: a small one stays in the audit's cache, so it crosses once.
   const text = (p: string) => fs.readText(p, { maxBytes: MAX_DB_FILE, cache: (inv.get(p)?.size ?? Infinity) <= DEFAULT_TEXT_MAX_BYTES });
@@ -167,7 +184,12 @@ export async function loadPackageDb(fs: ImageFs, inv: Inventory): Promise<Packag
     if (status) for (const [pkg, p, sum] of parseDpkgConffiles(status)) owned.set(canon(p), { pkg, manager: 'dpkg', sum });
     // ucf: configuration files a package's maintainer scripts generate (sshd_config...), not dpkg conffiles. The
     // registry names the package, the hashfile the md5 of what the package wrote.
-    const [registry, hashfile] = await Promise.all([text('/var/lib/ucf/registry'), text('/var/lib/ucf/hashfile')]);
+    const [registry, hashfile, diversions] = await Promise.all([
+      text('/var/lib/ucf/registry'),
+      text('/var/lib/ucf/hashfile'),
+      text('/var/lib/dpkg/diversions'),
+    ]);
+    for (const from of parseDpkgDiversions(diversions ?? '')) diverted.add(canon(from));
     const ucfSums = new Map(parseDpkgMd5sums(hashfile ?? '').map(([p, sum]) => [canon(p), sum] as const));
     for (const line of (registry ?? '').split('\n')) {
       const m = /^(\S+)\s+(\/\S+)\s*$/.exec(line);
@@ -225,7 +247,7 @@ export async function loadPackageDb(fs: ImageFs, inv: Inventory): Promise<Packag
       const o = owned.get(p);
       return o ? { pkg: o.pkg, manager: o.manager } : undefined;
     },
-    checksummed: (p) => owned.get(p)?.sum !== undefined,
+    checksummed: (p) => owned.get(p)?.sum !== undefined && !diverted.has(p),
     provenance,
   };
 }

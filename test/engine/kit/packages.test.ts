@@ -1,4 +1,4 @@
-import { judgeShipped, loadPackageDb, parseApkInstalled, parseDpkgConffiles, provenanceNote } from '../../../src/engine/kit/packages.js';
+import { judgeShipped, loadPackageDb, parseApkInstalled, parseDpkgConffiles, parseDpkgDiversions, provenanceNote } from '../../../src/engine/kit/packages.js';
 import { createImageFs } from '../../../src/engine/runtime/imagefs.js';
 import { createHash } from 'node:crypto';
 import { dirBackend } from '../../../src/backends/dir.js';
@@ -85,6 +85,12 @@ describe('package database', () => {
   it('parses dpkg conffiles, skipping obsolete ones', () => {
     const status = 'Package: a\nStatus: install ok installed\nConffiles:\n /etc/a 0123456789abcdef0123456789abcdef\n /etc/old 0123456789abcdef0123456789abcdef obsolete\nDescription: x\n';
     expect(parseDpkgConffiles(status)).toEqual([['a', '/etc/a', '0123456789abcdef0123456789abcdef']]);
+  });
+
+  it("parses dpkg's diversions: the diverted paths, local or by a package", () => {
+    const text = '/usr/bin/x\n/usr/bin/x.distrib\n:\n/sbin/start-stop-daemon\n/sbin/start-stop-daemon.REAL\nmmdebstrap\n/usr/bin/cut-off\n';
+    expect(parseDpkgDiversions(text)).toEqual(['/usr/bin/x', '/sbin/start-stop-daemon']);
+    expect(parseDpkgDiversions('')).toEqual([]);
   });
 
   it('verifies a real Alpine root against its apk database (Q1 sha1): the stock crontab is alpine-baselayout\'s', () => {
