@@ -41,8 +41,8 @@ export interface TextScanOptions {
   includeStore: boolean;
   maxBytes: number;
   /**
-   * Leave out files a package installed with a recorded checksum, outside /etc (`--trust-packages`): the package
-   * database is taken at its word, unread. Off by default.
+   * Leave out files a package installed with a recorded checksum, outside /etc and not diverted (`--trust-packages`):
+   * the package database is taken at its word, unread. Off by default.
    */
   trustPackages: boolean;
 }
@@ -68,8 +68,8 @@ export const TRUST_PACKAGES_OPTION = {
     type: 'boolean',
     default: false,
     description:
-      'do not read files a package installed with a recorded checksum (dpkg md5sums, apk), outside /etc: a change made ' +
-      'to one after install goes unseen; --trust-packages sets it for every rule',
+      'do not read files a package installed with a recorded checksum (dpkg md5sums, apk), outside /etc and not ' +
+      'diverted: a change made to one after install goes unseen; --trust-packages sets it for every rule',
   },
 } as const satisfies Record<string, RuleOptionSpec>;
 
@@ -84,7 +84,7 @@ export function textScanOptions(options: Record<string, unknown>): TextScanOptio
   return { includeStore, maxBytes, trustPackages: options.trustPackages === true };
 }
 
-/** Files a package installed with a checksum, outside /etc: what `trustPackages` leaves unread. */
+/** Files a package installed with a checksum, outside /etc and not diverted: what `trustPackages` leaves unread. */
 export function trustedByPackages(db: PackageDb, path: string): boolean {
   return !(path === '/etc' || path.startsWith('/etc/')) && db.checksummed(path);
 }
