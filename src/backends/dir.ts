@@ -80,7 +80,8 @@ export async function listTree(root: string, fsName: string): Promise<{ inventor
 async function readOne(realRoot: string, p: string, maxBytes: number): Promise<FileContent> {
   const host = path.join(realRoot, p);
   const dir = await fsp.realpath(path.dirname(host));
-  const expectDir = path.join(realRoot, parentOf(p));
+  // path.join keeps the slash of '/' (a file at the top of the tree): resolve, as realpath does not end in one.
+  const expectDir = path.resolve(realRoot, `.${parentOf(p)}`);
   if (dir !== expectDir) throw new Error(`refusing to read ${p}: a component is not a plain directory`);
   const fh = await fsp.open(host, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
   try {

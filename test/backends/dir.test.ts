@@ -23,6 +23,8 @@ beforeAll(() => {
   symlinkSync('../../../../../../../../' + hostFile, path.join(tree, 'etc/group')); // .. escape
   symlinkSync(hostFile, path.join(tree, 'home/bob/.nix-defexpr/channels'));
   symlinkSync(path.dirname(hostFile), path.join(tree, 'hostdir'));
+  symlinkSync(hostFile, path.join(tree, 'hostfile')); // a link at the top of the tree
+  writeFileSync(path.join(tree, '.env'), 'APP_ENV=production\n'); // a file at the top of the tree
 });
 
 afterAll(() => rmSync(base, { recursive: true, force: true }));
@@ -49,6 +51,14 @@ describe('dir backend on a tree with links to host-only files', () => {
       expect('data' in v).toBe(false); // an Error (from another realm under jest), never content
       expect((v as Error).message).toMatch(/refusing|ELOOP|not a regular file/);
     }
+  });
+
+  it('reads a file at the top of the tree, and still refuses a link there', async () => {
+    const img = await dirBackend.open(tree, {});
+    const res = await img.roots[0]!.readFiles(['/.env', '/hostfile'], 1024);
+    const env = res.get('/.env')!;
+    expect('data' in env && env.data.toString()).toBe('APP_ENV=production\n');
+    expect((res.get('/hostfile') as Error).message).toMatch(/ELOOP|not a regular file/);
   });
 
   it('the host file content appears in no output format', () => {
