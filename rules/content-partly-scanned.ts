@@ -41,6 +41,16 @@ export default defineRule({
           'a change made to one of them after install goes unseen',
         evidence: `trusted=${trusted.length}`,
       });
+    } else if (opts.trustPackages) {
+      // Asked to trust the packages, on an image whose database we cannot read (rpm) or that has none: say so.
+      const db = await packages();
+      if (db.read.length === 0) {
+        report({
+          path: '/',
+          message: `--trust-packages left every file to be searched: ${db.notes[0] ?? 'the image has no dpkg or apk database'}`,
+          evidence: 'trusted=0',
+        });
+      }
     }
   },
 });

@@ -5,6 +5,9 @@
  * empty btmp, /etc/skel and a generic /etc/hosts get none; instance state is still reported.
  */
 import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { Finding, Report } from '../../src/types.js';
 import { hostleak, json } from '../helpers/cli.js';
 import { debianRoot, type FakePackage, plant, removeRoot } from '../helpers/debian-root.js';
@@ -183,5 +186,23 @@ describe('--trust-packages on the same kind of tree', () => {
     expect(note.severity).toBe('info');
     expect(note.message).toMatch(/^3 files a package installed with a recorded checksum were not searched \(--trust-packages\)/);
     expect(thorough.filter((f) => f.ruleId === 'content-partly-scanned')).toEqual([]);
+  });
+
+  it('on an image whose package database is not read (rpm), it says it trusted nothing', () => {
+    const rpmRoot = mkdtempSync(path.join(os.tmpdir(), 'hostleak-rpm-'));
+    try {
+      mkdirSync(path.join(rpmRoot, 'var/lib/rpm'), { recursive: true });
+      writeFileSync(path.join(rpmRoot, 'var/lib/rpm/rpmdb.sqlite'), 'SQLite format 3\0');
+      mkdirSync(path.join(rpmRoot, 'etc/app'), { recursive: true });
+      writeFileSync(path.join(rpmRoot, 'etc/app/app.conf'), 'data = /build/app-src/data\n');
+      const r = hostleak(['scan', rpmRoot, '--backend', 'dir', '--format', 'json', '--fail-on', 'never', '--trust-packages']);
+      const found = json<Report>(r).targets[0]!.findings;
+      expect(found.find((f) => f.ruleId === 'content-partly-scanned')!.message).toBe(
+        '--trust-packages left every file to be searched: rpm database /var/lib/rpm/rpmdb.sqlite found but not read (binary SQLite of rpm headers): file ownership unknown',
+      );
+      expect(found.map((f) => f.ruleId)).toContain('build-path-reference');
+    } finally {
+      rmSync(rpmRoot, { recursive: true, force: true });
+    }
   });
 });
