@@ -11,20 +11,12 @@
  * - xz: xz-decompress, xz-embedded compiled to WebAssembly (14 KB, no native build, maintained by httptoolkit).
  *   Asynchronous only (a web stream), so xz blocks are decoded through `decompressAsync`.
  */
-import { createRequire } from 'node:module';
 import { inflateSync } from 'node:zlib';
 import { decompress as zstdDecompress } from 'fzstd';
+import { lz4js } from '../../lazy.js';
 import { CorruptImageError, UnsupportedImageError } from './source.js';
 
 export type Codec = 'gzip' | 'xz' | 'zstd' | 'lz4';
-
-type Lz4Block = (src: Uint8Array, dst: Uint8Array, sIndex: number, sLength: number, dIndex: number) => number;
-let lz4Decoder: Lz4Block | null = null;
-/** lz4js allocates 5 MB of tables when loaded: loaded on the first lz4 block, not with every audit. */
-function lz4Block(src: Uint8Array, dst: Uint8Array, sIndex: number, sLength: number, dIndex: number): number {
-  lz4Decoder ??= (createRequire(import.meta.url)('lz4js') as { decompressBlock: Lz4Block }).decompressBlock;
-  return lz4Decoder(src, dst, sIndex, sLength, dIndex);
-}
 
 function fail(codec: string, err: unknown): never {
   if (err instanceof CorruptImageError) throw err;
@@ -71,7 +63,7 @@ export function decompressSync(codec: Codec, input: Buffer, maxOut: number, exac
       const dst = Buffer.alloc(maxOut);
       let end: number;
       try {
-        end = lz4Block(input, dst, 0, input.length, 0);
+        end = lz4js().decompressBlock(input, dst, 0, input.length, 0);
       } catch (err) {
         fail('lz4', err);
       }
