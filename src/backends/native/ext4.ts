@@ -92,6 +92,11 @@ interface Inode {
   raw: Buffer | null;
 }
 
+/** An inode object to be filled by `inode()` (a new one, or the directory walk's scratch). */
+function blankInode(): Inode {
+  return { ino: 0, mode: 0, uid: 0, gid: 0, size: 0, mtime: 0, flags: 0, dataSectors: 0, block: EMPTY_BLOCK, raw: null };
+}
+
 export class ExtFs implements NativeFs {
   readonly type: 'ext2' | 'ext3' | 'ext4';
   readonly label: string | null;
@@ -282,7 +287,7 @@ export class ExtFs implements NativeFs {
       const epoch = buf.readUInt32LE(off + 0x88) & 3;
       if (epoch) mtime += epoch * 2 ** 32;
     }
-    const inode: Inode = into ?? { ino: 0, mode: 0, uid: 0, gid: 0, size: 0, mtime: 0, flags: 0, dataSectors: 0, block: EMPTY_BLOCK, raw: null };
+    const inode: Inode = into ?? blankInode();
     inode.ino = ino;
     inode.mode = mode;
     inode.uid = buf.readUInt16LE(off + 0x2) | (buf.readUInt16LE(off + 0x78) << 16);
@@ -565,7 +570,7 @@ export class ExtFs implements NativeFs {
     visited[ROOT_INO >>> 3]! |= 1 << (ROOT_INO & 7);
     const stack: Array<{ idx: number; inode: Inode }> = [{ idx: Inventory.ROOT, inode: root }];
     let count = 1;
-    const scratch: Inode = { ino: 0, mode: 0, uid: 0, gid: 0, size: 0, mtime: 0, flags: 0, dataSectors: 0, block: EMPTY_BLOCK, raw: null };
+    const scratch = blankInode();
     while (stack.length > 0) {
       const { idx: dirIdx, inode } = stack.pop()!;
       // The directory's path only when a problem names it: a path string per directory would outlive the walk.
