@@ -14,9 +14,8 @@
  * the size and a digest of the first 4 KiB lists the identities cached for such files (newest first, at most 8);
  * each is checked against the file: an `extents:` one by re-reading only its ranges (kept in an entry of their own,
  * with a short hint of each range's digest: the check stops at the first range that differs), a `sha256:` one by
- * hashing the file. A change to any byte the audit
- * read, or to the size, gives another identity: a miss, never a stale hit.
- * A file that changed while it was audited (its size, mtime, ctime or inode differ afterwards, or a range read
+ * hashing the file. A change to any byte the audit read, or to the size, gives another identity: a miss, never a
+ * stale hit. A file that changed while it was audited (its size, mtime, ctime or inode differ afterwards, or a range read
  * twice gave other bytes) is not cached.
  * Entries are written atomically as each target finishes (an interrupted run keeps what it did); an unreadable or
  * corrupt entry is a miss and is rewritten.
@@ -121,12 +120,15 @@ function mac(key: Buffer, context: string, payload: string): string {
   return createHmac('sha256', key).update(context).update('\0').update(payload).digest('hex');
 }
 
+/*
+ * Entries are small files, read and written synchronously: an async call per entry waits for the thread pool, which a
+ * busy machine makes slow (ten of them per image cost more than the audit of a small one).
+ */
+
 /** The payload of a sealed entry whose MAC verifies for this context; null for anything else (a miss). */
-async function readSealed<T>(file: string, key: Buffer, context: string): Promise<{ value: T | null; forged: boolean }> {
+function readSealed<T>(file: string, key: Buffer, context: string): { value: T | null; forged: boolean } {
   let sealed: Sealed;
   try {
-    // Small files: read and written synchronously (an async call per entry waits for the thread pool, which a busy
-    // machine makes slow: ten of them per image cost more than the audit of a small one).
     sealed = JSON.parse(readFileSync(file, 'utf8')) as Sealed;
   } catch {
     return { value: null, forged: false };
@@ -147,7 +149,7 @@ async function readSealed<T>(file: string, key: Buffer, context: string): Promis
 /** Directories of entries already made in this process (made again if they went away meanwhile). */
 const madeDirs = new Set<string>();
 
-async function writeSealed(file: string, key: Buffer, context: string, data: unknown): Promise<void> {
+function writeSealed(file: string, key: Buffer, context: string, data: unknown): void {
   const dir = path.dirname(file);
   const payload = JSON.stringify(data);
   const sealed = JSON.stringify({ format: FORMAT, payload, mac: mac(key, context, payload) } satisfies Sealed);
@@ -218,7 +220,7 @@ function validRanges(r: unknown, size: number): r is RangesEntry {
 
 const sameStat = (a: StatKey, b: StatKey) => a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs && a.ino === b.ino;
 
-async function statKey(file: string): Promise<{ key: StatKey; dev: number; isFile: boolean } | null> {
+function statKey(file: string): { key: StatKey; dev: number; isFile: boolean } | null {
   try {
     const st = statSync(file);
     return { key: { size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino }, dev: st.dev, isFile: st.isFile() };
@@ -279,14 +281,14 @@ export class ResultCache {
     return path.join(this.dir, 'index', `${sha(`${size}\0${head}\0${this.rulesHash}`).slice(0, 40)}.json`);
   }
 
-  private async read<T>(file: string, context: string): Promise<T | null> {
-    const { value, forged } = await readSealed<T>(file, this.key, context);
+  private read<T>(file: string, context: string): T | null {
+    const { value, forged } = readSealed<T>(file, this.key, context);
     if (forged) this.forged++;
     return value;
   }
 
-  private async result(target: string, identity: Identity): Promise<TargetResult | null> {
-    const e = await this.read<ResultEntry>(this.resultFile(identity), this.resultContext(identity));
+  private result(target: string, identity: Identity): TargetResult | null {
+    const e = this.read<ResultEntry>(this.resultFile(identity), this.resultContext(identity));
     if (!e || !e.result || typeof e.result !== 'object' || !Array.isArray(e.result.findings)) return null;
     // The target first, as a fresh audit has it (a cached report is byte-identical but for durationMs); the name is
     // always the one asked for, whatever the entry holds.
@@ -294,46 +296,46 @@ export class ResultCache {
     return { target, ...rest };
   }
 
-  private async candidates(size: number, head: string): Promise<Candidate[]> {
-    const e = await this.read<IndexEntry>(this.indexFile(size, head), this.indexContext(size, head));
+  private candidates(size: number, head: string): Candidate[] {
+    const e = this.read<IndexEntry>(this.indexFile(size, head), this.indexContext(size, head));
     return e && Array.isArray(e.candidates) ? e.candidates.filter(validCandidate).slice(0, MAX_CANDIDATES) : [];
   }
 
   /** Only regular files are cached: a directory tree has no cheap identity. */
   async lookup(target: string): Promise<CacheLookup> {
     const none: CacheLookup = { hit: null, via: null, stat: null, head: null, digest: null, log: null };
-    const s = await statKey(target);
+    const s = statKey(target);
     if (!s || !s.isFile) return none;
     const stat = s.key;
-    const known = await this.read<PathEntry>(this.pathFile(target), this.pathContext(target));
+    const known = this.read<PathEntry>(this.pathFile(target), this.pathContext(target));
     if (known && typeof known.identity === 'string' && known.stat && sameStat(known.stat, stat)) {
-      const hit = await this.result(target, known.identity);
+      const hit = this.result(target, known.identity);
       if (hit) return { ...none, hit, via: 'stat', stat };
     }
     const log = new ReadLog(target, s.dev, stat.ino, stat.size);
     const head = headDigest(target);
     let digest: string | null = null;
-    for (const c of await this.candidates(stat.size, head)) {
+    for (const c of this.candidates(stat.size, head)) {
       let identity: Identity | null;
       if (c.kind === 'file') {
         digest ??= await fileDigest(target);
         identity = `sha256:${digest}`;
       } else {
-        const r = await this.read<RangesEntry>(this.rangesFile(c.identity), this.rangesContext(c.identity));
+        const r = this.read<RangesEntry>(this.rangesFile(c.identity), this.rangesContext(c.identity));
         const d = validRanges(r, stat.size) ? extentsDigest(target, stat.size, r.extents, r.hints) : null;
         identity = d && `extents:${d}` === c.identity ? c.identity : null;
       }
-      const hit = identity && (await this.result(target, identity));
+      const hit = identity && this.result(target, identity);
       if (hit) {
-        await this.write(this.pathFile(target), this.pathContext(target), { stat, identity: identity! } satisfies PathEntry);
+        this.write(this.pathFile(target), this.pathContext(target), { stat, identity: identity! } satisfies PathEntry);
         return { hit, via: c.kind === 'file' ? 'digest' : 'extents', stat, head, digest, log: null };
       }
     }
     return { hit: null, via: null, stat, head, digest, log };
   }
 
-  private write(file: string, context: string, data: unknown): Promise<void> {
-    return writeSealed(file, this.key, context, data);
+  private write(file: string, context: string, data: unknown): void {
+    writeSealed(file, this.key, context, data);
   }
 
   /**
@@ -357,18 +359,18 @@ export class ResultCache {
       candidate = { kind: 'file' };
     }
     // What was read must be what the identity and the next run's stat check describe.
-    const after = await statKey(target);
+    const after = statKey(target);
     if (!after || !sameStat(after.key, lookup.stat)) return 'the file changed while it was audited: not cached';
     const head = lookup.head ?? headDigest(target);
-    if (ranges) await this.write(this.rangesFile(identity), this.rangesContext(identity), ranges);
-    await this.write(this.resultFile(identity), this.resultContext(identity), { result: omitTarget(result) } satisfies ResultEntry);
+    if (ranges) this.write(this.rangesFile(identity), this.rangesContext(identity), ranges);
+    this.write(this.resultFile(identity), this.resultContext(identity), { result: omitTarget(result) } satisfies ResultEntry);
     const size = lookup.stat.size;
-    const same = (c: Candidate) => c.kind === candidate.kind && (c.kind === 'file' || c.identity === (candidate as { identity: string }).identity);
-    const rest = (await this.candidates(size, head)).filter((c) => !same(c));
-    await this.write(this.indexFile(size, head), this.indexContext(size, head), {
+    const same = (c: Candidate) => (c.kind === 'file' ? candidate.kind === 'file' : candidate.kind === 'extents' && c.identity === candidate.identity);
+    const rest = this.candidates(size, head).filter((c) => !same(c));
+    this.write(this.indexFile(size, head), this.indexContext(size, head), {
       candidates: [candidate, ...rest].slice(0, MAX_CANDIDATES),
     } satisfies IndexEntry);
-    await this.write(this.pathFile(target), this.pathContext(target), { stat: lookup.stat, identity } satisfies PathEntry);
+    this.write(this.pathFile(target), this.pathContext(target), { stat: lookup.stat, identity } satisfies PathEntry);
     return null;
   }
 }
