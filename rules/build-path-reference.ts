@@ -12,15 +12,14 @@ import {
   type ReportInput,
   textScanOptions,
   forEachEntry,
-  TEXT_SCAN_OPTIONS,
-  TRUST_PACKAGES_OPTION,
+  CONTENT_PASS_OPTIONS,
 } from '../src/engine/kit/index.js';
 
 export default defineRule({
   readsText: true,
   meta: {
     id: 'build-path-reference',
-    options: { ...TEXT_SCAN_OPTIONS, ...TRUST_PACKAGES_OPTION },
+    options: { ...CONTENT_PASS_OPTIONS },
     severity: 'warning',
     tags: ['host-leak', 'build-path'],
     description:

@@ -1,11 +1,11 @@
-import { aggregate, defineRule, type Entry, passFiles, textScanOptions, TEXT_SCAN_OPTIONS, TRUST_PACKAGES_OPTION } from '../src/engine/kit/index.js';
+import { aggregate, defineRule, type Entry, passFiles, textScanOptions, CONTENT_PASS_OPTIONS } from '../src/engine/kit/index.js';
 
 const mib = (n: number) => `${(n / 1024 / 1024).toFixed(n % (1024 * 1024) === 0 ? 0 : 1)} MiB`;
 
 export default defineRule({
   meta: {
     id: 'content-partly-scanned',
-    options: { ...TEXT_SCAN_OPTIONS, ...TRUST_PACKAGES_OPTION },
+    options: { ...CONTENT_PASS_OPTIONS },
     severity: 'info',
     tags: ['coverage'],
     description:

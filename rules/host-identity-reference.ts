@@ -13,15 +13,14 @@ import {
   redactSecrets,
   type ReportInput,
   textScanOptions,
-  TEXT_SCAN_OPTIONS,
-  TRUST_PACKAGES_OPTION,
+  CONTENT_PASS_OPTIONS,
 } from '../src/engine/kit/index.js';
 
 export default defineRule({
   readsText: true,
   meta: {
     id: 'host-identity-reference',
-    options: { ...TEXT_SCAN_OPTIONS, ...TRUST_PACKAGES_OPTION },
+    options: { ...CONTENT_PASS_OPTIONS },
     severity: 'warning',
     tags: ['host-leak', 'host-identity'],
     description:

@@ -1,4 +1,4 @@
-import { defineRule, TEXT_SCAN_OPTIONS, textScanOptions, TRUST_PACKAGES_OPTION, trustedByPackages } from '../src/engine/kit/index.js';
+import { defineRule, CONTENT_PASS_OPTIONS, textScanOptions, trustedByPackages } from '../src/engine/kit/index.js';
 import { MAX_NESTED_CANDIDATES, mayBeImage, NESTED_HEAD, nestedCandidates, nestedImages } from '../src/resolve/nested.js';
 
 export default defineRule({
@@ -7,7 +7,7 @@ export default defineRule({
   readsText: true,
   meta: {
     id: 'nested-image',
-    options: { ...TEXT_SCAN_OPTIONS, ...TRUST_PACKAGES_OPTION },
+    options: { ...CONTENT_PASS_OPTIONS },
     severity: 'info',
     tags: ['coverage'],
     description: 'A file inside the image is itself a disk or filesystem image, whose contents were not audited',

@@ -11,8 +11,7 @@ import {
   textScanOptions,
   forEachEntry,
   type Entry,
-  TEXT_SCAN_OPTIONS,
-  TRUST_PACKAGES_OPTION,
+  CONTENT_PASS_OPTIONS,
 } from '../src/engine/kit/index.js';
 
 /** SSH host keys are baked-ssh-host-key's. */
@@ -30,7 +29,7 @@ export default defineRule({
   readsText: true,
   meta: {
     id: 'private-key',
-    options: { ...TEXT_SCAN_OPTIONS, ...TRUST_PACKAGES_OPTION },
+    options: { ...CONTENT_PASS_OPTIONS },
     severity: 'error',
     tags: ['secret'],
     description: 'A file holds PEM or OpenSSH private key material (always an error inside the world-readable /nix/store)',

@@ -9,8 +9,7 @@ import {
   redact,
   secretsKey,
   type ReportInput,
-  TEXT_SCAN_OPTIONS,
-  TRUST_PACKAGES_OPTION,
+  CONTENT_PASS_OPTIONS,
 } from '../src/engine/kit/index.js';
 
 /** SSH host keys are baked-ssh-host-key's. */
@@ -20,7 +19,7 @@ export default defineRule({
   readsText: true,
   meta: {
     id: 'secret-token',
-    options: { ...TEXT_SCAN_OPTIONS, ...TRUST_PACKAGES_OPTION },
+    options: { ...CONTENT_PASS_OPTIONS },
     severity: 'error',
     tags: ['secret'],
     description: 'A text file holds a token of a well-known format (AWS, GitHub, GitLab, Slack, npm) or a private key',

@@ -2,7 +2,7 @@
 import type { Inventory, ResolveResult } from '../../inventory.js';
 import type { Entry, HostIdentity, RuleMeta, RuleOptionSpec, Severity } from '../../types.js';
 import type { PackageDb } from './packages.js';
-import type { ScanStats, Visitor } from './text.js';
+import { CONTENT_PASS_OPTIONS, type ScanStats, type Visitor } from './text.js';
 
 export type { RuleMeta };
 import type { Accounts } from '../runtime/accounts.js';
@@ -98,8 +98,10 @@ export function defineRule<const O extends Record<string, RuleOptionSpec> = Reco
   if (!rule.meta.description || !rule.meta.remediation) {
     throw new Error(`rule '${rule.meta.id}' needs a description and a remediation`);
   }
-  if (rule.readsText && !(rule.meta.options && 'scanStore' in rule.meta.options && 'maxTextBytes' in rule.meta.options)) {
-    throw new Error(`rule '${rule.meta.id}' reads text files: its meta.options must include TEXT_SCAN_OPTIONS`);
+  // Every option of the pass, so that the command line and the config set them for it as for the others (a rule
+  // without trustPackages would get a pass of its own under --trust-packages, reading every file again).
+  if (rule.readsText && !Object.keys(CONTENT_PASS_OPTIONS).every((o) => rule.meta.options && o in rule.meta.options)) {
+    throw new Error(`rule '${rule.meta.id}' reads text files: its meta.options must include CONTENT_PASS_OPTIONS`);
   }
   return rule as unknown as Rule;
 }

@@ -62,7 +62,7 @@ export const TEXT_SCAN_OPTIONS = {
   },
 } as const satisfies Record<string, RuleOptionSpec>;
 
-/** The option of the rules in the shared content pass (spread into their `meta.options` beside TEXT_SCAN_OPTIONS). */
+/** The option only the shared content pass has (part of CONTENT_PASS_OPTIONS). */
 export const TRUST_PACKAGES_OPTION = {
   trustPackages: {
     type: 'boolean',
@@ -72,6 +72,12 @@ export const TRUST_PACKAGES_OPTION = {
       'diverted: a change made to one after install goes unseen; --trust-packages sets it for every rule',
   },
 } as const satisfies Record<string, RuleOptionSpec>;
+
+/**
+ * The options of every rule in the shared content pass (`readsText`, and rules that report on what it read): one
+ * set, so `--trust-packages` and the config reach them all alike and they stay in one pass.
+ */
+export const CONTENT_PASS_OPTIONS = { ...TEXT_SCAN_OPTIONS, ...TRUST_PACKAGES_OPTION } as const;
 
 /**
  * Text-scan options from a rule's configuration: `scanStore` (also set by `--scan-store`), `maxTextBytes` and

@@ -3,7 +3,7 @@ import { defineRule } from '../../../src/engine/kit/rule.js';
 import { aggregate } from '../../../src/engine/kit/aggregate.js';
 import { hostTerms, matchTerms } from '../../../src/engine/kit/identity.js';
 import { makeAccounts, parsePasswd } from '../../../src/engine/runtime/accounts.js';
-import { isBinary, TEXT_SCAN_OPTIONS, textCandidates, textScanOptions } from '../../../src/engine/kit/text.js';
+import { CONTENT_PASS_OPTIONS, isBinary, TEXT_SCAN_OPTIONS, textCandidates, textScanOptions } from '../../../src/engine/kit/text.js';
 import { builtinRules } from '../../../rules/index.js';
 import { BASE_PASSWD, memoryRoot, withAccounts } from '../../helpers/tree.js';
 import { FAKE_GITHUB_TOKEN } from '../../helpers/fake-secrets.js';
@@ -59,7 +59,7 @@ describe('shared content pass', () => {
     const seen: string[] = [];
     const late = defineRule({
       readsText: true,
-      meta: { id: 'late-reader', severity: 'info', tags: [], description: 'test', remediation: 'test', references: [], options: { ...TEXT_SCAN_OPTIONS } },
+      meta: { id: 'late-reader', severity: 'info', tags: [], description: 'test', remediation: 'test', references: [], options: { ...CONTENT_PASS_OPTIONS } },
       async check(ctx) {
         await ctx.packages();
         await new Promise((r) => setTimeout(r, 20));
@@ -71,6 +71,14 @@ describe('shared content pass', () => {
     expect(findings.map((f) => `${f.ruleId} ${f.path}`)).toEqual(['secret-token /etc/token']);
     expect(seen).toEqual(['/etc/app.conf', '/etc/big', '/etc/blob', '/etc/group', '/etc/passwd', '/etc/token']);
     expect(root.reads.filter((b) => b.includes('/etc/app.conf'))).toHaveLength(1);
+  });
+
+  it('a rule in the pass declares every option of the pass (or --trust-packages would give it a full pass of its own)', () => {
+    const meta = { id: 'partial-reader', severity: 'info' as const, tags: [], description: 'test', remediation: 'test', references: [] };
+    expect(() => defineRule({ readsText: true, meta: { ...meta, options: { ...TEXT_SCAN_OPTIONS } }, check() {} })).toThrow(
+      "rule 'partial-reader' reads text files: its meta.options must include CONTENT_PASS_OPTIONS",
+    );
+    expect(() => defineRule({ readsText: true, meta: { ...meta, options: { ...CONTENT_PASS_OPTIONS } }, check() {} })).not.toThrow();
   });
 
   it('a rule that reads text files without declaring it crashes as a finding, and never holds up the pass', async () => {
