@@ -1,5 +1,6 @@
 /**
- * Seeded, bounded fuzzing of the native reader: byte mutations of small ext4, vfat, qcow2, squashfs, iso9660 and erofs images and of
+ * Seeded, bounded fuzzing of the native reader: byte mutations of small ext4, vfat, qcow2 (zlib; zstd and extended L2),
+ * squashfs, iso9660 and erofs images and of
  * an ext4 image in each disk container (VHD dynamic and fixed, VHDX clean and with a log to replay, VMDK sparse and
  * stream-optimized, VDI), mostly in each format's metadata (the windows below), some anywhere. In strict mode every
  * case must return or throw one of our errors; a
@@ -46,7 +47,7 @@ for (let i = 0; i < Number(casesArg); i++) {
   process.stderr.write('case ' + i + '\\n');
   try {
     const file = new m.BufferSource(buf);
-    const Container = { qcow2: m.Qcow2Source, vhd: m.VhdSource, 'vhd-fixed': m.VhdSource, vhdx: m.VhdxSource, 'vhdx-log': m.VhdxSource,
+    const Container = { qcow2: m.Qcow2Source, 'qcow2-l2': m.Qcow2Source, 'qcow2-zstd-l2': m.Qcow2Source, vhd: m.VhdSource, 'vhd-fixed': m.VhdSource, vhdx: m.VhdxSource, 'vhdx-log': m.VhdxSource,
       vmdk: m.VmdkSource, 'vmdk-stream': m.VmdkSource, vdi: m.VdiSource }[kind];
     const src = Container ? new Container(file) : file;
     await m.nativeSupports(src);
@@ -103,6 +104,13 @@ beforeAll(() => {
     images[kind] = path.join(tmp, `${kind}.img`);
     execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', format, ...(options ? ['-o', options] : []), images.ext4, images[kind]!]);
   };
+  // Extended L2 entries (subcluster bitmaps), plain and with zstd-compressed clusters: header, tables, then data.
+  images['qcow2-l2'] = path.join(tmp, 'disk-l2.qcow2');
+  execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', '-o', 'extended_l2=on,cluster_size=16384', images.ext4, images['qcow2-l2']]);
+  hot['qcow2-l2'] = [[0, 6 * 16384]];
+  images['qcow2-zstd-l2'] = path.join(tmp, 'disk-zstd-l2.qcow2');
+  execFileSync('qemu-img', ['convert', '-c', '-f', 'raw', '-O', 'qcow2', '-o', 'extended_l2=on,compression_type=zstd,cluster_size=16384', images.ext4, images['qcow2-zstd-l2']]);
+  hot['qcow2-zstd-l2'] = [[0, 4 * 16384], [0, Number.MAX_SAFE_INTEGER]];
   convert('vhd', 'vpc', 'subformat=dynamic');
   hot.vhd = [[0, 4096], [-512, 512]];
   convert('vhd-fixed', 'vpc', 'subformat=fixed');
@@ -153,6 +161,8 @@ d('native reader fuzzing', () => {
     ['ext2', 2],
     ['vfat', 3],
     ['qcow2', 4],
+    ['qcow2-l2', 23],
+    ['qcow2-zstd-l2', 24],
     ['vhd', 16],
     ['vhd-fixed', 17],
     ['vhdx', 18],

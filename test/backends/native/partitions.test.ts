@@ -1,7 +1,7 @@
 /**
  * Partition tables and qcow2 for the native reader: GPT and MBR (extended + logical) disks made with sfdisk, with
- * filesystems copied into their partitions; the same disks converted to qcow2 (v2, v3, compressed) must list
- * identically. Oracles: sfdisk's JSON dump (start, size, name, uuid) and blkid on each partition.
+ * filesystems copied into their partitions; the same disks converted to qcow2 (v2, v3, zlib or zstd compressed,
+ * extended L2 entries) must list identically. Oracles: sfdisk's JSON dump (start, size, name, uuid) and blkid on each partition.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
@@ -12,7 +12,7 @@ import { TargetError } from '../../../src/errors.js';
 import { buildInlineTree } from '../../helpers/native-trees.js';
 import { requireTool } from '../../helpers/tools.js';
 
-requireTool('sfdisk', 'mke2fs', 'mkfs.vfat', 'mcopy', 'qemu-img', 'blkid');
+requireTool('sfdisk', 'mke2fs', 'mkfs.vfat', 'mcopy', 'qemu-img', 'qemu-io', 'blkid');
 const d = describe;
 
 let tmp: string;
@@ -164,6 +164,9 @@ d('native partition tables and qcow2', () => {
     ['qcow2 v2', ['-o', 'compat=0.10']],
     ['qcow2 v3 compressed', ['-c', '-o', 'compat=1.1']],
     ['qcow2 small clusters', ['-c', '-o', 'cluster_size=4096']],
+    ['qcow2 zstd compressed', ['-c', '-o', 'compression_type=zstd']],
+    ['qcow2 extended L2', ['-o', 'extended_l2=on']],
+    ['qcow2 extended L2 zstd compressed', ['-c', '-o', 'extended_l2=on,compression_type=zstd,cluster_size=16384']],
   ])('%s lists exactly like the raw disk', async (_name, opts) => {
     const q = path.join(tmp, `disk-${opts.join('')}.qcow2`);
     execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', ...opts, gptImg, q]);
@@ -172,6 +175,26 @@ d('native partition tables and qcow2', () => {
     expect(qc.problems).toEqual([]);
     expect(summary(qc.views)).toEqual(summary(raw.views));
     expect(qc.reads).toEqual(raw.reads);
+  });
+
+  it('reads extended L2 subclusters as qemu does: allocated, zero and unallocated ones in one cluster', () => {
+    // qemu-io writes and zeroes parts of 64 KiB clusters (2 KiB subclusters); a zeroed subcluster keeps its old
+    // host bytes, so reading it as data would show 0xbb where qemu reads zeros.
+    const q = path.join(tmp, 'subclusters.qcow2');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-o', 'extended_l2=on,cluster_size=65536', q, '4M']);
+    const writes = ['write -P 0xaa 2048 4096', 'write -P 0xbb 70000 100000', 'write -z 80000 8192', 'write -P 0xcc 1048576 65536', 'write -z 1060000 6000'];
+    execFileSync('qemu-io', ['-f', 'qcow2', ...writes.flatMap((w) => ['-c', w]), q], { stdio: 'ignore' });
+    const raw = path.join(tmp, 'subclusters.raw');
+    execFileSync('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', q, raw]);
+    const want = readFileSync(raw);
+    const src = openNativeSource(q);
+    expect(src.size).toBe(want.length);
+    expect(src.read(0, src.size).equals(want)).toBe(true);
+    // Reads that start and end inside subclusters.
+    for (const [o, n] of [[2047, 2], [79999, 8194], [69000, 3000], [1059999, 6002]] as const) {
+      expect(src.read(o, n).equals(want.subarray(o, o + n))).toBe(true);
+    }
+    expect(want.subarray(80000, 88192).every((b) => b === 0)).toBe(true);
   });
 
   it('refuses a qcow2 with a backing file, naming the reason, without opening it', async () => {
