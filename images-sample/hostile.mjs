@@ -155,6 +155,59 @@ export const CASES = {
     patch(f, 0x4c, b);
     return { file: f, expect: 3, reason: /differencing/ };
   },
+  // The host boundary: paths a target names must stay inside it.
+  // A result folder whose hydra-build-products names a product through a symlinked folder (`sub -> host dir`), a
+  // store path through it, and a host path directly; a product link out of it; and no product of its own.
+  'result-symlinked-folder': (dir) => {
+    const host = hostDisk(dir);
+    const result = path.join(dir, 'result');
+    mkdirSync(path.join(result, 'nix-support'), { recursive: true });
+    symlinkSync(path.dirname(host), path.join(result, 'sub'));
+    const lines = [
+      `file raw-image ${result}/sub/${path.basename(host)}`,
+      `file raw-image /nix/store/0000000000000000000000000000000a-fake/sub/${path.basename(host)}`,
+      `file raw-image ${host}`,
+    ];
+    writeFileSync(path.join(result, 'nix-support/hydra-build-products'), lines.join('\n') + '\n');
+    return { file: result, expect: 3, reason: /neither a root tree/ };
+  },
+  'result-link-out': (dir) => {
+    const host = hostDisk(dir);
+    const result = path.join(dir, 'result');
+    mkdirSync(result, { recursive: true });
+    symlinkSync(host, path.join(result, 'disk.raw'));
+    return { file: result, expect: 3, reason: /neither a root tree/ };
+  },
+  // A hydra line naming a host path that does not exist: must read exactly like one that does (no existence oracle).
+  'result-missing-host': (dir) => {
+    const result = path.join(dir, 'result');
+    mkdirSync(path.join(result, 'nix-support'), { recursive: true });
+    symlinkSync(path.join(dir, 'no-such-host-dir'), path.join(result, 'sub'));
+    writeFileSync(path.join(result, 'nix-support/hydra-build-products'), `file raw-image ${result}/sub/host-secret.raw\n`);
+    return { file: result, expect: 3, reason: /neither a root tree/ };
+  },
+  // A VMDK descriptor as a member of an archive: --allow-backing-file must not reach it (it names a host disk).
+  'tar-vmdk-descriptor': (dir) => {
+    const host = hostDisk(dir);
+    const tree = path.join(dir, 'tartree');
+    mkdirSync(tree, { recursive: true });
+    writeFileSync(path.join(tree, 'disk.vmdk'), textDescriptor(`RW ${SECTORS} FLAT "${host}" 0`, '#'.repeat(79).concat('\n').repeat(1024)));
+    const f = path.join(dir, 'descriptor.tar');
+    run('tar', ['-cf', f, '-C', tree, 'disk.vmdk']);
+    return { file: f, expect: 3, reason: /extent file/ };
+  },
+  // A VMDK descriptor found inside a filesystem image: --nested --allow-backing-file must not make qemu read the host.
+  'nested-vmdk-descriptor': (dir) => {
+    const host = hostDisk(dir);
+    const tree = path.join(dir, 'nested-tree');
+    mkdirSync(path.join(tree, 'etc'), { recursive: true });
+    mkdirSync(path.join(tree, 'images'), { recursive: true });
+    writeFileSync(path.join(tree, 'etc/hostname'), 'image\n');
+    writeFileSync(path.join(tree, 'images/disk.vmdk'), textDescriptor(`RW ${SECTORS} FLAT "${host}" 0`, '#'.repeat(79).concat('\n').repeat(64)));
+    const f = path.join(dir, 'outer.ext4');
+    run('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', tree, f, '8M']);
+    return { file: f, expect: 3, reason: /extent file/ };
+  },
 };
 
 /**

@@ -60,6 +60,14 @@ function autoImageBackend(opts: BackendOptions): Backend {
   };
 }
 
+/**
+ * The backend for images found inside a target (archive members, nested images): `--allow-backing-file` applies to
+ * the images the user named, never to these, so an image inside one can never make qemu open a host file.
+ */
+function foundImageBackend(opts: BackendOptions): Backend {
+  return autoImageBackend({ ...opts, allowBackingFile: false });
+}
+
 export async function pickBackend(target: string, choice: BackendChoice, opts: BackendOptions = {}): Promise<Backend> {
   if (choice === 'dir') return dirBackend;
   if (choice === 'guestfs') {
@@ -67,12 +75,12 @@ export async function pickBackend(target: string, choice: BackendChoice, opts: B
     return createGuestfsBackend({ ...opts.guestfs, allowBackingFile: opts.allowBackingFile });
   }
   if (choice === 'native') return createNativeBackend({ allowBackingFile: opts.allowBackingFile });
-  const images = autoImageBackend(opts);
   // Folders and archives are resolved into what they hold (src/resolve/); image files go to the image backends.
+  const found = foundImageBackend(opts);
   const resolved = await resolveBackend(target, dirBackend, (file, label, o) =>
-    images.open(file, { ...o, verbose: o.verbose && ((m: string) => o.verbose!(`${label}: ${m}`)) }),
+    found.open(file, { ...o, verbose: o.verbose && ((m: string) => o.verbose!(`${label}: ${m}`)) }),
   );
-  return resolved ?? images;
+  return resolved ?? autoImageBackend(opts);
 }
 
 /** Run the rules over every root of an opened image. */
@@ -130,7 +138,7 @@ export async function scanTarget(target: string, opts: ScanOptions & Pick<StoreO
     opts.verbose?.(`${target}: phase open: ${Date.now() - t0} ms (${image.backend} backend)`);
     let audited = new Set<string>();
     if (opts.nested) {
-      const images = autoImageBackend(opts);
+      const images = foundImageBackend(opts);
       const n = await withNestedRoots(image, {
         verbose: verbose && ((msg: string) => verbose(`${target}: ${msg}`)),
         openImage: (file, label) => images.open(file, { verbose: verbose && ((msg: string) => verbose(`${target}: ${label}: ${msg}`)) }),

@@ -15,6 +15,7 @@ import type { Backend } from '../backends/backend.js';
 import { detectBuffer } from '../image/detect.js';
 import { openTarArchive, type ArchiveOptions } from './archive.js';
 import { dirBlobs, openContainer } from './container.js';
+import { boundaryOf, nixStoreDir } from './boundary.js';
 import { containerLayout, looksLikeRootTree } from './shape.js';
 import { isTarHeader, sniffRange, wholeFile } from './stream.js';
 import type { Compression } from '../image/detect.js';
@@ -50,29 +51,30 @@ export type FolderShape =
   | { kind: 'products'; files: string[]; via: 'hydra-build-products' | 'contents' }
   | { kind: 'neither'; reason: string };
 
-/** Files named by nix-support/hydra-build-products (`file <type> <path>` lines) that exist inside the folder. */
-async function hydraProducts(dir: string): Promise<string[] | null> {
+/**
+ * Products named by nix-support/hydra-build-products (`file <type> <path>` lines), relative to the folder. A product
+ * is named by its store path; the folder is (a link to) that store path, or a copy of it. Whether each stays inside
+ * the folder is the boundary's to decide (src/resolve/boundary.ts).
+ */
+async function hydraProducts(dir: string, real: string): Promise<string[] | null> {
   let text: string;
   try {
-    text = await fsp.readFile(path.join(dir, 'nix-support', 'hydra-build-products'), 'utf8');
+    const file = await boundaryOf(dir).then((b) => b.resolve('nix-support/hydra-build-products'));
+    text = await fsp.readFile(file, 'utf8');
   } catch {
     return null;
   }
-  const real = await fsp.realpath(dir);
   const out: string[] = [];
+  const store = nixStoreDir();
   for (const line of text.split('\n')) {
     const m = /^\s*file\s+\S+\s+(\S+)/.exec(line);
     if (!m) continue;
     const p = m[1]!;
-    // A product is named by its store path; the folder is (a link to) that store path, or a copy of it.
-    let rel: string | null = null;
-    if (p.startsWith(real + '/')) rel = p.slice(real.length + 1);
-    else {
-      const store = /^\/nix\/store\/[^/]+\/(.+)$/.exec(p);
-      if (store) rel = store[1]!;
+    if (p.startsWith(real + '/')) out.push(p.slice(real.length + 1));
+    else if (p.startsWith(store + '/')) {
+      const rel = p.slice(store.length + 1).split('/').slice(1).join('/');
+      if (rel) out.push(rel);
     }
-    if (!rel || rel.split('/').some((c) => c === '..' || c === '')) continue;
-    out.push(rel);
   }
   return out;
 }
@@ -88,14 +90,17 @@ export async function classifyFolder(dir: string, isTarget: (file: string) => Pr
     if (st?.isDirectory()) dirs.push(n);
   }
   if (looksLikeRootTree(dirs)) return { kind: 'root-tree' };
-  const products = await hydraProducts(dir);
+  // Every product is a path the folder names: through the host boundary, never to a host file outside it.
+  const boundary = await boundaryOf(dir);
+  const products = await hydraProducts(dir, boundary.real);
   const auditable = async (rels: string[]) => {
     const out: string[] = [];
     for (const rel of rels) {
-      const full = path.join(dir, rel);
-      const st = await fsp.stat(full).catch(() => null);
-      if (st?.isFile() && (await isTarget(full))) out.push(rel);
-      else if (st?.isDirectory() && (await fsp.stat(path.join(full, 'oci-layout')).catch(() => null))) out.push(rel);
+      const host = await boundary.tryResolve(rel);
+      if (!host) continue;
+      const st = await fsp.stat(host).catch(() => null);
+      if (st?.isFile() && (await isTarget(host))) out.push(rel);
+      else if (st?.isDirectory() && (await fsp.lstat(path.join(host, 'oci-layout')).catch(() => null))?.isFile()) out.push(rel);
     }
     return out;
   };

@@ -58,7 +58,7 @@ describe('OCI layout folders', () => {
     mkdirSync(dir);
     for (const f of ['oci-layout', 'index.json']) cpSync(path.join(SAMPLES, 'leaky-oci', f), path.join(dir, f));
     symlinkSync(outside, path.join(dir, 'blobs'));
-    await expect(openContainer(dirBlobs(dir), 'oci-layout', {})).rejects.toThrow(/leads out of the layout folder/);
+    await expect(openContainer(dirBlobs(dir), 'oci-layout', {})).rejects.toThrow(/symlinked folder is not followed/);
   });
 });
 
