@@ -123,6 +123,10 @@ function parser(): Argv {
           type: 'string',
           describe: 'SARIF automationDetails.id (code-scanning category; default: from the target names, without versions)',
         })
+        .option('fail-on', {
+          choices: FAIL_ON_VALUES as string[],
+          describe: 'the gate the JUnit report mirrors: findings below it are not failures (default: error, or the config)',
+        })
         .option('color', { type: 'boolean', describe: 'colour the text report' })
         .option('config', { alias: 'c', type: 'string', describe: 'config file (rule settings for rule metadata)' })
         .option('rules-dir', { type: 'string', describe: 'declarative rules the report may name' }),

@@ -45,7 +45,7 @@ describe('typos and bad numbers: exit 2, one line, a suggestion', () => {
     [['scna', 'x'], "hostleak: unknown command 'scna': did you mean scan?"],
     [['scan', 'x', '--formt', 'json'], "hostleak: unknown option '--formt' for scan: did you mean --format?"],
     [['rules', '--fromat', 'json'], "hostleak: unknown option '--fromat' for rules: did you mean --format?"],
-    [['scan', 'x', '--format', 'sarf'], "hostleak: --format 'sarf' is not one of text, json, jsonl, sarif, junit, github, markdown, html: did you mean sarif?"],
+    [['scan', 'x', '--format', 'sarf'], "hostleak: --format 'sarf' is not one of text, json, jsonl, sarif, junit, github, markdown, html, gitlab: did you mean sarif?"],
     [['scan', 'x', '--jobs', 'abc'], "hostleak: --jobs takes a whole number >= 1, not 'abc'"],
     [['scan', 'x', '--jobs', '0'], "hostleak: --jobs takes a whole number >= 1, not '0'"],
     [['scan', 'x', '--jobs', '1.5'], "hostleak: --jobs takes a whole number >= 1, not '1.5'"],

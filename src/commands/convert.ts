@@ -2,7 +2,7 @@
 import { EXIT_OK, EXIT_USAGE } from '../exit.js';
 import { render, type FormatName } from '../reporters/index.js';
 import { readReport } from './report-file.js';
-import { prepareGate, wantColor, writeOutput, type CommandContext, type RunResult } from './context.js';
+import { failOnFrom, prepareGate, wantColor, writeOutput, type CommandContext, type RunResult } from './context.js';
 
 export async function convertCommand(ctx: CommandContext): Promise<RunResult> {
   const { args, cwd } = ctx;
@@ -13,6 +13,7 @@ export async function convertCommand(ctx: CommandContext): Promise<RunResult> {
     color: output ? false : wantColor(ctx),
     rules: gate.rules.map((r) => r.rule.meta),
     sarifCategory: args['sarif-category'] as string | undefined,
+    failOn: failOnFrom(args, gate),
   });
   const failed = await writeOutput(text, output, cwd);
   if (failed) return { exitCode: EXIT_USAGE, stdout: '', stderr: failed };

@@ -22,6 +22,7 @@ export async function mergeCommand(ctx: CommandContext): Promise<RunResult> {
     color: output ? false : wantColor(ctx),
     rules: gate.rules.map((r) => r.rule.meta),
     sarifCategory: ctx.args['sarif-category'] as string | undefined,
+    failOn: failOnFrom(args, gate),
   });
   const failed = await writeOutput(text, output, cwd);
   if (failed) return { exitCode: EXIT_USAGE, stdout: '', stderr: failed };

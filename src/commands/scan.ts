@@ -102,6 +102,7 @@ export async function scanCommand(ctx: CommandContext): Promise<RunResult> {
     color: output ? false : wantColor(ctx),
     rules: rules.map((r) => r.rule.meta),
     sarifCategory: ctx.args['sarif-category'] as string | undefined,
+    failOn: failOnFrom(args, gate),
   });
   verbose?.(`phase report: ${Date.now() - t0} ms (${format})`);
   const failed = await writeOutput(text, output, cwd);

@@ -1,5 +1,7 @@
 /** Reporters are pure: (report, options) -> string. They never write or set exit codes. */
+import type { FailOn } from '../exit.js';
 import type { Report, RuleMeta } from '../types.js';
+import { formatGitlab } from './gitlab.js';
 import { formatGithub } from './github.js';
 import { formatHtml } from './html.js';
 import { formatJson } from './json.js';
@@ -10,8 +12,8 @@ import { formatJsonl } from './jsonl.js';
 import { formatMarkdown } from './markdown.js';
 import { loadRuleDocs } from './rule-docs.js';
 
-export type FormatName = 'text' | 'json' | 'jsonl' | 'sarif' | 'junit' | 'github' | 'markdown' | 'html';
-export const FORMATS: readonly FormatName[] = ['text', 'json', 'jsonl', 'sarif', 'junit', 'github', 'markdown', 'html'];
+export type FormatName = 'text' | 'json' | 'jsonl' | 'sarif' | 'junit' | 'github' | 'markdown' | 'html' | 'gitlab';
+export const FORMATS: readonly FormatName[] = ['text', 'json', 'jsonl', 'sarif', 'junit', 'github', 'markdown', 'html', 'gitlab'];
 
 export interface FormatOptions {
   color: boolean;
@@ -21,6 +23,8 @@ export interface FormatOptions {
   sarifCategory?: string;
   /** Rule doc pages by id (SARIF help.markdown); loaded for SARIF when absent. */
   ruleDocs?: ReadonlyMap<string, string>;
+  /** The gate's threshold (JUnit fails only the findings at or above it); default `error`. */
+  failOn?: FailOn;
 }
 
 export function render(format: FormatName, report: Report, opts: FormatOptions): string {
@@ -38,12 +42,14 @@ export function render(format: FormatName, report: Report, opts: FormatOptions):
         ruleDocs: opts.ruleDocs ?? loadRuleDocs(opts.rules ?? []),
       });
     case 'junit':
-      return formatJunit(report, { rules: opts.rules ?? [] });
+      return formatJunit(report, { rules: opts.rules ?? [], failOn: opts.failOn });
     case 'github':
       return formatGithub(report, { rules: opts.rules });
     case 'markdown':
       return formatMarkdown(report, { rules: opts.rules });
     case 'html':
       return formatHtml(report);
+    case 'gitlab':
+      return formatGitlab(report, { rules: opts.rules });
   }
 }

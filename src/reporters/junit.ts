@@ -1,10 +1,12 @@
 /**
  * JUnit XML for CI test views (GitLab `artifacts:reports:junit`, Jenkins, Azure, ...): one <testsuite> per target,
- * one <testcase> per enabled rule. A rule with findings fails with exactly one <failure> (JUnit's schema allows one;
- * Jenkins, Azure and the GitHub JUnit actions show only the first, GitLab keeps one per classname + name) whose
- * message counts the findings and whose body lists every one of them; a rule without findings passes, so the view
- * shows both. A target that could not be audited completely adds an `audit` testcase
- * with an <error>; when it was not audited at all, the rule testcases are <skipped>.
+ * one <testcase> per enabled rule. The report mirrors the gate: a rule with findings at or above `--fail-on` fails
+ * with exactly one <failure> (JUnit's schema allows one; Jenkins, Azure and the GitHub JUnit actions show only the
+ * first, GitLab keeps one per classname + name) whose message counts those findings and whose body lists every one
+ * of them; findings below the threshold (all of them under `--fail-on never`) do not fail the case, they are listed
+ * in its <system-out> and counted in a `below-fail-on` property, so the test view is green exactly when the gate
+ * is. A rule without findings passes. A target that could not be audited completely adds an `audit` testcase with
+ * an <error> (exit 3 whatever the threshold); when it was not audited at all, the rule testcases are <skipped>.
  */
 import { createRequire } from 'node:module';
 import type { create as Create } from 'xmlbuilder2';
@@ -16,11 +18,14 @@ const create: typeof Create = ((...args: Parameters<typeof Create>) => {
   return (xmlCreate as (...a: unknown[]) => unknown)(...args);
 }) as typeof Create;
 import type { XMLBuilder } from 'xmlbuilder2/lib/interfaces.js';
+import { atOrAbove, type FailOn } from '../exit.js';
 import { RULE_CRASHED, SEVERITY_RANK, type Finding, type Report, type RuleMeta, type TargetResult } from '../types.js';
 import { helpUriFor, rulesForReport } from './rule-docs.js';
 
 export interface JunitOptions {
   rules: readonly RuleMeta[];
+  /** The gate's threshold: findings below it are not failures (default `error`, the CLI's default). */
+  failOn?: FailOn;
 }
 
 /** Characters XML 1.0 cannot carry at all, even escaped: dropped (image data can contain anything). */
@@ -47,13 +52,14 @@ interface Counts {
   skipped: number;
 }
 
-function suite(parent: XMLBuilder, t: TargetResult, rules: readonly RuleMeta[]): Counts {
+function suite(parent: XMLBuilder, t: TargetResult, rules: readonly RuleMeta[], failOn: FailOn): Counts {
   const metas = rulesForReport(rules, t.findings);
   const c: Counts = { tests: 0, failures: 0, errors: 0, skipped: 0 };
   const s = parent.ele('testsuite', { name: xmlSafe(t.target) });
   const props = s.ele('properties');
   props.ele('property', { name: 'status', value: t.status });
   props.ele('property', { name: 'backend', value: t.backend ?? '' });
+  props.ele('property', { name: 'fail-on', value: failOn });
   for (const fs of t.filesystems) {
     props.ele('property', {
       name: 'filesystem',
@@ -80,8 +86,10 @@ function suite(parent: XMLBuilder, t: TargetResult, rules: readonly RuleMeta[]):
       continue;
     }
     const mine = t.findings.filter((f) => f.ruleId === meta.id);
-    const active = mine.filter((f) => !f.suppressed);
+    const active = mine.filter((f) => !f.suppressed && atOrAbove(f.severity, failOn));
+    const below = mine.filter((f) => !f.suppressed && !atOrAbove(f.severity, failOn));
     const suppressed = mine.filter((f) => f.suppressed);
+    if (below.length > 0) tc.ele('properties').ele('property', { name: 'below-fail-on', value: String(below.length) });
     if (active.length > 0) {
       if (meta.id === RULE_CRASHED) c.errors++;
       else c.failures++;
@@ -98,6 +106,7 @@ function suite(parent: XMLBuilder, t: TargetResult, rules: readonly RuleMeta[]):
     const out: string[] = [meta.description];
     const help = helpUriFor(meta);
     if (help) out.push(`docs: ${help}`);
+    for (const f of below) out.push(`below --fail-on ${failOn}: ${failureText(f)}`);
     for (const f of suppressed) {
       out.push(`suppressed (${f.suppressed!.kind}: ${f.suppressed!.reason}): ${f.path}: ${f.message}`);
     }
@@ -119,7 +128,7 @@ export function formatJunit(report: Report, opts: JunitOptions): string {
   const total: Counts = { tests: 0, failures: 0, errors: 0, skipped: 0 };
   let ms = 0;
   for (const t of report.targets) {
-    const c = suite(root, t, opts.rules);
+    const c = suite(root, t, opts.rules, opts.failOn ?? 'error');
     total.tests += c.tests;
     total.failures += c.failures;
     total.errors += c.errors;

@@ -80,6 +80,15 @@ export function stableTargetName(target: string): string {
     .replace(/(^|\/)[-_.]+/g, '$1');
 }
 
+/**
+ * A finding's fingerprint in one image: its own (what identifies the leak) combined with the image's stable name, so
+ * it survives a rebuild and the same leak in two images stays two alerts (SARIF partialFingerprints, GitLab Code
+ * Quality).
+ */
+export function imageFingerprint(target: string, f: Pick<Finding, 'ruleId' | 'path' | 'fingerprint'>): string {
+  return createHash('sha256').update(`${stableTargetName(target)}\0${fingerprint(f)}`).digest('hex');
+}
+
 /** The default category: `hostleak/<stable name>/` for one target, a digest of the sorted names for several. */
 export function defaultCategory(targets: readonly string[]): string {
   const names = [...new Set(targets.map(stableTargetName))].sort();
@@ -124,7 +133,7 @@ function region(f: Finding): Json {
   return r;
 }
 
-function result(t: TargetResult, f: Finding, ruleIndex: number, targetKey: string): Json {
+function result(t: TargetResult, f: Finding, ruleIndex: number): Json {
   const text = `${f.message} (in ${t.target})`;
   const r: Json = {
     ruleId: f.ruleId,
@@ -141,7 +150,7 @@ function result(t: TargetResult, f: Finding, ruleIndex: number, targetKey: strin
       },
     ],
     partialFingerprints: {
-      [FINGERPRINT_KEY]: createHash('sha256').update(`${targetKey}\0${fingerprint(f)}`).digest('hex'),
+      [FINGERPRINT_KEY]: imageFingerprint(t.target, f),
     },
     properties: {
       target: t.target,
@@ -188,10 +197,7 @@ export function formatSarif(report: Report, opts: SarifOptions): string {
   const metas = rulesForReport(opts.rules, report.targets.flatMap((t) => t.findings));
   const index = new Map(metas.map((m, i) => [m.id, i]));
   const score = new Map(metas.map((m) => [m.id, securitySeverity(m)]));
-  const all = report.targets.flatMap((t) => {
-    const key = stableTargetName(t.target);
-    return t.findings.map((f) => ({ t, f, key }));
-  });
+  const all = report.targets.flatMap((t) => t.findings.map((f) => ({ t, f })));
   const max = opts.maxResults ?? MAX_RESULTS;
   let kept = all;
   if (all.length > max) {
@@ -249,7 +255,7 @@ export function formatSarif(report: Report, opts: SarifOptions): string {
       resultsTotal: all.length,
       resultsIncluded: kept.length,
     },
-    results: kept.map(({ t, f, key }) => result(t, f, index.get(f.ruleId)!, key)),
+    results: kept.map(({ t, f }) => result(t, f, index.get(f.ruleId)!)),
   };
   const log = { $schema: SARIF_SCHEMA_URI, version: '2.1.0', runs: [run] };
   return JSON.stringify(log, null, 2) + '\n';

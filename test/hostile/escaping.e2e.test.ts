@@ -36,7 +36,7 @@ function csvFields(text: string): string[] {
 }
 
 describe('output injection', () => {
-  it.each(['text', 'json', 'jsonl', 'sarif', 'junit', 'github', 'html'])('%s: no control byte reaches a terminal format, no token anywhere', (format) => {
+  it.each(['text', 'json', 'jsonl', 'sarif', 'junit', 'github', 'html', 'gitlab'])('%s: no control byte reaches a terminal format, no token anywhere', (format) => {
     const m = record(`output-injection scan ${format}`, runMeasured(['scan', file, '--format', format, '--backend', 'native']));
     expect(m.status).toBe(1);
     expect(m.stdout + m.stderr).not.toContain(FAKE_TOKEN);

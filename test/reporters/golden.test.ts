@@ -19,6 +19,7 @@ const EXT: Record<string, string> = {
   github: 'github.txt',
   markdown: 'md',
   html: 'html',
+  gitlab: 'gitlab.json',
 };
 
 /** Remove what changes from run to run: durations, and the repository's absolute location. */

@@ -1,9 +1,13 @@
-/** JUnit XML from real scans: well-formed, one suite per target, one case per enabled rule, findings as failures. */
+/**
+ * JUnit XML from real scans: well-formed, one suite per target, one case per enabled rule, findings at or above
+ * --fail-on as failures (the gate), the others listed in the case's output.
+ */
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { formatJunit, xmlSafe } from '../../src/reporters/junit.js';
 import type { Report } from '../../src/types.js';
-import { cli, SAMPLES, TEST_HOST } from '../helpers/gate.js';
+import { cli, SAMPLES, scratch, TEST_HOST } from '../helpers/gate.js';
 import { builtinRules } from '../../rules/index.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -21,7 +25,8 @@ function parse(xml: string): any {
 
 describe('junit', () => {
   it('is well-formed, with a suite per target, a case per enabled rule and a failure per finding', async () => {
-    const r = await cli(['scan', path.join(SAMPLES, 'leaky'), path.join(SAMPLES, 'clean'), '--format', 'junit', ...TEST_HOST]);
+    // --fail-on info: every finding counts, so every rule with findings fails.
+    const r = await cli(['scan', path.join(SAMPLES, 'leaky'), path.join(SAMPLES, 'clean'), '--format', 'junit', '--fail-on', 'info', ...TEST_HOST]);
     expect(r.exitCode).toBe(1);
     const doc = parse(r.stdout);
     const suites = doc.testsuites.testsuite;
@@ -57,6 +62,60 @@ describe('junit', () => {
     expect(Number(clean.failures)).toBe(0);
     expect(Number(doc.testsuites.tests)).toBe(2 * ruleIds.length);
     expect(Number(doc.testsuites.failures)).toBe(failing.length);
+  });
+
+  it('mirrors the gate: findings below --fail-on are not failures but stay visible; --fail-on never has none', async () => {
+    const leaky = path.join(SAMPLES, 'leaky');
+    const json = JSON.parse((await cli(['scan', leaky, '--format', 'json', ...TEST_HOST])).stdout);
+    const findings = json.targets[0].findings;
+    const rulesWith = (sev: string) => new Set(findings.filter((f: any) => f.severity === sev).map((f: any) => f.ruleId));
+    const errorRules = rulesWith('error');
+    const warningOnly = [...rulesWith('warning')].filter((r) => !errorRules.has(r));
+    expect(warningOnly.length).toBeGreaterThan(0);
+    const suiteFor = async (extra: string[]) => {
+      const r = await cli(['scan', leaky, '--format', 'junit', ...TEST_HOST, ...extra]);
+      return { code: r.exitCode, s: parse(r.stdout).testsuites.testsuite[0], xml: r.stdout };
+    };
+    const failingCases = (s: any) => s.testcase.filter((c: any) => c.failure).map((c: any) => c.name).sort();
+    const prop = (c: any, name: string) => c.properties?.property?.find((p: any) => p.name === name)?.value;
+
+    // Default (error): exit 1, only the rules with an error finding fail; a warning-only rule passes, listed.
+    const byDefault = await suiteFor([]);
+    expect(byDefault.code).toBe(1);
+    expect(failingCases(byDefault.s)).toEqual([...errorRules].sort());
+    const w = byDefault.s.testcase.find((c: any) => c.name === warningOnly[0]);
+    expect(w.failure).toBeUndefined();
+    const below = findings.filter((f: any) => f.ruleId === warningOnly[0]);
+    expect(prop(w, 'below-fail-on')).toBe(String(below.length));
+    for (const f of below) expect(w['system-out']).toContain(`below --fail-on error: warning: ${f.path}`);
+    expect(byDefault.s.properties.property.find((p: any) => p.name === 'fail-on').value).toBe('error');
+    // A rule with error and warning findings fails with the errors only; the warnings are in its output.
+    for (const c of byDefault.s.testcase.filter((x: any) => x.failure)) expect(c.failure[0].type).toBe('error');
+
+    // --fail-on warning: the warning rules fail too.
+    const warning = await suiteFor(['--fail-on', 'warning']);
+    expect(warning.code).toBe(1);
+    expect(failingCases(warning.s)).toEqual([...new Set([...errorRules, ...warningOnly])].sort());
+
+    // --fail-on never: exit 0 and no failure at all, every finding still listed.
+    const never = await suiteFor(['--fail-on', 'never']);
+    expect(never.code).toBe(0);
+    expect(Number(never.s.failures)).toBe(0);
+    expect(failingCases(never.s)).toEqual([]);
+    expect(never.xml).not.toContain('<failure');
+    for (const f of findings) expect(never.xml).toContain(`below --fail-on never: ${f.severity}: ${f.path}`);
+
+    // convert mirrors the gate it is told, like scan.
+    const s = scratch();
+    try {
+      const saved = path.join(s.dir, 'report.json');
+      writeFileSync(saved, JSON.stringify(json));
+      const converted = await cli(['convert', saved, '--format', 'junit', '--fail-on', 'never']);
+      expect(converted.exitCode).toBe(0);
+      expect(converted.stdout.replace(/ time="[\d.]+"/g, '')).toBe(never.xml.replace(/ time="[\d.]+"/g, ''));
+    } finally {
+      s.cleanup();
+    }
   });
 
   it('shows a target that could not be audited as an error', async () => {
@@ -97,7 +156,7 @@ describe('junit', () => {
         },
       ],
     };
-    const xml = formatJunit(report, { rules: builtinRules.map((r) => r.meta) });
+    const xml = formatJunit(report, { rules: builtinRules.map((r) => r.meta), failOn: 'warning' });
     const doc = parse(xml);
     const tc = doc.testsuites.testsuite[0].testcase.find((c: any) => c.name === 'orphaned-home');
     expect(tc.failure[0]['#text']).toContain('<&>');
