@@ -5,7 +5,7 @@
  * the leaky and the clean sample disk images.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { runCompositeAction, runSteps, type ActionRun } from './helpers/actions-runner.js';
@@ -15,7 +15,8 @@ import { securitySeverity } from '../src/reporters/security.js';
 import { builtinRules } from '../rules/index.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
-const UPLOAD = 'github/codeql-action/upload-sarif@v3';
+const UPLOAD = 'github/codeql-action/upload-sarif@v4';
+const ARTIFACT = 'actions/upload-artifact@v7';
 const HOST = { 'host-user': 'bob', 'host-home': '/home/bob', 'host-name': 'bobs-laptop' };
 
 describe('action.yml as GitHub runs it', () => {
@@ -23,6 +24,8 @@ describe('action.yml as GitHub runs it', () => {
   let actionDir: string;
   const validate = sarifValidator();
   const uploaded: any[] = [];
+  /** What upload-artifact was handed, per run: the artifact's name and the files under its path. */
+  const artifacts: Array<{ name: string; files: string[]; dir: string }> = [];
 
   beforeAll(() => {
     s = scratch('hostleak-action-');
@@ -31,11 +34,12 @@ describe('action.yml as GitHub runs it', () => {
   }, 300_000);
   afterAll(() => s.cleanup());
 
-  function run(name: string, inputs: Record<string, string>): ActionRun {
+  function run(name: string, inputs: Record<string, string>, setup?: (workspace: string) => void): ActionRun {
     const workspace = path.join(s.dir, name, 'workspace');
     const runnerTemp = path.join(s.dir, name, 'temp');
     mkdirSync(workspace, { recursive: true });
     mkdirSync(runnerTemp, { recursive: true });
+    setup?.(workspace);
     return runCompositeAction(actionDir, {
       inputs,
       workspace,
@@ -47,6 +51,12 @@ describe('action.yml as GitHub runs it', () => {
           uploaded.push(log);
           const runs = log.runs.length;
           return { ok: validate(log) === true && runs <= 20 };
+        },
+        // upload-artifact with if-no-files-found: error fails on a path with nothing in it.
+        [ARTIFACT]: (w) => {
+          const files = existsSync(w.path!) ? readdirSync(w.path!).sort() : [];
+          artifacts.push({ name: w.name!, files, dir: w.path! });
+          return { ok: w['if-no-files-found'] === 'error' && files.length > 0 };
         },
       },
     });
@@ -69,6 +79,7 @@ describe('action.yml as GitHub runs it', () => {
       ['Set up hostleak', 'success'],
       ['Audit', 'success'],
       ['Upload SARIF', 'success'],
+      ['Upload reports', 'success'],
       ['Gate', 'failure'],
     ]);
     expect(step(r, 'Gate').exitCode).toBe(1);
@@ -87,6 +98,17 @@ describe('action.yml as GitHub runs it', () => {
     expect(log.runs[0].results).toHaveLength(findings.length);
     expect(existsSync(junit)).toBe(true);
     expect(r.outputs.junit).toBe(junit);
+    // The reports are kept as the artifact: JSON, HTML, SARIF, JUnit.
+    expect(artifacts.at(-1)).toEqual({
+      name: 'hostleak-reports',
+      dir: path.join(s.dir, 'leaky', 'temp', 'hostleak'),
+      files: ['hostleak.sarif', 'junit.xml', 'report.html', 'report.json'],
+    });
+    expect(readFileSync(r.outputs.html!, 'utf8')).toMatch(/^<!doctype html>/i);
+    // JUnit mirrors the gate (fail-on error): the failing cases are the rules with an error finding.
+    const xml = readFileSync(junit, 'utf8');
+    const failingRules = [...xml.matchAll(/<testcase [^>]*name="([a-z0-9-]+)"[^>]*>\s*(?:<properties>[\s\S]*?<\/properties>\s*)?<failure/g)].map((m) => m[1]).sort();
+    expect(failingRules).toEqual([...new Set(findings.filter((f: any) => f.severity === 'error').map((f: any) => f.ruleId))].sort());
 
     // Annotations: the most important first, at most 10 per level, and one notice counting the rest.
     const cmds = step(r, 'Audit').commands;
@@ -120,6 +142,7 @@ describe('action.yml as GitHub runs it', () => {
       ['Set up hostleak', 'success'],
       ['Audit', 'success'],
       ['Upload SARIF', 'success'],
+      ['Upload reports', 'success'],
       ['Gate', 'success'],
     ]);
     expect(r.outputs['exit-code']).toBe('0');
@@ -138,12 +161,77 @@ describe('action.yml as GitHub runs it', () => {
     expect(step(r, 'Audit').commands.map((c) => c.level)).toEqual(['error']);
   }, 180_000);
 
+  it('upload-sarif false: no SARIF handed to code scanning, the reports still kept as an artifact, the Gate still fails with 1', () => {
+    const before = uploaded.length;
+    const r = run('no-sarif', {
+      targets: path.join(SAMPLES, 'leaky.raw'),
+      ...HOST,
+      'upload-sarif': 'false',
+      'artifact-name': 'image-audit',
+      'fail-on': 'never',
+      junit: 'junit.xml',
+    });
+    expect(r.steps.map((x) => [x.name, x.conclusion])).toEqual([
+      ['Install libguestfs', 'skipped'],
+      ['Set up hostleak', 'success'],
+      ['Audit', 'success'],
+      ['Upload SARIF', 'skipped'],
+      ['Upload reports', 'success'],
+      ['Gate', 'success'],
+    ]);
+    expect(uploaded.length).toBe(before);
+    expect(artifacts.at(-1)!.name).toBe('image-audit');
+    expect(artifacts.at(-1)!.files).toEqual(['hostleak.sarif', 'junit.xml', 'report.html', 'report.json']);
+    // --fail-on never: exit 0 and a JUnit report without a single failure, every finding still listed.
+    expect(r.outputs['exit-code']).toBe('0');
+    const xml = readFileSync(path.join(s.dir, 'no-sarif', 'workspace', 'junit.xml'), 'utf8');
+    expect(xml).not.toContain('<failure');
+    expect(xml).toContain('below --fail-on never: error: /home/bob');
+
+    // The same with the default threshold: still no SARIF upload, and the Gate fails the job with 1.
+    const gated = run('no-sarif-gated', { targets: path.join(SAMPLES, 'leaky.raw'), ...HOST, 'upload-sarif': 'false' });
+    expect(uploaded.length).toBe(before);
+    expect(step(gated, 'Upload SARIF').conclusion).toBe('skipped');
+    expect(step(gated, 'Upload reports').conclusion).toBe('success');
+    expect(step(gated, 'Gate').exitCode).toBe(1);
+    expect(gated.conclusion).toBe('failure');
+  }, 300_000);
+
+  it('a baseline that does not exist yet: the first run writes it, says so and passes; a rebuild then passes against it', () => {
+    const base = 'ci/hostleak.baseline.json';
+    const first = run('baseline', { targets: path.join(SAMPLES, 'leaky.raw'), ...HOST, baseline: base }, (w) => mkdirSync(path.join(w, 'ci')));
+    const workspace = path.join(s.dir, 'baseline', 'workspace');
+    const written = JSON.parse(readFileSync(path.join(workspace, base), 'utf8'));
+    const report = JSON.parse(readFileSync(first.outputs.report!, 'utf8'));
+    expect(written.findings).toHaveLength(report.targets[0].findings.length);
+    expect(first.outputs['baseline-written']).toBe(base);
+    const said = step(first, 'Audit').commands.filter((c) => c.level === 'warning' && c.message.includes('did not exist'));
+    expect(said).toHaveLength(1);
+    expect(said[0]!.message).toContain(`baseline ${base} did not exist: this run wrote it`);
+    expect(artifacts.at(-1)!.files).toContain('hostleak.baseline.json');
+    expect(first.outputs['exit-code']).toBe('0');
+    expect(step(first, 'Gate').conclusion).toBe('success');
+
+    // The next build of the same image (a rebuild: new ids, keys, store hashes) with the committed baseline passes
+    // without a word about it; write-baseline refreshes a baseline into another file (the same leaks, another format).
+    const second = run('baseline', { targets: path.join(SAMPLES, 'leaky-rebuilt.raw'), ...HOST, baseline: base });
+    expect(step(second, 'Audit').commands.filter((c) => c.message.includes('did not exist'))).toEqual([]);
+    expect(second.outputs['baseline-written']).toBe('');
+    expect(second.outputs['exit-code']).toBe('0');
+    const other = run('baseline', { targets: path.join(SAMPLES, 'leaky-fixed.vhd'), ...HOST, baseline: base, 'write-baseline': 'refreshed.json' });
+    expect(existsSync(path.join(workspace, 'refreshed.json'))).toBe(true);
+    expect(other.outputs['baseline-written']).toBe('refreshed.json');
+    expect(other.outputs['exit-code']).toBe('0');
+    expect(JSON.parse(readFileSync(path.join(workspace, 'refreshed.json'), 'utf8')).findings.length).toBeGreaterThan(0);
+  }, 300_000);
+
   it('a usage error (an unknown flag in args) writes no report and fails the Gate with 2', () => {
     const r = run('usage', { targets: path.join(SAMPLES, 'clean.raw'), args: '--no-such-flag' });
     expect(step(r, 'Audit').conclusion).toBe('success');
     expect(r.outputs['exit-code']).toBe('2');
     expect(r.outputs.sarif).toBe('');
     expect(step(r, 'Upload SARIF').conclusion).toBe('skipped');
+    expect(step(r, 'Upload reports').conclusion).toBe('skipped');
     expect(step(r, 'Gate').exitCode).toBe(2);
   }, 180_000);
 
@@ -159,6 +247,7 @@ describe('action.yml as GitHub runs it', () => {
     // hostleak on the PATH, as the recipe assumes: the release tree's binary.
     writeFileSync(path.join(bin, 'hostleak'), `#!/bin/sh\nexec node ${JSON.stringify(path.join(actionDir, 'dist', 'src', 'bin', 'hostleak.js'))} "$@"\n`, { mode: 0o755 });
     const sarifs: string[] = [];
+    const kept: string[][] = [];
     const { run: r } = runSteps(steps, {
       workspace,
       runnerTemp,
@@ -169,13 +258,20 @@ describe('action.yml as GitHub runs it', () => {
           const log: any = JSON.parse(readFileSync(path.join(workspace, w.sarif_file!), 'utf8'));
           return { ok: validate(log) === true };
         },
+        [ARTIFACT]: (w) => {
+          const files = w.path!.split('\n').filter(Boolean);
+          kept.push(files);
+          return { ok: files.every((f) => existsSync(path.join(workspace, f))) };
+        },
       },
     });
     expect(r.steps.map((x) => [x.name, x.conclusion, x.exitCode])).toEqual([
       ['hostleak', 'success', 0],
       ['Upload SARIF', 'success', 0],
+      ['Keep the reports', 'success', 0],
       ['Gate', 'failure', 1],
     ]);
+    expect(kept).toEqual([['hostleak.json', 'hostleak.html', 'hostleak.sarif']]);
     expect(r.steps[0]!.outputs.code).toBe('1');
     expect(sarifs).toEqual(['hostleak.sarif']);
     expect(r.steps[0]!.commands.filter((c) => c.level === 'error')).toHaveLength(10);

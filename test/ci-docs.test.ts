@@ -30,15 +30,19 @@ describe('CI recipes', () => {
     expect(action.runs.using).toBe('composite');
     expect(action.inputs.targets.required).toBe(true);
     const uses = action.runs.steps.map((s: any) => s.uses).filter(Boolean);
-    expect(uses).toEqual(expect.arrayContaining([expect.stringMatching(/^github\/codeql-action\/upload-sarif@/)]));
+    expect(uses).toEqual(expect.arrayContaining(['github/codeql-action/upload-sarif@v4', 'actions/upload-artifact@v7']));
+    // Every input a user sets has a default or is required, and the docs' input table names each one.
+    const md = readFileSync(path.join(REPO_ROOT, 'docs', 'ci.md'), 'utf8');
+    for (const name of Object.keys(action.inputs)) expect([name, md.includes(`\`${name}\``)]).toEqual([name, true]);
     const script = action.runs.steps.map((s: any) => s.run ?? '').join('\n').replace(/"\$\{(scan|common)\[@\]\}"/g, '');
     const calls = invocations(script.replace(/hostleak "\$\{scan\[@\]\}"/g, 'hostleak scan'));
     const scanArgs = script.match(/scan\+=\(--[a-z-]+/g)!.map((s: string) => s.slice('scan+=(--'.length));
     const commonArgs = script.match(/common\+=\(--[a-z-]+/g)!.map((s: string) => s.slice('common+=(--'.length));
+    const gateArgs = script.match(/gate\+=\(--[a-z-]+/g)!.map((s: string) => s.slice('gate+=(--'.length));
     const scanFlags = await flagsOf('scan');
     const convertFlags = await flagsOf('convert');
     for (const f of [...scanArgs, ...commonArgs]) expect(scanFlags).toContain(f);
-    for (const f of commonArgs) expect(convertFlags).toContain(f);
+    for (const f of [...commonArgs, ...gateArgs]) expect(convertFlags).toContain(f);
     expect(calls.filter((c) => c.command === 'convert').length).toBeGreaterThanOrEqual(3);
     for (const c of calls) for (const f of c.flags) expect(c.command === 'scan' ? scanFlags : convertFlags).toContain(f);
   });
