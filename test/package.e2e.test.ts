@@ -40,7 +40,7 @@ afterAll(() => {
 describe('the packed npm package', () => {
   it('holds only runtime files, with LICENSE and the package metadata', () => {
     const list = execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' }).trim().split('\n');
-    expect(list).toEqual(expect.arrayContaining(['package/LICENSE', 'package/README.md', 'package/package.json', 'package/dist/src/bin/hostleak.js']));
+    expect(list).toEqual(expect.arrayContaining(['package/LICENSE', 'package/README.md', 'package/package.json', 'package/dist/src/bin/hostleak.js', 'package/docs/report.schema.json']));
     expect(list.filter((f) => f.endsWith('.map') || (f.endsWith('.ts') && !f.endsWith('.d.ts')))).toEqual([]);
     expect(list.filter((f) => /^package\/(test|images-sample|bench|scripts|\.ci)\//.test(f))).toEqual([]);
     const pj = JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')) as Record<string, unknown>;

@@ -1,36 +1,47 @@
 /**
  * Saved reports read back (`convert` takes a `--format json` report; `merge` takes JSON or jsonl shards): one
- * reader, one strictness. Every target and finding is checked before a reporter sees it; a bad file is a
- * ReportFileError naming the file and the place (exit 2).
+ * reader, one strictness. The whole file is validated against the published schema of the report
+ * (docs/report.schema.json, shipped in the package) before a reporter sees any of it: every field has its type
+ * (numbers are numbers: a `durationMs` or `line` that is HTML never reaches the HTML or markdown report), no field
+ * is unknown. A bad file is a ReportFileError naming the file and the field (exit 2).
  */
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, readFileSync } from 'node:fs';
 import path from 'node:path';
+import type { SchemaObject } from 'ajv';
+import { validate } from '../engine/gate/schema.js';
 import { ReportFileError } from '../errors.js';
-import { SEVERITIES, type Report, type TargetResult } from '../types.js';
+import { PACKAGE_ROOT } from '../paths.js';
+import type { Report, TargetResult } from '../types.js';
 
-const STATUSES: readonly string[] = ['ok', 'partial', 'failed'];
+/** Where the report's JSON Schema is published (in the repository and in the npm package). */
+export const REPORT_SCHEMA_FILE = path.join(PACKAGE_ROOT, 'docs', 'report.schema.json');
 
-/** What is wrong with a would-be target result, or null when it is one (missing `filesystems` is filled in). */
-function targetProblem(v: unknown, where: string): string | null {
-  const t = v as Partial<TargetResult> | null;
-  if (!t || typeof t !== 'object' || typeof t.target !== 'string' || !Array.isArray(t.findings) || !STATUSES.includes(t.status!)) {
-    return `${where}: not a target result`;
+let schemas: { report: SchemaObject; target: SchemaObject } | null = null;
+/** The report's schema, and the one of a single target (a jsonl line), loaded on first use. */
+function reportSchemas(): { report: SchemaObject; target: SchemaObject } {
+  if (!schemas) {
+    const report = JSON.parse(readFileSync(REPORT_SCHEMA_FILE, 'utf8')) as SchemaObject;
+    schemas = { report, target: { definitions: report.definitions as SchemaObject, $ref: '#/definitions/target' } };
   }
-  for (const [j, f] of t.findings.entries()) {
-    if (!f || typeof f.ruleId !== 'string' || typeof f.path !== 'string' || !(SEVERITIES as readonly string[]).includes(f.severity)) {
-      return `${where}.findings[${j}]: not a finding`;
-    }
-  }
-  t.filesystems ??= [];
-  return null;
+  return schemas;
 }
 
-function checkedTargets(targets: unknown[], file: string): TargetResult[] {
-  targets.forEach((t, i) => {
-    const problem = targetProblem(t, `${file}: targets[${i}]`);
-    if (problem) throw new ReportFileError(problem);
-  });
-  return targets as TargetResult[];
+/** Reports written before `filesystems` existed still load: it is filled in (as empty) before validation. */
+function fillDefaults(doc: unknown, isTarget: boolean): void {
+  const targets = isTarget ? [doc] : ((doc as { targets?: unknown } | null)?.targets ?? []);
+  if (!Array.isArray(targets)) return;
+  for (const t of targets) if (t && typeof t === 'object' && !Array.isArray(t)) (t as Partial<TargetResult>).filesystems ??= [];
+}
+
+/** Throws a one-line ReportFileError unless `doc` is a valid report (or target result, for a jsonl line). */
+function checked<T>(doc: unknown, kind: 'report' | 'target', where: string): T {
+  fillDefaults(doc, kind === 'target');
+  const problem = validate(reportSchemas()[kind], doc);
+  if (problem) {
+    const what = kind === 'report' ? 'hostleak JSON report' : 'hostleak target result';
+    throw new ReportFileError(`${where}: not a valid ${what}: ${problem.field} ${problem.message}`);
+  }
+  return doc as T;
 }
 
 async function readText(file: string, cwd: string): Promise<string> {
@@ -56,8 +67,7 @@ export async function readReport(file: string, cwd: string): Promise<Report> {
     throw new ReportFileError(`${file}: not JSON (${(err as Error).message})`);
   }
   if (!isReport(data)) throw new ReportFileError(`${file}: not a hostleak JSON report (version 1)`);
-  checkedTargets(data.targets, file);
-  return data;
+  return checked<Report>(data, 'report', file);
 }
 
 /** The target results of a JSON report, or of jsonl lines (one target result per line), for `hostleak merge`. */
@@ -70,7 +80,7 @@ export function parseReportText(text: string, file: string): TargetResult[] {
   } catch {
     doc = undefined; // maybe jsonl
   }
-  if (isReport(doc)) return checkedTargets(doc.targets, file);
+  if (isReport(doc)) return checked<Report>(doc, 'report', file).targets;
   const lines = doc === undefined ? trimmed.split('\n') : [trimmed];
   return lines.map((line, i) => {
     let v: unknown;
@@ -79,8 +89,7 @@ export function parseReportText(text: string, file: string): TargetResult[] {
     } catch {
       throw new ReportFileError(`${file}:${i + 1}: not a hostleak JSON or jsonl report`);
     }
-    if (targetProblem(v, `${file}:${i + 1}`)) throw new ReportFileError(`${file}:${i + 1}: not a hostleak target result`);
-    return v as TargetResult;
+    return checked<TargetResult>(v, 'target', `${file}:${i + 1}`);
   });
 }
 

@@ -70,10 +70,10 @@ describe('golden output', () => {
     const s = scratch();
     try {
       const bad = path.join(s.dir, 'r.json');
-      writeFileSync(bad, JSON.stringify({ version: 1, targets: [{ target: 'x', status: 'ok', findings: [{ ruleId: 3 }] }] }));
+      writeFileSync(bad, JSON.stringify({ version: 1, tool: { name: 'hostleak', version: '0.1.0' }, targets: [{ target: 'x', status: 'ok', error: null, backend: null, durationMs: 0, findings: [{ ruleId: 3 }] }] }));
       const r = await cli(['convert', bad, '--format', 'sarif']);
       expect(r.exitCode).toBe(2);
-      expect(r.stderr).toContain('targets[0].findings[0]: not a finding');
+      expect(r.stderr).toContain('not a valid hostleak JSON report: targets[0].findings[0].');
       const missing = await cli(['convert', path.join(s.dir, 'nope.json'), '--format', 'sarif']);
       expect(missing.exitCode).toBe(2);
       expect(missing.stderr).toContain('cannot read (ENOENT)');

@@ -255,7 +255,7 @@ describe('cache authentication', () => {
 describe('merge input', () => {
   it('reads JSON reports and jsonl lines, and names the bad line', () => {
     const t = { target: 'a', status: 'ok', error: null, backend: 'dir', durationMs: 1, filesystems: [], findings: [] };
-    expect(parseReportText(JSON.stringify({ version: 1, tool: {}, targets: [t] }), 'r.json')).toEqual([t]);
+    expect(parseReportText(JSON.stringify({ version: 1, tool: { name: 'hostleak', version: '0.1.0' }, targets: [t] }), 'r.json')).toEqual([t]);
     expect(parseReportText(`${JSON.stringify(t)}\n${JSON.stringify({ ...t, target: 'b' })}\n`, 'r.jsonl')).toHaveLength(2);
     expect(() => parseReportText('{"x":1}\nnot json', 'bad.jsonl')).toThrow('bad.jsonl:1');
   });
