@@ -83,7 +83,11 @@ export async function pickBackend(target: string, choice: BackendChoice, opts: B
   return resolved ?? autoImageBackend(opts);
 }
 
-/** Run the rules over every root of an opened image. */
+/**
+ * Run the rules over every root of an opened image. A file the rules, the content pass, the package database or the
+ * accounts meant to read and could not becomes one of the image's problems (see UnreadFiles): the target is then
+ * `partial`, whichever backend or reader failed.
+ */
 export async function auditImage(
   image: OpenedImage,
   opts: Pick<ScanOptions, 'rules' | 'host' | 'verbose'>,
@@ -98,6 +102,7 @@ export async function auditImage(
     opts.verbose?.(`${label}: ${root.inventory.size} entries, ${run.filesRead} files read in ${run.batches} batches`);
     if (run.packages) opts.verbose?.(`${label}: ${describePackageDb(run.packages)}`);
     for (const f of run.findings) findings.push(f);
+    if (run.unread) image.problems.push(run.unread);
   }
   return sortFindings(findings);
 }

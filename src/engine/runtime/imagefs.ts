@@ -3,6 +3,7 @@
  * (one `readFiles` call per distinct byte limit, pipelined into the one appliance for guestfs), and each file is read
  * at most once per audit.
  */
+import { oneLine } from '../../errors.js';
 import type { FileContent, ImageRoot } from '../../types.js';
 import type { ImageFs, ReadOptions, ReadResult } from '../kit/rule.js';
 
@@ -20,12 +21,42 @@ export interface ImageFsStats {
   filesRead: number;
 }
 
-export function createImageFs(root: ImageRoot): ImageFs & { stats: ImageFsStats } {
+/** Unread files named in a problem line; the rest are counted. */
+export const UNREAD_NAMED = 3;
+
+/**
+ * Regular files the audit asked for and did not get (a read error, an encoding or layout the reader does not decode,
+ * an extent outside the image, a budget): every read of the audit passes here, so this is the one place that keeps
+ * an unread file from passing as clean. Each rule, the content pass, the package database and the accounts see
+ * `null` for such a file; the audit turns the record into a problem, which makes the target `partial`.
+ */
+export class UnreadFiles {
+  private readonly named: Array<{ path: string; reason: string }> = [];
+  private readonly seen = new Set<string>();
+  add(path: string, reason: string): void {
+    if (this.seen.has(path)) return;
+    this.seen.add(path);
+    if (this.named.length < UNREAD_NAMED) this.named.push({ path, reason });
+  }
+  get count(): number {
+    return this.seen.size;
+  }
+  /** One problem line (paths and reasons passed through `clean`, e.g. redaction), or null when every file was read. */
+  problem(clean: (s: string) => string, prefix = ''): string | null {
+    if (this.count === 0) return null;
+    const first = this.named.map((u) => `${clean(prefix + u.path)} (${clean(u.reason)})`).join(', ');
+    const more = this.count - this.named.length;
+    return `could not read ${this.count} file${this.count === 1 ? '' : 's'}: ${first}${more > 0 ? ` and ${more} more` : ''}`;
+  }
+}
+
+export function createImageFs(root: ImageRoot): ImageFs & { stats: ImageFsStats; unread: UnreadFiles } {
   const inv = root.inventory;
   const cache = new Map<string, { maxBytes: number; content: FileContent | null }>();
   let pending = new Map<string, Pending>();
   let scheduled = false;
   const stats: ImageFsStats = { batches: 0, filesRead: 0 };
+  const unread = new UnreadFiles();
 
   async function flush(): Promise<void> {
     scheduled = false;
@@ -55,7 +86,10 @@ export function createImageFs(root: ImageRoot): ImageFs & { stats: ImageFsStats 
     );
     for (const [p, req] of batch) {
       const r = results.get(p);
-      const content = r && !(r instanceof Error) ? r : null;
+      // By shape, not `instanceof Error`: an error made in another realm (a Node internal one under a test VM) is
+      // still an error, never contents.
+      const content = r && !(r instanceof Error) && Buffer.isBuffer((r as Partial<FileContent>).data) ? r : null;
+      if (!content) unread.add(p, r ? oneLine(r) : 'the backend returned nothing for it');
       if (req.cache) cache.set(p, { maxBytes: req.maxBytes, content });
       for (const w of req.waiters) w.resolve(content);
     }
@@ -79,8 +113,9 @@ export function createImageFs(root: ImageRoot): ImageFs & { stats: ImageFsStats 
     });
   }
 
-  const fs: ImageFs & { stats: ImageFsStats } = {
+  const fs: ImageFs & { stats: ImageFsStats; unread: UnreadFiles } = {
     stats,
+    unread,
     lstat: (p) => inv.get(p),
     resolve: (p, opts) => inv.resolve(p, opts),
     async readFile(p: string, opts: ReadOptions = {}): Promise<ReadResult | null> {

@@ -35,6 +35,8 @@ export interface RunResult {
   packages: PackageDb | null;
   batches: number;
   filesRead: number;
+  /** Files the audit meant to read and could not, as one problem line (the target is then `partial`), or null. */
+  unread: string | null;
 }
 
 export async function runRules(root: ImageRoot, rules: EnabledRule[], host: HostIdentity, deadline?: Deadline): Promise<RunResult> {
@@ -119,5 +121,12 @@ export async function runRules(root: ImageRoot, rules: EnabledRule[], host: Host
   );
   deadline?.check();
   const db = await (packageDb as Promise<PackageDb> | null)?.catch(() => null);
-  return { findings: sortFindings(findings), accounts, packages: db ?? null, batches: fs.stats.batches, filesRead: fs.stats.filesRead };
+  return {
+    findings: sortFindings(findings),
+    accounts,
+    packages: db ?? null,
+    batches: fs.stats.batches,
+    filesRead: fs.stats.filesRead,
+    unread: fs.unread.problem(redactTokens, root.prefix ? `${root.prefix}:` : ''),
+  };
 }
