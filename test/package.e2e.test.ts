@@ -4,7 +4,7 @@
  * `explain` prints, LICENSE, README): no TypeScript sources, no source maps pointing at sources it does not ship.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { REPO } from './helpers/cli.js';
@@ -12,6 +12,7 @@ import { REPO } from './helpers/cli.js';
 let tmp: string;
 let tarball: string;
 let bin: string;
+let installed: string;
 
 function run(args: string[]) {
   // An unrelated working directory: nothing may be found relative to the checkout.
@@ -31,6 +32,7 @@ beforeAll(() => {
     stdio: 'ignore',
   });
   bin = path.join(prefix, 'bin', 'hostleak');
+  installed = path.join(prefix, 'lib', 'node_modules', 'hostleak');
 }, 300_000);
 
 afterAll(() => {
@@ -73,5 +75,74 @@ describe('the packed npm package', () => {
         'dangling-channel-symlink /home/bob/.nix-defexpr/channels',
       ]),
     );
+  });
+
+  describe('a rules folder in TypeScript against the installed package', () => {
+    const RULE = `import { defineRule, lines, type RuleContext } from 'hostleak/kit';
+
+const rule = defineRule({
+  meta: {
+    id: 'stale-motd',
+    severity: 'warning',
+    tags: ['host-leak'],
+    description: '/etc/motd names the build host',
+    remediation: 'Generate /etc/motd at boot, not on the build machine.',
+  },
+  async check({ inventory, fs, host, report }: RuleContext) {
+    if (!host.name || inventory.get('/etc/motd')?.type !== 'file') return;
+    const text = await fs.readText('/etc/motd', { maxBytes: 64 * 1024 });
+    for (const { line, n } of lines(text ?? '')) {
+      if (line.includes(host.name)) report({ path: '/etc/motd', message: \`line \${n} names the build host\`, evidence: line });
+    }
+  },
+});
+export default rule;
+`;
+    let project: string;
+    const tsc = (args: string[] = []) =>
+      spawnSync(process.execPath, [path.join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', project, ...args], {
+        cwd: project,
+        encoding: 'utf8',
+        timeout: 120_000,
+      });
+
+    beforeAll(() => {
+      // A project of its own: the installed package and Node's types in its node_modules, nothing from the checkout.
+      project = path.join(tmp, 'my-rules');
+      mkdirSync(path.join(project, 'node_modules', '@types'), { recursive: true });
+      mkdirSync(path.join(project, 'rules'));
+      symlinkSync(installed, path.join(project, 'node_modules', 'hostleak'));
+      symlinkSync(path.join(REPO, 'node_modules', '@types', 'node'), path.join(project, 'node_modules', '@types', 'node'));
+      writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'my-rules', type: 'module', private: true }));
+      writeFileSync(
+        path.join(project, 'tsconfig.json'),
+        JSON.stringify({
+          compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, outDir: 'dist', types: ['node'] },
+          include: ['rules/**/*.ts'],
+        }),
+      );
+    });
+
+    it('type-checks and runs: hostleak/kit resolves to its declarations and its code', () => {
+      writeFileSync(path.join(project, 'rules', 'stale-motd.ts'), RULE);
+      const r = tsc();
+      expect(r.stdout + r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      const out = spawnSync(
+        process.execPath,
+        ['--input-type=module', '-e', "const m = await import('./dist/stale-motd.js'); console.log(JSON.stringify(m.default.meta))"],
+        { cwd: project, encoding: 'utf8' },
+      );
+      expect(out.stderr).toBe('');
+      expect(JSON.parse(out.stdout)).toMatchObject({ id: 'stale-motd', severity: 'warning' });
+    });
+
+    it('the types are real: a wrong severity and an unknown context member are errors', () => {
+      writeFileSync(path.join(project, 'rules', 'stale-motd.ts'), RULE.replace("severity: 'warning'", "severity: 'fatal'").replace('host.name', 'host.nickname'));
+      const r = tsc(['--noEmit']);
+      expect(r.status).not.toBe(0);
+      expect(r.stdout).toMatch(/stale-motd\.ts\(\d+,\d+\): error TS2322: Type '"fatal"' is not assignable/);
+      expect(r.stdout).toMatch(/Property 'nickname' does not exist on type 'HostIdentity'/);
+    });
   });
 });
