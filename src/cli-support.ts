@@ -3,6 +3,10 @@
  * NaN reaches a command), "did you mean" for a mistyped command or flag, and the examples each command's help shows.
  */
 
+import { suggest } from './words.js';
+
+export { suggest };
+
 /** A `coerce` for a number option: the value as a number, or an error naming the flag and what was given. */
 export function numberOption(flag: string, kind: 'whole' | 'positive'): (v: unknown) => number | undefined {
   return (v: unknown) => {
@@ -14,35 +18,6 @@ export function numberOption(flag: string, kind: 'whole' | 'positive'): (v: unkn
     if (kind === 'positive' && !(Number.isFinite(n) && n > 0)) throw new Error(`--${flag} takes a positive number, not '${text}'`);
     return n;
   };
-}
-
-/** Edit distance (insertions, deletions, substitutions, adjacent transpositions). */
-export function distance(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
-      d[i]![j] = v;
-    }
-  }
-  return d[a.length]![b.length]!;
-}
-
-/** The closest candidate within a third of the word's length (at least 1, at most 3 edits), or a unique prefix. */
-export function suggest(word: string, candidates: readonly string[]): string | null {
-  const w = word.toLowerCase();
-  let best: string | null = null;
-  let bestD = Infinity;
-  for (const c of candidates) {
-    const dd = distance(w, c);
-    if (dd < bestD) [best, bestD] = [c, dd];
-  }
-  if (best !== null && bestD <= Math.min(3, Math.max(1, Math.floor(w.length / 3)))) return best;
-  const prefixed = candidates.filter((c) => c.startsWith(w));
-  return w.length >= 2 && prefixed.length === 1 ? prefixed[0]! : null;
 }
 
 /** One line per unknown word yargs reported, with a suggestion where one is close. */

@@ -72,3 +72,43 @@ export function oneLine(err: unknown): string {
   const msg = err instanceof Error ? err.message : String(err);
   return msg.split('\n')[0]!.trim() || 'unknown error';
 }
+
+/**
+ * Why `text` is not JSON, with the line and column of the first character that makes it so: V8 gives a position for
+ * some errors, none for others ("Unexpected token 'x', ... is not valid JSON", with the whole text quoted). The
+ * shortest prefix that fails for another reason than "Unexpected end" ends at that character (binary search: once
+ * a prefix fails there, every longer one does). Null when the text parses.
+ */
+export function jsonSyntaxProblem(text: string): string | null {
+  const failure = (s: string): string | null => {
+    try {
+      JSON.parse(s);
+      return null;
+    } catch (err) {
+      return (err as Error).message;
+    }
+  };
+  const whole = failure(text);
+  if (whole === null) return null;
+  // A prefix that fails only because it stops: "Unexpected end", or an error at its very end ("Expected property name
+  // or '}' in JSON at position 1" for `{`).
+  const endOnly = (m: string | null, length: number) => {
+    if (m === null || /^Unexpected end of JSON input/.test(m)) return true;
+    const pos = / at position (\d+)/.exec(m);
+    return pos !== null && Number(pos[1]) >= length;
+  };
+  let at = text.length;
+  if (!endOnly(whole, text.length)) {
+    let lo = 0;
+    let hi = text.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (endOnly(failure(text.slice(0, mid + 1)), mid + 1)) lo = mid + 1;
+      else hi = mid;
+    }
+    at = lo;
+  }
+  const before = text.slice(0, at).split('\n');
+  const reason = whole.replace(/, (?:\.\.\.)?"[\s\S]*" is not valid JSON$/, '').replace(/ in JSON at position \d+.*$/s, '');
+  return `line ${before.length}, column ${before[before.length - 1]!.length + 1}: ${reason.split('\n')[0]}`;
+}

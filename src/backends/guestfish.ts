@@ -64,6 +64,11 @@ const ACC_KEEP = 8 * 1024 * 1024;
 
 const ERROR_RE = /^(?:\*stdin\*:\d+: )?libguestfs: error: (.*)$/m;
 
+/** What to do without guestfish: install it, or read the image without it. */
+export const GUESTFISH_MISSING =
+  'guestfish is not installed: install libguestfs-tools (Debian/Ubuntu: apt-get install libguestfs-tools), ' +
+  'or use --backend native where the image allows it; `hostleak doctor` checks this machine';
+
 export class GuestfsCommandError extends Error {
   override name = 'GuestfsCommandError';
 }
@@ -76,8 +81,25 @@ interface Pending {
 /** The error text of a command's output, or null when it succeeded. */
 export function commandError(out: Buffer): string | null {
   if (out.length > 4096) return null;
-  const m = ERROR_RE.exec(out.toString('utf8'));
-  return m ? m[1]!.trim() : null;
+  return launchError(out.toString('utf8'));
+}
+
+const SEE_MORE = /, see (?:earlier error|debug) messages(?: above)?\.?$/;
+
+/**
+ * The first libguestfs error in `text`, with what qemu did when that is said further on: a failed launch says
+ * "appliance closed the connection unexpectedly" first, then "/usr/bin/qemu-system-x86_64 killed by signal 6
+ * (Aborted)"; under LIBGUESTFS_DEBUG=1 qemu's own line ("qemu-system-x86_64: error: failed to set MSR ...") comes
+ * before them and is the reason. Null when there is no error.
+ */
+export function launchError(text: string): string | null {
+  const errors = [...text.matchAll(new RegExp(ERROR_RE.source, 'gm'))].map((e) => e[1]!.trim().replace(SEE_MORE, ''));
+  const first = errors[0];
+  if (first === undefined) return null;
+  const qemu =
+    /^(qemu-system-[^:\s]*: .+)$/m.exec(text)?.[1] ??
+    errors.find((e) => /qemu/.test(e) && e !== first)?.replace(/^\S*\/(qemu-\S+)/, '$1');
+  return qemu ? `${first} (${qemu})` : first;
 }
 
 export class Guestfish {
@@ -127,13 +149,15 @@ export class Guestfish {
       this.child.on('error', (err) => {
         this.fail(
           (err as NodeJS.ErrnoException).code === 'ENOENT'
-            ? new TargetError('guestfish is not installed (install libguestfs-tools; see `hostleak doctor`)')
+            ? new TargetError(GUESTFISH_MISSING)
             : err,
         );
         resolve();
       });
       this.child.on('close', (code, signal) => {
         const why = this.tail.trim().split('\n').filter((l) => l.trim() !== '').pop() ?? '';
+        // sh could not exec it: "sh: 1: exec: guestfish: not found", status 127.
+        if (code === 127 && /not found/.test(why)) this.fail(new TargetError(GUESTFISH_MISSING));
         this.fail(new GuestfsCommandError(`guestfish exited (${signal ?? `status ${code}`})${why ? `: ${why}` : ''}`));
         this.releaseCleanup();
         resolve();

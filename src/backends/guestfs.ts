@@ -561,7 +561,9 @@ async function launch(
       if (err instanceof TargetError && !hung) throw err;
       const msg = hung ? `no answer within ${kvmTimeoutMs / 1000} s` : scrubPaths(oneLine((err as Error).message), [[img.path, 'the image']]);
       if (mode === 'kvm') kvmBroken = true;
-      lastErr = new TargetError(`libguestfs could not launch the appliance: ${msg}`);
+      // --accel kvm has no fallback: say what would have worked.
+      const hint = mode === 'kvm' && attempts.length === 1 ? '; KVM does not work here: use --accel tcg (or auto, which falls back by itself), and `hostleak doctor` to check this machine' : '';
+      lastErr = new TargetError(`libguestfs could not launch the appliance: ${msg}${hint}`);
       if (mode === 'kvm' && attempts.length > 1) {
         verbose?.(`guestfs: KVM launch failed (${msg}); retrying once with TCG (LIBGUESTFS_BACKEND_SETTINGS=force_tcg)`);
       }

@@ -63,9 +63,21 @@ export const MAX_ENTRY_BYTES = 64 * 1024 * 1024;
 /** The folders of a cache directory, one per kind of entry. */
 const SUBDIRS = ['paths', 'results', 'index', 'ranges'] as const;
 
+/** What to do when the key cannot be had: both ways named. */
+const CACHE_KEY_HELP =
+  'set HOSTLEAK_CACHE_KEY to a secret of 32 or more characters (the same for every run), or give --cache-key FILE ' +
+  'on a writable path outside the cache folder';
+
 /** Where the cache key lives by default: the user's state directory, never the cache directory. */
 export function defaultCacheKeyFile(env: NodeJS.ProcessEnv = process.env): string {
-  const state = env.XDG_STATE_HOME || path.join(os.homedir(), '.local', 'state');
+  // No HOME and no account (a container's arbitrary uid): os.homedir() throws; the key file then cannot be made.
+  let home: string;
+  try {
+    home = env.HOME || os.homedir();
+  } catch {
+    throw new UsageError(`no home directory to keep the cache key in: ${CACHE_KEY_HELP}`);
+  }
+  const state = env.XDG_STATE_HOME || path.join(home, '.local', 'state');
   return path.join(state, 'hostleak', 'cache.key');
 }
 
@@ -92,7 +104,7 @@ export function loadCacheKey(cacheDir: string, keyFile: string | null, env: Node
   } catch (err) {
     if (err instanceof UsageError) throw err;
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return loadCacheKey(cacheDir, file, env);
-    throw new UsageError(`cannot read or create the cache key ${file}: ${(err as Error).message}`);
+    throw new UsageError(`cannot read or create the cache key ${file} (${(err as Error).message}): ${CACHE_KEY_HELP}`);
   }
 }
 

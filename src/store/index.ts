@@ -4,6 +4,7 @@
  * with appliances capped by memory, reuse cached results of unchanged images, and hand each result on as it finishes
  * (streamed reports). The CLI only turns flags into a StoreRequest.
  */
+import { statSync } from 'node:fs';
 import { UsageError } from '../errors.js';
 import { VERSION } from '../paths.js';
 import { expandProducts, isAuditableFile } from '../resolve/index.js';
@@ -65,6 +66,10 @@ export function cacheKey(req: Pick<StoreRequest, 'backend' | 'host' | 'rules' | 
 
 /** Audit the store; null when there was nothing to audit (an empty or unmounted store is never a clean audit). */
 export async function auditStore(req: StoreRequest): Promise<Report | null> {
+  if (req.cacheDir && statSync(req.cacheDir, { throwIfNoEntry: false })?.isDirectory() === false) {
+    // `scan --cache IMG OTHER`: the first image was taken for the cache folder.
+    throw new UsageError(`--cache ${req.cacheDir} is a file, not a folder: hostleak scan --cache DIR TARGET...`);
+  }
   const shard = req.shard === undefined ? null : parseShard(req.shard);
   const jobsDefault = defaultJobs();
   const jobs = req.jobs === undefined ? jobsDefault.jobs : Number(req.jobs);

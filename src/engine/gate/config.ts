@@ -30,7 +30,7 @@ import type { IgnoreEntry } from './ignores.js';
 import type { Registry } from '../runtime/registry.js';
 import type { EnabledRule } from '../runtime/runner.js';
 import { validate } from './schema.js';
-import { ConfigError, oneLine } from '../../errors.js';
+import { ConfigError, jsonSyntaxProblem, oneLine } from '../../errors.js';
 import { resolveRuleOptions } from '../kit/rule.js';
 
 export const CONFIG_NAMES = ['hostleak.config.json', 'hostleak.config.yaml', 'hostleak.config.yml'] as const;
@@ -152,11 +152,9 @@ function isRealDate(s: string): boolean {
 
 function parseText(text: string, file: string): unknown {
   if (/\.json$/i.test(file)) {
-    try {
-      return JSON.parse(text);
-    } catch (err) {
-      throw new ConfigError(`${file}: not valid JSON (${(err as Error).message})`);
-    }
+    const problem = jsonSyntaxProblem(text);
+    if (problem) throw new ConfigError(`${file}: not valid JSON at ${problem}`);
+    return JSON.parse(text);
   }
   const doc = yaml().parseDocument(text, { uniqueKeys: true, prettyErrors: true });
   if (doc.errors.length > 0) {

@@ -1,13 +1,14 @@
 /** JSON-schema validation of user files (config, declarative rules) with one-line errors that name the field. */
 import { createRequire } from 'node:module';
 import type { Ajv as AjvClass, ErrorObject, SchemaObject, ValidateFunction } from 'ajv';
+import { suggest } from '../../words.js';
 
 // Loaded on first use: only config files and declarative rules are validated, and ajv costs start-up time.
 let ajvInstance: AjvClass | null = null;
 function ajv(): AjvClass {
   if (!ajvInstance) {
     const { Ajv } = createRequire(import.meta.url)('ajv') as typeof import('ajv');
-    ajvInstance = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true });
+    ajvInstance = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true, verbose: true });
   }
   return ajvInstance;
 }
@@ -35,8 +36,15 @@ function describe(e: ErrorObject): SchemaProblem {
   switch (e.keyword) {
     case 'required':
       return { field: fieldName(`${e.instancePath}/${String(p.missingProperty)}`), message: 'is required' };
-    case 'additionalProperties':
-      return { field: fieldName(`${e.instancePath}/${String(p.additionalProperty)}`), message: 'is not a known field' };
+    case 'additionalProperties': {
+      // ajv's verbose mode hands the object's schema: its fields are what a misspelt key may have meant.
+      const known = Object.keys((e.parentSchema as { properties?: Record<string, unknown> } | undefined)?.properties ?? {});
+      const s = suggest(String(p.additionalProperty), known);
+      return {
+        field: fieldName(`${e.instancePath}/${String(p.additionalProperty)}`),
+        message: `is not a known field${s ? `: did you mean ${s}?` : known.length > 0 ? ` (fields: ${known.join(', ')})` : ''}`,
+      };
+    }
     case 'enum':
       return {
         field: fieldName(e.instancePath),
