@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # System packages the tests need (Debian 12), as root: image tools to build the samples, libguestfs and a kernel
 # for its appliance, sleuthkit as a reference reader, squashfs-tools/erofs-utils/xorriso to build filesystem samples
-# (genisoimage's isoinfo as an iso9660 oracle), chromium for the HTML report's browser test.
+# (genisoimage's isoinfo as an iso9660 oracle), chromium for the HTML report's browser test, zsh and fish for the
+# completion scripts' test.
 # The README's first command needs none of these; .ci/run and the README's test command run this first.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 packages=(libguestfs-tools linux-image-amd64 e2fsprogs dosfstools mtools fdisk qemu-utils sleuthkit
-          xz-utils zstd bzip2 gzip time chromium squashfs-tools erofs-utils xorriso genisoimage)
+          xz-utils zstd bzip2 gzip time chromium squashfs-tools erofs-utils xorriso genisoimage zsh fish)
 apt-get update -qq
 apt-get install -y -qq "${packages[@]}"

@@ -9,6 +9,7 @@ import { EXAMPLES, numberOption, suggest, unknownArgumentsMessage } from './cli-
 import { ACCEL_CHOICES } from './backends/guestfs.js';
 import { catCommand } from './commands/cat.js';
 import type { Command, Parsed, RunIO, RunResult } from './commands/context.js';
+import { completionCommand, refineCompletions } from './commands/completion.js';
 import { convertCommand } from './commands/convert.js';
 import { diffCommand } from './commands/diff.js';
 import { doctorCommand } from './commands/doctor.js';
@@ -91,7 +92,11 @@ function parser(): Argv {
           coerce: numberOption('jobs', 'whole'),
           describe: 'targets audited at once (default: fits the machine)',
         })
-        .option('cache', { type: 'string', describe: 'reuse results of unchanged images from DIR (--no-cache: off)' })
+        .option('cache', {
+          type: 'string',
+          requiresArg: true,
+          describe: 'reuse results of unchanged images from the folder DIR (--no-cache: off)',
+        })
         .option('cache-key', {
           type: 'string',
           describe: 'file with the key that authenticates cache entries, outside DIR (default: ~/.local/state/hostleak/cache.key; or $HOSTLEAK_CACHE_KEY)',
@@ -181,7 +186,16 @@ function parser(): Argv {
     .command('doctor', 'check that libguestfs works here (kernel, KVM or TCG) and time one appliance launch', (y) =>
       examples('doctor', y),
     )
-    .completion('completion', 'print a shell completion script (bash; zsh with bashcompinit)')
+    .completion('completion', 'print a shell completion script: completion [bash|zsh|fish] (default: $SHELL)', (
+      current: string,
+      argv: { _: Array<string | number> },
+      defaults: (onCompleted: (err: Error | null, list: string[] | undefined) => void) => void,
+      done: (list: string[]) => void,
+    ) => {
+      const words = argv._.slice(1).map(String);
+      if (words[words.length - 1] !== current) words.push(current);
+      defaults((_err, list) => done(refineCompletions(list ?? [], words)));
+    })
     .command('explain <rule>', "print a rule's documentation", (y) =>
       examples('explain', y).positional('rule', { type: 'string', describe: 'rule id' }),
     )
@@ -218,6 +232,8 @@ async function explainParseError(error: Error, argv: string[]): Promise<string> 
     const words = unknown[1]!.split(', ');
     return unknownArgumentsMessage(words, argv, [...Object.keys(COMMANDS), 'completion'], (c) => flags.get(String(c)) ?? []);
   }
+  const missing = missingArgumentsMessage(error.message, argv);
+  if (missing) return missing;
   const choice = /Argument: ([a-z-]+), Given: "([^"]*)", Choices: (.*)$/s.exec(error.message);
   if (choice) {
     const choices = [...choice[3]!.matchAll(/"([^"]*)"/g)].map((m) => m[1]!);
@@ -225,6 +241,37 @@ async function explainParseError(error: Error, argv: string[]): Promise<string> 
     return `--${choice[1]} '${choice[2]}' is not one of ${choices.join(', ')}${s ? `: did you mean ${s}?` : ''}`;
   }
   return error.message;
+}
+
+/** What yargs' "Not enough arguments" means for the command at hand, and what to type instead. */
+function missingArgumentsMessage(message: string, argv: string[]): string | null {
+  const command = argv.find((a) => !a.startsWith('-')) ?? '';
+  const after = /^Not enough arguments following: ([a-z-]+)$/.exec(message);
+  if (after?.[1] === 'cache') return '--cache takes the folder that holds the cache: hostleak scan --cache DIR TARGET... (--no-cache: off)';
+  if (after) return `--${after[1]} needs a value`;
+  if (!/^Not enough non-option arguments/.test(message)) return null;
+  if (command === 'scan') {
+    // `scan --cache IMG`: the image was taken as the cache folder.
+    const i = argv.findIndex((a) => a === '--cache');
+    const taken = i >= 0 ? argv[i + 1] : undefined;
+    if (i >= 0 && (taken === undefined || taken.startsWith('-'))) {
+      return '--cache takes the folder that holds the cache: hostleak scan --cache DIR TARGET... (--no-cache: off)';
+    }
+    if (taken !== undefined && !taken.startsWith('-')) {
+      return `'${taken}' was taken as the --cache folder, which leaves nothing to audit: hostleak scan --cache DIR TARGET...`;
+    }
+    return 'name what to audit: hostleak scan TARGET... (a disk or filesystem image, an archive, a container image, a nix result or a root-tree folder; see hostleak scan --help)';
+  }
+  const usage: Record<string, string> = {
+    convert: 'REPORT.json --format F',
+    merge: 'REPORT...',
+    ls: 'TARGET [PATH]',
+    cat: 'TARGET PATH',
+    inventory: 'TARGET',
+    diff: 'OLD NEW',
+    explain: 'RULE (hostleak rules lists them)',
+  };
+  return usage[command] ? `missing arguments: hostleak ${command} ${usage[command]}` : null;
 }
 
 const COMMANDS: Record<string, Command> = {
@@ -242,6 +289,15 @@ const COMMANDS: Record<string, Command> = {
 
 export async function run(argv: string[], io: RunIO = {}): Promise<RunResult> {
   const env = io.env ?? process.env;
+  // Its own command: yargs' `completion` knows bash and zsh, and takes no shell name.
+  if (argv[0] === 'completion' && !argv.includes('--help') && !argv.includes('-h')) {
+    try {
+      return completionCommand(argv, env);
+    } catch (err) {
+      if (err instanceof HostleakError) return { exitCode: exitCodeOf(err), stdout: '', stderr: `hostleak: ${err.message}\n` };
+      throw err;
+    }
+  }
   const { args, output, error } = await parse(argv);
   if (error) {
     return { exitCode: EXIT_USAGE, stdout: '', stderr: `hostleak: ${await explainParseError(error, argv)}\nRun 'hostleak --help' for usage.\n` };
