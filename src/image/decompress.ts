@@ -1,6 +1,8 @@
 /**
- * Decompress a compressed image to a temporary sparse file, streaming, with the system decompressors (xz, zstd,
- * bzip2, gzip). Runs of zero blocks are skipped (seek instead of write), so a 64 GiB mostly-empty disk image costs
+ * Decompress a compressed image to a temporary sparse file, streaming. The system decompressors (xz, zstd, bzip2,
+ * gzip) are the fast path; where one is not installed, hostleak decodes gzip (node:zlib), zstd (fzstd) and xz
+ * (xz-decompress) itself, so a machine with only Node reads `.raw.zst` and `.tar.xz` too (bzip2 still needs the
+ * tool: no maintained pure-JavaScript streaming decoder was found). Runs of zero blocks are skipped (seek instead of write), so a 64 GiB mostly-empty disk image costs
  * only its used blocks. The file is removed by `cleanup()`, and on SIGINT/SIGTERM/exit if we are interrupted.
  *
  * A compressed image is hostile input too: decompression stops when the target's deadline aborts `signal`, and when
@@ -8,10 +10,14 @@
  * data bomb cannot fill the disk.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, promises as fsp, rmSync, statfsSync } from 'node:fs';
+import { accessSync, constants, createReadStream, mkdtempSync, promises as fsp, rmSync, statfsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { TargetError } from '../errors.js';
+import { pipeline, Readable, Transform } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { Decompress as ZstdStream } from 'fzstd';
+import { xzStream } from '../backends/native/compress.js';
+import { oneLine, TargetError } from '../errors.js';
 import { registerCleanup } from './cleanup.js';
 import { markOpaqueRead } from './readlog.js';
 import type { Compression } from './detect.js';
@@ -34,6 +40,53 @@ export interface DecompressOptions {
 }
 
 const ZERO = Buffer.alloc(BLOCK);
+
+/** Whether `tool` is an executable on the PATH (checked before spawning: the fallback must be chosen up front). */
+export function onPath(tool: string, env: NodeJS.ProcessEnv = process.env): boolean {
+  for (const dir of (env.PATH ?? '').split(path.delimiter)) {
+    if (dir === '') continue;
+    try {
+      accessSync(path.join(dir, tool), constants.X_OK);
+      return true;
+    } catch {
+      /* not here */
+    }
+  }
+  return false;
+}
+
+/** A zstd stream decoded by fzstd, as a Node transform. */
+function zstdTransform(): Transform {
+  let decoder: ZstdStream;
+  const t = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      try {
+        decoder.push(chunk);
+        done();
+      } catch (err) {
+        done(err as Error);
+      }
+    },
+    flush(done) {
+      try {
+        decoder.push(new Uint8Array(0), true);
+        done();
+      } catch (err) {
+        done(err as Error);
+      }
+    },
+  });
+  // fzstd may hand out views of its window: each chunk is copied before the window moves on.
+  decoder = new ZstdStream((chunk) => void t.push(Buffer.from(chunk)));
+  return t;
+}
+
+/** hostleak's own decoder for `compression` over `input`; null for bzip2 (the tool is needed). */
+export function ownDecoder(input: Readable, compression: Compression): Readable | null {
+  if (compression === 'bzip2') return null;
+  if (compression === 'xz') return Readable.fromWeb(xzStream(Readable.toWeb(input) as ReadableStream<Uint8Array>) as never);
+  return pipeline(input, compression === 'gzip' ? createGunzip() : zstdTransform(), () => undefined);
+}
 
 function isZero(buf: Buffer, start: number, end: number): boolean {
   return buf.compare(ZERO, 0, end - start, start, end) === 0;
@@ -74,21 +127,26 @@ export async function decompressToTemp(
   try {
     fh = await fsp.open(out, 'w', 0o600);
     const tool = TOOLS[compression];
-    const child = spawn(tool, ['-dc', '--', path.resolve(file)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // The system tool where there is one (the fast path); hostleak's own decoder otherwise.
+    const own = onPath(tool) ? null : ownDecoder(createReadStream(path.resolve(file), { highWaterMark: 1024 * 1024 }), compression);
+    const child = own ? null : spawn(tool, ['-dc', '--', path.resolve(file)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const output = (own ?? child!.stdout) as Readable;
     const killChild = () => {
-      child.kill('SIGKILL');
-      child.stdout.destroy();
+      child?.kill('SIGKILL');
+      output.destroy();
     };
     const releaseChild = registerCleanup(killChild);
     opts.signal?.addEventListener('abort', killChild, { once: true });
     let stderr = '';
-    child.stderr.on('data', (d: Buffer) => {
+    child?.stderr.on('data', (d: Buffer) => {
       if (stderr.length < 4096) stderr += d.toString();
     });
-    const exited = new Promise<{ code: number | null; error?: Error }>((resolve) => {
-      child.on('error', (error) => resolve({ code: null, error }));
-      child.on('close', (code) => resolve({ code }));
-    });
+    const exited = child
+      ? new Promise<{ code: number | null; error?: Error }>((resolve) => {
+          child.on('error', (error) => resolve({ code: null, error }));
+          child.on('close', (code) => resolve({ code }));
+        })
+      : Promise.resolve<{ code: number | null; error?: Error }>({ code: 0 });
     let pos = 0;
     let pending: Buffer[] = [];
     let pendingLen = 0;
@@ -117,7 +175,7 @@ export async function decompressToTemp(
     let finished = false;
     let failure: unknown = null;
     try {
-      for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
+      for await (const chunk of output as AsyncIterable<Buffer>) {
         if (opts.signal?.aborted || stopped) break;
         pending.push(chunk);
         pendingLen += chunk.length;
@@ -132,7 +190,9 @@ export async function decompressToTemp(
         failure =
           code === 'ENOSPC' || code === 'EDQUOT'
             ? new TargetError(`the temp directory filled up while decompressing (${gib(written)} written; set HOSTLEAK_TMPDIR or --max-decompressed)`)
-            : err;
+            : own
+              ? new TargetError(`cannot decompress (${compression}): ${oneLine(err)}`)
+              : err;
       }
     } finally {
       if (!finished) killChild();
@@ -144,7 +204,7 @@ export async function decompressToTemp(
       if (error && !stopped && !opts.signal?.aborted) {
         const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
         // eslint-disable-next-line no-unsafe-finally
-        throw new TargetError(missing ? `cannot decompress: '${tool}' is not installed` : `cannot decompress: ${error.message}`);
+        throw new TargetError(missing ? `cannot decompress: '${tool}' is not installed (install ${tool === 'xz' ? 'xz-utils' : tool})` : `cannot decompress: ${error.message}`);
       }
       if (stopped) {
         // eslint-disable-next-line no-unsafe-finally

@@ -5,7 +5,8 @@
 import { spawn } from 'node:child_process';
 import { createReadStream, promises as fsp } from 'node:fs';
 import { Readable } from 'node:stream';
-import { TargetError } from '../errors.js';
+import { oneLine, TargetError } from '../errors.js';
+import { onPath, ownDecoder } from '../image/decompress.js';
 import { registerCleanup } from '../image/cleanup.js';
 import { COMPRESSION_MAGIC, readAt, type Compression } from '../image/detect.js';
 import { markOpaqueRead } from '../image/readlog.js';
@@ -67,6 +68,23 @@ export async function readRange(r: FileRange, start: number, len: number): Promi
 /** The decompressed bytes of a stream, through the system decompressor. Stopping early kills the decompressor. */
 export async function* decompressStream(input: Readable, compression: Compression, signal?: AbortSignal): AsyncGenerator<Buffer> {
   const tool = TOOLS[compression];
+  // No system tool: hostleak's own decoder (src/image/decompress.ts), where it has one.
+  const own = onPath(tool) ? null : ownDecoder(input, compression);
+  if (own) {
+    const stop = () => own.destroy();
+    signal?.addEventListener('abort', stop, { once: true });
+    try {
+      for await (const chunk of own as AsyncIterable<Buffer>) yield chunk;
+    } catch (err) {
+      throw new TargetError(signal?.aborted ? 'decompression interrupted' : `cannot decompress (${compression}): ${oneLine(err)}`);
+    } finally {
+      own.destroy();
+      input.destroy();
+      signal?.removeEventListener('abort', stop);
+    }
+    if (signal?.aborted) throw new TargetError('decompression interrupted');
+    return;
+  }
   const child = spawn(tool, ['-dc'], { stdio: ['pipe', 'pipe', 'pipe'] });
   const kill = () => child.kill('SIGKILL');
   const release = registerCleanup(kill);

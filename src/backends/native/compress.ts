@@ -11,6 +11,7 @@
  * - xz: xz-decompress, xz-embedded compiled to WebAssembly (14 KB, no native build, maintained by httptoolkit).
  *   Asynchronous only (a web stream), so xz blocks are decoded through `decompressAsync`.
  */
+import { createRequire } from 'node:module';
 import { inflateSync } from 'node:zlib';
 import { decompress as zstdDecompress } from 'fzstd';
 import { lz4js } from '../../lazy.js';
@@ -82,15 +83,20 @@ export function decompressSync(codec: Codec, input: Buffer, maxOut: number, exac
 type XzStreamCtor = new (input: ReadableStream<Uint8Array>) => ReadableStream<Uint8Array>;
 let xzCtor: XzStreamCtor | null = null;
 
-async function xzDecompress(input: Buffer, maxOut: number): Promise<Buffer> {
+/** xz-decompress's decoder over a stream of xz bytes (loaded on first use, like the other decoders). */
+export function xzStream(input: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
   if (!xzCtor) {
-    const mod = (await import('xz-decompress')) as unknown as { XzReadableStream?: XzStreamCtor; default?: { XzReadableStream: XzStreamCtor } };
+    const mod = createRequire(import.meta.url)('xz-decompress') as { XzReadableStream?: XzStreamCtor; default?: { XzReadableStream: XzStreamCtor } };
     xzCtor = mod.XzReadableStream ?? mod.default!.XzReadableStream;
   }
+  return new xzCtor(input);
+}
+
+async function xzDecompress(input: Buffer, maxOut: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let n = 0;
   try {
-    const stream = new xzCtor(
+    const stream = xzStream(
       new ReadableStream<Uint8Array>({
         start(c) {
           c.enqueue(new Uint8Array(input.buffer, input.byteOffset, input.length));
