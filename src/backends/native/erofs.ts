@@ -1,6 +1,6 @@
 /**
- * erofs reader: superblock, compact (32-byte) and extended (64-byte) inodes, plain and inline (tail-packed) data,
- * directories, symlinks, devices; lz4-compressed files (legacy and compact cluster indexes, lz4 with zero padding)
+ * erofs reader: superblock, compact (32-byte) and extended (64-byte) inodes, plain, inline (tail-packed) and
+ * chunk-based data (block maps and chunk indexes, `mkfs.erofs --chunksize`), directories, symlinks, devices; lz4-compressed files (legacy and compact cluster indexes, lz4 with zero padding)
  * for contents. Metadata listing works for every layout; a file whose data layout or compression the reader does
  * not decode lists normally and reads as an error naming why.
  *
@@ -12,7 +12,7 @@ import type { Entry, EntryType } from '../../types.js';
 import type { FileContent } from '../backend.js';
 import { decompressSync } from './compress.js';
 import { LIMITS, ProblemList, rethrowIfStrict, typeOfMode, type Listed, type NativeFs } from './fs.js';
-import { CorruptImageError, ExtentSource, UnsupportedImageError, type ByteSource } from './source.js';
+import { CorruptImageError, ExtentSource, UnsupportedImageError, type ByteSource, type FileExtent } from './source.js';
 
 const SB_OFFSET = 1024;
 const MAGIC = 0xe0f5e1e2;
@@ -24,6 +24,14 @@ const COMPRESSED_FULL = 1;
 const FLAT_INLINE = 2;
 const COMPRESSED_COMPACT = 3;
 const CHUNK_BASED = 4;
+/** Chunk format (i_u of a chunk-based inode): chunk size as blkbits over the block size, and the index flag. */
+const CHUNK_FORMAT_BLKBITS = 0x1f;
+const CHUNK_FORMAT_INDEXES = 0x20;
+const CHUNK_FORMAT_ALL = CHUNK_FORMAT_BLKBITS | CHUNK_FORMAT_INDEXES;
+/** A chunk's block address meaning "hole". */
+const NULL_ADDR = 0xffffffff;
+/** Chunk table entries read at once. */
+const MAX_CHUNKS_PER_READ = 65536;
 
 /** Largest decompressed extent accepted (one pcluster's output; mkfs.erofs writes far less). */
 const MAX_EXTENT = 16 * 1024 * 1024;
@@ -143,8 +151,11 @@ export class ErofsFs implements NativeFs {
     return ino;
   }
 
-  /** The byte extents of a plain or inline inode's data, as (logical, physical, length). */
-  private flatExtents(ino: Inode): Array<{ logical: number; physical: number; length: number }> {
+  /**
+   * The byte extents of a plain, inline or chunk-based inode's data, as (logical, physical, length); for chunk-based
+   * files only the chunks up to byte `upTo` are mapped.
+   */
+  private flatExtents(ino: Inode, upTo = ino.size): FileExtent[] {
     const size = ino.size;
     if (size === 0) return [];
     if (ino.layout === FLAT_PLAIN) {
@@ -177,8 +188,46 @@ export class ErofsFs implements NativeFs {
     if (ino.layout === COMPRESSED_FULL || ino.layout === COMPRESSED_COMPACT) {
       throw new UnsupportedImageError(`inode ${ino.nid}: compressed data is read with readCompressed`);
     }
-    if (ino.layout === CHUNK_BASED) throw new UnsupportedImageError(`${this.name}: chunk-based erofs files are not supported`);
+    if (ino.layout === CHUNK_BASED) return this.chunkExtents(ino, upTo);
     throw new CorruptImageError(`${this.name}: inode ${ino.nid}: unknown data layout ${ino.layout}`);
+  }
+
+  /**
+   * A chunk-based file (`mkfs.erofs --chunksize`): i_u holds the chunk format (chunk size = block size << low 5 bits;
+   * bit 5: 8-byte chunk indexes, else a 4-byte block address per chunk), and the array follows the inode and its
+   * inline xattrs, aligned to its entry size. A block address of all ones is a hole (zeros). Chunks on extra devices
+   * cannot occur: an erofs with extra devices is refused at the superblock.
+   */
+  private chunkExtents(ino: Inode, upTo: number): FileExtent[] {
+    const format = ino.u & 0xffff;
+    if ((format & ~CHUNK_FORMAT_ALL) !== 0) throw new CorruptImageError(`${this.name}: inode ${ino.nid}: unknown chunk format 0x${format.toString(16)}`);
+    const chunkBits = this.blkBits + (format & CHUNK_FORMAT_BLKBITS);
+    if (chunkBits > 40) throw new CorruptImageError(`${this.name}: inode ${ino.nid}: chunk size 2^${chunkBits}`);
+    const chunkSize = 2 ** chunkBits;
+    const unit = (format & CHUNK_FORMAT_INDEXES) !== 0 ? 8 : 4;
+    const base = Math.ceil(ino.tailPos / unit) * unit;
+    const total = Math.ceil(ino.size / chunkSize);
+    if (base + total * unit > this.src.size) throw new CorruptImageError(`${this.name}: inode ${ino.nid}: chunk table outside the image`);
+    const count = Math.ceil(Math.min(upTo, ino.size) / chunkSize);
+    const out: FileExtent[] = [];
+    for (let i = 0; i < count; i += MAX_CHUNKS_PER_READ) {
+      const n = Math.min(MAX_CHUNKS_PER_READ, count - i);
+      const table = this.src.read(base + i * unit, n * unit);
+      for (let k = 0; k < n; k++) {
+        const blk = table.readUInt32LE(k * unit + unit - 4);
+        if (blk === NULL_ADDR) continue;
+        const logical = (i + k) * chunkSize;
+        const length = Math.min(chunkSize, ino.size - logical);
+        if (blk + Math.ceil(length / this.blkSize) > this.blocks || blk * this.blkSize + length > this.src.size) {
+          throw new CorruptImageError(`${this.name}: inode ${ino.nid}: chunk ${i + k} outside the filesystem`);
+        }
+        const physical = blk * this.blkSize;
+        const last = out[out.length - 1];
+        if (last && last.logical + last.length === logical && last.physical + last.length === physical) last.length += length;
+        else out.push({ logical, physical, length });
+      }
+    }
+    return out;
   }
 
   /** The first `length` bytes of an inode's data. */
@@ -186,7 +235,7 @@ export class ErofsFs implements NativeFs {
     const want = Math.min(length, ino.size);
     if (want <= 0) return Buffer.alloc(0);
     if (ino.layout === COMPRESSED_FULL || ino.layout === COMPRESSED_COMPACT) return this.readCompressed(ino, want);
-    return new ExtentSource(this.src, ino.size, this.flatExtents(ino)).read(0, want);
+    return new ExtentSource(this.src, ino.size, this.flatExtents(ino, want)).read(0, want);
   }
 
   // ---- compressed files --------------------------------------------------------------------------------------

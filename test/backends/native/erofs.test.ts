@@ -1,8 +1,9 @@
 /**
  * The native erofs reader against erofs-utils' own reader (`fsck.erofs --extract --preserve` of the image: every
  * entry's type, mode, owner, size and symlink target) and the host tree it was built from (mtimes, contents), for
- * compact and extended inodes, plain, inline (tail-packed) and lz4/lz4hc-compressed files (compact and legacy
- * cluster indexes, big pclusters, inline tail pclusters); the leaky sample as erofs reports the sample tree's findings.
+ * compact and extended inodes, plain, inline (tail-packed), chunk-based (block map and chunk indexes: contents also
+ * against `fsck.erofs --extract`) and lz4/lz4hc-compressed files (compact and legacy cluster indexes, big pclusters,
+ * inline tail pclusters); the leaky sample as erofs reports the sample tree's findings.
  */
 import { execFileSync } from 'node:child_process';
 import { lutimesSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -76,6 +77,11 @@ describe('native erofs reader', () => {
     ['lz4hc, inline tail pclusters (ztailpacking)', ['-zlz4hc', '-Eztailpacking']],
     ['lz4hc, big pclusters and inline tails', ['-zlz4hc', '-C65536', '-Eztailpacking']],
     ['lz4, big pclusters, legacy indexes', ['-zlz4', '-C16384', '-Elegacy-compress']],
+    // Chunk-based files: a 4-byte block map per chunk, or 8-byte chunk indexes; equal chunks are stored once.
+    ['chunk-based, 4 KiB chunks, block map', ['--chunksize=4096']],
+    ['chunk-based, 64 KiB chunks, block map', ['--chunksize=65536']],
+    ['chunk-based, 4 KiB chunks, chunk indexes', ['--chunksize=4096', '-Eforce-chunk-indexes']],
+    ['chunk-based, 8 KiB chunks, chunk indexes', ['--chunksize=8192', '-Eforce-chunk-indexes']],
   ];
   it.each(cases)('%s: every entry as fsck.erofs extracts it, mtimes and contents as the host tree', async (name, args) => {
     const img = path.join(tmp, `${name.replace(/\W+/g, '-')}.erofs`);
@@ -95,11 +101,26 @@ describe('native erofs reader', () => {
     if (args.includes('-T1700000000')) expect(view.inventory.entries().every((e) => e.mtime === 1700000000)).toBe(true);
     expect(view.inventory.get('/home/alice/.bashrc')).toMatchObject({ uid: 100000, gid: 70000, mode: 0o600 });
     expect(view.inventory.get('/tmp')).toMatchObject({ mode: 0o1777 });
-    if (args.length === 0) {
+    if (args.some((a) => a.startsWith('--chunksize'))) {
+      // The same bytes as erofs-utils' own reader extracts.
+      const out = path.join(tmp, `x-${path.basename(img)}`);
+      await expectHostTree(view, hostTree(out), out, { mtime: false });
+    }
+    if (args.length === 0 || args.some((a) => a.startsWith('--chunksize'))) {
       // Uncompressed files map to a random-access source (nesting).
       const s = view.openFile!('/big/data.bin');
       expect(s.read(5000, 100000).equals(readFileSync(path.join(tree, 'big/data.bin')).subarray(5000, 105000))).toBe(true);
     }
+  });
+
+  it.each([
+    ['block map', ['--chunksize=4096']],
+    ['chunk indexes', ['--chunksize=4096', '-Eforce-chunk-indexes']],
+  ])('the leaky sample tree as chunk-based erofs (%s) reports the tree findings, its token too', (name, args) => {
+    const img = path.join(tmp, `leaky-chunks-${name.replace(/\W+/g, '-')}.erofs`);
+    execFileSync('mkfs.erofs', ['--quiet', ...args, img, path.join(SAMPLES, 'leaky')], { stdio: 'ignore' });
+    const findings = expectLeakyFindings(img);
+    expect(findings.some((f) => f.startsWith('secret-token error '))).toBe(true);
   });
 
   it.each([['erofs'], ['erofs-lz4']])('the leaky sample as %s reports the sample tree findings (disko seed included)', (kind) => {
