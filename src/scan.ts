@@ -9,6 +9,7 @@ import { createNativeBackend, nativeCanRead, openNativePrepared } from './backen
 import { withPreparedImage } from './image/prepare.js';
 import { markOpaqueRead, withReadLog } from './image/readlog.js';
 import { runRules, sortFindings, type EnabledRule } from './engine/runtime/runner.js';
+import { redactResult } from './engine/runtime/redact-result.js';
 import { describePackageDb } from './engine/kit/packages.js';
 import { oneLine, TargetError } from './errors.js';
 import { TOOL } from './paths.js';
@@ -227,7 +228,9 @@ export async function scan(targets: string[], opts: ScanOptions & StoreOptions):
   const progress = opts.progress ?? NO_PROGRESS;
   const results = await mapPool(targets, opts.jobs ?? 1, async (t, i) => {
     progress.start(t);
-    const r = await scanCached(t, opts);
+    // The one place results are redacted (src/engine/runtime/redact-result.ts): before the stream, the gate and
+    // every reporter see them.
+    const r = redactResult(await scanCached(t, opts));
     progress.done(t);
     await opts.onResult?.(r, i);
     return retain ? r : { ...r, findings: [], filesystems: [] };

@@ -9,6 +9,7 @@ import { promises as fsp, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { SchemaObject } from 'ajv';
 import { validate } from '../engine/gate/schema.js';
+import { redactResult } from '../engine/runtime/redact-result.js';
 import { ReportFileError } from '../errors.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import type { Report, TargetResult } from '../types.js';
@@ -41,7 +42,10 @@ function checked<T>(doc: unknown, kind: 'report' | 'target', where: string): T {
     const what = kind === 'report' ? 'hostleak JSON report' : 'hostleak target result';
     throw new ReportFileError(`${where}: not a valid ${what}: ${problem.field} ${problem.message}`);
   }
-  return doc as T;
+  // A report written by an older hostleak (or by hand) is redacted like a fresh one before it is rendered.
+  if (kind === 'target') return redactResult(doc as TargetResult) as T;
+  const report = doc as Report;
+  return { ...report, targets: report.targets.map(redactResult) } as T;
 }
 
 async function readText(file: string, cwd: string): Promise<string> {

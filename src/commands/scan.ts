@@ -24,12 +24,14 @@ import {
   type RunResult,
 } from './context.js';
 import { visible } from '../escape.js';
+import { redactTokens } from '../engine/kit/secrets.js';
 
 export async function scanCommand(ctx: CommandContext): Promise<RunResult> {
   const { args, io, env, cwd } = ctx;
   const gate = await prepareGate(ctx);
   let stderr = gate.warnings.map((w) => `hostleak: warning: ${w}\n`).join('');
-  const verbose = args.verbose ? (msg: string) => void (stderr += `hostleak: ${visible(msg)}\n`) : undefined;
+  // Verbose lines quote member names and reader messages: redacted like the report (escaped for the terminal).
+  const verbose = args.verbose ? (msg: string) => void (stderr += `hostleak: ${visible(redactTokens(msg))}\n`) : undefined;
   const format = args.format as FormatName;
   const output = args.output ? path.resolve(cwd, String(args.output)) : undefined;
   const rules = rulesFor(gate, args);
