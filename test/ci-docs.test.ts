@@ -50,7 +50,11 @@ describe('CI recipes', () => {
   it('docs/ci.md covers GitHub SARIF upload, GitLab JUnit and a flake check, with valid YAML and real flags', async () => {
     const md = readFileSync(path.join(REPO_ROOT, 'docs', 'ci.md'), 'utf8');
     expect(md).toContain('github/codeql-action/upload-sarif');
-    expect(md).toMatch(/reports:\s*\n\s*junit:/);
+    // The GitLab section shows what the template publishes, as the template has it.
+    const template = YAML.parse(readFileSync(path.join(REPO_ROOT, 'hostleak.gitlab-ci.yml'), 'utf8'));
+    const shown = [...md.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => YAML.parse(m[1]!)).find((y) => y?.artifacts?.reports?.codequality);
+    expect(shown.artifacts).toEqual(template['.hostleak'].artifacts);
+    expect(md).toContain('remote: https://raw.githubusercontent.com/hostleak/hostleak/v0/hostleak.gitlab-ci.yml');
     expect(md).toMatch(/checks\.\$\{system\}\.[a-z-]+ = pkgs\.runCommand/);
     for (const block of md.matchAll(/```yaml\n([\s\S]*?)```/g)) expect(() => YAML.parse(block[1]!)).not.toThrow();
     const flags = { scan: await flagsOf('scan'), convert: await flagsOf('convert') } as Record<string, Set<string>>;

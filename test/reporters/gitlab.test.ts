@@ -4,40 +4,13 @@
  */
 import { mkdirSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
-import { Ajv } from 'ajv';
+import { codeQualityValidator } from '../helpers/code-quality.js';
 import { cli, SAMPLES, scratch } from '../helpers/gate.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 const HOST = ['--host-user', 'bob', '--host-home', '/home/bob', '--host-name', 'bobs-laptop'];
 
-/** GitLab's documented Code Quality format: a JSON array of issues with these fields. */
-const CODE_QUALITY_SCHEMA = {
-  type: 'array',
-  items: {
-    type: 'object',
-    required: ['description', 'check_name', 'fingerprint', 'severity', 'location'],
-    properties: {
-      description: { type: 'string', minLength: 1 },
-      check_name: { type: 'string', minLength: 1 },
-      fingerprint: { type: 'string', minLength: 1 },
-      severity: { enum: ['info', 'minor', 'major', 'critical', 'blocker'] },
-      location: {
-        type: 'object',
-        required: ['path', 'lines'],
-        properties: {
-          // Relative to the project: no leading slash, no `./`.
-          path: { type: 'string', minLength: 1, not: { pattern: '^(/|\\./)' } },
-          lines: {
-            type: 'object',
-            required: ['begin'],
-            properties: { begin: { type: 'integer', minimum: 1 } },
-          },
-        },
-      },
-    },
-  },
-};
-const validate = new Ajv({ allErrors: true, strict: true }).compile(CODE_QUALITY_SCHEMA);
+const validate = codeQualityValidator();
 
 async function scan(targets: string[], extra: string[] = []): Promise<{ code: number; issues: any[]; json: any }> {
   const r = await cli(['scan', ...targets, '--format', 'gitlab', ...HOST, ...extra]);
