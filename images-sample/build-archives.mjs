@@ -8,6 +8,8 @@
 //   leaky.qcow2.gz          digital-ocean: a gzip-compressed qcow2
 //   leaky-docker.tar        a docker-archive as `docker save` writes it (manifest.json, <sha>.json, <id>/layer.tar)
 //   leaky-oci/ leaky-oci.tar  an OCI image layout (oci-layout, index.json, blobs/sha256: gzip and zstd layers)
+//   leaky-docker-dir/       the same image in containers/image's `dir:` layout, written by `skopeo copy oci:... dir:`
+//                           (what `podman save --format docker-dir` and `buildah push IMG dir:PATH` write)
 //   store/<hash>-nixos-image/{nixos.qcow2,nix-support/hydra-build-products} and `result` -> it, like `nix build`
 //   leaky-installer.iso     laid out like the NixOS installer ISO: iso9660 (Rock Ridge) holding /nix-store.squashfs,
 //                           the leaky tree's /nix/store (with its setuid binary), which stage 1 mounts at /nix/store
@@ -211,14 +213,14 @@ async function nixResult() {
   return [result, none];
 }
 
-const TOOLS = ['tar', 'gzip', 'xz', 'zstd', 'qemu-img', 'mksquashfs', 'xorriso'];
+const TOOLS = ['tar', 'gzip', 'xz', 'zstd', 'qemu-img', 'mksquashfs', 'xorriso', 'skopeo'];
 
 export async function buildArchives({ force = false } = {}) {
   const leakyRaw = path.join(outDir, 'leaky.raw');
   if (!haveTools(TOOLS, 'archives')) return;
   if (!existsSync(leakyRaw)) throw new Error('images-sample: build the disk images first (out/leaky.raw is missing)');
   const spec = loadSpec();
-  const outputs = ['leaky-rootfs.tar.xz', 'leaky-gce.raw.tar.gz', 'leaky.ova', 'leaky-docker.tar', 'leaky-oci.tar', 'result', 'leaky-installer.iso', 'leaky-vagrant.box', 'leaky.qcow2.gz'].map((o) => path.join(outDir, o));
+  const outputs = ['leaky-rootfs.tar.xz', 'leaky-gce.raw.tar.gz', 'leaky.ova', 'leaky-docker.tar', 'leaky-oci.tar', 'leaky-docker-dir', 'result', 'leaky-installer.iso', 'leaky-vagrant.box', 'leaky.qcow2.gz'].map((o) => path.join(outDir, o));
   const stamp = buildStamp('.archives-stamp', import.meta.url, [leakyRaw], outputs);
   if (!force && stamp.fresh) {
     console.log('images-sample: archives up to date');
@@ -271,7 +273,13 @@ export async function buildArchives({ force = false } = {}) {
 
     const layers = await containerLayers(tmp, epoch);
     made.push(await dockerArchive(layers, epoch, tmp));
-    made.push(...(await ociLayout(layers, epoch)));
+    const [oci] = await ociLayout(layers, epoch);
+    made.push(oci, path.join(outDir, 'leaky-oci.tar'));
+    // skopeo, not a hand-written copy: the docker-dir layout as containers/image writes it.
+    const dockerDir = path.join(outDir, 'leaky-docker-dir');
+    await fsp.rm(dockerDir, { recursive: true, force: true });
+    sh('skopeo', ['copy', '-q', `oci:${oci}:latest`, `dir:${dockerDir}`]);
+    made.push(dockerDir);
     made.push(...(await nixResult()));
     made.push(await installerIso(epoch, tmp));
   } finally {

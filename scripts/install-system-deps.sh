@@ -2,11 +2,13 @@
 # System packages the tests need (Debian 12), as root: image tools to build the samples, libguestfs and a kernel
 # for its appliance, sleuthkit as a reference reader, squashfs-tools/erofs-utils/xorriso to build filesystem samples
 # (genisoimage's isoinfo as an iso9660 oracle), chromium for the HTML report's browser test, zsh and fish for the
-# completion scripts' test.
+# completion scripts' test, bsdtar (libarchive-tools) and buildah/podman/skopeo/umoci to build and check tars and
+# container images as real producers write them (no daemon: vfs storage in a temp folder).
 # The README's first command needs none of these; .ci/run and the README's test command run this first.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 packages=(libguestfs-tools linux-image-amd64 e2fsprogs dosfstools mtools fdisk qemu-utils sleuthkit
-          xz-utils zstd bzip2 gzip time chromium squashfs-tools erofs-utils xorriso genisoimage zsh fish)
+          xz-utils zstd bzip2 gzip time chromium squashfs-tools erofs-utils xorriso genisoimage zsh fish
+          libarchive-tools buildah podman skopeo umoci)
 apt-get update -qq
 apt-get install -y -qq "${packages[@]}"

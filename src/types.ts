@@ -144,6 +144,11 @@ export interface ImageRoot {
    */
   readFiles(paths: string[], maxBytes: number): Promise<Map<string, FileContent | Error>>;
   /**
+   * What a finding at `path` must also say about where the file is (a file an archive ships but hides: "shipped but
+   * hidden: member at byte N ..."); the runner appends it to the finding's message.
+   */
+  noteOf?(path: string): string | undefined;
+  /**
    * A regular file (canonical path) as a random-access byte source, when the backend can map files (native): how a
    * filesystem image stored inside the image is opened without copying it out (`--nested`, the NixOS ISO's store).
    */

@@ -17,10 +17,10 @@ import { registerCleanup } from '../image/cleanup.js';
 import { decompressToTemp, defaultWriteLimit } from '../image/decompress.js';
 import { detectBuffer } from '../image/detect.js';
 import { openContainer, tarBlobs } from './container.js';
-import { combineImages, keepBudget, KEEP_PER_FILE, treeRoot } from './opened.js';
-import { containerLayout, looksLikeRootTree } from './shape.js';
+import { combineImages, hiddenRoots, keepBudget, KEEP_PER_FILE, treeRoot } from './opened.js';
+import { containerLayout, looksLikeRootTree, type LayoutKind } from './shape.js';
 import { tarSource, wholeFile, type FileRange, type TarSource } from './stream.js';
-import { walkTar, type Sink, type TarEntry } from './tar.js';
+import { walkTar, type Sink, type TarEntry, type TarWalkResult } from './tar.js';
 import { ContentStore, TreeBuilder } from './tree.js';
 
 /** Bytes of a member looked at to recognise a disk or filesystem image (the btrfs superblock sits at 64 KiB). */
@@ -130,14 +130,14 @@ class ImageCatcher {
 export async function openTarArchive(target: string, compression: TarSource['compression'], opts: ArchiveOptions): Promise<OpenedImage> {
   const range = await wholeFile(target);
   const src = tarSource(range, compression);
-  const tree = new TreeBuilder(() => 'tar');
+  const tree = new TreeBuilder(() => 'tar', () => 'the archive');
   const store = new ContentStore(keepBudget(), KEEP_PER_FILE);
   const members = new Map<string, TarEntry>();
   const catchers: ImageCatcher[] = [];
   let tmp: { dir: string; cleanup: () => void } | null = null;
   const tmpDirOf = () => (tmp ??= tempDir()).dir;
   const started = Date.now();
-  let listed: { entries: number; bytes: number };
+  let listed: TarWalkResult;
   try {
     listed = await walkTar(src.open({ signal: opts.signal }), {
       signal: opts.signal,
@@ -186,8 +186,9 @@ export async function openTarArchive(target: string, compression: TarSource['com
     return {
       backend: 'tar',
       filesystems: [{ device: 'tar', type: 'tar', label: null, mountpoint: '/' }],
-      roots: [treeRoot(null, inventory, (p) => tree.refOf(p), [src], store)],
-      problems: tree.problems,
+      // Members a later member of the same name replaced still ship in the archive: the secret rules read them too.
+      roots: [treeRoot(null, inventory, (p) => tree.refOf(p), [src], store), ...hiddenRoots(tree.hidden(), () => 'tar', tree.placeOf, [src], store)],
+      problems: [...tree.problems, ...listed.problems],
       async close() {},
     };
   }
@@ -196,7 +197,9 @@ export async function openTarArchive(target: string, compression: TarSource['com
   if (images.length === 0) {
     cleanupTmp();
     throw new TargetError(
-      `a tar archive that holds no root tree (no etc/, usr/, nix/ ... at its top), no disk image and no container image (${listed.entries} members)`,
+      `a tar archive that holds no root tree (no etc/, usr/, nix/ ... at its top), no disk image and no container image (${listed.entries} members${
+        listed.problems.length > 0 ? `; ${listed.problems[0]}` : ''
+      })`,
     );
   }
   const parts: Array<{ label: string; image: OpenedImage }> = [];
@@ -215,7 +218,7 @@ export async function openTarArchive(target: string, compression: TarSource['com
   const close = combined.close.bind(combined);
   return {
     ...combined,
-    problems: [...tree.problems, ...combined.problems],
+    problems: [...tree.problems, ...listed.problems, ...combined.problems],
     async close() {
       await close();
       cleanupTmp();
@@ -228,7 +231,7 @@ async function openContainerArchive(
   target: string,
   range: FileRange,
   src: TarSource,
-  layout: 'docker-archive' | 'oci-layout',
+  layout: LayoutKind,
   members: Map<string, TarEntry>,
   opts: ArchiveOptions,
 ): Promise<OpenedImage> {

@@ -1,10 +1,13 @@
 /**
  * Container images: docker-archive (`docker save`, nixpkgs dockerTools: manifest.json, a config JSON, one tar per
- * layer) and OCI image layouts (oci-layout, index.json -> manifest -> config + layers), as a directory or a tar.
+ * layer), OCI image layouts (oci-layout, index.json -> manifest -> config + layers) and docker-dir folders
+ * (`podman save --format docker-dir`, `buildah push IMG dir:PATH`, `skopeo copy ... dir:PATH`: manifest.json is the
+ * image's manifest, blobs are named by their hex digest), as a directory or a tar.
  *
  * Layers are applied in order with OCI whiteouts (`.wh.<name>`, `.wh..wh..opq`) into one root, which every rule
- * audits. What a later layer deleted or replaced still ships in the lower layer's tar: those files form one extra
- * root per layer, named by the layer's digest, that the secret rules audit. The image config's Env, Cmd,
+ * audits. What a whiteout or a later member deleted or replaced (in a later layer, or earlier in the same one: a
+ * duplicate name) still ships in its layer's tar: those files form one extra root per layer, named by the layer's
+ * digest, that the secret rules audit; each finding there says "shipped but hidden" and where. The image config's Env, Cmd,
  * Entrypoint, Labels and history are a small root of text files (`config:/Env` ...) for the same rules.
  * Every blob is checked against the digest that names it (manifest, config and layers; docker-archive layers
  * against the config's diff_ids): a mismatch is exit 3.
@@ -16,11 +19,11 @@ import type { FileContent, ImageRoot } from '../types.js';
 import type { OpenedImage, OpenOptions } from '../backends/backend.js';
 import type { Entry, FilesystemInfo } from '../types.js';
 import { boundaryOf, BoundaryError } from './boundary.js';
-import { combineImages, inventoryWithParents, keepBudget, KEEP_PER_FILE, treeRoot } from './opened.js';
+import { combineImages, hiddenRoots, inventoryWithParents, keepBudget, KEEP_PER_FILE, treeRoot } from './opened.js';
 import type { LayoutKind } from './shape.js';
 import { compressionOf, readRange, tarSource, type FileRange, type TarSource } from './stream.js';
 import { walkTar, type TarEntry } from './tar.js';
-import { ContentStore, contentOf, TreeBuilder, type ContentRef } from './tree.js';
+import { ContentStore, contentOf, TreeBuilder } from './tree.js';
 
 /** Named blobs of a layout: `manifest.json`, `blobs/sha256/<hex>` ... as byte ranges of host files. */
 export interface BlobStore {
@@ -109,6 +112,8 @@ const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : und
 
 async function dockerImages(store: BlobStore): Promise<ImageSpec[]> {
   const manifest = parseJson(await blobBytes(store, 'manifest.json', 'docker-archive manifest'), 'manifest.json');
+  // A tar of a docker-dir folder has a manifest.json too: the image's own manifest, not a list of images.
+  if (manifestLayout(manifest) === 'docker-dir') return dockerDirImages(store, manifest);
   if (!Array.isArray(manifest) || manifest.length === 0) throw new TargetError('manifest.json lists no image');
   const out: ImageSpec[] = [];
   for (const [i, m] of manifest.entries()) {
@@ -138,42 +143,88 @@ async function dockerImages(store: BlobStore): Promise<ImageSpec[]> {
 
 const INDEX_TYPES = ['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json'];
 
-async function ociImages(store: BlobStore): Promise<ImageSpec[]> {
-  const index = obj(parseJson(await blobBytes(store, 'index.json', 'OCI index'), 'index.json'));
+/**
+ * The images a list of manifest descriptors names (an OCI index, a manifest list), through nested indexes. `pathOf`
+ * names where a digest's blob is in the layout (`blobs/sha256/<hex>` in an OCI layout, `<hex>` in a docker-dir),
+ * `manifestPathOf` where a listed manifest is (a docker-dir keeps them as `<hex>.manifest.json`).
+ */
+async function listedImages(
+  store: BlobStore,
+  descs: unknown[],
+  pathOf: (digest: string) => string,
+  manifestPathOf: (digest: string) => string = pathOf,
+): Promise<ImageSpec[]> {
   const out: ImageSpec[] = [];
-  const visit = async (descs: unknown[], depth: number): Promise<void> => {
-    if (depth > 4) throw new TargetError('OCI index nests too deep');
-    for (const d of descs) {
+  const visit = async (list: unknown[], depth: number): Promise<void> => {
+    if (depth > 4) throw new TargetError('the image index nests too deep');
+    for (const d of list) {
       const desc = obj(d);
       const digest = str(desc.digest);
-      if (!digest) throw new TargetError('OCI descriptor without a digest');
-      const bytes = await blobBytes(store, blobName(digest), 'OCI blob');
+      if (!digest) throw new TargetError('a manifest descriptor without a digest');
+      const bytes = await blobBytes(store, manifestPathOf(digest), 'manifest');
       checkDigest(bytes, digest, `manifest ${digest}`);
       const doc = obj(parseJson(bytes, `manifest ${digest}`));
-      const mediaType = str(desc.mediaType) ?? str(doc.mediaType) ?? '';
-      if (INDEX_TYPES.includes(mediaType) || (Array.isArray(doc.manifests) && !Array.isArray(doc.layers))) {
+      if (isIndex(doc, str(desc.mediaType))) {
         await visit(arr(doc.manifests), depth + 1);
         continue;
       }
-      const cfgDigest = str(obj(doc.config).digest);
-      if (!cfgDigest) throw new TargetError(`manifest ${digest} has no config`);
-      const cfgBytes = await blobBytes(store, blobName(cfgDigest), 'image config');
-      checkDigest(cfgBytes, cfgDigest, `image config ${cfgDigest}`);
       const ref = str(obj(desc.annotations)['org.opencontainers.image.ref.name']);
-      out.push({
-        label: ref ?? digest,
-        config: obj(parseJson(cfgBytes, `image config ${cfgDigest}`)),
-        layers: arr(doc.layers).map((l) => {
-          const ld = str(obj(l).digest);
-          if (!ld) throw new TargetError(`manifest ${digest}: a layer without a digest`);
-          return { name: blobName(ld), rawDigest: ld, label: ld };
-        }),
-      });
+      out.push(await manifestImage(store, doc, ref ?? digest, pathOf));
     }
   };
-  await visit(arr(index.manifests), 0);
-  if (out.length === 0) throw new TargetError('the OCI index names no image');
+  await visit(descs, 0);
+  if (out.length === 0) throw new TargetError('the image index names no image');
   return out;
+}
+
+function isIndex(doc: Record<string, unknown>, mediaType?: string): boolean {
+  return INDEX_TYPES.includes(mediaType ?? str(doc.mediaType) ?? '') || (Array.isArray(doc.manifests) && !Array.isArray(doc.layers));
+}
+
+/** One image manifest (OCI or Docker v2 schema 2): its config and layers, blobs named by `pathOf`. */
+async function manifestImage(store: BlobStore, doc: Record<string, unknown>, label: string, pathOf: (digest: string) => string): Promise<ImageSpec> {
+  const cfgDigest = str(obj(doc.config).digest);
+  if (!cfgDigest) throw new TargetError(`manifest ${label} has no config`);
+  const cfgBytes = await blobBytes(store, pathOf(cfgDigest), 'image config');
+  checkDigest(cfgBytes, cfgDigest, `image config ${cfgDigest}`);
+  return {
+    label,
+    config: obj(parseJson(cfgBytes, `image config ${cfgDigest}`)),
+    layers: arr(doc.layers).map((l) => {
+      const ld = str(obj(l).digest);
+      if (!ld) throw new TargetError(`manifest ${label}: a layer without a digest`);
+      return { name: pathOf(ld), rawDigest: ld, label: ld };
+    }),
+  };
+}
+
+async function ociImages(store: BlobStore): Promise<ImageSpec[]> {
+  const index = obj(parseJson(await blobBytes(store, 'index.json', 'OCI index'), 'index.json'));
+  return listedImages(store, arr(index.manifests), blobName);
+}
+
+/**
+ * The docker-dir layout (containers/image's `dir:` transport: `podman save --format docker-dir`, `buildah push
+ * IMG dir:PATH`, `skopeo copy ... dir:PATH`): `manifest.json` is the image's own manifest (OCI or Docker v2 schema
+ * 2), or a manifest list whose manifests are `<hex>.manifest.json`; every blob is a file named by its digest's hex.
+ */
+async function dockerDirImages(store: BlobStore, manifest?: unknown): Promise<ImageSpec[]> {
+  const bytes = manifest === undefined ? await blobBytes(store, 'manifest.json', 'docker-dir manifest') : null;
+  const doc = obj(manifest ?? parseJson(bytes!, 'manifest.json'));
+  const hexOf = (digest: string) => {
+    const m = DIGEST.exec(digest);
+    if (!m) throw new TargetError(`unsupported digest '${digest.slice(0, 80)}'`);
+    return m[2]!;
+  };
+  if (isIndex(doc)) return listedImages(store, arr(doc.manifests), hexOf, (d) => `${hexOf(d)}.manifest.json`);
+  return [await manifestImage(store, doc, 'image', hexOf)];
+}
+
+/** What a `manifest.json` says the layout is: a docker-archive's list of images, or a docker-dir's manifest. */
+export function manifestLayout(manifest: unknown): 'docker-archive' | 'docker-dir' | null {
+  if (Array.isArray(manifest)) return manifest.length > 0 && manifest.every((m) => obj(m).Config !== undefined) ? 'docker-archive' : null;
+  const doc = obj(manifest);
+  return doc.schemaVersion === 2 && (obj(doc.config).digest !== undefined || Array.isArray(doc.manifests)) ? 'docker-dir' : null;
 }
 
 /** A root of small text files from strings (the image config). */
@@ -210,7 +261,8 @@ function configFiles(config: Record<string, unknown>): Array<[string, string]> {
 }
 
 async function openOne(store: BlobStore, spec: ImageSpec, opts: OpenOptions): Promise<OpenedImage> {
-  const tree = new TreeBuilder((i) => spec.layers[i]?.label ?? 'layer');
+  const labelOf = (i: number) => spec.layers[i]?.label ?? 'layer';
+  const tree = new TreeBuilder(labelOf, (i) => `layer ${i + 1} (${labelOf(i)})`);
   const keep = new ContentStore(keepBudget(), KEEP_PER_FILE);
   const sources: TarSource[] = [];
   for (const [i, layer] of spec.layers.entries()) {
@@ -229,7 +281,7 @@ async function openOne(store: BlobStore, spec: ImageSpec, opts: OpenOptions): Pr
       }
     }
     try {
-      await walkTar(hashed(), {
+      const walked = await walkTar(hashed(), {
         drain: true,
         signal: opts.signal,
         onEntry(e) {
@@ -237,6 +289,7 @@ async function openOne(store: BlobStore, spec: ImageSpec, opts: OpenOptions): Pr
           return ref ? keep.keep(ref) : null;
         },
       });
+      for (const p of walked.problems) tree.problems.push(`layer ${i + 1}: ${p}`);
     } catch (err) {
       if (err instanceof TargetError) throw new TargetError(`layer ${i + 1} (${layer.label}): ${err.message}`);
       throw err;
@@ -253,19 +306,8 @@ async function openOne(store: BlobStore, spec: ImageSpec, opts: OpenOptions): Pr
   }
   const inventory = tree.inventory();
   const roots: ImageRoot[] = [treeRoot(null, inventory, (p) => tree.refOf(p), sources, keep)];
-  // Files later layers deleted or replaced: one root per layer that still ships them.
-  const byLayer = new Map<number, Map<string, { entry: Entry; ref: ContentRef }>>();
-  for (const s of tree.shadowed) {
-    if (s.entry.type !== 'file') continue;
-    let m = byLayer.get(s.layer);
-    if (!m) byLayer.set(s.layer, (m = new Map()));
-    m.set(s.entry.path, { entry: s.entry, ref: s.ref });
-  }
-  for (const [layer, files] of [...byLayer].sort((a, b) => a[0] - b[0])) {
-    const label = spec.layers[layer]!.label;
-    const inv = inventoryWithParents([...files.values()].map((f) => f.entry), label);
-    roots.push(treeRoot(label, inv, (p) => files.get(p)?.ref, sources, keep, ['secret']));
-  }
+  // Files a whiteout or a later member deleted or replaced (in a later layer or the same one): their layer ships them.
+  roots.push(...hiddenRoots(tree.hidden(), labelOf, tree.placeOf, sources, keep));
   const cfg = configFiles(spec.config);
   if (cfg.length > 0) roots.push(textRoot('config', cfg, 'config'));
   const filesystems: FilesystemInfo[] = spec.layers.map((l) => ({ device: l.label, type: 'layer', label: null, mountpoint: '/' }));
@@ -273,7 +315,7 @@ async function openOne(store: BlobStore, spec: ImageSpec, opts: OpenOptions): Pr
 }
 
 export async function openContainer(store: BlobStore, layout: LayoutKind, opts: OpenOptions): Promise<OpenedImage> {
-  const specs = layout === 'oci-layout' ? await ociImages(store) : await dockerImages(store);
+  const specs = layout === 'oci-layout' ? await ociImages(store) : layout === 'docker-dir' ? await dockerDirImages(store) : await dockerImages(store);
   opts.verbose?.(`${layout}: ${specs.length} image(s), ${specs.map((s) => `${s.label} (${s.layers.length} layers)`).join(', ')}`);
   const parts: Array<{ label: string; image: OpenedImage }> = [];
   for (const s of specs) parts.push({ label: s.label, image: await openOne(store, s, opts) });

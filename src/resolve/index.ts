@@ -1,8 +1,9 @@
 /**
  * Target resolution: what a target holds, decided before any reader runs (design.md, "a target is resolved into
  * what it holds"). One resolver per shape:
- *   folder    a root tree (dir backend) | an OCI layout | a folder of build products (nix `result`, a Hydra output,
- *             a build directory: each product is its own target) | neither (exit 3)
+ *   folder    a root tree (dir backend) | a container image (OCI layout, docker-dir, docker-archive) | a folder of
+ *             build products (nix `result`, a Hydra output, a build directory: each product is its own target) |
+ *             neither (exit 3)
  *   file      a tar archive, plain or compressed (archive.ts: root tree, disk images, container image) | an image
  *             file (src/image + the native/guestfs backends)
  * Nothing is dropped on the way: every leaf is audited or reported as not readable.
@@ -14,10 +15,11 @@ import { TargetError } from '../errors.js';
 import type { Backend } from '../backends/backend.js';
 import { detectBuffer } from '../image/detect.js';
 import { openTarArchive, type ArchiveOptions } from './archive.js';
-import { dirBlobs, openContainer } from './container.js';
+import { dirBlobs, manifestLayout, openContainer } from './container.js';
 import { boundaryOf, nixStoreDir } from './boundary.js';
-import { containerLayout, looksLikeRootTree } from './shape.js';
-import { isTarHeader, sniffRange, wholeFile } from './stream.js';
+import { containerLayout, looksLikeRootTree, type LayoutKind } from './shape.js';
+import { sniffRange, wholeFile } from './stream.js';
+import { isTarHeader } from './tar.js';
 import type { Compression } from '../image/detect.js';
 import { pushAll } from '../arrays.js';
 
@@ -47,7 +49,7 @@ export async function isAuditableFile(file: string): Promise<boolean> {
 
 export type FolderShape =
   | { kind: 'root-tree' }
-  | { kind: 'oci-layout' }
+  | { kind: 'container'; layout: LayoutKind }
   | { kind: 'products'; files: string[]; via: 'hydra-build-products' | 'contents' }
   | { kind: 'neither'; reason: string };
 
@@ -79,11 +81,29 @@ async function hydraProducts(dir: string, real: string): Promise<string[] | null
   return out;
 }
 
+/**
+ * The container layout a folder holds: an OCI layout (oci-layout + index.json), or a `manifest.json` that is a
+ * docker-archive's list of images or a docker-dir's image manifest (anything else named manifest.json is not one).
+ */
+async function folderLayout(dir: string, names: string[]): Promise<LayoutKind | null> {
+  const has = (n: string) => names.includes(n);
+  const layout = containerLayout(has);
+  if (layout !== 'docker-archive') return layout;
+  const file = path.join(dir, 'manifest.json');
+  const st = await fsp.lstat(file).catch(() => null);
+  if (!st?.isFile() || st.size > 16 * 1024 * 1024) return null;
+  try {
+    return manifestLayout(JSON.parse(await fsp.readFile(file, 'utf8')));
+  } catch {
+    return null;
+  }
+}
+
 /** Decide what a folder is. `isTarget` says whether a file inside it can be audited on its own. */
 export async function classifyFolder(dir: string, isTarget: (file: string) => Promise<boolean> = isAuditableFile): Promise<FolderShape> {
   const names = await fsp.readdir(dir);
-  const has = (n: string) => names.includes(n);
-  if (containerLayout(has) === 'oci-layout') return { kind: 'oci-layout' };
+  const layout = await folderLayout(dir, names);
+  if (layout) return { kind: 'container', layout };
   const dirs: string[] = [];
   for (const n of names) {
     const st = await fsp.stat(path.join(dir, n)).catch(() => null);
@@ -100,7 +120,7 @@ export async function classifyFolder(dir: string, isTarget: (file: string) => Pr
       if (!host) continue;
       const st = await fsp.stat(host).catch(() => null);
       if (st?.isFile() && (await isTarget(host))) out.push(rel);
-      else if (st?.isDirectory() && (await fsp.lstat(path.join(host, 'oci-layout')).catch(() => null))?.isFile()) out.push(rel);
+      else if (st?.isDirectory() && (await folderLayout(host, await fsp.readdir(host).catch(() => [])))) out.push(rel);
     }
     return out;
   };
@@ -155,8 +175,8 @@ export async function resolveBackend(target: string, dirBackend: Backend, image:
   if (st.isDirectory()) {
     const shape = await classifyFolder(target);
     if (shape.kind === 'root-tree') return dirBackend;
-    if (shape.kind === 'oci-layout') {
-      return { name: 'container', open: (_t, o) => openContainer(dirBlobs(target), 'oci-layout', o) };
+    if (shape.kind === 'container') {
+      return { name: 'container', open: (_t, o) => openContainer(dirBlobs(target), shape.layout, o) };
     }
     if (shape.kind === 'products') {
       throw new TargetError(`a folder of ${shape.files.length} build product(s) (${shape.files.slice(0, 3).join(', ')}): scan audits each as its own target`);

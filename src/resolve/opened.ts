@@ -2,7 +2,7 @@
 import type { FileContent, ImageRoot, OpenedImage } from '../backends/backend.js';
 import { Inventory, parentOf } from '../inventory.js';
 import type { Entry } from '../types.js';
-import { ContentStore, contentOf, readRefs, type ContentRef } from './tree.js';
+import { ContentStore, contentOf, readRefs, type ContentRef, type Shadowed } from './tree.js';
 import type { TarSource } from './stream.js';
 
 /** Per-file and total memory kept during a listing pass (override the total with HOSTLEAK_TAR_MEMORY, bytes). */
@@ -57,6 +57,47 @@ export function treeRoot(
       return out;
     },
   };
+}
+
+/**
+ * Roots of the files an archive or a stack of layers ships but its final tree does not show (TreeBuilder.hidden()):
+ * one root per layer named `nameOf(layer)`, and one more (`<name>#2` ...) for each further copy of a path hidden
+ * more than once in that layer. Only the secret rules look at them; each finding says where the bytes are and what
+ * hid them ("shipped but hidden: member at byte N of <place>, replaced by ... at byte M of <place>").
+ */
+export function hiddenRoots(
+  hidden: Shadowed[],
+  nameOf: (layer: number) => string,
+  placeOf: (layer: number) => string,
+  sources: TarSource[],
+  store: ContentStore,
+): ImageRoot[] {
+  const groups = new Map<string, Map<string, Shadowed>>();
+  const order: Array<[number, string]> = [];
+  for (const s of hidden) {
+    for (let copy = 1; ; copy++) {
+      const name = copy === 1 ? nameOf(s.layer) : `${nameOf(s.layer)}#${copy}`;
+      let g = groups.get(name);
+      if (!g) {
+        groups.set(name, (g = new Map()));
+        order.push([s.layer, name]);
+      }
+      if (g.has(s.entry.path)) continue;
+      g.set(s.entry.path, s);
+      break;
+    }
+  }
+  order.sort((a, b) => a[0] - b[0] || (a[1] < b[1] ? -1 : 1));
+  return order.map(([, name]) => {
+    const files = groups.get(name)!;
+    const inv = inventoryWithParents([...files.values()].map((f) => f.entry), name);
+    const root = treeRoot(name, inv, (p) => files.get(p)?.ref, sources, store, ['secret']);
+    root.noteOf = (p) => {
+      const f = files.get(p);
+      return f && `shipped but hidden: member at byte ${f.offset} of ${placeOf(f.layer)}, ${f.why}`;
+    };
+    return root;
+  });
 }
 
 /** An inventory holding `entries` plus the directories above them (for roots made of loose files). */

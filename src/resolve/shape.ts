@@ -15,9 +15,12 @@ export function looksLikeRootTree(topLevelDirs: Iterable<string>): boolean {
   return n >= 2;
 }
 
-export type LayoutKind = 'docker-archive' | 'oci-layout';
+export type LayoutKind = 'docker-archive' | 'oci-layout' | 'docker-dir';
 
-/** A docker-archive has manifest.json at its top; an OCI image layout has oci-layout and index.json. */
+/**
+ * A docker-archive has manifest.json at its top; an OCI image layout has oci-layout and index.json. (A docker-dir
+ * has a manifest.json too: container.ts tells the two apart by what it says.)
+ */
 export function containerLayout(has: (name: string) => boolean): LayoutKind | null {
   if (has('oci-layout') && has('index.json')) return 'oci-layout';
   if (has('manifest.json')) return 'docker-archive';

@@ -24,17 +24,6 @@ export function compressionOf(head: Buffer): Compression | null {
   return null;
 }
 
-/** A tar header block: ustar magic and a valid checksum. */
-export function isTarHeader(head: Buffer): boolean {
-  if (head.length < 512) return false;
-  const magic = head.subarray(257, 263).toString('latin1');
-  if (magic !== 'ustar\0' && magic !== 'ustar ') return false;
-  const stored = parseInt(head.subarray(148, 156).toString('latin1').replace(/[\0 ]+$/, '').trim(), 8);
-  let sum = 0;
-  for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 0x20 : head[i]!;
-  return stored === sum;
-}
-
 /** A byte range of a host file: the whole file, or a member of a plain (uncompressed) tar. */
 export interface FileRange {
   file: string;

@@ -1,6 +1,8 @@
 /**
- * A streaming tar reader: ustar, GNU (long names 'L'/'K', old sparse 'S' with extension blocks) and PAX (extended
- * and global headers, GNU sparse 0.0, 0.1 and 1.0), numeric fields in octal or base-256.
+ * A streaming tar reader: v7, ustar, GNU (long names 'L'/'K', old sparse 'S' with extension blocks, volume labels
+ * 'V', incremental directories 'D', multi-volume continuations 'M') and PAX (extended and global headers, Solaris
+ * 'X', GNU sparse 0.0, 0.1 and 1.0), numeric fields in octal or base-256. Like GNU tar and bsdtar, any other type
+ * flag is read as a regular file (POSIX: unknown types are regular files), so its bytes are audited too.
  *
  * Why our own: the npm readers (tar-stream, node-tar) do not reconstruct GNU sparse members, and Google Compute's
  * `disk.raw` tarballs are made with `tar -S`. The format is small and fixed; every field read here is bounds-checked
@@ -28,6 +30,8 @@ export interface Extent {
 export interface TarEntry {
   /** The member name exactly as the archive gives it (after GNU long names and PAX `path`). */
   name: string;
+  /** Byte offset in the (uncompressed) archive of the member's first header block (its long-name or PAX header). */
+  offset: number;
   type: EntryType | 'hardlink';
   mode: number;
   uid: number;
@@ -166,7 +170,24 @@ const TYPES: Record<string, EntryType | 'hardlink'> = {
   '6': 'fifo',
   D: 'dir',
   S: 'file',
+  // Continuation of a file from the previous volume: its bytes here are a fragment of that file.
+  M: 'file',
 };
+
+/** A header block: a valid checksum, a type flag GNU tar or bsdtar reads, numeric fields that parse (v7 has no magic). */
+export function isTarHeader(h: Buffer): boolean {
+  if (h.length < BLOCK || h.subarray(0, BLOCK).every((c) => c === 0)) return false;
+  const flag = h[156]!;
+  const alnum = (flag >= 0x30 && flag <= 0x39) || (flag >= 0x41 && flag <= 0x5a) || (flag >= 0x61 && flag <= 0x7a);
+  if (flag !== 0 && !alnum) return false;
+  try {
+    // mode, uid, gid, size, mtime; a value that is not a number throws.
+    for (const [off, len] of [[100, 8], [108, 8], [116, 8], [124, 12], [136, 12]] as const) num(h, off, len, 'field');
+    return checksumOk(h);
+  } catch {
+    return false;
+  }
+}
 
 /** PAX records `"%d %s=%s\n"`, in order (GNU sparse 0.0 repeats keys). */
 function paxRecords(data: Buffer): Array<[string, string]> {
@@ -216,10 +237,20 @@ export interface TarWalkOptions {
   signal?: AbortSignal;
 }
 
+export interface TarWalkResult {
+  entries: number;
+  bytes: number;
+  /** What the archive holds that cannot be read completely from it alone (a file continued from another volume). */
+  problems: string[];
+}
+
 /** Read every member of a tar stream. Throws TargetError on a damaged, hostile or truncated archive. */
-export async function walkTar(src: AsyncIterable<Buffer>, opts: TarWalkOptions): Promise<{ entries: number; bytes: number }> {
+export async function walkTar(src: AsyncIterable<Buffer>, opts: TarWalkOptions): Promise<TarWalkResult> {
   const pull = new Pull(src);
   let entries = 0;
+  const problems: string[] = [];
+  // Where the current member's first header (a long name, a PAX header) starts.
+  let memberStart: number | null = null;
   let longName: string | null = null;
   let longLink: string | null = null;
   let pax: Array<[string, string]> | null = null;
@@ -242,6 +273,7 @@ export async function walkTar(src: AsyncIterable<Buffer>, opts: TarWalkOptions):
       if (!checksumOk(h)) {
         throw new TargetError(`corrupt tar archive: bad header checksum at byte ${pull.pos - BLOCK}`);
       }
+      memberStart ??= pull.pos - BLOCK;
       const flag = String.fromCharCode(h[156]!);
       const hdrSize = num(h, 124, 12, 'size');
       if (flag === 'L' || flag === 'K') {
@@ -250,21 +282,22 @@ export async function walkTar(src: AsyncIterable<Buffer>, opts: TarWalkOptions):
         else longLink = v;
         continue;
       }
-      if (flag === 'x' || flag === 'g') {
+      // 'X': Solaris' extended header, the same records as PAX 'x'.
+      if (flag === 'x' || flag === 'X' || flag === 'g') {
         const recs = paxRecords(await readMeta(hdrSize, 'PAX header'));
         if (flag === 'g') globalPax = new Map([...globalPax, ...recs]);
         else pax = recs;
         continue;
       }
-      if (flag === 'V') {
+      // 'V': a GNU volume label (tar -V), a name only; 'A': a Solaris ACL for the next member.
+      if (flag === 'V' || flag === 'A') {
         await pull.pass(padded(hdrSize), null);
+        if (flag === 'V') memberStart = null;
         continue;
       }
-      const type = TYPES[flag];
-      if (!type) {
-        if (flag === 'M') throw new TargetError('multi-volume tar archives are not supported');
-        throw new TargetError(`unsupported tar member type '${flag.replace(/[^\x20-\x7e]/g, '?')}'`);
-      }
+      // v7 archives have no directory type: a "regular" member whose name ends in `/` is a directory (GNU tar, bsdtar).
+      const v7dir = (flag === '\0' || flag === '0') && hdrSize === 0 && /\/$/.test(cstr(h, 0, 100));
+      const type = v7dir ? 'dir' : (TYPES[flag] ?? 'file');
       const px = new Map<string, string>([...globalPax, ...(pax ?? [])]);
       const magic = h.subarray(257, 263).toString('latin1');
       const ustar = magic === 'ustar\0' || magic === 'ustar ';
@@ -285,6 +318,7 @@ export async function walkTar(src: AsyncIterable<Buffer>, opts: TarWalkOptions):
       const stored = paxNum('size', hdrSize);
       const entry: TarEntry = {
         name,
+        offset: memberStart,
         type,
         mode: num(h, 100, 8, 'mode') & 0o7777,
         uid: paxNum('uid', num(h, 108, 8, 'uid')),
@@ -298,6 +332,11 @@ export async function walkTar(src: AsyncIterable<Buffer>, opts: TarWalkOptions):
       const localPax = pax ?? [];
       longName = longLink = null;
       pax = null;
+      memberStart = null;
+      if (flag === 'M') {
+        const at = num(h, 369, 12, 'continuation offset');
+        problems.push(`${name.slice(0, 200)}: continues from a previous volume at byte ${at}; only the ${stored} bytes in this volume are audited`);
+      }
 
       // Where the member's bytes are. Sparse: a map of logical segments whose bytes are stored back to back.
       let segments: Segment[] | null = null;
@@ -418,6 +457,6 @@ export async function walkTar(src: AsyncIterable<Buffer>, opts: TarWalkOptions):
   } finally {
     await pull.close();
   }
-  return { entries, bytes: pull.pos };
+  return { entries, bytes: pull.pos, problems };
 }
 

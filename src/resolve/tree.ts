@@ -24,13 +24,28 @@ interface Node {
   entry: Entry;
   ref?: ContentRef;
   layer: number;
+  /** Archive offset of the member that made this node (-1: a directory no member named). */
+  offset: number;
 }
 
-/** A file a later layer deleted or replaced: its bytes still ship in `layer`. */
+/**
+ * A file that is not in the final tree but whose bytes still ship in `layer`: a later layer deleted or replaced it,
+ * or a later member of the same archive or layer did (a duplicate name, a directory of that name, a whiteout).
+ */
 export interface Shadowed {
   entry: Entry;
   ref: ContentRef;
   layer: number;
+  /** Archive (layer) offset of its member's first header. */
+  offset: number;
+  /** What hid it: `deleted by a whiteout in <layer> at byte N`, `replaced by a directory at byte N` ... */
+  why: string;
+}
+
+/** The member being applied, to say what hid a file. */
+interface Cause {
+  layer: number;
+  offset: number;
 }
 
 const MAX_FOLLOWS = 40;
@@ -44,13 +59,19 @@ export class TreeBuilder {
   readonly problems: string[] = [];
   readonly shadowed: Shadowed[] = [];
 
-  /** `fsOf(layer)` names the filesystem field of entries from that layer. */
-  constructor(private readonly fsOf: (layer: number) => string) {
-    this.put('/', { path: '/', type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 0, fs: fsOf(0) }, 0);
+  /**
+   * `fsOf(layer)` names the filesystem field of entries from that layer; `placeOf(layer)` names the layer in what
+   * this says about hidden files (`layer 2 (sha256:...)`, `the archive`).
+   */
+  constructor(
+    private readonly fsOf: (layer: number) => string,
+    readonly placeOf: (layer: number) => string = fsOf,
+  ) {
+    this.put('/', { path: '/', type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 0, fs: fsOf(0) }, 0, -1);
   }
 
-  private put(p: string, entry: Entry, layer: number, ref?: ContentRef): void {
-    this.nodes.set(p, { entry, layer, ref });
+  private put(p: string, entry: Entry, layer: number, offset: number, ref?: ContentRef): void {
+    this.nodes.set(p, { entry, layer, offset, ref });
     if (p !== '/') {
       const i = p.lastIndexOf('/');
       const parent = i <= 0 ? '/' : p.slice(0, i);
@@ -60,12 +81,13 @@ export class TreeBuilder {
     }
   }
 
-  private remove(p: string, layer: number): void {
+  /** Take `p` and everything below it out of the tree; the files among them are kept as shadowed, hidden by `why`. */
+  private remove(p: string, why: string): void {
     const n = this.nodes.get(p);
     if (!n) return;
-    for (const k of this.kids.get(p) ?? []) this.remove(p === '/' ? `/${k}` : `${p}/${k}`, layer);
+    for (const k of this.kids.get(p) ?? []) this.remove(p === '/' ? `/${k}` : `${p}/${k}`, why);
     this.kids.delete(p);
-    if (n.ref && n.layer < layer) this.shadowed.push({ entry: n.entry, ref: n.ref, layer: n.layer });
+    if (n.ref) this.shadowed.push({ entry: n.entry, ref: n.ref, layer: n.layer, offset: n.offset, why });
     this.nodes.delete(p);
     const i = p.lastIndexOf('/');
     this.kids.get(i <= 0 ? '/' : p.slice(0, i))?.delete(p.slice(i + 1));
@@ -93,7 +115,7 @@ export class TreeBuilder {
       const n = this.nodes.get(p);
       if (!n) {
         if (!create) return null;
-        this.put(p, { path: p, type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtime, fs: this.fsOf(layer) }, layer);
+        this.put(p, { path: p, type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtime, fs: this.fsOf(layer) }, layer, -1);
         cur.push(c);
       } else if (n.entry.type === 'dir') {
         cur.push(c);
@@ -131,13 +153,16 @@ export class TreeBuilder {
       return null;
     }
     const p = dir === '/' ? `/${base}` : `${dir}/${base}`;
+    const cause: Cause = { layer, offset: t.offset };
     if (opts.whiteouts && base.startsWith(WHITEOUT)) {
       if (base === OPAQUE) {
         // Hide what lower layers put in this directory; this layer's own entries stay.
-        for (const k of [...(this.kids.get(dir) ?? [])]) this.hideLower(dir === '/' ? `/${k}` : `${dir}/${k}`, layer);
+        const why = this.because('hidden by an opaque whiteout of its folder', cause);
+        for (const k of [...(this.kids.get(dir) ?? [])]) this.hideLower(dir === '/' ? `/${k}` : `${dir}/${k}`, layer, why);
       } else {
         const victim = base.slice(WHITEOUT.length);
-        if (victim) this.remove(dir === '/' ? `/${victim}` : `${dir}/${victim}`, layer);
+        // Applied in member order, like a runtime: a file earlier in the same layer is deleted too.
+        if (victim) this.remove(dir === '/' ? `/${victim}` : `${dir}/${victim}`, this.because('deleted by a whiteout', cause));
       }
       return null;
     }
@@ -151,9 +176,9 @@ export class TreeBuilder {
         this.problems.push(`${shown}: hard link to a file that is not in the archive`);
         return null;
       }
-      if (existing && lp !== p) this.remove(p, layer);
+      if (existing && lp !== p) this.remove(p, this.because('replaced by a hard link of the same name', cause));
       if (lp === p) return null;
-      this.put(p, { ...target.entry, path: p }, layer, target.ref);
+      this.put(p, { ...target.entry, path: p }, layer, t.offset, target.ref);
       return null;
     }
     if (existing) {
@@ -162,7 +187,8 @@ export class TreeBuilder {
         existing.layer = layer;
         return null;
       }
-      this.remove(p, layer);
+      const what = t.type === 'dir' ? 'a directory' : t.type === 'file' ? 'a file' : t.type === 'symlink' ? 'a symlink' : `a ${t.type}`;
+      this.remove(p, this.because(`replaced by ${what} of the same name`, cause));
     }
     const entry: Entry = {
       path: p,
@@ -176,18 +202,38 @@ export class TreeBuilder {
     };
     if (t.type === 'symlink') entry.target = t.linkname ?? '';
     const ref = t.type === 'file' ? { layer, size: t.size, extents: t.extents } : undefined;
-    this.put(p, entry, layer, ref);
+    this.put(p, entry, layer, t.offset, ref);
     return ref ?? null;
   }
 
+  /** `<what> in <layer> at byte N` (the layer is named when the tree has layers). */
+  private because(what: string, c: Cause): string {
+    return `${what} at byte ${c.offset} of ${this.placeOf(c.layer)}`;
+  }
+
   /** Opaque whiteout: remove everything below `p` from lower layers, keeping directories this layer still uses. */
-  private hideLower(p: string, layer: number): boolean {
+  private hideLower(p: string, layer: number, why: string): boolean {
     const n = this.nodes.get(p);
     if (!n) return false;
     let keep = n.layer >= layer;
-    for (const k of [...(this.kids.get(p) ?? [])]) if (this.hideLower(p === '/' ? `/${k}` : `${p}/${k}`, layer)) keep = true;
-    if (!keep) this.remove(p, layer);
+    for (const k of [...(this.kids.get(p) ?? [])]) if (this.hideLower(p === '/' ? `/${k}` : `${p}/${k}`, layer, why)) keep = true;
+    if (!keep) this.remove(p, why);
     return keep;
+  }
+
+  /**
+   * The files that ship but are not in the final tree, each once: a file whose bytes a path of the final tree still
+   * shows (a hard link to it survived) is not hidden.
+   */
+  hidden(): Shadowed[] {
+    const live = new Set<ContentRef>();
+    for (const n of this.nodes.values()) if (n.ref) live.add(n.ref);
+    const seen = new Set<ContentRef>();
+    return this.shadowed.filter((s) => {
+      if (s.entry.type !== 'file' || live.has(s.ref) || seen.has(s.ref)) return false;
+      seen.add(s.ref);
+      return true;
+    });
   }
 
   get size(): number {

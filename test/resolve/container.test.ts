@@ -9,7 +9,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { TargetError } from '../../src/errors.js';
 import { dirBlobs, openContainer } from '../../src/resolve/container.js';
-import { SAMPLES } from '../helpers/cli.js';
+import { hostleak, json, SAMPLES } from '../helpers/cli.js';
+import { FAKE_GITHUB_TOKEN } from '../helpers/fake-secrets.js';
+import type { Report } from '../../src/types.js';
 
 let tmp: string;
 beforeAll(() => {
@@ -79,6 +81,45 @@ describe('layers', () => {
     const old = await shadow!.readFiles(['/a/x', '/f'], 100);
     expect((old.get('/a/x') as { data: Buffer }).data.toString()).toBe('x1\n');
     expect((old.get('/f') as { data: Buffer }).data.toString()).toBe('first\n');
+  });
+
+  it('a whiteout or a duplicate in the same layer hides a file that still ships: audited as shipped but hidden', async () => {
+    const token = `GITHUB_TOKEN=${FAKE_GITHUB_TOKEN}\n`;
+    // GNU tar sorts root/.env before root/.wh..env: the whiteout deletes a file of its own layer.
+    const l1 = layer('same1', { 'etc/hostname': 'box\n', 'root/.env': token, 'root/.wh..env': '', 'srv/app.env': token });
+    // The same layer again with srv/app.env appended (tar -r): a second member of that name replaces the first.
+    const stage = path.join(tmp, 'stage-same1-dup');
+    mkdirSync(path.join(stage, 'srv'), { recursive: true });
+    writeFileSync(path.join(stage, 'srv/app.env'), 'PORT=80\n');
+    const file = path.join(tmp, 'same1.tar');
+    writeFileSync(file, l1);
+    execFileSync('tar', ['--format=gnu', '-C', stage, '-rf', file, './srv/app.env']);
+    const dup = readFileSync(file);
+    const dir = dockerArchive('same-layer', [dup]);
+    const image = await open(dir);
+    const [root, hidden] = image.roots;
+    expect(root!.inventory.entries().filter((e) => e.type === 'file').map((e) => e.path)).toEqual(['/etc/hostname', '/srv/app.env']);
+    expect(hidden!.ruleTags).toEqual(['secret']);
+    expect(hidden!.inventory.entries().filter((e) => e.type === 'file').map((e) => e.path)).toEqual(['/root/.env', '/srv/app.env']);
+    const got = await hidden!.readFiles(['/root/.env', '/srv/app.env'], 100);
+    expect((got.get('/root/.env') as { data: Buffer }).data.toString()).toBe(token);
+    expect((got.get('/srv/app.env') as { data: Buffer }).data.toString()).toBe(token);
+    // Where GNU tar says each member is.
+    const blocks = execFileSync('tar', ['-tvRf', file], { encoding: 'utf8' });
+    const at = (name: string) => [...blocks.matchAll(new RegExp(`^block (\\d+): .* \\./${name.replace(/\./g, '\\.')}$`, 'gm'))].map((m) => Number(m[1]) * 512);
+    const layerName = `layer 1 (${image.filesystems[0]!.device})`;
+    expect(hidden!.noteOf!('/root/.env')).toBe(
+      `shipped but hidden: member at byte ${at('root/.env')[0]} of ${layerName}, deleted by a whiteout at byte ${at('root/.wh..env')[0]} of ${layerName}`,
+    );
+    expect([at('root/.env').length, at('root/.wh..env').length, at('srv/app.env').length]).toEqual([1, 1, 2]);
+    const [first, second] = at('srv/app.env');
+    expect(hidden!.noteOf!('/srv/app.env')).toBe(
+      `shipped but hidden: member at byte ${first} of ${layerName}, replaced by a file of the same name at byte ${second} of ${layerName}`,
+    );
+    const r = hostleak(['scan', '--format', 'json', dir]);
+    expect(r.status).toBe(1);
+    const paths = json<Report>(r).targets[0]!.findings.filter((f) => f.ruleId === 'secret-token').map((f) => f.path);
+    expect(paths).toEqual([`${image.filesystems[0]!.device}:/root/.env`, `${image.filesystems[0]!.device}:/srv/app.env`]);
   });
 
   it('member names through symlinks, `../` and `/` stay inside the image root', async () => {

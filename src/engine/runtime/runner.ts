@@ -85,13 +85,14 @@ export async function runRules(root: ImageRoot, rules: EnabledRule[], host: Host
             const key = `${meta.id}\0${f.path}\0${f.message}`;
             if (seen.has(key)) return;
             seen.add(key);
+            const note = root.noteOf?.(f.path);
             const finding: Finding = {
               ruleId: meta.id,
               severity: f.severity ?? severity,
               // A token in a name or a link target is redacted like one in a file's contents.
               path: redactTokens(name(f.path)),
               filesystem: filesystemOf(f.path),
-              message: redactTokens(f.message),
+              message: redactTokens(note ? `${f.message} (${note})` : f.message),
               evidence: f.evidence == null ? null : redactTokens(f.evidence),
               remediation: meta.remediation,
             };
