@@ -1,8 +1,9 @@
 /**
  * iso9660 reader: volume descriptors, directory records (multi-extent files), Rock Ridge (PX owners and modes, PN
  * devices, SL symlinks incl. multi-component and continued ones, NM long names, TF times, CL/RE relocated
- * directories) through SUSP continuation areas (CE), and Joliet (UCS-2 names) when Rock Ridge is absent — the
- * choice the Linux kernel makes, so names and attributes are what libguestfs sees.
+ * directories, ZF/Z2 zisofs-compressed files: see zisofs.ts) through SUSP continuation areas (CE), and Joliet (UCS-2
+ * names) when Rock Ridge is absent — the choice the Linux kernel makes, so names and attributes are what libguestfs
+ * sees.
  *
  * Untrusted input: extents are checked against the image, directories are read once each (cycle guard on their
  * extent), continuation chains, names and symlink targets are bounded, and the walk keeps its own stack.
@@ -12,6 +13,7 @@ import type { Entry, EntryType } from '../../types.js';
 import type { FileContent } from '../backend.js';
 import { LIMITS, ProblemList, rethrowIfStrict, typeOfMode, type Listed, type NativeFs } from './fs.js';
 import { CorruptImageError, ExtentSource, type ByteSource, type FileExtent } from './source.js';
+import { readZisofsEntry, ZisofsSource, type Zisofs } from './zisofs.js';
 
 const SECTOR = 2048;
 const FIRST_VD = 16;
@@ -63,6 +65,8 @@ interface Record {
   childLink?: number;
   /** RE: this is the relocated directory's placeholder in rr_moved; the kernel hides it. */
   relocated?: boolean;
+  /** ZF (or Z2): the file's data is zisofs-compressed; `size` above stays the recorded (compressed) length. */
+  zf?: Zisofs;
 }
 
 type Flavour = 'rockridge' | 'joliet' | 'plain';
@@ -76,7 +80,7 @@ export class Iso9660Fs implements NativeFs {
   private readonly rootSize: number;
   private readonly volumeBytes: number;
   private suSkip = 0;
-  private readonly files = new Map<string, { extents: FileExtent[]; size: number }>();
+  private readonly files = new Map<string, { extents: FileExtent[]; size: number; zf?: Zisofs }>();
 
   constructor(
     private readonly src: ByteSource,
@@ -260,6 +264,10 @@ export class Iso9660Fs implements NativeFs {
           case 'CL':
             if (len >= 12) rec.childLink = e.readUInt32LE(4);
             break;
+          case 'ZF':
+          case 'Z2':
+            rec.zf = readZisofsEntry(e) ?? undefined;
+            break;
           case 'RE':
             rec.relocated = true;
             break;
@@ -394,7 +402,8 @@ export class Iso9660Fs implements NativeFs {
         mode: rock ? r.mode! & 0o7777 : 0o555,
         uid: rock ? r.uid! : 0,
         gid: rock ? r.gid! : 0,
-        size: type === 'symlink' ? Buffer.byteLength(r.target ?? '') : type === 'file' || type === 'dir' ? r.size : 0,
+        // A zisofs file has the size the kernel shows: the uncompressed one its ZF entry records.
+        size: type === 'symlink' ? Buffer.byteLength(r.target ?? '') : type === 'file' && r.zf ? r.zf.size : type === 'file' || type === 'dir' ? r.size : 0,
         mtime: r.mtime,
         fs: device,
       };
@@ -470,7 +479,7 @@ export class Iso9660Fs implements NativeFs {
           visited.add(dirExtent);
           stack.push({ path: p, extent: dirExtent, size: dirSize });
         } else if (e.type === 'file') {
-          this.files.set(p, { extents: r.extents, size: r.size });
+          this.files.set(p, r.zf ? { extents: r.extents, size: r.size, zf: r.zf } : { extents: r.extents, size: r.size });
         }
         inventory.add(e);
       }
@@ -478,10 +487,12 @@ export class Iso9660Fs implements NativeFs {
     return { inventory, problems: problems.done() };
   }
 
+  /** A file's data: its extents, decoded when it is zisofs-compressed. */
   openFile(path: string): ByteSource {
     const f = this.files.get(path);
     if (!f) throw new Error(`${path}: no such file`);
-    return new ExtentSource(this.src, f.size, f.extents.filter((e) => e.length > 0));
+    const raw = new ExtentSource(this.src, f.size, f.extents.filter((e) => e.length > 0));
+    return f.zf ? new ZisofsSource(raw, f.zf) : raw;
   }
 
   readFile(path: string, maxBytes: number): FileContent {
