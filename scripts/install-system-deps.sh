@@ -3,12 +3,13 @@
 # for its appliance, sleuthkit as a reference reader, squashfs-tools/erofs-utils/xorriso to build filesystem samples
 # (genisoimage's isoinfo as an iso9660 oracle), chromium for the HTML report's browser test, zsh and fish for the
 # completion scripts' test, bsdtar (libarchive-tools) and buildah/podman/skopeo/umoci to build and check tars and
-# container images as real producers write them (no daemon: vfs storage in a temp folder).
+# container images as real producers write them (no daemon: vfs storage in a temp folder; buildah also builds the
+# Containerfile), nix-bin to evaluate and build flake.nix (test/flake.test.ts).
 # The README's first command needs none of these; .ci/run and the README's test command run this first.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 packages=(libguestfs-tools linux-image-amd64 e2fsprogs dosfstools mtools fdisk qemu-utils sleuthkit
           xz-utils zstd bzip2 gzip time chromium squashfs-tools erofs-utils xorriso genisoimage zsh fish
-          libarchive-tools buildah podman skopeo umoci)
+          libarchive-tools buildah podman skopeo umoci nix-bin)
 apt-get update -qq
 apt-get install -y -qq "${packages[@]}"

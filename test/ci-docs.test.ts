@@ -55,7 +55,8 @@ describe('CI recipes', () => {
     const shown = [...md.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => YAML.parse(m[1]!)).find((y) => y?.artifacts?.reports?.codequality);
     expect(shown.artifacts).toEqual(template['.hostleak'].artifacts);
     expect(md).toContain('remote: https://raw.githubusercontent.com/hostleak/hostleak/v0/hostleak.gitlab-ci.yml');
-    expect(md).toMatch(/checks\.\$\{system\}\.[a-z-]+ = pkgs\.runCommand/);
+    expect(md).toMatch(/checks\.x86_64-linux\.[a-z-]+ = self\.packages\.x86_64-linux\.hostleak-report\.gate;/);
+    expect(md).toContain('hostleak.lib.auditImage {');
     for (const block of md.matchAll(/```yaml\n([\s\S]*?)```/g)) expect(() => YAML.parse(block[1]!)).not.toThrow();
     const flags = { scan: await flagsOf('scan'), convert: await flagsOf('convert') } as Record<string, Set<string>>;
     const calls = invocations(md);
