@@ -8,6 +8,7 @@ import { createDeadline, raceDeadline, type Deadline } from './image/deadline.js
 import { createNativeBackend, nativeCanRead, openNativePrepared } from './backends/native-backend.js';
 import { withPreparedImage } from './image/prepare.js';
 import { markOpaqueRead, withReadLog } from './image/readlog.js';
+import { describeReadFailures, withReadFailures } from './image/read-failures.js';
 import { runRules, sortFindings, type EnabledRule } from './engine/runtime/runner.js';
 import { redactResult } from './engine/runtime/redact-result.js';
 import { describePackageDb } from './engine/kit/packages.js';
@@ -108,7 +109,19 @@ export async function auditImage(
   return sortFindings(findings);
 }
 
+/** One target: audited, then `partial` if any read of its bytes failed (src/image/read-failures.ts), never `ok`. */
 export async function scanTarget(target: string, opts: ScanOptions & Pick<StoreOptions, 'appliances'>): Promise<TargetResult> {
+  const failures: string[] = [];
+  const result = await withReadFailures(failures, () => auditTarget(target, opts));
+  if (failures.length > 0 && result.status !== 'failed') {
+    const why = describeReadFailures(failures);
+    result.error = result.status === 'partial' && result.error ? `${result.error}; ${why}` : `could not read everything: ${why}`;
+    result.status = 'partial';
+  }
+  return result;
+}
+
+async function auditTarget(target: string, opts: ScanOptions & Pick<StoreOptions, 'appliances'>): Promise<TargetResult> {
   const started = Date.now();
   const result: TargetResult = {
     target,

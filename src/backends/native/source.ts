@@ -5,6 +5,7 @@
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { TargetError } from '../../errors.js';
+import { recordReadFailure } from '../../image/read-failures.js';
 import { readLogFor, type ReadLog } from '../../image/readlog.js';
 
 /** The image (or a part of it) is malformed; the message is a one-line reason. */
@@ -83,7 +84,15 @@ export class FileSource implements ByteSource {
     if (this.fd === null) throw new TargetError('image already closed');
     let got = 0;
     while (got < length) {
-      const n = readSync(this.fd, buf, got, length - got, offset + got);
+      let n: number;
+      try {
+        n = readSync(this.fd, buf, got, length - got, offset + got);
+      } catch (err) {
+        // Recorded whatever the caller does with the error: the target can no longer be reported complete.
+        const why = `read error at offset ${offset + got}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
+        recordReadFailure(why);
+        throw new TargetError(why);
+      }
       if (n === 0) throw new CorruptImageError(`unexpected end of image at offset ${offset + got}`);
       got += n;
     }
