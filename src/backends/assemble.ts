@@ -71,6 +71,21 @@ export function matchSpec(spec: string, views: FilesystemView[]): FilesystemView
     const value = m[2]!.replace(/^"(.*)"$/, '$1');
     return by(m[1]!.toLowerCase() as 'partlabel' | 'label' | 'uuid' | 'partuuid', value);
   }
+  // An LVM logical volume, which both backends name /dev/VG/LV: the same, or device-mapper's /dev/mapper/VG-LV
+  // (a dash inside a VG or LV name is doubled there).
+  m = /^\/dev\/mapper\/(.+)$/.exec(spec);
+  if (m) {
+    const name = m[1]!;
+    const mapperName = (device: string) => {
+      const lv = /^\/dev\/([^/]+)\/([^/]+)$/.exec(device);
+      return lv ? `${lv[1]!.replace(/-/g, '--')}-${lv[2]!.replace(/-/g, '--')}` : null;
+    };
+    return views.find((v) => mapperName(v.device) === name) ?? null;
+  }
+  if (/^\/dev\/[^/]+\/[^/]+$/.test(spec) && !spec.startsWith('/dev/disk/')) {
+    const v = views.find((x) => x.device === spec);
+    if (v) return v;
+  }
   // Device names: the booted system may call the disk vda, xvda, hda or nvme0n1; we call it sda.
   m = /^\/dev\/(?:sd|vd|xvd|hd)([a-z])(\d*)$/.exec(spec) ?? /^\/dev\/nvme\d+n(\d+)(?:p(\d+))?$/.exec(spec);
   if (m) {

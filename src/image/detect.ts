@@ -25,7 +25,9 @@ export type RawLayout =
   | 'btrfs'
   | 'squashfs'
   | 'iso9660'
-  | 'erofs';
+  | 'erofs'
+  | 'lvm2'
+  | 'luks';
 
 export type DetectedFormat =
   | { kind: 'compressed'; compression: Compression; description: string }
@@ -126,6 +128,10 @@ export function detectBuffer(head: Buffer, tail?: Buffer): DetectedFormat | null
   if (at(head, 0, 'hsqs') || at(head, 0, 'sqsh')) return img('raw', 'squashfs filesystem', 'squashfs');
   if (at(head, 0x8001, 'CD001')) return img('raw', 'iso9660 filesystem', 'iso9660');
   if (head.length >= 1028 && head.readUInt32LE(1024) === 0xe0f5e1e2) return img('raw', 'erofs filesystem', 'erofs');
+  if (at(head, 0, 'LUKS\xba\xbe')) return img('raw', 'LUKS encrypted volume', 'luks');
+  for (let s = 0; s < 4; s++) {
+    if (at(head, s * 512, 'LABELONE') && at(head, s * 512 + 24, 'LVM2 001')) return img('raw', 'LVM2 physical volume', 'lvm2');
+  }
   if (tail && at(tail, 0, 'conectix')) return img('vpc', 'vhd (fixed)');
   return null;
 }

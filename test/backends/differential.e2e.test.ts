@@ -17,18 +17,12 @@ import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { openTarget } from '../../src/commands/common.js';
-import { prepare } from '../../src/engine/gate/index.js';
-import { auditImage } from '../../src/scan.js';
-import { BACKEND_CHOICES, type BackendChoice } from '../../src/types.js';
-import { builtinRules } from '../../rules/index.js';
-import type { Entry, FilesystemInfo, Finding, HostIdentity, Report } from '../../src/types.js';
+import type { Report } from '../../src/types.js';
 import { BIN, SAMPLES } from '../helpers/cli.js';
+import { expectSameSides, findingKey, HOST_ARGS, readSide, type Side } from '../helpers/differential.js';
 import { requireTools } from '../helpers/tools.js';
 
 const CORPUS = path.resolve('test', 'fixtures', 'corpus');
-const HOST: HostIdentity = { user: 'bob', home: '/home/bob', name: 'bobs-laptop' };
-const HOST_ARGS = ['--host-user', HOST.user!, '--host-home', HOST.home!, '--host-name', HOST.name!];
 
 /** The sample disks, and the leaky one in every disk container (images-sample/build-disks.mjs CONTAINERS). */
 const SAMPLE_IMAGES = [
@@ -73,51 +67,12 @@ const CORPUS_IMAGES = [
 /** Images whose findings are also compared through the built CLI (issue 6: "native and guestfs give the same findings"). */
 const CLI_IMAGES = ['leaky.raw', 'leaky.qcow2', 'leaky.raw.zst'];
 
-interface Side {
-  backend: string;
-  filesystems: FilesystemInfo[];
-  problems: string[];
-  entries: Array<Omit<Entry, 'mode'> & { mode: string }>;
-  findings: Array<Pick<Finding, 'ruleId' | 'path' | 'severity' | 'message' | 'evidence' | 'filesystem'>>;
-}
-
 requireTools('guestfish', 'qemu-img', 'zstd', 'gzip', 'xz');
 const d = describe;
 
 let tmp: string;
 const images: Array<{ name: string; file: string }> = [];
 const results = new Map<string, { native: Side | Error; guestfs: Side | Error }>();
-
-function findingKey(f: Pick<Finding, 'ruleId' | 'path' | 'severity' | 'message' | 'evidence' | 'filesystem'>) {
-  return { ruleId: f.ruleId, path: f.path, severity: f.severity, message: f.message, evidence: f.evidence, filesystem: f.filesystem };
-}
-
-async function readSide(file: string, backend: BackendChoice): Promise<Side> {
-  const gate = await prepare({}, { cwd: tmp, builtins: builtinRules, backendChoices: BACKEND_CHOICES });
-  const image = await openTarget(file, backend, { guestfs: { accel: 'tcg' } }, undefined);
-  try {
-    const entries: Side['entries'] = [];
-    for (const root of image.roots) {
-      for (const e of root.inventory.entries()) {
-        entries.push({
-          path: root.prefix ? `${root.prefix}:${e.path}` : e.path,
-          type: e.type,
-          mode: e.mode.toString(8),
-          uid: e.uid,
-          gid: e.gid,
-          size: e.size,
-          mtime: e.mtime,
-          ...(e.target !== undefined ? { target: e.target } : {}),
-          fs: e.fs,
-        });
-      }
-    }
-    const findings = (await auditImage(image, { rules: gate.rules, host: HOST }, file)).map(findingKey);
-    return { backend: image.backend, filesystems: image.filesystems, problems: image.problems, entries, findings };
-  } finally {
-    await image.close();
-  }
-}
 
 /** Run `fn` over `items`, at most `n` at a time. */
 async function pool<T>(items: T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
@@ -156,7 +111,7 @@ beforeAll(async () => {
   }
   await pool(images, 2, async ({ name, file }) => {
     const [native, guestfs] = await Promise.all(
-      (['native', 'guestfs'] as const).map((b) => readSide(file, b).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))))),
+      (['native', 'guestfs'] as const).map((b) => readSide(file, b, tmp).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))))),
     );
     results.set(name, { native: native!, guestfs: guestfs! });
   });
@@ -174,17 +129,8 @@ d('native and guestfs backends agree', () => {
     expect(r).toBeDefined();
     if (r.native instanceof Error) throw r.native;
     if (r.guestfs instanceof Error) throw r.guestfs;
-    const n = r.native;
-    const g = r.guestfs;
-    expect([n.backend, g.backend]).toEqual(['native', 'guestfs']);
-    expect(n.problems).toEqual([]);
-    expect(g.problems).toEqual([]);
-    expect(n.filesystems).toEqual(g.filesystems);
-    // Same set of paths first (a short, readable failure), then every field of every entry.
-    expect(n.entries.map((e) => e.path)).toEqual(g.entries.map((e) => e.path));
-    const byPath = new Map(g.entries.map((e) => [e.path, e]));
-    for (const e of n.entries) expect(e).toEqual(byPath.get(e.path));
-    expect(n.findings).toEqual(g.findings);
+    expect(r.native.problems).toEqual([]);
+    expectSameSides(r.native, r.guestfs);
   });
 
   it('compared real content: the images are not all empty, the leaky ones have findings, vfat and ext both seen', () => {

@@ -12,6 +12,7 @@ import { readGpt } from './gpt.js';
 import { readMbr } from './mbr.js';
 import { WHOLE_DISK, type Partition } from './partition.js';
 import { isQcow2, Qcow2Source } from './qcow2.js';
+import { logicalVolumes, readPv, type PhysicalVolume } from './lvm.js';
 import { CorruptImageError, FileSource, SliceSource, UnsupportedImageError, WindowCache, type ByteSource } from './source.js';
 import { isVfat, VfatFs } from './vfat.js';
 import { SquashFs, squashfsSupported } from './squashfs.js';
@@ -36,10 +37,22 @@ export { VdiSource } from './vdi.js';
 export const NATIVE_TYPES: ReadonlySet<string> = new Set(['ext2', 'ext3', 'ext4', 'vfat', 'squashfs', 'iso9660', 'erofs']);
 
 /**
+ * Device types that hold no filesystem to list, as libguestfs treats them: swap and LVM physical volumes (their
+ * logical volumes are devices of their own) are skipped; a LUKS volume cannot be opened without its key, by any
+ * backend, so it is named as not audited (the target is then partial or failed, never clean).
+ */
+const SKIPPED: Record<string, string | null> = {
+  swap: null,
+  LVM2_member: null,
+  crypto_LUKS: 'encrypted (LUKS), not audited',
+};
+
+/**
  * Whether the native reader reads this filesystem: its type, and for types with variants we refuse (squashfs 3 or
  * lzo), the variant. A refused variant is then a problem natively and sends `--backend auto` to libguestfs.
  */
 function nativeReads(type: string | null, src: ByteSource): boolean {
+  if (type !== null && type in SKIPPED) return true;
   if (type === null || !NATIVE_TYPES.has(type)) return false;
   if (type === 'squashfs') return squashfsSupported(src);
   return true;
@@ -84,6 +97,8 @@ export interface ProbedDevice {
   /** null: no filesystem recognised (an empty or unknown partition; libguestfs lists it as `unknown`). */
   type: string | null;
   supported: boolean;
+  /** Why the native reader cannot read this device (an LVM volume it does not map); it is then unsupported. */
+  problem?: string;
   /**
    * With `type: null`: the device holds data that is no filesystem this reader knows (not blank, not a BIOS boot or
    * reserved partition). It may be a filesystem the kernel knows, so the native reader cannot call it empty.
@@ -109,23 +124,62 @@ export interface ProbeResult {
   problems: string[];
 }
 
-/** Find the partitions (or the bare filesystem) and the filesystem type of each. */
+/** A device's filesystem type, whether we read it, and whether unrecognised data is there. */
+function probeDevice(device: string, partition: Partition | null, src: ByteSource): ProbedDevice {
+  const type = detectFsType(src);
+  const unknownContent = type === null && !(partition && NON_FS_PART_TYPES.has(partition.partType)) && !looksBlank(src);
+  return { device, partition, source: src, type, supported: nativeReads(type, src), unknownContent };
+}
+
+/**
+ * The logical volumes of the LVM physical volumes among `devices`, as devices of their own (after them). A PV
+ * whose label or metadata is unreadable, and an LV the reader does not map, are unsupported devices with a problem.
+ */
+function withLogicalVolumes(devices: ProbedDevice[], problems: string[]): ProbedDevice[] {
+  const pvs: PhysicalVolume[] = [];
+  for (const d of devices) {
+    if (d.type !== 'LVM2_member') continue;
+    try {
+      pvs.push(readPv(d.device, d.source));
+    } catch (err) {
+      rethrowIfStrict(err);
+      d.supported = false;
+      d.problem = oneLine(err).replace(`${d.device}: `, '');
+    }
+  }
+  if (pvs.length === 0) return devices;
+  const lvm = logicalVolumes(pvs);
+  pushAll(problems, lvm.problems);
+  const out = [...devices];
+  for (const lv of lvm.volumes) {
+    if (!lv.source) {
+      out.push({ device: lv.device, partition: null, source: pvs[0]!.source, type: null, supported: false, problem: lv.problem! });
+      continue;
+    }
+    try {
+      out.push(probeDevice(lv.device, null, lv.source));
+    } catch (err) {
+      rethrowIfStrict(err);
+      problems.push(`${lv.device}: ${oneLine(err)}`);
+    }
+  }
+  return out;
+}
+
+/** Find the partitions (or the bare filesystem), the logical volumes of LVM on them, and the filesystem type of each. */
 export function probeNative(source: ByteSource): ProbeResult {
   const problems: string[] = [];
   const fromParts = (parts: Partition[]): ProbedDevice[] => {
     const out: ProbedDevice[] = [];
     for (const p of parts) {
       try {
-        const src = new SliceSource(source, p.start, p.size);
-        const type = detectFsType(src);
-        const unknownContent = type === null && !NON_FS_PART_TYPES.has(p.partType) && !looksBlank(src);
-        out.push({ device: p.device, partition: p, source: src, type, supported: nativeReads(type, src), unknownContent });
+        out.push(probeDevice(p.device, p, new SliceSource(source, p.start, p.size)));
       } catch (err) {
         rethrowIfStrict(err);
         problems.push(`${p.device}: ${(err as Error).message}`);
       }
     }
-    return out;
+    return withLogicalVolumes(out, problems);
   };
   const gpt = readGpt(source);
   if (gpt) {
@@ -134,11 +188,8 @@ export function probeNative(source: ByteSource): ProbeResult {
   }
   const whole = detectFsType(source);
   if (whole !== null) {
-    return {
-      table: 'none',
-      devices: [{ device: WHOLE_DISK, partition: null, source, type: whole, supported: nativeReads(whole, source) }],
-      problems,
-    };
+    const devices = [{ device: WHOLE_DISK, partition: null, source, type: whole, supported: nativeReads(whole, source) }];
+    return { table: 'none', devices: withLogicalVolumes(devices, problems), problems };
   }
   const mbr = readMbr(source);
   if (mbr) {
@@ -153,7 +204,7 @@ export async function nativeSupports(source: ByteSource): Promise<boolean> {
   try {
     const probe = probeNative(source);
     // Blank partitions hold nothing to read; unknown content may be a filesystem only libguestfs reads.
-    return probe.devices.length > 0 && probe.devices.every((d) => (d.type === null ? !d.unknownContent : d.supported));
+    return probe.devices.length > 0 && probe.devices.every((d) => d.problem === undefined && (d.type === null ? !d.unknownContent : d.supported));
   } catch {
     return false;
   }
@@ -186,6 +237,15 @@ export async function listNativeFilesystems(
   const problems = [...probe.problems];
   const views: FilesystemView[] = [];
   for (const dev of probe.devices) {
+    if (dev.problem !== undefined) {
+      problems.push(`${dev.device}: ${dev.problem}`);
+      continue;
+    }
+    if (dev.type !== null && dev.type in SKIPPED) {
+      const why = SKIPPED[dev.type];
+      if (why) problems.push(`${dev.device}: ${why}`);
+      continue;
+    }
     if (dev.type === null) {
       // Like libguestfs, a partition without a filesystem is skipped; one with unrecognised data is named.
       if (dev.unknownContent) problems.push(`${dev.device}: no filesystem the native reader recognises (try --backend guestfs)`);

@@ -114,6 +114,18 @@ d('native reader on the corpus', () => {
     expect(r.views!.map((v) => [v.device, v.type, v.label])).toEqual([['/dev/sda', 'vfat', 'TESTVFAT']]);
   });
 
+  it('dfvfs_lvmtest (a VG of two linear LVs on a whole-disk PV, in a qcow2) lists both LVs as ext2 with their files', () => {
+    const r = runNativeChild(copy('dfvfs_lvmtest.qcow2'), { full: true });
+    expectClean(r);
+    expect(r.problems).toEqual([]);
+    expect(r.supported).toBe(true);
+    expect(r.views!.map((v) => [v.device, v.type])).toEqual([
+      ['/dev/vg_test/lv_test1', 'ext2'],
+      ['/dev/vg_test/lv_test2', 'ext2'],
+    ]);
+    expect(r.views![0]!.entries.map((e) => e.path)).toEqual(expect.arrayContaining(['/a_directory/a_file', '/passwords.txt']));
+  });
+
   it('qcow2 images list exactly like their raw conversions', () => {
     for (const name of ['dfvfs_ext2.qcow2', 'dfvfs_image.qcow2']) {
       const img = copy(name);
@@ -145,7 +157,6 @@ d('native reader on the corpus', () => {
     ['ul_xfs.img.xz', 'unsupported', /xfs is not supported/],
     ['ul_btrfs.img.xz', 'unsupported', /btrfs is not supported/],
     ['ul_isosize_sample.iso.gz', 'error', /truncated iso9660/],
-    ['dfvfs_lvmtest.qcow2', 'unsupported', /LVM2_member is not supported/],
     ['btrfs_images_bad-superblock-1.raw.xz', 'unsupported', /btrfs/],
     ['trivy_monolithicSparse.vmdk', 'error', /grain directory at the end but no valid footer/],
   ];

@@ -3,7 +3,7 @@
  * that `npm run fuzz` runs for longer).
  *
  * Seeded, bounded fuzzing of the native reader: byte mutations of small ext4, vfat, qcow2 (zlib; zstd and extended L2),
- * squashfs, iso9660 and erofs images and of
+ * LVM2, squashfs, iso9660 and erofs images and of
  * an ext4 image in each disk container (VHD dynamic and fixed, VHDX clean and with a log to replay, VMDK sparse and
  * stream-optimized, VDI), mostly in each format's metadata (the windows below), some anywhere. In strict mode every
  * case must return or throw one of our errors; a
@@ -114,6 +114,10 @@ beforeAll(() => {
   images['qcow2-zstd-l2'] = path.join(tmp, 'disk-zstd-l2.qcow2');
   execFileSync('qemu-img', ['convert', '-c', '-f', 'raw', '-O', 'qcow2', '-o', 'extended_l2=on,compression_type=zstd,cluster_size=16384', images.ext4, images['qcow2-zstd-l2']]);
   hot['qcow2-zstd-l2'] = [[0, 4 * 16384], [0, Number.MAX_SAFE_INTEGER]];
+  // LVM2: the corpus volume group (two linear LVs of ext2); the PV label sector and the metadata area.
+  images.lvm = path.join(tmp, 'lvm.raw');
+  execFileSync('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', path.resolve('test', 'fixtures', 'corpus', 'dfvfs_lvmtest.qcow2'), images.lvm]);
+  hot.lvm = [[512, 512], [4096, 65536]];
   convert('vhd', 'vpc', 'subformat=dynamic');
   hot.vhd = [[0, 4096], [-512, 512]];
   convert('vhd-fixed', 'vpc', 'subformat=fixed');
@@ -166,6 +170,7 @@ d('native reader fuzzing', () => {
     ['qcow2', 4],
     ['qcow2-l2', 23],
     ['qcow2-zstd-l2', 24],
+    ['lvm', 25],
     ['vhd', 16],
     ['vhd-fixed', 17],
     ['vhdx', 18],
