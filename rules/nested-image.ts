@@ -8,12 +8,13 @@ export default defineRule({
   meta: {
     id: 'nested-image',
     options: { ...CONTENT_PASS_OPTIONS },
-    severity: 'info',
+    severity: 'warning',
     tags: ['coverage'],
     description: 'A file inside the image is itself a disk or filesystem image, whose contents were not audited',
     remediation:
-      'Audit it too: `hostleak scan --nested` opens every image found inside an image as a root of its own (findings ' +
-      'read `/path/to/file.img:/etc/...`). If the file should not ship, remove it from the build.',
+      'hostleak audits every image found inside an image as a root of its own (findings read `/path/to/file.img:/etc/...`); ' +
+      'this one was not: `--no-nested` was given, or it could not be opened or sits too deep (the target is then partial ' +
+      'and says why). Scan without --no-nested to audit it. If the file should not ship, remove it from the build.',
     references: ['https://github.com/hostleak/hostleak/blob/main/docs/targets.md'],
   },
   async check(ctx) {
@@ -40,7 +41,7 @@ export default defineRule({
     for (const n of found) {
       report({
         path: n.entry.path,
-        message: `${n.entry.path} is a ${n.description} inside the image; its contents were not audited (scan with --nested)`,
+        message: `${n.entry.path} is a ${n.description} inside the image; its contents were not audited`,
         evidence: `size=${n.entry.size}`,
       });
     }

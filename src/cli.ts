@@ -47,7 +47,9 @@ function targetOptions(y: Argv): Argv {
     })
     .option('nested', {
       type: 'boolean',
-      describe: 'audit disk/filesystem images found inside an image as roots of their own (findings read FILE:/path)',
+      describe:
+        'audit disk/filesystem images found inside an image as roots of their own (findings read FILE:/path; the default). ' +
+        '--no-nested names each at warning instead',
     })
     .option('accel', { choices: ACCEL_CHOICES as string[], describe: 'guestfs appliance: kvm, tcg or auto (default)' })
     .option('timeout', {

@@ -22,7 +22,7 @@ import { NO_PROGRESS, type Progress } from './store/progress.js';
 export interface BackendOptions {
   /** Let a qcow2/vmdk/vhd image read the host file it names; every image backend prepares images with it. */
   allowBackingFile?: boolean;
-  /** Audit disk and filesystem images found inside an image as roots of their own (`--nested`). */
+  /** Audit disk and filesystem images found inside an image as roots of their own (default; false: `--no-nested`). */
   nested?: boolean;
   /** The guestfs appliance: acceleration, per-image timeout (the one deadline of every backend). */
   guestfs?: Omit<GuestfsBackendOptions, 'allowBackingFile'>;
@@ -156,14 +156,28 @@ async function auditTarget(target: string, opts: ScanOptions & Pick<StoreOptions
     result.backend = image.backend;
     opts.verbose?.(`${target}: phase open: ${Date.now() - t0} ms (${image.backend} backend)`);
     let audited = new Set<string>();
-    if (opts.nested) {
+    // Images inside the image are audited unless --no-nested: under the target's deadline and write cap, and never
+    // with --allow-backing-file (foundImageBackend).
+    if (opts.nested !== false) {
       const images = foundImageBackend(opts);
-      const n = await withNestedRoots(image, {
-        verbose: verbose && ((msg: string) => verbose(`${target}: ${msg}`)),
-        openImage: (file, label) => images.open(file, { verbose: verbose && ((msg: string) => verbose(`${target}: ${label}: ${msg}`)) }),
-      });
+      const n = await raceDeadline(
+        withNestedRoots(image, {
+          verbose: verbose && ((msg: string) => verbose(`${target}: ${msg}`)),
+          openImage: (file, label) =>
+            images.open(file, {
+              verbose: verbose && ((msg: string) => verbose(`${target}: ${label}: ${msg}`)),
+              signal: deadline.signal,
+              deadline,
+              maxDecompressedBytes: opts.maxDecompressedBytes,
+            }),
+          signal: deadline.signal,
+          maxCopyBytes: opts.maxDecompressedBytes,
+        }),
+        deadline.signal,
+      );
       image = n.image;
       audited = n.audited;
+      deadline.check();
     }
     result.filesystems = image.filesystems;
     t0 = Date.now();

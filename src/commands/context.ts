@@ -119,7 +119,8 @@ export function backendOptions(ctx: CommandContext, gate: Gate): BackendOptions 
   return {
     maxDecompressedBytes: parseSize(args['max-decompressed'] as string | undefined, '--max-decompressed'),
     allowBackingFile: (args['allow-backing-file'] as boolean | undefined) ?? cfg.allowBackingFile ?? false,
-    nested: Boolean(args.nested),
+    // Images inside images are audited unless --no-nested.
+    nested: args.nested !== false,
     guestfs: {
       accel: ((args.accel as string | undefined) ?? cfg.accel ?? 'auto') as Accel,
       timeoutS: timeout,

@@ -4,9 +4,10 @@
  * - The NixOS installer ISO is assembled as it boots: its iso9660 root plus `/nix-store.squashfs` mounted at
  *   `/nix/store` (stage 1 mounts it there), so store findings read `/nix/store/...`.
  * - Any other file of an image that is itself a disk or filesystem image is found by its magic bytes
- *   (nestedImages: image-like names of any size, and every big file outside /nix/store). The nested-image rule names
- *   each one as not audited; `--nested` audits each as its own root, named `<path of the file>:/...`: mapped in
- *   place when the backend can map files (native), else copied out to a temporary file (up to a size bound).
+ *   (nestedImages: image-like names of any size, and every big file outside /nix/store) and audited as its own
+ *   root, named `<path of the file>:/...`: mapped in place when the backend can map files (native), else copied out
+ *   to a temporary file (up to a size bound); images inside those too, a few levels down. With `--no-nested` the
+ *   nested-image rule names each one as not audited (warning).
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
@@ -132,6 +133,10 @@ export interface NestedOptions {
   verbose?: (msg: string) => void;
   /** Open an image file with the image backends (for images copied out). */
   openImage(file: string, label: string): Promise<OpenedImage>;
+  /** The target's deadline: no nested image is opened once it fired. */
+  signal?: AbortSignal;
+  /** Most bytes all nested images of the target may copy out to temporary files (--max-decompressed). */
+  maxCopyBytes?: number;
 }
 
 /** Heads of files through a root's reader. */
@@ -145,11 +150,31 @@ export function headReader(root: ImageRoot): (paths: string[]) => Promise<Map<st
   };
 }
 
+/** How many levels of images inside images are opened (an image inside a nested image is level 2). */
+export const MAX_NESTED_DEPTH = 3;
+
+/** What every nested image of one target shares: the bytes copied out so far against the target's write cap. */
+interface NestedBudget {
+  copied: number;
+  readonly limit: number;
+}
+
 /**
- * `--nested`: open every image found inside the image's roots as roots of its own, named `<path>:` (and
- * `<prefix>:<path>:` inside a prefixed root). Returns the image with those roots added and the paths audited.
+ * Open every image found inside the image's roots as roots of its own, named `<path>:` (and `<prefix>:<path>:` inside
+ * a prefixed root), and the images inside those, down to MAX_NESTED_DEPTH levels. Returns the image with those roots
+ * added and the labels audited. An image that could not be opened, or that sits deeper, is a problem of the target
+ * (it is then `partial`), never silently left out.
+ *
+ * Budget: no image is opened once the target's deadline fired (`signal`), and every copy-out counts against one cap
+ * for the whole target (`maxCopyBytes`, the target's --max-decompressed). A per-target budget shared with the
+ * resolvers and decompression would replace this counter (the hook: NestedOptions.maxCopyBytes and signal).
  */
 export async function withNestedRoots(image: OpenedImage, opts: NestedOptions): Promise<{ image: OpenedImage; audited: Set<string> }> {
+  const budget: NestedBudget = { copied: 0, limit: opts.maxCopyBytes ?? Number.POSITIVE_INFINITY };
+  return nestedLevel(image, opts, 1, budget);
+}
+
+async function nestedLevel(image: OpenedImage, opts: NestedOptions, level: number, budget: NestedBudget): Promise<{ image: OpenedImage; audited: Set<string> }> {
   const parts: Array<{ label: string; image: OpenedImage }> = [];
   const problems: string[] = [];
   const audited = new Set<string>();
@@ -159,8 +184,13 @@ export async function withNestedRoots(image: OpenedImage, opts: NestedOptions): 
     const { images: found } = await nestedImages(root.inventory, headReader(root));
     for (const n of found) {
       const label = root.prefix ? `${root.prefix}:${n.entry.path}` : n.entry.path;
+      if (opts.signal?.aborted) throw opts.signal.reason instanceof Error ? opts.signal.reason : new TargetError('interrupted');
+      if (level > MAX_NESTED_DEPTH) {
+        problems.push(`${label}: nested ${n.description} not audited: more than ${MAX_NESTED_DEPTH} levels of images inside images`);
+        continue;
+      }
+      let opened: OpenedImage | null = null;
       try {
-        let opened: OpenedImage;
         if (n.raw && root.openFile) {
           const src = root.openFile(n.entry.path);
           const listed = await listNativeFilesystems(src);
@@ -176,18 +206,28 @@ export async function withNestedRoots(image: OpenedImage, opts: NestedOptions): 
           };
         } else {
           if (n.entry.size > MAX_COPY) throw new TargetError(`${n.description} of ${n.entry.size} bytes is too big to copy out (limit ${MAX_COPY})`);
+          if (budget.copied + n.entry.size > budget.limit) {
+            throw new TargetError(`copying out ${n.entry.size} more bytes passes the limit of ${budget.limit} bytes for this target (--max-decompressed)`);
+          }
           const got = (await root.readFiles([n.entry.path], n.entry.size)).get(n.entry.path);
           if (!got || got instanceof Error) throw new TargetError(`cannot read it (${got?.message ?? 'not read'})`);
+          budget.copied += got.data.length;
           const tmp = tempDir();
           cleanups.push(tmp.cleanup);
           const file = path.join(tmp.dir, 'nested.img');
           await fsp.writeFile(file, got.data, { mode: 0o600 });
           opened = await opts.openImage(file, label);
         }
+        // The images inside this one, one level down: their labels are this image's label plus theirs.
+        const inner = await nestedLevel(opened, opts, level + 1, budget);
+        opened = inner.image;
+        for (const a of inner.audited) audited.add(`${label}:${a}`);
         opts.verbose?.(`nested: ${label} (${n.description}) audited as its own root`);
         parts.push({ label, image: opened });
         audited.add(label);
       } catch (err) {
+        await opened?.close().catch(() => undefined);
+        if (opts.signal?.aborted) throw opts.signal.reason instanceof Error ? opts.signal.reason : err;
         problems.push(`${label}: nested ${n.description} not audited: ${(err as Error).message.split('\n')[0]}`);
       }
     }

@@ -59,8 +59,8 @@ export function cacheKey(req: Pick<StoreRequest, 'backend' | 'host' | 'rules' | 
     })),
     // With backing files allowed an overlay audits to other findings than when it is refused.
     allowBackingFile: req.allowBackingFile ?? false,
-    // --nested audits more of the same image.
-    nested: req.nested ?? false,
+    // --no-nested audits less of the same image.
+    nested: req.nested ?? true,
   });
 }
 

@@ -45,9 +45,9 @@ ruleTester(nestedImage, {
         { path: '/srv/cache/disk.img.zst', contentBase64: zstdHead },
       ]),
       findings: [
-        { path: '/opt/rootfs.squashfs', severity: 'info', message: ['squashfs filesystem', 'not audited', '--nested'] },
-        { path: '/srv/cache/disk.img.zst', severity: 'info', message: ['zstd-compressed'] },
-        { path: '/var/lib/machines/builder.raw', severity: 'info', message: ['ext2 filesystem'], evidence: ['size=4096'] },
+        { path: '/opt/rootfs.squashfs', severity: 'warning', message: ['squashfs filesystem', 'not audited'] },
+        { path: '/srv/cache/disk.img.zst', severity: 'warning', message: ['zstd-compressed'] },
+        { path: '/var/lib/machines/builder.raw', severity: 'warning', message: ['ext2 filesystem'], evidence: ['size=4096'] },
       ],
     },
   ],
