@@ -9,8 +9,10 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT, SAMPLES, scratch } from './helpers/gate.js';
+import { requireTool } from './helpers/tools.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
+requireTool('nix-instantiate', 'nix-build');
 const NIX_OPTS = ['--option', 'sandbox', 'false', '--option', 'substituters', '', '--option', 'build-users-group', ''];
 
 describe('flake.nix on a real nix evaluator', () => {
