@@ -29,6 +29,10 @@ const INCOMPAT_DIRDATA = 0x1000;
 const RO_COMPAT_SPARSE_SUPER = 0x1;
 const RO_COMPAT_LARGE_FILE = 0x2;
 const RO_COMPAT_BTREE_DIR = 0x4;
+/** Blocks allocated in clusters of 2^n blocks; extents still address blocks, so only the group geometry changes. */
+const RO_COMPAT_BIGALLOC = 0x200;
+/** Largest cluster the kernel mounts: 2^(10+20) bytes (EXT4_MAX_CLUSTER_LOG_SIZE). */
+const MAX_LOG_CLUSTER = 20;
 /** What ext3 understands (blkid): anything else makes the filesystem ext4. */
 const EXT3_INCOMPAT_SUPPORTED = INCOMPAT_FILETYPE | INCOMPAT_RECOVER | INCOMPAT_META_BG;
 const EXT3_RO_COMPAT_SUPPORTED = RO_COMPAT_SPARSE_SUPER | RO_COMPAT_LARGE_FILE | RO_COMPAT_BTREE_DIR;
@@ -145,7 +149,16 @@ export class ExtFs implements NativeFs {
     const blocksPerGroup = sb.readUInt32LE(0x20);
     this.inodesPerGroup = sb.readUInt32LE(0x28);
     this.inodeSize = rev === 0 ? 128 : sb.readUInt16LE(0x58);
-    if (blocksPerGroup === 0 || blocksPerGroup > this.blockSize * 8) bad(`blocks per group ${blocksPerGroup}`);
+    // A group's bitmap covers blockSize * 8 allocation units: blocks, or clusters with bigalloc (checked as the
+    // kernel does: clusters per group within the bitmap, and blocks per group exactly that many clusters).
+    if ((roCompat & RO_COMPAT_BIGALLOC) !== 0) {
+      const logCluster = sb.readUInt32LE(0x1c);
+      if (logCluster < logBlock || logCluster > MAX_LOG_CLUSTER) bad(`cluster size 2^${10 + logCluster}`);
+      const clustersPerGroup = sb.readUInt32LE(0x24);
+      if (clustersPerGroup === 0 || clustersPerGroup > this.blockSize * 8 || clustersPerGroup * 2 ** (logCluster - logBlock) !== blocksPerGroup) {
+        bad(`blocks per group ${blocksPerGroup}, clusters per group ${clustersPerGroup}`);
+      }
+    } else if (blocksPerGroup === 0 || blocksPerGroup > this.blockSize * 8) bad(`blocks per group ${blocksPerGroup}`);
     if (this.inodesPerGroup === 0 || this.inodesPerGroup > this.blockSize * 8) bad(`inodes per group ${this.inodesPerGroup}`);
     if (this.inodeSize < 128 || this.inodeSize > this.blockSize || (this.inodeSize & (this.inodeSize - 1)) !== 0) {
       bad(`inode size ${this.inodeSize}`);
@@ -192,7 +205,9 @@ export class ExtFs implements NativeFs {
     };
     this.inodeTables = new Float64Array(this.groupCount);
     const descBlockNo = (i: number): number => {
-      if (!metaBg || i < firstMetaBg) return firstDataBlock + 1 + i;
+      // Right after the superblock's block (as the kernel computes it: 1 with 1 KiB blocks, else 0), which is not
+      // the first data block with bigalloc (always 0).
+      if (!metaBg || i < firstMetaBg) return Math.floor(SB_OFFSET / this.blockSize) + 1 + i;
       const g = i * descPerBlock;
       return firstDataBlock + g * blocksPerGroup + (hasSuper(g) ? 1 : 0);
     };
