@@ -99,6 +99,12 @@ async function folderLayout(dir: string, names: string[]): Promise<LayoutKind | 
   }
 }
 
+/** Whether a folder is one container image (OCI layout, docker-dir, unpacked docker-archive). */
+export async function isContainerFolder(dir: string): Promise<boolean> {
+  const names = await fsp.readdir(dir).catch(() => null);
+  return names !== null && (await folderLayout(dir, names)) !== null;
+}
+
 /** Decide what a folder is. `isTarget` says whether a file inside it can be audited on its own. */
 export async function classifyFolder(dir: string, isTarget: (file: string) => Promise<boolean> = isAuditableFile): Promise<FolderShape> {
   const names = await fsp.readdir(dir);
@@ -128,10 +134,15 @@ export async function classifyFolder(dir: string, isTarget: (file: string) => Pr
     const files = await auditable(products);
     if (files.length > 0) return { kind: 'products', files, via: 'hydra-build-products' };
   }
-  const found = (
-    await fastGlob()('**/*', { cwd: dir, dot: true, onlyFiles: true, followSymbolicLinks: false, deep: 4, suppressErrors: true, ignore: ['nix-support/**'] })
-  ).sort();
-  const files = await auditable(found);
+  const glob = (onlyDirectories: boolean) =>
+    fastGlob()('**/*', { cwd: dir, dot: true, onlyFiles: !onlyDirectories, onlyDirectories, followSymbolicLinks: false, deep: 4, suppressErrors: true, ignore: ['nix-support/**'] });
+  // A container image folder is one product; the blobs in it are not products of their own.
+  const images: string[] = [];
+  for (const d of (await glob(true)).sort()) {
+    if (!images.some((i) => d.startsWith(`${i}/`)) && (await isContainerFolder(path.join(dir, d)))) images.push(d);
+  }
+  const found = (await glob(false)).filter((f) => !images.some((i) => f.startsWith(`${i}/`))).sort();
+  const files = [...images, ...(await auditable(found))].sort();
   if (files.length > 0) return { kind: 'products', files, via: 'contents' };
   return {
     kind: 'neither',

@@ -7,7 +7,7 @@
 import { statSync } from 'node:fs';
 import { UsageError } from '../errors.js';
 import { VERSION } from '../paths.js';
-import { expandProducts, isAuditableFile } from '../resolve/index.js';
+import { expandProducts, isAuditableFile, isContainerFolder } from '../resolve/index.js';
 import { scan, type ScanOptions } from '../scan.js';
 import type { Report, TargetResult } from '../types.js';
 import { FINGERPRINT_VERSION } from '../fingerprint.js';
@@ -75,7 +75,7 @@ export async function auditStore(req: StoreRequest): Promise<Report | null> {
   const jobs = req.jobs === undefined ? jobsDefault.jobs : Number(req.jobs);
   if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`--jobs takes a whole number >= 1, not '${req.jobs}'`);
   const { verbose } = req;
-  const listed = await expandTargets(req.targets, { recursive: req.recursive, isImage: isAuditableFile, verbose });
+  const listed = await expandTargets(req.targets, { recursive: req.recursive, isImage: isAuditableFile, isImageFolder: isContainerFolder, verbose });
   // A folder of build products (a nix `result`, a Hydra output) is one target per product.
   const expanded = req.backend === 'auto' ? await expandProducts(listed, verbose) : listed;
   // Only --recursive can find nothing: a named target is always audited, if only to fail.

@@ -11,6 +11,8 @@ export interface ExpandOptions {
   recursive: boolean;
   /** Whether a file is an image, by content. */
   isImage: (file: string) => Promise<boolean>;
+  /** Whether a folder is one container image (an OCI layout, a docker-dir): one target, its blobs never targets. */
+  isImageFolder?: (dir: string) => Promise<boolean>;
   verbose?: (msg: string) => void;
 }
 
@@ -39,9 +41,20 @@ async function imagesUnder(dir: string, opts: ExpandOptions): Promise<string[]> 
   });
   entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   const out: string[] = [];
+  // A container image folder is one target: its layer blobs are tars that mean nothing alone (no config, no
+  // whiteouts applied). Sorted order lists a folder before what is in it.
+  let inside: string | null = null;
   for (const e of entries) {
     const full = path.join(dir, e.path);
-    if (e.dirent.isDirectory()) continue;
+    if (inside !== null && e.path.startsWith(inside)) continue;
+    inside = null;
+    if (e.dirent.isDirectory()) {
+      if (await opts.isImageFolder?.(full)) {
+        out.push(full);
+        inside = `${e.path}/`;
+      }
+      continue;
+    }
     let regular = e.dirent.isFile();
     if (e.dirent.isSymbolicLink()) {
       const st = await fsp.stat(full).catch(() => null);

@@ -81,6 +81,23 @@ describe('the docker-dir layout is one container image', () => {
     expect(r.stdout).not.toContain(FAKE_GITHUB_TOKEN);
   });
 
+  it('in a store (--recursive) or a folder of build products, each image folder is one target, its blobs none', () => {
+    const store = path.join(tmp, 'store');
+    mkdirSync(path.join(store, 'nested'), { recursive: true });
+    run('cp', ['-r', dirs[0]!, path.join(store, 'nested', 'app')]);
+    run('skopeo', ['copy', '-q', `dir:${dirs[0]}`, `oci:${path.join(store, 'oci')}:latest`]);
+    const targets = (args: string[]) => json<Report>(scan(args)).targets.map((t) => [path.relative(store, t.target), t.status, t.backend]);
+    expect(targets(['--recursive', store])).toEqual([
+      ['nested/app', 'ok', 'container'],
+      ['oci', 'ok', 'container'],
+    ]);
+    // Without --recursive the folder is taken as a folder of build products: the same two images.
+    expect(targets([store])).toEqual([
+      ['nested/app', 'ok', 'container'],
+      ['oci', 'ok', 'container'],
+    ]);
+  });
+
   it('inventory opens the same image scan audits (not a folder of tarballs)', () => {
     for (const d of dirs) {
       const r = hostleak(['inventory', d]);
