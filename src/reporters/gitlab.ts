@@ -10,7 +10,8 @@
  *   `blocker` for a critical rule (> 9.0, secrets) else `critical`; warning -> `major` from 5.0 (instance identity,
  *   permissions, session residue that may hold secrets) else `minor`; info -> `info`.
  * - `location.path`: the path inside the image without its leading slash (`<device>/path` for a filesystem that
- *   stands alone); `lines.begin` is the line of a content match, else 1. The description names the image.
+ *   stands alone); `lines.begin` is the line of a content match, else 1. The description names the image and
+ *   carries the redacted evidence, as every other format does.
  * - Suppressed findings (ignored, baselined) are not issues: they are accepted.
  * - A target that could not be audited completely is a `blocker` issue (`check_name` `target-failed` or
  *   `target-partial`, at the target's stable name), so the widget never shows an unread image as clean.
@@ -74,7 +75,7 @@ export function formatGitlab(report: Report, opts: GitlabOptions = {}): string {
       if (seen.has(fingerprint)) continue;
       seen.add(fingerprint);
       issues.push({
-        description: `${f.message} (in ${t.target})`,
+        description: `${f.message} (in ${t.target})${f.evidence ? `; evidence: ${f.evidence}` : ''}`,
         check_name: f.ruleId,
         fingerprint,
         severity: codeQualitySeverity(f, score.get(f.ruleId) ?? securitySeverity({ severity: f.severity, tags: [] })),

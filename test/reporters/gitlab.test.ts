@@ -34,6 +34,7 @@ describe('gitlab code quality', () => {
       expect(i).toBeDefined();
       expect(i.location.lines.begin).toBe(f.line ?? 1);
       expect(i.description).toContain(f.message);
+      if (f.evidence) expect(i.description).toContain(`; evidence: ${f.evidence}`);
     }
     const sev = (rule: string) => new Set(issues.filter((i: any) => i.check_name === rule).map((i: any) => i.severity));
     expect(sev('baked-ssh-host-key')).toEqual(new Set(['blocker'])); // error, secret: > 9.0
