@@ -14,9 +14,11 @@
  * Each seed is audited by the CLI's own entry point (`run()` of dist/src/cli.js, so resolution, backends, rules and
  * reporters all run) in a child process, once per case:
  *   - mutations: a seeded mutator (byte and bit flips, interesting integers, truncation, chunk copies) mostly over
- *     where each format keeps its metadata;
- *   - faults (fast-check): the k-th read of the target file fails with EIO; fast-check shrinks to the first k that
- *     breaks a promise.
+ *     where each format keeps its metadata; for tar-based kinds also hostile header fields that still parse
+ *     (climbing names, absolute links, huge or impossible numbers, other type flags, PAX records), and for the
+ *     compressors the tar inside mutated then compressed again;
+ *   - faults (fast-check): the k-th read of the target's bytes (the file, or the copy hostleak decompressed or
+ *     extracted) fails with EIO; fast-check shrinks to the first k that breaks a promise.
  * Invariants checked on every case: it finishes within its deadline (plus slack); the child's peak RSS stays under
  * the documented 512 MiB; no stack trace (an internal error: stack overflow, TypeError...) on stderr, exit 0, 1 or 3
  * with a JSON report; a target whose read failed is never "ok"; no file outside the target, the temp folder and
@@ -70,10 +72,15 @@ const INTERESTING = [0, 1, 0x7f, 0x80, 0xff, 0x100, 0x7fff, 0x8000, 0xffff, 0x10
  * One seeded mutation of `base`: 1 to 16 edits, 80% inside the metadata windows (`hot`: [start, length], a negative
  * start counts from the end), then sometimes a truncation. Deterministic for (base, hot, seed).
  */
-export function mutate(base, hot, seed) {
+export function mutate(base, hot, seed, tar = false) {
   const rnd = prng(seed);
   let buf = Buffer.from(base);
   const pick = (n) => Math.floor(rnd() * n);
+  if (tar && rnd() < 0.7) {
+    // Structure-aware: hostile header fields that parse (1 to 3 of them), then sometimes a byte-level edit too.
+    for (let k = 1 + pick(3); k > 0; k--) mutateTar(buf, rnd);
+    if (rnd() < 0.7) return buf;
+  }
   const windows = hot.map(([a, l]) => {
     const s = Math.max(0, a < 0 ? buf.length + a : Math.min(a, buf.length - 1));
     return [s, Math.max(1, Math.min(l, buf.length - s))];
@@ -110,8 +117,74 @@ export function mutate(base, hot, seed) {
       buf.copy(buf, p, from, Math.min(buf.length, from + len));
     }
   }
+  // Byte edits of a tar mostly land in headers whose checksum then refuses them: usually make them count.
+  if (tar && rnd() < 0.7) for (const h of tarHeaders(buf)) fixChecksum(buf, h);
   if (rnd() < 0.08) buf = buf.subarray(0, Math.max(1, pick(buf.length)));
   return buf;
+}
+
+/** Header blocks of a tar stream (the ustar magic at 257), by offset. */
+function tarHeaders(buf) {
+  const out = [];
+  for (let o = 0; o + 512 <= buf.length; o += 512) if (buf.toString('latin1', o + 257, o + 262) === 'ustar') out.push(o);
+  return out;
+}
+
+/** Rewrite a tar header's checksum, so a mutated header is parsed rather than refused. */
+function fixChecksum(buf, h) {
+  buf.fill(0x20, h + 148, h + 156);
+  let sum = 0;
+  for (let i = 0; i < 512; i++) sum += buf[h + i];
+  buf.write(sum.toString(8).padStart(6, '0') + '\0 ', h + 148, 'latin1');
+}
+
+const TAR_NAMES = ['../../../../etc/passwd', '/etc/shadow', 'a/'.repeat(49), '.', '', 'etc/passwd', 'home/bob/.nix-defexpr/channels', '\x1b]8;;x\x07'];
+const TAR_NUMBERS = ['77777777777', '00000000000', '7777777', '1e300', '-1', '99999999999', ' '];
+/** PAX records: huge and impossible values for the fields readers trust. */
+const PAX_RECORDS = ['mtime=1e300', 'mtime=-1e300', 'size=99999999999999999', 'path=../../../../etc/shadow', 'linkpath=/etc/passwd', 'GNU.sparse.realsize=1125899906842624', 'uid=-1', 'path=' + 'x/'.repeat(3000)];
+
+/**
+ * A tar-aware edit (tar, PAX, OCI and docker archives, the tar inside a compressor): one field of one member's header
+ * set to a hostile value (names that climb out, absolute links, huge or impossible numbers, other type flags), or a
+ * PAX record added, with the checksum fixed so the parser takes it.
+ */
+function mutateTar(buf, rnd) {
+  const heads = tarHeaders(buf);
+  if (heads.length === 0) return;
+  const pick = (n) => Math.floor(rnd() * n);
+  const h = heads[pick(heads.length)];
+  const r = rnd();
+  if (r < 0.3) {
+    const [off, len] = [[0, 100], [157, 100], [345, 155]][pick(3)];
+    buf.fill(0, h + off, h + off + len);
+    buf.write(TAR_NAMES[pick(TAR_NAMES.length)], h + off, len, 'latin1');
+  } else if (r < 0.6) {
+    const [off, len] = [[100, 8], [108, 8], [116, 8], [124, 12], [136, 12]][pick(5)];
+    if (rnd() < 0.2) {
+      // base-256 (GNU): the high bit set, then big-endian bytes.
+      buf.fill(0xff, h + off, h + off + len);
+      buf[h + off] = 0x80 | pick(2) * 0x7f;
+    } else {
+      buf.fill(0, h + off, h + off + len);
+      buf.write(TAR_NUMBERS[pick(TAR_NUMBERS.length)], h + off, len - 1, 'latin1');
+    }
+  } else if (r < 0.8) {
+    buf[h + 156] = '0125673LKxgSVMD'.charCodeAt(pick(15));
+  } else {
+    // A PAX extended header in place of this member's header: its record applies to the member after it.
+    const rec = PAX_RECORDS[pick(PAX_RECORDS.length)];
+    const body = ` ${rec}\n`;
+    let n = body.length + String(body.length).length;
+    if (String(n).length !== String(body.length).length) n = body.length + String(n).length;
+    const line = `${n}${body}`;
+    if (h + 1024 > buf.length || line.length > 512) return;
+    buf[h + 156] = (rnd() < 0.7 ? 'x' : 'g').charCodeAt(0);
+    buf.fill(0, h + 124, h + 136);
+    buf.write(line.length.toString(8).padStart(11, '0'), h + 124, 'latin1');
+    buf.fill(0, h + 512, h + 1024);
+    buf.write(line, h + 512, 'latin1');
+  }
+  fixChecksum(buf, h);
 }
 
 function sh(cmd, args, opts = {}) {
@@ -199,11 +272,11 @@ export function buildSeeds(dir, kinds = null) {
   const tar = path.join(dir, 'root.tar');
   sh('tar', ['-cf', tar, '-C', tree, '.']);
   const tarHot = [[0, 1 << 30]];
-  if (want('tar')) seeds.tar = { file: tar, hot: tarHot };
+  if (want('tar')) seeds.tar = { file: tar, hot: tarHot, tar: true };
   if (want('tar-pax')) {
     const file = path.join(dir, 'pax.tar');
     sh('tar', ['--format=pax', '-cf', file, '-C', tree, '.']);
-    seeds['tar-pax'] = { file, hot: tarHot };
+    seeds['tar-pax'] = { file, hot: tarHot, tar: true };
   }
   if (want('tar-images')) {
     const pack = path.join(dir, 'pack');
@@ -212,20 +285,21 @@ export function buildSeeds(dir, kinds = null) {
     copyFileSync(vfat, path.join(pack, 'esp.img'));
     const file = path.join(dir, 'images.tar');
     sh('tar', ['-cf', file, '-C', pack, '.']);
-    seeds['tar-images'] = { file, hot: [[0, 1024], [0, 1 << 30]] };
+    seeds['tar-images'] = { file, hot: [[0, 1024], [0, 1 << 30]], tar: true };
   }
   for (const [kind, tool, ext] of [['tar.gz', 'gzip', 'gz'], ['tar.xz', 'xz', 'xz'], ['tar.zst', 'zstd', 'zst']]) {
     if (!want(kind)) continue;
     const file = path.join(dir, `root.tar.${ext}`);
     writeFileSync(file, execFileSync(tool, ['-c', tar], { maxBuffer: 1 << 28 }));
-    seeds[kind] = { file, hot: [[0, 64], [-64, 64], [0, 1 << 30]] };
+    // Half the cases mutate the compressed stream, half the tar inside it (then compressed again by the tool).
+    seeds[kind] = { file, hot: [[0, 64], [-64, 64], [0, 1 << 30]], inner: tar, compress: tool };
   }
   for (const [kind, sample] of [['oci', 'leaky-oci.tar'], ['docker', 'leaky-docker.tar']]) {
     if (!want(kind)) continue;
     const file = path.join(dir, sample);
     copyFileSync(path.join(SAMPLES, sample), file);
     // The tar headers and the small JSON members (index, manifests, configs) come first and last.
-    seeds[kind] = { file, hot: [[0, 16384], [-16384, 16384], [0, 1 << 30]] };
+    seeds[kind] = { file, hot: [[0, 16384], [-16384, 16384], [0, 1 << 30]], tar: true };
   }
   return seeds;
 }
@@ -258,7 +332,12 @@ async function child(spec) {
       return path.resolve(String(p));
     }
   };
-  const isTarget = (p) => current !== null && typeof p === 'string' && path.resolve(p) === current;
+  /** The target's bytes: the file itself, or a copy hostleak made of them (a decompressed image, a tar member). */
+  const isTarget = (p) => {
+    if (current === null || typeof p !== 'string') return false;
+    const abs = path.resolve(p);
+    return abs === current || (abs.startsWith(tmp + '/') && /^hostleak-/.test(path.relative(tmp, abs)));
+  };
   const note = (p) => {
     if (typeof p === 'string' || p instanceof URL) opened.push(path.resolve(p instanceof URL ? fileURLToPath(p) : p));
   };
@@ -381,6 +460,7 @@ async function child(spec) {
         const t = JSON.parse(r.stdout).targets[0];
         status = t.status;
         counts[status]++;
+        if (process.env.FUZZ_DEBUG && t.error) process.stderr.write(`reason: ${t.error.slice(0, 90)}\n`);
         if (/Maximum call stack|Invalid time value|is not a function|Cannot read propert|undefined|NaN/.test(t.error ?? '')) {
           problems.push({ invariant: 'no internal error', detail: t.error });
         }
@@ -415,7 +495,10 @@ async function child(spec) {
     if (clean.status !== 'ok') bugs.push({ kind: c.kind, seed: 'none', invariant: 'the seed reads', detail: `status ${clean.status}` });
     for (let i = 0; i < c.cases; i++) {
       const seed = (spec.seed * 100003 + i) >>> 0;
-      const bytes = mutate(base, c.hot, seed);
+      const inner = c.inner && seed % 2 === 0 ? readFileSync(c.inner) : null;
+      const bytes = inner
+        ? execFileSync(c.compress, ['-c'], { input: mutate(inner, [[0, 1 << 30]], seed, true), maxBuffer: 1 << 28 })
+        : mutate(base, c.hot, seed, c.tar === true);
       writeFileSync(file, bytes);
       process.stderr.write(`case ${c.kind} ${seed}\n`);
       const { problems } = await audit(file, -1);
@@ -500,7 +583,7 @@ export function runFuzz({ kinds = KINDS, cases = 20, faults = 8, seed = 1, repla
     const seeds = replay ? {} : buildSeeds(path.join(work, 'seeds'), kinds);
     const jobs = replay
       ? replayJobs(path.join(work, 'seeds'))
-      : kinds.map((k) => [{ kind: k, file: seeds[k].file, hot: seeds[k].hot, cases, faults }]);
+      : kinds.map((k) => [{ kind: k, ...seeds[k], cases, faults }]);
     const result = { bugs: [], counts: { ok: 0, partial: 0, failed: 0, usage: 0 }, maxRssMiB: 0, seeds: [], childFailures: [] };
     const env = { ...process.env, PATH: fencedPath(work), LANG: undefined, NO_COLOR: '1' };
     for (const job of jobs) {
@@ -574,7 +657,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     const o = parseArgs(process.argv.slice(2));
     console.error(`fuzz: seed ${o.seed}, ${o.replay ? 'replaying the regression fixtures' : `${o.cases} mutations and ${o.faults} faults per seed, ${o.kinds.length} seeds`}`);
     const r = runFuzz({ ...o, log: (m) => console.error(m) });
-    console.log(JSON.stringify({ counts: r.counts, maxRssMiB: Math.round(r.maxRssMiB), bugs: r.bugs, childFailures: r.childFailures }, null, 2));
+    const reads = Object.fromEntries(r.seeds.map((s) => [s.kind, s.reads]));
+    console.log(JSON.stringify({ counts: r.counts, maxRssMiB: Math.round(r.maxRssMiB), readsPerSeed: reads, bugs: r.bugs, childFailures: r.childFailures }, null, 2));
     process.exitCode = r.bugs.length || r.childFailures.length ? 1 : 0;
   }
 }

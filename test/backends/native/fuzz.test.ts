@@ -249,9 +249,9 @@ d('whole-target fuzzing (scripts/fuzz.mjs)', () => {
     expect(r.seeds.map((s) => s.kind)).toEqual(h.KINDS);
     expect(r.counts.ok).toBeGreaterThanOrEqual(h.KINDS.length);
     expect(r.counts.failed + r.counts.partial).toBeGreaterThan(0);
-    // Faults were injected where hostleak reads the target itself (compressed targets are read by a decompressor).
-    const read = r.seeds.filter((s) => s.reads > 0).map((s) => s.kind);
-    expect(read).toEqual(expect.arrayContaining(['gpt', 'mbr', 'ext4', 'vfat', 'squashfs', 'erofs', 'iso9660', 'qcow2', 'vhdx', 'tar', 'oci', 'docker']));
+    // Faults could be injected in every kind: hostleak reads each target's bytes itself (the file, or the copy a
+    // decompressor or a tar member extraction made).
+    expect(r.seeds.filter((s) => s.reads === 0)).toEqual([]);
   });
 
   it('replays the regression fixtures: each keeps every invariant now', async () => {
