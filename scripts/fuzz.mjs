@@ -9,7 +9,7 @@
  * Seeds are built here with the real producer tools (sfdisk, mke2fs, mkfs.vfat, mksquashfs, mkfs.erofs, xorriso,
  * qemu-img, tar, gzip, xz, zstd) or taken from images-sample/out (the OCI layout and docker-archive tarballs), one
  * per reader or resolver: GPT and MBR disks; ext4, vfat, squashfs, erofs and iso9660 filesystems; qcow2, VMDK, VHD,
- * VHDX and VDI containers; tar (ustar, PAX, of images) and its compressors; OCI and docker archives.
+ * VHDX and VDI containers; LVM2 (the corpus's dfvfs image); tar (ustar, PAX, of images) and its compressors; OCI and docker archives.
  *
  * Each seed is audited by the CLI's own entry point (`run()` of dist/src/cli.js, so resolution, backends, rules and
  * reporters all run) in a child process, once per case:
@@ -294,6 +294,12 @@ export function buildSeeds(dir, kinds = null) {
     // Half the cases mutate the compressed stream, half the tar inside it (then compressed again by the tool).
     seeds[kind] = { file, hot: [[0, 64], [-64, 64], [0, 1 << 30]], inner: tar, compress: tool };
   }
+  if (want('lvm')) {
+    // LVM2 in a qcow2 (two linear LVs of ext2): dfvfs's test image from the corpus (test/fixtures/README.md).
+    const file = path.join(dir, 'lvm.qcow2');
+    copyFileSync(path.join(REPO, 'test', 'fixtures', 'corpus', 'dfvfs_lvmtest.qcow2'), file);
+    seeds.lvm = { file, hot: [[0, 4096], [0, 1 << 30]] };
+  }
   for (const [kind, sample] of [['oci', 'leaky-oci.tar'], ['docker', 'leaky-docker.tar']]) {
     if (!want(kind)) continue;
     const file = path.join(dir, sample);
@@ -307,7 +313,7 @@ export function buildSeeds(dir, kinds = null) {
 /** Every seed kind, in a stable order. */
 export const KINDS = [
   'gpt', 'mbr', 'ext4', 'vfat', 'squashfs', 'erofs', 'iso9660',
-  'qcow2', 'vmdk', 'vmdk-stream', 'vhd', 'vhdx', 'vdi',
+  'qcow2', 'vmdk', 'vmdk-stream', 'vhd', 'vhdx', 'vdi', 'lvm',
   'tar', 'tar-pax', 'tar-images', 'tar.gz', 'tar.xz', 'tar.zst', 'oci', 'docker',
 ];
 

@@ -214,7 +214,7 @@ d('native reader fuzzing', () => {
 
 /*
  * Part 2: every reader and resolver through the CLI's entry point (scripts/fuzz.mjs): GPT, MBR, ext4, vfat, squashfs,
- * erofs, iso9660, qcow2, VMDK (sparse and stream), VHD, VHDX, VDI, tar (GNU, PAX, of images), tar.gz/xz/zst, OCI and
+ * erofs, iso9660, qcow2, VMDK (sparse and stream), VHD, VHDX, VDI, LVM2, tar (GNU, PAX, of images), tar.gz/xz/zst, OCI and
  * docker archives. Each case must finish within its deadline, stay under the RSS budget, print no stack trace, give
  * exit 0/1/3 with a JSON report, open nothing outside the target, and never say "ok" when a read of the target failed
  * (fast-check picks which read fails). The regression fixtures (test/fixtures/fuzz/) are what earlier runs found.
