@@ -6,7 +6,7 @@
  * content-scanned and reported as "shipped but hidden" at the byte `tar -tvR` gives for it.
  */
 import { execFileSync } from 'node:child_process';
-import { linkSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { tarSource, wholeFile } from '../../src/resolve/stream.js';
@@ -109,6 +109,38 @@ describe('every tar format GNU tar and bsdtar write', () => {
       ]);
     }
     expect(r.status).toBe(1);
+  });
+});
+
+describe('header types other tars write, read as bsdtar reads them', () => {
+  /** A copy of `from` with each header whose type flag is `was` set to `now` (checksum recomputed). */
+  function retype(from: string, to: string, was: string, now: string): string {
+    const b = readFileSync(path.join(tmp, from));
+    for (let off = 0; off + 512 <= b.length; off += 512) {
+      const h = b.subarray(off, off + 512);
+      if (!isTarHeader(h) || h[156] !== was.charCodeAt(0)) continue;
+      h[156] = now.charCodeAt(0);
+      h.fill(0x20, 148, 156);
+      const sum = h.reduce((n, c) => n + c, 0);
+      h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+    }
+    writeFileSync(path.join(tmp, to), b);
+    return path.join(tmp, to);
+  }
+
+  it("Solaris 'X' extended headers are PAX headers; an unknown type is a regular file (POSIX)", async () => {
+    run('tar', ['--format=posix', '-C', src, '-cf', path.join(tmp, 'pax-src.tar'), 'etc', 'root']);
+    const solaris = retype('pax-src.tar', 'solaris.tar', 'x', 'X');
+    run('tar', ['--format=gnu', '-C', src, '-cf', path.join(tmp, 'gnu-src.tar'), 'etc', 'root']);
+    const unknown = retype('gnu-src.tar', 'unknown.tar', '0', 'Q');
+    for (const file of [solaris, unknown]) {
+      const { entries, problems } = await members(file);
+      expect(entries.map(asBsdtar)).toEqual(bsdtarList(file));
+      expect(problems).toEqual([]);
+    }
+    const r = hostleak(['scan', '--format', 'json', solaris, unknown]);
+    expect(r.status).toBe(1);
+    for (const t of json<Report>(r).targets) expect(t.findings.filter((f) => f.ruleId === 'secret-token').map((f) => f.path)).toEqual(['/root/.env']);
   });
 });
 
