@@ -17,7 +17,7 @@ import { TargetError } from '../errors.js';
 import { listNativeFilesystems } from '../backends/native/index.js';
 import { detectBuffer } from '../image/detect.js';
 import type { Inventory } from '../inventory.js';
-import type { Entry, FilesystemInfo, ImageRoot } from '../types.js';
+import type { Entry, FilesystemInfo, ImageRoot, RandomAccess } from '../types.js';
 import { tempDir } from './archive.js';
 import { combineImages } from './opened.js';
 
@@ -191,8 +191,16 @@ async function nestedLevel(image: OpenedImage, opts: NestedOptions, level: numbe
       }
       let opened: OpenedImage | null = null;
       try {
+        // In place when the reader maps the file's bytes; a file it cannot map (one stored compressed) is copied out.
+        let src: RandomAccess | null = null;
         if (n.raw && root.openFile) {
-          const src = root.openFile(n.entry.path);
+          try {
+            src = root.openFile(n.entry.path);
+          } catch (err) {
+            opts.verbose?.(`nested: ${label}: not mapped in place (${(err as Error).message.split('\n')[0]}): copied out`);
+          }
+        }
+        if (src) {
           const listed = await listNativeFilesystems(src);
           const a = await assemble(listed.views);
           opened = {
@@ -201,7 +209,7 @@ async function nestedLevel(image: OpenedImage, opts: NestedOptions, level: numbe
             roots: a.roots,
             problems: [...listed.problems, ...a.problems],
             async close() {
-              src.close?.();
+              src!.close?.();
             },
           };
         } else {

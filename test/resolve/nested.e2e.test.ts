@@ -12,7 +12,7 @@ import { hostleak, json, SAMPLES } from '../helpers/cli.js';
 import { requireTool } from '../helpers/tools.js';
 import type { Report } from '../../src/types.js';
 
-requireTool('mke2fs');
+requireTool('mke2fs', 'mksquashfs');
 
 const INNER = '/var/lib/machines/inner.img';
 let tmp: string;
@@ -100,6 +100,15 @@ describe('what cannot be audited inside an image is never clean', () => {
     expect(t.status).toBe('ok');
     expect(t.findings.filter((f) => f.ruleId === 'orphaned-home').map((f) => f.path)).toContain(`/srv/outer.img:${INNER}:/home/bob`);
     expect(t.findings.filter((f) => f.ruleId === 'nested-image')).toEqual([]);
+  });
+
+  it('an image stored compressed (in an xz squashfs: not mappable in place) is copied out and audited', () => {
+    const sq = path.join(dir, 'outer.squashfs');
+    execFileSync('mksquashfs', [path.join(tmp, 'outer'), sq, '-comp', 'xz', '-noappend', '-quiet', '-no-progress']);
+    const { r, t } = scan(sq);
+    expect(r.status).toBe(1);
+    expect(t.status).toBe('ok');
+    expect(t.findings.filter((f) => f.ruleId === 'orphaned-home').map((f) => f.path)).toContain(`${INNER}:/home/bob`);
   });
 
   it('a file that looks like an image but cannot be opened makes the target partial (exit 3), named at warning', () => {
