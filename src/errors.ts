@@ -58,6 +58,19 @@ export class TargetError extends HostleakError {
   readonly kind = 'target';
 }
 
+/**
+ * The target ran past one of its budgets (entries listed, directory bytes read, time): the audit of this target
+ * stops with the reason, whatever layer noticed it; nothing catches it as damage to one directory or file.
+ */
+export class BudgetError extends TargetError {
+  override name = 'BudgetError';
+}
+
+/** The target ran out of time (`--timeout`): the time budget. */
+export class TimeoutError extends BudgetError {
+  override name = 'TimeoutError';
+}
+
 export function isUsageError(err: unknown): err is UsageError {
   return err instanceof HostleakError && err.kind === 'usage';
 }

@@ -16,6 +16,7 @@ import {
   nativeSupports,
   openNativeSource,
   sourceProblems,
+  WalkBudget,
   type ByteSource,
 } from './native/index.js';
 
@@ -48,7 +49,9 @@ export async function openNativePrepared(prepared: PreparedImage, opts: OpenOpti
   const file = openNativeSource(prepared.path, prepared.container);
   const source = deadline ? new CheckedSource(file, () => deadline.check()) : file;
   try {
-    const { views, problems } = await listNativeFilesystems(source);
+    // The deadline by the clock too: the walk may go a long way on cached reads between two reads of the file.
+    const budget = new WalkBudget({ check: deadline ? () => deadline.check() : undefined });
+    const { views, problems } = await listNativeFilesystems(source, budget);
     const tAssemble = Date.now();
     opts.verbose?.(
       `phase list: ${tAssemble - started} ms (native: ${views.length} filesystem(s), ${views.reduce((n, v) => n + v.inventory.size, 0)} entries)`,

@@ -3,12 +3,9 @@
  * it passes. Asynchronous work listens to `signal`; synchronous loops (native readers walking metadata) call
  * `check()`, which compares the clock itself, since a timer cannot fire while a loop holds the event loop.
  */
-import { TargetError } from '../errors.js';
+import { TargetError, TimeoutError } from '../errors.js';
 
-/** The target ran out of time (`--timeout`). */
-export class TimeoutError extends TargetError {
-  override name = 'TimeoutError';
-}
+export { TimeoutError };
 
 export interface Deadline {
   /** Epoch milliseconds at which the target's time is up. */

@@ -74,6 +74,14 @@ describe('import boundaries', () => {
     expect(violations('src/engine/kit', ['src/backends', 'src/resolve', 'src/store', 'src/commands', 'src/engine/gate'])).toEqual([]);
   });
 
+  test('native filesystem readers leave the walk to walk.ts: no other native module builds an inventory', () => {
+    const bad = sources('src/backends/native')
+      .filter((f) => f !== 'src/backends/native/walk.ts')
+      .flatMap((f) => importsOf(f).filter((imp) => imp === 'src/inventory.ts').map((imp) => `${f} -> ${imp}`));
+    expect(bad).toEqual([]);
+    expect(importsOf('src/backends/native/walk.ts')).toContain('src/inventory.ts');
+  });
+
   test('the contracts and the error model import no layer', () => {
     const layers = ['src/engine', 'src/backends', 'src/image', 'src/store', 'src/reporters', 'src/commands', 'src/cli.ts'];
     expect(violations('src/types.ts', layers)).toEqual([]);

@@ -7,11 +7,10 @@
  * Untrusted input: block addresses are checked against the filesystem, directories are read once each (cycle guard
  * on their nid), name offsets are validated per block, and the walk keeps its own stack.
  */
-import { Inventory } from '../../inventory.js';
-import type { Entry, EntryType } from '../../types.js';
 import type { FileContent } from '../backend.js';
 import { decompressSync } from './compress.js';
-import { LIMITS, ProblemList, rethrowIfStrict, typeOfMode, type Listed, type NativeFs } from './fs.js';
+import { LIMITS, typeOfMode } from './fs.js';
+import type { DirSink, FsReader, Node } from './walk.js';
 import { CorruptImageError, ExtentSource, UnsupportedImageError, type ByteSource, type FileExtent } from './source.js';
 
 const SB_OFFSET = 1024;
@@ -71,7 +70,7 @@ interface Inode {
   tailPos: number;
 }
 
-export class ErofsFs implements NativeFs {
+export class ErofsFs implements FsReader<number> {
   readonly type = 'erofs';
   readonly label: string | null;
   readonly uuid: string | null;
@@ -82,7 +81,6 @@ export class ErofsFs implements NativeFs {
   private readonly rootNid: number;
   private readonly buildTime: number;
   private readonly incompat: number;
-  private readonly paths = new Map<string, number>();
 
   constructor(
     private readonly src: ByteSource,
@@ -410,22 +408,19 @@ export class ErofsFs implements NativeFs {
 
   // ---- directories -------------------------------------------------------------------------------------------
 
-  private readDir(dir: Inode, path: string, problems: ProblemList, visit: (name: string, nid: number) => void): void {
-    if (dir.size > LIMITS.maxDirBytes) {
-      problems.push(`${this.name}:${path}: directory too large (${dir.size} bytes)`);
-      return;
-    }
+  readDir(dirNid: number, sink: DirSink<number>): void {
+    const dir = this.inode(dirNid);
     const data = this.data(dir, dir.size);
     for (let blk = 0; blk < data.length; blk += this.blkSize) {
       const end = Math.min(data.length, blk + this.blkSize);
       if (end - blk < DIRENT_SIZE) {
-        problems.push(`${this.name}:${path}: corrupt directory block`);
+        sink.problem('corrupt directory block');
         return;
       }
       const firstOff = data.readUInt16LE(blk + 8);
       const count = Math.floor(firstOff / DIRENT_SIZE);
       if (firstOff % DIRENT_SIZE !== 0 || count === 0 || firstOff > end - blk) {
-        problems.push(`${this.name}:${path}: corrupt directory block`);
+        sink.problem('corrupt directory block');
         return;
       }
       for (let i = 0; i < count; i++) {
@@ -434,118 +429,71 @@ export class ErofsFs implements NativeFs {
         const nameOff = data.readUInt16LE(d + 8);
         let nameEnd = i + 1 < count ? data.readUInt16LE(d + DIRENT_SIZE + 8) : end - blk;
         if (nameOff < firstOff || nameEnd > end - blk || nameEnd < nameOff) {
-          problems.push(`${this.name}:${path}: corrupt directory entry`);
+          sink.problem('corrupt directory entry');
           return;
         }
         // The last name of a block may be followed by NUL padding.
         if (i + 1 === count) while (nameEnd > nameOff && data[blk + nameEnd - 1] === 0) nameEnd--;
         const name = data.toString('utf8', blk + nameOff, blk + nameEnd);
         if (name === '.' || name === '..') continue;
-        if (name === '' || name.includes('/') || name.includes('\0')) {
-          problems.push(`${this.name}:${path}: invalid file name in directory`);
+        let child: Inode;
+        try {
+          child = this.inode(nid);
+        } catch (err) {
+          sink.failed(err, name);
           continue;
         }
-        visit(name, nid);
+        const node = this.node(child);
+        if (node.type === 'symlink') {
+          try {
+            if (child.size === 0 || child.size > LIMITS.maxSymlink) throw new CorruptImageError(`symlink target length ${child.size}`);
+            node.target = this.data(child, child.size).toString('utf8');
+          } catch (err) {
+            node.target = '';
+            sink.failed(err, name, 'unreadable symlink');
+          }
+        }
+        sink.entry(name, node);
       }
     }
+  }
+
+  dirKey(nid: number): number {
+    return nid;
+  }
+
+  private node(ino: Inode): Node<number> {
+    const type = typeOfMode(ino.mode);
+    const special = type === 'chardev' || type === 'blockdev' || type === 'fifo' || type === 'socket';
+    return { type, mode: ino.mode & 0o7777, uid: ino.uid, gid: ino.gid, size: special ? 0 : ino.size, mtime: ino.mtime, ref: ino.nid };
   }
 
   // ---- public ------------------------------------------------------------------------------------------------
 
-  list(device: string): Listed {
-    const problems = new ProblemList();
-    const inventory = new Inventory();
-    this.paths.clear();
+  root(sink: DirSink<number>): Node<number> {
     if (this.blocks * this.blkSize > this.src.size) {
-      problems.push(`${this.name}: the erofs filesystem is truncated (${this.blocks * this.blkSize} bytes, the image holds ${this.src.size})`);
+      sink.whole(`the erofs filesystem is truncated (${this.blocks * this.blkSize} bytes, the image holds ${this.src.size})`);
     }
-    const root = this.inode(this.rootNid);
-    if ((root.mode & 0xf000) !== 0x4000) throw new CorruptImageError(`${this.name}: root inode is not a directory`);
-    const mk = (path: string, ino: Inode): Entry => ({
-      path,
-      type: typeOfMode(ino.mode),
-      mode: ino.mode & 0o7777,
-      uid: ino.uid,
-      gid: ino.gid,
-      size: ino.size,
-      mtime: ino.mtime,
-      fs: device,
-    });
-    inventory.add(mk('/', root));
-    this.paths.set('/', this.rootNid);
-    const visited = new Set<number>([this.rootNid]);
-    const stack: Array<{ path: string; inode: Inode }> = [{ path: '/', inode: root }];
-    let count = 1;
-    while (stack.length > 0) {
-      const { path, inode } = stack.pop()!;
-      const prefix = path === '/' ? '/' : path + '/';
-      try {
-        this.readDir(inode, path, problems, (name, nid) => {
-          const p = prefix + name;
-          if (++count > LIMITS.maxEntries) throw new CorruptImageError(`${this.name}: too many entries`);
-          let child: Inode;
-          try {
-            child = this.inode(nid);
-          } catch (err) {
-            rethrowIfStrict(err);
-            problems.push(`${this.name}:${p}: ${(err as Error).message}`);
-            return;
-          }
-          if (inventory.has(p)) {
-            problems.push(`${this.name}:${p}: duplicate name in directory`);
-            return;
-          }
-          const e = mk(p, child);
-          if (e.type === 'symlink') {
-            try {
-              if (child.size === 0 || child.size > LIMITS.maxSymlink) throw new CorruptImageError(`symlink target length ${child.size}`);
-              e.target = this.data(child, child.size).toString('utf8');
-            } catch (err) {
-              rethrowIfStrict(err);
-              e.target = '';
-              problems.push(`${this.name}:${p}: unreadable symlink (${(err as Error).message})`);
-            }
-          } else if (e.type === 'dir') {
-            if (visited.has(nid)) {
-              problems.push(`${this.name}:${p}: directory inode ${nid} appears twice (directory cycle)`);
-              return;
-            }
-            visited.add(nid);
-            stack.push({ path: p, inode: child });
-          } else if (e.type === 'chardev' || e.type === 'blockdev' || e.type === 'fifo' || e.type === 'socket') {
-            e.size = 0;
-          }
-          inventory.add(e);
-          this.paths.set(p, nid);
-        });
-      } catch (err) {
-        rethrowIfStrict(err);
-        if (err instanceof CorruptImageError && err.message.endsWith('too many entries')) throw err;
-        problems.push(`${this.name}:${path}: unreadable directory (${(err as Error).message})`);
-      }
-    }
-    return { inventory, problems: problems.done() };
+    return this.node(this.inode(this.rootNid));
   }
 
-  private fileInode(path: string): Inode {
-    const nid = this.paths.get(path);
-    if (nid === undefined) throw new Error(`${path}: no such file`);
+  private fileInode(nid: number): Inode {
     const ino = this.inode(nid);
-    if ((ino.mode & 0xf000) !== 0x8000) throw new Error(`${path}: not a regular file`);
+    if ((ino.mode & 0xf000) !== 0x8000) throw new CorruptImageError(`${this.name}: inode ${nid} is not a regular file`);
     return ino;
   }
 
-  readFile(path: string, maxBytes: number): FileContent {
-    const ino = this.fileInode(path);
+  readFile(nid: number, maxBytes: number): FileContent {
+    const ino = this.fileInode(nid);
     const data = this.data(ino, Math.min(maxBytes, ino.size));
     return { data, size: ino.size, truncated: ino.size > data.length };
   }
 
   /** Plain and inline files map to extents; a compressed file cannot be a random-access source. */
-  openFile(path: string): ByteSource {
-    const ino = this.fileInode(path);
+  openFile(nid: number): ByteSource {
+    const ino = this.fileInode(nid);
     if (ino.layout === COMPRESSED_FULL || ino.layout === COMPRESSED_COMPACT) {
-      throw new UnsupportedImageError(`${path}: a compressed erofs file cannot be opened as an image`);
+      throw new UnsupportedImageError(`a compressed erofs file cannot be opened as an image`);
     }
     return new ExtentSource(this.src, ino.size, this.flatExtents(ino));
   }

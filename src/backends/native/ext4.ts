@@ -8,10 +8,9 @@
  * problem string and the walk goes on; a bad superblock throws CorruptImageError.
  */
 import { SparseBitSet } from '../../arrays.js';
-import { Inventory } from '../../inventory.js';
-import type { EntryType } from '../../types.js';
 import type { FileContent } from '../backend.js';
-import { LIMITS, ProblemList, rethrowIfStrict, typeOfMode, type NativeFs } from './fs.js';
+import { LIMITS, typeOfMode } from './fs.js';
+import type { DirSink, FsReader, Node } from './walk.js';
 import { BufferSource, CorruptImageError, ExtentSource, UnsupportedImageError, type ByteSource } from './source.js';
 
 const SB_OFFSET = 1024;
@@ -101,7 +100,7 @@ function blankInode(): Inode {
   return { ino: 0, mode: 0, uid: 0, gid: 0, size: 0, mtime: 0, flags: 0, dataSectors: 0, block: EMPTY_BLOCK, raw: null };
 }
 
-export class ExtFs implements NativeFs {
+export class ExtFs implements FsReader<number> {
   readonly type: 'ext2' | 'ext3' | 'ext4';
   readonly label: string | null;
   readonly uuid: string | null;
@@ -119,9 +118,11 @@ export class ExtFs implements NativeFs {
   private readonly inodeTables: Float64Array;
   /** Inodes of each group actually in use at the start of its table (itable_unused honoured). */
   private readonly chunkCache = new Map<number, Buffer>();
-  /** What list() listed, and the inode of each of its entries by entry index (readFile's map from path to inode). */
-  private inventory: Inventory | null = null;
-  private inos = new Uint32Array(0);
+  /** The walk's state: directory blocks read so far, parsed directory inodes waiting for readDir, scratch objects. */
+  private dirBlocks = new SparseBitSet();
+  private readonly pendingDirs = new Map<number, Inode>();
+  private readonly childScratch = blankInode();
+  private readonly node: Node<number> = { type: 'file', mode: 0, uid: 0, gid: 0, size: 0, mtime: 0, ref: 0 };
   private scratch: Buffer = Buffer.alloc(0);
 
   constructor(
@@ -465,42 +466,65 @@ export class ExtFs implements NativeFs {
   // ---- directories -----------------------------------------------------------------------------------------
 
   /**
-   * Call `visit(name, ino)` for every live entry of a directory (not `.`/`..`). Damage is recorded in problems.
+   * The entries of a directory inode to the walk (not `.`/`..`). ext never shares a directory block (within one
+   * directory's map or between directories): a block met again is hostile metadata (one block repeated in a map
+   * lists the same names millions of times); it is skipped, once noted.
    */
-  private readDir(
-    dir: Inode,
-    where: () => string,
-    problems: ProblemList,
-    visit: (name: string, ino: number) => void,
-    dirBlocks: SparseBitSet = new SparseBitSet(),
-  ): void {
-    if (dir.size > LIMITS.maxDirBytes) {
-      problems.push(`${this.name}:${where()}: directory too large (${dir.size} bytes)`);
+  readDir(ino: number, sink: DirSink<number>): void {
+    const dir = this.pendingDirs.get(ino) ?? this.inode(ino);
+    this.pendingDirs.delete(ino);
+    if (dir.flags & FL_ENCRYPT) {
+      sink.problem('encrypted directory, its entries were not listed');
       return;
     }
+    const node = this.node;
+    const child = this.childScratch;
+    const visit = (name: string, childIno: number): void => {
+      try {
+        this.inode(childIno, false, child);
+      } catch (err) {
+        sink.failed(err, name);
+        return;
+      }
+      const type = typeOfMode(child.mode);
+      node.type = type;
+      node.mode = child.mode & 0o7777;
+      node.uid = child.uid;
+      node.gid = child.gid;
+      node.size = child.size;
+      node.mtime = child.mtime;
+      node.ref = childIno;
+      node.target = undefined;
+      if (type === 'symlink') {
+        try {
+          node.target = this.symlinkTarget(child);
+        } catch (err) {
+          node.target = '';
+          sink.failed(err, name, 'unreadable symlink');
+        }
+      } else if (type === 'dir') {
+        this.pendingDirs.set(childIno, { ...child });
+      }
+      sink.entry(name, node);
+    };
     const parseBlock = (buf: Buffer, start: number, end: number): void => {
       let p = start;
       while (p + 8 <= end) {
-        const ino = buf.readUInt32LE(p);
+        const entIno = buf.readUInt32LE(p);
         let recLen = buf.readUInt16LE(p + 4);
         if (this.blockSize >= 65536 && (recLen === 0 || recLen === 65535)) recLen = this.blockSize;
         else if (this.blockSize >= 65536) recLen = (recLen & 65532) | ((recLen & 3) << 16);
         const nameLen = buf[p + 6]!;
-        if (recLen < 8 || recLen % 4 !== 0 || p + recLen > end || (ino !== 0 && 8 + nameLen > recLen)) {
-          problems.push(`${this.name}:${where()}: corrupt directory entry at byte ${p - start} of a block`);
+        if (recLen < 8 || recLen % 4 !== 0 || p + recLen > end || (entIno !== 0 && 8 + nameLen > recLen)) {
+          sink.problem(`corrupt directory entry at byte ${p - start} of a block`);
           return;
         }
-        if (ino !== 0 && nameLen > 0) {
+        if (entIno !== 0 && nameLen > 0) {
           const isDot = buf[p + 8] === 0x2e && (nameLen === 1 || (nameLen === 2 && buf[p + 9] === 0x2e));
           if (!isDot) {
             const name = buf.toString('utf8', p + 8, p + 8 + nameLen);
-            if (name.includes('/') || name.includes('\0')) {
-              problems.push(`${this.name}:${where()}: invalid file name in directory`);
-            } else if (ino > this.inodesCount) {
-              problems.push(`${this.name}:${where()}/${name}: inode ${ino} out of range`);
-            } else {
-              visit(name, ino);
-            }
+            if (entIno > this.inodesCount) sink.problem(`inode ${entIno} out of range`, name);
+            else visit(name, entIno);
           }
         }
         p += recLen;
@@ -513,21 +537,23 @@ export class ExtFs implements NativeFs {
       if (tail.length > 0) parseBlock(tail, 0, tail.length);
       return;
     }
-    // ext never shares a directory block (within one directory's map or between directories): a block met again
-    // is hostile metadata (one block repeated in a map lists the same names millions of times); skip it, once noted.
     const nBlocks = Math.ceil(dir.size / this.blockSize);
     let shared = 0;
     for (const r of this.runs(dir, nBlocks)) {
       if (r.phys < 0) continue;
       const buf = this.readBlocksScratch(r.phys, r.len);
       for (let b = 0; b < r.len; b++) {
-        if (!dirBlocks.add(r.phys + b)) {
-          if (shared++ === 0) problems.push(`${this.name}:${where()}: directory block ${r.phys + b} met twice (repeated in its block map or shared with another directory); skipped`);
+        if (!this.dirBlocks.add(r.phys + b)) {
+          if (shared++ === 0) sink.problem(`directory block ${r.phys + b} met twice (repeated in its block map or shared with another directory); skipped`);
           continue;
         }
         parseBlock(buf, b * this.blockSize, (b + 1) * this.blockSize);
       }
     }
+  }
+
+  dirKey(ino: number): number {
+    return ino;
   }
 
   private symlinkTarget(inode: Inode): string {
@@ -547,121 +573,45 @@ export class ExtFs implements NativeFs {
 
   // ---- public ----------------------------------------------------------------------------------------------
 
-  list(device: string): { inventory: Inventory; problems: string[] } {
-    const problems = new ProblemList();
-    const dirBlocks = new SparseBitSet();
+  root(sink: DirSink<number>): Node<number> {
+    this.dirBlocks = new SparseBitSet();
+    this.pendingDirs.clear();
     if (this.blocksCount * this.blockSize > this.src.size) {
-      problems.push(
-        `${this.name}: the ${this.type} filesystem is truncated (${this.blocksCount * this.blockSize} bytes, the image holds ${this.src.size})`,
-      );
+      sink.whole(`the ${this.type} filesystem is truncated (${this.blocksCount * this.blockSize} bytes, the image holds ${this.src.size})`);
     }
-    if (this.needsRecovery) {
-      problems.push(`${this.name}: the ${this.type} journal needs recovery; it was not replayed, recent changes may be missing`);
-    }
-    const inventory = new Inventory();
-    // About one entry per used inode (hard links add a few): sized once instead of grown by copies. A hint from an
-    // untrusted superblock, so never more than the image could hold (each inode takes inodeSize bytes of it), nor
-    // more than the inventory reserves: the inode map below is sized by it too.
-    const expected = Math.min(this.inodesUsed, Math.floor(this.src.size / this.inodeSize), Inventory.MAX_RESERVE) + 64;
-    inventory.reserve(expected);
-    this.inventory = inventory;
+    if (this.needsRecovery) sink.whole(`the ${this.type} journal needs recovery; it was not replayed, recent changes may be missing`);
     const root = this.inode(ROOT_INO);
-    if ((root.mode & 0xf000) !== 0x4000) {
-      throw new CorruptImageError(`${this.name}: root inode is not a directory`);
-    }
-    // Entries go straight into the inventory's columns (parent index + name); the inode of each is kept by index.
-    let inos = new Uint32Array(Math.max(1024, expected));
-    const setIno = (idx: number, ino: number) => {
-      if (idx >= inos.length) {
-        const bigger = new Uint32Array(Math.max(idx + 1, Math.ceil(inos.length * 1.5)));
-        bigger.set(inos);
-        inos = bigger;
-      }
-      inos[idx] = ino;
-    };
-    inventory.setRoot('dir', root.mode & 0o7777, root.uid, root.gid, root.size, root.mtime, device);
-    setIno(Inventory.ROOT, ROOT_INO);
-    const visited = new Uint8Array((this.inodesCount >>> 3) + 1);
-    visited[ROOT_INO >>> 3]! |= 1 << (ROOT_INO & 7);
-    const stack: Array<{ idx: number; inode: Inode }> = [{ idx: Inventory.ROOT, inode: root }];
-    let count = 1;
-    const scratch = blankInode();
-    while (stack.length > 0) {
-      const { idx: dirIdx, inode } = stack.pop()!;
-      // The directory's path only when a problem names it: a path string per directory would outlive the walk.
-      const where = () => inventory.pathOf(dirIdx);
-      if (inode.flags & FL_ENCRYPT) {
-        problems.push(`${this.name}:${where()}: encrypted directory, its entries were not listed`);
-        continue;
-      }
-      const at = (name: string) => (dirIdx === Inventory.ROOT ? '/' : where() + '/') + name;
-      try {
-        this.readDir(inode, where, problems, (name, ino) => {
-          if (++count > LIMITS.maxEntries) throw new CorruptImageError(`${this.name}: too many entries`);
-          let child: Inode;
-          try {
-            child = this.inode(ino, false, scratch);
-          } catch (err) {
-            rethrowIfStrict(err);
-            problems.push(`${this.name}:${at(name)}: ${(err as Error).message}`);
-            return;
-          }
-          const type = typeOfMode(child.mode);
-          let target: string | undefined;
-          if (type === 'symlink') {
-            try {
-              target = this.symlinkTarget(child);
-            } catch (err) {
-              rethrowIfStrict(err);
-              target = '';
-              problems.push(`${this.name}:${at(name)}: unreadable symlink (${(err as Error).message})`);
-            }
-          } else if (type === 'dir') {
-            const bit = 1 << (ino & 7);
-            if (visited[ino >>> 3]! & bit) {
-              problems.push(`${this.name}:${at(name)}: directory inode ${ino} appears twice (directory cycle)`);
-              return;
-            }
-            visited[ino >>> 3]! |= bit;
-          }
-          const idx = inventory.addChild(dirIdx, name, type, child.mode & 0o7777, child.uid, child.gid, child.size, child.mtime, device, target);
-          if (idx < 0) {
-            problems.push(`${this.name}:${at(name)}: duplicate name in directory`);
-            return;
-          }
-          setIno(idx, ino);
-          if (type === 'dir') stack.push({ idx, inode: { ...child } });
-        }, dirBlocks);
-      } catch (err) {
-        rethrowIfStrict(err);
-        if (err instanceof CorruptImageError && err.message.endsWith('too many entries')) throw err;
-        problems.push(`${this.name}:${where()}: unreadable directory (${(err as Error).message})`);
-      }
-    }
-    this.inos = inos;
-    // Listing is over: what is read from now on (a few files) does not need the walk's caches.
+    this.pendingDirs.set(ROOT_INO, root);
+    return { type: typeOfMode(root.mode), mode: root.mode & 0o7777, uid: root.uid, gid: root.gid, size: root.size, mtime: root.mtime, ref: ROOT_INO };
+  }
+
+  /**
+   * About one entry per used inode (hard links add a few). A hint from an untrusted superblock, so never more than
+   * the image could hold (each inode takes inodeSize bytes of it).
+   */
+  expectedEntries(): number {
+    return Math.min(this.inodesUsed, Math.floor(this.src.size / this.inodeSize)) + 64;
+  }
+
+  /** Listing is over: what is read from now on (a few files) does not need the walk's caches. */
+  walked(): void {
+    this.pendingDirs.clear();
+    this.dirBlocks = new SparseBitSet();
     this.chunkCache.clear();
     this.scratch = Buffer.alloc(0);
     this.src.dropCache?.();
-    return { inventory, problems: problems.done() };
   }
 
-  readFile(path: string, maxBytes: number): FileContent {
-    const idx = this.inventory?.indexOf(path) ?? -1;
-    if (idx < 0) throw new Error(`${path}: no such file`);
-    const ino = this.inos[idx]!;
+  readFile(ino: number, maxBytes: number): FileContent {
     const inode = this.inode(ino, true);
-    if ((inode.mode & 0xf000) !== 0x8000) throw new Error(`${path}: not a regular file`);
+    if ((inode.mode & 0xf000) !== 0x8000) throw new CorruptImageError(`${this.name}: inode ${ino} is not a regular file`);
     const data = this.data(inode, Math.min(maxBytes, inode.size));
     return { data, size: inode.size, truncated: inode.size > data.length };
   }
 
-  openFile(path: string): ByteSource {
-    const idx = this.inventory?.indexOf(path) ?? -1;
-    if (idx < 0) throw new Error(`${path}: no such file`);
-    const ino = this.inos[idx]!;
+  openFile(ino: number): ByteSource {
     const inode = this.inode(ino, true);
-    if ((inode.mode & 0xf000) !== 0x8000) throw new Error(`${path}: not a regular file`);
+    if ((inode.mode & 0xf000) !== 0x8000) throw new CorruptImageError(`${this.name}: inode ${ino} is not a regular file`);
     if (inode.flags & FL_INLINE_DATA) return new BufferSource(this.data(inode, inode.size));
     const runs = this.runs(inode, Math.ceil(inode.size / this.blockSize));
     const bs = this.blockSize;

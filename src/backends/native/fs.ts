@@ -1,30 +1,6 @@
-/** What every native filesystem reader offers the native backend. */
-import type { Inventory } from '../../inventory.js';
+/** Bounds and shared pieces of the native filesystem readers (the walk itself is walk.ts). */
 import { TargetError } from '../../errors.js';
-import type { FileContent } from '../../types.js';
 import type { EntryType } from '../../types.js';
-import type { ByteSource } from './source.js';
-
-export interface Listed {
-  inventory: Inventory;
-  problems: string[];
-}
-
-export interface NativeFs {
-  /** ext2, ext3, ext4, vfat, iso9660, squashfs, erofs: as blkid / libguestfs vfs-type name it. */
-  readonly type: string;
-  readonly label: string | null;
-  readonly uuid: string | null;
-  /** Walk the whole filesystem; entries carry `fs: device`. Damage is reported in `problems`, never thrown. */
-  list(device: string): Listed | Promise<Listed>;
-  /** The first `maxBytes` of a regular file by its path in this filesystem (after list()). Throws on failure. */
-  readFile(path: string, maxBytes: number): FileContent | Promise<FileContent>;
-  /**
-   * A regular file (by its path, after list()) as a random-access byte source, for a filesystem image stored inside
-   * this filesystem; listNativeFilesystems() opens such a source like any image. Throws on failure.
-   */
-  openFile?(path: string): ByteSource;
-}
 
 /** Bounds for untrusted structures. */
 export const LIMITS = {
@@ -34,6 +10,8 @@ export const LIMITS = {
   maxSymlink: 4096,
   /** Directory bytes read per directory. */
   maxDirBytes: 256 * 1024 * 1024,
+  /** Directory bytes read per target (the walk's budget; a real filesystem reads far less than its own size). */
+  maxTotalDirBytes: 4 * 1024 * 1024 * 1024,
 };
 
 /** Problems kept per filesystem listing; the rest are counted in one closing line. */

@@ -3,11 +3,13 @@
  * filesystem), read the ones we understand (ext2/3/4, vfat) into FilesystemViews, and say whether the whole image is
  * covered so `--backend auto` can prefer native.
  */
-import type { FileContent, FilesystemView } from '../backend.js';
-import { oneLine, TargetError } from '../../errors.js';
+import type { FilesystemView } from '../backend.js';
+import { BudgetError, oneLine, TargetError } from '../../errors.js';
 import { ExtFs, isExt } from './ext4.js';
-import { rethrowIfStrict, type Listed, type NativeFs } from './fs.js';
+import { rethrowIfStrict } from './fs.js';
 export { setStrict } from './fs.js';
+import { readerView, walk, WalkBudget, type FsReader } from './walk.js';
+export { WalkBudget } from './walk.js';
 import { readGpt } from './gpt.js';
 import { readMbr } from './mbr.js';
 import { WHOLE_DISK, type Partition } from './partition.js';
@@ -33,8 +35,28 @@ export { VhdxSource } from './vhdx.js';
 export { VmdkSource } from './vmdk.js';
 export { VdiSource } from './vdi.js';
 
+/** A filesystem reader: how to open one on a device, and (for types with variants it refuses) whether it reads this one. */
+interface ReaderKind {
+  open(src: ByteSource, device: string): FsReader<unknown>;
+  reads?(src: ByteSource): boolean;
+}
+
+// Directory blocks and symlink targets are small reads next to each other: ext reads through cached windows.
+const EXT: ReaderKind = { open: (src, device) => new ExtFs(new WindowCache(src), device) };
+
+/** The native filesystem readers, by the type they read (as blkid names it). A new format is one more line. */
+const READERS: Readonly<Record<string, ReaderKind>> = {
+  ext2: EXT,
+  ext3: EXT,
+  ext4: EXT,
+  vfat: { open: (src, device) => new VfatFs(src, device) },
+  squashfs: { open: (src, device) => new SquashFs(src, device), reads: squashfsSupported },
+  iso9660: { open: (src, device) => new Iso9660Fs(src, device) },
+  erofs: { open: (src, device) => new ErofsFs(src, device) },
+};
+
 /** Filesystem types the native reader lists. */
-export const NATIVE_TYPES: ReadonlySet<string> = new Set(['ext2', 'ext3', 'ext4', 'vfat', 'squashfs', 'iso9660', 'erofs']);
+export const NATIVE_TYPES: ReadonlySet<string> = new Set(Object.keys(READERS));
 
 /**
  * Device types that hold no filesystem to list, as libguestfs treats them: swap and LVM physical volumes (their
@@ -53,15 +75,32 @@ const SKIPPED: Record<string, string | null> = {
  */
 function nativeReads(type: string | null, src: ByteSource): boolean {
   if (type !== null && type in SKIPPED) return true;
-  if (type === null || !NATIVE_TYPES.has(type)) return false;
-  if (type === 'squashfs') return squashfsSupported(src);
-  return true;
+  const kind = type === null ? undefined : READERS[type];
+  return kind !== undefined && (kind.reads?.(src) ?? true);
 }
 
 function has(src: ByteSource, off: number, magic: string): boolean {
   if (off + magic.length > src.size) return false;
   return src.read(off, magic.length).toString('latin1') === magic;
 }
+
+/**
+ * Filesystem signatures after ext (whose type its superblock's features decide), in blkid's order; the types the
+ * native reader does not read are named too, so that a problem can say what is there.
+ */
+const SIGNATURES: ReadonlyArray<readonly [string, (src: ByteSource) => boolean]> = [
+  ['xfs', (src) => has(src, 0, 'XFSB')],
+  ['erofs', isErofs],
+  ['btrfs', (src) => has(src, 0x10040, '_BHRfS_M')],
+  ['squashfs', (src) => has(src, 0, 'hsqs')],
+  ['iso9660', (src) => has(src, 0x8001, 'CD001')],
+  ['crypto_LUKS', (src) => has(src, 0, 'LUKS\xba\xbe')],
+  ['LVM2_member', (src) => has(src, 512, 'LABELONE') && has(src, 536, 'LVM2 001')],
+  ['swap', (src) => has(src, 4086, 'SWAPSPACE2') || has(src, 4086, 'SWAP-SPACE')],
+  ['ntfs', (src) => has(src, 3, 'NTFS    ')],
+  ['f2fs', (src) => src.size >= 1028 && src.read(1024, 4).readUInt32LE(0) === 0xf2f52010],
+  ['vfat', isVfat],
+];
 
 /** The filesystem type on a device as blkid would name it, or null when nothing is recognised. */
 export function detectFsType(src: ByteSource): string | null {
@@ -75,17 +114,7 @@ export function detectFsType(src: ByteSource): string | null {
       return 'ext4';
     }
   }
-  if (has(src, 0, 'XFSB')) return 'xfs';
-  if (isErofs(src)) return 'erofs';
-  if (has(src, 0x10040, '_BHRfS_M')) return 'btrfs';
-  if (has(src, 0, 'hsqs')) return 'squashfs';
-  if (has(src, 0x8001, 'CD001')) return 'iso9660';
-  if (has(src, 0, 'LUKS\xba\xbe')) return 'crypto_LUKS';
-  if (has(src, 512, 'LABELONE') && has(src, 536, 'LVM2 001')) return 'LVM2_member';
-  if (has(src, 4086, 'SWAPSPACE2') || has(src, 4086, 'SWAP-SPACE')) return 'swap';
-  if (has(src, 3, 'NTFS    ')) return 'ntfs';
-  if (src.size >= 1028 && src.read(1024, 4).readUInt32LE(0) === 0xf2f52010) return 'f2fs';
-  if (isVfat(src)) return 'vfat';
+  for (const [type, test] of SIGNATURES) if (test(src)) return type;
   return null;
 }
 
@@ -210,21 +239,14 @@ export async function nativeSupports(source: ByteSource): Promise<boolean> {
   }
 }
 
-function openFs(dev: ProbedDevice): NativeFs {
-  if (dev.type === 'vfat') return new VfatFs(dev.source, dev.device);
-  if (dev.type === 'squashfs') return new SquashFs(dev.source, dev.device);
-  if (dev.type === 'iso9660') return new Iso9660Fs(dev.source, dev.device);
-  if (dev.type === 'erofs') return new ErofsFs(dev.source, dev.device);
-  // Directory blocks and symlink targets are small reads next to each other: serve them from cached windows.
-  return new ExtFs(new WindowCache(dev.source), dev.device);
-}
-
 /**
  * Read every supported filesystem of the image. Unsupported filesystems and damage become problems (the target is
- * then `partial`); when nothing at all could be read and something was wrong, a TargetError says why.
+ * then `partial`); when nothing at all could be read and something was wrong, a TargetError says why. `budget` is
+ * the target's: running past it (a BudgetError, the deadline's TimeoutError among them) ends the listing.
  */
 export async function listNativeFilesystems(
   source: ByteSource,
+  budget: WalkBudget = new WalkBudget(),
 ): Promise<{ views: FilesystemView[]; problems: string[] }> {
   let probe: ProbeResult;
   try {
@@ -255,49 +277,21 @@ export async function listNativeFilesystems(
       problems.push(`${dev.device}: ${dev.type} is not supported by the native reader`);
       continue;
     }
-    let fs: NativeFs;
-    let listed: Listed;
     try {
-      fs = openFs(dev);
-      listed = await fs.list(dev.device);
+      const reader = READERS[dev.type]!.open(dev.source, dev.device);
+      const walked = await walk(reader, dev.device, budget);
+      pushAll(problems, walked.problems);
+      views.push({
+        ...readerView(reader, walked, dev.device),
+        partlabel: dev.partition?.partlabel ?? null,
+        partuuid: dev.partition?.partuuid ?? null,
+      });
     } catch (err) {
+      if (err instanceof BudgetError) throw err;
       rethrowIfStrict(err);
       const msg = oneLine(err);
       problems.push(msg.startsWith(dev.device) ? msg : `${dev.device}: ${msg}`);
-      continue;
     }
-    pushAll(problems, listed.problems);
-    const reader = fs;
-    views.push({
-      device: dev.device,
-      type: fs.type,
-      label: fs.label,
-      uuid: fs.uuid,
-      partlabel: dev.partition?.partlabel ?? null,
-      partuuid: dev.partition?.partuuid ?? null,
-      inventory: listed.inventory,
-      async readFiles(paths: string[], maxBytes: number): Promise<Map<string, FileContent | Error>> {
-        const out = new Map<string, FileContent | Error>();
-        for (const p of paths) {
-          try {
-            out.set(p, await reader.readFile(p, maxBytes));
-          } catch (err) {
-            out.set(p, err instanceof Error ? err : new Error(String(err)));
-          }
-        }
-        return out;
-      },
-      openFile: reader.openFile
-        ? (p: string): ByteSource => {
-            try {
-              return reader.openFile!(p);
-            } catch (err) {
-              if (err instanceof TargetError) throw err;
-              throw new TargetError(`${dev.device}:${p}: ${oneLine(err)}`);
-            }
-          }
-        : undefined,
-    });
   }
   if (probe.devices.length === 0 || (probe.table === 'none' && probe.devices.every((d) => d.type === null))) {
     throw new TargetError(

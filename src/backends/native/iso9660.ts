@@ -8,10 +8,11 @@
  * Untrusted input: extents are checked against the image, directories are read once each (cycle guard on their
  * extent), continuation chains, names and symlink targets are bounded, and the walk keeps its own stack.
  */
-import { Inventory } from '../../inventory.js';
-import type { Entry, EntryType } from '../../types.js';
+import { SparseBitSet } from '../../arrays.js';
+import type { EntryType } from '../../types.js';
 import type { FileContent } from '../backend.js';
-import { LIMITS, ProblemList, rethrowIfStrict, typeOfMode, type Listed, type NativeFs } from './fs.js';
+import { LIMITS, typeOfMode } from './fs.js';
+import type { DirSink, FsReader, Node } from './walk.js';
 import { CorruptImageError, ExtentSource, type ByteSource, type FileExtent } from './source.js';
 import { readZisofsEntry, ZisofsSource, type Zisofs } from './zisofs.js';
 
@@ -71,7 +72,15 @@ interface Record {
 
 type Flavour = 'rockridge' | 'joliet' | 'plain';
 
-export class Iso9660Fs implements NativeFs {
+/** Where an entry lives: a directory's extent (its first sector and byte size), or a file's extents (and zisofs header). */
+export interface IsoRef {
+  sector: number;
+  size: number;
+  extents?: FileExtent[];
+  zf?: Zisofs;
+}
+
+export class Iso9660Fs implements FsReader<IsoRef> {
   readonly type = 'iso9660';
   readonly label: string | null;
   readonly uuid: string | null;
@@ -80,7 +89,8 @@ export class Iso9660Fs implements NativeFs {
   private readonly rootSize: number;
   private readonly volumeBytes: number;
   private suSkip = 0;
-  private readonly files = new Map<string, { extents: FileExtent[]; size: number; zf?: Zisofs }>();
+  /** Sectors of the directories read so far (the walk's). */
+  private dirSectors = new SparseBitSet();
 
   constructor(
     private readonly src: ByteSource,
@@ -162,7 +172,7 @@ export class Iso9660Fs implements NativeFs {
   // ---- system use (Rock Ridge) -------------------------------------------------------------------------------
 
   /** Decode the SUSP entries of one record (following CE continuation areas) into `rec`. */
-  private rockRidge(area: Buffer, rec: Record, path: string, problems: ProblemList): void {
+  private rockRidge(area: Buffer, rec: Record, problem: (msg: string) => void): void {
     let nm = '';
     let nmSeen = false;
     const sl: string[] = [];
@@ -177,7 +187,7 @@ export class Iso9660Fs implements NativeFs {
       const buf = queue.shift()!;
       total += buf.length;
       if (total > MAX_SU_BYTES) {
-        problems.push(`${this.name}:${path}: Rock Ridge data too large, rest ignored`);
+        problem('Rock Ridge data too large, rest ignored');
         break;
       }
       let p = 0;
@@ -193,7 +203,7 @@ export class Iso9660Fs implements NativeFs {
           case 'CE':
             if (len >= 28) {
               if (++ces > MAX_CE) {
-                problems.push(`${this.name}:${path}: too many Rock Ridge continuation areas`);
+                problem('too many Rock Ridge continuation areas');
                 break;
               }
               const block = e.readUInt32LE(4);
@@ -201,7 +211,7 @@ export class Iso9660Fs implements NativeFs {
               const clen = e.readUInt32LE(20);
               const at = block * SECTOR + off;
               if (off >= SECTOR || clen > SECTOR || at + clen > this.src.size) {
-                problems.push(`${this.name}:${path}: Rock Ridge continuation area outside the image`);
+                problem('Rock Ridge continuation area outside the image');
               } else {
                 queue.push(this.src.read(at, clen));
               }
@@ -288,12 +298,9 @@ export class Iso9660Fs implements NativeFs {
 
   // ---- directories -------------------------------------------------------------------------------------------
 
-  private readDir(extent: number, size: number, path: string, problems: ProblemList): Record[] {
-    if (size > LIMITS.maxDirBytes) {
-      problems.push(`${this.name}:${path}: directory too large (${size} bytes)`);
-      return [];
-    }
-    this.checkExtent(extent, size, `directory ${path}`);
+  /** The records of a directory extent (the pieces of multi-extent files merged), `.`, `..` and associated files left out. */
+  private records(extent: number, size: number, sink: DirSink<IsoRef>): Record[] {
+    this.checkExtent(extent, size, 'directory');
     const buf = this.src.read(extent * SECTOR, size);
     const out: Record[] = [];
     let pending: Record | null = null;
@@ -306,7 +313,7 @@ export class Iso9660Fs implements NativeFs {
         continue;
       }
       if (len < 34 || p + len > buf.length || Math.floor(p / SECTOR) !== Math.floor((p + len - 1) / SECTOR)) {
-        problems.push(`${this.name}:${path}: corrupt directory record at byte ${p}`);
+        sink.problem(`corrupt directory record at byte ${p}`);
         p = (Math.floor(p / SECTOR) + 1) * SECTOR;
         continue;
       }
@@ -314,7 +321,7 @@ export class Iso9660Fs implements NativeFs {
       p += len;
       const nameLen = r[32]!;
       if (33 + nameLen > len) {
-        problems.push(`${this.name}:${path}: corrupt directory record name`);
+        sink.problem('corrupt directory record name');
         continue;
       }
       const flags = r[25]!;
@@ -340,11 +347,11 @@ export class Iso9660Fs implements NativeFs {
       };
       if (this.flavour === 'rockridge') {
         const su = 33 + nameLen + ((nameLen & 1) === 0 ? 1 : 0) + this.suSkip;
-        if (su < len) this.rockRidge(r.subarray(su), rec, `${path}/${name}`, problems);
+        if (su < len) this.rockRidge(r.subarray(su), rec, (msg) => sink.problem(msg, name));
       }
       if (pending) {
         // The next piece of a multi-extent file.
-        if (pending.extents.length >= MAX_EXTENTS) throw new CorruptImageError(`${this.name}:${path}: too many file extents`);
+        if (pending.extents.length >= MAX_EXTENTS) throw new CorruptImageError('too many file extents');
         pending.extents.push({ logical: pending.size, physical: at * SECTOR, length: dataLen });
         pending.size += dataLen;
         if (!(flags & FLAG_MULTI)) {
@@ -360,7 +367,7 @@ export class Iso9660Fs implements NativeFs {
       out.push(rec);
     }
     if (pending) {
-      problems.push(`${this.name}:${path}/${pending.name}: multi-extent file without its last extent`);
+      sink.problem('multi-extent file without its last extent', pending.name);
       out.push(pending);
     }
     return out;
@@ -370,133 +377,117 @@ export class Iso9660Fs implements NativeFs {
    * A directory's own "." record (its first): the kernel takes a directory's attributes from it, not from the
    * record naming it in the parent (the two may differ: plain ISOs keep distinct dates).
    */
-  private dotRecord(extent: number, size: number, path: string, problems: ProblemList): Record {
+  private dotRecord(extent: number, size: number, problem: (msg: string) => void): Record {
     const buf = this.src.read(extent * SECTOR, Math.min(SECTOR, size));
     const len = buf[0]!;
     if (len < 34 || len > buf.length || buf[32] !== 1 || buf[33] !== 0) {
-      throw new CorruptImageError(`${this.name}:${path}: directory without its "." record`);
+      throw new CorruptImageError('directory without its "." record');
     }
     const rec: Record = { name: '', isDir: true, extents: [], size: buf.readUInt32LE(10), mtime: shortDate(buf, 18) };
     if (this.flavour === 'rockridge') {
       // 34: the one-byte "." identifier and its padding byte; the root's SP record is not shifted by its own skip.
-      this.rockRidge(buf.subarray(34 + (extent === this.rootExtent ? 0 : this.suSkip), len), rec, path, problems);
+      this.rockRidge(buf.subarray(34 + (extent === this.rootExtent ? 0 : this.suSkip), len), rec, problem);
     }
     return rec;
   }
 
+  /** The entry of a record: Rock Ridge attributes when present, else what a kernel mount shows. */
+  private node(r: Record, ref: IsoRef): Node<IsoRef> {
+    const rock = this.flavour === 'rockridge' && r.mode !== undefined;
+    const type: EntryType = rock ? typeOfMode(r.mode!) : r.isDir ? 'dir' : 'file';
+    return {
+      type,
+      mode: rock ? r.mode! & 0o7777 : 0o555,
+      uid: rock ? r.uid! : 0,
+      gid: rock ? r.gid! : 0,
+      // A zisofs file has the size the kernel shows: the uncompressed one its ZF entry records.
+      size: type === 'symlink' ? Buffer.byteLength(r.target ?? '') : type === 'file' && r.zf ? r.zf.size : type === 'file' || type === 'dir' ? r.size : 0,
+      mtime: r.mtime,
+      target: type === 'symlink' ? (r.target ?? '') : undefined,
+      ref,
+    };
+  }
+
+  /**
+   * Directory extents never share a sector: one that overlaps a directory read before is hostile (hundreds of
+   * directories over one pool of sectors list the same records over and over) and is not read.
+   */
+  private claim(extent: number, size: number): boolean {
+    const n = Math.max(1, Math.ceil(size / SECTOR));
+    for (let i = 0; i < n; i++) if (this.dirSectors.has(extent + i)) return false;
+    for (let i = 0; i < n; i++) this.dirSectors.add(extent + i);
+    return true;
+  }
+
+  readDir(dir: IsoRef, sink: DirSink<IsoRef>): void {
+    if (!this.claim(dir.sector, dir.size)) {
+      sink.problem(`directory extent at sector ${dir.sector} overlaps another directory's; not read`);
+      return;
+    }
+    for (const r of this.records(dir.sector, dir.size, sink)) {
+      if (r.relocated) continue;
+      let dirExtent = r.extents[0]!.physical / SECTOR;
+      let dirSize = r.size;
+      if (r.childLink !== undefined) {
+        // A relocated directory: its contents (and its own "." record) live at the CL sector.
+        try {
+          this.checkExtent(r.childLink, SECTOR, 'relocated directory');
+          const dot = this.src.read(r.childLink * SECTOR, SECTOR);
+          dirExtent = r.childLink;
+          dirSize = dot.readUInt32LE(10);
+          r.isDir = true;
+          r.size = dirSize;
+          if (r.mode !== undefined) r.mode = (r.mode & 0o7777) | 0x4000;
+        } catch (err) {
+          sink.failed(err, r.name);
+          continue;
+        }
+      }
+      if (r.isDir) {
+        // Attributes, like the kernel's, from the directory's own "." record (the name stays the parent's).
+        try {
+          const dot = this.dotRecord(dirExtent, dirSize, (msg) => sink.problem(msg, r.name));
+          r.mtime = dot.mtime;
+          r.size = dot.size;
+          dirSize = dot.size;
+          if (dot.mode !== undefined) [r.mode, r.uid, r.gid] = [dot.mode, dot.uid, dot.gid];
+        } catch (err) {
+          sink.failed(err, r.name);
+          continue;
+        }
+      }
+      const ref: IsoRef = r.isDir ? { sector: dirExtent, size: dirSize } : { sector: 0, size: r.size, extents: r.extents, zf: r.zf };
+      sink.entry(r.name, this.node(r, ref));
+    }
+  }
+
+  dirKey(dir: IsoRef): number {
+    return dir.sector;
+  }
+
   // ---- public ------------------------------------------------------------------------------------------------
 
-  list(device: string): Listed {
-    const problems = new ProblemList();
-    const inventory = new Inventory();
-    this.files.clear();
+  root(sink: DirSink<IsoRef>): Node<IsoRef> {
+    this.dirSectors = new SparseBitSet();
     if (this.volumeBytes > this.src.size) {
-      problems.push(`${this.name}: the iso9660 filesystem is truncated (${this.volumeBytes} bytes, the image holds ${this.src.size})`);
+      sink.whole(`the iso9660 filesystem is truncated (${this.volumeBytes} bytes, the image holds ${this.src.size})`);
     }
-    const mk = (path: string, r: Record): Entry => {
-      const rock = this.flavour === 'rockridge' && r.mode !== undefined;
-      const type: EntryType = rock ? typeOfMode(r.mode!) : r.isDir ? 'dir' : 'file';
-      const e: Entry = {
-        path,
-        type,
-        mode: rock ? r.mode! & 0o7777 : 0o555,
-        uid: rock ? r.uid! : 0,
-        gid: rock ? r.gid! : 0,
-        // A zisofs file has the size the kernel shows: the uncompressed one its ZF entry records.
-        size: type === 'symlink' ? Buffer.byteLength(r.target ?? '') : type === 'file' && r.zf ? r.zf.size : type === 'file' || type === 'dir' ? r.size : 0,
-        mtime: r.mtime,
-        fs: device,
-      };
-      if (type === 'symlink') e.target = r.target ?? '';
-      return e;
-    };
-    const root = this.dotRecord(this.rootExtent, this.rootSize, '/', problems);
-    inventory.add(mk('/', root));
-    const visited = new Set<number>([this.rootExtent]);
-    const stack: Array<{ path: string; extent: number; size: number }> = [{ path: '/', extent: this.rootExtent, size: this.rootSize }];
-    let count = 1;
-    while (stack.length > 0) {
-      const { path, extent, size } = stack.pop()!;
-      const prefix = path === '/' ? '/' : path + '/';
-      let recs: Record[];
-      try {
-        recs = this.readDir(extent, size, path === '/' ? '' : path, problems);
-      } catch (err) {
-        rethrowIfStrict(err);
-        problems.push(`${this.name}:${path}: unreadable directory (${(err as Error).message})`);
-        continue;
-      }
-      for (const r of recs) {
-        if (r.relocated) continue;
-        if (r.name === '' || r.name === '.' || r.name === '..' || r.name.includes('/') || r.name.includes('\0')) {
-          problems.push(`${this.name}:${path}: invalid file name in directory`);
-          continue;
-        }
-        const p = prefix + r.name;
-        if (++count > LIMITS.maxEntries) throw new CorruptImageError(`${this.name}: too many entries`);
-        if (inventory.has(p)) {
-          problems.push(`${this.name}:${p}: duplicate name in directory`);
-          continue;
-        }
-        let dirExtent = r.extents[0]!.physical / SECTOR;
-        let dirSize = r.size;
-        if (r.childLink !== undefined) {
-          // A relocated directory: its contents (and its own "." record) live at the CL sector.
-          try {
-            this.checkExtent(r.childLink, SECTOR, `relocated directory ${p}`);
-            const dot = this.src.read(r.childLink * SECTOR, SECTOR);
-            dirExtent = r.childLink;
-            dirSize = dot.readUInt32LE(10);
-            r.isDir = true;
-            r.size = dirSize;
-            if (r.mode !== undefined) r.mode = (r.mode & 0o7777) | 0x4000;
-          } catch (err) {
-            rethrowIfStrict(err);
-            problems.push(`${this.name}:${p}: ${(err as Error).message}`);
-            continue;
-          }
-        }
-        if (r.isDir) {
-          // Attributes, like the kernel's, from the directory's own "." record (the name stays the parent's).
-          try {
-            const dot = this.dotRecord(dirExtent, dirSize, p, problems);
-            r.mtime = dot.mtime;
-            r.size = dot.size;
-            dirSize = dot.size;
-            if (dot.mode !== undefined) [r.mode, r.uid, r.gid] = [dot.mode, dot.uid, dot.gid];
-          } catch (err) {
-            rethrowIfStrict(err);
-            problems.push(`${this.name}:${p}: ${(err as Error).message}`);
-            continue;
-          }
-        }
-        const e = mk(p, r);
-        if (e.type === 'dir' || (r.isDir && r.childLink !== undefined)) {
-          if (visited.has(dirExtent)) {
-            problems.push(`${this.name}:${p}: directory extent ${dirExtent} appears twice (directory cycle)`);
-            continue;
-          }
-          visited.add(dirExtent);
-          stack.push({ path: p, extent: dirExtent, size: dirSize });
-        } else if (e.type === 'file') {
-          this.files.set(p, r.zf ? { extents: r.extents, size: r.size, zf: r.zf } : { extents: r.extents, size: r.size });
-        }
-        inventory.add(e);
-      }
-    }
-    return { inventory, problems: problems.done() };
+    const root = this.dotRecord(this.rootExtent, this.rootSize, (msg) => sink.problem(msg));
+    return this.node(root, { sector: this.rootExtent, size: this.rootSize });
+  }
+
+  walked(): void {
+    this.dirSectors = new SparseBitSet();
   }
 
   /** A file's data: its extents, decoded when it is zisofs-compressed. */
-  openFile(path: string): ByteSource {
-    const f = this.files.get(path);
-    if (!f) throw new Error(`${path}: no such file`);
-    const raw = new ExtentSource(this.src, f.size, f.extents.filter((e) => e.length > 0));
+  openFile(f: IsoRef): ByteSource {
+    const raw = new ExtentSource(this.src, f.size, (f.extents ?? []).filter((e) => e.length > 0));
     return f.zf ? new ZisofsSource(raw, f.zf) : raw;
   }
 
-  readFile(path: string, maxBytes: number): FileContent {
-    const src = this.openFile(path);
+  readFile(f: IsoRef, maxBytes: number): FileContent {
+    const src = this.openFile(f);
     const n = Math.min(maxBytes, src.size);
     const data = src.read(0, n);
     return { data, size: src.size, truncated: src.size > n };

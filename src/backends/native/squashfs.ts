@@ -7,11 +7,11 @@
  * lengths against squashfs' own limits, directory cycles and entry counts are bounded, and the walk keeps its own
  * stack (no recursion whose depth the image decides). Damage below the superblock is a problem string.
  */
-import { Inventory } from '../../inventory.js';
-import type { Entry, EntryType } from '../../types.js';
+import type { EntryType } from '../../types.js';
 import type { FileContent } from '../backend.js';
 import { decompressAsync, decompressSync, isSyncCodec, type Codec } from './compress.js';
-import { LIMITS, ProblemList, rethrowIfStrict, type Listed, type NativeFs } from './fs.js';
+import { LIMITS } from './fs.js';
+import type { DirSink, FsReader, Node } from './walk.js';
 import { CorruptImageError, UnsupportedImageError, type ByteSource } from './source.js';
 
 const MAGIC = 0x73717368; // "hsqs"
@@ -74,7 +74,7 @@ interface Cursor {
   offset: number;
 }
 
-export class SquashFs implements NativeFs {
+export class SquashFs implements FsReader<Cursor> {
   readonly type = 'squashfs';
   readonly label = null;
   readonly uuid = null;
@@ -92,7 +92,6 @@ export class SquashFs implements NativeFs {
   /** Metadata cache: block offset -> decompressed bytes and the offset of the next block. */
   private readonly meta = new Map<number, { data: Buffer; next: number }>();
   private fragPtrs: Float64Array | null = null;
-  private readonly paths = new Map<string, Cursor>();
 
   constructor(
     private readonly src: ByteSource,
@@ -347,16 +346,12 @@ export class SquashFs implements NativeFs {
 
   // ---- directories -----------------------------------------------------------------------------------------
 
-  /** The entries of a directory inode: name, inode cursor, type. */
-  private async readDir(dir: Inode, path: string, problems: ProblemList): Promise<Array<{ name: string; at: Cursor; type: number }>> {
-    const out: Array<{ name: string; at: Cursor; type: number }> = [];
+  /** The listing of a directory inode: name, inode cursor. */
+  private async listing(dir: Inode): Promise<Array<{ name: string; at: Cursor }>> {
+    const out: Array<{ name: string; at: Cursor }> = [];
     // file_size counts 3 bytes for the implicit `.` and `..`.
     let left = dir.size - 3;
     if (left <= 0) return out;
-    if (left > LIMITS.maxDirBytes) {
-      problems.push(`${this.name}:${path}: directory too large (${dir.size} bytes)`);
-      return out;
-    }
     const cur: Cursor = { block: this.dirTable + dir.dirBlock!, offset: dir.dirOffset! };
     const lo = this.dirTable;
     while (left >= 12) {
@@ -364,106 +359,59 @@ export class SquashFs implements NativeFs {
       left -= 12;
       const count = h.readUInt32LE(0) + 1;
       const start = h.readUInt32LE(4);
-      if (count > MAX_HEADER_ENTRIES) throw new CorruptImageError(`${this.name}:${path}: directory header with ${count} entries`);
+      if (count > MAX_HEADER_ENTRIES) throw new CorruptImageError(`directory header with ${count} entries`);
       for (let i = 0; i < count; i++) {
-        if (left < 8) throw new CorruptImageError(`${this.name}:${path}: directory listing cut short`);
+        if (left < 8) throw new CorruptImageError('directory listing cut short');
         const e = await this.metaRead(cur, 8, lo);
         const nameLen = e.readUInt16LE(6) + 1;
         left -= 8 + nameLen;
-        if (nameLen > MAX_NAME || left < 0) throw new CorruptImageError(`${this.name}:${path}: corrupt directory entry`);
+        if (nameLen > MAX_NAME || left < 0) throw new CorruptImageError('corrupt directory entry');
         const name = (await this.metaRead(cur, nameLen, lo)).toString('utf8');
-        if (name.includes('/') || name.includes('\0') || name === '.' || name === '..') {
-          problems.push(`${this.name}:${path}: invalid file name in directory`);
-          continue;
-        }
-        out.push({ name, at: { block: this.inodeTable + start, offset: e.readUInt16LE(0) }, type: e.readUInt16LE(4) });
+        out.push({ name, at: { block: this.inodeTable + start, offset: e.readUInt16LE(0) } });
       }
     }
     return out;
   }
 
-  // ---- public ----------------------------------------------------------------------------------------------
-
-  async list(device: string): Promise<Listed> {
-    const problems = new ProblemList();
-    const inventory = new Inventory();
-    this.paths.clear();
-    const ids = await this.loadIds();
-    const rootAt = this.refCursor(this.rootRef, this.inodeTable);
-    const root = await this.inode(rootAt);
-    if (root.type !== 1 && root.type !== 8) throw new CorruptImageError(`${this.name}: root inode is not a directory`);
-    const id = (idx: number, p: string): number => {
+  private node(ino: Inode, at: Cursor, ids: Uint32Array, problem: (msg: string) => void): Node<Cursor> {
+    const id = (idx: number): number => {
       if (idx < ids.length) return ids[idx]!;
-      problems.push(`${this.name}:${p}: owner index ${idx} outside the id table (shown as 0)`);
+      problem(`owner index ${idx} outside the id table (shown as 0)`);
       return 0;
     };
-    const mk = (path: string, ino: Inode): Entry => {
-      const e: Entry = {
-        path,
-        type: this.entryType(ino.type),
-        mode: ino.mode,
-        uid: id(ino.uidIdx, path),
-        gid: id(ino.gidIdx, path),
-        size: ino.size,
-        mtime: ino.mtime,
-        fs: device,
-      };
-      if (ino.target !== undefined) e.target = ino.target;
-      return e;
-    };
-    inventory.add(mk('/', root));
-    this.paths.set('/', rootAt);
-    const key = (c: Cursor): number => c.block * META_SIZE + c.offset;
-    const visited = new Set<number>([key(rootAt)]);
-    const stack: Array<{ path: string; inode: Inode }> = [{ path: '/', inode: root }];
-    let count = 1;
-    while (stack.length > 0) {
-      const { path, inode } = stack.pop()!;
-      const prefix = path === '/' ? '/' : path + '/';
-      let entries: Awaited<ReturnType<SquashFs['readDir']>>;
-      try {
-        entries = await this.readDir(inode, path, problems);
-      } catch (err) {
-        rethrowIfStrict(err);
-        problems.push(`${this.name}:${path}: unreadable directory (${(err as Error).message})`);
-        continue;
-      }
-      for (const d of entries) {
-        const p = prefix + d.name;
-        if (++count > LIMITS.maxEntries) throw new CorruptImageError(`${this.name}: too many entries`);
-        let child: Inode;
-        try {
-          child = await this.inode(d.at);
-        } catch (err) {
-          rethrowIfStrict(err);
-          problems.push(`${this.name}:${p}: ${(err as Error).message}`);
-          continue;
-        }
-        if (inventory.has(p)) {
-          problems.push(`${this.name}:${p}: duplicate name in directory`);
-          continue;
-        }
-        const e = mk(p, child);
-        if (e.type === 'dir') {
-          if (visited.has(key(d.at))) {
-            problems.push(`${this.name}:${p}: directory inode appears twice (directory cycle)`);
-            continue;
-          }
-          visited.add(key(d.at));
-          stack.push({ path: p, inode: child });
-        }
-        inventory.add(e);
-        this.paths.set(p, d.at);
-      }
-    }
-    return { inventory, problems: problems.done() };
+    return { type: this.entryType(ino.type), mode: ino.mode, uid: id(ino.uidIdx), gid: id(ino.gidIdx), size: ino.size, mtime: ino.mtime, target: ino.target, ref: at };
   }
 
-  private async fileInode(path: string): Promise<Inode> {
-    const at = this.paths.get(path);
-    if (at === undefined) throw new Error(`${path}: no such file`);
+  async readDir(at: Cursor, sink: DirSink<Cursor>): Promise<void> {
+    const ids = await this.loadIds();
+    for (const d of await this.listing(await this.inode(at))) {
+      let child: Inode;
+      try {
+        child = await this.inode(d.at);
+      } catch (err) {
+        sink.failed(err, d.name);
+        continue;
+      }
+      sink.entry(d.name, this.node(child, d.at, ids, (msg) => sink.problem(msg, d.name)));
+    }
+  }
+
+  dirKey(at: Cursor): number {
+    return at.block * META_SIZE + at.offset;
+  }
+
+  // ---- public ----------------------------------------------------------------------------------------------
+
+  async root(sink: DirSink<Cursor>): Promise<Node<Cursor>> {
+    const ids = await this.loadIds();
+    const at = this.refCursor(this.rootRef, this.inodeTable);
+    const root = await this.inode(at);
+    return this.node(root, at, ids, (msg) => sink.problem(msg));
+  }
+
+  private async fileInode(at: Cursor): Promise<Inode> {
     const inode = await this.inode(at);
-    if (inode.type !== 2 && inode.type !== 9) throw new Error(`${path}: not a regular file`);
+    if (inode.type !== 2 && inode.type !== 9) throw new CorruptImageError(`${this.name}: not a regular file`);
     return inode;
   }
 
@@ -488,12 +436,12 @@ export class SquashFs implements NativeFs {
     return (Math.floor((this.dirTable - this.inodeTable) / 3) + 1) * (META_SIZE / 4);
   }
 
-  async readFile(path: string, maxBytes: number): Promise<FileContent> {
-    const inode = await this.fileInode(path);
+  async readFile(at: Cursor, maxBytes: number): Promise<FileContent> {
+    const inode = await this.fileInode(at);
     const want = Math.min(maxBytes, inode.size);
     const out = Buffer.alloc(want);
     const blocksWanted = Math.min(inode.blockCount!, Math.ceil(want / this.blockSize));
-    if (blocksWanted > this.maxBlocks()) throw new CorruptImageError(`${this.name}:${path}: more blocks than the inode table can list`);
+    if (blocksWanted > this.maxBlocks()) throw new CorruptImageError(`${this.name}: more blocks than the inode table can list`);
     const sizes = new Uint32Array(blocksWanted);
     const list = await this.metaRead({ ...inode.listPos! }, blocksWanted * 4, this.inodeTable);
     for (let i = 0; i < blocksWanted; i++) sizes[i] = list.readUInt32LE(i * 4);
@@ -503,10 +451,10 @@ export class SquashFs implements NativeFs {
       const len = Math.min(this.blockSize, inode.size - at);
       const size = sizes[i]! & (BLOCK_UNCOMPRESSED - 1);
       if (size === 0) continue; // a sparse block: zeros
-      if (pos + size > this.bytesUsed || size > this.blockSize) throw new CorruptImageError(`${this.name}:${path}: data block outside the filesystem`);
+      if (pos + size > this.bytesUsed || size > this.blockSize) throw new CorruptImageError(`${this.name}: data block outside the filesystem`);
       const raw = this.src.read(pos, size);
       const data = (sizes[i]! & BLOCK_UNCOMPRESSED) === 0 ? await decompressAsync(this.codec, raw, len, true) : raw;
-      if (data.length !== len) throw new CorruptImageError(`${this.name}:${path}: data block of ${data.length} bytes, ${len} expected`);
+      if (data.length !== len) throw new CorruptImageError(`${this.name}: data block of ${data.length} bytes, ${len} expected`);
       data.copy(out, at, 0, Math.min(len, want - at));
       pos += size;
     }
@@ -516,7 +464,7 @@ export class SquashFs implements NativeFs {
       const raw = this.src.read(f.start, f.size);
       const block = f.compressed ? await decompressAsync(this.codec, raw, this.blockSize) : raw;
       const tailLen = inode.size - tailAt;
-      if (inode.fragOffset! + tailLen > block.length) throw new CorruptImageError(`${this.name}:${path}: file tail outside its fragment`);
+      if (inode.fragOffset! + tailLen > block.length) throw new CorruptImageError(`${this.name}: file tail outside its fragment`);
       block.copy(out, tailAt, inode.fragOffset!, inode.fragOffset! + (want - tailAt));
     }
     return { data: out, size: inode.size, truncated: inode.size > want };
@@ -526,11 +474,9 @@ export class SquashFs implements NativeFs {
    * A regular file as a random-access source: data blocks are decoded on demand (one cached), the tail comes from
    * its fragment. Needs a codec that decodes synchronously (gzip, zstd, lz4; not xz).
    */
-  openFile(path: string): ByteSource {
-    const at = this.paths.get(path);
-    if (at === undefined) throw new Error(`${path}: no such file`);
+  openFile(at: Cursor): ByteSource {
     if (!isSyncCodec(this.codec)) {
-      throw new UnsupportedImageError(`${path}: a file inside an ${this.codec}-compressed squashfs cannot be opened as an image`);
+      throw new UnsupportedImageError(`a file inside an ${this.codec}-compressed squashfs cannot be opened as an image`);
     }
     // The inode is read synchronously: its metadata blocks are in the cache from list(), or decoded here.
     const cur = { ...at };
@@ -547,21 +493,21 @@ export class SquashFs implements NativeFs {
       const b = this.metaReadSync(cur, 40, this.inodeTable);
       const s = b.readBigUInt64LE(0);
       const z = b.readBigUInt64LE(8);
-      if (s > BigInt(this.bytesUsed) || z > BigInt(Number.MAX_SAFE_INTEGER)) throw new CorruptImageError(`${this.name}:${path}: impossible file inode`);
+      if (s > BigInt(this.bytesUsed) || z > BigInt(Number.MAX_SAFE_INTEGER)) throw new CorruptImageError(`${this.name}: impossible file inode`);
       [start, size, fragment, fragOffset] = [Number(s), Number(z), b.readUInt32LE(28), b.readUInt32LE(32)];
     } else {
-      throw new Error(`${path}: not a regular file`);
+      throw new CorruptImageError(`${this.name}: not a regular file`);
     }
     const count = fragment === NO_FRAGMENT ? Math.ceil(size / this.blockSize) : Math.floor(size / this.blockSize);
     if (count > this.maxBlocks()) {
-      throw new CorruptImageError(`${this.name}:${path}: file of ${size} bytes has more blocks than its inode table can list`);
+      throw new CorruptImageError(`${this.name}: file of ${size} bytes has more blocks than its inode table can list`);
     }
     const list = this.metaReadSync(cur, count * 4, this.inodeTable);
     // Disk position of every block (prefix sums), so block i is found without a scan.
     const positions = new Float64Array(count + 1);
     positions[0] = start;
     for (let i = 0; i < count; i++) positions[i + 1] = positions[i]! + (list.readUInt32LE(i * 4) & (BLOCK_UNCOMPRESSED - 1));
-    if (positions[count]! > this.bytesUsed) throw new CorruptImageError(`${this.name}:${path}: data blocks outside the filesystem`);
+    if (positions[count]! > this.bytesUsed) throw new CorruptImageError(`${this.name}: data blocks outside the filesystem`);
     let frag: Buffer | null = null;
     if (fragment !== NO_FRAGMENT) {
       if (fragment >= this.fragCount) throw new CorruptImageError(`${this.name}: fragment ${fragment} outside the fragment table`);
@@ -575,7 +521,7 @@ export class SquashFs implements NativeFs {
       const raw = this.src.read(f.start, f.size);
       const block = f.compressed ? decompressSync(this.codec, raw, this.blockSize) : raw;
       const tailLen = size - count * this.blockSize;
-      if (fragOffset + tailLen > block.length) throw new CorruptImageError(`${this.name}:${path}: file tail outside its fragment`);
+      if (fragOffset + tailLen > block.length) throw new CorruptImageError(`${this.name}: file tail outside its fragment`);
       frag = Buffer.from(block.subarray(fragOffset, fragOffset + tailLen));
     }
     return new SquashFileSource(this.src, this.codec, this.blockSize, size, list, positions, frag);

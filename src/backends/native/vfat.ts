@@ -6,10 +6,8 @@
  * Untrusted input: cluster numbers are checked against the cluster count, chains are bounded by it, directory
  * cycles are detected through the set of directory start clusters already visited.
  */
-import { Inventory } from '../../inventory.js';
-import type { Entry } from '../../types.js';
 import type { FileContent } from '../backend.js';
-import { LIMITS, ProblemList, rethrowIfStrict, type NativeFs } from './fs.js';
+import type { DirSink, FsReader, Node } from './walk.js';
 import { CorruptImageError, type ByteSource } from './source.js';
 
 /** FAT directories hold at most 65536 entries of 32 bytes. */
@@ -103,7 +101,13 @@ interface DirItem {
   mtime: number;
 }
 
-export class VfatFs implements NativeFs {
+/** Where an entry lives: its first cluster (0: the fixed FAT12/16 root area) and its size. */
+export interface FatRef {
+  cluster: number;
+  size: number;
+}
+
+export class VfatFs implements FsReader<FatRef> {
   readonly type = 'vfat';
   readonly label: string | null;
   readonly uuid: string | null;
@@ -116,11 +120,12 @@ export class VfatFs implements NativeFs {
   private readonly rootStart: number;
   private readonly rootCluster: number;
   private fat: Buffer | null = null;
-  private readonly files = new Map<string, { cluster: number; size: number }>();
+  /** Clusters of the directories read so far (the walk's). */
+  private owned = new Set<number>();
 
   constructor(
     private readonly src: ByteSource,
-    private readonly name: string,
+    name: string,
   ) {
     if (src.size < 512) throw new CorruptImageError(`${name}: too small for a FAT filesystem`);
     const bs = src.read(0, 512);
@@ -244,14 +249,11 @@ export class VfatFs implements NativeFs {
   }
 
   /**
-   * Raw directory bytes: the fixed FAT12/16 root area, or a cluster chain of at most FAT's 65536 entries. With
-   * `owned`, a cluster already read for another directory ends the chain there (FAT never shares one; a crafted
-   * image that does would list the same entries again under every directory that shares it).
+   * The clusters of a directory: the fixed FAT12/16 root area has none; a chain is read up to a loop or FAT's 65536
+   * entries, whichever comes first, and `cut` says why it was cut.
    */
-  private dirBytes(cluster: number, owned?: Set<number>): { buf: Buffer; clusters: number; cut: string | null } {
-    if (cluster === 0 && !this.bpb.fat32) {
-      return { buf: this.src.read(this.rootStart, this.bpb.rootEntries * 32), clusters: 0, cut: null };
-    }
+  private dirChain(cluster: number): { chain: number[]; cut: string | null } {
+    if (cluster === 0 && !this.bpb.fat32) return { chain: [], cut: null };
     const c = cluster === 0 ? this.rootCluster : cluster;
     const max = Math.ceil(FAT_DIR_MAX_BYTES / this.clusterSize);
     const loop = { at: -1 };
@@ -261,6 +263,24 @@ export class VfatFs implements NativeFs {
       chain = chain.slice(0, max);
       cut = `directory longer than FAT's 65536 entries; the rest was not read`;
     }
+    return { chain, cut };
+  }
+
+  /** A directory's size as Linux shows it: the fixed root area, or its cluster chain's length. */
+  private dirSize(cluster: number): number {
+    if (cluster === 0 && !this.bpb.fat32) return this.bpb.rootEntries * 32;
+    return this.dirChain(cluster).chain.length * this.clusterSize;
+  }
+
+  /**
+   * Raw directory bytes. With `owned`, a cluster already read for another directory ends the chain there (FAT never
+   * shares one; a crafted image that does would list the same entries again under every directory that shares it).
+   */
+  private dirBytes(cluster: number, owned?: Set<number>): { buf: Buffer; cut: string | null } {
+    if (cluster === 0 && !this.bpb.fat32) {
+      return { buf: this.src.read(this.rootStart, this.bpb.rootEntries * 32), cut: null };
+    }
+    let { chain, cut } = this.dirChain(cluster);
     if (owned) {
       const shared = chain.findIndex((x) => owned.has(x));
       if (shared >= 0) {
@@ -269,7 +289,7 @@ export class VfatFs implements NativeFs {
       }
       for (const x of chain) owned.add(x);
     }
-    return { buf: this.readClusters(chain), clusters: chain.length, cut };
+    return { buf: this.readClusters(chain), cut };
   }
 
   private rootVolumeLabel(): string | null {
@@ -344,7 +364,7 @@ export class VfatFs implements NativeFs {
         if (nt & 0x10) ext = ext.toLowerCase();
         name = ext ? `${base}.${ext}` : base;
       }
-      if (name === '.' || name === '..' || name === '') continue;
+      if (name === '.' || name === '..') continue; // the format's own records, not entries
       const hi = this.bpb.fat32 ? buf.readUInt16LE(p + 20) : 0;
       items.push({
         name,
@@ -357,86 +377,53 @@ export class VfatFs implements NativeFs {
     return items;
   }
 
-  list(device: string): { inventory: Inventory; problems: string[] } {
-    const problems = new ProblemList();
-    const owned = new Set<number>();
-    const inventory = new Inventory();
-    this.files.clear();
-    const mkDir = (path: string, mtime: number, clusters: number, rootFixed: boolean): Entry => ({
-      path,
-      type: 'dir',
-      mode: 0o755,
-      uid: 0,
-      gid: 0,
-      size: rootFixed ? this.bpb.rootEntries * 32 : clusters * this.clusterSize,
-      mtime,
-      fs: device,
-    });
-    if (this.bpb.totalSectors * this.bpb.bytesPerSector > this.src.size) {
-      problems.push(`${this.name}: the FAT filesystem is truncated (${this.bpb.totalSectors * this.bpb.bytesPerSector} bytes, the image holds ${this.src.size})`);
-    }
-    const root = this.dirBytes(0, owned);
-    if (root.cut) problems.push(`${this.name}:/: ${root.cut}`);
-    inventory.add(mkDir('/', 0, root.clusters, !this.bpb.fat32));
-    const visited = new Set<number>([this.bpb.fat32 ? this.rootCluster : 0]);
-    const stack: Array<{ path: string; buf: Buffer }> = [{ path: '/', buf: root.buf }];
-    let count = 1;
-    while (stack.length > 0) {
-      const { path, buf } = stack.pop()!;
-      const prefix = path === '/' ? '/' : path + '/';
-      for (const item of this.parseDir(buf)) {
-        if (++count > LIMITS.maxEntries) throw new CorruptImageError(`${this.name}: too many entries`);
-        const p = prefix + item.name;
-        if (item.name.includes('/')) {
-          problems.push(`${this.name}:${path}: invalid file name in directory`);
+  readDir(dir: FatRef, sink: DirSink<FatRef>): void {
+    const { buf, cut } = this.dirBytes(dir.cluster, this.owned);
+    if (cut) sink.problem(cut);
+    for (const item of this.parseDir(buf)) {
+      if (item.attr & ATTR_DIR) {
+        if (!this.validCluster(item.cluster)) {
+          sink.problem(`bad directory start cluster ${item.cluster}`, item.name);
           continue;
         }
-        if (inventory.has(p)) {
-          problems.push(`${this.name}:${p}: duplicate name in directory`);
+        let size: number;
+        try {
+          size = this.dirSize(item.cluster);
+        } catch (err) {
+          sink.failed(err, item.name, 'unreadable directory');
           continue;
         }
-        if (item.attr & ATTR_DIR) {
-          if (visited.has(item.cluster) || !this.validCluster(item.cluster)) {
-            problems.push(`${this.name}:${p}: bad directory start cluster ${item.cluster}`);
-            continue;
-          }
-          visited.add(item.cluster);
-          let sub: { buf: Buffer; clusters: number; cut: string | null };
-          try {
-            sub = this.dirBytes(item.cluster, owned);
-            if (sub.cut) problems.push(`${this.name}:${p}: ${sub.cut}`);
-          } catch (err) {
-            rethrowIfStrict(err);
-            problems.push(`${this.name}:${p}: unreadable directory (${(err as Error).message})`);
-            continue;
-          }
-          inventory.add(mkDir(p, item.mtime, sub.clusters, false));
-          stack.push({ path: p, buf: sub.buf });
-        } else {
-          inventory.add({
-            path: p,
-            type: 'file',
-            mode: item.attr & ATTR_RO ? 0o555 : 0o755,
-            uid: 0,
-            gid: 0,
-            size: item.size,
-            mtime: item.mtime,
-            fs: device,
-          });
-          this.files.set(p, { cluster: item.cluster, size: item.size });
-        }
+        sink.entry(item.name, { type: 'dir', mode: 0o755, uid: 0, gid: 0, size, mtime: item.mtime, ref: { cluster: item.cluster, size } });
+      } else {
+        const mode = item.attr & ATTR_RO ? 0o555 : 0o755;
+        sink.entry(item.name, { type: 'file', mode, uid: 0, gid: 0, size: item.size, mtime: item.mtime, ref: { cluster: item.cluster, size: item.size } });
       }
     }
-    return { inventory, problems: problems.done() };
   }
 
-  readFile(path: string, maxBytes: number): FileContent {
-    const f = this.files.get(path);
-    if (!f) throw new Error(`${path}: no such file`);
+  dirKey(dir: FatRef): number {
+    return dir.cluster;
+  }
+
+  root(sink: DirSink<FatRef>): Node<FatRef> {
+    this.owned = new Set<number>();
+    if (this.bpb.totalSectors * this.bpb.bytesPerSector > this.src.size) {
+      sink.whole(`the FAT filesystem is truncated (${this.bpb.totalSectors * this.bpb.bytesPerSector} bytes, the image holds ${this.src.size})`);
+    }
+    const cluster = this.bpb.fat32 ? this.rootCluster : 0;
+    const size = this.dirSize(cluster);
+    return { type: 'dir', mode: 0o755, uid: 0, gid: 0, size, mtime: 0, ref: { cluster, size } };
+  }
+
+  walked(): void {
+    this.owned = new Set<number>();
+  }
+
+  readFile(f: FatRef, maxBytes: number): FileContent {
     const want = Math.min(maxBytes, f.size);
     if (want === 0) return { data: Buffer.alloc(0), size: f.size, truncated: f.size > 0 };
     const chain = this.chain(f.cluster, Math.ceil(want / this.clusterSize));
-    if (chain.length * this.clusterSize < want) throw new CorruptImageError(`${path}: cluster chain shorter than the file`);
+    if (chain.length * this.clusterSize < want) throw new CorruptImageError('cluster chain shorter than the file');
     const data = this.readClusters(chain, want);
     return { data, size: f.size, truncated: f.size > want };
   }
