@@ -1,4 +1,4 @@
-import { defineRule, describeKey, findPrivateKeys } from '../src/engine/kit/index.js';
+import { defineRule, describeKey, findPrivateKeys, plural } from '../src/engine/kit/index.js';
 
 export default defineRule({
   meta: {
@@ -21,7 +21,7 @@ export default defineRule({
         const key = findPrivateKeys(r.data.toString('utf8'))[0];
         report({
           path: e.path,
-          message: `${e.path} is a private SSH host key (${r.size} bytes); every machine booted from this image shares it`,
+          message: `${e.path} is a private SSH host key (${plural(r.size, 'byte')}); every machine booted from this image shares it`,
           evidence: key ? describeKey(key) : `${r.size} bytes of key material`,
         });
       }),

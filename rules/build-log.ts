@@ -1,4 +1,4 @@
-import { defineRule, type Entry, joinPath } from '../src/engine/kit/index.js';
+import { defineRule, type Entry, joinPath, plural } from '../src/engine/kit/index.js';
 import { CLOUD_INIT_LOGS } from './cloud-init-state.js';
 
 /** Logs other rules report: login records (login-records) and cloud-init's logs (cloud-init-state). */
@@ -35,7 +35,7 @@ export default defineRule({
       const bytes = files.reduce((n, e) => n + e.size, 0);
       report({
         path: g,
-        message: `${g} holds ${files.length} non-empty log file${files.length === 1 ? '' : 's'} (${bytes} bytes) from the build`,
+        message: `${g} holds ${files.length} non-empty log file${files.length === 1 ? '' : 's'} (${plural(bytes, 'byte')}) from the build`,
         evidence: files.slice(0, 3).map((e) => e.path).join(', '),
       });
     }
@@ -52,7 +52,7 @@ export default defineRule({
         } else if (e.type === 'file' && e.size > 0) {
           const named = '/var/log' + p.slice(log.path.length);
           if (ELSEWHERE.has(named) || ROTATED_LOGIN.test(named)) continue;
-          report({ path: named, message: `${named} is a non-empty log (${e.size} bytes) written during the build`, evidence: `${e.size} bytes` });
+          report({ path: named, message: `${named} is a non-empty log (${plural(e.size, 'byte')}) written during the build`, evidence: `${e.size} bytes` });
         }
       }
     }

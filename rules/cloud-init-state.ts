@@ -33,14 +33,14 @@ export default defineRule({
         path: p,
         message:
           p.endsWith('/instances')
-            ? `${p} holds the state of ${plural(kids.length, 'instance')} cloud-init set up during the build (${below} entries)`
+            ? `${p} holds the state of ${plural(kids.length, 'instance')} cloud-init set up during the build (${plural(below, 'entry', 'entries')})`
             : `${p} holds cloud-init state from the build (${plural(below, 'entry', 'entries')})`,
         evidence: kids.slice(0, 3).map((k) => baseName(joinPath(p, k))).join(', '),
       });
     }
     for (const p of CLOUD_INIT_LOGS) {
       const e = inventory.get(p);
-      if (e?.type === 'file' && e.size > 0) report({ path: p, message: `${p} is cloud-init's log of the build (${e.size} bytes)`, evidence: `${e.size} bytes` });
+      if (e?.type === 'file' && e.size > 0) report({ path: p, message: `${p} is cloud-init's log of the build (${plural(e.size, 'byte')})`, evidence: `${e.size} bytes` });
     }
   },
 });

@@ -1,4 +1,4 @@
-import { defineRule, globOnce } from '../src/engine/kit/index.js';
+import { defineRule, globOnce, plural } from '../src/engine/kit/index.js';
 
 /** Where DHCP clients and servers keep their leases (all distributions; networkd's run-time folder for tarballs). */
 const CLIENT = [
@@ -36,7 +36,7 @@ export default defineRule({
         const addr = text ? ADDRESS.exec(text)?.[1] : undefined;
         report({
           path: e.path,
-          message: `${e.path} is a DHCP ${side} lease file (${e.size} bytes) saved during the build` + (addr ? `, address ${addr}` : ''),
+          message: `${e.path} is a DHCP ${side} lease file (${plural(e.size, 'byte')}) saved during the build` + (addr ? `, address ${addr}` : ''),
           evidence: addr ? `address ${addr}` : `${e.size} bytes`,
         });
       }),

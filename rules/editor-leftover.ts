@@ -1,4 +1,4 @@
-import { baseName, defineRule, type Entry, isStorePath, judgeShipped, entriesNamed } from '../src/engine/kit/index.js';
+import { baseName, defineRule, type Entry, isStorePath, judgeShipped, entriesNamed, plural } from '../src/engine/kit/index.js';
 
 /** Editor backups and swap files, patch/merge leftovers, and package managers' kept-aside configuration files. */
 const KINDS: Array<{ re: RegExp; what: string }> = [
@@ -36,7 +36,7 @@ export default defineRule({
       hits.map(async ({ e, what }) => {
         // A file by that name that a package installed unchanged is the distribution's (an example, a patch).
         const j = await judgeShipped(packages, e.path);
-        report({ path: e.path, severity: j.severity, message: `${e.path} is ${what} (${e.size} bytes)${j.suffix}`, evidence: `${e.size} bytes, owner uid=${e.uid}` });
+        report({ path: e.path, severity: j.severity, message: `${e.path} is ${what} (${plural(e.size, 'byte')})${j.suffix}`, evidence: `${e.size} bytes, owner uid=${e.uid}` });
       }),
     );
   },

@@ -1,4 +1,4 @@
-import { defineRule, globOnce, entriesNamed } from '../src/engine/kit/index.js';
+import { defineRule, globOnce, entriesNamed, plural } from '../src/engine/kit/index.js';
 
 /** A KDC's database and master key stash (MIT krb5 on Debian and Red Hat layouts). */
 const KDC = ['/var/lib/krb5kdc/principal*', '/var/kerberos/krb5kdc/principal*', '/etc/krb5kdc/stash', '/etc/krb5kdc/.k5.*', '/var/kerberos/krb5kdc/.k5.*', '/var/lib/krb5kdc/.k5.*'];
@@ -25,12 +25,12 @@ export default defineRule({
       named.map(async (e) => {
         const r = await fs.readFile(e.path, { maxBytes: 16, cache: false });
         if (!r || !isKeytab(r.data)) return;
-        report({ path: e.path, message: `${e.path} is a Kerberos keytab (${e.size} bytes): the long-term keys of a principal`, evidence: `${e.size} bytes, mode ${(e.mode & 0o7777).toString(8).padStart(4, '0')}` });
+        report({ path: e.path, message: `${e.path} is a Kerberos keytab (${plural(e.size, 'byte')}): the long-term keys of a principal`, evidence: `${e.size} bytes, mode ${(e.mode & 0o7777).toString(8).padStart(4, '0')}` });
       }),
     );
     for (const e of globOnce(inventory, KDC)) {
       if (e.type !== 'file' || e.size === 0) continue;
-      report({ path: e.path, message: `${e.path} is part of a Kerberos KDC database or its master key stash (${e.size} bytes)`, evidence: `${e.size} bytes` });
+      report({ path: e.path, message: `${e.path} is part of a Kerberos KDC database or its master key stash (${plural(e.size, 'byte')})`, evidence: `${e.size} bytes` });
     }
   },
 });

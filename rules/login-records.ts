@@ -1,4 +1,4 @@
-import { defineRule, globOnce } from '../src/engine/kit/index.js';
+import { defineRule, globOnce, plural } from '../src/engine/kit/index.js';
 
 /** Login accounting: who logged in (wtmp, utmp, lastlog), who failed to (btmp, faillog), rotated copies included. */
 export const LOGIN_RECORDS = [
@@ -28,7 +28,7 @@ export default defineRule({
         const r = await fs.readFile(e.path, { maxBytes: LOOK, cache: false });
         // A placeholder of zeros (lastlog's sparse array with no login in it) records nothing.
         if (!r || !r.data.some((b) => b !== 0)) return;
-        report({ path: e.path, message: `${e.path} holds login records from the build (${e.size} bytes)`, evidence: `${e.size} bytes` });
+        report({ path: e.path, message: `${e.path} holds login records from the build (${plural(e.size, 'byte')})`, evidence: `${e.size} bytes` });
       }),
     );
   },

@@ -1,4 +1,4 @@
-import { defineRule, CONTENT_PASS_OPTIONS, textScanOptions, trustedByPackages } from '../src/engine/kit/index.js';
+import { defineRule, CONTENT_PASS_OPTIONS, textScanOptions, trustedByPackages, withArticle } from '../src/engine/kit/index.js';
 import { MAX_NESTED_CANDIDATES, mayBeImage, NESTED_HEAD, nestedCandidates, nestedImages } from '../src/resolve/nested.js';
 
 export default defineRule({
@@ -41,7 +41,7 @@ export default defineRule({
     for (const n of found) {
       report({
         path: n.entry.path,
-        message: `${n.entry.path} is a ${n.description} inside the image; its contents were not audited`,
+        message: `${n.entry.path} is ${withArticle(n.description)} inside the image; its contents were not audited`,
         evidence: `size=${n.entry.size}`,
       });
     }

@@ -1,5 +1,5 @@
 import picomatch from 'picomatch';
-import { forEachEntry, baseName, defineRule, isStorePath } from '../src/engine/kit/index.js';
+import { forEachEntry, baseName, defineRule, isStorePath, plural } from '../src/engine/kit/index.js';
 
 /** Shell and REPL history files, by name (fish keeps its own under .local/share/fish). */
 export const HISTORY_NAMES = new Set([
@@ -27,7 +27,7 @@ export default defineRule({
       if (!HISTORY_NAMES.has(baseName(e.path)) && !FISH(e.path)) return;
       report({
         path: e.path,
-        message: `${e.path} is a non-empty history file (${e.size} bytes) left from a session on the builder or in the image`,
+        message: `${e.path} is a non-empty history file (${plural(e.size, 'byte')}) left from a session on the builder or in the image`,
         evidence: `${e.size} bytes, owner uid=${e.uid}`,
       });
     });

@@ -1,4 +1,4 @@
-import { baseName, defineRule, type Entry, globOnce, judgeShipped } from '../src/engine/kit/index.js';
+import { baseName, defineRule, type Entry, globOnce, judgeShipped, plural } from '../src/engine/kit/index.js';
 
 /** User crontabs and at jobs (Debian, Red Hat, SUSE, Alpine/busybox layouts) and local mailboxes. */
 const SPOOLS: Array<{ globs: string[]; what: (name: string) => string }> = [
@@ -38,7 +38,7 @@ export default defineRule({
       [...seen.values()].map(async ({ e, what }) => {
         // Alpine's busybox ships root's default crontab in /etc/crontabs: the distribution's, info.
         const j = await judgeShipped(packages, e.path);
-        report({ path: e.path, severity: j.severity, message: `${e.path} is ${what} (${e.size} bytes)${j.severity ? '' : ', left by the build'}${j.suffix}`, evidence: `${e.size} bytes, owner uid=${e.uid}` });
+        report({ path: e.path, severity: j.severity, message: `${e.path} is ${what} (${plural(e.size, 'byte')})${j.severity ? '' : ', left by the build'}${j.suffix}`, evidence: `${e.size} bytes, owner uid=${e.uid}` });
       }),
     );
   },

@@ -37,3 +37,8 @@ export function suggest(word: string, candidates: readonly string[]): string | n
   const prefixed = candidates.filter((c) => c.startsWith(w));
   return w.length >= 2 && prefixed.length === 1 ? prefixed[0]! : null;
 }
+
+/** `an ext2 filesystem`, `a squashfs`: the indefinite article for a word as it is read aloud (`an xfs`). */
+export function withArticle(phrase: string): string {
+  return `${/^(?:[aeiou]|x[^aeiou])/i.test(phrase) ? 'an' : 'a'} ${phrase}`;
+}

@@ -5,7 +5,7 @@ import { isRuntimePath } from './homes.js';
 import type { ImageFs } from './rule.js';
 import type { Entry } from '../../types.js';
 
-export { plural } from '../../words.js';
+export { plural, withArticle } from '../../words.js';
 
 /** Every non-empty regular file at or below the directory (after resolving it inside the image), each once. */
 export function nonEmptyFilesUnder(inv: Inventory, dir: string, keep: (e: Entry) => boolean = () => true): Entry[] {
