@@ -8,7 +8,7 @@ import { suggest } from './words.js';
 export { suggest };
 
 /** A `coerce` for a number option: the value as a number, or an error naming the flag and what was given. */
-export function numberOption(flag: string, kind: 'whole' | 'positive'): (v: unknown) => number | undefined {
+export function numberOption(flag: string, kind: 'whole' | 'positive' | 'seconds'): (v: unknown) => number | undefined {
   return (v: unknown) => {
     if (v === undefined) return undefined;
     const raw = Array.isArray(v) ? v[v.length - 1] : v;
@@ -16,6 +16,7 @@ export function numberOption(flag: string, kind: 'whole' | 'positive'): (v: unkn
     const n = text === '' ? NaN : Number(text);
     if (kind === 'whole' && !(Number.isInteger(n) && n >= 1)) throw new Error(`--${flag} takes a whole number >= 1, not '${text}'`);
     if (kind === 'positive' && !(Number.isFinite(n) && n > 0)) throw new Error(`--${flag} takes a positive number, not '${text}'`);
+    if (kind === 'seconds' && !(Number.isFinite(n) && n >= 0)) throw new Error(`--${flag} takes a number of seconds (0 or more), not '${text}'`);
     return n;
   };
 }

@@ -94,6 +94,12 @@ function parser(): Argv {
           coerce: numberOption('jobs', 'whole'),
           describe: 'targets audited at once (default: fits the machine)',
         })
+        .option('progress-every', {
+          type: 'string',
+          requiresArg: true,
+          coerce: numberOption('progress-every', 'seconds'),
+          describe: 'outside a terminal: a progress line on stderr every SECONDS, and one at the end (default with --recursive: 60; 0: only the end)',
+        })
         .option('cache', {
           type: 'string',
           requiresArg: true,
@@ -103,7 +109,13 @@ function parser(): Argv {
           type: 'string',
           describe: 'file with the key that authenticates cache entries, outside DIR (default: ~/.local/state/hostleak/cache.key; or $HOSTLEAK_CACHE_KEY)',
         })
-        .option('shard', { type: 'string', describe: 'audit only shard i of n (i/n), split by target path' })
+        .option('shard', { type: 'string', requiresArg: true, describe: 'audit only shard i of n (i/n, 1-based), split by target path' })
+        .option('shard-count', { type: 'string', requiresArg: true, describe: 'split the targets into N shards (with --shard-index)' })
+        .option('shard-index', {
+          type: 'string',
+          requiresArg: true,
+          describe: 'audit shard I of --shard-count, 0-based (default: $JOB_COMPLETION_INDEX, as Kubernetes Indexed Jobs set it)',
+        })
         .option('scan-store', {
           type: 'boolean',
           default: false,
@@ -116,6 +128,7 @@ function parser(): Argv {
             'do not read files a package installed with a recorded checksum (dpkg, apk), outside /etc: faster on ' +
             'distribution images, but a change made to one after install goes unseen',
         })
+        .option('history', { type: 'string', requiresArg: true, describe: 'html: draw the trend across the earlier JSON reports in DIR' })
         .option('rules-dir', { type: 'string', describe: 'load declarative YAML rules from DIR (repeatable)' })
         .option('baseline', { type: 'string', describe: 'report only findings whose fingerprint is not in this baseline' })
         .option('write-baseline', { type: 'string', describe: "record the current findings' fingerprints in FILE" })
@@ -136,6 +149,7 @@ function parser(): Argv {
         })
         .option('color', { type: 'boolean', describe: 'colour the text report' })
         .option('config', { alias: 'c', type: 'string', describe: 'config file (rule settings for rule metadata)' })
+        .option('history', { type: 'string', requiresArg: true, describe: 'html: draw the trend across the earlier JSON reports in DIR' })
         .option('rules-dir', { type: 'string', describe: 'declarative rules the report may name' }),
     )
     .command('merge <reports..>', 'combine JSON or jsonl reports (shards) into one', (y) =>
@@ -150,6 +164,7 @@ function parser(): Argv {
         .option('fail-on', { choices: FAIL_ON_VALUES as string[], describe: 'default: error, or the config' })
         .option('color', { type: 'boolean' })
         .option('config', { alias: 'c', type: 'string', describe: 'config file (rule metadata)' })
+        .option('history', { type: 'string', requiresArg: true, describe: 'html: draw the trend across the earlier JSON reports in DIR' })
         .option('rules-dir', { type: 'string', describe: 'declarative rules the reports may name' }),
     )
     .command('ls <target> [path]', 'list entries inside an image, like ls / virt-ls', (y) =>

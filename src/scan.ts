@@ -129,6 +129,7 @@ async function auditTarget(target: string, opts: ScanOptions & Pick<StoreOptions
     error: null,
     backend: null,
     durationMs: 0,
+    auditedAt: new Date(started).toISOString(),
     filesystems: [],
     findings: [],
   };
@@ -236,7 +237,9 @@ async function scanCached(target: string, opts: ScanOptions & StoreOptions): Pro
   }
   if (lookup.hit) {
     opts.verbose?.(`${target}: cached result (matched by ${lookup.via})`);
-    return lookup.hit;
+    // Marked, next to the old audit's time and duration, so no one reads them as this run's.
+    const { filesystems, findings, ...head } = lookup.hit;
+    return { ...head, cached: true, filesystems, findings };
   }
   // Under the target's read log: the audit records what it reads of the image, which becomes its identity.
   const log = lookup.log;
@@ -258,7 +261,7 @@ export async function scan(targets: string[], opts: ScanOptions & StoreOptions):
     // The one place results are redacted (src/engine/runtime/redact-result.ts): before the stream, the gate and
     // every reporter see them.
     const r = redactResult(await scanCached(t, opts));
-    progress.done(t);
+    progress.done(t, r.status);
     await opts.onResult?.(r, i);
     return retain ? r : { ...r, findings: [], filesystems: [] };
   });

@@ -76,11 +76,39 @@ export interface TargetResult {
   durationMs: number;
   filesystems: FilesystemInfo[];
   findings: Finding[];
+  /** When this result's audit started (ISO 8601, UTC): for a cached result, the earlier audit's time. */
+  auditedAt?: string;
+  /** True when the result came from the result cache (`--cache`): `durationMs` and `auditedAt` are the old audit's. */
+  cached?: boolean;
+  /** jsonl only: the run this line belongs to (a line stands alone; a JSON report says it once, at the top). */
+  run?: RunInfo;
+}
+
+/** One shard of a store, as a report records it: enough for `merge` to tell a missing or doubled shard. */
+export interface ShardInfo {
+  /** 1-based. */
+  index: number;
+  count: number;
+  /** The targets the run was given (the store's roots), as named on the command line. */
+  store: string[];
+  /** A hash of the rule set and its configuration: shards audited with other rules are not one audit. */
+  configHash: string;
+}
+
+/** The run that produced a report. */
+export interface RunInfo {
+  /** When the run started (ISO 8601, UTC); for a merged report, the earliest of its shards. */
+  startedAt: string;
+  /** The shard this run audited, when it audited one. */
+  shard?: ShardInfo;
+  /** A merged report only: the shards it joined (1-based), and what was missing or doubled, if anything. */
+  merged?: { count: number; shards: number[]; problem: string | null };
 }
 
 export interface Report {
   version: 1;
   tool: { name: string; version: string };
+  run?: RunInfo;
   targets: TargetResult[];
 }
 

@@ -13,6 +13,8 @@ import { prepare, type Gate, type GateArgs } from '../engine/gate/index.js';
 import type { BackendOptions } from '../scan.js';
 import { BACKEND_CHOICES, type BackendChoice, type HostIdentity } from '../types.js';
 import { builtinRules } from '../../rules/index.js';
+import { summarizeRun, type RunSummary } from '../reporters/html.js';
+import { readHistory } from './report-file.js';
 
 export interface RunIO {
   /** Whether stdout is a colour-capable terminal (the bin decides; tests pass false). */
@@ -165,4 +167,26 @@ export function wantColor(ctx: CommandContext): boolean {
   if (env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== '') return !['0', 'false'].includes(env.FORCE_COLOR.toLowerCase());
   if (env.TERM === 'dumb') return false;
   return io.color ?? false;
+}
+
+/** The width text output wraps to: the terminal's, when stdout is one and no --output file is written. */
+export function terminalColumns(ctx: CommandContext, output: string | undefined): number | undefined {
+  return !output && (ctx.io.tty ?? ctx.io.color) ? ctx.io.columns : undefined;
+}
+
+/** Where a cut step summary sends readers: the GitHub Actions run page (its artifacts hold the full report). */
+export function fullReportLink(env: NodeJS.ProcessEnv): string | undefined {
+  const { GITHUB_SERVER_URL: server, GITHUB_REPOSITORY: repo, GITHUB_RUN_ID: id } = env;
+  return server && repo && id ? `the artifacts of ${server}/${repo}/actions/runs/${id}` : undefined;
+}
+
+/** `--history DIR`: the earlier runs' summaries for the HTML trend, and a warning per file left out. */
+export async function historyFor(ctx: CommandContext): Promise<{ history?: RunSummary[]; warnings: string }> {
+  const dir = ctx.args.history;
+  if (typeof dir !== 'string') return { warnings: '' };
+  const { reports, skipped } = await readHistory(dir, ctx.cwd);
+  return {
+    history: reports.map(summarizeRun).filter((r): r is RunSummary => r !== null),
+    warnings: skipped.map((s) => `hostleak: warning: --history: left out ${s}\n`).join(''),
+  };
 }

@@ -12,7 +12,7 @@ import { validate } from '../engine/gate/schema.js';
 import { redactResult } from '../engine/runtime/redact-result.js';
 import { ReportFileError } from '../errors.js';
 import { PACKAGE_ROOT } from '../paths.js';
-import type { Report, TargetResult } from '../types.js';
+import type { Report, RunInfo, TargetResult } from '../types.js';
 
 /** Where the report's JSON Schema is published (in the repository and in the npm package). */
 export const REPORT_SCHEMA_FILE = path.join(PACKAGE_ROOT, 'docs', 'report.schema.json');
@@ -76,32 +76,86 @@ export async function readReport(file: string, cwd: string): Promise<Report> {
 
 /** The target results of a JSON report, or of jsonl lines (one target result per line), for `hostleak merge`. */
 export function parseReportText(text: string, file: string): TargetResult[] {
+  return parseReportFile(text, file).targets;
+}
+
+/** A saved report's targets and the run that wrote it (a JSON report's `run`, or the one its jsonl lines carry). */
+export function parseReportFile(text: string, file: string): { targets: TargetResult[]; run: RunInfo | null } {
   const trimmed = text.trim();
-  if (trimmed === '') return [];
+  if (trimmed === '') return { targets: [], run: null };
   let doc: unknown;
   try {
     doc = JSON.parse(trimmed);
   } catch {
     doc = undefined; // maybe jsonl
   }
-  if (isReport(doc)) return checked<Report>(doc, 'report', file).targets;
+  if (isReport(doc)) {
+    const report = checked<Report>(doc, 'report', file);
+    return { targets: report.targets, run: report.run ?? null };
+  }
   const lines = doc === undefined ? trimmed.split('\n') : [trimmed];
-  return lines.map((line, i) => {
+  let run: RunInfo | null = null;
+  const targets = lines.map((line, i) => {
     let v: unknown;
     try {
       v = doc ?? JSON.parse(line);
     } catch {
       throw new ReportFileError(`${file}:${i + 1}: not a hostleak JSON or jsonl report`);
     }
-    return checked<TargetResult>(v, 'target', `${file}:${i + 1}`);
+    const { run: lineRun, ...t } = checked<TargetResult>(v, 'target', `${file}:${i + 1}`);
+    if (i === 0) run = lineRun ?? null;
+    else if (JSON.stringify(lineRun ?? null) !== JSON.stringify(run)) {
+      throw new ReportFileError(`${file}:${i + 1}: this line belongs to another run than line 1 (jsonl files of two runs joined?)`);
+    }
+    return t;
   });
+  return { targets, run };
 }
 
-/** Merge saved reports: targets sorted by name; a target present in several inputs keeps its last occurrence. */
-export async function readReports(files: string[], cwd: string): Promise<TargetResult[]> {
+/** One saved report as merge reads it. */
+export interface ReportInput {
+  file: string;
+  run: RunInfo | null;
+}
+
+/**
+ * Merge saved reports: targets sorted by name; a target present in several inputs keeps its last occurrence. The
+ * run of each input comes along, for the shard check.
+ */
+export async function readReports(files: string[], cwd: string): Promise<{ targets: TargetResult[]; inputs: ReportInput[] }> {
   const byTarget = new Map<string, TargetResult>();
+  const inputs: ReportInput[] = [];
   for (const file of files) {
-    for (const t of parseReportText(await readText(file, cwd), file)) byTarget.set(t.target, t);
+    const { targets, run } = parseReportFile(await readText(file, cwd), file);
+    inputs.push({ file, run });
+    for (const t of targets) byTarget.set(t.target, t);
   }
-  return [...byTarget.values()].sort((a, b) => (a.target < b.target ? -1 : a.target > b.target ? 1 : 0));
+  const targets = [...byTarget.values()].sort((a, b) => (a.target < b.target ? -1 : a.target > b.target ? 1 : 0));
+  return { targets, inputs };
+}
+
+/**
+ * The earlier reports in `dir` (`--history DIR`), for the HTML report's trend: every `*.json` or `*.jsonl` there that
+ * is a hostleak report recording when it ran. Anything else is named in `skipped` and left out.
+ */
+export async function readHistory(dir: string, cwd: string): Promise<{ reports: Report[]; skipped: string[] }> {
+  let names: string[];
+  try {
+    names = (await fsp.readdir(path.resolve(cwd, dir))).filter((n) => /\.jsonl?$/.test(n)).sort();
+  } catch (err) {
+    throw new ReportFileError(`--history ${dir}: cannot read the folder (${(err as NodeJS.ErrnoException).code ?? err})`);
+  }
+  const reports: Report[] = [];
+  const skipped: string[] = [];
+  for (const name of names) {
+    const file = path.join(dir, name);
+    try {
+      const { targets, run } = parseReportFile(await readText(file, cwd), file);
+      if (run?.startedAt) reports.push({ version: 1, tool: { name: 'hostleak', version: '' }, run, targets });
+      else skipped.push(`${file} (no run date: written by an older hostleak)`);
+    } catch (err) {
+      skipped.push(`${file} (${(err as Error).message.replace(`${file}: `, '')})`);
+    }
+  }
+  return { reports, skipped };
 }

@@ -8,7 +8,8 @@ import { JsonStream } from '../reporters/json.js';
 import { jsonlLine } from '../reporters/jsonl.js';
 import { TOOL } from '../paths.js';
 import { auditStore } from '../store/index.js';
-import type { TargetResult } from '../types.js';
+import type { RunInfo, TargetResult } from '../types.js';
+import { shardFrom } from '../store/shard.js';
 import {
   backendChoice,
   backendOptions,
@@ -18,6 +19,9 @@ import {
   hostIdentity,
   prepareGate,
   rulesFor,
+  fullReportLink,
+  historyFor,
+  terminalColumns,
   wantColor,
   writeOutput,
   type CommandContext,
@@ -25,6 +29,19 @@ import {
 } from './context.js';
 import { visible } from '../escape.js';
 import { redactTokens } from '../engine/kit/secrets.js';
+
+/**
+ * The bar on a terminal (the bin decides: stderr is one, outside CI); otherwise, for a store audit (`--recursive`)
+ * or when asked (`--progress-every`), log lines: a line every N seconds (default 60; 0: only the last) and one at the
+ * end. Without a live stderr (tests calling run()), the lines join the result's stderr.
+ */
+function progressFor(ctx: CommandContext, collect: (s: string) => void) {
+  const { args, io } = ctx;
+  if (io.progress && io.writeStderr) return { write: io.writeStderr, columns: io.columns };
+  const every = args['progress-every'] as number | undefined;
+  if (every === undefined && !args.recursive) return undefined;
+  return { write: io.writeStderr ?? collect, everyS: every ?? 60 };
+}
 
 export async function scanCommand(ctx: CommandContext): Promise<RunResult> {
   const { args, io, env, cwd } = ctx;
@@ -64,12 +81,13 @@ export async function scanCommand(ctx: CommandContext): Promise<RunResult> {
     }));
   };
   const json = format === 'json' ? new JsonStream(TOOL, emit) : null;
+  let run: RunInfo | undefined;
   const onResult = async (raw: TargetResult, index: number) => {
     const t = gateRun.target(raw);
     tracker.see(t);
     if (t.status !== 'ok') stderr += `hostleak: ${visible(t.target)}: ${t.status}: ${visible(t.error ?? '')}\n`;
     if (json) await json.add(t, index);
-    else if (streaming) await emit(jsonlLine(t));
+    else if (streaming) await emit(jsonlLine(t, run));
   };
   const request = {
     ...backendOptions(ctx, gate),
@@ -79,11 +97,22 @@ export async function scanCommand(ctx: CommandContext): Promise<RunResult> {
     verbose,
     targets: args.targets as string[],
     recursive: Boolean(args.recursive),
-    shard: args.shard === undefined ? undefined : String(args.shard),
+    shard: shardFrom(
+      {
+        shard: args.shard === undefined ? undefined : String(args.shard),
+        shardCount: args['shard-count'] as string | undefined,
+        shardIndex: args['shard-index'] as string | undefined,
+      },
+      env,
+    ),
+    onStart: (r: RunInfo) => {
+      run = r;
+      if (json) json.run = r;
+    },
     jobs: args.jobs as number | undefined,
     cacheDir: typeof args.cache === 'string' ? path.resolve(cwd, args.cache) : null,
     cacheKeyFile: typeof args['cache-key'] === 'string' ? path.resolve(cwd, args['cache-key']) : null,
-    progress: io.progress && io.writeStderr ? { write: io.writeStderr, columns: io.columns } : undefined,
+    progress: progressFor(ctx, (msg) => (stderr += msg)),
     onResult,
     retain: !streaming,
   };
@@ -99,9 +128,14 @@ export async function scanCommand(ctx: CommandContext): Promise<RunResult> {
   if (outputFailed) return { exitCode: EXIT_USAGE, stdout: '', stderr: stderr + outputFailed };
   if (streaming) return { exitCode: tracker.code(), stdout: streamed, stderr };
   const report = { ...scanned, targets: scanned.targets.map((t) => gateRun.target(t)) };
+  const past = await historyFor(ctx);
+  stderr += past.warnings;
   const t0 = Date.now();
   const text = render(format, report, {
     color: output ? false : wantColor(ctx),
+    columns: terminalColumns(ctx, output),
+    fullReport: fullReportLink(ctx.env),
+    history: past.history,
     rules: rules.map((r) => r.rule.meta),
     sarifCategory: ctx.args['sarif-category'] as string | undefined,
     failOn: failOnFrom(args, gate),

@@ -20,6 +20,30 @@ import { SEVERITIES, SEVERITY_RANK } from '../types.js';
 export interface HtmlOptions {
   /** Page title and heading (default "hostleak report"). */
   title?: string;
+  /** Earlier runs of the same audit (`--history DIR`), drawn as a trend with this one; any order. */
+  history?: readonly RunSummary[];
+}
+
+/** What the trend needs of one run: when, how many images, and the counts. */
+export interface RunSummary {
+  startedAt: string;
+  images: number;
+  incomplete: number;
+  error: number;
+  warning: number;
+  info: number;
+}
+
+/** A report's run summary (for the trend); null when the report does not say when it ran. */
+export function summarizeRun(report: Report): RunSummary | null {
+  if (!report.run?.startedAt || Number.isNaN(Date.parse(report.run.startedAt))) return null;
+  const r: RunSummary = { startedAt: report.run.startedAt, images: report.targets.length, incomplete: 0, error: 0, warning: 0, info: 0 };
+  for (const t of report.targets) {
+    if (t.status !== 'ok') r.incomplete++;
+    const c = countBySeverity(t.findings);
+    for (const sev of SEVERITIES) r[sev] += c[sev];
+  }
+  return r;
 }
 
 // C0 controls except tab and newline, DEL, C1 controls, bidi embeddings/overrides/isolates, zero-width marks.
@@ -88,6 +112,15 @@ const CSS = `
 --head:#262a2f;--link:#79b8ff;--error:#ff8a80;--error-bg:#4a1f1c;--warning:#ffc46b;--warning-bg:#45330f;
 --info:#8ab4ff;--info-bg:#1d2c4a;--ok:#7ee2a0;--ok-bg:#173a24}}
 *{box-sizing:border-box}
+.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(320px,1fr));gap:14px}
+.chart{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:10px 12px;margin:0}
+.chart figcaption{font-weight:600;margin-bottom:6px}
+.chart svg{display:block;width:100%;height:auto;font:12px system-ui,sans-serif}
+.chart text{fill:var(--fg)}.chart .axis{stroke:var(--line)}.chart .muted{fill:var(--muted)}
+.chart .c-ok{fill:var(--ok)}.chart .c-partial{fill:var(--warning)}.chart .c-failed{fill:var(--error)}
+.chart .c-error{fill:var(--error)}.chart .c-warning{fill:var(--warning)}.chart .c-info{fill:var(--info)}
+.chart .c-rule{fill:var(--link)}
+.warn-banner{background:var(--error-bg);color:var(--error);border-radius:6px;padding:8px 12px;font-weight:600}
 [hidden]{display:none!important}
 body{margin:0;background:var(--bg);color:var(--fg);font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,
 "Noto Sans","DejaVu Sans",sans-serif}
@@ -457,6 +490,126 @@ function imageSection(t: TargetResult, i: number, strip: number): string {
   return parts.join('\n');
 }
 
+/** Numbers in SVG coordinates: short, and the same on every machine. */
+const px = (n: number) => String(Math.round(n * 10) / 10);
+
+/** A horizontal bar per row: label, bar scaled to the largest value, the value. */
+function barChart(rows: Array<{ label: string; value: number; cls: string; title?: string }>, unit: string): string {
+  const W = 480;
+  const labelW = 190;
+  const rowH = 20;
+  const max = Math.max(1, ...rows.map((r) => r.value));
+  const h = rows.length * rowH + 4;
+  const bars = rows.map((r, i) => {
+    const y = i * rowH + 2;
+    const w = ((W - labelW - 50) * r.value) / max;
+    const label = r.label.length > 28 ? `${r.label.slice(0, 27)}…` : r.label;
+    return (
+      `<g><title>${escapeHtml(r.title ?? `${r.label}: ${plural(r.value, unit)}`)}</title>` +
+      `<text x="${labelW - 6}" y="${px(y + 14)}" text-anchor="end">${escapeHtml(label)}</text>` +
+      `<rect class="${r.cls}" x="${labelW}" y="${px(y + 3)}" width="${px(Math.max(w, r.value > 0 ? 2 : 0))}" height="${rowH - 6}" rx="2"/>` +
+      `<text class="muted" x="${px(labelW + w + 6)}" y="${px(y + 14)}">${r.value}</text></g>`
+    );
+  });
+  return `<svg viewBox="0 0 ${W} ${h}" role="img" aria-label="${escapeHtml(rows.map((r) => `${r.label} ${r.value}`).join(', '))}">${bars.join('')}</svg>`;
+}
+
+/** Stacked columns per run (errors, warnings, info), oldest left, this run last, with the dates below. */
+function trendChart(runs: readonly RunSummary[]): string {
+  const W = 480;
+  const H = 170;
+  const top = 10;
+  const bottom = 36;
+  const left = 36;
+  const max = Math.max(1, ...runs.map((r) => r.error + r.warning + r.info));
+  const slot = (W - left - 6) / runs.length;
+  const barW = Math.max(3, Math.min(28, slot * 0.7));
+  const scale = (H - top - bottom) / max;
+  const cols = runs.map((r, i) => {
+    const x = left + i * slot + (slot - barW) / 2;
+    let y = H - bottom;
+    const parts = (['info', 'warning', 'error'] as const).map((sev) => {
+      const hgt = r[sev] * scale;
+      y -= hgt;
+      return hgt > 0 ? `<rect class="c-${sev}" x="${px(x)}" y="${px(y)}" width="${px(barW)}" height="${px(hgt)}"/>` : '';
+    });
+    const day = r.startedAt.slice(5, 10);
+    const every = Math.ceil(runs.length / 8);
+    const label =
+      i % every === 0 || i === runs.length - 1
+        ? `<text class="muted" x="${px(x + barW / 2)}" y="${H - bottom + 14}" text-anchor="middle">${escapeHtml(day)}</text>`
+        : '';
+    const tip = `${shortDate(r.startedAt)}: ${r.error} errors, ${r.warning} warnings, ${r.info} info in ${plural(r.images, 'image')}` +
+      (r.incomplete ? `, ${r.incomplete} not fully audited` : '');
+    return `<g><title>${escapeHtml(tip)}</title>${parts.join('')}${label}</g>`;
+  });
+  const axis =
+    `<line class="axis" x1="${left}" y1="${H - bottom}" x2="${W - 4}" y2="${H - bottom}" stroke-width="1"/>` +
+    `<text class="muted" x="${left - 4}" y="${top + 8}" text-anchor="end">${max}</text>` +
+    `<text class="muted" x="${left - 4}" y="${H - bottom}" text-anchor="end">0</text>` +
+    `<text class="muted" x="${left}" y="${H - 6}">findings per run (errors, warnings, info)</text>`;
+  const label = runs.map((r) => `${shortDate(r.startedAt)}: ${r.error + r.warning + r.info} findings`).join(', ');
+  return `<svg viewBox="0 0 ${W} ${H}" role="img" aria-label="${escapeHtml(label)}">${axis}${cols.join('')}</svg>`;
+}
+
+/** `2026-12-07 04:58 UTC`. */
+function shortDate(iso: string): string {
+  const m = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})/.exec(iso);
+  return m ? `${m[1]} ${m[2]} UTC` : iso;
+}
+
+/** The overview: status breakdown, images affected per rule, and the trend when earlier runs are given. */
+function overview(report: Report, status: Record<'ok' | 'partial' | 'failed', number>, history: readonly RunSummary[]): string {
+  const figures: string[] = [];
+  figures.push(
+    '<figure class="chart" id="chart-status"><figcaption>Audit status</figcaption>' +
+      barChart(
+        [
+          { label: 'audited', value: status.ok, cls: 'c-ok' },
+          { label: 'partial', value: status.partial, cls: 'c-partial' },
+          { label: 'failed', value: status.failed, cls: 'c-failed' },
+        ],
+        'image',
+      ) +
+      '</figure>',
+  );
+  const perRule = new Map<string, { images: number; worst: Severity }>();
+  for (const t of report.targets) {
+    const seen = new Set<string>();
+    for (const f of t.findings) {
+      if (f.suppressed) continue;
+      const r = perRule.get(f.ruleId) ?? { images: 0, worst: f.severity };
+      if (SEVERITY_RANK[f.severity] > SEVERITY_RANK[r.worst]) r.worst = f.severity;
+      if (!seen.has(f.ruleId)) {
+        seen.add(f.ruleId);
+        r.images++;
+      }
+      perRule.set(f.ruleId, r);
+    }
+  }
+  const TOP = 15;
+  const rules = [...perRule].sort((a, b) => b[1].images - a[1].images || (a[0] < b[0] ? -1 : 1));
+  if (rules.length > 0) {
+    figures.push(
+      `<figure class="chart" id="chart-rules"><figcaption>Images affected per rule${rules.length > TOP ? ` (top ${TOP} of ${rules.length})` : ''}</figcaption>` +
+        barChart(
+          rules.slice(0, TOP).map(([id, r]) => ({ label: id, value: r.images, cls: `c-${r.worst}`, title: `${id} (${r.worst}): ${plural(r.images, 'image')}` })),
+          'image',
+        ) +
+        '</figure>',
+    );
+  }
+  const current = summarizeRun(report);
+  const runs = [...history, ...(current ? [current] : [])]
+    .filter((r, i, all) => all.findIndex((o) => o.startedAt === r.startedAt) === i)
+    .sort((a, b) => (a.startedAt < b.startedAt ? -1 : a.startedAt > b.startedAt ? 1 : 0))
+    .slice(-60);
+  if (history.length > 0 && runs.length > 1) {
+    figures.push(`<figure class="chart" id="chart-trend"><figcaption>Trend over ${runs.length} runs</figcaption>${trendChart(runs)}</figure>`);
+  }
+  return `<section aria-labelledby="overview-h"><h2 id="overview-h">Overview</h2><div class="charts">${figures.join('')}</div></section>`;
+}
+
 export function formatHtml(report: Report, opts: HtmlOptions = {}): string {
   const title = opts.title ?? 'hostleak report';
   const total: Counts = { error: 0, warning: 0, info: 0 };
@@ -493,8 +646,12 @@ export function formatHtml(report: Report, opts: HtmlOptions = {}): string {
     '<body>',
     '<header>',
     `<h1>${escapeHtml(title)}</h1>`,
-    `<p class="meta">${prefix ? `Images under <code>${escapeHtml(prefix)}</code> · ` : ''}` +
+    `<p class="meta">${report.run?.startedAt ? `Run started <time id="run-date" datetime="${escapeHtml(report.run.startedAt)}">${escapeHtml(shortDate(report.run.startedAt))}</time> · ` : ''}` +
+      `${prefix ? `Images under <code>${escapeHtml(prefix)}</code> · ` : ''}` +
       `${escapeHtml(report.tool.name)} ${escapeHtml(report.tool.version)} · report format version ${report.version}</p>`,
+    ...(report.run?.merged?.problem
+      ? [`<p class="warn-banner" role="alert">Incomplete merge: ${escapeHtml(visible(report.run.merged.problem))}. Part of the store is missing or counted twice.</p>`]
+      : []),
     `<ul class="totals" aria-label="Totals">`,
     card('t-images', report.targets.length, 'images'),
     card('t-ok', status.ok, 'audited'),
@@ -505,6 +662,7 @@ export function formatHtml(report: Report, opts: HtmlOptions = {}): string {
     '</ul>',
     '</header>',
     '<main>',
+    overview(report, status, opts.history ?? []),
   );
 
   // Summary per image.

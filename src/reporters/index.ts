@@ -3,7 +3,7 @@ import type { FailOn } from '../exit.js';
 import type { Report, RuleMeta } from '../types.js';
 import { formatGitlab } from './gitlab.js';
 import { formatGithub } from './github.js';
-import { formatHtml } from './html.js';
+import { formatHtml, type RunSummary } from './html.js';
 import { formatJson } from './json.js';
 import { formatJunit } from './junit.js';
 import { formatSarif } from './sarif.js';
@@ -17,6 +17,12 @@ export const FORMATS: readonly FormatName[] = ['text', 'json', 'jsonl', 'sarif',
 
 export interface FormatOptions {
   color: boolean;
+  /** Earlier runs, drawn as a trend by the HTML report (`--history DIR`). */
+  history?: readonly RunSummary[];
+  /** Where the full report is, named by a step summary (markdown) that had to be cut. */
+  fullReport?: string;
+  /** The terminal's width, when the text report goes to one: lines wrap to it. */
+  columns?: number;
   /** Metadata of the rules this run enabled (SARIF rule descriptors, JUnit testcases). */
   rules?: readonly RuleMeta[];
   /** SARIF `automationDetails.id` (the code-scanning category); default: derived from the targets. */
@@ -34,7 +40,7 @@ export function render(format: FormatName, report: Report, opts: FormatOptions):
     case 'jsonl':
       return formatJsonl(report);
     case 'text':
-      return formatText(report, { color: opts.color });
+      return formatText(report, { color: opts.color, columns: opts.columns });
     case 'sarif':
       return formatSarif(report, {
         rules: opts.rules ?? [],
@@ -46,9 +52,9 @@ export function render(format: FormatName, report: Report, opts: FormatOptions):
     case 'github':
       return formatGithub(report, { rules: opts.rules });
     case 'markdown':
-      return formatMarkdown(report, { rules: opts.rules });
+      return formatMarkdown(report, { rules: opts.rules, fullReport: opts.fullReport });
     case 'html':
-      return formatHtml(report);
+      return formatHtml(report, { history: opts.history });
     case 'gitlab':
       return formatGitlab(report, { rules: opts.rules });
   }

@@ -5,11 +5,12 @@
  * the tail. The pieces joined are byte for byte `JSON.stringify(report, null, 2)` plus a newline, so a streamed
  * report and a rendered one are the same file.
  */
-import type { Report, TargetResult } from '../types.js';
+import type { Report, RunInfo, TargetResult } from '../types.js';
 
-/** Everything before the first target. */
-export function jsonHead(tool: Report['tool']): string {
-  return `{\n  "version": 1,\n  "tool": ${JSON.stringify(tool, null, 2).replace(/\n/g, '\n  ')},\n  "targets": [`;
+/** Everything before the first target: the version, the tool and the run (when known). */
+export function jsonHead(tool: Report['tool'], run?: RunInfo): string {
+  const field = (name: string, v: unknown) => `\n  "${name}": ${JSON.stringify(v, null, 2).replace(/\n/g, '\n  ')},`;
+  return `{\n  "version": 1,${field('tool', tool)}${run ? field('run', run) : ''}\n  "targets": [`;
 }
 
 const WRAP_HEAD = '{\n  "t": [\n    ';
@@ -30,7 +31,7 @@ export function jsonTail(count: number): string {
 }
 
 export function formatJson(report: Report): string {
-  return jsonHead(report.tool) + report.targets.map(jsonTarget).join('') + jsonTail(report.targets.length);
+  return jsonHead(report.tool, report.run) + report.targets.map(jsonTarget).join('') + jsonTail(report.targets.length);
 }
 
 /**
@@ -41,6 +42,8 @@ export class JsonStream {
   private next = 0;
   private readonly waiting = new Map<number, TargetResult>();
   private chain: Promise<void> = Promise.resolve();
+  /** The run's facts, written in the head: set before the first target is added. */
+  run: RunInfo | undefined;
 
   constructor(
     private readonly tool: Report['tool'],
@@ -60,7 +63,7 @@ export class JsonStream {
     // Each piece written on its own: joining them would copy a large target's text once more.
     return (this.chain = this.chain.then(async () => {
       for (const [w, i] of ready) {
-        if (i === 0) await this.write(jsonHead(this.tool));
+        if (i === 0) await this.write(jsonHead(this.tool, this.run));
         await this.write(jsonTarget(w, i));
       }
     }));
@@ -70,6 +73,6 @@ export class JsonStream {
   async end(): Promise<void> {
     if (this.waiting.size > 0) throw new Error(`json stream: ${this.waiting.size} target(s) never written`);
     await this.chain;
-    await this.write((this.next === 0 ? jsonHead(this.tool) : '') + jsonTail(this.next));
+    await this.write((this.next === 0 ? jsonHead(this.tool, this.run) : '') + jsonTail(this.next));
   }
 }

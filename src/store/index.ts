@@ -9,12 +9,12 @@ import { UsageError } from '../errors.js';
 import { VERSION } from '../paths.js';
 import { expandProducts, isAuditableFile, isContainerFolder } from '../resolve/index.js';
 import { scan, type ScanOptions } from '../scan.js';
-import type { Report, TargetResult } from '../types.js';
+import type { Report, RunInfo, TargetResult } from '../types.js';
 import { FINGERPRINT_VERSION } from '../fingerprint.js';
 import { configHash, loadCacheKey, ResultCache } from './cache.js';
 import { defaultJobs, Semaphore } from './pool.js';
-import { terminalProgress } from './progress.js';
-import { inShard, parseShard } from './shard.js';
+import { logProgress, terminalProgress } from './progress.js';
+import { inShard, type Shard } from './shard.js';
 import { expandTargets } from './targets.js';
 
 export interface StoreRequest extends ScanOptions {
@@ -22,16 +22,18 @@ export interface StoreRequest extends ScanOptions {
   targets: string[];
   /** Find images in directories by their magic bytes. */
   recursive: boolean;
-  /** `i/n`: audit only this shard of the targets. */
-  shard?: string;
+  /** Audit only this shard of the targets (src/store/shard.ts resolves the flags). */
+  shard?: Shard | null;
+  /** Called once the run's facts (start time, shard) are known, before the first target is audited. */
+  onStart?: (run: RunInfo) => void | Promise<void>;
   /** Targets audited at once (default: fits the machine). */
   jobs?: number;
   /** Result-cache directory (absolute), or none. */
   cacheDir?: string | null;
   /** File holding the key that seals cache entries (default: the user's state directory). */
   cacheKeyFile?: string | null;
-  /** A progress bar on a terminal. */
-  progress?: { write: (s: string) => void; columns?: number };
+  /** A progress bar on a terminal, or (`everyS`) a line every `everyS` seconds and one at the end, for logs. */
+  progress?: { write: (s: string) => void; columns?: number; everyS?: number };
   /** Called as each target finishes, in completion order, with its place in the report's targets. */
   onResult?: (r: TargetResult, index: number) => void | Promise<void>;
   /** Keep every result in the returned report (false for streamed formats: memory stays flat). */
@@ -43,12 +45,24 @@ export interface StoreRequest extends ScanOptions {
  * are applied after it, so they never need a rescan.
  */
 export function cacheKey(req: Pick<StoreRequest, 'backend' | 'host' | 'rules' | 'allowBackingFile' | 'nested'>): string {
-  return configHash({
+  return configHash({ ...auditParts(req), host: req.host });
+}
+
+/**
+ * The rule set and configuration a report's shard records: the cache key's parts without the host identity, which
+ * defaults to each machine's own (every pod of a Kubernetes Job has its own host name) and so would tell the shards
+ * of one audit apart.
+ */
+export function ruleSetHash(req: Pick<StoreRequest, 'backend' | 'rules' | 'allowBackingFile' | 'nested'>): string {
+  return configHash(auditParts(req));
+}
+
+function auditParts(req: Pick<StoreRequest, 'backend' | 'rules' | 'allowBackingFile' | 'nested'>) {
+  return {
     version: VERSION,
     // Findings carry their fingerprint: a new recipe must not reuse results fingerprinted by the old one.
     fingerprintVersion: FINGERPRINT_VERSION,
     backend: req.backend,
-    host: req.host,
     // A rule edited under the same id (a YAML rule, or a built-in between two builds) must not hit old results.
     rules: req.rules.map((r) => ({
       meta: r.rule.meta,
@@ -61,7 +75,7 @@ export function cacheKey(req: Pick<StoreRequest, 'backend' | 'host' | 'rules' | 
     allowBackingFile: req.allowBackingFile ?? false,
     // --no-nested audits less of the same image.
     nested: req.nested ?? true,
-  });
+  };
 }
 
 /** Audit the store; null when there was nothing to audit (an empty or unmounted store is never a clean audit). */
@@ -70,7 +84,8 @@ export async function auditStore(req: StoreRequest): Promise<Report | null> {
     // `scan --cache IMG OTHER`: the first image was taken for the cache folder.
     throw new UsageError(`--cache ${req.cacheDir} is a file, not a folder: hostleak scan --cache DIR TARGET...`);
   }
-  const shard = req.shard === undefined ? null : parseShard(req.shard);
+  const startedAt = new Date().toISOString();
+  const shard = req.shard ?? null;
   const jobsDefault = defaultJobs();
   const jobs = req.jobs === undefined ? jobsDefault.jobs : Number(req.jobs);
   if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`--jobs takes a whole number >= 1, not '${req.jobs}'`);
@@ -82,11 +97,19 @@ export async function auditStore(req: StoreRequest): Promise<Report | null> {
   if (expanded.length === 0) return null;
   const targets = expanded.filter((t) => inShard(t, shard));
   if (shard) verbose?.(`shard ${shard.index}/${shard.count}: ${targets.length} of ${expanded.length} targets`);
-  return scan(targets, {
+  const run: RunInfo = { startedAt };
+  if (shard) run.shard = { index: shard.index, count: shard.count, store: req.targets, configHash: ruleSetHash(req) };
+  await req.onStart?.(run);
+  const report = await scan(targets, {
     ...req,
     jobs,
     appliances: new Semaphore(Math.min(jobs, jobsDefault.appliances)),
     cache: req.cacheDir ? new ResultCache(req.cacheDir, cacheKey(req), loadCacheKey(req.cacheDir, req.cacheKeyFile ?? null)) : null,
-    progress: req.progress ? terminalProgress(targets.length, req.progress.write, req.progress.columns) : undefined,
+    progress: !req.progress
+      ? undefined
+      : req.progress.everyS !== undefined
+        ? logProgress(targets.length, req.progress.write, req.progress.everyS)
+        : terminalProgress(targets.length, req.progress.write, req.progress.columns),
   });
+  return { version: report.version, tool: report.tool, run, targets: report.targets };
 }

@@ -1,9 +1,15 @@
-/** A one-line progress bar for terminals: images done of total, the current image, an ETA. Never in CI logs. */
+/**
+ * Progress of a store audit. On a terminal, a one-line bar: images done of total, the current image, an ETA. Outside
+ * one (cron mail, a Kubernetes or CI log), plain lines on stderr: one every N seconds and one at the end, each with
+ * images done of total, how many failed and the time elapsed, so a log never stays silent for hours.
+ */
+import stringWidth from 'string-width';
 import { visible } from '../escape.js';
+import type { TargetStatus } from '../types.js';
 
 export interface Progress {
   start(target: string): void;
-  done(target: string): void;
+  done(target: string, status?: TargetStatus): void;
   finish(): void;
 }
 
@@ -25,7 +31,8 @@ export function terminalProgress(total: number, write: (s: string) => void, colu
     const eta = finished > 0 ? fmtDuration((elapsed / finished) * (total - finished)) : '?';
     const current = visible([...running].pop() ?? '');
     let line = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${finished}/${total} ETA ${eta} ${current}`;
-    if (line.length > columns - 1) line = line.slice(0, columns - 2) + '…';
+    // Cut by display width (a wide or combining character in a name is not one column).
+    while (line.length > 0 && stringWidth(line) > columns - 1) line = line.slice(0, -2) + '…';
     write(`\r\x1b[2K${line}`);
   };
   return {
@@ -40,6 +47,38 @@ export function terminalProgress(total: number, write: (s: string) => void, colu
     },
     finish() {
       write('\r\x1b[2K');
+    },
+  };
+}
+
+/** Every `everyS` seconds and at the end: `hostleak: progress: 12/96 images, 1 failed, 3m12s elapsed`. */
+export function logProgress(
+  total: number,
+  write: (s: string) => void,
+  everyS: number,
+  now = Date.now,
+): Progress {
+  const started = now();
+  let finished = 0;
+  let failed = 0;
+  let partial = 0;
+  const line = (what: string) =>
+    write(
+      `hostleak: ${what}: ${finished}/${total} images, ${failed} failed${partial > 0 ? `, ${partial} partial` : ''}, ` +
+        `${fmtDuration(now() - started)} elapsed\n`,
+    );
+  const timer = everyS > 0 ? setInterval(() => line('progress'), everyS * 1000) : null;
+  timer?.unref();
+  return {
+    start() {},
+    done(_t, status) {
+      finished++;
+      if (status === 'failed') failed++;
+      else if (status === 'partial') partial++;
+    },
+    finish() {
+      if (timer) clearInterval(timer);
+      line('done');
     },
   };
 }

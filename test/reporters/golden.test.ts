@@ -22,9 +22,11 @@ const EXT: Record<string, string> = {
   gitlab: 'gitlab.json',
 };
 
-/** Remove what changes from run to run: durations, and the repository's absolute location. */
+/** Remove what changes from run to run: durations, times, and the repository's absolute location. */
 function normalise(s: string): string {
   return s
+    .replace(/\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z/g, '2000-01-01T00:00:00.000Z')
+    .replace(/\d{4}-\d{2}-\d{2} \d{2}(:|&#58;)\d{2} UTC/g, '2000-01-01 00$100 UTC')
     .replace(/"durationMs": ?\d+/g, (m) => m.replace(/\d+$/, '0'))
     .replace(/\((\w+), \d+ ms\)/g, '($1, 0 ms)')
     .replace(/ time="[\d.]+"/g, ' time="0"')

@@ -279,6 +279,60 @@ describeWithTools(['chromium'], 'html report in headless chromium', () => {
     await page.close();
   });
 
+  it('dates the run and draws the status, the images per rule and the trend across --history, loading nothing', async () => {
+    // Two earlier nightly runs: the same store's JSON report, as a job would keep it, dated earlier.
+    const history = path.join(OUT, 'history');
+    rmSync(history, { recursive: true, force: true });
+    mkdirSync(history);
+    const days = ['2026-01-01T02:30:00.000Z', '2026-01-02T02:30:00.000Z'];
+    days.forEach((day, i) => {
+      const earlier = { ...expected, run: { startedAt: day }, targets: expected.targets.map((t) => ({ ...t, findings: t.findings.slice(i + 1) })) };
+      writeFileSync(path.join(history, `report-${i}.json`), JSON.stringify(earlier));
+    });
+    writeFileSync(path.join(history, 'notes.json'), '{"not": "a report"}');
+    const saved = path.join(OUT, 'now.json');
+    writeFileSync(saved, JSON.stringify(expected));
+    const page = path.join(OUT, 'trend.html');
+    const r = hostleak(['merge', saved, '--format', 'html', '--history', history, '--output', page, '--fail-on', 'never']);
+    expect(r.stderr).toContain('--history: left out');
+    expect(r.stderr).toContain('notes.json');
+    const url = pathToFileURL(page).href;
+    const { page: p, requests, problems } = await load(url);
+
+    expect(await p.getAttribute('#run-date', 'datetime')).toBe(expected.run!.startedAt);
+    expect(await p.textContent('#run-date')).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC$/);
+    // Status: one bar per status, each titled with its count of images.
+    const status = await p.$$eval('#chart-status svg g title', (ts) => ts.map((t) => t.textContent));
+    expect(status).toEqual(['audited: 2 images', 'partial: 0 images', 'failed: 1 image']);
+    // Images per rule: every rule with a finding, with the number of images it was found in.
+    const perRule = new Map<string, number>();
+    for (const t of expected.targets) for (const id of new Set(t.findings.map((f) => f.ruleId))) perRule.set(id, (perRule.get(id) ?? 0) + 1);
+    const bars = await p.$$eval('#chart-rules svg g title', (ts) => ts.map((t) => t.textContent ?? ''));
+    expect(bars).toHaveLength(Math.min(15, perRule.size));
+    for (const b of bars) {
+      const m = /^(\S+) \((error|warning|info)\): (\d+) images?$/.exec(b)!;
+      expect(Number(m[3])).toBe(perRule.get(m[1]!));
+    }
+    // The trend: the two earlier runs and this one, oldest first, each column as tall as its findings.
+    const runs = await p.$$eval('#chart-trend svg g title', (ts) => ts.map((t) => t.textContent ?? ''));
+    const total = expected.targets.reduce((n, t) => n + t.findings.length, 0);
+    expect(runs.map((t) => t.slice(0, 10))).toEqual(['2026-01-01', '2026-01-02', expected.run!.startedAt.slice(0, 10)]);
+    const heights = await p.$$eval('#chart-trend svg g', (gs) =>
+      gs.map((g) => Array.from(g.querySelectorAll('rect'), (rc) => Number(rc.getAttribute('height'))).reduce((a, b) => a + b, 0)),
+    );
+    const earlier = (i: number) => expected.targets.reduce((n, t) => n + Math.max(0, t.findings.length - (i + 1)), 0);
+    const counts = [earlier(0), earlier(1), total];
+    expect(heights[2]).toBeGreaterThan(heights[0]!);
+    expect(heights[0]! / heights[2]!).toBeCloseTo(counts[0]! / counts[2]!, 1);
+    // Drawn, on screen: the charts have a size.
+    const box = await p.locator('#chart-trend svg').boundingBox();
+    expect(box!.width).toBeGreaterThan(200);
+    await p.screenshot({ path: path.join(OUT, 'html-report-charts.png'), fullPage: false });
+    expect(requests).toEqual([url]);
+    expect(problems).toEqual([]);
+    await p.close();
+  });
+
   it('renders hostile strings as text: nothing runs, nothing loads', async () => {
     const { page, requests, problems } = await load(hostileUrl);
     await page.click('#expand-all');
