@@ -47,9 +47,7 @@ function targetOptions(y: Argv): Argv {
     })
     .option('nested', {
       type: 'boolean',
-      describe:
-        'audit disk/filesystem images found inside an image as roots of their own (findings read FILE:/path; the default). ' +
-        '--no-nested names each at warning instead',
+      describe: 'audit images found inside an image as roots of their own (default; FILE:/path); --no-nested: a warning each',
     })
     .option('accel', { choices: ACCEL_CHOICES as string[], describe: 'guestfs appliance: kvm, tcg or auto (default)' })
     .option('timeout', {
