@@ -6,7 +6,7 @@
  * and Env `skopeo inspect` gives, the root `umoci unpack` builds.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { hostleak, json } from '../helpers/cli.js';
@@ -96,6 +96,20 @@ describe('the docker-dir layout is one container image', () => {
       ['nested/app', 'ok', 'container'],
       ['oci', 'ok', 'container'],
     ]);
+  });
+
+  it('a manifest list pushed to dir: (`buildah manifest push --all`) is every image it lists', () => {
+    buildah('manifest', 'create', 'both');
+    buildah('manifest', 'add', 'both', 'localhost/env');
+    buildah('manifest', 'add', 'both', 'localhost/gone');
+    const dir = path.join(tmp, 'list-dir');
+    buildah('manifest', 'push', '-q', '--all', 'both', `dir:${dir}`);
+    const listed = (JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as { manifests: Array<{ digest: string }> }).manifests.map((m) => m.digest);
+    expect(listed).toHaveLength(2);
+    const r = scan([dir]);
+    expect(r.status).toBe(1);
+    const paths = json<Report>(r).targets[0]!.findings.filter((f) => f.ruleId === 'secret-token').map((f) => f.path);
+    expect(paths).toEqual(expect.arrayContaining([`${listed[0]}:config:/Env`, expect.stringMatching(new RegExp(`^${listed[1]}:sha256:[0-9a-f]{64}:/root/\\.env$`))]));
   });
 
   it('inventory opens the same image scan audits (not a folder of tarballs)', () => {
