@@ -5,7 +5,7 @@ import { NESTED_RULE, withNestedRoots } from './resolve/nested.js';
 import { dirBackend } from './backends/dir.js';
 import { createGuestfsBackend, DEFAULT_TIMEOUT_S, openGuestfsPrepared, type GuestfsBackendOptions } from './backends/guestfs.js';
 import { createDeadline, raceDeadline, type Deadline } from './image/deadline.js';
-import { createNativeBackend, nativeCanRead, openNativePrepared } from './backends/native-backend.js';
+import { createNativeBackend, nativeRefusalOf, openNativePrepared } from './backends/native-backend.js';
 import { withPreparedImage } from './image/prepare.js';
 import { markOpaqueRead, withReadLog } from './image/readlog.js';
 import { describeReadFailures, withReadFailures } from './image/read-failures.js';
@@ -44,7 +44,8 @@ export interface ScanOptions extends BackendOptions {
 
 /**
  * `auto` for image files: prepare the image once (detect, decompress, refuse backing files), then read it natively
- * when the native readers support every filesystem in it, else through one libguestfs appliance.
+ * when the native readers support every filesystem in it, else (a filesystem, variant or feature they refuse: see
+ * nativeRefusal) through one libguestfs appliance, saying why under --verbose.
  */
 function autoImageBackend(opts: BackendOptions): Backend {
   const guestfs = opts.guestfs ?? {};
@@ -53,8 +54,9 @@ function autoImageBackend(opts: BackendOptions): Backend {
     open(target, o) {
       const prep = { allowBackingFile: opts.allowBackingFile, signal: o.signal, verbose: o.verbose, maxWrite: o.maxDecompressedBytes };
       return withPreparedImage(target, prep, async (prepared) => {
-        if (await nativeCanRead(prepared)) return openNativePrepared(prepared, o);
-        o.verbose?.('not every filesystem is readable natively; using libguestfs');
+        const refusal = await nativeRefusalOf(prepared);
+        if (refusal === null) return openNativePrepared(prepared, o);
+        o.verbose?.(`the native readers refuse it (${refusal}); using libguestfs`);
         markOpaqueRead(target, 'read by qemu');
         return openGuestfsPrepared(prepared, target, guestfs, o);
       });

@@ -6,14 +6,14 @@
 import { withPreparedImage, type PreparedImage } from '../image/prepare.js';
 import { assemble } from './assemble.js';
 import { nixosIsoLayout } from '../resolve/nested.js';
-import { TargetError } from '../errors.js';
+import { oneLine, TargetError } from '../errors.js';
 import { currentReadLog } from '../image/readlog.js';
 import type { Backend, OpenedImage, OpenOptions } from './backend.js';
 import {
   CheckedSource,
   listNativeFilesystems,
   nativeContainer,
-  nativeSupports,
+  nativeRefusal,
   openNativeSource,
   sourceProblems,
   WalkBudget,
@@ -24,15 +24,18 @@ export interface NativeBackendOptions {
   allowBackingFile?: boolean;
 }
 
-/** Whether the native readers can read every filesystem of an already prepared image. */
-export async function nativeCanRead(prepared: PreparedImage): Promise<boolean> {
-  if (!nativeContainer(prepared.container)) return false;
+/**
+ * Why the native readers cannot read every filesystem of an already prepared image (a container they do not open,
+ * a filesystem or feature they refuse), or null when they can.
+ */
+export async function nativeRefusalOf(prepared: PreparedImage): Promise<string | null> {
+  if (!nativeContainer(prepared.container)) return `the ${prepared.container} container is not read natively`;
   let source: ByteSource | null = null;
   try {
     source = openNativeSource(prepared.path, prepared.container);
-    return await nativeSupports(source);
-  } catch {
-    return false;
+    return await nativeRefusal(source);
+  } catch (err) {
+    return oneLine(err);
   } finally {
     source?.close?.();
   }

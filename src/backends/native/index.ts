@@ -228,15 +228,44 @@ export function probeNative(source: ByteSource): ProbeResult {
   return { table: 'none', devices: [], problems };
 }
 
-/** True when every filesystem found in the image is one the native reader lists (and at least one was found). */
-export async function nativeSupports(source: ByteSource): Promise<boolean> {
+/**
+ * Why the native readers cannot read the whole image, or null when they can: no filesystem found, a device they do
+ * not recognise, a filesystem type or variant they do not read, or a feature a reader refuses when it opens the
+ * filesystem (an UnsupportedImageError from its superblock checks). `auto` then hands the image to libguestfs and
+ * says why. A filesystem that opens but is damaged stays native (the audit names the damage).
+ */
+export async function nativeRefusal(source: ByteSource): Promise<string | null> {
+  let probe: ProbeResult;
   try {
-    const probe = probeNative(source);
-    // Blank partitions hold nothing to read; unknown content may be a filesystem only libguestfs reads.
-    return probe.devices.length > 0 && probe.devices.every((d) => d.problem === undefined && (d.type === null ? !d.unknownContent : d.supported));
-  } catch {
-    return false;
+    probe = probeNative(source);
+  } catch (err) {
+    return `cannot read the partition table (${oneLine(err)})`;
   }
+  if (probe.devices.length === 0) return 'no filesystem found';
+  for (const d of probe.devices) {
+    if (d.problem !== undefined) return `${d.device}: ${d.problem}`;
+    // Blank partitions hold nothing to read; unknown content may be a filesystem only libguestfs reads.
+    if (d.type === null) {
+      if (d.unknownContent) return `${d.device}: no filesystem the native readers recognise`;
+      continue;
+    }
+    // Swap and LVM physical volumes hold nothing to list; a LUKS volume is named as not audited on every backend.
+    if (d.type in SKIPPED) continue;
+    const kind = READERS[d.type];
+    if (!kind) return `${d.device}: ${d.type} is not read natively`;
+    try {
+      kind.open(d.source, d.device);
+    } catch (err) {
+      if (err instanceof UnsupportedImageError) return oneLine(err).startsWith(d.device) ? oneLine(err) : `${d.device}: ${oneLine(err)}`;
+    }
+    if (!d.supported) return `${d.device}: this ${d.type} variant is not read natively`;
+  }
+  return null;
+}
+
+/** True when the native readers read every filesystem found in the image (and at least one was found). */
+export async function nativeSupports(source: ByteSource): Promise<boolean> {
+  return (await nativeRefusal(source)) === null;
 }
 
 /**
