@@ -1,6 +1,6 @@
 /**
  * The `native` backend: our own readers (qcow2, VHD, VHDX, sparse VMDK, VDI containers; GPT/MBR; ext2/3/4, vfat)
- * over the image file, no appliance. What the readers do not cover (vmdk descriptor files, xfs, btrfs, LVM, ...) is
+ * over the image file, no appliance. What the readers do not cover (vmdk descriptor files, btrfs, thin LVM, ...) is
  * the guestfs backend's.
  */
 import { withPreparedImage, type PreparedImage } from '../image/prepare.js';

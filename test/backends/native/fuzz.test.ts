@@ -3,7 +3,7 @@
  * that `npm run fuzz` runs for longer).
  *
  * Seeded, bounded fuzzing of the native reader: byte mutations of small ext4, vfat, qcow2 (zlib; zstd and extended L2),
- * LVM2, squashfs, iso9660 and erofs images and of
+ * LVM2, xfs, squashfs, iso9660 and erofs images and of
  * an ext4 image in each disk container (VHD dynamic and fixed, VHDX clean and with a log to replay, VMDK sparse and
  * stream-optimized, VDI), mostly in each format's metadata (the windows below), some anywhere. In strict mode every
  * case must return or throw one of our errors; a
@@ -18,8 +18,9 @@ import { NATIVE_DIST } from '../../helpers/native-child.js';
 import { buildInlineTree } from '../../helpers/native-trees.js';
 import { requireTool } from '../../helpers/tools.js';
 import { vhdxLayout, writeDirtyLog } from '../../helpers/vhdx-log.js';
+import { protofile } from '../../helpers/xfs-proto.js';
 
-requireTool('mke2fs', 'mkfs.vfat', 'mcopy', 'qemu-img', 'mksquashfs', 'xorriso', 'genisoimage', 'mkfs.erofs');
+requireTool('mke2fs', 'mkfs.vfat', 'mcopy', 'qemu-img', 'mksquashfs', 'xorriso', 'genisoimage', 'mkfs.erofs', 'mkfs.xfs');
 const d = describe;
 
 const CASES = 200;
@@ -114,6 +115,16 @@ beforeAll(() => {
   images['qcow2-zstd-l2'] = path.join(tmp, 'disk-zstd-l2.qcow2');
   execFileSync('qemu-img', ['convert', '-c', '-f', 'raw', '-O', 'qcow2', '-o', 'extended_l2=on,compression_type=zstd,cluster_size=16384', images.ext4, images['qcow2-zstd-l2']]);
   hot['qcow2-zstd-l2'] = [[0, 4 * 16384], [0, Number.MAX_SAFE_INTEGER]];
+  // xfs (v5): a 16 MiB filesystem (mkfs.xfs allows less than 300 MiB when the fstests variables are set); its
+  // allocation group headers in the first sectors, the first inode chunk at 64 KiB, directory blocks after it.
+  images.xfs = path.join(tmp, 'xfs.img');
+  writeFileSync(images.xfs, Buffer.alloc(16 << 20));
+  writeFileSync(path.join(tmp, 'xfs.proto'), protofile(tree));
+  execFileSync('mkfs.xfs', ['-q', '-f', '-p', path.join(tmp, 'xfs.proto'), images.xfs], {
+    env: { ...process.env, TEST_DIR: tmp, TEST_DEV: images.xfs, QA_CHECK_FS: '1' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  hot.xfs = [[0, 2048], [65536, 32768], [98304, 65536]];
   // LVM2: the corpus volume group (two linear LVs of ext2); the PV label sector and the metadata area.
   images.lvm = path.join(tmp, 'lvm.raw');
   execFileSync('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', path.resolve('test', 'fixtures', 'corpus', 'dfvfs_lvmtest.qcow2'), images.lvm]);
@@ -171,6 +182,7 @@ d('native reader fuzzing', () => {
     ['qcow2-l2', 23],
     ['qcow2-zstd-l2', 24],
     ['lvm', 25],
+    ['xfs', 26],
     ['vhd', 16],
     ['vhd-fixed', 17],
     ['vhdx', 18],

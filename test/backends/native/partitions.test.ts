@@ -222,13 +222,13 @@ d('native partition tables and qcow2', () => {
     expect(await nativeSupports(b)).toBe(false);
     await expect(listNativeFilesystems(b)).rejects.toThrow(/no partition table or filesystem found/);
     b.close?.();
-    const xfsish = path.join(tmp, 'xfs.raw');
+    const ntfsish = path.join(tmp, 'ntfs.raw');
     const buf = Buffer.alloc(1 << 20);
-    buf.write('XFSB', 0, 'latin1');
-    writeFileSync(xfsish, buf);
-    const src = openNativeSource(xfsish);
+    buf.write('NTFS    ', 3, 'latin1');
+    writeFileSync(ntfsish, buf);
+    const src = openNativeSource(ntfsish);
     expect(await nativeSupports(src)).toBe(false);
-    await expect(listNativeFilesystems(src)).rejects.toThrow(/xfs is not supported/);
+    await expect(listNativeFilesystems(src)).rejects.toThrow(/ntfs is not supported/);
     src.close?.();
   });
 
