@@ -6,8 +6,10 @@
 //   node images-sample/hostile.mjs DIR        builds every case into DIR (for poking at them by hand)
 //   import { buildHostile } from './hostile.mjs'; await buildHostile(dir, ['vmdk-flat-plus'])
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 
 /** A string that must never appear in any output: it only exists in "host" files the images point at. */
@@ -208,7 +210,289 @@ export const CASES = {
     run('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', tree, f, '8M']);
     return { file: f, expect: 3, reason: /extent file/ };
   },
+  // One budget per target: time, memory and disk shared by everything the target opens.
+  'pax-globals': (dir) => ({ file: emitted('pax-globals', path.join(dir, 'globals.tar.zst'), 'zstd -q -c'), expect: 3, reason: /memory budget/ }),
+  'deep-links': (dir) => ({ file: deepLinks(dir), expect: 3, reason: /deeper than 4096 bytes/ }),
+  'ten-images': (dir) => {
+    const fs = path.join(dir, 'head.ext2');
+    run('mke2fs', ['-q', '-F', '-t', 'ext2', fs, '1M']);
+    return { file: emitted('ten-images', path.join(dir, 'ten.tar.zst'), 'zstd -q -c', [fs]), expect: 3, reason: /limit/ };
+  },
+  'nested-zero-bomb': (dir) => ({ file: nestedBomb(dir, 0, 50 * 1000 ** 3), expect: 3, reason: /timed out/ }),
+  'nested-data-bomb': (dir) => ({ file: nestedBomb(dir, 0x41, 4 * 1000 ** 3), expect: 3, reason: /limit/ }),
+  'deep-env': (dir) => ({ file: deepEnv(dir, 200_000), expect: 3, reason: /nests deeper than/ }),
+  'iso-overlap': (dir) => ({ file: isoOverlap(dir, 640), expect: 3, reason: /memory budget/ }),
+  'result-many-gz': (dir) => ({ file: manyGz(dir, 3000), expect: 3, reason: /neither a root tree/ }),
+  'impossible-times': (dir) => ({ file: impossibleTimes(dir), expect: 0, reason: /./ }),
+  'huge-sparse': (dir) => ({ file: hugeSparse(dir), expect: 3, reason: /larger than the 16 TiB/ }),
 };
+
+// ---- a small tar writer, for the shapes tar itself will not write (6,000 PAX global headers, 40k-deep link chains,
+// impossible times, a sparse member of 2^50 bytes). Members are emitted on stdout by `node hostile.mjs --emit NAME`
+// and piped into the real compressor, so a multi-GB archive is never on disk.
+
+function octal(buf, off, len, v) {
+  buf.write(v.toString(8).padStart(len - 1, '0') + '\0', off, len, 'latin1');
+}
+
+function base256(buf, off, len, v) {
+  let x = BigInt(v);
+  for (let i = len - 1; i > 0; i--) {
+    buf[off + i] = Number(x & 0xffn);
+    x >>= 8n;
+  }
+  buf[off] = 0x80;
+}
+
+/** One 512-byte header. `mtime`/`size` as numbers (base-256 when octal does not fit); `raw` patches bytes. */
+function tarHeader({ name, type = '0', size = 0, linkname = '', mode = 0o644, mtime = 0, raw = [] }) {
+  const h = Buffer.alloc(512);
+  h.write(name.slice(0, 100), 0, 100, 'utf8');
+  octal(h, 100, 8, mode);
+  octal(h, 108, 8, 0);
+  octal(h, 116, 8, 0);
+  if (size < 8 ** 11) octal(h, 124, 12, size);
+  else base256(h, 124, 12, size);
+  if (mtime < 8 ** 11) octal(h, 136, 12, mtime);
+  else base256(h, 136, 12, mtime);
+  h.write(type, 156, 1, 'latin1');
+  h.write(linkname.slice(0, 100), 157, 100, 'utf8');
+  h.write(type === 'S' ? 'ustar  \0' : 'ustar\x0000', 257, 8, 'latin1');
+  for (const [off, bytes] of raw) bytes.copy(h, off);
+  h.fill(0x20, 148, 156);
+  let sum = 0;
+  for (const b of h) sum += b;
+  h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'latin1');
+  return h;
+}
+
+const pad = (n) => Buffer.alloc((512 - (n % 512)) % 512);
+
+/** A PAX header ('x' for the next member, 'g' global) with its records, padded. */
+function paxHeader(type, records, name = 'pax') {
+  const body = Buffer.concat(
+    records.map(([k, v]) => {
+      const rec = ` ${k}=${v}\n`;
+      let len = Buffer.byteLength(rec);
+      len += String(len + String(len).length).length;
+      return Buffer.from(`${len}${rec}`);
+    }),
+  );
+  return Buffer.concat([tarHeader({ name, type, size: body.length }), body, pad(body.length)]);
+}
+
+function member(name, data = Buffer.alloc(0), opts = {}) {
+  return Buffer.concat([tarHeader({ name, size: data.length, ...opts }), data, pad(data.length)]);
+}
+
+const END = Buffer.alloc(1024);
+
+/** Archives too big for the disk, written to stdout (see --emit below). */
+const EMIT = {
+  // 6,000 PAX global headers of 1 MB, each a new key: kept for every later member.
+  'pax-globals': (write) => {
+    const value = 'g'.repeat(1_000_000 - 40);
+    for (let i = 0; i < 6000; i++) write(paxHeader('g', [[`hostile.${i}`, value]], 'pax_global_header'));
+    write(member('etc/hostname', Buffer.from('image\n')));
+    write(END);
+  },
+  // Ten 96 MB disk images (an ext2 head, then data that is not zero): 960 MB to copy out of a small archive.
+  'ten-images': (write, head) => {
+    const size = 96 * 1024 * 1024;
+    const fill = Buffer.alloc(1024 * 1024, 0x41);
+    for (let i = 0; i < 10; i++) {
+      write(tarHeader({ name: `disk${i}.raw`, size }));
+      write(head);
+      for (let n = head.length; n < size; n += fill.length) write(fill.subarray(0, Math.min(fill.length, size - n)));
+    }
+    write(END);
+  },
+};
+
+function emitArchive(name, out, args = []) {
+  const head = args[0] ? readFileSync(args[0]) : null;
+  EMIT[name]((b) => {
+    let done = 0;
+    while (done < b.length) done += writeSync(out, b, done, b.length - done);
+  }, head);
+}
+
+/** `node hostile.mjs --emit NAME | COMPRESSOR > FILE`, run through a shell. */
+function emitted(name, file, compressor, args = []) {
+  const me = fileURLToPath(import.meta.url);
+  const q = (s) => `'${s.replace(/'/g, "'\\''")}'`;
+  run('sh', ['-c', `${q(process.execPath)} ${q(me)} --emit ${name} ${args.map(q).join(' ')} | ${compressor} > ${q(file)}`]);
+  return file;
+}
+
+/** Directories ~40k deep from 20 members: each link adds 2,000 levels and the next member goes through it. */
+function deepLinks(dir) {
+  const parts = [];
+  const names = [];
+  for (let i = 1; i <= 20; i++) {
+    names.push(`s${i}`);
+    parts.push(paxHeader('x', [['path', names.join('/')], ['linkpath', 'd/'.repeat(2000)]]));
+    parts.push(tarHeader({ name: `s${i}`, type: '2', linkname: 'd' }));
+  }
+  parts.push(member('etc/hostname', Buffer.from('image\n')));
+  parts.push(paxHeader('x', [['path', `${names.join('/')}/f`]]));
+  parts.push(member('f', Buffer.from('deep\n')));
+  parts.push(END);
+  const tar = path.join(dir, 'deep.tar');
+  writeFileSync(tar, Buffer.concat(parts));
+  run('gzip', ['-9', '-f', tar]);
+  return `${tar}.gz`;
+}
+
+/** A root tree whose times no Date can hold: PAX mtime=1e300, base-256 2^52, a negative 1e300. */
+function impossibleTimes(dir) {
+  const tar = path.join(dir, 'times.tar');
+  writeFileSync(
+    tar,
+    Buffer.concat([
+      member('etc/', Buffer.alloc(0), { type: '5', mode: 0o755 }),
+      paxHeader('x', [['mtime', '1e300']]),
+      member('etc/hostname', Buffer.from('image\n')),
+      member('etc/motd', Buffer.from('hi\n'), { mtime: 2 ** 52 }),
+      paxHeader('x', [['mtime', '-1e300']]),
+      member('etc/issue', Buffer.from('x\n')),
+      END,
+    ]),
+  );
+  return tar;
+}
+
+/** A GNU sparse member (tar -S) whose real size is 2^50: one 1 MiB segment of an ext2 filesystem. */
+function hugeSparse(dir) {
+  const fs = path.join(dir, 'seg.ext2');
+  run('mke2fs', ['-q', '-F', '-t', 'ext2', fs, '1M']);
+  const data = readFileSync(fs);
+  const raw = [];
+  const map = Buffer.alloc(24);
+  octal(map, 0, 12, 0);
+  octal(map, 12, 12, data.length);
+  raw.push([386, map]);
+  const real = Buffer.alloc(12);
+  base256(real, 0, 12, 2 ** 50);
+  raw.push([483, real]);
+  const tar = path.join(dir, 'sparse.tar');
+  writeFileSync(tar, Buffer.concat([tarHeader({ name: 'disk.raw', type: 'S', size: data.length, raw }), data, pad(data.length), END]));
+  return tar;
+}
+
+/** A docker-archive whose image config's Env nests `depth` arrays. */
+function deepEnv(dir, depth) {
+  const tree = path.join(dir, 'docker');
+  mkdirSync(path.join(tree, 'layer'), { recursive: true });
+  mkdirSync(path.join(tree, 'root/etc'), { recursive: true });
+  writeFileSync(path.join(tree, 'root/etc/hostname'), 'image\n');
+  run('tar', ['-cf', path.join(tree, 'layer/layer.tar'), '-C', path.join(tree, 'root'), 'etc']);
+  const layer = readFileSync(path.join(tree, 'layer/layer.tar'));
+  const diff = createHash('sha256').update(layer).digest('hex');
+  const config = `{"config":{"Env":${'['.repeat(depth)}"A=1"${']'.repeat(depth)}},"rootfs":{"type":"layers","diff_ids":["sha256:${diff}"]}}`;
+  const cfgName = `${createHash('sha256').update(config).digest('hex')}.json`;
+  writeFileSync(path.join(tree, cfgName), config);
+  writeFileSync(path.join(tree, 'manifest.json'), JSON.stringify([{ Config: cfgName, RepoTags: ['deep:env'], Layers: ['layer/layer.tar'] }]));
+  const f = path.join(dir, 'deep-env.tar');
+  run('tar', ['-cf', f, '-C', tree, 'manifest.json', cfgName, 'layer/layer.tar']);
+  return f;
+}
+
+/**
+ * An iso9660 whose directory /POOL is `sectors` directory extents overlapping one pool of sectors: each sector starts
+ * with a "." record claiming the rest of the pool, holds a record of the next sector as a subdirectory and file
+ * records. Every extent is a new directory to the walk, and lists everything after it: ~sectors^2 * 25 entries from
+ * 1.3 MB (xz-compressed: the image is decompressed to the temp folder first).
+ */
+function isoOverlap(dir, sectors) {
+  const tree = path.join(dir, 'iso-tree');
+  mkdirSync(path.join(tree, 'pool'), { recursive: true });
+  writeFileSync(path.join(tree, 'blob'), Buffer.alloc(sectors * 2048, 1));
+  const iso = path.join(dir, 'overlap.iso');
+  run('xorriso', ['-as', 'mkisofs', '-quiet', '-o', iso, tree]);
+  rmSync(tree, { recursive: true, force: true });
+  const buf = readFileSync(iso);
+  const pvd = 16 * 2048;
+  const rootExt = buf.readUInt32LE(pvd + 156 + 2);
+  const rootSize = buf.readUInt32LE(pvd + 156 + 10);
+  const find = (name) => {
+    for (let p = rootExt * 2048; p < rootExt * 2048 + rootSize; ) {
+      const len = buf[p];
+      if (len === 0) {
+        p = (Math.floor(p / 2048) + 1) * 2048;
+        continue;
+      }
+      if (buf.toString('latin1', p + 33, p + 33 + buf[p + 32]).replace(/;1$/, '').replace(/\.$/, '') === name) return p;
+      p += len;
+    }
+    throw new Error(`${name} not in the iso root`);
+  };
+  const both32 = (at, v) => {
+    buf.writeUInt32LE(v, at);
+    buf.writeUInt32BE(v, at + 4);
+  };
+  const blob = buf.readUInt32LE(find('BLOB') + 2);
+  const record = (name, extent, size, isDir) => {
+    const n = Buffer.from(name, 'latin1');
+    const len = 33 + n.length + ((33 + n.length) % 2);
+    const r = Buffer.alloc(len);
+    r[0] = len;
+    r.writeUInt32LE(extent, 2);
+    r.writeUInt32BE(extent, 6);
+    r.writeUInt32LE(size, 10);
+    r.writeUInt32BE(size, 14);
+    r[18] = 126; // 2026
+    r[19] = 1;
+    r[20] = 1;
+    r[25] = isDir ? 2 : 0;
+    r.writeUInt16LE(1, 28);
+    r.writeUInt16BE(1, 30);
+    r[32] = n.length;
+    n.copy(r, 33);
+    return r;
+  };
+  let id = 0;
+  for (let j = 0; j < sectors; j++) {
+    const sec = Buffer.alloc(2048);
+    let p = 0;
+    const put = (r) => {
+      r.copy(sec, p);
+      p += r.length;
+    };
+    put(record('\0', blob + j, (sectors - j) * 2048, true));
+    if (j + 1 < sectors) put(record(`D${(id++).toString(36).toUpperCase()}`, blob + j + 1, (sectors - j - 1) * 2048, true));
+    while (p + 40 <= 2048) put(record(`F${(id++).toString(36).toUpperCase()};1`, 0, 0, false));
+    sec.copy(buf, (blob + j) * 2048);
+  }
+  const pool = find('POOL');
+  both32(pool + 2, blob);
+  both32(pool + 10, sectors * 2048);
+  writeFileSync(iso, buf);
+  run('xz', ['-f', '-T1', iso]);
+  return `${iso}.xz`;
+}
+
+/** A result folder of `n` tiny gzip files (logs, not images): each must be looked at once, quickly, in-process. */
+function manyGz(dir, n) {
+  const result = path.join(dir, 'result');
+  mkdirSync(path.join(result, 'logs'), { recursive: true });
+  const one = gzipSync(Buffer.from('build log line\n'));
+  for (let i = 0; i < n; i++) writeFileSync(path.join(result, 'logs', `${i}.log.gz`), one);
+  return result;
+}
+
+/** An ext4 holding one compressed bomb under images/ (an image by its name and magic): for --nested. */
+function nestedBomb(dir, byte, bytes) {
+  const tree = path.join(dir, 'bomb-tree');
+  mkdirSync(path.join(tree, 'etc'), { recursive: true });
+  mkdirSync(path.join(tree, 'images'), { recursive: true });
+  writeFileSync(path.join(tree, 'etc/hostname'), 'image\n');
+  zstdRle(path.join(tree, 'images/bomb.img.zst'), byte, bytes);
+  const f = path.join(dir, 'outer.ext4');
+  run('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', tree, f, '16M']);
+  rmSync(tree, { recursive: true, force: true });
+  return f;
+}
 
 /**
  * A zstd frame of RLE blocks: `bytes` copies of `byte` in 4 bytes per 128 KiB (a 50 GB frame is 1.6 MB). zstd can
@@ -415,7 +699,9 @@ export function buildHostile(dir, names = Object.keys(CASES)) {
   return out;
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
+if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === '--emit') {
+  emitArchive(process.argv[3], 1, process.argv.slice(4));
+} else if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const dir = process.argv[2];
   if (!dir) {
     console.error('usage: node images-sample/hostile.mjs DIR');

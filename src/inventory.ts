@@ -5,6 +5,7 @@
  * exists on the build host but not in the image simply does not resolve.
  */
 import picomatch from 'picomatch';
+import { currentBudget } from './budget.js';
 import type { Entry, EntryType } from './types.js';
 
 /** Linux gives up after 40 symlink follows (ELOOP); so do we. */
@@ -94,6 +95,22 @@ interface Derived {
  * Parents always get a smaller index than their children: adding `/a/b/c` before `/a/b` makes `/a/b` an absent
  * node (not listed, not reachable from `/`) until it is added itself.
  */
+/** Memory a node costs beyond its name: its columns, hash slots and array cells (grown by half again). */
+const NODE_COST = 96;
+/** Memory an entry added as an object costs beyond its node: the object, its path, the map slot keeping it. */
+const OBJECT_COST = 320;
+/** The latest and earliest times a Date can hold, in seconds. */
+export const MAX_TIME = 8.64e12;
+
+/**
+ * An image's time as a time every output can print: an impossible one (a PAX `mtime=1e300`, a base-256 2^52, NaN)
+ * is clamped to the nearest a Date can hold. Every reader's times pass here.
+ */
+export function clampTime(t: number): number {
+  if (Number.isNaN(t)) return 0;
+  return t > MAX_TIME ? MAX_TIME : t < -MAX_TIME ? -MAX_TIME : t;
+}
+
 export class Inventory {
   private n = 0;
   private live = 0;
@@ -120,6 +137,9 @@ export class Inventory {
   /** Paths of directories made so far (a directory's path is asked for once per child materialised). */
   private readonly dirPaths = new Map<number, string>();
   private derived: Derived | null = null;
+
+  /** The budget of the target this inventory is built for: every node is charged to its memory. */
+  private readonly budget = currentBudget();
 
   constructor(entries: Iterable<Entry> = []) {
     this.grow(64);
@@ -198,6 +218,7 @@ export class Inventory {
   /** A new absent node (its parent must exist). */
   private node(parent: number, name: string, h: number): number {
     const i = this.n;
+    this.budget?.chargeMemory(NODE_COST + 2 * name.length, 'entries listed');
     if (i >= this.cap) this.grow(i + 1);
     this.n++;
     this.parentA[i] = parent;
@@ -234,7 +255,7 @@ export class Inventory {
     this.uidA[i] = uid;
     this.gidA[i] = gid;
     this.sizeA[i] = size;
-    this.mtimeA[i] = mtime;
+    this.mtimeA[i] = clampTime(mtime);
     this.fsA[i] = this.fsCode(fs);
     this.targets[i] = target;
     this.derived = null;
@@ -277,7 +298,10 @@ export class Inventory {
 
   /** Add or replace an entry (a later mount over a path replaces what was under it at that path). */
   add(entry: Entry): void {
+    // The entry object is kept (and readers that add objects keep their own record of the file beside it).
+    this.budget?.chargeMemory(OBJECT_COST + 2 * entry.path.length, 'entries listed');
     const i = this.ensure(entry.path);
+    if (entry.mtime !== clampTime(entry.mtime)) entry.mtime = clampTime(entry.mtime);
     this.fill(i, entry.type, entry.mode, entry.uid, entry.gid, entry.size, entry.mtime, entry.fs, entry.target);
     this.objs.set(i, entry);
   }

@@ -4,6 +4,8 @@ import { resolveBackend } from './resolve/index.js';
 import { NESTED_RULE, withNestedRoots } from './resolve/nested.js';
 import { dirBackend } from './backends/dir.js';
 import { createGuestfsBackend, DEFAULT_TIMEOUT_S, openGuestfsPrepared, type GuestfsBackendOptions } from './backends/guestfs.js';
+import { mib, withBudget } from './budget.js';
+import { createBudget } from './image/budget.js';
 import { createDeadline, raceDeadline, type Deadline } from './image/deadline.js';
 import { createNativeBackend, nativeRefusalOf, openNativePrepared } from './backends/native-backend.js';
 import { withPreparedImage } from './image/prepare.js';
@@ -139,74 +141,79 @@ async function auditTarget(target: string, opts: ScanOptions & Pick<StoreOptions
   let opening: Promise<OpenedImage> | null = null;
   // One deadline from open to report: decompression, the backend and the rules all stop at it.
   const deadline = createDeadline(targetTimeoutS(opts));
-  try {
-    const backend = await pickBackend(target, opts.backend, opts);
-    result.backend = backend.name;
-    let t0 = Date.now();
-    const appliances = opts.appliances;
-    // Several targets run at once: every line the backend prints names its image.
-    const verbose = opts.verbose;
-    opening = backend.open(target, {
-      verbose: verbose && ((msg: string) => verbose(`${target}: ${msg}`)),
-      acquireAppliance: appliances ? () => appliances.acquire() : undefined,
-      signal: deadline.signal,
-      deadline,
-      maxDecompressedBytes: opts.maxDecompressedBytes,
-    });
-    image = await raceDeadline(opening, deadline.signal);
-    opening = null;
-    deadline.check();
-    result.backend = image.backend;
-    opts.verbose?.(`${target}: phase open: ${Date.now() - t0} ms (${image.backend} backend)`);
-    let audited = new Set<string>();
-    // Images inside the image are audited unless --no-nested: under the target's deadline and write cap, and never
-    // with --allow-backing-file (foundImageBackend).
-    if (opts.nested !== false) {
-      const images = foundImageBackend(opts);
-      const n = await raceDeadline(
-        withNestedRoots(image, {
-          verbose: verbose && ((msg: string) => verbose(`${target}: ${msg}`)),
-          openImage: (file, label) =>
-            images.open(file, {
-              verbose: verbose && ((msg: string) => verbose(`${target}: ${label}: ${msg}`)),
-              signal: deadline.signal,
-              deadline,
-              maxDecompressedBytes: opts.maxDecompressedBytes,
-            }),
-          signal: deadline.signal,
-          maxCopyBytes: opts.maxDecompressedBytes,
-        }),
-        deadline.signal,
-      );
-      image = n.image;
-      audited = n.audited;
+  // One budget shared by everything the target opens: the deadline, one write cap, one memory budget.
+  const budget = createBudget({ deadline, maxWrite: opts.maxDecompressedBytes });
+  await withBudget(budget, async () => {
+    try {
+      const backend = await pickBackend(target, opts.backend, opts);
+      result.backend = backend.name;
+      let t0 = Date.now();
+      const appliances = opts.appliances;
+      // Several targets run at once: every line the backend prints names its image.
+      const verbose = opts.verbose;
+      opening = backend.open(target, {
+        verbose: verbose && ((msg: string) => verbose(`${target}: ${msg}`)),
+        acquireAppliance: appliances ? () => appliances.acquire() : undefined,
+        signal: deadline.signal,
+        deadline,
+        maxDecompressedBytes: opts.maxDecompressedBytes,
+      });
+      image = await raceDeadline(opening, deadline.signal);
+      opening = null;
       deadline.check();
+      result.backend = image.backend;
+      opts.verbose?.(`${target}: phase open: ${Date.now() - t0} ms (${image.backend} backend)`);
+      let audited = new Set<string>();
+      // Images inside the image are audited unless --no-nested: under the target's deadline and write cap, and never
+      // with --allow-backing-file (foundImageBackend).
+      if (opts.nested !== false) {
+        const images = foundImageBackend(opts);
+        const n = await raceDeadline(
+          withNestedRoots(image, {
+            verbose: verbose && ((msg: string) => verbose(`${target}: ${msg}`)),
+            openImage: (file, label) =>
+              images.open(file, {
+                verbose: verbose && ((msg: string) => verbose(`${target}: ${label}: ${msg}`)),
+                signal: deadline.signal,
+                deadline,
+                maxDecompressedBytes: opts.maxDecompressedBytes,
+              }),
+            signal: deadline.signal,
+            maxCopyBytes: opts.maxDecompressedBytes,
+          }),
+          deadline.signal,
+        );
+        image = n.image;
+        audited = n.audited;
+        deadline.check();
+      }
+      result.filesystems = image.filesystems;
+      t0 = Date.now();
+      // A nested image audited as its own root is no longer "not audited".
+      result.findings = (await raceDeadline(auditImage(image, opts, target, deadline), deadline.signal)).filter(
+        (f) => !(f.ruleId === NESTED_RULE && audited.has(f.path)),
+      );
+      deadline.check();
+      opts.verbose?.(`${target}: phase rules: ${Date.now() - t0} ms (${opts.rules.length} rules)`);
+      opts.verbose?.(`${target}: budget: ${mib(budget.memory)} of ${mib(budget.maxMemory)} memory, ${mib(budget.written)} written`);
+      if (image.problems.length > 0) {
+        result.status = 'partial';
+        result.error = `could not read everything: ${image.problems.slice(0, 3).join('; ')}${
+          image.problems.length > 3 ? ` (and ${image.problems.length - 3} more)` : ''
+        }`;
+      }
+    } catch (err) {
+      result.status = 'failed';
+      result.error = oneLine(err);
+      if (!(err instanceof TargetError)) opts.verbose?.(`${target}: ${(err as Error)?.stack ?? err}`);
+    } finally {
+      deadline.dispose();
+      // An open that missed the deadline may still finish later: close what it opens then.
+      if (opening) void opening.then((late) => late.close()).catch(() => undefined);
+      await image?.close().catch(() => undefined);
+      result.durationMs = Date.now() - started;
     }
-    result.filesystems = image.filesystems;
-    t0 = Date.now();
-    // A nested image audited as its own root is no longer "not audited".
-    result.findings = (await raceDeadline(auditImage(image, opts, target, deadline), deadline.signal)).filter(
-      (f) => !(f.ruleId === NESTED_RULE && audited.has(f.path)),
-    );
-    deadline.check();
-    opts.verbose?.(`${target}: phase rules: ${Date.now() - t0} ms (${opts.rules.length} rules)`);
-    if (image.problems.length > 0) {
-      result.status = 'partial';
-      result.error = `could not read everything: ${image.problems.slice(0, 3).join('; ')}${
-        image.problems.length > 3 ? ` (and ${image.problems.length - 3} more)` : ''
-      }`;
-    }
-  } catch (err) {
-    result.status = 'failed';
-    result.error = oneLine(err);
-    if (!(err instanceof TargetError)) opts.verbose?.(`${target}: ${(err as Error)?.stack ?? err}`);
-  } finally {
-    deadline.dispose();
-    // An open that missed the deadline may still finish later: close what it opens then.
-    if (opening) void opening.then((late) => late.close()).catch(() => undefined);
-    await image?.close().catch(() => undefined);
-    result.durationMs = Date.now() - started;
-  }
+  });
   return result;
 }
 

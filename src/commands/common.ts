@@ -6,6 +6,8 @@ import type { Gate } from '../engine/gate/index.js';
 import { backendChoice, backendOptions, type CommandContext, type RunResult } from './context.js';
 import { splitFindingPath } from '../finding-path.js';
 import { normalizePath } from '../inventory.js';
+import { withBudget } from '../budget.js';
+import { createBudget } from '../image/budget.js';
 import { createDeadline, raceDeadline } from '../image/deadline.js';
 import { pickBackend, targetTimeoutS, type BackendOptions } from '../scan.js';
 import type { BackendChoice, Entry, EntryType } from '../types.js';
@@ -21,13 +23,13 @@ export async function openTarget(
   verbose: Verbose,
 ): Promise<OpenedImage> {
   const started = Date.now();
-  const b = await pickBackend(target, backend, options);
   // The deadline covers opening; its timer does not keep the process alive afterwards.
   const deadline = createDeadline(targetTimeoutS(options));
-  const image = await raceDeadline(
-    b.open(target, { verbose, deadline, signal: deadline.signal, maxDecompressedBytes: options.maxDecompressedBytes }),
-    deadline.signal,
-  ).finally(() => deadline.dispose());
+  const budget = createBudget({ deadline, maxWrite: options.maxDecompressedBytes });
+  const image = await withBudget(budget, async () => {
+    const b = await pickBackend(target, backend, options);
+    return raceDeadline(b.open(target, { verbose, deadline, signal: deadline.signal, maxDecompressedBytes: options.maxDecompressedBytes }), deadline.signal);
+  }).finally(() => deadline.dispose());
   const accel = image.accel ? `, ${image.accel.toUpperCase()} acceleration` : '';
   verbose?.(`phase open: ${Date.now() - started} ms (${image.backend} backend${accel})`);
   return image;

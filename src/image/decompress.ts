@@ -10,15 +10,16 @@
  * data bomb cannot fill the disk.
  */
 import { spawn } from 'node:child_process';
-import { accessSync, constants, createReadStream, mkdtempSync, promises as fsp, rmSync, statfsSync } from 'node:fs';
-import os from 'node:os';
+import { accessSync, constants, createReadStream, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { pipeline, Readable, Transform } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { Decompress as ZstdStream } from 'fzstd';
 import { xzStream } from '../backends/native/compress.js';
+import { currentBudget, mib } from '../budget.js';
 import { oneLine, TargetError } from '../errors.js';
 import { registerCleanup } from './cleanup.js';
+import { defaultWriteLimit, tempDir, tmpBase } from './tmp.js';
 import { markOpaqueRead } from './readlog.js';
 import type { Compression } from './detect.js';
 
@@ -92,19 +93,7 @@ function isZero(buf: Buffer, start: number, end: number): boolean {
   return buf.compare(ZERO, 0, end - start, start, end) === 0;
 }
 
-/** The default write limit: 80% of what the temp filesystem has free now. */
-export function defaultWriteLimit(dir: string): number {
-  try {
-    const st = statfsSync(dir);
-    return Math.floor(Number(st.bavail) * Number(st.bsize) * 0.8);
-  } catch {
-    return 16 * 1024 ** 3;
-  }
-}
-
-function gib(n: number): string {
-  return n >= 1024 ** 3 ? `${(n / 1024 ** 3).toFixed(1)} GiB` : `${Math.round(n / 1024 ** 2)} MiB`;
-}
+export { defaultWriteLimit };
 
 /** Why the decompression was stopped before the stream ended. */
 class Stop extends TargetError {}
@@ -116,13 +105,14 @@ export async function decompressToTemp(
 ): Promise<Decompressed> {
   // The decompressor reads the file itself: under --cache its digest is the whole file's (src/image/readlog.ts).
   markOpaqueRead(file, 'decompressed');
-  const base = opts.tmpDir ?? process.env.HOSTLEAK_TMPDIR ?? os.tmpdir();
-  const dir = mkdtempSync(path.join(base, 'hostleak-'));
-  const release = registerCleanup(() => rmSync(dir, { recursive: true, force: true }));
+  const base = opts.tmpDir ?? tmpBase();
+  const { dir, cleanup: release } = tempDir(base);
   const out = path.join(dir, 'image.raw');
-  const maxWrite = opts.maxWrite ?? defaultWriteLimit(base);
+  // The target's budget: one write cap for everything the target writes (its other members, copy-outs).
+  const budget = currentBudget();
+  const maxWrite = opts.maxWrite ?? (budget ? Infinity : defaultWriteLimit(base));
   let written = 0;
-  let stopped: Stop | null = null;
+  let stopped: TargetError | null = null;
   let fh: fsp.FileHandle | null = null;
   try {
     fh = await fsp.open(out, 'w', 0o600);
@@ -157,10 +147,15 @@ export async function decompressToTemp(
       for (let off = 0; off < usable; off += BLOCK) {
         const end = Math.min(off + BLOCK, usable);
         if (isZero(buf, off, end)) continue;
-        if (written + (end - off) > maxWrite) {
-          stopped = new Stop(
-            `decompressed data passes the limit of ${gib(maxWrite)} written to the temp directory (--max-decompressed; default 80% of its free space)`,
-          );
+        try {
+          if (written + (end - off) > maxWrite) {
+            throw new Stop(
+              `decompressed data passes the limit of ${mib(maxWrite)} written to the temp directory (--max-decompressed; default 80% of its free space)`,
+            );
+          }
+          budget?.chargeWrite(end - off);
+        } catch (err) {
+          stopped = err as TargetError;
           killChild();
           return;
         }
@@ -189,7 +184,7 @@ export async function decompressToTemp(
         const code = (err as NodeJS.ErrnoException).code;
         failure =
           code === 'ENOSPC' || code === 'EDQUOT'
-            ? new TargetError(`the temp directory filled up while decompressing (${gib(written)} written; set HOSTLEAK_TMPDIR or --max-decompressed)`)
+            ? new TargetError(`the temp directory filled up while decompressing (${mib(written)} written; set HOSTLEAK_TMPDIR or --max-decompressed)`)
             : own
               ? new TargetError(`cannot decompress (${compression}): ${oneLine(err)}`)
               : err;

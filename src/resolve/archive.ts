@@ -8,13 +8,13 @@
  *     same pass (only its non-zero blocks; free space checked first) and audited like an image file.
  * Anything else is exit 3 with the reason. Reading a tar never needs the appliance (images inside it might).
  */
-import { mkdtempSync, promises as fsp, rmSync } from 'node:fs';
-import os from 'node:os';
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { TargetError } from '../errors.js';
 import type { OpenedImage, OpenOptions } from '../backends/backend.js';
-import { registerCleanup } from '../image/cleanup.js';
-import { decompressToTemp, defaultWriteLimit } from '../image/decompress.js';
+import { defaultWriteLimit, tempDir } from '../image/tmp.js';
+import { currentBudget } from '../budget.js';
+import { decompressToTemp } from '../image/decompress.js';
 import { detectBuffer } from '../image/detect.js';
 import { openContainer, tarBlobs } from './container.js';
 import { combineImages, hiddenRoots, keepBudget, KEEP_PER_FILE, treeRoot } from './opened.js';
@@ -25,6 +25,8 @@ import { ContentStore, TreeBuilder } from './tree.js';
 
 /** Bytes of a member looked at to recognise a disk or filesystem image (the btrfs superblock sits at 64 KiB). */
 const HEAD = 0x10100;
+/** Largest disk image a member may be copied out as (ext4's largest file with 4 KiB blocks). */
+export const MAX_COPY_SIZE = 2 ** 44;
 /** Members smaller than this are never disk images worth a temp file. */
 const MIN_IMAGE = 64 * 1024;
 
@@ -44,17 +46,6 @@ export function memberKey(name: string): string {
   return out.join('/');
 }
 
-function tmpBase(): string {
-  return process.env.HOSTLEAK_TMPDIR ?? os.tmpdir();
-}
-
-/** A temporary directory removed on close, on signals and at exit. */
-export function tempDir(): { dir: string; cleanup: () => void } {
-  const dir = mkdtempSync(path.join(tmpBase(), 'hostleak-'));
-  const cleanup = registerCleanup(() => rmSync(dir, { recursive: true, force: true }));
-  return { dir, cleanup };
-}
-
 /**
  * Catches members that turn out to be disk images: keeps the first HEAD bytes, then, when they look like an image,
  * writes the member to a sparse temporary file (all-zero chunks are skipped, the file is truncated to the real size).
@@ -65,6 +56,7 @@ class ImageCatcher {
   private fh: fsp.FileHandle | null = null;
   file: string | null = null;
   isImage = false;
+  private readonly budget = currentBudget();
   constructor(
     readonly entry: TarEntry,
     private readonly tmp: () => string,
@@ -77,13 +69,19 @@ class ImageCatcher {
     this.decided = true;
     this.isImage = detectBuffer(this.head) !== null;
     if (!this.isImage) return;
+    if (this.entry.size > MAX_COPY_SIZE) {
+      throw new TargetError(
+        `${this.entry.name.slice(0, 200)}: a disk image of ${this.entry.size} bytes is larger than the ${MAX_COPY_SIZE / 2 ** 40} TiB a temporary copy may be`,
+      );
+    }
     const dir = this.tmp();
-    // Only the member's data blocks are written: its stored bytes bound the temp space it takes.
+    // Only the member's data blocks are written: its stored bytes bound the temp space it takes. Every member and
+    // copy-out of the target shares one write cap (its budget).
     const stored = this.entry.extents.reduce((n, e) => n + e.length, 0);
-    const limit = this.maxWrite ?? defaultWriteLimit(dir);
+    const limit = this.budget ? this.budget.remainingWrite() : (this.maxWrite ?? defaultWriteLimit(dir));
     if (stored > limit) {
       throw new TargetError(
-        `${this.entry.name.slice(0, 200)}: ${stored} bytes to copy out pass the limit of ${limit} bytes in the temp directory (--max-decompressed, HOSTLEAK_TMPDIR)`,
+        `${this.entry.name.slice(0, 200)}: ${stored} bytes to copy out pass the ${limit} bytes left of the limit on the temp directory (--max-decompressed, HOSTLEAK_TMPDIR)`,
       );
     }
     this.file = path.join(dir, `member-${Math.random().toString(36).slice(2)}.img`);
@@ -93,6 +91,7 @@ class ImageCatcher {
 
   private async write(chunk: Buffer, offset: number): Promise<void> {
     if (chunk.every((b) => b === 0)) return;
+    this.budget?.chargeWrite(chunk.length);
     let done = 0;
     while (done < chunk.length) {
       const { bytesWritten } = await this.fh!.write(chunk, done, chunk.length - done, offset + done);

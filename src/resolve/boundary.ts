@@ -6,7 +6,7 @@
  * inside the target, or inside the Nix store when the target is itself in the store (a `result` link). Whatever fails
  * gets one message whether or not the host path exists, so the check is no file-existence oracle either.
  */
-import { promises as fsp } from 'node:fs';
+import { lstatSync, promises as fsp, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { TargetError } from '../errors.js';
 
@@ -41,22 +41,31 @@ export async function boundaryOf(dir: string): Promise<Boundary> {
   const real = await fsp.realpath(dir);
   const store = nixStoreDir();
   const allowed = inside(real, store) && real !== store ? [real, store] : [real];
+  const folders = new Set<string>();
   const resolve = async (rel: string, what = rel): Promise<string> => {
     const shown = what.slice(0, 200);
     const parts = rel.split('/').filter((c) => c !== '' && c !== '.');
     if (rel.startsWith('/') || parts.length === 0 || parts.some((c) => c === '..' || c.includes('\0'))) {
       throw new BoundaryError(`${shown}: not a path inside the target`);
     }
-    // Every folder on the way is a real folder of the target: a symlinked folder inside it is not followed.
+    // Every folder on the way is a real folder of the target: a symlinked folder inside it is not followed. (Sync
+    // calls that open nothing: a folder of thousands of products is checked without a thread-pool trip per step.)
     let cur = real;
     for (const c of parts.slice(0, -1)) {
       cur = path.join(cur, c);
-      const st = await fsp.lstat(cur).catch(() => null);
+      if (folders.has(cur)) continue;
+      const st = lstatSync(cur, { throwIfNoEntry: false });
       if (!st?.isDirectory()) throw new BoundaryError(`${shown}: not a file inside the target (${st?.isSymbolicLink() ? 'a symlinked folder is not followed' : 'no such folder'})`);
+      folders.add(cur);
     }
     // The file itself may be a link (a store path's product), as long as where it leads is inside.
     const full = path.join(cur, parts[parts.length - 1]!);
-    const resolved = await fsp.realpath(full).catch(() => null);
+    let resolved: string | null = null;
+    try {
+      resolved = realpathSync.native(full);
+    } catch {
+      /* read below as "does not resolve" */
+    }
     if (!resolved || !allowed.some((a) => inside(resolved, a))) {
       // Missing and outside read the same: the answer says nothing about host files.
       throw new BoundaryError(`${shown}: does not resolve to a file inside the target`);

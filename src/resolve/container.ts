@@ -70,7 +70,32 @@ async function blobBytes(store: BlobStore, name: string, what: string): Promise<
   return readRange(r, 0, r.length);
 }
 
+/** Deepest nesting of arrays and objects a manifest, index or config may have (real ones have under 10). */
+export const MAX_JSON_DEPTH = 64;
+
+/**
+ * How deep `buf` nests arrays and objects, counted on the bytes before parsing (outside strings), stopping once it
+ * passes `limit`: whatever walks the parsed value later (String() of an array, the rules) recurses that deep.
+ */
+export function jsonDepth(buf: Buffer, limit = MAX_JSON_DEPTH): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < buf.length; i++) {
+    const c = buf[i]!;
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max && (max = depth) > limit) return max;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return max;
+}
+
 function parseJson(buf: Buffer, what: string): unknown {
+  if (jsonDepth(buf) > MAX_JSON_DEPTH) throw new TargetError(`${what} nests deeper than ${MAX_JSON_DEPTH} levels`);
   try {
     return JSON.parse(buf.toString('utf8'));
   } catch {

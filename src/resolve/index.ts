@@ -11,14 +11,17 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { fastGlob } from '../lazy.js';
+import { currentBudget, withBudget } from '../budget.js';
+import { createBudget } from '../image/budget.js';
+import { createDeadline } from '../image/deadline.js';
 import { TargetError } from '../errors.js';
 import type { Backend } from '../backends/backend.js';
 import { detectBuffer } from '../image/detect.js';
 import { openTarArchive, type ArchiveOptions } from './archive.js';
-import { dirBlobs, manifestLayout, openContainer } from './container.js';
+import { dirBlobs, jsonDepth, manifestLayout, MAX_JSON_DEPTH, openContainer } from './container.js';
 import { boundaryOf, nixStoreDir } from './boundary.js';
 import { containerLayout, looksLikeRootTree, type LayoutKind } from './shape.js';
-import { sniffRange, wholeFile } from './stream.js';
+import { sniffRange } from './stream.js';
 import { isTarHeader } from './tar.js';
 import type { Compression } from '../image/detect.js';
 import { pushAll } from '../arrays.js';
@@ -27,19 +30,27 @@ const HEAD = 0x10100;
 
 export type FileShape = { kind: 'tar'; compression: Compression | null } | { kind: 'image' } | { kind: 'unknown' };
 
-/** What a file holds, by its first bytes (decompressed first when compressed). */
+/** Files sniffed in this process, by identity (a store audit classifies a folder, then audits its products). */
+const sniffed = new Map<string, FileShape>();
+const MAX_SNIFFED = 100_000;
+
+/** What a file holds, by its first bytes (decompressed first when compressed). Each file is sniffed once. */
 export async function sniffFile(file: string): Promise<FileShape> {
-  let range;
+  let st;
   try {
-    range = await wholeFile(file);
+    st = await fsp.stat(file);
   } catch {
     return { kind: 'unknown' };
   }
-  if (range.length === 0) return { kind: 'unknown' };
-  const { head, compression } = await sniffRange(range, HEAD);
-  if (isTarHeader(head)) return { kind: 'tar', compression };
-  if (detectBuffer(head)?.kind === 'image') return { kind: 'image' };
-  return { kind: 'unknown' };
+  if (!st.isFile() || st.size === 0) return { kind: 'unknown' };
+  const key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+  const known = sniffed.get(key);
+  if (known) return known;
+  const { head, compression } = await sniffRange({ file, start: 0, length: st.size }, HEAD);
+  const shape: FileShape = isTarHeader(head) ? { kind: 'tar', compression } : detectBuffer(head)?.kind === 'image' ? { kind: 'image' } : { kind: 'unknown' };
+  if (sniffed.size >= MAX_SNIFFED) sniffed.clear();
+  sniffed.set(key, shape);
+  return shape;
 }
 
 /** A file hostleak can audit: a disk or filesystem image or a tar archive (compressed or not). */
@@ -93,7 +104,8 @@ async function folderLayout(dir: string, names: string[]): Promise<LayoutKind | 
   const st = await fsp.lstat(file).catch(() => null);
   if (!st?.isFile() || st.size > 16 * 1024 * 1024) return null;
   try {
-    return manifestLayout(JSON.parse(await fsp.readFile(file, 'utf8')));
+    const buf = await fsp.readFile(file);
+    return jsonDepth(buf) > MAX_JSON_DEPTH ? null : manifestLayout(JSON.parse(buf.toString('utf8')));
   } catch {
     return null;
   }
@@ -103,6 +115,21 @@ async function folderLayout(dir: string, names: string[]): Promise<LayoutKind | 
 export async function isContainerFolder(dir: string): Promise<boolean> {
   const names = await fsp.readdir(dir).catch(() => null);
   return names !== null && (await folderLayout(dir, names)) !== null;
+}
+
+/** Folders classified in this process (a store audit classifies a folder, then audits it as a target). */
+const classified = new Map<string, FolderShape>();
+
+/** The shape of a folder already classified, if it did not change since (its own mtime). */
+async function knownShape(dir: string): Promise<FolderShape | undefined> {
+  const st = await fsp.stat(dir).catch(() => null);
+  return st ? classified.get(`${st.dev}:${st.ino}:${st.mtimeMs}`) : undefined;
+}
+
+async function remember(dir: string, shape: FolderShape): Promise<FolderShape> {
+  const st = await fsp.stat(dir).catch(() => null);
+  if (st) classified.set(`${st.dev}:${st.ino}:${st.mtimeMs}`, shape);
+  return shape;
 }
 
 /** Decide what a folder is. `isTarget` says whether a file inside it can be audited on its own. */
@@ -122,6 +149,8 @@ export async function classifyFolder(dir: string, isTarget: (file: string) => Pr
   const auditable = async (rels: string[]) => {
     const out: string[] = [];
     for (const rel of rels) {
+      // Under the target's deadline (by the clock: a folder of thousands of files is a loop of its own).
+      currentBudget()?.check();
       const host = await boundary.tryResolve(rel);
       if (!host) continue;
       const st = await fsp.stat(host).catch(() => null);
@@ -154,7 +183,7 @@ export async function classifyFolder(dir: string, isTarget: (file: string) => Pr
  * Expand folders of build products into one target per product (`result` -> `result/nixos.qcow2`); root trees,
  * OCI layouts, files and folders that are neither stay as they are (the latter fail with the reason when opened).
  */
-export async function expandProducts(targets: string[], verbose?: (msg: string) => void): Promise<string[]> {
+export async function expandProducts(targets: string[], verbose?: (msg: string) => void, timeoutS?: number): Promise<string[]> {
   const out: string[] = [];
   for (const t of targets) {
     const st = await fsp.stat(t).catch(() => null);
@@ -162,7 +191,12 @@ export async function expandProducts(targets: string[], verbose?: (msg: string) 
       out.push(t);
       continue;
     }
-    const shape = await classifyFolder(t).catch(() => null);
+    // Under the folder's own deadline: a folder that cannot be classified in time stays a target, whose audit
+    // classifies it again under its deadline (files already sniffed are not sniffed again) and says why it failed.
+    const deadline = timeoutS === undefined ? undefined : createDeadline(timeoutS);
+    const shape = await withBudget(createBudget({ deadline }), async () => remember(t, await classifyFolder(t)))
+      .catch(() => null)
+      .finally(() => deadline?.dispose());
     if (shape?.kind === 'products') {
       verbose?.(`${t}: a folder of build products (from ${shape.via}): ${shape.files.join(', ')}`);
       pushAll(out, shape.files.map((f) => path.join(t, f)));
@@ -184,7 +218,7 @@ export async function resolveBackend(target: string, dirBackend: Backend, image:
     throw new TargetError(code === 'ENOENT' ? 'no such file or directory' : `cannot open (${code})`);
   }
   if (st.isDirectory()) {
-    const shape = await classifyFolder(target);
+    const shape = (await knownShape(target)) ?? (await classifyFolder(target));
     if (shape.kind === 'root-tree') return dirBackend;
     if (shape.kind === 'container') {
       return { name: 'container', open: (_t, o) => openContainer(dirBlobs(target), shape.layout, o) };

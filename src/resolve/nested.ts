@@ -13,12 +13,13 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { assemble, buildRoot } from '../backends/assemble.js';
 import type { FilesystemView, OpenedImage } from '../backends/backend.js';
+import { currentBudget, memoryBudget, TargetBudget } from '../budget.js';
 import { TargetError } from '../errors.js';
 import { listNativeFilesystems } from '../backends/native/index.js';
 import { detectBuffer } from '../image/detect.js';
 import type { Inventory } from '../inventory.js';
 import type { Entry, FilesystemInfo, ImageRoot, RandomAccess } from '../types.js';
-import { tempDir } from './archive.js';
+import { tempDir } from '../image/tmp.js';
 import { combineImages } from './opened.js';
 
 /** The rule that names nested images that were not audited (rules/nested-image.ts). */
@@ -153,28 +154,22 @@ export function headReader(root: ImageRoot): (paths: string[]) => Promise<Map<st
 /** How many levels of images inside images are opened (an image inside a nested image is level 2). */
 export const MAX_NESTED_DEPTH = 3;
 
-/** What every nested image of one target shares: the bytes copied out so far against the target's write cap. */
-interface NestedBudget {
-  copied: number;
-  readonly limit: number;
-}
-
 /**
  * Open every image found inside the image's roots as roots of its own, named `<path>:` (and `<prefix>:<path>:` inside
  * a prefixed root), and the images inside those, down to MAX_NESTED_DEPTH levels. Returns the image with those roots
  * added and the labels audited. An image that could not be opened, or that sits deeper, is a problem of the target
  * (it is then `partial`), never silently left out.
  *
- * Budget: no image is opened once the target's deadline fired (`signal`), and every copy-out counts against one cap
- * for the whole target (`maxCopyBytes`, the target's --max-decompressed). A per-target budget shared with the
- * resolvers and decompression would replace this counter (the hook: NestedOptions.maxCopyBytes and signal).
+ * Budget: the target's own (src/budget.ts): no image is opened once its deadline passed, and every copy-out counts
+ * against its one write cap and memory budget, with decompression and the archive members. Outside a target's audit
+ * (a library caller), a budget of `maxCopyBytes` for these copy-outs alone.
  */
 export async function withNestedRoots(image: OpenedImage, opts: NestedOptions): Promise<{ image: OpenedImage; audited: Set<string> }> {
-  const budget: NestedBudget = { copied: 0, limit: opts.maxCopyBytes ?? Number.POSITIVE_INFINITY };
+  const budget = currentBudget() ?? new TargetBudget(undefined, opts.maxCopyBytes ?? Number.POSITIVE_INFINITY, memoryBudget());
   return nestedLevel(image, opts, 1, budget);
 }
 
-async function nestedLevel(image: OpenedImage, opts: NestedOptions, level: number, budget: NestedBudget): Promise<{ image: OpenedImage; audited: Set<string> }> {
+async function nestedLevel(image: OpenedImage, opts: NestedOptions, level: number, budget: TargetBudget): Promise<{ image: OpenedImage; audited: Set<string> }> {
   const parts: Array<{ label: string; image: OpenedImage }> = [];
   const problems: string[] = [];
   const audited = new Set<string>();
@@ -183,6 +178,7 @@ async function nestedLevel(image: OpenedImage, opts: NestedOptions, level: numbe
     if (root.ruleTags) continue;
     const { images: found } = await nestedImages(root.inventory, headReader(root));
     for (const n of found) {
+      budget.check();
       const label = root.prefix ? `${root.prefix}:${n.entry.path}` : n.entry.path;
       if (opts.signal?.aborted) throw opts.signal.reason instanceof Error ? opts.signal.reason : new TargetError('interrupted');
       if (level > MAX_NESTED_DEPTH) {
@@ -214,16 +210,23 @@ async function nestedLevel(image: OpenedImage, opts: NestedOptions, level: numbe
           };
         } else {
           if (n.entry.size > MAX_COPY) throw new TargetError(`${n.description} of ${n.entry.size} bytes is too big to copy out (limit ${MAX_COPY})`);
-          if (budget.copied + n.entry.size > budget.limit) {
-            throw new TargetError(`copying out ${n.entry.size} more bytes passes the limit of ${budget.limit} bytes for this target (--max-decompressed)`);
+          // A copy-out is held in memory once and written once: both come out of the target's budget.
+          if (n.entry.size > budget.remainingWrite()) {
+            throw new TargetError(`${n.entry.size} bytes to copy out pass the ${budget.remainingWrite()} bytes left of the limit on the temp directory (--max-decompressed)`);
           }
-          const got = (await root.readFiles([n.entry.path], n.entry.size)).get(n.entry.path);
-          if (!got || got instanceof Error) throw new TargetError(`cannot read it (${got?.message ?? 'not read'})`);
-          budget.copied += got.data.length;
-          const tmp = tempDir();
-          cleanups.push(tmp.cleanup);
-          const file = path.join(tmp.dir, 'nested.img');
-          await fsp.writeFile(file, got.data, { mode: 0o600 });
+          budget.chargeMemory(n.entry.size, `copying out ${label}`);
+          let file: string;
+          try {
+            const got = (await root.readFiles([n.entry.path], n.entry.size)).get(n.entry.path);
+            if (!got || got instanceof Error) throw new TargetError(`cannot read it (${got?.message ?? 'not read'})`);
+            budget.chargeWrite(got.data.length);
+            const tmp = tempDir();
+            cleanups.push(tmp.cleanup);
+            file = path.join(tmp.dir, 'nested.img');
+            await fsp.writeFile(file, got.data, { mode: 0o600 });
+          } finally {
+            budget.releaseMemory(n.entry.size);
+          }
           opened = await opts.openImage(file, label);
         }
         // The images inside this one, one level down: their labels are this image's label plus theirs.

@@ -13,6 +13,7 @@
  * sink as logical writes (sparse members: stored segments placed at their logical offsets; holes are zeros).
  */
 import { TargetError } from '../errors.js';
+import { currentBudget } from '../budget.js';
 import type { EntryType } from '../types.js';
 
 const BLOCK = 512;
@@ -254,7 +255,10 @@ export async function walkTar(src: AsyncIterable<Buffer>, opts: TarWalkOptions):
   let longName: string | null = null;
   let longLink: string | null = null;
   let pax: Array<[string, string]> | null = null;
-  let globalPax = new Map<string, string>();
+  // PAX global records stay for every later member: what they hold is charged to the target's memory budget.
+  const globalPax = new Map<string, string>();
+  const budget = currentBudget();
+  const recBytes = (k: string, v: string) => 64 + 2 * (k.length + v.length);
   const readMeta = async (size: number, what: string): Promise<Buffer> => {
     if (size > MAX_META) throw new TargetError(`corrupt tar archive: ${what} of ${size} bytes`);
     const b = await pull.take(padded(size));
@@ -264,6 +268,7 @@ export async function walkTar(src: AsyncIterable<Buffer>, opts: TarWalkOptions):
   try {
     for (;;) {
       if (opts.signal?.aborted) throw new TargetError('tar archive: stopped at the deadline');
+      budget?.check();
       const h = await pull.take(BLOCK);
       if (!h) {
         if (entries === 0) throw new TargetError('empty tar archive');
@@ -285,8 +290,14 @@ export async function walkTar(src: AsyncIterable<Buffer>, opts: TarWalkOptions):
       // 'X': Solaris' extended header, the same records as PAX 'x'.
       if (flag === 'x' || flag === 'X' || flag === 'g') {
         const recs = paxRecords(await readMeta(hdrSize, 'PAX header'));
-        if (flag === 'g') globalPax = new Map([...globalPax, ...recs]);
-        else pax = recs;
+        if (flag === 'g') {
+          for (const [k, v] of recs) {
+            const was = globalPax.get(k);
+            if (was !== undefined) budget?.releaseMemory(recBytes(k, was));
+            budget?.chargeMemory(recBytes(k, v), 'PAX global headers');
+            globalPax.set(k, v);
+          }
+        } else pax = recs;
         continue;
       }
       // 'V': a GNU volume label (tar -V), a name only; 'A': a Solaris ACL for the next member.
@@ -298,7 +309,9 @@ export async function walkTar(src: AsyncIterable<Buffer>, opts: TarWalkOptions):
       // v7 archives have no directory type: a "regular" member whose name ends in `/` is a directory (GNU tar, bsdtar).
       const v7dir = (flag === '\0' || flag === '0') && hdrSize === 0 && /\/$/.test(cstr(h, 0, 100));
       const type = v7dir ? 'dir' : (TYPES[flag] ?? 'file');
-      const px = new Map<string, string>([...globalPax, ...(pax ?? [])]);
+      // This member's records over the global ones, looked up without copying the globals per member.
+      const local = new Map<string, string>(pax ?? []);
+      const px = { get: (k: string) => local.get(k) ?? globalPax.get(k), has: (k: string) => local.has(k) || globalPax.has(k) };
       const magic = h.subarray(257, 263).toString('latin1');
       const ustar = magic === 'ustar\0' || magic === 'ustar ';
       let name = cstr(h, 0, 100);
@@ -308,11 +321,12 @@ export async function walkTar(src: AsyncIterable<Buffer>, opts: TarWalkOptions):
       }
       name = px.get('GNU.sparse.name') ?? px.get('path') ?? longName ?? name;
       const linkname = px.get('linkpath') ?? longLink ?? cstr(h, 157, 100);
-      const paxNum = (k: string, fallback: number): number => {
+      // Times may be negative (before 1970) and impossible (1e300): the inventory clamps those (clampTime).
+      const paxNum = (k: string, fallback: number, signed = false): number => {
         const v = px.get(k);
         if (v === undefined) return fallback;
         const n = Number(v);
-        if (!Number.isFinite(n) || n < 0) throw new TargetError(`corrupt PAX header: ${k}=${v.slice(0, 40)}`);
+        if (!Number.isFinite(n) || (n < 0 && !signed)) throw new TargetError(`corrupt PAX header: ${k}=${v.slice(0, 40)}`);
         return Math.floor(n);
       };
       const stored = paxNum('size', hdrSize);
@@ -323,7 +337,7 @@ export async function walkTar(src: AsyncIterable<Buffer>, opts: TarWalkOptions):
         mode: num(h, 100, 8, 'mode') & 0o7777,
         uid: paxNum('uid', num(h, 108, 8, 'uid')),
         gid: paxNum('gid', num(h, 116, 8, 'gid')),
-        mtime: paxNum('mtime', num(h, 136, 12, 'mtime')),
+        mtime: paxNum('mtime', num(h, 136, 12, 'mtime'), true),
         size: type === 'file' ? stored : 0,
         extents: [],
         sparse: false,
@@ -456,6 +470,7 @@ export async function walkTar(src: AsyncIterable<Buffer>, opts: TarWalkOptions):
     if (opts.drain) await pull.drain();
   } finally {
     await pull.close();
+    for (const [k, v] of globalPax) budget?.releaseMemory(recBytes(k, v));
   }
   return { entries, bytes: pull.pos, problems };
 }

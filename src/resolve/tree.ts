@@ -8,6 +8,7 @@
  * during the listing pass under a budget (ContentStore), the rest are read later by offset (plain tar) or by one
  * more streaming pass over the layer (compressed tar) for a whole batch of reads.
  */
+import { currentBudget } from '../budget.js';
 import { Inventory } from '../inventory.js';
 import type { Entry } from '../types.js';
 import type { FileContent } from '../backends/backend.js';
@@ -50,14 +51,26 @@ interface Cause {
 
 const MAX_FOLLOWS = 40;
 const MAX_COMPONENTS = 4096;
+/**
+ * Longest path a member may resolve to (PATH_MAX): chained relative links can make a handful of members stand for
+ * directories tens of thousands deep, whose every path is a key here.
+ */
+export const MAX_PATH = 4096;
+/** Memory a node costs beyond its path (map slots, the node and entry objects, its name in the parent's set). */
+const NODE_COST = 320;
 const WHITEOUT = '.wh.';
 const OPAQUE = '.wh..wh..opq';
+
+/** A member whose path would pass MAX_PATH: a problem of that member, not of the archive. */
+class PathTooLong extends Error {}
 
 export class TreeBuilder {
   private readonly nodes = new Map<string, Node>();
   private readonly kids = new Map<string, Set<string>>();
   readonly problems: string[] = [];
   readonly shadowed: Shadowed[] = [];
+  /** The target's budget: every node is charged to its memory, every step of a resolution checks its clock. */
+  private readonly budget = currentBudget();
 
   /**
    * `fsOf(layer)` names the filesystem field of entries from that layer; `placeOf(layer)` names the layer in what
@@ -71,6 +84,7 @@ export class TreeBuilder {
   }
 
   private put(p: string, entry: Entry, layer: number, offset: number, ref?: ContentRef): void {
+    if (!this.nodes.has(p)) this.budget?.chargeMemory(NODE_COST + 2 * p.length, 'archive entries');
     this.nodes.set(p, { entry, layer, offset, ref });
     if (p !== '/') {
       const i = p.lastIndexOf('/');
@@ -81,14 +95,30 @@ export class TreeBuilder {
     }
   }
 
+  /**
+   * `p` and every path below it, each parent before its children, without recursion (the depth is the archive's to
+   * choose).
+   */
+  private subtree(p: string): string[] {
+    const order: string[] = [];
+    for (const stack = [p]; stack.length > 0; ) {
+      const q = stack.pop()!;
+      order.push(q);
+      for (const k of this.kids.get(q) ?? []) stack.push(q === '/' ? `/${k}` : `${q}/${k}`);
+    }
+    return order;
+  }
+
   /** Take `p` and everything below it out of the tree; the files among them are kept as shadowed, hidden by `why`. */
   private remove(p: string, why: string): void {
-    const n = this.nodes.get(p);
-    if (!n) return;
-    for (const k of this.kids.get(p) ?? []) this.remove(p === '/' ? `/${k}` : `${p}/${k}`, why);
-    this.kids.delete(p);
-    if (n.ref) this.shadowed.push({ entry: n.entry, ref: n.ref, layer: n.layer, offset: n.offset, why });
-    this.nodes.delete(p);
+    if (!this.nodes.has(p)) return;
+    for (const q of this.subtree(p).reverse()) {
+      const n = this.nodes.get(q)!;
+      this.kids.delete(q);
+      if (n.ref) this.shadowed.push({ entry: n.entry, ref: n.ref, layer: n.layer, offset: n.offset, why });
+      this.nodes.delete(q);
+      this.budget?.releaseMemory(NODE_COST + 2 * q.length);
+    }
     const i = p.lastIndexOf('/');
     this.kids.get(i <= 0 ? '/' : p.slice(0, i))?.delete(p.slice(i + 1));
   }
@@ -99,34 +129,42 @@ export class TreeBuilder {
    * non-directory or the links loop.
    */
   private dirOf(parts: string[], create: boolean, mtime: number, layer: number): string | null {
-    const queue = [...parts];
-    const cur: string[] = [];
+    // Components still to walk, last one first (so taking the next one and splicing a link target in are cheap).
+    const queue = parts.slice().reverse();
+    // The paths walked so far: `cur[k]` is the path of the first k components ('' for the root).
+    const cur: string[] = [''];
     let follows = 0;
     while (queue.length > 0) {
+      this.budget?.tick();
       // Crafted link targets must not make resolution explode (like Inventory.resolve's bound).
       if (queue.length > MAX_COMPONENTS) return null;
-      const c = queue.shift()!;
+      const c = queue.pop()!;
       if (c === '' || c === '.') continue;
       if (c === '..') {
-        cur.pop();
+        if (cur.length > 1) cur.pop();
         continue;
       }
-      const p = '/' + [...cur, c].join('/');
+      const p = `${cur[cur.length - 1]}/${c}`;
+      if (p.length > MAX_PATH) {
+        if (!create) return null;
+        throw new PathTooLong(`a path deeper than ${MAX_PATH} bytes`);
+      }
       const n = this.nodes.get(p);
       if (!n) {
         if (!create) return null;
         this.put(p, { path: p, type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtime, fs: this.fsOf(layer) }, layer, -1);
-        cur.push(c);
+        cur.push(p);
       } else if (n.entry.type === 'dir') {
-        cur.push(c);
+        cur.push(p);
       } else if (n.entry.type === 'symlink' && n.entry.target) {
         if (++follows > MAX_FOLLOWS) return null;
         const t = n.entry.target;
-        if (t.startsWith('/')) cur.length = 0;
-        queue.unshift(...t.split('/'));
+        if (t.startsWith('/')) cur.length = 1;
+        const ts = t.split('/');
+        for (let k = ts.length - 1; k >= 0; k--) queue.push(ts[k]!);
       } else return null;
     }
-    return '/' + cur.join('/');
+    return cur[cur.length - 1] || '/';
   }
 
   /** Place one member. Returns the content reference for a regular file's data (null: no data needed). */
@@ -147,12 +185,23 @@ export class TreeBuilder {
       return null;
     }
     const base = norm[norm.length - 1]!;
-    const dir = this.dirOf(norm.slice(0, -1), true, t.mtime, layer);
+    let dir: string | null;
+    try {
+      dir = this.dirOf(norm.slice(0, -1), true, t.mtime, layer);
+    } catch (err) {
+      if (!(err instanceof PathTooLong)) throw err;
+      this.problems.push(`${shown}: not placed (${err.message})`);
+      return null;
+    }
     if (dir === null) {
       this.problems.push(`${shown}: its parent is not a directory inside the image`);
       return null;
     }
     const p = dir === '/' ? `/${base}` : `${dir}/${base}`;
+    if (p.length > MAX_PATH) {
+      this.problems.push(`${shown}: not placed (a path deeper than ${MAX_PATH} bytes)`);
+      return null;
+    }
     const cause: Cause = { layer, offset: t.offset };
     if (opts.whiteouts && base.startsWith(WHITEOUT)) {
       if (base === OPAQUE) {
@@ -212,13 +261,20 @@ export class TreeBuilder {
   }
 
   /** Opaque whiteout: remove everything below `p` from lower layers, keeping directories this layer still uses. */
-  private hideLower(p: string, layer: number, why: string): boolean {
-    const n = this.nodes.get(p);
-    if (!n) return false;
-    let keep = n.layer >= layer;
-    for (const k of [...(this.kids.get(p) ?? [])]) if (this.hideLower(p === '/' ? `/${k}` : `${p}/${k}`, layer, why)) keep = true;
-    if (!keep) this.remove(p, why);
-    return keep;
+  private hideLower(p: string, layer: number, why: string): void {
+    if (!this.nodes.has(p)) return;
+    const post = this.subtree(p);
+    // Walked backwards, a node's children are decided before it.
+    const keep = new Set<string>();
+    for (let i = post.length - 1; i >= 0; i--) {
+      const q = post[i]!;
+      const n = this.nodes.get(q);
+      if (!n) continue;
+      if (n.layer >= layer || keep.has(q)) {
+        const j = q.lastIndexOf('/');
+        keep.add(j <= 0 ? '/' : q.slice(0, j));
+      } else this.remove(q, why);
+    }
   }
 
   /**

@@ -8,7 +8,7 @@ import { statSync } from 'node:fs';
 import { UsageError } from '../errors.js';
 import { VERSION } from '../paths.js';
 import { expandProducts, isAuditableFile, isContainerFolder } from '../resolve/index.js';
-import { scan, type ScanOptions } from '../scan.js';
+import { scan, targetTimeoutS, type ScanOptions } from '../scan.js';
 import type { Report, RunInfo, TargetResult } from '../types.js';
 import { FINGERPRINT_VERSION } from '../fingerprint.js';
 import { configHash, loadCacheKey, ResultCache } from './cache.js';
@@ -92,7 +92,7 @@ export async function auditStore(req: StoreRequest): Promise<Report | null> {
   const { verbose } = req;
   const listed = await expandTargets(req.targets, { recursive: req.recursive, isImage: isAuditableFile, isImageFolder: isContainerFolder, verbose });
   // A folder of build products (a nix `result`, a Hydra output) is one target per product.
-  const expanded = req.backend === 'auto' ? await expandProducts(listed, verbose) : listed;
+  const expanded = req.backend === 'auto' ? await expandProducts(listed, verbose, targetTimeoutS(req)) : listed;
   // Only --recursive can find nothing: a named target is always audited, if only to fail.
   if (expanded.length === 0) return null;
   const targets = expanded.filter((t) => inShard(t, shard));

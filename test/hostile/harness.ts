@@ -9,6 +9,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { BIN, REPO } from '../helpers/cli.js';
 
+/** The README's bound on a hostile target's peak RSS (test/hostile/safety-doc.test.ts keeps the two the same). */
+export const MEMORY_MIB = 512;
+
 export interface Measured {
   status: number | null;
   stdout: string;

@@ -12,7 +12,7 @@
  *   Asynchronous only (a web stream), so xz blocks are decoded through `decompressAsync`.
  */
 import { createRequire } from 'node:module';
-import { inflateSync } from 'node:zlib';
+import { createGunzip, inflateSync } from 'node:zlib';
 import { decompress as zstdDecompress } from 'fzstd';
 import { lz4js } from '../../lazy.js';
 import { CorruptImageError, UnsupportedImageError } from './source.js';
@@ -120,4 +120,58 @@ export async function decompressAsync(codec: Codec, input: Buffer, maxOut: numbe
   if (codec !== 'xz') return decompressSync(codec, input, maxOut, exact);
   const out = await xzDecompress(input, maxOut);
   return checkSize('xz', out, maxOut, exact);
+}
+
+/**
+ * The first `bytes` of what `input` (the start of a gzip, xz or zstd stream) decompresses to, in-process: fed in
+ * small slices and stopped once enough came out, so a bomb's head costs no more than a few MiB. A stream that is
+ * damaged or cut gives what came out before that.
+ */
+export async function decompressHead(codec: 'gzip' | 'xz' | 'zstd', input: Buffer, bytes: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  const take = (c: Uint8Array) => {
+    if (n >= bytes) return;
+    chunks.push(Buffer.from(c.buffer, c.byteOffset, Math.min(c.length, bytes - n)));
+    n += Math.min(c.length, bytes - n);
+  };
+  try {
+    if (codec === 'zstd') {
+      const { Decompress } = await import('fzstd');
+      const d = new Decompress((c) => take(c));
+      // 512 bytes hold at most ~128 RLE blocks of 128 KiB: the most one slice can make.
+      for (let i = 0; i < input.length && n < bytes; i += 512) d.push(input.subarray(i, i + 512), false);
+    } else if (codec === 'gzip') {
+      const z = createGunzip();
+      z.on('data', (c: Buffer) => take(c));
+      const done = new Promise<void>((resolve) => {
+        z.on('error', () => resolve());
+        z.on('close', () => resolve());
+      });
+      for (let i = 0; i < input.length && n < bytes; i += 4096) {
+        await new Promise<void>((resolve) => z.write(input.subarray(i, i + 4096), () => resolve()));
+      }
+      z.destroy();
+      await done;
+    } else {
+      const stream = xzStream(
+        new ReadableStream<Uint8Array>({
+          start(c) {
+            c.enqueue(new Uint8Array(input.buffer, input.byteOffset, input.length));
+            c.close();
+          },
+        }),
+      );
+      const reader = stream.getReader();
+      while (n < bytes) {
+        const r = await reader.read();
+        if (r.done) break;
+        take(r.value);
+      }
+      await reader.cancel().catch(() => undefined);
+    }
+  } catch {
+    // damaged or cut: what came out so far is the head
+  }
+  return Buffer.concat(chunks, n);
 }
