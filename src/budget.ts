@@ -10,12 +10,9 @@
  * `check()`, which compares the clock itself (a timer cannot fire while a loop holds the event loop).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { TargetError } from './errors.js';
+import { BudgetError } from './errors.js';
 
-/** The target spent its write cap or its memory budget. */
-export class BudgetError extends TargetError {
-  override name = 'BudgetError';
-}
+export { BudgetError };
 
 /**
  * Default memory budget (bytes, as estimated by the callers that charge it; HOSTLEAK_MEMORY overrides): with the

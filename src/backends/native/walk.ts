@@ -8,6 +8,7 @@
  *   checked by the clock in the loop (not only on reads, which caches may serve);
  * - the inventory, column by column, and each entry's location in the reader by inventory index.
  */
+import { currentBudget } from '../../budget.js';
 import { BudgetError, oneLine, TargetError } from '../../errors.js';
 import { Inventory } from '../../inventory.js';
 import type { Entry, FileContent } from '../../types.js';
@@ -79,12 +80,16 @@ export class WalkBudget {
   entries = 0;
   dirBytes = 0;
   constructor(limits: Partial<WalkLimits> = {}) {
+    // Without a deadline of its own, a walk takes the one of the target it runs in (src/budget.ts): a nested image
+    // opened in place is walked under its target's deadline too.
+    const target = currentBudget();
     this.limits = {
       maxEntries: LIMITS.maxEntries,
       maxDirBytes: LIMITS.maxDirBytes,
       maxTotalDirBytes: LIMITS.maxTotalDirBytes,
       ...limits,
     };
+    if (!this.limits.check && target) this.limits.check = () => target.check();
   }
 
   /** One more entry listed (the deadline is looked at every 1024). */
