@@ -8,7 +8,7 @@
  *   checked by the clock in the loop (not only on reads, which caches may serve);
  * - the inventory, column by column, and each entry's location in the reader by inventory index.
  */
-import { currentBudget } from '../../budget.js';
+import { currentBudget, type TargetBudget } from '../../budget.js';
 import { BudgetError, oneLine, TargetError } from '../../errors.js';
 import { Inventory } from '../../inventory.js';
 import type { Entry, FileContent } from '../../types.js';
@@ -71,18 +71,23 @@ export interface WalkLimits {
   check?: () => void;
 }
 
+/** Memory the walk keeps per entry beyond its inventory node: the reader's reference to it. */
+const REF_COST = 160;
+
 /**
  * What the walks of one target may spend (entries, directory bytes) and its deadline. Pass one budget to every walk
  * of a target so that the budget is the target's, not each filesystem's.
  */
 export class WalkBudget {
   readonly limits: WalkLimits;
+  /** The target's budget (src/budget.ts): each entry's reader reference is charged to its memory. */
+  private readonly target: TargetBudget | undefined;
   entries = 0;
   dirBytes = 0;
   constructor(limits: Partial<WalkLimits> = {}) {
     // Without a deadline of its own, a walk takes the one of the target it runs in (src/budget.ts): a nested image
     // opened in place is walked under its target's deadline too.
-    const target = currentBudget();
+    const target = (this.target = currentBudget());
     this.limits = {
       maxEntries: LIMITS.maxEntries,
       maxDirBytes: LIMITS.maxDirBytes,
@@ -94,6 +99,7 @@ export class WalkBudget {
 
   /** One more entry listed (the deadline is looked at every 1024). */
   entry(): void {
+    this.target?.chargeMemory(REF_COST, 'entries listed');
     if (++this.entries > this.limits.maxEntries) {
       throw new BudgetError(`more than ${this.limits.maxEntries} entries listed; the rest was not read (the entries budget)`);
     }
