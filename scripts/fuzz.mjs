@@ -304,8 +304,9 @@ export function buildSeeds(dir, kinds = null) {
     if (!want(kind)) continue;
     const file = path.join(dir, sample);
     copyFileSync(path.join(SAMPLES, sample), file);
-    // The tar headers and the small JSON members (index, manifests, configs) come first and last.
-    seeds[kind] = { file, hot: [[0, 16384], [-16384, 16384], [0, 1 << 30]], tar: true };
+    // The tar headers and the small JSON members (index, manifests, configs) come first and last. The sample holds a
+    // corrupt nested image on purpose (partial by design): --no-nested, so the seed itself is audited completely.
+    seeds[kind] = { file, hot: [[0, 16384], [-16384, 16384], [0, 1 << 30]], tar: true, args: ['--no-nested'] };
   }
   return seeds;
 }
@@ -431,7 +432,7 @@ async function child(spec) {
   const inside = (p) => allowed.some((a) => p === a || p.startsWith(a.endsWith('/') ? a : a + '/'));
 
   /** Audit one file; returns the broken invariants (empty: all held). */
-  async function audit(file, faultAt) {
+  async function audit(file, faultAt, extra = []) {
     const problems = [];
     current = path.resolve(file);
     opened.length = 0;
@@ -440,7 +441,7 @@ async function child(spec) {
     const started = Date.now();
     let r;
     try {
-      r = await run(['scan', file, '--format', 'json', '--timeout', String(TIMEOUT_S), '--verbose', '--no-cache', '--host-user', 'builder', '--host-home', '/home/builder', '--host-name', 'buildhost'], {
+      r = await run(['scan', file, '--format', 'json', '--timeout', String(TIMEOUT_S), '--verbose', '--no-cache', '--host-user', 'builder', '--host-home', '/home/builder', '--host-name', 'buildhost', ...extra], {
         cwd: tmp,
         env: { ...process.env },
         color: false,
@@ -488,7 +489,7 @@ async function child(spec) {
   for (const c of spec.cases) {
     if (c.kind === 'replay') {
       // A saved input, or (`at`) one injected read fault on a file.
-      const { problems } = await audit(c.file, c.at ?? -1);
+      const { problems } = await audit(c.file, c.at ?? -1, c.args);
       for (const p of problems) bugs.push({ ...c, ...p });
       continue;
     }
@@ -496,7 +497,7 @@ async function child(spec) {
     const file = path.join(tmp, `case-${c.kind}${path.extname(c.file)}`);
     // The seed itself first: it must be audited completely (otherwise the faults below prove nothing).
     writeFileSync(file, base);
-    const clean = await audit(file, -1);
+    const clean = await audit(file, -1, c.args);
     for (const p of clean.problems) bugs.push({ kind: c.kind, seed: 'none', ...p });
     if (clean.status !== 'ok') bugs.push({ kind: c.kind, seed: 'none', invariant: 'the seed reads', detail: `status ${clean.status}` });
     for (let i = 0; i < c.cases; i++) {
@@ -507,7 +508,7 @@ async function child(spec) {
         : mutate(base, c.hot, seed, c.tar === true);
       writeFileSync(file, bytes);
       process.stderr.write(`case ${c.kind} ${seed}\n`);
-      const { problems } = await audit(file, -1);
+      const { problems } = await audit(file, -1, c.args);
       for (const p of problems) bugs.push({ kind: c.kind, seed, ...p, input: bytes.toString('base64').length < 4 * 1024 * 1024 ? saveInput(spec, c, bytes) : null });
     }
     // Faults: fast-check picks which read of the (unmutated) target fails; it shrinks to the first that breaks.
@@ -517,7 +518,7 @@ async function child(spec) {
       await fc.assert(
         fc.asyncProperty(fc.integer({ min: 0, max: clean.reads - 1 }), async (k) => {
           process.stderr.write(`fault ${c.kind} read #${k}\n`);
-          const { problems } = await audit(file, k);
+          const { problems } = await audit(file, k, c.args);
           if (problems.length) failure = { k, problems };
           return problems.length === 0;
         }),
@@ -574,7 +575,7 @@ function replayJobs(dir) {
   const seeds = faults.length ? buildSeeds(dir, [...new Set(faults.map((f) => f.kind))]) : {};
   return [
     ...files.filter((f) => !f.endsWith('.fault.json')).map((file) => [{ kind: 'replay', file }]),
-    ...faults.map((f) => [{ kind: 'replay', file: seeds[f.kind].file, at: f.at, name: f.name }]),
+    ...faults.map((f) => [{ kind: 'replay', file: seeds[f.kind].file, args: seeds[f.kind].args, at: f.at, name: f.name }]),
   ];
 }
 
