@@ -199,7 +199,7 @@ describe('action.yml as GitHub runs it', () => {
 
   it('a baseline that does not exist yet: the first run writes it, says so and passes; a rebuild then passes against it', () => {
     const base = 'ci/hostleak.baseline.json';
-    const first = run('baseline', { targets: path.join(SAMPLES, 'leaky.raw'), ...HOST, baseline: base }, (w) => mkdirSync(path.join(w, 'ci')));
+    const first = run('baseline', { targets: path.join(SAMPLES, 'leaky.raw'), ...HOST, baseline: base, junit: 'junit.xml' }, (w) => mkdirSync(path.join(w, 'ci')));
     const workspace = path.join(s.dir, 'baseline', 'workspace');
     const written = JSON.parse(readFileSync(path.join(workspace, base), 'utf8'));
     const report = JSON.parse(readFileSync(first.outputs.report!, 'utf8'));
@@ -211,6 +211,10 @@ describe('action.yml as GitHub runs it', () => {
     expect(artifacts.at(-1)!.files).toContain('hostleak.baseline.json');
     expect(first.outputs['exit-code']).toBe('0');
     expect(step(first, 'Gate').conclusion).toBe('success');
+    // The JUnit report mirrors that gate: the findings are listed, none is a failure.
+    const junit = readFileSync(path.join(workspace, 'junit.xml'), 'utf8');
+    expect(junit).not.toContain('<failure');
+    expect(junit).toContain('below --fail-on never: error: /home/bob');
 
     // The next build of the same image (a rebuild: new ids, keys, store hashes) with the committed baseline passes
     // without a word about it; write-baseline refreshes a baseline into another file (the same leaks, another format).

@@ -102,6 +102,8 @@ describe('the GitLab CI template', () => {
     expect(first.stdout).toContain('baseline hostleak.baseline.json did not exist, so this run wrote it');
     expect(first.code).toBe(0);
     expect(readdirSync(path.join(first.dir, 'hostleak-reports'))).toContain('hostleak.baseline.json');
+    // Every finding is accepted on that run: JUnit mirrors the passing gate.
+    expect(readFileSync(first.published('hostleak-reports/junit.xml'), 'utf8')).not.toContain('<failure');
     const next = runJob('baseline', { HOSTLEAK_TARGETS: path.join(SAMPLES, 'leaky-rebuilt.raw'), HOSTLEAK_ARGS: HOST_ARGS, HOSTLEAK_BASELINE: 'hostleak.baseline.json' });
     expect(next.stdout).not.toContain('did not exist');
     expect(next.code).toBe(0);
