@@ -5,17 +5,19 @@
 //   squashfs zstd / xz   mksquashfs (the NixOS installer ISO's store uses zstd; older ones xz)
 //   erofs lz4hc          mkfs.erofs -zlz4hc (systemd-repart / appliance images)
 //   iso9660              xorriso (Rock Ridge + Joliet), the tree stored uncompressed
+//   ext4, xfs            mke2fs -d, mkfs.xfs -p (a protofile of the tree): the read-write roots distributions ship
 // and for each one:
 //   native     `hostleak scan --backend native --format json IMG`, best of N
 //   reference  the format's own tool over the same image: `unsquashfs -lln` (list with attributes), `fsck.erofs`
-//              (walks and decodes everything), `isoinfo -l -R` (xorriso's -find -exec lsdl takes minutes here)
+//              (walks and decodes everything), `isoinfo -l -R` (xorriso's -find -exec lsdl takes minutes here),
+//              `fls -r` (ext4), `xfs_repair -n` (xfs: checks every inode and directory)
 //   guestfs    `hostleak scan --backend guestfs` (one appliance under TCG; skip with HOSTLEAK_BENCH_GUESTFS=0)
 //   node bench/filesystems.mjs [--runs 2]
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { accel, bestOf, cli, GUESTFS, here, opt, run, seconds, summary } from './lib.mjs';
+import { accel, bestOf, cli, GUESTFS, here, opt, repo, run, seconds, summary } from './lib.mjs';
 import { writeLargeTree } from './make-large.mjs';
 
 const RUNS = opt('runs', Number(process.env.HOSTLEAK_BENCH_RUNS ?? 2));
@@ -26,6 +28,13 @@ const FORMATS = [
   { name: 'squashfs (xz)', suffix: 'xz.squashfs', make: (t, o) => ['mksquashfs', [t, o, '-comp', 'xz', '-noappend', '-quiet', '-no-progress']], ref: (o) => ['unsquashfs', ['-lln', o]] },
   { name: 'erofs (lz4hc)', suffix: 'lz4hc.erofs', make: (t, o) => ['mkfs.erofs', ['--quiet', '-zlz4hc', o, t]], ref: (o) => ['fsck.erofs', [o]] },
   { name: 'iso9660 (RR + Joliet)', suffix: 'iso', make: (t, o) => ['xorriso', ['-as', 'mkisofs', '-quiet', '-R', '-J', '-o', o, t]], ref: (o) => ['isoinfo', ['-l', '-R', '-i', o]] },
+  { name: 'ext4', suffix: 'ext4', make: (t, o) => ['mke2fs', ['-q', '-F', '-t', 'ext4', '-N', '200000', '-d', t, o, '2G']], ref: (o) => ['fls', ['-r', o]] },
+  {
+    name: 'xfs (v5)',
+    suffix: 'xfs',
+    make: (t, o) => ['sh', ['-c', 'node "$0" "$1" > "$2.proto" && truncate -s 2G "$2" && mkfs.xfs -q -f -p "$2.proto" "$2" && rm "$2.proto"', path.join(repo, 'images-sample', 'xfs-proto.mjs'), t, o]],
+    ref: (o) => ['xfs_repair', ['-n', '-f', o]],
+  },
 ];
 
 if (!existsSync(cli)) {
