@@ -14,7 +14,9 @@ import path from 'node:path';
 import { assemble, buildRoot } from '../backends/assemble.js';
 import type { FilesystemView, OpenedImage } from '../backends/backend.js';
 import { currentBudget, memoryBudget, TargetBudget } from '../budget.js';
-import { TargetError } from '../errors.js';
+import { oneLine, TargetError } from '../errors.js';
+import { UnreadFiles } from '../engine/runtime/imagefs.js';
+import { redactTokens } from '../engine/kit/secrets.js';
 import { listNativeFilesystems } from '../backends/native/index.js';
 import { detectBuffer } from '../image/detect.js';
 import type { Inventory } from '../inventory.js';
@@ -140,13 +142,18 @@ export interface NestedOptions {
   maxCopyBytes?: number;
 }
 
-/** Heads of files through a root's reader. */
-export function headReader(root: ImageRoot): (paths: string[]) => Promise<Map<string, Buffer | null>> {
+/**
+ * Heads of files through a root's reader. A head that could not be read is recorded in `unread` (when given): such a
+ * file may be an image nobody looked into, so the target cannot be clean.
+ */
+export function headReader(root: ImageRoot, unread?: UnreadFiles): (paths: string[]) => Promise<Map<string, Buffer | null>> {
   return async (paths) => {
     const got = await root.readFiles(paths, NESTED_HEAD);
     return new Map(paths.map((p) => {
       const r = got.get(p);
-      return [p, r && !(r instanceof Error) ? r.data : null];
+      const head = r && !(r instanceof Error) && Buffer.isBuffer(r.data) ? r.data : null;
+      if (!head) unread?.add(p, r ? oneLine(r) : 'the backend returned nothing for it');
+      return [p, head];
     }));
   };
 }
@@ -176,7 +183,10 @@ async function nestedLevel(image: OpenedImage, opts: NestedOptions, level: numbe
   const cleanups: Array<() => void> = [];
   for (const root of image.roots) {
     if (root.ruleTags) continue;
-    const { images: found } = await nestedImages(root.inventory, headReader(root));
+    const unread = new UnreadFiles();
+    const { images: found } = await nestedImages(root.inventory, headReader(root, unread));
+    const failed = unread.problem(redactTokens, root.prefix ? `${root.prefix}:` : '');
+    if (failed) problems.push(`looking for images inside: ${failed}`);
     for (const n of found) {
       budget.check();
       const label = root.prefix ? `${root.prefix}:${n.entry.path}` : n.entry.path;

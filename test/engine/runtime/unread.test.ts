@@ -2,7 +2,7 @@
  * One rule for the whole engine: a file the audit meant to read and could not makes the target `partial`, whichever
  * backend or reader failed. The failure is injected under every reader (each native filesystem reader over a byte
  * source that starts failing once the image is listed, the dir backend with a file gone after listing, a backend
- * that returns an error or nothing) and made for real (an ext2 block pointer outside the filesystem, read natively);
+ * that returns an error or nothing, the search for images inside the image) and made for real (an ext2 block pointer outside the filesystem, read natively);
  * each time the audit's problems name the file. The same image through the kernel is in unread.e2e.test.ts.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,6 +12,7 @@ import { assemble } from '../../../src/backends/assemble.js';
 import type { OpenedImage } from '../../../src/backends/backend.js';
 import { dirBackend } from '../../../src/backends/dir.js';
 import { CheckedSource, listNativeFilesystems, openNativeSource } from '../../../src/backends/native/index.js';
+import { withNestedRoots } from '../../../src/resolve/nested.js';
 import { auditImage } from '../../../src/scan.js';
 import { builtinRules } from '../../../rules/index.js';
 import { hostleak, SAMPLES } from '../../helpers/cli.js';
@@ -72,6 +73,18 @@ describe('a file the audit could not read makes the target partial', () => {
     expect(unread).toContain('/dev/sdb1:/etc/passwd');
     expect(unread).not.toContain(TOKEN);
     expect(unread).toMatch(/could not read 4 files: .* and 1 more$/);
+  });
+
+  it('for the search for images inside an image: a head that cannot be read is named, not skipped', async () => {
+    const root = memoryRoot(withAccounts([{ path: '/var/lib/machines/vm.img', contentBase64: Buffer.alloc(4096, 1).toString('base64') }]));
+    const inner = root.readFiles.bind(root);
+    root.readFiles = async (paths, maxBytes) => {
+      const got = await inner(paths, maxBytes);
+      if (got.has('/var/lib/machines/vm.img')) got.set('/var/lib/machines/vm.img', new Error('decoder failure'));
+      return got;
+    };
+    const { image } = await withNestedRoots(imageOf([root]), { openImage: () => Promise.reject(new Error('not reached')) });
+    expect(image.problems).toEqual(['looking for images inside: could not read 1 file: /var/lib/machines/vm.img (decoder failure)']);
   });
 
   it('is silent when every file was read', async () => {
