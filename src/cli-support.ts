@@ -3,6 +3,7 @@
  * NaN reaches a command), "did you mean" for a mistyped command or flag, and the examples each command's help shows.
  */
 
+import type { Argv } from 'yargs';
 import { suggest } from './words.js';
 
 export { suggest };
@@ -75,3 +76,40 @@ export const EXAMPLES: Record<string, Array<[string, string]>> = {
   explain: [['$0 explain dangling-channel-symlink', "a rule's documentation"]],
   doctor: [['$0 doctor', 'is libguestfs usable here, with KVM or TCG?']],
 };
+
+/** What yargs' "Not enough arguments" means for the command at hand, and what to type instead. */
+export function missingArgumentsMessage(message: string, argv: string[]): string | null {
+  const command = argv.find((a) => !a.startsWith('-')) ?? '';
+  const after = /^Not enough arguments following: ([a-z-]+)$/.exec(message);
+  if (after?.[1] === 'cache') return '--cache takes the folder that holds the cache: hostleak scan --cache DIR TARGET... (--no-cache: off)';
+  if (after) return `--${after[1]} needs a value`;
+  if (!/^Not enough non-option arguments/.test(message)) return null;
+  if (command === 'scan') {
+    // `scan --cache IMG`: the image was taken as the cache folder.
+    const i = argv.findIndex((a) => a === '--cache');
+    const taken = i >= 0 ? argv[i + 1] : undefined;
+    if (i >= 0 && (taken === undefined || taken.startsWith('-'))) {
+      return '--cache takes the folder that holds the cache: hostleak scan --cache DIR TARGET... (--no-cache: off)';
+    }
+    if (taken !== undefined && !taken.startsWith('-')) {
+      return `'${taken}' was taken as the --cache folder, which leaves nothing to audit: hostleak scan --cache DIR TARGET...`;
+    }
+    return 'name what to audit: hostleak scan TARGET... (a disk or filesystem image, an archive, a container image, a nix result or a root-tree folder; see hostleak scan --help)';
+  }
+  const usage: Record<string, string> = {
+    convert: 'REPORT.json --format F',
+    merge: 'REPORT...',
+    ls: 'TARGET [PATH]',
+    cat: 'TARGET PATH',
+    inventory: 'TARGET',
+    diff: 'OLD NEW',
+    explain: 'RULE (hostleak rules lists them)',
+  };
+  return usage[command] ? `missing arguments: hostleak ${command} ${usage[command]}` : null;
+}
+
+/** A command's examples (src/cli-support.ts) in its --help. */
+export function examples(command: string, y: Argv): Argv {
+  for (const [cmd, what] of EXAMPLES[command] ?? []) y.example(cmd, what);
+  return y;
+}

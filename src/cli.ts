@@ -5,7 +5,7 @@
  */
 import { createRequire } from 'node:module';
 import type { Argv } from 'yargs';
-import { EXAMPLES, numberOption, suggest, unknownArgumentsMessage } from './cli-support.js';
+import { examples, missingArgumentsMessage, numberOption, suggest, unknownArgumentsMessage } from './cli-support.js';
 import { ACCEL_CHOICES } from './backends/guestfs.js';
 import { catCommand } from './commands/cat.js';
 import type { Command, Parsed, RunIO, RunResult } from './commands/context.js';
@@ -19,8 +19,8 @@ import { lsCommand } from './commands/ls.js';
 import { mergeCommand } from './commands/merge.js';
 import { rulesCommand } from './commands/rules.js';
 import { scanCommand } from './commands/scan.js';
-import { exitCodeOf, HostleakError, UsageError } from './errors.js';
-import { EXIT_OK, EXIT_USAGE, FAIL_ON_VALUES } from './exit.js';
+import { HostleakError, UsageError } from './errors.js';
+import { EXIT_OK, EXIT_USAGE, exitCodeOf, FAIL_ON_VALUES } from './exit.js';
 import { VERSION } from './paths.js';
 import { FORMATS } from './reporters/index.js';
 import { BACKEND_CHOICES } from './types.js';
@@ -29,12 +29,6 @@ export type { Parsed, RunIO, RunResult };
 
 // yargs' CommonJS build: its help layout wraps at word boundaries (the ESM build's cliui cuts words in two).
 const yargs = createRequire(import.meta.url)('yargs/yargs') as (args?: string[]) => Argv;
-
-/** A command's examples (src/cli-support.ts) in its --help. */
-function examples(command: string, y: Argv): Argv {
-  for (const [cmd, what] of EXAMPLES[command] ?? []) y.example(cmd, what);
-  return y;
-}
 
 /** Options every command that opens images takes. */
 function targetOptions(y: Argv): Argv {
@@ -256,37 +250,6 @@ async function explainParseError(error: Error, argv: string[]): Promise<string> 
     return `--${choice[1]} '${choice[2]}' is not one of ${choices.join(', ')}${s ? `: did you mean ${s}?` : ''}`;
   }
   return error.message;
-}
-
-/** What yargs' "Not enough arguments" means for the command at hand, and what to type instead. */
-function missingArgumentsMessage(message: string, argv: string[]): string | null {
-  const command = argv.find((a) => !a.startsWith('-')) ?? '';
-  const after = /^Not enough arguments following: ([a-z-]+)$/.exec(message);
-  if (after?.[1] === 'cache') return '--cache takes the folder that holds the cache: hostleak scan --cache DIR TARGET... (--no-cache: off)';
-  if (after) return `--${after[1]} needs a value`;
-  if (!/^Not enough non-option arguments/.test(message)) return null;
-  if (command === 'scan') {
-    // `scan --cache IMG`: the image was taken as the cache folder.
-    const i = argv.findIndex((a) => a === '--cache');
-    const taken = i >= 0 ? argv[i + 1] : undefined;
-    if (i >= 0 && (taken === undefined || taken.startsWith('-'))) {
-      return '--cache takes the folder that holds the cache: hostleak scan --cache DIR TARGET... (--no-cache: off)';
-    }
-    if (taken !== undefined && !taken.startsWith('-')) {
-      return `'${taken}' was taken as the --cache folder, which leaves nothing to audit: hostleak scan --cache DIR TARGET...`;
-    }
-    return 'name what to audit: hostleak scan TARGET... (a disk or filesystem image, an archive, a container image, a nix result or a root-tree folder; see hostleak scan --help)';
-  }
-  const usage: Record<string, string> = {
-    convert: 'REPORT.json --format F',
-    merge: 'REPORT...',
-    ls: 'TARGET [PATH]',
-    cat: 'TARGET PATH',
-    inventory: 'TARGET',
-    diff: 'OLD NEW',
-    explain: 'RULE (hostleak rules lists them)',
-  };
-  return usage[command] ? `missing arguments: hostleak ${command} ${usage[command]}` : null;
 }
 
 const COMMANDS: Record<string, Command> = {

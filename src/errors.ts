@@ -5,10 +5,9 @@
  * - `target`: this target cannot be audited (unreadable, corrupt, unsupported, refused, timed out): exit 3, one line,
  *   the other targets are still audited.
  * Anything else is an internal error (a bug): exit 3 too, so a failed run is never taken for a clean one.
- * `exitCodeOf` is the only mapping from an error to an exit code. A new error class extends UsageError or TargetError
+ * `exitCodeOf` (src/exit.ts, with the exit codes) is the only mapping from an error to an exit code. A new error class extends UsageError or TargetError
  * (or one of their subclasses) and needs no list updated anywhere.
  */
-import { EXIT_INCOMPLETE, EXIT_USAGE } from './exit.js';
 
 export type ErrorKind = 'usage' | 'target';
 
@@ -58,6 +57,16 @@ export class TargetError extends HostleakError {
   readonly kind = 'target';
 }
 
+/** The image (or a part of it) is malformed; the message is a one-line reason. */
+export class CorruptImageError extends TargetError {
+  override name = 'CorruptImageError';
+}
+
+/** The image uses something the native reader deliberately does not handle (backing file, encryption...). */
+export class UnsupportedImageError extends TargetError {
+  override name = 'UnsupportedImageError';
+}
+
 /**
  * The target ran past one of its budgets (entries listed, directory bytes read, time): the audit of this target
  * stops with the reason, whatever layer noticed it; nothing catches it as damage to one directory or file.
@@ -75,10 +84,6 @@ export function isUsageError(err: unknown): err is UsageError {
   return err instanceof HostleakError && err.kind === 'usage';
 }
 
-/** The exit code an error means: 2 for usage errors, 3 for everything else (a target or an internal error). */
-export function exitCodeOf(err: unknown): number {
-  return isUsageError(err) ? EXIT_USAGE : EXIT_INCOMPLETE;
-}
 
 /** The first line of an error's message, for one-line output. */
 export function oneLine(err: unknown): string {

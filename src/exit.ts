@@ -1,11 +1,17 @@
 /** Exit codes: the contract CI depends on. Only src/cli.ts turns a report into one. */
 import type { Report, Severity, TargetResult } from './types.js';
 import { SEVERITY_RANK } from './types.js';
+import { isUsageError } from './errors.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FINDINGS = 1;
 export const EXIT_USAGE = 2;
 export const EXIT_INCOMPLETE = 3;
+
+/** The exit code an error means: 2 for usage errors, 3 for everything else (a target or an internal error). */
+export function exitCodeOf(err: unknown): number {
+  return isUsageError(err) ? EXIT_USAGE : EXIT_INCOMPLETE;
+}
 
 export type FailOn = Severity | 'never';
 export const FAIL_ON_VALUES: readonly FailOn[] = ['error', 'warning', 'info', 'never'];

@@ -6,7 +6,25 @@
  */
 import picomatch from 'picomatch';
 import { currentBudget } from './budget.js';
-import type { Entry, EntryType } from './types.js';
+
+export type EntryType = 'file' | 'dir' | 'symlink' | 'chardev' | 'blockdev' | 'fifo' | 'socket' | 'unknown';
+
+/** One entry of an image, as a backend listed it. `path` is absolute inside the assembled image. */
+export interface Entry {
+  path: string;
+  type: EntryType;
+  /** Permission bits including setuid/setgid/sticky (mode & 0o7777). */
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  /** Seconds since the epoch. */
+  mtime: number;
+  /** Symlink target exactly as stored (never interpreted on the host). */
+  target?: string;
+  /** Device of the filesystem the entry lives on (`/dev/sda2`, or `dir` for the dir backend). */
+  fs: string;
+}
 
 /** Linux gives up after 40 symlink follows (ELOOP); so do we. */
 export const MAX_SYMLINK_FOLLOWS = 40;

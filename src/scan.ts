@@ -1,4 +1,4 @@
-/** Audit targets: open each with a backend, run the rules over every root, and collect one result per target. */
+/** Audit one target: open it with a backend, run the rules over every root, and make its result (store/ drives many). */
 import type { Backend, OpenedImage } from './backends/backend.js';
 import { resolveBackend } from './resolve/index.js';
 import { NESTED_RULE, withNestedRoots } from './resolve/nested.js';
@@ -9,17 +9,12 @@ import { createBudget } from './image/budget.js';
 import { createDeadline, raceDeadline, type Deadline } from './image/deadline.js';
 import { createNativeBackend, nativeRefusalOf, openNativePrepared } from './backends/native-backend.js';
 import { withPreparedImage } from './image/prepare.js';
-import { markOpaqueRead, withReadLog } from './image/readlog.js';
+import { markOpaqueRead } from './image/readlog.js';
 import { describeReadFailures, withReadFailures } from './image/read-failures.js';
 import { runRules, sortFindings, type EnabledRule } from './engine/runtime/runner.js';
-import { redactResult } from './engine/runtime/redact-result.js';
 import { describePackageDb } from './engine/kit/packages.js';
 import { oneLine, TargetError } from './errors.js';
-import { TOOL } from './paths.js';
-import type { BackendChoice, Finding, HostIdentity, Report, TargetResult } from './types.js';
-import type { ResultCache } from './store/cache.js';
-import { mapPool, type Semaphore } from './store/pool.js';
-import { NO_PROGRESS, type Progress } from './store/progress.js';
+import type { BackendChoice, Finding, HostIdentity, TargetResult } from './types.js';
 
 export interface BackendOptions {
   /** Let a qcow2/vmdk/vhd image read the host file it names; every image backend prepares images with it. */
@@ -113,8 +108,14 @@ export async function auditImage(
   return sortFindings(findings);
 }
 
+/** What a store audit shares among its targets that one target needs: the cap on concurrent appliances. */
+export interface TargetSlots {
+  /** Caps concurrent guestfs appliances (memory); `acquire` resolves with the release function. */
+  appliances?: { acquire(): Promise<() => void> };
+}
+
 /** One target: audited, then `partial` if any read of its bytes failed (src/image/read-failures.ts), never `ok`. */
-export async function scanTarget(target: string, opts: ScanOptions & Pick<StoreOptions, 'appliances'>): Promise<TargetResult> {
+export async function scanTarget(target: string, opts: ScanOptions & TargetSlots): Promise<TargetResult> {
   const failures: string[] = [];
   const result = await withReadFailures(failures, () => auditTarget(target, opts));
   if (failures.length > 0 && result.status !== 'failed') {
@@ -125,7 +126,7 @@ export async function scanTarget(target: string, opts: ScanOptions & Pick<StoreO
   return result;
 }
 
-async function auditTarget(target: string, opts: ScanOptions & Pick<StoreOptions, 'appliances'>): Promise<TargetResult> {
+async function auditTarget(target: string, opts: ScanOptions & TargetSlots): Promise<TargetResult> {
   const started = Date.now();
   const result: TargetResult = {
     target,
@@ -215,65 +216,4 @@ async function auditTarget(target: string, opts: ScanOptions & Pick<StoreOptions
     }
   });
   return result;
-}
-
-export interface StoreOptions {
-  /** How many targets are audited at once. */
-  jobs?: number;
-  /** Caps concurrent guestfs appliances (memory), below `jobs`. */
-  appliances?: Semaphore;
-  cache?: ResultCache | null;
-  progress?: Progress;
-  /**
-   * Called as each target finishes (in completion order), with its place in the report's targets, e.g. to stream
-   * jsonl, or json in report order.
-   */
-  onResult?: (r: TargetResult, index: number) => void | Promise<void>;
-  /** Keep every result in the returned report (false for streamed formats: memory stays flat). */
-  retain?: boolean;
-}
-
-/** One target, through the cache when there is one. */
-async function scanCached(target: string, opts: ScanOptions & StoreOptions): Promise<TargetResult> {
-  if (!opts.cache) return scanTarget(target, opts);
-  let lookup;
-  try {
-    lookup = await opts.cache.lookup(target);
-  } catch (err) {
-    // The file vanished or became unreadable between stat and digest: audit it uncached (the audit says why).
-    opts.verbose?.(`${target}: cache lookup failed: ${oneLine(err)}`);
-    return scanTarget(target, opts);
-  }
-  if (lookup.hit) {
-    opts.verbose?.(`${target}: cached result (matched by ${lookup.via})`);
-    // Marked, next to the old audit's time and duration, so no one reads them as this run's.
-    const { filesystems, findings, ...head } = lookup.hit;
-    return { ...head, cached: true, filesystems, findings };
-  }
-  // Under the target's read log: the audit records what it reads of the image, which becomes its identity.
-  const log = lookup.log;
-  const result = log ? await withReadLog(log, () => scanTarget(target, opts)) : await scanTarget(target, opts);
-  const why = await opts.cache.store(target, lookup, result).catch((err: unknown) => `cache write failed: ${oneLine(err)}`);
-  if (why) opts.verbose?.(`${target}: ${why}`);
-  return result;
-}
-
-/**
- * Audit targets as they are: the store use case (src/store/index.ts) has already expanded directories and folders of
- * build products into the targets of the report, in its order.
- */
-export async function scan(targets: string[], opts: ScanOptions & StoreOptions): Promise<Report> {
-  const retain = opts.retain ?? true;
-  const progress = opts.progress ?? NO_PROGRESS;
-  const results = await mapPool(targets, opts.jobs ?? 1, async (t, i) => {
-    progress.start(t);
-    // The one place results are redacted (src/engine/runtime/redact-result.ts): before the stream, the gate and
-    // every reporter see them.
-    const r = redactResult(await scanCached(t, opts));
-    progress.done(t, r.status);
-    await opts.onResult?.(r, i);
-    return retain ? r : { ...r, findings: [], filesystems: [] };
-  });
-  progress.finish();
-  return { version: 1, tool: { ...TOOL }, targets: results };
 }

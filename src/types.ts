@@ -10,24 +10,7 @@ export const SEVERITIES: readonly Severity[] = ['error', 'warning', 'info'];
 /** Higher is more severe. */
 export const SEVERITY_RANK: Record<Severity, number> = { error: 3, warning: 2, info: 1 };
 
-export type EntryType = 'file' | 'dir' | 'symlink' | 'chardev' | 'blockdev' | 'fifo' | 'socket' | 'unknown';
-
-/** One entry of an image, as a backend listed it. `path` is absolute inside the assembled image. */
-export interface Entry {
-  path: string;
-  type: EntryType;
-  /** Permission bits including setuid/setgid/sticky (mode & 0o7777). */
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  /** Seconds since the epoch. */
-  mtime: number;
-  /** Symlink target exactly as stored (never interpreted on the host). */
-  target?: string;
-  /** Device of the filesystem the entry lives on (`/dev/sda2`, or `dir` for the dir backend). */
-  fs: string;
-}
+export type { Entry, EntryType } from './inventory.js';
 
 export interface FilesystemInfo {
   device: string;

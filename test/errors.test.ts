@@ -2,7 +2,6 @@ import {
   BaselineError,
   ConfigError,
   DuplicateRuleError,
-  exitCodeOf,
   oneLine,
   ReportFileError,
   RequestError,
@@ -10,7 +9,7 @@ import {
   TargetError,
   UsageError,
 } from '../src/errors.js';
-import { EXIT_INCOMPLETE, EXIT_USAGE } from '../src/exit.js';
+import { EXIT_INCOMPLETE, EXIT_USAGE, exitCodeOf } from '../src/exit.js';
 import { CorruptImageError, UnsupportedImageError } from '../src/backends/native/source.js';
 
 describe('the error model', () => {

@@ -5,7 +5,6 @@
  */
 import { withPreparedImage, type PreparedImage } from '../image/prepare.js';
 import { assemble } from './assemble.js';
-import { nixosIsoLayout } from '../resolve/nested.js';
 import { oneLine, TargetError } from '../errors.js';
 import { currentReadLog } from '../image/readlog.js';
 import type { Backend, OpenedImage, OpenOptions } from './backend.js';
@@ -19,6 +18,7 @@ import {
   WalkBudget,
   type ByteSource,
 } from './native/index.js';
+import { nixosIsoLayout } from './native/nixos-iso.js';
 
 export interface NativeBackendOptions {
   allowBackingFile?: boolean;
@@ -60,7 +60,7 @@ export async function openNativePrepared(prepared: PreparedImage, opts: OpenOpti
       `phase list: ${tAssemble - started} ms (native: ${views.length} filesystem(s), ${views.reduce((n, v) => n + v.inventory.size, 0)} entries)`,
     );
     // The NixOS installer ISO boots with /nix-store.squashfs at /nix/store: audit it that way.
-    const iso = await nixosIsoLayout(views).catch((err: unknown) => {
+    const iso = await nixosIsoLayout(views, budget).catch((err: unknown) => {
       problems.push(`/nix-store.squashfs: ${(err as Error).message.split('\n')[0]}`);
       return null;
     });

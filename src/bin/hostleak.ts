@@ -9,7 +9,7 @@
 // First: it tunes the heap before anything else allocates.
 import './heap.js';
 import { run } from '../cli.js';
-import { exitCodeOf } from '../errors.js';
+import { exitCodeOf } from '../exit.js';
 import { visibleText } from '../escape.js';
 
 let stdoutClosed = false;

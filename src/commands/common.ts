@@ -1,7 +1,7 @@
 /** Pieces the inspection commands (ls, cat, inventory, diff) share. */
 import type { ImageRoot, OpenedImage } from '../backends/backend.js';
-import { exitCodeOf, oneLine, RequestError, TargetError } from '../errors.js';
-import { EXIT_USAGE } from '../exit.js';
+import { oneLine, RequestError, TargetError } from '../errors.js';
+import { EXIT_USAGE, exitCodeOf } from '../exit.js';
 import type { Gate } from '../engine/gate/index.js';
 import { backendChoice, backendOptions, type CommandContext, type RunResult } from './context.js';
 import { splitFindingPath } from '../finding-path.js';

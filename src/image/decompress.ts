@@ -15,7 +15,7 @@ import path from 'node:path';
 import { pipeline, Readable, Transform } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { Decompress as ZstdStream } from 'fzstd';
-import { xzStream } from '../backends/native/compress.js';
+import { xzStream } from './codecs.js';
 import { currentBudget, mib } from '../budget.js';
 import { oneLine, TargetError } from '../errors.js';
 import { registerCleanup } from './cleanup.js';

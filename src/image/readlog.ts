@@ -38,6 +38,11 @@ export interface ExtentIdentity {
 
 /** Bytes of each range digest kept as an early-exit hint. */
 export const HINT_BYTES = 8;
+/**
+ * Largest single read of an image ever issued (the native readers refuse bigger ones as corrupt metadata), so the
+ * largest read a log can hold.
+ */
+export const MAX_READ = 256 * 1024 * 1024;
 
 /** Full sha256 of a file, streamed. */
 export async function fileDigest(file: string): Promise<string> {

@@ -1,8 +1,7 @@
 /**
  * Filesystems inside filesystems.
  *
- * - The NixOS installer ISO is assembled as it boots: its iso9660 root plus `/nix-store.squashfs` mounted at
- *   `/nix/store` (stage 1 mounts it there), so store findings read `/nix/store/...`.
+ * - The NixOS installer ISO is assembled as it boots by the native backend (src/backends/native/nixos-iso.ts).
  * - Any other file of an image that is itself a disk or filesystem image is found by its magic bytes
  *   (nestedImages: image-like names of any size, and every big file outside /nix/store) and audited as its own
  *   root, named `<path of the file>:/...`: mapped in place when the backend can map files (native), else copied out
@@ -11,8 +10,8 @@
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { assemble, buildRoot } from '../backends/assemble.js';
-import type { FilesystemView, OpenedImage } from '../backends/backend.js';
+import { assemble } from '../backends/assemble.js';
+import type { OpenedImage } from '../backends/backend.js';
 import { currentBudget, memoryBudget, TargetBudget } from '../budget.js';
 import { oneLine, TargetError } from '../errors.js';
 import { UnreadFiles } from '../engine/runtime/imagefs.js';
@@ -20,7 +19,7 @@ import { redactTokens } from '../engine/kit/secrets.js';
 import { listNativeFilesystems } from '../backends/native/index.js';
 import { detectBuffer } from '../image/detect.js';
 import type { Inventory } from '../inventory.js';
-import type { Entry, FilesystemInfo, ImageRoot, RandomAccess } from '../types.js';
+import type { Entry, ImageRoot, RandomAccess } from '../types.js';
 import { tempDir } from '../image/tmp.js';
 import { combineImages } from './opened.js';
 
@@ -96,40 +95,6 @@ export async function nestedImages(
     }
   }
   return { images: out, unchecked };
-}
-
-/** A view under another name (a filesystem read from a file: `<outer device>:<path>`). */
-function renamed(v: FilesystemView, device: string): FilesystemView {
-  return { ...v, device };
-}
-
-/**
- * The NixOS installer ISO: an iso9660 filesystem holding /nix-store.squashfs. Returns the root as it boots (the
- * squashfs at /nix/store) and the remaining views, or null when the image is not laid out that way.
- */
-export async function nixosIsoLayout(
-  views: FilesystemView[],
-): Promise<{ root: ImageRoot; filesystems: FilesystemInfo[]; rest: FilesystemView[]; problems: string[] } | null> {
-  const iso = views.find((v) => v.type === 'iso9660' && v.inventory.get('/nix-store.squashfs')?.type === 'file' && v.openFile);
-  if (!iso) return null;
-  const src = iso.openFile!('/nix-store.squashfs');
-  const inner = await listNativeFilesystems(src);
-  const store = inner.views[0];
-  if (!store) throw new TargetError(`${iso.device}:/nix-store.squashfs: no filesystem in it`);
-  const device = `${iso.device}:/nix-store.squashfs`;
-  const root = buildRoot(null, [
-    { mountpoint: '/', view: iso },
-    { mountpoint: '/nix/store', view: renamed(store, device) },
-  ]);
-  return {
-    root,
-    filesystems: [
-      { device: iso.device, type: iso.type, label: iso.label, mountpoint: '/' },
-      { device, type: store.type, label: store.label, mountpoint: '/nix/store' },
-    ],
-    rest: views.filter((v) => v !== iso),
-    problems: inner.problems.map((p) => `${device}: ${p}`),
-  };
 }
 
 export interface NestedOptions {

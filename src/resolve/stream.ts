@@ -10,7 +10,7 @@ import { onPath, ownDecoder } from '../image/decompress.js';
 import { registerCleanup } from '../image/cleanup.js';
 import { COMPRESSION_MAGIC, readAt, type Compression } from '../image/detect.js';
 import { markOpaqueRead } from '../image/readlog.js';
-import { decompressHead } from '../backends/native/compress.js';
+import { decompressHead } from '../image/codecs.js';
 
 export const TOOLS: Record<Compression, string> = { gzip: 'gzip', xz: 'xz', zstd: 'zstd', bzip2: 'bzip2' };
 

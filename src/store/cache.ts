@@ -52,8 +52,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
 import type { TargetResult } from '../types.js';
-import { MAX_READ } from '../backends/native/source.js';
-import { extentsDigest, fileDigest, HINT_BYTES, ReadLog } from '../image/readlog.js';
+import { extentsDigest, fileDigest, HINT_BYTES, MAX_READ, ReadLog } from '../image/readlog.js';
 
 const FORMAT = 4;
 

@@ -8,12 +8,13 @@ import { statSync } from 'node:fs';
 import { UsageError } from '../errors.js';
 import { VERSION } from '../paths.js';
 import { expandProducts, isAuditableFile, isContainerFolder } from '../resolve/index.js';
-import { scan, targetTimeoutS, type ScanOptions } from '../scan.js';
+import { targetTimeoutS, type ScanOptions } from '../scan.js';
 import type { Report, RunInfo, TargetResult } from '../types.js';
 import { FINGERPRINT_VERSION } from '../fingerprint.js';
 import { configHash, loadCacheKey, ResultCache } from './cache.js';
 import { defaultJobs, Semaphore } from './pool.js';
 import { logProgress, terminalProgress } from './progress.js';
+import { auditTargets } from './run.js';
 import { inShard, type Shard } from './shard.js';
 import { expandTargets } from './targets.js';
 
@@ -100,7 +101,7 @@ export async function auditStore(req: StoreRequest): Promise<Report | null> {
   const run: RunInfo = { startedAt };
   if (shard) run.shard = { index: shard.index, count: shard.count, store: req.targets, configHash: ruleSetHash(req) };
   await req.onStart?.(run);
-  const report = await scan(targets, {
+  const report = await auditTargets(targets, {
     ...req,
     jobs,
     appliances: new Semaphore(Math.min(jobs, jobsDefault.appliances)),

@@ -5,7 +5,7 @@ import { parseReportText } from '../../src/commands/report-file.js';
 import { configHash, loadCacheKey, ResultCache } from '../../src/store/cache.js';
 import { extentsDigest, HINT_BYTES, ReadLog } from '../../src/image/readlog.js';
 import { defaultJobs, mapPool, Semaphore } from '../../src/store/pool.js';
-import { scan } from '../../src/scan.js';
+import { auditTargets } from '../../src/store/run.js';
 import { terminalProgress } from '../../src/store/progress.js';
 import { inShard, parseShard, shardOf } from '../../src/store/shard.js';
 import type { TargetResult } from '../../src/types.js';
@@ -80,7 +80,7 @@ describe('scan through a cache', () => {
       writeFileSync(path.join(dir, 'etc-hostname'), 'x');
       const logs: string[] = [];
       const broken = { lookup: async () => Promise.reject(new Error('EACCES: permission denied')) } as unknown as ResultCache;
-      const report = await scan([dir], {
+      const report = await auditTargets([dir], {
         backend: 'dir',
         rules: [],
         host: { user: 'u', home: '/home/u', name: 'h' },

@@ -8,7 +8,7 @@
  * on their nid), name offsets are validated per block, and the walk keeps its own stack.
  */
 import type { FileContent } from '../backend.js';
-import { decompressSync } from './compress.js';
+import { decompressSync } from '../../image/codecs.js';
 import { LIMITS, typeOfMode } from './fs.js';
 import type { DirSink, FsReader, Node } from './walk.js';
 import { CorruptImageError, ExtentSource, UnsupportedImageError, type ByteSource, type FileExtent } from './source.js';

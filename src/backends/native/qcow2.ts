@@ -5,7 +5,7 @@
  * external data files are refused with a reason: the native reader never opens another file.
  */
 import { inflateRawSync, constants as zc } from 'node:zlib';
-import { decompressSync } from './compress.js';
+import { decompressSync } from '../../image/codecs.js';
 import { CorruptImageError, UnsupportedImageError, checkRange, type ByteSource } from './source.js';
 
 const MAGIC = 0x514649fb;

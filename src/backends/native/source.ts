@@ -4,19 +4,11 @@
  * past the image.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { TargetError } from '../../errors.js';
+import { CorruptImageError, TargetError, UnsupportedImageError } from '../../errors.js';
 import { recordReadFailure } from '../../image/read-failures.js';
-import { readLogFor, type ReadLog } from '../../image/readlog.js';
+import { MAX_READ, readLogFor, type ReadLog } from '../../image/readlog.js';
 
-/** The image (or a part of it) is malformed; the message is a one-line reason. */
-export class CorruptImageError extends TargetError {
-  override name = 'CorruptImageError';
-}
-
-/** The image uses something the native reader deliberately does not handle (backing file, encryption...). */
-export class UnsupportedImageError extends TargetError {
-  override name = 'UnsupportedImageError';
-}
+export { CorruptImageError, UnsupportedImageError };
 
 export interface ByteSource {
   /** Size in bytes. */
@@ -30,8 +22,6 @@ export interface ByteSource {
   close?(): void;
 }
 
-/** Largest single read we ever issue; bigger requests are a sign of corrupt metadata. */
-export const MAX_READ = 256 * 1024 * 1024;
 
 export function checkRange(src: { size: number }, offset: number, length: number, what = 'read'): void {
   if (

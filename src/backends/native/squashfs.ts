@@ -9,7 +9,7 @@
  */
 import type { EntryType } from '../../types.js';
 import type { FileContent } from '../backend.js';
-import { decompressAsync, decompressSync, isSyncCodec, type Codec } from './compress.js';
+import { decompressAsync, decompressSync, isSyncCodec, type Codec } from '../../image/codecs.js';
 import { LIMITS } from './fs.js';
 import type { DirSink, FsReader, Node } from './walk.js';
 import { CorruptImageError, UnsupportedImageError, type ByteSource } from './source.js';

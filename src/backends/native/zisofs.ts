@@ -12,7 +12,7 @@
  * Version 1 and version 2 "PZ" blocks are zlib streams (what libisofs, xorriso and libarchive write); the other
  * zisofs2 algorithms (XZ, L4, ZD, B2) are refused by name when the file is read, so the target is `partial`.
  */
-import { decompressSync } from './compress.js';
+import { decompressSync } from '../../image/codecs.js';
 import { MappedSource } from './mapped.js';
 import { CorruptImageError, UnsupportedImageError, type ByteSource } from './source.js';
 

@@ -2,7 +2,7 @@
 import type { Inventory } from '../../inventory.js';
 import { joinPath } from '../../inventory.js';
 import type { Entry } from '../../types.js';
-import type { Accounts, User } from '../runtime/accounts.js';
+import type { Accounts, User } from './image.js';
 
 /** Where interactive homes live on Linux, macOS and image-based distributions. */
 export const HOME_ROOTS = ['/home', '/Users', '/var/home'] as const;

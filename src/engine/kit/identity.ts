@@ -6,7 +6,7 @@
 import type { Inventory } from '../../inventory.js';
 import { normalizePath } from '../../inventory.js';
 import type { HostIdentity } from '../../types.js';
-import type { Accounts } from '../runtime/accounts.js';
+import type { Accounts } from './image.js';
 import { accountsOwningHome } from './homes.js';
 
 export const GENERIC_USERS = new Set([

@@ -20,5 +20,5 @@ export * from './location.js';
 export { secretKey, secretsKey } from '../../fingerprint.js';
 export { baseName, describeFailure, joinPath, normalizePath, parentOf, type Inventory, type ResolveResult } from '../../inventory.js';
 export type { Entry, EntryType, HostIdentity, Severity } from '../../types.js';
-export type { Accounts } from '../runtime/accounts.js';
+export type { Accounts } from './image.js';
 export * from './entries.js';

@@ -19,50 +19,14 @@
 import { createHash } from 'node:crypto';
 import type { Inventory } from '../../inventory.js';
 import { baseName, joinPath, normalizePath, parentOf } from '../../inventory.js';
-import type { ImageFs } from './rule.js';
-import { DEFAULT_TEXT_MAX_BYTES, isStorePath } from './text.js';
-
-export type Manager = 'dpkg' | 'apk' | 'rpm' | 'nix';
+import { DEFAULT_TEXT_MAX_BYTES, isStorePath, type ImageFs, type Manager, type PackageDb, type Provenance } from './image.js';
+export type { Manager, PackageDb, Provenance } from './image.js';
 
 interface Owned {
   pkg: string;
   manager: Manager;
   /** Hex digest (md5 for dpkg, sha1 for apk), when the database records one. */
   sum?: string;
-}
-
-export type Provenance =
-  /** A package installed it and it still is what the package installed (checksum verified, or a link/folder). */
-  | { kind: 'shipped'; pkg: string; manager: Manager; verified: boolean }
-  /** A package installed it, but its checksum no longer matches: changed after install. */
-  | { kind: 'changed'; pkg: string; manager: Manager }
-  /** A package installed it with a checksum that could not be checked (too large to read). */
-  | { kind: 'unverified'; pkg: string; manager: Manager }
-  /** The image has a package database we read, and no package lists this path. */
-  | { kind: 'unowned' }
-  /** Under /nix/store: build output. */
-  | { kind: 'store' }
-  /** No package database we can read covers this path. */
-  | { kind: 'unknown' };
-
-export interface PackageDb {
-  /** Package managers whose database the image has (read or not). */
-  managers: Manager[];
-  /** Databases we could read (ownership is known only for these). */
-  read: Manager[];
-  /** Packages and paths read, for verbose output and the accuracy bench. */
-  packages: number;
-  paths: number;
-  /** Why ownership is unknown, if it is (e.g. an rpm database we do not read). */
-  notes: string[];
-  owner(path: string): { pkg: string; manager: Manager } | undefined;
-  /**
-   * A package installed this path and the database records its checksum, and no diversion moved that file away
-   * (what `--trust-packages` trusts).
-   */
-  checksummed(path: string): boolean;
-  /** Where the file came from; pass the contents when you have them all (saves a read). */
-  provenance(path: string, data?: Buffer): Promise<Provenance>;
 }
 
 const MAX_DB_FILE = 32 * 1024 * 1024;

@@ -1,38 +1,11 @@
 /** The rule contract: metadata plus one async function that queries the image and reports findings. */
-import type { Inventory, ResolveResult } from '../../inventory.js';
-import type { Entry, HostIdentity, RuleMeta, RuleOptionSpec, Severity } from '../../types.js';
-import type { PackageDb } from './packages.js';
+import type { Inventory } from '../../inventory.js';
+import type { HostIdentity, RuleMeta, RuleOptionSpec, Severity } from '../../types.js';
 import { CONTENT_PASS_OPTIONS, type ScanStats, type Visitor } from './text.js';
 
 export type { RuleMeta };
-import type { Accounts } from '../runtime/accounts.js';
-
-export interface ReadOptions {
-  /** Read at most this many bytes (default: the engine's limit, 1 MiB). */
-  maxBytes?: number;
-  /** Keep the contents in the per-audit cache (default true). Bulk scans pass false so memory stays bounded. */
-  cache?: boolean;
-}
-
-export interface ReadResult {
-  /** Canonical path the read was resolved to inside the image. */
-  path: string;
-  data: Buffer;
-  size: number;
-  truncated: boolean;
-}
-
-/** The read-only view of the image that rules see. Never touches the host. */
-export interface ImageFs {
-  /** The entry at exactly this path (no symlink following). */
-  lstat(path: string): Entry | undefined;
-  /** chroot-like resolution inside the image. */
-  resolve(path: string, opts?: { followFinal?: boolean }): ResolveResult;
-  /** A regular file's contents, following symlinks inside the image; null when it does not resolve to a file. */
-  readFile(path: string, opts?: ReadOptions): Promise<ReadResult | null>;
-  /** readFile as UTF-8 text, or null. */
-  readText(path: string, opts?: ReadOptions): Promise<string | null>;
-}
+import type { Accounts, ImageFs, PackageDb } from './image.js';
+export type { ImageFs, ReadOptions, ReadResult } from './image.js';
 
 export interface ReportInput {
   path: string;

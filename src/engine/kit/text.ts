@@ -12,14 +12,9 @@
 import type { Inventory } from '../../inventory.js';
 import type { Entry, RuleOptionSpec } from '../../types.js';
 import { isRuntimePath } from './homes.js';
-import type { PackageDb } from './packages.js';
-import type { ImageFs } from './rule.js';
+import { DEFAULT_TEXT_MAX_BYTES, isStorePath, type ImageFs, type PackageDb } from './image.js';
+export { DEFAULT_TEXT_MAX_BYTES, isStorePath } from './image.js';
 
-/**
- * Bytes of each file the content scan reads. A larger file is scanned in its first DEFAULT_TEXT_MAX_BYTES (a token
- * on line 1 of a 2 MiB .env is found) and named at info by content-partly-scanned, never skipped without a word.
- */
-export const DEFAULT_TEXT_MAX_BYTES = 1024 * 1024;
 /** Bytes looked at to decide whether a file is binary. */
 const SNIFF_BYTES = 8192;
 /** One chunk of the shared pass: at most this many files and bytes in flight. */
@@ -95,9 +90,6 @@ export function trustedByPackages(db: PackageDb, path: string): boolean {
   return !(path === '/etc' || path.startsWith('/etc/')) && db.checksummed(path);
 }
 
-export function isStorePath(p: string): boolean {
-  return p === '/nix/store' || p.startsWith('/nix/store/');
-}
 
 /** True when the first bytes hold a NUL: the conventional "this is binary" test (git, grep). */
 export function isBinary(data: Buffer): boolean {

@@ -1,34 +1,7 @@
 /** The image's own accounts, parsed once from its /etc/passwd and /etc/group (symlinks followed inside the image). */
 import { normalizePath } from '../../inventory.js';
-import type { ImageFs } from '../kit/rule.js';
-
-export interface User {
-  name: string;
-  uid: number;
-  gid: number;
-  home: string;
-  shell: string;
-}
-
-export interface Group {
-  name: string;
-  gid: number;
-  members: string[];
-}
-
-export interface Accounts {
-  /** False when the image has no readable passwd: account-based rules then say they could not judge. */
-  known: boolean;
-  /** Why accounts are unknown (for the message of rules that could not run). */
-  reason: string | null;
-  users: User[];
-  groups: Group[];
-  userByName(name: string): User | undefined;
-  userByUid(uid: number): User | undefined;
-  groupByGid(gid: number): Group | undefined;
-  /** Accounts whose home directory is exactly this path. */
-  usersWithHome(path: string): User[];
-}
+import type { Accounts, Group, ImageFs, User } from '../kit/image.js';
+export type { Accounts, Group, User } from '../kit/image.js';
 
 const MAX_ACCOUNT_FILE = 4 * 1024 * 1024;
 

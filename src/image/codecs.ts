@@ -1,6 +1,6 @@
 /**
- * Block decompressors for the compressed native filesystems (squashfs, erofs). Each decodes one independently
- * compressed block whose decompressed size is known or bounded, and fails with a CorruptImageError (never more
+ * Block decompressors for the compressed native filesystems (squashfs, erofs, zisofs, qcow2 clusters) and the xz
+ * stream of image decompression: a leaf under both. Each block decoder decodes one independently compressed block whose decompressed size is known or bounded, and fails with a CorruptImageError (never more
  * output than asked for, never a stack trace) on damaged input.
  *
  * Decoders (chosen for the native readers; see the commit that added them):
@@ -14,8 +14,8 @@
 import { createRequire } from 'node:module';
 import { createGunzip, inflateSync } from 'node:zlib';
 import { decompress as zstdDecompress } from 'fzstd';
-import { lz4js } from '../../lazy.js';
-import { CorruptImageError, UnsupportedImageError } from './source.js';
+import { lz4js } from '../lazy.js';
+import { CorruptImageError, UnsupportedImageError } from '../errors.js';
 
 export type Codec = 'gzip' | 'xz' | 'zstd' | 'lz4';
 
