@@ -41,7 +41,8 @@ function mkiso(name: string, flags: string[], src = tree, tool: 'xorriso' | 'gen
   const img = path.join(tmp, `${name}.iso`);
   const args = [...flags, '-V', name.toUpperCase(), '-o', img, src];
   if (tool === 'xorriso') execFileSync('xorriso', ['-as', 'mkisofs', '-quiet', ...args], { stdio: 'ignore' });
-  else execFileSync('genisoimage', ['-quiet', ...args], { stdio: 'ignore' });
+  // The tree's names are UTF-8 whatever the locale (genisoimage would take them in the locale's charset).
+  else execFileSync('genisoimage', ['-quiet', '-input-charset', 'utf-8', ...args], { stdio: 'ignore' });
   return img;
 }
 
