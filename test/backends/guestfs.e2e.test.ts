@@ -92,6 +92,8 @@ d('guestfs backend on the sample disk images', () => {
       expect(t.filesystems).toEqual([
         { device: '/dev/sda1', type: 'vfat', label: 'ESP', mountpoint: '/boot' },
         { device: '/dev/sda2', type: 'ext4', label: 'nixos', mountpoint: '/' },
+        // The sample's nested scratch image is audited by default and named as a filesystem of its own.
+        { device: '/var/lib/machines/builder-scratch.raw:/dev/sda', type: 'squashfs', label: null, mountpoint: null },
       ]);
     }
     expect(report.targets[3]).toMatchObject({ status: 'ok', findings: [] });
