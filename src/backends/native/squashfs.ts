@@ -20,11 +20,59 @@ const META_SIZE = 8192;
 const NO_FRAGMENT = 0xffffffff;
 const BLOCK_UNCOMPRESSED = 1 << 24;
 const FLAG_COMPRESSOR_OPTIONS = 0x0400;
-/** Decompressed metadata blocks kept (8 KiB each). */
-const META_CACHE = 4096;
+/** Bytes of decompressed metadata blocks kept (8 KiB each, so 4096 blocks). */
+const META_CACHE_BYTES = 32 << 20;
+/** Bytes of decompressed fragment blocks kept (8 blocks of the largest size, 1 MiB). */
+const FRAG_CACHE_BYTES = 8 << 20;
 /** squashfs-tools writes at most 256 entries per directory header and names of at most 256 bytes. */
 const MAX_HEADER_ENTRIES = 256;
 const MAX_NAME = 256;
+
+/**
+ * Decompressed blocks by disk offset, least recently used first out, bounded by the bytes held (so a hostile image
+ * cannot grow memory, whatever its block sizes). A Map iterates in insertion order: a hit is moved to the end.
+ */
+class BlockCache<K, V extends { length: number } | { data: { length: number } }> {
+  private readonly map = new Map<K, V>();
+  private bytes = 0;
+  constructor(private readonly maxBytes: number) {}
+
+  private static size(v: { length: number } | { data: { length: number } }): number {
+    return 'data' in v ? v.data.length : v.length;
+  }
+
+  get(key: K): V | undefined {
+    const v = this.map.get(key);
+    if (v !== undefined) {
+      this.map.delete(key);
+      this.map.set(key, v);
+    }
+    return v;
+  }
+
+  set(key: K, v: V): V {
+    const size = BlockCache.size(v);
+    if (size > this.maxBytes) return v;
+    const old = this.map.get(key);
+    if (old !== undefined) {
+      this.bytes -= BlockCache.size(old);
+      this.map.delete(key);
+    }
+    for (const [k, e] of this.map) {
+      if (this.bytes + size <= this.maxBytes) break;
+      this.map.delete(k);
+      this.bytes -= BlockCache.size(e);
+    }
+    this.map.set(key, v);
+    this.bytes += size;
+    return v;
+  }
+
+  clear(): void {
+    this.map.clear();
+    this.bytes = 0;
+  }
+}
 
 const CODECS: Record<number, Codec | string> = { 1: 'gzip', 2: 'lzma', 3: 'lzo', 4: 'xz', 5: 'lz4', 6: 'zstd' };
 
@@ -90,7 +138,16 @@ export class SquashFs implements FsReader<Cursor> {
   private readonly rootRef: bigint;
   private ids: Uint32Array | null = null;
   /** Metadata cache: block offset -> decompressed bytes and the offset of the next block. */
-  private readonly meta = new Map<number, { data: Buffer; next: number }>();
+  private readonly meta = new BlockCache<number, { data: Buffer; next: number }>(META_CACHE_BYTES);
+  /**
+   * Fragment cache: `offset:stored size` -> decompressed fragment block (many small files share one; the size is in
+   * the key so that two table entries that disagree about one block each get what they name).
+   */
+  private readonly frags = new BlockCache<string, Buffer>(FRAG_CACHE_BYTES);
+  /** Fragment blocks being decoded asynchronously (xz), so two reads of one block decode it once. */
+  private readonly fragsPending = new Map<string, Promise<Buffer>>();
+  /** Blocks decompressed so far (what the caches save is counted here; tests read it). */
+  readonly decoded = { metadata: 0, fragment: 0, data: 0 };
   private fragPtrs: Float64Array | null = null;
 
   constructor(
@@ -156,10 +213,7 @@ export class SquashFs implements FsReader<Cursor> {
   }
 
   private remember(pos: number, data: Buffer, next: number): { data: Buffer; next: number } {
-    if (this.meta.size >= META_CACHE) this.meta.delete(this.meta.keys().next().value as number);
-    const m = { data, next };
-    this.meta.set(pos, m);
-    return m;
+    return this.meta.set(pos, { data, next });
   }
 
   /** A metadata block synchronously (codecs that decode synchronously). */
@@ -168,6 +222,7 @@ export class SquashFs implements FsReader<Cursor> {
     if (hit) return hit;
     const { size, compressed } = this.metaHeader(pos, lo);
     const raw = this.src.read(pos + 2, size);
+    if (compressed) this.decoded.metadata++;
     const data = compressed ? decompressSync(this.codec, raw, META_SIZE) : raw;
     return this.remember(pos, data, pos + 2 + size);
   }
@@ -178,6 +233,7 @@ export class SquashFs implements FsReader<Cursor> {
     if (isSyncCodec(this.codec)) return this.metaBlockSync(pos, lo);
     const { size, compressed } = this.metaHeader(pos, lo);
     const raw = this.src.read(pos + 2, size);
+    if (compressed) this.decoded.metadata++;
     const data = compressed ? await decompressAsync(this.codec, raw, META_SIZE) : raw;
     return this.remember(pos, data, pos + 2 + size);
   }
@@ -431,6 +487,35 @@ export class SquashFs implements FsReader<Cursor> {
     return { start: Number(start), size, compressed: (sz & BLOCK_UNCOMPRESSED) === 0 };
   }
 
+  /** A fragment block, decoded once while the cache holds it (synchronous codecs). */
+  private fragmentBlockSync(f: { start: number; size: number; compressed: boolean }): Buffer {
+    if (!f.compressed) return this.src.read(f.start, f.size);
+    const key = `${f.start}:${f.size}`;
+    const hit = this.frags.get(key);
+    if (hit) return hit;
+    this.decoded.fragment++;
+    return this.frags.set(key, decompressSync(this.codec, this.src.read(f.start, f.size), this.blockSize));
+  }
+
+  /** A fragment block, decoded once while the cache holds it (any codec; concurrent reads share one decode). */
+  private async fragmentBlock(f: { start: number; size: number; compressed: boolean }): Promise<Buffer> {
+    if (isSyncCodec(this.codec) || !f.compressed) return this.fragmentBlockSync(f);
+    const key = `${f.start}:${f.size}`;
+    const hit = this.frags.get(key);
+    if (hit) return hit;
+    let pending = this.fragsPending.get(key);
+    if (!pending) {
+      this.decoded.fragment++;
+      pending = decompressAsync(this.codec, this.src.read(f.start, f.size), this.blockSize).then((block) => this.frags.set(key, block));
+      this.fragsPending.set(key, pending);
+      const done = (): void => {
+        this.fragsPending.delete(key);
+      };
+      pending.then(done, done);
+    }
+    return pending;
+  }
+
   /** Most block-size entries a file's list can have: the inode table cannot hold more. */
   private maxBlocks(): number {
     return (Math.floor((this.dirTable - this.inodeTable) / 3) + 1) * (META_SIZE / 4);
@@ -453,6 +538,7 @@ export class SquashFs implements FsReader<Cursor> {
       if (size === 0) continue; // a sparse block: zeros
       if (pos + size > this.bytesUsed || size > this.blockSize) throw new CorruptImageError(`${this.name}: data block outside the filesystem`);
       const raw = this.src.read(pos, size);
+      if ((sizes[i]! & BLOCK_UNCOMPRESSED) === 0) this.decoded.data++;
       const data = (sizes[i]! & BLOCK_UNCOMPRESSED) === 0 ? await decompressAsync(this.codec, raw, len, true) : raw;
       if (data.length !== len) throw new CorruptImageError(`${this.name}: data block of ${data.length} bytes, ${len} expected`);
       data.copy(out, at, 0, Math.min(len, want - at));
@@ -460,9 +546,7 @@ export class SquashFs implements FsReader<Cursor> {
     }
     const tailAt = inode.blockCount! * this.blockSize;
     if (inode.fragment !== NO_FRAGMENT && want > tailAt) {
-      const f = await this.fragmentEntry(inode.fragment!);
-      const raw = this.src.read(f.start, f.size);
-      const block = f.compressed ? await decompressAsync(this.codec, raw, this.blockSize) : raw;
+      const block = await this.fragmentBlock(await this.fragmentEntry(inode.fragment!));
       const tailLen = inode.size - tailAt;
       if (inode.fragOffset! + tailLen > block.length) throw new CorruptImageError(`${this.name}: file tail outside its fragment`);
       block.copy(out, tailAt, inode.fragOffset!, inode.fragOffset! + (want - tailAt));
@@ -517,9 +601,7 @@ export class SquashFs implements FsReader<Cursor> {
       const m = this.metaBlockSync(Number(ptr));
       const off = (fragment % perBlock) * 16;
       if (off + 16 > m.data.length) throw new CorruptImageError(`${this.name}: fragment table block too short`);
-      const f = this.fragFields(m.data.subarray(off, off + 16));
-      const raw = this.src.read(f.start, f.size);
-      const block = f.compressed ? decompressSync(this.codec, raw, this.blockSize) : raw;
+      const block = this.fragmentBlockSync(this.fragFields(m.data.subarray(off, off + 16)));
       const tailLen = size - count * this.blockSize;
       if (fragOffset + tailLen > block.length) throw new CorruptImageError(`${this.name}: file tail outside its fragment`);
       frag = Buffer.from(block.subarray(fragOffset, fragOffset + tailLen));
