@@ -1,7 +1,8 @@
 /**
  * squashfs 4.0 reader: superblock, compressed metadata blocks (inode, directory, id and fragment tables, read lazily
- * through a bounded cache), data blocks and fragments; gzip, xz, zstd and lz4 (lzo and lzma are refused with a clear
- * reason). Extended attributes are ignored.
+ * through a byte-bounded LRU cache), data blocks and fragments (each fragment block decoded once while its own
+ * byte-bounded cache holds it); gzip, xz, zstd and lz4 (lzo and lzma are refused with a clear reason). Extended
+ * attributes are ignored.
  *
  * Untrusted input: every table position is checked against the filesystem's extent, listing headers and name
  * lengths against squashfs' own limits, directory cycles and entry counts are bounded, and the walk keeps its own
