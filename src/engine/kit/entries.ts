@@ -4,6 +4,7 @@
  * entry) per rule. Same contract as the content pass (text.ts): subscribe synchronously at the start of the check,
  * the pass runs on the next macrotask; a later subscriber gets the next pass.
  */
+import { currentBudget } from '../../budget.js';
 import type { Inventory } from '../../inventory.js';
 import type { Entry } from '../../types.js';
 
@@ -30,7 +31,20 @@ function run(inventory: Inventory, pass: Pass): void {
   for (const s of pass.subscribers) if (!live.includes(s)) s.resolve();
   const all = live.filter((s) => s.prefix === '/');
   let some = live.filter((s) => s.prefix !== '/').map((s) => ({ s, under: s.prefix + '/' }));
-  inventory.walkEach('/', (e) => {
+  const budget = currentBudget();
+  try {
+    inventory.walkEach('/', (e) => {
+      // A million entries times every visitor holds the event loop: the target's deadline is read by the clock.
+      budget?.tick();
+      visitEntry(e);
+    });
+  } catch (err) {
+    // Time is up: every subscriber still in the pass gets the TimeoutError (this runs from setImmediate, where a
+    // throw would be uncaught).
+    for (const s of [...all, ...some.map((x) => x.s)]) s.reject(err);
+    return;
+  }
+  function visitEntry(e: Entry): void {
     for (let j = 0; j < all.length; j++) {
       try {
         all[j]!.visit(e);
@@ -49,7 +63,7 @@ function run(inventory: Inventory, pass: Pass): void {
         some = some.filter((y) => y !== x);
       }
     }
-  });
+  }
   live = [...all, ...some.map((x) => x.s)];
   for (const s of live) s.resolve();
 }

@@ -9,6 +9,7 @@
  * batches them into one backend call) without keeping them in the audit's cache, and hands every file to every
  * visitor.
  */
+import { currentBudget } from '../../budget.js';
 import type { Inventory } from '../../inventory.js';
 import type { Entry, RuleOptionSpec } from '../../types.js';
 import { isRuntimePath } from './homes.js';
@@ -166,7 +167,10 @@ export interface ScanStats {
 async function runPass(fs: ImageFs, files: Entry[], trusted: number, opts: TextScanOptions, visitors: Visitor[]): Promise<ScanStats> {
   const stats: ScanStats = { candidates: files.length + trusted, read: 0, binary: 0, trusted };
   let i = 0;
+  const budget = currentBudget();
   while (i < files.length) {
+    // By the clock, not only through the deadline's signal: scanning a chunk holds the event loop.
+    budget?.check();
     const chunk: Entry[] = [];
     let bytes = 0;
     while (i < files.length && chunk.length < CHUNK_FILES && (chunk.length === 0 || bytes < CHUNK_BYTES)) {

@@ -3,6 +3,7 @@
  * (one `readFiles` call per distinct byte limit, pipelined into the one appliance for guestfs), and each file is read
  * at most once per audit.
  */
+import { currentBudget } from '../../budget.js';
 import { oneLine } from '../../errors.js';
 import type { FileContent, ImageRoot } from '../../types.js';
 import type { ImageFs, ReadOptions, ReadResult } from '../kit/rule.js';
@@ -13,7 +14,7 @@ interface Pending {
   maxBytes: number;
   /** False when every requester asked not to keep the contents. */
   cache: boolean;
-  waiters: Array<{ resolve: (c: FileContent | null) => void }>;
+  waiters: Array<{ resolve: (c: FileContent | null) => void; reject: (err: unknown) => void }>;
 }
 
 export interface ImageFsStats {
@@ -63,6 +64,14 @@ export function createImageFs(root: ImageRoot): ImageFs & { stats: ImageFsStats;
     const batch = pending;
     pending = new Map();
     if (batch.size === 0) return;
+    // The target's clock is read here, where every read of the audit passes: once its time is up no further batch
+    // goes to the backend, and each waiting rule gets the TimeoutError (the runner rethrows it).
+    try {
+      currentBudget()?.check();
+    } catch (err) {
+      for (const req of batch.values()) for (const w of req.waiters) w.reject(err);
+      return;
+    }
     stats.batches++;
     stats.filesRead += batch.size;
     // One backend call per distinct limit, all issued at once: a file asked for its first 64 bytes is not read up
@@ -100,12 +109,12 @@ export function createImageFs(root: ImageRoot): ImageFs & { stats: ImageFsStats;
     if (hit && (hit.maxBytes >= maxBytes || (hit.content && !hit.content.truncated))) {
       return Promise.resolve(hit.content);
     }
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       let req = pending.get(p);
       if (!req) pending.set(p, (req = { maxBytes, cache: keep, waiters: [] }));
       req.maxBytes = Math.max(req.maxBytes, maxBytes);
       req.cache ||= keep;
-      req.waiters.push({ resolve });
+      req.waiters.push({ resolve, reject });
       if (!scheduled) {
         scheduled = true;
         setImmediate(() => void flush());
