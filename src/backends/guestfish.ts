@@ -93,7 +93,7 @@ const SEE_MORE = /, see (?:earlier error|debug) messages(?: above)?\.?$/;
  * before them and is the reason. Null when there is no error.
  */
 export function launchError(text: string): string | null {
-  const errors = [...text.matchAll(new RegExp(ERROR_RE.source, 'gm'))].map((e) => e[1]!.trim().replace(SEE_MORE, ''));
+  const errors = [...text.matchAll(new RegExp(ERROR_RE.source, 'gm'))].map((e) => e[1]!.trim().replace(SEE_MORE, '').replace(/\.$/, ''));
   const first = errors[0];
   if (first === undefined) return null;
   const qemu =
