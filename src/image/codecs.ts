@@ -144,12 +144,19 @@ export async function decompressHead(codec: 'gzip' | 'xz' | 'zstd', input: Buffe
     } else if (codec === 'gzip') {
       const z = createGunzip();
       z.on('data', (c: Buffer) => take(c));
+      let over = false;
       const done = new Promise<void>((resolve) => {
-        z.on('error', () => resolve());
-        z.on('close', () => resolve());
+        const end = () => {
+          over = true;
+          resolve();
+        };
+        z.on('error', end);
+        z.on('close', end);
       });
-      for (let i = 0; i < input.length && n < bytes; i += 4096) {
-        await new Promise<void>((resolve) => z.write(input.subarray(i, i + 4096), () => resolve()));
+      // A write whose data zlib refused never calls back: each one races the stream's end, or a damaged stream
+      // leaves this promise unsettled with nothing left to run (the process exits 13 with no report).
+      for (let i = 0; i < input.length && n < bytes && !over; i += 4096) {
+        await Promise.race([new Promise<void>((resolve) => z.write(input.subarray(i, i + 4096), () => resolve())), done]);
       }
       z.destroy();
       await done;
