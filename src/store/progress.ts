@@ -20,6 +20,18 @@ function fmtDuration(ms: number): string {
   return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
 }
 
+/**
+ * `line` cut by display width (a wide or combining character in a name is not one column) to fit a terminal of
+ * `columns`. A terminal that reports no size (a pty nobody sized: 0 columns) counts as 80; the cut always ends.
+ */
+export function fitWidth(line: string, columns: number): string {
+  const max = Math.max(10, (columns > 0 ? columns : 80) - 1);
+  if (stringWidth(line) <= max) return line;
+  let cut = line;
+  while (cut.length > 0 && stringWidth(cut) > max - 1) cut = cut.slice(0, -1);
+  return `${cut}…`;
+}
+
 export function terminalProgress(total: number, write: (s: string) => void, columns = 80, now = Date.now): Progress {
   const started = now();
   const running = new Set<string>();
@@ -31,9 +43,7 @@ export function terminalProgress(total: number, write: (s: string) => void, colu
     const eta = finished > 0 ? fmtDuration((elapsed / finished) * (total - finished)) : '?';
     const current = visible([...running].pop() ?? '');
     let line = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${finished}/${total} ETA ${eta} ${current}`;
-    // Cut by display width (a wide or combining character in a name is not one column).
-    while (line.length > 0 && stringWidth(line) > columns - 1) line = line.slice(0, -2) + '…';
-    write(`\r\x1b[2K${line}`);
+    write(`\r\x1b[2K${fitWidth(line, columns)}`);
   };
   return {
     start(t) {
