@@ -27,7 +27,7 @@ export default defineRule({
       }
       if (e.type !== 'dir') continue;
       const kids = inventory.children(p);
-      const below = [...inventory.walk(p)].length - 1;
+      const below = inventory.count(p); // every entry strictly below p
       if (kids.length === 0) continue;
       report({
         path: p,

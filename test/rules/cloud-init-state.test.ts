@@ -26,9 +26,11 @@ ruleTester(rule, {
         { path: '/var/log/cloud-init-output.log', content: 'finished\n' },
       ]),
       findings: [
-        { path: '/var/lib/cloud/instances', message: ['1 instance'], evidence: ['i-0abc123'] },
+        // i-0abc123/, user-data.txt, sem/, sem/config_ssh
+        { path: '/var/lib/cloud/instances', message: ['1 instance', '(4 entries)'], evidence: ['i-0abc123'] },
         { path: '/var/lib/cloud/instance', evidence: ['i-0abc123'] },
-        { path: '/var/lib/cloud/data' },
+        // A folder with one file holds one entry, not "0 entries".
+        { path: '/var/lib/cloud/data', message: ['(1 entry)'] },
         { path: '/var/log/cloud-init.log' },
         { path: '/var/log/cloud-init-output.log' },
       ],

@@ -53,5 +53,11 @@ ruleTester(hostIdentityReference, {
         { path: '/etc/postfix/main.cf', message: ['user bob'], absent: [FAKE_GITHUB_TOKEN] },
       ],
     },
+    {
+      name: 'a Jenkins agent: the CI account name is evidence, not a generic word',
+      host: { user: 'jenkins', name: 'localhost' },
+      tree: withAccounts([{ path: '/etc/app/app.conf', content: 'cache = /home/jenkins/.cache/app\n' }]),
+      findings: [{ path: '/etc/app/app.conf', message: ['user jenkins'] }],
+    },
   ],
 });

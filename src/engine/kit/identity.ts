@@ -9,11 +9,16 @@ import type { HostIdentity } from '../../types.js';
 import type { Accounts } from './image.js';
 import { accountsOwningHome } from './homes.js';
 
+/**
+ * Names too common to be evidence on their own. CI service accounts (jenkins, gitlab-runner, buildkite-agent,
+ * circleci, travis, vsts) are not on it: `--host-user jenkins` is exactly the identity a Jenkins build leaks, and
+ * the regex below only matches a name as a path component or a login, never as a word in prose. (Their workspace
+ * paths are found without any identity at all: BUILD_LOCATIONS.)
+ */
 export const GENERIC_USERS = new Set([
   'root', 'nixos', 'runner', 'nobody', 'admin', 'administrator', 'user', 'users', 'build', 'builder', 'nixbld',
-  'ubuntu', 'debian', 'alpine', 'fedora', 'centos', 'ec2-user', 'vagrant', 'docker', 'jenkins', 'gitlab-runner',
-  'buildkite-agent', 'circleci', 'travis', 'ci', 'test', 'guest', 'daemon', 'bin', 'sys', 'sync', 'www-data', 'pi',
-  'core', 'demo', 'default', 'sandbox', 'worker', 'agent', 'vsts', 'cloudtest',
+  'ubuntu', 'debian', 'alpine', 'fedora', 'centos', 'ec2-user', 'vagrant', 'docker', 'ci', 'test', 'guest', 'daemon',
+  'bin', 'sys', 'sync', 'www-data', 'pi', 'core', 'demo', 'default', 'sandbox', 'worker', 'agent', 'cloudtest',
 ]);
 
 export const GENERIC_HOSTS = new Set([

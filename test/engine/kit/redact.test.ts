@@ -1,6 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { excerpt, redact, redactIn } from '../../../src/engine/kit/redact.js';
 import { findPrivateKeys, findTokens, redactSecrets, describeKey } from '../../../src/engine/kit/secrets.js';
-import { buildPathPrefix, findBuildPaths } from '../../../src/engine/kit/buildpaths.js';
+import { BUILD_LOCATIONS, buildPathPrefix, findBuildPaths } from '../../../src/engine/kit/buildpaths.js';
 import {
   FAKE_AWS_KEY_ID, FAKE_AWS_SECRET, FAKE_GITHUB_TOKEN, FAKE_GITLAB_TOKEN, FAKE_KEY_BODY_LINES, FAKE_NPM_TOKEN,
   FAKE_OPENSSH_KEY, FAKE_PEM_KEY, FAKE_SLACK_TOKEN,
@@ -82,6 +83,28 @@ describe('build paths', () => {
   it('ignores the same words inside longer paths and URLs', () => {
     const text = '/usr/src/linux/build/x https://example.org/builds/1 /opt/homeless-shelters /srv/build/ ~/build/x /tmp/state-dir';
     expect(findBuildPaths(text)).toEqual([]);
+  });
+  it('knows every major CI workspace, each with a documented source', () => {
+    const text = [
+      'cd /home/runner/work/app/app', 'WORKDIR=/__w/app/app', 'X=/var/lib/jenkins/workspace/job', 'Y=/home/jenkins/workspace/job',
+      'Z=/var/jenkins_home/workspace/job', 'A=/home/vsts/work/1/s', 'B=/azp/_work/1/s', 'C=/agent/_work/1/s', 'D=/home/circleci/project/x',
+      'E=/root/project', 'F=/home/travis/build/o/r', 'G=/opt/atlassian/pipelines/agent/build/x', 'H=/drone/src/x', 'I=/woodpecker/src/x',
+      'J=/opt/buildagent/work/abc', 'K=/home/buildagent/x', 'L=/var/lib/buildkite-agent/builds/a/b', 'M=/home/jenkins/agent/workspace/j',
+    ].join('\n');
+    expect(findBuildPaths(text).map((h) => h.prefix)).toEqual([
+      '/home/runner/work/', '/__w/', '/var/lib/jenkins/workspace', '/home/jenkins/workspace', '/var/jenkins_home/workspace',
+      '/home/vsts/work/', '/azp/_work', '/agent/_work', '/home/circleci/project', '/root/project', '/home/travis/build/',
+      '/opt/atlassian/pipelines/agent/build', '/drone/src', '/woodpecker/src', '/opt/buildagent/work', '/home/buildagent',
+      '/var/lib/buildkite-agent/builds', '/home/jenkins/agent/workspace',
+    ]);
+    // docs/rules/build-path-reference.md lists every location with its source, row for row.
+    const doc = readFileSync('docs/rules/build-path-reference.md', 'utf8');
+    for (const l of BUILD_LOCATIONS) {
+      expect(l.source).toMatch(/^https:\/\//);
+      expect(doc).toContain(`| \`${l.prefix}\` | ${l.by} | ${l.source} |`);
+    }
+    // Near misses: a longer name, a path that merely contains the words.
+    expect(findBuildPaths('/root/projects /home/jenkins/workspaces /srv/drone/src /var/lib/jenkins/plugins /drone/srcx')).toEqual([]);
   });
   it('classifies symlink targets', () => {
     expect(buildPathPrefix('/build/source/result')).toBe('/build/');
