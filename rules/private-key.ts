@@ -3,6 +3,8 @@ import {
   defineRule,
   describeKey,
   findPrivateKeys,
+  findTokens,
+  redact,
   isStorePath,
   judgeShipped,
   locate,
@@ -51,6 +53,7 @@ export default defineRule({
       const text = data.toString('latin1');
       const keys = findPrivateKeys(text);
       if (keys.length === 0) return;
+      const tokens = findTokens(text);
       const inStore = isStorePath(path);
       judgements.push(
         judgeShipped(packages, path, data).then((j) => report({
@@ -61,9 +64,11 @@ export default defineRule({
           message:
             `${path} holds ${keys.length === 1 ? 'a private key' : `${keys.length} private keys`} (${keys[0]!.label}` +
             `${keys[0]!.encrypted ? ', encrypted' : ''})` +
+            (tokens.length > 0 ? ` and ${tokens.length === 1 ? 'a token' : `${tokens.length} tokens`} (${[...new Set(tokens.map((t) => t.kind.label))].join(', ')})` : '') +
             (inStore ? ' in /nix/store, where every user and build can read it' : '') + j.suffix,
-          evidence: describeKey(keys[0]!),
-          key: secretsKey(keys.map((k) => ({ kind: k.label, value: k.body }))),
+          // Tokens beside the key are in this one finding (secret-token leaves a file with a key to this rule).
+          evidence: [describeKey(keys[0]!), ...tokens.slice(0, 3).map((t) => `${t.kind.label} ${redact(t.value)}`)].join('; '),
+          key: secretsKey([...keys.map((k) => ({ kind: k.label, value: k.body })), ...tokens.map((t) => ({ kind: t.kind.id, value: t.value }))]),
           line: locate(text, keys[0]!.index).line,
         })),
       );

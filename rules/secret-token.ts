@@ -22,7 +22,8 @@ export default defineRule({
     options: { ...CONTENT_PASS_OPTIONS },
     severity: 'error',
     tags: ['secret'],
-    description: 'A text file holds a token of a well-known format (AWS, GitHub, GitLab, Slack, npm) or a private key',
+    description:
+      'A text file holds a token of a well-known format (AWS, GitHub, GitLab, Slack, npm, Google, Stripe, SendGrid, Docker Hub, PyPI, Hugging Face, OpenAI, ...)',
     remediation:
       'Treat the token as leaked: revoke and rotate it now. Then find the build step that wrote it (an environment ' +
       'variable saved to a file, a config rendered with a real secret, a history file) and pass secrets at run time ' +
@@ -38,21 +39,21 @@ export default defineRule({
       if (file.binary || HOST_KEY.test(file.entry.path)) return;
       const text = file.text();
       const tokens = findTokens(text);
-      const keys = findPrivateKeys(text);
-      if (tokens.length === 0 && keys.length === 0) return;
-      const kinds = [...new Set([...tokens.map((t) => t.kind.label), ...keys.map(() => 'private key')])];
-      const first = tokens[0] ?? null;
-      const where = lineAt(text, first ? first.index : keys[0]!.index);
-      const count = tokens.length + keys.length;
+      // A file that holds a private key is private-key's: one finding with the key and these tokens as evidence.
+      if (tokens.length === 0 || (text.includes('PRIVATE KEY') && findPrivateKeys(text).length > 0)) return;
+      const kinds = [...new Set(tokens.map((t) => t.kind.label))];
+      const first = tokens[0]!;
+      const where = lineAt(text, first.index);
+      const count = tokens.length;
       found.push({ data: file.data, finding: {
         path: file.entry.path,
         message:
           `${file.entry.path} holds ${count === 1 ? 'a' : count} secret${count === 1 ? '' : 's'} (${kinds.join(', ')}), first on line ${where.n}` +
           (isStorePath(file.entry.path) ? ', world-readable in /nix/store' : ''),
-        evidence: [...tokens.slice(0, 3).map((t) => `${t.kind.label} ${redact(t.value)}`), ...keys.slice(0, 1).map((k) => `${k.label} ${redact(k.body)}`)].join('; '),
+        evidence: tokens.slice(0, 3).map((t) => `${t.kind.label} ${redact(t.value)}`).join('; '),
         // Keyed on what the secrets are: the same secrets in a rebuilt image match, a rotated one is new.
-        key: secretsKey([...tokens.map((t) => ({ kind: t.kind.id, value: t.value })), ...keys.map((k) => ({ kind: 'private-key', value: k.body }))]),
-        ...(first ? locate(text, first.index, first.value.length) : locate(text, keys[0]!.index)),
+        key: secretsKey(tokens.map((t) => ({ kind: t.kind.id, value: t.value }))),
+        ...locate(text, first.index, first.value.length),
       } });
     });
     // A package's own test fixture or documentation, installed unchanged, is the distribution's: info.

@@ -36,6 +36,20 @@ ruleTester(privateKey, {
       ],
     },
     {
+      name: 'a key and a token in one file: one finding with both kinds of evidence; a GCP service-account JSON',
+      tree: withAccounts([
+        { path: '/root/deploy.txt', content: `GITHUB_TOKEN=${FAKE_GITHUB_TOKEN}\n${FAKE_PEM_KEY}` },
+        {
+          path: '/opt/app/sa.json',
+          content: JSON.stringify({ type: 'service_account', project_id: 'hostleak-tests', private_key_id: 'f00', private_key: FAKE_PEM_KEY, client_email: 'a@hostleak-tests.iam.gserviceaccount.com' }, null, 2),
+        },
+      ]),
+      findings: [
+        { path: '/root/deploy.txt', severity: 'error', message: ['PRIVATE KEY', 'a token (GitHub token)'], evidence: ['-----BEGIN PRIVATE KEY-----', 'GitHub token ghp_…'], absent: ALL_SECRETS },
+        { path: '/opt/app/sa.json', severity: 'error', message: ['PRIVATE KEY'], absent: ALL_SECRETS },
+      ],
+    },
+    {
       name: 'with the store scan on, any store file',
       options: { scanStore: true },
       tree: withAccounts([{ path: '/nix/store/bbbb-docs/share/readme', content: FAKE_PEM_KEY }]),

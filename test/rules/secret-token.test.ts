@@ -3,8 +3,10 @@ import { withAccounts } from '../helpers/tree.js';
 import secretToken from '../../rules/secret-token.js';
 import {
   FAKE_AWS_KEY_ID, FAKE_AWS_SECRET, FAKE_GITHUB_TOKEN, FAKE_GITLAB_TOKEN, FAKE_KEY_BODY_LINES, FAKE_NPM_TOKEN,
-  FAKE_OPENSSH_KEY, FAKE_PEM_KEY, FAKE_SLACK_TOKEN, FAKE_TOKENS,
+  FAKE_OPENSSH_KEY, FAKE_PEM_KEY, FAKE_SLACK_TOKEN, FAKE_TOKENS, NEW_FAKE_TOKENS,
 } from '../helpers/fake-secrets.js';
+
+const X = (n: number, c = 'X') => c.repeat(n);
 
 const ALL_SECRETS = [...FAKE_TOKENS, ...FAKE_KEY_BODY_LINES];
 
@@ -26,19 +28,34 @@ ruleTester(secretToken, {
         { path: '/etc/ssh/ssh_host_ed25519_key', content: FAKE_OPENSSH_KEY },
       ]),
     },
+    {
+      name: 'placeholders: one repeated character, EXAMPLE, templates, changeme-style words',
+      tree: withAccounts([
+        { path: '/root/.aws/credentials', content: `[default]\naws_access_key_id = AKIA${X(16)}\naws_secret_access_key = ${X(40)}\n` },
+        { path: '/etc/app.env', content: `NPM_TOKEN=npm_${X(36)}\nGH=ghp_${X(36, 'x')}\nSTRIPE=sk_live_${X(24, '0')}\nHF=hf_${X(34, 'x')}\n` },
+        { path: '/srv/README.md', content: `export OPENAI_API_KEY=sk-proj-${X(48, '*')}\nkey: AIzaSyEXAMPLEexampleEXAMPLE0123456789abc\n` },
+      ]),
+    },
+    {
+      name: 'a file that holds a private key is private-key\'s (one finding), tokens beside it included',
+      tree: withAccounts([{ path: '/root/deploy.txt', content: `GITHUB_TOKEN=${FAKE_GITHUB_TOKEN}\n${FAKE_PEM_KEY}` }]),
+    },
   ],
   invalid: [
+    {
+      name: 'issue 26 token formats, as each tool\'s config or an env file holds them',
+      tree: withAccounts(NEW_FAKE_TOKENS.map((t, i) => ({ path: `/srv/app/conf${i}.env`, content: `# service\nKEY_${i}=${t}\n` }))),
+      findings: NEW_FAKE_TOKENS.map((_, i) => ({ path: `/srv/app/conf${i}.env`, severity: 'error' as const, message: ['line 2'], absent: NEW_FAKE_TOKENS })),
+    },
     {
       name: 'tokens in a history file and an env file, a key in a note',
       tree: withAccounts([
         { path: '/root/.bash_history', content: `ls\nexport GITHUB_TOKEN=${FAKE_GITHUB_TOKEN}\n` },
         { path: '/etc/app.env', content: `AWS_ACCESS_KEY_ID=${FAKE_AWS_KEY_ID}\nSLACK=${FAKE_SLACK_TOKEN}\n` },
-        { path: '/root/notes.txt', content: `deploy key:\n${FAKE_PEM_KEY}` },
       ]),
       findings: [
         { path: '/root/.bash_history', message: ['GitHub token', 'line 2'], evidence: ['ghp_…[40 chars'], absent: ALL_SECRETS },
         { path: '/etc/app.env', message: ['2 secrets', 'AWS access key id', 'Slack token'], absent: ALL_SECRETS },
-        { path: '/root/notes.txt', message: ['private key'], absent: ALL_SECRETS },
       ],
     },
     {
