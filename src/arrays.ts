@@ -43,3 +43,11 @@ export class SparseBitSet {
     return (page[bit >>> 3]! & (1 << (bit & 7))) !== 0;
   }
 }
+
+/**
+ * Order two strings by UTF-16 code units: the same on every machine whatever its locale, and free where
+ * `localeCompare` pays for ICU's collator on its first call (~10 ms of every run's start-up).
+ */
+export function byCodePoint(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -8,6 +8,7 @@
  * match with the recipe they were written with; the run suggests writing them again, because version-1 fingerprints
  * include the evidence, which a rebuild changes.
  */
+import { byCodePoint } from '../../arrays.js';
 import { BaselineError } from '../../errors.js';
 import type { Finding, Report } from '../../types.js';
 import { fingerprint, FINGERPRINT_VERSION, legacyFingerprint } from '../../fingerprint.js';
@@ -53,8 +54,7 @@ export function createBaseline(report: Report): BaselineFile {
     }
   }
   const findings = [...byFp.values()].sort(
-    (a, b) => a.ruleId.localeCompare(b.ruleId) || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0) ||
-      a.fingerprint.localeCompare(b.fingerprint),
+    (a, b) => byCodePoint(a.ruleId, b.ruleId) || byCodePoint(a.path, b.path) || byCodePoint(a.fingerprint, b.fingerprint),
   );
   return { version: BASELINE_VERSION, tool: 'hostleak', fingerprintVersion: FINGERPRINT_VERSION, findings };
 }

@@ -1,4 +1,5 @@
 /** The rule registry: rules by id; a duplicate id is a hard error. */
+import { byCodePoint } from '../../arrays.js';
 import { DuplicateRuleError } from '../../errors.js';
 import type { Rule } from '../kit/rule.js';
 
@@ -24,6 +25,6 @@ export class Registry {
 
   /** All rules, sorted by id. */
   all(): Rule[] {
-    return [...this.rules.values()].sort((a, b) => a.meta.id.localeCompare(b.meta.id));
+    return [...this.rules.values()].sort((a, b) => byCodePoint(a.meta.id, b.meta.id));
   }
 }

@@ -1,4 +1,5 @@
 /** Runs the enabled rules over one image root and collects their findings. */
+import { byCodePoint } from '../../arrays.js';
 import { oneLine } from '../../errors.js';
 import { TimeoutError, type Deadline } from '../../image/deadline.js';
 import type { Finding, HostIdentity, ImageRoot, Severity } from '../../types.js';
@@ -22,9 +23,9 @@ export function sortFindings(findings: Finding[]): Finding[] {
   return findings.sort(
     (a, b) =>
       SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity] ||
-      (a.path < b.path ? -1 : a.path > b.path ? 1 : 0) ||
-      a.ruleId.localeCompare(b.ruleId) ||
-      a.message.localeCompare(b.message),
+      byCodePoint(a.path, b.path) ||
+      byCodePoint(a.ruleId, b.ruleId) ||
+      byCodePoint(a.message, b.message),
   );
 }
 
