@@ -6,29 +6,19 @@
 import { createRequire } from 'node:module';
 import type { Argv } from 'yargs';
 import { examples, missingArgumentsMessage, numberOption, suggest, unknownArgumentsMessage } from './cli-support.js';
-import { ACCEL_CHOICES } from './backends/guestfs.js';
-import { catCommand } from './commands/cat.js';
 import type { Command, Parsed, RunIO, RunResult } from './commands/context.js';
 import { completionCommand, refineCompletions } from './commands/completion.js';
-import { convertCommand } from './commands/convert.js';
-import { diffCommand } from './commands/diff.js';
-import { doctorCommand } from './commands/doctor.js';
-import { explainCommand } from './commands/explain.js';
-import { INVENTORY_FORMATS, inventoryCommand } from './commands/inventory-cmd.js';
-import { lsCommand } from './commands/ls.js';
-import { mergeCommand } from './commands/merge.js';
-import { rulesCommand } from './commands/rules.js';
-import { scanCommand } from './commands/scan.js';
 import { HostleakError, UsageError } from './errors.js';
 import { EXIT_OK, EXIT_USAGE, exitCodeOf, FAIL_ON_VALUES } from './exit.js';
 import { VERSION } from './paths.js';
-import { FORMATS } from './reporters/index.js';
-import { BACKEND_CHOICES } from './types.js';
+import { ACCEL_CHOICES, BACKEND_CHOICES, FORMATS, INVENTORY_FORMATS } from './types.js';
 
 export type { Parsed, RunIO, RunResult };
 
 // yargs' CommonJS build: its help layout wraps at word boundaries (the ESM build's cliui cuts words in two).
-const yargs = createRequire(import.meta.url)('yargs/yargs') as (args?: string[]) => Argv;
+// Loaded by the first parse: `hostleak --version` answers without it.
+let yargsModule: ((args?: string[]) => Argv) | null = null;
+const yargs = () => (yargsModule ??= createRequire(import.meta.url)('yargs/yargs') as (args?: string[]) => Argv)();
 
 /** Options every command that opens images takes. */
 function targetOptions(y: Argv): Argv {
@@ -57,7 +47,7 @@ function targetOptions(y: Argv): Argv {
     .option('config', { alias: 'c', type: 'string', describe: 'config file (default: ./hostleak.config.{json,yaml,yml})' });
 }
 
-function parser(): Argv {
+function parser(ruleIds: readonly string[] = []): Argv {
   return yargs()
     .scriptName('hostleak')
     .usage('$0 <command> [options]\n\nAudit built OS disk images for artifacts leaked from the machine that built them.')
@@ -203,7 +193,7 @@ function parser(): Argv {
     ) => {
       const words = argv._.slice(1).map(String);
       if (words[words.length - 1] !== current) words.push(current);
-      defaults((_err, list) => done(refineCompletions(list ?? [], words)));
+      defaults((_err, list) => done(refineCompletions(list ?? [], words, ruleIds)));
     })
     .command('explain <rule>', "print a rule's documentation", (y) =>
       examples('explain', y).positional('rule', { type: 'string', describe: 'rule id' }),
@@ -217,12 +207,12 @@ function parser(): Argv {
     .exitProcess(false);
 }
 
-function parse(argv: string[]): Promise<{ args?: Parsed; output: string; error?: Error }> {
+function parse(argv: string[], ruleIds: readonly string[] = []): Promise<{ args?: Parsed; output: string; error?: Error }> {
   return new Promise((resolve) => {
     // Shell completion (`hostleak --get-yargs-completions ...`, from the `completion` script) calls back twice; the
     // call that carries the completions is the one with the flag among its arguments.
     const completing = argv.includes('--get-yargs-completions');
-    parser().parse(argv, {}, (error: Error | undefined, args: unknown, output: string) => {
+    parser(ruleIds).parse(argv, {}, (error: Error | undefined, args: unknown, output: string) => {
       if (completing && !error && (args as Parsed)['get-yargs-completions'] === undefined) return;
       resolve({ args: args as Parsed, output: completing ? output.replace(/\n*$/, '\n') : output, error: error ?? undefined });
     });
@@ -252,21 +242,27 @@ async function explainParseError(error: Error, argv: string[]): Promise<string> 
   return error.message;
 }
 
-const COMMANDS: Record<string, Command> = {
-  scan: scanCommand,
-  convert: convertCommand,
-  merge: mergeCommand,
-  ls: lsCommand,
-  cat: catCommand,
-  inventory: inventoryCommand,
-  diff: diffCommand,
-  rules: rulesCommand,
-  doctor: doctorCommand,
-  explain: explainCommand,
+/**
+ * Each command's module is loaded when it runs: `hostleak --help` or `rules` does not pay for the readers, the rule
+ * engine and the reporters a scan needs (start-up is part of every CI step; docs/performance.md measures it).
+ */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  scan: async () => (await import('./commands/scan.js')).scanCommand,
+  convert: async () => (await import('./commands/convert.js')).convertCommand,
+  merge: async () => (await import('./commands/merge.js')).mergeCommand,
+  ls: async () => (await import('./commands/ls.js')).lsCommand,
+  cat: async () => (await import('./commands/cat.js')).catCommand,
+  inventory: async () => (await import('./commands/inventory-cmd.js')).inventoryCommand,
+  diff: async () => (await import('./commands/diff.js')).diffCommand,
+  rules: async () => (await import('./commands/rules.js')).rulesCommand,
+  doctor: async () => (await import('./commands/doctor.js')).doctorCommand,
+  explain: async () => (await import('./commands/explain.js')).explainCommand,
 };
 
 export async function run(argv: string[], io: RunIO = {}): Promise<RunResult> {
   const env = io.env ?? process.env;
+  // The one answer that needs no parser (a CI step's `hostleak --version` is start-up alone).
+  if (argv.length === 1 && argv[0] === '--version') return { exitCode: EXIT_OK, stdout: `${VERSION}\n`, stderr: '' };
   // Its own command: yargs' `completion` knows bash and zsh, and takes no shell name.
   if (argv[0] === 'completion' && !argv.includes('--help') && !argv.includes('-h')) {
     try {
@@ -276,7 +272,12 @@ export async function run(argv: string[], io: RunIO = {}): Promise<RunResult> {
       throw err;
     }
   }
-  const { args, output, error } = await parse(argv);
+  // Completing a word after `explain` offers the rule ids: only then are the rules loaded.
+  const ruleIds =
+    argv.includes('--get-yargs-completions') && argv.includes('explain')
+      ? (await import('../rules/index.js')).builtinRules.map((r) => r.meta.id)
+      : [];
+  const { args, output, error } = await parse(argv, ruleIds);
   if (error) {
     return { exitCode: EXIT_USAGE, stdout: '', stderr: `hostleak: ${await explainParseError(error, argv)}\nRun 'hostleak --help' for usage.\n` };
   }
@@ -285,8 +286,9 @@ export async function run(argv: string[], io: RunIO = {}): Promise<RunResult> {
   if (output) return { exitCode: EXIT_OK, stdout: output + '\n', stderr: '' };
   try {
     const name = String(args._[0]);
-    const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
-    if (!command) throw new UsageError(`unknown command '${args._[0]}'`);
+    const load = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+    if (!load) throw new UsageError(`unknown command '${args._[0]}'`);
+    const command = await load();
     return await command({ args, io, env, cwd: io.cwd ?? process.cwd() });
   } catch (err) {
     // An error of the model is one line and its exit code; anything else is a bug (the bin reports it).

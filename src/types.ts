@@ -177,3 +177,15 @@ export interface RandomAccess {
 /** How targets are read (`--backend`, config `backend.name`). */
 export type BackendChoice = 'auto' | 'dir' | 'guestfs' | 'native';
 export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'dir', 'guestfs', 'native'];
+
+/** The libguestfs appliance's accelerator (`--accel`). */
+export type Accel = 'auto' | 'kvm' | 'tcg';
+export const ACCEL_CHOICES: readonly Accel[] = ['auto', 'kvm', 'tcg'];
+
+/** Report formats (`--format`); src/reporters/index.ts renders them. */
+export type FormatName = 'text' | 'json' | 'jsonl' | 'sarif' | 'junit' | 'github' | 'markdown' | 'html' | 'gitlab';
+export const FORMATS: readonly FormatName[] = ['text', 'json', 'jsonl', 'sarif', 'junit', 'github', 'markdown', 'html', 'gitlab'];
+
+/** `hostleak inventory --format`. */
+export const INVENTORY_FORMATS = ['jsonl', 'csv'] as const;
+export type InventoryFormat = (typeof INVENTORY_FORMATS)[number];

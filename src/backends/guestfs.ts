@@ -17,6 +17,7 @@
  * - Acceleration: `auto` tries KVM and, if qemu fails, retries once with TCG (LIBGUESTFS_BACKEND_SETTINGS=force_tcg).
  * - A per-image timeout kills the appliance's process group.
  */
+import { byCodePoint } from '../arrays.js';
 import { mkdtempSync, promises as fsp, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,8 +31,8 @@ import { oneLine, TargetError } from '../errors.js';
 import type { Backend, FileContent, FilesystemView, OpenedImage, OpenOptions } from './backend.js';
 import { commandError, Guestfish, GuestfsCommandError, MAX_LINE, quoteArg } from './guestfish.js';
 
-export type Accel = 'auto' | 'kvm' | 'tcg';
-export const ACCEL_CHOICES: readonly Accel[] = ['auto', 'kvm', 'tcg'];
+import type { Accel } from '../types.js';
+export { ACCEL_CHOICES, type Accel } from '../types.js';
 export const DEFAULT_TIMEOUT_S = 300;
 
 export interface GuestfsBackendOptions {
@@ -276,7 +277,7 @@ class GuestfsImage {
         }
       }),
     );
-    return mounted.sort((a, b) => a.mp.localeCompare(b.mp));
+    return mounted.sort((a, b) => byCodePoint(a.mp, b.mp));
   }
 
   /** The full inventory of one mounted filesystem: find0 + lstatnslist per directory + readlinklist. */

@@ -6,7 +6,6 @@
 import path from 'node:path';
 import { UsageError } from '../errors.js';
 import { EXIT_OK } from '../exit.js';
-import { builtinRules } from '../../rules/index.js';
 import type { RunResult } from './context.js';
 
 export const SHELLS = ['bash', 'zsh', 'fish'] as const;
@@ -62,15 +61,16 @@ export function completionCommand(argv: string[], env: NodeJS.ProcessEnv): RunRe
 
 /**
  * yargs' completions, refined: no one-letter aliases spelt as long flags (`--v` for `-v`), and the rule ids after
- * `explain`. `words` are the command line's words after the program name, the last one being completed.
+ * `explain` (`ruleIds`: the caller loads them only when completing after `explain`). `words` are the command line's
+ * words after the program name, the last one being completed.
  */
-export function refineCompletions(completions: string[], words: string[]): string[] {
+export function refineCompletions(completions: string[], words: string[], ruleIds: readonly string[]): string[] {
   const current = words[words.length - 1] ?? '';
   // Under zsh, yargs adds descriptions: `--v:print phases ...`.
   const out = completions.filter((c) => !/^--[a-zA-Z](?::|$)/.test(c));
   const command = words.find((w) => !w.startsWith('-'));
   if (words.length === 2 && !current.startsWith('-')) {
-    if (command === 'explain') return builtinRules.map((r) => r.meta.id).filter((id) => id.startsWith(current));
+    if (command === 'explain') return ruleIds.filter((id) => id.startsWith(current));
     if (command === 'completion') return SHELLS.filter((s) => s.startsWith(current));
   }
   return out;

@@ -7,8 +7,8 @@ import { prepareGate, type CommandContext, type RunResult } from './context.js';
 import { csvField } from '../escape.js';
 import { redactTokens } from '../engine/kit/secrets.js';
 
-export const INVENTORY_FORMATS = ['jsonl', 'csv'] as const;
-export type InventoryFormat = (typeof INVENTORY_FORMATS)[number];
+import type { InventoryFormat } from '../types.js';
+export { INVENTORY_FORMATS, type InventoryFormat } from '../types.js';
 
 const COLUMNS = ['path', 'type', 'mode', 'uid', 'gid', 'size', 'mtime', 'target', 'filesystem'] as const;
 

@@ -1,6 +1,6 @@
 /** Reporters are pure: (report, options) -> string. They never write or set exit codes. */
 import type { FailOn } from '../exit.js';
-import type { Report, RuleMeta } from '../types.js';
+import type { FormatName, Report, RuleMeta } from '../types.js';
 import { formatGitlab } from './gitlab.js';
 import { formatGithub } from './github.js';
 import { formatHtml, type RunSummary } from './html.js';
@@ -12,8 +12,7 @@ import { formatJsonl } from './jsonl.js';
 import { formatMarkdown } from './markdown.js';
 import { loadRuleDocs } from './rule-docs.js';
 
-export type FormatName = 'text' | 'json' | 'jsonl' | 'sarif' | 'junit' | 'github' | 'markdown' | 'html' | 'gitlab';
-export const FORMATS: readonly FormatName[] = ['text', 'json', 'jsonl', 'sarif', 'junit', 'github', 'markdown', 'html', 'gitlab'];
+export { FORMATS, type FormatName } from '../types.js';
 
 export interface FormatOptions {
   color: boolean;
