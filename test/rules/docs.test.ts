@@ -21,6 +21,13 @@ describe('every rule has its test file and doc page', () => {
   test('every built-in rule is a file of its id', () => {
     expect(builtinRules.map((r) => r.meta.id).filter((id) => !ruleFiles.includes(id))).toEqual([]);
   });
+
+  test('rules/index.ts lists every rules/<id>.ts once, imports and list sorted by id', () => {
+    const tsRules = readdirSync('rules').filter((f) => f.endsWith('.ts') && f !== 'index.ts').map((f) => f.slice(0, -3)).sort();
+    expect(builtinRules.map((r) => r.meta.id)).toEqual(tsRules);
+    const imported = [...readFileSync('rules/index.ts', 'utf8').matchAll(/^import \w+ from '\.\/([\w-]+)\.js';$/gm)].map((m) => m[1]);
+    expect(imported).toEqual(tsRules);
+  });
 });
 
 describe('rule docs', () => {
