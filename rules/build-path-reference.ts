@@ -5,21 +5,17 @@ import {
   findBuildPaths,
   isRuntimePath,
   isStorePath,
-  judgeShipped,
   lineAt,
   locate,
   redactSecrets,
-  type ReportInput,
   textScanOptions,
   forEachEntry,
-  CONTENT_PASS_OPTIONS,
 } from '../src/engine/kit/index.js';
 
 export default defineRule({
   readsText: true,
   meta: {
     id: 'build-path-reference',
-    options: { ...CONTENT_PASS_OPTIONS },
     severity: 'warning',
     tags: ['host-leak', 'build-path'],
     description:
@@ -31,15 +27,10 @@ export default defineRule({
     references: ['https://github.com/NixOS/nixpkgs/pull/292561', 'https://github.com/NixOS/nixpkgs/issues/83207'],
   },
   async check(ctx) {
-    const { inventory, options, report, packages } = ctx;
+    const { inventory, options, report } = ctx;
     const opts = textScanOptions(options);
-    // Hits are judged against the package database after the pass: a file a package installed unchanged carries
-    // the distribution's build path (Debian's _sysconfigdata, npm's code), not the image builder's.
-    const found: Array<{ finding: ReportInput; data?: Buffer }> = [];
-    const judged = async ({ finding, data }: { finding: ReportInput; data?: Buffer }) => {
-      const j = await judgeShipped(packages, finding.path, data);
-      report({ ...finding, message: finding.message + j.suffix, severity: j.severity });
-    };
+    // Hits are judged against the package database (`shipped`): a file a package installed unchanged carries the
+    // distribution's build path (Debian's _sysconfigdata, npm's code), not the image builder's.
     // Subscribe to the shared content pass first (synchronously), then look at symlinks while it runs.
     const scanned = ctx.scanText((file) => {
       if (file.binary) return;
@@ -49,7 +40,7 @@ export default defineRule({
       const first = hits[0]!;
       const at = lineAt(text, first.index);
       const prefixes = [...new Set(hits.map((h) => h.prefix))];
-      found.push({ data: file.data, finding: {
+      report({
         path: file.entry.path,
         message:
           `${file.entry.path} names the build-time path ${prefixes.join(', ')} (${hits.length} occurrence${hits.length === 1 ? '' : 's'}, ` +
@@ -57,7 +48,8 @@ export default defineRule({
         evidence: `line ${at.n}: ${redactSecrets(excerpt(at.line, at.col))}`,
         key: `content:${[...prefixes].sort().join(' ')}`,
         ...locate(text, first.index, first.prefix.length),
-      } });
+        shipped: file.data,
+      });
     });
     await forEachEntry(inventory, '/', (e) => {
       if (e.type !== 'symlink' || !e.target || isRuntimePath(e.path)) return;
@@ -65,9 +57,8 @@ export default defineRule({
       const prefix = e.target.startsWith('/') ? buildPathPrefix(e.target) : null;
       if (!prefix) return;
       // The link's own path identifies it (key 'link'): its target names a temp dir that differs on every build.
-      found.push({ finding: { path: e.path, message: `${e.path} -> ${e.target} points into the build-time path ${prefix}`, evidence: e.target, key: 'link' } });
+      report({ path: e.path, message: `${e.path} -> ${e.target} points into the build-time path ${prefix}`, evidence: e.target, key: 'link', shipped: true });
     });
     await scanned;
-    await Promise.all(found.map(judged));
   },
 });

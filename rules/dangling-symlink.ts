@@ -6,7 +6,6 @@ import {
   type Entry,
   isRuntimePath,
   isStorePath,
-  judgeShipped,
   normalizePath,
   parentOf,
   type ResolveResult,
@@ -34,7 +33,7 @@ export default defineRule({
       'image, or remove it. Links into /run, /proc, /sys and /dev are fine and never reported.',
     references: ['https://github.com/nix-community/disko/issues/622'],
   },
-  async check({ inventory, options, report, packages }) {
+  async check({ inventory, options, report }) {
     const { includeStore } = textScanOptions(options);
     const bad = new Map<string, { e: Entry; r: Extract<ResolveResult, { ok: false }> }>();
     await forEachEntry(inventory, '/', (e) => {
@@ -56,12 +55,11 @@ export default defineRule({
       }
       // A link a package installed as it is (Debian's /etc/modules-load.d/modules.conf -> ../modules) is the
       // distribution's: info, with the package named.
-      const j = await judgeShipped(packages, g.path);
       report({
         path: g.path,
-        severity: j.severity,
-        message: `${g.path} -> ${hit.e.target} does not resolve inside the image (${describeFailure(hit.r)})${j.suffix}`,
+        message: `${g.path} -> ${hit.e.target} does not resolve inside the image (${describeFailure(hit.r)})`,
         evidence: hit.e.target ?? '',
+        shipped: true,
       });
     }
   },

@@ -1,4 +1,4 @@
-import { baseName, defineRule, type Entry, isStorePath, judgeShipped, entriesNamed, plural } from '../src/engine/kit/index.js';
+import { baseName, defineRule, isStorePath, entriesNamed, plural } from '../src/engine/kit/index.js';
 
 /** Editor backups and swap files, patch/merge leftovers, and package managers' kept-aside configuration files. */
 const KINDS: Array<{ re: RegExp; what: string }> = [
@@ -26,18 +26,12 @@ export default defineRule({
       'delete the leftover (virt-sysprep --operations backup-files).',
     references: ['https://libguestfs.org/virt-sysprep.1.html'],
   },
-  async check({ inventory, packages, report }) {
-    const hits: Array<{ e: Entry; what: string }> = [];
+  check({ inventory, report }) {
     for (const e of entriesNamed(inventory, (name) => KINDS.some((k) => k.re.test(name)))) {
-      const kind = KINDS.find((k) => k.re.test(baseName(e.path)))!;
-      if (e.type === 'file' && !isStorePath(e.path) && !ELSEWHERE(e.path)) hits.push({ e, what: kind.what });
+      if (e.type !== 'file' || isStorePath(e.path) || ELSEWHERE(e.path)) continue;
+      const { what } = KINDS.find((k) => k.re.test(baseName(e.path)))!;
+      // A file by that name that a package installed unchanged is the distribution's (an example, a patch).
+      report({ path: e.path, message: `${e.path} is ${what} (${plural(e.size, 'byte')})`, evidence: `${e.size} bytes, owner uid=${e.uid}`, shipped: true });
     }
-    await Promise.all(
-      hits.map(async ({ e, what }) => {
-        // A file by that name that a package installed unchanged is the distribution's (an example, a patch).
-        const j = await judgeShipped(packages, e.path);
-        report({ path: e.path, severity: j.severity, message: `${e.path} is ${what} (${plural(e.size, 'byte')})${j.suffix}`, evidence: `${e.size} bytes, owner uid=${e.uid}` });
-      }),
-    );
   },
 });

@@ -5,22 +5,19 @@ import {
   hostTerms,
   isRuntimePath,
   isStorePath,
-  judgeShipped,
   lineAt,
   locate,
   matchTerms,
   parentOf,
   redactSecrets,
-  type ReportInput,
   textScanOptions,
-  CONTENT_PASS_OPTIONS,
+  type ReportInput,
 } from '../src/engine/kit/index.js';
 
 export default defineRule({
   readsText: true,
   meta: {
     id: 'host-identity-reference',
-    options: { ...CONTENT_PASS_OPTIONS },
     severity: 'warning',
     tags: ['host-leak', 'host-identity'],
     description:
@@ -38,7 +35,7 @@ export default defineRule({
     const { terms } = hostTerms(host, accounts, inventory);
     if (terms.length === 0) return;
     const opts = textScanOptions(options);
-    const contentHits: Array<ReportInput & { data: Buffer }> = [];
+    const contentHits: ReportInput[] = [];
     const scanned = ctx.scanText((file) => {
       // The machine's own name files are build-hostname's (which also catches names too short to search for).
       if (file.binary || HOSTNAME_FILES.has(file.entry.path)) return;
@@ -47,7 +44,6 @@ export default defineRule({
       if (!m) return;
       const at = lineAt(text, m.first.index);
       contentHits.push({
-        data: file.data,
         path: file.entry.path,
         message:
           `${file.entry.path} names the build host's ${m.first.term.kind} ${m.first.term.value} ` +
@@ -56,6 +52,8 @@ export default defineRule({
         // Keyed on which identity leaked, not on the line around it (a host key comment changes with the key).
         key: `content:${m.first.term.kind}:${m.first.term.value}`,
         ...locate(text, m.first.index, m.first.term.value.length),
+        // A file a package installed unchanged names the host by coincidence (a word in a manual): info.
+        shipped: file.data,
       });
     });
 
@@ -106,11 +104,6 @@ export default defineRule({
     }
     await scanned;
     // A file a package installed unchanged names the host by coincidence (a word in a manual): info.
-    await Promise.all(
-      contentHits.filter((h) => !under(h.path)).map(async ({ data, ...h }) => {
-        const j = await judgeShipped(ctx.packages, h.path, data);
-        report({ ...h, message: h.message + j.suffix, severity: j.severity });
-      }),
-    );
+    for (const h of contentHits) if (!under(h.path)) report(h);
   },
 });

@@ -1,4 +1,4 @@
-import { defineRule, CONTENT_PASS_OPTIONS, textScanOptions, trustedByPackages, withArticle } from '../src/engine/kit/index.js';
+import { defineRule, textScanOptions, trustedByPackages, withArticle } from '../src/engine/kit/index.js';
 import { MAX_NESTED_CANDIDATES, mayBeImage, NESTED_HEAD, nestedCandidates, nestedImages } from '../src/resolve/nested.js';
 
 export default defineRule({
@@ -7,7 +7,6 @@ export default defineRule({
   readsText: true,
   meta: {
     id: 'nested-image',
-    options: { ...CONTENT_PASS_OPTIONS },
     severity: 'warning',
     tags: ['coverage'],
     description: 'A file inside the image is itself a disk or filesystem image, whose contents were not audited',

@@ -6,14 +6,12 @@ import {
   findTokens,
   redact,
   isStorePath,
-  judgeShipped,
   locate,
   type ScannedFile,
   secretsKey,
   textScanOptions,
   forEachEntry,
   type Entry,
-  CONTENT_PASS_OPTIONS,
 } from '../src/engine/kit/index.js';
 
 /** SSH host keys are baked-ssh-host-key's. */
@@ -31,7 +29,6 @@ export default defineRule({
   readsText: true,
   meta: {
     id: 'private-key',
-    options: { ...CONTENT_PASS_OPTIONS },
     severity: 'error',
     tags: ['secret'],
     description: 'A file holds PEM or OpenSSH private key material (always an error inside the world-readable /nix/store)',
@@ -42,10 +39,9 @@ export default defineRule({
     references: ['https://github.com/ryantm/agenix', 'https://github.com/Mic92/sops-nix'],
   },
   async check(ctx) {
-    const { inventory, fs, options, report, packages } = ctx;
+    const { inventory, fs, options, report } = ctx;
     const opts = textScanOptions(options);
     const seen = new Set<string>();
-    const judgements: Array<Promise<void>> = [];
     const judge = (path: string, data: Buffer) => {
       if (seen.has(path) || HOST_KEY.test(path)) return;
       seen.add(path);
@@ -55,23 +51,22 @@ export default defineRule({
       if (keys.length === 0) return;
       const tokens = findTokens(text);
       const inStore = isStorePath(path);
-      judgements.push(
-        judgeShipped(packages, path, data).then((j) => report({
-          path,
-          // Inside the store the key is readable by every user and every build: always an error. A key a package
-          // installed unchanged (a test fixture every install of it has) is no secret of the builder: info.
-          severity: inStore ? 'error' : j.severity,
-          message:
-            `${path} holds ${keys.length === 1 ? 'a private key' : `${keys.length} private keys`} (${keys[0]!.label}` +
-            `${keys[0]!.encrypted ? ', encrypted' : ''})` +
-            (tokens.length > 0 ? ` and ${tokens.length === 1 ? 'a token' : `${tokens.length} tokens`} (${[...new Set(tokens.map((t) => t.kind.label))].join(', ')})` : '') +
-            (inStore ? ' in /nix/store, where every user and build can read it' : '') + j.suffix,
-          // Tokens beside the key are in this one finding (secret-token leaves a file with a key to this rule).
-          evidence: [describeKey(keys[0]!), ...tokens.slice(0, 3).map((t) => `${t.kind.label} ${redact(t.value)}`)].join('; '),
-          key: secretsKey([...keys.map((k) => ({ kind: k.label, value: k.body })), ...tokens.map((t) => ({ kind: t.kind.id, value: t.value }))]),
-          line: locate(text, keys[0]!.index).line,
-        })),
-      );
+      report({
+        path,
+        // Inside the store the key is readable by every user and every build: always an error. A key a package
+        // installed unchanged (a test fixture every install of it has) is no secret of the builder: info.
+        ...(inStore ? { severity: 'error' as const } : {}),
+        message:
+          `${path} holds ${keys.length === 1 ? 'a private key' : `${keys.length} private keys`} (${keys[0]!.label}` +
+          `${keys[0]!.encrypted ? ', encrypted' : ''})` +
+          (tokens.length > 0 ? ` and ${tokens.length === 1 ? 'a token' : `${tokens.length} tokens`} (${[...new Set(tokens.map((t) => t.kind.label))].join(', ')})` : '') +
+          (inStore ? ' in /nix/store, where every user and build can read it' : ''),
+        // Tokens beside the key are in this one finding (secret-token leaves a file with a key to this rule).
+        evidence: [describeKey(keys[0]!), ...tokens.slice(0, 3).map((t) => `${t.kind.label} ${redact(t.value)}`)].join('; '),
+        key: secretsKey([...keys.map((k) => ({ kind: k.label, value: k.body })), ...tokens.map((t) => ({ kind: t.kind.id, value: t.value }))]),
+        line: locate(text, keys[0]!.index).line,
+        shipped: data,
+      });
     };
     // Content pass (binary files included: keys get embedded in binaries and archives of other formats).
     const scanned = ctx.scanText((file: ScannedFile) => judge(file.entry.path, file.data));
@@ -88,6 +83,5 @@ export default defineRule({
       );
     }
     await scanned;
-    await Promise.all(judgements);
   },
 });

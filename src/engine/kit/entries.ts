@@ -1,8 +1,9 @@
 /**
  * One shared pass over the inventory's entries for every rule that looks at all of them (owners, modes, names,
  * symlink targets): each entry is made once and handed to every visitor, instead of one walk (and one object per
- * entry) per rule. Same contract as the content pass (text.ts): subscribe synchronously at the start of the check,
- * the pass runs on the next macrotask; a later subscriber gets the next pass.
+ * entry) per rule. Every rule that calls `forEachEntry` in the same tick shares one walk (it runs on the next
+ * macrotask); a rule that calls it later, after awaiting something, gets a walk of its own: the same entries, one
+ * more walk of the in-memory inventory. (The content pass, which reads the image, is declared instead: readsText.)
  */
 import { currentBudget } from '../../budget.js';
 import type { Inventory } from '../../inventory.js';

@@ -1,8 +1,8 @@
 /**
  * What a rule is told about the image, as contracts only: the read-only file view (ImageFs), the image's accounts and
  * its package database, and the path facts they share. A leaf of the kit: it imports no other kit or runtime module,
- * so the modules that implement these (runtime/imagefs.ts, runtime/accounts.ts, kit/packages.ts, kit/text.ts) and
- * the rule contract (kit/rule.ts) all point down at it and never at each other in a circle.
+ * so the modules that implement these (runtime/imagefs.ts, runtime/accounts.ts, runtime/packages.ts,
+ * runtime/textpass.ts) and the rule contract (kit/rule.ts) all point down at it and never in a circle.
  */
 import type { ResolveResult } from '../../inventory.js';
 import type { Entry } from '../../types.js';

@@ -22,6 +22,14 @@ export interface ReportInput {
   line?: number;
   column?: number;
   endColumn?: number;
+  /**
+   * The file may be the distribution's: the engine judges the path against the image's package database before
+   * the finding is kept. Installed unchanged by a package -> severity info (unless `severity` is set) and the
+   * package named; changed after install, or owned by no package -> the message says so. Pass the contents (a
+   * Buffer) when you have them all, so the checksum is verified without a second read; `true` judges by the path.
+   * The rule's check is not over until every such judgement is.
+   */
+  shipped?: true | Buffer;
 }
 
 /** The option values a rule's check sees, typed from its `meta.options` (defaults filled in by the engine). */
@@ -49,8 +57,10 @@ export interface RuleContext<Options = Record<string, unknown>> {
 export interface Rule {
   meta: RuleMeta;
   /**
-   * The rule reads file contents through `ctx.scanText`. The engine then runs one pass over the text files for
-   * every such rule, started once each of them has subscribed (or finished), whatever it awaited first.
+   * The rule is in the shared content pass: it takes the pass's options (`scanStore`, `maxTextBytes`,
+   * `trustPackages`; defineRule adds them to `meta.options`) and may read file contents through `ctx.scanText`. The
+   * engine runs one pass over the text files for every such rule, started once each of them has subscribed (or
+   * finished), whatever it awaited first.
    */
   readsText?: boolean;
   check(ctx: RuleContext): Promise<void> | void;
@@ -71,12 +81,14 @@ export function defineRule<const O extends Record<string, RuleOptionSpec> = Reco
   if (!rule.meta.description || !rule.meta.remediation) {
     throw new Error(`rule '${rule.meta.id}' needs a description and a remediation`);
   }
-  // Every option of the pass, so that the command line and the config set them for it as for the others (a rule
-  // without trustPackages would get a pass of its own under --trust-packages, reading every file again).
-  if (rule.readsText && !Object.keys(CONTENT_PASS_OPTIONS).every((o) => rule.meta.options && o in rule.meta.options)) {
-    throw new Error(`rule '${rule.meta.id}' reads text files: its meta.options must include CONTENT_PASS_OPTIONS`);
+  if (!rule.readsText) return rule as unknown as Rule;
+  // A rule in the content pass takes every option of the pass, so that the command line and the config set them
+  // for it as for the others (one without trustPackages would get a pass of its own under --trust-packages).
+  const own = Object.keys(rule.meta.options ?? {}).filter((o) => o in CONTENT_PASS_OPTIONS);
+  if (own.length > 0) {
+    throw new Error(`rule '${rule.meta.id}' declares readsText, which gives it ${own.join(', ')}: remove them from its meta.options`);
   }
-  return rule as unknown as Rule;
+  return { ...rule, meta: { ...rule.meta, options: { ...rule.meta.options, ...CONTENT_PASS_OPTIONS } } } as unknown as Rule;
 }
 
 /**

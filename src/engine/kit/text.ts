@@ -4,23 +4,17 @@
  * Cost model: on a 150k-entry image we never read every file for every rule. Candidates are chosen from the
  * inventory alone (regular files, non-empty, under a size limit, outside /nix/store and the run-time trees unless
  * asked, not an obviously binary or compressed type), and all rules that scan the same candidates share ONE pass:
- * each such rule declares `readsText`, the pass starts once every declared rule has subscribed a visitor (or
- * finished without one), reads the candidates in bounded chunks (every read of a chunk issued at once, so the engine
- * batches them into one backend call) without keeping them in the audit's cache, and hands every file to every
- * visitor.
+ * each such rule declares `readsText` (which gives it the pass's options) and calls `ctx.scanText`. The pass itself
+ * runs in the runtime (src/engine/runtime/textpass.ts).
  */
-import { currentBudget } from '../../budget.js';
 import type { Inventory } from '../../inventory.js';
 import type { Entry, RuleOptionSpec } from '../../types.js';
 import { isRuntimePath } from './homes.js';
-import { DEFAULT_TEXT_MAX_BYTES, isStorePath, type ImageFs, type PackageDb } from './image.js';
+import { DEFAULT_TEXT_MAX_BYTES, isStorePath, type PackageDb } from './image.js';
 export { DEFAULT_TEXT_MAX_BYTES, isStorePath } from './image.js';
 
 /** Bytes looked at to decide whether a file is binary. */
 const SNIFF_BYTES = 8192;
-/** One chunk of the shared pass: at most this many files and bytes in flight. */
-const CHUNK_FILES = 2048;
-const CHUNK_BYTES = 64 * 1024 * 1024;
 
 /** Extensions that are never text: images, archives and packages, compressed data, fonts, compiled code. */
 const BINARY_EXTENSIONS = new Set([
@@ -43,7 +37,7 @@ export interface TextScanOptions {
   trustPackages: boolean;
 }
 
-/** The options every rule that reads text files takes (spread into its `meta.options`). */
+/** The options that choose which files a content scan reads (part of CONTENT_PASS_OPTIONS). */
 export const TEXT_SCAN_OPTIONS = {
   scanStore: {
     type: 'boolean',
@@ -70,8 +64,9 @@ export const TRUST_PACKAGES_OPTION = {
 } as const satisfies Record<string, RuleOptionSpec>;
 
 /**
- * The options of every rule in the shared content pass (`readsText`, and rules that report on what it read): one
- * set, so `--trust-packages` and the config reach them all alike and they stay in one pass.
+ * The options of every rule in the shared content pass: `defineRule` adds them to the options of a rule that
+ * declares `readsText`, so `--scan-store`, `--trust-packages` and the config reach every rule in the pass alike and
+ * they stay in one pass. A rule does not spread them itself.
  */
 export const CONTENT_PASS_OPTIONS = { ...TEXT_SCAN_OPTIONS, ...TRUST_PACKAGES_OPTION } as const;
 
@@ -162,112 +157,6 @@ export interface ScanStats {
   binary: number;
   /** Candidates left unread because a package installed them (`trustPackages`). */
   trusted: number;
-}
-
-async function runPass(fs: ImageFs, files: Entry[], trusted: number, opts: TextScanOptions, visitors: Visitor[]): Promise<ScanStats> {
-  const stats: ScanStats = { candidates: files.length + trusted, read: 0, binary: 0, trusted };
-  let i = 0;
-  const budget = currentBudget();
-  while (i < files.length) {
-    // By the clock, not only through the deadline's signal: scanning a chunk holds the event loop.
-    budget?.check();
-    const chunk: Entry[] = [];
-    let bytes = 0;
-    while (i < files.length && chunk.length < CHUNK_FILES && (chunk.length === 0 || bytes < CHUNK_BYTES)) {
-      bytes += Math.min(files[i]!.size, opts.maxBytes);
-      chunk.push(files[i++]!);
-    }
-    const results = await Promise.all(
-      chunk.map((e) => fs.readFile(e.path, { maxBytes: opts.maxBytes, cache: false }).catch(() => null)),
-    );
-    for (let k = 0; k < chunk.length; k++) {
-      const r = results[k];
-      if (!r || r.data.length === 0) continue;
-      stats.read++;
-      const binary = isBinary(r.data);
-      if (binary) stats.binary++;
-      let decoded: string | null = null;
-      const file: ScannedFile = {
-        entry: chunk[k]!,
-        data: r.data,
-        binary,
-        text: () => (decoded ??= r.data.toString('utf8')),
-      };
-      for (const v of visitors) v(file);
-    }
-  }
-  return stats;
-}
-
-/** One shared pass: the visitors of every declared rule with the same text options. */
-interface Pass {
-  opts: TextScanOptions;
-  /** Declared rules that have not yet subscribed or finished. */
-  waiting: number;
-  visitors: Visitor[];
-  done: Promise<ScanStats>;
-  start: () => void;
-}
-
-/** A declared rule's place in the pass for its options. */
-export interface TextTicket {
-  readonly key: string;
-  settled: boolean;
-}
-
-/**
- * The text passes of one audit. Rules declare that they read text files (`readsText` on the rule); the runner
- * takes a ticket for each before any check starts, and the pass for a set of options begins once every declared
- * rule with those options has either subscribed its visitor or finished without one. So all of them share one
- * read of the image whatever each awaits before subscribing, and nothing depends on timing.
- */
-export class TextPasses {
-  private readonly passes = new Map<string, Pass>();
-
-  constructor(
-    private readonly fs: ImageFs,
-    private readonly inventory: Inventory,
-    private readonly packages: () => Promise<PackageDb>,
-  ) {}
-
-  /** A declared rule will read text files with these options. */
-  expect(opts: TextScanOptions): TextTicket {
-    const key = `${opts.includeStore}:${opts.maxBytes}:${opts.trustPackages}`;
-    let pass = this.passes.get(key);
-    if (!pass) {
-      let start!: () => void;
-      const begun = new Promise<void>((resolve) => (start = resolve));
-      const p: Pass = { opts, waiting: 0, visitors: [], done: Promise.resolve(null as never), start };
-      p.done = begun.then(async () => {
-        if (p.visitors.length === 0) return { candidates: 0, read: 0, binary: 0, trusted: 0 };
-        const { files, trusted } = await passFiles(this.inventory, p.opts, this.packages);
-        return runPass(this.fs, files, trusted.length, p.opts, p.visitors);
-      });
-      this.passes.set(key, (pass = p));
-    }
-    pass.waiting++;
-    return { key, settled: false };
-  }
-
-  /** The rule's visitor joins its pass; resolves when the pass has visited every candidate. */
-  subscribe(ticket: TextTicket, visitor: Visitor): Promise<ScanStats> {
-    if (ticket.settled) throw new Error('a rule joins the text pass once');
-    const pass = this.passes.get(ticket.key)!;
-    pass.visitors.push(visitor);
-    this.settle(ticket);
-    return pass.done;
-  }
-
-  /** The rule finished (or crashed) without subscribing: the pass no longer waits for it. */
-  release(ticket: TextTicket): void {
-    if (!ticket.settled) this.settle(ticket);
-  }
-
-  private settle(ticket: TextTicket): void {
-    ticket.settled = true;
-    const pass = this.passes.get(ticket.key)!;
-    if (--pass.waiting === 0) pass.start();
-  }
 }
 
 /** Split text into lines with their 1-based numbers, lazily. */

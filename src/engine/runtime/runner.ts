@@ -7,10 +7,12 @@ import { RULE_CRASHED, SEVERITY_RANK } from '../../types.js';
 import { loadAccounts, type Accounts } from './accounts.js';
 import { createImageFs } from './imagefs.js';
 import { fingerprintOf } from '../../fingerprint.js';
-import { resolveRuleOptions, type Rule } from '../kit/rule.js';
-import { loadPackageDb, type PackageDb } from '../kit/packages.js';
+import { resolveRuleOptions, type ReportInput, type Rule } from '../kit/rule.js';
+import { judgeShipped, type PackageDb } from '../kit/packages.js';
 import { redactTokens } from '../kit/secrets.js';
-import { TextPasses, textScanOptions } from '../kit/text.js';
+import { textScanOptions } from '../kit/text.js';
+import { loadPackageDb } from './packages.js';
+import { TextPasses } from './textpass.js';
 
 /** A rule as this run uses it: configured severity and options. */
 export interface EnabledRule {
@@ -69,6 +71,29 @@ export async function runRules(root: ImageRoot, rules: EnabledRule[], host: Host
       const { meta } = rule;
       const ticket = tickets[i]!;
       const options = resolved[i]!;
+      // Findings waiting for their judgement against the package database (`shipped`).
+      const judging: Array<Promise<void>> = [];
+      const emit = (f: ReportInput) => {
+        const key = `${meta.id}\0${f.path}\0${f.message}`;
+        if (seen.has(key)) return;
+        seen.add(key);
+        const note = root.noteOf?.(f.path);
+        const finding: Finding = {
+          ruleId: meta.id,
+          severity: f.severity ?? severity,
+          // A token in a name or a link target is redacted like one in a file's contents.
+          path: redactTokens(name(f.path)),
+          filesystem: filesystemOf(f.path),
+          message: redactTokens(note ? `${f.message} (${note})` : f.message),
+          evidence: f.evidence == null ? null : redactTokens(f.evidence),
+          remediation: meta.remediation,
+        };
+        if (f.line !== undefined) finding.line = f.line;
+        if (f.column !== undefined) finding.column = f.column;
+        if (f.endColumn !== undefined) finding.endColumn = f.endColumn;
+        finding.fingerprint = fingerprintOf(meta.id, finding.path, f.key);
+        findings.push(finding);
+      };
       try {
         if (options instanceof Error) throw options;
         await rule.check({
@@ -83,27 +108,17 @@ export async function runRules(root: ImageRoot, rules: EnabledRule[], host: Host
             return textPasses.subscribe(ticket, visitor);
           },
           report(f) {
-            const key = `${meta.id}\0${f.path}\0${f.message}`;
-            if (seen.has(key)) return;
-            seen.add(key);
-            const note = root.noteOf?.(f.path);
-            const finding: Finding = {
-              ruleId: meta.id,
-              severity: f.severity ?? severity,
-              // A token in a name or a link target is redacted like one in a file's contents.
-              path: redactTokens(name(f.path)),
-              filesystem: filesystemOf(f.path),
-              message: redactTokens(note ? `${f.message} (${note})` : f.message),
-              evidence: f.evidence == null ? null : redactTokens(f.evidence),
-              remediation: meta.remediation,
-            };
-            if (f.line !== undefined) finding.line = f.line;
-            if (f.column !== undefined) finding.column = f.column;
-            if (f.endColumn !== undefined) finding.endColumn = f.endColumn;
-            finding.fingerprint = fingerprintOf(meta.id, finding.path, f.key);
-            findings.push(finding);
+            if (f.shipped === undefined) return emit(f);
+            const { shipped, ...rest } = f;
+            const judged = judgeShipped(packages, f.path, shipped === true ? undefined : shipped).then((j) =>
+              emit({ ...rest, message: rest.message + j.suffix, severity: rest.severity ?? j.severity }),
+            );
+            // Awaited after the check; a check that crashes first leaves it settled, not unhandled.
+            judged.catch(() => {});
+            judging.push(judged);
           },
         });
+        await Promise.all(judging);
       } catch (err) {
         if (err instanceof TimeoutError) throw err;
         findings.push({

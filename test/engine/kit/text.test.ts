@@ -59,7 +59,7 @@ describe('shared content pass', () => {
     const seen: string[] = [];
     const late = defineRule({
       readsText: true,
-      meta: { id: 'late-reader', severity: 'info', tags: [], description: 'test', remediation: 'test', references: [], options: { ...CONTENT_PASS_OPTIONS } },
+      meta: { id: 'late-reader', severity: 'info', tags: [], description: 'test', remediation: 'test', references: [] },
       async check(ctx) {
         await ctx.packages();
         await new Promise((r) => setTimeout(r, 20));
@@ -73,12 +73,17 @@ describe('shared content pass', () => {
     expect(root.reads.filter((b) => b.includes('/etc/app.conf'))).toHaveLength(1);
   });
 
-  it('a rule in the pass declares every option of the pass (or --trust-packages would give it a full pass of its own)', () => {
-    const meta = { id: 'partial-reader', severity: 'info' as const, tags: [], description: 'test', remediation: 'test', references: [] };
+  it('readsText gives a rule every option of the pass (or --trust-packages would give it a full pass of its own)', () => {
+    const meta = { id: 'pass-reader', severity: 'info' as const, tags: [], description: 'test', remediation: 'test', references: [] };
+    const own = { depth: { type: 'number', default: 2, description: 'test' } } as const;
+    const rule = defineRule({ readsText: true, meta: { ...meta, options: own }, check() {} });
+    expect(Object.keys(rule.meta.options ?? {})).toEqual(['depth', ...Object.keys(CONTENT_PASS_OPTIONS)]);
+    expect(rule.meta.options?.trustPackages).toBe(CONTENT_PASS_OPTIONS.trustPackages);
+    expect(defineRule({ meta, check() {} }).meta.options).toBeUndefined();
+    // The pass's options are the pass's: a rule that declares one itself is refused, with what to do.
     expect(() => defineRule({ readsText: true, meta: { ...meta, options: { ...TEXT_SCAN_OPTIONS } }, check() {} })).toThrow(
-      "rule 'partial-reader' reads text files: its meta.options must include CONTENT_PASS_OPTIONS",
+      "rule 'pass-reader' declares readsText, which gives it scanStore, maxTextBytes: remove them from its meta.options",
     );
-    expect(() => defineRule({ readsText: true, meta: { ...meta, options: { ...CONTENT_PASS_OPTIONS } }, check() {} })).not.toThrow();
   });
 
   it('a rule that reads text files without declaring it crashes as a finding, and never holds up the pass', async () => {

@@ -1,5 +1,8 @@
-import { judgeShipped, loadPackageDb, parseApkInstalled, parseDpkgConffiles, parseDpkgDiversions, provenanceNote } from '../../../src/engine/kit/packages.js';
+import { judgeShipped, provenanceNote } from '../../../src/engine/kit/packages.js';
+import { loadPackageDb, parseApkInstalled, parseDpkgConffiles, parseDpkgDiversions } from '../../../src/engine/runtime/packages.js';
 import { createImageFs } from '../../../src/engine/runtime/imagefs.js';
+import { runRules } from '../../../src/engine/runtime/runner.js';
+import { defineRule } from '../../../src/engine/kit/rule.js';
 import { createHash } from 'node:crypto';
 import { dirBackend } from '../../../src/backends/dir.js';
 import { memoryRoot } from '../../helpers/tree.js';
@@ -52,6 +55,29 @@ describe('package database', () => {
     expect(provenanceNote(await db.provenance('/etc/app.conf'))).toBe('not installed by any package');
     expect(await db.provenance('/etc/ssh/sshd_config')).toEqual({ kind: 'changed', pkg: 'openssh-server', manager: 'dpkg' });
     expect(await db.provenance('/etc/ssh/moduli.conf')).toMatchObject({ kind: 'shipped', pkg: 'openssh-server', verified: true });
+  });
+
+  it("report({ shipped }) judges each finding: shipped unchanged -> info with the package, else the rule's severity and why", async () => {
+    const img = (await dirBackend.open(root, {} as never)).roots[0]!;
+    const paths = ['/usr/lib/python3.11/_sysconfigdata.py', '/usr/lib/python3.11/changed.py', '/etc/app.conf'];
+    const rule = defineRule({
+      meta: { id: 'shipped-judge', severity: 'warning', tags: [], description: 'test', remediation: 'test', references: [] },
+      async check({ fs, report }) {
+        const data = (await fs.readFile(paths[0]!))!.data;
+        report({ path: paths[0]!, message: 'with contents', shipped: data });
+        report({ path: paths[1]!, message: 'by path', shipped: true });
+        report({ path: paths[2]!, message: 'by path', shipped: true });
+        // A severity the rule sets stays, whatever the package database says.
+        report({ path: paths[0]!, message: 'forced', severity: 'error', shipped: true });
+      },
+    });
+    const { findings } = await runRules(img, [{ rule, severity: 'warning', options: {} }], { user: null, home: null, name: null });
+    expect(findings.map((f) => [f.path, f.severity, f.message])).toEqual([
+      [paths[0], 'error', 'forced; installed unchanged by dpkg package fakepython'],
+      [paths[2], 'warning', 'by path; not installed by any package'],
+      [paths[1], 'warning', 'by path; changed after install (dpkg package fakepython installed a different file)'],
+      [paths[0], 'info', 'with contents; installed unchanged by dpkg package fakepython'],
+    ]);
   });
 
   it('says nothing without a database, and recognises an rpm database it does not read', async () => {
