@@ -32,7 +32,7 @@ ruleTester(unknownOwner, {
     {
       name: '10,000 store paths owned by a build uid: one finding, not 10,000',
       tree: withAccounts(many(10000, (i) => ({ path: `/nix/store/h${i}-p`, content: 'x', uid: 30001, gid: 30000 }))),
-      findings: [{ path: '/nix/store', message: ['10000 entries below /nix/store'] }],
+      findings: [{ path: '/nix/store', message: ['10000 entries in /nix/store', 'uid 30001'] }],
     },
     {
       name: 'accounts unknown: one info',

@@ -8,11 +8,14 @@ export interface Group {
   count: number;
   /** True when `path` itself was not flagged but many of its children were. */
   merged: boolean;
+  /** For a merged group: the top-most flagged paths it holds, in name order. */
+  members?: string[];
 }
 
 /**
  * Group flagged paths under their top-most flagged ancestor. When one directory holds more than `crowd` such groups,
  * they become one group at that directory (e.g. 5,000 store paths owned by a build uid -> one finding at /nix/store).
+ * `crowd = 1` merges any two flagged siblings: one finding per folder.
  */
 export function aggregate(paths: Iterable<string>, crowd = 20): Group[] {
   const flagged = new Set(paths);
@@ -36,7 +39,7 @@ export function aggregate(paths: Iterable<string>, crowd = 20): Group[] {
   const out: Group[] = [];
   for (const [parent, list] of byParent) {
     if (list.length > crowd) {
-      out.push({ path: parent, count: list.reduce((n, t) => n + tops.get(t)!, 0), merged: true });
+      out.push({ path: parent, count: list.reduce((n, t) => n + tops.get(t)!, 0), merged: true, members: list.sort() });
       for (const t of list) tops.delete(t);
     }
   }
