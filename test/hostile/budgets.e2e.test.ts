@@ -42,8 +42,8 @@ describe('one memory budget per target', () => {
     ended(scan('pax-globals', '--timeout', '60'), /memory budget of \d+ MiB is spent \(PAX global headers/);
   });
   it('640 overlapping iso9660 directory extents (19M entries) end in time and memory, the decompressed copy removed', () => {
-    // The walk names the overlap (src/backends/native/walk.ts); were it missed, the memory budget ends the target.
-    ended(scan('iso-overlap', '--timeout', '120'), /overlaps another directory's|memory budget of \d+ MiB is spent \(entries listed/);
+    // The walk names each overlap (src/backends/native/walk.ts) and lists none of them twice: partial, in seconds.
+    ended(scan('iso-overlap', '--timeout', '120'), /: partial: could not read everything: \/dev\/sda:\/pool\/\w+: directory extent at sector \d+ overlaps another directory's; not read;.* \(and 636 more\)\n/);
   });
   it('every reader charges what it lists to the memory budget: a tiny budget ends each with the reason', () => {
     for (const sample of ['leaky.raw', 'leaky.iso', 'leaky.squashfs-zstd', 'leaky.erofs', 'leaky-rootfs.tar.xz', 'leaky-docker.tar']) {
@@ -76,9 +76,9 @@ describe('one write cap and one deadline per target', () => {
     expect(JSON.parse(m.stdout).targets[0].status).toBe('partial');
   });
   it('a result folder of 3,000 small .gz files is classified under the deadline', () => {
-    // Classified in time (each file sniffed once, in-process), or stopped at the deadline: never 22 s.
+    // Classified in time (each file sniffed once, in-process, about 2 s here), never at the deadline (it took 22 s).
     const m = scan('result-many-gz', '--timeout', '5');
-    ended(m, /neither a root tree|timed out after 5 s/);
+    ended(m, /: failed: a folder that is neither a root tree \(no etc\/, usr\/, nix\/ \.\.\. at its top\) nor holds disk images/);
     expect(m.seconds).toBeLessThan(5 + 20); // a guard against "runs to the end", not a benchmark
   });
 });
