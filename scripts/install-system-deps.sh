@@ -5,13 +5,14 @@
 # completion scripts' test, bsdtar (libarchive-tools) and buildah/podman/skopeo/umoci to build and check tars and
 # container images as real producers write them (no daemon: vfs storage in a temp folder; buildah also builds the
 # Containerfile), nix-bin to evaluate and build flake.nix (test/flake.test.ts).
-# cryptsetup-bin, xfsprogs and btrfs-progs make LUKS, xfs and btrfs samples.
+# cryptsetup-bin, xfsprogs and btrfs-progs make LUKS, xfs and btrfs samples. rpm (rpmbuild, rpm --root) writes the
+# rpm databases the package-awareness tests read, db-util's db_load the Berkeley DB store rpm no longer writes.
 # The README's first command needs none of these; .ci/run and the README's test command run this first.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 packages=(libguestfs-tools linux-image-amd64 e2fsprogs dosfstools mtools fdisk qemu-utils sleuthkit
           xz-utils zstd bzip2 gzip time chromium squashfs-tools erofs-utils xorriso genisoimage zsh fish
           libarchive-tools buildah podman skopeo umoci nix-bin
-          cryptsetup-bin xfsprogs btrfs-progs)
+          cryptsetup-bin xfsprogs btrfs-progs rpm db-util)
 apt-get update -qq
 apt-get install -y -qq "${packages[@]}"

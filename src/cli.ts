@@ -107,7 +107,7 @@ function parser(ruleIds: readonly string[] = []): Argv {
           type: 'boolean',
           default: false,
           describe:
-            'do not read files a package installed with a recorded checksum (dpkg, apk), outside /etc: faster on ' +
+            'do not read files a package installed with a recorded checksum (dpkg, apk, rpm), outside /etc: faster on ' +
             'distribution images, but a change made to one after install goes unseen',
         })
         .option('history', { type: 'string', requiresArg: true, describe: 'html: draw the trend across the earlier JSON reports in DIR' })

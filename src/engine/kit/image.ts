@@ -69,6 +69,8 @@ export type Provenance =
   | { kind: 'shipped'; pkg: string; manager: Manager; verified: boolean }
   /** A package installed it, but its checksum no longer matches: changed after install. */
   | { kind: 'changed'; pkg: string; manager: Manager }
+  /** A package owns the path but installed no contents (rpm `%ghost`): whatever is there was made after install. */
+  | { kind: 'ghost'; pkg: string; manager: Manager }
   /** A package installed it with a checksum that could not be checked (too large to read). */
   | { kind: 'unverified'; pkg: string; manager: Manager }
   /** The image has a package database we read, and no package lists this path. */
@@ -86,7 +88,7 @@ export interface PackageDb {
   /** Packages and paths read, for verbose output and the accuracy bench. */
   packages: number;
   paths: number;
-  /** Why ownership is unknown, if it is (e.g. an rpm database we do not read). */
+  /** Why ownership is unknown, if it is (e.g. an rpm database that does not add up). */
   notes: string[];
   owner(path: string): { pkg: string; manager: Manager } | undefined;
   /**

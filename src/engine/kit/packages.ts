@@ -21,6 +21,8 @@ export function provenanceNote(p: Provenance): string {
       return `changed after install (${p.manager} package ${p.pkg} installed a different file)`;
     case 'unverified':
       return `installed by ${p.manager} package ${p.pkg} (too large to verify its checksum)`;
+    case 'ghost':
+      return `listed by ${p.manager} package ${p.pkg} as %ghost (the package installed no contents: made after install)`;
     case 'unowned':
       return 'not installed by any package';
     default:
@@ -39,7 +41,7 @@ export async function judgeShipped(
 ): Promise<{ severity?: 'info'; suffix: string }> {
   const db = await packages();
   const p = await db.provenance(path, data);
-  // An image whose package database we recognise but do not read (rpm) says so instead of staying silent.
+  // An image whose package database could not be used (a damaged rpm database) says so instead of staying silent.
   const note = provenanceNote(p) || (p.kind === 'unknown' && db.notes.length > 0 ? `package ownership unknown (${db.notes[0]!.replace(/: file ownership unknown$/, '')})` : '');
   return { severity: isShipped(p) ? 'info' : undefined, suffix: note ? `; ${note}` : '' };
 }

@@ -58,7 +58,7 @@ export const TRUST_PACKAGES_OPTION = {
     type: 'boolean',
     default: false,
     description:
-      'do not read files a package installed with a recorded checksum (dpkg md5sums, apk), outside /etc and not ' +
+      'do not read files a package installed with a recorded checksum (dpkg md5sums, apk, rpm), outside /etc and not ' +
       'diverted: a change made to one after install goes unseen; --trust-packages sets it for every rule',
   },
 } as const satisfies Record<string, RuleOptionSpec>;

@@ -7,9 +7,12 @@
  *   (`/var/lib/ucf/`) for the configuration files maintainer scripts write (Debian's sshd_config), plus
  *   `/var/lib/dpkg/diversions` (a diverted path holds another file than the one its package's checksum describes).
  * - apk (Alpine): `/lib/apk/db/installed` (`P:` package, `F:` folder, `R:` file, `Z:Q1<base64 sha1>` checksum).
- * - rpm: the database (`rpmdb.sqlite`, Berkeley DB `Packages`, ndb `Packages.db`) is recognised but not read: it is a
- *   binary SQLite/BDB file of rpm header blobs, and reading it natively would mean an SQLite reader plus an rpm
- *   header parser. Findings on rpm images keep their severity and say nothing about packages.
+ * - rpm: the database in whichever store rpm wrote it (SQLite `rpmdb.sqlite` with its WAL, rpm 4.16+; Berkeley DB
+ *   hash `Packages`, RHEL 7/8; ndb `Packages.db`, openSUSE/SLE), under `/usr/lib/sysimage/rpm` or `/var/lib/rpm`
+ *   (./rpmdb.ts): each package's header lists its files with their digests (md5 or sha256, FILEDIGESTALGO) and
+ *   flags. A `%ghost` file has no contents from the package (whatever is there was made after install: judged like
+ *   an unowned file); a `%config` file is verified like any other, and `--trust-packages` never skips one. A database
+ *   that does not add up, or is larger than the memory the target has left, is not used, and the report says so.
  * - Nix: everything under /nix/store is build output (the builder made it, whoever wrote the derivation).
  *
  * A path listed by a package, whose checksum still matches, is the distribution's: a build path or an example key
@@ -17,21 +20,36 @@
  * longer matches, or a file no package owns, is where the image's builder left its mark.
  */
 import { createHash } from 'node:crypto';
+import { BudgetError, currentBudget, mib } from '../../budget.js';
 import type { Inventory } from '../../inventory.js';
 import { baseName, joinPath, normalizePath, parentOf } from '../../inventory.js';
+import { readRpmDb, RpmDbError, RPMFILE_CONFIG, RPMFILE_GHOST, type RpmPackage } from './rpmdb.js';
 import { DEFAULT_TEXT_MAX_BYTES, isStorePath, type ImageFs, type Manager, type PackageDb, type Provenance } from '../kit/image.js';
 
 interface Owned {
   pkg: string;
   manager: Manager;
-  /** Hex digest (md5 for dpkg, sha1 for apk), when the database records one. */
+  /** Hex digest (md5 for dpkg, sha1 for apk, md5 or sha256 for rpm), when the database records one. */
   sum?: string;
+  /** Node hash name of `sum` (by its length when absent: sha1 or md5). */
+  algo?: string;
+  /** rpm `%config`: the admin's to edit, so `--trust-packages` reads it anyway. */
+  config?: boolean;
+  /** rpm `%ghost`: the package owns the path but installed no contents. */
+  ghost?: boolean;
 }
 
 const MAX_DB_FILE = 32 * 1024 * 1024;
 /** Files larger than this are not re-read to verify a checksum. */
 const MAX_VERIFY = 256 * 1024 * 1024;
-const RPM_DBS = ['/var/lib/rpm/rpmdb.sqlite', '/usr/lib/sysimage/rpm/rpmdb.sqlite', '/var/lib/rpm/Packages', '/var/lib/rpm/Packages.db', '/usr/lib/sysimage/rpm/Packages.db'];
+/**
+ * Where rpm keeps its database (%_dbpath: /usr/lib/sysimage/rpm since rpm 4.16 on Fedora/openSUSE, where
+ * /var/lib/rpm is often a link to it; /var/lib/rpm before), and the stores rpm writes there, newest first.
+ */
+const RPM_DB_DIRS = ['/usr/lib/sysimage/rpm', '/var/lib/rpm'];
+const RPM_DB_FILES = ['rpmdb.sqlite', 'Packages.db', 'Packages'];
+/** An rpm database larger than this is not read (a Fedora workstation's is ~100 MiB; a container's a few MiB). */
+const MAX_RPM_DB = 256 * 1024 * 1024;
 
 /** Canonical path of a path a package lists (`/lib/x` is `/usr/lib/x` on a merged-/usr system). */
 function canonicalizer(inv: Inventory): (p: string) => string {
@@ -174,10 +192,23 @@ export async function loadPackageDb(fs: ImageFs, inv: Inventory): Promise<Packag
     read.push('apk');
   }
 
-  const rpm = RPM_DBS.find((p) => inv.resolve(p).ok);
+  const rpm = await loadRpm(fs, inv);
   if (rpm) {
     managers.push('rpm');
-    notes.push(`rpm database ${rpm} found but not read (binary ${rpm.endsWith('.sqlite') ? 'SQLite' : 'Berkeley DB/ndb'} of rpm headers): file ownership unknown`);
+    if ('error' in rpm) notes.push(`rpm database ${rpm.path} not read (${rpm.error}): file ownership unknown`);
+    else {
+      for (const p of rpm.packages) {
+        pkgs.add(p.name);
+        for (const f of p.files) {
+          const o: Owned = { pkg: p.name, manager: 'rpm' };
+          if (f.digest && p.digestAlgo) Object.assign(o, { sum: f.digest, algo: p.digestAlgo });
+          if (f.flags & RPMFILE_CONFIG) o.config = true;
+          if (f.flags & RPMFILE_GHOST) o.ghost = true;
+          owned.set(canon(f.path), o);
+        }
+      }
+      read.push('rpm');
+    }
   }
   if (inv.get('/nix/store')) managers.push('nix');
 
@@ -186,6 +217,7 @@ export async function loadPackageDb(fs: ImageFs, inv: Inventory): Promise<Packag
     if (read.length === 0) return { kind: 'unknown' };
     const o = owned.get(path);
     if (!o) return { kind: 'unowned' };
+    if (o.ghost) return { kind: 'ghost', pkg: o.pkg, manager: o.manager };
     const e = inv.get(path);
     if (!e || e.type !== 'file' || !o.sum) return { kind: 'shipped', pkg: o.pkg, manager: o.manager, verified: false };
     let bytes = data && data.length === e.size ? data : undefined;
@@ -195,7 +227,7 @@ export async function loadPackageDb(fs: ImageFs, inv: Inventory): Promise<Packag
       if (!r || r.truncated) return { kind: 'unverified', pkg: o.pkg, manager: o.manager };
       bytes = r.data;
     }
-    const algo = o.sum.length === 40 ? 'sha1' : 'md5';
+    const algo = o.algo ?? (o.sum.length === 40 ? 'sha1' : 'md5');
     const sum = createHash(algo).update(bytes).digest('hex');
     return sum === o.sum ? { kind: 'shipped', pkg: o.pkg, manager: o.manager, verified: true } : { kind: 'changed', pkg: o.pkg, manager: o.manager };
   };
@@ -210,7 +242,51 @@ export async function loadPackageDb(fs: ImageFs, inv: Inventory): Promise<Packag
       const o = owned.get(p);
       return o ? { pkg: o.pkg, manager: o.manager } : undefined;
     },
-    checksummed: (p) => owned.get(p)?.sum !== undefined && !diverted.has(p),
+    checksummed: (p) => {
+      const o = owned.get(p);
+      return o?.sum !== undefined && !o.config && !diverted.has(p);
+    },
     provenance,
   };
+}
+
+/**
+ * The image's rpm database: the first store found under rpm's database folders, read whole (within the target's
+ * memory budget) and parsed; undefined when the image has none, `error` when it has one we could not use.
+ */
+async function loadRpm(fs: ImageFs, inv: Inventory): Promise<{ path: string; packages: RpmPackage[] } | { path: string; error: string } | undefined> {
+  const seen = new Set<string>();
+  let found: string | undefined;
+  for (const d of RPM_DB_DIRS) {
+    const r = inv.resolve(d);
+    if (!r.ok || r.entry.type !== 'dir' || seen.has(r.path)) continue;
+    seen.add(r.path);
+    const name = RPM_DB_FILES.find((n) => inv.get(joinPath(r.path, n))?.type === 'file');
+    if (name) {
+      found = joinPath(r.path, name);
+      break;
+    }
+  }
+  if (!found) return undefined;
+  const path = found;
+  const wal = path.endsWith('.sqlite') ? inv.get(`${path}-wal`) : undefined;
+  const size = (inv.get(path)?.size ?? 0) + (wal?.type === 'file' ? wal.size : 0);
+  const budget = currentBudget();
+  const left = budget ? budget.maxMemory - budget.memory : Infinity;
+  if (size > MAX_RPM_DB || size * 2 > left) return { path, error: `${mib(size)}, more than this audit reads into memory` };
+  // The bytes, and the overflow copies parsing makes, are held only while parsing.
+  budget?.chargeMemory(size * 2, 'rpm database');
+  try {
+    const db = await fs.readFile(path, { maxBytes: MAX_RPM_DB, cache: false });
+    if (!db || db.truncated) return { path, error: 'could not be read whole' };
+    const w = wal?.type === 'file' && wal.size > 0 ? await fs.readFile(`${path}-wal`, { maxBytes: MAX_RPM_DB, cache: false }) : null;
+    return { path, packages: readRpmDb(db.data, w && !w.truncated ? w.data : null).packages };
+  } catch (err) {
+    // Only the reader's own verdicts (and a hostile buffer's RangeError) make it unusable; the deadline ends the audit.
+    if (err instanceof BudgetError) throw err;
+    if (err instanceof RpmDbError || err instanceof RangeError) return { path, error: err.message };
+    throw err;
+  } finally {
+    budget?.releaseMemory(size * 2);
+  }
 }

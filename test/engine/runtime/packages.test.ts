@@ -80,18 +80,18 @@ describe('package database', () => {
     ]);
   });
 
-  it('says nothing without a database, and recognises an rpm database it does not read', async () => {
+  it('says nothing without a database, and says so when an rpm database cannot be read', async () => {
     const none = memoryRoot([{ path: '/etc/x', content: 'x' }]);
     const db = await loadPackageDb(createImageFs(none), none.inventory);
     expect(await db.provenance('/etc/x')).toEqual({ kind: 'unknown' });
     const rpm = memoryRoot([{ path: '/var/lib/rpm/rpmdb.sqlite', content: 'SQLite format 3\0' }, { path: '/etc/x', content: 'x' }]);
     const rdb = await loadPackageDb(createImageFs(rpm), rpm.inventory);
     expect(rdb.managers).toEqual(['rpm']);
-    expect(rdb.notes[0]).toContain('not read');
+    expect(rdb.notes[0]).toBe('rpm database /var/lib/rpm/rpmdb.sqlite not read (not an rpm database (neither SQLite, Berkeley DB hash nor ndb)): file ownership unknown');
     expect(provenanceNote(await rdb.provenance('/etc/x'))).toBe('');
     // ...and findings on an rpm image say so instead of staying silent
     const j = await judgeShipped(async () => rdb, '/etc/x');
-    expect(j).toEqual({ severity: undefined, suffix: expect.stringContaining('package ownership unknown (rpm database /var/lib/rpm/rpmdb.sqlite found but not read') });
+    expect(j).toEqual({ severity: undefined, suffix: expect.stringContaining('package ownership unknown (rpm database /var/lib/rpm/rpmdb.sqlite not read') });
   });
 
   it('reads Alpine\'s installed database with its Q1 sha1 checksums', async () => {
