@@ -75,6 +75,14 @@ export class BudgetError extends TargetError {
   override name = 'BudgetError';
 }
 
+/**
+ * The target's bytes can no longer be had (a remote image that changed mid-audit, a server that keeps failing): the
+ * audit stops with the reason, like a spent budget, whatever reader was reading.
+ */
+export class SourceLostError extends BudgetError {
+  override name = 'SourceLostError';
+}
+
 /** The target ran out of time (`--timeout`): the time budget. */
 export class TimeoutError extends BudgetError {
   override name = 'TimeoutError';

@@ -2,6 +2,8 @@
 import type { Backend, OpenedImage } from './backends/backend.js';
 import { resolveBackend } from './resolve/index.js';
 import { NESTED_RULE, withNestedRoots } from './resolve/nested.js';
+import { remoteBackend, remoteImageBackend } from './resolve/remote.js';
+import { isRemoteTarget } from './remote/files.js';
 import { dirBackend } from './backends/dir.js';
 import { createGuestfsBackend, DEFAULT_TIMEOUT_S, openGuestfsPrepared, type GuestfsBackendOptions } from './backends/guestfs.js';
 import { mib, withBudget } from './budget.js';
@@ -70,6 +72,13 @@ function foundImageBackend(opts: BackendOptions): Backend {
 }
 
 export async function pickBackend(target: string, choice: BackendChoice, opts: BackendOptions = {}): Promise<Backend> {
+  // A URL: read over HTTP by the native readers (src/resolve/remote.ts); qemu never opens one.
+  if (isRemoteTarget(target)) {
+    if (choice === 'guestfs' || choice === 'dir') {
+      throw new TargetError(`--backend ${choice} does not read a target behind HTTP: download it, or use --backend auto or native`);
+    }
+    return remoteBackend();
+  }
   if (choice === 'dir') return dirBackend;
   if (choice === 'guestfs') {
     markOpaqueRead(target, 'read by qemu');
@@ -168,7 +177,7 @@ async function auditTarget(target: string, opts: ScanOptions & TargetSlots): Pro
       // Images inside the image are audited unless --no-nested: under the target's deadline and write cap, and never
       // with --allow-backing-file (foundImageBackend).
       if (opts.nested !== false) {
-        const images = foundImageBackend(opts);
+        const images = isRemoteTarget(target) ? remoteImageBackend() : foundImageBackend(opts);
         const n = await raceDeadline(
           withNestedRoots(image, {
             verbose: verbose && ((msg: string) => verbose(`${target}: ${msg}`)),

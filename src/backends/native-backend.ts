@@ -46,10 +46,18 @@ export async function openNativePrepared(prepared: PreparedImage, opts: OpenOpti
   if (!nativeContainer(prepared.container)) {
     throw new TargetError(`${prepared.description}: the native reader does not read this container (try --backend guestfs)`);
   }
-  const started = Date.now();
-  const deadline = opts.deadline;
   currentReadLog()?.nativeOpened(prepared.path, prepared.compression !== null, prepared.hostReferences.length);
   const file = openNativeSource(prepared.path, prepared.container);
+  return openNativeOn(file, opts, () => prepared.cleanup());
+}
+
+/**
+ * Open natively the disk a byte source presents (an image file's, a remote image's: src/remote/source.ts), already
+ * through its container reader. `release` runs at close(); the source is closed by close(), or here when opening fails.
+ */
+export async function openNativeOn(file: ByteSource, opts: OpenOptions, release: () => void): Promise<OpenedImage> {
+  const started = Date.now();
+  const deadline = opts.deadline;
   const source = deadline ? new CheckedSource(file, () => deadline.check()) : file;
   try {
     // The deadline by the clock too: the walk may go a long way on cached reads between two reads of the file.
@@ -74,7 +82,7 @@ export async function openNativePrepared(prepared: PreparedImage, opts: OpenOpti
       problems: [...sourceProblems(file), ...problems, ...(iso?.problems ?? []), ...a.problems],
       async close() {
         source.close?.();
-        prepared.cleanup();
+        release();
       },
     };
   } catch (err) {

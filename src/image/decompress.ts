@@ -38,6 +38,8 @@ export interface DecompressOptions {
   tmpDir?: string;
   /** Most real (non-zero) bytes to write; default: 80% of the free space of the temp filesystem. */
   maxWrite?: number;
+  /** The compressed bytes, when they do not come from `file` (a remote image's body): its error is the reason. */
+  input?: Readable;
 }
 
 const ZERO = Buffer.alloc(BLOCK);
@@ -118,17 +120,29 @@ export async function decompressToTemp(
     fh = await fsp.open(out, 'w', 0o600);
     const tool = TOOLS[compression];
     // The system tool where there is one (the fast path); hostleak's own decoder otherwise.
-    const own = onPath(tool) ? null : ownDecoder(createReadStream(path.resolve(file), { highWaterMark: 1024 * 1024 }), compression);
-    const child = own ? null : spawn(tool, ['-dc', '--', path.resolve(file)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const input = opts.input;
+    const own = onPath(tool) ? null : ownDecoder(input ?? createReadStream(path.resolve(file), { highWaterMark: 1024 * 1024 }), compression);
+    const child = own ? null : spawn(tool, input ? ['-dc'] : ['-dc', '--', path.resolve(file)], { stdio: [input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
     const output = (own ?? child!.stdout) as Readable;
     const killChild = () => {
       child?.kill('SIGKILL');
       output.destroy();
+      input?.destroy();
     };
+    // A failing input (a connection dropped mid-body) is the reason, not what the decompressor says of a cut stream.
+    let inputFailure: unknown = null;
+    input?.on('error', (err) => {
+      inputFailure ??= err;
+      killChild();
+    });
+    if (input && child) {
+      child.stdin!.on('error', () => undefined);
+      input.pipe(child.stdin!);
+    }
     const releaseChild = registerCleanup(killChild);
     opts.signal?.addEventListener('abort', killChild, { once: true });
     let stderr = '';
-    child?.stderr.on('data', (d: Buffer) => {
+    child?.stderr?.on('data', (d: Buffer) => {
       if (stderr.length < 4096) stderr += d.toString();
     });
     const exited = child
@@ -194,6 +208,8 @@ export async function decompressToTemp(
       const { code, error } = await exited;
       releaseChild();
       opts.signal?.removeEventListener('abort', killChild);
+      // eslint-disable-next-line no-unsafe-finally
+      if (inputFailure && !opts.signal?.aborted) throw inputFailure;
       // eslint-disable-next-line no-unsafe-finally
       if (failure) throw failure;
       if (error && !stopped && !opts.signal?.aborted) {

@@ -202,6 +202,14 @@ export function readLogFor(st: { dev: number; ino: number }): ReadLog | null {
   return log;
 }
 
+/** The current log when it is the one of the remote image at `url` (src/remote/source.ts records into it). */
+export function remoteReadLog(url: string): ReadLog | null {
+  const log = storage.getStore();
+  if (!log || log.file !== url) return null;
+  log.sourceOpened();
+  return log;
+}
+
 /** Something reads `file` other than through readAt or FileSource: if it is the current audit's target, say so. */
 export function markOpaqueRead(file: string, why: string): void {
   const log = storage.getStore();

@@ -38,6 +38,14 @@ export class HttpError extends TargetError {
 /** A range request answered with the whole file (200): the server does not do ranges. The body was not read. */
 export class NoRangeError extends HttpError {
   override name = 'NoRangeError';
+  constructor(
+    message: string,
+    url: string,
+    /** The 200 answer's headers (its validator, Content-Length). */
+    readonly headers: Headers,
+  ) {
+    super(message, 200, url, false);
+  }
 }
 
 export interface HttpClientOptions {
@@ -87,6 +95,8 @@ export interface HttpResponse {
   validator: Validator;
   /** For a 206: the total size from Content-Range (null when the server wrote `*`). */
   totalSize: number | null;
+  /** For a 206: the end (exclusive) of the bytes sent: the range's, or the file's end when that comes first. */
+  rangeEnd: number | null;
 }
 
 export interface HttpStream extends Omit<HttpResponse, 'body'> {
@@ -243,7 +253,8 @@ export class HttpClient {
     return this.limiter.run(() =>
       this.retrying(url, opts, async (a) => {
         const head = this.checkStatus(a, opts);
-        const max = opts.range ? opts.range.end - opts.range.start : (opts.maxBytes ?? DEFAULT_MAX_BYTES);
+        const want = opts.range ? (head.rangeEnd ?? opts.range.end) - opts.range.start : null;
+        const max = want ?? opts.maxBytes ?? DEFAULT_MAX_BYTES;
         const chunks: Buffer[] = [];
         let got = 0;
         for await (const chunk of this.counted(a, Math.min(max, opts.maxBytes ?? max), opts)) {
@@ -251,9 +262,9 @@ export class HttpClient {
           got += chunk.length;
         }
         const body = Buffer.concat(chunks, got);
-        if (opts.range && opts.method !== 'HEAD' && body.length !== opts.range.end - opts.range.start) {
+        if (want !== null && opts.method !== 'HEAD' && body.length !== want) {
           throw new HttpError(
-            `${this.what(opts, url)}: ${body.length} bytes instead of ${opts.range.end - opts.range.start} for bytes ${opts.range.start}-${opts.range.end - 1}`,
+            `${this.what(opts, url)}: ${body.length} bytes instead of ${want} for bytes ${opts.range!.start}-${opts.range!.start + want - 1}`,
             a.res.status,
             safeUrl(url),
             true,
@@ -324,10 +335,17 @@ export class HttpClient {
   private checkStatus(a: Answered, opts: RequestOptions): Omit<HttpResponse, 'body'> {
     const { res } = a;
     const accept = opts.accept ?? (opts.range ? [206] : [200]);
-    const base = { status: res.status, url: a.url, headers: res.headers, validator: validatorOf(res.headers), totalSize: null as number | null };
+    const base = {
+      status: res.status,
+      url: a.url,
+      headers: res.headers,
+      validator: validatorOf(res.headers),
+      totalSize: null as number | null,
+      rangeEnd: null as number | null,
+    };
     if (opts.range && res.status === 200 && !accept.includes(200)) {
       a.done();
-      throw new NoRangeError(`${this.what(opts, a.url)}: the server does not answer range requests (200 instead of 206)`, 200, safeUrl(a.url), false);
+      throw new NoRangeError(`${this.what(opts, a.url)}: the server does not answer range requests (200 instead of 206)`, safeUrl(a.url), res.headers);
     }
     if (!accept.includes(res.status)) {
       a.done();
@@ -336,7 +354,9 @@ export class HttpClient {
     }
     if (opts.range && res.status === 206) {
       const cr = parseContentRange(res.headers.get('content-range'));
-      if (!cr || cr.start !== opts.range.start || cr.end !== opts.range.end - 1) {
+      // A range past the end of the file is answered up to its end (RFC 9110 14.1.2).
+      const ends = cr !== null && cr.total !== null && cr.end === cr.total - 1 && cr.end < opts.range.end - 1;
+      if (!cr || cr.start !== opts.range.start || (cr.end !== opts.range.end - 1 && !ends)) {
         a.done();
         throw new HttpError(
           `${this.what(opts, a.url)}: the server answered another range (Content-Range: ${res.headers.get('content-range') ?? 'none'})`,
@@ -346,6 +366,7 @@ export class HttpClient {
         );
       }
       base.totalSize = cr.total;
+      base.rangeEnd = cr.end + 1;
     }
     return base;
   }
@@ -457,7 +478,8 @@ export class HttpClient {
         } catch (err) {
           if (outer?.aborted) throw outer.reason;
           const why = timer.signal.aborted ? `timed out after ${this.timeoutMs / 1000} s` : networkReason(err);
-          throw new HttpError(`${this.what(opts, current.href)}: ${why}`, null, safeUrl(current), true);
+          // fetch refuses some ports outright (the Fetch standard's "bad ports"): no retry passes that.
+          throw new HttpError(`${this.what(opts, current.href)}: ${why === 'bad port' ? 'a port fetch refuses to connect to' : why}`, null, safeUrl(current), why !== 'bad port');
         }
         const location = res.headers.get('location');
         if (res.status >= 300 && res.status < 400 && res.status !== 304 && location !== null) {

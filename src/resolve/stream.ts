@@ -11,6 +11,7 @@ import { registerCleanup } from '../image/cleanup.js';
 import { COMPRESSION_MAGIC, readAt, type Compression } from '../image/detect.js';
 import { markOpaqueRead } from '../image/readlog.js';
 import { decompressHead } from '../image/codecs.js';
+import { isRemoteTarget, remoteInfo, remoteRangeStream, remoteReadRange } from '../remote/files.js';
 
 export const TOOLS: Record<Compression, string> = { gzip: 'gzip', xz: 'xz', zstd: 'zstd', bzip2: 'bzip2' };
 
@@ -25,16 +26,22 @@ export function compressionOf(head: Buffer): Compression | null {
   return null;
 }
 
-/** A byte range of a host file: the whole file, or a member of a plain (uncompressed) tar. */
+/**
+ * A byte range of a host file, or of a file behind HTTP(S) (`file` is then its URL: src/remote/files.ts reads it):
+ * the whole file, or a member of a plain (uncompressed) tar.
+ */
 export interface FileRange {
   file: string;
   start: number;
   length: number;
+  /** Readable only from its start, as a whole (a server without range requests): no reads by offset. */
+  sequential?: boolean;
 }
 
 export function rangeStream(r: FileRange): Readable {
   markOpaqueRead(r.file, 'read as a stream');
   if (r.length === 0) return Readable.from([]);
+  if (isRemoteTarget(r.file)) return remoteRangeStream(r.file, r.start, r.length);
   return createReadStream(r.file, { start: r.start, end: r.start + r.length - 1, highWaterMark: 256 * 1024 });
 }
 
@@ -47,6 +54,7 @@ async function* tapped(src: AsyncIterable<Buffer>, tap?: (chunk: Buffer) => void
 
 /** Up to `len` bytes at `start` of a range. */
 export async function readRange(r: FileRange, start: number, len: number): Promise<Buffer> {
+  if (isRemoteTarget(r.file)) return remoteReadRange(r.file, r.start + start, Math.max(0, Math.min(len, r.length - start)));
   const fh = await fsp.open(r.file, 'r');
   try {
     return await readAt(fh, r.start + start, Math.max(0, Math.min(len, r.length - start)));
@@ -84,7 +92,12 @@ export async function* decompressStream(input: Readable, compression: Compressio
     if (stderr.length < 4096) stderr += d.toString();
   });
   child.stdin.on('error', () => undefined); // the decompressor may stop reading (bad data): its exit status says why
-  input.on('error', () => kill());
+  // A failing input (a remote file's connection dropped, a range it cannot serve) is the reason, not the cut stream.
+  let inputFailure: unknown = null;
+  input.on('error', (err) => {
+    inputFailure ??= err;
+    kill();
+  });
   input.pipe(child.stdin);
   const exited = new Promise<{ code: number | null; error?: Error }>((resolve) => {
     child.on('error', (error) => resolve({ code: null, error }));
@@ -102,6 +115,8 @@ export async function* decompressStream(input: Readable, compression: Compressio
     const { code, error } = await exited;
     release();
     signal?.removeEventListener('abort', kill);
+    // eslint-disable-next-line no-unsafe-finally
+    if (inputFailure) throw inputFailure;
     if (complete) {
       if (error) {
         const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
@@ -143,7 +158,7 @@ export function tarSource(range: FileRange, compression: Compression | null): Ta
       if (tap) raw.on('data', (c: Buffer | string) => tap(c as Buffer)); // alongside the pipe into the decompressor
       return decompressStream(raw, compression, opts.signal);
     },
-    pread: compression ? null : (pos, len) => readRange(range, pos, len),
+    pread: compression || range.sequential ? null : (pos, len) => readRange(range, pos, len),
   };
 }
 
@@ -181,6 +196,10 @@ export async function sniffRange(range: FileRange, bytes: number): Promise<{ hea
 }
 
 export async function wholeFile(file: string): Promise<FileRange> {
+  if (isRemoteTarget(file)) {
+    const info = await remoteInfo(file);
+    return { file, start: 0, length: info.size ?? Number.MAX_SAFE_INTEGER, sequential: !info.ranges };
+  }
   const st = await fsp.stat(file);
   return { file, start: 0, length: st.size };
 }

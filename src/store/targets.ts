@@ -6,6 +6,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { fastGlob, isDynamicPattern } from '../lazy.js';
 import { pushAll } from '../arrays.js';
+import { isRemoteTarget } from '../remote/files.js';
 
 export interface ExpandOptions {
   recursive: boolean;
@@ -80,7 +81,9 @@ export const IMAGE_NAME = /\.(?:img|raw|qcow2?|vmdk|vhdx?|vdi|iso|ova)(?:\.(?:gz
 export async function expandTargets(args: string[], opts: ExpandOptions): Promise<string[]> {
   const out: string[] = [];
   for (const arg of args) {
-    if (isDynamicPattern(arg)) {
+    // A URL (its `?` and `*` are not globs) is one target as it is.
+    if (isRemoteTarget(arg)) out.push(arg);
+    else if (isDynamicPattern(arg)) {
       const matches = (await fastGlob()(arg, { onlyFiles: false, followSymbolicLinks: false, suppressErrors: true })).sort();
       if (matches.length === 0) out.push(arg); // reported as a missing target
       for (const m of matches) {

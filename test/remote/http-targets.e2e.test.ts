@@ -1,0 +1,203 @@
+/**
+ * `hostleak scan http://...`: sample images served by a real nginx on the loopback (its own prefix and port), audited
+ * over range requests with the findings of the local file, the bytes nginx sent counted from its access log; a
+ * server without ranges (`max_ranges 0`), and servers that fail (404, 403, refused, a connection dropped mid-body, a
+ * file replaced mid-audit, a server that stalls past --timeout) each end the target with the reason: exit 3.
+ */
+import http from 'node:http';
+import { openSync, readSync, closeSync, statSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { hostleak, hostleakAsync, json, SAMPLES } from '../helpers/cli.js';
+import { freePort, startNginx, type Nginx } from '../helpers/nginx.js';
+import { requireTool } from '../helpers/tools.js';
+import type { Report } from '../../src/types.js';
+
+requireTool('nginx');
+
+const findings = (r: Report, i = 0) =>
+  r.targets[i]!.findings.map((f) => `${f.ruleId} ${f.path}`)
+    .sort()
+    .join('\n');
+
+const locals = new Map<string, Report>();
+/** The report of the local file (once per file). */
+function local(name: string): Report {
+  let report = locals.get(name);
+  if (!report) {
+    const r = hostleak(['scan', '--format', 'json', path.join(SAMPLES, name)]);
+    expect(r.status).toBe(1);
+    locals.set(name, (report = json<Report>(r)));
+  }
+  return report;
+}
+
+let web: Nginx;
+let plain: Nginx;
+beforeAll(async () => {
+  // /forbidden answers 403 as nginx does for a file it may not read.
+  web = await startNginx(SAMPLES, { extra: 'location /forbidden/ { return 403; }' });
+  plain = await startNginx(SAMPLES, { maxRanges0: true });
+});
+afterAll(async () => {
+  await web?.stop();
+  await plain?.stop();
+});
+
+describe('disk images over range requests', () => {
+  // The sample disks with free space in them: only what the readers and rules touch is transferred.
+  test.each(['leaky.raw', 'leaky-fixed.vhd', 'leaky.vhd', 'leaky.vhdx', 'leaky.vdi'])(
+    '%s: the local file\'s findings, at most half of its bytes sent',
+    (name) => {
+      const before = web.bodyBytes(`/${name}`);
+      const r = hostleak(['scan', '--format', 'json', `${web.url}/${name}`]);
+      expect(r.stderr).not.toMatch(/failed|partial/);
+      expect(r.status).toBe(1);
+      const report = json<Report>(r);
+      expect(report.targets[0]!.backend).toBe('native');
+      const want = findings(local(name));
+      expect(want.split('\n').length).toBeGreaterThan(10);
+      expect(findings(report)).toBe(want);
+      const sent = web.bodyBytes(`/${name}`) - before;
+      expect(sent).toBeGreaterThan(0);
+      expect(sent).toBeLessThanOrEqual(statSync(path.join(SAMPLES, name)).size / 2);
+      // Every request was a range request.
+      expect(web.requests().filter((q) => q.path === `/${name}` && q.status !== 206)).toEqual([]);
+    },
+  );
+
+  test('a compact qcow2 (little free space in it) and an ISO: the local file\'s findings', () => {
+    for (const name of ['leaky.qcow2', 'leaky.iso']) {
+      const r = hostleak(['scan', '--format', 'json', `${web.url}/${name}`]);
+      expect(r.status).toBe(1);
+      expect(findings(json<Report>(r))).toBe(findings(local(name)));
+    }
+  });
+
+  test('archives and compressed images stream, with or without range support', () => {
+    for (const server of [web, plain]) {
+      for (const name of ['leaky-rootfs.tar.xz', 'leaky-gce.raw.tar.gz', 'leaky.qcow2.gz', 'leaky-oci.tar']) {
+        const r = hostleak(['scan', '--format', 'json', `${server.url}/${name}`]);
+        expect(`${name}: ${r.status} ${r.stderr}`).toBe(`${name}: 1 `);
+        expect(findings(json<Report>(r))).toBe(findings(local(name)));
+      }
+    }
+  });
+});
+
+describe('refused by name, exit 3', () => {
+  test('a disk image from a server without range requests', () => {
+    const r = hostleak(['scan', `${plain.url}/leaky.raw`]);
+    expect(r.status).toBe(3);
+    expect(r.stderr).toContain('raw disk (GPT): the server does not answer range requests, and a disk image is read by random access: download it');
+  });
+
+  test('an image only the appliance reads: refused before any qemu, the other targets still audited', () => {
+    const r = hostleak(['scan', '--format', 'json', `${web.url}/leaky.squashfs-lzo`, `${web.url}/leaky.raw`]);
+    expect(r.status).toBe(3);
+    const report = json<Report>(r);
+    expect(report.targets[0]!.status).toBe('failed');
+    expect(report.targets[0]!.error).toMatch(/lzo.*: needs the appliance: download it$/);
+    expect(report.targets[0]!.backend).not.toBe('guestfs');
+    expect(report.targets[1]!.status).toBe('ok');
+    expect(findings(report, 1)).toBe(findings(local('leaky.raw')));
+    const g = hostleak(['scan', '--backend', 'guestfs', `${web.url}/leaky.raw`]);
+    expect(g.status).toBe(3);
+    expect(g.stderr).toContain('--backend guestfs does not read a target behind HTTP: download it');
+  });
+
+  test('404, 403 and connection refused: one line each, the good target still audited', async () => {
+    const closed = await freePort();
+    const r = hostleak(['scan', '--format', 'json', `${web.url}/missing.raw`, `${web.url}/forbidden/leaky.raw`, `http://127.0.0.1:${closed}/leaky.raw`, `${web.url}/leaky.raw`]);
+    expect(r.status).toBe(3);
+    const t = json<Report>(r).targets;
+    expect(t.map((x) => x.status)).toEqual(['failed', 'failed', 'failed', 'ok']);
+    expect(t[0]!.error).toBe(`GET ${web.url}/missing.raw (bytes 0-131071): 404 Not Found`);
+    expect(t[1]!.error).toBe(`GET ${web.url}/forbidden/leaky.raw (bytes 0-131071): 403 Forbidden`);
+    expect(t[2]!.error).toBe(`GET http://127.0.0.1:${closed}/leaky.raw (bytes 0-131071): connection refused (4 attempts)`);
+    expect(t[3]!.findings.length).toBeGreaterThan(10);
+  });
+});
+
+/** A tiny server of leaky.raw with ranges, whose behaviour a test changes after `good` requests. */
+async function serveRaw(
+  bad: (req: http.IncomingMessage, res: http.ServerResponse, n: number) => boolean,
+): Promise<{ url: string; requests(): number; close(): Promise<void> }> {
+  const file = path.join(SAMPLES, 'leaky.raw');
+  const size = statSync(file).size;
+  let n = 0;
+  const server = http.createServer((req, res) => {
+    n++;
+    if (bad(req, res, n)) return;
+    const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '')!;
+    const s = Number(m[1]);
+    const e = Math.min(Number(m[2]), size - 1);
+    const buf = Buffer.alloc(e - s + 1);
+    const fd = openSync(file, 'r');
+    readSync(fd, buf, 0, buf.length, s);
+    closeSync(fd);
+    res.writeHead(206, { 'content-range': `bytes ${s}-${e}/${size}`, 'content-length': buf.length, etag: '"v1"', 'accept-ranges': 'bytes' }).end(buf);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/leaky.raw`,
+    requests: () => n,
+    close: () => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))),
+  };
+}
+
+describe('a server that fails mid-audit: exit 3 with the reason, never clean', () => {
+  test('the connection dropped mid-body on every try', async () => {
+    const s = await serveRaw((req, res, n) => {
+      if (n <= 3) return false;
+      const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '')!;
+      const len = Number(m[2]) - Number(m[1]) + 1;
+      res.writeHead(206, { 'content-range': `bytes ${m[1]}-${m[2]}/67108864`, 'content-length': len, etag: '"v1"' });
+      res.write(Buffer.alloc(1000), () => res.socket?.destroy());
+      return true;
+    });
+    try {
+      const r = await hostleakAsync(['scan', '--format', 'json', s.url]);
+      expect(r.status).toBe(3);
+      const t = json<Report>(r).targets[0]!;
+      expect(t.status).toBe('failed');
+      expect(t.error).toMatch(/^GET http:\/\/127\.0\.0\.1:\d+\/leaky\.raw \(bytes \d+-\d+\): connection closed by the server after 1000 of \d+ bytes of the body \(4 attempts\)$/);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('the file replaced mid-audit (another ETag)', async () => {
+    const s = await serveRaw((req, res, n) => {
+      if (n <= 3) return false;
+      const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '')!;
+      const len = Number(m[2]) - Number(m[1]) + 1;
+      res.writeHead(206, { 'content-range': `bytes ${m[1]}-${m[2]}/67108864`, 'content-length': len, etag: '"v2"' }).end(Buffer.alloc(len));
+      return true;
+    });
+    try {
+      const r = await hostleakAsync(['scan', '--format', 'json', s.url]);
+      expect(r.status).toBe(3);
+      const t = json<Report>(r).targets[0]!;
+      expect(t.status).toBe('failed');
+      expect(t.error).toBe('the remote file changed during the audit (ETag changed from "v1" to "v2")');
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('a server that stops answering: cut by --timeout', async () => {
+    const s = await serveRaw((_req, _res, n) => n > 3);
+    try {
+      const started = Date.now();
+      const r = await hostleakAsync(['scan', '--format', 'json', '--timeout', '3', s.url]);
+      expect(r.status).toBe(3);
+      expect(json<Report>(r).targets[0]!.error).toMatch(/timed out after 3 s/);
+      expect(Date.now() - started).toBeLessThan(30_000);
+      // It was opened (the probe and first reads answered) and then cut waiting for the server.
+      expect(s.requests()).toBeGreaterThan(3);
+    } finally {
+      await s.close();
+    }
+  });
+});
