@@ -4,6 +4,8 @@ import {
   describeKey,
   findPrivateKeys,
   findTokens,
+  looksLikePkcs12,
+  pkcs12Keys,
   redact,
   isStorePath,
   locate,
@@ -17,11 +19,11 @@ import {
 /** SSH host keys are baked-ssh-host-key's. */
 const HOST_KEY = /^\/etc\/ssh\/ssh_host_[^/]*_key$/;
 /** Names that hold keys; looked at inside /nix/store even when the content scan skips the store. */
-const KEY_GLOBS = ['**/*.pem', '**/*.key', '**/id_rsa', '**/id_dsa', '**/id_ecdsa', '**/id_ed25519', '**/*_key', '**/*.p8', '**/*.priv'];
+const KEY_GLOBS = ['**/*.p12', '**/*.pfx', '**/*.pem', '**/*.key', '**/id_rsa', '**/id_dsa', '**/id_ecdsa', '**/id_ed25519', '**/*_key', '**/*.p8', '**/*.priv'];
 // picomatch's regexes tested directly: its matcher function costs far more per call, and every store file is tested.
 const KEY_RES = KEY_GLOBS.map((g) => picomatch.makeRe(g, { dot: true }));
 /** Every glob above ends in one of these literal suffixes: a cheap necessary condition tested first. */
-const KEY_SUFFIX = /(?:\.pem|\.key|id_rsa|id_dsa|id_ecdsa|id_ed25519|_key|\.p8|\.priv)$/;
+const KEY_SUFFIX = /(?:\.p12|\.pfx|\.pem|\.key|id_rsa|id_dsa|id_ecdsa|id_ed25519|_key|\.p8|\.priv)$/;
 const KEY_NAMES = (path: string): boolean => KEY_SUFFIX.test(path) && KEY_RES.some((re) => re.test(path));
 const MAX_KEY_FILE = 1024 * 1024;
 
@@ -31,7 +33,8 @@ export default defineRule({
     id: 'private-key',
     severity: 'error',
     tags: ['secret'],
-    description: 'A file holds PEM or OpenSSH private key material (always an error inside the world-readable /nix/store)',
+    description:
+      'A file holds PEM or OpenSSH private key material, or a PKCS#12 bundle whose key opens without a password (always an error inside the world-readable /nix/store)',
     remediation:
       'Treat the key as compromised: revoke it and issue a new one. Keep private keys out of the build (never ' +
       'reference them from a Nix expression: everything in /nix/store is world-readable) and deliver them at run ' +
@@ -45,6 +48,10 @@ export default defineRule({
     const judge = (path: string, data: Buffer) => {
       if (seen.has(path) || HOST_KEY.test(path)) return;
       seen.add(path);
+      if (looksLikePkcs12(data)) {
+        judgePkcs12(path, data);
+        return;
+      }
       if (!data.includes('PRIVATE KEY')) return;
       const text = data.toString('latin1');
       const keys = findPrivateKeys(text);
@@ -65,6 +72,20 @@ export default defineRule({
         evidence: [describeKey(keys[0]!), ...tokens.slice(0, 3).map((t) => `${t.kind.label} ${redact(t.value)}`)].join('; '),
         key: secretsKey([...keys.map((k) => ({ kind: k.label, value: k.body })), ...tokens.map((t) => ({ kind: t.kind.id, value: t.value }))]),
         line: locate(text, keys[0]!.index).line,
+        shipped: data,
+      });
+    };
+    /** A PKCS#12 bundle whose key opens without a password (a plain keyBag or the empty password). */
+    const judgePkcs12 = (path: string, data: Buffer) => {
+      const open = pkcs12Keys(data).filter((k) => k.protection !== 'encrypted');
+      if (open.length === 0) return;
+      const how = open[0]!.protection === 'plain' ? 'unencrypted' : 'encrypted with the empty password';
+      report({
+        path,
+        ...(isStorePath(path) ? { severity: 'error' as const } : {}),
+        message: `${path} is a PKCS#12 bundle holding ${open.length === 1 ? 'a private key' : `${open.length} private keys`} ${how}: anyone with the image can use it`,
+        evidence: `PKCS#12, key ${how} (${redact(data.toString('base64'))})`,
+        key: secretsKey([{ kind: 'pkcs12', value: data.toString('base64') }]),
         shipped: data,
       });
     };

@@ -7,12 +7,14 @@
 # Containerfile), nix-bin to evaluate and build flake.nix (test/flake.test.ts).
 # cryptsetup-bin, xfsprogs and btrfs-progs make LUKS, xfs and btrfs samples. rpm (rpmbuild, rpm --root) writes the
 # rpm databases the package-awareness tests read, db-util's db_load the Berkeley DB store rpm no longer writes.
+# dropbear-bin's dropbearkey, gnupg, openssl and systemd's systemd-creds write the key and credential files the
+# secret rules' tests plant.
 # The README's first command needs none of these; .ci/run and the README's test command run this first.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 packages=(libguestfs-tools linux-image-amd64 e2fsprogs dosfstools mtools fdisk qemu-utils sleuthkit
           xz-utils zstd bzip2 gzip time chromium squashfs-tools erofs-utils xorriso genisoimage zsh fish
           libarchive-tools buildah podman skopeo umoci nix-bin
-          cryptsetup-bin xfsprogs btrfs-progs rpm db-util)
+          cryptsetup-bin xfsprogs btrfs-progs rpm db-util dropbear-bin gnupg openssl systemd)
 apt-get update -qq
 apt-get install -y -qq "${packages[@]}"

@@ -14,6 +14,8 @@ export * from './packages.js';
 export * from './redact.js';
 export * from './residue.js';
 export * from './secrets.js';
+export * from './url-credentials.js';
+export * from './pkcs12.js';
 export * from './text.js';
 export * from './location.js';
 /** Fingerprint keys for secrets (kind + value hash): a rotated secret is a new finding. */

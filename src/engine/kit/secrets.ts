@@ -5,6 +5,9 @@
 import { isExampleSecret } from './example-secrets.js';
 import { redact } from './redact.js';
 
+/** `scheme://user:password@host`: groups scheme, user, password, host (url-credentials.ts finds them). */
+export const URL_CREDENTIAL_RE = /\b([a-z][a-z0-9+.-]{1,20}):\/\/([^\s:@/'"<>]{0,256}):([^\s@/'"<>]{1,512})@([A-Za-z0-9.[\]_-]{1,253})/gi;
+
 export interface TokenKind {
   id: string;
   label: string;
@@ -45,6 +48,8 @@ export const TOKEN_KINDS: readonly TokenKind[] = [
   { id: 'rubygems-key', label: 'RubyGems API key', re: /(?<![A-Za-z0-9_])(rubygems_[0-9a-f]{48})(?![A-Za-z0-9_])/g },
   { id: 'vault-token', label: 'HashiCorp Vault token', re: /(?<![A-Za-z0-9_.-])(hv[sbr]\.[A-Za-z0-9_-]{24,})(?![A-Za-z0-9_-])/g },
   { id: 'terraform-token', label: 'Terraform Cloud token', re: /(?<![A-Za-z0-9_-])([A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=-]{60,})(?![A-Za-z0-9_=-])/g },
+  // A JSON Web Key's private part ("d"), e.g. certbot's account key (accounts/*/private_key.json), an OIDC signer.
+  { id: 'jwk-private-key', label: 'JWK private key', re: /"d"\s*:\s*"([A-Za-z0-9_-]{22,})"/g },
   { id: 'crates-io-token', label: 'crates.io token', re: /(?<![A-Za-z0-9_])(cio[A-Za-z0-9]{32})(?![A-Za-z0-9_])/g },
 ];
 
@@ -68,6 +73,7 @@ const HINTS = new Map<string, string[]>([
   ['vault-token', ['hvs.', 'hvb.', 'hvr.']],
   ['terraform-token', ['.atlasv1.']],
   ['crates-io-token', ['cio']],
+  ['jwk-private-key', ['"kty"']],
 ]);
 
 export interface TokenHit {
@@ -102,13 +108,15 @@ export function redactTokens(s: string): string {
   if (s.length < 16) return s;
   let out = s;
   for (const h of findTokens(s)) out = out.split(h.value).join(redact(h.value));
-  return out;
+  // A password inside a URL (`https://user:pass@host`): the user and host stay readable.
+  return redactUrlPasswords(out, redact);
 }
 
 /** A line with every token on it (and any private key body) redacted: safe to use as evidence. */
 export function redactSecrets(line: string): string {
   let out = line;
   for (const h of findTokens(line)) out = out.split(h.value).join(redact(h.value));
+  out = redactUrlPasswords(out, redact);
   // A long mixed-case alphanumeric run (a key body line, an unknown token) is redacted too. Nix store hashes and
   // plain words are lower-case, so paths stay readable.
   return out.replace(/(?<![A-Za-z0-9+=_-])[A-Za-z0-9+=_-]{32,}/g, (m) =>
@@ -193,4 +201,12 @@ function opensshCipher(b64: string): string {
 /** Evidence for a private key: its type and a redacted fingerprint of the body, never the body. */
 export function describeKey(k: PrivateKeyHit): string {
   return `-----BEGIN ${k.label}----- (${k.encrypted ? 'encrypted, ' : ''}body ${redact(k.body)})`;
+}
+
+/** The text with the password of every URL in it redacted by `redactValue` (the user and host kept). */
+export function redactUrlPasswords(text: string, redactValue: (s: string) => string): string {
+  if (!text.includes('://') || !text.includes('@')) return text;
+  return text.replace(URL_CREDENTIAL_RE, (all, scheme: string, user: string, pass: string, host: string) =>
+    isExampleSecret(pass) ? all : `${scheme}://${user}:${redactValue(pass)}@${host}`,
+  );
 }
