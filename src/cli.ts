@@ -51,9 +51,10 @@ function parser(ruleIds: readonly string[] = []): Argv {
   return yargs()
     .scriptName('hostleak')
     .usage('$0 <command> [options]\n\nAudit built OS disk images for artifacts leaked from the machine that built them.')
-    .command('scan <targets..>', 'audit images or root trees', (y) =>
+    .command('scan [targets..]', 'audit images or root trees', (y) =>
       targetOptions(examples('scan', y))
-        .positional('targets', { type: 'string', array: true, describe: 'disk images or root-tree directories' })
+        .positional('targets', { type: 'string', array: true, describe: 'disk images, archives, URLs or root-tree directories' })
+        .option('targets-from', { type: 'string', requiresArg: true, describe: 'also audit the targets in FILE, one a line (- : stdin; # comments)' })
         .option('format', { alias: 'f', choices: FORMATS as string[], default: 'text', describe: 'report format' })
         .option('output', { alias: 'o', type: 'string', describe: 'write the report to FILE instead of stdout' })
         .option('sarif-category', {

@@ -128,7 +128,7 @@ describe('rules and explain', () => {
 
   it('--help and --version exit 0', () => {
     expect(hostleak(['--help'])).toMatchObject({ status: 0 });
-    expect(hostleak(['--help']).stdout).toContain('scan <targets..>');
+    expect(hostleak(['--help']).stdout).toContain('scan [targets..]');
     expect(hostleak(['--version']).stdout.trim()).toBe(JSON.parse(readFileSync('package.json', 'utf8')).version);
   });
 });

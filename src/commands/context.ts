@@ -29,6 +29,8 @@ export interface RunIO {
   writeStderr?: (s: string) => void;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
+  /** All of standard input (`--targets-from -`); default: the process's. */
+  readStdin?: () => Promise<string>;
 }
 
 export interface RunResult {

@@ -29,6 +29,8 @@ import {
 } from './context.js';
 import { visible } from '../escape.js';
 import { redactTokens } from '../engine/kit/secrets.js';
+import { UsageError } from '../errors.js';
+import { missingArgumentsMessage } from '../cli-support.js';
 
 /**
  * The bar on a terminal (the bin decides: stderr is one, outside CI); otherwise, for a store audit (`--recursive`)
@@ -43,8 +45,44 @@ function progressFor(ctx: CommandContext, collect: (s: string) => void) {
   return { write: io.writeStderr ?? collect, everyS: every ?? 60 };
 }
 
+/** Lines of a targets list: one target a line, blank lines and `#` comments ignored, as written (paths from cwd). */
+export function parseTargetList(text: string): string[] {
+  return text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
+}
+
+async function readStdin(): Promise<string> {
+  let text = '';
+  for await (const chunk of process.stdin) text += (chunk as Buffer).toString('utf8');
+  return text;
+}
+
+/** The targets named on the command line, then those of `--targets-from FILE` (`-`: stdin). */
+async function targetsOf(ctx: CommandContext): Promise<string[]> {
+  const named = (ctx.args.targets as string[] | undefined) ?? [];
+  const from = ctx.args['targets-from'] as string | undefined;
+  if (from === undefined) {
+    if (named.length > 0) return named;
+    // `scan` alone, or `scan --cache IMG` (the image taken for the cache folder): what yargs' check would have said.
+    const cache = typeof ctx.args.cache === 'string' ? ['--cache', ctx.args.cache] : [];
+    throw new UsageError(missingArgumentsMessage('Not enough non-option arguments', ['scan', ...cache])!);
+  }
+  let text: string;
+  try {
+    text = from === '-' ? await (ctx.io.readStdin ?? readStdin)() : await fsp.readFile(path.resolve(ctx.cwd, from), 'utf8');
+  } catch (err) {
+    throw new UsageError(`--targets-from ${from}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  const listed = parseTargetList(text);
+  if (named.length + listed.length === 0) throw new UsageError(`--targets-from ${from}: no targets in it (one path, URL or reference a line)`);
+  return [...named, ...listed];
+}
+
 export async function scanCommand(ctx: CommandContext): Promise<RunResult> {
   const { args, io, env, cwd } = ctx;
+  const targets = await targetsOf(ctx);
   const gate = await prepareGate(ctx);
   let stderr = gate.warnings.map((w) => `hostleak: warning: ${w}\n`).join('');
   // Verbose lines quote member names and reader messages: redacted like the report (escaped for the terminal).
@@ -95,7 +133,7 @@ export async function scanCommand(ctx: CommandContext): Promise<RunResult> {
     rules,
     host: hostIdentity(args, env, gate.config.host),
     verbose,
-    targets: args.targets as string[],
+    targets,
     recursive: Boolean(args.recursive),
     shard: shardFrom(
       {

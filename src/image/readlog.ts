@@ -83,8 +83,10 @@ export class ReadLog {
     readonly dev: number,
     readonly ino: number,
     readonly size: number,
+    /** The log of a file behind HTTP (`file` is its URL): no whole-file digest, the cache keys it by its ETag. */
+    readonly remote = false,
   ) {
-    this.resolved = path.resolve(file);
+    this.resolved = remote ? file : path.resolve(file);
   }
 
   /** Whether a file (by its stat) is this log's target. */
@@ -93,7 +95,7 @@ export class ReadLog {
   }
 
   isTarget(file: string): boolean {
-    return path.resolve(file) === this.resolved;
+    return (this.remote ? file : path.resolve(file)) === this.resolved;
   }
 
   /** `length` bytes of `buf` were read at `offset` of the target. */
@@ -113,7 +115,7 @@ export class ReadLog {
   /** The target was read other than through the recording chokepoints: fall back to a digest of the whole file. */
   markOpaque(why: string): void {
     this.opaque ??= why;
-    this.fullDigest();
+    if (!this.remote) this.fullDigest();
   }
 
   /** The native backend opened `prepared` for the audit; complete only if it is the target itself, as is. */
@@ -205,7 +207,7 @@ export function readLogFor(st: { dev: number; ino: number }): ReadLog | null {
 /** The current log when it is the one of the remote image at `url` (src/remote/source.ts records into it). */
 export function remoteReadLog(url: string): ReadLog | null {
   const log = storage.getStore();
-  if (!log || log.file !== url) return null;
+  if (!log?.remote || log.file !== url) return null;
   log.sourceOpened();
   return log;
 }

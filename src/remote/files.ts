@@ -8,7 +8,7 @@
 import { Readable } from 'node:stream';
 import { currentBudget, type TargetBudget } from '../budget.js';
 import { SourceLostError, TargetError } from '../errors.js';
-import { HttpClient, HttpError, safeUrl, validatorChange, type Validator } from './http.js';
+import { HttpClient, HttpError, NoRangeError, safeUrl, validatorChange, validatorOf, type Validator } from './http.js';
 
 /** Bytes of the head read when a URL is opened (format detection looks at 0x10100; one cache block more is cheap). */
 export const REMOTE_HEAD = 128 * 1024;
@@ -180,4 +180,28 @@ export async function remoteReadRange(url: string, start: number, len: number, s
   } finally {
     counted(client, stats, 0);
   }
+}
+
+/**
+ * A remote file's version for the result cache, from one 1-byte request: its size and a validator string, or null
+ * when the server gives neither a strong ETag nor Last-Modified (such a file is not cached: nothing says it is the
+ * same next time). A weak ETag (`W/`) says "equivalent", not "the same bytes": Last-Modified is used then.
+ */
+export async function remoteVersion(url: string): Promise<{ size: number; version: string } | null> {
+  const client = new HttpClient({ attempts: 2 });
+  let headers: Headers;
+  let size: number | null;
+  try {
+    const r = await client.get(url, { range: { start: 0, end: 1 } });
+    headers = r.headers;
+    size = r.totalSize;
+  } catch (err) {
+    if (!(err instanceof NoRangeError)) throw err;
+    headers = err.headers;
+    const length = headers.get('content-length');
+    size = length !== null && /^\d+$/.test(length) ? Number(length) : null;
+  }
+  const v = validatorOf(headers);
+  const version = v.etag !== null && !v.etag.startsWith('W/') ? `etag ${v.etag}` : v.lastModified !== null ? `last-modified ${v.lastModified}` : null;
+  return size === null || version === null ? null : { size, version };
 }

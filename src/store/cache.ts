@@ -9,6 +9,11 @@
  *   - everything else (compressed images, which a decompressor reads whole anyway; images qemu reads through
  *     libguestfs; tar archives): `sha256:` + the digest of the whole file, started as soon as the audit knows it
  *     goes that way, alongside the audit rather than before it.
+ *   - files behind HTTP(S): known by URL, size and version (a strong ETag, else Last-Modified), asked for with one
+ *     1-byte request per run; a matching version is a hit without reading the file. A new version is audited and
+ *     stored by what it read (`extents:`, as above, when read natively by range requests) or by URL and version
+ *     (archives and compressed images, streamed). Every answer during the audit had that version, or the audit
+ *     failed. A server that gives neither validator is not cached.
  * Warm runs: when size, mtime, ctime and inode match what the last run recorded for the path, the recorded identity
  * is used as is and the image is not read at all. Otherwise (a copied, moved or touched image) an index keyed by
  * the size and a digest of the first 4 KiB lists the identities cached for such files (newest first, at most 8);
@@ -53,6 +58,7 @@ import path from 'node:path';
 import { UsageError } from '../errors.js';
 import type { TargetResult } from '../types.js';
 import { extentsDigest, fileDigest, HINT_BYTES, MAX_READ, ReadLog } from '../image/readlog.js';
+import { isRemoteTarget, remoteVersion } from '../remote/files.js';
 
 const FORMAT = 4;
 
@@ -112,12 +118,14 @@ export interface StatKey {
   mtimeMs: number;
   ctimeMs: number;
   ino: number;
+  /** A remote file's version (its strong ETag or Last-Modified); its times and inode are then 0. */
+  version?: string;
 }
 
 export interface CacheLookup {
   hit: TargetResult | null;
   /** How the hit was found, for --verbose. */
-  via: 'stat' | 'digest' | 'extents' | null;
+  via: 'stat' | 'digest' | 'extents' | 'etag' | null;
   stat: StatKey | null;
   /** The digest of the first bytes (the index key), when the lookup went past the stat check. */
   head: string | null;
@@ -302,7 +310,8 @@ function validRanges(r: unknown, size: number): r is RangesEntry {
   return true;
 }
 
-const sameStat = (a: StatKey, b: StatKey) => a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs && a.ino === b.ino;
+const sameStat = (a: StatKey, b: StatKey) =>
+  a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs && a.ino === b.ino && a.version === b.version;
 
 function statKey(file: string): { key: StatKey; dev: number; isFile: boolean } | null {
   try {
@@ -338,7 +347,7 @@ export class ResultCache {
   }
 
   private pathContext(target: string): string {
-    return `path\0${path.resolve(target)}\0${this.rulesHash}`;
+    return `path\0${where(target)}\0${this.rulesHash}`;
   }
 
   private resultContext(identity: Identity): string {
@@ -350,7 +359,7 @@ export class ResultCache {
   }
 
   private pathFile(target: string): string {
-    return path.join(this.dir, 'paths', `${sha(path.resolve(target) + '\0' + this.rulesHash).slice(0, 40)}.json`);
+    return path.join(this.dir, 'paths', `${sha(where(target) + '\0' + this.rulesHash).slice(0, 40)}.json`);
   }
 
   private resultFile(identity: Identity): string {
@@ -389,9 +398,26 @@ export class ResultCache {
     return e && Array.isArray(e.candidates) ? e.candidates.filter(validCandidate).slice(0, MAX_CANDIDATES) : [];
   }
 
-  /** Only regular files are cached: a directory tree has no cheap identity. */
+  /**
+   * A file behind HTTP: known by its URL, size and version (strong ETag or Last-Modified), asked for with one 1-byte
+   * request; the audit of a new version records what it reads, like a local one.
+   */
+  private async lookupRemote(url: string, none: CacheLookup): Promise<CacheLookup> {
+    const v = await remoteVersion(url);
+    if (!v) return none;
+    const stat: StatKey = { size: v.size, mtimeMs: 0, ctimeMs: 0, ino: 0, version: v.version };
+    const known = this.read<PathEntry>(this.pathFile(url), this.pathContext(url));
+    if (known && typeof known.identity === 'string' && known.stat && sameStat(known.stat, stat)) {
+      const hit = this.result(url, known.identity);
+      if (hit) return { ...none, hit, via: 'etag', stat };
+    }
+    return { ...none, stat, log: new ReadLog(url, -1, -1, v.size, true) };
+  }
+
+  /** Only regular files (and files behind HTTP with a version) are cached: a directory tree has no cheap identity. */
   async lookup(target: string): Promise<CacheLookup> {
     const none: CacheLookup = { hit: null, via: null, stat: null, head: null, digest: null, log: null };
+    if (isRemoteTarget(target)) return this.lookupRemote(target, none);
     const s = statKey(target);
     if (!s || !s.isFile) return none;
     const stat = s.key;
@@ -434,6 +460,16 @@ export class ResultCache {
     if (!lookup.stat || result.status === 'failed') return null;
     const log = lookup.log;
     if (log?.changed) return 'the file changed while it was audited: not cached';
+    if (log?.remote) {
+      // What the audit read and its digests when that is all the result depends on; else the URL and its version
+      // (every answer of the audit had that version, or it failed).
+      const identity = log.complete(result.backend)
+        ? `extents:${log.identity().digest}`
+        : `remote:${sha(`${target}\0${lookup.stat.size}\0${lookup.stat.version ?? ''}`)}`;
+      this.write(this.resultFile(identity), this.resultContext(identity), { result: omitTarget(result) } satisfies ResultEntry);
+      this.write(this.pathFile(target), this.pathContext(target), { stat: lookup.stat, identity } satisfies PathEntry);
+      return null;
+    }
     let identity: Identity;
     let candidate: Candidate;
     let ranges: RangesEntry | null = null;
@@ -461,6 +497,11 @@ export class ResultCache {
     this.write(this.pathFile(target), this.pathContext(target), { stat: lookup.stat, identity } satisfies PathEntry);
     return null;
   }
+}
+
+/** How a target is named in the cache: a local path absolute, a URL as it is. */
+function where(target: string): string {
+  return isRemoteTarget(target) ? target : path.resolve(target);
 }
 
 function omitTarget(result: TargetResult): Omit<TargetResult, 'target'> {

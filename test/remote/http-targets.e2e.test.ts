@@ -5,7 +5,8 @@
  * file replaced mid-audit, a server that stalls past --timeout) each end the target with the reason: exit 3.
  */
 import http from 'node:http';
-import { openSync, readSync, closeSync, statSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { hostleak, hostleakAsync, json, SAMPLES } from '../helpers/cli.js';
@@ -199,5 +200,56 @@ describe('a server that fails mid-audit: exit 3 with the reason, never clean', (
     } finally {
       await s.close();
     }
+  });
+});
+
+describe('a store of URLs and paths: --targets-from, --jobs, --cache, shards and merge', () => {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'hostleak-remote-store-'));
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+  const env = { HOSTLEAK_CACHE_KEY: 'a test key of at least thirty-two characters' };
+
+  test('a list with comments audits every line; a cached URL of the same ETag is not read again', () => {
+    const list = ['# the store', '', `${web.url}/leaky.raw`, `  ${path.join(SAMPLES, 'clean.qcow2')}  `, `${web.url}/leaky-rootfs.tar.xz`, `${web.url}/missing.raw`];
+    writeFileSync(path.join(tmp, 'list.txt'), list.join('\n') + '\n');
+    const args = ['scan', '--format', 'json', '--targets-from', 'list.txt', '--jobs', '2', '--cache', 'cache', '--verbose'];
+    const cold = hostleak(args, { cwd: tmp, env });
+    expect(cold.status).toBe(3); // missing.raw
+    const report = json<Report>(cold);
+    expect(report.targets.map((t) => [path.basename(t.target), t.status])).toEqual([
+      ['leaky.raw', 'ok'],
+      ['clean.qcow2', 'ok'],
+      ['leaky-rootfs.tar.xz', 'ok'],
+      ['missing.raw', 'failed'],
+    ]);
+    expect(findings(report, 0)).toBe(findings(local('leaky.raw')));
+    const before = web.bodyBytes();
+    const warm = hostleak(args, { cwd: tmp, env });
+    expect(warm.status).toBe(3);
+    expect(json<Report>(warm).targets.map((t) => t.findings.length)).toEqual(report.targets.map((t) => t.findings.length));
+    expect(warm.stderr).toContain(`${web.url}/leaky.raw: cached result (matched by etag)`);
+    expect(warm.stderr).toContain(`${web.url}/leaky-rootfs.tar.xz: cached result (matched by etag)`);
+    // One byte asked of each cached URL; the missing one failed again (its lookup and its audit).
+    expect(web.bodyBytes() - before).toBeLessThan(1000);
+  });
+
+  test('the list from stdin, split in shards, merges back to every target', async () => {
+    const list = `${web.url}/leaky.raw\n${web.url}/leaky.vhd\n${path.join(SAMPLES, 'leaky.qcow2')}\n`;
+    for (const i of [0, 1]) {
+      const r = await hostleakAsync(['scan', '--targets-from', '-', '--shard-count', '2', '--shard-index', String(i), '--format', 'json', '-o', `shard-${i}.json`], {
+        cwd: tmp,
+        input: list,
+      });
+      expect(r.status).toBe(1);
+    }
+    const merged = hostleak(['merge', 'shard-0.json', 'shard-1.json', '--format', 'json', '--fail-on', 'never'], { cwd: tmp });
+    expect(merged.status).toBe(0);
+    expect(json<Report>(merged).targets.map((t) => t.target).sort()).toEqual(list.trim().split('\n').sort());
+  });
+
+  test('an empty or unreadable list is a usage error', () => {
+    writeFileSync(path.join(tmp, 'empty.txt'), '# nothing yet\n\n');
+    expect(hostleak(['scan', '--targets-from', 'empty.txt'], { cwd: tmp }).stderr).toContain('--targets-from empty.txt: no targets in it');
+    const r = hostleak(['scan', '--targets-from', 'nope.txt'], { cwd: tmp });
+    expect([r.status, r.stderr]).toEqual([2, 'hostleak: --targets-from nope.txt: cannot read it (ENOENT)\n']);
   });
 });
