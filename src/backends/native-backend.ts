@@ -1,6 +1,7 @@
 /**
- * The `native` backend: our own readers (qcow2, VHD, VHDX, sparse VMDK, VDI containers; GPT/MBR; ext2/3/4, vfat)
- * over the image file, no appliance. What the readers do not cover (vmdk descriptor files, btrfs, thin LVM, ...) is
+ * The `native` backend: our own readers (qcow2, VHD, VHDX, sparse VMDK, VDI containers; GPT/MBR, LVM2; ext2/3/4,
+ * vfat, xfs, btrfs, iso9660, squashfs, erofs) over the image file, no appliance. What the readers do not cover (vmdk
+ * descriptor files, btrfs over several devices, thin LVM, ...) is
  * the guestfs backend's.
  */
 import { withPreparedImage, type PreparedImage } from '../image/prepare.js';

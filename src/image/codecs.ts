@@ -8,6 +8,8 @@
  * - zstd: fzstd, pure JavaScript, synchronous, ~8 KB minified, no dependencies (the author of fflate).
  * - lz4: lz4js's raw block decoder, pure JavaScript, synchronous, tiny; the LZ4 block format is frozen. Its
  *   decoder does not check bounds, so input and output are exact-size views and the result length is verified.
+ * - lzo: LZO1X (the format btrfs and squashfs store), decoded here: no maintained pure-JavaScript decoder exists;
+ *   it is the kernel's lzo1x_decompress_safe, every input read, look-behind and output write bounds-checked.
  * - xz: xz-decompress, xz-embedded compiled to WebAssembly (14 KB, no native build, maintained by httptoolkit).
  *   Asynchronous only (a web stream), so xz blocks are decoded through `decompressAsync`.
  */
@@ -17,7 +19,7 @@ import { decompress as zstdDecompress } from 'fzstd';
 import { lz4js } from '../lazy.js';
 import { CorruptImageError, UnsupportedImageError } from '../errors.js';
 
-export type Codec = 'gzip' | 'xz' | 'zstd' | 'lz4';
+export type Codec = 'gzip' | 'xz' | 'zstd' | 'lz4' | 'lzo';
 
 function fail(codec: string, err: unknown): never {
   if (err instanceof CorruptImageError) throw err;
@@ -54,7 +56,8 @@ export function decompressSync(codec: Codec, input: Buffer, maxOut: number, exac
     case 'zstd': {
       let out: Uint8Array;
       try {
-        out = zstdDecompress(input, new Uint8Array(maxOut));
+        // Partial: the frames are followed by padding (btrfs stores a frame in whole sectors).
+        out = zstdDecompress(partial ? input.subarray(0, zstdFramesLength(input)) : input, new Uint8Array(maxOut));
       } catch (err) {
         fail('zstd', err);
       }
@@ -75,9 +78,137 @@ export function decompressSync(codec: Codec, input: Buffer, maxOut: number, exac
       }
       return dst.subarray(0, end);
     }
+    case 'lzo':
+      return lzo1x(input, maxOut, exact);
     default:
       throw new UnsupportedImageError(`${codec} blocks need asynchronous decoding`);
   }
+}
+
+/** Bytes of `input` taken by the zstd frames at its start (skippable frames included), padding after them left out. */
+export function zstdFramesLength(input: Buffer): number {
+  let p = 0;
+  while (p + 8 <= input.length) {
+    const magic = input.readUInt32LE(p);
+    if ((magic & 0xfffffff0) === 0x184d2a50) {
+      p += 8 + input.readUInt32LE(p + 4);
+      continue;
+    }
+    if (magic !== 0xfd2fb528) break;
+    const fhd = input[p + 4]!;
+    const single = (fhd >> 5) & 1;
+    const fcs = fhd >> 6;
+    p += 5 + (single ? 0 : 1) + [0, 1, 2, 4][fhd & 3]! + (fcs === 0 ? single : [0, 2, 4, 8][fcs]!);
+    for (;;) {
+      if (p + 3 > input.length) throw new CorruptImageError('corrupt zstd block (frame cut short)');
+      const h = input.readUIntLE(p, 3);
+      const type = (h >> 1) & 3;
+      if (type === 3) throw new CorruptImageError('corrupt zstd block (reserved block type)');
+      p += 3 + (type === 1 ? 1 : h >> 3);
+      if (h & 1) break;
+    }
+    if ((fhd >> 2) & 1) p += 4;
+  }
+  return Math.min(p, input.length);
+}
+
+/**
+ * LZO1X: the kernel's lzo1x_decompress_safe (lib/lzo/lzo1x_decompress_safe.c), without its lzo-rle extension.
+ * Literal runs and back references are checked against the input, the output so far and `maxOut`.
+ */
+function lzo1x(input: Buffer, maxOut: number, exact: boolean): Buffer {
+  const out = Buffer.alloc(maxOut);
+  const n = input.length;
+  let ip = 0;
+  let op = 0;
+  const bad = (why: string): never => {
+    throw new CorruptImageError(`corrupt lzo block (${why})`);
+  };
+  const byte = (): number => (ip < n ? input[ip++]! : bad('input overrun'));
+  /** A run length continued in zero bytes (255 each) and a final byte. */
+  const extended = (base: number): number => {
+    let t = base;
+    while (ip < n && input[ip] === 0) {
+      t += 255;
+      ip++;
+      if (t > maxOut + 255) bad('run longer than the output');
+    }
+    return t + byte();
+  };
+  const literals = (t: number): void => {
+    if (ip + t > n) bad('input overrun');
+    if (op + t > maxOut) bad(`more than ${maxOut} bytes decompressed`);
+    input.copy(out, op, ip, ip + t);
+    ip += t;
+    op += t;
+  };
+  const match = (dist: number, t: number): void => {
+    const from = op - dist;
+    if (from < 0) bad('look-behind overrun');
+    if (op + t > maxOut) bad(`more than ${maxOut} bytes decompressed`);
+    for (let i = 0; i < t; i++) out[op + i] = out[from + i]!;
+    op += t;
+  };
+  let state = 0;
+  let t: number;
+  let next: number;
+  if (n > 0 && input[0]! > 17) {
+    t = byte() - 17;
+    if (t < 4) {
+      literals(t);
+      state = t;
+    } else {
+      literals(t);
+      state = 4;
+    }
+  }
+  for (;;) {
+    t = byte();
+    if (t < 16) {
+      if (state === 0) {
+        if (t === 0) t = extended(15);
+        literals(t + 3);
+        state = 4;
+        continue;
+      }
+      next = t & 3;
+      if (state !== 4) {
+        match(1 + (t >> 2) + (byte() << 2), 2);
+      } else {
+        match(1 + 0x800 + (t >> 2) + (byte() << 2), 3);
+      }
+    } else if (t >= 64) {
+      next = t & 3;
+      match(1 + ((t >> 2) & 7) + (byte() << 3), (t >> 5) + 1);
+    } else if (t >= 32) {
+      t = (t & 31) + 2;
+      if (t === 2) t = extended(31 + 2);
+      if (ip + 2 > n) bad('input overrun');
+      const v = input.readUInt16LE(ip);
+      ip += 2;
+      next = v & 3;
+      match(1 + (v >> 2), t);
+    } else {
+      let dist = (t & 8) << 11;
+      t = (t & 7) + 2;
+      if (t === 2) t = extended(7 + 2);
+      if (ip + 2 > n) bad('input overrun');
+      const v = input.readUInt16LE(ip);
+      ip += 2;
+      next = v & 3;
+      dist += v >> 2;
+      if (dist === 0) {
+        // The end marker: a match of length 3 at distance 0x4000.
+        if (t !== 3) bad('bad end marker');
+        break;
+      }
+      match(dist + 0x4000, t);
+    }
+    literals(next);
+    state = next;
+  }
+  if (exact && op !== maxOut) bad(`${op} bytes decompressed, ${maxOut} expected`);
+  return out.subarray(0, op);
 }
 
 type XzStreamCtor = new (input: ReadableStream<Uint8Array>) => ReadableStream<Uint8Array>;

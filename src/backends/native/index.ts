@@ -21,6 +21,7 @@ import { SquashFs, squashfsSupported } from './squashfs.js';
 import { Iso9660Fs } from './iso9660.js';
 import { ErofsFs, isErofs } from './erofs.js';
 import { XfsFs } from './xfs.js';
+import { BtrfsFs } from './btrfs.js';
 import { isVdi, VdiSource } from './vdi.js';
 import { isVhd, VhdSource } from './vhd.js';
 import { isVhdx, VhdxSource } from './vhdx.js';
@@ -55,6 +56,7 @@ const READERS: Readonly<Record<string, ReaderKind>> = {
   iso9660: { open: (src, device) => new Iso9660Fs(src, device) },
   erofs: { open: (src, device) => new ErofsFs(src, device) },
   xfs: { open: (src, device) => new XfsFs(new WindowCache(src), device) },
+  btrfs: { open: (src, device) => new BtrfsFs(new WindowCache(src), device) },
 };
 
 /** Filesystem types the native reader lists. */
