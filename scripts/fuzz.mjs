@@ -6,9 +6,9 @@
  *   node scripts/fuzz.mjs --cases 20 --faults 8 --seed 7 --kinds tar,oci
  *   node scripts/fuzz.mjs --replay    # only the regression fixtures in test/fixtures/fuzz/
  *
- * Seeds are built here with the real producer tools (sfdisk, mke2fs, mkfs.vfat, mksquashfs, mkfs.erofs, xorriso,
- * qemu-img, tar, gzip, xz, zstd) or taken from images-sample/out (the OCI layout and docker-archive tarballs), one
- * per reader or resolver: GPT and MBR disks; ext4, vfat, squashfs, erofs and iso9660 filesystems; qcow2, VMDK, VHD,
+ * Seeds are built here with the real producer tools (sfdisk, mke2fs, mkfs.vfat, mksquashfs, mkfs.erofs, mkfs.btrfs,
+ * xorriso, qemu-img, tar, gzip, xz, zstd) or taken from images-sample/out (the OCI layout and docker-archive tarballs), one
+ * per reader or resolver: GPT and MBR disks; ext4, vfat, squashfs, erofs, iso9660 and btrfs filesystems; qcow2, VMDK, VHD,
  * VHDX and VDI containers; LVM2 (the corpus's dfvfs image); tar (ustar, PAX, of images) and its compressors; OCI and docker archives.
  *
  * Each seed is audited by the CLI's own entry point (`run()` of dist/src/cli.js, so resolution, backends, rules and
@@ -263,6 +263,14 @@ export function buildSeeds(dir, kinds = null) {
     sh('mkfs.erofs', ['--quiet', '-zlz4hc', file, tree]);
     seeds.erofs = { file, hot: [[1024, 128], [0, 1 << 30]] };
   }
+  if (want('btrfs')) {
+    // Single metadata, shrunk to what it holds; the superblock at 64 KiB, the tree nodes after it (checksummed: most
+    // mutations there end at a checksum check, which is a promise kept too).
+    const file = path.join(dir, 'fs.btrfs');
+    writeFileSync(file, Buffer.alloc(16 << 20));
+    sh('mkfs.btrfs', ['-q', '-f', '-m', 'single', '--shrink', '-r', tree, file]);
+    seeds.btrfs = { file, hot: [[0x10000, 4096], [0, 1 << 30]] };
+  }
   if (want('iso9660')) {
     const file = path.join(dir, 'fs.iso');
     sh('xorriso', ['-as', 'mkisofs', '-quiet', '-R', '-J', '-o', file, tree]);
@@ -313,7 +321,7 @@ export function buildSeeds(dir, kinds = null) {
 
 /** Every seed kind, in a stable order. */
 export const KINDS = [
-  'gpt', 'mbr', 'ext4', 'vfat', 'squashfs', 'erofs', 'iso9660',
+  'gpt', 'mbr', 'ext4', 'vfat', 'squashfs', 'erofs', 'iso9660', 'btrfs',
   'qcow2', 'vmdk', 'vmdk-stream', 'vhd', 'vhdx', 'vdi', 'lvm',
   'tar', 'tar-pax', 'tar-images', 'tar.gz', 'tar.xz', 'tar.zst', 'oci', 'docker',
 ];

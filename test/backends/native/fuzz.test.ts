@@ -3,7 +3,7 @@
  * that `npm run fuzz` runs for longer).
  *
  * Seeded, bounded fuzzing of the native reader: byte mutations of small ext4, vfat, qcow2 (zlib; zstd and extended L2),
- * LVM2, xfs, squashfs, iso9660 and erofs images and of
+ * LVM2, xfs, btrfs, squashfs, iso9660 and erofs images and of
  * an ext4 image in each disk container (VHD dynamic and fixed, VHDX clean and with a log to replay, VMDK sparse and
  * stream-optimized, VDI), mostly in each format's metadata (the windows below), some anywhere. In strict mode every
  * case must return or throw one of our errors; a
@@ -20,7 +20,7 @@ import { requireTool } from '../../helpers/tools.js';
 import { vhdxLayout, writeDirtyLog } from '../../helpers/vhdx-log.js';
 import { protofile } from '../../helpers/xfs-proto.js';
 
-requireTool('mke2fs', 'mkfs.vfat', 'mcopy', 'qemu-img', 'mksquashfs', 'xorriso', 'genisoimage', 'mkfs.erofs', 'mkfs.xfs');
+requireTool('mke2fs', 'mkfs.vfat', 'mcopy', 'qemu-img', 'mksquashfs', 'xorriso', 'genisoimage', 'mkfs.erofs', 'mkfs.xfs', 'mkfs.btrfs');
 const d = describe;
 
 const CASES = 200;
@@ -29,6 +29,20 @@ const CHILD = `
 const [dist, img, kind, casesArg, seedArg, hotArg] = process.argv.slice(1);
 const m = await import(dist);
 const fs = await import('node:fs');
+const { crc32c } = await import(new URL('./vhdx.js', 'file://' + dist).href);
+// btrfs checksums every superblock and tree node: a mutation there would only reach the checksum check, so the
+// btrfs cases checksum the mutated superblock and nodes again (a node: a node-size block with the filesystem's id).
+const fixBtrfs = (buf) => {
+  const sb = buf.subarray(0x10000, 0x11000);
+  const nodeSize = sb.readUInt32LE(0x94);
+  if (nodeSize >= 4096 && nodeSize <= 65536) {
+    const fsid = sb.subarray(0x20, 0x30);
+    for (let at = 0; at + nodeSize <= buf.length; at += 4096) {
+      if (at !== 0x10000 && buf.subarray(at + 0x20, at + 0x30).equals(fsid)) buf.writeUInt32LE(crc32c(buf, at + 0x20, at + nodeSize), at);
+    }
+  }
+  sb.writeUInt32LE(crc32c(sb, 0x20), 0);
+};
 m.setStrict(true);
 const base = fs.readFileSync(img);
 let s = Number(seedArg) >>> 0;
@@ -48,6 +62,7 @@ for (let i = 0; i < Number(casesArg); i++) {
     const r = rnd();
     buf[at] = r < 0.3 ? 0 : r < 0.5 ? 0xff : Math.floor(rnd() * 256);
   }
+  if (kind === 'btrfs') fixBtrfs(buf);
   process.stderr.write('case ' + i + '\\n');
   try {
     const file = new m.BufferSource(buf);
@@ -125,6 +140,15 @@ beforeAll(() => {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   hot.xfs = [[0, 2048], [65536, 32768], [98304, 65536]];
+  // btrfs (single metadata, shrunk to what it holds): the superblock and every tree node (found by the filesystem's
+  // id in their headers), whose checksums the child fixes after mutating them.
+  images.btrfs = path.join(tmp, 'btrfs.img');
+  writeFileSync(images.btrfs, Buffer.alloc(16 << 20));
+  execFileSync('mkfs.btrfs', ['-q', '-f', '-m', 'single', '--shrink', '-r', tree, images.btrfs], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const bt = readFileSync(images.btrfs);
+  const fsid = bt.subarray(0x10020, 0x10030);
+  hot.btrfs = [[0x10000, 4096]];
+  for (let at = 0; at + 4096 <= bt.length; at += 4096) if (at !== 0x10000 && bt.subarray(at + 0x20, at + 0x30).equals(fsid)) hot.btrfs.push([at, bt.readUInt32LE(0x10094)]);
   // LVM2: the corpus volume group (two linear LVs of ext2); the PV label sector and the metadata area.
   images.lvm = path.join(tmp, 'lvm.raw');
   execFileSync('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', path.resolve('test', 'fixtures', 'corpus', 'dfvfs_lvmtest.qcow2'), images.lvm]);
@@ -183,6 +207,7 @@ d('native reader fuzzing', () => {
     ['qcow2-zstd-l2', 24],
     ['lvm', 25],
     ['xfs', 26],
+    ['btrfs', 27],
     ['vhd', 16],
     ['vhd-fixed', 17],
     ['vhdx', 18],
