@@ -25,6 +25,7 @@ import hostGcroot from './host-gcroot.js';
 import hostIdentityReference from './host-identity-reference.js';
 import hostResolvConf from './host-resolv-conf.js';
 import kerberosKeytab from './kerberos-keytab.js';
+import languageCache from './language-cache.js';
 import leftoverTemp from './leftover-temp.js';
 import loginRecords from './login-records.js';
 import nestedImage from './nested-image.js';
@@ -39,6 +40,7 @@ import setuidInStore from './setuid-in-store.js';
 import shellHistory from './shell-history.js';
 import spoolLeftover from './spool-leftover.js';
 import strayPerUserProfile from './stray-per-user-profile.js';
+import sudoersUnknownAccount from './sudoers-unknown-account.js';
 import unknownOwner from './unknown-owner.js';
 import vmExchangeLeftover from './vm-exchange-leftover.js';
 import worldWritable from './world-writable.js';
@@ -66,6 +68,7 @@ export const builtinRules: Rule[] = [
   hostIdentityReference,
   hostResolvConf,
   kerberosKeytab,
+  languageCache,
   leftoverTemp,
   loginRecords,
   nestedImage,
@@ -80,6 +83,7 @@ export const builtinRules: Rule[] = [
   shellHistory,
   spoolLeftover,
   strayPerUserProfile,
+  sudoersUnknownAccount,
   unknownOwner,
   vmExchangeLeftover,
   worldWritable,

@@ -35,6 +35,7 @@ function tarball(work: string, name: string, files: Record<string, string>, uid:
 describe('npm install -g as root, in an ext4 image', () => {
   let work: string;
   let findings: Finding[];
+  let all: Finding[];
   let ownerOf: (p: string) => string;
   beforeAll(() => {
     work = mkdtempSync(path.join(os.tmpdir(), 'hostleak-npm-'));
@@ -49,7 +50,8 @@ describe('npm install -g as root, in an ext4 image', () => {
       tarball(work, '@acme/tool', { 'dist/index.js': 'export {}\n', 'dist/util.js': 'export {}\n' }, 1000, 1000),
     ];
     execFileSync('npm', ['install', '-g', '--offline', '--no-audit', '--no-fund', '--prefix', path.join(tree, 'usr'), ...pkgs], {
-      env: { ...process.env, npm_config_cache: path.join(work, 'npm-cache'), npm_config_update_notifier: 'false' },
+      // root's npm cache in the image, as `npm install -g` in a build leaves it (its _cacache and _logs)
+      env: { ...process.env, npm_config_cache: path.join(tree, 'root/.npm'), npm_config_update_notifier: 'false' },
       stdio: 'ignore',
     });
     // npm up to 9 (Debian 12's) extracts as root with the tarball's owners kept (node-tar's preserveOwner, on for root);
@@ -76,7 +78,8 @@ describe('npm install -g as root, in an ext4 image', () => {
     };
     const r = hostleak(['scan', '--format', 'json', '--fail-on', 'never', '--backend', 'native', img]);
     if (r.status !== 0) throw new Error(r.stderr);
-    findings = json<Report>(r).targets[0]!.findings.filter((f) => f.ruleId === 'unknown-owner');
+    all = json<Report>(r).targets[0]!.findings;
+    findings = all.filter((f) => f.ruleId === 'unknown-owner');
   });
   afterAll(() => rmSync(work, { recursive: true, force: true }));
 
@@ -98,6 +101,12 @@ describe('npm install -g as root, in an ext4 image', () => {
     expect(left.message).not.toMatch(/builder/);
     expect(left.evidence).toMatch(/lib\/a\.js|package\.json|cli\.js/);
     expect(npm.find((f) => f.path.endsWith('@acme/tool'))!.message).toContain('uid 1000');
+  });
+
+  it("npm's real _cacache and _logs in root's home are language-cache warnings", () => {
+    const caches = all.filter((f) => f.ruleId === 'language-cache');
+    expect(caches.map((f) => [f.path, f.severity])).toEqual([['/root/.npm/_cacache', 'warning'], ['/root/.npm/_logs', 'warning']]);
+    expect(caches[1]!.evidence).toMatch(/debug-0\.log/);
   });
 
   it('a copied tree is one finding at its top, siblings in one folder are one finding', () => {
