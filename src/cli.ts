@@ -3,8 +3,8 @@
  * so the CLI is testable without a process; src/bin/hostleak.ts only wires it to the real process. Each command's
  * handler is in src/commands/<command>.ts; the option precedence they share is in src/commands/context.ts.
  */
-import { createRequire } from 'node:module';
 import type { Argv } from 'yargs';
+import { yargs as yargsModule } from './lazy.js';
 import { examples, missingArgumentsMessage, numberOption, suggest, unknownArgumentsMessage } from './cli-support.js';
 import type { Command, Parsed, RunIO, RunResult } from './commands/context.js';
 import { completionCommand, refineCompletions } from './commands/completion.js';
@@ -15,10 +15,8 @@ import { ACCEL_CHOICES, BACKEND_CHOICES, FORMATS, INVENTORY_FORMATS } from './ty
 
 export type { Parsed, RunIO, RunResult };
 
-// yargs' CommonJS build: its help layout wraps at word boundaries (the ESM build's cliui cuts words in two).
-// Loaded by the first parse: `hostleak --version` answers without it.
-let yargsModule: ((args?: string[]) => Argv) | null = null;
-const yargs = () => (yargsModule ??= createRequire(import.meta.url)('yargs/yargs') as (args?: string[]) => Argv)();
+// yargs' CommonJS build, loaded by the first parse (src/lazy.ts).
+const yargs = () => yargsModule()();
 
 /** Options every command that opens images takes. */
 function targetOptions(y: Argv): Argv {

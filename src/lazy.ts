@@ -1,25 +1,47 @@
 /**
- * Libraries loaded on first use: most runs (a native scan of one image) never need them, and loading them costs
- * every run (fast-glob and its dependencies: ~30 ms of CPU; lz4js allocates 5 MB of tables when loaded).
+ * The one lazy loader: packages loaded on first use, then kept. Most runs (a native scan of one image) never need
+ * them, and loading one costs every run that imports it (fast-glob and its dependencies: ~30 ms of CPU; lz4js
+ * allocates 5 MB of tables when loaded; xmlbuilder2 ~60 ms; yargs, ajv and yaml start-up time). Every package that
+ * loads late is named here (test/structure/layers.test.ts keeps createRequire to this file).
  */
 import { createRequire } from 'node:module';
+import type { Argv } from 'yargs';
 
-type FastGlob = typeof import('fast-glob');
-let fastGlobModule: FastGlob | null = null;
+const require = createRequire(import.meta.url);
 
-export function fastGlob(): FastGlob {
-  return (fastGlobModule ??= createRequire(import.meta.url)('fast-glob') as FastGlob);
+/** A getter that loads `id` the first time it is called and returns the same module after. */
+export function lazy<T>(id: string): () => T {
+  let mod: T | undefined;
+  return () => (mod ??= require(id) as T);
 }
+
+export const fastGlob = lazy<typeof import('fast-glob')>('fast-glob');
 
 /** Whether `arg` may be a glob pattern (fast-glob's answer), without loading fast-glob for a plain path. */
 export function isDynamicPattern(arg: string): boolean {
   return /[*?[\]{}()!+@]/.test(arg) && fastGlob().isDynamicPattern(arg);
 }
 
-type Lz4js = typeof import('lz4js');
-let lz4Module: Lz4js | null = null;
-
 /** lz4js, loaded on the first lz4 block rather than with every audit. */
-export function lz4js(): Lz4js {
-  return (lz4Module ??= createRequire(import.meta.url)('lz4js') as Lz4js);
-}
+export const lz4js = lazy<typeof import('lz4js')>('lz4js');
+
+/** The yaml package: most runs read no YAML file. */
+export const yaml = lazy<typeof import('yaml')>('yaml');
+
+/** ajv: only config files and declarative rules are validated. */
+export const ajv = lazy<typeof import('ajv')>('ajv');
+
+/** xmlbuilder2: only the JUnit format writes XML. */
+export const xmlbuilder2 = lazy<typeof import('xmlbuilder2')>('xmlbuilder2');
+
+/** xz-decompress: only xz-compressed images. Its CommonJS build names the class either way. */
+export const xzModule = lazy<{
+  XzReadableStream?: new (input: ReadableStream<Uint8Array>) => ReadableStream<Uint8Array>;
+  default?: { XzReadableStream: new (input: ReadableStream<Uint8Array>) => ReadableStream<Uint8Array> };
+}>('xz-decompress');
+
+/**
+ * yargs' CommonJS build: its help layout wraps at word boundaries (the ESM build's cliui cuts words in two). Loaded
+ * by the first parse: `hostleak --version` answers without it.
+ */
+export const yargs = lazy<(args?: string[]) => Argv>('yargs/yargs');

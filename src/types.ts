@@ -10,6 +10,7 @@ export const SEVERITIES: readonly Severity[] = ['error', 'warning', 'info'];
 /** Higher is more severe. */
 export const SEVERITY_RANK: Record<Severity, number> = { error: 3, warning: 2, info: 1 };
 
+import type { EntryType } from './inventory.js';
 export type { Entry, EntryType } from './inventory.js';
 
 export interface FilesystemInfo {
@@ -189,3 +190,26 @@ export const FORMATS: readonly FormatName[] = ['text', 'json', 'jsonl', 'sarif',
 /** `hostleak inventory --format`. */
 export const INVENTORY_FORMATS = ['jsonl', 'csv'] as const;
 export type InventoryFormat = (typeof INVENTORY_FORMATS)[number];
+
+/** The entry type of a POSIX mode's file-type bits (S_IFMT): what every reader of a POSIX
+ * filesystem (native or libguestfs) calls an entry. */
+export function typeOfMode(mode: number): EntryType {
+  switch (mode & 0xf000) {
+    case 0x8000:
+      return 'file';
+    case 0x4000:
+      return 'dir';
+    case 0xa000:
+      return 'symlink';
+    case 0x2000:
+      return 'chardev';
+    case 0x6000:
+      return 'blockdev';
+    case 0x1000:
+      return 'fifo';
+    case 0xc000:
+      return 'socket';
+    default:
+      return 'unknown';
+  }
+}

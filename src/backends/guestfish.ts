@@ -69,7 +69,8 @@ export const GUESTFISH_MISSING =
   'guestfish is not installed: install libguestfs-tools (Debian/Ubuntu: apt-get install libguestfs-tools), ' +
   'or use --backend native where the image allows it; `hostleak doctor` checks this machine';
 
-export class GuestfsCommandError extends Error {
+/** One guestfish command failed on this image (the path is not there, the filesystem refused): its one line. */
+export class GuestfsCommandError extends TargetError {
   override name = 'GuestfsCommandError';
 }
 

@@ -22,7 +22,7 @@ import { mkdtempSync, promises as fsp, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Inventory } from '../inventory.js';
-import type { Entry, EntryType } from '../types.js';
+import { typeOfMode, type Entry } from '../types.js';
 import { registerCleanup } from '../image/cleanup.js';
 import { withPreparedImage, type PreparedImage } from '../image/prepare.js';
 import { qemuReason, scrubPaths } from '../image/qemu-reason.js';
@@ -55,26 +55,6 @@ function kvmLaunchTimeoutMs(env: NodeJS.ProcessEnv): number {
 /** Set once a KVM launch failed in this process: later images go straight to TCG. */
 let kvmBroken = false;
 
-function typeOfMode(mode: number): EntryType {
-  switch (mode & 0o170000) {
-    case 0o100000:
-      return 'file';
-    case 0o040000:
-      return 'dir';
-    case 0o120000:
-      return 'symlink';
-    case 0o020000:
-      return 'chardev';
-    case 0o060000:
-      return 'blockdev';
-    case 0o010000:
-      return 'fifo';
-    case 0o140000:
-      return 'socket';
-    default:
-      return 'unknown';
-  }
-}
 
 interface Stat {
   ino: number;
@@ -534,7 +514,8 @@ async function launch(
       await g.run(`add-drive ${quoteArg(img.path)} readonly:true format:${img.container}`);
     } catch (err) {
       await g.close().catch(() => undefined);
-      if (err instanceof TargetError) throw err;
+      // A refusal of ours (time, guestfish missing) stands; guestfish's own failure is explained below.
+      if (err instanceof TargetError && !(err instanceof GuestfsCommandError)) throw err;
       // The drive itself was rejected (before any qemu ran): another accelerator will not help. libguestfs hides
       // qemu's reason and names its temp overlay: ask qemu-img for the reason, and name no host path.
       const reason = await qemuReason(img.path, img.container);
@@ -559,7 +540,7 @@ async function launch(
     } catch (err) {
       if (kvmTimer) clearTimeout(kvmTimer);
       await g.close().catch(() => undefined);
-      if (err instanceof TargetError && !hung) throw err;
+      if (err instanceof TargetError && !(err instanceof GuestfsCommandError) && !hung) throw err;
       const msg = hung ? `no answer within ${kvmTimeoutMs / 1000} s` : scrubPaths(oneLine((err as Error).message), [[img.path, 'the image']]);
       if (mode === 'kvm') kvmBroken = true;
       // --accel kvm has no fallback: say what would have worked.

@@ -13,10 +13,9 @@
  * - xz: xz-decompress, xz-embedded compiled to WebAssembly (14 KB, no native build, maintained by httptoolkit).
  *   Asynchronous only (a web stream), so xz blocks are decoded through `decompressAsync`.
  */
-import { createRequire } from 'node:module';
 import { createGunzip, inflateSync } from 'node:zlib';
 import { decompress as zstdDecompress } from 'fzstd';
-import { lz4js } from '../lazy.js';
+import { lz4js, xzModule } from '../lazy.js';
 import { CorruptImageError, UnsupportedImageError } from '../errors.js';
 
 export type Codec = 'gzip' | 'xz' | 'zstd' | 'lz4' | 'lzo';
@@ -217,7 +216,7 @@ let xzCtor: XzStreamCtor | null = null;
 /** xz-decompress's decoder over a stream of xz bytes (loaded on first use, like the other decoders). */
 export function xzStream(input: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
   if (!xzCtor) {
-    const mod = createRequire(import.meta.url)('xz-decompress') as { XzReadableStream?: XzStreamCtor; default?: { XzReadableStream: XzStreamCtor } };
+    const mod = xzModule();
     xzCtor = mod.XzReadableStream ?? mod.default!.XzReadableStream;
   }
   return new xzCtor(input);

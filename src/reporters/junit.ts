@@ -8,15 +8,12 @@
  * is. A rule without findings passes. A target that could not be audited completely adds an `audit` testcase with
  * an <error> (exit 3 whatever the threshold); when it was not audited at all, the rule testcases are <skipped>.
  */
-import { createRequire } from 'node:module';
 import type { create as Create } from 'xmlbuilder2';
+import { xmlbuilder2 } from '../lazy.js';
 
 // Loaded on first use: xmlbuilder2 costs ~60 ms of start-up that every other format would pay.
-let xmlCreate: typeof Create | null = null;
-const create: typeof Create = ((...args: Parameters<typeof Create>) => {
-  xmlCreate ??= (createRequire(import.meta.url)('xmlbuilder2') as { create: typeof Create }).create;
-  return (xmlCreate as (...a: unknown[]) => unknown)(...args);
-}) as typeof Create;
+const create: typeof Create = ((...args: Parameters<typeof Create>) =>
+  (xmlbuilder2().create as (...a: unknown[]) => unknown)(...args)) as typeof Create;
 import type { XMLBuilder } from 'xmlbuilder2/lib/interfaces.js';
 import { atOrAbove, type FailOn } from '../exit.js';
 import { RULE_CRASHED, SEVERITY_RANK, type Finding, type Report, type RuleMeta, type TargetResult } from '../types.js';

@@ -9,6 +9,7 @@
  * more streaming pass over the layer (compressed tar) for a whole batch of reads.
  */
 import { currentBudget } from '../budget.js';
+import { TargetError } from '../errors.js';
 import { Inventory } from '../inventory.js';
 import type { Entry } from '../types.js';
 import type { FileContent } from '../backends/backend.js';
@@ -62,7 +63,9 @@ const WHITEOUT = '.wh.';
 const OPAQUE = '.wh..wh..opq';
 
 /** A member whose path would pass MAX_PATH: a problem of that member, not of the archive. */
-class PathTooLong extends Error {}
+class PathTooLong extends TargetError {
+  override name = 'PathTooLong';
+}
 
 export class TreeBuilder {
   private readonly nodes = new Map<string, Node>();

@@ -138,3 +138,38 @@ describe('import boundaries', () => {
     expect(violations('src/errors.ts', layers)).toEqual([]);
   });
 });
+
+/** The files of src/ whose text matches `re`, with the number of matches in each. */
+function definitions(re: RegExp): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const f of sources('src')) {
+    const n = [...readFileSync(path.join(ROOT, f), 'utf8').matchAll(re)].length;
+    if (n > 0) out[f] = n;
+  }
+  return out;
+}
+
+describe('one of each: an idea has one implementation, in one place', () => {
+  test('one typeOfMode (the entry type of a POSIX mode), in src/types.ts', () => {
+    expect(definitions(/function typeOfMode\b/g)).toEqual({ 'src/types.ts': 1 });
+  });
+
+  test('one lazy loader: createRequire only in src/lazy.ts', () => {
+    expect(definitions(/\bcreateRequire\b\s*\(/g)).toEqual({ 'src/lazy.ts': 1 });
+  });
+
+  test('every error class is in the one error model (src/errors.ts): it extends HostleakError at some depth', () => {
+    const parent = new Map<string, string>();
+    for (const f of sources('src')) {
+      const text = readFileSync(path.join(ROOT, f), 'utf8');
+      for (const m of text.matchAll(/\bclass (\w+) extends (\w+)/g)) parent.set(m[1]!, m[2]!);
+    }
+    const errors = [...parent.keys()].filter((c) => /Error$/.test(parent.get(c)!) || /Error$/.test(c));
+    expect(errors).toEqual(expect.arrayContaining(['TimeoutError', 'GuestfsCommandError', 'HttpError']));
+    const outside = errors.filter((c) => {
+      for (let k: string | undefined = c; k; k = parent.get(k)) if (k === 'HostleakError') return false;
+      return true;
+    });
+    expect(outside).toEqual([]);
+  });
+});

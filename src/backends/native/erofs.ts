@@ -9,7 +9,8 @@
  */
 import type { FileContent } from '../backend.js';
 import { decompressSync } from '../../image/codecs.js';
-import { LIMITS, typeOfMode } from './fs.js';
+import { LIMITS } from './fs.js';
+import { typeOfMode } from '../../types.js';
 import type { DirSink, FsReader, Node } from './walk.js';
 import { CorruptImageError, ExtentSource, UnsupportedImageError, type ByteSource, type FileExtent } from './source.js';
 

@@ -9,7 +9,8 @@
  */
 import { SparseBitSet } from '../../arrays.js';
 import type { FileContent } from '../backend.js';
-import { LIMITS, typeOfMode } from './fs.js';
+import { LIMITS } from './fs.js';
+import { typeOfMode } from '../../types.js';
 import type { DirSink, FsReader, Node } from './walk.js';
 import { BufferSource, CorruptImageError, ExtentSource, UnsupportedImageError, type ByteSource } from './source.js';
 

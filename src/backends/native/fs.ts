@@ -1,6 +1,5 @@
 /** Bounds and shared pieces of the native filesystem readers (the walk itself is walk.ts). */
 import { TargetError } from '../../errors.js';
-import type { EntryType } from '../../types.js';
 
 /** Bounds for untrusted structures. */
 export const LIMITS = {
@@ -54,24 +53,3 @@ export function rethrowIfStrict(err: unknown): void {
   if (strict && !(err instanceof TargetError)) throw err;
 }
 
-/** The entry type of a POSIX mode's file-type bits (S_IFMT). */
-export function typeOfMode(mode: number): EntryType {
-  switch (mode & 0xf000) {
-    case 0x8000:
-      return 'file';
-    case 0x4000:
-      return 'dir';
-    case 0xa000:
-      return 'symlink';
-    case 0x2000:
-      return 'chardev';
-    case 0x6000:
-      return 'blockdev';
-    case 0x1000:
-      return 'fifo';
-    case 0xc000:
-      return 'socket';
-    default:
-      return 'unknown';
-  }
-}

@@ -11,7 +11,8 @@
 import { SparseBitSet } from '../../arrays.js';
 import type { EntryType } from '../../types.js';
 import type { FileContent } from '../backend.js';
-import { LIMITS, typeOfMode } from './fs.js';
+import { LIMITS } from './fs.js';
+import { typeOfMode } from '../../types.js';
 import type { DirSink, FsReader, Node } from './walk.js';
 import { CorruptImageError, ExtentSource, type ByteSource, type FileExtent } from './source.js';
 import { readZisofsEntry, ZisofsSource, type Zisofs } from './zisofs.js';

@@ -11,6 +11,7 @@
  *     cannot be replayed makes the image `partial`, never silently stale.
  * A disk with a parent (differencing) has it on the host: refused.
  */
+import { TargetError } from '../../errors.js';
 import { CorruptImageError, UnsupportedImageError, checkRange, type ByteSource } from './source.js';
 import { MappedSource, MAX_TABLE_BYTES, checkedVirtualSize, guidAt, isPowerOfTwo } from './mapped.js';
 
@@ -39,7 +40,9 @@ const LOG_SEARCH_BUDGET = 512 * MiB;
 const MAX_LOG_WRITES = 65536;
 const MAX_LOG_ZERO_RANGES = 1024;
 
-class LogTooLarge extends Error {}
+class LogTooLarge extends TargetError {
+  override name = 'LogTooLarge';
+}
 
 let crcTable: Uint32Array | null = null;
 /** CRC-32C (Castagnoli), as VHDX checksums its headers, region tables and log entries. */

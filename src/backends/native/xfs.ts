@@ -7,7 +7,8 @@
  * read, B+tree walks are depth- and count-bounded, and damage becomes a problem naming the path.
  */
 import type { FileContent } from '../../types.js';
-import { LIMITS, typeOfMode } from './fs.js';
+import { LIMITS } from './fs.js';
+import { typeOfMode } from '../../types.js';
 import { CorruptImageError, ExtentSource, UnsupportedImageError, readIntoFrom, type ByteSource, type FileExtent } from './source.js';
 import type { DirSink, FsReader, Node } from './walk.js';
 

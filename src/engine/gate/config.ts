@@ -21,7 +21,7 @@
  */
 import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { yaml } from './lazy-yaml.js';
+import { yaml } from '../../lazy.js';
 import type { FailOn } from '../../exit.js';
 import { FAIL_ON_VALUES } from '../../exit.js';
 import type { HostIdentity, Severity } from '../../types.js';

@@ -21,7 +21,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { yaml } from './lazy-yaml.js';
+import { yaml } from '../../lazy.js';
 import { isRuntimePath } from '../kit/homes.js';
 import { DEFAULT_MAX_BYTES } from '../runtime/imagefs.js';
 import type { Registry } from '../runtime/registry.js';

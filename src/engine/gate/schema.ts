@@ -1,13 +1,13 @@
 /** JSON-schema validation of user files (config, declarative rules) with one-line errors that name the field. */
-import { createRequire } from 'node:module';
 import type { Ajv as AjvClass, ErrorObject, SchemaObject, ValidateFunction } from 'ajv';
+import { ajv as ajvModule } from '../../lazy.js';
 import { suggest } from '../../words.js';
 
 // Loaded on first use: only config files and declarative rules are validated, and ajv costs start-up time.
 let ajvInstance: AjvClass | null = null;
 function ajv(): AjvClass {
   if (!ajvInstance) {
-    const { Ajv } = createRequire(import.meta.url)('ajv') as typeof import('ajv');
+    const { Ajv } = ajvModule();
     ajvInstance = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true, verbose: true });
   }
   return ajvInstance;
