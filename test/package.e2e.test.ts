@@ -77,6 +77,16 @@ describe('the packed npm package', () => {
     );
   });
 
+  it('writes the HTML report with its style sheet and script read from the installed package', () => {
+    const r = run(['scan', '--format', 'html', '--fail-on', 'never', path.join(REPO, 'images-sample/leaky.raw.gz')]);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const sheet = readFileSync(path.join(REPO, 'src/reporters/html-assets/report.css'), 'utf8');
+    const script = readFileSync(path.join(REPO, 'src/reporters/html-assets/report.js'), 'utf8');
+    expect(r.stdout).toContain(`<style>\n${sheet}</style>`);
+    expect(r.stdout).toContain(`<script>\n${script}</script>`);
+  });
+
   describe('a rules folder in TypeScript against the installed package', () => {
     const RULE = `import { defineRule, lines, type RuleContext } from 'hostleak/kit';
 

@@ -13,6 +13,9 @@
  * filtering and the cross-image findings table. Pure: (report, options) -> string, deterministic.
  */
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { PACKAGE_ROOT } from '../paths.js';
 import type { Finding, Report, Severity, TargetResult } from '../types.js';
 import { plural } from '../words.js';
 import { SEVERITIES, SEVERITY_RANK } from '../types.js';
@@ -104,296 +107,19 @@ function countBySeverity(findings: Finding[]): Counts {
   return c;
 }
 
-const CSS = `
-:root{color-scheme:light dark;--bg:#f7f7f8;--fg:#1b1d21;--muted:#5b616e;--card:#fff;--line:#dcdfe4;--head:#eef0f3;--link:#0b5cad;
---error:#b42318;--error-bg:#fde8e7;--warning:#8a5300;--warning-bg:#fff1d6;--info:#175cd3;--info-bg:#e4eefc;
---ok:#146c2e;--ok-bg:#ddf4e4;--mono:ui-monospace,SFMono-Regular,Menlo,Consolas,"Liberation Mono",monospace}
-@media (prefers-color-scheme:dark){:root{--bg:#15171a;--fg:#e6e8eb;--muted:#a0a6b1;--card:#1e2125;--line:#343840;
---head:#262a2f;--link:#79b8ff;--error:#ff8a80;--error-bg:#4a1f1c;--warning:#ffc46b;--warning-bg:#45330f;
---info:#8ab4ff;--info-bg:#1d2c4a;--ok:#7ee2a0;--ok-bg:#173a24}}
-*{box-sizing:border-box}
-.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(320px,1fr));gap:14px}
-.chart{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:10px 12px;margin:0}
-.chart figcaption{font-weight:600;margin-bottom:6px}
-.chart svg{display:block;width:100%;height:auto;font:12px system-ui,sans-serif}
-.chart text{fill:var(--fg)}.chart .axis{stroke:var(--line)}.chart .muted{fill:var(--muted)}
-.chart .c-ok{fill:var(--ok)}.chart .c-partial{fill:var(--warning)}.chart .c-failed{fill:var(--error)}
-.chart .c-error{fill:var(--error)}.chart .c-warning{fill:var(--warning)}.chart .c-info{fill:var(--info)}
-.chart .c-rule{fill:var(--link)}
-.warn-banner{background:var(--error-bg);color:var(--error);border-radius:6px;padding:8px 12px;font-weight:600}
-[hidden]{display:none!important}
-body{margin:0;background:var(--bg);color:var(--fg);font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,
-"Noto Sans","DejaVu Sans",sans-serif}
-header,main{max-width:1280px;margin:0 auto;padding:0 24px}
-header{padding-top:20px}
-h1{font-size:22px;margin:0 0 4px}
-h2{font-size:17px;margin:28px 0 10px}
-h3{font-size:14px;margin:14px 0 6px}
-a{color:var(--link)}
-code,.mono{font-family:var(--mono);font-size:12.5px;overflow-wrap:anywhere}
-.meta{color:var(--muted);margin:0 0 14px}
-.totals{display:flex;flex-wrap:wrap;gap:10px;list-style:none;padding:0;margin:0}
-.totals li{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:8px 14px;min-width:110px}
-.totals .n{display:block;font-size:22px;font-weight:650}
-.totals .l{color:var(--muted);font-size:12px;text-transform:uppercase;letter-spacing:.04em}
-.totals .t-error .n{color:var(--error)}.totals .t-warning .n{color:var(--warning)}
-.totals .t-info .n{color:var(--info)}.totals .t-failed .n{color:var(--error)}
-.controls{display:flex;flex-wrap:wrap;gap:8px 16px;align-items:end;margin:0 0 10px}
-.controls label{display:flex;flex-direction:column;font-size:12px;color:var(--muted);gap:2px}
-.controls select,.controls input{font:inherit;color:var(--fg);background:var(--card);border:1px solid var(--line);
-border-radius:6px;padding:4px 6px;min-width:150px}
-.controls button,.more{font:inherit;color:var(--fg);background:var(--card);border:1px solid var(--line);
-border-radius:6px;padding:4px 10px;cursor:pointer}
-.status-line{color:var(--muted);margin:0 0 6px}
-.table-wrap{overflow-x:auto;background:var(--card);border:1px solid var(--line);border-radius:8px}
-table{border-collapse:collapse;width:100%}
-th,td{text-align:left;padding:6px 10px;border-bottom:1px solid var(--line);vertical-align:top}
-tbody tr:last-child td{border-bottom:0}
-thead th{background:var(--head);position:sticky;top:0;font-size:12px;text-transform:uppercase;letter-spacing:.03em;
-color:var(--muted);white-space:nowrap}
-th button{all:unset;cursor:pointer;display:inline-flex;gap:4px;align-items:center}
-th button:focus-visible{outline:2px solid var(--link);outline-offset:2px}
-th button::after{content:"\\2195";opacity:.35;font-size:11px}
-th[aria-sort=ascending] button::after{content:"\\25B2";opacity:1}
-th[aria-sort=descending] button::after{content:"\\25BC";opacity:1}
-td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
-td.zero{color:var(--muted)}
-.badge{display:inline-block;border-radius:999px;padding:0 8px;font-size:12px;font-weight:600;line-height:20px;
-white-space:nowrap}
-.sev-error,.status-failed,.status-partial{color:var(--error);background:var(--error-bg)}
-.sev-warning{color:var(--warning);background:var(--warning-bg)}
-.sev-info{color:var(--info);background:var(--info-bg)}
-.status-ok{color:var(--ok);background:var(--ok-bg)}
-.err{display:block;color:var(--error);font-size:12.5px;margin-top:2px;overflow-wrap:anywhere}
-.evidence{display:block;color:var(--muted);margin-top:2px}
-.remedy{background:var(--card);border:1px solid var(--line);border-left:4px solid var(--link);border-radius:6px;
-padding:8px 12px;margin:0 0 10px}
-details.image{background:var(--card);border:1px solid var(--line);border-radius:8px;margin:0 0 8px}
-details.image>summary{cursor:pointer;padding:8px 12px;display:flex;flex-wrap:wrap;gap:6px 10px;align-items:center}
-details.image>summary .name{font-family:var(--mono);font-weight:600;overflow-wrap:anywhere}
-details.image[open]>summary{border-bottom:1px solid var(--line)}
-details.image .body{padding:4px 14px 12px}
-.facts{color:var(--muted);margin:6px 0}
-ul.findings{list-style:none;padding:0;margin:0}
-ul.findings li{padding:6px 0;border-bottom:1px dashed var(--line)}
-ul.findings li:last-child{border-bottom:0}
-dl.fix dt{font-family:var(--mono);font-weight:600;margin-top:6px}
-dl.fix dd{margin:2px 0 0 16px}
-.clean{color:var(--ok)}
-code.rule,td.rule{color:var(--muted)}
-td.rule,td.sev{white-space:nowrap}
-td.path{min-width:12ch;overflow-wrap:anywhere}
-td.image{min-width:18ch;overflow-wrap:anywhere}
-details.image>summary .err{display:inline;margin:0}
-.visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
-footer{max-width:1280px;margin:24px auto;padding:0 24px;color:var(--muted);font-size:12px}
-`;
-
 /**
- * The page script. It only ever writes text with textContent; the report comes from the JSON block.
- * Plain ES2017, no backticks or template placeholders (this is a TypeScript template literal).
+ * The page's style sheet and script, in their own files (src/reporters/html-assets/, shipped in the npm package) and
+ * inlined into every report with their CSP hashes. The script only ever writes text with textContent; the report
+ * comes from the JSON block. Plain ES2017. Read on the first HTML report.
  */
-const SCRIPT = `
-(function () {
-  'use strict';
-  var report = JSON.parse(document.getElementById('hostleak-report').textContent);
-  /* image names are shown without the directory all of them share (the header names it) */
-  var strip = Number(document.getElementById('findings-table').dataset.strip) || 0;
-  var RANK = { error: 3, warning: 2, info: 1 };
-  var INVISIBLE = /[\\u0000-\\u0008\\u000b-\\u001f\\u007f-\\u009f\\u200b-\\u200f\\u202a-\\u202e\\u2066-\\u2069\\ufeff]/g;
-  function visible(s) {
-    return String(s).replace(INVISIBLE, function (ch) { return '\\\\u' + ('000' + ch.charCodeAt(0).toString(16)).slice(-4); });
-  }
-  function el(tag, cls, text) {
-    var e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text !== undefined && text !== null) e.textContent = visible(text);
-    return e;
-  }
-  function byId(id) { return document.getElementById(id); }
-
-  /* ---- the findings table: one row per finding, from the JSON data ---- */
-  var rows = [];
-  report.targets.forEach(function (t, ti) {
-    t.findings.forEach(function (f) {
-      rows.push({ i: rows.length, ti: ti, target: t.target, name: t.target.slice(strip), f: f });
-    });
+let assets: { css: string; script: string } | null = null;
+function pageAssets(): { css: string; script: string } {
+  const dir = path.join(PACKAGE_ROOT, 'src', 'reporters', 'html-assets');
+  return (assets ??= {
+    css: '\n' + readFileSync(path.join(dir, 'report.css'), 'utf8'),
+    script: '\n' + readFileSync(path.join(dir, 'report.js'), 'utf8'),
   });
-  var LIMIT = 1000;
-  var state = { key: 'severity', dir: -1, limit: LIMIT };
-  var fSev = byId('filter-severity'), fRule = byId('filter-rule'), fImage = byId('filter-image'), fText = byId('filter-text');
-  var tbody = byId('findings-body'), shown = byId('findings-shown'), more = byId('findings-more'), fix = byId('rule-fix');
-
-  function fillSelect(select, values) {
-    values.forEach(function (v) {
-      var o = el('option', null, v[1]);
-      o.value = v[0];
-      select.appendChild(o);
-    });
-  }
-  var ruleCounts = {}, imageCounts = {};
-  rows.forEach(function (r) {
-    ruleCounts[r.f.ruleId] = (ruleCounts[r.f.ruleId] || 0) + 1;
-    imageCounts[r.ti] = (imageCounts[r.ti] || 0) + 1;
-  });
-  fillSelect(fRule, Object.keys(ruleCounts).sort().map(function (id) { return [id, id + ' (' + ruleCounts[id] + ')']; }));
-  fillSelect(fImage, report.targets.map(function (t, ti) { return [String(ti), t.target.slice(strip) + ' (' + (imageCounts[ti] || 0) + ')']; })
-    .filter(function (v) { return imageCounts[v[0]]; }));
-
-  var KEYS = {
-    severity: function (r) { return RANK[r.f.severity] || 0; },
-    rule: function (r) { return r.f.ruleId; },
-    image: function (r) { return r.target; },
-    path: function (r) { return r.f.path; },
-    message: function (r) { return r.f.message; }
-  };
-  function compare(a, b) {
-    var ka = KEYS[state.key](a), kb = KEYS[state.key](b);
-    var c = typeof ka === 'number' ? ka - kb : (ka < kb ? -1 : ka > kb ? 1 : 0);
-    return c * state.dir || a.i - b.i;
-  }
-  function matches(r) {
-    if (fSev.value && r.f.severity !== fSev.value) return false;
-    if (fRule.value && r.f.ruleId !== fRule.value) return false;
-    if (fImage.value && String(r.ti) !== fImage.value) return false;
-    var q = fText.value.trim().toLowerCase();
-    if (q && (r.f.path + '\\n' + r.f.message + '\\n' + (r.f.evidence || '')).toLowerCase().indexOf(q) < 0) return false;
-    return true;
-  }
-  function renderFindings() {
-    var list = rows.filter(matches).sort(compare);
-    var frag = document.createDocumentFragment();
-    list.slice(0, state.limit).forEach(function (r) {
-      var tr = el('tr');
-      tr.dataset.severity = r.f.severity;
-      tr.dataset.rule = r.f.ruleId;
-      tr.dataset.image = String(r.ti);
-      var sev = el('td', 'sev');
-      sev.appendChild(el('span', 'badge sev-' + r.f.severity, r.f.severity));
-      tr.appendChild(sev);
-      tr.appendChild(el('td', 'mono rule', r.f.ruleId));
-      var img = el('td', 'mono image');
-      var a = el('a', null, r.name);
-      a.href = '#image-' + (r.ti + 1);
-      a.title = visible(r.target);
-      img.appendChild(a);
-      tr.appendChild(img);
-      tr.appendChild(el('td', 'mono path', r.f.path));
-      var msg = el('td', 'message', r.f.message);
-      if (r.f.evidence) msg.appendChild(el('span', 'evidence mono', 'evidence: ' + r.f.evidence));
-      tr.appendChild(msg);
-      frag.appendChild(tr);
-    });
-    tbody.textContent = '';
-    tbody.appendChild(frag);
-    var n = Math.min(list.length, state.limit);
-    shown.textContent = 'Showing ' + n + ' of ' + list.length + ' matching findings (' + rows.length + ' in total)';
-    more.hidden = list.length <= state.limit;
-    more.textContent = 'Show all ' + list.length;
-    var rule = fRule.value;
-    fix.hidden = !rule;
-    if (rule) {
-      var first = rows.filter(function (r) { return r.f.ruleId === rule; })[0];
-      fix.textContent = '';
-      fix.appendChild(el('strong', null, 'How to fix ' + rule + ': '));
-      fix.appendChild(el('span', null, first ? first.f.remediation : ''));
-    }
-  }
-  [fSev, fRule, fImage].forEach(function (s) { s.addEventListener('change', function () { state.limit = LIMIT; renderFindings(); }); });
-  fText.addEventListener('input', function () { state.limit = LIMIT; renderFindings(); });
-  more.addEventListener('click', function () { state.limit = Infinity; renderFindings(); });
-
-  function setSortHeaders(table, key, dir) {
-    Array.prototype.forEach.call(table.querySelectorAll('th[data-key]'), function (th) {
-      if (th.dataset.key === key) th.setAttribute('aria-sort', dir > 0 ? 'ascending' : 'descending');
-      else th.removeAttribute('aria-sort');
-    });
-  }
-  var findingsTable = byId('findings-table');
-  Array.prototype.forEach.call(findingsTable.querySelectorAll('th[data-key] button'), function (b) {
-    b.addEventListener('click', function () {
-      var key = b.parentNode.dataset.key;
-      state.dir = state.key === key ? -state.dir : (key === 'severity' ? -1 : 1);
-      state.key = key;
-      setSortHeaders(findingsTable, state.key, state.dir);
-      renderFindings();
-    });
-  });
-  setSortHeaders(findingsTable, state.key, state.dir);
-  renderFindings();
-
-  /* ---- the image summary: static rows, sorted and filtered in place ---- */
-  var summary = byId('summary-table'), sbody = summary.tBodies[0];
-  var sState = { key: null, dir: 1 };
-  Array.prototype.forEach.call(summary.querySelectorAll('th[data-key] button'), function (b) {
-    b.addEventListener('click', function () {
-      var th = b.parentNode, col = Array.prototype.indexOf.call(th.parentNode.children, th);
-      var numeric = th.dataset.type === 'number';
-      sState.dir = sState.key === th.dataset.key ? -sState.dir : (numeric ? -1 : 1);
-      sState.key = th.dataset.key;
-      var trs = Array.prototype.slice.call(sbody.rows);
-      trs.sort(function (x, y) {
-        var a = x.cells[col].dataset.v, c;
-        var bv = y.cells[col].dataset.v;
-        if (numeric) c = Number(a) - Number(bv);
-        else c = a < bv ? -1 : a > bv ? 1 : 0;
-        return c * sState.dir || Number(x.dataset.index) - Number(y.dataset.index);
-      });
-      trs.forEach(function (tr) { sbody.appendChild(tr); });
-      setSortHeaders(summary, sState.key, sState.dir);
-    });
-  });
-  var sShow = byId('summary-show'), sFind = byId('summary-find'), sCount = byId('summary-shown');
-  function showImage(kind, findings) {
-    if (kind === 'findings') return findings > 0;
-    if (kind === 'incomplete') return findings < 0;
-    if (kind === 'clean') return findings === 0;
-    return true;
-  }
-  function filterSummary() {
-    var q = sFind.value.trim().toLowerCase(), n = 0;
-    Array.prototype.forEach.call(sbody.rows, function (tr) {
-      var ok = showImage(sShow.value, tr.dataset.status === 'ok' ? Number(tr.dataset.findings) : -1) &&
-        (!q || tr.dataset.target.toLowerCase().indexOf(q) >= 0);
-      tr.hidden = !ok;
-      var d = byId('image-' + tr.dataset.index);
-      if (d) d.hidden = !ok;
-      if (ok) n++;
-    });
-    sCount.textContent = 'Showing ' + n + ' of ' + sbody.rows.length + ' images';
-  }
-  sShow.addEventListener('change', filterSummary);
-  sFind.addEventListener('input', filterSummary);
-  filterSummary();
-
-  /* "n findings" in the summary filters the findings table to that image */
-  Array.prototype.forEach.call(document.querySelectorAll('a[data-image-filter]'), function (a) {
-    a.addEventListener('click', function () {
-      fImage.value = a.dataset.imageFilter;
-      fSev.value = '';
-      fRule.value = '';
-      fText.value = '';
-      state.limit = LIMIT;
-      renderFindings();
-    });
-  });
-
-  /* open an image's details when it is linked to */
-  function openFromHash() {
-    var m = /^#image-\\d+$/.test(location.hash) && byId(location.hash.slice(1));
-    if (m && m.tagName === 'DETAILS') { m.hidden = false; m.open = true; }
-  }
-  window.addEventListener('hashchange', openFromHash);
-  openFromHash();
-  byId('expand-all').addEventListener('click', function () {
-    Array.prototype.forEach.call(document.querySelectorAll('details.image'), function (d) { d.open = true; });
-  });
-  byId('collapse-all').addEventListener('click', function () {
-    Array.prototype.forEach.call(document.querySelectorAll('details.image'), function (d) { d.open = false; });
-  });
-  document.documentElement.classList.add('js');
-})();
-`;
+}
 
 function sha256(s: string): string {
   return createHash('sha256').update(s, 'utf8').digest('base64');
@@ -621,6 +347,7 @@ export function formatHtml(report: Report, opts: HtmlOptions = {}): string {
   }
   const nFindings = total.error + total.warning + total.info;
   const prefix = commonDir(report.targets.map((t) => t.target));
+  const { css: CSS, script: SCRIPT } = pageAssets();
   const csp =
     `default-src 'none'; script-src 'sha256-${sha256(SCRIPT)}'; style-src 'sha256-${sha256(CSS)}'; ` +
     `img-src data:; base-uri 'none'; form-action 'none'`;

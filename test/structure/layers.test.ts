@@ -172,4 +172,14 @@ describe('one of each: an idea has one implementation, in one place', () => {
     });
     expect(outside).toEqual([]);
   });
+
+  test("the HTML report's style sheet and script are files of their own, shipped in the package", () => {
+    const html = readFileSync(path.join(ROOT, 'src/reporters/html.ts'), 'utf8');
+    expect(html).toContain("'report.css'");
+    expect(html).not.toMatch(/--bg:|getElementById\(/);
+    const files = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { files: string[] }).files;
+    expect(files).toContain('src/reporters/html-assets/*');
+    expect(readFileSync(path.join(ROOT, 'src/reporters/html-assets/report.js'), 'utf8')).toContain("getElementById('hostleak-report')");
+  });
 });
+
