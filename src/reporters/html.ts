@@ -15,6 +15,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { visible } from '../escape.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import type { Finding, Report, Severity, TargetResult } from '../types.js';
 import { plural } from '../words.js';
@@ -49,13 +50,6 @@ export function summarizeRun(report: Report): RunSummary | null {
   return r;
 }
 
-// C0 controls except tab and newline, DEL, C1 controls, bidi embeddings/overrides/isolates, zero-width marks.
-const INVISIBLE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/g;
-
-/** Show invisible or direction-changing characters as `\uXXXX` so a path cannot masquerade as another. */
-export function visible(s: string): string {
-  return s.replace(INVISIBLE, (ch) => '\\u' + ch.charCodeAt(0).toString(16).padStart(4, '0'));
-}
 
 const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 

@@ -1,7 +1,9 @@
 /** The HTML reporter: golden output on a fixed report, escaping of hostile strings, no network references. */
 import { createHash } from 'node:crypto';
 import { FORMATS, render } from '../../src/reporters/index.js';
-import { commonDir, escapeHtml, formatDuration, formatHtml, jsonForScript, visible } from '../../src/reporters/html.js';
+import { readFileSync } from 'node:fs';
+import { visible } from '../../src/escape.js';
+import { commonDir, escapeHtml, formatDuration, formatHtml, jsonForScript } from '../../src/reporters/html.js';
 import type { Report } from '../../src/types.js';
 import { STORE_REPORT, XSS_IMG, XSS_SCRIPT } from '../helpers/html-fixture.js';
 import { golden } from '../helpers/golden.js';
@@ -53,11 +55,23 @@ describe('html reporter', () => {
     expect(JSON.parse(jsonForScript({ m: XSS_SCRIPT }))).toEqual({ m: XSS_SCRIPT });
   });
 
-  it('shows control and bidi-override characters as visible escapes', () => {
-    expect(visible('/home/alice\u202etxt.exe')).toBe('/home/alice\\u202etxt.exe');
-    expect(visible('a\u001b[31m\tb\nc')).toBe('a\\u001b[31m\tb\nc');
+  it('shows control and bidi-override characters as visible escapes, as the terminal does (src/escape.ts)', () => {
+    expect(escapeHtml('/home/alice\u202etxt.exe')).toBe('/home/alice\\u202etxt.exe');
+    // A newline or tab in a name shows as such, not as the space HTML would make of it.
+    expect(escapeHtml('a\u001b[31m\tb\nc\u2028')).toBe('a\\e[31m\\tb\\nc\\u2028');
     expect(html).toContain('/home/alice\\u202etxt.exe');
     expect(html).not.toMatch(/[\u202a-\u202e\u2066-\u2069\u001b]/);
+  });
+
+  it("the page script's visible() is src/escape.ts's, character for character", () => {
+    const script = readFileSync('src/reporters/html-assets/report.js', 'utf8');
+    const start = script.indexOf('  var INVISIBLE = ');
+    const end = script.indexOf('\n  }\n', script.indexOf('function visible(s)', start)) + 4;
+    expect(start).toBeGreaterThan(0);
+    const pageVisible = new Function(`${script.slice(start, end)}\nreturn visible;`)() as (s: string) => string;
+    const every = Array.from({ length: 0x10000 }, (_, c) => String.fromCharCode(c)).join('');
+    expect(pageVisible(every)).toBe(visible(every));
+    expect(pageVisible('a\u001b\n')).toBe('a\\e\\n');
   });
 
   it('loads nothing: every link is in-page, no src attributes, a CSP that allows only its own inline code', () => {

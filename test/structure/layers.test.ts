@@ -154,6 +154,10 @@ describe('one of each: an idea has one implementation, in one place', () => {
     expect(definitions(/function typeOfMode\b/g)).toEqual({ 'src/types.ts': 1 });
   });
 
+  test('one visible() for image strings in every output, in src/escape.ts (the page script copies it, checked in html.test.ts)', () => {
+    expect(definitions(/function visible\(\w+: string\): string/g)).toEqual({ 'src/escape.ts': 1 });
+  });
+
   test('one lazy loader: createRequire only in src/lazy.ts', () => {
     expect(definitions(/\bcreateRequire\b\s*\(/g)).toEqual({ 'src/lazy.ts': 1 });
   });

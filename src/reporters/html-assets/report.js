@@ -4,9 +4,14 @@
   /* image names are shown without the directory all of them share (the header names it) */
   var strip = Number(document.getElementById('findings-table').dataset.strip) || 0;
   var RANK = { error: 3, warning: 2, info: 1 };
-  var INVISIBLE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/g;
+  /* src/escape.ts's visible(), which every reporter uses (test/reporters/html.test.ts checks they agree) */
+  var INVISIBLE = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/g;
+  var NAMED = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\u001b': '\\e' };
   function visible(s) {
-    return String(s).replace(INVISIBLE, function (ch) { return '\\u' + ('000' + ch.charCodeAt(0).toString(16)).slice(-4); });
+    return String(s).replace(INVISIBLE, function (ch) {
+      var c = ch.charCodeAt(0);
+      return NAMED[ch] || (c < 0x100 ? '\\x' + ('0' + c.toString(16)).slice(-2) : '\\u' + ('000' + c.toString(16)).slice(-4));
+    });
   }
   function el(tag, cls, text) {
     var e = document.createElement(tag);
