@@ -9,8 +9,12 @@
  * that does not add up throws RpmDbError, which the loader turns into a note ("not read: ...").
  */
 import { currentBudget } from '../../budget.js';
+import { CorruptImageError } from '../../errors.js';
 
-export class RpmDbError extends Error {}
+/** An rpm database that does not add up (in the one error model: a corrupt part of the image). */
+export class RpmDbError extends CorruptImageError {
+  override name = 'RpmDbError';
+}
 
 function fail(what: string): never {
   throw new RpmDbError(what);
