@@ -459,6 +459,11 @@ export class ErofsFs implements FsReader<number> {
     }
   }
 
+  /** Files are read in the order of their inode numbers, which follows the order their data was written. */
+  readOrder(nid: number): number {
+    return nid;
+  }
+
   dirKey(nid: number): number {
     return nid;
   }

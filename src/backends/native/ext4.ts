@@ -553,6 +553,11 @@ export class ExtFs implements FsReader<number> {
     }
   }
 
+  /** Files are read in the order of their inode numbers, which follows the order their data was written. */
+  readOrder(ino: number): number {
+    return ino;
+  }
+
   dirKey(ino: number): number {
     return ino;
   }

@@ -462,6 +462,11 @@ export class Iso9660Fs implements FsReader<IsoRef> {
     }
   }
 
+  /** Files are read in the order of their first sector, which follows the order their data was written. */
+  readOrder(ref: IsoRef): number {
+    return ref.sector;
+  }
+
   dirKey(dir: IsoRef): number {
     return dir.sector;
   }

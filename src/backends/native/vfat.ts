@@ -401,6 +401,11 @@ export class VfatFs implements FsReader<FatRef> {
     }
   }
 
+  /** Files are read in the order of their first cluster, which follows the order their data was written. */
+  readOrder(ref: FatRef): number {
+    return ref.cluster;
+  }
+
   dirKey(dir: FatRef): number {
     return dir.cluster;
   }
