@@ -104,6 +104,7 @@ export function zstdFrames(input: Buffer): { length: number; declared: number | 
     const magic = input.readUInt32LE(p);
     if ((magic & 0xfffffff0) === 0x184d2a50) {
       p += 8 + input.readUInt32LE(p + 4);
+      if (p > input.length) throw new CorruptImageError('corrupt zstd block (frame cut short)');
       continue;
     }
     if (magic !== 0xfd2fb528) break;
@@ -127,8 +128,9 @@ export function zstdFrames(input: Buffer): { length: number; declared: number | 
       if (h & 1) break;
     }
     if ((fhd >> 2) & 1) p += 4;
+    if (p > input.length) throw new CorruptImageError('corrupt zstd block (frame cut short)');
   }
-  return { length: Math.min(p, input.length), declared };
+  return { length: p, declared };
 }
 
 /**
