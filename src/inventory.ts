@@ -26,10 +26,10 @@ export interface Entry {
   fs: string;
 }
 
-/** Linux gives up after 40 symlink follows (ELOOP); so do we. */
+/** Linux gives up after 40 symlink follows (ELOOP); so do we (every resolver: this one, resolve/tree.ts). */
 export const MAX_SYMLINK_FOLLOWS = 40;
 /** Bound on the number of path components handled in one resolution (defends against huge crafted targets). */
-const MAX_COMPONENTS = 4096;
+export const MAX_RESOLVE_COMPONENTS = 4096;
 
 export type ResolveFailure = 'missing' | 'loop' | 'too-deep' | 'not-a-directory' | 'empty-target';
 
@@ -42,15 +42,23 @@ export interface GlobOptions {
   types?: EntryType[];
 }
 
-/** Normalise an absolute image path lexically (no symlinks): `/a//b/./c/` -> `/a/b/c`; `..` stops at `/`. */
-export function normalizePath(p: string): string {
+/**
+ * A path's components, lexically (no symlinks): empty ones and `.` dropped, `..` taking one back and never climbing
+ * above the root. The one place `..` is handled outside symlink resolution (image paths, archive member names).
+ */
+export function pathComponents(p: string): string[] {
   const out: string[] = [];
   for (const c of p.split('/')) {
     if (c === '' || c === '.') continue;
     if (c === '..') out.pop();
     else out.push(c);
   }
-  return '/' + out.join('/');
+  return out;
+}
+
+/** Normalise an absolute image path lexically (no symlinks): `/a//b/./c/` -> `/a/b/c`; `..` stops at `/`. */
+export function normalizePath(p: string): string {
+  return '/' + pathComponents(p).join('/');
 }
 
 export function parentOf(p: string): string {
@@ -705,7 +713,7 @@ export class Inventory {
     const here = () => (stack.length > 0 ? stack[stack.length - 1]! : ROOT);
     const at = (c: string) => (stack.length > 0 ? this.pathOf(here()) + '/' + c : '/' + c);
     while (queue.length > 0) {
-      if (queue.length > MAX_COMPONENTS) return { ok: false, reason: 'too-deep', at: this.pathOf(here()) };
+      if (queue.length > MAX_RESOLVE_COMPONENTS) return { ok: false, reason: 'too-deep', at: this.pathOf(here()) };
       const c = queue.pop()!;
       if (c === '.' || c === '') continue;
       if (c === '..') {

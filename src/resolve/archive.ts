@@ -11,6 +11,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { TargetError } from '../errors.js';
+import { pathComponents } from '../inventory.js';
 import type { OpenedImage, OpenOptions } from '../backends/backend.js';
 import { defaultWriteLimit, tempDir } from '../image/tmp.js';
 import { currentBudget } from '../budget.js';
@@ -37,13 +38,7 @@ export interface ArchiveOptions extends OpenOptions {
 
 /** Member name as a relative path without `./` (what manifests and hydra products name). */
 export function memberKey(name: string): string {
-  const out: string[] = [];
-  for (const c of name.split('/')) {
-    if (c === '' || c === '.') continue;
-    if (c === '..') out.pop();
-    else out.push(c);
-  }
-  return out.join('/');
+  return pathComponents(name).join('/');
 }
 
 /**

@@ -10,7 +10,7 @@
  */
 import { currentBudget } from '../budget.js';
 import { TargetError } from '../errors.js';
-import { Inventory } from '../inventory.js';
+import { Inventory, MAX_RESOLVE_COMPONENTS, MAX_SYMLINK_FOLLOWS, pathComponents } from '../inventory.js';
 import type { Entry } from '../types.js';
 import type { FileContent } from '../backends/backend.js';
 import type { Extent, Sink, TarEntry } from './tar.js';
@@ -50,8 +50,6 @@ interface Cause {
   offset: number;
 }
 
-const MAX_FOLLOWS = 40;
-const MAX_COMPONENTS = 4096;
 /**
  * Longest path a member may resolve to (PATH_MAX): chained relative links can make a handful of members stand for
  * directories tens of thousands deep, whose every path is a key here.
@@ -140,7 +138,7 @@ export class TreeBuilder {
     while (queue.length > 0) {
       this.budget?.tick();
       // Crafted link targets must not make resolution explode (like Inventory.resolve's bound).
-      if (queue.length > MAX_COMPONENTS) return null;
+      if (queue.length > MAX_RESOLVE_COMPONENTS) return null;
       const c = queue.pop()!;
       if (c === '' || c === '.') continue;
       if (c === '..') {
@@ -160,7 +158,7 @@ export class TreeBuilder {
       } else if (n.entry.type === 'dir') {
         cur.push(p);
       } else if (n.entry.type === 'symlink' && n.entry.target) {
-        if (++follows > MAX_FOLLOWS) return null;
+        if (++follows > MAX_SYMLINK_FOLLOWS) return null;
         const t = n.entry.target;
         if (t.startsWith('/')) cur.length = 1;
         const ts = t.split('/');
@@ -172,13 +170,8 @@ export class TreeBuilder {
 
   /** Place one member. Returns the content reference for a regular file's data (null: no data needed). */
   apply(t: TarEntry, layer: number, opts: { whiteouts: boolean }): ContentRef | null {
-    const parts = t.name.split('/').filter((c) => c !== '' && c !== '.');
     // `..` never climbs above the root: resolve it lexically first.
-    const norm: string[] = [];
-    for (const c of parts) {
-      if (c === '..') norm.pop();
-      else norm.push(c);
-    }
+    const norm = pathComponents(t.name);
     const shown = t.name.slice(0, 200);
     if (norm.length === 0) {
       if (t.type === 'dir') {

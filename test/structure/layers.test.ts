@@ -158,6 +158,17 @@ describe('one of each: an idea has one implementation, in one place', () => {
     expect(definitions(/function visible\(\w+: string\): string/g)).toEqual({ 'src/escape.ts': 1 });
   });
 
+  test("`..` in one place: pathComponents lexically, the two symlink resolvers as they walk, the boundary refusing it", () => {
+    const outsideReaders = Object.fromEntries(
+      Object.entries(definitions(/=== '\.\.'/g)).filter(([f]) => !f.startsWith('src/backends/native/')),
+    );
+    expect(outsideReaders).toEqual({ 'src/inventory.ts': 2, 'src/resolve/tree.ts': 1, 'src/resolve/boundary.ts': 1 });
+  });
+
+  test('one symlink follow limit (ELOOP) and one component bound, in src/inventory.ts', () => {
+    expect(definitions(/\bconst MAX_\w*(?:FOLLOWS|COMPONENTS)\b/g)).toEqual({ 'src/inventory.ts': 2 });
+  });
+
   test('one lazy loader: createRequire only in src/lazy.ts', () => {
     expect(definitions(/\bcreateRequire\b\s*\(/g)).toEqual({ 'src/lazy.ts': 1 });
   });
