@@ -5,12 +5,15 @@
 //   squashfs zstd / xz   mksquashfs (the NixOS installer ISO's store uses zstd; older ones xz)
 //   erofs lz4hc          mkfs.erofs -zlz4hc (systemd-repart / appliance images)
 //   iso9660              xorriso (Rock Ridge + Joliet), the tree stored uncompressed
-//   ext4, xfs            mke2fs -d, mkfs.xfs -p (a protofile of the tree): the read-write roots distributions ship
+//   ext4, xfs, btrfs     mke2fs -d, mkfs.xfs -p (a protofile of the tree), mkfs.btrfs --rootdir: the read-write
+//                        roots distributions ship
 // and for each one:
 //   native     `hostleak scan --backend native --format json IMG`, best of N
 //   reference  the format's own tool over the same image: `unsquashfs -lln` (list with attributes), `fsck.erofs`
 //              (walks and decodes everything), `isoinfo -l -R` (xorriso's -find -exec lsdl takes minutes here),
-//              `fls -r` (ext4), `xfs_repair -n` (xfs: checks every inode and directory)
+//              `fls -r` (ext4), `xfs_repair -n` (xfs: checks every inode and directory), `btrfs check --readonly`
+//              (btrfs: checks every tree); and xfs and btrfs against the native ext4 audit of the same tree
+// HOSTLEAK_BENCH_FORMATS=ext4,xfs,btrfs (suffixes) runs only those formats.
 //   guestfs    `hostleak scan --backend guestfs` (one appliance under TCG; skip with HOSTLEAK_BENCH_GUESTFS=0)
 //   node bench/filesystems.mjs [--runs 2]
 import { execFileSync } from 'node:child_process';
@@ -35,7 +38,13 @@ const FORMATS = [
     make: (t, o) => ['sh', ['-c', 'node "$0" "$1" > "$2.proto" && truncate -s 2G "$2" && mkfs.xfs -q -f -p "$2.proto" "$2" && rm "$2.proto"', path.join(repo, 'images-sample', 'xfs-proto.mjs'), t, o]],
     ref: (o) => ['xfs_repair', ['-n', '-f', o]],
   },
-];
+  {
+    name: 'btrfs',
+    suffix: 'btrfs',
+    make: (t, o) => ['sh', ['-c', 'truncate -s 2G "$1" && mkfs.btrfs -q -f -r "$0" "$1"', t, o]],
+    ref: (o) => ['btrfs', ['check', '--readonly', o]],
+  },
+].filter((f) => !process.env.HOSTLEAK_BENCH_FORMATS || process.env.HOSTLEAK_BENCH_FORMATS.split(',').includes(f.suffix));
 
 if (!existsSync(cli)) {
   console.error('build first: npm run build');
@@ -89,5 +98,12 @@ for (const f of FORMATS) {
   let line = `${f.name.padEnd(22)} native ${c(nat)} | ${f.ref(f.file)[0].padEnd(10)} ${c(ref)} (cpu native/ref x${(nat.cpu / ref.cpu).toFixed(1)})`;
   if (g) line += ` | guestfs ${s(g.wall)} x${(g.wall / nat.wall).toFixed(1)} wall (${g.status === 0 || g.status === 1 ? summary(g) : `exit ${g.status}`})`;
   console.log(`${line}   [${size.toFixed(0)} MiB; ${summary(nat)}]`);
+}
+const ext4 = best.get('ext4:native');
+if (ext4) {
+  for (const f of FORMATS.filter((x) => x.suffix === 'xfs' || x.suffix === 'btrfs')) {
+    const nat = best.get(`${f.suffix}:native`);
+    console.log(`${f.name} native / ext4 native on the same tree: wall x${(nat.wall / ext4.wall).toFixed(2)}, cpu x${(nat.cpu / ext4.cpu).toFixed(2)}`);
+  }
 }
 if (!GUESTFS) console.log('(guestfs runs skipped: HOSTLEAK_BENCH_GUESTFS=0)');

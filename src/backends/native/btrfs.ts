@@ -34,6 +34,7 @@ const DIR_INDEX = 96;
 const EXTENT_DATA = 108;
 const ROOT_ITEM = 132;
 const ROOT_BACKREF = 144;
+const ROOT_REF = 156;
 const CHUNK_ITEM = 228;
 
 const FS_TREE = 5;
@@ -73,6 +74,7 @@ const NODE_CACHE_BYTES = 32 * 1024 * 1024;
 const MAX_TREES = 4096;
 const INO_BITS = 2 ** 40;
 
+
 /** The file types of a directory entry (BTRFS_FT_*), for entries whose inode is another subvolume's root. */
 const COMPRESSION = ['none', 'zlib', 'lzo', 'zstd'] as const;
 
@@ -98,8 +100,9 @@ interface Tree {
 
 type Visit = (b: Buffer, obj: number, type: number, off: number, at: number, size: number) => boolean | void;
 
+/** A little-endian u64 as a number (exact below 2^53; above it rounded, which keeps the order keys compare in). */
 function u64(b: Buffer, at: number): number {
-  return Number(b.readBigUInt64LE(at));
+  return b.readUInt32LE(at) + b.readUInt32LE(at + 4) * 4294967296;
 }
 
 /** Compare the key stored at `at` with (obj, type, off). */
@@ -137,6 +140,11 @@ export class BtrfsFs implements FsReader<number> {
   private readonly trees: Tree[] = [];
   private readonly treeIndex = new Map<number, number>();
   private defaultId = FS_TREE;
+  /** Empty directories shown for subvolumes left out of snapshots: their refs are -1, -2, ... */
+  private emptyDirs = 0;
+  /** The leaf the last inode was found in, and its tree's id (see inLeafHint). */
+  private leafHint: Buffer | null = null;
+  private leafHintTree = -1;
 
   constructor(
     private readonly src: ByteSource,
@@ -244,20 +252,21 @@ export class BtrfsFs implements FsReader<number> {
 
   /** The node at `bytenr`, checked: checksum, filesystem, its own address and the level its parent expects. */
   private node(bytenr: number, level: number): Buffer {
+    // First in, first out: the walk and the leaf hint keep the nodes in use near at hand.
     let b = this.nodes.get(bytenr);
-    if (b) {
-      this.nodes.delete(bytenr);
-      this.nodes.set(bytenr, b);
-    } else {
+    if (!b) {
       currentBudget()?.tick(64);
-      b = this.src.read(this.map(bytenr, this.nodeSize), this.nodeSize);
-      if (!this.csumOk(b)) throw new CorruptImageError(`btrfs tree node ${bytenr}: checksum mismatch`);
-      if (b.toString('hex', 0x20, 0x30) !== this.treeUuid || u64(b, 0x30) !== bytenr) throw new CorruptImageError(`btrfs tree node ${bytenr}: not the node expected there`);
+      const pos = this.map(bytenr, this.nodeSize);
+      // Never reused: a walk down the tree and the leaf hint hold on to nodes the cache may have let go.
       while (this.cached + this.nodeSize > NODE_CACHE_BYTES) {
         const [oldest] = this.nodes.keys();
         this.nodes.delete(oldest!);
         this.cached -= this.nodeSize;
       }
+      b = Buffer.allocUnsafeSlow(this.nodeSize);
+      readIntoFrom(this.src, b, pos, this.nodeSize);
+      if (!this.csumOk(b)) throw new CorruptImageError(`btrfs tree node ${bytenr}: checksum mismatch`);
+      if (b.toString('hex', 0x20, 0x30) !== this.treeUuid || u64(b, 0x30) !== bytenr) throw new CorruptImageError(`btrfs tree node ${bytenr}: not the node expected there`);
       this.nodes.set(bytenr, b);
       this.cached += this.nodeSize;
     }
@@ -347,10 +356,35 @@ export class BtrfsFs implements FsReader<number> {
     return [tree, t, ref - t * INO_BITS];
   }
 
+  /**
+   * The item (obj, type, 0) in the leaf last found by `inode`, if that leaf's keys span it: a directory's entries
+   * mostly have inodes next to each other, so most lookups need no walk down the tree. Returns the item's position
+   * and size, -1 when the leaf spans the key and does not hold it, or null when the leaf does not span it.
+   */
+  private inLeafHint(tree: Tree, obj: number, type: number): [number, number] | -1 | null {
+    const b = this.leafHint;
+    if (!b || this.leafHintTree !== tree.id) return null;
+    const n = b.readUInt32LE(0x60);
+    if (n === 0 || cmpKey(b, HEADER, obj, type, 0) > 0 || cmpKey(b, HEADER + (n - 1) * LEAF_ITEM, obj, type, 0) < 0) return null;
+    let lo = 0;
+    let hi = n - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const c = cmpKey(b, HEADER + mid * LEAF_ITEM, obj, type, 0);
+      if (c === 0) {
+        const k = HEADER + mid * LEAF_ITEM;
+        return [HEADER + b.readUInt32LE(k + 17), b.readUInt32LE(k + 21)];
+      }
+      if (c < 0) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return -1;
+  }
+
   private inode(tree: Tree, ino: number): Inode {
     let found: Inode | null = null;
-    this.items(tree, ino, INODE_ITEM, (b, off, at, size) => {
-      if (off !== 0) return false;
+    const read = (b: Buffer, at: number, size: number): void => {
+      if (at + size > b.length) throw new CorruptImageError(`inode ${ino}: item outside its node`);
       if (size < 160) throw new CorruptImageError(`inode ${ino}: item too short`);
       found = {
         size: u64(b, at + 16),
@@ -359,8 +393,19 @@ export class BtrfsFs implements FsReader<number> {
         mode: b.readUInt32LE(at + 52),
         mtime: Number(b.readBigInt64LE(at + 136)),
       };
-      return false;
-    });
+    };
+    const hint = this.inLeafHint(tree, ino, INODE_ITEM);
+    if (hint !== null && hint !== -1) read(this.leafHint!, hint[0], hint[1]);
+    else if (hint === null) {
+      this.items(tree, ino, INODE_ITEM, (b, off, at, size) => {
+        if (off === 0) {
+          read(b, at, size);
+          this.leafHint = b;
+          this.leafHintTree = tree.id;
+        }
+        return false;
+      });
+    }
     if (!found) throw new CorruptImageError(`inode ${ino} not found in subvolume ${tree.id}`);
     return found;
   }
@@ -488,13 +533,27 @@ export class BtrfsFs implements FsReader<number> {
     return id;
   }
 
+  /** Whether the root directory of subvolume `id` holds anything but subvolumes. */
+  private holdsFiles(id: number): boolean {
+    const tree = this.treeOf(id);
+    if (!tree) return false;
+    let files = false;
+    this.items(tree, tree.dirid, DIR_INDEX, (b, _off, at, size) => {
+      BtrfsFs.dirEntries(b, at, size, (_name, _obj, type) => {
+        if (type !== ROOT_ITEM) files = true;
+      });
+      return !files;
+    });
+    return files;
+  }
+
   /**
    * Subvolumes the default subvolume does not reach (their chain of parents never meets it), by name: the kernel
    * does not show them at the device's mount, so they are not audited.
    */
   private unreached(sink: DirSink<number>): void {
     const ids: number[] = [];
-    if (this.defaultId !== FS_TREE) ids.push(FS_TREE);
+    if (this.defaultId !== FS_TREE && this.holdsFiles(FS_TREE)) ids.push(FS_TREE);
     this.scanNode(this.rootTree, FIRST_FREE, ROOT_ITEM, 0, LAST_FREE, ROOT_ITEM, Infinity, (b, obj, type, _off, at, size) => {
       // Subvolumes and snapshots still referenced (a deleted one waits for cleanup with no references).
       if (type === ROOT_ITEM && size >= 220 && b.readUInt32LE(at + 216) > 0 && ids[ids.length - 1] !== obj) ids.push(obj);
@@ -516,7 +575,7 @@ export class BtrfsFs implements FsReader<number> {
       }
       if (cur === this.defaultId) continue;
       if (id === FS_TREE) {
-        sink.whole(`btrfs: the top-level subvolume is not the default subvolume; what it holds outside subvolumes was not audited`);
+        sink.whole(`btrfs: the top-level subvolume (id 5) is not under the default subvolume (id ${this.defaultId}); the files in it were not audited`);
       } else {
         sink.whole(`btrfs: subvolume ${JSON.stringify(names.join('/') || String(id))} (id ${id}) is not under the default subvolume (id ${this.defaultId}) and was not audited`);
       }
@@ -537,14 +596,34 @@ export class BtrfsFs implements FsReader<number> {
     return this.toNode(t, tree.dirid, this.inode(tree, tree.dirid));
   }
 
+  /** Whether the root tree links subvolume `child` into directory `dir` of subvolume `parent` under `name`. */
+  private linked(parent: number, dir: number, child: number, name: string): boolean {
+    let found = false;
+    this.items(this.rootTree, parent, ROOT_REF, (b, off, at, size) => {
+      if (off < child) return;
+      if (off === child && size >= 18) {
+        const len = b.readUInt16LE(at + 16);
+        found = u64(b, at) === dir && 18 + len <= size && b.toString('utf8', at + 18, at + 18 + len) === name;
+      }
+      return false;
+    });
+    return found;
+  }
+
   readDir(ref: number, sink: DirSink<number>): void {
+    if (ref < 0) return; // an empty directory shown for a subvolume left out of a snapshot
     const [tree, t, ino] = this.split(ref);
     this.items(tree, ino, DIR_INDEX, (b, _off, at, size) => {
       try {
         BtrfsFs.dirEntries(b, at, size, (name, obj, type) => {
           try {
             if (type === ROOT_ITEM) {
-              // A subvolume (or snapshot) here: the kernel shows its root directory.
+              // A subvolume (or snapshot) here: the kernel shows its root directory. In a snapshot, the entry of a
+              // subvolume nested in the snapshotted one has no root ref: the kernel shows an empty directory.
+              if (!this.linked(tree.id, ino, obj, name)) {
+                sink.entry(name, { type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: this.inode(tree, ino).mtime, ref: -++this.emptyDirs });
+                return;
+              }
               const sub = this.subvolume(obj);
               if (sub === null) throw new CorruptImageError(`subvolume ${obj} has no root item`);
               const st = this.trees[sub]!;
@@ -611,6 +690,7 @@ export class BtrfsFs implements FsReader<number> {
   }
 
   walked(): void {
+    this.leafHint = null;
     this.nodes.clear();
     this.cached = 0;
   }
