@@ -5,11 +5,11 @@
  * file replaced mid-audit, a server that stalls past --timeout) each end the target with the reason: exit 3.
  */
 import http from 'node:http';
-import { closeSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { hostleak, hostleakAsync, json, SAMPLES } from '../helpers/cli.js';
+import { hostleak, hostleakAsync, json, REPO, SAMPLES } from '../helpers/cli.js';
 import { freePort, startNginx, type Nginx } from '../helpers/nginx.js';
 import { requireTool } from '../helpers/tools.js';
 import type { Report } from '../../src/types.js';
@@ -75,24 +75,43 @@ describe('disk images over range requests', () => {
     }
   });
 
-  test('archives and compressed images stream, with or without range support', () => {
-    for (const server of [web, plain]) {
-      for (const name of ['leaky-rootfs.tar.xz', 'leaky-gce.raw.tar.gz', 'leaky.qcow2.gz', 'leaky-oci.tar']) {
-        const r = hostleak(['scan', '--format', 'json', `${server.url}/${name}`]);
-        expect(`${name}: ${r.status} ${r.stderr}`).toBe(`${name}: 1 `);
-        expect(findings(json<Report>(r))).toBe(findings(local(name)));
-      }
+});
+
+/** The rows of docs/targets.md's "Behind HTTP(S)" table. */
+function docRows(): Array<{ ranges: string; result: string; sample: string }> {
+  const text = readFileSync(path.join(REPO, 'docs/targets.md'), 'utf8');
+  const from = text.indexOf('## Behind HTTP(S)');
+  const section = text.slice(from, text.indexOf('\n## ', from + 1));
+  return section
+    .split('\n')
+    .filter((l) => l.startsWith('| ') && !l.startsWith('| Served') && !l.startsWith('|---'))
+    .map((l) => l.slice(1, -1).split('|').map((c) => c.trim()))
+    .map((c) => ({ ranges: c[1]!, result: c[3]!, sample: c[4]!.replace(/`/g, '') }));
+}
+
+describe('docs/targets.md, "Behind HTTP(S)": every row as served by nginx', () => {
+  const rows = docRows();
+  test('the table is there', () => expect(rows.length).toBeGreaterThanOrEqual(8));
+  for (const row of rows) {
+    for (const ranges of row.ranges.split(', ')) {
+      test(`${row.sample}, ranges ${ranges}: ${row.result}`, () => {
+        const server = ranges === 'yes' ? web : plain;
+        const r = hostleak(['scan', '--format', 'json', `${server.url}/${row.sample}`]);
+        const t = json<Report>(r).targets[0]!;
+        const refused = /^exit 3: "(.*)"$/.exec(row.result);
+        if (refused) {
+          expect([r.status, t.status]).toEqual([3, 'failed']);
+          expect(t.error).toContain(refused[1]);
+        } else {
+          expect([r.status, t.status, t.backend, t.error]).toEqual([1, 'ok', row.result, null]);
+          expect(findings(json<Report>(r))).toBe(findings(local(row.sample)));
+        }
+      });
     }
-  });
+  }
 });
 
 describe('refused by name, exit 3', () => {
-  test('a disk image from a server without range requests', () => {
-    const r = hostleak(['scan', `${plain.url}/leaky.raw`]);
-    expect(r.status).toBe(3);
-    expect(r.stderr).toContain('raw disk (GPT): the server does not answer range requests, and a disk image is read by random access: download it');
-  });
-
   test('an image only the appliance reads: refused before any qemu, the other targets still audited', () => {
     const r = hostleak(['scan', '--format', 'json', `${web.url}/leaky.squashfs-lzo`, `${web.url}/leaky.raw`]);
     expect(r.status).toBe(3);

@@ -120,6 +120,11 @@ describe('import boundaries', () => {
     expect(violations('src/resolve', ['src/store', 'src/scan.ts', 'src/commands', 'src/cli.ts'])).toEqual([]);
   });
 
+  test('src/remote/ speaks HTTP for the layers above it: no backend, resolver, store, engine or application layer', () => {
+    expect(violations('src/remote', ['src/backends', 'src/resolve', 'src/store', 'src/engine', 'src/scan.ts', 'src/commands', 'src/cli.ts'])).toEqual([]);
+    expect(importsOf('src/resolve/stream.ts')).toContain('src/remote/files.ts');
+  });
+
   test('no circle among the modules of src/ (the rule kit and runtime included)', () => {
     expect(cycles(sources('src'))).toEqual([]);
   });
