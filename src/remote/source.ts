@@ -12,9 +12,10 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
-import { BudgetError, CorruptImageError, SourceLostError, TimeoutError } from '../errors.js';
+import { BudgetError, SourceLostError, TimeoutError } from '../errors.js';
 import { recordReadFailure } from '../image/read-failures.js';
-import { MAX_READ, remoteReadLog, type ReadLog } from '../image/readlog.js';
+import { remoteReadLog, type ReadLog } from '../image/readlog.js';
+import { checkRange, type ByteSource } from '../backends/native/source.js';
 import type { Validator } from './http.js';
 import type { WorkerAnswer, WorkerInit, WorkerRequest } from './fetch-worker.js';
 
@@ -46,7 +47,7 @@ function workerFile(): URL {
   return existsSync(fileURLToPath(here)) ? here : new URL('../../dist/src/remote/fetch-worker.js', import.meta.url);
 }
 
-export class RemoteSource {
+export class RemoteSource implements ByteSource {
   readonly size: number;
   /** Body bytes received from the server so far, and requests made (retries and redirects included). */
   bytes = 0;
@@ -104,16 +105,7 @@ export class RemoteSource {
   }
 
   readInto(buf: Buffer, offset: number, length: number): void {
-    if (
-      !Number.isSafeInteger(offset) ||
-      !Number.isSafeInteger(length) ||
-      offset < 0 ||
-      length < 0 ||
-      length > MAX_READ ||
-      offset + length > this.size
-    ) {
-      throw new CorruptImageError(`read out of bounds: ${length} bytes at offset ${offset} (size ${this.size})`);
-    }
+    checkRange(this, offset, length);
     if (this.lost) throw this.lost;
     if (this.closed) throw new SourceLostError('image already closed');
     if (length === 0) return;
