@@ -35,7 +35,11 @@ export async function expectHostTree(view: FilesystemView, host: Map<string, Ora
     if (opts.mtime !== false && e.path !== '/') expect({ p: e.path, mtime: e.mtime }).toEqual({ p: e.path, mtime: h!.mtime });
     if (e.type === 'symlink') expect({ p: e.path, target: e.target }).toEqual({ p: e.path, target: h!.target });
   }
-  const files = view.inventory.entries().filter((e) => e.type === 'file').map((e) => e.path);
+  await expectFilesRead(view, view.inventory.entries().filter((e) => e.type === 'file').map((e) => e.path), hostRoot);
+}
+
+/** Each of `files` read back through `view` is the host tree's file (its first MiB). */
+export async function expectFilesRead(view: FilesystemView, files: string[], hostRoot: string): Promise<void> {
   const got = await view.readFiles(files, 1 << 20);
   for (const p of files) {
     const c = got.get(p)!;
