@@ -5,7 +5,8 @@
 # completion scripts' test, bsdtar (libarchive-tools) and buildah/podman/skopeo/umoci to build and check tars and
 # container images as real producers write them (no daemon: vfs storage in a temp folder; buildah also builds the
 # Containerfile), nix-bin to evaluate and build flake.nix (test/flake.test.ts).
-# cryptsetup-bin, xfsprogs and btrfs-progs make LUKS, xfs and btrfs samples. rpm (rpmbuild, rpm --root) writes the
+# cryptsetup-bin, xfsprogs and btrfs-progs make LUKS, xfs and btrfs samples; lzop writes the LZO1X blocks the lzo
+# decoder (btrfs lzo extents) is checked against. rpm (rpmbuild, rpm --root) writes the
 # rpm databases the package-awareness tests read, db-util's db_load the Berkeley DB store rpm no longer writes.
 # dropbear-bin's dropbearkey, gnupg, openssl and systemd's systemd-creds write the key and credential files the
 # secret rules' tests plant.
@@ -15,6 +16,6 @@ export DEBIAN_FRONTEND=noninteractive
 packages=(libguestfs-tools linux-image-amd64 e2fsprogs dosfstools mtools fdisk qemu-utils sleuthkit
           xz-utils zstd bzip2 gzip time chromium squashfs-tools erofs-utils xorriso genisoimage zsh fish
           libarchive-tools buildah podman skopeo umoci nix-bin
-          cryptsetup-bin xfsprogs btrfs-progs rpm db-util dropbear-bin gnupg openssl systemd)
+          cryptsetup-bin xfsprogs btrfs-progs lzop rpm db-util dropbear-bin gnupg openssl systemd)
 apt-get update -qq
 apt-get install -y -qq "${packages[@]}"
