@@ -261,7 +261,9 @@ describe('a store of URLs and paths: --targets-from, --jobs, --cache, shards and
         cwd: tmp,
         input: list,
       });
-      expect(r.status).toBe(1);
+      // Split by a hash of the target as written (the port changes every run): a shard may get none of the three.
+      const shard = JSON.parse(readFileSync(path.join(tmp, `shard-${i}.json`), 'utf8')) as Report;
+      expect(r.status).toBe(shard.targets.length > 0 ? 1 : 0);
     }
     const merged = hostleak(['merge', 'shard-0.json', 'shard-1.json', '--format', 'json', '--fail-on', 'never'], { cwd: tmp });
     expect(merged.status).toBe(0);
