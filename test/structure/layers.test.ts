@@ -176,6 +176,21 @@ describe('one of each: an idea has one implementation, in one place', () => {
     expect(definitions(/\bconst MAX_\w*(?:FOLLOWS|COMPONENTS)\b/g)).toEqual({ 'src/inventory.ts': 2 });
   });
 
+  test('the content pass engine and the package loader are the runtime\'s; rules reach them through the kit', () => {
+    expect(definitions(/class TextPasses\b/g)).toEqual({ 'src/engine/runtime/textpass.ts': 1 });
+    expect(definitions(/function loadPackageDb\b/g)).toEqual({ 'src/engine/runtime/packages.ts': 1 });
+    expect(violations('rules', ['src/engine/runtime'])).toEqual([]);
+  });
+
+  test('one sealed-file format (HMAC) for the cache, in src/store/seal.ts', () => {
+    expect(definitions(/\bcreateHmac\(/g)).toEqual({ 'src/store/seal.ts': 1 });
+  });
+
+  test('the guestfs backend by job: output parsing and the launcher in files of their own', () => {
+    expect(definitions(/function parseStatList\b/g)).toEqual({ 'src/backends/guestfs-parse.ts': 1 });
+    expect(definitions(/function launch\b|let kvmBroken\b/g)).toEqual({ 'src/backends/guestfs-launch.ts': 2 });
+  });
+
   test('one lazy loader: createRequire only in src/lazy.ts', () => {
     expect(definitions(/\bcreateRequire\b\s*\(/g)).toEqual({ 'src/lazy.ts': 1 });
   });
