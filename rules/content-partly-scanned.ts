@@ -48,7 +48,7 @@ export default defineRule({
       if (db.read.length === 0) {
         report({
           path: '/',
-          message: `--trust-packages left every file to be searched: ${db.notes[0] ?? 'the image has no dpkg or apk database'}`,
+          message: `--trust-packages left every file to be searched: ${db.notes[0] ?? 'the image has no dpkg, apk or rpm database'}`,
           evidence: 'trusted=0',
         });
       }

@@ -9,7 +9,8 @@
  * Seeds are built here with the real producer tools (sfdisk, mke2fs, mkfs.vfat, mksquashfs, mkfs.erofs, mkfs.btrfs,
  * xorriso, qemu-img, tar, gzip, xz, zstd) or taken from images-sample/out (the OCI layout and docker-archive tarballs), one
  * per reader or resolver: GPT and MBR disks; ext4, vfat, squashfs, erofs, iso9660 and btrfs filesystems; qcow2, VMDK, VHD,
- * VHDX and VDI containers; LVM2 (the corpus's dfvfs image); tar (ustar, PAX, of images) and its compressors; OCI and docker archives.
+ * VHDX and VDI containers; LVM2 (the corpus's dfvfs image); tar (ustar, PAX, of images) and its compressors; OCI and docker archives;
+ * an rpm root (rpmbuild, rpm, db_load) in each rpm database store, SQLite, Berkeley DB and ndb, mutated in the database.
  *
  * Each seed is audited by the CLI's own entry point (`run()` of dist/src/cli.js, so resolution, backends, rules and
  * reporters all run) in a child process, once per case:
@@ -44,6 +45,7 @@ import {
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { rpmRoot } from '../images-sample/rpmdb.mjs';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const FIXTURES = path.join(REPO, 'test', 'fixtures', 'fuzz');
@@ -308,6 +310,24 @@ export function buildSeeds(dir, kinds = null) {
     copyFileSync(path.join(REPO, 'test', 'fixtures', 'corpus', 'dfvfs_lvmtest.qcow2'), file);
     seeds.lvm = { file, hot: [[0, 4096], [0, 1 << 30]] };
   }
+  for (const store of ['sqlite', 'bdb', 'ndb']) {
+    // An rpm root as a tar (rpm, rpmbuild, db_load: images-sample/rpmdb.mjs); the mutations go to the database's bytes,
+    // which the tar does not checksum, so they reach the rpm database readers and the header parser: its first page
+    // (SQLite's header and schema, BDB's metadata, ndb's slots) and where each package's header blob lies.
+    const kind = `rpm-${store}`;
+    if (!want(kind)) continue;
+    const root = path.join(dir, kind);
+    const { db, headers } = rpmRoot(root, store, path.join(dir, `${kind}-work`));
+    // Filler, so that the edits the mutator makes anywhere mostly land in file data rather than tar headers.
+    writeFileSync(path.join(root, 'usr/share/demo/filler.txt'), 'filler line\n'.repeat(32768));
+    const file = path.join(dir, `${kind}.tar`);
+    sh('tar', ['-cf', file, '-C', root, '.']);
+    const [start, size] = tarMemberRange(readFileSync(file), `.${db}`);
+    const bytes = readFileSync(path.join(root, db));
+    const blobs = headers.map((h) => bytes.indexOf(h.subarray(0, 64))).filter((i) => i >= 0);
+    const within = (from, len) => [start + from, Math.min(len, size - from)];
+    seeds[kind] = { file, hot: [within(0, 4096), ...blobs.map((i, n) => within(Math.max(0, i - 64), headers[n].length + 1024))] };
+  }
   for (const [kind, sample] of [['oci', 'leaky-oci.tar'], ['docker', 'leaky-docker.tar']]) {
     if (!want(kind)) continue;
     const file = path.join(dir, sample);
@@ -319,11 +339,24 @@ export function buildSeeds(dir, kinds = null) {
   return seeds;
 }
 
+/** [offset, length] of a member's data in a ustar/GNU tar (short names only: the seeds' paths are). */
+function tarMemberRange(buf, name) {
+  for (let o = 0; o + 512 <= buf.length; ) {
+    const field = (at, len) => buf.toString('latin1', o + at, o + at + len).replace(/\0.*$/s, '');
+    const n = field(0, 100);
+    if (n === '') break;
+    const size = parseInt(field(124, 12).trim(), 8) || 0;
+    if (n === name) return [o + 512, size];
+    o += 512 + Math.ceil(size / 512) * 512;
+  }
+  throw new Error(`${name} is not in the tar`);
+}
+
 /** Every seed kind, in a stable order. */
 export const KINDS = [
   'gpt', 'mbr', 'ext4', 'vfat', 'squashfs', 'erofs', 'iso9660', 'btrfs',
   'qcow2', 'vmdk', 'vmdk-stream', 'vhd', 'vhdx', 'vdi', 'lvm',
-  'tar', 'tar-pax', 'tar-images', 'tar.gz', 'tar.xz', 'tar.zst', 'oci', 'docker',
+  'tar', 'tar-pax', 'tar-images', 'tar.gz', 'tar.xz', 'tar.zst', 'oci', 'docker', 'rpm-sqlite', 'rpm-bdb', 'rpm-ndb',
 ];
 
 /* ------------------------------------------------------------------------------------------------------------ */

@@ -1,148 +1,27 @@
 /**
- * rpm databases written by Debian's real rpm (4.18, SQLite backend): a tiny noarch package built by rpmbuild and
- * installed into a tree with `rpm --root`. The same package's header, as `rpmdb --exportdb` gives it, is loaded into
- * a Berkeley DB hash `Packages` by Berkeley DB's own db_load (Debian's rpm reads that store, bdb_ro, but no longer
- * writes it), and framed into ndb's slot/blob layout here (Debian builds rpm without ndb; the ndb reader is also
- * checked against a real SLE 15 database, test/fixtures/rpm/).
+ * rpm databases written by the real tools (images-sample/rpmdb.mjs, shared with the fuzz harness), typed for the
+ * tests, and what the real rpm lists from one.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
-
-export const BUILD_PATH = '/home/runner/work/demo/demo';
-
-const SPEC = `Name: hostleak-demo
-Version: 1.0
-Release: 1
-Summary: hostleak test package
-License: MIT
-BuildArch: noarch
-%description
-A package with a plain file, two %config files and a %ghost, for hostleak's rpm database tests.
-%install
-mkdir -p %{buildroot}/usr/share/demo %{buildroot}/etc/demo %{buildroot}/var/log
-echo "BUILD_DIR=${BUILD_PATH}/build" > %{buildroot}/usr/share/demo/build.txt
-echo "SRC_DIR=${BUILD_PATH}/src" > %{buildroot}/usr/share/demo/changed.txt
-echo "prefix=${BUILD_PATH}/out" > %{buildroot}/usr/share/demo/site.conf
-echo "root=${BUILD_PATH}/etc" > %{buildroot}/etc/demo/demo.conf
-%files
-/usr/share/demo/build.txt
-/usr/share/demo/changed.txt
-%config /usr/share/demo/site.conf
-%config(noreplace) /etc/demo/demo.conf
-%ghost /var/log/demo.log
-`;
-
-/** rpmbuild the demo package in `dir`; returns the .rpm's path. */
-export function buildDemoRpm(dir: string): string {
-  mkdirSync(path.join(dir, 'SPECS'), { recursive: true });
-  writeFileSync(path.join(dir, 'SPECS/demo.spec'), SPEC);
-  execFileSync('rpmbuild', ['--define', `_topdir ${dir}`, '-bb', path.join(dir, 'SPECS/demo.spec')], {
-    stdio: 'pipe',
-    env: { ...process.env, HOME: dir },
-  });
-  return path.join(dir, 'RPMS/noarch/hostleak-demo-1.0-1.noarch.rpm');
-}
-
-/** Install `rpmFile` into `root` with the real rpm (SQLite database in /var/lib/rpm). */
-export function installRpm(root: string, rpmFile: string): void {
-  execFileSync('rpm', ['--root', root, '--dbpath', '/var/lib/rpm', '-i', '--nodeps', '--noscripts', rpmFile], { stdio: 'pipe' });
-}
-
-/** Each installed package's header blob, as rpm exports them (the 8-byte header intro dropped). */
-export function exportHeaders(root: string, dbpath = '/var/lib/rpm'): Buffer[] {
-  const all = execFileSync('rpmdb', ['--root', root, '--dbpath', dbpath, '--exportdb'], { stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 28 });
-  const out: Buffer[] = [];
-  for (let o = 0; o + 16 <= all.length; ) {
-    const il = all.readUInt32BE(o + 8);
-    const dl = all.readUInt32BE(o + 12);
-    out.push(all.subarray(o + 8, o + 16 + il * 16 + dl));
-    o += 16 + il * 16 + dl;
-  }
-  return out;
-}
-
-/**
- * A Berkeley DB hash `Packages` holding these headers, written by db_load (page size 512, so a header spills onto
- * overflow pages), with rpm's key-0 counter record.
- */
-export function writeBdbPackages(file: string, headers: Buffer[]): void {
-  const key = (n: number) => {
-    const k = Buffer.alloc(4);
-    k.writeUInt32LE(n);
-    return k.toString('hex');
-  };
-  let dump = 'VERSION=3\nformat=bytevalue\ntype=hash\ndb_pagesize=512\nHEADER=END\n';
-  dump += ` ${key(0)}\n ${key(headers.length + 1)}\n`;
-  headers.forEach((h, i) => (dump += ` ${key(i + 1)}\n ${h.toString('hex')}\n`));
-  dump += 'DATA=END\n';
-  rmSync(file, { force: true });
-  writeFileSync(`${file}.dump`, dump);
-  execFileSync('db_load', ['-f', `${file}.dump`, file], { stdio: 'pipe' });
-  rmSync(`${file}.dump`);
-}
-
-function adler32(b: Buffer): number {
-  let a = 1, s = 0;
-  for (const x of b) {
-    a = (a + x) % 65521;
-    s = (s + a) % 65521;
-  }
-  return ((s << 16) | a) >>> 0;
-}
-
-/** An ndb `Packages.db` holding these headers: a 32-byte header, one page of slots, then each blob in 16-byte blocks. */
-export function ndbPackages(headers: Buffer[]): Buffer {
-  const parts: Buffer[] = [];
-  const slots = Buffer.alloc(4096);
-  slots.write('RpmP', 0, 'latin1');
-  slots.writeUInt32LE(0, 4); // version
-  slots.writeUInt32LE(1, 8); // generation
-  slots.writeUInt32LE(1, 12); // slot pages
-  slots.writeUInt32LE(headers.length + 1, 16); // next package index
-  for (let o = 32; o < 4096; o += 16) slots.write('Slot', o, 'latin1');
-  let block = 4096 / 16;
-  headers.forEach((h, i) => {
-    const blocks = Math.ceil((16 + h.length + 12) / 16);
-    const blob = Buffer.alloc(blocks * 16);
-    blob.write('BlbS', 0, 'latin1');
-    blob.writeUInt32LE(i + 1, 4);
-    blob.writeUInt32LE(1, 8);
-    blob.writeUInt32LE(h.length, 12);
-    h.copy(blob, 16);
-    blob.writeUInt32LE(adler32(blob.subarray(0, blob.length - 12)), blob.length - 12);
-    blob.writeUInt32LE(h.length, blob.length - 8);
-    blob.write('BlbE', blob.length - 4, 'latin1');
-    const s = 32 + i * 16;
-    slots.writeUInt32LE(i + 1, s + 4);
-    slots.writeUInt32LE(block, s + 8);
-    slots.writeUInt32LE(blocks, s + 12);
-    parts.push(blob);
-    block += blocks;
-  });
-  return Buffer.concat([slots, ...parts]);
-}
+import { spawnSync } from 'node:child_process';
+// @ts-expect-error plain ESM script without types
+import * as m from '../../images-sample/rpmdb.mjs';
 
 export type RpmStore = 'sqlite' | 'bdb' | 'ndb';
-
-/**
- * Move the database rpm wrote in `root` into `store`: sqlite stays where rpm put it; bdb replaces it with
- * /var/lib/rpm/Packages; ndb puts Packages.db in /usr/lib/sysimage/rpm with /var/lib/rpm a link to it (openSUSE).
- */
-export function convertStore(root: string, store: RpmStore, headers: Buffer[]): void {
-  if (store === 'sqlite') return;
-  const varlib = path.join(root, 'var/lib/rpm');
-  rmSync(varlib, { recursive: true, force: true });
-  if (store === 'bdb') {
-    mkdirSync(varlib, { recursive: true });
-    writeBdbPackages(path.join(varlib, 'Packages'), headers);
-  } else {
-    const sys = path.join(root, 'usr/lib/sysimage/rpm');
-    mkdirSync(sys, { recursive: true });
-    writeFileSync(path.join(sys, 'Packages.db'), ndbPackages(headers));
-    symlinkSync('../../usr/lib/sysimage/rpm', varlib);
-  }
-}
+export const BUILD_PATH: string = m.BUILD_PATH;
+/** rpmbuild the demo package (a plain file, a changed-later file, two %config, a %ghost) in `dir`; the .rpm's path. */
+export const buildDemoRpm: (dir: string) => string = m.buildDemoRpm;
+/** Install an .rpm into `root` with the real rpm (SQLite database in /var/lib/rpm). */
+export const installRpm: (root: string, rpmFile: string) => void = m.installRpm;
+/** Each installed package's header blob, as `rpmdb --exportdb` gives them. */
+export const exportHeaders: (root: string, dbpath?: string) => Buffer[] = m.exportHeaders;
+/** A Berkeley DB hash `Packages` of these headers, written by db_load. */
+export const writeBdbPackages: (file: string, headers: Buffer[]) => void = m.writeBdbPackages;
+/** An ndb `Packages.db` of these headers. */
+export const ndbPackages: (headers: Buffer[]) => Buffer = m.ndbPackages;
+/** Move rpm's database in `root` into `store`; returns its path inside the tree. */
+export const convertStore: (root: string, store: RpmStore, headers: Buffer[]) => string = m.convertStore;
+/** An rpm distribution's root with the demo package and the builder's marks: the database's path, its headers. */
+export const rpmRoot: (root: string, store: RpmStore, work: string) => { db: string; headers: Buffer[] } = m.rpmRoot;
 
 /** What the real rpm lists from a database: "path digest flags" per file (bdb through its read-only backend). */
 export function rpmFileList(root: string, store: 'sqlite' | 'bdb', dbpath = '/var/lib/rpm'): string[] {

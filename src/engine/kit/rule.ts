@@ -42,7 +42,7 @@ export interface RuleContext<Options = Record<string, unknown>> {
   fs: ImageFs;
   accounts: Accounts;
   host: HostIdentity;
-  /** The image's package database (dpkg/apk; rpm recognised), read once per audit on the first call. */
+  /** The image's package database (dpkg/apk/rpm), read once per audit on the first call. */
   packages(): Promise<PackageDb>;
   /** The rule's options: every one its `meta.options` declares, configured or defaulted, checked for type. */
   options: Options;

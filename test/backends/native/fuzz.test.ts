@@ -274,7 +274,7 @@ const harness = async () =>
   (await import('../../../scripts/fuzz.mjs')) as Harness;
 
 d('whole-target fuzzing (scripts/fuzz.mjs)', () => {
-  requireTool('sfdisk', 'mmd', 'tar', 'gzip', 'xz', 'zstd');
+  requireTool('sfdisk', 'mmd', 'tar', 'gzip', 'xz', 'zstd', 'rpmbuild', 'rpm', 'rpmdb', 'db_load');
 
   it('a short seeded run: every reader and resolver keeps every invariant', async () => {
     const h = await harness();

@@ -15,7 +15,7 @@ import { ndbPackageBlobs, parseRpmHeader, readRpmDb, RpmDbError, sqlitePackageBl
 import { createImageFs } from '../../../src/engine/runtime/imagefs.js';
 import type { Finding, Report } from '../../../src/types.js';
 import { hostleak, json, REPO } from '../../helpers/cli.js';
-import { BUILD_PATH, buildDemoRpm, convertStore, exportHeaders, installRpm, rpmFileList, writeBdbPackages, type RpmStore } from '../../helpers/rpm.js';
+import { buildDemoRpm, convertStore, exportHeaders, installRpm, rpmFileList, rpmRoot, writeBdbPackages, type RpmStore } from '../../helpers/rpm.js';
 import { requireTool } from '../../helpers/tools.js';
 import { memoryRoot } from '../../helpers/tree.js';
 
@@ -161,18 +161,7 @@ describe.each<RpmStore>(['sqlite', 'bdb', 'ndb'])('an rpm image (%s database) au
   let image: string;
   beforeAll(() => {
     const root = path.join(tmp, `tree-${store}`);
-    cpSync(installed, root, { recursive: true, verbatimSymlinks: true });
-    convertStore(root, store, headers);
-    // An rpm distribution's root: the files that make it one (fstab), its accounts
-    writeFileSync(path.join(root, 'etc/fstab'), 'UUID=0 / ext4 defaults 0 1\n');
-    writeFileSync(path.join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/bash\n');
-    writeFileSync(path.join(root, 'etc/group'), 'root:x:0:\n');
-    writeFileSync(path.join(root, 'etc/os-release'), 'NAME="Fedora Linux"\nID=fedora\nVERSION_ID=39\n');
-    // The builder's marks: a packaged file and a %config edited after install, a file at a %ghost path.
-    writeFileSync(path.join(root, 'usr/share/demo/changed.txt'), `SRC_DIR=${BUILD_PATH}/src-edited\n`);
-    writeFileSync(path.join(root, 'etc/demo/demo.conf'), `root=${BUILD_PATH}/etc-edited\n`);
-    mkdirSync(path.join(root, 'var/log'), { recursive: true });
-    writeFileSync(path.join(root, 'var/log/demo.log'), `built in ${BUILD_PATH}/log\n`);
+    rpmRoot(root, store, path.join(tmp, `work-${store}`));
     image = path.join(tmp, `${store}.ext4`);
     execFileSync('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', root, image, '16M'], { stdio: 'pipe' });
   }, 60_000);
