@@ -96,6 +96,15 @@ describe('the rpm database readers list what rpm lists', () => {
     expect(mine.length).toBeGreaterThan(3);
   });
 
+  it('a real CBL-Mariner 2.0 SQLite database (go-rpmdb test data): what rpm lists, interior pages and overflow', () => {
+    const dir = path.join(tmp, 'mariner');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, 'rpmdb.sqlite'), gunzipSync(readFileSync(path.join(REPO, 'test/fixtures/rpm/cbl-mariner-2.0.rpmdb.sqlite.gz'))));
+    const mine = ourList(readFileSync(path.join(dir, 'rpmdb.sqlite')));
+    expect(mine).toEqual(rpmFileList('/', 'sqlite', dir));
+    expect(mine.length).toBeGreaterThan(1000);
+  });
+
   it('a real SLE 15 ndb database: its 35 packages, each header as rpm reads it', () => {
     const db = gunzipSync(readFileSync(path.join(REPO, 'test/fixtures/rpm/sle15-bci.Packages.db.gz')));
     const { kind, packages } = readRpmDb(db);
