@@ -22,12 +22,28 @@ import { boundaryOf, BoundaryError } from './boundary.js';
 import { combineImages, hiddenRoots, inventoryWithParents, keepBudget, KEEP_PER_FILE, treeRoot } from './opened.js';
 import type { LayoutKind } from './shape.js';
 import { compressionOf, readRange, tarSource, type FileRange, type TarSource } from './stream.js';
+import type { Compression } from '../image/detect.js';
 import { walkTar, type TarEntry } from './tar.js';
 import { ContentStore, contentOf, TreeBuilder } from './tree.js';
 
-/** Named blobs of a layout: `manifest.json`, `blobs/sha256/<hex>` ... as byte ranges of host files. */
+/**
+ * One blob: a byte range of a host file (a layout, an archive member), or a blob a registry serves. `read` gives
+ * bytes by offset (the head, a small JSON document), `source` the whole blob as a tar stream.
+ */
+export interface Blob {
+  length: number;
+  read(start: number, len: number): Promise<Buffer>;
+  source(compression: Compression | null): TarSource;
+}
+
+/** Named blobs of a layout: `manifest.json`, `blobs/sha256/<hex>` ... (a registry names them by digest). */
 export interface BlobStore {
-  get(name: string): Promise<FileRange | null>;
+  get(name: string): Promise<Blob | null>;
+}
+
+/** A byte range of a host file as a blob. */
+export function fileBlob(r: FileRange): Blob {
+  return { length: r.length, read: (start, len) => readRange(r, start, len), source: (c) => tarSource(r, c) };
 }
 
 const MAX_JSON = 16 * 1024 * 1024;
@@ -41,7 +57,7 @@ export function tarBlobs(range: FileRange, members: Map<string, TarEntry>): Blob
       if (!e) return null;
       if (e.sparse) throw new TargetError(`${name}: a sparse member cannot be a container blob`);
       const ext = e.extents[0];
-      return { file: range.file, start: range.start + (ext?.stored ?? 0), length: ext?.length ?? 0 };
+      return fileBlob({ file: range.file, start: range.start + (ext?.stored ?? 0), length: ext?.length ?? 0 });
     },
   };
 }
@@ -58,7 +74,7 @@ export function dirBlobs(dir: string): BlobStore {
       if (!host) return null;
       const st = await fsp.lstat(host);
       if (!st.isFile()) throw new TargetError(`${name}: not a regular file in the layout`);
-      return { file: host, start: 0, length: st.size };
+      return fileBlob({ file: host, start: 0, length: st.size });
     },
   };
 }
@@ -67,7 +83,7 @@ async function blobBytes(store: BlobStore, name: string, what: string): Promise<
   const r = await store.get(name);
   if (!r) throw new TargetError(`${what} ${name} is missing`);
   if (r.length > MAX_JSON) throw new TargetError(`${what} ${name} is implausibly large (${r.length} bytes)`);
-  return readRange(r, 0, r.length);
+  return r.read(0, r.length);
 }
 
 /** Deepest nesting of arrays and objects a manifest, index or config may have (real ones have under 10). */
@@ -94,7 +110,7 @@ export function jsonDepth(buf: Buffer, limit = MAX_JSON_DEPTH): number {
   return max;
 }
 
-function parseJson(buf: Buffer, what: string): unknown {
+export function parseJson(buf: Buffer, what: string): unknown {
   if (jsonDepth(buf) > MAX_JSON_DEPTH) throw new TargetError(`${what} nests deeper than ${MAX_JSON_DEPTH} levels`);
   try {
     return JSON.parse(buf.toString('utf8'));
@@ -103,7 +119,7 @@ function parseJson(buf: Buffer, what: string): unknown {
   }
 }
 
-function checkDigest(buf: Buffer, digest: string, what: string): void {
+export function checkDigest(buf: Buffer, digest: string, what: string): void {
   const m = DIGEST.exec(digest);
   if (!m) throw new TargetError(`${what}: unsupported digest '${digest.slice(0, 80)}'`);
   const got = createHash(m[1]!).update(buf).digest('hex');
@@ -122,6 +138,8 @@ interface LayerSpec {
   rawDigest?: string;
   /** Digest of the uncompressed tar (docker-archive config rootfs.diff_ids). */
   tarDigest?: string;
+  /** Size of the blob as stored, when a descriptor says it (OCI, Docker v2 manifests). */
+  size?: number;
   label: string;
 }
 
@@ -202,7 +220,7 @@ async function listedImages(
   return out;
 }
 
-function isIndex(doc: Record<string, unknown>, mediaType?: string): boolean {
+export function isIndex(doc: Record<string, unknown>, mediaType?: string): boolean {
   return INDEX_TYPES.includes(mediaType ?? str(doc.mediaType) ?? '') || (Array.isArray(doc.manifests) && !Array.isArray(doc.layers));
 }
 
@@ -218,7 +236,8 @@ async function manifestImage(store: BlobStore, doc: Record<string, unknown>, lab
     layers: arr(doc.layers).map((l) => {
       const ld = str(obj(l).digest);
       if (!ld) throw new TargetError(`manifest ${label}: a layer without a digest`);
-      return { name: pathOf(ld), rawDigest: ld, label: ld };
+      const size = obj(l).size;
+      return { name: pathOf(ld), rawDigest: ld, label: ld, size: typeof size === 'number' ? size : undefined };
     }),
   };
 }
@@ -293,14 +312,15 @@ async function openOne(store: BlobStore, spec: ImageSpec, opts: OpenOptions): Pr
   for (const [i, layer] of spec.layers.entries()) {
     const range = await store.get(layer.name);
     if (!range) throw new TargetError(`layer ${i + 1} (${layer.name}) is missing`);
-    const compression = compressionOf(await readRange(range, 0, 16));
-    const src = tarSource(range, compression);
+    const compression = compressionOf(await range.read(0, 16));
+    const src = range.source(compression);
     sources.push(src);
     const raw = createHash('sha256');
     const tar = createHash('sha256');
+    let rawBytes = 0;
     const started = Date.now();
     async function* hashed(): AsyncGenerator<Buffer> {
-      for await (const c of src.open({ tap: (b) => raw.update(b), signal: opts.signal })) {
+      for await (const c of src.open({ tap: (b) => (raw.update(b), (rawBytes += b.length)), signal: opts.signal })) {
         tar.update(c);
         yield c;
       }
@@ -325,6 +345,9 @@ async function openOne(store: BlobStore, spec: ImageSpec, opts: OpenOptions): Pr
       if (!want.startsWith('sha256:')) throw new TargetError(`layer ${i + 1}: unsupported digest '${want.slice(0, 80)}'`);
       if (got !== want) throw new TargetError(`layer ${i + 1} (${layer.name}): ${what} digest mismatch (manifest says ${want}, content is ${got})`);
     };
+    if (layer.size !== undefined && rawBytes !== layer.size) {
+      throw new TargetError(`layer ${i + 1} (${layer.name}): size mismatch (manifest says ${layer.size} bytes, the blob has ${rawBytes})`);
+    }
     check(layer.rawDigest, raw, 'blob');
     check(layer.tarDigest, tar, 'diff_id');
     opts.verbose?.(`layer ${i + 1}/${spec.layers.length} ${layer.label}: applied in ${Date.now() - started} ms${compression ? ` (${compression})` : ''}`);
@@ -337,6 +360,17 @@ async function openOne(store: BlobStore, spec: ImageSpec, opts: OpenOptions): Pr
   if (cfg.length > 0) roots.push(textRoot('config', cfg, 'config'));
   const filesystems: FilesystemInfo[] = spec.layers.map((l) => ({ device: l.label, type: 'layer', label: null, mountpoint: '/' }));
   return { backend: 'container', filesystems, roots, problems: tree.problems, async close() {} };
+}
+
+/**
+ * The image one manifest (OCI or Docker v2 schema 2) describes, its blobs from `store` named by their digests (a
+ * registry's): config and layers checked and applied as for every other layout. `label` names it (the manifest's
+ * digest).
+ */
+export async function openManifest(store: BlobStore, doc: Record<string, unknown>, label: string, opts: OpenOptions): Promise<OpenedImage> {
+  const spec = await manifestImage(store, doc, label, (digest) => digest);
+  opts.verbose?.(`image ${label}: ${spec.layers.length} layers`);
+  return openOne(store, spec, opts);
 }
 
 export async function openContainer(store: BlobStore, layout: LayoutKind, opts: OpenOptions): Promise<OpenedImage> {

@@ -74,6 +74,7 @@ export async function* decompressStream(input: Readable, compression: Compressio
     try {
       for await (const chunk of own as AsyncIterable<Buffer>) yield chunk;
     } catch (err) {
+      if (err instanceof TargetError) throw err;
       throw new TargetError(signal?.aborted ? 'decompression interrupted' : `cannot decompress (${compression}): ${oneLine(err)}`);
     } finally {
       own.destroy();
@@ -137,29 +138,33 @@ export async function* decompressStream(input: Readable, compression: Compressio
 }
 
 /**
- * A tar stream source: a range of a host file, maybe compressed. `open()` yields the uncompressed tar bytes from
- * the start (a fresh read each call); `pread` reads the uncompressed bytes by offset when they are not compressed.
+ * A tar stream source: a range of a host file or a blob of a registry, maybe compressed. `open()` yields the
+ * uncompressed tar bytes from the start (a fresh read each call); `pread` reads the uncompressed bytes by offset when
+ * they are not compressed and the bytes are at hand (a host file).
  */
 export interface TarSource {
-  range: FileRange;
   compression: Compression | null;
   open(opts?: { tap?: (raw: Buffer) => void; signal?: AbortSignal }): AsyncIterable<Buffer>;
   pread: ((pos: number, len: number) => Promise<Buffer>) | null;
 }
 
-export function tarSource(range: FileRange, compression: Compression | null): TarSource {
+/** A tar source over raw bytes that `raw()` streams from the start each time it is called. */
+export function streamSource(raw: (signal?: AbortSignal) => Readable, compression: Compression | null, pread: TarSource['pread'] = null): TarSource {
   return {
-    range,
     compression,
     open(opts = {}) {
-      const raw = rangeStream(range);
-      if (!compression) return tapped(raw as AsyncIterable<Buffer>, opts.tap);
+      const input = raw(opts.signal);
+      if (!compression) return tapped(input as AsyncIterable<Buffer>, opts.tap);
       const tap = opts.tap;
-      if (tap) raw.on('data', (c: Buffer | string) => tap(c as Buffer)); // alongside the pipe into the decompressor
-      return decompressStream(raw, compression, opts.signal);
+      if (tap) input.on('data', (c: Buffer | string) => tap(c as Buffer)); // alongside the pipe into the decompressor
+      return decompressStream(input, compression, opts.signal);
     },
-    pread: compression || range.sequential ? null : (pos, len) => readRange(range, pos, len),
+    pread,
   };
+}
+
+export function tarSource(range: FileRange, compression: Compression | null): TarSource {
+  return streamSource(() => rangeStream(range), compression, compression || range.sequential ? null : (pos, len) => readRange(range, pos, len));
 }
 
 /** The first `bytes` of a compressed range's content, from the system decompressor (stopped once we have them). */
