@@ -11,12 +11,14 @@
 # dropbear-bin's dropbearkey, gnupg, openssl and systemd's systemd-creds write the key and credential files the
 # secret rules' tests plant. nginx serves images to the remote-target tests (each test starts its own on a free
 # loopback port from a temp prefix; the default site the package starts on :80 is not used).
+# docker-registry (the reference distribution server) serves images to audit by reference on the loopback,
+# apache2-utils' htpasswd -B its logins.
 # The README's first command needs none of these; .ci/run and the README's test command run this first.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 packages=(libguestfs-tools linux-image-amd64 e2fsprogs dosfstools mtools fdisk qemu-utils sleuthkit
           xz-utils zstd bzip2 gzip time chromium squashfs-tools erofs-utils xorriso genisoimage zsh fish
-          libarchive-tools buildah podman skopeo umoci nix-bin
+          libarchive-tools buildah podman skopeo umoci nix-bin docker-registry apache2-utils
           cryptsetup-bin xfsprogs btrfs-progs lzop rpm db-util dropbear-bin gnupg openssl systemd nginx)
 apt-get update -qq
 apt-get install -y -qq "${packages[@]}"

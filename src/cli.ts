@@ -32,6 +32,8 @@ function targetOptions(y: Argv): Argv {
       describe: 'audit images found inside an image as roots of their own (default; FILE:/path); --no-nested: a warning each',
     })
     .option('accel', { choices: ACCEL_CHOICES as string[], describe: 'guestfs appliance: kvm, tcg or auto (default)' })
+    .option('platform', { type: 'string', requiresArg: true, describe: 'docker:// images: os/arch[/variant] to pick from an index (default linux/amd64)' })
+    .option('insecure-registry', { type: 'string', array: true, requiresArg: true, describe: 'docker:// images: speak plain HTTP to HOST[:PORT] (repeatable)' })
     .option('timeout', {
       type: 'string',
       requiresArg: true,

@@ -1,6 +1,8 @@
 /** Audit one target: open it with a backend, run the rules over every root, and make its result (store/ drives many). */
 import type { Backend, OpenedImage } from './backends/backend.js';
 import { resolveBackend } from './resolve/index.js';
+import { openRegistryImage, type RegistryTargetOptions } from './resolve/registry.js';
+import { isRegistryReference } from './remote/reference.js';
 import { NESTED_RULE, withNestedRoots } from './resolve/nested.js';
 import { remoteBackend, remoteImageBackend } from './resolve/remote.js';
 import { isRemoteTarget } from './remote/files.js';
@@ -27,6 +29,8 @@ export interface BackendOptions {
   guestfs?: Omit<GuestfsBackendOptions, 'allowBackingFile'>;
   /** Most real bytes decompressing one target may write to the temp directory. */
   maxDecompressedBytes?: number;
+  /** Registry images (`docker://`): the platform, plain-HTTP hosts, where the auth files are. */
+  registry?: RegistryTargetOptions;
 }
 
 /** Seconds one target may take from open to report, whatever the backend (`--timeout`). */
@@ -72,6 +76,10 @@ function foundImageBackend(opts: BackendOptions): Backend {
 }
 
 export async function pickBackend(target: string, choice: BackendChoice, opts: BackendOptions = {}): Promise<Backend> {
+  if (isRegistryReference(target)) {
+    if (choice !== 'auto') throw new TargetError(`a registry image is read by the container resolver (--backend auto), not --backend ${choice}`);
+    return { name: 'container', open: (t, o) => openRegistryImage(t, opts.registry ?? {}, o) };
+  }
   // A URL: read over HTTP by the native readers (src/resolve/remote.ts); qemu never opens one.
   if (isRemoteTarget(target)) {
     if (choice === 'guestfs' || choice === 'dir') {
@@ -172,6 +180,7 @@ async function auditTarget(target: string, opts: ScanOptions & TargetSlots): Pro
       opening = null;
       deadline.check();
       result.backend = image.backend;
+      if (image.digest) result.digest = image.digest;
       opts.verbose?.(`${target}: phase open: ${Date.now() - t0} ms (${image.backend} backend)`);
       let audited = new Set<string>();
       // Images inside the image are audited unless --no-nested: under the target's deadline and write cap, and never

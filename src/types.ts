@@ -60,6 +60,8 @@ export interface TargetResult {
   durationMs: number;
   filesystems: FilesystemInfo[];
   findings: Finding[];
+  /** A registry image (`docker://...`): the digest of the image manifest audited (for an index, the platform's). */
+  digest?: string;
   /** When this result's audit started (ISO 8601, UTC): for a cached result, the earlier audit's time. */
   auditedAt?: string;
   /** True when the result came from the result cache (`--cache`): `durationMs` and `auditedAt` are the old audit's. */

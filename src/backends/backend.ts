@@ -14,6 +14,8 @@ export interface OpenedImage {
   roots: ImageRoot[];
   /** Parts of the image that could not be read; non-empty makes the target `partial`. */
   problems: string[];
+  /** A registry image: the digest of the image manifest audited (the report names the target by it too). */
+  digest?: string;
   close(): Promise<void>;
 }
 

@@ -11,6 +11,7 @@ import { UsageError } from '../errors.js';
 import type { FailOn } from '../exit.js';
 import { prepare, type Gate, type GateArgs } from '../engine/gate/index.js';
 import type { BackendOptions } from '../scan.js';
+import { insecureRegistries, parsePlatform } from '../remote/reference.js';
 import { BACKEND_CHOICES, type BackendChoice, type HostIdentity } from '../types.js';
 import { builtinRules } from '../../rules/index.js';
 import { summarizeRun, type RunSummary } from '../reporters/html.js';
@@ -125,6 +126,7 @@ export function backendOptions(ctx: CommandContext, gate: Gate): BackendOptions 
     allowBackingFile: (args['allow-backing-file'] as boolean | undefined) ?? cfg.allowBackingFile ?? false,
     // Images inside images are audited unless --no-nested.
     nested: args.nested !== false,
+    registry: { platform: parsePlatform(args.platform), insecure: insecureRegistries(args['insecure-registry']), env },
     guestfs: {
       accel: ((args.accel as string | undefined) ?? cfg.accel ?? 'auto') as Accel,
       timeoutS: timeout,

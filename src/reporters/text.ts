@@ -60,6 +60,8 @@ export function shortTime(iso: string): string {
 function formatTarget(c: ChalkInstance, t: TargetResult, opts: TextOptions): Line[] {
   const lines: Line[] = [];
   const facts = t.backend ? [t.backend, `${t.durationMs} ms`] : [];
+  // A registry image: the manifest digest audited (the tag names it only until it moves).
+  if (t.digest) facts.push(visible(t.digest));
   if (t.cached) facts.push(`cached from ${t.auditedAt ? shortTime(t.auditedAt) : 'an earlier run'}`);
   const mounts = t.filesystems
     .filter((f) => f.mountpoint)

@@ -317,6 +317,20 @@ export class ResultCache {
     return { hit: null, via: null, stat, head, digest, log };
   }
 
+  /**
+   * A result cached under an identity the caller knows without reading a file (a registry image: `oci-manifest:` +
+   * the digest of its image manifest, which names its config and every layer by digest).
+   */
+  known(target: string, identity: string): TargetResult | null {
+    return this.result(target, identity);
+  }
+
+  /** Record a finished audit under such an identity (failed audits are not cached). */
+  storeKnown(identity: string, result: TargetResult): void {
+    if (result.status === 'failed') return;
+    this.write(this.resultFile(identity), this.resultContext(identity), { result: omitTarget(result) } satisfies ResultEntry);
+  }
+
   private write(file: string, context: string, data: unknown): void {
     writeSealed(file, this.key, context, data);
   }

@@ -6,7 +6,9 @@ import { oneLine } from '../errors.js';
 import { TOOL } from '../paths.js';
 import { redactResult } from '../engine/runtime/redact-result.js';
 import { withReadLog } from '../image/readlog.js';
-import { scanTarget, type ScanOptions } from '../scan.js';
+import { scanTarget, targetTimeoutS, type ScanOptions } from '../scan.js';
+import { isRegistryReference } from '../remote/reference.js';
+import { registryIdentity } from '../resolve/registry.js';
 import type { Report, TargetResult } from '../types.js';
 import type { ResultCache } from './cache.js';
 import { mapPool, type Semaphore } from './pool.js';
@@ -28,9 +30,40 @@ export interface StoreOptions {
   retain?: boolean;
 }
 
+/**
+ * A registry image through the cache: keyed by the digest of its image manifest (asked of the registry, no blob
+ * read); stored only when the audit read that same manifest (a tag moved in between is not cached).
+ */
+async function scanRegistryCached(target: string, cache: ResultCache, opts: ScanOptions & StoreOptions): Promise<TargetResult> {
+  let digest: string;
+  try {
+    digest = await registryIdentity(target, opts.registry ?? {}, AbortSignal.timeout(targetTimeoutS(opts) * 1000));
+  } catch (err) {
+    opts.verbose?.(`${target}: cache lookup failed: ${oneLine(err)}`);
+    return scanTarget(target, opts);
+  }
+  const identity = `oci-manifest:${digest}`;
+  const hit = cache.known(target, identity);
+  if (hit) {
+    opts.verbose?.(`${target}: cached result (matched by manifest digest ${digest})`);
+    const { filesystems, findings, ...head } = hit;
+    return { ...head, cached: true, filesystems, findings };
+  }
+  const result = await scanTarget(target, opts);
+  if (result.digest === digest) {
+    try {
+      cache.storeKnown(identity, result);
+    } catch (err) {
+      opts.verbose?.(`${target}: cache write failed: ${oneLine(err)}`);
+    }
+  } else if (result.status !== 'failed') opts.verbose?.(`${target}: the tag moved while it was audited: not cached`);
+  return result;
+}
+
 /** One target, through the cache when there is one. */
 async function scanCached(target: string, opts: ScanOptions & StoreOptions): Promise<TargetResult> {
   if (!opts.cache) return scanTarget(target, opts);
+  if (isRegistryReference(target)) return scanRegistryCached(target, opts.cache, opts);
   let lookup;
   try {
     lookup = await opts.cache.lookup(target);

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fastGlob, isDynamicPattern } from '../lazy.js';
 import { pushAll } from '../arrays.js';
 import { isRemoteTarget } from '../remote/files.js';
+import { isRegistryReference } from '../remote/reference.js';
 
 export interface ExpandOptions {
   recursive: boolean;
@@ -81,8 +82,8 @@ export const IMAGE_NAME = /\.(?:img|raw|qcow2?|vmdk|vhdx?|vdi|iso|ova)(?:\.(?:gz
 export async function expandTargets(args: string[], opts: ExpandOptions): Promise<string[]> {
   const out: string[] = [];
   for (const arg of args) {
-    // A URL (its `?` and `*` are not globs) is one target as it is.
-    if (isRemoteTarget(arg)) out.push(arg);
+    // A URL (its `?` and `*` are not globs) or an image in a registry (`[::1]` in it is no glob) is one target as it is.
+    if (isRemoteTarget(arg) || isRegistryReference(arg)) out.push(arg);
     else if (isDynamicPattern(arg)) {
       const matches = (await fastGlob()(arg, { onlyFiles: false, followSymbolicLinks: false, suppressErrors: true })).sort();
       if (matches.length === 0) out.push(arg); // reported as a missing target

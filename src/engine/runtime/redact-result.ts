@@ -7,12 +7,14 @@
  * saved reports read back by convert and merge go through it too. Reporters only escape; they never redact.
  */
 import { redactTokens } from '../kit/secrets.js';
+import { redactCredentials } from '../../remote/credentials.js';
 import type { Finding, FilesystemInfo, TargetResult } from '../../types.js';
 
-const orNull = (s: string | null): string | null => (s === null ? null : redactTokens(s));
+const redactAll = (s: string): string => redactTokens(redactCredentials(s));
+const orNull = (s: string | null): string | null => (s === null ? null : redactAll(s));
 
 function redactFilesystem(f: FilesystemInfo): FilesystemInfo {
-  return { ...f, device: redactTokens(f.device), type: redactTokens(f.type), label: orNull(f.label), mountpoint: orNull(f.mountpoint) };
+  return { ...f, device: redactAll(f.device), type: redactAll(f.type), label: orNull(f.label), mountpoint: orNull(f.mountpoint) };
 }
 
 function redactFinding(f: Finding): Finding {
@@ -32,7 +34,7 @@ function redactFinding(f: Finding): Finding {
 export function redactResult(t: TargetResult): TargetResult {
   return {
     ...t,
-    target: redactTokens(t.target),
+    target: redactAll(t.target),
     error: orNull(t.error),
     backend: orNull(t.backend),
     filesystems: t.filesystems.map(redactFilesystem),
