@@ -32,18 +32,15 @@ function targetOptions(y: Argv): Argv {
       describe: 'audit images found inside an image as roots of their own (default; FILE:/path); --no-nested: a warning each',
     })
     .option('accel', { choices: ACCEL_CHOICES as string[], describe: 'guestfs appliance: kvm, tcg or auto (default)' })
-    .option('platform', { type: 'string', requiresArg: true, describe: 'docker:// images: os/arch[/variant] to pick from an index (default linux/amd64)' })
-    .option('insecure-registry', { type: 'string', array: true, requiresArg: true, describe: 'docker:// images: speak plain HTTP to HOST[:PORT] (repeatable)' })
+    .option('platform', { type: 'string', requiresArg: true, describe: 'docker://: os/arch[/variant] to pick from an index (default linux/amd64)' })
+    .option('insecure-registry', { type: 'string', array: true, requiresArg: true, describe: 'docker://: plain HTTP to HOST[:PORT] (repeatable)' })
     .option('timeout', {
       type: 'string',
       requiresArg: true,
       coerce: numberOption('timeout', 'positive'),
       describe: 'seconds per image, open to report, every backend (default 300)',
     })
-    .option('max-decompressed', {
-      type: 'string',
-      describe: 'most bytes decompressing one image may write to the temp dir, e.g. 8G (default: 80% of its free space)',
-    })
+    .option('max-decompressed', { type: 'string', describe: 'most bytes decompressing one image may write to the temp dir, e.g. 8G (default: 80% of its free space)' })
     .option('config', { alias: 'c', type: 'string', describe: 'config file (default: ./hostleak.config.{json,yaml,yml})' });
 }
 

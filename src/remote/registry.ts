@@ -11,6 +11,7 @@ import { Readable } from 'node:stream';
 import { oneLine, TargetError } from '../errors.js';
 import { registerCredential } from './credentials.js';
 import type { Credential } from './auth.js';
+import { HttpClient, HttpError, NoRangeError, type HttpResponse } from './http.js';
 import { plainHttp, referenceName, type ImageReference } from './reference.js';
 
 export const MANIFEST_TYPES = [
@@ -23,6 +24,8 @@ export const MANIFEST_TYPES = [
 /** Largest manifest, token or error document read. */
 const MAX_DOC = 16 * 1024 * 1024;
 const MAX_ERROR_BODY = 64 * 1024;
+/** The answers the handshake looks at itself; any other is the shared client's error (5xx after its retries). */
+const HANDLED = [200, 206, 401, 403, 404];
 
 export interface RegistryOptions {
   /** `--insecure-registry` hosts (plain HTTP). */
@@ -32,51 +35,36 @@ export interface RegistryOptions {
   verbose?: (msg: string) => void;
 }
 
+/** A status and its headers, with the body read (small documents) or still to stream (blobs). */
 interface Answer {
   status: number;
   headers: Headers;
-  body: ReadableStream<Uint8Array> | null;
+  /** The whole body (a document, an error) or null for a stream. */
+  body: Buffer | null;
+  stream: AsyncIterable<Buffer> | null;
+  cancel(): Promise<void>;
 }
 
-/**
- * One GET. (The shared HTTP client of src/remote/ takes this place once it exists; this is the only function that
- * talks to the network.)
- */
-async function get(url: string, headers: Record<string, string>, signal?: AbortSignal): Promise<Answer> {
-  try {
-    const res = await fetch(url, { headers, signal, redirect: 'follow' });
-    return { status: res.status, headers: res.headers, body: res.body };
-  } catch (err) {
-    if (signal?.aborted) throw new TargetError('the registry did not answer within the time allowed');
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    throw new TargetError(`cannot reach ${new URL(url).host}: ${cause?.code ?? cause?.message ?? oneLine(err)}`);
-  }
-}
-
-/** Up to `max` bytes of a body; more is an error. */
-async function readBody(body: ReadableStream<Uint8Array> | null, max: number, what: string): Promise<Buffer> {
-  if (!body) return Buffer.alloc(0);
+/** The body of an answer that streams, up to `max` bytes (an error document). */
+async function head(a: Answer, max: number): Promise<Buffer> {
+  if (a.body) return a.body;
   const chunks: Buffer[] = [];
   let n = 0;
   try {
-    for await (const c of body as unknown as AsyncIterable<Uint8Array>) {
-      n += c.length;
-      if (n > max) {
-        await body.cancel().catch(() => undefined);
-        throw new TargetError(`${what} is larger than ${max} bytes`);
-      }
-      chunks.push(Buffer.from(c));
+    for await (const c of a.stream ?? []) {
+      chunks.push(c);
+      if ((n += c.length) >= max) break;
     }
-  } catch (err) {
-    if (err instanceof TargetError) throw err;
-    throw new TargetError(`the connection dropped while reading ${what} (${oneLine(err)})`);
+  } catch {
+    // what arrived is all there is to quote
   }
-  return Buffer.concat(chunks);
+  await a.cancel();
+  return Buffer.concat(chunks).subarray(0, max);
 }
 
 /** The `errors[].code` and message a registry puts in an error answer, as one short line. */
 async function errorDetail(a: Answer): Promise<string> {
-  const text = (await readBody(a.body, MAX_ERROR_BODY, 'an error answer').catch(() => Buffer.alloc(0))).toString('utf8');
+  const text = (await head(a, MAX_ERROR_BODY)).toString('utf8');
   try {
     const errs = (JSON.parse(text) as { errors?: Array<{ code?: unknown; message?: unknown }> }).errors ?? [];
     const e = errs[0];
@@ -101,6 +89,8 @@ export class RegistryClient {
   private readonly base: string;
   private readonly name: string;
   private authorization: string | null = null;
+  /** The shared client (src/remote/http.ts): concurrency, timeouts, retries with backoff, redirects, caps. */
+  private readonly http: HttpClient;
 
   constructor(
     readonly ref: ImageReference,
@@ -109,6 +99,17 @@ export class RegistryClient {
     const scheme = plainHttp(ref.registry, opts.insecure) ? 'http' : 'https';
     this.base = `${scheme}://${ref.apiHost}/v2/${ref.repository}/`;
     this.name = referenceName(ref);
+    this.http = new HttpClient({ signal: opts.signal });
+  }
+
+  /** One GET through the shared client: the body read (`stream` false, capped at `max`) or left to stream. */
+  private async send(url: string, headers: Record<string, string>, stream: boolean, max = MAX_DOC): Promise<Answer> {
+    if (!stream) {
+      const r = await this.http.get(url, { headers, accept: HANDLED, maxBytes: max });
+      return { status: r.status, headers: r.headers, body: r.body, stream: null, cancel: async () => undefined };
+    }
+    const r = await this.http.stream(url, { headers, accept: HANDLED });
+    return { status: r.status, headers: r.headers, body: null, stream: r.body, cancel: () => r.cancel() };
   }
 
   private basic(): string | null {
@@ -132,7 +133,7 @@ export class RegistryClient {
       }
       headers.authorization = basic;
     }
-    const a = await get(url.href, headers, this.opts.signal);
+    const a = await this.send(url.href, headers, false);
     if (a.status === 401 || a.status === 403) {
       const why = await errorDetail(a);
       throw new TargetError(
@@ -145,9 +146,8 @@ export class RegistryClient {
     }
     let doc: { token?: unknown; access_token?: unknown };
     try {
-      doc = JSON.parse((await readBody(a.body, MAX_DOC, 'the token answer')).toString('utf8')) as typeof doc;
-    } catch (err) {
-      if (err instanceof TargetError) throw err;
+      doc = JSON.parse(a.body!.toString('utf8')) as typeof doc;
+    } catch {
       throw new TargetError(`${this.name}: the token server's answer is not valid JSON`);
     }
     const tok = typeof doc.token === 'string' ? doc.token : typeof doc.access_token === 'string' ? doc.access_token : null;
@@ -156,13 +156,13 @@ export class RegistryClient {
     return tok;
   }
 
-  /** GET a path under /v2/<repo>/, answering one authentication challenge. */
-  private async request(rel: string, headers: Record<string, string>, what: string): Promise<Answer> {
-    const send = () => get(this.base + rel, { ...headers, ...(this.authorization ? { authorization: this.authorization } : {}) }, this.opts.signal);
+  /** GET a path under /v2/<repo>/, answering one authentication challenge; any answer but 200/206 is an error. */
+  private async request(rel: string, headers: Record<string, string>, what: string, stream = false): Promise<Answer> {
+    const send = () => this.send(this.base + rel, { ...headers, ...(this.authorization ? { authorization: this.authorization } : {}) }, stream);
     let a = await send();
     if (a.status === 401) {
       const had = this.authorization;
-      await a.body?.cancel().catch(() => undefined);
+      await a.cancel();
       const challenge = parseChallenge(a.headers.get('www-authenticate') ?? '');
       if (challenge.scheme === 'bearer') this.authorization = `Bearer ${await this.token(challenge.params)}`;
       else if (challenge.scheme === 'basic') this.authorization = this.basic();
@@ -192,29 +192,43 @@ export class RegistryClient {
     const a = await this.request(`manifests/${reference}`, { accept: MANIFEST_TYPES.join(', ') }, what);
     const mediaType = (a.headers.get('content-type') ?? '').split(';')[0]!.trim();
     if (/distribution\.manifest\.v1\+/.test(mediaType)) {
-      await a.body?.cancel().catch(() => undefined);
       throw new TargetError(`${this.name}: the registry serves a Docker schema 1 manifest, which hostleak does not read (re-push the image)`);
     }
-    return { bytes: await readBody(a.body, MAX_DOC, what), mediaType };
+    return { bytes: a.body!, mediaType };
   }
 
-  /** Up to `len` bytes at `start` of a blob (a Range request; a server that ignores it is read up to there). */
+  /** Up to `len` bytes at `start` of a blob: a range request, or the start of the whole blob where ranges are not served. */
   async blobRange(digest: string, start: number, len: number): Promise<Buffer> {
     if (len <= 0) return Buffer.alloc(0);
-    const a = await this.request(`blobs/${digest}`, { range: `bytes=${start}-${start + len - 1}` }, `blob ${digest}`);
-    const skip = a.status === 206 ? 0 : start;
+    try {
+      const r: HttpResponse = await this.http.get(this.base + `blobs/${digest}`, {
+        range: { start, end: start + len },
+        headers: this.authorization ? { authorization: this.authorization } : {},
+      });
+      return r.body;
+    } catch (err) {
+      // No range support, an authentication challenge not answered yet, an error to explain: the plain path.
+      if (!(err instanceof HttpError) || err instanceof NoRangeError || err.status !== null) return this.blobPrefix(digest, start, len);
+      throw err;
+    }
+  }
+
+  /** Bytes [start, start+len) of a blob, read from its start. */
+  private async blobPrefix(digest: string, start: number, len: number): Promise<Buffer> {
+    const a = await this.request(`blobs/${digest}`, {}, `blob ${digest}`, true);
     const chunks: Buffer[] = [];
     let n = 0;
     try {
-      for await (const c of a.body as unknown as AsyncIterable<Uint8Array>) {
-        chunks.push(Buffer.from(c));
-        n += c.length;
-        if (n >= skip + len) break;
+      for await (const c of a.stream!) {
+        chunks.push(c);
+        if ((n += c.length) >= start + len) break;
       }
     } catch (err) {
-      throw new TargetError(`${this.name}: the connection dropped while reading blob ${digest} (${oneLine(err)})`);
+      throw new TargetError(`${this.name}: blob ${digest}: the connection dropped after ${n} bytes (${oneLine(err)})`);
+    } finally {
+      await a.cancel();
     }
-    return Buffer.concat(chunks).subarray(skip, skip + len);
+    return Buffer.concat(chunks).subarray(start, start + len);
   }
 
   /**
@@ -224,18 +238,20 @@ export class RegistryClient {
   blobStream(digest: string, size: number, signal?: AbortSignal): Readable {
     const self = this;
     async function* bytes(): AsyncGenerator<Buffer> {
-      const a = await self.request(`blobs/${digest}`, {}, `blob ${digest}`);
+      const a = await self.request(`blobs/${digest}`, {}, `blob ${digest}`, true);
       let n = 0;
       try {
-        for await (const c of a.body as unknown as AsyncIterable<Uint8Array>) {
+        for await (const c of a.stream!) {
           n += c.length;
           if (n > size) throw new TargetError(`blob ${digest}: size mismatch (the registry sends more than the ${size} bytes its descriptor says)`);
-          yield Buffer.from(c);
+          yield c;
         }
       } catch (err) {
-        if (err instanceof TargetError) throw err;
+        if (err instanceof TargetError && !(err instanceof HttpError)) throw err;
         if (signal?.aborted) throw new TargetError(`blob ${digest}: reading interrupted`);
         throw new TargetError(`blob ${digest}: the connection dropped after ${n} of ${size} bytes (${oneLine(err)})`);
+      } finally {
+        await a.cancel();
       }
       if (n < size) throw new TargetError(`blob ${digest}: the connection dropped after ${n} of ${size} bytes`);
     }
