@@ -1,13 +1,10 @@
 import {
   buildPathPrefix,
   defineRule,
-  excerpt,
   findBuildPaths,
   isRuntimePath,
   isStorePath,
-  lineAt,
-  locate,
-  redactSecrets,
+  placeOf,
   textScanOptions,
   forEachEntry,
 } from '../src/engine/kit/index.js';
@@ -33,21 +30,21 @@ export default defineRule({
     // distribution's build path (Debian's _sysconfigdata, npm's code), not the image builder's.
     // Subscribe to the shared content pass first (synchronously), then look at symlinks while it runs.
     const scanned = ctx.scanText((file) => {
-      if (file.binary) return;
-      const text = file.text();
+      // A binary is searched in its printable strings (compiled-in paths: __FILE__, rpaths, debug info).
+      const text = file.searchable();
       const hits = findBuildPaths(text);
       if (hits.length === 0) return;
       const first = hits[0]!;
-      const at = lineAt(text, first.index);
+      const at = placeOf(file, text, first.index, first.prefix.length);
       const prefixes = [...new Set(hits.map((h) => h.prefix))];
       report({
         path: file.entry.path,
         message:
           `${file.entry.path} names the build-time path ${prefixes.join(', ')} (${hits.length} occurrence${hits.length === 1 ? '' : 's'}, ` +
-          `first on line ${at.n})`,
-        evidence: `line ${at.n}: ${redactSecrets(excerpt(at.line, at.col))}`,
+          `${at.first})`,
+        evidence: at.evidence,
         key: `content:${[...prefixes].sort().join(' ')}`,
-        ...locate(text, first.index, first.prefix.length),
+        ...at.location,
         shipped: file.data,
       });
     });

@@ -1,15 +1,12 @@
 import {
   defineRule,
-  excerpt,
   HOSTNAME_FILES,
   hostTerms,
   isRuntimePath,
   isStorePath,
-  lineAt,
-  locate,
+  placeOf,
   matchTerms,
   parentOf,
-  redactSecrets,
   textScanOptions,
   type ReportInput,
 } from '../src/engine/kit/index.js';
@@ -38,20 +35,21 @@ export default defineRule({
     const contentHits: ReportInput[] = [];
     const scanned = ctx.scanText((file) => {
       // The machine's own name files are build-hostname's (which also catches names too short to search for).
-      if (file.binary || HOSTNAME_FILES.has(file.entry.path)) return;
-      const text = file.text();
+      if (HOSTNAME_FILES.has(file.entry.path)) return;
+      // A binary is searched in its printable strings (a host name or home compiled in).
+      const text = file.searchable();
       const m = matchTerms(text, terms);
       if (!m) return;
-      const at = lineAt(text, m.first.index);
+      const at = placeOf(file, text, m.first.index, m.first.term.value.length);
       contentHits.push({
         path: file.entry.path,
         message:
           `${file.entry.path} names the build host's ${m.first.term.kind} ${m.first.term.value} ` +
-          `(${m.count} occurrence${m.count === 1 ? '' : 's'}, first on line ${at.n})`,
-        evidence: `line ${at.n}: ${redactSecrets(excerpt(at.line, at.col))}`,
+          `(${m.count} occurrence${m.count === 1 ? '' : 's'}, ${at.first})`,
+        evidence: at.evidence,
         // Keyed on which identity leaked, not on the line around it (a host key comment changes with the key).
         key: `content:${m.first.term.kind}:${m.first.term.value}`,
-        ...locate(text, m.first.index, m.first.term.value.length),
+        ...at.location,
         // A file a package installed unchanged names the host by coincidence (a word in a manual): info.
         shipped: file.data,
       });

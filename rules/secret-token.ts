@@ -3,8 +3,7 @@ import {
   findPrivateKeys,
   findTokens,
   isStorePath,
-  lineAt,
-  locate,
+  placeOf,
   redact,
   secretsKey,
 } from '../src/engine/kit/index.js';
@@ -19,7 +18,7 @@ export default defineRule({
     severity: 'error',
     tags: ['secret'],
     description:
-      'A text file holds a token of a well-known format (AWS, GitHub, GitLab, Slack, npm, Google, Stripe, SendGrid, Docker Hub, PyPI, Hugging Face, OpenAI, ...)',
+      "A file (text, or a binary file's printable strings) holds a token of a well-known format (AWS, GitHub, GitLab, Slack, npm, Google, Stripe, SendGrid, Docker Hub, PyPI, Hugging Face, OpenAI, ...)",
     remediation:
       'Treat the token as leaked: revoke and rotate it now. Then find the build step that wrote it (an environment ' +
       'variable saved to a file, a config rendered with a real secret, a history file) and pass secrets at run time ' +
@@ -31,24 +30,25 @@ export default defineRule({
   },
   async check(ctx) {
     await ctx.scanText((file) => {
-      if (file.binary || HOST_KEY.test(file.entry.path)) return;
-      const text = file.text();
+      if (HOST_KEY.test(file.entry.path)) return;
+      // A binary is searched in its printable strings (a token compiled or copied into it).
+      const text = file.searchable();
       const tokens = findTokens(text);
       // A file that holds a private key is private-key's: one finding with the key and these tokens as evidence.
       if (tokens.length === 0 || (text.includes('PRIVATE KEY') && findPrivateKeys(text).length > 0)) return;
       const kinds = [...new Set(tokens.map((t) => t.kind.label))];
       const first = tokens[0]!;
-      const where = lineAt(text, first.index);
+      const where = placeOf(file, text, first.index, first.value.length);
       const count = tokens.length;
       ctx.report({
         path: file.entry.path,
         message:
-          `${file.entry.path} holds ${count === 1 ? 'a' : count} secret${count === 1 ? '' : 's'} (${kinds.join(', ')}), first on line ${where.n}` +
+          `${file.entry.path} holds ${count === 1 ? 'a' : count} secret${count === 1 ? '' : 's'} (${kinds.join(', ')}), ${where.first}` +
           (isStorePath(file.entry.path) ? ', world-readable in /nix/store' : ''),
         evidence: tokens.slice(0, 3).map((t) => `${t.kind.label} ${redact(t.value)}`).join('; '),
         // Keyed on what the secrets are: the same secrets in a rebuilt image match, a rotated one is new.
         key: secretsKey(tokens.map((t) => ({ kind: t.kind.id, value: t.value }))),
-        ...locate(text, first.index, first.value.length),
+        ...where.location,
         // A package's own test fixture or documentation, installed unchanged, is the distribution's: info.
         shipped: file.data,
       });

@@ -2,7 +2,7 @@
  * Issue 26's missed secret families, each planted in a root tree the way the real tool writes it (dropbearkey, gpg,
  * openssl pkcs12, systemd-creds, git config, node's JWK export; the documented file formats where the tool needs
  * an account or the network: Cargo, Terraform, gcloud, RubyGems, Maven), scanned through the CLI: every family is
- * found at its severity, the placeholder traps beside them are not reported at warning or above, and no output
+ * found at its severity (in a gcc-built binary too: a token, the builder's home and build folder compiled in), the placeholder traps beside them are not reported at warning or above, and no output
  * format holds a planted secret.
  */
 import { execFileSync } from 'node:child_process';
@@ -146,6 +146,16 @@ beforeAll(() => {
   expect_('/var/lib/systemd/credential.secret', 'credential-file');
   secrets.push(readFileSync(path.join(root, 'var/lib/systemd/credential.secret')).subarray(-64).toString('hex'));
 
+  // A binary: gcc compiles a token and the builder's home into it, and records its build folder (/build/...,
+  // as sbuild's) in the debug info.
+  const src = path.join(work, 'app.c');
+  writeFileSync(src, `#include <stdio.h>\nstatic const char *token = "${FAKE_HF_TOKEN}";\nstatic const char *conf = "/home/ci-builder/src/app/app.conf";\nint main(void) { puts(token); puts(conf); return 0; }\n`);
+  mkdirSync(path.join(root, 'usr/local/bin'), { recursive: true });
+  run('gcc', ['-g', '-O0', `-fdebug-prefix-map=${work}=/build/app-1.0`, '-o', path.join(root, 'usr/local/bin/app'), src]);
+  expect_('/usr/local/bin/app', 'secret-token');
+  expect_('/usr/local/bin/app', 'build-path-reference', 'warning');
+  expect_('/usr/local/bin/app', 'host-identity-reference', 'warning');
+
   // Placeholder traps: none of these may be reported at warning or above.
   const X = (n: number, c = 'X') => c.repeat(n);
   put('etc/default/placeholders', `AWS_ACCESS_KEY_ID=AKIA${X(16)}\nAWS_SECRET_ACCESS_KEY=${X(40)}\nNPM_TOKEN=npm_${X(36)}\nGITHUB_TOKEN=ghp_${X(36, 'x')}\nSTRIPE_KEY=sk_live_${X(24, '0')}\n`);
@@ -157,7 +167,8 @@ beforeAll(() => {
 
 afterAll(() => { if (!process.env.H26KEEP) rmSync(work, { recursive: true, force: true }); });
 
-const scan = (format: string) => hostleak(['scan', root, '--backend', 'dir', '--format', format, '--fail-on', 'never', '--host-user', 'nobody-here']);
+const scan = (format: string) =>
+  hostleak(['scan', root, '--backend', 'dir', '--format', format, '--fail-on', 'never', '--host-user', 'nobody-here', '--host-home', '/home/ci-builder']);
 
 describe('issue 26 secret families planted by their tools', () => {
   let findings: Finding[];

@@ -20,10 +20,10 @@ ruleTester(secretToken, {
       ]),
     },
     {
-      name: 'look-alikes, binary files and the store',
+      name: 'look-alikes, a placeholder in a binary file, and the store',
       tree: withAccounts([
         { path: '/etc/app.env', content: 'GITHUB_TOKEN=ghp_short\nAWS_ACCESS_KEY_ID=\nnpm_config_cache=/var/cache\n' },
-        { path: '/srv/blob', contentBase64: Buffer.concat([Buffer.from([0]), Buffer.from(FAKE_GITHUB_TOKEN)]).toString('base64') },
+        { path: '/srv/blob', contentBase64: Buffer.concat([Buffer.from([0]), Buffer.from(`ghp_${'x'.repeat(36)}`)]).toString('base64') },
         { path: '/nix/store/aaaa-x/env', content: `T=${FAKE_GITHUB_TOKEN}\n` },
         { path: '/etc/ssh/ssh_host_ed25519_key', content: FAKE_OPENSSH_KEY },
       ]),
@@ -57,6 +57,11 @@ ruleTester(secretToken, {
         { path: '/root/.bash_history', message: ['GitHub token', 'line 2'], evidence: ['ghp_…[40 chars'], absent: ALL_SECRETS },
         { path: '/etc/app.env', message: ['2 secrets', 'AWS access key id', 'Slack token'], absent: ALL_SECRETS },
       ],
+    },
+    {
+      name: 'a token in a binary file: found in its printable strings, at the same severity',
+      tree: withAccounts([{ path: '/srv/blob', contentBase64: Buffer.concat([Buffer.from([0, 1, 2, 0]), Buffer.from(`token=${FAKE_GITHUB_TOKEN}`), Buffer.from([0])]).toString('base64') }]),
+      findings: [{ path: '/srv/blob', severity: 'error', message: ['GitHub token', 'in its printable strings'], evidence: ['GitHub token ghp_…[40 chars'], absent: FAKE_TOKENS }],
     },
     {
       name: 'store files with the store scan on, marked world-readable',

@@ -1,5 +1,7 @@
 /** Where a match sits in a file's text, as rules report it (`ReportInput.line/column/endColumn`) and SARIF shows it. */
-import { lineAt } from './text.js';
+import { excerpt } from './redact.js';
+import { redactSecrets } from './secrets.js';
+import { lineAt, type ScannedFile } from './text.js';
 
 export interface TextLocation {
   /** 1-based line. */
@@ -17,4 +19,19 @@ export function locate(text: string, offset: number, length = 0): TextLocation {
   const loc: TextLocation = { line: at.n, column };
   if (length > 0 && !match.includes('\n')) loc.endColumn = column + [...match].length;
   return loc;
+}
+
+/**
+ * Where in a scanned file a hit is, for a content finding: in a text file its line (`first on line N`, the line as
+ * redacted evidence, its location); in a binary file the printable string holding it (no line: a binary has none).
+ */
+export function placeOf(
+  file: ScannedFile,
+  text: string,
+  index: number,
+  length = 0,
+): { first: string; evidence: string; location: Partial<TextLocation> } {
+  const at = lineAt(text, index);
+  if (file.binary) return { first: 'in its printable strings', evidence: `string: ${redactSecrets(excerpt(at.line, at.col))}`, location: {} };
+  return { first: `first on line ${at.n}`, evidence: `line ${at.n}: ${redactSecrets(excerpt(at.line, at.col))}`, location: locate(text, index, length) };
 }

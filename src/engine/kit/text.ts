@@ -147,6 +147,25 @@ export interface ScannedFile {
   binary: boolean;
   /** The contents as UTF-8 text (decoded once, shared by every visitor). */
   text(): string;
+  /**
+   * What a content rule searches: the text of a text file; of a binary file (a NUL in its first bytes), its
+   * printable strings (printableStrings), one a line, from the same bytes (the same byte budget as text).
+   */
+  searchable(): string;
+}
+
+/** Shortest run of printable bytes kept from a binary file (GNU strings keeps 4; secrets and paths are longer). */
+export const MIN_STRING = 8;
+const PRINTABLE_RUN = new RegExp(`[\\t\\x20-\\x7e]{${MIN_STRING},}`, 'g');
+
+/**
+ * The printable ASCII runs of binary data (like `strings -n 8`), one a line: tokens, key material, build paths and
+ * host names compiled or copied into a binary are found here with the same detectors as in text. Line numbers in it
+ * are not the file's: rules say "in its printable strings" instead.
+ */
+export function printableStrings(data: Buffer): string {
+  const runs = data.toString('latin1').match(PRINTABLE_RUN);
+  return runs ? runs.join('\n') : '';
 }
 
 export type Visitor = (file: ScannedFile) => void;
@@ -185,3 +204,4 @@ export function lineAt(text: string, offset: number): { n: number; line: string;
   if (end < 0) end = text.length;
   return { n, line: text.slice(start, end).replace(/\r$/, ''), col: offset - start };
 }
+

@@ -13,7 +13,7 @@ import { currentBudget } from '../../budget.js';
 import type { Inventory } from '../../inventory.js';
 import type { Entry } from '../../types.js';
 import type { ImageFs, PackageDb } from '../kit/image.js';
-import { isBinary, passFiles, type ScannedFile, type ScanStats, type TextScanOptions, type Visitor } from '../kit/text.js';
+import { isBinary, passFiles, printableStrings, type ScannedFile, type ScanStats, type TextScanOptions, type Visitor } from '../kit/text.js';
 
 /** One chunk of the shared pass: at most this many files and bytes in flight. */
 const CHUNK_FILES = 2048;
@@ -42,11 +42,14 @@ async function runPass(fs: ImageFs, files: Entry[], trusted: number, opts: TextS
       const binary = isBinary(r.data);
       if (binary) stats.binary++;
       let decoded: string | null = null;
+      let strings: string | null = null;
+      const text = () => (decoded ??= r.data.toString('utf8'));
       const file: ScannedFile = {
         entry: chunk[k]!,
         data: r.data,
         binary,
-        text: () => (decoded ??= r.data.toString('utf8')),
+        text,
+        searchable: binary ? () => (strings ??= printableStrings(r.data)) : text,
       };
       for (const v of visitors) v(file);
     }

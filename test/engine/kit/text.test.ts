@@ -50,6 +50,8 @@ describe('shared content pass', () => {
     expect(passBatches[0]).toEqual(expect.arrayContaining(['/etc/app.conf', '/etc/token', '/etc/blob']));
     expect(findings.map((f) => `${f.ruleId} ${f.path}`).sort()).toEqual([
       'build-path-reference /etc/app.conf',
+      // a binary file is searched in its printable strings
+      'build-path-reference /etc/blob',
       'secret-token /etc/token',
     ]);
   });
