@@ -71,8 +71,23 @@ export async function runRules(root: ImageRoot, rules: EnabledRule[], host: Host
       const { meta } = rule;
       const ticket = tickets[i]!;
       const options = resolved[i]!;
-      // Findings waiting for their judgement against the package database (`shipped`).
-      const judging: Array<Promise<void>> = [];
+      // Findings waiting for their judgement against the package database (`shipped`), judged one at a time in the
+      // order reported: a rule may report 100,000 of them in one go, and a pending judgement each (an async frame,
+      // its promise and closure) held ~280 MiB more at the peak than the findings themselves.
+      const waiting: ReportInput[] = [];
+      let judging: Promise<void> | null = null;
+      const judgeWaiting = async (): Promise<void> => {
+        for (let i = 0; i < waiting.length; i++) {
+          const { shipped, ...rest } = waiting[i]!;
+          waiting[i] = undefined as unknown as ReportInput;
+          const j = await judgeShipped(packages, rest.path, shipped === true ? undefined : shipped);
+          emit({ ...rest, message: rest.message + j.suffix, severity: rest.severity ?? j.severity });
+        }
+        // All judged (nothing can be pushed between the last test of the length and here): a later report starts
+        // a new round.
+        waiting.length = 0;
+        judging = null;
+      };
       const emit = (f: ReportInput) => {
         const key = `${meta.id}\0${f.path}\0${f.message}`;
         if (seen.has(key)) return;
@@ -109,16 +124,15 @@ export async function runRules(root: ImageRoot, rules: EnabledRule[], host: Host
           },
           report(f) {
             if (f.shipped === undefined) return emit(f);
-            const { shipped, ...rest } = f;
-            const judged = judgeShipped(packages, f.path, shipped === true ? undefined : shipped).then((j) =>
-              emit({ ...rest, message: rest.message + j.suffix, severity: rest.severity ?? j.severity }),
-            );
-            // Awaited after the check; a check that crashes first leaves it settled, not unhandled.
-            judged.catch(() => {});
-            judging.push(judged);
+            waiting.push(f);
+            if (!judging) {
+              judging = judgeWaiting();
+              // Awaited after the check; a check that crashes first leaves it settled, not unhandled.
+              judging.catch(() => {});
+            }
           },
         });
-        await Promise.all(judging);
+        while (judging) await judging;
       } catch (err) {
         if (err instanceof TimeoutError) throw err;
         findings.push({
