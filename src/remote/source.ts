@@ -143,7 +143,11 @@ export class RemoteSource implements ByteSource {
     const answer = this.ask({ id: this.next++, ranges });
     this.bytes += answer.bytes;
     this.requests += answer.requests;
-    if (answer.error !== null) this.lose(answer.error);
+    if (answer.error !== null) {
+      // The worker gave up at the target's deadline: the deadline's own reason, not the worker's.
+      if (Date.now() >= (this.opts.deadline?.at ?? Infinity)) this.expire();
+      this.lose(answer.error);
+    }
     for (const { start, data } of answer.parts) {
       const all = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
       for (let off = 0; off < all.length; off += BLOCK) {
@@ -177,17 +181,19 @@ export class RemoteSource implements ByteSource {
       }
       const at = this.opts.deadline?.at ?? Infinity;
       const wait = Math.min(1000, at - Date.now());
-      if (wait <= 0) {
-        try {
-          this.opts.deadline?.check();
-          throw new TimeoutError(`${this.opts.url}: timed out waiting for the server`);
-        } catch (err) {
-          // Every later read fails the same way (a probe that catches this one must not read on).
-          this.lost = err as BudgetError;
-          throw err;
-        }
-      }
+      if (wait <= 0) this.expire();
       Atomics.wait(this.flag, 0, seen, wait);
+    }
+  }
+
+  /** The deadline passed: its TimeoutError, kept so every later read fails the same way (a probe that catches it). */
+  private expire(): never {
+    try {
+      this.opts.deadline?.check();
+      throw new TimeoutError(`${this.opts.url}: timed out waiting for the server`);
+    } catch (err) {
+      this.lost = err as BudgetError;
+      throw err;
     }
   }
 

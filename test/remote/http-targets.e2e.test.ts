@@ -172,56 +172,46 @@ async function serveRaw(
   };
 }
 
+/** Audit the URL of a serveRaw server (its first 3 requests answered well): the failed target's error. */
+async function failure(bad: Parameters<typeof serveRaw>[0], args: string[] = []): Promise<{ error: string | null; ms: number; requests: number }> {
+  const s = await serveRaw((res, n, head) => n > 3 && bad(res, n, head));
+  try {
+    const started = Date.now();
+    const r = await hostleakAsync(['scan', '--format', 'json', ...args, s.url]);
+    expect(r.status).toBe(3);
+    const t = json<Report>(r).targets[0]!;
+    expect(t.status).toBe('failed');
+    return { error: t.error, ms: Date.now() - started, requests: s.requests() };
+  } finally {
+    await s.close();
+  }
+}
+
 describe('a server that fails mid-audit: exit 3 with the reason, never clean', () => {
   test('the connection dropped mid-body on every try', async () => {
-    const s = await serveRaw((res, n, head) => {
-      if (n <= 3) return false;
+    const f = await failure((res, _n, head) => {
       res.writeHead(206, head('"v1"'));
       res.write(Buffer.alloc(1000), () => res.socket?.destroy());
       return true;
     });
-    try {
-      const r = await hostleakAsync(['scan', '--format', 'json', s.url]);
-      expect(r.status).toBe(3);
-      const t = json<Report>(r).targets[0]!;
-      expect(t.status).toBe('failed');
-      expect(t.error).toMatch(/^GET http:\/\/127\.0\.0\.1:\d+\/leaky\.raw \(bytes \d+-\d+\): connection closed by the server after 1000 of \d+ bytes of the body \(4 attempts\)$/);
-    } finally {
-      await s.close();
-    }
+    expect(f.error).toMatch(/^GET http:\/\/127\.0\.0\.1:\d+\/leaky\.raw \(bytes \d+-\d+\): connection closed by the server after 1000 of \d+ bytes of the body \(4 attempts\)$/);
   });
 
   test('the file replaced mid-audit (another ETag)', async () => {
-    const s = await serveRaw((res, n, head) => {
-      if (n <= 3) return false;
+    const f = await failure((res, _n, head) => {
       const h = head('"v2"');
       res.writeHead(206, h).end(Buffer.alloc(h['content-length']));
       return true;
     });
-    try {
-      const r = await hostleakAsync(['scan', '--format', 'json', s.url]);
-      expect(r.status).toBe(3);
-      const t = json<Report>(r).targets[0]!;
-      expect(t.status).toBe('failed');
-      expect(t.error).toBe('the remote file changed during the audit (ETag changed from "v1" to "v2")');
-    } finally {
-      await s.close();
-    }
+    expect(f.error).toBe('the remote file changed during the audit (ETag changed from "v1" to "v2")');
   });
 
   test('a server that stops answering: cut by --timeout', async () => {
-    const s = await serveRaw((_res, n) => n > 3);
-    try {
-      const started = Date.now();
-      const r = await hostleakAsync(['scan', '--format', 'json', '--timeout', '3', s.url]);
-      expect(r.status).toBe(3);
-      expect(json<Report>(r).targets[0]!.error).toMatch(/timed out after 3 s/);
-      expect(Date.now() - started).toBeLessThan(30_000);
-      // It was opened (the probe and first reads answered) and then cut waiting for the server.
-      expect(s.requests()).toBeGreaterThan(3);
-    } finally {
-      await s.close();
-    }
+    const f = await failure(() => true, ['--timeout', '3']);
+    expect(f.error).toMatch(/timed out after 3 s/);
+    expect(f.ms).toBeLessThan(30_000);
+    // It was opened (the probe and first reads answered) and then cut waiting for the server.
+    expect(f.requests).toBeGreaterThan(3);
   });
 });
 
