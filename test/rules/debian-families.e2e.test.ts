@@ -198,8 +198,9 @@ describe('--trust-packages on the same kind of tree', () => {
       writeFileSync(path.join(rpmRoot, 'etc/app/app.conf'), 'data = /build/app-src/data\n');
       const r = hostleak(['scan', rpmRoot, '--backend', 'dir', '--format', 'json', '--fail-on', 'never', '--trust-packages']);
       const found = json<Report>(r).targets[0]!.findings;
-      expect(found.find((f) => f.ruleId === 'content-partly-scanned')!.message).toBe(
-        '--trust-packages left every file to be searched: rpm database /var/lib/rpm/rpmdb.sqlite found but not read (binary SQLite of rpm headers): file ownership unknown',
+      // A damaged database (here 16 bytes of SQLite magic): the reason it was not read, and nothing trusted.
+      expect(found.find((f) => f.ruleId === 'content-partly-scanned')!.message).toMatch(
+        /^--trust-packages left every file to be searched: rpm database \/var\/lib\/rpm\/rpmdb\.sqlite not read \([^)]+\)+: file ownership unknown$/,
       );
       expect(found.map((f) => f.ruleId)).toContain('build-path-reference');
     } finally {
