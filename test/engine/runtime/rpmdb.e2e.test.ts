@@ -87,22 +87,22 @@ describe('the rpm database readers list what rpm lists', () => {
     expect(mine).toEqual(rpmFileList(installed, 'sqlite'));
   });
 
-  it('a real RHEL 8 Berkeley DB (go-rpmdb test data): what rpm bdb_ro lists', () => {
-    const dir = path.join(tmp, 'el8');
+  /** A real database from test/fixtures/rpm, listed by us and by rpm from a folder of its own. */
+  const real = (fixture: string, name: string, store: 'sqlite' | 'bdb'): string[] => {
+    const dir = path.join(tmp, fixture);
     mkdirSync(dir, { recursive: true });
-    writeFileSync(path.join(dir, 'Packages'), gunzipSync(readFileSync(path.join(REPO, 'test/fixtures/rpm/libuuid-el8.Packages.gz'))));
-    const mine = ourList(readFileSync(path.join(dir, 'Packages')));
-    expect(mine).toEqual(rpmFileList('/', 'bdb', dir));
-    expect(mine.length).toBeGreaterThan(3);
+    writeFileSync(path.join(dir, name), gunzipSync(readFileSync(path.join(REPO, 'test/fixtures/rpm', fixture))));
+    const mine = ourList(readFileSync(path.join(dir, name)));
+    expect(mine).toEqual(rpmFileList('/', store, dir));
+    return mine;
+  };
+
+  it('a real RHEL 8 Berkeley DB (go-rpmdb test data): what rpm bdb_ro lists', () => {
+    expect(real('libuuid-el8.Packages.gz', 'Packages', 'bdb').length).toBeGreaterThan(3);
   });
 
   it('a real CBL-Mariner 2.0 SQLite database (go-rpmdb test data): what rpm lists, interior pages and overflow', () => {
-    const dir = path.join(tmp, 'mariner');
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(path.join(dir, 'rpmdb.sqlite'), gunzipSync(readFileSync(path.join(REPO, 'test/fixtures/rpm/cbl-mariner-2.0.rpmdb.sqlite.gz'))));
-    const mine = ourList(readFileSync(path.join(dir, 'rpmdb.sqlite')));
-    expect(mine).toEqual(rpmFileList('/', 'sqlite', dir));
-    expect(mine.length).toBeGreaterThan(1000);
+    expect(real('cbl-mariner-2.0.rpmdb.sqlite.gz', 'rpmdb.sqlite', 'sqlite').length).toBeGreaterThan(1000);
   });
 
   it('a real SLE 15 ndb database: its 35 packages, each header as rpm reads it', () => {
