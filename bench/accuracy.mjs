@@ -83,6 +83,25 @@ export const FAMILIES = {
     ['language-cache', '/root/.m2/repository', 'mkdir -p /root/.m2/repository/org/slf4j/slf4j-api/2.0.13 && head -c 4096 /dev/urandom > /root/.m2/repository/org/slf4j/slf4j-api/2.0.13/slf4j-api-2.0.13.jar && echo 2.0.13 > /root/.m2/repository/org/slf4j/slf4j-api/2.0.13/_remote.repositories'],
     ['language-cache', '/root/.gradle/caches', 'mkdir -p /root/.gradle/caches/modules-2/files-2.1/org.slf4j/slf4j-api/2.0.13/abc && head -c 4096 /dev/urandom > /root/.gradle/caches/modules-2/files-2.1/org.slf4j/slf4j-api/2.0.13/abc/slf4j-api-2.0.13.jar'],
   ],
+  // Issue 26's secret formats and credential files, each where and how its tool writes it (git config writes its
+  // own file; the others are the documented formats of tools the dev root does not have: token values are fake).
+  secrets: [
+    ['credential-file', '/etc/apt/sources.list.d/corp.list', "echo 'deb https://builder:Apt5rcFakePw@apt.corp.example/debian bookworm main' > /etc/apt/sources.list.d/corp.list"],
+    ['credential-file', '/etc/apt/auth.conf.d/corp.conf', "mkdir -p /etc/apt/auth.conf.d && printf 'machine apt.corp.example\\nlogin builder\\npassword AptAuthFakePw7\\n' > /etc/apt/auth.conf.d/corp.conf && chmod 600 /etc/apt/auth.conf.d/corp.conf"],
+    ['credential-file', '/root/.gitconfig', "HOME=/root git config --global url.https://bob:GitCfgFakePw3@git.corp.example/.insteadOf https://git.corp.example/"],
+    ['credential-file', '/etc/pip.conf', "printf '[global]\\nindex-url = https://bob:PipCfgFakePw9@pypi.corp.example/simple\\n' > /etc/pip.conf"],
+    ['credential-file', '/srv/app/.env', "mkdir -p /srv/app && printf 'DATABASE_URL=postgres://app:DbEnvFakePw4@db:5432/app\\nSECRET_KEY_BASE=9f8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a39281706f5e4d3c2b1a0\\n' > /srv/app/.env"],
+    ['credential-file', '/root/.m2/settings.xml', "mkdir -p /root/.m2 && printf '<settings><servers><server><id>corp</id><username>deploy</username><password>MvnFakePw2</password></server></servers></settings>\\n' > /root/.m2/settings.xml"],
+    ['credential-file', '/root/.config/gcloud/application_default_credentials.json', `mkdir -p /root/.config/gcloud && echo '{"client_id":"764086051850-6qr4p6gpi6hn506pt8ejuq83di341hur.apps.googleusercontent.com","client_secret":"d-FL95Q19q7MQmFpd7hHD0Ty","refresh_token":"1//0gFAKEfakeFAKEfake-hostleak-bench-refresh","type":"authorized_user"}' > /root/.config/gcloud/application_default_credentials.json`],
+    ['private-key', '/opt/app/service-account.json', `mkdir -p /opt/app && node -e 'const {generateKeyPairSync:g}=require("crypto");const k=g("rsa",{modulusLength:2048}).privateKey.export({type:"pkcs8",format:"pem"});process.stdout.write(JSON.stringify({type:"service_account",project_id:"p",private_key:k,client_email:"ci@p.iam.gserviceaccount.com"},null,2))' > /opt/app/service-account.json`],
+    ['credential-file', '/root/.vault-token', 'printf hvs.FAKEfakeFAKEfake0123456789ab > /root/.vault-token'],
+    ['credential-file', '/root/.gem/credentials', "mkdir -p /root/.gem && printf -- '---\\n:rubygems_api_key: rubygems_0123456789abcdef0123456789abcdef0123456789abcdef\\n' > /root/.gem/credentials"],
+    ['credential-file', '/root/.cargo/credentials.toml', "mkdir -p /root/.cargo && printf '[registry]\\ntoken = \"cioFAKEfakeFAKEfake0123456789abcdef\"\\n' > /root/.cargo/credentials.toml"],
+    ['credential-file', '/root/.terraform.d/credentials.tfrc.json', `mkdir -p /root/.terraform.d && echo '{"credentials":{"app.terraform.io":{"token":"FAKEfake012345.atlasv1.FAKEfakeFAKEfake0123456789abcdefABCDEFfakeFAKEfake0123456789hostleak"}}}' > /root/.terraform.d/credentials.tfrc.json`],
+    ['secret-token', '/etc/default/app-tokens', "printf 'GOOGLE=AIzaSyFAKEfakeFAKEfake0123456789hostlea\\nSTRIPE=sk_live_FAKEfakeFAKEfake0123456789\\nSENDGRID=SG.FAKEfakeFAKEfake012345.FAKEfakeFAKEfake0123456789abcdefABCDEFhostl\\nDOCKER=dckr_pat_FAKEfakeFAKEfake0123456789a\\nHF=hf_FAKEfakeFAKEfake0123456789abcdefgh\\nOPENAI=sk-proj-FAKEfakeFAKEfake0123456789abcdefABCDEF_hostleak-tests\\n' > /etc/default/app-tokens"],
+    ['secret-token', '/etc/letsencrypt/accounts/acme-v02.api.letsencrypt.org/directory/0a1b2c/private_key.json', `mkdir -p /etc/letsencrypt/accounts/acme-v02.api.letsencrypt.org/directory/0a1b2c && node -e 'const {generateKeyPairSync:g}=require("crypto");process.stdout.write(JSON.stringify(g("rsa",{modulusLength:2048}).privateKey.export({format:"jwk"})))' > /etc/letsencrypt/accounts/acme-v02.api.letsencrypt.org/directory/0a1b2c/private_key.json`],
+    ['credential-file', '/var/lib/systemd/credential.secret', 'mkdir -p /var/lib/systemd && systemd-creds setup'],
+  ],
   // A tree copied with its owners kept (uid 1000 of the builder's checkout): one finding for the tree.
   ownership: [
     ['unknown-owner', '/opt/app', 'mkdir -p /tmp/app/lib && echo x > /tmp/app/lib/a.py && echo y > /tmp/app/lib/b.py && echo z > /tmp/app/run.sh && tar -C /tmp --owner=1000 --group=1000 --numeric-owner -cf /tmp/app.tar app && tar -C /opt --same-owner -xf /tmp/app.tar && rm -rf /tmp/app /tmp/app.tar'],
