@@ -15,6 +15,7 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -24,7 +25,10 @@ const outDir = path.join(here, 'out', 'accuracy');
 
 /** The builder whose identity leaks into the planted root, and the flags that tell hostleak who it was. */
 export const BUILDER = { user: 'alice-b', home: '/home/alice-b', name: 'buildbox-7' };
-const WITH_IDENTITY = ['--host-user', BUILDER.user, '--host-home', BUILDER.home, '--host-name', BUILDER.name];
+const identityFlags = (b) => ['--host-user', b.user, '--host-home', b.home, '--host-name', b.name];
+/** The builder of the other roots: this machine, which ran debootstrap (it copies the host's /etc/hostname). */
+const THIS_MACHINE = { user: os.userInfo().username, home: os.homedir(), name: os.hostname() };
+const builderOf = (spec) => (spec.name === 'debian12-planted' ? BUILDER : THIS_MACHINE);
 /** "Without": an identity that shares nothing with the builder's (a generic CI runner auditing someone else's image). */
 const WITHOUT_IDENTITY = ['--host-user', 'root', '--host-home', '/root', '--host-name', 'localhost'];
 
@@ -70,6 +74,8 @@ export const FAMILIES = {
     ['host-identity-reference', '/etc/app/paths.conf', `mkdir -p /etc/app && echo 'data = ${BUILDER.home}/src/app/data' > /etc/app/paths.conf`, { identity: true }],
     ['host-identity-reference', '/etc/app/notify.conf', `mkdir -p /etc/app && echo 'mailto = ${BUILDER.user}@corp.example' > /etc/app/notify.conf`, { identity: true }],
     ['host-identity-reference', '/etc/motd', `echo 'built on ${BUILDER.name}' >> /etc/motd`, { identity: true }],
+    // debootstrap copies the builder's /etc/hostname: the planted root was built on buildbox-7.
+    ['build-hostname', '/etc/hostname', `echo ${BUILDER.name} > /etc/hostname`, { identity: true }],
   ],
   // Packer/Vagrant: the build account is deleted, its passwordless sudo rule is not.
   sudoers: [
@@ -80,6 +86,8 @@ export const FAMILIES = {
   // Language caches the dev root's npm/pip/go really made are counted in every root that has them (knownLeaks);
   // Maven and Gradle are planted with their real layouts.
   caches: [
+    ['language-cache', '/root/.cache/pip', 'mkdir -p /root/.cache/pip/http-v2/a/b/c/d/e && head -c 2048 /dev/urandom > /root/.cache/pip/http-v2/a/b/c/d/e/0a1b2c3d4e5f.body && mkdir -p /root/.cache/pip/wheels/3f/2a && head -c 2048 /dev/urandom > /root/.cache/pip/wheels/3f/2a/six-1.16.0-py2.py3-none-any.whl'],
+    ['language-cache', '/root/go/pkg/mod', 'mkdir -p /root/go/pkg/mod/cache/download/golang.org/x/text/@v && echo v0.14.0 > /root/go/pkg/mod/cache/download/golang.org/x/text/@v/list && head -c 4096 /dev/urandom > /root/go/pkg/mod/cache/download/golang.org/x/text/@v/v0.14.0.zip'],
     ['language-cache', '/root/.m2/repository', 'mkdir -p /root/.m2/repository/org/slf4j/slf4j-api/2.0.13 && head -c 4096 /dev/urandom > /root/.m2/repository/org/slf4j/slf4j-api/2.0.13/slf4j-api-2.0.13.jar && echo 2.0.13 > /root/.m2/repository/org/slf4j/slf4j-api/2.0.13/_remote.repositories'],
     ['language-cache', '/root/.gradle/caches', 'mkdir -p /root/.gradle/caches/modules-2/files-2.1/org.slf4j/slf4j-api/2.0.13/abc && head -c 4096 /dev/urandom > /root/.gradle/caches/modules-2/files-2.1/org.slf4j/slf4j-api/2.0.13/abc/slf4j-api-2.0.13.jar'],
   ],
@@ -132,9 +140,9 @@ const CAREFUL = [
 const DEV = [
   'export HOME=/root',
   'npm install -g --no-audit --no-fund nodemon pm2 eslint typescript',
-  'pip3 install --break-system-packages --root-user-action=ignore six==1.16.0 idna==3.7',
-  // bookworm's Go 1.19: a module old enough for it; a failure leaves no cache and no leak to count.
-  '(GOPATH=/root/go go install golang.org/x/example/hello@v0.0.0-20230502175000-6d5ec4aa3b05 || echo go install failed >&2)',
+  // PyPI and the Go proxy are out of reach here: go builds a local module (its real build cache); pip's and Go's
+  // download caches are planted with their layouts (FAMILIES.caches).
+  "mkdir -p /tmp/hello && cd /tmp/hello && printf 'module example.com/hello\\ngo 1.19\\n' > go.mod && printf 'package main\\n\\nfunc main() {}\\n' > main.go && go build -o /usr/local/bin/hello . && cd / && rm -rf /tmp/hello",
 ].join(' && ');
 
 export const ROOTS = [
@@ -274,14 +282,16 @@ function dpkgOwned(root) {
 
 const warnOrAbove = (f) => f.severity === 'error' || f.severity === 'warning';
 
-/** Files below `dir` in the root (host paths), walked without following symlinks. */
-function* filesBelow(dir) {
+/** Files (and folders, `withDirs`) below `dir` in the root (host paths), walked without following symlinks. */
+function* filesBelow(dir, withDirs = false) {
   let names;
   try { names = fs.readdirSync(dir, { withFileTypes: true }); } catch { return; }
   for (const d of names) {
     const p = path.join(dir, d.name);
-    if (d.isDirectory()) yield* filesBelow(p);
-    else yield p;
+    if (d.isDirectory()) {
+      if (withDirs) yield p;
+      yield* filesBelow(p, withDirs);
+    } else yield p;
   }
 }
 const nonEmpty = (root, p) => { for (const f of filesBelow(path.join(root, p))) if (fs.lstatSync(f).size > 0) return true; return false; };
@@ -307,6 +317,10 @@ export function knownLeaks(root, spec) {
   for (const k of ['rsa', 'ecdsa', 'ed25519']) if (has(`etc/ssh/ssh_host_${k}_key`)) add('baked-ssh-host-key', `/etc/ssh/ssh_host_${k}_key`, 'instance');
   if (size('etc/machine-id') > 0) add('baked-machine-id', '/etc/machine-id', 'instance');
   if (has('etc/resolv.conf')) add('host-resolv-conf', '/etc/resolv.conf', 'instance');
+  // debootstrap copied this machine's hostname (the planted root's is the planted builder's, below).
+  let hostname = '';
+  try { hostname = fs.readFileSync(path.join(root, 'etc/hostname'), 'utf8').trim(); } catch {}
+  if (spec.name !== 'debian12-planted' && hostname && hostname === os.hostname()) add('build-hostname', '/etc/hostname', 'identity', { identity: true });
   for (const l of ['dpkg.log', 'bootstrap.log', 'alternatives.log', 'apt/history.log', 'apt/term.log', 'apt/eipp.log.xz', 'cloud-init.log', 'cloud-init-output.log']) {
     if (size(`var/log/${l}`) > 0) add(l.startsWith('cloud-init') ? 'cloud-init-state' : 'build-log', `/var/log/${l}`, 'logs');
   }
@@ -322,7 +336,7 @@ export function knownLeaks(root, spec) {
   const uids = new Set(fs.readFileSync(path.join(root, 'etc/passwd'), 'utf8').split('\n').filter(Boolean).map((l) => Number(l.split(':')[2])));
   const gids = new Set(fs.readFileSync(path.join(root, 'etc/group'), 'utf8').split('\n').filter(Boolean).map((l) => Number(l.split(':')[2])));
   const pkgs = new Set();
-  for (const f of filesBelow(path.join(root, 'usr/local/lib/node_modules'))) {
+  for (const f of filesBelow(path.join(root, 'usr/local/lib/node_modules'), true)) {
     const st = fs.lstatSync(f);
     if (uids.has(st.uid) && gids.has(st.gid)) continue;
     const pkg = npmPackage('/' + path.relative(root, f));
@@ -341,7 +355,7 @@ export function knownLeaks(root, spec) {
 const matches = (f, l) => f.ruleId === l.rule && (f.path === l.path || f.path.startsWith(l.path + '/'));
 
 /** The root packed into an ext4 image with mke2fs -d (owners, modes, links as the root has them); cached. */
-function packExt4(root, spec, log) {
+export function packExt4(root, spec, log = console.log) {
   const img = path.join(outDir, `${spec.name}.ext4`);
   const stamp = path.join(outDir, `${spec.name}.done`);
   if (fs.existsSync(img) && fs.statSync(img).mtimeMs >= fs.statSync(stamp).mtimeMs) return img;
@@ -374,7 +388,7 @@ export function measure(spec, log = console.log) {
   const shipped = (p) => owned.has(p) && !changed.has(p) && !isDir(p);
   const leaks = knownLeaks(root, spec);
   const rows = [];
-  for (const [mode, identity] of [['with identity', WITH_IDENTITY], ['without', WITHOUT_IDENTITY]]) {
+  for (const [mode, identity] of [['with identity', identityFlags(builderOf(spec))], ['without', WITHOUT_IDENTITY]]) {
     const { findings, seconds } = scan(img, identity);
     const loud = findings.filter(warnOrAbove);
     const expected = leaks.filter((l) => mode === 'with identity' || !l.identity);
@@ -414,7 +428,16 @@ if (main && process.argv[2] === '--build-only') {
     console.log('\n(accuracy benchmark skipped: debootstrap is not installed; apt-get install debootstrap, run as root)');
   } else {
     console.log('\n== accuracy on real Debian 12 roots (debootstrap + apt, packed with mke2fs -d, native backend)');
-    const rows = selected.flatMap((s) => measure(s));
+    // A root that cannot be built (a registry down) is reported and left out; the totals say which were measured.
+    const rows = selected.flatMap((s) => {
+      try {
+        return measure(s);
+      } catch (e) {
+        console.log(`\n-- ${s.name}: NOT MEASURED: ${e.message}`);
+        process.exitCode = 1;
+        return [];
+      }
+    });
     console.log('\nroot               identity       findings  warning+  true  shipped  precision   leaks found  recall   by family');
     for (const r of rows) {
       console.log(
