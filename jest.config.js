@@ -32,6 +32,8 @@ const common = {
   testMatch: ['<rootDir>/test/**/*.test.ts'],
   // Tests never write the user's state directory (the cache key): it goes to test/output/state.
   setupFiles: ['<rootDir>/test/helpers/env-setup.cjs'],
+  // Root trees the benches build (bench/out/accuracy: whole Debian roots with node packages) are not modules of ours.
+  modulePathIgnorePatterns: ['<rootDir>/bench/out/'],
 };
 
 export const quick = {
