@@ -9,10 +9,11 @@
  * a file that changes mid-audit ends the audit with the reason (a SourceLostError), and so does a request that keeps
  * failing after its retries. Once lost, every later read throws the same error: no reader can carry on past it.
  */
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { BudgetError, SourceLostError, TimeoutError } from '../errors.js';
+import { PACKAGE_ROOT } from '../paths.js';
 import { recordReadFailure } from '../image/read-failures.js';
 import { remoteReadLog, type ReadLog } from '../image/readlog.js';
 import { checkRange, type ByteSource } from '../backends/native/source.js';
@@ -42,10 +43,29 @@ export interface RemoteSourceOptions {
 }
 
 /** The compiled worker next to this module (dist/src/remote/); from the TypeScript sources (tests), the built one. */
-function workerFile(): URL {
-  const here = new URL('./fetch-worker.js', import.meta.url);
-  return existsSync(fileURLToPath(here)) ? here : new URL('../../dist/src/remote/fetch-worker.js', import.meta.url);
+/**
+ * The request thread's module: found from the package root, not next to this module, which may be a chunk of the
+ * bundled CLI (dist/src/bin/chunks/) or a TypeScript source under test.
+ */
+function workerFile(): string {
+  return pathToFileURL(path.join(PACKAGE_ROOT, 'dist', 'src', 'remote', 'fetch-worker.js')).href;
 }
+
+/**
+ * The request thread starts by importing its module from this bootstrap, so that a module that cannot load (a
+ * damaged install) answers at once with why, on the channel the reading thread blocks on; a plain Worker's 'error'
+ * event would never reach a thread that waits in Atomics.wait, and the read would hang to its deadline.
+ */
+const BOOT = `
+const { workerData } = require('node:worker_threads');
+import(process.argv[process.argv.length - 1]).catch((err) => {
+  const why = String((err && err.message) || err).split('\\n')[0];
+  workerData.port.postMessage({ id: -1, parts: [], bytes: 0, requests: 0, error: 'the request thread did not start: ' + why });
+  const flag = new Int32Array(workerData.flag);
+  Atomics.add(flag, 0, 1);
+  Atomics.notify(flag, 0);
+});
+`;
 
 export class RemoteSource implements ByteSource {
   readonly size: number;
@@ -79,7 +99,7 @@ export class RemoteSource implements ByteSource {
       timeoutMs: opts.timeoutMs ?? 30_000,
       attempts: opts.attempts ?? 4,
     };
-    this.worker = new Worker(workerFile(), { workerData: init, transferList: [port2] });
+    this.worker = new Worker(BOOT, { eval: true, argv: [workerFile()], workerData: init, transferList: [port2] });
     this.worker.unref();
     this.worker.on('error', (err) => {
       this.lost ??= new SourceLostError(`${opts.url}: the request thread failed: ${err.message.split('\n')[0]}`);
@@ -176,6 +196,7 @@ export class RemoteSource implements ByteSource {
       const got = receiveMessageOnPort(this.port);
       if (got) {
         const a = got.message as WorkerAnswer;
+        if (a.id === -1) this.lose(`${this.opts.url}: ${a.error}`);
         if (a.id === req.id) return a;
         continue; // an answer to a request abandoned at a deadline
       }
