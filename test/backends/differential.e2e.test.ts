@@ -42,8 +42,8 @@ const SAMPLE_IMAGES = [
 const FS_IMAGES = ['leaky.iso', 'leaky.squashfs-xz', 'leaky.squashfs-zstd', 'leaky.erofs-lz4'];
 /**
  * The valid corpus images both backends read (ext2/3/4, vfat, GPT, MBR with logicals, qcow2 v2/v3, vmdk, vhd,
- * squashfs, iso9660). Left out: btrfs (guestfs only), LVM and xfs (their own e2e tests make disks with guestfish and
- * compare the same way: native/lvm.e2e, native/xfs.e2e), and the damaged ones
+ * squashfs, iso9660). Left out: btrfs, LVM and xfs (their own e2e tests make disks with guestfish and compare the
+ * same way: native/btrfs.e2e, native/lvm.e2e, native/xfs.e2e), and the damaged ones
  * (test/backends/native/corpus.test.ts).
  */
 const CORPUS_IMAGES = [
