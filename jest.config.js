@@ -10,6 +10,7 @@
 export const APPLIANCE_TESTS = [
   'test/backends/differential.e2e.test.ts',
   'test/backends/guestfs.e2e.test.ts',
+  'test/backends/native/btrfs.e2e.test.ts',
   'test/backends/native/lvm.e2e.test.ts',
   'test/backends/native/refusal.e2e.test.ts',
   'test/backends/native/xfs.e2e.test.ts',
