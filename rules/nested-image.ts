@@ -47,6 +47,8 @@ export default defineRule({
     if (unchecked > 0) {
       report({
         path: '/',
+        // What was not checked, as content-partly-scanned says it of contents: a statement of coverage, not a leak.
+        severity: 'info',
         message: `${unchecked} more files that could be images were not checked for nested images (the first ${MAX_NESTED_CANDIDATES} were)`,
         evidence: `unchecked=${unchecked}`,
       });
