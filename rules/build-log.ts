@@ -24,6 +24,7 @@ export default defineRule({
       '/nix/var/log/nix/drvs at the end of the build (virt-sysprep --operations logfiles does this).',
     references: ['https://libguestfs.org/virt-sysprep.1.html'],
   },
+  coversFile: true,
   check({ inventory, report }) {
     const done = new Set<string>();
     for (const g of GROUPED) {

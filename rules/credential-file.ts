@@ -229,6 +229,8 @@ export default defineRule({
       'mechanism that is not written to the target filesystem (e.g. Nix netrc-file on the builder only).',
     references: ['https://nix.dev/manual/nix/latest/command-ref/conf-file.html#conf-access-tokens', 'https://libguestfs.org/virt-sysprep.1.html'],
   },
+  // The credential file is the leak; a token another rule finds in it is the same one.
+  coversFile: true,
   async check({ inventory, fs, report }) {
     const candidates: Array<{ e: Entry; kind: (typeof MATCHERS)[number] }> = [];
     await forEachEntry(inventory, '/', (e) => {

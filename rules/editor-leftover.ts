@@ -26,6 +26,7 @@ export default defineRule({
       'delete the leftover (virt-sysprep --operations backup-files).',
     references: ['https://libguestfs.org/virt-sysprep.1.html'],
   },
+  coversFile: true,
   check({ inventory, report }) {
     for (const e of entriesNamed(inventory, (name) => KINDS.some((k) => k.re.test(name)))) {
       if (e.type !== 'file' || isStorePath(e.path) || ELSEWHERE(e.path)) continue;

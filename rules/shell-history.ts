@@ -21,6 +21,7 @@ export default defineRule({
       'secret it contains, and build non-interactively (HISTFILE=/dev/null).',
     references: ['https://libguestfs.org/virt-sysprep.1.html'],
   },
+  coversFile: true,
   async check({ inventory, report }) {
     await forEachEntry(inventory, '/', (e) => {
       if (e.type !== 'file' || e.size === 0 || isStorePath(e.path)) return;

@@ -63,6 +63,12 @@ export interface Rule {
    * finished), whatever it awaited first.
    */
   readsText?: boolean;
+  /**
+   * The rule's findings report a file as a leak in itself (an editor backup, a shell history, a build log): what
+   * other rules find in that file's contents, at no higher severity, is the same cause. The engine keeps such a
+   * finding as info, naming this rule, so one leaked file is one finding at warning or above.
+   */
+  coversFile?: boolean;
   check(ctx: RuleContext): Promise<void> | void;
   /** What decides the rule's behaviour besides its code (a declarative rule's spec), for result-cache keys. */
   definition?: unknown;

@@ -21,6 +21,27 @@ export interface EnabledRule {
   options: Record<string, unknown>;
 }
 
+/**
+ * One leaked file, one finding at warning or above: a finding on a file that a `coversFile` rule reports as a leak in
+ * itself, at no higher severity than that report, shares its cause and is kept as info, naming the rule that
+ * covers it. A finding more severe than the file's own (a token in a shell history) stays as it is.
+ */
+export function foldCovered(findings: Finding[], covering: ReadonlySet<string>): void {
+  if (covering.size === 0) return;
+  const cover = new Map<string, Finding>();
+  for (const f of findings) {
+    if (!covering.has(f.ruleId)) continue;
+    const c = cover.get(f.path);
+    if (!c || SEVERITY_RANK[f.severity] > SEVERITY_RANK[c.severity]) cover.set(f.path, f);
+  }
+  for (const f of findings) {
+    const c = cover.get(f.path);
+    if (!c || covering.has(f.ruleId) || f.severity === 'info' || SEVERITY_RANK[f.severity] > SEVERITY_RANK[c.severity]) continue;
+    f.severity = 'info';
+    f.message += ` (the file itself is reported by ${c.ruleId})`;
+  }
+}
+
 export function sortFindings(findings: Finding[]): Finding[] {
   return findings.sort(
     (a, b) =>
@@ -151,6 +172,7 @@ export async function runRules(root: ImageRoot, rules: EnabledRule[], host: Host
     }),
   );
   deadline?.check();
+  foldCovered(findings, new Set(rules.filter((r) => r.rule.coversFile).map((r) => r.rule.meta.id)));
   const db = await (packageDb as Promise<PackageDb> | null)?.catch(() => null);
   return {
     findings: sortFindings(findings),

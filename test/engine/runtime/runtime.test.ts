@@ -44,6 +44,28 @@ describe('runner', () => {
     expect(findings.some((f) => f.ruleId === 'orphaned-home' && f.path === '/home/bob')).toBe(true);
   });
 
+  it('one leaked file, one finding at warning+: a build path in a shell history is folded, a token is not', async () => {
+    const token = `ghp_${'a1B2c3D4e5'.repeat(3)}q7R8s9`;
+    const root = memoryRoot(
+      withAccounts([
+        { path: '/root/.bash_history', content: `cd /build/image\nmake\n` },
+        { path: '/root/.zsh_history', content: `export GITHUB_TOKEN=${token}\ncd /build/image\n` },
+        { path: '/etc/app.conf', content: 'data = /build/image/data\n' },
+      ]),
+    );
+    const rules = builtinRules.map((rule) => ({ rule, severity: rule.meta.severity, options: {} }));
+    const { findings } = await runRules(root, rules, host);
+    const at = (p: string) => findings.filter((f) => f.path === p).map((f) => `${f.ruleId}:${f.severity}`).sort();
+    expect(at('/root/.bash_history')).toEqual(['build-path-reference:info', 'shell-history:warning']);
+    expect(findings.find((f) => f.path === '/root/.bash_history' && f.ruleId === 'build-path-reference')!.message).toMatch(
+      /\(the file itself is reported by shell-history\)$/,
+    );
+    // The token is worse than the file's own finding: it stays an error.
+    expect(at('/root/.zsh_history')).toEqual(['build-path-reference:info', 'secret-token:error', 'shell-history:warning']);
+    // A file no coversFile rule reports keeps its finding.
+    expect(at('/etc/app.conf')).toEqual(['build-path-reference:warning']);
+  });
+
   it('batches reads issued in the same tick into one backend call and reads each file once', async () => {
     const tree = withAccounts(Array.from({ length: 20 }, (_, i) => ({ path: `/data/f${i}`, content: `file ${i}` })));
     const root = memoryRoot(tree);
