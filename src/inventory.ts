@@ -26,7 +26,7 @@ export interface Entry {
   fs: string;
 }
 
-/** Linux gives up after 40 symlink follows (ELOOP); so do we (every resolver: this one, resolve/tree.ts). */
+/** Linux gives up after 40 symlink follows (ELOOP); so does the one resolver (resolveLinks, below). */
 export const MAX_SYMLINK_FOLLOWS = 40;
 /** Bound on the number of path components handled in one resolution (defends against huge crafted targets). */
 export const MAX_RESOLVE_COMPONENTS = 4096;
@@ -703,50 +703,94 @@ export class Inventory {
    * last component is not followed (like lstat on the resolved parent).
    */
   resolve(path: string, opts: { followFinal?: boolean } = {}): ResolveResult {
-    const followFinal = opts.followFinal ?? true;
-    // Components still to walk, the next one last.
-    let queue = path.split('/').filter((c) => c !== '' && c !== '.').reverse();
-    // The directories walked so far (node indexes); the current directory is the last one, or the root.
-    const stack: number[] = [];
-    let follows = 0;
-    const seen = new Set<string>();
-    const here = () => (stack.length > 0 ? stack[stack.length - 1]! : ROOT);
-    const at = (c: string) => (stack.length > 0 ? this.pathOf(here()) + '/' + c : '/' + c);
-    while (queue.length > 0) {
-      if (queue.length > MAX_RESOLVE_COMPONENTS) return { ok: false, reason: 'too-deep', at: this.pathOf(here()) };
-      const c = queue.pop()!;
-      if (c === '.' || c === '') continue;
-      if (c === '..') {
-        stack.pop();
-        continue;
-      }
-      const i = this.find(here(), c);
-      if (i < 0 || this.kindA[i] === ABSENT) return { ok: false, reason: 'missing', at: at(c) };
-      const kind = this.kindA[i]!;
-      if (kind === SYMLINK && (queue.length > 0 || followFinal)) {
-        const key = `${i}\0${queue.join('/')}`;
-        if (seen.has(key)) return { ok: false, reason: 'loop', at: at(c) };
-        seen.add(key);
-        if (++follows > MAX_SYMLINK_FOLLOWS) return { ok: false, reason: 'loop', at: at(c) };
-        const o = this.objs.get(i);
-        const target = (o ? o.target : this.targets[i]) ?? '';
-        if (target === '') return { ok: false, reason: 'empty-target', at: at(c) };
-        if (target.startsWith('/')) stack.length = 0;
-        const parts = target.split('/');
-        for (let k = parts.length - 1; k >= 0; k--) {
-          const x = parts[k]!;
-          if (x !== '' && x !== '.') queue.push(x);
-        }
-        continue;
-      }
-      if (queue.length > 0 && kind !== DIR) return { ok: false, reason: 'not-a-directory', at: at(c) };
-      stack.push(i);
-    }
-    const final = here();
-    if (this.kindA[final] === ABSENT) return { ok: false, reason: 'missing', at: this.pathOf(final) };
-    const p = this.pathOf(final);
-    return { ok: true, path: p, entry: this.entryAt(final, p) };
+    const r = resolveLinks(this.linkTree, path.split('/'), opts.followFinal ?? true);
+    if (!r.ok) return r;
+    const p = this.pathOf(r.node);
+    // The root may itself be only a parent of listed entries (an inventory without a `/` entry).
+    if (this.kindA[r.node] === ABSENT) return { ok: false, reason: 'missing', at: p };
+    return { ok: true, path: p, entry: this.entryAt(r.node, p) };
   }
+
+  /** This inventory as the symlink resolver walks it: node indexes, read-only. */
+  private readonly linkTree: LinkTree<number> = {
+    root: ROOT,
+    child: (dir, name) => {
+      const i = this.find(dir, name);
+      return i < 0 || this.kindA[i] === ABSENT ? undefined : i;
+    },
+    kind: (i) => (this.kindA[i] === DIR ? 'dir' : this.kindA[i] === SYMLINK ? 'symlink' : 'other'),
+    target: (i) => {
+      const o = this.objs.get(i);
+      return (o ? o.target : this.targets[i]) ?? '';
+    },
+    pathOf: (i) => this.pathOf(i),
+  };
+}
+
+/**
+ * A tree as the one symlink resolver (`resolveLinks`) walks it: the inventory's node indexes, read-only, and the
+ * layer builder's (resolve/tree.ts) path strings, where `child` creates the missing parents of an archive member.
+ */
+export interface LinkTree<N> {
+  readonly root: N;
+  /** The entry `name` of directory `dir`; undefined when there is none. */
+  child(dir: N, name: string): N | undefined;
+  kind(n: N): 'dir' | 'symlink' | 'other';
+  /** A symlink's target, as stored. */
+  target(n: N): string;
+  /** The image path of `n` (`/` for the root), to say where a resolution failed. */
+  pathOf(n: N): string;
+  /** Called once per component walked (a caller's budget clock). */
+  tick?(): void;
+}
+
+export type LinkResult<N> = { ok: true; node: N } | { ok: false; reason: ResolveFailure; at: string };
+
+/**
+ * The one symlink resolver: walk `components` (a path split on `/`) from the root of `tree` like the kernel inside
+ * a chroot at the image root. Empty components and `.` are skipped, `..` takes one back and never climbs above
+ * the root, an absolute link target starts again at the root; more than MAX_SYMLINK_FOLLOWS follows (or the same
+ * link met again with the same path left) is a loop, more than MAX_RESOLVE_COMPONENTS components still to walk is
+ * too deep. With `followFinal` false a symlink as the last component is the answer, not followed.
+ */
+export function resolveLinks<N>(tree: LinkTree<N>, components: readonly string[], followFinal = true): LinkResult<N> {
+  // Components still to walk, the next one last.
+  const queue = components.filter((c) => c !== '' && c !== '.').reverse();
+  // The directories walked so far; the current directory is the last one, or the root.
+  const stack: N[] = [];
+  let follows = 0;
+  // For each link followed, the paths that were left after it: the same link with the same rest again is a loop.
+  const seen = new Map<N, Set<string>>();
+  const here = () => (stack.length > 0 ? stack[stack.length - 1]! : tree.root);
+  const at = (c: string) => (stack.length > 0 ? `${tree.pathOf(here())}/${c}` : `/${c}`);
+  while (queue.length > 0) {
+    tree.tick?.();
+    if (queue.length > MAX_RESOLVE_COMPONENTS) return { ok: false, reason: 'too-deep', at: tree.pathOf(here()) };
+    const c = queue.pop()!;
+    if (c === '..') {
+      stack.pop();
+      continue;
+    }
+    const n = tree.child(here(), c);
+    if (n === undefined) return { ok: false, reason: 'missing', at: at(c) };
+    const kind = tree.kind(n);
+    if (kind === 'symlink' && (queue.length > 0 || followFinal)) {
+      const rest = queue.join('/');
+      let rests = seen.get(n);
+      if (rests?.has(rest) || ++follows > MAX_SYMLINK_FOLLOWS) return { ok: false, reason: 'loop', at: at(c) };
+      if (!rests) seen.set(n, (rests = new Set()));
+      rests.add(rest);
+      const target = tree.target(n);
+      if (target === '') return { ok: false, reason: 'empty-target', at: at(c) };
+      if (target.startsWith('/')) stack.length = 0;
+      const parts = target.split('/');
+      for (let k = parts.length - 1; k >= 0; k--) if (parts[k] !== '' && parts[k] !== '.') queue.push(parts[k]!);
+      continue;
+    }
+    if (queue.length > 0 && kind !== 'dir') return { ok: false, reason: 'not-a-directory', at: at(c) };
+    stack.push(n);
+  }
+  return { ok: true, node: here() };
 }
 
 /** Human words for a failed resolution, used in messages. */

@@ -10,7 +10,7 @@
  */
 import { currentBudget } from '../budget.js';
 import { TargetError } from '../errors.js';
-import { Inventory, MAX_RESOLVE_COMPONENTS, MAX_SYMLINK_FOLLOWS, pathComponents } from '../inventory.js';
+import { Inventory, pathComponents, resolveLinks, type LinkTree } from '../inventory.js';
 import type { Entry } from '../types.js';
 import type { FileContent } from '../backends/backend.js';
 import type { Extent, Sink, TarEntry } from './tar.js';
@@ -125,47 +125,36 @@ export class TreeBuilder {
   }
 
   /**
-   * The canonical directory path of `parts` (a member's parent), following symlinks inside the tree. Missing
-   * directories are created (tar members need not list their parents) when `create`; null when a component is a
-   * non-directory or the links loop.
+   * The canonical directory path of `parts` (a member's parent), following symlinks inside the tree with the one
+   * resolver (inventory.ts resolveLinks). Missing directories are created (tar members need not list their parents)
+   * when `create`; null when a component is a non-directory, the links loop or the path passes MAX_PATH.
    */
   private dirOf(parts: string[], create: boolean, mtime: number, layer: number): string | null {
-    // Components still to walk, last one first (so taking the next one and splicing a link target in are cheap).
-    const queue = parts.slice().reverse();
-    // The paths walked so far: `cur[k]` is the path of the first k components ('' for the root).
-    const cur: string[] = [''];
-    let follows = 0;
-    while (queue.length > 0) {
-      this.budget?.tick();
-      // Crafted link targets must not make resolution explode (like Inventory.resolve's bound).
-      if (queue.length > MAX_RESOLVE_COMPONENTS) return null;
-      const c = queue.pop()!;
-      if (c === '' || c === '.') continue;
-      if (c === '..') {
-        if (cur.length > 1) cur.pop();
-        continue;
-      }
-      const p = `${cur[cur.length - 1]}/${c}`;
-      if (p.length > MAX_PATH) {
-        if (!create) return null;
-        throw new PathTooLong(`a path deeper than ${MAX_PATH} bytes`);
-      }
-      const n = this.nodes.get(p);
-      if (!n) {
-        if (!create) return null;
-        this.put(p, { path: p, type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtime, fs: this.fsOf(layer) }, layer, -1);
-        cur.push(p);
-      } else if (n.entry.type === 'dir') {
-        cur.push(p);
-      } else if (n.entry.type === 'symlink' && n.entry.target) {
-        if (++follows > MAX_SYMLINK_FOLLOWS) return null;
-        const t = n.entry.target;
-        if (t.startsWith('/')) cur.length = 1;
-        const ts = t.split('/');
-        for (let k = ts.length - 1; k >= 0; k--) queue.push(ts[k]!);
-      } else return null;
-    }
-    return cur[cur.length - 1] || '/';
+    const tree: LinkTree<string> = {
+      root: '/',
+      child: (dir, name) => {
+        const p = dir === '/' ? `/${name}` : `${dir}/${name}`;
+        if (p.length > MAX_PATH) {
+          if (!create) return undefined;
+          throw new PathTooLong(`a path deeper than ${MAX_PATH} bytes`);
+        }
+        if (!this.nodes.has(p)) {
+          if (!create) return undefined;
+          this.put(p, { path: p, type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtime, fs: this.fsOf(layer) }, layer, -1);
+        }
+        return p;
+      },
+      kind: (p) => {
+        const t = this.nodes.get(p)!.entry.type;
+        return t === 'dir' ? 'dir' : t === 'symlink' ? 'symlink' : 'other';
+      },
+      target: (p) => this.nodes.get(p)!.entry.target ?? '',
+      pathOf: (p) => p,
+      // Crafted link targets must not make resolution outrun the target's clock.
+      tick: () => this.budget?.tick(),
+    };
+    const r = resolveLinks(tree, parts);
+    return r.ok && tree.kind(r.node) === 'dir' ? r.node : null;
   }
 
   /** Place one member. Returns the content reference for a regular file's data (null: no data needed). */

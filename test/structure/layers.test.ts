@@ -165,11 +165,17 @@ describe('one of each: an idea has one implementation, in one place', () => {
     expect(definitions(/function visible\(\w+: string\): string/g)).toEqual({ 'src/escape.ts': 1 });
   });
 
-  test("`..` in one place: pathComponents lexically, the two symlink resolvers as they walk, the boundary refusing it", () => {
+  test("`..` in one place: pathComponents lexically, the symlink resolver as it walks, the boundary refusing it", () => {
     const outsideReaders = Object.fromEntries(
       Object.entries(definitions(/=== '\.\.'/g)).filter(([f]) => !f.startsWith('src/backends/native/')),
     );
-    expect(outsideReaders).toEqual({ 'src/inventory.ts': 2, 'src/resolve/tree.ts': 1, 'src/resolve/boundary.ts': 1 });
+    expect(outsideReaders).toEqual({ 'src/inventory.ts': 2, 'src/resolve/boundary.ts': 1 });
+  });
+
+  test('one symlink resolver (resolveLinks in src/inventory.ts): the inventory and the layer builder walk with it', () => {
+    expect(definitions(/\bMAX_SYMLINK_FOLLOWS\b/g)).toEqual({ 'src/inventory.ts': 3 });
+    expect(definitions(/function resolveLinks\b/g)).toEqual({ 'src/inventory.ts': 1 });
+    expect(definitions(/\bresolveLinks\(/g)).toEqual({ 'src/inventory.ts': 1, 'src/resolve/tree.ts': 1 });
   });
 
   test('one symlink follow limit (ELOOP) and one component bound, in src/inventory.ts', () => {
