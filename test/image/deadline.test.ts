@@ -6,7 +6,14 @@ describe('a target deadline', () => {
   it('does not count time spent queued for a shared resource (an appliance slot)', async () => {
     const d = createDeadline(0.2);
     const at = d.at;
-    await d.paused(sleep(400));
+    // Queued until the clock says 400 ms have passed since paused() began (it notes its start synchronously): a
+    // timer alone may fire a millisecond short of its delay by Date.now().
+    let release!: () => void;
+    const queued = d.paused(new Promise<void>((r) => (release = r)));
+    const began = Date.now();
+    while (Date.now() < began + 400) await sleep(began + 400 - Date.now());
+    release();
+    await queued;
     // Past the original deadline in wall time, but the queue time was given back.
     expect(d.signal.aborted).toBe(false);
     expect(() => d.check()).not.toThrow();
