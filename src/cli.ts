@@ -5,43 +5,22 @@
  */
 import type { Argv } from 'yargs';
 import { yargs as yargsModule } from './lazy.js';
-import { examples, missingArgumentsMessage, numberOption, suggest, unknownArgumentsMessage } from './cli-support.js';
+import { fastScanArgs, SCAN_OPTIONS, TARGET_OPTIONS } from './cli-options.js';
+import { examples, missingArgumentsMessage, suggest, unknownArgumentsMessage } from './cli-support.js';
 import type { Command, Parsed, RunIO, RunResult } from './commands/context.js';
 import { completionCommand, refineCompletions } from './commands/completion.js';
 import { HostleakError, UsageError } from './errors.js';
 import { EXIT_OK, EXIT_USAGE, exitCodeOf, FAIL_ON_VALUES } from './exit.js';
 import { VERSION } from './paths.js';
-import { ACCEL_CHOICES, BACKEND_CHOICES, FORMATS, INVENTORY_FORMATS } from './types.js';
+import { FORMATS, INVENTORY_FORMATS } from './types.js';
 
 export type { Parsed, RunIO, RunResult };
 
 // yargs' CommonJS build, loaded by the first parse (src/lazy.ts).
 const yargs = () => yargsModule()();
 
-/** Options every command that opens images takes. */
 function targetOptions(y: Argv): Argv {
-  return y
-    .option('backend', { choices: BACKEND_CHOICES as string[], describe: 'how to read targets (default: auto)' })
-    .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'print phases, timings and backend to stderr' })
-    .option('allow-backing-file', {
-      type: 'boolean',
-      describe: 'let a qcow2/vmdk/vhd image read the host backing file it names (refused by default)',
-    })
-    .option('nested', {
-      type: 'boolean',
-      describe: 'audit images found inside an image as roots of their own (default; FILE:/path); --no-nested: a warning each',
-    })
-    .option('accel', { choices: ACCEL_CHOICES as string[], describe: 'guestfs appliance: kvm, tcg or auto (default)' })
-    .option('platform', { type: 'string', requiresArg: true, describe: 'docker://: os/arch[/variant] to pick from an index (default linux/amd64)' })
-    .option('insecure-registry', { type: 'string', array: true, requiresArg: true, describe: 'docker://: plain HTTP to HOST[:PORT] (repeatable)' })
-    .option('timeout', {
-      type: 'string',
-      requiresArg: true,
-      coerce: numberOption('timeout', 'positive'),
-      describe: 'seconds per image, open to report, every backend (default 300)',
-    })
-    .option('max-decompressed', { type: 'string', describe: 'most bytes decompressing one image may write to the temp dir, e.g. 8G (default: 80% of its free space)' })
-    .option('config', { alias: 'c', type: 'string', describe: 'config file (default: ./hostleak.config.{json,yaml,yml})' });
+  return y.options(TARGET_OPTIONS);
 }
 
 function parser(ruleIds: readonly string[] = []): Argv {
@@ -51,68 +30,7 @@ function parser(ruleIds: readonly string[] = []): Argv {
     .command('scan [targets..]', 'audit images or root trees', (y) =>
       targetOptions(examples('scan', y))
         .positional('targets', { type: 'string', array: true, describe: 'disk images, archives, URLs or root-tree directories' })
-        .option('targets-from', { type: 'string', requiresArg: true, describe: 'also audit the targets in FILE, one a line (- : stdin; # comments)' })
-        .option('format', { alias: 'f', choices: FORMATS as string[], default: 'text', describe: 'report format' })
-        .option('output', { alias: 'o', type: 'string', describe: 'write the report to FILE instead of stdout' })
-        .option('sarif-category', {
-          type: 'string',
-          describe: 'SARIF automationDetails.id (code-scanning category; default: from the target names, without versions)',
-        })
-        .option('fail-on', {
-          choices: FAIL_ON_VALUES as string[],
-          describe: 'exit 1 when a finding is at or above this severity (default: error, or the config)',
-        })
-        .option('color', { type: 'boolean', describe: 'colour the text report (--no-color to disable)' })
-        .option('host-user', { type: 'string', describe: "the build host's user name (default: current user)" })
-        .option('host-home', { type: 'string', describe: "the build host's home directory (default: $HOME)" })
-        .option('host-name', { type: 'string', describe: "the build host's hostname (default: this machine's)" })
-        .option('recursive', { alias: 'r', type: 'boolean', default: false, describe: 'find images in directories by their magic bytes' })
-        .option('jobs', {
-          alias: 'j',
-          type: 'string',
-          requiresArg: true,
-          coerce: numberOption('jobs', 'whole'),
-          describe: 'targets audited at once (default: fits the machine)',
-        })
-        .option('progress-every', {
-          type: 'string',
-          requiresArg: true,
-          coerce: numberOption('progress-every', 'seconds'),
-          describe: 'outside a terminal: a progress line on stderr every SECONDS, and one at the end (default with --recursive: 60; 0: only the end)',
-        })
-        .option('cache', {
-          type: 'string',
-          requiresArg: true,
-          describe: 'reuse results of unchanged images from the folder DIR (--no-cache: off)',
-        })
-        .option('cache-key', {
-          type: 'string',
-          describe: 'file with the key that authenticates cache entries, outside DIR (default: ~/.local/state/hostleak/cache.key; or $HOSTLEAK_CACHE_KEY)',
-        })
-        .option('shard', { type: 'string', requiresArg: true, describe: 'audit only shard i of n (i/n, 1-based), split by target path' })
-        .option('shard-count', { type: 'string', requiresArg: true, describe: 'split the targets into N shards (with --shard-index)' })
-        .option('shard-index', {
-          type: 'string',
-          requiresArg: true,
-          describe: 'audit shard I of --shard-count, 0-based (default: $JOB_COMPLETION_INDEX, as Kubernetes Indexed Jobs set it)',
-        })
-        .option('scan-store', {
-          type: 'boolean',
-          default: false,
-          describe: 'also scan file contents inside /nix/store (world-readable, large; off by default)',
-        })
-        .option('trust-packages', {
-          type: 'boolean',
-          default: false,
-          describe:
-            'do not read files a package installed with a recorded checksum (dpkg, apk, rpm), outside /etc: faster on ' +
-            'distribution images, but a change made to one after install goes unseen',
-        })
-        .option('history', { type: 'string', requiresArg: true, describe: 'html: draw the trend across the earlier JSON reports in DIR' })
-        .option('rules-dir', { type: 'string', describe: 'load declarative YAML rules from DIR (repeatable)' })
-        .option('baseline', { type: 'string', describe: 'report only findings whose fingerprint is not in this baseline' })
-        .option('write-baseline', { type: 'string', describe: "record the current findings' fingerprints in FILE" })
-        .option('show-suppressed', { type: 'boolean', default: false, describe: 'list ignored/baselined findings, marked' }),
+        .options(SCAN_OPTIONS),
     )
     .command('convert <report>', 'render a saved JSON report in another format', (y) =>
       examples('convert', y)
@@ -205,7 +123,7 @@ function parser(ruleIds: readonly string[] = []): Argv {
     .exitProcess(false);
 }
 
-function parse(argv: string[], ruleIds: readonly string[] = []): Promise<{ args?: Parsed; output: string; error?: Error }> {
+export function parse(argv: string[], ruleIds: readonly string[] = []): Promise<{ args?: Parsed; output: string; error?: Error }> {
   return new Promise((resolve) => {
     // Shell completion (`hostleak --get-yargs-completions ...`, from the `completion` script) calls back twice; the
     // call that carries the completions is the one with the flag among its arguments.
@@ -275,7 +193,8 @@ export async function run(argv: string[], io: RunIO = {}): Promise<RunResult> {
     argv.includes('--get-yargs-completions') && argv.includes('explain')
       ? (await import('../rules/index.js')).builtinRules.map((r) => r.meta.id)
       : [];
-  const { args, output, error } = await parse(argv, ruleIds);
+  const fast = fastScanArgs(argv);
+  const { args, output, error } = fast ? { args: fast, output: '', error: undefined } : await parse(argv, ruleIds);
   if (error) {
     return { exitCode: EXIT_USAGE, stdout: '', stderr: `hostleak: ${await explainParseError(error, argv)}\nRun 'hostleak --help' for usage.\n` };
   }
