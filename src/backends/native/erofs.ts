@@ -12,7 +12,7 @@ import { decompressSync } from '../../image/codecs.js';
 import { LIMITS } from './fs.js';
 import { typeOfMode } from '../../types.js';
 import type { DirSink, FsReader, Node } from './walk.js';
-import { CorruptImageError, ExtentSource, UnsupportedImageError, type ByteSource, type FileExtent } from './source.js';
+import { CorruptImageError, ExtentSource, UnsupportedImageError, WINDOW, WindowCache, type ByteSource, type FileExtent } from './source.js';
 
 const SB_OFFSET = 1024;
 const MAGIC = 0xe0f5e1e2;
@@ -78,15 +78,25 @@ export class ErofsFs implements FsReader<number> {
   private readonly blkBits: number;
   private readonly blkSize: number;
   private readonly blocks: number;
+  private readonly inodes: number;
   private readonly metaBase: number;
   private readonly rootNid: number;
   private readonly buildTime: number;
   private readonly incompat: number;
 
+  /** The directory being listed (see dirData). */
+  private dirBuf = Buffer.alloc(0);
+  /** The child inode and the node being listed (the walk copies what it keeps). */
+  private readonly scratch: Inode = { nid: 0, layout: 0, mode: 0, uid: 0, gid: 0, size: 0, mtime: 0, u: 0, tailPos: 0 };
+  private readonly scratchNode: Node<number> = { type: 'file', mode: 0, uid: 0, gid: 0, size: 0, mtime: 0, ref: 0 };
+  /** The image through cached 64 KiB windows: inodes, directories and symlinks are small reads next to each other. */
+  private readonly meta: WindowCache;
+
   constructor(
     private readonly src: ByteSource,
     private readonly name: string,
   ) {
+    this.meta = src instanceof WindowCache ? src : new WindowCache(src);
     if (!isErofs(src)) throw new CorruptImageError(`${name}: no erofs superblock`);
     const sb = src.read(SB_OFFSET, 128);
     const bad = (why: string): never => {
@@ -98,6 +108,7 @@ export class ErofsFs implements FsReader<number> {
     this.rootNid = sb.readUInt16LE(14);
     this.buildTime = Number(sb.readBigUInt64LE(24) & 0xffffffffffffn);
     this.blocks = sb.readUInt32LE(36);
+    this.inodes = sb.readUInt32LE(16) + sb.readUInt32LE(20) * 0x100000000;
     this.metaBase = sb.readUInt32LE(40) * this.blkSize;
     this.incompat = sb.readUInt32LE(80);
     if (this.metaBase >= src.size) bad('metadata block address');
@@ -112,41 +123,46 @@ export class ErofsFs implements FsReader<number> {
 
   // ---- inodes ------------------------------------------------------------------------------------------------
 
-  private inode(nid: number): Inode {
+  private inode(nid: number, into?: Inode): Inode {
     const pos = this.metaBase + nid * 32;
-    if (!Number.isSafeInteger(pos) || pos + 32 > this.src.size) throw new CorruptImageError(`${this.name}: inode ${nid} outside the image`);
-    const head = this.src.read(pos, 32);
-    const format = head.readUInt16LE(0);
+    const size = this.src.size;
+    if (!Number.isSafeInteger(pos) || pos + 32 > size) throw new CorruptImageError(`${this.name}: inode ${nid} outside the image`);
+    // Parsed in place from the metadata cache's window (an extended inode that crosses a window is copied out).
+    let b = this.meta.windowAt(pos, 32)!;
+    let at = pos % WINDOW;
+    const format = b[at]! | (b[at + 1]! << 8);
     const extended = (format & 1) !== 0;
-    const layout = (format >> 1) & 7;
-    const b = extended ? (pos + 64 <= this.src.size ? this.src.read(pos, 64) : null) : head;
-    if (!b) throw new CorruptImageError(`${this.name}: inode ${nid} outside the image`);
-    const icount = b.readUInt16LE(2);
+    if (extended) {
+      if (pos + 64 > size) throw new CorruptImageError(`${this.name}: inode ${nid} outside the image`);
+      const w = this.meta.windowAt(pos, 64);
+      if (w) b = w;
+      else {
+        b = this.meta.read(pos, 64);
+        at = 0;
+      }
+    }
+    const icount = b[at + 2]! | (b[at + 3]! << 8);
     const xattrSize = icount === 0 ? 0 : 12 + (icount - 1) * 4;
-    const ino: Inode = extended
-      ? {
-          nid,
-          layout,
-          mode: b.readUInt16LE(4),
-          size: Number(b.readBigUInt64LE(8) & 0x1fffffffffffffn),
-          u: b.readUInt32LE(16),
-          uid: b.readUInt32LE(24),
-          gid: b.readUInt32LE(28),
-          mtime: Number(b.readBigUInt64LE(32) & 0xffffffffffffn),
-          tailPos: pos + 64 + xattrSize,
-        }
-      : {
-          nid,
-          layout,
-          mode: b.readUInt16LE(4),
-          size: b.readUInt32LE(8),
-          u: b.readUInt32LE(16),
-          uid: b.readUInt16LE(24),
-          gid: b.readUInt16LE(26),
-          // Compact inodes: the build time plus a per-inode offset (0 in images from before that field existed).
-          mtime: this.buildTime + b.readUInt32LE(12),
-          tailPos: pos + 32 + xattrSize,
-        };
+    const ino: Inode = into ?? { nid: 0, layout: 0, mode: 0, uid: 0, gid: 0, size: 0, mtime: 0, u: 0, tailPos: 0 };
+    ino.nid = nid;
+    ino.layout = (format >> 1) & 7;
+    ino.mode = b[at + 4]! | (b[at + 5]! << 8);
+    ino.u = b.readUInt32LE(at + 16);
+    if (extended) {
+      // 64-bit fields, of which erofs uses 53 (size) and 48 (mtime seconds) bits.
+      ino.size = b.readUInt32LE(at + 8) + (b.readUInt32LE(at + 12) & 0x1fffff) * 0x100000000;
+      ino.uid = b.readUInt32LE(at + 24);
+      ino.gid = b.readUInt32LE(at + 28);
+      ino.mtime = b.readUInt32LE(at + 32) + (b.readUInt32LE(at + 36) & 0xffff) * 0x100000000;
+      ino.tailPos = pos + 64 + xattrSize;
+    } else {
+      ino.size = b.readUInt32LE(at + 8);
+      ino.uid = b[at + 24]! | (b[at + 25]! << 8);
+      ino.gid = b[at + 26]! | (b[at + 27]! << 8);
+      // Compact inodes: the build time plus a per-inode offset (0 in images from before that field existed).
+      ino.mtime = this.buildTime + b.readUInt32LE(at + 12);
+      ino.tailPos = pos + 32 + xattrSize;
+    }
     return ino;
   }
 
@@ -211,7 +227,7 @@ export class ErofsFs implements FsReader<number> {
     const out: FileExtent[] = [];
     for (let i = 0; i < count; i += MAX_CHUNKS_PER_READ) {
       const n = Math.min(MAX_CHUNKS_PER_READ, count - i);
-      const table = this.src.read(base + i * unit, n * unit);
+      const table = this.meta.read(base + i * unit, n * unit);
       for (let k = 0; k < n; k++) {
         const blk = table.readUInt32LE(k * unit + unit - 4);
         if (blk === NULL_ADDR) continue;
@@ -234,7 +250,7 @@ export class ErofsFs implements FsReader<number> {
     const want = Math.min(length, ino.size);
     if (want <= 0) return Buffer.alloc(0);
     if (ino.layout === COMPRESSED_FULL || ino.layout === COMPRESSED_COMPACT) return this.readCompressed(ino, want);
-    return new ExtentSource(this.src, ino.size, this.flatExtents(ino, want)).read(0, want);
+    return new ExtentSource(this.meta, ino.size, this.flatExtents(ino, want)).read(0, want);
   }
 
   // ---- compressed files --------------------------------------------------------------------------------------
@@ -248,7 +264,7 @@ export class ErofsFs implements FsReader<number> {
     const mapPos = Math.ceil(ino.tailPos / 8) * 8;
     if (mapPos + 8 > this.src.size) throw new CorruptImageError(`${this.name}: inode ${ino.nid}: compression map outside the image`);
     const legacy = ino.layout === COMPRESSED_FULL && (this.incompat & INCOMPAT_BIG_PCLUSTER) === 0;
-    const hdr = this.src.read(mapPos, 8);
+    const hdr = this.meta.read(mapPos, 8);
     // Without big pclusters, a legacy-indexed file has no map header: lz4, one block per lcluster.
     const advise = legacy ? 0 : hdr.readUInt16LE(4);
     const algs = legacy ? 0 : hdr[6]!;
@@ -292,12 +308,12 @@ export class ErofsFs implements FsReader<number> {
         if (indexEnd + inlineSize > this.src.size || (indexEnd % this.blkSize) + inlineSize > this.blkSize) {
           throw new CorruptImageError(`${this.name}: inode ${ino.nid}: inline pcluster crosses its block`);
         }
-        raw = this.src.read(indexEnd, inlineSize);
+        raw = this.meta.read(indexEnd, inlineSize);
       } else {
         if (s.blk + s.blocks > this.blocks || (s.blk + s.blocks) * this.blkSize > this.src.size) {
           throw new CorruptImageError(`${this.name}: inode ${ino.nid}: pcluster outside the filesystem`);
         }
-        raw = this.src.read(s.blk * this.blkSize, s.blocks * this.blkSize);
+        raw = this.meta.read(s.blk * this.blkSize, s.blocks * this.blkSize);
       }
       let data: Buffer;
       if (s.plain) data = raw.subarray(0, end - s.at);
@@ -329,7 +345,7 @@ export class ErofsFs implements FsReader<number> {
     const out: ClusterIndex[] = [];
     if (ino.layout === COMPRESSED_FULL) {
       if (pos + n * 8 > this.src.size) throw new CorruptImageError(`${this.name}: inode ${ino.nid}: cluster index outside the image`);
-      const b = this.src.read(pos, n * 8);
+      const b = this.meta.read(pos, n * 8);
       for (let i = 0; i < n; i++) {
         // di_u: the block address (HEAD/PLAIN) or delta[0] (NONHEAD, with the CBLKCNT flag for big pclusters).
         out.push({ type: b.readUInt16LE(i * 8) & 3, clusterofs: b.readUInt16LE(i * 8 + 2), blkaddr: b.readUInt32LE(i * 8 + 4), lo: b.readUInt16LE(i * 8 + 4) });
@@ -347,7 +363,7 @@ export class ErofsFs implements FsReader<number> {
     if (advise & ADVISE_COMPACTED_2B && initial4b < n) count2b = Math.floor((n - initial4b) / 16) * 16;
     const areaEnd = pos + initial4b * 4 + count2b * 2 + (n - initial4b - count2b) * 4 + 8;
     if (areaEnd > this.src.size) throw new CorruptImageError(`${this.name}: inode ${ino.nid}: cluster index outside the image`);
-    const area = this.src.read(pos, areaEnd - pos);
+    const area = this.meta.read(pos, areaEnd - pos);
     for (let lcn = 0; lcn < n; lcn++) {
       let slot = pos;
       let rel = lcn;
@@ -409,11 +425,30 @@ export class ErofsFs implements FsReader<number> {
 
   // ---- directories -------------------------------------------------------------------------------------------
 
+  /**
+   * A directory's bytes (the first `dir.size` of the buffer): plain and inline ones are copied out of the metadata
+   * cache into one buffer reused from directory to directory (readDir is synchronous and decodes it at once).
+   */
+  private dirData(dir: Inode): Buffer {
+    if (dir.layout !== FLAT_PLAIN && dir.layout !== FLAT_INLINE) return this.data(dir, dir.size);
+    if (this.dirBuf.length < dir.size) this.dirBuf = Buffer.allocUnsafeSlow(Math.max(dir.size, this.blkSize));
+    const buf = this.dirBuf;
+    for (const e of this.flatExtents(dir)) {
+      const w = this.meta.windowAt(e.physical, e.length);
+      if (w) {
+        const at = e.physical % WINDOW;
+        w.copy(buf, e.logical, at, at + e.length);
+      } else this.meta.read(e.physical, e.length).copy(buf, e.logical);
+    }
+    return buf;
+  }
+
   readDir(dirNid: number, sink: DirSink<number>): void {
     const dir = this.inode(dirNid);
-    const data = this.data(dir, dir.size);
-    for (let blk = 0; blk < data.length; blk += this.blkSize) {
-      const end = Math.min(data.length, blk + this.blkSize);
+    const data = this.dirData(dir);
+    const length = Math.min(dir.size, data.length);
+    for (let blk = 0; blk < length; blk += this.blkSize) {
+      const end = Math.min(length, blk + this.blkSize);
       if (end - blk < DIRENT_SIZE) {
         sink.problem('corrupt directory block');
         return;
@@ -426,7 +461,8 @@ export class ErofsFs implements FsReader<number> {
       }
       for (let i = 0; i < count; i++) {
         const d = blk + i * DIRENT_SIZE;
-        const nid = Number(data.readBigUInt64LE(d) & 0xffffffffffffn);
+        // A 64-bit nid of which erofs uses 48 bits.
+        const nid = data.readUInt32LE(d) + (data.readUInt16LE(d + 4) * 0x100000000);
         const nameOff = data.readUInt16LE(d + 8);
         let nameEnd = i + 1 < count ? data.readUInt16LE(d + DIRENT_SIZE + 8) : end - blk;
         if (nameOff < firstOff || nameEnd > end - blk || nameEnd < nameOff) {
@@ -439,16 +475,16 @@ export class ErofsFs implements FsReader<number> {
         if (name === '.' || name === '..') continue;
         let child: Inode;
         try {
-          child = this.inode(nid);
+          child = this.inode(nid, this.scratch);
         } catch (err) {
           sink.failed(err, name);
           continue;
         }
-        const node = this.node(child);
+        const node = this.node(child, this.scratchNode);
         if (node.type === 'symlink') {
           try {
             if (child.size === 0 || child.size > LIMITS.maxSymlink) throw new CorruptImageError(`symlink target length ${child.size}`);
-            node.target = this.data(child, child.size).toString('utf8');
+            node.target = this.symlinkTarget(child);
           } catch (err) {
             node.target = '';
             sink.failed(err, name, 'unreadable symlink');
@@ -457,6 +493,22 @@ export class ErofsFs implements FsReader<number> {
         sink.entry(name, node);
       }
     }
+  }
+
+  /** A symlink's target: decoded in place from the metadata cache when it is one inline tail (the usual case). */
+  private symlinkTarget(ino: Inode): string {
+    if (ino.layout === FLAT_INLINE && ino.size < this.blkSize) {
+      const inBlock = ino.tailPos % this.blkSize;
+      if (inBlock + ino.size > this.blkSize || ino.tailPos + ino.size > this.src.size) {
+        throw new CorruptImageError(`${this.name}: inode ${ino.nid}: inline data crosses its block`);
+      }
+      const w = this.meta.windowAt(ino.tailPos, ino.size);
+      if (w) {
+        const at = ino.tailPos % WINDOW;
+        return w.toString('utf8', at, at + ino.size);
+      }
+    }
+    return this.data(ino, ino.size).toString('utf8');
   }
 
   /** Files are read in the order of their inode numbers, which follows the order their data was written. */
@@ -468,10 +520,30 @@ export class ErofsFs implements FsReader<number> {
     return nid;
   }
 
-  private node(ino: Inode): Node<number> {
+  /** The listing is over: its cached metadata windows go (file reads fill them again as they need). */
+  walked(): void {
+    this.meta.dropCache();
+    this.dirBuf = Buffer.alloc(0);
+  }
+
+  /** The superblock's inode count (a hint: the inventory caps it). */
+  expectedEntries(): number {
+    return this.inodes;
+  }
+
+  private node(ino: Inode, into?: Node<number>): Node<number> {
     const type = typeOfMode(ino.mode);
     const special = type === 'chardev' || type === 'blockdev' || type === 'fifo' || type === 'socket';
-    return { type, mode: ino.mode & 0o7777, uid: ino.uid, gid: ino.gid, size: special ? 0 : ino.size, mtime: ino.mtime, ref: ino.nid };
+    const node: Node<number> = into ?? { type, mode: 0, uid: 0, gid: 0, size: 0, mtime: 0, ref: 0 };
+    node.type = type;
+    node.mode = ino.mode & 0o7777;
+    node.uid = ino.uid;
+    node.gid = ino.gid;
+    node.size = special ? 0 : ino.size;
+    node.mtime = ino.mtime;
+    node.ref = ino.nid;
+    node.target = undefined;
+    return node;
   }
 
   // ---- public ------------------------------------------------------------------------------------------------

@@ -223,7 +223,7 @@ export class ExtentSource implements ByteSource {
 }
 
 /** Size of one cached window of a WindowCache, and how many it keeps. */
-const WINDOW = 64 * 1024;
+export const WINDOW = 64 * 1024;
 const WINDOWS = 64;
 
 /**
@@ -235,17 +235,24 @@ const WINDOWS = 64;
 export class WindowCache implements ByteSource {
   readonly size: number;
   private readonly windows = new Map<number, Buffer>();
+  /** The window read last (null after a drop). */
+  private lastN = -1;
+  private lastW: Buffer | null = null;
 
   constructor(private readonly parent: ByteSource) {
     this.size = parent.size;
   }
 
   private window(n: number): Buffer {
+    // The window read last is already the most recently used one.
+    if (n === this.lastN && this.lastW) return this.lastW;
     let w = this.windows.get(n);
     if (w) {
       // Most recently used last.
       this.windows.delete(n);
       this.windows.set(n, w);
+      this.lastN = n;
+      this.lastW = w;
       return w;
     }
     const start = n * WINDOW;
@@ -256,8 +263,11 @@ export class WindowCache implements ByteSource {
       if (buf.length === len) w = buf;
     }
     w ??= Buffer.allocUnsafeSlow(len);
+    this.lastW = null;
     readIntoFrom(this.parent, w, start, len);
     this.windows.set(n, w);
+    this.lastN = n;
+    this.lastW = w;
     return w;
   }
 
@@ -265,6 +275,18 @@ export class WindowCache implements ByteSource {
     const buf = Buffer.allocUnsafe(length);
     this.readInto(buf, offset, length);
     return buf;
+  }
+
+  /**
+   * The cached window holding `length` bytes at `offset`, which start at `offset % WINDOW` in it (no copy, no
+   * allocation: for small records parsed at once, like inodes), or null when the range crosses a window boundary.
+   * The window is only valid until the next read of this cache.
+   */
+  windowAt(offset: number, length: number): Buffer | null {
+    checkRange(this, offset, length);
+    const n = Math.floor(offset / WINDOW);
+    if (length === 0 || Math.floor((offset + length - 1) / WINDOW) !== n) return null;
+    return this.window(n);
   }
 
   readInto(buf: Buffer, offset: number, length: number): void {
@@ -280,10 +302,11 @@ export class WindowCache implements ByteSource {
 
   dropCache(): void {
     this.windows.clear();
+    this.lastW = null;
   }
 
   /** Drops the windows; the parent source stays open (its owner closes it). */
   close(): void {
-    this.windows.clear();
+    this.dropCache();
   }
 }
