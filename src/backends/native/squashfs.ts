@@ -97,6 +97,9 @@ class MetaMiss {
   ) {}
 }
 
+/** syncOrRetry's answer when the inode's block is not decoded yet. */
+const RETRY: Inode = newInode();
+
 const CODECS: Record<number, Codec | string> = { 1: 'gzip', 2: 'lzma', 3: 'lzo', 4: 'xz', 5: 'lz4', 6: 'zstd' };
 
 
@@ -126,17 +129,36 @@ interface Inode {
   mtime: number;
   size: number;
   // Directories.
-  dirBlock?: number;
-  dirOffset?: number;
+  dirBlock: number | undefined;
+  dirOffset: number | undefined;
   // Regular files.
-  blocksStart?: number;
-  fragment?: number;
-  fragOffset?: number;
+  blocksStart: number | undefined;
+  fragment: number | undefined;
+  fragOffset: number | undefined;
   /** Position of the block size list (metadata cursor) and how many blocks. */
-  listPos?: { block: number; offset: number };
-  blockCount?: number;
+  listPos: { block: number; offset: number } | undefined;
+  blockCount: number | undefined;
   // Symlinks.
-  target?: string;
+  target: string | undefined;
+}
+
+function newInode(): Inode {
+  return {
+    type: 0,
+    mode: 0,
+    uidIdx: 0,
+    gidIdx: 0,
+    mtime: 0,
+    size: 0,
+    dirBlock: undefined,
+    dirOffset: undefined,
+    blocksStart: undefined,
+    fragment: undefined,
+    fragOffset: undefined,
+    listPos: undefined,
+    blockCount: undefined,
+    target: undefined,
+  };
 }
 
 /** A metadata position: absolute disk offset of a metadata block + offset inside its decompressed bytes. */
@@ -155,6 +177,7 @@ export class SquashFs implements FsReader<Cursor> {
   /** Whether the codec decodes synchronously: the whole walk then runs without a promise. */
   private readonly syncCodec: boolean;
   private readonly blockSize: number;
+  private readonly inodes: number;
   private readonly bytesUsed: number;
   private readonly inodeTable: number;
   private readonly dirTable: number;
@@ -196,6 +219,7 @@ export class SquashFs implements FsReader<Cursor> {
       throw new UnsupportedImageError(`${name}: squashfs with ${codec} compression is not supported by the native reader`);
     }
     this.codec = codec;
+    this.inodes = sb.readUInt32LE(4);
     this.syncCodec = isSyncCodec(codec);
     this.blockSize = sb.readUInt32LE(12);
     const blockLog = sb.readUInt16LE(22);
@@ -307,6 +331,25 @@ export class SquashFs implements FsReader<Cursor> {
     return out;
   }
 
+  /** Where metaSpan's bytes start in the buffer it returned. */
+  private spanAt = 0;
+
+  /**
+   * Like metaRead without a copy or a view: the buffer holding the `n` bytes at `cur`, which start at `spanAt` in it
+   * (the cached block itself when they are in one block; valid until the next metadata read). Advances `cur`.
+   */
+  private metaSpan(cur: Cursor, n: number, lo: number): Buffer {
+    const m = this.metaBlockNow(cur.block, lo);
+    const at = cur.offset;
+    if (at + n < m.data.length) {
+      cur.offset = at + n;
+      this.spanAt = at;
+      return m.data;
+    }
+    this.spanAt = 0;
+    return this.metaRead(cur, n, lo);
+  }
+
   /**
    * `parse()` (a synchronous parser over metadata) once every block it needs is decoded: for xz, each MetaMiss is
    * decoded and the parse starts again. Bounded: a parse that keeps missing (blocks evicted as fast as they are
@@ -371,71 +414,90 @@ export class SquashFs implements FsReader<Cursor> {
     const block = Number(r >> 16n) + base;
     const offset = Number(r & 0xffffn);
     if (offset >= META_SIZE) throw new CorruptImageError(`${this.name}: inode reference offset ${offset} past a metadata block`);
-    return { block, offset };
+    return { block, offset, order: undefined };
   }
 
-  /** An inode, parsed synchronously (a MetaMiss for a block xz has not decoded yet). */
-  private inodeNow(at: Cursor): Inode {
-    const cur = { ...at };
+  /** The cursor an inode is parsed with (`at` itself stays where it was). */
+  private readonly work: Cursor = { block: 0, offset: 0, order: undefined };
+
+  /**
+   * An inode, parsed synchronously (a MetaMiss for a block xz has not decoded yet), into `into` when given (the
+   * listing's scratch inode) or a new one. Fields are read in place from the cached metadata block (metaSpan).
+   */
+  private inodeNow(at: Cursor, into?: Inode): Inode {
+    const cur = this.work;
+    cur.block = at.block;
+    cur.offset = at.offset;
     const lo = this.inodeTable;
-    const h = this.metaRead(cur, 16, lo);
-    const type = h.readUInt16LE(0);
-    const ino: Inode = {
-      type,
-      mode: h.readUInt16LE(2) & 0o7777,
-      uidIdx: h.readUInt16LE(4),
-      gidIdx: h.readUInt16LE(6),
-      mtime: h.readUInt32LE(8),
-      size: 0,
-    };
+    let b = this.metaSpan(cur, 16, lo);
+    let o = this.spanAt;
+    const type = b[o]! | (b[o + 1]! << 8);
+    const ino = into ?? newInode();
+    ino.type = type;
+    ino.mode = (b[o + 2]! | (b[o + 3]! << 8)) & 0o7777;
+    ino.uidIdx = b[o + 4]! | (b[o + 5]! << 8);
+    ino.gidIdx = b[o + 6]! | (b[o + 7]! << 8);
+    ino.mtime = b.readUInt32LE(o + 8);
+    ino.size = 0;
+    ino.dirBlock = ino.dirOffset = ino.blocksStart = ino.fragment = ino.fragOffset = ino.blockCount = undefined;
+    ino.listPos = undefined;
+    ino.target = undefined;
     switch (type) {
       case 1: {
-        const b = this.metaRead(cur, 16, lo);
-        ino.dirBlock = b.readUInt32LE(0);
-        ino.size = b.readUInt16LE(8);
-        ino.dirOffset = b.readUInt16LE(10);
+        b = this.metaSpan(cur, 16, lo);
+        o = this.spanAt;
+        ino.dirBlock = b.readUInt32LE(o);
+        ino.size = b[o + 8]! | (b[o + 9]! << 8);
+        ino.dirOffset = b[o + 10]! | (b[o + 11]! << 8);
         break;
       }
       case 8: {
-        const b = this.metaRead(cur, 24, lo);
-        ino.size = b.readUInt32LE(4);
-        ino.dirBlock = b.readUInt32LE(8);
-        ino.dirOffset = b.readUInt16LE(18);
+        b = this.metaSpan(cur, 24, lo);
+        o = this.spanAt;
+        ino.size = b.readUInt32LE(o + 4);
+        ino.dirBlock = b.readUInt32LE(o + 8);
+        ino.dirOffset = b[o + 18]! | (b[o + 19]! << 8);
         break;
       }
       case 2:
       case 9: {
-        let b: Buffer;
         if (type === 2) {
-          b = this.metaRead(cur, 16, lo);
-          ino.blocksStart = b.readUInt32LE(0);
-          ino.fragment = b.readUInt32LE(4);
-          ino.fragOffset = b.readUInt32LE(8);
-          ino.size = b.readUInt32LE(12);
+          b = this.metaSpan(cur, 16, lo);
+          o = this.spanAt;
+          ino.blocksStart = b.readUInt32LE(o);
+          ino.fragment = b.readUInt32LE(o + 4);
+          ino.fragOffset = b.readUInt32LE(o + 8);
+          ino.size = b.readUInt32LE(o + 12);
         } else {
-          b = this.metaRead(cur, 40, lo);
-          const start = b.readBigUInt64LE(0);
-          const size = b.readBigUInt64LE(8);
-          if (start > BigInt(this.bytesUsed) || size > BigInt(Number.MAX_SAFE_INTEGER)) {
+          b = this.metaSpan(cur, 40, lo);
+          o = this.spanAt;
+          // 64-bit start and size: either past 2^53 is impossible (the high words are checked first).
+          const startHi = b.readUInt32LE(o + 4);
+          const sizeHi = b.readUInt32LE(o + 12);
+          const start = startHi * 0x100000000 + b.readUInt32LE(o);
+          const size = sizeHi * 0x100000000 + b.readUInt32LE(o + 8);
+          if (startHi >= 0x200000 || sizeHi >= 0x200000 || start > this.bytesUsed) {
             throw new CorruptImageError(`${this.name}: file inode with impossible size or position`);
           }
-          ino.blocksStart = Number(start);
-          ino.size = Number(size);
-          ino.fragment = b.readUInt32LE(28);
-          ino.fragOffset = b.readUInt32LE(32);
+          ino.blocksStart = start;
+          ino.size = size;
+          ino.fragment = b.readUInt32LE(o + 28);
+          ino.fragOffset = b.readUInt32LE(o + 32);
         }
         const full = Math.floor(ino.size / this.blockSize);
         ino.blockCount = ino.fragment === NO_FRAGMENT ? Math.ceil(ino.size / this.blockSize) : full;
-        ino.listPos = { ...cur };
+        if (into === undefined) ino.listPos = { block: cur.block, offset: cur.offset };
         break;
       }
       case 3:
       case 10: {
-        const b = this.metaRead(cur, 8, lo);
-        const len = b.readUInt32LE(4);
+        b = this.metaSpan(cur, 8, lo);
+        const len = b.readUInt32LE(this.spanAt + 4);
         if (len === 0 || len > LIMITS.maxSymlink) throw new CorruptImageError(`${this.name}: symlink target length ${len}`);
         ino.size = len;
-        ino.target = this.metaRead(cur, len, lo).toString('utf8');
+        b = this.metaSpan(cur, len, lo);
+        o = this.spanAt;
+        ino.target = b.toString('utf8', o, o + len);
         break;
       }
       case 4:
@@ -463,45 +525,67 @@ export class SquashFs implements FsReader<Cursor> {
 
   // ---- directories -----------------------------------------------------------------------------------------
 
-  /** The listing of a directory inode: name, inode cursor. */
-  private listing(dir: Inode): Array<{ name: string; at: Cursor }> {
-    const out: Array<{ name: string; at: Cursor }> = [];
+  /** The listing of a directory inode: its names, and each one's inode cursor (the entry's ref). */
+  private listing(dir: Inode): { names: string[]; cursors: Cursor[] } {
+    const names: string[] = [];
+    const cursors: Cursor[] = [];
     // file_size counts 3 bytes for the implicit `.` and `..`.
     let left = dir.size - 3;
-    if (left <= 0) return out;
-    const cur: Cursor = { block: this.dirTable + dir.dirBlock!, offset: dir.dirOffset! };
+    if (left <= 0) return { names, cursors };
+    const cur: Cursor = { block: this.dirTable + dir.dirBlock!, offset: dir.dirOffset!, order: undefined };
     const lo = this.dirTable;
     while (left >= 12) {
-      const h = this.metaRead(cur, 12, lo);
+      let b = this.metaSpan(cur, 12, lo);
+      let o = this.spanAt;
       left -= 12;
-      const count = h.readUInt32LE(0) + 1;
-      const start = h.readUInt32LE(4);
+      const count = b.readUInt32LE(o) + 1;
+      const start = b.readUInt32LE(o + 4);
       if (count > MAX_HEADER_ENTRIES) throw new CorruptImageError(`directory header with ${count} entries`);
       for (let i = 0; i < count; i++) {
         if (left < 8) throw new CorruptImageError('directory listing cut short');
-        const e = this.metaRead(cur, 8, lo);
-        const nameLen = e.readUInt16LE(6) + 1;
+        b = this.metaSpan(cur, 8, lo);
+        o = this.spanAt;
+        const offset = b[o]! | (b[o + 1]! << 8);
+        const nameLen = (b[o + 6]! | (b[o + 7]! << 8)) + 1;
         left -= 8 + nameLen;
         if (nameLen > MAX_NAME || left < 0) throw new CorruptImageError('corrupt directory entry');
-        const name = this.metaRead(cur, nameLen, lo).toString('utf8');
-        out.push({ name, at: { block: this.inodeTable + start, offset: e.readUInt16LE(0) } });
+        b = this.metaSpan(cur, nameLen, lo);
+        o = this.spanAt;
+        names.push(b.toString('utf8', o, o + nameLen));
+        cursors.push({ block: this.inodeTable + start, offset, order: undefined });
       }
     }
-    return out;
+    return { names, cursors };
   }
 
-  private node(ino: Inode, at: Cursor, ids: Uint32Array, problem: (msg: string) => void): Node<Cursor> {
-    const id = (idx: number): number => {
-      if (idx < ids.length) return ids[idx]!;
-      problem(`owner index ${idx} outside the id table (shown as 0)`);
-      return 0;
-    };
+  /** The owner or group of id table index `idx` (0 and a problem for an index outside the table). */
+  private id(ids: Uint32Array, idx: number, sink: DirSink<Cursor>, name: string | undefined): number {
+    if (idx < ids.length) return ids[idx]!;
+    sink.problem(`owner index ${idx} outside the id table (shown as 0)`, name);
+    return 0;
+  }
+
+  /** The walk's node for an inode (into `into` when given: the walk copies what it keeps). */
+  private node(ino: Inode, at: Cursor, ids: Uint32Array, sink: DirSink<Cursor>, name: string | undefined, into?: Node<Cursor>): Node<Cursor> {
     // Files whose tails share a fragment block are read together (by fragment index, the order mksquashfs wrote
     // the blocks in), so each block is decoded once; the others by where their data starts.
     if (ino.fragment !== undefined && ino.fragment !== NO_FRAGMENT) at.order = ino.fragment;
     else if (ino.blocksStart !== undefined) at.order = 2 ** 32 + ino.blocksStart;
-    return { type: this.entryType(ino.type), mode: ino.mode, uid: id(ino.uidIdx), gid: id(ino.gidIdx), size: ino.size, mtime: ino.mtime, target: ino.target, ref: at };
+    const node: Node<Cursor> = into ?? { type: 'file', mode: 0, uid: 0, gid: 0, size: 0, mtime: 0, target: undefined, ref: at };
+    node.type = this.entryType(ino.type);
+    node.mode = ino.mode;
+    node.uid = this.id(ids, ino.uidIdx, sink, name);
+    node.gid = this.id(ids, ino.gidIdx, sink, name);
+    node.size = ino.size;
+    node.mtime = ino.mtime;
+    node.target = ino.target;
+    node.ref = at;
+    return node;
   }
+
+  /** The child inode and node being listed (reused: the walk copies what it keeps). */
+  private readonly child = newInode();
+  private readonly childNode: Node<Cursor> = { type: 'file', mode: 0, uid: 0, gid: 0, size: 0, mtime: 0, target: undefined, ref: this.work };
 
   readDir(at: Cursor, sink: DirSink<Cursor>): void | Promise<void> {
     // Synchronous codecs (every one but xz) list a directory without a promise; root() loaded the ids.
@@ -510,29 +594,45 @@ export class SquashFs implements FsReader<Cursor> {
   }
 
   private readDirNow(ids: Uint32Array, at: Cursor, sink: DirSink<Cursor>): void {
-    for (const d of this.listing(this.inodeNow(at))) {
+    const { names, cursors } = this.listing(this.inodeNow(at, this.child));
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i]!;
       let child: Inode;
       try {
-        child = this.inodeNow(d.at);
+        child = this.inodeNow(cursors[i]!, this.child);
       } catch (err) {
-        sink.failed(err, d.name);
+        sink.failed(err, name);
         continue;
       }
-      sink.entry(d.name, this.node(child, d.at, ids, (msg) => sink.problem(msg, d.name)));
+      sink.entry(name, this.node(child, cursors[i]!, ids, sink, name, this.childNode));
     }
   }
 
   private async readDirAsync(at: Cursor, sink: DirSink<Cursor>): Promise<void> {
     const ids = await this.loadIds();
-    for (const d of await this.retry(() => this.listing(this.inodeNow(at)))) {
+    const { names, cursors } = await this.retry(() => this.listing(this.inodeNow(at, this.child)));
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i]!;
+      const cur = cursors[i]!;
       let child: Inode;
       try {
-        child = await this.inode(d.at);
+        child = this.syncOrRetry(cur);
+        if (child === RETRY) child = await this.retry(() => this.inodeNow(cur, this.child));
       } catch (err) {
-        sink.failed(err, d.name);
+        sink.failed(err, name);
         continue;
       }
-      sink.entry(d.name, this.node(child, d.at, ids, (msg) => sink.problem(msg, d.name)));
+      sink.entry(name, this.node(child, cur, ids, sink, name, this.childNode));
+    }
+  }
+
+  /** The child inode at `cur` parsed now when its block is cached, else RETRY (xz decodes it first). */
+  private syncOrRetry(cur: Cursor): Inode {
+    try {
+      return this.inodeNow(cur, this.child);
+    } catch (err) {
+      if (err instanceof MetaMiss) return RETRY;
+      throw err;
     }
   }
 
@@ -544,13 +644,18 @@ export class SquashFs implements FsReader<Cursor> {
     return at.block * META_SIZE + at.offset;
   }
 
+  /** The superblock's inode count (a hint: the inventory caps it). */
+  expectedEntries(): number {
+    return this.inodes;
+  }
+
   // ---- public ----------------------------------------------------------------------------------------------
 
   async root(sink: DirSink<Cursor>): Promise<Node<Cursor>> {
     const ids = await this.loadIds();
     const at = this.refCursor(this.rootRef, this.inodeTable);
     const root = await this.inode(at);
-    return this.node(root, at, ids, (msg) => sink.problem(msg));
+    return this.node(root, at, ids, sink, undefined);
   }
 
   private async fileInode(at: Cursor): Promise<Inode> {
