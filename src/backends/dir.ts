@@ -5,13 +5,12 @@
  * that no component of its path is a symlink (O_NOFOLLOW on the file, realpath on its directory), so a tree that
  * changes under us still cannot make us read outside it.
  */
-import { constants as C, promises as fsp, type Stats } from 'node:fs';
+import { constants as C, lstatSync, promises as fsp, readlinkSync, type Stats } from 'node:fs';
 import path from 'node:path';
-import type fg from 'fast-glob';
-import { fastGlob } from '../lazy.js';
+import { walkHost } from '../hostwalk.js';
 import { Inventory, parentOf } from '../inventory.js';
 import type { Entry, EntryType } from '../types.js';
-import { TargetError } from '../errors.js';
+import { openFailure, TargetError } from '../errors.js';
 import type { Backend, FileContent, OpenedImage } from './backend.js';
 
 export function entryTypeOf(st: Stats): EntryType {
@@ -40,49 +39,54 @@ function toEntry(p: string, st: Stats, fsName: string, target?: string): Entry {
   return e;
 }
 
-export async function listTree(root: string, fsName: string): Promise<{ inventory: Inventory; problems: string[] }> {
-  const problems: string[] = [];
-  const inventory = new Inventory();
-  inventory.add(toEntry('/', await fsp.lstat(root), fsName));
-  const stream = fastGlob().stream('**', {
-    cwd: root,
-    dot: true,
-    onlyFiles: false,
-    followSymbolicLinks: false,
-    stats: true,
-    unique: false,
-    suppressErrors: true,
-    errorHandler: (err: NodeJS.ErrnoException) => {
-      problems.push(`${err.path ?? root}: ${err.code ?? err.message}`);
-      return true;
-    },
-  } as fg.Options);
-  const links: Entry[] = [];
-  for await (const item of stream as AsyncIterable<fg.Entry>) {
-    const st = item.stats as Stats;
-    const e = toEntry('/' + item.path, st, fsName);
-    if (e.type === 'symlink') links.push(e);
-    inventory.add(e);
-  }
-  await Promise.all(
-    links.map(async (e) => {
-      try {
-        e.target = await fsp.readlink(path.join(root, e.path));
-      } catch (err) {
-        e.target = '';
-        problems.push(`${e.path}: cannot read symlink (${(err as NodeJS.ErrnoException).code ?? err})`);
-      }
-    }),
-  );
-  return { inventory, problems };
+export interface HostTree {
+  inventory: Inventory;
+  problems: string[];
+  /** The host path (bytes) of each entry whose name is not UTF-8 (its inventory path cannot give it back). */
+  rawPaths: Map<string, Buffer>;
 }
 
-async function readOne(realRoot: string, p: string, maxBytes: number): Promise<FileContent> {
-  const host = path.join(realRoot, p);
-  const dir = await fsp.realpath(path.dirname(host));
-  // path.join keeps the slash of '/' (a file at the top of the tree): resolve, as realpath does not end in one.
-  const expectDir = path.resolve(realRoot, `.${parentOf(p)}`);
-  if (dir !== expectDir) throw new Error(`refusing to read ${p}: a component is not a plain directory`);
+export async function listTree(root: string, fsName: string): Promise<HostTree> {
+  const problems: string[] = [];
+  const inventory = new Inventory();
+  const rawPaths = new Map<string, Buffer>();
+  inventory.add(toEntry('/', await fsp.lstat(root), fsName));
+  const skipped = new Set<string>();
+  const walk = walkHost(root, {
+    descend: (e) => !skipped.has(e.rel),
+    onError: (rel, err) => problems.push(`/${rel}: cannot list (${err.code ?? err.message})`),
+  });
+  for await (const item of walk) {
+    const p = '/' + item.rel;
+    let st: Stats;
+    let target: string | undefined;
+    try {
+      st = lstatSync(item.host);
+      if (st.isSymbolicLink()) target = readlinkSync(item.host, 'utf8');
+    } catch (err) {
+      problems.push(`${p}: cannot read (${(err as NodeJS.ErrnoException).code ?? err})`);
+      skipped.add(item.rel);
+      continue;
+    }
+    if (inventory.has(p)) {
+      // Two names that are not UTF-8 and read the same: the second cannot be told apart in any report.
+      problems.push(`${p}: two names in one directory read the same (not UTF-8); the second was not audited`);
+      skipped.add(item.rel);
+      continue;
+    }
+    if (!item.exact) rawPaths.set(p, item.host);
+    inventory.add(toEntry(p, st, fsName, target));
+  }
+  return { inventory, problems, rawPaths };
+}
+
+async function readOne(realRoot: string, p: string, raw: Buffer | undefined, maxBytes: number): Promise<FileContent> {
+  const host = raw ?? Buffer.from(path.join(realRoot, p));
+  // The file's directory must be where the listing found it: no component of the path may have become a symlink.
+  const slash = host.lastIndexOf(0x2f);
+  const dirBytes = slash <= 0 ? Buffer.from('/') : host.subarray(0, slash);
+  const dir = await fsp.realpath(dirBytes, { encoding: 'buffer' });
+  if (!dir.equals(dirBytes)) throw new Error(`refusing to read ${p}: a component is not a plain directory`);
   const fh = await fsp.open(host, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
   try {
     const st = await fh.stat();
@@ -110,11 +114,9 @@ export const dirBackend: Backend = {
       const st = await fsp.stat(realRoot);
       if (!st.isDirectory()) throw new TargetError('not a directory');
     } catch (err) {
-      if (err instanceof TargetError) throw err;
-      const code = (err as NodeJS.ErrnoException).code;
-      throw new TargetError(code === 'ENOENT' ? 'no such file or directory' : `cannot open (${code ?? err})`);
+      throw openFailure(target, err);
     }
-    const { inventory, problems } = await listTree(realRoot, 'dir');
+    const { inventory, problems, rawPaths } = await listTree(realRoot, 'dir');
     return {
       backend: 'dir',
       filesystems: [{ device: 'dir', type: 'dir', label: null, mountpoint: '/' }],
@@ -127,7 +129,7 @@ export const dirBackend: Backend = {
             await Promise.all(
               paths.map(async (p) => {
                 try {
-                  out.set(p, await readOne(realRoot, p, maxBytes));
+                  out.set(p, await readOne(realRoot, p, rawPaths.get(p), maxBytes));
                 } catch (err) {
                   out.set(p, err as Error);
                 }

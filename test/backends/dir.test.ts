@@ -1,4 +1,5 @@
 /** The dir backend must never leave the tree: symlinks to host files are dangling, and their content never shows. */
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -74,3 +75,39 @@ describe('dir backend on a tree with links to host-only files', () => {
     expect(findings.some((f) => f.ruleId === 'dangling-channel-symlink')).toBe(true);
   });
 });
+
+describe('dir backend on names fast-glob would not list', () => {
+  const TOKEN = `ghp_${'a1B2c3D4e5F6g7H8i9J0'.repeat(2).slice(0, 36)}`;
+  let hostile: string;
+  beforeAll(() => {
+    hostile = path.join(base, 'names');
+    // A folder with a newline in its name, glob metacharacters, and a name that is not UTF-8: each holds a token.
+    mkdirSync(path.join(hostile, 'etc', 'd\nx'), { recursive: true });
+    writeFileSync(path.join(hostile, 'etc', 'd\nx', '.git-credentials'), `https://ci:${TOKEN}@github.com\n`);
+    writeFileSync(path.join(hostile, 'etc', '[*]{a,b}!'), `GITHUB_TOKEN=${TOKEN}\n`);
+    writeFileSync(Buffer.from(path.join(hostile, 'etc', 'tok-\xfe\xff'), 'latin1'), `GITHUB_TOKEN=${TOKEN}\n`);
+  });
+
+  it('lists every name the kernel lists, and reads the one that is not UTF-8', async () => {
+    const img = await dirBackend.open(hostile, {});
+    const root = img.roots[0]!;
+    const names = [...root.inventory.walk('/')].map((e) => e.path).filter((p) => p !== '/').sort();
+    // What find(1) lists below the tree, one NUL-ended name each.
+    const found = execFileSync('find', [hostile, '-mindepth', '1', '-print0']).toString('latin1').split('\0').filter(Boolean);
+    expect(names.length).toBe(found.length);
+    expect(names).toEqual(['/etc', '/etc/[*]{a,b}!', '/etc/d\nx', '/etc/d\nx/.git-credentials', '/etc/tok-\ufffd\ufffd']);
+    const got = (await root.readFiles(['/etc/tok-\ufffd\ufffd'], 1024)).get('/etc/tok-\ufffd\ufffd')!;
+    expect('data' in got && got.data.toString()).toBe(`GITHUB_TOKEN=${TOKEN}\n`);
+    expect(img.problems).toEqual([]);
+  });
+
+  it('finds the token in each of them', () => {
+    const r = hostleak(['scan', hostile, '--format', 'json']);
+    expect(r.status).toBe(1);
+    const findings = JSON.parse(r.stdout).targets[0].findings as Array<{ ruleId: string; path: string; severity: string }>;
+    const tokens = findings.filter((f) => f.severity === 'error').map((f) => f.path).sort();
+    expect(tokens).toEqual(['/etc/[*]{a,b}!', '/etc/d\nx/.git-credentials', '/etc/tok-\ufffd\ufffd']);
+    expect(r.stdout).not.toContain(TOKEN);
+  });
+});
+
