@@ -58,6 +58,19 @@ export class TargetError extends HostleakError {
 }
 
 /** The image (or a part of it) is malformed; the message is a one-line reason. */
+/**
+ * A target the host would not open: one message for every opener. A name that is not UTF-8 is listed by the store's
+ * walk under the name it reads as (U+FFFD for each bad byte), which no string path reaches: said as such.
+ */
+export function openFailure(target: string, err: unknown): TargetError {
+  if (err instanceof TargetError) return err;
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT' && target.includes('\ufffd')) {
+    return new TargetError('cannot be opened: its name is not UTF-8 (rename it to audit it)');
+  }
+  return new TargetError(code === 'ENOENT' ? 'no such file or directory' : `cannot open (${code ?? oneLine(err)})`);
+}
+
 export class CorruptImageError extends TargetError {
   override name = 'CorruptImageError';
 }

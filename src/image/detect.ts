@@ -7,7 +7,7 @@
  */
 import { fstatSync, promises as fsp } from 'node:fs';
 import * as zlib from 'node:zlib';
-import { TargetError } from '../errors.js';
+import { openFailure, TargetError } from '../errors.js';
 import { currentReadLog } from './readlog.js';
 
 export type Compression = 'gzip' | 'xz' | 'zstd' | 'bzip2';
@@ -157,8 +157,7 @@ export async function detectFormat(file: string): Promise<DetectedFormat> {
   try {
     fh = await fsp.open(file, 'r');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new TargetError(code === 'ENOENT' ? 'no such file or directory' : `cannot open (${code ?? err})`);
+    throw openFailure(file, err);
   }
   try {
     const st = await fh.stat();

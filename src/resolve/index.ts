@@ -10,11 +10,11 @@
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { fastGlob } from '../lazy.js';
+import { walkHost } from '../hostwalk.js';
 import { currentBudget, withBudget } from '../budget.js';
 import { createBudget } from '../image/budget.js';
 import { createDeadline } from '../image/deadline.js';
-import { TargetError } from '../errors.js';
+import { openFailure, TargetError } from '../errors.js';
 import type { Backend } from '../backends/backend.js';
 import { detectBuffer } from '../image/detect.js';
 import { openTarArchive, type ArchiveOptions } from './archive.js';
@@ -163,15 +163,26 @@ export async function classifyFolder(dir: string, isTarget: (file: string) => Pr
     const files = await auditable(products);
     if (files.length > 0) return { kind: 'products', files, via: 'hydra-build-products' };
   }
-  const glob = (onlyDirectories: boolean) =>
-    fastGlob()('**/*', { cwd: dir, dot: true, onlyFiles: !onlyDirectories, onlyDirectories, followSymbolicLinks: false, deep: 4, suppressErrors: true, ignore: ['nix-support/**'] });
+  // Four levels down, nix-support/ left out; regular files or directories only (symlinks are not followed).
+  const glob = async (onlyDirectories: boolean) => {
+    const out: string[] = [];
+    for await (const e of walkHost(dir, { deep: 4, descend: (d) => d.rel !== 'nix-support' })) {
+      if (e.rel === 'nix-support' || !(onlyDirectories ? e.dirent.isDirectory() : e.dirent.isFile())) continue;
+      // A name that is not UTF-8 has no string path: it stays a product under the name it reads as, and its audit
+      // fails with the reason (exit 3), so it cannot vanish from the report.
+      if (!onlyDirectories && !e.exact) unreadable.push(e.rel);
+      else out.push(e.rel);
+    }
+    return out;
+  };
+  const unreadable: string[] = [];
   // A container image folder is one product; the blobs in it are not products of their own.
   const images: string[] = [];
   for (const d of (await glob(true)).sort()) {
     if (!images.some((i) => d.startsWith(`${i}/`)) && (await isContainerFolder(path.join(dir, d)))) images.push(d);
   }
   const found = (await glob(false)).filter((f) => !images.some((i) => f.startsWith(`${i}/`))).sort();
-  const files = [...images, ...(await auditable(found))].sort();
+  const files = [...images, ...(await auditable(found)), ...unreadable].sort();
   if (files.length > 0) return { kind: 'products', files, via: 'contents' };
   return {
     kind: 'neither',
@@ -214,8 +225,7 @@ export async function resolveBackend(target: string, dirBackend: Backend, image:
   try {
     st = await fsp.stat(target);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new TargetError(code === 'ENOENT' ? 'no such file or directory' : `cannot open (${code})`);
+    throw openFailure(target, err);
   }
   if (st.isDirectory()) {
     const shape = (await knownShape(target)) ?? (await classifyFolder(target));

@@ -1,11 +1,12 @@
 /**
- * Expand what the user named into targets: globs with fast-glob, and with --recursive, directories walked for
+ * Expand what the user named into targets: globs with fast-glob, and with --recursive, directories walked (src/hostwalk.ts) for
  * files that are disk or filesystem images by their magic bytes (not their names).
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { fastGlob, isDynamicPattern } from '../lazy.js';
 import { pushAll } from '../arrays.js';
+import { walkHost } from '../hostwalk.js';
 import { isRemoteTarget } from '../remote/files.js';
 import { isRegistryReference } from '../remote/reference.js';
 
@@ -33,33 +34,28 @@ async function isDir(p: string): Promise<boolean> {
  * opened. Whatever is skipped is named in --verbose.
  */
 async function imagesUnder(dir: string, opts: ExpandOptions): Promise<string[]> {
-  const entries = await fastGlob()('**/*', {
-    cwd: dir,
-    onlyFiles: false,
-    followSymbolicLinks: false,
-    dot: true,
-    objectMode: true,
-    suppressErrors: true,
-  });
-  entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   const out: string[] = [];
   // A container image folder is one target: its layer blobs are tars that mean nothing alone (no config, no
-  // whiteouts applied). Sorted order lists a folder before what is in it.
-  let inside: string | null = null;
-  for (const e of entries) {
-    const full = path.join(dir, e.path);
-    if (inside !== null && e.path.startsWith(inside)) continue;
-    inside = null;
+  // whiteouts applied), so it is not descended.
+  const folders = new Set<string>();
+  const walk = walkHost(dir, {
+    descend: (e) => !folders.has(e.rel),
+    onError: (rel, err) => opts.verbose?.(`skipping ${path.join(dir, rel)}: cannot list (${err.code ?? err.message})`),
+  });
+  for await (const e of walk) {
+    // A name that is not UTF-8 has no string path: it stays a target under the name it reads as, and its audit
+    // fails with the reason (exit 3), so it does not vanish from the report.
+    const full = path.join(dir, e.rel);
     if (e.dirent.isDirectory()) {
-      if (await opts.isImageFolder?.(full)) {
+      if (e.exact && (await opts.isImageFolder?.(full))) {
         out.push(full);
-        inside = `${e.path}/`;
+        folders.add(e.rel);
       }
       continue;
     }
     let regular = e.dirent.isFile();
     if (e.dirent.isSymbolicLink()) {
-      const st = await fsp.stat(full).catch(() => null);
+      const st = await fsp.stat(e.host).catch(() => null);
       if (!st?.isFile()) {
         opts.verbose?.(`skipping ${full}: symlink to ${st ? (st.isDirectory() ? 'a directory' : 'a special file') : 'nothing'}`);
         continue;
@@ -67,13 +63,14 @@ async function imagesUnder(dir: string, opts: ExpandOptions): Promise<string[]> 
       regular = true;
     }
     if (!regular) opts.verbose?.(`skipping ${full}: not a regular file`);
+    else if (!e.exact) out.push(full);
     else if (await opts.isImage(full)) out.push(full);
     // Named like an image but not recognised: a corrupt image must not vanish from a store's report. It is a target,
     // and its audit fails with the reason (exit 3).
-    else if (IMAGE_NAME.test(e.path)) out.push(full);
+    else if (IMAGE_NAME.test(e.rel)) out.push(full);
     else opts.verbose?.(`skipping ${full}: not a disk or filesystem image`);
   }
-  return out;
+  return out.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
 /** File names that say "disk image" (and their compressed forms). */

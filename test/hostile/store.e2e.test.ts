@@ -1,6 +1,6 @@
 /** --recursive: a file named like an image whose content is not recognised fails (exit 3); it is never skipped. */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { SAMPLES } from '../helpers/cli.js';
@@ -26,5 +26,28 @@ describe('an artifact store with junk named like images', () => {
     expect(byName['junk.img']).toMatchObject({ status: 'failed', error: expect.stringMatching(/unrecognised image format/) });
     expect(byName['corrupt.raw.zst']).toMatchObject({ status: 'failed' });
     expect(byName['clean.qcow2']).toMatchObject({ status: 'ok' });
+  });
+});
+
+describe('an artifact store whose folder names are hostile', () => {
+  let store: string;
+  beforeAll(() => {
+    store = mkdtempSync(path.join(os.tmpdir(), 'hl-hostile-names-'));
+    // A newline in a folder's name (which fast-glob's ** silently left out, with everything below it) and a name that
+    // is not UTF-8 (no string path reaches it).
+    mkdirSync(path.join(store, 'build\n42'));
+    copyFileSync(path.join(SAMPLES, 'clean.qcow2'), path.join(store, 'build\n42', 'disk.qcow2'));
+    writeFileSync(Buffer.from(path.join(store, 'disk-\xff.img'), 'latin1'), Buffer.alloc(8192, 0x5a));
+  });
+  afterAll(() => rmSync(store, { recursive: true, force: true }));
+
+  it('audits the image under the newline and names the unreadable one as failed', () => {
+    const m = runMeasured(['scan', store, '--recursive', '--format', 'json', '--backend', 'native']);
+    expect(m.status).toBe(3);
+    const targets = (JSON.parse(m.stdout) as { targets: Array<{ target: string; status: string; error: string | null }> }).targets;
+    expect(targets.map((t) => [path.relative(store, t.target), t.status, t.error]).sort()).toEqual([
+      ['build\n42/disk.qcow2', 'ok', null],
+      ['disk-\ufffd.img', 'failed', 'cannot be opened: its name is not UTF-8 (rename it to audit it)'],
+    ]);
   });
 });

@@ -4,7 +4,7 @@
  * covered so `--backend auto` can prefer native.
  */
 import type { FilesystemView } from '../backend.js';
-import { BudgetError, oneLine, TargetError } from '../../errors.js';
+import { BudgetError, oneLine, openFailure, TargetError } from '../../errors.js';
 import { ExtFs, isExt } from './ext4.js';
 import { rethrowIfStrict } from './fs.js';
 export { setStrict } from './fs.js';
@@ -374,9 +374,7 @@ export function openNativeSource(path: string, format?: Container): ByteSource {
   try {
     file = new FileSource(path);
   } catch (err) {
-    if (err instanceof TargetError) throw err;
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new TargetError(code === 'ENOENT' ? 'no such file or directory' : `cannot open (${code ?? oneLine(err)})`);
+    throw openFailure(path, err);
   }
   try {
     return openDiskContainer(file, format);
