@@ -14,7 +14,7 @@ import type { FileContent } from '../backend.js';
 import { LIMITS } from './fs.js';
 import { typeOfMode } from '../../types.js';
 import type { DirSink, FsReader, Node } from './walk.js';
-import { CorruptImageError, ExtentSource, type ByteSource, type FileExtent } from './source.js';
+import { CorruptImageError, ExtentSource, WindowCache, type ByteSource, type FileExtent } from './source.js';
 import { readZisofsEntry, ZisofsSource, type Zisofs } from './zisofs.js';
 
 const SECTOR = 2048;
@@ -81,6 +81,19 @@ export interface IsoRef {
   zf?: Zisofs;
 }
 
+/** SUSP / Rock Ridge entry signatures, as their two bytes read big-endian. */
+const sig = (name: string): number => (name.charCodeAt(0) << 8) | name.charCodeAt(1);
+const SIG_ST = sig('ST');
+const SIG_CE = sig('CE');
+const SIG_PX = sig('PX');
+const SIG_NM = sig('NM');
+const SIG_SL = sig('SL');
+const SIG_TF = sig('TF');
+const SIG_CL = sig('CL');
+const SIG_ZF = sig('ZF');
+const SIG_Z2 = sig('Z2');
+const SIG_RE = sig('RE');
+
 export class Iso9660Fs implements FsReader<IsoRef> {
   readonly type = 'iso9660';
   readonly label: string | null;
@@ -92,11 +105,17 @@ export class Iso9660Fs implements FsReader<IsoRef> {
   private suSkip = 0;
   /** Sectors of the directories read so far (the walk's). */
   private dirSectors = new SparseBitSet();
+  /**
+   * Directories, their "." records and continuation areas through cached 64 KiB windows: mkisofs writes the
+   * directories one after another, and a subdirectory's "." record was one pread per directory.
+   */
+  private readonly meta: WindowCache;
 
   constructor(
     private readonly src: ByteSource,
     private readonly name: string,
   ) {
+    this.meta = new WindowCache(src);
     if (!isIso9660(src)) throw new CorruptImageError(`${name}: no iso9660 volume descriptor`);
     if (src.size < (FIRST_VD + 1) * SECTOR) throw new CorruptImageError(`${name}: truncated iso9660 (its first volume descriptor is cut off)`);
     let pvd: Buffer | null = null;
@@ -193,15 +212,15 @@ export class Iso9660Fs implements FsReader<IsoRef> {
       }
       let p = 0;
       while (p + 4 <= buf.length) {
-        const sig = buf.toString('latin1', p, p + 2);
+        const sig = (buf[p]! << 8) | buf[p + 1]!;
         const len = buf[p + 2]!;
         if (len < 4 || p + len > buf.length) break;
         const e = buf.subarray(p, p + len);
         switch (sig) {
-          case 'ST':
+          case SIG_ST:
             p = buf.length;
             continue;
-          case 'CE':
+          case SIG_CE:
             if (len >= 28) {
               if (++ces > MAX_CE) {
                 problem('too many Rock Ridge continuation areas');
@@ -214,25 +233,25 @@ export class Iso9660Fs implements FsReader<IsoRef> {
               if (off >= SECTOR || clen > SECTOR || at + clen > this.src.size) {
                 problem('Rock Ridge continuation area outside the image');
               } else {
-                queue.push(this.src.read(at, clen));
+                queue.push(this.meta.read(at, clen));
               }
             }
             break;
-          case 'PX':
+          case SIG_PX:
             if (len >= 36) {
               rec.mode = e.readUInt32LE(4);
               rec.uid = e.readUInt32LE(20);
               rec.gid = e.readUInt32LE(28);
             }
             break;
-          case 'NM': {
+          case SIG_NM: {
             const flags = e[4]!;
             if (flags & 0x06) break; // "." / ".."
             nmSeen = true;
             if (nm.length < MAX_NAME) nm += e.toString('utf8', 5);
             break;
           }
-          case 'SL': {
+          case SIG_SL: {
             // Components, possibly continued across SL entries and continuation areas; a component with the
             // CONTINUE flag is glued to the next one, others are separated by "/".
             slSeen = true;
@@ -260,7 +279,7 @@ export class Iso9660Fs implements FsReader<IsoRef> {
             }
             break;
           }
-          case 'TF': {
+          case SIG_TF: {
             const flags = e[4]!;
             const long = (flags & 0x80) !== 0;
             const size = long ? 17 : 7;
@@ -272,14 +291,14 @@ export class Iso9660Fs implements FsReader<IsoRef> {
             }
             break;
           }
-          case 'CL':
+          case SIG_CL:
             if (len >= 12) rec.childLink = e.readUInt32LE(4);
             break;
-          case 'ZF':
-          case 'Z2':
+          case SIG_ZF:
+          case SIG_Z2:
             rec.zf = readZisofsEntry(e) ?? undefined;
             break;
-          case 'RE':
+          case SIG_RE:
             rec.relocated = true;
             break;
           default:
@@ -302,7 +321,7 @@ export class Iso9660Fs implements FsReader<IsoRef> {
   /** The records of a directory extent (the pieces of multi-extent files merged), `.`, `..` and associated files left out. */
   private records(extent: number, size: number, sink: DirSink<IsoRef>): Record[] {
     this.checkExtent(extent, size, 'directory');
-    const buf = this.src.read(extent * SECTOR, size);
+    const buf = this.meta.read(extent * SECTOR, size);
     const out: Record[] = [];
     let pending: Record | null = null;
     let p = 0;
@@ -379,7 +398,7 @@ export class Iso9660Fs implements FsReader<IsoRef> {
    * record naming it in the parent (the two may differ: plain ISOs keep distinct dates).
    */
   private dotRecord(extent: number, size: number, problem: (msg: string) => void): Record {
-    const buf = this.src.read(extent * SECTOR, Math.min(SECTOR, size));
+    const buf = this.meta.read(extent * SECTOR, Math.min(SECTOR, size));
     const len = buf[0]!;
     if (len < 34 || len > buf.length || buf[32] !== 1 || buf[33] !== 0) {
       throw new CorruptImageError('directory without its "." record');
@@ -433,7 +452,7 @@ export class Iso9660Fs implements FsReader<IsoRef> {
         // A relocated directory: its contents (and its own "." record) live at the CL sector.
         try {
           this.checkExtent(r.childLink, SECTOR, 'relocated directory');
-          const dot = this.src.read(r.childLink * SECTOR, SECTOR);
+          const dot = this.meta.read(r.childLink * SECTOR, SECTOR);
           dirExtent = r.childLink;
           dirSize = dot.readUInt32LE(10);
           r.isDir = true;
@@ -484,6 +503,7 @@ export class Iso9660Fs implements FsReader<IsoRef> {
 
   walked(): void {
     this.dirSectors = new SparseBitSet();
+    this.meta.dropCache();
   }
 
   /** A file's data: its extents, decoded when it is zisofs-compressed. */
