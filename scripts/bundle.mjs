@@ -1,34 +1,38 @@
 #!/usr/bin/env node
-// The CLI as one bundled entry (run by `npm run build`, after tsc): node compiles and resolves one file instead of
-// ~160 modules, which is most of a small audit's start-up (docs/performance.md, `node bench/startup.mjs`).
+// The CLI as one bundled script (run by `npm run build`, after tsc): node compiles one file instead of resolving and
+// compiling ~160 ES modules, and the file is CommonJS so src/bin/compile-cache.ts can compile it through V8's code
+// cache (node 20 has no compile cache for ES modules). docs/performance.md, `node bench/startup.mjs`.
 //
-// The entry tsc wrote (dist/src/bin/hostleak.js) is replaced by the bundle; each command is its own chunk, loaded
-// when it runs (src/cli.ts imports them on demand), so `hostleak --version` or `--help` loads no reader or rule.
-// Packages stay external (node_modules, loaded on first use by src/lazy.ts). Everything else under dist/ is tsc's
-// output as before: the `hostleak/kit` export and the tests' imports do not go through the bundle.
+// dist/src/bin/hostleak.cjs holds src/bin/main.ts and everything it reaches, each module still initialised when first
+// imported (the commands, the readers, the reporters: `import()` becomes a lazy init in the bundle), so `--version`
+// runs no reader's or rule's top level. Packages stay external and load on first use (src/lazy.ts), except the
+// ES-only ones a CommonJS script cannot require on every node 20 (chalk). dist/src/bin/hostleak.js stays tsc's
+// small entry that loads the bundle; everything else under dist/ is tsc's output as before: the `hostleak/kit`
+// export and the tests' imports do not go through the bundle.
 import { build } from 'esbuild';
-import { readdirSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const bin = path.join(repo, 'dist/src/bin');
-const chunks = path.join(bin, 'chunks');
-rmSync(chunks, { recursive: true, force: true });
-// tsc's map describes the module the bundle replaces.
-rmSync(path.join(bin, 'hostleak.js.map'), { force: true });
+const pkg = JSON.parse(readFileSync(path.join(repo, 'package.json'), 'utf8'));
+const BUNDLED_PACKAGES = ['chalk'];
+// The chunks of the earlier ES-module bundle.
+rmSync(path.join(bin, 'chunks'), { recursive: true, force: true });
 
+const out = path.join(bin, 'hostleak.cjs');
 await build({
-  entryPoints: [path.join(bin, 'hostleak.js')],
-  outdir: bin,
-  allowOverwrite: true,
+  entryPoints: [path.join(bin, 'main.js')],
+  outfile: out,
   bundle: true,
-  splitting: true,
-  format: 'esm',
+  format: 'cjs',
   platform: 'node',
   target: 'node20',
-  packages: 'external',
-  chunkNames: 'chunks/[name]-[hash]',
+  external: Object.keys(pkg.dependencies ?? {}).filter((p) => !BUNDLED_PACKAGES.includes(p)).flatMap((p) => [p, `${p}/*`]),
+  // ES-module code inside a CommonJS script: strict as before, and import.meta.url is the script's own URL.
+  banner: { js: '"use strict";\nconst __import_meta_url = require("node:url").pathToFileURL(__filename).href;' },
+  define: { 'import.meta.url': '__import_meta_url' },
   logLevel: 'warning',
 });
-console.error(`bundle: dist/src/bin/hostleak.js + ${readdirSync(chunks).filter((f) => f.endsWith('.js')).length} chunks`);
+console.error(`bundle: dist/src/bin/hostleak.cjs (${(statSync(out).size / 1024).toFixed(0)} KiB)`);

@@ -14,7 +14,7 @@
  *   Asynchronous only (a web stream), so xz blocks are decoded through `decompressAsync`.
  */
 import { createGunzip, inflateSync } from 'node:zlib';
-import { decompress as zstdDecompress } from 'fzstd';
+import { Decompress as ZstdDecompress, decompress as zstdDecompress } from 'fzstd';
 import { lz4js, xzModule } from '../lazy.js';
 import { CorruptImageError, UnsupportedImageError } from '../errors.js';
 
@@ -289,8 +289,7 @@ export async function decompressHead(codec: 'gzip' | 'xz' | 'zstd', input: Buffe
   };
   try {
     if (codec === 'zstd') {
-      const { Decompress } = await import('fzstd');
-      const d = new Decompress((c) => take(c));
+      const d = new ZstdDecompress((c) => take(c));
       // 512 bytes hold at most ~128 RLE blocks of 128 KiB: the most one slice can make.
       for (let i = 0; i < input.length && n < bytes; i += 512) d.push(input.subarray(i, i + 512), false);
     } else if (codec === 'gzip') {
