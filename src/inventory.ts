@@ -408,6 +408,38 @@ export class Inventory {
     }
   }
 
+  /**
+   * A new inventory of the entries at and below `dir`, with `dir` as its `/` (a btrfs subvolume mounted on its own).
+   * Below each directory of `emptied` nothing is copied: it stays, empty (its content is mounted elsewhere). Entries
+   * keep their filesystem. An empty inventory when `dir` is not there.
+   */
+  subtree(dir: string, emptied: string[] = []): Inventory {
+    const out = new Inventory();
+    const top = this.lookup(normalizePath(dir));
+    if (top < 0 || this.kindA[top] === ABSENT) return out;
+    const cut = new Set(emptied.map((p) => this.lookup(normalizePath(p))).filter((i) => i >= 0));
+    // Children have larger indexes than their parents: one pass in index order finds every descendant.
+    const map = new Int32Array(this.n).fill(-1);
+    for (let i = top; i < this.n; i++) {
+      let j: number;
+      if (i === top) j = ROOT;
+      else {
+        const p = this.parentA[i]!;
+        if (p < 0 || map[p]! < 0 || cut.has(p)) continue;
+        const parent = map[p]!;
+        const name = this.names[i]!;
+        j = out.node(parent, name, keyHash(parent, name));
+      }
+      map[i] = j;
+      if (this.kindA[i] === ABSENT) continue;
+      const fs = this.fsNames[this.fsA[i]!]!;
+      out.fill(j, TYPES[this.kindA[i]!]!, this.modeA[i]!, this.uidA[i]!, this.gidA[i]!, this.sizeA[i]!, this.mtimeA[i]!, fs, this.targets[i]);
+      const o = this.objs.get(i);
+      if (o) out.objs.set(j, { ...o, path: out.pathOf(j) });
+    }
+    return out;
+  }
+
   // ---- reading -------------------------------------------------------------------------------------------------
 
   /** The root node's index, for `addChild`. */

@@ -18,6 +18,8 @@ export interface FilesystemInfo {
   type: string;
   label: string | null;
   mountpoint: string | null;
+  /** btrfs: the subvolume mounted there, by its path from the top level (findmnt's `/dev/sda2[/root]`). */
+  subvolume?: string;
 }
 
 export interface Finding {

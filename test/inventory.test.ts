@@ -175,3 +175,24 @@ describe('Inventory.reserve (sizing hint from a reader)', () => {
     expect(inventory.size).toBe(7);
   });
 });
+
+describe('Inventory.subtree (a btrfs subvolume on its own)', () => {
+  it('re-roots a directory, keeps each entry and its filesystem, and empties the directories asked', () => {
+    const whole = inv([
+      { path: '/root/etc/fstab', content: 'x' },
+      { path: '/root/etc/link', target: '/etc/fstab' },
+      { path: '/root/var/log/a', content: 'yy' },
+      { path: '/root/var/log/b', content: 'zzz' },
+      { path: '/home/alice/.bashrc', content: 'h' },
+    ]);
+    const sub = whole.subtree('/root', ['/root/var', '/home']);
+    expect(sub.entries().map((e) => e.path)).toEqual(['/', '/etc', '/etc/fstab', '/etc/link', '/var']);
+    expect(sub.get('/etc/link')).toMatchObject({ type: 'symlink', target: '/etc/fstab' });
+    expect(sub.resolve('/etc/link')).toMatchObject({ ok: true, path: '/etc/fstab' });
+    expect(sub.get('/etc/fstab')).toEqual({ ...whole.get('/root/etc/fstab'), path: '/etc/fstab' });
+    // The whole is left as it was.
+    expect(whole.has('/root/var/log/b')).toBe(true);
+    expect(whole.subtree('/', ['/root']).entries().map((e) => e.path)).toEqual(['/', '/home', '/home/alice', '/home/alice/.bashrc', '/root']);
+    expect(whole.subtree('/nowhere').size).toBe(0);
+  });
+});

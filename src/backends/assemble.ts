@@ -1,14 +1,21 @@
 /**
  * Assembly: turn the filesystems of a disk image into one tree, like the booted system sees it.
  *
- * 1. Find the root filesystem: it has /etc plus /etc/fstab or /nix/store.
+ * 1. Find the root filesystem: it has /etc plus /etc/fstab or /nix/store. A btrfs filesystem is seen from its top
+ *    level (FilesystemView.btrfs): each of its subvolumes may be the root (Fedora's `root`, Ubuntu's `@`, openSUSE's
+ *    default `@/.snapshots/1/snapshot`); between look-alikes (a root and its snapshots) the one its own fstab mounts
+ *    at `/` wins, then the default subvolume.
  * 2. Read its fstab, resolving symlinks inside that filesystem (NixOS: /etc/fstab -> /etc/static/fstab ->
  *    /nix/store/...-etc/etc/fstab). Never anything on the host.
  * 3. Mount the other filesystems where fstab says, matched by /dev/disk/by-{partlabel,label,uuid,partuuid}/...,
  *    PARTLABEL=, LABEL=, UUID=, PARTUUID= or a device name; their entries are prefixed with the mountpoint and keep
- *    their own `fs`, and file reads are routed to the filesystem that holds the path.
+ *    their own `fs`, and file reads are routed to the filesystem that holds the path. On btrfs a line mounts the
+ *    subtree its `subvol=` or `subvolid=` option names, else the default subvolume; a subvolume mounted on its own is
+ *    left out (an empty directory) of every other mounted part that holds it, so each file is audited once.
  * 4. Without a root, every filesystem stands alone (ImageRoot.prefix = its device: findings read `/dev/sda1:/path`).
- *    With a root, a filesystem that fstab does not mount also stands alone, so nothing goes unaudited.
+ *    With a root, a filesystem that fstab does not mount also stands alone, and so does what fstab does not mount of
+ *    a btrfs filesystem (its top level, other subvolumes, snapshots: `/dev/sda2:/.snapshots/...`), so nothing goes
+ *    unaudited.
  *
  * Pure: only the views' inventories and readFiles are consulted. Shared by the guestfs and native backends.
  */
@@ -96,13 +103,109 @@ export function matchSpec(spec: string, views: FilesystemView[]): FilesystemView
   return null;
 }
 
-function rootScore(v: FilesystemView): number {
+/** How much the subtree `from` of a view looks like a root filesystem (0: not at all). */
+function rootScore(v: FilesystemView, from: string): number {
   const inv = v.inventory;
-  if (inv.get('/etc')?.type !== 'dir') return 0;
-  const hasFstab = inv.has('/etc/fstab');
-  const hasStore = inv.get('/nix/store')?.type === 'dir';
+  const at = (p: string) => (from === '/' ? p : from + p);
+  if (inv.get(at('/etc'))?.type !== 'dir') return 0;
+  const hasFstab = inv.has(at('/etc/fstab'));
+  const hasStore = inv.get(at('/nix/store'))?.type === 'dir';
   if (!hasFstab && !hasStore) return 0;
-  return (hasFstab ? 4 : 0) + (hasStore ? 2 : 0) + (inv.has('/etc/passwd') ? 1 : 0);
+  return (hasFstab ? 4 : 0) + (hasStore ? 2 : 0) + (inv.has(at('/etc/passwd')) ? 1 : 0);
+}
+
+/** A part of a filesystem that can be mounted: all of it (`from` = `/`), or a btrfs subvolume's subtree. */
+interface Part {
+  view: FilesystemView;
+  from: string;
+}
+
+/** The parts a root may be: the filesystem, or for btrfs each subvolume (the top level's is `/`). */
+function parts(v: FilesystemView): Part[] {
+  return v.btrfs ? v.btrfs.subvolumes.map((s) => ({ view: v, from: s.path })) : [{ view: v, from: '/' }];
+}
+
+function isUnder(p: string, dir: string): boolean {
+  return dir === '/' ? p !== '/' : p.startsWith(dir + '/');
+}
+
+/**
+ * The btrfs subtree an fstab line mounts: `subvol=PATH` (from the top level, with or without a leading `/`),
+ * `subvolid=N`, else the default subvolume. A string saying why not when the filesystem has no such subvolume.
+ */
+export function btrfsSubtree(v: FilesystemView, options: string[]): { from: string } | { why: string } {
+  const subs = v.btrfs?.subvolumes ?? [{ id: 5, path: '/' }];
+  const opt = (k: string) => options.find((o) => o.startsWith(`${k}=`))?.slice(k.length + 1);
+  const subvol = opt('subvol');
+  const subvolid = opt('subvolid');
+  if (subvol !== undefined) {
+    const path = normalizePath('/' + subvol);
+    if (!subs.some((s) => s.path === path)) return { why: `subvol=${subvol} is not a subvolume of ${v.device}` };
+    const byId = subvolid !== undefined ? subs.find((s) => String(s.id) === subvolid) : undefined;
+    if (subvolid !== undefined && byId?.path !== path) return { why: `subvol=${subvol} and subvolid=${subvolid} name different subvolumes of ${v.device}` };
+    return { from: path };
+  }
+  const id = subvolid ?? String(v.btrfs?.defaultId ?? 5);
+  const s = subs.find((x) => String(x.id) === id);
+  if (!s) return { why: subvolid !== undefined ? `subvolid=${subvolid} is not a subvolume of ${v.device}` : `the default subvolume of ${v.device} (id ${id}) is not in it` };
+  return { from: s.path };
+}
+
+/**
+ * The part `from` of a view as a view of its own (its `/` is `from`; reads and opens go to the whole view), with
+ * nothing below the directories of `emptied` (parts mounted elsewhere). The view itself when nothing changes.
+ */
+function partView(v: FilesystemView, from: string, emptied: string[]): FilesystemView {
+  if (from === '/' && emptied.length === 0) return v;
+  const inner = (p: string) => (from === '/' ? p : p === '/' ? from : from + p);
+  return {
+    device: v.device,
+    type: v.type,
+    label: v.label,
+    uuid: v.uuid,
+    partlabel: v.partlabel,
+    partuuid: v.partuuid,
+    inventory: v.inventory.subtree(from, emptied),
+    async readFiles(paths, maxBytes) {
+      const got = await v.readFiles(paths.map(inner), maxBytes);
+      return new Map(paths.map((p) => [p, got.get(inner(p)) ?? new Error(`${p}: not read`)]));
+    },
+    openFile: v.openFile ? (p: string) => v.openFile!(inner(p)) : undefined,
+  };
+}
+
+/** The `/` line of a root's own fstab, when it is a regular file there (no symlinks followed: a tie-break only). */
+async function ownRootLine(p: Part): Promise<FstabLine | null> {
+  const path = p.from === '/' ? '/etc/fstab' : `${p.from}/etc/fstab`;
+  if (p.view.inventory.get(path)?.type !== 'file') return null;
+  const got = (await p.view.readFiles([path], 1024 * 1024)).get(path);
+  if (!got || got instanceof Error) return null;
+  return parseFstab(got.data.toString('utf8')).find((l) => l.mountpoint === '/') ?? null;
+}
+
+/**
+ * The root: the part that looks most like one. Between btrfs subvolumes that look alike (a root and its snapshots),
+ * the one its own fstab mounts at `/`, then the default subvolume, then the one nearest the top level.
+ */
+async function findRoot(views: FilesystemView[]): Promise<Part | null> {
+  const scored = views.flatMap(parts).map((p, i) => ({ p, i, s: rootScore(p.view, p.from) })).filter((x) => x.s > 0);
+  if (scored.length === 0) return null;
+  const best = Math.max(...scored.map((x) => x.s));
+  const top = scored.filter((x) => x.s === best);
+  if (top.length === 1 || !top.some((x) => x.p.view.btrfs)) return top[0]!.p;
+  const keyed = await Promise.all(
+    top.map(async (x) => {
+      const v = x.p.view;
+      if (!v.btrfs) return { x, own: 0, isDefault: 1, depth: 0 };
+      const line = await ownRootLine(x.p);
+      const sub = line && matchSpec(line.spec, views) === v ? btrfsSubtree(v, line.options) : null;
+      const own = sub && 'from' in sub && sub.from === x.p.from ? 1 : 0;
+      const isDefault = v.btrfs.subvolumes.some((s) => s.path === x.p.from && s.id === v.btrfs!.defaultId) ? 1 : 0;
+      return { x, own, isDefault, depth: x.p.from === '/' ? 0 : x.p.from.split('/').length };
+    }),
+  );
+  keyed.sort((a, b) => b.own - a.own || b.isDefault - a.isDefault || a.depth - b.depth || a.x.i - b.x.i);
+  return keyed[0]!.x.p;
 }
 
 /** A root made of one filesystem, optionally with others mounted into it (mounts[0] at `/`). */
@@ -173,15 +276,15 @@ export function buildRoot(
 export async function assemble(views: FilesystemView[]): Promise<Assembled> {
   const problems: string[] = [];
   const notes: string[] = [];
-  const mountpointOf = new Map<FilesystemView, string>();
-  const scored = views.map((v) => ({ v, s: rootScore(v) })).filter((x) => x.s > 0);
-  scored.sort((a, b) => b.s - a.s);
-  const root = scored[0]?.v ?? null;
+  /** What is mounted where, the root first. */
+  const mounted: Array<Part & { mountpoint: string }> = [];
+  const rootPart = await findRoot(views);
   const roots: ImageRoot[] = [];
 
-  if (root) {
-    mountpointOf.set(root, '/');
-    const mounts: Array<{ mountpoint: string; view: FilesystemView }> = [{ mountpoint: '/', view: root }];
+  if (rootPart) {
+    mounted.push({ ...rootPart, mountpoint: '/' });
+    // The root on its own, for its fstab and mountpoints; what other mounts take out of it is taken out at the end.
+    const root = partView(rootPart.view, rootPart.from, []);
     const resolved = root.inventory.resolve('/etc/fstab');
     let fstab: FstabLine[] = [];
     if (!resolved.ok) {
@@ -200,39 +303,75 @@ export async function assemble(views: FilesystemView[]): Promise<Assembled> {
       .sort((a, b) => a.mountpoint.split('/').length - b.mountpoint.split('/').length);
     for (const l of lines) {
       const view = matchSpec(l.spec, views);
-      if (l.mountpoint === '/') continue;
       if (!view) {
-        if (l.spec.startsWith('/dev/') || /^(PART)?(LABEL|UUID)=/.test(l.spec)) {
+        if (l.mountpoint !== '/' && (l.spec.startsWith('/dev/') || /^(PART)?(LABEL|UUID)=/.test(l.spec))) {
           notes.push(`fstab: ${l.spec} (${l.mountpoint}) is not a filesystem of this image`);
         }
         continue;
       }
-      if (mountpointOf.has(view)) {
-        notes.push(`fstab: ${view.device} is already mounted at ${mountpointOf.get(view)}; ignoring ${l.mountpoint}`);
+      const sub = view.btrfs ? btrfsSubtree(view, l.options) : { from: '/' };
+      if ('why' in sub) {
+        notes.push(`fstab: ${sub.why} (${l.mountpoint}); what is there is audited on its own`);
+        continue;
+      }
+      if (l.mountpoint === '/') {
+        // The root was found by its content; say so when its own fstab mounts something else there.
+        if (view !== rootPart.view || sub.from !== rootPart.from) {
+          notes.push(`fstab: ${l.spec} is mounted at /, but the root found is ${rootPart.view.device}${rootPart.from === '/' ? '' : `[${rootPart.from}]`}`);
+        }
+        continue;
+      }
+      const already = mounted.find((m) => m.view === view && m.from === sub.from);
+      if (already) {
+        const what = view.btrfs && sub.from !== '/' ? `${view.device}[${sub.from}]` : view.device;
+        notes.push(`fstab: ${what} is already mounted at ${already.mountpoint}; ignoring ${l.mountpoint}`);
         continue;
       }
       // Resolve the mountpoint like mount(8) would, inside the tree assembled so far (symlinks in the root fs).
       let mp = l.mountpoint;
       const r = root.inventory.resolve(mp);
-      if (r.ok && r.entry.type === 'dir' && !mounts.some((m) => m.mountpoint !== '/' && (r.path + '/').startsWith(m.mountpoint + '/'))) {
+      if (r.ok && r.entry.type === 'dir' && !mounted.some((m) => m.mountpoint !== '/' && (r.path + '/').startsWith(m.mountpoint + '/'))) {
         mp = r.path;
       }
-      mountpointOf.set(view, mp);
-      mounts.push({ mountpoint: mp, view });
+      mounted.push({ view, from: sub.from, mountpoint: mp });
     }
+    // A btrfs subvolume mounted on its own is left out of every other mounted part that holds it: each file once.
+    const emptiedIn = (m: Part) => mounted.filter((o) => o.view === m.view && isUnder(o.from, m.from)).map((o) => o.from);
+    const mounts = mounted.map((m) => {
+      const emptied = emptiedIn(m);
+      for (const e of emptied) notes.push(`${m.view.device}: subvolume ${e} is mounted on its own; left out of ${m.mountpoint}`);
+      return { mountpoint: m.mountpoint, view: m.mountpoint === '/' && emptied.length === 0 ? root : partView(m.view, m.from, emptied) };
+    });
     mounts.sort((a, b) => (a.mountpoint === '/' ? -1 : b.mountpoint === '/' ? 1 : a.mountpoint.split('/').length - b.mountpoint.split('/').length));
     roots.push(buildRoot(null, mounts));
   }
+  const filesystems: FilesystemInfo[] = [];
   for (const v of views) {
-    if (mountpointOf.has(v)) continue;
-    roots.push(buildRoot(v.device, [{ mountpoint: '/', view: v }]));
+    const info = { device: v.device, type: v.type, label: v.label };
+    const mine = mounted.filter((m) => m.view === v);
+    for (const m of mine) filesystems.push({ ...info, mountpoint: m.mountpoint, ...(v.btrfs && m.from !== '/' ? { subvolume: m.from } : {}) });
+    if (mine.length === 0) {
+      roots.push(buildRoot(v.device, [{ mountpoint: '/', view: v }]));
+      filesystems.push({ ...info, mountpoint: null });
+      continue;
+    }
+    // A btrfs filesystem mounted in parts: what no part holds (the top level, other subvolumes and snapshots) stands
+    // alone, so that nothing in it goes unaudited.
+    const froms = mine.map((m) => m.from);
+    if (froms.includes('/')) continue;
+    const rest = partView(v, '/', froms);
+    const mountedOrAbove = (p: string) => froms.some((f) => f === p || isUnder(f, p));
+    let holds = false;
+    for (const e of rest.inventory.unordered()) {
+      if (!mountedOrAbove(e.path)) {
+        holds = true;
+        break;
+      }
+    }
+    if (!holds) continue;
+    notes.push(`${v.device}: the parts of this btrfs filesystem fstab does not mount are audited on their own (${v.device}:/...)`);
+    roots.push(buildRoot(v.device, [{ mountpoint: '/', view: rest }]));
+    filesystems.push({ ...info, mountpoint: null });
   }
-  const filesystems: FilesystemInfo[] = views.map((v) => ({
-    device: v.device,
-    type: v.type,
-    label: v.label,
-    mountpoint: mountpointOf.get(v) ?? null,
-  }));
   return { roots, filesystems, problems, notes };
 }
-

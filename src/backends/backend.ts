@@ -53,6 +53,13 @@ export interface FilesystemView {
   inventory: Inventory;
   readFiles(paths: string[], maxBytes: number): Promise<Map<string, FileContent | Error>>;
   /**
+   * btrfs: the inventory is the whole filesystem from its top level (subvolume 5, as `mount -o subvolid=5` shows
+   * it), each subvolume and snapshot at the directory it is linked at. `subvolumes` names those directories (the top
+   * level's is `/`) and `defaultId` the subvolume the kernel mounts without a subvol option. Assembly mounts the parts
+   * the image's fstab names (`subvol=`, `subvolid=`, else the default) and audits the rest on its own.
+   */
+  btrfs?: { subvolumes: Array<{ id: number; path: string }>; defaultId: number };
+  /**
    * Native backend only: a regular file of this filesystem (path as in `inventory`) as a random-access byte source,
    * so a filesystem image stored in it (the NixOS ISO's /nix-store.squashfs) can be read with
    * `listNativeFilesystems(source)` without copying it out. Throws a TargetError when the file cannot be mapped.

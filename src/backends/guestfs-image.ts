@@ -12,7 +12,7 @@ import { registerCleanup } from '../image/cleanup.js';
 import { oneLine } from '../errors.js';
 import type { FileContent, FilesystemView } from './backend.js';
 import { commandError, Guestfish, GuestfsCommandError, MAX_LINE, quoteArg } from './guestfish.js';
-import { parseStatList, parseOneStat, isListSafe, chunkNames, listArg, type Stat } from './guestfs-parse.js';
+import { parseStatList, parseOneStat, parseSubvolumeList, isListSafe, chunkNames, listArg, type Stat } from './guestfs-parse.js';
 
 const READ_CHUNK = 1024 * 1024;
 
@@ -109,7 +109,10 @@ export class GuestfsImage {
     return out.sort((a, b) => candidates.indexOf(a.device) - candidates.indexOf(b.device));
   }
 
-  /** Mount each filesystem read-only at its own mountpoint in the appliance; failures become problems. */
+  /**
+   * Mount each filesystem read-only at its own mountpoint in the appliance; failures become problems. btrfs is
+   * mounted at its top level (subvolid=5), like the native reader walks it; `btrfs` says where its subvolumes are.
+   */
   async mountAll(fss: ProbedFs[]): Promise<Array<{ fs: ProbedFs; mp: string }>> {
     const mps = fss.map((fs, i) => ({ fs, mp: `/hostleak${i}` }));
     for (const { mp } of mps) await this.g.run(`mkmountpoint ${mp}`);
@@ -117,7 +120,8 @@ export class GuestfsImage {
     await Promise.all(
       mps.map(async (m) => {
         try {
-          await this.g.run(`mount-ro ${quoteArg(m.fs.device)} ${m.mp}`);
+          if (m.fs.type === 'btrfs') await this.g.run(`mount-options "ro,subvolid=5" ${quoteArg(m.fs.device)} ${m.mp}`);
+          else await this.g.run(`mount-ro ${quoteArg(m.fs.device)} ${m.mp}`);
           mounted.push(m);
         } catch (err) {
           if (!(err instanceof GuestfsCommandError)) throw err;
@@ -126,6 +130,23 @@ export class GuestfsImage {
       }),
     );
     return mounted.sort((a, b) => byCodePoint(a.mp, b.mp));
+  }
+
+  /**
+   * A btrfs filesystem mounted at its top level: where its subvolumes are in `inventory` and the default one
+   * (FilesystemView.btrfs), two commands in this appliance. Undefined, with a note, when btrfs cannot say: the
+   * filesystem is then audited as its top level shows it.
+   */
+  async btrfs(fs: ProbedFs, mp: string, inventory: Inventory): Promise<FilesystemView['btrfs']> {
+    try {
+      const [list, def] = await Promise.all([this.g.run(`btrfs-subvolume-list ${mp}`), this.g.run(`btrfs-subvolume-get-default ${mp}`)]);
+      const subvolumes = [{ id: 5, path: '/' }, ...parseSubvolumeList(list).filter((s) => inventory.get(s.path)?.type === 'dir')];
+      return { subvolumes, defaultId: Number(def.trim()) };
+    } catch (err) {
+      if (!(err instanceof GuestfsCommandError)) throw err;
+      this.notes.push(`${fs.device}: cannot list btrfs subvolumes: ${oneLine(err.message)}`);
+      return undefined;
+    }
   }
 
   /** The full inventory of one mounted filesystem: find0 + lstatnslist per directory + readlinklist. */

@@ -93,3 +93,23 @@ export function listArg(names: Buffer[]): string {
   return quoteArg(Buffer.concat(parts));
 }
 
+
+/**
+ * Parse guestfish's printing of `btrfs-subvolume-list` on a filesystem mounted at its top level: each subvolume's id
+ * and its path from the top level (`root`, `@/.snapshots/1/snapshot`), as `/root`. A subvolume deleted but not yet
+ * cleaned up (`<FS_TREE>/...`) is left out.
+ */
+export function parseSubvolumeList(text: string): Array<{ id: number; path: string }> {
+  const out: Array<{ id: number; path: string }> = [];
+  let id: number | null = null;
+  for (const line of text.split('\n')) {
+    const m = /^\s*btrfssubvolume_(id|path): (.*)$/.exec(line);
+    if (!m) continue;
+    if (m[1] === 'id') id = Number(m[2]);
+    else if (id !== null && Number.isSafeInteger(id) && !m[2]!.startsWith('<FS_TREE>')) {
+      out.push({ id, path: `/${m[2]!}` });
+      id = null;
+    }
+  }
+  return out;
+}

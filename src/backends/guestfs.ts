@@ -74,8 +74,10 @@ export async function openGuestfsPrepared(
     const tList = Date.now();
     for (const { fs, mp } of mounted) {
       const inventory = await im.list(fs, mp);
+      const btrfs = fs.type === 'btrfs' ? await im.btrfs(fs, mp, inventory) : undefined;
       views.push({
         ...fs,
+        ...(btrfs ? { btrfs } : {}),
         inventory,
         readFiles: (paths, maxBytes) => im.readFiles(inventory, mp, paths, maxBytes),
       });

@@ -10,7 +10,7 @@ import { withBudget } from '../budget.js';
 import { createBudget } from '../image/budget.js';
 import { createDeadline, raceDeadline } from '../image/deadline.js';
 import { pickBackend, targetTimeoutS, type BackendOptions } from '../scan.js';
-import type { BackendChoice, Entry, EntryType } from '../types.js';
+import type { BackendChoice, Entry, EntryType, FilesystemInfo } from '../types.js';
 import { visible } from '../escape.js';
 
 export type Verbose = ((msg: string) => void) | undefined;
@@ -43,14 +43,22 @@ export function selectRoot(image: OpenedImage, userPath: string): { root: ImageR
   const { device, path: onDevice } = splitFindingPath(userPath);
   if (device !== null) {
     const inFs = normalizePath(onDevice);
-    const root = image.roots.find((r) => r.prefix === device);
-    if (root) return { root, path: inFs };
-    // A filesystem mounted into the assembled root: its path there, like `virt-ls -m /dev/sda1 /`.
-    const fs = image.filesystems.find((f) => f.device === device);
+    // A filesystem mounted into the assembled root: its path there, like `virt-ls -m /dev/sda1 /`. On btrfs the path
+    // is from the top level: the mounted subvolume that holds it, the deepest one (`/dev/sda2:/root/etc` is `/etc`).
+    const holds = (f: FilesystemInfo) => {
+      const sub = f.subvolume ?? '/';
+      return sub === '/' || inFs === sub || inFs.startsWith(sub + '/');
+    };
+    const fs = image.filesystems
+      .filter((f) => f.device === device && f.mountpoint && holds(f))
+      .sort((a, b) => (b.subvolume ?? '/').length - (a.subvolume ?? '/').length)[0];
     const assembled = image.roots.find((r) => r.prefix === null);
     if (fs?.mountpoint && assembled) {
-      return { root: assembled, path: inFs === '/' ? fs.mountpoint : normalizePath(`${fs.mountpoint}${inFs}`) };
+      const rest = fs.subvolume === undefined ? inFs : inFs.slice(fs.subvolume.length) || '/';
+      return { root: assembled, path: rest === '/' ? fs.mountpoint : normalizePath(`${fs.mountpoint}${rest}`) };
     }
+    const root = image.roots.find((r) => r.prefix === device);
+    if (root) return { root, path: inFs };
     const known = image.filesystems.map((f) => f.device).join(', ') || 'none';
     throw new RequestError(`no filesystem ${device} in this image (filesystems: ${known})`);
   }

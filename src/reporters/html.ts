@@ -16,6 +16,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { visible } from '../escape.js';
+import { filesystemSource } from '../finding-path.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import type { Finding, Report, Severity, TargetResult } from '../types.js';
 import { plural } from '../words.js';
@@ -174,7 +175,7 @@ function imageSection(t: TargetResult, i: number, strip: number): string {
   facts.push(formatDuration(t.durationMs));
   const mounts = t.filesystems.map(
     (f) =>
-      `<code>${escapeHtml(f.device)}</code> ${escapeHtml(f.type)}` +
+      `<code>${escapeHtml(filesystemSource(f))}</code> ${escapeHtml(f.type)}` +
       (f.label ? ` “${escapeHtml(f.label)}”` : '') +
       (f.mountpoint ? ` on <code>${escapeHtml(f.mountpoint)}</code>` : ''),
   );

@@ -16,6 +16,7 @@ const create: typeof Create = ((...args: Parameters<typeof Create>) =>
   (xmlbuilder2().create as (...a: unknown[]) => unknown)(...args)) as typeof Create;
 import type { XMLBuilder } from 'xmlbuilder2/lib/interfaces.js';
 import { atOrAbove, type FailOn } from '../exit.js';
+import { filesystemSource } from '../finding-path.js';
 import { RULE_CRASHED, SEVERITY_RANK, type Finding, type Report, type RuleMeta, type TargetResult } from '../types.js';
 import { helpUriFor, rulesForReport } from './rule-docs.js';
 
@@ -60,7 +61,7 @@ function suite(parent: XMLBuilder, t: TargetResult, rules: readonly RuleMeta[], 
   for (const fs of t.filesystems) {
     props.ele('property', {
       name: 'filesystem',
-      value: xmlSafe(`${fs.device} ${fs.type}${fs.label ? ` "${fs.label}"` : ''}${fs.mountpoint ? ` on ${fs.mountpoint}` : ''}`),
+      value: xmlSafe(`${filesystemSource(fs)} ${fs.type}${fs.label ? ` "${fs.label}"` : ''}${fs.mountpoint ? ` on ${fs.mountpoint}` : ''}`),
     });
   }
   const classname = xmlSafe(t.target);

@@ -9,6 +9,7 @@ import { Chalk, type ChalkInstance } from 'chalk';
 import wrapAnsi from 'wrap-ansi';
 import type { Report, Severity, TargetResult } from '../types.js';
 import { visible } from '../escape.js';
+import { filesystemSource } from '../finding-path.js';
 import { plural } from '../words.js';
 
 export interface TextOptions {
@@ -65,7 +66,7 @@ function formatTarget(c: ChalkInstance, t: TargetResult, opts: TextOptions): Lin
   if (t.cached) facts.push(`cached from ${t.auditedAt ? shortTime(t.auditedAt) : 'an earlier run'}`);
   const mounts = t.filesystems
     .filter((f) => f.mountpoint)
-    .map((f) => visible(`${f.device}${f.type !== 'dir' ? ` ${f.type}` : ''} on ${f.mountpoint}`));
+    .map((f) => visible(`${filesystemSource(f)}${f.type !== 'dir' ? ` ${f.type}` : ''} on ${f.mountpoint}`));
   lines.push({ indent: 0, text: c.underline.bold(visible(t.target)) + (facts.length ? c.dim(` (${facts.join(', ')})`) : '') });
   if (mounts.length > 0 && !(mounts.length === 1 && t.filesystems[0]?.type === 'dir')) {
     lines.push({ indent: 2, text: c.dim(mounts.join(', ')) });

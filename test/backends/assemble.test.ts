@@ -148,3 +148,171 @@ describe('assemble', () => {
     expect(root.reads).toEqual([]);
   });
 });
+
+describe('assemble: btrfs subvolumes as fstab mounts them', () => {
+  const UUID = 'aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee';
+  /** A btrfs view seen from its top level, with subvolumes at `subs` (id -> path) and a default one. */
+  const btrfs = (tree: TreeEntry[], subs: Record<number, string>, defaultId = 5, device = '/dev/sda2') => {
+    const paths = Object.values(subs).filter((p) => p !== '/');
+    const v = view(device, 'btrfs', [...paths.map((path) => ({ path, type: 'dir' as const })), ...tree], { uuid: UUID, label: 'fedora' });
+    v.btrfs = { subvolumes: Object.entries({ 5: '/', ...subs }).map(([id, path]) => ({ id: Number(id), path })), defaultId };
+    return v;
+  };
+  const content = async (r: { readFiles: FilesystemView['readFiles'] }, p: string) => {
+    const got = (await r.readFiles([p], 1000)).get(p);
+    if (!got || got instanceof Error) throw got ?? new Error(`${p}: not read`);
+    return got.data.toString();
+  };
+  const fedora = (fstab: string, extra: TreeEntry[] = [], subs: Record<number, string> = {}) =>
+    btrfs(
+      [
+        { path: '/root/etc/fstab', content: fstab },
+        { path: '/root/etc/machine-id', content: 'built-on-the-host\n' },
+        { path: '/root/etc/passwd', content: 'root:x:0:0::/root:/bin/sh\n' },
+        { path: '/home/alice/.bash_history', content: 'ssh builder\n' },
+        ...extra,
+      ],
+      { 256: '/root', 257: '/home', ...subs },
+    );
+
+  it('Fedora: the `root` subvolume at /, `home` at /home, reads routed into each subvolume', async () => {
+    const v = fedora(`UUID=${UUID} / btrfs subvol=root,compress=zstd:1 0 0\nUUID=${UUID} /home btrfs subvol=home,compress=zstd:1 0 0\n`);
+    const a = await assemble([esp(), v]);
+    expect(a.problems).toEqual([]);
+    expect(a.roots.map((r) => r.prefix)).toEqual([null, '/dev/sda1']);
+    expect(a.filesystems).toEqual([
+      { device: '/dev/sda1', type: 'vfat', label: 'ESP', mountpoint: null },
+      { device: '/dev/sda2', type: 'btrfs', label: 'fedora', mountpoint: '/', subvolume: '/root' },
+      { device: '/dev/sda2', type: 'btrfs', label: 'fedora', mountpoint: '/home', subvolume: '/home' },
+    ]);
+    const r = a.roots[0]!;
+    expect(r.inventory.entries().map((e) => e.path)).toEqual(['/', '/etc', '/etc/fstab', '/etc/machine-id', '/etc/passwd', '/home', '/home/alice', '/home/alice/.bash_history']);
+    expect(await content(r, '/etc/machine-id')).toBe('built-on-the-host\n');
+    expect(await content(r, '/home/alice/.bash_history')).toBe('ssh builder\n');
+    expect(v.reads.at(-1)).toEqual(['/home/alice/.bash_history']);
+    expect(v.reads).toContainEqual(['/root/etc/machine-id']);
+  });
+
+  it('Ubuntu: subvol=@ and subvol=/@home, with or without the leading slash', async () => {
+    const v = btrfs(
+      [
+        { path: '/@/etc/fstab', content: `UUID=${UUID} / btrfs defaults,subvol=@ 0 1\nUUID=${UUID} /home btrfs defaults,subvol=/@home 0 2\n` },
+        { path: '/@home/bob/.ssh/known_hosts', content: 'builder ssh-ed25519 AAAA\n' },
+      ],
+      { 256: '/@', 257: '/@home' },
+    );
+    const a = await assemble([v]);
+    expect(a.roots.map((r) => r.prefix)).toEqual([null]);
+    expect(a.filesystems.map((f) => [f.mountpoint, f.subvolume])).toEqual([
+      ['/', '/@'],
+      ['/home', '/@home'],
+    ]);
+    expect(await content(a.roots[0]!, '/home/bob/.ssh/known_hosts')).toMatch(/builder/);
+  });
+
+  it('subvolid=N names a subvolume by id; no option means the default subvolume', async () => {
+    const v = fedora(`UUID=${UUID} / btrfs subvolid=256 0 0\nUUID=${UUID} /home btrfs subvolid=257 0 0\nUUID=${UUID} /top btrfs defaults 0 0\n`, [
+      { path: '/top-file', content: 'at the top level' },
+    ]);
+    const a = await assemble([v]);
+    expect(a.notes.join('\n')).not.toMatch(/is mounted at \//);
+    expect(a.filesystems.map((f) => [f.mountpoint, f.subvolume])).toEqual([
+      ['/', '/root'],
+      ['/home', '/home'],
+      ['/top', undefined],
+    ]);
+    // The top level (the default) is mounted at /top; the subvolumes mounted on their own are left out of it.
+    const inv = a.roots[0]!.inventory;
+    expect(inv.get('/top/top-file')?.fs).toBe('/dev/sda2');
+    expect(inv.children('/top')).toEqual(['home', 'root', 'top-file']);
+    expect(inv.children('/top/root')).toEqual([]);
+    expect(a.notes.join('\n')).toMatch(/subvolume \/root is mounted on its own; left out of \/top/);
+    expect(a.roots).toHaveLength(1);
+    expect(await content(a.roots[0]!, '/top/top-file')).toBe('at the top level');
+  });
+
+  it('a subvolume fstab names but the filesystem lacks is a note, and what is there is audited on its own', async () => {
+    const v = fedora(`UUID=${UUID} / btrfs subvol=root 0 0\nUUID=${UUID} /home btrfs subvol=gone 0 0\nUUID=${UUID} /srv btrfs subvolid=999 0 0\n`);
+    const a = await assemble([v]);
+    expect(a.problems).toEqual([]);
+    expect(a.notes.join('\n')).toMatch(/subvol=gone is not a subvolume of \/dev\/sda2 \(\/home\)/);
+    expect(a.notes.join('\n')).toMatch(/subvolid=999 is not a subvolume of \/dev\/sda2 \(\/srv\)/);
+    expect(a.roots.map((r) => r.prefix)).toEqual([null, '/dev/sda2']);
+    expect(a.roots[0]!.inventory.has('/home/alice')).toBe(false);
+    // The rest of the filesystem stands alone: the home subvolume, not the root mounted at / (left empty there).
+    const rest = a.roots[1]!;
+    expect(rest.inventory.entries().map((e) => e.path)).toEqual(['/', '/home', '/home/alice', '/home/alice/.bash_history', '/root']);
+    expect(await content(rest, '/home/alice/.bash_history')).toBe('ssh builder\n');
+    expect(a.filesystems.map((f) => [f.mountpoint, f.subvolume])).toEqual([
+      ['/', '/root'],
+      [null, undefined],
+    ]);
+  });
+
+  it('the same subvolume mounted twice is mounted once, with a note', async () => {
+    const v = fedora(`UUID=${UUID} / btrfs subvol=root 0 0\nUUID=${UUID} /home btrfs subvol=home 0 0\nUUID=${UUID} /home2 btrfs subvol=/home 0 0\n`);
+    const a = await assemble([v]);
+    expect(a.notes.join('\n')).toMatch(/\/dev\/sda2\[\/home\] is already mounted at \/home; ignoring \/home2/);
+    expect(a.roots[0]!.inventory.has('/home2')).toBe(false);
+  });
+
+  it('openSUSE: the default snapshot at /, nested subvolumes mounted on their own, other snapshots audited', async () => {
+    const snap = (n: number, id: string) => [
+      { path: `/@/.snapshots/${n}/snapshot/etc/fstab`, content: `UUID=${UUID} / btrfs defaults 0 0\nUUID=${UUID} /.snapshots btrfs subvol=/@/.snapshots 0 0\nUUID=${UUID} /var btrfs subvol=/@/var 0 0\nUUID=${UUID} /home btrfs subvol=/@/home 0 0\n` },
+      { path: `/@/.snapshots/${n}/snapshot/etc/machine-id`, content: id },
+      { path: `/@/.snapshots/${n}/info.xml`, content: '<snapshot/>' },
+    ];
+    const v = btrfs(
+      [...snap(2, 'older\n'), ...snap(1, 'current\n'), { path: '/@/var/log/build.log', content: 'log' }, { path: '/@/home/carol/.netrc', content: 'machine host' }],
+      { 256: '/@', 257: '/@/.snapshots', 258: '/@/.snapshots/2/snapshot', 259: '/@/var', 260: '/@/home', 261: '/@/.snapshots/1/snapshot' },
+      261,
+    );
+    const a = await assemble([v]);
+    expect(a.problems).toEqual([]);
+    expect(a.roots.map((r) => r.prefix)).toEqual([null]);
+    expect(a.filesystems.map((f) => [f.mountpoint, f.subvolume])).toEqual([
+      ['/', '/@/.snapshots/1/snapshot'],
+      ['/.snapshots', '/@/.snapshots'],
+      ['/var', '/@/var'],
+      ['/home', '/@/home'],
+    ]);
+    const r = a.roots[0]!;
+    expect(await content(r, '/etc/machine-id')).toBe('current\n');
+    expect(await content(r, '/.snapshots/2/snapshot/etc/machine-id')).toBe('older\n');
+    expect(await content(r, '/var/log/build.log')).toBe('log');
+    // The root, mounted at /, is not listed again under /.snapshots.
+    expect(r.inventory.children('/.snapshots/1')).toEqual(['info.xml', 'snapshot']);
+    expect(r.inventory.children('/.snapshots/1/snapshot')).toEqual([]);
+    expect(r.inventory.get('/home/carol/.netrc')?.fs).toBe('/dev/sda2');
+  });
+
+  it('between a root and its snapshot, the one its own fstab mounts at / is the root', async () => {
+    const fstab = `UUID=${UUID} / btrfs subvol=root 0 0\n`;
+    const v = btrfs(
+      [
+        { path: '/.snapshots/root-before/etc/fstab', content: fstab },
+        { path: '/.snapshots/root-before/etc/machine-id', content: 'snapshot' },
+        { path: '/root/etc/fstab', content: fstab },
+        { path: '/root/etc/machine-id', content: 'live' },
+      ],
+      { 300: '/.snapshots/root-before', 256: '/root' },
+    );
+    const a = await assemble([v]);
+    expect(a.filesystems.map((f) => [f.mountpoint, f.subvolume])).toEqual([
+      ['/', '/root'],
+      [null, undefined],
+    ]);
+    expect(await content(a.roots[0]!, '/etc/machine-id')).toBe('live');
+    // The snapshot is not dropped: it stands alone, by its path from the top level.
+    expect(a.roots[1]!.prefix).toBe('/dev/sda2');
+    expect(await content(a.roots[1]!, '/.snapshots/root-before/etc/machine-id')).toBe('snapshot');
+  });
+
+  it('a btrfs filesystem with no root in it stands alone from its top level', async () => {
+    const v = btrfs([{ path: '/data/x', content: '1' }], { 256: '/data' }, 256);
+    const a = await assemble([v]);
+    expect(a.roots.map((r) => r.prefix)).toEqual(['/dev/sda2']);
+    expect(a.filesystems).toEqual([{ device: '/dev/sda2', type: 'btrfs', label: 'fedora', mountpoint: null }]);
+    expect(a.roots[0]!.inventory.has('/data/x')).toBe(true);
+  });
+});

@@ -1,10 +1,12 @@
 /**
  * Read-only btrfs on one device: the superblock (its checksum checked), the chunk tree that maps logical addresses
  * to the device (single and DUP profiles; RAID profiles and filesystems over several devices are refused by name),
- * the root tree, and the file trees of the subvolumes the default subvolume shows: the default subvolume itself
- * (the root tree's "default" entry, as the kernel mounts the device) and every subvolume or snapshot nested in it,
- * entered like the directories the kernel shows for them. A subvolume the default one does not reach is named as
- * not audited. Files: inline and regular extents, holes, preallocated extents, zlib, lzo and zstd compression.
+ * the root tree, and the file trees of every subvolume: the walk starts at the top level (subvolume 5, as the kernel
+ * mounts the device with subvolid=5) and enters each subvolume or snapshot like the directory the kernel shows for
+ * it; `subvolumes()` says where each one is and which is the default (the root tree's "default" entry), so that
+ * assembly (src/backends/assemble.ts) mounts the parts the image's fstab names and audits the rest on its own. A
+ * subvolume the top level does not reach is named as not audited. Files: inline and regular extents, holes,
+ * preallocated extents, zlib, lzo and zstd compression.
  *
  * Every tree node is checksummed (crc32c or sha256) and checked to be the node its parent points at, one level
  * below it, so a walk down a tree ends; offsets and lengths from the image are checked before they are read, and a
@@ -533,27 +535,12 @@ export class BtrfsFs implements FsReader<number> {
     return id;
   }
 
-  /** Whether the root directory of subvolume `id` holds anything but subvolumes. */
-  private holdsFiles(id: number): boolean {
-    const tree = this.treeOf(id);
-    if (!tree) return false;
-    let files = false;
-    this.items(tree, tree.dirid, DIR_INDEX, (b, _off, at, size) => {
-      BtrfsFs.dirEntries(b, at, size, (_name, _obj, type) => {
-        if (type !== ROOT_ITEM) files = true;
-      });
-      return !files;
-    });
-    return files;
-  }
-
   /**
-   * Subvolumes the default subvolume does not reach (their chain of parents never meets it), by name: the kernel
-   * does not show them at the device's mount, so they are not audited.
+   * Subvolumes the top level does not reach (their chain of parents never meets it), by name: the walk does not see
+   * them, so they are not audited.
    */
   private unreached(sink: DirSink<number>): void {
     const ids: number[] = [];
-    if (this.defaultId !== FS_TREE && this.holdsFiles(FS_TREE)) ids.push(FS_TREE);
     this.scanNode(this.rootTree, FIRST_FREE, ROOT_ITEM, 0, LAST_FREE, ROOT_ITEM, Infinity, (b, obj, type, _off, at, size) => {
       // Subvolumes and snapshots still referenced (a deleted one waits for cleanup with no references).
       if (type === ROOT_ITEM && size >= 220 && b.readUInt32LE(at + 216) > 0 && ids[ids.length - 1] !== obj) ids.push(obj);
@@ -562,7 +549,7 @@ export class BtrfsFs implements FsReader<number> {
       const names: string[] = [];
       let cur = id;
       const seen = new Set<number>();
-      while (cur !== this.defaultId && !seen.has(cur) && cur !== FS_TREE) {
+      while (cur !== FS_TREE && !seen.has(cur)) {
         seen.add(cur);
         let parent = -1;
         this.items(this.rootTree, cur, ROOT_BACKREF, (b, off, at, size) => {
@@ -573,20 +560,16 @@ export class BtrfsFs implements FsReader<number> {
         if (parent < 0) break;
         cur = parent;
       }
-      if (cur === this.defaultId) continue;
-      if (id === FS_TREE) {
-        sink.whole(`btrfs: the top-level subvolume (id 5) is not under the default subvolume (id ${this.defaultId}); the files in it were not audited`);
-      } else {
-        sink.whole(`btrfs: subvolume ${JSON.stringify(names.join('/') || String(id))} (id ${id}) is not under the default subvolume (id ${this.defaultId}) and was not audited`);
-      }
+      if (cur === FS_TREE) continue;
+      sink.whole(`btrfs: subvolume ${JSON.stringify(names.join('/') || String(id))} (id ${id}) is not linked below the top level and was not audited`);
     }
   }
 
   root(sink: DirSink<number>): Node<number> {
     if (this.logRoot !== 0) sink.whole('btrfs log tree not replayed (not cleanly unmounted after an fsync); the listing may miss the latest changes');
     this.defaultId = this.findDefault();
-    const t = this.subvolume(this.defaultId);
-    if (t === null) throw new CorruptImageError(`default subvolume ${this.defaultId} has no root item`);
+    const t = this.subvolume(FS_TREE);
+    if (t === null) throw new CorruptImageError('the top-level subvolume (id 5) has no root item');
     try {
       this.unreached(sink);
     } catch (err) {
@@ -687,6 +670,11 @@ export class BtrfsFs implements FsReader<number> {
       if (n > 0) out.push({ logical: off, physical: this.map(u64(b, at + 21) + u64(b, at + 37), n), length: n });
     });
     return new ExtentSource(this.src, inode.size, out);
+  }
+
+  /** Each subvolume the walk entered, by the ref of its root directory, and the default subvolume's id. */
+  subvolumes(): { list: Array<{ id: number; ref: number }>; defaultId: number } {
+    return { list: this.trees.map((tree, t) => ({ id: tree.id, ref: this.ref(t, tree.dirid) })), defaultId: this.defaultId };
   }
 
   walked(): void {

@@ -64,6 +64,11 @@ export interface FsReader<R> {
   expectedEntries?(): number;
   /** The walk is over: drop what only it needed. */
   walked?(): void;
+  /**
+   * btrfs, after the walk: the subvolume whose root directory each ref is, and the default one (see
+   * FilesystemView.btrfs).
+   */
+  subvolumes?(): { list: Array<{ id: number; ref: R }>; defaultId: number };
 }
 
 export interface WalkLimits {
@@ -245,6 +250,17 @@ function fileRef<R>(walked: Walked<R>, path: string): R {
   return walked.refs[idx]!;
 }
 
+/** Where the walk put each subvolume's root directory, by path (one it did not reach is left out). */
+function subvolumePaths<R>(subs: { list: Array<{ id: number; ref: R }>; defaultId: number }, walked: Walked<R>): NonNullable<FilesystemView['btrfs']> {
+  const idOf = new Map(subs.list.map((s) => [s.ref, s.id]));
+  const subvolumes: Array<{ id: number; path: string }> = [];
+  walked.refs.forEach((ref, i) => {
+    const id = idOf.get(ref);
+    if (id !== undefined && walked.inventory.entryAt(i).type === 'dir') subvolumes.push({ id, path: walked.inventory.pathOf(i) });
+  });
+  return { subvolumes, defaultId: subs.defaultId };
+}
+
 /**
  * A walked filesystem as the backend's view: its inventory, and its files read by path through the reader (whose
  * errors do not name the path: whoever asked for it does).
@@ -256,6 +272,7 @@ export function readerView<R>(reader: FsReader<R>, walked: Walked<R>, device: st
     label: reader.label,
     uuid: reader.uuid,
     inventory: walked.inventory,
+    ...(reader.subvolumes ? { btrfs: subvolumePaths(reader.subvolumes(), walked) } : {}),
     async readFiles(paths: string[], maxBytes: number): Promise<Map<string, FileContent | Error>> {
       const out = new Map<string, FileContent | Error>();
       const refs: Array<{ p: string; ref?: R; key: number }> = [];

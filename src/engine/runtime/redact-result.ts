@@ -14,7 +14,7 @@ const redactAll = (s: string): string => redactTokens(redactCredentials(s));
 const orNull = (s: string | null): string | null => (s === null ? null : redactAll(s));
 
 function redactFilesystem(f: FilesystemInfo): FilesystemInfo {
-  return { ...f, device: redactAll(f.device), type: redactAll(f.type), label: orNull(f.label), mountpoint: orNull(f.mountpoint) };
+  return { ...f, device: redactAll(f.device), type: redactAll(f.type), label: orNull(f.label), mountpoint: orNull(f.mountpoint), ...(f.subvolume !== undefined ? { subvolume: redactAll(f.subvolume) } : {}) };
 }
 
 function redactFinding(f: Finding): Finding {
