@@ -1,5 +1,5 @@
 import { defineRule, textScanOptions, trustedByPackages, withArticle } from '../src/engine/kit/index.js';
-import { MAX_NESTED_CANDIDATES, mayBeImage, NESTED_HEAD, nestedCandidates, nestedImages } from '../src/resolve/nested.js';
+import { MAX_NESTED_CANDIDATES, mayBeImage, mayBeNested, NESTED_HEAD, nestedCandidates, nestedImages } from '../src/resolve/nested.js';
 
 export default defineRule({
   // The shared content pass reads most candidates anyway (big files outside the store): their heads are judged on
@@ -16,6 +16,8 @@ export default defineRule({
       'and says why). Scan without --no-nested to audit it. If the file should not ship, remove it from the build.',
     references: ['https://github.com/hostleak/hostleak/blob/main/docs/targets.md'],
   },
+  // The head of each file that may be an image (its name, or its size outside the store).
+  reads: (path, size) => (mayBeNested(path, size) ? NESTED_HEAD : 0),
   async check(ctx) {
     const { inventory, fs, report } = ctx;
     // Under trustPackages a file a package installed is no image the builder left: its head is not read either.
@@ -36,7 +38,7 @@ export default defineRule({
       const out = new Map<string, Buffer | null>(paths.filter((p) => judged.has(p)).map((p) => [p, judged.get(p)!]));
       rest.forEach((p, i) => out.set(p, heads[i]?.data ?? null));
       return out;
-    }, chosen);
+    }, chosen, fs.readOrder && ((p) => fs.readOrder!(p)));
     for (const n of found) {
       report({
         path: n.entry.path,

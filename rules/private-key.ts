@@ -41,6 +41,8 @@ export default defineRule({
       'time with agenix, sops-nix or systemd credentials.',
     references: ['https://github.com/ryantm/agenix', 'https://github.com/Mic92/sops-nix'],
   },
+  // Key files by name (those under /nix/store are read outside the content pass).
+  reads: (path, size) => (size <= MAX_KEY_FILE && KEY_NAMES(path) ? size : 0),
   async check(ctx) {
     const { inventory, fs, options, report } = ctx;
     const opts = textScanOptions(options);

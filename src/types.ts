@@ -142,6 +142,16 @@ export interface FileContent {
 }
 
 /**
+ * What the audit is expected to read of one file (src/engine/runtime/readplan.ts): its first `bytes`, and whether
+ * it is read `scattered`, in a batch of its own in no particular order, rather than by the content pass (which reads
+ * in the backend's order, ImageRoot.readOrder).
+ */
+export interface ExpectedRead {
+  bytes: number;
+  scattered: boolean;
+}
+
+/**
  * One rooted tree, what a backend hands the engine. For an assembled image there is one root with `prefix: null`;
  * when no root filesystem is found, every filesystem is its own root and findings are named `<prefix>:<path>`.
  */
@@ -164,6 +174,12 @@ export interface ImageRoot {
    * hidden: member at byte N ..."); the runner appends it to the finding's message.
    */
   noteOf?(path: string): string | undefined;
+  /**
+   * Where a regular file (canonical path) sits in the order the backend reads fastest (a compressed archive: its
+   * byte offset, so one forward pass serves a whole batch). The content pass reads its files in this order; absent,
+   * in path order.
+   */
+  readOrder?(path: string): number;
   /**
    * A regular file (canonical path) as a random-access byte source, when the backend can map files (native): how a
    * filesystem image stored inside the image is opened without copying it out (`--nested`, the NixOS ISO's store).

@@ -1,7 +1,7 @@
 /** What every backend gives the engine: read-only views of an image, each an inventory plus a file reader. */
 import type { Deadline } from '../image/deadline.js';
 import type { Inventory } from '../inventory.js';
-import type { FileContent, FilesystemInfo, ImageRoot } from '../types.js';
+import type { ExpectedRead, FileContent, FilesystemInfo, ImageRoot } from '../types.js';
 import type { ByteSource } from './native/source.js';
 
 export type { FileContent, ImageRoot };
@@ -26,6 +26,12 @@ export interface OpenOptions {
   /** Most real bytes decompression may write to the temp directory (default: see src/image/decompress.ts). */
   maxDecompressedBytes?: number;
   verbose?: (msg: string) => void;
+  /**
+   * Bytes of a regular file (by its path in the image's tree and its size) the audit's rules are expected to read, 0
+   * for none (src/engine/runtime/readplan.ts). A reader that can see each file only once, in a stream (a compressed
+   * tar), keeps those bytes as they pass; absent, it keeps the small files.
+   */
+  expectedRead?: (path: string, size: number) => ExpectedRead | null;
   /** Waits for a free appliance slot (store audits cap them by memory); returns the release function. */
   acquireAppliance?: () => Promise<() => void>;
 }

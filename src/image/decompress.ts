@@ -13,7 +13,7 @@ import { spawn } from 'node:child_process';
 import { accessSync, constants, createReadStream, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { pipeline, Readable, Transform } from 'node:stream';
-import { createGunzip } from 'node:zlib';
+import { createGunzip, type ZlibOptions } from 'node:zlib';
 import { Decompress as ZstdStream } from 'fzstd';
 import { xzStream } from './codecs.js';
 import { currentBudget, mib } from '../budget.js';
@@ -88,7 +88,8 @@ function zstdTransform(): Transform {
 export function ownDecoder(input: Readable, compression: Compression): Readable | null {
   if (compression === 'bzip2') return null;
   if (compression === 'xz') return Readable.fromWeb(xzStream(Readable.toWeb(input) as ReadableStream<Uint8Array>) as never);
-  return pipeline(input, compression === 'gzip' ? createGunzip() : zstdTransform(), () => undefined);
+  // 128 KiB output chunks: a tar reader's per-chunk work stays small against the bytes (zlib's default is 16 KiB).
+  return pipeline(input, compression === 'gzip' ? createGunzip({ chunkSize: 128 * 1024, readableHighWaterMark: 1024 * 1024 } as ZlibOptions) : zstdTransform(), () => undefined);
 }
 
 function isZero(buf: Buffer, start: number, end: number): boolean {

@@ -18,7 +18,7 @@ import { currentBudget } from '../budget.js';
 import { decompressToTemp } from '../image/decompress.js';
 import { detectBuffer } from '../image/detect.js';
 import { openContainer, tarBlobs } from './container.js';
-import { combineImages, hiddenRoots, keepBudget, KEEP_PER_FILE, treeRoot } from './opened.js';
+import { combineImages, describeReads, hiddenRoots, keepBudget, KEEP_PER_FILE, treeRoot } from './opened.js';
 import { containerLayout, looksLikeRootTree, type LayoutKind } from './shape.js';
 import { tarSource, wholeFile, type FileRange, type TarSource } from './stream.js';
 import { walkTar, type Sink, type TarEntry, type TarWalkResult } from './tar.js';
@@ -125,7 +125,7 @@ export async function openTarArchive(target: string, compression: TarSource['com
   const range = await wholeFile(target);
   const src = tarSource(range, compression);
   const tree = new TreeBuilder(() => 'tar', () => 'the archive');
-  const store = new ContentStore(keepBudget(), KEEP_PER_FILE);
+  const store = new ContentStore(keepBudget(), KEEP_PER_FILE, opts.signal);
   const members = new Map<string, TarEntry>();
   const catchers: ImageCatcher[] = [];
   let tmp: { dir: string; cleanup: () => void } | null = null;
@@ -141,7 +141,7 @@ export async function openTarArchive(target: string, compression: TarSource['com
         const ref = tree.apply(e, 0, { whiteouts: false });
         if (!ref) return null;
         const sinks: Sink[] = [];
-        const keep = store.keep(ref);
+        const keep = store.keep(ref, opts.expectedRead?.(tree.lastPath, ref.size));
         if (keep) sinks.push(keep);
         // Images sit near the top of an archive (disk.raw, an OVA's vmdk, images/x.qcow2); a deeper member is a
         // file of a root tree and is reported as a nested image by the rules, if ever.
@@ -183,7 +183,10 @@ export async function openTarArchive(target: string, compression: TarSource['com
       // Members a later member of the same name replaced still ship in the archive: the secret rules read them too.
       roots: [treeRoot(null, inventory, (p) => tree.refOf(p), [src], store), ...hiddenRoots(tree.hidden(), () => 'tar', tree.placeOf, [src], store)],
       problems: [...tree.problems, ...listed.problems],
-      async close() {},
+      async close() {
+        await store.close();
+        opts.verbose?.(`tar: ${describeReads(store, [src])}`);
+      },
     };
   }
 

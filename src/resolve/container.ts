@@ -19,7 +19,7 @@ import type { FileContent, ImageRoot } from '../types.js';
 import type { OpenedImage, OpenOptions } from '../backends/backend.js';
 import type { Entry, FilesystemInfo } from '../types.js';
 import { boundaryOf, BoundaryError } from './boundary.js';
-import { combineImages, hiddenRoots, inventoryWithParents, keepBudget, KEEP_PER_FILE, treeRoot } from './opened.js';
+import { combineImages, describeReads, hiddenRoots, inventoryWithParents, keepBudget, KEEP_PER_FILE, treeRoot } from './opened.js';
 import type { LayoutKind } from './shape.js';
 import { compressionOf, readRange, tarSource, type FileRange, type TarSource } from './stream.js';
 import type { Compression } from '../image/detect.js';
@@ -307,7 +307,7 @@ function configFiles(config: Record<string, unknown>): Array<[string, string]> {
 async function openOne(store: BlobStore, spec: ImageSpec, opts: OpenOptions): Promise<OpenedImage> {
   const labelOf = (i: number) => spec.layers[i]?.label ?? 'layer';
   const tree = new TreeBuilder(labelOf, (i) => `layer ${i + 1} (${labelOf(i)})`);
-  const keep = new ContentStore(keepBudget(), KEEP_PER_FILE);
+  const keep = new ContentStore(keepBudget(), KEEP_PER_FILE, opts.signal);
   const sources: TarSource[] = [];
   for (const [i, layer] of spec.layers.entries()) {
     const range = await store.get(layer.name);
@@ -331,7 +331,7 @@ async function openOne(store: BlobStore, spec: ImageSpec, opts: OpenOptions): Pr
         signal: opts.signal,
         onEntry(e) {
           const ref = tree.apply(e, i, { whiteouts: true });
-          return ref ? keep.keep(ref) : null;
+          return ref ? keep.keep(ref, opts.expectedRead?.(tree.lastPath, ref.size)) : null;
         },
       });
       for (const p of walked.problems) tree.problems.push(`layer ${i + 1}: ${p}`);
@@ -359,7 +359,16 @@ async function openOne(store: BlobStore, spec: ImageSpec, opts: OpenOptions): Pr
   const cfg = configFiles(spec.config);
   if (cfg.length > 0) roots.push(textRoot('config', cfg, 'config'));
   const filesystems: FilesystemInfo[] = spec.layers.map((l) => ({ device: l.label, type: 'layer', label: null, mountpoint: '/' }));
-  return { backend: 'container', filesystems, roots, problems: tree.problems, async close() {} };
+  return {
+    backend: 'container',
+    filesystems,
+    roots,
+    problems: tree.problems,
+    async close() {
+      await keep.close();
+      opts.verbose?.(`${spec.label}: ${describeReads(keep, sources)}`);
+    },
+  };
 }
 
 /**

@@ -38,6 +38,11 @@ const MAX_COPY = 512 * 1024 * 1024;
 
 const inStore = (p: string) => p === '/nix/store' || p.startsWith('/nix/store/');
 
+/** Whether a regular file of `size` bytes at `path` is one nestedCandidates may choose (its path and size alone). */
+export function mayBeNested(path: string, size: number): boolean {
+  return size >= 2048 && (IMAGE_NAME.test(path) || (size >= BIG && !inStore(path)));
+}
+
 /**
  * Files that might be images, from the inventory alone (image-like names first, of those `keep` keeps), and how many
  * were left out.
@@ -76,8 +81,12 @@ export async function nestedImages(
   inv: Inventory,
   read: (paths: string[]) => Promise<Map<string, Buffer | null>>,
   candidates: { files: Entry[]; unchecked: number } = nestedCandidates(inv),
+  order?: (path: string) => number,
 ): Promise<{ images: NestedImage[]; unchecked: number }> {
-  const { files: cands, unchecked } = candidates;
+  const { unchecked } = candidates;
+  // Read in the backend's order (a compressed archive forward), found in the candidates' order.
+  const rank = new Map(candidates.files.map((e, i) => [e, i]));
+  const cands = order ? candidates.files.map((e) => ({ e, k: order(e.path) })).sort((a, b) => a.k - b.k || rank.get(a.e)! - rank.get(b.e)!).map((x) => x.e) : candidates.files;
   // Filesystems mounted from a file (the ISO's store) are audited already: their device names the file.
   const mounted = [...inv.filesystems()];
   const out: NestedImage[] = [];
@@ -94,6 +103,7 @@ export async function nestedImages(
       out.push({ entry: e, description: d.description, raw: d.kind === 'image' && d.container === 'raw' });
     }
   }
+  if (order) out.sort((a, b) => rank.get(a.entry)! - rank.get(b.entry)!);
   return { images: out, unchecked };
 }
 
@@ -149,7 +159,8 @@ async function nestedLevel(image: OpenedImage, opts: NestedOptions, level: numbe
   for (const root of image.roots) {
     if (root.ruleTags) continue;
     const unread = new UnreadFiles();
-    const { images: found } = await nestedImages(root.inventory, headReader(root, unread));
+    const order = root.readOrder && ((p: string) => root.readOrder!(p));
+    const { images: found } = await nestedImages(root.inventory, headReader(root, unread), undefined, order);
     const failed = unread.problem(redactTokens, root.prefix ? `${root.prefix}:` : '');
     if (failed) problems.push(`looking for images inside: ${failed}`);
     for (const n of found) {

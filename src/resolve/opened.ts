@@ -2,7 +2,7 @@
 import type { FileContent, ImageRoot, OpenedImage } from '../backends/backend.js';
 import { Inventory, parentOf } from '../inventory.js';
 import type { Entry } from '../types.js';
-import { ContentStore, contentOf, readRefs, type ContentRef, type Shadowed } from './tree.js';
+import { ContentStore, contentOf, type ContentRef, type Shadowed } from './tree.js';
 import type { TarSource } from './stream.js';
 
 /** Per-file and total memory kept during a listing pass (override the total with HOSTLEAK_TAR_MEMORY, bytes). */
@@ -28,6 +28,11 @@ export function treeRoot(
     prefix,
     inventory,
     ruleTags,
+    // A compressed archive is read forward: the content pass asks for its files in archive order.
+    readOrder: (p) => {
+      const ref = refOf(p);
+      return ref ? (ref.extents[0]?.stored ?? 0) : 0;
+    },
     async readFiles(paths, maxBytes) {
       const out = new Map<string, FileContent | Error>();
       const misses = new Map<number, Array<{ path: string; ref: ContentRef }>>();
@@ -37,7 +42,7 @@ export function treeRoot(
           out.set(p, new Error(`${p}: not a regular file`));
           continue;
         }
-        const kept = store.get(ref);
+        const kept = store.get(ref, maxBytes);
         if (kept) {
           out.set(p, contentOf(kept, ref.size, maxBytes));
           continue;
@@ -48,7 +53,7 @@ export function treeRoot(
       }
       for (const [layer, list] of misses) {
         try {
-          const got = await readRefs(sources[layer]!, list.map((m) => m.ref), maxBytes);
+          const got = await store.fetch(sources[layer]!, layer, list.map((m) => m.ref), maxBytes);
           for (const m of list) out.set(m.path, contentOf(got.get(m.ref)!, m.ref.size, maxBytes));
         } catch (err) {
           for (const m of list) out.set(m.path, err instanceof Error ? err : new Error(String(err)));
@@ -57,6 +62,16 @@ export function treeRoot(
       return out;
     },
   };
+}
+
+/**
+ * For --verbose: how the files the audit read came out of the sources: from memory (kept during the listing) or
+ * later, and how many passes over each compressed source that took, the listing included (`layer N:` for several).
+ */
+export function describeReads(store: ContentStore, sources: TarSource[]): string {
+  const passes = sources.map((s, i) => (s.compression ? `${1 + (store.stats.passes.get(i) ?? 0)}` : 'by offset'));
+  const each = sources.length === 1 ? passes[0]! : passes.map((p, i) => `layer ${i + 1}: ${p}`).join(', ');
+  return `files read: ${store.stats.hits} from memory, ${store.stats.later} later; passes over the decompressed stream (the listing included): ${each}`;
 }
 
 /**

@@ -13,6 +13,7 @@ import { TargetError } from '../errors.js';
 import { Inventory, pathComponents, resolveLinks, type LinkTree } from '../inventory.js';
 import type { Entry } from '../types.js';
 import type { FileContent } from '../backends/backend.js';
+import type { ExpectedRead } from '../types.js';
 import type { Extent, Sink, TarEntry } from './tar.js';
 import type { TarSource } from './stream.js';
 
@@ -70,6 +71,8 @@ export class TreeBuilder {
   private readonly kids = new Map<string, Set<string>>();
   readonly problems: string[] = [];
   readonly shadowed: Shadowed[] = [];
+  /** The tree path of the last member `apply` placed (what a ContentRef it returned is the file of). */
+  lastPath = '/';
   /** The target's budget: every node is charged to its memory, every step of a resolution checks its clock. */
   private readonly budget = currentBudget();
 
@@ -237,6 +240,7 @@ export class TreeBuilder {
     if (t.type === 'symlink') entry.target = t.linkname ?? '';
     const ref = t.type === 'file' ? { layer, size: t.size, extents: t.extents } : undefined;
     this.put(p, entry, layer, t.offset, ref);
+    this.lastPath = p;
     return ref ?? null;
   }
 
@@ -290,80 +294,259 @@ export class TreeBuilder {
   }
 }
 
-/** Small files kept in memory during the listing pass, under a total budget. */
-export class ContentStore {
-  private readonly mem = new Map<ContentRef, Buffer>();
-  private used = 0;
-  constructor(
-    private readonly budget: number,
-    private readonly perFile: number,
-  ) {}
+/** Where one file's bytes go as a stream passes: the parts of its extents below `buf.length`, in stored order. */
+interface Fill {
+  ref: ContentRef;
+  buf: Buffer;
+  pieces: Array<{ logical: number; stored: number; length: number }>;
+  /** Index of the first piece not yet complete. */
+  next: number;
+}
 
-  /** A sink that keeps this file's bytes, or null when it is too big or the budget is spent. */
-  keep(ref: ContentRef): Sink | null {
-    if (ref.size > this.perFile || this.used + ref.size > this.budget) return null;
-    const buf = Buffer.alloc(ref.size);
-    this.used += ref.size;
-    this.mem.set(ref, buf);
-    return (chunk, offset) => {
-      chunk.copy(buf, offset);
-    };
+function fillOf(ref: ContentRef, len: number): Fill {
+  const buf = Buffer.alloc(len);
+  const pieces: Fill['pieces'] = [];
+  for (const e of ref.extents) {
+    if (e.logical >= len) break;
+    pieces.push({ logical: e.logical, stored: e.stored, length: Math.min(e.length, len - e.logical) });
   }
+  return { ref, buf, pieces, next: 0 };
+}
 
-  get(ref: ContentRef): Buffer | undefined {
-    return this.mem.get(ref);
+/** Copy what `chunk` (stream bytes from `start`) holds of `f`; true once every piece is complete. */
+function fillFrom(f: Fill, chunk: Buffer, start: number): boolean {
+  const end = start + chunk.length;
+  while (f.next < f.pieces.length) {
+    const p = f.pieces[f.next]!;
+    if (p.stored >= end) return false;
+    const from = Math.max(p.stored, start);
+    const to = Math.min(p.stored + p.length, end);
+    if (to > from) chunk.copy(f.buf, p.logical + (from - p.stored), from - start, to - start);
+    if (p.stored + p.length > end) return false;
+    f.next++;
+  }
+  return true;
+}
+
+const firstStored = (ref: ContentRef) => ref.extents[0]?.stored ?? 0;
+
+/**
+ * A compressed source read forward from its start, kept open between batches of reads: a batch whose files all lie
+ * ahead goes on from where the last one stopped; one behind starts a new pass.
+ */
+class Cursor {
+  private readonly it: AsyncIterator<Buffer>;
+  /** The last chunk read and where it starts: a batch that begins inside it goes on without a new pass. */
+  last: { chunk: Buffer; start: number } | null = null;
+  pos = 0;
+  /** Next predicted file (ContentStore's `later` list) a pass over this source may keep on its way. */
+  refill = 0;
+  constructor(src: TarSource, signal?: AbortSignal) {
+    this.it = src.open({ signal })[Symbol.asyncIterator]();
+  }
+  async next(): Promise<{ chunk: Buffer; start: number } | null> {
+    const r = await this.it.next();
+    if (r.done) return null;
+    const chunk = Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value as Uint8Array);
+    this.last = { chunk, start: this.pos };
+    this.pos += chunk.length;
+    return this.last;
+  }
+  async close(): Promise<void> {
+    await this.it.return?.().catch(() => undefined);
   }
 }
 
 /**
- * Read the first `maxBytes` of several files of one tar source: by offset when it is uncompressed, else in one
- * streaming pass that stops after the last byte wanted.
+ * The bytes of an archive's files the audit will read, kept in memory under one budget (HOSTLEAK_TAR_MEMORY), and
+ * the reads of the rest.
+ *
+ * During the listing pass (the one pass a compressed archive must have) `keep` holds the first bytes of each file
+ * the audit is expected to read (OpenOptions.expectedRead; without it, each small file whole), in archive order, as
+ * long as the budget lasts. Later, `read` serves those from memory; a file not held is read by offset (a plain tar)
+ * or from a cursor over the decompressed stream that goes on forward from batch to batch, re-opened (one more pass)
+ * only for a batch that starts behind it. On its way the cursor keeps the predicted files the listing had no room
+ * for, in the room the files already served leave (they are dropped first). So a batch of reads in archive order
+ * (ImageRoot.readOrder) costs at most one more pass over the archive however much the audit reads.
  */
-export async function readRefs(src: TarSource, refs: ContentRef[], maxBytes: number, signal?: AbortSignal): Promise<Map<ContentRef, Buffer>> {
-  const out = new Map<ContentRef, Buffer>();
-  interface Piece {
-    buf: Buffer;
-    logical: number;
-    stored: number;
-    length: number;
-  }
-  const pieces: Piece[] = [];
-  for (const ref of new Set(refs)) {
-    const buf = Buffer.alloc(Math.min(ref.size, maxBytes));
-    out.set(ref, buf);
-    for (const e of ref.extents) {
-      if (e.logical >= buf.length) break;
-      pieces.push({ buf, logical: e.logical, stored: e.stored, length: Math.min(e.length, buf.length - e.logical) });
+export class ContentStore {
+  private readonly mem = new Map<ContentRef, Buffer>();
+  /** Held files already served once, oldest first: what is dropped when a pass needs room. */
+  private readonly served = new Set<ContentRef>();
+  /** Predicted files the listing had no room for, per layer, in archive order. */
+  private readonly later = new Map<number, ContentRef[]>();
+  /** Bytes wanted of each file held or remembered. */
+  private readonly want = new Map<ContentRef, number>();
+  /** Held files only the content pass is expected to read, oldest first: let go for files read scattered. */
+  private readonly ordered = new Set<ContentRef>();
+  private readonly unsorted = new Set<number>();
+  private readonly cursors = new Map<number, Cursor>();
+  private used = 0;
+  private queue: Promise<unknown> = Promise.resolve();
+  /** Passes over each layer's stream after its listing, files served from memory, files read later. */
+  readonly stats = { passes: new Map<number, number>(), hits: 0, later: 0 };
+
+  constructor(
+    private readonly budget: number,
+    private readonly perFile: number,
+    /** The target's deadline: a pass stops at it. */
+    private readonly signal?: AbortSignal,
+  ) {}
+
+  /**
+   * During the listing: a sink that keeps the first bytes of this file the audit is expected to read (default: the
+   * whole file when it is at most the per-file size), or null when none are wanted or there is no room (then the
+   * file is remembered for a later pass to keep on its way). Files read `scattered` (outside the content pass) come
+   * first: to make room for one, files only the content pass reads are let go (that pass reads forward in archive
+   * order, so once it has to pass over the archive again, holding a part of its files saves little).
+   */
+  keep(ref: ContentRef, want: ExpectedRead | null = ref.size <= this.perFile ? { bytes: ref.size, scattered: false } : null): Sink | null {
+    const n = Math.min(ref.size, want?.bytes ?? 0, Math.max(this.perFile, Math.floor(this.budget / 8)));
+    if (n <= 0 || ref.extents.length === 0) return null;
+    if (want!.scattered) {
+      for (const r of this.ordered) {
+        if (this.used + n <= this.budget) break;
+        this.drop(r);
+        this.remember(r, this.want.get(r)!);
+      }
     }
+    if (this.used + n > this.budget) {
+      this.remember(ref, n);
+      return null;
+    }
+    const buf = Buffer.alloc(n);
+    this.used += n;
+    this.mem.set(ref, buf);
+    this.want.set(ref, n);
+    if (!want!.scattered) this.ordered.add(ref);
+    return (chunk, offset) => {
+      if (offset < n) chunk.copy(buf, offset);
+    };
   }
-  if (pieces.length === 0) return out;
-  if (src.pread) {
-    for (const p of pieces) {
-      const data = await src.pread(p.stored, p.length);
-      if (data.length < p.length) throw new Error('archive changed or was cut while being read');
-      data.copy(p.buf, p.logical);
+
+  private remember(ref: ContentRef, n: number): void {
+    let list = this.later.get(ref.layer);
+    if (!list) this.later.set(ref.layer, (list = []));
+    // Files let go are earlier in the archive than the last one listed: the list is sorted before a pass uses it.
+    if (list.length > 0 && firstStored(list[list.length - 1]!) > firstStored(ref)) this.unsorted.add(ref.layer);
+    list.push(ref);
+    this.want.set(ref, n);
+  }
+
+  /** The held bytes of `ref` when they cover its first `maxBytes`. */
+  get(ref: ContentRef, maxBytes = Infinity): Buffer | undefined {
+    const b = this.mem.get(ref);
+    if (!b || b.length < Math.min(ref.size, maxBytes)) return undefined;
+    this.served.add(ref);
+    this.stats.hits++;
+    return b;
+  }
+
+  private drop(ref: ContentRef): void {
+    const b = this.mem.get(ref);
+    if (!b) return;
+    this.mem.delete(ref);
+    this.served.delete(ref);
+    this.ordered.delete(ref);
+    this.used -= b.length;
+  }
+
+  /** Room for `n` more bytes, dropping served files (oldest first) when needed. */
+  private room(n: number): boolean {
+    for (const ref of this.served) {
+      if (this.used + n <= this.budget) break;
+      this.drop(ref);
+    }
+    return this.used + n <= this.budget;
+  }
+
+  /**
+   * The first `maxBytes` of files of one layer not held in memory: by offset, or from the layer's cursor. Calls run
+   * one at a time (the engine issues one per byte limit at once, and a cursor is one stream).
+   */
+  fetch(src: TarSource, layer: number, refs: ContentRef[], maxBytes: number): Promise<Map<ContentRef, Buffer>> {
+    const run = this.queue.then(() => this.fetchNow(src, layer, refs, maxBytes));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async fetchNow(src: TarSource, layer: number, refs: ContentRef[], maxBytes: number): Promise<Map<ContentRef, Buffer>> {
+    const out = new Map<ContentRef, Buffer>();
+    const wanted: Fill[] = [];
+    for (const ref of new Set(refs)) {
+      const f = fillOf(ref, Math.min(ref.size, maxBytes));
+      out.set(ref, f.buf);
+      if (f.pieces.length > 0) wanted.push(f);
+    }
+    this.stats.later += out.size;
+    if (wanted.length === 0) return out;
+    if (src.pread) {
+      for (const f of wanted) {
+        for (const p of f.pieces) {
+          const data = await src.pread(p.stored, p.length);
+          if (data.length < p.length) throw new Error('archive changed or was cut while being read');
+          data.copy(f.buf, p.logical);
+        }
+      }
+      return out;
+    }
+    wanted.sort((a, b) => a.pieces[0]!.stored - b.pieces[0]!.stored);
+    const from = Math.min(...wanted.map((f) => f.pieces[0]!.stored));
+    let cur = this.cursors.get(layer);
+    // Going on from where the last batch stopped (its last chunk again, if this batch starts inside it), or anew.
+    let again: { chunk: Buffer; start: number } | null = null;
+    if (cur && from >= (cur.last?.start ?? cur.pos)) again = cur.last;
+    else {
+      await cur?.close();
+      cur = new Cursor(src, this.signal);
+      this.cursors.set(layer, cur);
+      this.stats.passes.set(layer, (this.stats.passes.get(layer) ?? 0) + 1);
+    }
+    const later = this.later.get(layer) ?? [];
+    if (this.unsorted.delete(layer)) later.sort((a, b) => firstStored(a) - firstStored(b));
+    const refills: Fill[] = [];
+    let open = wanted.slice();
+    try {
+      for (;;) {
+        const c = again ?? (await cur.next());
+        again = null;
+        if (!c) throw new Error('archive ended before a file it lists');
+        const end = c.start + c.chunk.length;
+        // Predicted files starting in this chunk: kept on the way while the files asked for are still ahead.
+        while (open.length > 0 && cur.refill < later.length && firstStored(later[cur.refill]!) < end) {
+          const ref = later[cur.refill++]!;
+          if (firstStored(ref) < c.start || this.mem.has(ref) || out.has(ref)) continue;
+          const n = this.want.get(ref)!;
+          if (!this.room(n)) continue;
+          this.used += n;
+          refills.push(fillOf(ref, n));
+        }
+        open = open.filter((f) => !fillFrom(f, c.chunk, c.start));
+        for (let i = 0; i < refills.length; i++) {
+          const f = refills[i]!;
+          if (!fillFrom(f, c.chunk, c.start)) continue;
+          this.mem.set(f.ref, f.buf);
+          refills.splice(i--, 1);
+        }
+        if (open.length === 0 && refills.length === 0) break;
+      }
+    } catch (err) {
+      for (const f of refills) this.used -= f.buf.length;
+      this.cursors.delete(layer);
+      await cur.close();
+      throw err;
     }
     return out;
   }
-  pieces.sort((a, b) => a.stored - b.stored);
-  let idx = 0;
-  let pos = 0;
-  for await (const chunk of src.open({ signal })) {
-    const start = pos;
-    const end = pos + chunk.length;
-    pos = end;
-    while (idx < pieces.length && pieces[idx]!.stored < end) {
-      const p = pieces[idx]!;
-      const from = Math.max(p.stored, start);
-      const to = Math.min(p.stored + p.length, end);
-      if (to > from) chunk.copy(p.buf, p.logical + (from - p.stored), from - start, to - start);
-      if (p.stored + p.length <= end) idx++;
-      else break;
-    }
-    if (idx >= pieces.length) break;
+
+  /** Stop the cursors (their decompressors) and let the held bytes go. */
+  async close(): Promise<void> {
+    for (const c of this.cursors.values()) await c.close();
+    this.cursors.clear();
+    this.mem.clear();
+    this.served.clear();
+    this.used = 0;
   }
-  if (idx < pieces.length) throw new Error('archive ended before a file it lists');
-  return out;
 }
 
 /** FileContent for a file of `size` bytes read up to `maxBytes`. */

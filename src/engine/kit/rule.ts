@@ -69,6 +69,12 @@ export interface Rule {
    * finding as info, naming this rule, so one leaked file is one finding at warning or above.
    */
   coversFile?: boolean;
+  /**
+   * Bytes of a regular file the rule may read, judged from its path and size alone, before the image is fully listed
+   * (0: none). A prediction, never a limit: an archive reader keeps these bytes during its one streaming pass instead
+   * of decompressing the archive again for them. The content pass's files (`readsText`) need not be declared.
+   */
+  reads?(path: string, size: number, options: Record<string, unknown>): number;
   check(ctx: RuleContext): Promise<void> | void;
   /** What decides the rule's behaviour besides its code (a declarative rule's spec), for result-cache keys. */
   definition?: unknown;

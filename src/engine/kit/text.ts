@@ -111,11 +111,19 @@ export function textCandidates(inv: Inventory, opts: Pick<TextScanOptions, 'incl
   // The run-time trees (and the store, unless asked) are skipped whole: nothing below them is even made.
   const skip = (d: Entry) => isRuntimePath(d.path) || (!opts.includeStore && isStorePath(d.path));
   for (const e of inv.walk('/', { skip })) {
-    if (e.type === 'file' && e.size > 0 && !BINARY_EXTENSIONS.has(extensionOf(e.path))) out.push(e);
+    if (e.type === 'file' && e.size > 0 && !isBinaryName(e.path)) out.push(e);
   }
   out.sort((a, b) => (a.path < b.path ? -1 : 1));
   perInv.set(key, out);
   return out;
+}
+
+/**
+ * Whether a regular file of `size` bytes at `path` is a text candidate (textCandidates' test, from the path alone,
+ * for readers that must decide before the inventory is complete: an archive's one listing pass keeps these).
+ */
+export function isTextCandidate(path: string, size: number, opts: Pick<TextScanOptions, 'includeStore'>): boolean {
+  return size > 0 && !isRuntimePath(path) && (opts.includeStore || !isStorePath(path)) && !isBinaryName(path);
 }
 
 /**

@@ -3,7 +3,7 @@ import { normalizePath } from '../../inventory.js';
 import type { Accounts, Group, ImageFs, User } from '../kit/image.js';
 export type { Accounts, Group, User } from '../kit/image.js';
 
-const MAX_ACCOUNT_FILE = 4 * 1024 * 1024;
+export const MAX_ACCOUNT_FILE = 4 * 1024 * 1024;
 
 export function parsePasswd(text: string): User[] {
   const users: User[] = [];

@@ -39,17 +39,17 @@ interface Owned {
   ghost?: boolean;
 }
 
-const MAX_DB_FILE = 32 * 1024 * 1024;
+export const MAX_DB_FILE = 32 * 1024 * 1024;
 /** Files larger than this are not re-read to verify a checksum. */
 const MAX_VERIFY = 256 * 1024 * 1024;
 /**
  * Where rpm keeps its database (%_dbpath: /usr/lib/sysimage/rpm since rpm 4.16 on Fedora/openSUSE, where
  * /var/lib/rpm is often a link to it; /var/lib/rpm before), and the stores rpm writes there, newest first.
  */
-const RPM_DB_DIRS = ['/usr/lib/sysimage/rpm', '/var/lib/rpm'];
+export const RPM_DB_DIRS = ['/usr/lib/sysimage/rpm', '/var/lib/rpm'];
 const RPM_DB_FILES = ['rpmdb.sqlite', 'Packages.db', 'Packages'];
 /** An rpm database larger than this is not read (a Fedora workstation's is ~100 MiB; a container's a few MiB). */
-const MAX_RPM_DB = 256 * 1024 * 1024;
+export const MAX_RPM_DB = 256 * 1024 * 1024;
 
 /** Canonical path of a path a package lists (`/lib/x` is `/usr/lib/x` on a merged-/usr system). */
 function canonicalizer(inv: Inventory): (p: string) => string {

@@ -73,7 +73,7 @@ export async function runRules(root: ImageRoot, rules: EnabledRule[], host: Host
   let packageDb: Promise<PackageDb> | null = null;
   const packages = () => (packageDb ??= loadPackageDb(fs, root.inventory));
   // Every rule that declares it reads text files has its place in the shared pass before any check starts.
-  const textPasses = new TextPasses(fs, root.inventory, packages);
+  const textPasses = new TextPasses(fs, root.inventory, packages, root.readOrder && ((p: string) => root.readOrder!(p)));
   // Options as each check sees them: declared defaults filled in (the gate already refused invalid ones).
   const resolved = rules.map(({ rule, options }) => {
     try {

@@ -57,6 +57,13 @@ async function runPass(fs: ImageFs, files: Entry[], trusted: number, opts: TextS
   return stats;
 }
 
+/** `files` (in path order) sorted by the backend's read order, ties in path order; a new array. */
+function inOrder(files: Entry[], order: (path: string) => number): Entry[] {
+  const keyed = files.map((e, i) => ({ e, i, k: order(e.path) }));
+  keyed.sort((a, b) => a.k - b.k || a.i - b.i);
+  return keyed.map((x) => x.e);
+}
+
 /** One shared pass: the visitors of every declared rule with the same text options. */
 interface Pass {
   opts: TextScanOptions;
@@ -86,6 +93,8 @@ export class TextPasses {
     private readonly fs: ImageFs,
     private readonly inventory: Inventory,
     private readonly packages: () => Promise<PackageDb>,
+    /** The backend's read order (ImageRoot.readOrder): the pass reads its files in it. */
+    private readonly order?: (path: string) => number,
   ) {}
 
   /** A declared rule will read text files with these options. */
@@ -99,7 +108,7 @@ export class TextPasses {
       p.done = begun.then(async () => {
         if (p.visitors.length === 0) return { candidates: 0, read: 0, binary: 0, trusted: 0 };
         const { files, trusted } = await passFiles(this.inventory, p.opts, this.packages);
-        return runPass(this.fs, files, trusted.length, p.opts, p.visitors);
+        return runPass(this.fs, this.order ? inOrder(files, this.order) : files, trusted.length, p.opts, p.visitors);
       });
       this.passes.set(key, (pass = p));
     }
