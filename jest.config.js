@@ -33,8 +33,9 @@ const common = {
   testMatch: ['<rootDir>/test/**/*.test.ts'],
   // Tests never write the user's state directory (the cache key): it goes to test/output/state.
   setupFiles: ['<rootDir>/test/helpers/env-setup.cjs'],
-  // Root trees the benches build (bench/out/accuracy: whole Debian roots with node packages) are not modules of ours.
-  modulePathIgnorePatterns: ['<rootDir>/bench/out/'],
+  // Root trees the benches build (bench/out/accuracy: whole Debian roots with node packages) and the shared built
+  // fixtures (test/output/fixtures: trees, images, the installed package) are not modules of ours.
+  modulePathIgnorePatterns: ['<rootDir>/bench/out/', '<rootDir>/test/output/'],
 };
 
 export const quick = {

@@ -4,11 +4,11 @@
  * release ref ships (scripts/pack-action.sh: the packed package with production dependencies, nothing built), on
  * the leaky and the clean sample disk images.
  */
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { runCompositeAction, runSteps, type ActionRun } from './helpers/actions-runner.js';
+import { releaseTree } from './helpers/fixtures.js';
 import { REPO_ROOT, SAMPLES, scratch } from './helpers/gate.js';
 import { sarifValidator } from './helpers/sarif-schema.js';
 import { securitySeverity } from '../src/reporters/security.js';
@@ -29,8 +29,8 @@ describe('action.yml as GitHub runs it', () => {
 
   beforeAll(() => {
     s = scratch('hostleak-action-');
-    actionDir = path.join(s.dir, 'action');
-    execFileSync(path.join(REPO_ROOT, 'scripts', 'pack-action.sh'), [actionDir], { stdio: 'pipe', timeout: 240_000 });
+    // scripts/pack-action.sh's tree, made once for every test file that needs it (test/helpers/fixtures.ts).
+    actionDir = releaseTree();
   }, 300_000);
   afterAll(() => s.cleanup());
 

@@ -10,6 +10,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { releaseTree } from './helpers/fixtures.js';
 import { REPO_ROOT, scratch } from './helpers/gate.js';
 import { requireTool } from './helpers/tools.js';
 
@@ -55,8 +56,8 @@ describe('Containerfile', () => {
     s = scratch('hostleak-containerfile-');
     storage = ['--root', path.join(s.dir, 'root'), '--runroot', path.join(s.dir, 'run'), '--storage-driver', 'vfs'];
     makeBase();
-    const context = path.join(s.dir, 'context');
-    execFileSync(path.join(REPO_ROOT, 'scripts', 'pack-action.sh'), [context], { stdio: 'pipe', timeout: 240_000 });
+    // scripts/pack-action.sh's tree, made once for every test file that needs it (test/helpers/fixtures.ts).
+    const context = releaseTree();
     const r = spawnSync(
       'buildah',
       [...storage, 'bud', '--isolation', 'chroot', '--build-arg', 'BASE=localhost/hostleak-test-base', '-f', CONTAINERFILE, '-t', 'localhost/hostleak', context],

@@ -2,6 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, closeSync, lchownSync, lutimesSync, mkdirSync, openSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { sharedFixture } from './fixtures.js';
 
 export const EPOCH = 1700000000;
 
@@ -71,4 +72,15 @@ export function buildInlineTree(root: string): void {
   file(root, 'd/sub2/a', 'a');
   const all = execFileSync('find', [root, '-depth'], { encoding: 'utf8' }).split('\n').filter(Boolean);
   for (const p of all) lutimesSync(p, EPOCH, EPOCH);
+}
+
+/**
+ * buildExtTree's tree as a shared fixture (test/helpers/fixtures.ts): built once for every reader test that reads it
+ * as it is (ext4, btrfs). Read-only: a test that adds to it builds its own.
+ */
+export function sharedExtTree(opts: { manyFiles?: number } = {}): string {
+  const f = sharedFixture({ name: 'ext-tree', options: [`manyFiles=${opts.manyFiles ?? 0}`], inputs: ['test/helpers/native-trees.ts'] }, (dir) => {
+    buildExtTree(path.join(dir, 'tree'), opts);
+  });
+  return path.join(f.dir, 'tree');
 }

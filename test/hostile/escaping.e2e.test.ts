@@ -3,24 +3,18 @@
  * OSC-8, CR and newlines, formula link targets, a token in a link target and in a file name, a 2 MiB .env.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 // @ts-expect-error plain ESM builder script without types
-import { buildHostile, FAKE_TOKEN } from '../../images-sample/hostile.mjs';
+import { FAKE_TOKEN } from '../../images-sample/hostile.mjs';
 import { requireTools } from '../helpers/tools.js';
-import { measurements, record, runMeasured } from './harness.js';
+import { loadHostileCases, measurements, record, runMeasured } from './harness.js';
 
 requireTools('mke2fs', '/usr/bin/time');
 
-let dir: string;
 let file: string;
-beforeAll(() => {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'hl-hostile-escape-'));
-  file = (buildHostile(dir, ['output-injection']) as Record<string, { file: string }>)['output-injection']!.file;
+beforeAll(async () => {
+  file = (await loadHostileCases(['output-injection']))['output-injection']!.file;
 });
 afterAll(() => {
-  rmSync(dir, { recursive: true, force: true });
   console.log(measurements.join('\n'));
 });
 

@@ -1,22 +1,14 @@
 /** When qemu refuses an image through libguestfs, the report says why in qemu's words and names no temp path. */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-// @ts-expect-error plain ESM builder script without types
-import { buildHostile } from '../../images-sample/hostile.mjs';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { requireTools } from '../helpers/tools.js';
-import { runMeasured } from './harness.js';
+import { loadHostileCases, runMeasured, type HostileCase } from './harness.js';
 
 requireTools('qemu-img', 'zstd', 'guestfish', 'prlimit');
 
-let dir: string;
-let c: { file: string; reason: RegExp };
-beforeAll(() => {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'hl-hostile-gf-'));
-  c = (buildHostile(dir, ['qcow2-bad-l1']) as Record<string, { file: string; reason: RegExp }>)['qcow2-bad-l1']!;
+let c: HostileCase;
+beforeAll(async () => {
+  c = (await loadHostileCases(['qcow2-bad-l1']))['qcow2-bad-l1']!;
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('libguestfs rejects an image', () => {
   it("shows qemu's reason, no temporary path, exit 3, nothing left behind", () => {

@@ -8,6 +8,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { BIN, REPO } from '../helpers/cli.js';
+import { sharedFixture } from '../helpers/fixtures.js';
 
 /** The README's bound on a hostile target's peak RSS (test/hostile/safety-doc.test.ts keeps the two the same). */
 export const MEMORY_MIB = 512;
@@ -64,21 +65,28 @@ export interface HostileCase {
 }
 
 /**
- * Build the named cases of images-sample/hostile.mjs into a temp dir before the suite (removed after it, when the
- * suite's measurements are printed). Returns the cases by name, filled in once beforeAll ran.
+ * The named cases of images-sample/hostile.mjs, built before the suite as shared fixtures (test/helpers/fixtures.ts:
+ * once for every file and worker, made again when hostile.mjs changes); the suite's measurements are printed after
+ * it. Returns the cases by name, filled in once beforeAll ran.
  */
 export function hostileCases(names: string[]): Record<string, HostileCase> {
   const cases: Record<string, HostileCase> = {};
-  let dir = '';
   beforeAll(async () => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'hl-hostile-'));
-    // @ts-expect-error plain ESM builder script without types
-    const { buildHostile } = (await import('../../images-sample/hostile.mjs')) as { buildHostile: (d: string, n: string[]) => Record<string, HostileCase> };
-    Object.assign(cases, buildHostile(dir, names));
+    Object.assign(cases, await loadHostileCases(names));
   });
   afterAll(() => {
-    rmSync(dir, { recursive: true, force: true });
     if (measurements.length > 0) console.log(measurements.join('\n'));
   });
   return cases;
+}
+
+/** The named cases of images-sample/hostile.mjs as shared fixtures, each built once (see hostileCases). */
+export async function loadHostileCases<T extends HostileCase = HostileCase>(names: string[]): Promise<Record<string, T>> {
+  // @ts-expect-error plain ESM builder script without types
+  const { buildHostile } = (await import('../../images-sample/hostile.mjs')) as { buildHostile: (d: string, n: string[]) => Record<string, T> };
+  const out: Record<string, T> = {};
+  for (const name of names) {
+    out[name] = sharedFixture({ name: `hostile-${name}`, inputs: ['images-sample/hostile.mjs'] }, (dir) => buildHostile(dir, [name])[name]!).value;
+  }
+  return out;
 }

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { listNativeFilesystems, nativeRefusal, openNativeSource, probeNative } from '../../../src/backends/native/index.js';
 import { crc32c } from '../../../src/backends/native/vhdx.js';
 import { expectFilesRead } from '../../helpers/fs-compare.js';
-import { buildExtTree } from '../../helpers/native-trees.js';
+import { sharedExtTree } from '../../helpers/native-trees.js';
 import { requireTool } from '../../helpers/tools.js';
 
 requireTool('mkfs.btrfs', 'blkid', 'find', 'btrfs');
@@ -26,8 +26,7 @@ const want = new Map<string, Stats>();
 
 beforeAll(() => {
   tmp = mkdtempSync(path.join(os.tmpdir(), 'native-btrfs-'));
-  tree = path.join(tmp, 'tree');
-  buildExtTree(tree, { manyFiles: 3000 });
+  tree = sharedExtTree({ manyFiles: 3000 });
   for (const p of execFileSync('find', [tree, '-mindepth', '1'], { encoding: 'utf8' }).split('\n').filter(Boolean)) {
     want.set(p.slice(tree.length), lstatSync(p));
   }

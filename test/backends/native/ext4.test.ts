@@ -12,7 +12,7 @@ import type { FilesystemView } from '../../../src/backends/backend.js';
 import { SAMPLES } from '../../helpers/cli.js';
 import { expectLeakyFindings, expectSameEntries } from '../../helpers/fs-compare.js';
 import { debugfsWalk, flsEntries, hostTree, type OracleEntry } from '../../helpers/native-oracle.js';
-import { buildExtTree, buildInlineTree } from '../../helpers/native-trees.js';
+import { buildInlineTree, sharedExtTree } from '../../helpers/native-trees.js';
 import { requireTool } from '../../helpers/tools.js';
 
 requireTool('mke2fs', 'e2fsck', 'debugfs', 'fls', 'blkid', 'mkfifo');
@@ -23,8 +23,7 @@ let tree: string;
 let inlineTree: string;
 beforeAll(() => {
   tmp = mkdtempSync(path.join(os.tmpdir(), 'native-ext-'));
-  tree = path.join(tmp, 'tree');
-  buildExtTree(tree, { manyFiles: 3000 });
+  tree = sharedExtTree({ manyFiles: 3000 });
   inlineTree = path.join(tmp, 'inline');
   buildInlineTree(inlineTree);
 });

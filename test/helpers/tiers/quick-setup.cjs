@@ -1,11 +1,11 @@
 /**
- * Global set-up of the quick tier. When the quick tier runs alone (`npm run test:quick`, i.e.
+ * Global set-up of the quick tier (in a whole run too). When the quick tier runs alone (`npm run test:quick`, i.e.
  * HOSTLEAK_TEST_TIER=quick: jest.config.js then holds the quick project only), every libguestfs tool on the PATH (guestfish, guestmount, virt-*) is shadowed by a stand-in
  * that records the call and fails: the quick tier never boots the appliance, and quick-teardown.cjs fails the run
  * naming the test file that tried. Jest starts its workers after this hook, so they and every process they start
  * inherit the PATH.
  */
-const { chmodSync, mkdirSync, readdirSync, rmSync, writeFileSync } = require('node:fs');
+const { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } = require('node:fs');
 const path = require('node:path');
 
 const DIR = path.join(__dirname, '..', '..', 'output', 'quick-tier');
@@ -34,7 +34,29 @@ echo "$(basename "$0"): the quick tier never boots the libguestfs appliance; lis
 exit 1
 `;
 
+/**
+ * The shared built fixtures (test/helpers/fixtures.ts) not used for a week, and builds whose owner left neither a
+ * complete fixture nor a lock, are removed.
+ */
+function pruneFixtures(days = 7) {
+  const root = path.join(__dirname, '..', '..', 'output', 'fixtures');
+  let entries = [];
+  try {
+    entries = readdirSync(root);
+  } catch {
+    return;
+  }
+  const old = Date.now() - days * 86400000;
+  for (const e of entries) {
+    if (e.endsWith('.lock')) continue;
+    const full = path.join(root, e);
+    const done = statSync(path.join(full, '.complete'), { throwIfNoEntry: false });
+    if (done ? done.mtimeMs < old : !existsSync(`${full}.lock`)) rmSync(full, { recursive: true, force: true });
+  }
+}
+
 module.exports = async function quickSetup() {
+  pruneFixtures();
   if (process.env.HOSTLEAK_TEST_TIER !== 'quick') return;
   rmSync(DIR, { recursive: true, force: true });
   mkdirSync(BIN, { recursive: true });
