@@ -8,6 +8,7 @@
  * test/structure/tiers.test.ts checks the partition.
  */
 export const APPLIANCE_TESTS = [
+  'test/backends/btrfs-subvolumes.e2e.test.ts',
   'test/backends/differential.e2e.test.ts',
   'test/backends/guestfs.e2e.test.ts',
   'test/backends/native/btrfs.e2e.test.ts',
