@@ -6,7 +6,8 @@
  *    default `@/.snapshots/1/snapshot`); between look-alikes (a root and its snapshots) the one its own fstab mounts
  *    at `/` wins, then the default subvolume.
  * 2. Read its fstab, resolving symlinks inside that filesystem (NixOS: /etc/fstab -> /etc/static/fstab ->
- *    /nix/store/...-etc/etc/fstab). Never anything on the host.
+ *    /nix/store/...-etc/etc/fstab; with /nix on a filesystem or btrfs subvolume of its own, through that one mounted
+ *    at /nix for the look). Never anything on the host.
  * 3. Mount the other filesystems where fstab says, matched by /dev/disk/by-{partlabel,label,uuid,partuuid}/...,
  *    PARTLABEL=, LABEL=, UUID=, PARTUUID= or a device name; their entries are prefixed with the mountpoint and keep
  *    their own `fs`, and file reads are routed to the filesystem that holds the path. On btrfs a line mounts the
@@ -285,14 +286,27 @@ export async function assemble(views: FilesystemView[]): Promise<Assembled> {
     mounted.push({ ...rootPart, mountpoint: '/' });
     // The root on its own, for its fstab and mountpoints; what other mounts take out of it is taken out at the end.
     const root = partView(rootPart.view, rootPart.from, []);
-    const resolved = root.inventory.resolve('/etc/fstab');
+    // NixOS's fstab is a link into /nix/store; with /nix on a filesystem or subvolume of its own (disko's layouts),
+    // it resolves only with that mounted: the one part whose top holds `store`, mounted at /nix for this look only.
+    let fstabIn: ImageRoot = { prefix: null, inventory: root.inventory, readFiles: (p, n) => root.readFiles(p, n) };
+    let resolved = root.inventory.resolve('/etc/fstab');
+    if (!resolved.ok && resolved.reason === 'missing' && (resolved.at + '/').startsWith('/nix/') && !root.inventory.has('/nix/store')) {
+      const nix = views.flatMap(parts).find((p) => p.view.inventory.get(p.from === '/' ? '/store' : `${p.from}/store`)?.type === 'dir');
+      if (nix) {
+        fstabIn = buildRoot(null, [
+          { mountpoint: '/', view: root },
+          { mountpoint: '/nix', view: partView(nix.view, nix.from, []) },
+        ]);
+        resolved = fstabIn.inventory.resolve('/etc/fstab');
+      }
+    }
     let fstab: FstabLine[] = [];
     if (!resolved.ok) {
       if (root.inventory.has('/etc/fstab')) notes.push(`${root.device}: /etc/fstab does not resolve inside the image`);
     } else if (resolved.entry.type !== 'file') {
       notes.push(`${root.device}: /etc/fstab is not a regular file`);
     } else {
-      const got = (await root.readFiles([resolved.path], 1024 * 1024)).get(resolved.path);
+      const got = (await fstabIn.readFiles([resolved.path], 1024 * 1024)).get(resolved.path);
       if (!got || got instanceof Error) problems.push(`${root.device}: cannot read /etc/fstab (${got?.message ?? 'not read'})`);
       else fstab = parseFstab(got.data.toString('utf8'));
     }

@@ -316,3 +316,35 @@ describe('assemble: btrfs subvolumes as fstab mounts them', () => {
     expect(a.roots[0]!.inventory.has('/data/x')).toBe(true);
   });
 });
+
+describe('assemble: NixOS on btrfs with /nix in a subvolume of its own (disko)', () => {
+  it('resolves the fstab link into /nix/store through the /nix subvolume, then mounts as it says', async () => {
+    const fstab = '/dev/disk/by-partlabel/disk-main-root / btrfs subvol=/root 0 0\n/dev/disk/by-partlabel/disk-main-root /nix btrfs subvol=/nix,noatime 0 0\n/dev/disk/by-partlabel/disk-main-root /home btrfs subvol=/home 0 0\n';
+    const paths = ['/root', '/nix', '/home'];
+    const v = view(
+      '/dev/sda2',
+      'btrfs',
+      [
+        ...paths.map((path) => ({ path, type: 'dir' as const })),
+        { path: '/root/etc/static', target: STORE_ETC },
+        { path: '/root/etc/fstab', target: '/etc/static/fstab' },
+        { path: `/nix${STORE_ETC.slice(4)}/fstab`, content: fstab },
+        { path: '/home/bob/.nix-defexpr/channels', target: '/tmp/state/profiles/per-user/root/channels' },
+      ],
+      { partlabel: 'disk-main-root' },
+    );
+    v.btrfs = { subvolumes: [{ id: 5, path: '/' }, ...paths.map((path, i) => ({ id: 256 + i, path }))], defaultId: 5 };
+    const a = await assemble([esp(), v]);
+    expect(a.notes.join('\n')).not.toMatch(/does not resolve/);
+    expect(a.filesystems.filter((f) => f.device === '/dev/sda2').map((f) => [f.mountpoint, f.subvolume])).toEqual([
+      ['/', '/root'],
+      ['/nix', '/nix'],
+      ['/home', '/home'],
+    ]);
+    expect(a.roots.map((r) => r.prefix)).toEqual([null, '/dev/sda1']);
+    const inv = a.roots[0]!.inventory;
+    expect(inv.resolve('/etc/fstab')).toMatchObject({ ok: true, path: `${STORE_ETC}/fstab` });
+    expect(inv.get('/home/bob/.nix-defexpr/channels')?.target).toBe('/tmp/state/profiles/per-user/root/channels');
+    expect(v.reads[0]).toEqual([`${STORE_ETC}/fstab`]);
+  });
+});
