@@ -241,24 +241,30 @@ export class Inventory {
     }
   }
 
-  /** A new absent node (its parent must exist). */
-  private node(parent: number, name: string, h: number): number {
+  /** A new absent node in free hash slot `s` (-1: the root, in none); the columns have room for it. */
+  private nodeAt(parent: number, name: string, h: number, s: number): number {
     const i = this.n;
     this.budget?.chargeMemory(NODE_COST + 2 * name.length, 'entries listed');
-    if (i >= this.cap) this.grow(i + 1);
     this.n++;
     this.parentA[i] = parent;
     this.kindA[i] = ABSENT;
     this.hashA[i] = h;
     this.names.push(name);
     this.targets.push(undefined);
+    if (s >= 0) this.slots[s] = i + 1;
+    return i;
+  }
+
+  /** A new absent node (its parent must exist). */
+  private node(parent: number, name: string, h: number): number {
+    if (this.n >= this.cap) this.grow(this.n + 1);
+    let s = -1;
     if (parent >= 0) {
       const mask = this.slots.length - 1;
-      let s = h & mask;
+      s = h & mask;
       while (this.slots[s] !== 0) s = (s + 1) & mask;
-      this.slots[s] = i + 1;
     }
-    return i;
+    return this.nodeAt(parent, name, h, s);
   }
 
   private fsCode(fs: string): number {
@@ -339,11 +345,25 @@ export class Inventory {
    */
   addChild(parent: number, name: string, type: EntryType, mode: number, uid: number, gid: number, size: number, mtime: number, fs: string, target?: string): number {
     const h = keyHash(parent, name);
-    let i = this.find(parent, name, h);
-    if (i >= 0 && this.kindA[i] !== ABSENT) return -1;
-    if (i < 0) i = this.node(parent, name, h);
+    // One probe finds the node or the free slot a new one takes (what find and node would each probe for).
+    const slots = this.slots;
+    const mask = slots.length - 1;
+    let s = h & mask;
+    let i = -1;
+    for (; ; s = (s + 1) & mask) {
+      const v = slots[s]!;
+      if (v === 0) break;
+      if (this.hashA[v - 1] === h && this.parentA[v - 1] === parent && this.names[v - 1] === name) {
+        i = v - 1;
+        break;
+      }
+    }
+    if (i >= 0) {
+      if (this.kindA[i] !== ABSENT) return -1;
+    } else if (this.n < this.cap) i = this.nodeAt(parent, name, h, s);
+    else i = this.node(parent, name, h);
     this.fill(i, type, mode, uid, gid, size, mtime, fs, target);
-    this.objs.delete(i);
+    if (this.objs.size > 0) this.objs.delete(i);
     return i;
   }
 
