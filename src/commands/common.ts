@@ -59,7 +59,12 @@ export function selectRoot(image: OpenedImage, userPath: string): { root: ImageR
     }
     const root = image.roots.find((r) => r.prefix === device);
     if (root) return { root, path: inFs };
-    const known = image.filesystems.map((f) => f.device).join(', ') || 'none';
+    const known = [...new Set(image.filesystems.map((f) => f.device))].join(', ') || 'none';
+    if (image.filesystems.some((f) => f.device === device)) {
+      // btrfs mounted in parts, with nothing else in it: a top-level path outside every mounted subvolume.
+      const subs = image.filesystems.filter((f) => f.device === device && f.subvolume !== undefined).map((f) => f.subvolume);
+      throw new RequestError(`${device}:${inFs} is in none of the subvolumes this image mounts (${subs.join(', ')})`);
+    }
     throw new RequestError(`no filesystem ${device} in this image (filesystems: ${known})`);
   }
   const root = image.roots.find((r) => r.prefix === null) ?? image.roots[0];
