@@ -18,6 +18,13 @@ export function lazy<T>(id: string): () => T {
   return () => (mod ??= require(id) as T);
 }
 
+/**
+ * node's own modules that a plain native scan never touches, loaded on first use like the packages (together ~7 ms of
+ * start-up): child_process (the decompressors, qemu-img and guestfish) and worker_threads (remote sources).
+ */
+export const childProcess = lazy<typeof import('node:child_process')>('node:child_process');
+export const workerThreads = lazy<typeof import('node:worker_threads')>('node:worker_threads');
+
 export const fastGlob = lazy<typeof import('fast-glob')>('fast-glob');
 
 /** Whether `arg` may be a glob pattern (fast-glob's answer), without loading fast-glob for a plain path. */

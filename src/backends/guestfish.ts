@@ -9,13 +9,14 @@
  * guestfish runs in its own process group (it is the group leader; qemu is its child), so `kill()` takes the whole
  * appliance down; the process-wide cleanup does the same on Ctrl-C or exit.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { TargetError } from '../errors.js';
 import { registerCleanup } from '../image/cleanup.js';
+import { childProcess } from '../lazy.js';
 
 /** guestfish rejects input lines past ~8 KB; keep every line under this. */
 export const MAX_LINE = 7000;
@@ -134,7 +135,7 @@ export class Guestfish {
       LIBGUESTFS_CACHEDIR: baseEnv.LIBGUESTFS_CACHEDIR ?? baseEnv.TMPDIR ?? '/var/tmp',
     };
     // sh merges stderr into stdout so errors arrive in order; exec keeps one process (the group leader).
-    this.child = spawn('sh', ['-c', 'exec "$0" --ro 2>&1', exe], {
+    this.child = childProcess().spawn('sh', ['-c', 'exec "$0" --ro 2>&1', exe], {
       stdio: ['pipe', 'pipe', 'ignore'],
       detached: true,
       env,

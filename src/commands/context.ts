@@ -14,7 +14,7 @@ import type { BackendOptions } from '../scan.js';
 import { insecureRegistries, parsePlatform } from '../remote/reference.js';
 import { BACKEND_CHOICES, type BackendChoice, type HostIdentity } from '../types.js';
 import { builtinRules } from '../../rules/index.js';
-import { summarizeRun, type RunSummary } from '../reporters/html.js';
+import type { RunSummary } from '../reporters/html.js';
 import { readHistory } from './report-file.js';
 
 export interface RunIO {
@@ -189,6 +189,7 @@ export async function historyFor(ctx: CommandContext): Promise<{ history?: RunSu
   const dir = ctx.args.history;
   if (typeof dir !== 'string') return { warnings: '' };
   const { reports, skipped } = await readHistory(dir, ctx.cwd);
+  const { summarizeRun } = await import('../reporters/html.js');
   return {
     history: reports.map(summarizeRun).filter((r): r is RunSummary => r !== null),
     warnings: skipped.map((s) => `hostleak: warning: --history: left out ${s}\n`).join(''),

@@ -10,7 +10,7 @@ export async function convertCommand(ctx: CommandContext): Promise<RunResult> {
   const report = await readReport(String(args.report), cwd);
   const output = args.output as string | undefined;
   const past = await historyFor(ctx);
-  const text = render(args.format as FormatName, report, {
+  const text = await render(args.format as FormatName, report, {
     color: output ? false : wantColor(ctx),
     columns: terminalColumns(ctx, output),
     fullReport: fullReportLink(ctx.env),

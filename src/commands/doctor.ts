@@ -2,11 +2,11 @@
  * `hostleak doctor`: can this machine run the guestfs backend, and how fast? Each check says what is wrong and how
  * to fix it. Launches a real appliance (with KVM, then TCG if KVM fails) and times it.
  */
-import { spawn } from 'node:child_process';
 import { constants as C, promises as fsp } from 'node:fs';
 import { launchError } from '../backends/guestfish.js';
 import { EXIT_INCOMPLETE, EXIT_OK } from '../exit.js';
 import type { CommandContext, RunResult } from './context.js';
+import { childProcess } from '../lazy.js';
 
 export interface Check {
   name: string;
@@ -28,7 +28,7 @@ function runGuestfish(env: NodeJS.ProcessEnv, timeoutMs: number): Promise<Launch
   return new Promise((resolve) => {
     // LIBGUESTFS_DEBUG: qemu's own reason for failing is only printed with it (libguestfs otherwise says the
     // appliance "closed the connection unexpectedly" and points at a FAQ).
-    const child = spawn('sh', ['-c', 'exec guestfish --ro -a /dev/null run 2>&1'], {
+    const child = childProcess().spawn('sh', ['-c', 'exec guestfish --ro -a /dev/null run 2>&1'], {
       env: { ...env, LIBGUESTFS_DEBUG: '1' },
       detached: true,
       stdio: ['ignore', 'pipe', 'ignore'],
@@ -67,7 +67,7 @@ function envFor(tcg: boolean, base: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 export async function doctor(env: NodeJS.ProcessEnv = process.env): Promise<Check[]> {
   const checks: Check[] = [];
   const version = await new Promise<string | null>((resolve) => {
-    const c = spawn('guestfish', ['--version'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const c = childProcess().spawn('guestfish', ['--version'], { stdio: ['ignore', 'pipe', 'ignore'] });
     let out = '';
     c.stdout.on('data', (d) => (out += d));
     c.on('error', () => resolve(null));

@@ -75,7 +75,7 @@ export async function mergeCommand(ctx: CommandContext): Promise<RunResult> {
   const gate = await prepareGate(ctx);
   const failOn = failOnFrom(args, gate);
   const past = await historyFor(ctx);
-  const text = render(format, report, {
+  const text = await render(format, report, {
     color: output ? false : wantColor(ctx),
     columns: terminalColumns(ctx, output),
     fullReport: fullReportLink(ctx.env),

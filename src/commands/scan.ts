@@ -169,7 +169,7 @@ export async function scanCommand(ctx: CommandContext): Promise<RunResult> {
   const past = await historyFor(ctx);
   stderr += past.warnings;
   const t0 = Date.now();
-  const text = render(format, report, {
+  const text = await render(format, report, {
     color: output ? false : wantColor(ctx),
     columns: terminalColumns(ctx, output),
     fullReport: fullReportLink(ctx.env),

@@ -9,7 +9,6 @@
  * the real bytes written pass `maxWrite` (default: 80% of the space free on the temp filesystem when it starts), so a
  * data bomb cannot fill the disk.
  */
-import { spawn } from 'node:child_process';
 import { accessSync, constants, createReadStream, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { pipeline, Readable, Transform } from 'node:stream';
@@ -22,6 +21,7 @@ import { registerCleanup } from './cleanup.js';
 import { defaultWriteLimit, tempDir, tmpBase } from './tmp.js';
 import { markOpaqueRead } from './readlog.js';
 import type { Compression } from './detect.js';
+import { childProcess } from '../lazy.js';
 
 const TOOLS: Record<Compression, string> = { gzip: 'gzip', xz: 'xz', zstd: 'zstd', bzip2: 'bzip2' };
 const BLOCK = 64 * 1024;
@@ -123,7 +123,7 @@ export async function decompressToTemp(
     // The system tool where there is one (the fast path); hostleak's own decoder otherwise.
     const input = opts.input;
     const own = onPath(tool) ? null : ownDecoder(input ?? createReadStream(path.resolve(file), { highWaterMark: 1024 * 1024 }), compression);
-    const child = own ? null : spawn(tool, input ? ['-dc'] : ['-dc', '--', path.resolve(file)], { stdio: [input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+    const child = own ? null : childProcess().spawn(tool, input ? ['-dc'] : ['-dc', '--', path.resolve(file)], { stdio: [input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
     const output = (own ?? child!.stdout) as Readable;
     const killChild = () => {
       child?.kill('SIGKILL');

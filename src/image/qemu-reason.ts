@@ -4,8 +4,8 @@
  * external data, explicit format) image says what is wrong, under a time and memory limit like any parser of hostile
  * input.
  */
-import { spawn } from 'node:child_process';
 import path from 'node:path';
+import { childProcess } from '../lazy.js';
 
 const TIMEOUT_MS = 10_000;
 const MEMORY = String(1024 * 1024 * 1024);
@@ -31,7 +31,7 @@ export function qemuReason(file: string, format: string): Promise<string | null>
         resolve(v);
       }
     };
-    const child = spawn('prlimit', [`--as=${MEMORY}`, '--', 'qemu-img', 'info', '-f', format, '--output=json', '--', file], {
+    const child = childProcess().spawn('prlimit', [`--as=${MEMORY}`, '--', 'qemu-img', 'info', '-f', format, '--output=json', '--', file], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     const timer = setTimeout(() => {

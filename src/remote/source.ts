@@ -11,7 +11,7 @@
  */
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
+import type { MessagePort, Worker } from 'node:worker_threads';
 import { BudgetError, SourceLostError, TimeoutError } from '../errors.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import { recordReadFailure } from '../image/read-failures.js';
@@ -19,6 +19,7 @@ import { remoteReadLog, type ReadLog } from '../image/readlog.js';
 import { checkRange, type ByteSource } from '../backends/native/source.js';
 import type { Validator } from './http.js';
 import type { WorkerAnswer, WorkerInit, WorkerRequest } from './fetch-worker.js';
+import { workerThreads } from '../lazy.js';
 
 /** Block of the cache and smallest request. */
 export const BLOCK = 64 * 1024;
@@ -85,7 +86,7 @@ export class RemoteSource implements ByteSource {
     this.size = opts.size;
     const shared = new SharedArrayBuffer(4);
     this.flag = new Int32Array(shared);
-    const { port1, port2 } = new MessageChannel();
+    const { port1, port2 } = new (workerThreads().MessageChannel)();
     this.port = port1;
     const at = opts.deadline?.at ?? Date.now() + 3600_000;
     const init: WorkerInit = {
@@ -99,7 +100,7 @@ export class RemoteSource implements ByteSource {
       timeoutMs: opts.timeoutMs ?? 30_000,
       attempts: opts.attempts ?? 4,
     };
-    this.worker = new Worker(BOOT, { eval: true, argv: [workerFile()], workerData: init, transferList: [port2] });
+    this.worker = new (workerThreads().Worker)(BOOT, { eval: true, argv: [workerFile()], workerData: init, transferList: [port2] });
     this.worker.unref();
     this.worker.on('error', (err) => {
       this.lost ??= new SourceLostError(`${opts.url}: the request thread failed: ${err.message.split('\n')[0]}`);
@@ -193,7 +194,7 @@ export class RemoteSource implements ByteSource {
     this.worker.postMessage(req);
     for (;;) {
       const seen = Atomics.load(this.flag, 0);
-      const got = receiveMessageOnPort(this.port);
+      const got = workerThreads().receiveMessageOnPort(this.port);
       if (got) {
         const a = got.message as WorkerAnswer;
         if (a.id === -1) this.lose(`${this.opts.url}: ${a.error}`);

@@ -1,16 +1,11 @@
-/** Reporters are pure: (report, options) -> string. They never write or set exit codes. */
+/**
+ * Reporters are pure: (report, options) -> string. They never write or set exit codes. Each is loaded when its
+ * format is asked for: a JSON report does not pay for the text report's colours and wrapping (chalk, wrap-ansi) or
+ * the HTML report's assets (docs/performance.md, start-up).
+ */
 import type { FailOn } from '../exit.js';
 import type { FormatName, Report, RuleMeta } from '../types.js';
-import { formatGitlab } from './gitlab.js';
-import { formatGithub } from './github.js';
-import { formatHtml, type RunSummary } from './html.js';
-import { formatJson } from './json.js';
-import { formatJunit } from './junit.js';
-import { formatSarif } from './sarif.js';
-import { formatText } from './text.js';
-import { formatJsonl } from './jsonl.js';
-import { formatMarkdown } from './markdown.js';
-import { loadRuleDocs } from './rule-docs.js';
+import type { RunSummary } from './html.js';
 
 export { FORMATS, type FormatName } from '../types.js';
 
@@ -32,29 +27,29 @@ export interface FormatOptions {
   failOn?: FailOn;
 }
 
-export function render(format: FormatName, report: Report, opts: FormatOptions): string {
+export async function render(format: FormatName, report: Report, opts: FormatOptions): Promise<string> {
   switch (format) {
     case 'json':
-      return formatJson(report);
+      return (await import('./json.js')).formatJson(report);
     case 'jsonl':
-      return formatJsonl(report);
+      return (await import('./jsonl.js')).formatJsonl(report);
     case 'text':
-      return formatText(report, { color: opts.color, columns: opts.columns });
+      return (await import('./text.js')).formatText(report, { color: opts.color, columns: opts.columns });
     case 'sarif':
-      return formatSarif(report, {
+      return (await import('./sarif.js')).formatSarif(report, {
         rules: opts.rules ?? [],
         category: opts.sarifCategory,
-        ruleDocs: opts.ruleDocs ?? loadRuleDocs(opts.rules ?? []),
+        ruleDocs: opts.ruleDocs ?? (await import('./rule-docs.js')).loadRuleDocs(opts.rules ?? []),
       });
     case 'junit':
-      return formatJunit(report, { rules: opts.rules ?? [], failOn: opts.failOn });
+      return (await import('./junit.js')).formatJunit(report, { rules: opts.rules ?? [], failOn: opts.failOn });
     case 'github':
-      return formatGithub(report, { rules: opts.rules });
+      return (await import('./github.js')).formatGithub(report, { rules: opts.rules });
     case 'markdown':
-      return formatMarkdown(report, { rules: opts.rules, fullReport: opts.fullReport });
+      return (await import('./markdown.js')).formatMarkdown(report, { rules: opts.rules, fullReport: opts.fullReport });
     case 'html':
-      return formatHtml(report, { history: opts.history });
+      return (await import('./html.js')).formatHtml(report, { history: opts.history });
     case 'gitlab':
-      return formatGitlab(report, { rules: opts.rules });
+      return (await import('./gitlab.js')).formatGitlab(report, { rules: opts.rules });
   }
 }

@@ -2,7 +2,6 @@
  * Byte streams for archive targets: a file or a byte range of one, decompressed on the fly by the system
  * decompressors (the same tools src/image/decompress.ts uses), with an optional tap on the raw bytes (digests).
  */
-import { spawn } from 'node:child_process';
 import { createReadStream, promises as fsp } from 'node:fs';
 import { Readable } from 'node:stream';
 import { oneLine, TargetError } from '../errors.js';
@@ -12,6 +11,7 @@ import { COMPRESSION_MAGIC, readAt, type Compression } from '../image/detect.js'
 import { markOpaqueRead } from '../image/readlog.js';
 import { decompressHead } from '../image/codecs.js';
 import { isRemoteTarget, remoteInfo, remoteRangeStream, remoteReadRange } from '../remote/files.js';
+import { childProcess } from '../lazy.js';
 
 export const TOOLS: Record<Compression, string> = { gzip: 'gzip', xz: 'xz', zstd: 'zstd', bzip2: 'bzip2' };
 
@@ -85,7 +85,7 @@ export async function* decompressStream(input: Readable, compression: Compressio
     if (signal?.aborted) throw new TargetError('decompression interrupted');
     return;
   }
-  const child = spawn(tool, ['-dc'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = childProcess().spawn(tool, ['-dc'], { stdio: ['pipe', 'pipe', 'pipe'] });
   const kill = () => child.kill('SIGKILL');
   const release = registerCleanup(kill);
   signal?.addEventListener('abort', kill, { once: true });

@@ -17,9 +17,9 @@ function scripts(page: string): { attrs: string; body: string }[] {
 }
 
 describe('html reporter', () => {
-  it('is offered as --format html', () => {
+  it('is offered as --format html', async () => {
     expect(FORMATS).toContain('html');
-    expect(render('html', STORE_REPORT, { color: true })).toBe(html);
+    expect(await render('html', STORE_REPORT, { color: true })).toBe(html);
   });
 
   it('golden page', () => golden('report.html', html));

@@ -63,10 +63,10 @@ describe('reporters', () => {
     expect(FORMATS).toEqual(expect.arrayContaining(['text', 'json']));
   });
 
-  it('text, plain', () => golden('report.txt', render('text', FIXED_REPORT, { color: false })));
-  it('text, coloured', () => golden('report.color.txt', render('text', FIXED_REPORT, { color: true })));
-  it('json', () => {
-    const out = render('json', FIXED_REPORT, { color: false });
+  it('text, plain', async () => golden('report.txt', await render('text', FIXED_REPORT, { color: false })));
+  it('text, coloured', async () => golden('report.color.txt', await render('text', FIXED_REPORT, { color: true })));
+  it('json', async () => {
+    const out = await render('json', FIXED_REPORT, { color: false });
     golden('report.json', out);
     expect(JSON.parse(out)).toEqual(FIXED_REPORT);
   });
@@ -75,9 +75,9 @@ describe('reporters', () => {
     expect(summaryLine(FIXED_REPORT)).toBe('1 error, 1 warning, 1 info in 2 targets; 1 target not audited completely');
   });
 
-  it('reporters are pure: same input, same output, input untouched', () => {
+  it('reporters are pure: same input, same output, input untouched', async () => {
     const before = JSON.stringify(FIXED_REPORT);
-    expect(render('text', FIXED_REPORT, { color: false })).toBe(render('text', FIXED_REPORT, { color: false }));
+    expect(await render('text', FIXED_REPORT, { color: false })).toBe(await render('text', FIXED_REPORT, { color: false }));
     expect(JSON.stringify(FIXED_REPORT)).toBe(before);
   });
 });
