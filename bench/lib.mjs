@@ -65,3 +65,36 @@ export function bestOf() {
 }
 
 export const seconds = (ms) => `${(ms / 1000).toFixed(2).padStart(7)} s`;
+
+/** The median of numbers (the mean of the middle two for an even count). */
+export function median(xs) {
+  const v = [...xs].sort((a, b) => a - b);
+  return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+}
+
+/** Whether `perf stat` runs here (CPU by task-clock, in microseconds; GNU time counts in 10 ms steps). */
+export const perfStat = spawnSync('perf', ['stat', '-x,', '-e', 'task-clock', 'true'], { stdio: 'ignore' }).status === 0;
+
+/**
+ * Run a command to completion under `perf stat -e task-clock` (when it runs here) and GNU time: wall ms, CPU ms
+ * (task-clock, else user+sys), peak RSS in KiB, stdout and stderr. Exit 0 or 1 (findings) is success.
+ */
+export function measure(cmd, argv, env = process.env) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'hostleak-bench-measure-'));
+  const timeOut = path.join(dir, 'time');
+  const perfOut = path.join(dir, 'perf');
+  try {
+    let full = existsSync(TIME) ? [TIME, '-f', '%U %S %M', '-o', timeOut, cmd, ...argv] : [cmd, ...argv];
+    if (perfStat) full = ['perf', 'stat', '-x,', '-e', 'task-clock', '-o', perfOut, '--', ...full];
+    const t = performance.now();
+    const r = spawnSync(full[0], full.slice(1), { env, maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'pipe'] });
+    const wall = performance.now() - t;
+    if (r.status !== 0 && r.status !== 1) throw new Error(`${cmd} ${argv.join(' ')}: exit ${r.status}: ${String(r.stderr).slice(0, 500)}`);
+    const [user, sys, rssKiB] = existsSync(timeOut) ? readFileSync(timeOut, 'utf8').trim().split('\n').pop().split(' ').map(Number) : [NaN, NaN, NaN];
+    const perfLine = perfStat ? readFileSync(perfOut, 'utf8').split('\n').find((l) => l.includes('task-clock')) : undefined;
+    const cpu = perfLine ? Number(perfLine.split(',')[0]) : (user + sys) * 1000;
+    return { wall, cpu, rssKiB, stdout: String(r.stdout), stderr: String(r.stderr), status: r.status };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,46 +1,29 @@
 #!/usr/bin/env node
 // Benchmark of the native backend, everything measured in this run on this machine (ratios, never thresholds):
-//   - the full audit: the built CLI, all rules, `scan --backend native --format json`, as a user runs it;
-//   - sleuthkit's `fls -r -m /` over the same ext4 (the yardstick of issue 6);
+//   - the full audit: the built CLI, all rules, `scan --backend native --format json --verbose`, as a user runs it
+//     (start-up included; one untimed run first writes the CLI's code cache, as any earlier run on a machine has);
+//   - sleuthkit's `fls -r -m /` over the same ext4 (the yardstick of issues 6 and 25);
 //   - the native listing alone (readers only, in a child process), for the reader's share;
 // on a GPT disk holding an ext4 with ~150k entries and many symlinks (bench/make-large.mjs, cached under bench/out/).
-// Prints the best-of-N wall and CPU (user+sys) times, the ratios, and the audit's peak RSS.
-//   node bench/native.mjs [--runs 3] [--paths 6200]
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+// Runs are paired and interleaved (fls, audit, listing; N times), so load from elsewhere hits each alike. Prints the
+// median of the N per-pair ratios audit/fls (wall and CPU), the medians of each contender, the audit's peak RSS (the
+// largest of the N) and its median `--verbose` phases. CPU is perf's task-clock where perf runs, else user+sys.
+//   node bench/native.mjs [--runs 7] [--paths 6200]
+import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { cli, here, opt, repo } from './lib.mjs';
+import { cli, measure, median, opt, perfStat, repo, here } from './lib.mjs';
 import { largeImagePath, makeLarge, START_SECTOR } from './make-large.mjs';
 
-const RUNS = opt('runs', Number(process.env.HOSTLEAK_BENCH_RUNS ?? 3));
+const RUNS = opt('runs', Number(process.env.HOSTLEAK_BENCH_RUNS ?? 7));
 const PATHS = opt('paths', 6200);
 const readers = path.join(repo, 'dist', 'src', 'backends', 'native', 'index.js');
-const probe = path.join(here, 'rss-probe.mjs');
 
 if (!existsSync(cli)) {
   console.error('build first: npm run build');
   process.exit(2);
 }
 const disk = await makeLarge(largeImagePath(path.join(here, 'out'), PATHS), { paths: PATHS });
-const tmp = mkdtempSync(path.join(os.tmpdir(), 'hostleak-bench-'));
-const rssFile = path.join(tmp, 'rss');
-
-/** CPU time (user+sys, ms) of this process's waited-for children so far, from /proc/self/stat (cutime, cstime). */
-function childCpuMs() {
-  const stat = readFileSync('/proc/self/stat', 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(f[13]) + Number(f[14])) * 1000) / 100; // fields 16 and 17; USER_HZ is 100 on Linux
-}
-
-function run(cmd, argv, env = process.env) {
-  const cpu0 = childCpuMs();
-  const t = performance.now();
-  const r = spawnSync(cmd, argv, { env, maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'pipe'] });
-  const wall = performance.now() - t;
-  if (r.status !== 0 && r.status !== 1) throw new Error(`${cmd} ${argv.join(' ')}: exit ${r.status}: ${String(r.stderr).slice(0, 500)}`);
-  return { wall, cpu: childCpuMs() - cpu0, stdout: r.stdout };
-}
 
 const LISTING = `
 const m = await import(process.argv[1]);
@@ -50,34 +33,31 @@ process.stdout.write(JSON.stringify({ entries: views.reduce((a, v) => a + v.inve
 `;
 
 const cases = {
-  fls: () => run('fls', ['-r', '-m', '/', '-o', String(START_SECTOR), disk]),
-  audit: () => run(process.execPath, ['--import', probe, cli, 'scan', '--backend', 'native', '--format', 'json', disk], { ...process.env, HOSTLEAK_BENCH_RSS_FILE: rssFile }),
-  listing: () => run(process.execPath, ['--input-type=module', '-e', LISTING, readers, disk]),
+  fls: () => measure('fls', ['-r', '-m', '/', '-o', String(START_SECTOR), disk]),
+  audit: () => measure(process.execPath, [cli, 'scan', '--backend', 'native', '--format', 'json', '--verbose', disk]),
+  listing: () => measure(process.execPath, ['--input-type=module', '-e', LISTING, readers, disk]),
 };
-const best = Object.fromEntries(Object.keys(cases).map((k) => [k, { wall: Infinity, cpu: Infinity, last: null }]));
-let peakRss = 0;
-// Interleaved, so a burst of load elsewhere on the machine hits every contender alike.
-for (let i = 0; i < RUNS; i++) {
-  for (const [name, fn] of Object.entries(cases)) {
-    const r = fn();
-    best[name].wall = Math.min(best[name].wall, r.wall);
-    best[name].cpu = Math.min(best[name].cpu, r.cpu);
-    best[name].last = r;
-    if (name === 'audit') peakRss = Math.max(peakRss, Number(readFileSync(rssFile, 'utf8')));
-  }
-}
-rmSync(tmp, { recursive: true, force: true });
+cases.audit(); // writes the code cache (src/bin/compile-cache.ts) if this build has none yet
+const runs = Object.fromEntries(Object.keys(cases).map((k) => [k, []]));
+for (let i = 0; i < RUNS; i++) for (const [name, fn] of Object.entries(cases)) runs[name].push(fn());
 
-const report = JSON.parse(String(best.audit.last.stdout));
-const t = report.targets[0];
-const flsLines = String(best.fls.last.stdout).split('\n').length - 1;
-const listed = JSON.parse(String(best.listing.last.stdout));
-const line = (label, b) => console.log(`${label.padEnd(46)} ${b.wall.toFixed(0).padStart(6)} ms wall ${b.cpu.toFixed(0).padStart(6)} ms cpu`);
-console.log(`== native backend: ${path.relative(process.cwd(), disk)} (best of ${RUNS}, interleaved; load average ${os.loadavg()[0].toFixed(1)})`);
-line('fls -r -m / (sleuthkit)', best.fls);
-line('hostleak scan --backend native --format json', best.audit);
-line('native listing only (readers, child process)', best.listing);
+const med = (name, k) => median(runs[name].map((r) => r[k]));
+const pairRatio = (k) => median(runs.audit.map((a, i) => a[k] / runs.fls[i][k]));
+/** Median ms of one `--verbose` phase of the audit ("phase rules: 75 ms"). */
+const phase = (name) => median(runs.audit.map((r) => Number(new RegExp(`phase ${name}: (\\d+) ms`).exec(r.stderr)?.[1] ?? NaN)));
+
+const last = (name) => runs[name][RUNS - 1];
+const t = JSON.parse(last('audit').stdout).targets[0];
+const flsLines = last('fls').stdout.split('\n').length - 1;
+const listed = JSON.parse(last('listing').stdout);
+const cpuKind = perfStat ? 'CPU (task-clock)' : 'CPU (user+sys)';
+const line = (label, name) => console.log(`${label.padEnd(50)} ${med(name, 'wall').toFixed(0).padStart(6)} ms wall ${med(name, 'cpu').toFixed(0).padStart(6)} ms cpu`);
+console.log(`== native backend: ${path.relative(process.cwd(), disk)} (medians of ${RUNS} paired runs, interleaved; load average ${os.loadavg()[0].toFixed(1)}; ${cpuKind})`);
+line('fls -r -m / (sleuthkit)', 'fls');
+line('hostleak scan --backend native --format json', 'audit');
+line('native listing only (readers, child process)', 'listing');
 console.log(`entries: fls ${flsLines} lines, native ${listed.entries} (including /); audit: status ${t.status}, backend ${t.backend}, ${t.findings.length} findings`);
-console.log(`ratio full audit / fls: ${(best.audit.wall / best.fls.wall).toFixed(2)} wall, ${(best.audit.cpu / best.fls.cpu).toFixed(2)} cpu (issue 6: <= 3, goal 1)`);
-console.log(`ratio listing / fls:    ${(best.listing.wall / best.fls.wall).toFixed(2)} wall, ${(best.listing.cpu / best.fls.cpu).toFixed(2)} cpu`);
-console.log(`full audit peak RSS: ${(peakRss / 1024).toFixed(0)} MiB`);
+console.log(`audit phases (median): list ${phase('list')} ms, open ${phase('open')} ms, rules ${phase('rules')} ms`);
+console.log(`ratio full audit / fls, median of ${RUNS} pairs: ${pairRatio('wall').toFixed(2)} wall, ${pairRatio('cpu').toFixed(2)} cpu (issue 25: <= 1.3 wall)`);
+console.log(`ratio listing / fls:    ${(med('listing', 'wall') / med('fls', 'wall')).toFixed(2)} wall, ${(med('listing', 'cpu') / med('fls', 'cpu')).toFixed(2)} cpu`);
+console.log(`full audit peak RSS: ${(Math.max(...runs.audit.map((r) => r.rssKiB)) / 1024).toFixed(0)} MiB (largest of ${RUNS}; issue 25: <= 128)`);

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Where the native audit's time goes: runs the built CLI (`scan --backend native --format json`) on the 147k-entry
+// Where the native audit's time goes: runs the built CLI (`scan --backend native --format json`; tsc's modules, not the
+// bundle, so that each sample names its file: bench/unbundled.mjs) on the 147k-entry
 // bench image under `node --cpu-prof` and attributes every sample to a phase by its stack:
 //   a rule (rules/<id>), the shared content pass (src/engine/text), rendering (src/reporters), inventory queries
 //   made by them (counted with the rule that made them), reading (src/backends/native: readers + inventory
@@ -11,7 +12,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cli, here, opt, repo } from './lib.mjs';
+import { here, opt, repo } from './lib.mjs';
 import { largeImagePath, makeLarge } from './make-large.mjs';
 
 const PATHS = opt('paths', 6200);
@@ -21,7 +22,7 @@ const dir = mkdtempSync(path.join(os.tmpdir(), 'hostleak-prof-'));
 const rssFile = path.join(dir, 'rss');
 const r = spawnSync(
   process.execPath,
-  ['--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-interval', String(opt('interval', 200)), '--import', path.join(here, 'rss-probe.mjs'), cli, 'scan', '--backend', 'native', '--format', 'json', disk],
+  ['--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-interval', String(opt('interval', 200)), '--import', path.join(here, 'rss-probe.mjs'), path.join(here, 'unbundled.mjs'), 'scan', '--backend', 'native', '--format', 'json', disk],
   { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, HOSTLEAK_BENCH_RSS_FILE: rssFile } },
 );
 if (r.status !== 0 && r.status !== 1) throw new Error(`audit exited ${r.status}`);
