@@ -50,12 +50,18 @@ function xorriso(img: string, zisofs: string[]): void {
 }
 
 /** The producer's own extraction of the ISO (decoding zisofs as it does). */
+/**
+ * The tree's names are UTF-8 whatever the locale: libarchive takes names in the locale's charset, and without a
+ * UTF-8 one (LANG unset) it cannot write the non-ASCII name's Joliet record.
+ */
+const UTF8 = { ...process.env, LC_ALL: 'C.UTF-8' };
+
 function extracted(img: string, tool: 'xorriso' | 'bsdtar'): string {
   const out = `${img}.x`;
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out);
   if (tool === 'xorriso') execFileSync('xorriso', ['-osirrox', 'on', '-indev', img, '-extract', '/', out], { stdio: 'ignore' });
-  else execFileSync('bsdtar', ['-xf', img, '-C', out], { stdio: 'ignore' });
+  else execFileSync('bsdtar', ['-xf', img, '-C', out], { stdio: 'ignore', env: UTF8 });
   return out;
 }
 
@@ -66,7 +72,7 @@ const producers: Array<[string, 'xorriso' | 'bsdtar', (img: string) => void]> = 
   [
     'bsdtar iso9660:zisofs',
     'bsdtar',
-    (img) => execFileSync('bsdtar', ['-cf', img, '--format', 'iso9660', '--options', 'iso9660:zisofs,iso9660:rockridge', '-C', tree, '.']),
+    (img) => execFileSync('bsdtar', ['-cf', img, '--format', 'iso9660', '--options', 'iso9660:zisofs,iso9660:rockridge', '-C', tree, '.'], { env: UTF8 }),
   ],
 ];
 
