@@ -27,7 +27,8 @@ export function defaultWriteLimit(dir: string): number {
 export const STALE_MS = 24 * 3600 * 1000;
 const OWNED = /^hostleak-(\d+)-[A-Za-z0-9]{6}$/;
 
-function alive(pid: number): boolean {
+/** Whether process `pid` still runs (EPERM: it does, as another user). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
