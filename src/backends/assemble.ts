@@ -179,14 +179,19 @@ function partView(v: FilesystemView, from: string, emptied: string[]): Filesyste
 async function ownRootLine(p: Part): Promise<FstabLine | null> {
   const path = p.from === '/' ? '/etc/fstab' : `${p.from}/etc/fstab`;
   if (p.view.inventory.get(path)?.type !== 'file') return null;
-  const got = (await p.view.readFiles([path], 1024 * 1024)).get(path);
+  const got = (await p.view.readFiles([path], TIE_FSTAB_BYTES)).get(path);
   if (!got || got instanceof Error) return null;
   return parseFstab(got.data.toString('utf8')).find((l) => l.mountpoint === '/') ?? null;
 }
 
+/** Look-alike roots whose own fstab is read to break a tie (snapper keeps dozens; an image may hold thousands). */
+const TIE_FSTABS = 32;
+const TIE_FSTAB_BYTES = 64 * 1024;
+
 /**
  * The root: the part that looks most like one. Between btrfs subvolumes that look alike (a root and its snapshots),
- * the one its own fstab mounts at `/`, then the default subvolume, then the one nearest the top level.
+ * the one its own fstab mounts at `/` (among the first TIE_FSTABS in the order that follows), then the default
+ * subvolume, then the one nearest the top level.
  */
 async function findRoot(views: FilesystemView[]): Promise<Part | null> {
   const scored = views.flatMap(parts).map((p, i) => ({ p, i, s: rootScore(p.view, p.from) })).filter((x) => x.s > 0);
@@ -194,18 +199,20 @@ async function findRoot(views: FilesystemView[]): Promise<Part | null> {
   const best = Math.max(...scored.map((x) => x.s));
   const top = scored.filter((x) => x.s === best);
   if (top.length === 1 || !top.some((x) => x.p.view.btrfs)) return top[0]!.p;
-  const keyed = await Promise.all(
-    top.map(async (x) => {
-      const v = x.p.view;
-      if (!v.btrfs) return { x, own: 0, isDefault: 1, depth: 0 };
-      const line = await ownRootLine(x.p);
-      const sub = line && matchSpec(line.spec, views) === v ? btrfsSubtree(v, line.options) : null;
-      const own = sub && 'from' in sub && sub.from === x.p.from ? 1 : 0;
-      const isDefault = v.btrfs.subvolumes.some((s) => s.path === x.p.from && s.id === v.btrfs!.defaultId) ? 1 : 0;
-      return { x, own, isDefault, depth: x.p.from === '/' ? 0 : x.p.from.split('/').length };
-    }),
-  );
-  keyed.sort((a, b) => b.own - a.own || b.isDefault - a.isDefault || a.depth - b.depth || a.x.i - b.x.i);
+  const keyed = top.map((x) => {
+    const b = x.p.view.btrfs;
+    const isDefault = !b || b.subvolumes.some((s) => s.path === x.p.from && s.id === b.defaultId) ? 1 : 0;
+    return { x, own: 0, isDefault, depth: x.p.from === '/' ? 0 : x.p.from.split('/').length };
+  });
+  keyed.sort((a, b) => b.isDefault - a.isDefault || a.depth - b.depth || a.x.i - b.x.i);
+  // One fstab at a time, each at most TIE_FSTAB_BYTES: a crafted image cannot make this hold much.
+  for (const k of keyed.slice(0, TIE_FSTABS)) {
+    const v = k.x.p.view;
+    if (!v.btrfs) continue;
+    const line = await ownRootLine(k.x.p);
+    const sub = line && matchSpec(line.spec, views) === v ? btrfsSubtree(v, line.options) : null;
+    if (sub && 'from' in sub && sub.from === k.x.p.from) return k.x.p;
+  }
   return keyed[0]!.x.p;
 }
 

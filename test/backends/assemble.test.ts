@@ -308,6 +308,23 @@ describe('assemble: btrfs subvolumes as fstab mounts them', () => {
     expect(await content(a.roots[1]!, '/.snapshots/root-before/etc/machine-id')).toBe('snapshot');
   });
 
+  it('reads the fstabs of at most 32 look-alike roots to break a tie, one at a time', async () => {
+    const fstab = `UUID=${UUID} / btrfs subvol=deep/down/root 0 0\n`;
+    const snaps = Array.from({ length: 200 }, (_, i) => `/s/${i}`);
+    const v = btrfs(
+      [...snaps, '/deep/down/root'].map((p) => ({ path: `${p}/etc/fstab`, content: fstab })),
+      Object.fromEntries([...snaps, '/deep/down/root'].map((p, i) => [300 + i, p])),
+    );
+    const a = await assemble([v]);
+    expect(v.reads.slice(0, -1)).toEqual(snaps.slice(0, 32).map((p) => [`${p}/etc/fstab`]));
+    // None of those says it is the root, so the first look-alike is taken; the rest are not dropped.
+    expect(a.filesystems.map((f) => [f.mountpoint, f.subvolume])).toEqual([
+      ['/', '/s/0'],
+      [null, undefined],
+    ]);
+    expect(a.roots[1]!.inventory.has('/deep/down/root/etc/fstab')).toBe(true);
+  });
+
   it('a btrfs filesystem with no root in it stands alone from its top level', async () => {
     const v = btrfs([{ path: '/data/x', content: '1' }], { 256: '/data' }, 256);
     const a = await assemble([v]);
