@@ -91,12 +91,18 @@ export class ErofsFs implements FsReader<number> {
   private readonly scratchNode: Node<number> = { type: 'file', mode: 0, uid: 0, gid: 0, size: 0, mtime: 0, ref: 0 };
   /** The image through cached 64 KiB windows: inodes, directories and symlinks are small reads next to each other. */
   private readonly meta: WindowCache;
+  /**
+   * Where data (directories and symlinks while listing, files after) is read: the cache during the walk, the image
+   * itself after it (file contents are read once each, and a failing read must fail, not come from a window).
+   */
+  private io: ByteSource;
 
   constructor(
     private readonly src: ByteSource,
     private readonly name: string,
   ) {
     this.meta = src instanceof WindowCache ? src : new WindowCache(src);
+    this.io = this.meta;
     if (!isErofs(src)) throw new CorruptImageError(`${name}: no erofs superblock`);
     const sb = src.read(SB_OFFSET, 128);
     const bad = (why: string): never => {
@@ -227,7 +233,7 @@ export class ErofsFs implements FsReader<number> {
     const out: FileExtent[] = [];
     for (let i = 0; i < count; i += MAX_CHUNKS_PER_READ) {
       const n = Math.min(MAX_CHUNKS_PER_READ, count - i);
-      const table = this.meta.read(base + i * unit, n * unit);
+      const table = this.io.read(base + i * unit, n * unit);
       for (let k = 0; k < n; k++) {
         const blk = table.readUInt32LE(k * unit + unit - 4);
         if (blk === NULL_ADDR) continue;
@@ -250,7 +256,7 @@ export class ErofsFs implements FsReader<number> {
     const want = Math.min(length, ino.size);
     if (want <= 0) return Buffer.alloc(0);
     if (ino.layout === COMPRESSED_FULL || ino.layout === COMPRESSED_COMPACT) return this.readCompressed(ino, want);
-    return new ExtentSource(this.meta, ino.size, this.flatExtents(ino, want)).read(0, want);
+    return new ExtentSource(this.io, ino.size, this.flatExtents(ino, want)).read(0, want);
   }
 
   // ---- compressed files --------------------------------------------------------------------------------------
@@ -264,7 +270,7 @@ export class ErofsFs implements FsReader<number> {
     const mapPos = Math.ceil(ino.tailPos / 8) * 8;
     if (mapPos + 8 > this.src.size) throw new CorruptImageError(`${this.name}: inode ${ino.nid}: compression map outside the image`);
     const legacy = ino.layout === COMPRESSED_FULL && (this.incompat & INCOMPAT_BIG_PCLUSTER) === 0;
-    const hdr = this.meta.read(mapPos, 8);
+    const hdr = this.io.read(mapPos, 8);
     // Without big pclusters, a legacy-indexed file has no map header: lz4, one block per lcluster.
     const advise = legacy ? 0 : hdr.readUInt16LE(4);
     const algs = legacy ? 0 : hdr[6]!;
@@ -308,12 +314,12 @@ export class ErofsFs implements FsReader<number> {
         if (indexEnd + inlineSize > this.src.size || (indexEnd % this.blkSize) + inlineSize > this.blkSize) {
           throw new CorruptImageError(`${this.name}: inode ${ino.nid}: inline pcluster crosses its block`);
         }
-        raw = this.meta.read(indexEnd, inlineSize);
+        raw = this.io.read(indexEnd, inlineSize);
       } else {
         if (s.blk + s.blocks > this.blocks || (s.blk + s.blocks) * this.blkSize > this.src.size) {
           throw new CorruptImageError(`${this.name}: inode ${ino.nid}: pcluster outside the filesystem`);
         }
-        raw = this.meta.read(s.blk * this.blkSize, s.blocks * this.blkSize);
+        raw = this.io.read(s.blk * this.blkSize, s.blocks * this.blkSize);
       }
       let data: Buffer;
       if (s.plain) data = raw.subarray(0, end - s.at);
@@ -345,7 +351,7 @@ export class ErofsFs implements FsReader<number> {
     const out: ClusterIndex[] = [];
     if (ino.layout === COMPRESSED_FULL) {
       if (pos + n * 8 > this.src.size) throw new CorruptImageError(`${this.name}: inode ${ino.nid}: cluster index outside the image`);
-      const b = this.meta.read(pos, n * 8);
+      const b = this.io.read(pos, n * 8);
       for (let i = 0; i < n; i++) {
         // di_u: the block address (HEAD/PLAIN) or delta[0] (NONHEAD, with the CBLKCNT flag for big pclusters).
         out.push({ type: b.readUInt16LE(i * 8) & 3, clusterofs: b.readUInt16LE(i * 8 + 2), blkaddr: b.readUInt32LE(i * 8 + 4), lo: b.readUInt16LE(i * 8 + 4) });
@@ -363,7 +369,7 @@ export class ErofsFs implements FsReader<number> {
     if (advise & ADVISE_COMPACTED_2B && initial4b < n) count2b = Math.floor((n - initial4b) / 16) * 16;
     const areaEnd = pos + initial4b * 4 + count2b * 2 + (n - initial4b - count2b) * 4 + 8;
     if (areaEnd > this.src.size) throw new CorruptImageError(`${this.name}: inode ${ino.nid}: cluster index outside the image`);
-    const area = this.meta.read(pos, areaEnd - pos);
+    const area = this.io.read(pos, areaEnd - pos);
     for (let lcn = 0; lcn < n; lcn++) {
       let slot = pos;
       let rel = lcn;
@@ -523,6 +529,7 @@ export class ErofsFs implements FsReader<number> {
   /** The listing is over: its cached metadata windows go (file reads fill them again as they need). */
   walked(): void {
     this.meta.dropCache();
+    this.io = this.src;
     this.dirBuf = Buffer.alloc(0);
   }
 
