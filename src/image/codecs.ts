@@ -259,12 +259,13 @@ async function xzDecompress(input: Buffer, maxOut: number): Promise<Buffer> {
     for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) {
       n += chunk.length;
       if (n > maxOut) throw new CorruptImageError(`corrupt xz block (more than ${maxOut} bytes decompressed)`);
-      chunks.push(Buffer.from(chunk));
+      // The decoder hands out chunks it made for us (copies of its output buffer): kept as they are.
+      chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
     }
   } catch (err) {
     fail('xz', err);
   }
-  return Buffer.concat(chunks, n);
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, n);
 }
 
 /** Decode one block (any codec). */

@@ -588,42 +588,54 @@ export class SquashFs implements FsReader<Cursor> {
   private readonly childNode: Node<Cursor> = { type: 'file', mode: 0, uid: 0, gid: 0, size: 0, mtime: 0, target: undefined, ref: this.work };
 
   readDir(at: Cursor, sink: DirSink<Cursor>): void | Promise<void> {
-    // Synchronous codecs (every one but xz) list a directory without a promise; root() loaded the ids.
-    if (this.syncCodec && this.ids) return this.readDirNow(this.ids, at, sink);
-    return this.readDirAsync(at, sink);
-  }
-
-  private readDirNow(ids: Uint32Array, at: Cursor, sink: DirSink<Cursor>): void {
-    const { names, cursors } = this.listing(this.inodeNow(at, this.child));
-    for (let i = 0; i < names.length; i++) {
-      const name = names[i]!;
-      let child: Inode;
-      try {
-        child = this.inodeNow(cursors[i]!, this.child);
-      } catch (err) {
-        sink.failed(err, name);
-        continue;
-      }
-      sink.entry(name, this.node(child, cursors[i]!, ids, sink, name, this.childNode));
+    // Without a promise while every metadata block it needs is decoded (always, for synchronous codecs; root()
+    // loaded the ids): xz goes on asynchronously from the first block it lacks, decodes it, and parses again.
+    if (!this.ids) return this.readDirAsync(at, sink);
+    let list: { names: string[]; cursors: Cursor[] };
+    try {
+      list = this.listing(this.inodeNow(at, this.child));
+    } catch (err) {
+      if (err instanceof MetaMiss) return this.readDirAsync(at, sink);
+      throw err;
     }
+    return this.entries(this.ids, list, 0, sink);
   }
 
   private async readDirAsync(at: Cursor, sink: DirSink<Cursor>): Promise<void> {
     const ids = await this.loadIds();
-    const { names, cursors } = await this.retry(() => this.listing(this.inodeNow(at, this.child)));
-    for (let i = 0; i < names.length; i++) {
+    const list = await this.retry(() => this.listing(this.inodeNow(at, this.child)));
+    return this.entries(ids, list, 0, sink);
+  }
+
+  /** The entries of a listing from the `from`th: synchronously until an inode's block is missing (xz). */
+  private entries(ids: Uint32Array, list: { names: string[]; cursors: Cursor[] }, from: number, sink: DirSink<Cursor>): void | Promise<void> {
+    const { names, cursors } = list;
+    for (let i = from; i < names.length; i++) {
       const name = names[i]!;
-      const cur = cursors[i]!;
       let child: Inode;
       try {
-        child = this.syncOrRetry(cur);
-        if (child === RETRY) child = await this.retry(() => this.inodeNow(cur, this.child));
+        child = this.syncOrRetry(cursors[i]!);
       } catch (err) {
         sink.failed(err, name);
         continue;
       }
-      sink.entry(name, this.node(child, cur, ids, sink, name, this.childNode));
+      if (child === RETRY) return this.entriesAsync(ids, list, i, sink);
+      sink.entry(name, this.node(child, cursors[i]!, ids, sink, name, this.childNode));
     }
+  }
+
+  /** The `from`th entry once its inode's block is decoded, then the rest. */
+  private async entriesAsync(ids: Uint32Array, list: { names: string[]; cursors: Cursor[] }, from: number, sink: DirSink<Cursor>): Promise<void> {
+    const name = list.names[from]!;
+    const cur = list.cursors[from]!;
+    let child: Inode | null = null;
+    try {
+      child = await this.retry(() => this.inodeNow(cur, this.child));
+    } catch (err) {
+      sink.failed(err, name);
+    }
+    if (child) sink.entry(name, this.node(child, cur, ids, sink, name, this.childNode));
+    return this.entries(ids, list, from + 1, sink);
   }
 
   /** The child inode at `cur` parsed now when its block is cached, else RETRY (xz decodes it first). */
