@@ -10,7 +10,9 @@
 // dedupe them. Built once under bench/out/store/ (about 1.5 GB, sparse where the filesystem allows).
 // With --repeat N, the cold and cache-fill runs are repeated N times, alternating (each fill into an emptied cache),
 // and the best wall and CPU (user+sys) times of each are compared: the machine may be shared.
-//   node bench/store.mjs [--images 50] [--jobs N] [--repeat N]
+// Issue 25's measure of the cache's bookkeeping: `--images 20 --kinds qcow2 --repeat 7`, the median of the per-pair
+// ratios cache fill / cold (at most 1.15x).
+//   node bench/store.mjs [--images 50] [--kinds raw,qcow2,zst,gz] [--jobs N] [--repeat N]
 // Skipped by `npm run bench` when HOSTLEAK_BENCH_STORE=0.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, copyFileSync } from 'node:fs';
@@ -21,9 +23,11 @@ import { cli, here, opt, repo } from './lib.mjs';
 const IMAGES = opt('images', 50);
 const JOBS = opt('jobs', 0);
 const REPEAT = opt('repeat', 1);
+const kindsAt = process.argv.indexOf('--kinds');
+const KINDS = kindsAt > 0 ? process.argv[kindsAt + 1].split(',') : ['raw', 'qcow2', 'zst', 'gz'];
 const samples = path.join(repo, 'images-sample', 'out');
 const out = path.join(here, 'out');
-const store = path.join(out, `store-${IMAGES}`);
+const store = path.join(out, `store-${IMAGES}${kindsAt > 0 ? `-${KINDS.join('-')}` : ''}`);
 const stamp = path.join(store, '.built');
 
 if (!existsSync(cli)) {
@@ -45,7 +49,7 @@ function variant(src, dst, extra) {
 
 function build() {
   rmSync(store, { recursive: true, force: true });
-  const kinds = ['raw', 'qcow2', 'zst', 'gz'];
+  const kinds = KINDS;
   for (let i = 0; i < IMAGES; i++) {
     const kind = kinds[i % kinds.length];
     const base = i % 3 === 2 ? 'clean' : 'leaky';
@@ -107,7 +111,7 @@ rmSync(cache, { recursive: true, force: true });
 const jobs = JOBS ? ['--jobs', String(JOBS)] : [];
 const base = ['scan', store, '--recursive', ...jobs];
 
-console.log(`\n== store: ${IMAGES} images (raw, qcow2, zstd, gzip) under ${store}${JOBS ? `, --jobs ${JOBS}` : ''}`);
+console.log(`\n== store: ${IMAGES} images (${KINDS.join(', ')}) under ${store}${JOBS ? `, --jobs ${JOBS}` : ''}`);
 const cold = measure('cold, no cache (json)', [...base, '--no-cache', '--format', 'json']);
 const fill = measure('cold, filling an empty --cache (json)', [...base, '--cache', cache, '--format', 'json']);
 const warm = measure('warm, --cache (json)', [...base, '--cache', cache, '--format', 'json', '--verbose']);
