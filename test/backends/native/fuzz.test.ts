@@ -175,7 +175,7 @@ beforeAll(() => {
   images.iso9660 = path.join(tmp, 'rr.iso');
   execFileSync('xorriso', ['-as', 'mkisofs', '-quiet', '-R', '-J', '-o', images.iso9660, tree], { stdio: 'ignore' });
   images.joliet = path.join(tmp, 'joliet.iso');
-  execFileSync('genisoimage', ['-quiet', '-J', '-o', images.joliet, tree], { stdio: 'ignore' });
+  execFileSync('genisoimage', ['-quiet', '-input-charset', 'utf-8', '-J', '-o', images.joliet, tree], { stdio: 'ignore' });
   // An ISO's volume descriptors, path tables and directories follow the 32 KiB system area.
   hot.iso9660 = [[32768, 65536]];
   // A compressible file spanning many clusters, so erofs and squashfs compress something.
