@@ -18,8 +18,11 @@ const NAMES_WITHOUT_BOOTING: Record<string, string> = {
   'test/remote/http-targets.e2e.test.ts': '--backend guestfs is refused for a target behind HTTP before any launch',
 };
 
+/** The test files of the repository: test/output (built fixtures, an installed package) is not ours. */
 const testFiles = (): string[] =>
-  readdirSync(path.join(ROOT, 'test'), { recursive: true, encoding: 'utf8' })
+  readdirSync(path.join(ROOT, 'test'), { withFileTypes: true })
+    .filter((e) => e.name !== 'output')
+    .flatMap((e) => (e.isDirectory() ? readdirSync(path.join(ROOT, 'test', e.name), { recursive: true, encoding: 'utf8' }).map((f) => path.join(e.name, f)) : [e.name]))
     .filter((f) => f.endsWith('.test.ts'))
     .map((f) => path.posix.join('test', f.split(path.sep).join('/')))
     .sort();
