@@ -24,7 +24,7 @@ const BUNDLED_PACKAGES = ['chalk', 'picomatch', 'string-width', 'wrap-ansi', 'fz
 rmSync(path.join(bin, 'chunks'), { recursive: true, force: true });
 
 const out = path.join(bin, 'hostleak.cjs');
-await build({
+const result = await build({
   entryPoints: [path.join(bin, 'main.js')],
   outfile: out,
   bundle: true,
@@ -36,5 +36,11 @@ await build({
   banner: { js: '"use strict";\nconst __import_meta_url = require("node:url").pathToFileURL(__filename).href;' },
   define: { 'import.meta.url': '__import_meta_url' },
   logLevel: 'warning',
+  metafile: true,
 });
+// The script runs as a vm.Script without an import() callback (src/bin/compile-cache.ts): a package loaded by import()
+// would fail there at run time, so the build stops here instead (load it statically or through src/lazy.ts).
+const [, meta] = Object.entries(result.metafile.outputs).find(([file]) => path.resolve(file) === out);
+const dynamic = meta.imports.filter((i) => i.kind === 'dynamic-import' && i.external);
+if (dynamic.length > 0) throw new Error(`bundle: import() of ${dynamic.map((i) => i.path).join(', ')} left in the CommonJS script`);
 console.error(`bundle: dist/src/bin/hostleak.cjs (${(statSync(out).size / 1024).toFixed(0)} KiB)`);
