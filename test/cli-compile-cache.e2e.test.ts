@@ -75,4 +75,26 @@ describe('the code cache of the bundled CLI', () => {
       cleanup();
     }
   });
+
+  it('never creates a home, and leaves nothing behind in a nix build', () => {
+    const { dir, cleanup } = scratch();
+    try {
+      // A nix build without a sandbox: HOME is /homeless-shelter, which must not exist (nix refuses to build if it does).
+      const home = path.join(dir, 'homeless-shelter');
+      const run = (env: NodeJS.ProcessEnv) =>
+        hostleak(['scan', SAMPLE, '--backend', 'native', '--format', 'json'], { env: { HOSTLEAK_COMPILE_CACHE: '', XDG_CACHE_HOME: '', HOME: home, ...env } });
+      expect(run({ NIX_BUILD_TOP: dir }).status).toBe(1);
+      expect(existsSync(home)).toBe(false);
+      expect(run({ NIX_BUILD_TOP: '' }).status).toBe(1);
+      expect(existsSync(home)).toBe(false);
+      // A home that exists: inside a build nothing is written, outside it the cache is.
+      mkdirSync(home, { mode: 0o700 });
+      expect(run({ NIX_BUILD_TOP: dir }).status).toBe(1);
+      expect(readdirSync(home)).toEqual([]);
+      expect(run({ NIX_BUILD_TOP: '' }).status).toBe(1);
+      expect(caches(path.join(home, '.cache', 'hostleak'))).toEqual([expect.stringMatching(/^scan-.*\.v8$/)]);
+    } finally {
+      cleanup();
+    }
+  });
 });

@@ -26,12 +26,18 @@ export interface Bundle<T> {
   save(): void;
 }
 
-function cacheDir(env: NodeJS.ProcessEnv): string | undefined {
+/**
+ * The cache folder, or none. Inside a nix build (`NIX_BUILD_TOP`; HOME is the non-existent /homeless-shelter) a run
+ * leaves nothing behind: without a sandbox, creating HOME there makes every later build on the machine fail.
+ * Elsewhere the folder is created only below a home (or $XDG_CACHE_HOME's parent) that already exists.
+ */
+function cacheDir(env: NodeJS.ProcessEnv): { dir: string; from: string } | undefined {
   const given = env.HOSTLEAK_COMPILE_CACHE;
   if (given === '0' || given === 'off') return undefined;
-  if (given) return given;
+  if (given) return { dir: given, from: path.dirname(path.resolve(given)) };
+  if (env.NIX_BUILD_TOP) return undefined;
   const base = env.XDG_CACHE_HOME && path.isAbsolute(env.XDG_CACHE_HOME) ? env.XDG_CACHE_HOME : path.join(os.homedir(), '.cache');
-  return path.join(base, 'hostleak');
+  return { dir: path.join(base, 'hostleak'), from: path.dirname(base) };
 }
 
 /** The folder is ours alone (owner, no group or other write), or not to be used. */
@@ -49,7 +55,8 @@ export function loadBundle<T>(url: URL, command: string | undefined, env: NodeJS
   } catch {
     return undefined;
   }
-  const dir = cacheDir(env);
+  const where = cacheDir(env);
+  const dir = where?.dir;
   const word = /^-{0,2}([a-z]{1,20})$/.exec(command ?? '')?.[1] ?? 'other';
   const key = `${process.version}-${process.arch}-${st.size}-${Math.trunc(st.mtimeMs)}-${st.ino}`;
   const cacheFile = dir && path.join(dir, `${word}-${key}.v8`);
@@ -71,6 +78,7 @@ export function loadBundle<T>(url: URL, command: string | undefined, env: NodeJS
       // A usage error (exit 2: a mistyped command word among them) ran little and keeps no cache.
       if (!cacheFile || (cachedData && !script.cachedDataRejected) || process.exitCode === 2) return;
       try {
+        if (!statSync(where!.from).isDirectory()) return;
         mkdirSync(dir, { recursive: true, mode: 0o700 });
         if (!ours(dir)) return;
         // Caches of earlier builds of this command go.
