@@ -286,12 +286,14 @@ export class ErofsFs implements FsReader<number> {
     const lsize = 1 << lclusterBits;
     const nClusters = Math.ceil(ino.size / lsize);
     // Legacy indexes follow the map header and 8 bytes of padding; compact ones follow the header.
-    const { indexes, end: indexEnd } = this.clusterIndexes(ino, mapPos + (ino.layout === COMPRESSED_FULL ? 16 : 8), nClusters, lclusterBits, advise);
+    // Only the lclusters up to the first extent start past the bytes wanted are decoded (a file's head, which is
+    // what rules read, costs its head, not the whole index).
+    const { indexes, end: indexEnd } = this.clusterIndexes(ino, mapPos + (ino.layout === COMPRESSED_FULL ? 16 : 8), nClusters, lclusterBits, advise, Math.floor((want - 1) / lsize));
     const out = Buffer.alloc(want);
     // Extents: each HEAD (or PLAIN) lcluster starts a new extent at (lcn << bits) + clusterofs. With big pclusters,
     // the NONHEAD right after a HEAD may carry the pcluster's block count (the CBLKCNT flag); otherwise it is 1.
     const starts: Array<{ at: number; blk: number; blocks: number; plain: boolean }> = [];
-    for (let lcn = 0; lcn < nClusters; lcn++) {
+    for (let lcn = 0; lcn < indexes.length; lcn++) {
       const ix = indexes[lcn]!;
       if (ix.type === 2) continue; // NONHEAD
       const big = (ix.type === 1 && advise & ADVISE_BIG_PCLUSTER_1) || (ix.type === 3 && advise & ADVISE_BIG_PCLUSTER_2);
@@ -346,6 +348,7 @@ export class ErofsFs implements FsReader<number> {
     n: number,
     lclusterBits: number,
     advise: number,
+    stopAfter = n,
   ): { indexes: ClusterIndex[]; end: number } {
     if (n > 16 * 1024 * 1024) throw new CorruptImageError(`${this.name}: inode ${ino.nid}: too many clusters`);
     const out: ClusterIndex[] = [];
@@ -354,7 +357,9 @@ export class ErofsFs implements FsReader<number> {
       const b = this.io.read(pos, n * 8);
       for (let i = 0; i < n; i++) {
         // di_u: the block address (HEAD/PLAIN) or delta[0] (NONHEAD, with the CBLKCNT flag for big pclusters).
-        out.push({ type: b.readUInt16LE(i * 8) & 3, clusterofs: b.readUInt16LE(i * 8 + 2), blkaddr: b.readUInt32LE(i * 8 + 4), lo: b.readUInt16LE(i * 8 + 4) });
+        const type = b.readUInt16LE(i * 8) & 3;
+        out.push({ type, clusterofs: b.readUInt16LE(i * 8 + 2), blkaddr: b.readUInt32LE(i * 8 + 4), lo: b.readUInt16LE(i * 8 + 4) });
+        if (i > stopAfter && type !== 2) break;
       }
       return { indexes: out, end: pos + n * 8 };
     }
@@ -425,6 +430,8 @@ export class ErofsFs implements FsReader<number> {
         }
       }
       out.push({ type: me.type, clusterofs: me.lo, blkaddr: area.readUInt32LE(packAt + packBytes - 4) + nblk, lo: me.lo });
+      // An extent starts past the bytes wanted: what follows is not read (nor the inline pcluster after the index).
+      if (lcn > stopAfter) break;
     }
     return { indexes: out, end };
   }
