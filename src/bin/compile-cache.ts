@@ -36,7 +36,13 @@ function cacheDir(env: NodeJS.ProcessEnv): { dir: string; from: string } | undef
   if (given === '0' || given === 'off') return undefined;
   if (given) return { dir: given, from: path.dirname(path.resolve(given)) };
   if (env.NIX_BUILD_TOP) return undefined;
-  const base = env.XDG_CACHE_HOME && path.isAbsolute(env.XDG_CACHE_HOME) ? env.XDG_CACHE_HOME : path.join(os.homedir(), '.cache');
+  let base = env.XDG_CACHE_HOME && path.isAbsolute(env.XDG_CACHE_HOME) ? env.XDG_CACHE_HOME : undefined;
+  try {
+    // No HOME and a uid the passwd file does not name (a pod's runAsUser): os.homedir() throws. No cache then.
+    base ??= path.join(os.homedir(), '.cache');
+  } catch {
+    return undefined;
+  }
   return { dir: path.join(base, 'hostleak'), from: path.dirname(base) };
 }
 
