@@ -1,5 +1,5 @@
 import { defineRule, textScanOptions, trustedByPackages, withArticle } from '../src/engine/kit/index.js';
-import { MAX_NESTED_CANDIDATES, mayBeImage, mayBeNested, NESTED_HEAD, nestedCandidates, nestedImages } from '../src/resolve/nested.js';
+import { MAX_NESTED_CANDIDATES, mayBeImage, NESTED_HEAD, nestedCandidates, nestedImages } from '../src/resolve/nested.js';
 
 export default defineRule({
   // The shared content pass reads most candidates anyway (big files outside the store): their heads are judged on
@@ -16,8 +16,6 @@ export default defineRule({
       'and says why). Scan without --no-nested to audit it. If the file should not ship, remove it from the build.',
     references: ['https://github.com/hostleak/hostleak/blob/main/docs/targets.md'],
   },
-  // The head of each file that may be an image (its name, or its size outside the store).
-  reads: (path, size) => (mayBeNested(path, size) ? NESTED_HEAD : 0),
   async check(ctx) {
     const { inventory, fs, report } = ctx;
     // Under trustPackages a file a package installed is no image the builder left: its head is not read either.
@@ -33,7 +31,7 @@ export default defineRule({
       judged.set(path, mayBeImage(head) ? Buffer.from(head) : null);
     });
     const { images: found, unchecked } = await nestedImages(inventory, async (paths) => {
-      const rest = paths.filter((p) => !judged.has(p));
+      const rest = paths.filter((p) => !judged.has(p) && !fs.notAnImage?.(p));
       const heads = await Promise.all(rest.map((p) => fs.readFile(p, { maxBytes: NESTED_HEAD, cache: false })));
       const out = new Map<string, Buffer | null>(paths.filter((p) => judged.has(p)).map((p) => [p, judged.get(p)!]));
       rest.forEach((p, i) => out.set(p, heads[i]?.data ?? null));

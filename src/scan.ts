@@ -3,7 +3,7 @@ import type { Backend, OpenedImage } from './backends/backend.js';
 import { resolveBackend } from './resolve/index.js';
 import { openRegistryImage, type RegistryTargetOptions } from './resolve/registry.js';
 import { isRegistryReference } from './remote/reference.js';
-import { mayBeNested, NESTED_HEAD, NESTED_RULE, withNestedRoots } from './resolve/nested.js';
+import { NESTED_RULE, withNestedRoots } from './resolve/nested.js';
 import { remoteBackend, remoteImageBackend } from './resolve/remote.js';
 import { isRemoteTarget } from './remote/files.js';
 import { dirBackend } from './backends/dir.js';
@@ -176,8 +176,8 @@ async function auditTarget(target: string, opts: ScanOptions & TargetSlots): Pro
         signal: deadline.signal,
         deadline,
         maxDecompressedBytes: opts.maxDecompressedBytes,
-        // What the rules will read (and the heads of possible nested images, unless --no-nested).
-        expectedRead: readPlan(opts.rules, opts.nested === false ? [] : [(p, size) => (mayBeNested(p, size) ? NESTED_HEAD : 0)]),
+        // What the rules will read (an archive judges the heads of possible nested images on its way: ImageRoot.notAnImage).
+        expectedRead: readPlan(opts.rules),
       });
       image = await raceDeadline(opening, deadline.signal);
       opening = null;

@@ -181,6 +181,11 @@ export interface ImageRoot {
    */
   readOrder?(path: string): number;
   /**
+   * True when the backend saw the file's first bytes on their way (a tar's one listing pass) and they are no
+   * image's (src/resolve/nested.ts, isNestedHead): looking for images inside need not read them again.
+   */
+  notAnImage?(path: string): boolean;
+  /**
    * A regular file (canonical path) as a random-access byte source, when the backend can map files (native): how a
    * filesystem image stored inside the image is opened without copying it out (`--nested`, the NixOS ISO's store).
    */

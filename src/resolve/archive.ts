@@ -21,8 +21,9 @@ import { openContainer, tarBlobs } from './container.js';
 import { combineImages, describeReads, hiddenRoots, keepBudget, KEEP_PER_FILE, treeRoot } from './opened.js';
 import { containerLayout, looksLikeRootTree, type LayoutKind } from './shape.js';
 import { tarSource, wholeFile, type FileRange, type TarSource } from './stream.js';
-import { walkTar, type Sink, type TarEntry, type TarWalkResult } from './tar.js';
-import { ContentStore, TreeBuilder } from './tree.js';
+import { HeadJudge } from './nested.js';
+import { teeSinks, walkTar, type Sink, type TarEntry, type TarWalkResult } from './tar.js';
+import { ContentStore, TreeBuilder, type ContentRef } from './tree.js';
 
 /** Bytes of a member looked at to recognise a disk or filesystem image (the btrfs superblock sits at 64 KiB). */
 const HEAD = 0x10100;
@@ -126,6 +127,7 @@ export async function openTarArchive(target: string, compression: TarSource['com
   const src = tarSource(range, compression);
   const tree = new TreeBuilder(() => 'tar', () => 'the archive');
   const store = new ContentStore(keepBudget(), KEEP_PER_FILE, opts.signal);
+  const heads = new HeadJudge<ContentRef>((ref, head) => store.hold(ref, head));
   const members = new Map<string, TarEntry>();
   const catchers: ImageCatcher[] = [];
   let tmp: { dir: string; cleanup: () => void } | null = null;
@@ -140,9 +142,8 @@ export async function openTarArchive(target: string, compression: TarSource['com
         if (e.type === 'file') members.set(key, e);
         const ref = tree.apply(e, 0, { whiteouts: false });
         if (!ref) return null;
-        const sinks: Sink[] = [];
-        const keep = store.keep(ref, opts.expectedRead?.(tree.lastPath, ref.size));
-        if (keep) sinks.push(keep);
+        // The judge first: it settles the last member (and may hold its head) before this one is kept.
+        const sinks: Array<Sink | null> = [heads.sink(ref, tree.lastPath, ref.size), store.keep(ref, opts.expectedRead?.(tree.lastPath, ref.size))];
         // Images sit near the top of an archive (disk.raw, an OVA's vmdk, images/x.qcow2); a deeper member is a
         // file of a root tree and is reported as a nested image by the rules, if ever.
         if (e.size >= MIN_IMAGE && key.split('/').length <= 2 && catchers.length < 64) {
@@ -150,13 +151,10 @@ export async function openTarArchive(target: string, compression: TarSource['com
           catchers.push(c);
           sinks.push(c.sink);
         }
-        if (sinks.length === 0) return null;
-        if (sinks.length === 1) return sinks[0]!;
-        return async (chunk, off) => {
-          for (const s of sinks) await s(chunk, off);
-        };
+        return teeSinks(sinks);
       },
     });
+    heads.settle();
     for (const c of catchers) await c.finish();
   } catch (err) {
     for (const c of catchers) await c.abort();
@@ -181,7 +179,7 @@ export async function openTarArchive(target: string, compression: TarSource['com
       backend: 'tar',
       filesystems: [{ device: 'tar', type: 'tar', label: null, mountpoint: '/' }],
       // Members a later member of the same name replaced still ship in the archive: the secret rules read them too.
-      roots: [treeRoot(null, inventory, (p) => tree.refOf(p), [src], store), ...hiddenRoots(tree.hidden(), () => 'tar', tree.placeOf, [src], store)],
+      roots: [treeRoot(null, inventory, (p) => tree.refOf(p), [src], store, undefined, (r) => heads.notAnImage(r)), ...hiddenRoots(tree.hidden(), () => 'tar', tree.placeOf, [src], store)],
       problems: [...tree.problems, ...listed.problems],
       async close() {
         await store.close();

@@ -23,8 +23,9 @@ import { combineImages, describeReads, hiddenRoots, inventoryWithParents, keepBu
 import type { LayoutKind } from './shape.js';
 import { compressionOf, readRange, tarSource, type FileRange, type TarSource } from './stream.js';
 import type { Compression } from '../image/detect.js';
-import { walkTar, type TarEntry } from './tar.js';
-import { ContentStore, contentOf, TreeBuilder } from './tree.js';
+import { HeadJudge } from './nested.js';
+import { teeSinks, walkTar, type TarEntry } from './tar.js';
+import { ContentStore, contentOf, TreeBuilder, type ContentRef } from './tree.js';
 
 /**
  * One blob: a byte range of a host file (a layout, an archive member), or a blob a registry serves. `read` gives
@@ -308,6 +309,7 @@ async function openOne(store: BlobStore, spec: ImageSpec, opts: OpenOptions): Pr
   const labelOf = (i: number) => spec.layers[i]?.label ?? 'layer';
   const tree = new TreeBuilder(labelOf, (i) => `layer ${i + 1} (${labelOf(i)})`);
   const keep = new ContentStore(keepBudget(), KEEP_PER_FILE, opts.signal);
+  const heads = new HeadJudge<ContentRef>((ref, head) => keep.hold(ref, head));
   const sources: TarSource[] = [];
   for (const [i, layer] of spec.layers.entries()) {
     const range = await store.get(layer.name);
@@ -331,9 +333,12 @@ async function openOne(store: BlobStore, spec: ImageSpec, opts: OpenOptions): Pr
         signal: opts.signal,
         onEntry(e) {
           const ref = tree.apply(e, i, { whiteouts: true });
-          return ref ? keep.keep(ref, opts.expectedRead?.(tree.lastPath, ref.size)) : null;
+          if (!ref) return null;
+          // The judge first: it settles the last member (and may hold its head) before this one is kept.
+          return teeSinks([heads.sink(ref, tree.lastPath, ref.size), keep.keep(ref, opts.expectedRead?.(tree.lastPath, ref.size))]);
         },
       });
+      heads.settle();
       for (const p of walked.problems) tree.problems.push(`layer ${i + 1}: ${p}`);
     } catch (err) {
       if (err instanceof TargetError) throw new TargetError(`layer ${i + 1} (${layer.label}): ${err.message}`);
@@ -353,7 +358,7 @@ async function openOne(store: BlobStore, spec: ImageSpec, opts: OpenOptions): Pr
     opts.verbose?.(`layer ${i + 1}/${spec.layers.length} ${layer.label}: applied in ${Date.now() - started} ms${compression ? ` (${compression})` : ''}`);
   }
   const inventory = tree.inventory();
-  const roots: ImageRoot[] = [treeRoot(null, inventory, (p) => tree.refOf(p), sources, keep)];
+  const roots: ImageRoot[] = [treeRoot(null, inventory, (p) => tree.refOf(p), sources, keep, undefined, (r) => heads.notAnImage(r))];
   // Files a whiteout or a later member deleted or replaced (in a later layer or the same one): their layer ships them.
   roots.push(...hiddenRoots(tree.hidden(), labelOf, tree.placeOf, sources, keep));
   const cfg = configFiles(spec.config);

@@ -19,7 +19,7 @@ import { redactTokens } from '../engine/kit/secrets.js';
 import { listNativeFilesystems } from '../backends/native/index.js';
 import { detectBuffer } from '../image/detect.js';
 import type { Inventory } from '../inventory.js';
-import type { Entry, ImageRoot, RandomAccess } from '../types.js';
+import type { Entry, FileContent, ImageRoot, RandomAccess } from '../types.js';
 import { tempDir } from '../image/tmp.js';
 import { combineImages } from './opened.js';
 
@@ -68,6 +68,54 @@ export interface NestedImage {
   raw: boolean;
 }
 
+/**
+ * Whether a file at `path` whose first bytes are `head` is an image nestedImages reports (a compressed file only
+ * when its name says image).
+ */
+export function isNestedHead(path: string, head: Buffer): boolean {
+  const d = detectBuffer(head);
+  return d !== null && !(d.kind === 'compressed' && !IMAGE_NAME.test(path));
+}
+
+/**
+ * Judges the first bytes of the files nestedCandidates may choose as a stream passes them (a tar's listing pass),
+ * members one after another: what it finds no image need not be read again (ImageRoot.notAnImage). One scratch
+ * buffer, whatever the number of members.
+ */
+export class HeadJudge<K> {
+  private readonly scratch = Buffer.alloc(NESTED_HEAD);
+  private cur: { key: K; path: string; len: number } | null = null;
+  private readonly none = new Set<K>();
+
+  /** `found(key, head)`: a member whose head may be an image's (a copy of the head, for whoever reads it next). */
+  constructor(private readonly found?: (key: K, head: Buffer) => void) {}
+
+  /** The member `key` at `path` of `size` bytes starts: a sink for its bytes when its head is worth judging. */
+  sink(key: K, path: string, size: number): ((chunk: Buffer, offset: number) => void) | null {
+    this.settle();
+    if (!mayBeNested(path, size)) return null;
+    const len = Math.min(size, NESTED_HEAD);
+    this.scratch.fill(0, 0, len);
+    this.cur = { key, path, len };
+    return (chunk, offset) => {
+      if (offset < len) chunk.copy(this.scratch, offset, 0, Math.min(chunk.length, len - offset));
+    };
+  }
+
+  /** Judge the last member (call once its bytes have all passed: at the next member, at the end). */
+  settle(): void {
+    if (!this.cur) return;
+    const head = this.scratch.subarray(0, this.cur.len);
+    if (!isNestedHead(this.cur.path, head)) this.none.add(this.cur.key);
+    else this.found?.(this.cur.key, Buffer.from(head));
+    this.cur = null;
+  }
+
+  notAnImage(key: K): boolean {
+    return this.none.has(key);
+  }
+}
+
 /** Whether a file's first bytes may make it a nested image (the test a content pass can make on the way). */
 export function mayBeImage(head: Buffer): boolean {
   return detectBuffer(head) !== null;
@@ -95,11 +143,9 @@ export async function nestedImages(
     const heads = await read(chunk.map((e) => e.path));
     for (const e of chunk) {
       const head = heads.get(e.path);
-      if (!head) continue;
-      const d = detectBuffer(head);
-      if (!d) continue;
       // A compressed file is an image only when its name says so (.img.zst); .gz logs are not.
-      if (d.kind === 'compressed' && !IMAGE_NAME.test(e.path)) continue;
+      if (!head || !isNestedHead(e.path, head)) continue;
+      const d = detectBuffer(head)!;
       out.push({ entry: e, description: d.description, raw: d.kind === 'image' && d.container === 'raw' });
     }
   }
@@ -122,8 +168,10 @@ export interface NestedOptions {
  * file may be an image nobody looked into, so the target cannot be clean.
  */
 export function headReader(root: ImageRoot, unread?: UnreadFiles): (paths: string[]) => Promise<Map<string, Buffer | null>> {
-  return async (paths) => {
-    const got = await root.readFiles(paths, NESTED_HEAD);
+  return async (all) => {
+    // Files whose heads the backend judged on the way are no images: not read again, not unread.
+    const paths = root.notAnImage ? all.filter((p) => !root.notAnImage!(p)) : all;
+    const got = paths.length > 0 ? await root.readFiles(paths, NESTED_HEAD) : new Map<string, FileContent | Error>();
     return new Map(paths.map((p) => {
       const r = got.get(p);
       const head = r && !(r instanceof Error) && Buffer.isBuffer(r.data) ? r.data : null;

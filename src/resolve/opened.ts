@@ -23,11 +23,19 @@ export function treeRoot(
   sources: TarSource[],
   store: ContentStore,
   ruleTags?: readonly string[],
+  /** Files whose heads the listing judged to be no image (HeadJudge). */
+  notAnImage?: (ref: ContentRef) => boolean,
 ): ImageRoot {
   return {
     prefix,
     inventory,
     ruleTags,
+    ...(notAnImage && {
+      notAnImage: (p: string) => {
+        const ref = refOf(p);
+        return ref !== undefined && notAnImage(ref);
+      },
+    }),
     // A compressed archive is read forward: the content pass asks for its files in archive order.
     readOrder: (p) => {
       const ref = refOf(p);

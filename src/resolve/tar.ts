@@ -50,6 +50,15 @@ export interface TarEntry {
 /** Receives a member's data as logical writes (chunk placed at `offset`); may apply backpressure. */
 export type Sink = (chunk: Buffer, offset: number) => void | Promise<void>;
 
+/** One sink feeding several (null when none). */
+export function teeSinks(sinks: Array<Sink | null>): Sink | null {
+  const all = sinks.filter((s): s is Sink => s !== null);
+  if (all.length <= 1) return all[0] ?? null;
+  return async (chunk, offset) => {
+    for (const s of all) await s(chunk, offset);
+  };
+}
+
 /** Pulls exact byte counts out of an async chunk stream and tracks the absolute position. */
 class Pull {
   pos = 0;

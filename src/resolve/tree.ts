@@ -403,13 +403,7 @@ export class ContentStore {
   keep(ref: ContentRef, want: ExpectedRead | null = ref.size <= this.perFile ? { bytes: ref.size, scattered: false } : null): Sink | null {
     const n = Math.min(ref.size, want?.bytes ?? 0, Math.max(this.perFile, Math.floor(this.budget / 8)));
     if (n <= 0 || ref.extents.length === 0) return null;
-    if (want!.scattered) {
-      for (const r of this.ordered) {
-        if (this.used + n <= this.budget) break;
-        this.drop(r);
-        this.remember(r, this.want.get(r)!);
-      }
-    }
+    if (want!.scattered) this.makeRoom(n);
     if (this.used + n > this.budget) {
       this.remember(ref, n);
       return null;
@@ -422,6 +416,29 @@ export class ContentStore {
     return (chunk, offset) => {
       if (offset < n) chunk.copy(buf, offset);
     };
+  }
+
+  /**
+   * Hold bytes of a file a listing saw on the way (the head of a possible nested image), read scattered, unless it
+   * already holds as many.
+   */
+  hold(ref: ContentRef, data: Buffer): void {
+    const had = this.mem.get(ref);
+    if (had && had.length >= data.length) return;
+    if (had) this.drop(ref); // a shorter copy: the head replaces it
+    this.makeRoom(data.length);
+    if (this.used + data.length > this.budget) return;
+    this.used += data.length;
+    this.mem.set(ref, data);
+  }
+
+  /** Let files only the content pass reads go until `n` more bytes fit (or none is left to let go). */
+  private makeRoom(n: number): void {
+    for (const r of this.ordered) {
+      if (this.used + n <= this.budget) break;
+      this.drop(r);
+      this.remember(r, this.want.get(r)!);
+    }
   }
 
   private remember(ref: ContentRef, n: number): void {

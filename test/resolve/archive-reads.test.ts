@@ -13,12 +13,14 @@ import { FAKE_GITHUB_TOKEN } from '../helpers/fake-secrets.js';
 import { hostleak, json } from '../helpers/cli.js';
 
 interface Report {
-  targets: Array<{ status: string; findings: Array<{ ruleId: string; path: string; severity: string }> }>;
+  targets: Array<{ status: string; filesystems: Array<{ device: string }>; findings: Array<{ ruleId: string; path: string; severity: string }> }>;
 }
 
 let tmp: string;
 let root: string;
 let archive: string;
+let withImage: string;
+let withImageArchive: string;
 beforeAll(() => {
   tmp = mkdtempSync(path.join(os.tmpdir(), 'hostleak-archive-reads-'));
   root = path.join(tmp, 'root');
@@ -34,11 +36,25 @@ beforeAll(() => {
     const line = (k: number) => `package ${i} line ${k}: ${((i * 7919 + k * 104729) % 1000003).toString(36).repeat(4)}\n`;
     writeFileSync(path.join(dir, 'README'), Array.from({ length: 120 }, (_, k) => line(k)).join(''));
   }
+  // A 48 KiB binary: its head is judged on the way (no image) and not read again.
+  writeFileSync(path.join(root, 'usr', 'bin', 'tool'), Buffer.from(Array.from({ length: 48 * 1024 }, (_, i) => (i * 31) % 256)));
   // Last in name order, so last in the archive: a token the audit must still find.
   mkdirSync(path.join(root, 'var', 'lib', 'zz'), { recursive: true });
   writeFileSync(path.join(root, 'var', 'lib', 'zz', 'settings.conf'), `github_token = ${FAKE_GITHUB_TOKEN}\n`);
   archive = path.join(tmp, 'root.tar.gz');
-  execFileSync('sh', ['-c', 'tar --sort=name --owner=0 --group=0 --numeric-owner -C "$0" -cf - . | gzip -c > "$1"', root, archive]);
+  const pack = (dir: string, out: string) =>
+    execFileSync('sh', ['-c', 'tar --sort=name --owner=0 --group=0 --numeric-owner -C "$0" -cf - . | gzip -c > "$1"', dir, out]);
+  pack(root, archive);
+  // The same root with a filesystem image inside (mke2fs), audited as a root of its own.
+  withImage = path.join(tmp, 'with-image');
+  execFileSync('cp', ['-a', root, withImage]);
+  const inner = path.join(tmp, 'inner');
+  mkdirSync(path.join(inner, 'etc'), { recursive: true });
+  writeFileSync(path.join(inner, 'etc', 'hostname'), 'inner\n');
+  mkdirSync(path.join(withImage, 'var', 'lib', 'machines'), { recursive: true });
+  execFileSync('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', inner, path.join(withImage, 'var', 'lib', 'machines', 'disk.img'), '2M']);
+  withImageArchive = path.join(tmp, 'with-image.tar.gz');
+  pack(withImage, withImageArchive);
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
@@ -46,9 +62,10 @@ function audit(target: string, env: NodeJS.ProcessEnv = {}) {
   const r = hostleak(['scan', '--verbose', '--format', 'json', target], { env });
   expect([0, 1]).toContain(r.status);
   const t = json<Report>(r).targets[0]!;
+  const filesystems = t.filesystems.map((f) => f.device).sort();
   const findings = t.findings.map((f) => `${f.severity} ${f.ruleId} ${f.path}`).sort();
   const m = /passes over the decompressed stream \(the listing included\): (\d+)/.exec(r.stderr);
-  return { status: t.status, findings, passes: m ? Number(m[1]) : null, stderr: r.stderr };
+  return { status: t.status, findings, filesystems, passes: m ? Number(m[1]) : null, stderr: r.stderr };
 }
 
 describe('reads of a compressed rootfs tarball', () => {
@@ -59,6 +76,17 @@ describe('reads of a compressed rootfs tarball', () => {
     expect(tarball.findings).toEqual(folder.findings);
     expect(tarball.findings).toContain('error secret-token /var/lib/zz/settings.conf');
     expect(tarball.passes).toBe(1);
+  });
+
+  it('a filesystem image inside is found from the head the listing judged, and copied out in one more pass', () => {
+    const folder = audit(withImage);
+    const tarball = audit(withImageArchive);
+    const inside = (fss: string[]) => fss.filter((d) => d.includes('disk.img'));
+    expect(inside(tarball.filesystems)).toEqual(inside(folder.filesystems));
+    expect(tarball.filesystems).toContain('/var/lib/machines/disk.img:/dev/sda');
+    expect(tarball.findings).toEqual(folder.findings);
+    // The listing, and the image's bytes read whole to open it (its head was kept: no pass for the rules).
+    expect(tarball.passes).toBe(2);
   });
 
   it('with 64 KiB of room, a few passes serve every read, and nothing is left out', () => {

@@ -37,6 +37,8 @@ export interface ImageFs {
    * byte offset), when it has one: a rule reading many files asks for them in this order.
    */
   readOrder?(path: string): number;
+  /** ImageRoot.notAnImage: the backend judged the file's first bytes on the way, and they are no image's. */
+  notAnImage?(path: string): boolean;
 }
 
 export interface User {

@@ -127,6 +127,7 @@ export function createImageFs(root: ImageRoot): ImageFs & { stats: ImageFsStats;
     unread,
     lstat: (p) => inv.get(p),
     ...(root.readOrder ? { readOrder: (p: string) => root.readOrder!(p) } : {}),
+    ...(root.notAnImage ? { notAnImage: (p: string) => root.notAnImage!(p) } : {}),
     resolve: (p, opts) => inv.resolve(p, opts),
     async readFile(p: string, opts: ReadOptions = {}): Promise<ReadResult | null> {
       const r = inv.resolve(p);
