@@ -6,12 +6,12 @@
  */
 // First: it tunes the heap before anything else allocates.
 import './heap.js';
-import { loadBundle } from './compile-cache.js';
 
-// `hostleak --version` (a CI step's first call) needs neither the bundle nor the parser.
+// `hostleak --version` (a CI step's first call) needs neither the bundle, its loader nor the parser.
 if (process.argv.length === 3 && process.argv[2] === '--version') {
   process.stdout.write(`${(await import('../paths.js')).VERSION}\n`);
 } else {
+  const { loadBundle } = await import('./compile-cache.js');
   const bundle = loadBundle<{ main: () => Promise<void> }>(new URL('./hostleak.cjs', import.meta.url), process.argv[2], process.env);
   await (bundle?.exports ?? (await import('./main.js'))).main();
   bundle?.save();
