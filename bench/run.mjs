@@ -8,6 +8,8 @@
 //   3. filesystems (bench/filesystems.mjs): the same tree as squashfs (zstd, xz), erofs (lz4hc) and iso9660, each
 //      audited natively vs the format's own tool (unsquashfs -lln, fsck.erofs, xorriso -find) vs the guestfs backend
 //      (HOSTLEAK_BENCH_FILESYSTEMS=0 skips this part)
+//   3b. archives (bench/archives.mjs): the same root as .tar, .tar.gz, .tar.zst, .tar.xz and an OCI archive, each
+//      audited vs its bare decompression and `tar -tvf` (HOSTLEAK_BENCH_ARCHIVES=0 skips this part)
 //   4. guestfs backend (minutes under TCG; skip with HOSTLEAK_BENCH_GUESTFS=0), on the same large image and on the
 //      sample image images-sample/out/leaky.raw:
 //        bare appliance: `guestfish --ro -a IMG run`                 (the floor: one launch)
@@ -43,6 +45,13 @@ if (process.env.HOSTLEAK_BENCH_CONTAINERS !== '0') {
 if (process.env.HOSTLEAK_BENCH_FILESYSTEMS !== '0') {
   console.log('');
   const r = spawnSync(process.execPath, [path.join(here, 'filesystems.mjs')], { stdio: 'inherit' });
+  if (r.status !== 0) process.exitCode = 1;
+}
+
+// The same root in every archive format: hostleak vs bare decompression vs tar's own listing.
+if (process.env.HOSTLEAK_BENCH_ARCHIVES !== '0') {
+  console.log('');
+  const r = spawnSync(process.execPath, [path.join(here, 'archives.mjs')], { stdio: 'inherit' });
   if (r.status !== 0) process.exitCode = 1;
 }
 
