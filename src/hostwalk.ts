@@ -62,7 +62,7 @@ export async function* walkHost(root: string, opts: HostWalkOptions = {}): Async
       const entry: HostEntry = {
         rel: dir.rel ? `${dir.rel}/${name}` : name,
         host: Buffer.concat([dir.host, SLASH, raw]),
-        exact: dir.exact && Buffer.byteLength(name) === raw.length && Buffer.from(name).equals(raw),
+        exact: dir.exact && Buffer.from(name).equals(raw),
         dirent: d,
         depth: dir.depth + 1,
       };

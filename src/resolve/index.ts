@@ -163,25 +163,21 @@ export async function classifyFolder(dir: string, isTarget: (file: string) => Pr
     const files = await auditable(products);
     if (files.length > 0) return { kind: 'products', files, via: 'hydra-build-products' };
   }
-  // Four levels down, nix-support/ left out; regular files or directories only (symlinks are not followed).
-  const glob = async (onlyDirectories: boolean) => {
-    const out: string[] = [];
-    for await (const e of walkHost(dir, { deep: 4, descend: (d) => d.rel !== 'nix-support' })) {
-      if (e.rel === 'nix-support' || !(onlyDirectories ? e.dirent.isDirectory() : e.dirent.isFile())) continue;
-      // A name that is not UTF-8 has no string path: it stays a product under the name it reads as, and its audit
-      // fails with the reason (exit 3), so it cannot vanish from the report.
-      if (!onlyDirectories && !e.exact) unreadable.push(e.rel);
-      else out.push(e.rel);
-    }
-    return out;
-  };
-  const unreadable: string[] = [];
-  // A container image folder is one product; the blobs in it are not products of their own.
+  // One walk, four levels down, nix-support/ left out; regular files and directories only (symlinks are not
+  // followed). A container image folder is one product: the blobs in it are not products of their own.
   const images: string[] = [];
-  for (const d of (await glob(true)).sort()) {
-    if (!images.some((i) => d.startsWith(`${i}/`)) && (await isContainerFolder(path.join(dir, d)))) images.push(d);
+  const found: string[] = [];
+  // A name that is not UTF-8 has no string path: it stays a product under the name it reads as, and its audit fails
+  // with the reason (exit 3), so it cannot vanish from the report.
+  const unreadable: string[] = [];
+  const skip = (rel: string) => rel === 'nix-support' || images.includes(rel);
+  for await (const e of walkHost(dir, { deep: 4, descend: (d) => !skip(d.rel) })) {
+    if (e.rel === 'nix-support') continue;
+    if (e.dirent.isDirectory()) {
+      if (e.exact && (await isContainerFolder(path.join(dir, e.rel)))) images.push(e.rel);
+    } else if (e.dirent.isFile()) (e.exact ? found : unreadable).push(e.rel);
   }
-  const found = (await glob(false)).filter((f) => !images.some((i) => f.startsWith(`${i}/`))).sort();
+  found.sort();
   const files = [...images, ...(await auditable(found)), ...unreadable].sort();
   if (files.length > 0) return { kind: 'products', files, via: 'contents' };
   return {

@@ -50,4 +50,14 @@ describe('an artifact store whose folder names are hostile', () => {
       ['disk-\ufffd.img', 'failed', 'cannot be opened: its name is not UTF-8 (rename it to audit it)'],
     ]);
   });
+
+  it('takes the same two as the products of a build folder, without --recursive', () => {
+    const m = runMeasured(['scan', store, '--format', 'json']);
+    expect(m.status).toBe(3);
+    const targets = (JSON.parse(m.stdout) as { targets: Array<{ target: string; status: string }> }).targets;
+    expect(targets.map((t) => [path.relative(store, t.target), t.status]).sort()).toEqual([
+      ['build\n42/disk.qcow2', 'ok'],
+      ['disk-\ufffd.img', 'failed'],
+    ]);
+  });
 });
