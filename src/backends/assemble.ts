@@ -23,6 +23,7 @@
 import { Inventory, normalizePath, parentOf } from '../inventory.js';
 import type { FilesystemInfo } from '../types.js';
 import { TargetError } from '../errors.js';
+import { maxOf } from '../arrays.js';
 import type { FileContent, FilesystemView, ImageRoot } from './backend.js';
 
 export interface Assembled {
@@ -196,13 +197,13 @@ const TIE_FSTAB_BYTES = 64 * 1024;
 async function findRoot(views: FilesystemView[]): Promise<Part | null> {
   const scored = views.flatMap(parts).map((p, i) => ({ p, i, s: rootScore(p.view, p.from) })).filter((x) => x.s > 0);
   if (scored.length === 0) return null;
-  const best = Math.max(...scored.map((x) => x.s));
+  const best = maxOf(scored.map((x) => x.s));
   const top = scored.filter((x) => x.s === best);
   if (top.length === 1 || !top.some((x) => x.p.view.btrfs)) return top[0]!.p;
   const keyed = top.map((x) => {
     const b = x.p.view.btrfs;
     const isDefault = !b || b.subvolumes.some((s) => s.path === x.p.from && s.id === b.defaultId) ? 1 : 0;
-    return { x, own: 0, isDefault, depth: x.p.from === '/' ? 0 : x.p.from.split('/').length };
+    return { x, isDefault, depth: x.p.from === '/' ? 0 : x.p.from.split('/').length };
   });
   keyed.sort((a, b) => b.isDefault - a.isDefault || a.depth - b.depth || a.x.i - b.x.i);
   // One fstab at a time, each at most TIE_FSTAB_BYTES: a crafted image cannot make this hold much.
