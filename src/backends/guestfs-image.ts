@@ -174,7 +174,6 @@ export class GuestfsImage {
     }
     const tFind = Date.now();
     const byDir = new Map<string, Buffer[]>();
-    const rawOf = new Map<string, Buffer>();
     for (const n of names) {
       const i = n.lastIndexOf(0x2f);
       const dir = i <= 0 ? '/' : n.subarray(0, i).toString('latin1');
@@ -194,7 +193,6 @@ export class GuestfsImage {
         return;
       }
       const p = relPath.toString('utf8');
-      rawOf.set(p, relPath);
       const e: Entry = {
         path: p,
         type: typeOfMode(st.mode),
@@ -209,7 +207,13 @@ export class GuestfsImage {
     };
     const rootStat = parseOneStat(await g.run(`lstatns ${mp}`));
     add(Buffer.from('/'), rootStat);
-    const links: Array<{ dir: string; name: Buffer }> = [];
+    /** Symlinks by directory, as lstat finds them: readlinklist reads them a directory at a time. */
+    const links = new Map<string, Buffer[]>();
+    const addLink = (dir: string, name: Buffer) => {
+      const list = links.get(dir);
+      if (list) list.push(name);
+      else links.set(dir, [name]);
+    };
     const jobs: Promise<void>[] = [];
     const budget = MAX_LINE - 200;
     for (const [dir, list] of byDir) {
@@ -227,7 +231,7 @@ export class GuestfsImage {
               }
               chunk.forEach((n, i) => {
                 add(rel(dir, n), stats[i]!);
-                if (typeOfMode(stats[i]!.mode) === 'symlink') links.push({ dir, name: n });
+                if (typeOfMode(stats[i]!.mode) === 'symlink') addLink(dir, n);
               });
             },
             (err: unknown) => {
@@ -243,7 +247,7 @@ export class GuestfsImage {
             (text) => {
               const st = parseOneStat(text);
               add(rel(dir, n), st);
-              if (typeOfMode(st.mode) === 'symlink') links.push({ dir, name: n });
+              if (typeOfMode(st.mode) === 'symlink') addLink(dir, n);
             },
             (err: unknown) => {
               if (!(err instanceof GuestfsCommandError)) throw err;
@@ -267,7 +271,7 @@ export class GuestfsImage {
   private async readLinks(
     fs: ProbedFs,
     inventory: Inventory,
-    links: Array<{ dir: string; name: Buffer }>,
+    links: Map<string, Buffer[]>,
     abs: (dir: string, name?: Buffer) => Buffer,
     rel: (dir: string, name: Buffer) => Buffer,
   ): Promise<void> {
@@ -288,14 +292,8 @@ export class GuestfsImage {
         this.problems.push(`${fs.device}: cannot read symlink ${rel(dir, name).toString('utf8')}`);
       }
     };
-    const byDir = new Map<string, Buffer[]>();
-    for (const l of links) {
-      let list = byDir.get(l.dir);
-      if (!list) byDir.set(l.dir, (list = []));
-      list.push(l.name);
-    }
     const jobs: Promise<void>[] = [];
-    for (const [dir, list] of byDir) {
+    for (const [dir, list] of links) {
       const safe = list.filter(isListSafe);
       for (const n of list.filter((x) => !isListSafe(x))) jobs.push(one(dir, n));
       const dirArg = quoteArg(abs(dir));
