@@ -5,7 +5,7 @@
 import type { Accel } from '../types.js';
 import type { PreparedImage } from '../image/prepare.js';
 import { qemuReason, scrubPaths } from '../image/qemu-reason.js';
-import { oneLine, TargetError } from '../errors.js';
+import { oneLine, TargetError, TimeoutError } from '../errors.js';
 import { Guestfish, GuestfsCommandError, quoteArg } from './guestfish.js';
 
 /** How long `auto` gives a KVM launch before it falls back to TCG (qemu can hang rather than fail). */
@@ -92,5 +92,5 @@ export async function launch(
       }
     }
   }
-  throw lastErr ?? new TargetError('timed out before the appliance started');
+  throw lastErr ?? new TimeoutError(`timed out after ${timeoutS} s, before the appliance started (see --timeout)`);
 }
