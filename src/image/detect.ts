@@ -161,6 +161,10 @@ export async function detectFormat(file: string): Promise<DetectedFormat> {
   }
   try {
     const st = await fh.stat();
+    if (st.isDirectory()) {
+      // An image backend given a folder (`--backend native result/`): only `auto` looks inside folders.
+      throw new TargetError('a folder, not an image: name the image files in it, or leave --backend at auto to audit the images it holds');
+    }
     if (!st.isFile() && !st.isBlockDevice()) throw new TargetError('not a regular file or block device');
     if (st.isFile() && st.size === 0) throw new TargetError('empty file');
     const head = await readAt(fh, 0, HEAD);

@@ -60,4 +60,11 @@ describe('an artifact store whose folder names are hostile', () => {
       ['disk-\ufffd.img', 'failed'],
     ]);
   });
+
+  it('with an image backend given, says the folder is not an image and what to do instead', () => {
+    const m = runMeasured(['scan', store, '--format', 'json', '--backend', 'native']);
+    expect(m.status).toBe(3);
+    const [t] = (JSON.parse(m.stdout) as { targets: Array<{ status: string; error: string | null }> }).targets;
+    expect(t).toMatchObject({ status: 'failed', error: 'a folder, not an image: name the image files in it, or leave --backend at auto to audit the images it holds' });
+  });
 });
