@@ -14,7 +14,7 @@ import { assemble } from '../backends/assemble.js';
 import type { OpenedImage } from '../backends/backend.js';
 import { currentBudget, memoryBudget, TargetBudget } from '../budget.js';
 import { oneLine, TargetError } from '../errors.js';
-import { UnreadFiles } from '../engine/runtime/imagefs.js';
+import { inReadOrder, UnreadFiles } from '../engine/runtime/imagefs.js';
 import { redactTokens } from '../engine/kit/secrets.js';
 import { listNativeFilesystems } from '../backends/native/index.js';
 import { detectBuffer } from '../image/detect.js';
@@ -133,8 +133,7 @@ export async function nestedImages(
 ): Promise<{ images: NestedImage[]; unchecked: number }> {
   const { unchecked } = candidates;
   // Read in the backend's order (a compressed archive forward), found in the candidates' order.
-  const rank = new Map(candidates.files.map((e, i) => [e, i]));
-  const cands = order ? candidates.files.map((e) => ({ e, k: order(e.path) })).sort((a, b) => a.k - b.k || rank.get(a.e)! - rank.get(b.e)!).map((x) => x.e) : candidates.files;
+  const cands = order ? inReadOrder(candidates.files, order) : candidates.files;
   // Filesystems mounted from a file (the ISO's store) are audited already: their device names the file.
   const mounted = [...inv.filesystems()];
   const out: NestedImage[] = [];
@@ -149,7 +148,10 @@ export async function nestedImages(
       out.push({ entry: e, description: d.description, raw: d.kind === 'image' && d.container === 'raw' });
     }
   }
-  if (order) out.sort((a, b) => rank.get(a.entry)! - rank.get(b.entry)!);
+  if (order) {
+    const rank = new Map(candidates.files.map((e, i) => [e, i]));
+    out.sort((a, b) => rank.get(a.entry)! - rank.get(b.entry)!);
+  }
   return { images: out, unchecked };
 }
 

@@ -5,7 +5,7 @@
  */
 import { currentBudget } from '../../budget.js';
 import { oneLine } from '../../errors.js';
-import type { FileContent, ImageRoot } from '../../types.js';
+import type { Entry, FileContent, ImageRoot } from '../../types.js';
 import type { ImageFs, ReadOptions, ReadResult } from '../kit/rule.js';
 
 export const DEFAULT_MAX_BYTES = 1024 * 1024;
@@ -49,6 +49,16 @@ export class UnreadFiles {
     const more = this.count - this.named.length;
     return `could not read ${this.count} file${this.count === 1 ? '' : 's'}: ${first}${more > 0 ? ` and ${more} more` : ''}`;
   }
+}
+
+/**
+ * `files` sorted by the backend's read order (ImageRoot.readOrder), ties in the order given; a new array. How a
+ * batch of reads is issued so a compressed archive serves it in one forward pass.
+ */
+export function inReadOrder(files: Entry[], order: (path: string) => number): Entry[] {
+  const keyed = files.map((e, i) => ({ e, i, k: order(e.path) }));
+  keyed.sort((a, b) => a.k - b.k || a.i - b.i);
+  return keyed.map((x) => x.e);
 }
 
 export function createImageFs(root: ImageRoot): ImageFs & { stats: ImageFsStats; unread: UnreadFiles } {

@@ -13,6 +13,7 @@ import { currentBudget } from '../../budget.js';
 import type { Inventory } from '../../inventory.js';
 import type { Entry } from '../../types.js';
 import type { ImageFs, PackageDb } from '../kit/image.js';
+import { inReadOrder } from './imagefs.js';
 import { isBinary, passFiles, printableStrings, type ScannedFile, type ScanStats, type TextScanOptions, type Visitor } from '../kit/text.js';
 
 /** One chunk of the shared pass: at most this many files and bytes in flight. */
@@ -55,13 +56,6 @@ async function runPass(fs: ImageFs, files: Entry[], trusted: number, opts: TextS
     }
   }
   return stats;
-}
-
-/** `files` (in path order) sorted by the backend's read order, ties in path order; a new array. */
-function inOrder(files: Entry[], order: (path: string) => number): Entry[] {
-  const keyed = files.map((e, i) => ({ e, i, k: order(e.path) }));
-  keyed.sort((a, b) => a.k - b.k || a.i - b.i);
-  return keyed.map((x) => x.e);
 }
 
 /** One shared pass: the visitors of every declared rule with the same text options. */
@@ -108,7 +102,7 @@ export class TextPasses {
       p.done = begun.then(async () => {
         if (p.visitors.length === 0) return { candidates: 0, read: 0, binary: 0, trusted: 0 };
         const { files, trusted } = await passFiles(this.inventory, p.opts, this.packages);
-        return runPass(this.fs, this.order ? inOrder(files, this.order) : files, trusted.length, p.opts, p.visitors);
+        return runPass(this.fs, this.order ? inReadOrder(files, this.order) : files, trusted.length, p.opts, p.visitors);
       });
       this.passes.set(key, (pass = p));
     }
