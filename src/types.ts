@@ -182,7 +182,7 @@ export interface ImageRoot {
   readOrder?(path: string): number;
   /**
    * True when the backend saw the file's first bytes on their way (a tar's one listing pass) and they are no
-   * image's (src/resolve/nested.ts, isNestedHead): looking for images inside need not read them again.
+   * image's (src/resolve/nested.ts, nestedHead): looking for images inside need not read them again.
    */
   notAnImage?(path: string): boolean;
   /**

@@ -17,7 +17,7 @@ import { oneLine, TargetError } from '../errors.js';
 import { inReadOrder, UnreadFiles } from '../engine/runtime/imagefs.js';
 import { redactTokens } from '../engine/kit/secrets.js';
 import { listNativeFilesystems } from '../backends/native/index.js';
-import { detectBuffer } from '../image/detect.js';
+import { detectBuffer, type DetectedFormat } from '../image/detect.js';
 import type { Inventory } from '../inventory.js';
 import type { Entry, FileContent, ImageRoot, RandomAccess } from '../types.js';
 import { tempDir } from '../image/tmp.js';
@@ -69,12 +69,12 @@ export interface NestedImage {
 }
 
 /**
- * Whether a file at `path` whose first bytes are `head` is an image nestedImages reports (a compressed file only
- * when its name says image).
+ * What image a file at `path` whose first bytes are `head` is, when it is one nestedImages reports (a compressed
+ * file only when its name says image: .img.zst, not a .gz log); null otherwise.
  */
-export function isNestedHead(path: string, head: Buffer): boolean {
+export function nestedHead(path: string, head: Buffer): DetectedFormat | null {
   const d = detectBuffer(head);
-  return d !== null && !(d.kind === 'compressed' && !IMAGE_NAME.test(path));
+  return d !== null && !(d.kind === 'compressed' && !IMAGE_NAME.test(path)) ? d : null;
 }
 
 /**
@@ -106,7 +106,7 @@ export class HeadJudge<K> {
   settle(): void {
     if (!this.cur) return;
     const head = this.scratch.subarray(0, this.cur.len);
-    if (!isNestedHead(this.cur.path, head)) this.none.add(this.cur.key);
+    if (!nestedHead(this.cur.path, head)) this.none.add(this.cur.key);
     else this.found?.(this.cur.key, Buffer.from(head));
     this.cur = null;
   }
@@ -142,9 +142,8 @@ export async function nestedImages(
     const heads = await read(chunk.map((e) => e.path));
     for (const e of chunk) {
       const head = heads.get(e.path);
-      // A compressed file is an image only when its name says so (.img.zst); .gz logs are not.
-      if (!head || !isNestedHead(e.path, head)) continue;
-      const d = detectBuffer(head)!;
+      const d = head && nestedHead(e.path, head);
+      if (!d) continue;
       out.push({ entry: e, description: d.description, raw: d.kind === 'image' && d.container === 'raw' });
     }
   }
