@@ -43,7 +43,6 @@ export interface RemoteSourceOptions {
   attempts?: number;
 }
 
-/** The compiled worker next to this module (dist/src/remote/); from the TypeScript sources (tests), the built one. */
 /**
  * The request thread's module: found from the package root, not next to this module, which may be a chunk of the
  * bundled CLI (dist/src/bin/chunks/) or a TypeScript source under test.
