@@ -31,6 +31,8 @@ export interface RegistryOptions {
   /** `--insecure-registry` hosts (plain HTTP). */
   insecure?: readonly string[];
   credential?: Credential | null;
+  /** The auth files looked at (src/remote/auth.ts authFiles), for a refusal to say where a login goes. */
+  authFiles?: readonly string[];
   signal?: AbortSignal;
   verbose?: (msg: string) => void;
 }
@@ -117,6 +119,14 @@ export class RegistryClient {
     return c ? `Basic ${Buffer.from(`${c.username}:${c.password}`).toString('base64')}` : null;
   }
 
+  /** What to do about a refused login: which file to fix, or where a missing one goes (never what it holds). */
+  private loginHint(): string {
+    const c = this.opts.credential;
+    if (c) return `fix the entry for ${this.ref.registry} in ${c.file}`;
+    const files = this.opts.authFiles ?? [];
+    return `add a login for ${this.ref.registry} to ${files.length ? files.join(' or ') : 'an auth file'} (docs/targets.md)`;
+  }
+
   /** A bearer token from the challenge's realm: with the credential when there is one, else anonymous. */
   private async token(params: Record<string, string>): Promise<string> {
     const realm = params.realm;
@@ -137,7 +147,7 @@ export class RegistryClient {
     if (a.status === 401 || a.status === 403) {
       const why = await errorDetail(a);
       throw new TargetError(
-        `${this.name}: ${a.status} from the token server: ${basic ? `the credential from ${this.opts.credential!.file} was refused` : 'anonymous access refused, and no credential for it in the auth files'}${why ? ` (${why})` : ''}`,
+        `${this.name}: ${a.status} from the token server: ${basic ? `the credential from ${this.opts.credential!.file} was refused` : 'anonymous access refused, and no credential for it in the auth files'}${why ? ` (${why})` : ''}: ${this.loginHint()}`,
       );
     }
     if (a.status !== 200) {
@@ -168,14 +178,14 @@ export class RegistryClient {
       else if (challenge.scheme === 'basic') this.authorization = this.basic();
       else throw new TargetError(`${this.name}: 401 with an authentication scheme hostleak does not speak ('${challenge.scheme.slice(0, 20)}')`);
       if (this.authorization === null) {
-        throw new TargetError(`${this.name}: 401 Unauthorized: the registry wants a login and the auth files have none for ${this.ref.registry}`);
+        throw new TargetError(`${this.name}: 401 Unauthorized: the registry wants a login and the auth files have none for ${this.ref.registry}: ${this.loginHint()}`);
       }
       if (this.authorization !== had) a = await send();
       if (a.status === 401) {
         const why = await errorDetail(a);
         const cred = this.opts.credential;
         throw new TargetError(
-          `${this.name}: 401 Unauthorized: ${cred ? `the credential from ${cred.file} was refused` : 'anonymous access refused'}${why ? ` (${why})` : ''}`,
+          `${this.name}: 401 Unauthorized: ${cred ? `the credential from ${cred.file} was refused` : 'anonymous access refused'}${why ? ` (${why})` : ''}: ${this.loginHint()}`,
         );
       }
     }

@@ -7,7 +7,7 @@
  */
 import { TargetError } from '../errors.js';
 import type { OpenedImage, OpenOptions } from '../backends/backend.js';
-import { credentialFor } from '../remote/auth.js';
+import { authFiles, credentialFor } from '../remote/auth.js';
 import { parseReference, platformName, type Platform } from '../remote/reference.js';
 import { RegistryClient } from '../remote/registry.js';
 import { checkDigest, isIndex, openManifest, parseJson, type BlobStore } from './container.js';
@@ -54,9 +54,10 @@ interface Resolved {
 
 async function resolveManifest(target: string, ropts: RegistryTargetOptions, signal?: AbortSignal, verbose?: (m: string) => void): Promise<Resolved> {
   const ref = parseReference(target);
-  const credential = await credentialFor(ref, ropts.env ?? process.env);
+  const env = ropts.env ?? process.env;
+  const credential = await credentialFor(ref, env);
   verbose?.(`registry ${ref.registry}, repository ${ref.repository}: ${credential ? `credential from ${credential.file}` : 'anonymous'}`);
-  const client = new RegistryClient(ref, { insecure: ropts.insecure, credential, signal, verbose });
+  const client = new RegistryClient(ref, { insecure: ropts.insecure, credential, authFiles: authFiles(env), signal, verbose });
   let want = ref.digest ?? ref.tag!;
   for (let depth = 0; ; depth++) {
     const { bytes, mediaType } = await client.manifest(want);

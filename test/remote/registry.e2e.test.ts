@@ -262,6 +262,8 @@ describe('credentials as the ecosystem keeps them', () => {
     const [t, other] = targetsOf(r);
     expect(t!.status).toBe('failed');
     expect(t!.error).toMatch(/401 Unauthorized/);
+    // It says where the login goes: the auth file this run looks at (REGISTRY_AUTH_FILE).
+    expect(t!.error).toContain(`add a login for 127.0.0.1:${login.port} to ${path.join(tmp, 'no-auth.json')}`);
     expect(other!.status).toBe('ok');
   });
 
@@ -271,6 +273,7 @@ describe('credentials as the ecosystem keeps them', () => {
     const r = await scan([ref()], ['--verbose'], { REGISTRY_AUTH_FILE: file });
     expect(r.status).toBe(3);
     expect(targetsOf(r)[0]!.error).toMatch(/401 Unauthorized: the credential from .* was refused/);
+    expect(targetsOf(r)[0]!.error).toContain(`fix the entry for 127.0.0.1:${login.port} in ${file}`);
     for (const s of [wrong, Buffer.from(`${USER}:${wrong}`).toString('base64')]) expect(r.stdout + r.stderr).not.toContain(s);
   });
 
