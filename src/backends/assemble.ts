@@ -105,10 +105,15 @@ export function matchSpec(spec: string, views: FilesystemView[]): FilesystemView
   return null;
 }
 
+/** Path `p` of the subtree `from` (a btrfs subvolume's directory, `/` for the whole filesystem) in the whole view. */
+function within(from: string, p: string): string {
+  return from === '/' ? p : p === '/' ? from : from + p;
+}
+
 /** How much the subtree `from` of a view looks like a root filesystem (0: not at all). */
 function rootScore(v: FilesystemView, from: string): number {
   const inv = v.inventory;
-  const at = (p: string) => (from === '/' ? p : from + p);
+  const at = (p: string) => within(from, p);
   if (inv.get(at('/etc'))?.type !== 'dir') return 0;
   const hasFstab = inv.has(at('/etc/fstab'));
   const hasStore = inv.get(at('/nix/store'))?.type === 'dir';
@@ -159,7 +164,7 @@ export function btrfsSubtree(v: FilesystemView, options: string[]): { from: stri
  */
 function partView(v: FilesystemView, from: string, emptied: string[]): FilesystemView {
   if (from === '/' && emptied.length === 0) return v;
-  const inner = (p: string) => (from === '/' ? p : p === '/' ? from : from + p);
+  const inner = (p: string) => within(from, p);
   return {
     device: v.device,
     type: v.type,
@@ -178,7 +183,7 @@ function partView(v: FilesystemView, from: string, emptied: string[]): Filesyste
 
 /** The `/` line of a root's own fstab, when it is a regular file there (no symlinks followed: a tie-break only). */
 async function ownRootLine(p: Part): Promise<FstabLine | null> {
-  const path = p.from === '/' ? '/etc/fstab' : `${p.from}/etc/fstab`;
+  const path = within(p.from, '/etc/fstab');
   if (p.view.inventory.get(path)?.type !== 'file') return null;
   const got = (await p.view.readFiles([path], TIE_FSTAB_BYTES)).get(path);
   if (!got || got instanceof Error) return null;
@@ -299,7 +304,7 @@ export async function assemble(views: FilesystemView[]): Promise<Assembled> {
     let fstabIn: ImageRoot = { prefix: null, inventory: root.inventory, readFiles: (p, n) => root.readFiles(p, n) };
     let resolved = root.inventory.resolve('/etc/fstab');
     if (!resolved.ok && resolved.reason === 'missing' && (resolved.at + '/').startsWith('/nix/') && !root.inventory.has('/nix/store')) {
-      const nix = views.flatMap(parts).find((p) => p.view.inventory.get(p.from === '/' ? '/store' : `${p.from}/store`)?.type === 'dir');
+      const nix = views.flatMap(parts).find((p) => p.view.inventory.get(within(p.from, '/store'))?.type === 'dir');
       if (nix) {
         fstabIn = buildRoot(null, [
           { mountpoint: '/', view: root },
