@@ -21,6 +21,11 @@ export interface RegistryTargetOptions {
   insecure?: readonly string[];
   /** Where the auth files are found (REGISTRY_AUTH_FILE, XDG_RUNTIME_DIR, HOME, DOCKER_CONFIG). */
   env?: NodeJS.ProcessEnv;
+  /**
+   * The image manifest already resolved for this reference (the result cache's key, src/store/run.ts): it is fetched
+   * by that digest, so the tag and index are not asked again and what is audited is what the cache stores it under.
+   */
+  digest?: string;
 }
 
 const DEFAULT_PLATFORM: Platform = { os: 'linux', architecture: 'amd64' };
@@ -58,7 +63,7 @@ async function resolveManifest(target: string, ropts: RegistryTargetOptions, sig
   const credential = await credentialFor(ref, env);
   verbose?.(`registry ${ref.registry}, repository ${ref.repository}: ${credential ? `credential from ${credential.file}` : 'anonymous'}`);
   const client = new RegistryClient(ref, { insecure: ropts.insecure, credential, authFiles: authFiles(env), signal, verbose });
-  let want = ref.digest ?? ref.tag!;
+  let want = ropts.digest ?? ref.digest ?? ref.tag!;
   for (let depth = 0; ; depth++) {
     const { bytes, mediaType } = await client.manifest(want);
     const digest = want.startsWith('sha') ? want : `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
@@ -78,8 +83,8 @@ async function resolveManifest(target: string, ropts: RegistryTargetOptions, sig
 }
 
 /** The digest of the image manifest a reference names for the platform (the result cache's key); no blob is read. */
-export async function registryIdentity(target: string, ropts: RegistryTargetOptions, signal?: AbortSignal): Promise<string> {
-  return (await resolveManifest(target, ropts, signal)).digest;
+export async function registryIdentity(target: string, ropts: RegistryTargetOptions, signal?: AbortSignal, verbose?: (m: string) => void): Promise<string> {
+  return (await resolveManifest(target, ropts, signal, verbose)).digest;
 }
 
 /** Blobs of one manifest, by digest, from the registry: sizes from the manifest's descriptors. */

@@ -32,12 +32,12 @@ export interface StoreOptions {
 
 /**
  * A registry image through the cache: keyed by the digest of its image manifest (asked of the registry, no blob
- * read); stored only when the audit read that same manifest (a tag moved in between is not cached).
+ * read); on a miss the audit reads that manifest by its digest, and the result is stored only when it did.
  */
 async function scanRegistryCached(target: string, cache: ResultCache, opts: ScanOptions & StoreOptions): Promise<TargetResult> {
   let digest: string;
   try {
-    digest = await registryIdentity(target, opts.registry ?? {}, AbortSignal.timeout(targetTimeoutS(opts) * 1000));
+    digest = await registryIdentity(target, opts.registry ?? {}, AbortSignal.timeout(targetTimeoutS(opts) * 1000), opts.verbose);
   } catch (err) {
     opts.verbose?.(`${target}: cache lookup failed: ${oneLine(err)}`);
     return scanTarget(target, opts);
@@ -49,7 +49,8 @@ async function scanRegistryCached(target: string, cache: ResultCache, opts: Scan
     const { filesystems, findings, ...head } = hit;
     return { ...head, cached: true, filesystems, findings };
   }
-  const result = await scanTarget(target, opts);
+  // The audit reads the manifest by the digest just resolved: no second tag and index lookup, no tag moving between.
+  const result = await scanTarget(target, { ...opts, registry: { ...opts.registry, digest } });
   if (result.digest === digest) {
     try {
       cache.storeKnown(identity, result);

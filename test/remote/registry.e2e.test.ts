@@ -241,6 +241,17 @@ describe('an image in a registry audits by reference', () => {
     expect(other!.status).toBe('ok');
   });
 
+  it('--cache on a miss resolves the index once: the audit reads the manifest by the digest it is keyed by', async () => {
+    const cache = path.join(tmp, 'cache-multi');
+    const ref = `docker://127.0.0.1:${reg.port}/leaky/multi:v1`;
+    const r = await scan([ref], ['--cache', cache, '--verbose'], { HOSTLEAK_CACHE_KEY: 'm'.repeat(40) });
+    const t = targetsOf(r)[0]!;
+    expect(t.status).toBe('ok');
+    const hops = r.stderr.split('\n').filter((l) => /index sha256:[0-9a-f]{64}: linux\/amd64 is sha256:/.test(l));
+    expect(hops).toHaveLength(1);
+    expect(hops[0]).toContain(t.digest!);
+  });
+
   it('--cache keys a registry image by its manifest digest: the second run is a hit', async () => {
     const cache = path.join(tmp, 'cache');
     const env = { HOSTLEAK_CACHE_KEY: 'k'.repeat(40) };
