@@ -16,7 +16,7 @@ import { BudgetError, SourceLostError, TimeoutError } from '../errors.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import { recordReadFailure } from '../image/read-failures.js';
 import { remoteReadLog, type ReadLog } from '../image/readlog.js';
-import { checkRange, type ByteSource } from '../backends/native/source.js';
+import { checkRange, readFresh, type ByteSource } from '../backends/native/source.js';
 import type { Validator } from './http.js';
 import type { WorkerAnswer, WorkerInit, WorkerRequest } from './fetch-worker.js';
 import { workerThreads } from '../lazy.js';
@@ -119,9 +119,7 @@ export class RemoteSource implements ByteSource {
   }
 
   read(offset: number, length: number): Buffer {
-    const buf = Buffer.allocUnsafe(length);
-    this.readInto(buf, offset, length);
-    return buf;
+    return readFresh(this, offset, length);
   }
 
   readInto(buf: Buffer, offset: number, length: number): void {

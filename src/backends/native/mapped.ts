@@ -3,7 +3,7 @@
  * blocks, each mapped to a place in the image file or read as zeros. A subclass translates one block; this class
  * splits reads at block boundaries and bounds-checks them. Readers never open another file.
  */
-import { CorruptImageError, checkRange, readIntoFrom, type ByteSource } from './source.js';
+import { CorruptImageError, checkRange, readFresh, readIntoFrom, type ByteSource } from './source.js';
 
 /** Guest disks larger than this are corrupt metadata (the qcow2 reader uses the same bound). */
 export const MAX_VIRTUAL_SIZE = 2 ** 50;
@@ -24,9 +24,7 @@ export abstract class MappedSource implements ByteSource {
   protected abstract readBlock(index: number, inBlock: number, len: number, out: Buffer, outPos: number): void;
 
   read(offset: number, length: number): Buffer {
-    const out = Buffer.allocUnsafe(length);
-    this.readInto(out, offset, length);
-    return out;
+    return readFresh(this, offset, length);
   }
 
   readInto(out: Buffer, offset: number, length: number): void {

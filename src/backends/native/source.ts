@@ -36,6 +36,13 @@ export function checkRange(src: { size: number }, offset: number, length: number
   }
 }
 
+/** A new buffer of `length` bytes at `offset`, read by the source's readInto (a source whose readInto is its read path). */
+export function readFresh(src: { readInto(buf: Buffer, offset: number, length: number): void }, offset: number, length: number): Buffer {
+  const buf = Buffer.allocUnsafe(length);
+  src.readInto(buf, offset, length);
+  return buf;
+}
+
 /** `length` bytes of `src` at `offset` into `buf`: in place when the source can, else read and copied. */
 export function readIntoFrom(src: ByteSource, buf: Buffer, offset: number, length: number): void {
   if (src.readInto) src.readInto(buf, offset, length);
@@ -63,9 +70,7 @@ export class FileSource implements ByteSource {
   }
 
   read(offset: number, length: number): Buffer {
-    const buf = Buffer.allocUnsafe(length);
-    this.readInto(buf, offset, length);
-    return buf;
+    return readFresh(this, offset, length);
   }
 
   readInto(buf: Buffer, offset: number, length: number): void {
@@ -272,9 +277,7 @@ export class WindowCache implements ByteSource {
   }
 
   read(offset: number, length: number): Buffer {
-    const buf = Buffer.allocUnsafe(length);
-    this.readInto(buf, offset, length);
-    return buf;
+    return readFresh(this, offset, length);
   }
 
   /**
