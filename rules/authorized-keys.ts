@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { baseName, defineRule, type HostIdentity, entriesNamed } from '../src/engine/kit/index.js';
+import { baseName, defineRule, type HostIdentity, entriesNamed, sha256 } from '../src/engine/kit/index.js';
 
 const KEY = /(?:^|\s)((?:sk-)?(?:ssh-(?:rsa|dss|ed25519)|ecdsa-sha2-nistp(?:256|384|521))(?:@openssh\.com)?)\s+([A-Za-z0-9+/]+={0,2})(?:\s+(.*))?$/;
 /** NixOS writes keys declared in the configuration here (users.users.<name>.openssh.authorizedKeys): deliberate. */
@@ -19,7 +18,7 @@ export function parseAuthorizedKeys(text: string): AuthorizedKey[] {
     const m = KEY.exec(line);
     if (!m) continue;
     const blob = Buffer.from(m[2]!, 'base64');
-    const fingerprint = `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
+    const fingerprint = `SHA256:${sha256(blob, 'base64').replace(/=+$/, '')}`;
     out.push({ type: m[1]!, fingerprint, comment: (m[3] ?? '').trim() });
   }
   return out;

@@ -16,14 +16,15 @@
  * Version 1 (hostleak 0.1.0) hashed the redacted evidence instead of a key; `legacyFingerprint` keeps it so baselines
  * written by 0.1.0 still load.
  */
-import { createHash } from 'node:crypto';
+import { nodeCrypto } from './lazy.js';
 import type { Finding } from './types.js';
 
 /** Bumped only if the recipe below changes (baselines and code-scanning alerts would all reopen). */
 export const FINGERPRINT_VERSION = 2;
 
-function sha256(s: string): string {
-  return createHash('sha256').update(s, 'utf8').digest('hex');
+/** sha256 of a string (as UTF-8) or of bytes, hex unless asked otherwise; node:crypto loads on the first call. */
+export function sha256(data: string | Uint8Array, encoding: 'hex' | 'base64' = 'hex'): string {
+  return nodeCrypto().createHash('sha256').update(data).digest(encoding);
 }
 
 /** Store hashes out of a path (or any text naming store paths). */

@@ -10,13 +10,12 @@
  * appliance down; the process-wide cleanup does the same on Ctrl-C or exit.
  */
 import type { ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { TargetError } from '../errors.js';
 import { registerCleanup } from '../image/cleanup.js';
-import { childProcess } from '../lazy.js';
+import { childProcess, nodeCrypto } from '../lazy.js';
 
 /** guestfish rejects input lines past ~8 KB; keep every line under this. */
 export const MAX_LINE = 7000;
@@ -121,7 +120,7 @@ export class Guestfish {
   commands = 0;
 
   constructor(private readonly opts: GuestfishOptions) {
-    this.marker = Buffer.from(`__hostleak_${randomBytes(8).toString('hex')}__\n`);
+    this.marker = Buffer.from(`__hostleak_${nodeCrypto().randomBytes(8).toString('hex')}__\n`);
     const exe = opts.guestfish ?? 'guestfish';
     // libguestfs keeps its overlay and sockets in a temp dir it removes only on a clean exit: give it a private one
     // that we remove ourselves after a kill. The appliance cache stays where it was (reused across runs).

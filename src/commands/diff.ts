@@ -2,7 +2,7 @@
  * `hostleak diff OLD NEW`: what changed between two builds (entries added, removed, changed) and which findings are
  * new or fixed. Each image is opened once; its inventory serves both the entry diff and the rules.
  */
-import { createHash } from 'node:crypto';
+import { nodeCrypto } from '../lazy.js';
 import { Chalk, type ChalkInstance } from 'chalk';
 import type { ImageRoot, OpenedImage } from '../backends/backend.js';
 import { parentOf } from '../inventory.js';
@@ -74,7 +74,7 @@ async function hashes(items: Array<{ root: ImageRoot; entry: Entry }>): Promise<
     const res = await root.readFiles(entries.map((e) => e.path), HASH_MAX_BYTES);
     for (const e of entries) {
       const c = res.get(e.path);
-      out.set(e, c && !(c instanceof Error) ? createHash('sha256').update(c.data).digest('hex').slice(0, 16) : 'unreadable');
+      out.set(e, c && !(c instanceof Error) ? nodeCrypto().createHash('sha256').update(c.data).digest('hex').slice(0, 16) : 'unreadable');
     }
   }
   return out;

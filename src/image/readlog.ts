@@ -18,9 +18,9 @@
  * does not also open the target natively in the same audit.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { createHash } from 'node:crypto';
 import { closeSync, createReadStream, fstatSync, openSync, readSync } from 'node:fs';
 import path from 'node:path';
+import { nodeCrypto } from '../lazy.js';
 
 const storage = new AsyncLocalStorage<ReadLog>();
 
@@ -46,16 +46,16 @@ export const MAX_READ = 256 * 1024 * 1024;
 
 /** Full sha256 of a file, streamed. */
 export async function fileDigest(file: string): Promise<string> {
-  const h = createHash('sha256');
+  const h = nodeCrypto().createHash('sha256');
   for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) h.update(chunk as Buffer);
   return h.digest('hex');
 }
 
-const rangeDigest = (buf: Buffer): Buffer => createHash('sha256').update(buf).digest();
+const rangeDigest = (buf: Buffer): Buffer => nodeCrypto().createHash('sha256').update(buf).digest();
 
 /** The digest over size and the (sorted) ranges with the digests of their bytes. */
 function combine(size: number, ranges: Array<[number, number, Buffer]>): string {
-  const h = createHash('sha256').update(`hostleak-extents-1\0${size}\0`);
+  const h = nodeCrypto().createHash('sha256').update(`hostleak-extents-1\0${size}\0`);
   const head = Buffer.alloc(16);
   for (const [off, len, d] of ranges) {
     head.writeDoubleLE(off, 0);

@@ -17,7 +17,7 @@
  *   `target-partial`, at the target's stable name), so the widget never shows an unread image as clean.
  * Everything else (evidence, how to fix) is in the JSON, SARIF and HTML reports.
  */
-import { createHash } from 'node:crypto';
+import { nodeCrypto } from '../lazy.js';
 import { splitFindingPath } from '../finding-path.js';
 import type { Finding, Report, RuleMeta, TargetResult } from '../types.js';
 import { imageFingerprint, stableTargetName } from './sarif.js';
@@ -57,7 +57,7 @@ function incomplete(t: TargetResult): CodeQualityIssue {
   return {
     description: `${t.target}: ${t.status === 'failed' ? 'not audited' : 'audited only in part'}: ${t.error ?? 'unknown error'}`,
     check_name: kind,
-    fingerprint: createHash('sha256').update(`${kind}\0${stableTargetName(t.target)}`).digest('hex'),
+    fingerprint: nodeCrypto().createHash('sha256').update(`${kind}\0${stableTargetName(t.target)}`).digest('hex'),
     severity: 'blocker',
     location: { path: stableTargetName(t.target) || '.', lines: { begin: 1 } },
   };

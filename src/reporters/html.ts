@@ -12,9 +12,9 @@
  * The page works without JavaScript (summary and per-image sections are static HTML); the script adds sorting,
  * filtering and the cross-image findings table. Pure: (report, options) -> string, deterministic.
  */
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { nodeCrypto } from '../lazy.js';
 import { visible } from '../escape.js';
 import { filesystemSource } from '../finding-path.js';
 import { PACKAGE_ROOT } from '../paths.js';
@@ -117,7 +117,7 @@ function pageAssets(): { css: string; script: string } {
 }
 
 function sha256(s: string): string {
-  return createHash('sha256').update(s, 'utf8').digest('base64');
+  return nodeCrypto().createHash('sha256').update(s, 'utf8').digest('base64');
 }
 
 function statusBadge(t: TargetResult): string {

@@ -20,7 +20,7 @@
  * - a target that failed or was only partly read makes its invocation `executionSuccessful: false` with an error
  *   notification.
  */
-import { createHash } from 'node:crypto';
+import { nodeCrypto } from '../lazy.js';
 import { fingerprint, FINGERPRINT_VERSION, stablePath } from '../fingerprint.js';
 import { splitFindingPath } from '../finding-path.js';
 import { SEVERITY_RANK, type Finding, type Report, type RuleMeta, type Severity, type TargetResult } from '../types.js';
@@ -86,7 +86,7 @@ export function stableTargetName(target: string): string {
  * Quality).
  */
 export function imageFingerprint(target: string, f: Pick<Finding, 'ruleId' | 'path' | 'fingerprint'>): string {
-  return createHash('sha256').update(`${stableTargetName(target)}\0${fingerprint(f)}`).digest('hex');
+  return nodeCrypto().createHash('sha256').update(`${stableTargetName(target)}\0${fingerprint(f)}`).digest('hex');
 }
 
 /** The default category: `hostleak/<stable name>/` for one target, a digest of the sorted names for several. */
@@ -95,7 +95,7 @@ export function defaultCategory(targets: readonly string[]): string {
   if (names.length === 0) return 'hostleak/';
   const joined = names.join(',').replace(/[^A-Za-z0-9._+/,-]/g, '_');
   if (joined.length <= 100) return `hostleak/${joined}/`;
-  return `hostleak/${names.length}-targets-${createHash('sha256').update(names.join('\0')).digest('hex').slice(0, 12)}/`;
+  return `hostleak/${names.length}-targets-${nodeCrypto().createHash('sha256').update(names.join('\0')).digest('hex').slice(0, 12)}/`;
 }
 
 /** Without a doc page (custom rules): the description and remediation as Markdown. */

@@ -12,8 +12,9 @@
  * Every blob is checked against the digest that names it (manifest, config and layers; docker-archive layers
  * against the config's diff_ids): a mismatch is exit 3.
  */
-import { createHash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
+import { nodeCrypto } from '../lazy.js';
 import { TargetError } from '../errors.js';
 import type { FileContent, ImageRoot } from '../types.js';
 import type { OpenedImage, OpenOptions } from '../backends/backend.js';
@@ -123,7 +124,7 @@ export function parseJson(buf: Buffer, what: string): unknown {
 export function checkDigest(buf: Buffer, digest: string, what: string): void {
   const m = DIGEST.exec(digest);
   if (!m) throw new TargetError(`${what}: unsupported digest '${digest.slice(0, 80)}'`);
-  const got = createHash(m[1]!).update(buf).digest('hex');
+  const got = nodeCrypto().createHash(m[1]!).update(buf).digest('hex');
   if (got !== m[2]) throw new TargetError(`${what}: digest mismatch (manifest says ${digest}, content is ${m[1]}:${got})`);
 }
 
@@ -317,8 +318,8 @@ async function openOne(store: BlobStore, spec: ImageSpec, opts: OpenOptions): Pr
     const compression = compressionOf(await range.read(0, 16));
     const src = range.source(compression);
     sources.push(src);
-    const raw = createHash('sha256');
-    const tar = createHash('sha256');
+    const raw = nodeCrypto().createHash('sha256');
+    const tar = nodeCrypto().createHash('sha256');
     let rawBytes = 0;
     const started = Date.now();
     async function* hashed(): AsyncGenerator<Buffer> {
@@ -344,7 +345,7 @@ async function openOne(store: BlobStore, spec: ImageSpec, opts: OpenOptions): Pr
       if (err instanceof TargetError) throw new TargetError(`layer ${i + 1} (${layer.label}): ${err.message}`);
       throw err;
     }
-    const check = (want: string | undefined, h: ReturnType<typeof createHash>, what: string) => {
+    const check = (want: string | undefined, h: Hash, what: string) => {
       if (!want) return;
       const got = `sha256:${h.digest('hex')}`;
       if (!want.startsWith('sha256:')) throw new TargetError(`layer ${i + 1}: unsupported digest '${want.slice(0, 80)}'`);

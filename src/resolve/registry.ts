@@ -12,7 +12,7 @@ import { parseReference, platformName, type Platform } from '../remote/reference
 import { RegistryClient } from '../remote/registry.js';
 import { checkDigest, isIndex, openManifest, parseJson, type BlobStore } from './container.js';
 import { streamSource } from './stream.js';
-import { createHash } from 'node:crypto';
+import { nodeCrypto } from '../lazy.js';
 
 export interface RegistryTargetOptions {
   /** The platform an index is resolved to (default linux/amd64). */
@@ -66,7 +66,7 @@ async function resolveManifest(target: string, ropts: RegistryTargetOptions, sig
   let want = ropts.digest ?? ref.digest ?? ref.tag!;
   for (let depth = 0; ; depth++) {
     const { bytes, mediaType } = await client.manifest(want);
-    const digest = want.startsWith('sha') ? want : `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    const digest = want.startsWith('sha') ? want : `sha256:${nodeCrypto().createHash('sha256').update(bytes).digest('hex')}`;
     checkDigest(bytes, digest, `manifest ${digest}`);
     const doc = obj(parseJson(bytes, `manifest ${digest}`));
     if (!isIndex(doc, mediaType)) {

@@ -34,10 +34,10 @@
  * The sealed-file format, and how an entry is read and written without following anything planted, are
  * src/store/seal.ts's.
  */
-import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { nodeCrypto } from '../lazy.js';
 import { UsageError } from '../errors.js';
 import { ensureCacheDir, readSealed, writeSealed } from './seal.js';
 import type { TargetResult } from '../types.js';
@@ -71,7 +71,7 @@ export function defaultCacheKeyFile(env: NodeJS.ProcessEnv = process.env): strin
  * entries.
  */
 export function loadCacheKey(cacheDir: string, keyFile: string | null, env: NodeJS.ProcessEnv = process.env): Buffer {
-  if (env.HOSTLEAK_CACHE_KEY) return createHash('sha256').update(env.HOSTLEAK_CACHE_KEY).digest();
+  if (env.HOSTLEAK_CACHE_KEY) return nodeCrypto().createHash('sha256').update(env.HOSTLEAK_CACHE_KEY).digest();
   const file = path.resolve(keyFile ?? defaultCacheKeyFile(env));
   const rel = path.relative(path.resolve(cacheDir), file);
   if (!rel.startsWith('..') && !path.isAbsolute(rel)) {
@@ -80,11 +80,11 @@ export function loadCacheKey(cacheDir: string, keyFile: string | null, env: Node
   try {
     if (!existsSync(file)) {
       mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-      writeFileSync(file, randomBytes(32).toString('hex') + '\n', { mode: 0o600, flag: 'wx' });
+      writeFileSync(file, nodeCrypto().randomBytes(32).toString('hex') + '\n', { mode: 0o600, flag: 'wx' });
     }
     const key = readFileSync(file, 'utf8').trim();
     if (key.length < 32) throw new UsageError(`the cache key ${file} is too short (32 characters at least)`);
-    return createHash('sha256').update(key).digest();
+    return nodeCrypto().createHash('sha256').update(key).digest();
   } catch (err) {
     if (err instanceof UsageError) throw err;
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return loadCacheKey(cacheDir, file, env);
@@ -114,7 +114,7 @@ export interface CacheLookup {
   log: ReadLog | null;
 }
 
-const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+const sha = (s: string) => nodeCrypto().createHash('sha256').update(s).digest('hex');
 
 /** How much of the file's start keys the index of identities (with its size). */
 const HEAD_BYTES = 4096;
@@ -196,7 +196,7 @@ function headDigest(file: string): string {
   try {
     const buf = Buffer.alloc(HEAD_BYTES);
     const n = readSync(fd, buf, 0, HEAD_BYTES, 0);
-    return createHash('sha256').update(buf.subarray(0, n)).digest('hex');
+    return nodeCrypto().createHash('sha256').update(buf.subarray(0, n)).digest('hex');
   } finally {
     closeSync(fd);
   }

@@ -10,9 +10,9 @@
  * Its folders (paths/, results/, index/, ranges/) must be real folders: a symlink there is an error naming it, never
  * followed. Entries are written 0600 (O_EXCL, under a random name, then renamed), folders made 0700.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { nodeCrypto } from '../lazy.js';
 import { UsageError } from '../errors.js';
 
 /** The sealed-file format's version: an entry of another format is a miss. */
@@ -29,7 +29,7 @@ interface Sealed {
 }
 
 function mac(key: Buffer, context: string, payload: string): string {
-  return createHmac('sha256', key).update(context).update('\0').update(payload).digest('hex');
+  return nodeCrypto().createHmac('sha256', key).update(context).update('\0').update(payload).digest('hex');
 }
 
 /*
@@ -81,7 +81,7 @@ export function readSealed<T>(file: string, key: Buffer, context: string): { val
   }
   const want = Buffer.from(mac(key, context, sealed.payload), 'hex');
   const got = Buffer.from(sealed.mac, 'hex');
-  if (got.length !== want.length || !timingSafeEqual(got, want)) return { value: null, forged: true };
+  if (got.length !== want.length || !nodeCrypto().timingSafeEqual(got, want)) return { value: null, forged: true };
   try {
     return { value: JSON.parse(sealed.payload) as T, forged: false };
   } catch {
@@ -116,7 +116,7 @@ export function writeSealed(file: string, key: Buffer, context: string, data: un
   const dir = path.dirname(file);
   const payload = JSON.stringify(data);
   const sealed = JSON.stringify({ format: FORMAT, payload, mac: mac(key, context, payload) } satisfies Sealed);
-  const tmp = `${file}.${process.pid}.${randomBytes(8).toString('hex')}.tmp`;
+  const tmp = `${file}.${process.pid}.${nodeCrypto().randomBytes(8).toString('hex')}.tmp`;
   // O_EXCL: a name someone planted (a symlink included) is never written through.
   const write = () => writeFileSync(tmp, sealed, { mode: 0o600, flag: 'wx' });
   // Checked on every write (one lstat): a folder swapped for a symlink during the run is refused too.

@@ -3,7 +3,7 @@
  * (1-based), or `--shard-count N` with `--shard-index I` (0-based, as GitHub's `strategy.job-index` and
  * Kubernetes' `JOB_COMPLETION_INDEX` count), the index taken from `JOB_COMPLETION_INDEX` when not given.
  */
-import { createHash } from 'node:crypto';
+import { nodeCrypto } from '../lazy.js';
 import { UsageError } from '../errors.js';
 
 export interface Shard {
@@ -60,7 +60,7 @@ export function shardFrom(flags: ShardFlags, env: NodeJS.ProcessEnv = process.en
 
 /** Which shard (1-based) a target belongs to: a hash of its path, so the split never depends on order. */
 export function shardOf(target: string, count: number): number {
-  const h = createHash('sha256').update(target).digest();
+  const h = nodeCrypto().createHash('sha256').update(target).digest();
   return (h.readUInt32BE(0) % count) + 1;
 }
 

@@ -12,7 +12,7 @@
  * below it, so a walk down a tree ends; offsets and lengths from the image are checked before they are read, and a
  * compressed extent decompresses to at most the 128 KiB btrfs allows.
  */
-import { createHash } from 'node:crypto';
+import { nodeCrypto } from '../../lazy.js';
 import { currentBudget } from '../../budget.js';
 import { decompressSync } from '../../image/codecs.js';
 import type { FileContent } from '../../types.js';
@@ -205,7 +205,7 @@ export class BtrfsFs implements FsReader<number> {
 
   private csumOk(b: Buffer): boolean {
     if (this.csumType === 0) return crc32c(b, 0x20) === b.readUInt32LE(0);
-    return createHash('sha256').update(b.subarray(0x20)).digest().equals(b.subarray(0, 32));
+    return nodeCrypto().createHash('sha256').update(b.subarray(0x20)).digest().equals(b.subarray(0, 32));
   }
 
   /** A chunk item at `at` (before `end`) for logical address `logical`; its size in bytes. */

@@ -18,8 +18,8 @@ export * from './url-credentials.js';
 export * from './pkcs12.js';
 export * from './text.js';
 export * from './location.js';
-/** Fingerprint keys for secrets (kind + value hash): a rotated secret is a new finding. */
-export { secretKey, secretsKey } from '../../fingerprint.js';
+/** Fingerprint keys for secrets (kind + value hash): a rotated secret is a new finding. `sha256` is their hash. */
+export { secretKey, secretsKey, sha256 } from '../../fingerprint.js';
 export { baseName, describeFailure, joinPath, normalizePath, parentOf, type Inventory, type ResolveResult } from '../../inventory.js';
 export type { Entry, EntryType, HostIdentity, Severity } from '../../types.js';
 export type { Accounts } from './image.js';

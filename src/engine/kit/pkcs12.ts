@@ -4,7 +4,7 @@
  * AES-CBC, OpenSSL 3's default), which grants nothing either. Only a minimal DER walk (RFC 7292, RFC 8018) with
  * bounds checks: the file is untrusted.
  */
-import { createDecipheriv, pbkdf2Sync } from 'node:crypto';
+import { nodeCrypto } from '../../lazy.js';
 
 interface Tlv {
   tag: number;
@@ -99,8 +99,8 @@ function emptyPasswordOpens(b: Buffer, epki: Tlv): boolean {
   if (!digest || !cipher || iv?.tag !== 0x04 || iv.end - iv.start !== 16) return false;
   const keyLen = cipher === 'aes-128-cbc' ? 16 : cipher === 'aes-192-cbc' ? 24 : 32;
   try {
-    const key = pbkdf2Sync(Buffer.alloc(0), b.subarray(salt.start, salt.end), iterations, keyLen, digest);
-    const d = createDecipheriv(cipher, key, b.subarray(iv.start, iv.end));
+    const key = nodeCrypto().pbkdf2Sync(Buffer.alloc(0), b.subarray(salt.start, salt.end), iterations, keyLen, digest);
+    const d = nodeCrypto().createDecipheriv(cipher, key, b.subarray(iv.start, iv.end));
     const plain = Buffer.concat([d.update(b.subarray(data.start, data.end)), d.final()]);
     // A PrivateKeyInfo: SEQUENCE { INTEGER 0, ... }.
     return plain[0] === 0x30 && tlv(plain, 0, plain.length) !== null;

@@ -3,7 +3,7 @@
  * can print one in full: a redacted value keeps a few leading characters (enough to tell an `AKIA` key from a
  * `ghp_` token), the length and a short hash (enough to tell two findings apart or match a known secret).
  */
-import { createHash } from 'node:crypto';
+import { nodeCrypto } from '../../lazy.js';
 
 /** How many leading characters a redacted value keeps at most. */
 export const REDACT_KEEP = 4;
@@ -12,7 +12,7 @@ export const REDACT_KEEP = 4;
 export function redact(value: string): string {
   const len = [...value].length;
   const keep = Math.min(REDACT_KEEP, Math.floor(len / 4));
-  const hash = createHash('sha256').update(value, 'utf8').digest('hex').slice(0, 8);
+  const hash = nodeCrypto().createHash('sha256').update(value, 'utf8').digest('hex').slice(0, 8);
   return `${[...value].slice(0, keep).join('')}…[${len} chars, sha256:${hash}]`;
 }
 

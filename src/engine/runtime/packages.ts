@@ -19,7 +19,7 @@
  * inside it was put there when the package was built, not by the image's builder. A packaged file whose checksum no
  * longer matches, or a file no package owns, is where the image's builder left its mark.
  */
-import { createHash } from 'node:crypto';
+import { nodeCrypto } from '../../lazy.js';
 import { BudgetError, currentBudget, mib } from '../../budget.js';
 import type { Inventory } from '../../inventory.js';
 import { baseName, joinPath, normalizePath, parentOf } from '../../inventory.js';
@@ -228,7 +228,7 @@ export async function loadPackageDb(fs: ImageFs, inv: Inventory): Promise<Packag
       bytes = r.data;
     }
     const algo = o.algo ?? (o.sum.length === 40 ? 'sha1' : 'md5');
-    const sum = createHash(algo).update(bytes).digest('hex');
+    const sum = nodeCrypto().createHash(algo).update(bytes).digest('hex');
     return sum === o.sum ? { kind: 'shipped', pkg: o.pkg, manager: o.manager, verified: true } : { kind: 'changed', pkg: o.pkg, manager: o.manager };
   };
 
