@@ -3,10 +3,11 @@ import { defineRule } from '../../../src/engine/kit/rule.js';
 import { aggregate } from '../../../src/engine/kit/aggregate.js';
 import { hostTerms, matchTerms } from '../../../src/engine/kit/identity.js';
 import { makeAccounts, parsePasswd } from '../../../src/engine/runtime/accounts.js';
-import { CONTENT_PASS_OPTIONS, isBinary, TEXT_SCAN_OPTIONS, textCandidates, textScanOptions } from '../../../src/engine/kit/text.js';
+import { CONTENT_PASS_OPTIONS, isBinary, MIN_STRING, printableStrings, TEXT_SCAN_OPTIONS, textCandidates, textScanOptions } from '../../../src/engine/kit/text.js';
 import { builtinRules } from '../../../rules/index.js';
 import { BASE_PASSWD, memoryRoot, withAccounts } from '../../helpers/tree.js';
 import { FAKE_GITHUB_TOKEN } from '../../helpers/fake-secrets.js';
+import fc from 'fast-check';
 
 const tree = withAccounts([
   { path: '/etc/app.conf', content: 'root=/build/source\n' },
@@ -34,6 +35,40 @@ describe('text candidates', () => {
   it('calls data with a NUL byte binary', () => {
     expect(isBinary(Buffer.from('a\0b'))).toBe(true);
     expect(isBinary(Buffer.from('plain text'))).toBe(false);
+  });
+});
+
+describe('printable strings of a binary', () => {
+  /** The definition, as a regex: every run of at least MIN_STRING tab or 0x20-0x7e bytes, one a line. */
+  const reference = (data: Buffer) => (data.toString('latin1').match(new RegExp(`[\\t\\x20-\\x7e]{${MIN_STRING},}`, 'g')) ?? []).join('\n');
+
+  it('keeps the runs of at least 8 printable bytes, one a line, at both ends and between any bytes', () => {
+    const data = Buffer.concat([Buffer.from('/build/x1'), Buffer.from([0, 0x7f, 0xff]), Buffer.from('short\0'), Buffer.from('\tnix-build-x\n'), Buffer.from('12345678')]);
+    expect(printableStrings(data)).toBe('/build/x1\n\tnix-build-x\n12345678');
+    expect(printableStrings(Buffer.from('1234567'))).toBe('');
+    expect(printableStrings(Buffer.alloc(0))).toBe('');
+  });
+
+  it('is the regex definition on any bytes (runs of every length around the minimum, any separators)', () => {
+    // Runs of printable bytes and of others, with lengths near MIN_STRING so every edge of the skip is taken.
+    const run = fc.oneof(
+      fc.uint8Array({ minLength: 1, maxLength: 12 }).map((a) => Buffer.from(a.map((b) => 0x20 + (b % 0x5f)))),
+      fc.uint8Array({ minLength: 1, maxLength: 3 }).map((a) => Buffer.from(a.map((b) => (b % 2 ? 0x80 + (b % 0x80) : b % 9)))),
+      fc.uint8Array({ maxLength: 40 }).map((a) => Buffer.from(a)),
+    );
+    fc.assert(
+      fc.property(fc.array(run, { maxLength: 30 }), (parts) => {
+        const data = Buffer.concat(parts);
+        expect(printableStrings(data)).toBe(reference(data));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('does not keep what a large file left behind: a small one after it gives only its own runs', () => {
+    const big = Buffer.alloc(3 * 1024 * 1024, 'A');
+    expect(printableStrings(big).length).toBe(big.length);
+    expect(printableStrings(Buffer.from('\0abcdefgh\0'))).toBe('abcdefgh');
   });
 });
 
