@@ -36,6 +36,8 @@ export interface FileRange {
   length: number;
   /** Readable only from its start, as a whole (a server without range requests): no reads by offset. */
   sequential?: boolean;
+  /** The whole of a local file (wholeFile): a system decompressor may read it by its path. */
+  whole?: boolean;
 }
 
 export function rangeStream(r: FileRange): Readable {
@@ -63,12 +65,20 @@ export async function readRange(r: FileRange, start: number, len: number): Promi
   }
 }
 
-/** The decompressed bytes of a stream, through the system decompressor. Stopping early kills the decompressor. */
-export async function* decompressStream(input: Readable, compression: Compression, signal?: AbortSignal): AsyncGenerator<Buffer> {
+/**
+ * The decompressed bytes of a stream, through the system decompressor. Stopping early kills the decompressor.
+ * `source` is the compressed stream, or a whole local file (its path) that the system tool then reads itself: its
+ * bytes do not pass through this process, and the tool never waits for this process to feed it while it is busy.
+ */
+export async function* decompressStream(source: Readable | string, compression: Compression, signal?: AbortSignal): AsyncGenerator<Buffer> {
   const tool = TOOLS[compression];
   // gzip: node's zlib, in-process (faster than gzip(1) here, and no process or pipe between); for the others the
   // system tool, else hostleak's own decoder (src/image/decompress.ts), where it has one.
-  const own = compression === 'gzip' || !onPath(tool) ? ownDecoder(input, compression) : null;
+  const inProcess = compression === 'gzip' || !onPath(tool);
+  const file = typeof source === 'string' ? source : null;
+  if (file) markOpaqueRead(file, 'read as a stream');
+  const input: Readable | null = file === null ? (source as Readable) : inProcess ? createReadStream(file, { highWaterMark: 256 * 1024 }) : null;
+  const own = inProcess ? ownDecoder(input!, compression) : null;
   if (own) {
     const stop = () => own.destroy();
     signal?.addEventListener('abort', stop, { once: true });
@@ -79,13 +89,13 @@ export async function* decompressStream(input: Readable, compression: Compressio
       throw new TargetError(signal?.aborted ? 'decompression interrupted' : `cannot decompress (${compression}): ${oneLine(err)}`);
     } finally {
       own.destroy();
-      input.destroy();
+      input!.destroy();
       signal?.removeEventListener('abort', stop);
     }
     if (signal?.aborted) throw new TargetError('decompression interrupted');
     return;
   }
-  const child = childProcess().spawn(tool, ['-dc'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = childProcess().spawn(tool, file ? ['-dc', '--', file] : ['-dc'], { stdio: ['pipe', 'pipe', 'pipe'] });
   const kill = () => child.kill('SIGKILL');
   const release = registerCleanup(kill);
   signal?.addEventListener('abort', kill, { once: true });
@@ -93,14 +103,16 @@ export async function* decompressStream(input: Readable, compression: Compressio
   child.stderr.on('data', (d: Buffer) => {
     if (stderr.length < 4096) stderr += d.toString();
   });
-  child.stdin.on('error', () => undefined); // the decompressor may stop reading (bad data): its exit status says why
   // A failing input (a remote file's connection dropped, a range it cannot serve) is the reason, not the cut stream.
   let inputFailure: unknown = null;
-  input.on('error', (err) => {
-    inputFailure ??= err;
-    kill();
-  });
-  input.pipe(child.stdin);
+  child.stdin.on('error', () => undefined); // the decompressor may stop reading (bad data): its exit status says why
+  if (input) {
+    input.on('error', (err: unknown) => {
+      inputFailure ??= err;
+      kill();
+    });
+    input.pipe(child.stdin);
+  } else child.stdin.end();
   const exited = new Promise<{ code: number | null; error?: Error }>((resolve) => {
     child.on('error', (error) => resolve({ code: null, error }));
     child.on('close', (code) => resolve({ code }));
@@ -112,7 +124,7 @@ export async function* decompressStream(input: Readable, compression: Compressio
   } finally {
     if (!complete) {
       kill();
-      input.destroy();
+      input?.destroy();
     }
     const { code, error } = await exited;
     release();
@@ -130,7 +142,9 @@ export async function* decompressStream(input: Readable, compression: Compressio
         throw new TargetError('decompression interrupted');
       }
       if (code !== 0) {
-        const why = stderr.split('\n').map((l) => l.trim()).find((l) => l !== '') ?? `exit status ${code}`;
+        let why = stderr.split('\n').map((l) => l.trim()).find((l) => l !== '') ?? `exit status ${code}`;
+        // A tool that read the file itself names it ("xz: FILE: ...", "FILE : ..."): the target is named already.
+        if (file) why = why.replace(`${tool}: `, '').split(`${file}: `).join('').split(`${file} : `).join('');
         // eslint-disable-next-line no-unsafe-finally
         throw new TargetError(`cannot decompress (${compression}): ${why}`);
       }
@@ -149,11 +163,20 @@ export interface TarSource {
   pread: ((pos: number, len: number) => Promise<Buffer>) | null;
 }
 
-/** A tar source over raw bytes that `raw()` streams from the start each time it is called. */
-export function streamSource(raw: (signal?: AbortSignal) => Readable, compression: Compression | null, pread: TarSource['pread'] = null): TarSource {
+/**
+ * A tar source over raw bytes that `raw()` streams from the start each time it is called. `file`: the raw bytes are
+ * this whole local file, which a system decompressor may read itself when nothing taps them.
+ */
+export function streamSource(
+  raw: (signal?: AbortSignal) => Readable,
+  compression: Compression | null,
+  pread: TarSource['pread'] = null,
+  file: string | null = null,
+): TarSource {
   return {
     compression,
     open(opts = {}) {
+      if (compression && file && !opts.tap) return decompressStream(file, compression, opts.signal);
       const input = raw(opts.signal);
       if (!compression) return tapped(input as AsyncIterable<Buffer>, opts.tap);
       const tap = opts.tap;
@@ -165,7 +188,12 @@ export function streamSource(raw: (signal?: AbortSignal) => Readable, compressio
 }
 
 export function tarSource(range: FileRange, compression: Compression | null): TarSource {
-  return streamSource(() => rangeStream(range), compression, compression || range.sequential ? null : (pos, len) => readRange(range, pos, len));
+  return streamSource(
+    () => rangeStream(range),
+    compression,
+    compression || range.sequential ? null : (pos, len) => readRange(range, pos, len),
+    range.whole ? range.file : null,
+  );
 }
 
 /** The first `bytes` of a compressed range's content, from the system decompressor (stopped once we have them). */
@@ -207,5 +235,5 @@ export async function wholeFile(file: string): Promise<FileRange> {
     return { file, start: 0, length: info.size ?? Number.MAX_SAFE_INTEGER, sequential: !info.ranges };
   }
   const st = await fsp.stat(file);
-  return { file, start: 0, length: st.size };
+  return { file, start: 0, length: st.size, whole: true };
 }

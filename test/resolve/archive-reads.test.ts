@@ -11,6 +11,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { FAKE_GITHUB_TOKEN } from '../helpers/fake-secrets.js';
 import { hostleak, json } from '../helpers/cli.js';
+import { requireTools } from '../helpers/tools.js';
+
+requireTools('xz', 'zstd');
 
 interface Report {
   targets: Array<{ status: string; filesystems: Array<{ device: string }>; findings: Array<{ ruleId: string; path: string; severity: string }> }>;
@@ -42,6 +45,7 @@ beforeAll(() => {
   mkdirSync(path.join(root, 'var', 'lib', 'zz'), { recursive: true });
   writeFileSync(path.join(root, 'var', 'lib', 'zz', 'settings.conf'), `github_token = ${FAKE_GITHUB_TOKEN}\n`);
   archive = path.join(tmp, 'root.tar.gz');
+  execFileSync('sh', ['-c', 'tar --sort=name --owner=0 --group=0 --numeric-owner -C "$0" -cf "$1" .', root, path.join(tmp, 'root.tar')]);
   const pack = (dir: string, out: string) =>
     execFileSync('sh', ['-c', 'tar --sort=name --owner=0 --group=0 --numeric-owner -C "$0" -cf - . | gzip -c > "$1"', dir, out]);
   pack(root, archive);
@@ -99,5 +103,33 @@ describe('reads of a compressed rootfs tarball', () => {
     // archive's 400 files went in 2 batches of the content pass alone, more with the other rules' reads).
     expect(tight.passes).not.toBeNull();
     expect(tight.passes!).toBeLessThanOrEqual(3);
+  });
+});
+
+describe('a whole .tar.xz or .tar.zst, which the system tool reads by its path', () => {
+  it.each(['xz', 'zstd'])('%s: the folder\'s findings in one pass, and in a few with almost no room', (tool) => {
+    const file = path.join(tmp, `root.tar.${tool === 'xz' ? 'xz' : 'zst'}`);
+    writeFileSync(file, execFileSync(tool, ['-q', '-c', path.join(tmp, 'root.tar')], { maxBuffer: 1 << 26 }));
+    const folder = audit(root);
+    const whole = audit(file);
+    expect(whole.status).toBe('ok');
+    expect(whole.findings).toEqual(folder.findings);
+    expect(whole.passes).toBe(1);
+    const tight = audit(file, { HOSTLEAK_TAR_MEMORY: String(64 * 1024) });
+    expect(tight.findings).toEqual(folder.findings);
+    expect(tight.passes!).toBeGreaterThan(1);
+  });
+
+  it('cut short: exit 3 and one line that names the target once, not the tool\'s echo of its path', () => {
+    const cut = path.join(tmp, 'cut.tar.zst');
+    const bytes = execFileSync('zstd', ['-q', '-c', path.join(tmp, 'root.tar')], { maxBuffer: 1 << 26 });
+    writeFileSync(cut, bytes.subarray(0, Math.floor(bytes.length / 2)));
+    const r = hostleak(['scan', '--format', 'json', cut]);
+    expect(r.status).toBe(3);
+    const t = json<{ targets: Array<{ status: string; error: string }> }>(r).targets[0]!;
+    expect(t.status).toBe('failed');
+    expect(t.error).toMatch(/^cannot decompress \(zstd\): /);
+    expect(t.error).not.toContain(cut);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
   });
 });
