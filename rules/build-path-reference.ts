@@ -2,9 +2,8 @@ import {
   buildPathPrefix,
   defineRule,
   findBuildPaths,
-  isRuntimePath,
-  isStorePath,
   placeOf,
+  runtimeAndStore,
   textScanOptions,
   forEachEntry,
 } from '../src/engine/kit/index.js';
@@ -48,14 +47,15 @@ export default defineRule({
         shipped: file.data,
       });
     });
+    // Run-time trees (and the store unless scanned) are skipped by position, without making every link's path.
     await forEachEntry(inventory, '/', (e) => {
-      if (e.type !== 'symlink' || !e.target || isRuntimePath(e.path)) return;
-      if (!opts.includeStore && isStorePath(e.path)) return;
-      const prefix = e.target.startsWith('/') ? buildPathPrefix(e.target) : null;
+      if (e.type !== 'symlink') return;
+      const target = e.target;
+      const prefix = target && target.startsWith('/') ? buildPathPrefix(target) : null;
       if (!prefix) return;
       // The link's own path identifies it (key 'link'): its target names a temp dir that differs on every build.
-      report({ path: e.path, message: `${e.path} -> ${e.target} points into the build-time path ${prefix}`, evidence: e.target, key: 'link', shipped: true });
-    });
+      report({ path: e.path, message: `${e.path} -> ${target} points into the build-time path ${prefix}`, evidence: target, key: 'link', shipped: true });
+    }, { skip: runtimeAndStore(opts.includeStore) });
     await scanned;
   },
 });

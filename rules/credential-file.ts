@@ -1,6 +1,6 @@
 import picomatch from 'picomatch';
 import {
-  forEachEntry, baseName, defineRule, type Entry, findUrlCredentials, isExampleSecret, lines, redact, secretsKey, type Severity,
+  forEachEntry, defineRule, type Entry, findUrlCredentials, isExampleSecret, lines, redact, secretsKey, type Severity,
 } from '../src/engine/kit/index.js';
 
 export interface Credential {
@@ -234,12 +234,13 @@ export default defineRule({
   async check({ inventory, fs, report }) {
     const candidates: Array<{ e: Entry; kind: (typeof MATCHERS)[number] }> = [];
     await forEachEntry(inventory, '/', (e) => {
-      if (e.type !== 'file' && e.type !== 'symlink') return;
-      const name = baseName(e.path);
+      const type = e.type;
+      if (type !== 'file' && type !== 'symlink') return;
+      const name = e.name;
       if (!NAMES.has(name) && !OTHER_NAMES.test(name)) return;
       if (ENV_TEMPLATE.test(name)) return;
       const kind = MATCHERS.find((k) => k.match(e.path));
-      if (kind) candidates.push({ e, kind });
+      if (kind) candidates.push({ e: e.entry(), kind });
     });
     await Promise.all(
       candidates.map(async ({ e, kind }) => {

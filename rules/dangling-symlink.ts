@@ -5,10 +5,10 @@ import {
   describeFailure,
   type Entry,
   isRuntimePath,
-  isStorePath,
   normalizePath,
   parentOf,
   type ResolveResult,
+  runtimeAndStore,
   textScanOptions,
   forEachEntry,
   TEXT_SCAN_OPTIONS,
@@ -36,17 +36,17 @@ export default defineRule({
   async check({ inventory, options, report }) {
     const { includeStore } = textScanOptions(options);
     const bad = new Map<string, { e: Entry; r: Extract<ResolveResult, { ok: false }> }>();
+    // Run-time trees (and the store unless scanned) are skipped by position, without making every link's path.
     await forEachEntry(inventory, '/', (e) => {
-      if (e.type !== 'symlink') return;
-      if ((!includeStore && isStorePath(e.path)) || isRuntimePath(e.path) || OWNED_ELSEWHERE(e.path)) return;
+      if (e.type !== 'symlink' || OWNED_ELSEWHERE(e.path)) return;
       const target = e.target ?? '';
       const abs = target.startsWith('/') ? normalizePath(target) : normalizePath(`${parentOf(e.path)}/${target}`);
       if (isRuntimePath(abs)) return;
       const r = inventory.resolve(e.path);
       if (r.ok || isRuntimePath(r.at)) return;
       if (!inventory.resolve(parentOf(e.path)).ok) return;
-      bad.set(e.path, { e, r });
-    });
+      bad.set(e.path, { e: e.entry(), r });
+    }, { skip: runtimeAndStore(includeStore) });
     for (const g of aggregate(bad.keys())) {
       const hit = bad.get(g.path);
       if (!hit || g.merged) {

@@ -96,7 +96,8 @@ export default defineRule({
     if (!opts.includeStore && inventory.get('/nix/store')) {
       const named: Entry[] = [];
       await forEachEntry(inventory, '/nix/store', (e) => {
-        if (e.type === 'file' && e.size > 0 && e.size <= MAX_KEY_FILE && KEY_NAMES(e.path)) named.push(e);
+        // KEY_SUFFIX holds no `/`: tested on the name, it says what it says of the path, which is made only then.
+        if (e.type === 'file' && e.size > 0 && e.size <= MAX_KEY_FILE && KEY_SUFFIX.test(e.name) && KEY_NAMES(e.path)) named.push(e.entry());
       });
       await Promise.all(
         named.map(async (e) => {

@@ -48,10 +48,7 @@ export default defineRule({
     const checkGroups = accounts.groups.length > 0;
     const flagged = new Map<string, Entry>();
     const npm = new Map<string, Entry[]>();
-    const judge = (e: Entry) => {
-      const badUid = !accounts.userByUid(e.uid);
-      const badGid = checkGroups && !accounts.groupByGid(e.gid);
-      if (!badUid && !badGid) return;
+    const keep = (e: Entry) => {
       const pkg = npmPackageOf(e.path);
       if (pkg) {
         let list = npm.get(pkg);
@@ -59,9 +56,23 @@ export default defineRule({
         list.push(e);
       } else flagged.set(e.path, e);
     };
+    const unknown = (uid: number, gid: number) => !accounts.userByUid(uid) || (checkGroups && !accounts.groupByGid(gid));
     const root = inventory.get('/');
-    if (root) judge(root);
-    await forEachEntry(inventory, '/', judge);
+    if (root && unknown(root.uid, root.gid)) keep(root);
+    // Most entries share a few owners: the last pair's answer is asked again only when the pair changes.
+    let lastUid = -1;
+    let lastGid = -1;
+    let lastUnknown = false;
+    await forEachEntry(inventory, '/', (e) => {
+      const uid = e.uid;
+      const gid = e.gid;
+      if (uid !== lastUid || gid !== lastGid) {
+        lastUid = uid;
+        lastGid = gid;
+        lastUnknown = unknown(uid, gid);
+      }
+      if (lastUnknown) keep(e.entry());
+    });
     // One cause, one finding: each npm package (its tarball's owners), each copied tree (its top-most entry), and
     // flagged siblings in one folder together.
     for (const [pkg, es] of npm) {

@@ -1,4 +1,4 @@
-import { forEachEntry, baseName, defineRule, isStorePath, type Entry } from '../src/engine/kit/index.js';
+import { forEachEntry, defineRule, isStorePath, type Entry } from '../src/engine/kit/index.js';
 
 export default defineRule({
   meta: {
@@ -16,9 +16,10 @@ export default defineRule({
     // Filter first, then sort the few hits by path (parents before what is below them), not the whole inventory.
     const hits: Entry[] = [];
     await forEachEntry(inventory, '/', (e) => {
+      const name = e.name;
+      if (name !== 'xchg' && name !== 'saved-env') return;
       if (isStorePath(e.path)) return;
-      const name = baseName(e.path);
-      if ((name === 'xchg' && e.type === 'dir') || (name === 'saved-env' && e.type === 'file')) hits.push(e);
+      if ((name === 'xchg' && e.type === 'dir') || (name === 'saved-env' && e.type === 'file')) hits.push(e.entry());
     });
     hits.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     const reported: string[] = [];

@@ -22,8 +22,13 @@ export default defineRule({
   async check({ inventory, report }) {
     const flagged = new Map<string, Entry>();
     await forEachEntry(inventory, '/', (e) => {
-      if ((e.mode & 0o002) === 0 || isRuntimePath(e.path) || isTemp(e.path)) return;
-      if (e.type === 'file' || (e.type === 'dir' && (e.mode & 0o1000) === 0)) flagged.set(e.path, e);
+      // Columns first (every symlink has mode 0777): the path is made only for what they flag.
+      const mode = e.mode;
+      if ((mode & 0o002) === 0) return;
+      const type = e.type;
+      if (type !== 'file' && (type !== 'dir' || (mode & 0o1000) !== 0)) return;
+      if (isRuntimePath(e.path) || isTemp(e.path)) return;
+      flagged.set(e.path, e.entry());
     });
     for (const g of aggregate(flagged.keys())) {
       const e = flagged.get(g.path);

@@ -648,14 +648,33 @@ export class Inventory {
     }
   }
 
-  /** `walk(dir)` without a generator (no suspension per entry): `visit` gets the same entries in the same order. */
-  walkEach(dir: string, visit: (e: Entry) => void): void {
-    const d = this.lookup(dir);
-    if (d < 0) return;
+  /**
+   * Every entry reachable from `/` in `walk('/')` order, without a generator and without an object per entry: `visit`
+   * gets one cursor, moved from entry to entry, that reads the columns it is asked for (`cursor.at` counts the
+   * entries, as `span` does). A visitor keeps `cursor.entry()`, never the cursor.
+   */
+  visitAll(visit: (c: EntryCursor) => void): void {
+    const pre = this.index().pre;
+    const c = new WalkCursor(this, this.kindA, this.modeA, this.uidA, this.gidA, this.sizeA, this.names, this.targets, this.objs);
+    for (let k = 0; k < pre.length; k++) {
+      c.move(k, pre[k]!);
+      visit(c);
+    }
+  }
+
+  /**
+   * Where the entries strictly below `path` (with `self`: at and below it) lie in `visitAll`'s order, as
+   * [start, end); null when `path` is not reachable from `/`, or without `self` is not a directory.
+   */
+  span(path: string, self = false): [number, number] | null {
+    const d = this.lookup(path);
+    if (d < 0) return null;
     const x = this.index();
-    const range = this.preRange(d, x);
-    if (!range) for (const e of this.walk(dir)) visit(e);
-    else for (let k = range[0]; k < range[1]; k++) visit(this.entryAt(x.pre[k]!));
+    if (d === ROOT) return [0, x.pre.length];
+    const at = x.preAt[d]!;
+    if (at < 0) return null;
+    if (self) return [at, x.preEnd[d]!];
+    return this.kindA[d] === DIR ? [at + 1, x.preEnd[d]!] : null;
   }
 
   /**
@@ -795,6 +814,93 @@ export class Inventory {
     },
     pathOf: (i) => this.pathOf(i),
   };
+}
+
+/**
+ * One entry of `Inventory.visitAll`, read column by column: a visitor that looks at a mode, an owner or a name makes
+ * no object and no path string. The walk moves the cursor on, so keep `entry()`, never the cursor (it has no `fs`
+ * and no `mtime`, so it is not an `Entry` to the type checker either).
+ */
+export interface EntryCursor {
+  /** Position in `visitAll`'s order (what `span` counts in). */
+  readonly at: number;
+  readonly type: EntryType;
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly size: number;
+  readonly target: string | undefined;
+  /** The entry's own name, the last component of its path (no string made). */
+  readonly name: string;
+  /** The full path, made when first asked for this entry. */
+  readonly path: string;
+  /** The entry as an object to keep: what `walk` gives, made once per entry. */
+  entry(): Entry;
+}
+
+class WalkCursor implements EntryCursor {
+  at = -1;
+  private i = -1;
+  /** The object the entry was added as (`Inventory.add`), which is what it is. */
+  private o: Entry | undefined;
+  private p: string | undefined;
+  private e: Entry | undefined;
+
+  constructor(
+    private readonly inv: Inventory,
+    private readonly kinds: Uint8Array,
+    private readonly modes: Uint16Array,
+    private readonly uids: Uint32Array,
+    private readonly gids: Uint32Array,
+    private readonly sizes: Float64Array,
+    private readonly names: readonly string[],
+    private readonly targets: ReadonlyArray<string | undefined>,
+    private readonly objs: ReadonlyMap<number, Entry>,
+  ) {}
+
+  move(at: number, i: number): void {
+    this.at = at;
+    this.i = i;
+    this.o = this.objs.size > 0 ? this.objs.get(i) : undefined;
+    this.p = undefined;
+    this.e = undefined;
+  }
+
+  get type(): EntryType {
+    return this.o ? this.o.type : TYPES[this.kinds[this.i]!]!;
+  }
+
+  get mode(): number {
+    return this.o ? this.o.mode : this.modes[this.i]!;
+  }
+
+  get uid(): number {
+    return this.o ? this.o.uid : this.uids[this.i]!;
+  }
+
+  get gid(): number {
+    return this.o ? this.o.gid : this.gids[this.i]!;
+  }
+
+  get size(): number {
+    return this.o ? this.o.size : this.sizes[this.i]!;
+  }
+
+  get target(): string | undefined {
+    return this.o ? this.o.target : this.targets[this.i];
+  }
+
+  get name(): string {
+    return this.o ? baseName(this.o.path) : this.names[this.i]!;
+  }
+
+  get path(): string {
+    return (this.p ??= this.o ? this.o.path : this.inv.pathOf(this.i));
+  }
+
+  entry(): Entry {
+    return (this.e ??= this.inv.entryAt(this.i, this.o ? undefined : this.p));
+  }
 }
 
 /**

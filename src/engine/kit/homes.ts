@@ -18,6 +18,14 @@ export function isRuntimePath(p: string): boolean {
   return false;
 }
 
+/**
+ * `forEachEntry`'s `skip` for a rule that leaves out the run-time trees (`isRuntimePath`) and, unless it scans the
+ * store, /nix/store (`isStorePath`).
+ */
+export function runtimeAndStore(includeStore: boolean): readonly string[] {
+  return includeStore ? RUNTIME_PREFIXES : [...RUNTIME_PREFIXES, '/nix/store'];
+}
+
 export interface HomeDir {
   /** The path as listed (under the home root as the image names it). */
   path: string;

@@ -19,20 +19,47 @@ const paths = (es: Entry[]) => es.map((e) => e.path);
 describe('forEachEntry: one shared pass over the entries', () => {
   it('gives every subscriber of the same tick the entries walk() gives, in its order, from one walk', async () => {
     const inventory = tree();
-    const walks = jest.spyOn(inventory, 'walkEach');
+    const walks = jest.spyOn(inventory, 'visitAll');
     const a: Entry[] = [];
     const b: Entry[] = [];
     const store: Entry[] = [];
     await Promise.all([
-      forEachEntry(inventory, '/', (e) => a.push(e)),
-      forEachEntry(inventory, '/', (e) => b.push(e)),
-      forEachEntry(inventory, '/nix/store', (e) => store.push(e)),
+      forEachEntry(inventory, '/', (e) => a.push(e.entry())),
+      forEachEntry(inventory, '/', (e) => b.push(e.entry())),
+      forEachEntry(inventory, '/nix/store', (e) => store.push(e.entry())),
     ]);
     expect(walks).toHaveBeenCalledTimes(1);
-    expect(paths(a)).toEqual(paths([...inventory.walk('/')]));
+    expect(a).toEqual([...inventory.walk('/')]);
     expect(paths(b)).toEqual(paths(a));
-    expect(paths(store)).toEqual(paths([...inventory.walk('/nix/store')]));
-    expect(a[0]).toBe(b[0]); // each entry is made once and shared
+    expect(store).toEqual([...inventory.walk('/nix/store')]);
+    expect(a[0]).toBe(b[0]); // an entry kept by two visitors is made once
+  });
+
+  it('hands a cursor that reads what walk() gives, column by column, without making the entry', async () => {
+    const inventory = tree();
+    const read: Array<Record<string, unknown>> = [];
+    await forEachEntry(inventory, '/', (c) =>
+      void read.push({ path: c.path, name: c.name, type: c.type, mode: c.mode, uid: c.uid, gid: c.gid, size: c.size, target: c.target }),
+    );
+    const walked = [...inventory.walk('/')].map((e) => ({
+      path: e.path, name: e.path.slice(e.path.lastIndexOf('/') + 1), type: e.type, mode: e.mode, uid: e.uid, gid: e.gid, size: e.size, target: e.target,
+    }));
+    expect(read).toEqual(walked);
+    expect(read.find((r) => r.path === '/nix/store/abc-hello/share')).toMatchObject({ type: 'symlink', target: 'bin' });
+  });
+
+  it('skips what is at and below the `skip` paths, as isStorePath would say of each path', async () => {
+    const inventory = tree();
+    const seen: string[] = [];
+    const home: string[] = [];
+    await Promise.all([
+      forEachEntry(inventory, '/', (e) => void seen.push(e.path), { skip: ['/nix/store', '/etc/ssh/sshd_config', '/no/such'] }),
+      forEachEntry(inventory, '/home', (e) => void home.push(e.path), { skip: ['/home/alice/.bash_history'] }),
+    ]);
+    const all = paths([...inventory.walk('/')]);
+    expect(seen).toEqual(all.filter((p) => p !== '/nix/store' && !p.startsWith('/nix/store/') && p !== '/etc/ssh/sshd_config'));
+    expect(seen).toContain('/nix');
+    expect(home).toEqual(['/home/alice']);
   });
 
   it('a visitor that throws rejects its own promise; the others still get every entry', async () => {
@@ -53,11 +80,11 @@ describe('forEachEntry: one shared pass over the entries', () => {
   it('a subtree that is not a directory ends at once; a later subscriber gets a pass of its own', async () => {
     const inventory = tree();
     const none: Entry[] = [];
-    await forEachEntry(inventory, '/no/such/dir', (e) => none.push(e));
-    await forEachEntry(inventory, '/etc/hostname', (e) => none.push(e));
+    await forEachEntry(inventory, '/no/such/dir', (e) => none.push(e.entry()));
+    await forEachEntry(inventory, '/etc/hostname', (e) => none.push(e.entry()));
     expect(none).toEqual([]);
     const late: Entry[] = [];
-    await forEachEntry(inventory, '/home', (e) => late.push(e));
+    await forEachEntry(inventory, '/home', (e) => late.push(e.entry()));
     expect(paths(late)).toEqual(['/home/alice', '/home/alice/.bash_history']);
   });
 });
