@@ -6,7 +6,7 @@
  * reader prints (passes over the decompressed stream, the listing included).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { FAKE_GITHUB_TOKEN } from '../helpers/fake-secrets.js';
@@ -118,6 +118,19 @@ describe('a whole .tar.xz or .tar.zst, which the system tool reads by its path',
     const tight = audit(file, { HOSTLEAK_TAR_MEMORY: String(64 * 1024) });
     expect(tight.findings).toEqual(folder.findings);
     expect(tight.passes!).toBeGreaterThan(1);
+  });
+
+  it('xz without dd on the PATH (nothing to gather its small writes): the same findings', () => {
+    const file = path.join(tmp, 'nodd.tar.xz');
+    writeFileSync(file, execFileSync('xz', ['-q', '-c', path.join(tmp, 'root.tar')], { maxBuffer: 1 << 26 }));
+    const bin = path.join(tmp, 'bin-nodd');
+    mkdirSync(bin, { recursive: true });
+    for (const tool of ['xz', 'sh']) symlinkSync(execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim(), path.join(bin, tool));
+    symlinkSync(process.execPath, path.join(bin, 'node'));
+    const folder = audit(root);
+    const plain = audit(file, { PATH: bin });
+    expect(plain.status).toBe('ok');
+    expect(plain.findings).toEqual(folder.findings);
   });
 
   it('cut short: exit 3 and one line that names the target once, not the tool\'s echo of its path', () => {
