@@ -2,5 +2,5 @@
 // profiles that attribute time by file (bench/profile.mjs). Same arguments as the CLI.
 import '../dist/src/bin/heap.js';
 
-const { main } = await import('../dist/src/bin/main.js');
+const { main } = await import('../dist/src/main.js');
 await main();

@@ -3,13 +3,14 @@
 // compiling ~160 ES modules, and the file is CommonJS so src/bin/compile-cache.ts can compile it through V8's code
 // cache (node 20 has no compile cache for ES modules). docs/performance.md, `node bench/startup.mjs`.
 //
-// dist/src/bin/hostleak.cjs holds src/bin/main.ts and everything it reaches, each module still initialised when first
+// dist/src/bin/hostleak.cjs holds src/main.ts and everything it reaches, each module still initialised when first
 // imported (the commands, the readers, the reporters: `import()` becomes a lazy init in the bundle), so `--version`
-// runs no reader's or rule's top level. Packages stay external, except BUNDLED_PACKAGES below. dist/src/bin/hostleak.js stays tsc's
-// small entry that loads the bundle; everything else under dist/ is tsc's output as before: the `hostleak/kit`
-// export and the tests' imports do not go through the bundle.
+// runs no reader's or rule's top level. Packages stay external, except BUNDLED_PACKAGES below. dist/src/bin/hostleak.js
+// stays tsc's small entry that loads the bundle, CommonJS like all of dist/src/bin (this copies src/bin/package.json
+// there: tsc does not); everything else under dist/ is tsc's output as before: the `hostleak/kit` export and the
+// tests' imports do not go through the bundle.
 import { build } from 'esbuild';
-import { readFileSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -20,12 +21,15 @@ const pkg = JSON.parse(readFileSync(path.join(repo, 'package.json'), 'utf8'));
 // CommonJS ones every scan loads (resolving each from node_modules and compiling it without the code cache cost
 // ~20 ms of a small scan). The rest load on first use from node_modules (src/lazy.ts).
 const BUNDLED_PACKAGES = ['chalk', 'picomatch', 'string-width', 'wrap-ansi', 'fzstd'];
-// The chunks of the earlier ES-module bundle.
+// The chunks of the earlier ES-module bundle, and the entry's ES-module half from before src/bin was CommonJS.
 rmSync(path.join(bin, 'chunks'), { recursive: true, force: true });
+for (const f of ['main.js', 'main.js.map', 'main.d.ts']) rmSync(path.join(bin, f), { force: true });
+// Without it node would take the CommonJS entry (tsc's output of src/bin) for an ES module ("type": "module").
+copyFileSync(path.join(repo, 'src/bin/package.json'), path.join(bin, 'package.json'));
 
 const out = path.join(bin, 'hostleak.cjs');
 const result = await build({
-  entryPoints: [path.join(bin, 'main.js')],
+  entryPoints: [path.join(repo, 'dist/src/main.js')],
   outfile: out,
   bundle: true,
   format: 'cjs',

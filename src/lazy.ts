@@ -9,9 +9,6 @@ import type { Argv } from 'yargs';
 
 const require = createRequire(import.meta.url);
 
-/** The `require` of the bundled CLI script (CommonJS, src/bin/compile-cache.ts): it loads packages and builtins only. */
-export const packageRequire: NodeJS.Require = require;
-
 /** A getter that loads `id` the first time it is called and returns the same module after. */
 export function lazy<T>(id: string): () => T {
   let mod: T | undefined;

@@ -15,10 +15,8 @@
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
 import { Script } from 'node:vm';
-import { packageRequire } from '../lazy.js';
 
 export interface Bundle<T> {
   exports: T;
@@ -52,9 +50,11 @@ function ours(dir: string): boolean {
   return st.isDirectory() && st.uid === process.getuid?.() && (st.mode & 0o022) === 0;
 }
 
-/** Compile and run the CommonJS script at `url`, through the code cache; undefined when there is no such script. */
-export function loadBundle<T>(url: URL, command: string | undefined, env: NodeJS.ProcessEnv): Bundle<T> | undefined {
-  const file = fileURLToPath(url);
+/**
+ * Compile and run the CommonJS script `file`, through the code cache; undefined when there is no such script. It
+ * requires packages and builtins with this module's `require` (both files are in dist/src/bin).
+ */
+export function loadBundle<T>(file: string, command: string | undefined, env: NodeJS.ProcessEnv): Bundle<T> | undefined {
   let st;
   try {
     st = statSync(file);
@@ -77,7 +77,7 @@ export function loadBundle<T>(url: URL, command: string | undefined, env: NodeJS
   const source = readFileSync(file, 'utf8');
   const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: file, cachedData });
   const module = { exports: {} as T };
-  (script.runInThisContext() as (...a: unknown[]) => void)(module.exports, packageRequire, module, file, path.dirname(file));
+  (script.runInThisContext() as (...a: unknown[]) => void)(module.exports, require, module, file, path.dirname(file));
   return {
     exports: module.exports,
     save() {

@@ -2,17 +2,27 @@
 /**
  * The `hostleak` command. The build (scripts/bundle.mjs) puts the whole CLI into one script beside this file,
  * hostleak.cjs, which starts through V8's code cache (src/bin/compile-cache.ts); without it (tsc's output alone) the
- * modules load as they are.
+ * modules load as they are (src/main.ts).
+ *
+ * This folder is CommonJS (src/bin/package.json, copied to dist/ by the build): an ES-module entry costs ~8 ms of
+ * start-up before its first line runs (node starts its ES-module loader and wraps every builtin it imports), which
+ * `hostleak --version` and every small scan paid.
  */
 // First: it tunes the heap before anything else allocates.
 import './heap.js';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 
-// `hostleak --version` (a CI step's first call) needs neither the bundle, its loader nor the parser.
+// `hostleak --version` (a CI step's first call) needs neither the bundle, its loader nor the parser. The version is
+// package.json's, two folders above dist/src/bin.
 if (process.argv.length === 3 && process.argv[2] === '--version') {
-  process.stdout.write(`${(await import('../paths.js')).VERSION}\n`);
+  const pkg = JSON.parse(readFileSync(path.join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version: string };
+  process.stdout.write(`${pkg.version}\n`);
 } else {
-  const { loadBundle } = await import('./compile-cache.js');
-  const bundle = loadBundle<{ main: () => Promise<void> }>(new URL('./hostleak.cjs', import.meta.url), process.argv[2], process.env);
-  await (bundle?.exports ?? (await import('./main.js'))).main();
-  bundle?.save();
+  const { loadBundle } = require('./compile-cache.js') as typeof import('./compile-cache.js');
+  const bundle = loadBundle<{ main: () => Promise<void> }>(path.join(__dirname, 'hostleak.cjs'), process.argv[2], process.env);
+  void (bundle ? Promise.resolve(bundle.exports) : import('../main.js')).then(async ({ main }) => {
+    await main();
+    bundle?.save();
+  });
 }

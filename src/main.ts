@@ -6,9 +6,9 @@
  * error of the audit: output stops quietly, the run finishes, and the exit code is still the audit's (a gate piped
  * into `head` under `set -o pipefail` still fails on findings). No stack trace, no "internal error".
  */
-import { run } from '../cli.js';
-import { exitCodeOf } from '../exit.js';
-import { visibleText } from '../escape.js';
+import { run } from './cli.js';
+import { exitCodeOf } from './exit.js';
+import { visibleText } from './escape.js';
 
 export async function main(): Promise<void> {
   let stdoutClosed = false;
