@@ -49,13 +49,12 @@ export default defineRule({
     });
     // Run-time trees (and the store unless scanned) are skipped by position, without making every link's path.
     await forEachEntry(inventory, '/', (e) => {
-      if (e.type !== 'symlink') return;
       const target = e.target;
       const prefix = target && target.startsWith('/') ? buildPathPrefix(target) : null;
       if (!prefix) return;
       // The link's own path identifies it (key 'link'): its target names a temp dir that differs on every build.
       report({ path: e.path, message: `${e.path} -> ${target} points into the build-time path ${prefix}`, evidence: target, key: 'link', shipped: true });
-    }, { skip: runtimeAndStore(opts.includeStore) });
+    }, { skip: runtimeAndStore(opts.includeStore), types: ['symlink'] });
     await scanned;
   },
 });

@@ -246,15 +246,15 @@ export default defineRule({
   coversFile: true,
   async check({ inventory, fs, report }) {
     const candidates: Array<{ e: Entry; kind: (typeof MATCHERS)[number] }> = [];
-    await forEachEntry(inventory, '/', (e) => {
-      const type = e.type;
-      if (type !== 'file' && type !== 'symlink') return;
-      const name = e.name;
-      if (!NAMES.has(name) && !OTHER_NAMES.test(name)) return;
-      if (ENV_TEMPLATE.test(name)) return;
-      const kind = MATCHERS.find((k) => k.match(e.path, name));
-      if (kind) candidates.push({ e: e.entry(), kind });
-    });
+    await forEachEntry(
+      inventory,
+      '/',
+      (e) => {
+        const kind = MATCHERS.find((k) => k.match(e.path, e.name));
+        if (kind) candidates.push({ e: e.entry(), kind });
+      },
+      { types: ['file', 'symlink'], names: (name) => (NAMES.has(name) || OTHER_NAMES.test(name)) && !ENV_TEMPLATE.test(name) },
+    );
     await Promise.all(
       candidates.map(async ({ e, kind }) => {
         const text = await fs.readText(e.path, { maxBytes: 1024 * 1024 });

@@ -38,7 +38,7 @@ export default defineRule({
     const bad = new Map<string, { e: Entry; r: Extract<ResolveResult, { ok: false }> }>();
     // Run-time trees (and the store unless scanned) are skipped by position, without making every link's path.
     await forEachEntry(inventory, '/', (e) => {
-      if (e.type !== 'symlink' || OWNED_ELSEWHERE(e.path)) return;
+      if (OWNED_ELSEWHERE(e.path)) return;
       const target = e.target ?? '';
       const abs = target.startsWith('/') ? normalizePath(target) : normalizePath(`${parentOf(e.path)}/${target}`);
       if (isRuntimePath(abs)) return;
@@ -46,7 +46,7 @@ export default defineRule({
       if (r.ok || isRuntimePath(r.at)) return;
       if (!inventory.resolve(parentOf(e.path)).ok) return;
       bad.set(e.path, { e: e.entry(), r });
-    }, { skip: runtimeAndStore(includeStore) });
+    }, { skip: runtimeAndStore(includeStore), types: ['symlink'] });
     for (const g of aggregate(bad.keys())) {
       const hit = bad.get(g.path);
       if (!hit || g.merged) {

@@ -95,10 +95,15 @@ export default defineRule({
     const scanned = ctx.scanText((file: ScannedFile) => judge(file.entry.path, file.data));
     if (!opts.includeStore && inventory.get('/nix/store')) {
       const named: Entry[] = [];
-      await forEachEntry(inventory, '/nix/store', (e) => {
-        // KEY_SUFFIX holds no `/`: tested on the name, it says what it says of the path, which is made only then.
-        if (e.type === 'file' && e.size > 0 && e.size <= MAX_KEY_FILE && KEY_SUFFIX.test(e.name) && KEY_NAMES(e.path)) named.push(e.entry());
-      });
+      // KEY_SUFFIX holds no `/`: tested on the name, it says what it says of the path, which is made only then.
+      await forEachEntry(
+        inventory,
+        '/nix/store',
+        (e) => {
+          if (e.size > 0 && e.size <= MAX_KEY_FILE && KEY_NAMES(e.path)) named.push(e.entry());
+        },
+        { types: ['file'], names: (name) => KEY_SUFFIX.test(name) },
+      );
       await Promise.all(
         named.map(async (e) => {
           const r = await fs.readFile(e.path, { maxBytes: MAX_KEY_FILE, cache: false });

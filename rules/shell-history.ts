@@ -1,5 +1,5 @@
 import picomatch from 'picomatch';
-import { forEachEntry, defineRule, isStorePath, plural } from '../src/engine/kit/index.js';
+import { forEachEntry, defineRule, plural } from '../src/engine/kit/index.js';
 
 /** Shell and REPL history files, by name (fish keeps its own under .local/share/fish). */
 export const HISTORY_NAMES = new Set([
@@ -23,17 +23,20 @@ export default defineRule({
   },
   coversFile: true,
   async check({ inventory, report }) {
-    await forEachEntry(inventory, '/', (e) => {
-      if (e.type !== 'file' || e.size === 0) return;
-      // By name first (FISH ends in one too): the path is made only for the few that pass.
-      const name = e.name;
-      if (!HISTORY_NAMES.has(name) && !(name === 'fish_history' && FISH(e.path))) return;
-      if (isStorePath(e.path)) return;
-      report({
-        path: e.path,
-        message: `${e.path} is a non-empty history file (${plural(e.size, 'byte')}) left from a session on the builder or in the image`,
-        evidence: `${e.size} bytes, owner uid=${e.uid}`,
-      });
-    });
+    // By name (FISH ends in one too), asked once per distinct name: the path is made only for the few that pass.
+    const named = (name: string) => HISTORY_NAMES.has(name) || name === 'fish_history';
+    await forEachEntry(
+      inventory,
+      '/',
+      (e) => {
+        if (e.size === 0 || (e.name === 'fish_history' && !FISH(e.path))) return;
+        report({
+          path: e.path,
+          message: `${e.path} is a non-empty history file (${plural(e.size, 'byte')}) left from a session on the builder or in the image`,
+          evidence: `${e.size} bytes, owner uid=${e.uid}`,
+        });
+      },
+      { skip: ['/nix/store'], types: ['file'], names: named },
+    );
   },
 });

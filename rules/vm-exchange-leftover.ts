@@ -1,4 +1,4 @@
-import { forEachEntry, defineRule, isStorePath, type Entry } from '../src/engine/kit/index.js';
+import { forEachEntry, defineRule, type Entry } from '../src/engine/kit/index.js';
 
 export default defineRule({
   meta: {
@@ -15,12 +15,15 @@ export default defineRule({
   async check({ inventory, report }) {
     // Filter first, then sort the few hits by path (parents before what is below them), not the whole inventory.
     const hits: Entry[] = [];
-    await forEachEntry(inventory, '/', (e) => {
-      const name = e.name;
-      if (name !== 'xchg' && name !== 'saved-env') return;
-      if (isStorePath(e.path)) return;
-      if ((name === 'xchg' && e.type === 'dir') || (name === 'saved-env' && e.type === 'file')) hits.push(e.entry());
-    });
+    await forEachEntry(
+      inventory,
+      '/',
+      (e) => {
+        const name = e.name;
+        if ((name === 'xchg' && e.type === 'dir') || (name === 'saved-env' && e.type === 'file')) hits.push(e.entry());
+      },
+      { skip: ['/nix/store'], names: (name) => name === 'xchg' || name === 'saved-env' },
+    );
     hits.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     const reported: string[] = [];
     for (const e of hits) {

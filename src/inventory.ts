@@ -533,16 +533,23 @@ export class Inventory {
     const minSize = filter.minSize ?? 0;
     for (let i = 0; i < this.n; i++) {
       const k = this.kindA[i]!;
-      if (k === ABSENT || (types && !types.has(k)) || this.sizeA[i]! < minSize) continue;
+      if (k === ABSENT || this.sizeA[i]! < minSize || (types && !types.has(k))) continue;
       yield this.entryAt(i);
     }
   }
 
   /** The filesystems (devices) the present entries are on. */
   filesystems(): Set<string> {
-    const codes = new Set<number>();
-    for (let i = 0; i < this.n; i++) if (this.kindA[i] !== ABSENT) codes.add(this.fsA[i]!);
-    return new Set([...codes].map((c) => this.fsNames[c]!));
+    // In the order first met; done once every filesystem ever named is (usually at the first entry).
+    const met = new Uint8Array(this.fsNames.length);
+    const out = new Set<string>();
+    for (let i = 0; i < this.n && out.size < met.length; i++) {
+      const c = this.fsA[i]!;
+      if (this.kindA[i] === ABSENT || met[c] === 1) continue;
+      met[c] = 1;
+      out.add(this.fsNames[c]!);
+    }
+    return out;
   }
 
   /** All entries, in path order. */
@@ -655,7 +662,10 @@ export class Inventory {
    */
   visitAll(visit: (c: EntryCursor) => void): void {
     const pre = this.index().pre;
-    const c = new WalkCursor(this, this.kindA, this.modeA, this.uidA, this.gidA, this.sizeA, this.names, this.targets, this.objs);
+    const c = new WalkCursor(this, this.kindA, this.modeA, this.uidA, this.gidA, this.sizeA, this.names, this.targets, this.objs, () => {
+      const x = this.index();
+      return (x.names ??= this.distinctNames(x.pre)).nameId;
+    });
     for (let k = 0; k < pre.length; k++) {
       c.move(k, pre[k]!);
       visit(c);
@@ -694,15 +704,25 @@ export class Inventory {
     const x = this.index();
     // Each rule's query tests the table of distinct names, then reads one byte per entry: ten rules asking over 147k
     // entries cost ~1.5M Map lookups by name before (docs/performance.md).
-    const { nameId, distinct } = (x.names ??= this.distinctNames(x.pre));
-    const verdict = new Uint8Array(distinct.length);
-    for (let j = 0; j < distinct.length; j++) if (test(distinct[j]!)) verdict[j] = 1;
+    const { verdict } = this.nameMask(test);
+    const nameId = x.names!.nameId;
     const out: Entry[] = [];
     for (let k = 0; k < x.pre.length; k++) {
       const i = x.pre[k]!;
       if (verdict[nameId[i]!] === 1) out.push(this.entryAt(i));
     }
     return out;
+  }
+
+  /**
+   * Which names pass `test`, asked once per distinct name of the entries reachable from `/`: what
+   * `EntryCursor.nameIn` reads for each entry of a walk.
+   */
+  nameMask(test: (name: string) => boolean): NameMask {
+    const { distinct } = (this.index().names ??= this.distinctNames(this.index().pre));
+    const verdict = new Uint8Array(distinct.length);
+    for (let j = 0; j < distinct.length; j++) if (test(distinct[j]!)) verdict[j] = 1;
+    return { verdict, test };
   }
 
   /** The distinct names of the nodes in `pre`, in the order they first occur there, and each node's index into them. */
@@ -836,6 +856,15 @@ export interface EntryCursor {
   readonly path: string;
   /** The entry as an object to keep: what `walk` gives, made once per entry. */
   entry(): Entry;
+  /** Whether the entry's name passes the test of `mask` (`Inventory.nameMask`): one byte read, no test asked. */
+  nameIn(mask: NameMask): boolean;
+}
+
+/** A test of names answered once per distinct name of an inventory (`Inventory.nameMask`). */
+export interface NameMask {
+  /** 1 for each distinct name that passes, by name id. */
+  readonly verdict: Uint8Array;
+  readonly test: (name: string) => boolean;
 }
 
 class WalkCursor implements EntryCursor {
@@ -856,7 +885,10 @@ class WalkCursor implements EntryCursor {
     private readonly names: readonly string[],
     private readonly targets: ReadonlyArray<string | undefined>,
     private readonly objs: ReadonlyMap<number, Entry>,
+    private readonly nameIds: () => Int32Array,
   ) {}
+
+  private ids: Int32Array | undefined;
 
   move(at: number, i: number): void {
     this.at = at;
@@ -900,6 +932,13 @@ class WalkCursor implements EntryCursor {
 
   entry(): Entry {
     return (this.e ??= this.inv.entryAt(this.i, this.o ? undefined : this.p));
+  }
+
+  nameIn(mask: NameMask): boolean {
+    // An entry added as an object is named by its own path, as `name` says (its node's name, unless that path was
+    // not canonical).
+    if (this.o && this.name !== this.names[this.i]) return mask.test(this.name);
+    return mask.verdict[(this.ids ??= this.nameIds())[this.i]!] === 1;
   }
 }
 

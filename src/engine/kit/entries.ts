@@ -7,7 +7,7 @@
  * inventory. (The content pass, which reads the image, is declared instead: readsText.)
  */
 import { currentBudget } from '../../budget.js';
-import type { EntryCursor, Inventory } from '../../inventory.js';
+import type { EntryCursor, EntryType, Inventory, NameMask } from '../../inventory.js';
 
 export type { EntryCursor } from '../../inventory.js';
 
@@ -20,12 +20,19 @@ export interface ForEachEntryOptions {
    * by position in the walk, without making the path).
    */
   skip?: readonly string[];
+  /** Only entries of these types reach the visitor. */
+  types?: readonly EntryType[];
+  /**
+   * Only entries whose own name passes reach the visitor: the test is asked once per distinct name of the image,
+   * not once per entry (a pure function of the name).
+   */
+  names?: (name: string) => boolean;
 }
 
 interface Subscriber {
   /** Entries strictly below this directory (`/`: all but the root). */
   prefix: string;
-  skip: readonly string[];
+  opts: ForEachEntryOptions;
   visit: EntryVisitor;
   resolve: () => void;
   reject: (err: unknown) => void;
@@ -42,6 +49,8 @@ interface Live {
   r: number;
   lo: number;
   hi: number;
+  types: readonly EntryType[] | undefined;
+  names: NameMask | undefined;
 }
 
 const passes = new WeakMap<Inventory, Pass>();
@@ -51,7 +60,7 @@ function runsOf(inventory: Inventory, s: Subscriber): number[] | null {
   const below = inventory.span(s.prefix);
   if (!below) return null;
   let runs = [below[0], below[1]];
-  for (const p of s.skip) {
+  for (const p of s.opts.skip ?? []) {
     const cut = inventory.span(p, true);
     if (!cut) continue;
     const next: number[] = [];
@@ -79,7 +88,17 @@ function run(inventory: Inventory, pass: Pass): void {
     // A prefix that is no directory reachable from `/` has nothing below it in the walk.
     const runs = runsOf(inventory, s);
     if (!runs || runs.length === 0) s.resolve();
-    else live.push({ s, runs, r: 0, lo: runs[0]!, hi: runs[1]! });
+    else {
+      const { types, names } = s.opts;
+      let mask: NameMask | undefined;
+      try {
+        mask = names && inventory.nameMask(names);
+      } catch (err) {
+        s.reject(err);
+        continue;
+      }
+      live.push({ s, runs, r: 0, lo: runs[0]!, hi: runs[1]!, types, names: mask });
+    }
   }
   if (live.length === 0) return;
   const budget = currentBudget();
@@ -98,7 +117,7 @@ function run(inventory: Inventory, pass: Pass): void {
           x.lo = x.r < x.runs.length ? x.runs[x.r]! : Infinity;
           x.hi = x.r < x.runs.length ? x.runs[x.r + 1]! : Infinity;
         }
-        if (k < x.lo) continue;
+        if (k < x.lo || (x.types && !x.types.includes(c.type)) || (x.names && !c.nameIn(x.names))) continue;
         try {
           x.s.visit(c);
         } catch (err) {
@@ -119,7 +138,8 @@ function run(inventory: Inventory, pass: Pass): void {
 
 /**
  * Visit every entry strictly below `dir` (like `inventory.walk(dir)`, same order), sharing one walk with every other
- * rule that subscribed in the same tick; `skip` leaves out what is at and below some paths. The visitor gets a cursor
+ * rule that subscribed in the same tick; `skip` leaves out what is at and below some paths, `types` and `names`
+ * what the visitor would return on at once. The visitor gets a cursor
  * (read what it needs; keep `entry()`). Resolves when the walk is over; rejects when the visitor throws.
  */
 export function forEachEntry(inventory: Inventory, dir: string, visit: EntryVisitor, opts: ForEachEntryOptions = {}): Promise<void> {
@@ -131,5 +151,5 @@ export function forEachEntry(inventory: Inventory, dir: string, visit: EntryVisi
   }
   const prefix = dir.length > 1 && dir.endsWith('/') ? dir.slice(0, -1) : dir;
   const p = pass;
-  return new Promise<void>((resolve, reject) => p.subscribers.push({ prefix, skip: opts.skip ?? [], visit, resolve, reject }));
+  return new Promise<void>((resolve, reject) => p.subscribers.push({ prefix, opts, visit, resolve, reject }));
 }

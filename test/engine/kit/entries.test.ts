@@ -62,6 +62,25 @@ describe('forEachEntry: one shared pass over the entries', () => {
     expect(home).toEqual(['/home/alice']);
   });
 
+  it('hands the visitor only entries of the `types` and `names` asked for, the name test asked once per name', async () => {
+    const inventory = memoryRoot([
+      { path: '/a/bin/hello', content: 'x' },
+      { path: '/b/bin/hello', content: 'y' },
+      { path: '/b/bin/other', content: 'z' },
+      { path: '/c/hello', target: '../a/bin/hello' },
+    ]).inventory;
+    const asked: string[] = [];
+    const files: string[] = [];
+    const links: string[] = [];
+    await Promise.all([
+      forEachEntry(inventory, '/', (e) => void files.push(e.path), { types: ['file'], names: (n) => (asked.push(n), n === 'hello') }),
+      forEachEntry(inventory, '/', (e) => void links.push(e.path), { types: ['symlink', 'dir'], names: (n) => n !== 'bin' }),
+    ]);
+    expect(files).toEqual(['/a/bin/hello', '/b/bin/hello']);
+    expect(links).toEqual(['/a', '/b', '/c', '/c/hello']);
+    expect(asked.filter((n) => n === 'hello')).toHaveLength(1);
+  });
+
   it('a visitor that throws rejects its own promise; the others still get every entry', async () => {
     const inventory = tree();
     const seen: string[] = [];
