@@ -121,11 +121,14 @@ export function parseJson(buf: Buffer, what: string): unknown {
   }
 }
 
+/** What to do about bytes that do not match their descriptor (appended to the error: the target is not audited). */
+export const DAMAGED = 'the image was damaged or altered after it was built: copy or build it again (skopeo copy and podman pull check digests)';
+
 export function checkDigest(buf: Buffer, digest: string, what: string): void {
   const m = DIGEST.exec(digest);
   if (!m) throw new TargetError(`${what}: unsupported digest '${digest.slice(0, 80)}'`);
   const got = nodeCrypto().createHash(m[1]!).update(buf).digest('hex');
-  if (got !== m[2]) throw new TargetError(`${what}: digest mismatch (manifest says ${digest}, content is ${m[1]}:${got})`);
+  if (got !== m[2]) throw new TargetError(`${what}: digest mismatch (manifest says ${digest}, content is ${m[1]}:${got}); ${DAMAGED}`);
 }
 
 function blobName(digest: string): string {
@@ -349,10 +352,10 @@ async function openOne(store: BlobStore, spec: ImageSpec, opts: OpenOptions): Pr
       if (!want) return;
       const got = `sha256:${h.digest('hex')}`;
       if (!want.startsWith('sha256:')) throw new TargetError(`layer ${i + 1}: unsupported digest '${want.slice(0, 80)}'`);
-      if (got !== want) throw new TargetError(`layer ${i + 1} (${layer.name}): ${what} digest mismatch (manifest says ${want}, content is ${got})`);
+      if (got !== want) throw new TargetError(`layer ${i + 1} (${layer.name}): ${what} digest mismatch (manifest says ${want}, content is ${got}); ${DAMAGED}`);
     };
     if (layer.size !== undefined && rawBytes !== layer.size) {
-      throw new TargetError(`layer ${i + 1} (${layer.name}): size mismatch (manifest says ${layer.size} bytes, the blob has ${rawBytes})`);
+      throw new TargetError(`layer ${i + 1} (${layer.name}): size mismatch (manifest says ${layer.size} bytes, the blob has ${rawBytes}); ${DAMAGED}`);
     }
     check(layer.rawDigest, raw, 'blob');
     check(layer.tarDigest, tar, 'diff_id');

@@ -330,6 +330,9 @@ function fillFrom(f: Fill, chunk: Buffer, start: number): boolean {
 
 const firstStored = (ref: ContentRef) => ref.extents[0]?.stored ?? 0;
 
+/** A second read of an archive found less than its listing did: something wrote to it meanwhile. */
+const CHANGED = 'the archive changed or was cut while being read (audit a copy that nothing writes to)';
+
 /**
  * A compressed source read forward from its start, kept open between batches of reads: a batch whose files all lie
  * ahead goes on from where the last one stopped; one behind starts a new pass.
@@ -501,7 +504,7 @@ export class ContentStore {
       for (const f of wanted) {
         for (const p of f.pieces) {
           const data = await src.pread(p.stored, p.length);
-          if (data.length < p.length) throw new Error('archive changed or was cut while being read');
+          if (data.length < p.length) throw new Error(CHANGED);
           data.copy(f.buf, p.logical);
         }
       }
@@ -527,7 +530,7 @@ export class ContentStore {
       for (;;) {
         const c = again ?? (await cur.next());
         again = null;
-        if (!c) throw new Error('archive ended before a file it lists');
+        if (!c) throw new Error(`archive ended before a file it lists: ${CHANGED}`);
         const end = c.start + c.chunk.length;
         // Predicted files starting in this chunk: kept on the way while the files asked for are still ahead.
         while (open.length > 0 && cur.refill < later.length && firstStored(later[cur.refill]!) < end) {

@@ -4,7 +4,7 @@
  * archives, and a big member streamed with flat memory.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, openSync, closeSync, writeSync, readFileSync, rmSync, symlinkSync, linkSync, writeFileSync, truncateSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, closeSync, writeSync, readFileSync, rmSync, statSync, symlinkSync, linkSync, writeFileSync, truncateSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { TargetError } from '../../src/errors.js';
@@ -125,6 +125,29 @@ describe('compressions', () => {
       const got = await r.readFiles(['/etc/hostname', '/etc/big'], 4 * 1024 * 1024);
       expect((got.get('/etc/hostname') as { data: Buffer }).data.toString()).toBe('box\n');
       expect((got.get('/etc/big') as { data: Buffer }).data.equals(Buffer.alloc(3 * 1024 * 1024, 0x42))).toBe(true);
+    }
+  });
+});
+
+describe('an archive that changes under the audit', () => {
+  it('cut after its listing: the reads past the cut fail, saying what happened and what to do', async () => {
+    const root = path.join(tmp, 'changing');
+    mkdirSync(path.join(root, 'etc'), { recursive: true });
+    writeFileSync(path.join(root, 'etc', 'a'), Buffer.alloc(64 * 1024, 0x61));
+    writeFileSync(path.join(root, 'etc', 'z'), 'last\n');
+    for (const compression of [null, 'gzip'] as const) {
+      const plain = path.join(tmp, 'changing.tar');
+      sh('tar', ['--format=gnu', '--sort=name', '-C', root, '-cf', plain, '.']);
+      const file = compression ? `${plain}.gz` : plain;
+      if (compression) execFileSync('sh', ['-c', 'gzip -c "$0" > "$1"', plain, file]);
+      const src = tarSource(await wholeFile(file), compression);
+      const tree = new TreeBuilder(() => 'tar');
+      await walkTar(src.open(), { onEntry: (e) => (tree.apply(e, 0, { whiteouts: false }), null) });
+      truncateSync(file, Math.floor(statSync(file).size / 2));
+      const r = treeRoot(null, tree.inventory(), (p) => tree.refOf(p), [src], new ContentStore(0, 0));
+      const got = (await r.readFiles(['/etc/z'], 1024)).get('/etc/z');
+      expect(got).toBeInstanceOf(Error);
+      expect((got as Error).message).toMatch(compression ? /^cannot decompress \(gzip\): / : /audit a copy that nothing writes to\)$/);
     }
   });
 });
