@@ -14,11 +14,18 @@ import {
   TEXT_SCAN_OPTIONS,
 } from '../src/engine/kit/index.js';
 
-/** Links other rules already report: Nix channels (dangling-channel-symlink) and GC roots (host-gcroot). */
-const OWNED_ELSEWHERE = picomatch(
-  ['/**/.nix-defexpr', '/**/.nix-defexpr/**', '/nix/var/nix/profiles/per-user/*/channels*', '/nix/var/nix/gcroots/**'],
-  { dot: true },
-);
+/**
+ * Links other rules already report: Nix channels (dangling-channel-symlink) and GC roots (host-gcroot). The globs
+ * compile for the first link that may be one (a .nix-defexpr in its path, or under /nix/var/nix/), not with the
+ * module: most images have none.
+ */
+let ownedElsewhere: ((path: string) => boolean) | undefined;
+const OWNED_ELSEWHERE = (path: string): boolean =>
+  (path.includes('/.nix-defexpr') || path.startsWith('/nix/var/nix/')) &&
+  (ownedElsewhere ??= picomatch(
+    ['/**/.nix-defexpr', '/**/.nix-defexpr/**', '/nix/var/nix/profiles/per-user/*/channels*', '/nix/var/nix/gcroots/**'],
+    { dot: true },
+  ))(path);
 
 export default defineRule({
   meta: {

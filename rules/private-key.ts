@@ -21,10 +21,12 @@ const HOST_KEY = /^\/etc\/ssh\/ssh_host_[^/]*_key$/;
 /** Names that hold keys; looked at inside /nix/store even when the content scan skips the store. */
 const KEY_GLOBS = ['**/*.p12', '**/*.pfx', '**/*.pem', '**/*.key', '**/id_rsa', '**/id_dsa', '**/id_ecdsa', '**/id_ed25519', '**/*_key', '**/*.p8', '**/*.priv'];
 // picomatch's regexes tested directly: its matcher function costs far more per call, and every store file is tested.
-const KEY_RES = KEY_GLOBS.map((g) => picomatch.makeRe(g, { dot: true }));
+// Compiled by the first name that passes KEY_SUFFIX, not with the module.
+let keyRes: RegExp[] | undefined;
 /** Every glob above ends in one of these literal suffixes: a cheap necessary condition tested first. */
 const KEY_SUFFIX = /(?:\.p12|\.pfx|\.pem|\.key|id_rsa|id_dsa|id_ecdsa|id_ed25519|_key|\.p8|\.priv)$/;
-const KEY_NAMES = (path: string): boolean => KEY_SUFFIX.test(path) && KEY_RES.some((re) => re.test(path));
+const KEY_NAMES = (path: string): boolean =>
+  KEY_SUFFIX.test(path) && (keyRes ??= KEY_GLOBS.map((g) => picomatch.makeRe(g, { dot: true }))).some((re) => re.test(path));
 const MAX_KEY_FILE = 1024 * 1024;
 
 export default defineRule({

@@ -7,7 +7,9 @@ export const HISTORY_NAMES = new Set([
   '.node_repl_history', '.psql_history', '.mysql_history', '.sqlite_history', '.lesshst', '.viminfo', '.irb_history',
   '.rediscli_history', '.ts_node_repl_history', '.scala_history', '.guile_history', '.nix_repl_history',
 ]);
-const FISH = picomatch('/**/.local/share/fish/fish_history', { dot: true });
+/** fish's history, compiled on first use: most images have no file of that name. */
+let fish: ((path: string) => boolean) | undefined;
+const FISH = (path: string): boolean => (fish ??= picomatch('/**/.local/share/fish/fish_history', { dot: true }))(path);
 
 export default defineRule({
   meta: {
