@@ -4,6 +4,9 @@ import type { Accounts, Group, ImageFs, User } from '../kit/image.js';
 export type { Accounts, Group, User } from '../kit/image.js';
 
 export const MAX_ACCOUNT_FILE = 4 * 1024 * 1024;
+/** The account files loadAccounts reads (up to MAX_ACCOUNT_FILE each). */
+export const PASSWD = '/etc/passwd';
+export const GROUP = '/etc/group';
 
 export function parsePasswd(text: string): User[] {
   const users: User[] = [];
@@ -53,8 +56,8 @@ export function makeAccounts(users: User[] | null, groups: Group[], reason: stri
 
 export async function loadAccounts(fs: ImageFs): Promise<Accounts> {
   const [passwd, group] = await Promise.all([
-    fs.readText('/etc/passwd', { maxBytes: MAX_ACCOUNT_FILE }),
-    fs.readText('/etc/group', { maxBytes: MAX_ACCOUNT_FILE }),
+    fs.readText(PASSWD, { maxBytes: MAX_ACCOUNT_FILE }),
+    fs.readText(GROUP, { maxBytes: MAX_ACCOUNT_FILE }),
   ]);
   if (passwd === null) return makeAccounts(null, group ? parseGroup(group) : []);
   const users = parsePasswd(passwd);

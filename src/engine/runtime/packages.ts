@@ -40,6 +40,15 @@ interface Owned {
 }
 
 export const MAX_DB_FILE = 32 * 1024 * 1024;
+/** The package databases' files (besides rpm's, RPM_DB_DIRS): what loadPackageDb reads, named once. */
+export const DPKG_INFO = '/var/lib/dpkg/info';
+const DPKG_STATUS = '/var/lib/dpkg/status';
+const DPKG_DIVERSIONS = '/var/lib/dpkg/diversions';
+const UCF_REGISTRY = '/var/lib/ucf/registry';
+const UCF_HASHFILE = '/var/lib/ucf/hashfile';
+const APK_INSTALLED = '/lib/apk/db/installed';
+/** The database files read whole (up to MAX_DB_FILE), beside every file in DPKG_INFO. */
+export const DB_FILES: readonly string[] = [DPKG_STATUS, UCF_REGISTRY, UCF_HASHFILE, DPKG_DIVERSIONS, APK_INSTALLED];
 /** Files larger than this are not re-read to verify a checksum. */
 const MAX_VERIFY = 256 * 1024 * 1024;
 /**
@@ -137,7 +146,7 @@ export async function loadPackageDb(fs: ImageFs, inv: Inventory): Promise<Packag
   // The content pass reads these same text files: a small one stays in the audit's cache, so it crosses once.
   const text = (p: string) => fs.readText(p, { maxBytes: MAX_DB_FILE, cache: (inv.get(p)?.size ?? Infinity) <= DEFAULT_TEXT_MAX_BYTES });
 
-  const info = inv.resolve('/var/lib/dpkg/info');
+  const info = inv.resolve(DPKG_INFO);
   if (info.ok && info.entry.type === 'dir') {
     managers.push('dpkg');
     const names = inv.children(info.path);
@@ -149,7 +158,7 @@ export async function loadPackageDb(fs: ImageFs, inv: Inventory): Promise<Packag
         const sums = n.replace(/\.list$/, '.md5sums');
         return present.has(sums) ? text(joinPath(info.path, sums)) : Promise.resolve(null);
       })),
-      text('/var/lib/dpkg/status'),
+      text(DPKG_STATUS),
     ]);
     lists.forEach((n, i) => {
       const pkg = n.replace(/\.list$/, '');
@@ -166,9 +175,9 @@ export async function loadPackageDb(fs: ImageFs, inv: Inventory): Promise<Packag
     // ucf: configuration files a package's maintainer scripts generate (sshd_config...), not dpkg conffiles. The
     // registry names the package, the hashfile the md5 of what the package wrote.
     const [registry, hashfile, diversions] = await Promise.all([
-      text('/var/lib/ucf/registry'),
-      text('/var/lib/ucf/hashfile'),
-      text('/var/lib/dpkg/diversions'),
+      text(UCF_REGISTRY),
+      text(UCF_HASHFILE),
+      text(DPKG_DIVERSIONS),
     ]);
     for (const from of parseDpkgDiversions(diversions ?? '')) diverted.add(canon(from));
     const ucfSums = new Map(parseDpkgMd5sums(hashfile ?? '').map(([p, sum]) => [canon(p), sum] as const));
@@ -182,7 +191,7 @@ export async function loadPackageDb(fs: ImageFs, inv: Inventory): Promise<Packag
     if (lists.length > 0) read.push('dpkg');
   }
 
-  const apk = await text('/lib/apk/db/installed');
+  const apk = await text(APK_INSTALLED);
   if (apk !== null) {
     managers.push('apk');
     for (const [pkg, p, sum] of parseApkInstalled(apk)) {

@@ -7,20 +7,20 @@
 import type { ExpectedRead } from '../../types.js';
 import { resolveRuleOptions } from '../kit/rule.js';
 import { isTextCandidate, textScanOptions, type TextScanOptions } from '../kit/text.js';
-import { MAX_ACCOUNT_FILE } from './accounts.js';
-import { MAX_DB_FILE, MAX_RPM_DB, RPM_DB_DIRS } from './packages.js';
+import { GROUP, MAX_ACCOUNT_FILE, PASSWD } from './accounts.js';
+import { DB_FILES, DPKG_INFO, MAX_DB_FILE, MAX_RPM_DB, RPM_DB_DIRS } from './packages.js';
 import type { EnabledRule } from './runner.js';
 
 /** Bytes of a regular file at `path` (its path in the final tree) of `size` bytes read outside the content pass. */
 export type ReadGuess = (path: string, size: number) => number;
 
-const DB_FILES = new Set(['/var/lib/dpkg/status', '/var/lib/ucf/registry', '/var/lib/ucf/hashfile', '/var/lib/dpkg/diversions', '/lib/apk/db/installed']);
+const DB = new Set(DB_FILES);
 
-/** What the engine itself reads, whatever the rules: the account files and the package database. */
+/** What the engine itself reads, whatever the rules: the account files and the package database (named there). */
 const engineReads: ReadGuess = (p, size) => {
-  if (p === '/etc/passwd' || p === '/etc/group') return MAX_ACCOUNT_FILE;
-  if (DB_FILES.has(p)) return MAX_DB_FILE;
-  if (p.startsWith('/var/lib/dpkg/info/')) return size;
+  if (p === PASSWD || p === GROUP) return MAX_ACCOUNT_FILE;
+  if (DB.has(p)) return MAX_DB_FILE;
+  if (p.startsWith(`${DPKG_INFO}/`)) return size;
   if (RPM_DB_DIRS.some((d) => p.startsWith(`${d}/`))) return MAX_RPM_DB;
   return 0;
 };
