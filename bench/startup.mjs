@@ -11,6 +11,9 @@
 // compiles. Only the second run: later ones run code V8 has optimised by then, which a one-shot CLI never gets to.
 // `--version` does no work. The criterion printed is the command's CPU over `1.3 x node -e 0 + work`: at most 1.00 is met.
 // The load average is printed with the numbers: on a busy machine every ratio is noisier, CPU less so than wall.
+// Every command runs without NODE_EXTRA_CA_CERTS: node reads and parses that bundle before any script runs (~50 ms
+// for a distribution's 140 certificates, on a machine that sets it for every process), which would add the same
+// constant to node and hostleak alike and hide their start-up (a local scan needs no certificate).
 // The CLI's code cache (src/bin/compile-cache.ts) is a folder of the bench's own, written by one untimed run of each
 // command first: in ~/.cache/hostleak another checkout's build of the same command would replace it between runs.
 //   node bench/startup.mjs [--runs 21]
@@ -33,6 +36,7 @@ const cases = [
 const load = () => os.loadavg()[0].toFixed(1);
 const cacheDir = mkdtempSync(path.join(os.tmpdir(), 'hostleak-bench-startup-'));
 const env = { ...process.env, HOSTLEAK_COMPILE_CACHE: cacheDir };
+delete env.NODE_EXTRA_CA_CERTS;
 const runs = new Map(cases.map(([name]) => [name, []]));
 let loadBefore;
 try {
@@ -45,7 +49,8 @@ try {
 }
 const med = (name, k) => median(runs.get(name).map((r) => r[k]));
 const base = med('node -e 0', 'cpu');
-console.log(`start-up, medians of ${RUNS} interleaved runs (CPU: ${perfStat ? 'perf task-clock' : 'user+sys'}; load ${loadBefore} -> ${load()}):`);
+const caNote = process.env.NODE_EXTRA_CA_CERTS ? '; NODE_EXTRA_CA_CERTS unset for the runs' : '';
+console.log(`start-up, medians of ${RUNS} interleaved runs (CPU: ${perfStat ? 'perf task-clock' : 'user+sys'}; load ${loadBefore} -> ${load()}${caNote}):`);
 for (const [name] of cases) {
   const m = med(name, 'cpu');
   console.log(`  ${name.padEnd(32)} ${m.toFixed(0).padStart(5)} ms CPU  ${(m / base).toFixed(2)}x node -e 0   ${med(name, 'wall').toFixed(0).padStart(5)} ms wall`);
@@ -63,7 +68,7 @@ const d = process.cpuUsage(t);
 process.stdout.write(String((d.user + d.system) / 1000));`;
 const works = [];
 for (let i = 0; i < RUNS; i++) {
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', probe], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', probe], { encoding: 'utf8', env });
   if (r.status !== 0) throw new Error(`work probe: exit ${r.status}: ${r.stderr.slice(0, 500)}`);
   works.push(Number(r.stdout));
 }
