@@ -106,8 +106,9 @@ interface Derived {
   /** Position of node i in `pre` (-1: not reachable), and the end of its subtree's run there. */
   preAt: Int32Array;
   preEnd: Int32Array;
-  /** Node i's name is distinct[nameId[i]] (entries reachable from `/`); made by the first name query (`named`). */
-  names?: { nameId: Int32Array; distinct: string[] };
+  /** Node i's name is distinct[nameId[i]] (every present node): what orders children and answers name queries. */
+  nameId: Int32Array;
+  distinct: string[];
 }
 
 /**
@@ -573,14 +574,32 @@ export class Inventory {
 
   private buildIndex(): Derived {
     const n = this.n;
+    const kindA = this.kindA;
+    const parentA = this.parentA;
+    const names = this.names;
+    // With the children's count, the table of distinct names (an image repeats a few names over and over: bin, lib,
+    // f0): name queries test it once per name, and children are ordered by the rank of their name among them (an
+    // integer compare, where comparing the names themselves cost more than the rest of the index).
     const kidStart = new Int32Array(n + 1);
-    for (let i = 1; i < n; i++) if (this.kindA[i] !== ABSENT) kidStart[this.parentA[i]! + 1]!++;
+    const nameId = new Int32Array(n);
+    const distinct: string[] = [];
+    const seen = new Map<string, number>();
+    for (let i = 1; i < n; i++) {
+      if (kindA[i] === ABSENT) continue;
+      kidStart[parentA[i]! + 1]!++;
+      const name = names[i]!;
+      let id = seen.get(name);
+      if (id === undefined) seen.set(name, (id = distinct.push(name) - 1));
+      nameId[i] = id;
+    }
     for (let i = 0; i < n; i++) kidStart[i + 1]! += kidStart[i]!;
     const kids = new Int32Array(kidStart[n]!);
     const fillAt = kidStart.slice(0, n);
-    for (let i = 1; i < n; i++) if (this.kindA[i] !== ABSENT) kids[fillAt[this.parentA[i]!]!++] = i;
-    const names = this.names;
-    const byName = (a: number, b: number) => compareNames(names[a]!, names[b]!);
+    for (let i = 1; i < n; i++) if (kindA[i] !== ABSENT) kids[fillAt[parentA[i]!]!++] = i;
+    const sorted = distinct.map((_, j) => j).sort((a, b) => compareNames(distinct[a]!, distinct[b]!));
+    const rank = new Int32Array(distinct.length);
+    for (let r = 0; r < sorted.length; r++) rank[sorted[r]!] = r;
+    const byName = (a: number, b: number) => rank[nameId[a]!]! - rank[nameId[b]!]!;
     for (let d = 0; d < n; d++) {
       const a = kidStart[d]!;
       const b = kidStart[d + 1]!;
@@ -615,7 +634,7 @@ export class Inventory {
       }
     }
     preEnd[ROOT] = len;
-    return { kidStart, kids, pre: pre.subarray(0, len), preAt, preEnd };
+    return { kidStart, kids, pre: pre.subarray(0, len), preAt, preEnd, nameId, distinct };
   }
 
   /**
@@ -662,10 +681,7 @@ export class Inventory {
    */
   visitAll(visit: (c: EntryCursor) => void): void {
     const pre = this.index().pre;
-    const c = new WalkCursor(this, this.kindA, this.modeA, this.uidA, this.gidA, this.sizeA, this.names, this.targets, this.objs, () => {
-      const x = this.index();
-      return (x.names ??= this.distinctNames(x.pre)).nameId;
-    });
+    const c = new WalkCursor(this, this.kindA, this.modeA, this.uidA, this.gidA, this.sizeA, this.names, this.targets, this.objs, () => this.index().nameId);
     for (let k = 0; k < pre.length; k++) {
       c.move(k, pre[k]!);
       visit(c);
@@ -705,7 +721,7 @@ export class Inventory {
     // Each rule's query tests the table of distinct names, then reads one byte per entry: ten rules asking over 147k
     // entries cost ~1.5M Map lookups by name before (docs/performance.md).
     const { verdict } = this.nameMask(test);
-    const nameId = x.names!.nameId;
+    const nameId = x.nameId;
     const out: Entry[] = [];
     for (let k = 0; k < x.pre.length; k++) {
       const i = x.pre[k]!;
@@ -719,25 +735,10 @@ export class Inventory {
    * `EntryCursor.nameIn` reads for each entry of a walk.
    */
   nameMask(test: (name: string) => boolean): NameMask {
-    const { distinct } = (this.index().names ??= this.distinctNames(this.index().pre));
+    const { distinct } = this.index();
     const verdict = new Uint8Array(distinct.length);
     for (let j = 0; j < distinct.length; j++) if (test(distinct[j]!)) verdict[j] = 1;
     return { verdict, test };
-  }
-
-  /** The distinct names of the nodes in `pre`, in the order they first occur there, and each node's index into them. */
-  private distinctNames(pre: Int32Array): { nameId: Int32Array; distinct: string[] } {
-    const nameId = new Int32Array(this.n);
-    const distinct: string[] = [];
-    const seen = new Map<string, number>();
-    for (let k = 0; k < pre.length; k++) {
-      const i = pre[k]!;
-      const name = this.names[i]!;
-      let id = seen.get(name);
-      if (id === undefined) seen.set(name, (id = distinct.push(name) - 1));
-      nameId[i] = id;
-    }
-    return { nameId, distinct };
   }
 
   /** How many entries `walk(dir)` yields, without making them. */
