@@ -28,6 +28,18 @@ for (const f of ['main.js', 'main.js.map', 'main.d.ts']) rmSync(path.join(bin, f
 copyFileSync(path.join(repo, 'src/bin/package.json'), path.join(bin, 'package.json'));
 
 const out = path.join(bin, 'hostleak.cjs');
+// src/lazy.ts makes its `require` with node:module's createRequire. Inside this CommonJS script the wrapper's own
+// `require` does the same (src/bin/compile-cache.ts passes the loader's, which resolves from dist/src/bin, where
+// import.meta.url points here) without loading node:module and node's ES-module loader with it (~1 ms a run).
+const ownRequire = {
+  name: 'own-require',
+  setup(b) {
+    b.onResolve({ filter: /^node:module$/ }, (args) =>
+      path.basename(args.importer) === 'lazy.js' ? { path: 'own-require', namespace: 'own-require' } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'own-require' }, () => ({ contents: 'export const createRequire = () => require;', loader: 'js' }));
+  },
+};
 const result = await build({
   entryPoints: [path.join(repo, 'dist/src/main.js')],
   outfile: out,
@@ -41,6 +53,7 @@ const result = await build({
   define: { 'import.meta.url': '__import_meta_url' },
   logLevel: 'warning',
   metafile: true,
+  plugins: [ownRequire],
 });
 // The script runs as a vm.Script without an import() callback (src/bin/compile-cache.ts): a package loaded by import()
 // would fail there at run time, so the build stops here instead (load it statically or through src/lazy.ts).
