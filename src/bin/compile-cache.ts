@@ -74,7 +74,8 @@ export function loadBundle<T>(file: string, command: string | undefined, env: No
   }
   // V8 checks a code cache's checksum only when told to (a damaged cache would otherwise run, or crash the process).
   v8.setFlagsFromString('--verify-snapshot-checksum');
-  const source = readFileSync(file, 'utf8');
+  // ASCII (scripts/bundle.mjs checks it): latin1 is the same text, without UTF-8 decoding.
+  const source = readFileSync(file, 'latin1');
   const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: file, cachedData });
   const module = { exports: {} as T };
   (script.runInThisContext() as (...a: unknown[]) => void)(module.exports, require, module, file, path.dirname(file));
