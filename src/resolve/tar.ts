@@ -54,10 +54,19 @@ export type Sink = (chunk: Buffer, offset: number) => void | Promise<void>;
 export function teeSinks(sinks: Array<Sink | null>): Sink | null {
   const all = sinks.filter((s): s is Sink => s !== null);
   if (all.length <= 1) return all[0] ?? null;
-  return async (chunk, offset) => {
-    for (const s of all) await s(chunk, offset);
+  // Synchronous while every sink is: a promise only when one returns one (most chunks of most members need none).
+  return (chunk, offset) => {
+    for (let i = 0; i < all.length; i++) {
+      const r = all[i]!(chunk, offset);
+      if (r) return r.then(async () => {
+        for (const s of all.slice(i + 1)) await s(chunk, offset);
+      });
+    }
   };
 }
+
+/** A value that may be a promise, awaited only when it is one (a promise per 512-byte header adds up). */
+const isPromise = <T>(v: T | Promise<T>): v is Promise<T> => typeof (v as { then?: unknown } | null)?.then === 'function';
 
 /** Pulls exact byte counts out of an async chunk stream and tracks the absolute position. */
 class Pull {
@@ -82,6 +91,15 @@ class Pull {
     return true;
   }
 
+  /** Exactly n bytes when they are buffered already (no promise), else undefined: take() them. */
+  takeNow(n: number): Buffer | undefined {
+    if (this.buf.length < n) return undefined;
+    const out = this.buf.subarray(0, n);
+    this.buf = this.buf.subarray(n);
+    this.pos += n;
+    return out;
+  }
+
   /** Exactly n bytes, or null at a clean end of stream (nothing buffered); throws when cut in the middle. */
   async take(n: number): Promise<Buffer | null> {
     while (this.buf.length < n) {
@@ -94,6 +112,20 @@ class Pull {
     this.buf = this.buf.subarray(n);
     this.pos += n;
     return out;
+  }
+
+  /**
+   * `pass` of bytes that are buffered already, synchronously: a promise only when `each` returns one. Undefined
+   * when they are not all buffered (then `pass`).
+   */
+  passNow(n: number, each: ((piece: Buffer, at: number) => void | Promise<void>) | null): void | Promise<void> | false {
+    if (this.buf.length < n) return false;
+    if (n === 0) return undefined;
+    const piece = this.buf.subarray(0, n);
+    this.buf = this.buf.subarray(n);
+    const at = this.pos;
+    this.pos += n;
+    return each ? each(piece, at) : undefined;
   }
 
   /** Hand the next n bytes to `each` in pieces (no copy of the whole range). */
@@ -109,7 +141,10 @@ class Pull {
       const at = this.pos;
       this.pos += k;
       left -= k;
-      if (each) await each(piece, at);
+      if (each) {
+        const r = each(piece, at);
+        if (r) await r;
+      }
     }
   }
 
@@ -146,10 +181,17 @@ function num(b: Buffer, off: number, len: number, what: string): number {
     }
     return v;
   }
-  const s = f.toString('latin1').replace(/[\0 ]+$/, '').replace(/^[\0 ]+/, '');
-  if (s === '') return 0;
-  if (!/^[0-7]+$/.test(s)) throw new TargetError(`corrupt tar header: ${what} is not a number`);
-  const v = parseInt(s, 8);
+  // Octal digits between leading and trailing spaces or NULs, read from the bytes (no string per field).
+  let i = 0;
+  let end = f.length;
+  while (i < end && (f[i] === 0x20 || f[i] === 0)) i++;
+  while (end > i && (f[end - 1] === 0x20 || f[end - 1] === 0)) end--;
+  let v = 0;
+  for (let k = i; k < end; k++) {
+    const d = f[k]! - 0x30;
+    if (d < 0 || d > 7) throw new TargetError(`corrupt tar header: ${what} is not a number`);
+    v = v * 8 + d;
+  }
   if (!Number.isSafeInteger(v)) throw new TargetError(`corrupt tar header: ${what} too large`);
   return v;
 }
@@ -167,6 +209,19 @@ function checksumOk(h: Buffer): boolean {
 }
 
 const padded = (n: number) => Math.ceil(n / BLOCK) * BLOCK;
+
+const USTAR = Buffer.from('ustar', 'latin1');
+
+/** A member's PAX records over the global ones, looked up without copying the globals per member. */
+interface PaxView {
+  get(k: string): string | undefined;
+  has(k: string): boolean;
+}
+const NO_PAX: PaxView = { get: () => undefined, has: () => false };
+function paxView(pax: Array<[string, string]> | null, globalPax: Map<string, string>): PaxView {
+  const local = new Map<string, string>(pax ?? []);
+  return { get: (k) => local.get(k) ?? globalPax.get(k), has: (k) => local.has(k) || globalPax.has(k) };
+}
 
 const TYPES: Record<string, EntryType | 'hardlink'> = {
   '0': 'file',
@@ -278,7 +333,7 @@ export async function walkTar(src: AsyncIterable<Buffer>, opts: TarWalkOptions):
     for (;;) {
       if (opts.signal?.aborted) throw new TargetError('tar archive: stopped at the deadline');
       budget?.check();
-      const h = await pull.take(BLOCK);
+      const h = pull.takeNow(BLOCK) ?? (await pull.take(BLOCK));
       if (!h) {
         if (entries === 0) throw new TargetError('empty tar archive');
         break; // tolerated: archive without the end-of-archive blocks
@@ -319,12 +374,12 @@ export async function walkTar(src: AsyncIterable<Buffer>, opts: TarWalkOptions):
       const v7dir = (flag === '\0' || flag === '0') && hdrSize === 0 && /\/$/.test(cstr(h, 0, 100));
       const type = v7dir ? 'dir' : (TYPES[flag] ?? 'file');
       // This member's records over the global ones, looked up without copying the globals per member.
-      const local = new Map<string, string>(pax ?? []);
-      const px = { get: (k: string) => local.get(k) ?? globalPax.get(k), has: (k: string) => local.has(k) || globalPax.has(k) };
-      const magic = h.subarray(257, 263).toString('latin1');
-      const ustar = magic === 'ustar\0' || magic === 'ustar ';
+      const px = pax === null && globalPax.size === 0 ? NO_PAX : paxView(pax, globalPax);
+      // 'ustar\0' (POSIX) or 'ustar ' (GNU), compared as bytes.
+      const ustar = h.compare(USTAR, 0, 5, 257, 262) === 0 && (h[262] === 0 || h[262] === 0x20);
+      const posix = ustar && h[262] === 0;
       let name = cstr(h, 0, 100);
-      if (magic === 'ustar\0') {
+      if (posix) {
         const prefix = cstr(h, 345, 155);
         if (prefix) name = `${prefix}/${name}`;
       }
@@ -450,11 +505,13 @@ export async function walkTar(src: AsyncIterable<Buffer>, opts: TarWalkOptions):
         entry.extents.push({ logical: 0, stored: dataStart, length: dataLen });
       }
       entries++;
-      const sink = await opts.onEntry(entry);
-      // Hand the stored bytes to the sink at their logical offsets.
+      const given = opts.onEntry(entry);
+      const sink = isPromise(given) ? await given : given;
+      // Hand the stored bytes to the sink at their logical offsets: a member in one piece straight to the sink (most
+      // are, and are buffered whole: no promise), a sparse one by its extents.
       let ext = 0;
-      await pull.pass(dataLen, sink && entry.extents.length > 0
-        ? async (piece, pos) => {
+      const one = entry.extents.length === 1 && entry.extents[0]!.length === dataLen ? entry.extents[0]! : null;
+      const each = !sink || entry.extents.length === 0 ? null : one ? (piece: Buffer, pos: number) => sink(piece, one.logical + (pos - one.stored)) : async (piece: Buffer, pos: number) => {
             let p = piece;
             let at = pos;
             while (p.length > 0 && ext < entry.extents.length) {
@@ -472,9 +529,12 @@ export async function walkTar(src: AsyncIterable<Buffer>, opts: TarWalkOptions):
               p = p.subarray(k);
               at += k;
             }
-          }
-        : null);
-      await pull.pass((BLOCK - (pull.pos % BLOCK)) % BLOCK, null);
+          };
+      const passed = pull.passNow(dataLen, each);
+      if (passed === false) await pull.pass(dataLen, each);
+      else if (passed) await passed;
+      const pad = (BLOCK - (pull.pos % BLOCK)) % BLOCK;
+      if (pull.passNow(pad, null) === false) await pull.pass(pad, null);
     }
     if (opts.drain) await pull.drain();
   } finally {
