@@ -75,6 +75,14 @@ export class TreeBuilder {
   lastPath = '/';
   /** The target's budget: every node is charged to its memory, every step of a resolution checks its clock. */
   private readonly budget = currentBudget();
+  /**
+   * The last member's parent, as its components and the directory they resolved to, and `removals` then. A
+   * resolution that succeeded went only through nodes that exist; adding nodes cannot change where it leads, only
+   * taking one out (or replacing it, which takes it out first) can, so it holds while `removals` is unchanged.
+   * Archives list a directory's members together: most members resolve their parent by comparing components.
+   */
+  private lastParent: { parts: string[]; dir: string; removals: number } | null = null;
+  private removals = 0;
 
   /**
    * `fsOf(layer)` names the filesystem field of entries from that layer; `placeOf(layer)` names the layer in what
@@ -116,6 +124,7 @@ export class TreeBuilder {
   /** Take `p` and everything below it out of the tree; the files among them are kept as shadowed, hidden by `why`. */
   private remove(p: string, why: string): void {
     if (!this.nodes.has(p)) return;
+    this.removals++;
     for (const q of this.subtree(p).reverse()) {
       const n = this.nodes.get(q)!;
       this.kids.delete(q);
@@ -173,9 +182,15 @@ export class TreeBuilder {
       return null;
     }
     const base = norm[norm.length - 1]!;
+    const parts = norm.slice(0, -1);
     let dir: string | null;
     try {
-      dir = this.dirOf(norm.slice(0, -1), true, t.mtime, layer);
+      const last = this.lastParent;
+      if (last && last.removals === this.removals && sameParts(last.parts, parts)) dir = last.dir;
+      else {
+        dir = this.dirOf(parts, true, t.mtime, layer);
+        this.lastParent = dir === null ? null : { parts, dir, removals: this.removals };
+      }
     } catch (err) {
       if (!(err instanceof PathTooLong)) throw err;
       this.problems.push(`${shown}: not placed (${err.message})`);
@@ -329,6 +344,12 @@ function fillFrom(f: Fill, chunk: Buffer, start: number): boolean {
 }
 
 const firstStored = (ref: ContentRef) => ref.extents[0]?.stored ?? 0;
+
+function sameParts(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = a.length - 1; i >= 0; i--) if (a[i] !== b[i]) return false;
+  return true;
+}
 
 /** A second read of an archive found less than its listing did: something wrote to it meanwhile. */
 const CHANGED = 'the archive changed or was cut while being read (audit a copy that nothing writes to)';

@@ -129,6 +129,39 @@ describe('compressions', () => {
   });
 });
 
+describe('members that change the path their neighbours resolve through', () => {
+  const member = (name: string, type: TarEntry['type'], linkname?: string): TarEntry => ({
+    name, offset: 0, type, mode: 0o755, uid: 0, gid: 0, mtime: 0, size: 0, extents: [], sparse: false, ...(linkname ? { linkname } : {}),
+  });
+
+  it('a member that replaces a directory on its own parent path: the next member with that parent resolves again', () => {
+    const tree = new TreeBuilder(() => 'tar');
+    // /a/s -> / : members under a/s land in the root. The third replaces /a (on the way to a/s) by a file.
+    for (const m of [member('a/', 'dir'), member('a/s', 'symlink', '/'), member('a/s/x', 'file'), member('a/s/a', 'file'), member('a/s/y', 'file')]) {
+      tree.apply(m, 0, { whiteouts: false });
+    }
+    const inv = tree.inventory();
+    expect(inv.get('/x')?.type).toBe('file');
+    expect(inv.get('/a')?.type).toBe('file');
+    // /a is no longer a directory: a/s/y has no parent inside the image, and is not placed at /y.
+    expect(inv.get('/y')).toBeUndefined();
+    expect(tree.problems).toEqual(['a/s/y: its parent is not a directory inside the image']);
+  });
+
+  it('a whiteout that deletes a directory on the parent path of the members after it: it is made again', () => {
+    const tree = new TreeBuilder(() => 'layer');
+    for (const m of [member('d/', 'dir'), member('l', 'symlink', 'd'), member('l/x', 'file')]) tree.apply(m, 0, { whiteouts: true });
+    for (const m of [member('.wh.d', 'file'), member('l/y', 'file')]) tree.apply(m, 1, { whiteouts: true });
+    // l -> d is resolved again: /d is made anew (members need not list their parents), without what it held.
+    const inv = tree.inventory();
+    expect(inv.get('/d')?.mtime).toBe(0);
+    expect(inv.get('/d')?.type).toBe('dir');
+    expect(inv.get('/d/x')).toBeUndefined();
+    expect(inv.get('/d/y')?.type).toBe('file');
+    expect(tree.problems).toEqual([]);
+  });
+});
+
 describe('an archive that changes under the audit', () => {
   it('cut after its listing: the reads past the cut fail, saying what happened and what to do', async () => {
     const root = path.join(tmp, 'changing');
