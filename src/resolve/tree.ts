@@ -9,6 +9,7 @@
  * more streaming pass over the layer (compressed tar) for a whole batch of reads.
  */
 import { currentBudget } from '../budget.js';
+import { expectManyLiveObjects } from '../heap.js';
 import { TargetError } from '../errors.js';
 import { Inventory, pathComponents, resolveLinks, type LinkTree } from '../inventory.js';
 import type { Entry } from '../types.js';
@@ -58,6 +59,8 @@ interface Cause {
 export const MAX_PATH = 4096;
 /** Memory a node costs beyond its path (map slots, the node and entry objects, its name in the parent's set). */
 const NODE_COST = 320;
+/** Nodes from which the tree lets the young generation grow (src/heap.ts); a Debian root has ~7,000. */
+const MANY_NODES = 32 * 1024;
 const WHITEOUT = '.wh.';
 const OPAQUE = '.wh..wh..opq';
 
@@ -96,7 +99,11 @@ export class TreeBuilder {
   }
 
   private put(p: string, entry: Entry, layer: number, offset: number, ref?: ContentRef): void {
-    if (!this.nodes.has(p)) this.budget?.chargeMemory(NODE_COST + 2 * p.length, 'archive entries');
+    if (!this.nodes.has(p)) {
+      this.budget?.chargeMemory(NODE_COST + 2 * p.length, 'archive entries');
+      // A tree this large is many small objects that all live on: see src/heap.ts.
+      if (this.nodes.size === MANY_NODES) expectManyLiveObjects();
+    }
     this.nodes.set(p, { entry, layer, offset, ref });
     if (p !== '/') {
       const i = p.lastIndexOf('/');
