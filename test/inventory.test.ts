@@ -131,6 +131,45 @@ describe('Inventory.walk skips subtrees', () => {
   });
 });
 
+describe('Inventory walk order', () => {
+  it('is depth first, each directory\'s children in code-unit order of their names, however they were added', () => {
+    // Names that sort differently by code unit than by locale or by number, repeated across directories, added in a
+    // scrambled order (as a reader meets them in hash-ordered directory blocks).
+    const names = ['b', 'B', 'a10', 'a9', 'é', 'e', 'Z', '_x', '.hidden', 'bin', 'lib', 'f0', 'f1', 'f10', 'f2'];
+    const paths: string[] = [];
+    for (const d of ['b', 'a', 'B', 'é']) {
+      paths.push(`/${d}`);
+      for (const x of names) {
+        paths.push(`/${d}/${x}`);
+        if (x === 'bin' || x === 'b') for (const y of names) paths.push(`/${d}/${x}/${y}`);
+      }
+    }
+    let seed = 7;
+    const scrambled = [...paths].sort(() => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % 3) - 1);
+    const dirs = new Set(paths.flatMap((p) => [...paths].filter((q) => q.startsWith(p + '/')).length > 0 ? [p] : []));
+    const tree = new Inventory();
+    tree.setRoot('dir', 0o755, 0, 0, 0, 0, 'fs');
+    // Parents first, in the scrambled order otherwise.
+    for (const p of [...scrambled].sort((x, y) => x.split('/').length - y.split('/').length)) {
+      const parent = p.slice(0, p.lastIndexOf('/')) || '/';
+      tree.addChild(tree.indexOf(parent), p.slice(p.lastIndexOf('/') + 1), dirs.has(p) ? 'dir' : 'file', 0o644, 0, 0, 1, 0, 'fs');
+    }
+    const byComponents = (x: string, y: string) => {
+      const a = x.split('/');
+      const b = y.split('/');
+      for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) return a[i]! < b[i]! ? -1 : 1;
+      return a.length - b.length;
+    };
+    const expected = [...paths].sort(byComponents);
+    expect([...tree.walk('/')].map((e) => e.path)).toEqual(expected);
+    const visited: string[] = [];
+    tree.visitAll((c) => void visited.push(c.path));
+    expect(visited).toEqual(expected);
+    expect([...tree.walk('/b')].map((e) => e.path)).toEqual(expected.filter((p) => p.startsWith('/b/')));
+    expect(tree.named((n) => n === 'f10').map((e) => e.path)).toEqual(expected.filter((p) => p.endsWith('/f10')));
+  });
+});
+
 describe('Inventory.reserve (sizing hint from a reader)', () => {
   /** A tree of `dirs` directories with `files` files each, built the way the fast readers build it. */
   function build(inventory: Inventory, dirs: number, files: number): void {
