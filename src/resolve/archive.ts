@@ -137,10 +137,11 @@ export async function openTarArchive(target: string, compression: TarSource['com
   try {
     listed = await walkTar(src.open({ signal: opts.signal }), {
       signal: opts.signal,
-      async onEntry(e) {
-        const key = memberKey(e.name);
-        if (e.type === 'file') members.set(key, e);
+      onEntry(e) {
         const ref = tree.apply(e, 0, { whiteouts: false });
+        if (e.type !== 'file') return null;
+        const key = memberKey(e.name);
+        members.set(key, e);
         if (!ref) return null;
         // The judge first: it settles the last member (and may hold its head) before this one is kept.
         const sinks: Array<Sink | null> = [heads.sink(ref, tree.lastPath, ref.size), store.keep(ref, opts.expectedRead?.(tree.lastPath, ref.size))];
