@@ -3,18 +3,15 @@
  * decompressors (the same tools src/image/decompress.ts uses), with an optional tap on the raw bytes (digests).
  */
 import { createReadStream, promises as fsp } from 'node:fs';
-import type { ChildProcess } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { oneLine, TargetError } from '../errors.js';
-import { onPath, ownDecoder } from '../image/decompress.js';
+import { onPath, ownDecoder, spawnDecompressor, toolFailure, TOOLS } from '../image/decompress.js';
 import { registerCleanup } from '../image/cleanup.js';
 import { COMPRESSION_MAGIC, readAt, type Compression } from '../image/detect.js';
 import { markOpaqueRead } from '../image/readlog.js';
 import { decompressHead } from '../image/codecs.js';
 import { isRemoteTarget, remoteInfo, remoteRangeStream, remoteReadRange } from '../remote/files.js';
-import { childProcess } from '../lazy.js';
 
-export const TOOLS: Record<Compression, string> = { gzip: 'gzip', xz: 'xz', zstd: 'zstd', bzip2: 'bzip2' };
 
 /** The compression of a buffer's first bytes, or null. */
 export function compressionOf(head: Buffer): Compression | null {
@@ -96,15 +93,7 @@ export async function* decompressStream(source: Readable | string, compression: 
     if (signal?.aborted) throw new TargetError('decompression interrupted');
     return;
   }
-  const child = childProcess().spawn(tool, file ? ['-dc', '--', file] : ['-dc'], { stdio: ['pipe', 'pipe', 'pipe'] });
-  // Before anything reads it (no await in between): dd takes the tool's output and this process lets go of it.
-  const dd = SMALL_WRITES.has(compression) && rebuffers() ? childProcess().spawn('dd', DD_ARGS, { stdio: [child.stdout, 'pipe', 'ignore'] }) : null;
-  if (dd) child.stdout.destroy();
-  const output = dd ? dd.stdout! : child.stdout;
-  const kill = () => {
-    child.kill('SIGKILL');
-    dd?.kill('SIGKILL');
-  };
+  const { child, output, kill, exited } = spawnDecompressor(compression, file);
   const release = registerCleanup(kill);
   signal?.addEventListener('abort', kill, { once: true });
   let stderr = '';
@@ -120,14 +109,7 @@ export async function* decompressStream(source: Readable | string, compression: 
       kill();
     });
     input.pipe(child.stdin);
-  } else child.stdin.end();
-  const exit = (p: ChildProcess) =>
-    new Promise<{ code: number | null; error?: Error }>((resolve) => {
-      p.on('error', (error) => resolve({ code: null, error }));
-      p.on('close', (code) => resolve({ code }));
-    });
-  const exited = exit(child);
-  const ddExited = dd ? exit(dd) : null;
+  }
   let complete = false;
   try {
     for await (const chunk of output as AsyncIterable<Buffer>) yield chunk;
@@ -138,7 +120,6 @@ export async function* decompressStream(source: Readable | string, compression: 
       input?.destroy();
     }
     const { code, error } = await exited;
-    const copied = await ddExited;
     release();
     signal?.removeEventListener('abort', kill);
     // eslint-disable-next-line no-unsafe-finally
@@ -154,33 +135,11 @@ export async function* decompressStream(source: Readable | string, compression: 
         throw new TargetError('decompression interrupted');
       }
       if (code !== 0) {
-        let why = stderr.split('\n').map((l) => l.trim()).find((l) => l !== '') ?? `exit status ${code}`;
-        // A tool that read the file itself names it ("xz: FILE: ...", "FILE : ..."): the target is named already.
-        if (file) why = why.replace(`${tool}: `, '').split(`${file}: `).join('').split(`${file} : `).join('');
         // eslint-disable-next-line no-unsafe-finally
-        throw new TargetError(`cannot decompress (${compression}): ${why}`);
-      }
-      if (copied && copied.code !== 0) {
-        // eslint-disable-next-line no-unsafe-finally
-        throw new TargetError(`cannot decompress (${compression}): dd stopped (${copied.error?.message ?? `exit status ${copied.code}`})`);
+        throw toolFailure(compression, stderr, code, file);
       }
     }
   }
-}
-
-/**
- * Decompressors that write their output in small pieces (xz 8 KiB, bzip2 5,000 bytes): each piece would wake this
- * process on its own, about 22,000 times for a 200 MB tar, which cost more CPU than the tar reader itself. dd
- * between them collects whole MiB before it writes, so reads here come as full 64 KiB chunks (a sixth as many).
- */
-const SMALL_WRITES: ReadonlySet<Compression> = new Set(['xz', 'bzip2']);
-const DD_ARGS = ['bs=1M', 'iflag=fullblock', 'status=none'];
-let ddWorks: boolean | null = null;
-
-/** Whether a GNU-compatible dd is here (coreutils, busybox): asked once, with nothing to copy. */
-function rebuffers(): boolean {
-  ddWorks ??= childProcess().spawnSync('dd', [...DD_ARGS, 'count=0'], { stdio: 'ignore', timeout: 5000 }).status === 0;
-  return ddWorks;
 }
 
 /**
