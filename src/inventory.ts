@@ -530,13 +530,33 @@ export class Inventory {
    * entries of those types and at least that size are made (the others cost no object).
    */
   *unordered(filter: { types?: EntryType[]; minSize?: number } = {}): IterableIterator<Entry> {
-    const types = filter.types ? new Set(filter.types.map((t) => TYPE_CODE[t])) : null;
+    for (const i of this.present(filter)) yield this.entryAt(i);
+  }
+
+  /**
+   * The indexes of the present nodes that pass `unordered`'s filter, found by a plain loop (not one that a
+   * generator suspends in, which V8 does not optimize while it runs).
+   */
+  private present(filter: { types?: EntryType[]; minSize?: number }): Int32Array {
+    let mask = 0;
+    for (const t of filter.types ?? TYPES) mask |= 1 << TYPE_CODE[t];
     const minSize = filter.minSize ?? 0;
+    const kindA = this.kindA;
+    const sizeA = this.sizeA;
+    // Room for every node when nothing is filtered out, else grown as matches come.
+    let buf = new Int32Array(filter.types || minSize > 0 ? 64 : this.n);
+    let len = 0;
     for (let i = 0; i < this.n; i++) {
-      const k = this.kindA[i]!;
-      if (k === ABSENT || this.sizeA[i]! < minSize || (types && !types.has(k))) continue;
-      yield this.entryAt(i);
+      const k = kindA[i]!;
+      if (k === ABSENT || sizeA[i]! < minSize || ((mask >>> k) & 1) === 0) continue;
+      if (len === buf.length) {
+        const more = new Int32Array(Math.max(64, len * 2));
+        more.set(buf);
+        buf = more;
+      }
+      buf[len++] = i;
     }
+    return buf.subarray(0, len);
   }
 
   /** The filesystems (devices) the present entries are on. */
