@@ -35,6 +35,16 @@ export interface RegistryOptions {
   authFiles?: readonly string[];
   signal?: AbortSignal;
   verbose?: (msg: string) => void;
+  /**
+   * The login shared by the clients of one target (the cache's manifest lookup, then the audit): the second starts
+   * with the token the first was given instead of meeting the challenge and asking the token server again.
+   */
+  session?: RegistrySession;
+}
+
+/** What a client learnt answering an authentication challenge for one repository with one credential. */
+export interface RegistrySession {
+  authorization: string | null;
 }
 
 /** A status and its headers, with the body read (small documents) or still to stream (blobs). */
@@ -90,7 +100,7 @@ export function parseChallenge(header: string): { scheme: string; params: Record
 export class RegistryClient {
   private readonly base: string;
   private readonly name: string;
-  private authorization: string | null = null;
+  private readonly session: RegistrySession;
   /** The shared client (src/remote/http.ts): concurrency, timeouts, retries with backoff, redirects, caps. */
   private readonly http: HttpClient;
 
@@ -102,6 +112,15 @@ export class RegistryClient {
     this.base = `${scheme}://${ref.apiHost}/v2/${ref.repository}/`;
     this.name = referenceName(ref);
     this.http = new HttpClient({ signal: opts.signal });
+    this.session = opts.session ?? { authorization: null };
+  }
+
+  private get authorization(): string | null {
+    return this.session.authorization;
+  }
+
+  private set authorization(v: string | null) {
+    this.session.authorization = v;
   }
 
   /** One GET through the shared client: the body read (`stream` false, capped at `max`) or left to stream. */

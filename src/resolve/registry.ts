@@ -9,7 +9,7 @@ import { TargetError } from '../errors.js';
 import type { OpenedImage, OpenOptions } from '../backends/backend.js';
 import { authFiles, credentialFor } from '../remote/auth.js';
 import { parseReference, platformName, type Platform } from '../remote/reference.js';
-import { RegistryClient } from '../remote/registry.js';
+import { RegistryClient, type RegistrySession } from '../remote/registry.js';
 import { checkDigest, isIndex, openManifest, parseJson, type BlobStore } from './container.js';
 import { streamSource } from './stream.js';
 import { nodeCrypto } from '../lazy.js';
@@ -26,6 +26,8 @@ export interface RegistryTargetOptions {
    * by that digest, so the tag and index are not asked again and what is audited is what the cache stores it under.
    */
   digest?: string;
+  /** The login of an earlier client for the same reference (the cache's lookup): src/remote/registry.ts. */
+  session?: RegistrySession;
 }
 
 const DEFAULT_PLATFORM: Platform = { os: 'linux', architecture: 'amd64' };
@@ -62,7 +64,7 @@ async function resolveManifest(target: string, ropts: RegistryTargetOptions, sig
   const env = ropts.env ?? process.env;
   const credential = await credentialFor(ref, env);
   verbose?.(`registry ${ref.registry}, repository ${ref.repository}: ${credential ? `credential from ${credential.file}` : 'anonymous'}`);
-  const client = new RegistryClient(ref, { insecure: ropts.insecure, credential, authFiles: authFiles(env), signal, verbose });
+  const client = new RegistryClient(ref, { insecure: ropts.insecure, credential, authFiles: authFiles(env), signal, verbose, session: ropts.session });
   let want = ropts.digest ?? ref.digest ?? ref.tag!;
   for (let depth = 0; ; depth++) {
     const { bytes, mediaType } = await client.manifest(want);

@@ -9,6 +9,7 @@ import { withReadLog } from '../image/readlog.js';
 import { scanTarget, targetTimeoutS, type ScanOptions } from '../scan.js';
 import { isRegistryReference } from '../remote/reference.js';
 import { registryIdentity } from '../resolve/registry.js';
+import type { RegistrySession } from '../remote/registry.js';
 import type { Report, TargetResult } from '../types.js';
 import type { ResultCache } from './cache.js';
 import { mapPool, type Semaphore } from './pool.js';
@@ -36,8 +37,10 @@ export interface StoreOptions {
  */
 async function scanRegistryCached(target: string, cache: ResultCache, opts: ScanOptions & StoreOptions): Promise<TargetResult> {
   let digest: string;
+  // One login for the lookup and the audit after it: the audit's client starts with the lookup's token.
+  const session: RegistrySession = { authorization: null };
   try {
-    digest = await registryIdentity(target, opts.registry ?? {}, AbortSignal.timeout(targetTimeoutS(opts) * 1000), opts.verbose);
+    digest = await registryIdentity(target, { ...opts.registry, session }, AbortSignal.timeout(targetTimeoutS(opts) * 1000), opts.verbose);
   } catch (err) {
     opts.verbose?.(`${target}: cache lookup failed: ${oneLine(err)}`);
     return scanTarget(target, opts);
@@ -50,7 +53,7 @@ async function scanRegistryCached(target: string, cache: ResultCache, opts: Scan
     return { ...head, cached: true, filesystems, findings };
   }
   // The audit reads the manifest by the digest just resolved: no second tag and index lookup, no tag moving between.
-  const result = await scanTarget(target, { ...opts, registry: { ...opts.registry, digest } });
+  const result = await scanTarget(target, { ...opts, registry: { ...opts.registry, digest, session } });
   if (result.digest === digest) {
     try {
       cache.storeKnown(identity, result);

@@ -346,6 +346,15 @@ describe('credentials as the ecosystem keeps them', () => {
       expect(r.stdout + r.stderr).not.toContain('Zx81qQ');
     });
 
+    it('--cache on a miss asks the token server once: the audit starts with the token its manifest lookup was given', async () => {
+      const before = tokens;
+      const r = await scan([`docker://127.0.0.1:${port}/leaky/oci:v1`], ['--cache', path.join(tmp, 'cache-token')], { HOSTLEAK_CACHE_KEY: 't'.repeat(40) });
+      expect(r.status).toBe(1);
+      expect(targetsOf(r)[0]!.findings).toEqual(local.findings);
+      expect(tokens - before).toBe(1);
+      expect(r.stdout + r.stderr).not.toContain('Zx81qQ');
+    });
+
     it('with the credential where the token server wants one, and a refused one is exit 3', async () => {
       const good = authFile({ [`127.0.0.1:${port}`]: basicAuth(USER, PASSWORD) });
       const ok = await scan([`docker://127.0.0.1:${port}/leaky/docker:v1`], [], { REGISTRY_AUTH_FILE: good });
