@@ -1,16 +1,15 @@
 /** Audit one target: open it with a backend, run the rules over every root, and make its result (store/ drives many). */
 import type { Backend, OpenedImage } from './backends/backend.js';
 import { resolveBackend } from './resolve/index.js';
-import { openRegistryImage, type RegistryTargetOptions } from './resolve/registry.js';
-import { isRegistryReference } from './remote/reference.js';
+// What a local native scan never uses loads on first use (`import()`: a lazy init in the bundle, scripts/bundle.mjs):
+// the guestfs backend, registry and HTTP targets, the `dir` backend.
+import type { RegistryTargetOptions } from './resolve/registry.js';
+import { isRegistryReference, isRemoteTarget } from './remote/reference.js';
 import { NESTED_RULE, withNestedRoots } from './resolve/nested.js';
-import { remoteBackend, remoteImageBackend } from './resolve/remote.js';
-import { isRemoteTarget } from './remote/files.js';
-import { dirBackend } from './backends/dir.js';
-import { createGuestfsBackend, DEFAULT_TIMEOUT_S, openGuestfsPrepared, type GuestfsBackendOptions } from './backends/guestfs.js';
+import type { GuestfsBackendOptions } from './backends/guestfs.js';
 import { mib, withBudget } from './budget.js';
 import { createBudget } from './image/budget.js';
-import { createDeadline, raceDeadline, type Deadline } from './image/deadline.js';
+import { createDeadline, DEFAULT_TIMEOUT_S, raceDeadline, type Deadline } from './image/deadline.js';
 import { createNativeBackend, nativeRefusalOf, openNativePrepared } from './backends/native-backend.js';
 import { withPreparedImage } from './image/prepare.js';
 import { markOpaqueRead } from './image/readlog.js';
@@ -62,7 +61,7 @@ function autoImageBackend(opts: BackendOptions): Backend {
         if (refusal === null) return openNativePrepared(prepared, o);
         o.verbose?.(`the native readers refuse it (${refusal}); using libguestfs`);
         markOpaqueRead(target, 'read by qemu');
-        return openGuestfsPrepared(prepared, target, guestfs, o);
+        return (await import('./backends/guestfs.js')).openGuestfsPrepared(prepared, target, guestfs, o);
       });
     },
   };
@@ -79,23 +78,24 @@ function foundImageBackend(opts: BackendOptions): Backend {
 export async function pickBackend(target: string, choice: BackendChoice, opts: BackendOptions = {}): Promise<Backend> {
   if (isRegistryReference(target)) {
     if (choice !== 'auto') throw new TargetError(`a registry image is read by the container resolver (--backend auto), not --backend ${choice}`);
-    return { name: 'container', open: (t, o) => openRegistryImage(t, opts.registry ?? {}, o) };
+    return { name: 'container', open: async (t, o) => (await import('./resolve/registry.js')).openRegistryImage(t, opts.registry ?? {}, o) };
   }
   // A URL: read over HTTP by the native readers (src/resolve/remote.ts); qemu never opens one.
   if (isRemoteTarget(target)) {
     if (choice === 'guestfs' || choice === 'dir') {
       throw new TargetError(`--backend ${choice} does not read a target behind HTTP: download it, or use --backend auto or native`);
     }
-    return remoteBackend();
+    return (await import('./resolve/remote.js')).remoteBackend();
   }
-  if (choice === 'dir') return dirBackend;
+  if (choice === 'dir') return (await import('./backends/dir.js')).dirBackend;
   if (choice === 'guestfs') {
     markOpaqueRead(target, 'read by qemu');
-    return createGuestfsBackend({ ...opts.guestfs, allowBackingFile: opts.allowBackingFile });
+    return (await import('./backends/guestfs.js')).createGuestfsBackend({ ...opts.guestfs, allowBackingFile: opts.allowBackingFile });
   }
   if (choice === 'native') return createNativeBackend({ allowBackingFile: opts.allowBackingFile });
   // Folders and archives are resolved into what they hold (src/resolve/); image files go to the image backends.
   const found = foundImageBackend(opts);
+  const { dirBackend } = await import('./backends/dir.js');
   const resolved = await resolveBackend(target, dirBackend, (file, label, o) =>
     found.open(file, { ...o, verbose: o.verbose && ((m: string) => o.verbose!(`${label}: ${m}`)) }),
   );
@@ -189,7 +189,7 @@ async function auditTarget(target: string, opts: ScanOptions & TargetSlots): Pro
       // Images inside the image are audited unless --no-nested: under the target's deadline and write cap, and never
       // with --allow-backing-file (foundImageBackend).
       if (opts.nested !== false) {
-        const images = isRemoteTarget(target) ? remoteImageBackend() : foundImageBackend(opts);
+        const images = isRemoteTarget(target) ? (await import('./resolve/remote.js')).remoteImageBackend() : foundImageBackend(opts);
         const n = await raceDeadline(
           withNestedRoots(image, {
             verbose: verbose && ((msg: string) => verbose(`${target}: ${msg}`)),

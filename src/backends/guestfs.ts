@@ -21,6 +21,7 @@
  */
 import type { Accel } from '../types.js';
 import { withPreparedImage, type PreparedImage } from '../image/prepare.js';
+import { DEFAULT_TIMEOUT_S } from '../image/deadline.js';
 import { assemble } from './assemble.js';
 import { oneLine, TargetError } from '../errors.js';
 import type { Backend, FilesystemView, OpenedImage, OpenOptions } from './backend.js';
@@ -29,7 +30,7 @@ import { GuestfsImage } from './guestfs-image.js';
 import { launch } from './guestfs-launch.js';
 
 export { ACCEL_CHOICES, type Accel } from '../types.js';
-export const DEFAULT_TIMEOUT_S = 300;
+export { DEFAULT_TIMEOUT_S };
 
 export interface GuestfsBackendOptions {
   accel?: Accel;

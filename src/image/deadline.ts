@@ -7,6 +7,9 @@ import { TargetError, TimeoutError } from '../errors.js';
 
 export { TimeoutError };
 
+/** Seconds one target may take from open to report when --timeout does not say (every backend). */
+export const DEFAULT_TIMEOUT_S = 300;
+
 export interface Deadline {
   /** Epoch milliseconds at which the target's time is up. */
   readonly at: number;

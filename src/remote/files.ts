@@ -13,10 +13,7 @@ import { HttpClient, HttpError, NoRangeError, safeUrl, validatorChange, validato
 /** Bytes of the head read when a URL is opened (format detection looks at 0x10100; one cache block more is cheap). */
 export const REMOTE_HEAD = 128 * 1024;
 
-/** Whether a target names a file behind HTTP(S). */
-export function isRemoteTarget(target: string): boolean {
-  return /^https?:\/\//i.test(target);
-}
+export { isRemoteTarget } from './reference.js';
 
 export interface RemoteInfo {
   url: string;

@@ -8,6 +8,11 @@ import { TargetError, UsageError } from '../errors.js';
 
 export const REGISTRY_PREFIX = 'docker://';
 
+/** Whether a target names a file behind HTTP(S) (read by src/remote/files.ts). */
+export function isRemoteTarget(target: string): boolean {
+  return /^https?:\/\//i.test(target);
+}
+
 export interface ImageReference {
   /** The registry as named: `127.0.0.1:5000`, `ghcr.io`, `docker.io`. */
   registry: string;

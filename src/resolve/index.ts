@@ -17,12 +17,11 @@ import { createDeadline } from '../image/deadline.js';
 import { openFailure, TargetError } from '../errors.js';
 import type { Backend } from '../backends/backend.js';
 import { detectBuffer } from '../image/detect.js';
-import { openTarArchive, type ArchiveOptions } from './archive.js';
-import { dirBlobs, jsonDepth, manifestLayout, MAX_JSON_DEPTH, openContainer } from './container.js';
+// The archive and container readers load on first use (`import()`, a lazy init in the bundle: scripts/bundle.mjs):
+// a scan of image files with --backend native never reads a tar or a container.
+import type { ArchiveOptions } from './archive.js';
 import { boundaryOf, nixStoreDir } from './boundary.js';
 import { containerLayout, looksLikeRootTree, type LayoutKind } from './shape.js';
-import { sniffRange } from './stream.js';
-import { isTarHeader } from './tar.js';
 import type { Compression } from '../image/detect.js';
 import { pushAll } from '../arrays.js';
 
@@ -46,6 +45,7 @@ export async function sniffFile(file: string): Promise<FileShape> {
   const key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
   const known = sniffed.get(key);
   if (known) return known;
+  const [{ sniffRange }, { isTarHeader }] = await Promise.all([import('./stream.js'), import('./tar.js')]);
   const { head, compression } = await sniffRange({ file, start: 0, length: st.size }, HEAD);
   const shape: FileShape = isTarHeader(head) ? { kind: 'tar', compression } : detectBuffer(head)?.kind === 'image' ? { kind: 'image' } : { kind: 'unknown' };
   if (sniffed.size >= MAX_SNIFFED) sniffed.clear();
@@ -105,6 +105,7 @@ async function folderLayout(dir: string, names: string[]): Promise<LayoutKind | 
   if (!st?.isFile() || st.size > 16 * 1024 * 1024) return null;
   try {
     const buf = await fsp.readFile(file);
+    const { jsonDepth, manifestLayout, MAX_JSON_DEPTH } = await import('./container.js');
     return jsonDepth(buf) > MAX_JSON_DEPTH ? null : manifestLayout(JSON.parse(buf.toString('utf8')));
   } catch {
     return null;
@@ -227,6 +228,7 @@ export async function resolveBackend(target: string, dirBackend: Backend, image:
     const shape = (await knownShape(target)) ?? (await classifyFolder(target));
     if (shape.kind === 'root-tree') return dirBackend;
     if (shape.kind === 'container') {
+      const { dirBlobs, openContainer } = await import('./container.js');
       return { name: 'container', open: (_t, o) => openContainer(dirBlobs(target), shape.layout, o) };
     }
     if (shape.kind === 'products') {
@@ -237,6 +239,7 @@ export async function resolveBackend(target: string, dirBackend: Backend, image:
   if (!st.isFile()) return null;
   const shape = await sniffFile(target);
   if (shape.kind !== 'tar') return null;
+  const { openTarArchive } = await import('./archive.js');
   return {
     name: 'tar',
     open(t, o) {

@@ -21,7 +21,6 @@ import { detectBuffer, type DetectedFormat } from '../image/detect.js';
 import type { Inventory } from '../inventory.js';
 import type { Entry, FileContent, ImageRoot, RandomAccess } from '../types.js';
 import { tempDir } from '../image/tmp.js';
-import { combineImages } from './opened.js';
 
 /** The rule that names nested images that were not audited (rules/nested-image.ts). */
 export const NESTED_RULE = 'nested-image';
@@ -279,7 +278,8 @@ async function nestedLevel(image: OpenedImage, opts: NestedOptions, level: numbe
     }
   }
   if (parts.length === 0 && problems.length === 0) return { image, audited };
-  const nested = parts.length > 0 ? combineImages(parts, 'nested', true) : null;
+  // The combining code (and the archive tree under it) loads only for an image that holds images.
+  const nested = parts.length > 0 ? (await import('./opened.js')).combineImages(parts, 'nested', true) : null;
   return {
     image: {
       ...image,

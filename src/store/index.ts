@@ -11,7 +11,9 @@ import { expandProducts, isAuditableFile, isContainerFolder } from '../resolve/i
 import { targetTimeoutS, type ScanOptions } from '../scan.js';
 import type { Report, RunInfo, TargetResult } from '../types.js';
 import { FINGERPRINT_VERSION } from '../fingerprint.js';
-import { configHash, loadCacheKey, ResultCache } from './cache.js';
+// The result cache (and the sealing and HTTP code under it) loads when a run uses it (--cache, --shard): `import()`
+// is a lazy init in the bundle (scripts/bundle.mjs), so a plain scan never initialises it.
+import type { ResultCache } from './cache.js';
 import { defaultJobs, Semaphore } from './pool.js';
 import { logProgress, terminalProgress } from './progress.js';
 import { auditTargets } from './run.js';
@@ -45,8 +47,8 @@ export interface StoreRequest extends ScanOptions {
  * What decides a cached result besides the image's bytes. The cache holds raw audit results; ignores and baselines
  * are applied after it, so they never need a rescan.
  */
-export function cacheKey(req: Pick<StoreRequest, 'backend' | 'host' | 'rules' | 'allowBackingFile' | 'nested'>): string {
-  return configHash({ ...auditParts(req), host: req.host });
+export async function cacheKey(req: Pick<StoreRequest, 'backend' | 'host' | 'rules' | 'allowBackingFile' | 'nested'>): Promise<string> {
+  return (await import('./cache.js')).configHash({ ...auditParts(req), host: req.host });
 }
 
 /**
@@ -54,8 +56,8 @@ export function cacheKey(req: Pick<StoreRequest, 'backend' | 'host' | 'rules' | 
  * defaults to each machine's own (every pod of a Kubernetes Job has its own host name) and so would tell the shards
  * of one audit apart.
  */
-export function ruleSetHash(req: Pick<StoreRequest, 'backend' | 'rules' | 'allowBackingFile' | 'nested'>): string {
-  return configHash(auditParts(req));
+export async function ruleSetHash(req: Pick<StoreRequest, 'backend' | 'rules' | 'allowBackingFile' | 'nested'>): Promise<string> {
+  return (await import('./cache.js')).configHash(auditParts(req));
 }
 
 function auditParts(req: Pick<StoreRequest, 'backend' | 'rules' | 'allowBackingFile' | 'nested'>) {
@@ -79,6 +81,11 @@ function auditParts(req: Pick<StoreRequest, 'backend' | 'rules' | 'allowBackingF
   };
 }
 
+async function openCache(req: StoreRequest, dir: string): Promise<ResultCache> {
+  const { loadCacheKey, ResultCache } = await import('./cache.js');
+  return new ResultCache(dir, await cacheKey(req), loadCacheKey(dir, req.cacheKeyFile ?? null));
+}
+
 /** Audit the store; null when there was nothing to audit (an empty or unmounted store is never a clean audit). */
 export async function auditStore(req: StoreRequest): Promise<Report | null> {
   if (req.cacheDir && statSync(req.cacheDir, { throwIfNoEntry: false })?.isDirectory() === false) {
@@ -99,13 +106,13 @@ export async function auditStore(req: StoreRequest): Promise<Report | null> {
   const targets = expanded.filter((t) => inShard(t, shard));
   if (shard) verbose?.(`shard ${shard.index}/${shard.count}: ${targets.length} of ${expanded.length} targets`);
   const run: RunInfo = { startedAt };
-  if (shard) run.shard = { index: shard.index, count: shard.count, store: req.targets, configHash: ruleSetHash(req) };
+  if (shard) run.shard = { index: shard.index, count: shard.count, store: req.targets, configHash: await ruleSetHash(req) };
   await req.onStart?.(run);
   const report = await auditTargets(targets, {
     ...req,
     jobs,
     appliances: new Semaphore(Math.min(jobs, jobsDefault.appliances)),
-    cache: req.cacheDir ? new ResultCache(req.cacheDir, cacheKey(req), loadCacheKey(req.cacheDir, req.cacheKeyFile ?? null)) : null,
+    cache: req.cacheDir ? await openCache(req, req.cacheDir) : null,
     progress: !req.progress
       ? undefined
       : req.progress.everyS !== undefined

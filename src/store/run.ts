@@ -8,7 +8,6 @@ import { redactResult } from '../engine/runtime/redact-result.js';
 import { withReadLog } from '../image/readlog.js';
 import { scanTarget, targetTimeoutS, type ScanOptions } from '../scan.js';
 import { isRegistryReference } from '../remote/reference.js';
-import { registryIdentity } from '../resolve/registry.js';
 import type { RegistrySession } from '../remote/registry.js';
 import type { Report, TargetResult } from '../types.js';
 import type { ResultCache } from './cache.js';
@@ -40,6 +39,7 @@ async function scanRegistryCached(target: string, cache: ResultCache, opts: Scan
   // One login for the lookup and the audit after it: the audit's client starts with the lookup's token.
   const session: RegistrySession = { authorization: null };
   try {
+    const { registryIdentity } = await import('../resolve/registry.js');
     digest = await registryIdentity(target, { ...opts.registry, session }, AbortSignal.timeout(targetTimeoutS(opts) * 1000), opts.verbose);
   } catch (err) {
     opts.verbose?.(`${target}: cache lookup failed: ${oneLine(err)}`);

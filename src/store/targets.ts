@@ -7,8 +7,7 @@ import path from 'node:path';
 import { fastGlob, isDynamicPattern } from '../lazy.js';
 import { pushAll } from '../arrays.js';
 import { walkHost } from '../hostwalk.js';
-import { isRemoteTarget } from '../remote/files.js';
-import { isRegistryReference } from '../remote/reference.js';
+import { isRegistryReference, isRemoteTarget } from '../remote/reference.js';
 
 export interface ExpandOptions {
   recursive: boolean;
