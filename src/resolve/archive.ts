@@ -176,7 +176,7 @@ export async function openTarArchive(target: string, compression: TarSource['com
     return openContainerArchive(target, range, src, layout, members, opts);
   }
 
-  const inventory = tree.inventory();
+  const { inventory, refOf, hidden } = tree.seal();
   const top = inventory.children('/').filter((n) => inventory.get(`/${n}`)?.type === 'dir' || inventory.get(`/${n}`)?.type === 'symlink');
   if (looksLikeRootTree(top)) {
     cleanupTmp();
@@ -185,7 +185,7 @@ export async function openTarArchive(target: string, compression: TarSource['com
       backend: 'tar',
       filesystems: [{ device: 'tar', type: 'tar', label: null, mountpoint: '/' }],
       // Members a later member of the same name replaced still ship in the archive: the secret rules read them too.
-      roots: [treeRoot(null, inventory, (p) => tree.refOf(p), [src], store, undefined, (r) => heads.notAnImage(r)), ...hiddenRoots(tree.hidden(), () => 'tar', tree.placeOf, [src], store)],
+      roots: [treeRoot(null, inventory, refOf, [src], store, undefined, (r) => heads.notAnImage(r)), ...hiddenRoots(hidden, () => 'tar', tree.placeOf, [src], store)],
       problems: [...tree.problems, ...listed.problems],
       async close() {
         await store.close();

@@ -361,10 +361,10 @@ async function openOne(store: BlobStore, spec: ImageSpec, opts: OpenOptions): Pr
     check(layer.tarDigest, tar, 'diff_id');
     opts.verbose?.(`layer ${i + 1}/${spec.layers.length} ${layer.label}: applied in ${Date.now() - started} ms${compression ? ` (${compression})` : ''}`);
   }
-  const inventory = tree.inventory();
-  const roots: ImageRoot[] = [treeRoot(null, inventory, (p) => tree.refOf(p), sources, keep, undefined, (r) => heads.notAnImage(r))];
+  const { inventory, refOf, hidden } = tree.seal();
+  const roots: ImageRoot[] = [treeRoot(null, inventory, refOf, sources, keep, undefined, (r) => heads.notAnImage(r))];
   // Files a whiteout or a later member deleted or replaced (in a later layer or the same one): their layer ships them.
-  roots.push(...hiddenRoots(tree.hidden(), labelOf, tree.placeOf, sources, keep));
+  roots.push(...hiddenRoots(hidden, labelOf, tree.placeOf, sources, keep));
   const cfg = configFiles(spec.config);
   if (cfg.length > 0) roots.push(textRoot('config', cfg, 'config'));
   const filesystems: FilesystemInfo[] = spec.layers.map((l) => ({ device: l.label, type: 'layer', label: null, mountpoint: '/' }));
