@@ -5,7 +5,6 @@
  */
 import { TargetError } from '../errors.js';
 import { checkBackingFiles, type HostReference } from './backing.js';
-import { decompressToTemp } from './decompress.js';
 import { checkRawExtent, detectFormat, type Compression, type Container, type RawLayout } from './detect.js';
 
 export interface PrepareOptions {
@@ -40,6 +39,8 @@ export async function prepareImage(target: string, opts: PrepareOptions = {}): P
     if (fmt.kind === 'compressed') {
       compression = fmt.compression;
       const started = Date.now();
+      // The decompressors load only for a compressed target (`import()`: a lazy init in the CLI's bundle).
+      const { decompressToTemp } = await import('./decompress.js');
       const d = await decompressToTemp(target, fmt.compression, { signal: opts.signal, tmpDir: opts.tmpDir, maxWrite: opts.maxWrite });
       cleanup = d.cleanup;
       file = d.path;

@@ -23,7 +23,8 @@ import { nodeCrypto } from '../../lazy.js';
 import { BudgetError, currentBudget, mib } from '../../budget.js';
 import type { Inventory } from '../../inventory.js';
 import { baseName, joinPath, normalizePath, parentOf } from '../../inventory.js';
-import { readRpmDb, RpmDbError, RPMFILE_CONFIG, RPMFILE_GHOST, type RpmPackage } from './rpmdb.js';
+// The rpm reader loads only for an image with an rpm database (`import()`: a lazy init in the CLI's bundle).
+import type { RpmPackage } from './rpmdb.js';
 import { DEFAULT_TEXT_MAX_BYTES, isStorePath, type ImageFs, type Manager, type PackageDb, type Provenance } from '../kit/image.js';
 
 interface Owned {
@@ -206,6 +207,7 @@ export async function loadPackageDb(fs: ImageFs, inv: Inventory): Promise<Packag
     managers.push('rpm');
     if ('error' in rpm) notes.push(`rpm database ${rpm.path} not read (${rpm.error}): file ownership unknown`);
     else {
+      const { RPMFILE_CONFIG, RPMFILE_GHOST } = await import('./rpmdb.js');
       for (const p of rpm.packages) {
         pkgs.add(p.name);
         for (const f of p.files) {
@@ -277,6 +279,7 @@ async function loadRpm(fs: ImageFs, inv: Inventory): Promise<{ path: string; pac
     }
   }
   if (!found) return undefined;
+  const { readRpmDb, RpmDbError } = await import('./rpmdb.js');
   const path = found;
   const wal = path.endsWith('.sqlite') ? inv.get(`${path}-wal`) : undefined;
   const size = (inv.get(path)?.size ?? 0) + (wal?.type === 'file' ? wal.size : 0);
