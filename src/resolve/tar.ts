@@ -164,31 +164,31 @@ class Pull {
 }
 
 function cstr(b: Buffer, off: number, len: number): string {
-  const s = b.subarray(off, off + len);
-  const z = s.indexOf(0);
-  return (z < 0 ? s : s.subarray(0, z)).toString('utf8');
+  let end = off;
+  while (end < off + len && b[end] !== 0) end++;
+  return end === off ? '' : b.toString('utf8', off, end);
 }
 
 /** A numeric header field: octal ASCII (space/NUL terminated) or GNU base-256 (high bit of the first byte). */
 function num(b: Buffer, off: number, len: number, what: string): number {
-  const f = b.subarray(off, off + len);
-  if (f[0]! & 0x80) {
-    if (f[0]! & 0x40) throw new TargetError(`corrupt tar header: negative ${what}`);
-    let v = f[0]! & 0x3f;
-    for (let i = 1; i < f.length; i++) {
-      v = v * 256 + f[i]!;
+  const first = b[off]!;
+  if (first & 0x80) {
+    if (first & 0x40) throw new TargetError(`corrupt tar header: negative ${what}`);
+    let v = first & 0x3f;
+    for (let i = off + 1; i < off + len; i++) {
+      v = v * 256 + b[i]!;
       if (!Number.isSafeInteger(v)) throw new TargetError(`corrupt tar header: ${what} too large`);
     }
     return v;
   }
-  // Octal digits between leading and trailing spaces or NULs, read from the bytes (no string per field).
-  let i = 0;
-  let end = f.length;
-  while (i < end && (f[i] === 0x20 || f[i] === 0)) i++;
-  while (end > i && (f[end - 1] === 0x20 || f[end - 1] === 0)) end--;
+  // Octal digits between leading and trailing spaces or NULs, read from the bytes (no string, no view per field).
+  let i = off;
+  let end = off + len;
+  while (i < end && (b[i] === 0x20 || b[i] === 0)) i++;
+  while (end > i && (b[end - 1] === 0x20 || b[end - 1] === 0)) end--;
   let v = 0;
   for (let k = i; k < end; k++) {
-    const d = f[k]! - 0x30;
+    const d = b[k]! - 0x30;
     if (d < 0 || d > 7) throw new TargetError(`corrupt tar header: ${what} is not a number`);
     v = v * 8 + d;
   }
@@ -203,17 +203,17 @@ function num(b: Buffer, off: number, len: number, what: string): number {
  */
 function checksumOk(h: Buffer): boolean {
   const stored = num(h, 148, 8, 'checksum');
+  // Four bytes a step (148, 8 and 356 are multiples of 4); the high bits counted in the same sums.
   let unsigned = 8 * 0x20;
   let high = 0;
-  for (let i = 0; i < 148; i++) {
-    const c = h[i]!;
-    unsigned += c;
-    high += c >> 7;
-  }
-  for (let i = 156; i < BLOCK; i++) {
-    const c = h[i]!;
-    unsigned += c;
-    high += c >> 7;
+  for (let i = 0; i < BLOCK; i += 4) {
+    if (i === 148) i = 156;
+    const a = h[i]!;
+    const b = h[i + 1]!;
+    const c = h[i + 2]!;
+    const d = h[i + 3]!;
+    unsigned += a + b + c + d;
+    high += (a >> 7) + (b >> 7) + (c >> 7) + (d >> 7);
   }
   return stored === unsigned || stored === unsigned - 256 * high;
 }
