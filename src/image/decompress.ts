@@ -85,37 +85,53 @@ function zstdTransform(): Transform {
   return t;
 }
 
-/** A system decompressor's process: its output (through dd when it writes in small pieces) and its exit. */
+/** A system decompressor's process: its output (through dd when it writes in small pieces), its exit and why it failed. */
 export interface ToolProcess {
-  child: ChildProcessWithoutNullStreams;
   output: Readable;
   kill(): void;
   /** The tool's exit; when the tool ended well and dd did not, dd's, as an error. */
-  exited: Promise<{ code: number | null; error?: Error }>;
+  exited: Promise<ToolExit>;
+  /** What to say of an exit that failed (the tool missing, its first line on stderr), or null when it ended well. */
+  failure(exit: ToolExit): TargetError | null;
 }
 
+export interface ToolExit {
+  code: number | null;
+  error?: Error;
+}
+
+/** Debian's package for each tool (the only one whose name differs is xz's). */
+const PACKAGES: Record<string, string> = { xz: 'xz-utils' };
+
 /**
- * Start `tool -dc [-- file]` (its stdin a pipe, unused and closed when it reads a file). Tools that write their output
+ * Start `tool -dc`: on `source`, a local file's path (the tool reads it itself) or the compressed stream (piped to its
+ * stdin; a tool that stops reading is not an error here, its exit status says why). Tools that write their output
  * in small pieces (xz 8 KiB, bzip2 5,000 bytes) would wake this process once a piece, about 22,000 times for a 200 MB
  * stream, which cost more CPU than what is done with the bytes: dd between them collects whole MiB before it writes,
  * so reads here come as full 64 KiB chunks (a sixth as many).
  */
-export function spawnDecompressor(compression: Compression, file: string | null): ToolProcess {
+export function spawnDecompressor(compression: Compression, source: string | Readable): ToolProcess {
   const tool = TOOLS[compression];
+  const file = typeof source === 'string' ? source : null;
   const child = childProcess().spawn(tool, file ? ['-dc', '--', file] : ['-dc'], { stdio: ['pipe', 'pipe', 'pipe'] });
   // Before anything reads it (no await in between): dd takes the tool's output and this process lets go of it.
   const dd = SMALL_WRITES.has(compression) && rebuffers() ? childProcess().spawn('dd', DD_ARGS, { stdio: [child.stdout, 'pipe', 'ignore'] }) : null;
   if (dd) child.stdout.destroy();
-  if (file) child.stdin.end();
+  child.stdin.on('error', () => undefined);
+  if (typeof source === 'string') child.stdin.end();
+  else source.pipe(child.stdin);
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => {
+    if (stderr.length < 4096) stderr += d.toString();
+  });
   const exit = (p: ChildProcess) =>
-    new Promise<{ code: number | null; error?: Error }>((resolve) => {
+    new Promise<ToolExit>((resolve) => {
       p.on('error', (error) => resolve({ code: null, error }));
       p.on('close', (code) => resolve({ code }));
     });
   const toolExit = exit(child);
   const ddExit = dd ? exit(dd) : null;
   return {
-    child,
     output: dd ? dd.stdout! : child.stdout,
     kill() {
       child.kill('SIGKILL');
@@ -127,17 +143,19 @@ export function spawnDecompressor(compression: Compression, file: string | null)
       if (t.code !== 0 || t.error || !d || d.code === 0) return t;
       return { code: d.code, error: new Error(`dd stopped (${d.error?.message ?? `exit status ${d.code}`})`) };
     })(),
+    failure({ code, error }) {
+      if (error) {
+        const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
+        return new TargetError(missing ? `cannot decompress: '${tool}' is not installed (install ${PACKAGES[tool] ?? tool})` : `cannot decompress: ${error.message}`);
+      }
+      if (code === 0) return null;
+      // The first line the tool wrote, else its exit status. A tool that read the file itself names it ("xz: FILE:
+      // ...", "FILE : ..."), which the error does not repeat: the target is named already.
+      let why = stderr.split('\n').map((l) => l.trim()).find((l) => l !== '') ?? `exit status ${code}`;
+      if (file) why = why.replace(`${tool}: `, '').split(`${file}: `).join('').split(`${file} : `).join('');
+      return new TargetError(`cannot decompress (${compression}): ${why}`);
+    },
   };
-}
-
-/**
- * Why a system decompressor failed: the first line it wrote, else its exit status. A tool that read the file itself
- * names it ("xz: FILE: ...", "FILE : ..."), which the error does not repeat: the target is named already.
- */
-export function toolFailure(compression: Compression, stderr: string, code: number | null, file: string | null): TargetError {
-  let why = stderr.split('\n').map((l) => l.trim()).find((l) => l !== '') ?? `exit status ${code}`;
-  if (file) why = why.replace(`${TOOLS[compression]}: `, '').split(`${file}: `).join('').split(`${file} : `).join('');
-  return new TargetError(`cannot decompress (${compression}): ${why}`);
 }
 
 const SMALL_WRITES: ReadonlySet<Compression> = new Set(['xz', 'bzip2']);
@@ -189,8 +207,7 @@ export async function decompressToTemp(
     // The system tool where there is one (the fast path); hostleak's own decoder otherwise.
     const input = opts.input;
     const own = onPath(tool) ? null : ownDecoder(input ?? createReadStream(path.resolve(file), { highWaterMark: 1024 * 1024 }), compression);
-    const proc = own ? null : spawnDecompressor(compression, input ? null : path.resolve(file));
-    const child = proc?.child ?? null;
+    const proc = own ? null : spawnDecompressor(compression, input ?? path.resolve(file));
     const output = (own ?? proc!.output) as Readable;
     const killChild = () => {
       proc?.kill();
@@ -203,17 +220,9 @@ export async function decompressToTemp(
       inputFailure ??= err;
       killChild();
     });
-    if (input && child) {
-      child.stdin.on('error', () => undefined);
-      input.pipe(child.stdin);
-    }
     const releaseChild = registerCleanup(killChild);
     opts.signal?.addEventListener('abort', killChild, { once: true });
-    let stderr = '';
-    child?.stderr?.on('data', (d: Buffer) => {
-      if (stderr.length < 4096) stderr += d.toString();
-    });
-    const exited = proc ? proc.exited : Promise.resolve<{ code: number | null; error?: Error }>({ code: 0 });
+    const exited = proc ? proc.exited : Promise.resolve<ToolExit>({ code: 0 });
     let pos = 0;
     let pending: Buffer[] = [];
     let pendingLen = 0;
@@ -268,18 +277,13 @@ export async function decompressToTemp(
       }
     } finally {
       if (!finished) killChild();
-      const { code, error } = await exited;
+      const exit = await exited;
       releaseChild();
       opts.signal?.removeEventListener('abort', killChild);
       // eslint-disable-next-line no-unsafe-finally
       if (inputFailure && !opts.signal?.aborted) throw inputFailure;
       // eslint-disable-next-line no-unsafe-finally
       if (failure) throw failure;
-      if (error && !stopped && !opts.signal?.aborted) {
-        const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
-        // eslint-disable-next-line no-unsafe-finally
-        throw new TargetError(missing ? `cannot decompress: '${tool}' is not installed (install ${tool === 'xz' ? 'xz-utils' : tool})` : `cannot decompress: ${error.message}`);
-      }
       if (stopped) {
         // eslint-disable-next-line no-unsafe-finally
         throw stopped;
@@ -289,10 +293,9 @@ export async function decompressToTemp(
         // eslint-disable-next-line no-unsafe-finally
         throw reason instanceof TargetError ? new TargetError(`while decompressing: ${reason.message}`) : new TargetError('decompression interrupted');
       }
-      if (code !== 0) {
-        // eslint-disable-next-line no-unsafe-finally
-        throw toolFailure(compression, stderr, code, input ? null : path.resolve(file));
-      }
+      const failed = proc?.failure(exit);
+      // eslint-disable-next-line no-unsafe-finally
+      if (failed) throw failed;
     }
     await fh.truncate(pos);
     await fh.close();

@@ -5,7 +5,7 @@
 import { createReadStream, promises as fsp } from 'node:fs';
 import { Readable } from 'node:stream';
 import { oneLine, TargetError } from '../errors.js';
-import { onPath, ownDecoder, spawnDecompressor, toolFailure, TOOLS } from '../image/decompress.js';
+import { onPath, ownDecoder, spawnDecompressor, TOOLS } from '../image/decompress.js';
 import { registerCleanup } from '../image/cleanup.js';
 import { COMPRESSION_MAGIC, readAt, type Compression } from '../image/detect.js';
 import { markOpaqueRead } from '../image/readlog.js';
@@ -93,23 +93,15 @@ export async function* decompressStream(source: Readable | string, compression: 
     if (signal?.aborted) throw new TargetError('decompression interrupted');
     return;
   }
-  const { child, output, kill, exited } = spawnDecompressor(compression, file);
-  const release = registerCleanup(kill);
-  signal?.addEventListener('abort', kill, { once: true });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => {
-    if (stderr.length < 4096) stderr += d.toString();
-  });
+  const { output, kill, exited, failure } = spawnDecompressor(compression, input ?? file!);
   // A failing input (a remote file's connection dropped, a range it cannot serve) is the reason, not the cut stream.
   let inputFailure: unknown = null;
-  child.stdin.on('error', () => undefined); // the decompressor may stop reading (bad data): its exit status says why
-  if (input) {
-    input.on('error', (err: unknown) => {
-      inputFailure ??= err;
-      kill();
-    });
-    input.pipe(child.stdin);
-  }
+  input?.on('error', (err: unknown) => {
+    inputFailure ??= err;
+    kill();
+  });
+  const release = registerCleanup(kill);
+  signal?.addEventListener('abort', kill, { once: true });
   let complete = false;
   try {
     for await (const chunk of output as AsyncIterable<Buffer>) yield chunk;
@@ -119,25 +111,17 @@ export async function* decompressStream(source: Readable | string, compression: 
       kill();
       input?.destroy();
     }
-    const { code, error } = await exited;
+    const exit = await exited;
     release();
     signal?.removeEventListener('abort', kill);
     // eslint-disable-next-line no-unsafe-finally
     if (inputFailure) throw inputFailure;
     if (complete) {
-      if (error) {
-        const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
-        // eslint-disable-next-line no-unsafe-finally
-        throw new TargetError(missing ? `cannot decompress: '${tool}' is not installed` : `cannot decompress: ${error.message}`);
-      }
-      if (signal?.aborted) {
-        // eslint-disable-next-line no-unsafe-finally
-        throw new TargetError('decompression interrupted');
-      }
-      if (code !== 0) {
-        // eslint-disable-next-line no-unsafe-finally
-        throw toolFailure(compression, stderr, code, file);
-      }
+      // eslint-disable-next-line no-unsafe-finally
+      if (signal?.aborted) throw new TargetError('decompression interrupted');
+      const failed = failure(exit);
+      // eslint-disable-next-line no-unsafe-finally
+      if (failed) throw failed;
     }
   }
 }
