@@ -18,7 +18,7 @@ import { currentBudget } from '../budget.js';
 import { decompressToTemp } from '../image/decompress.js';
 import { detectBuffer } from '../image/detect.js';
 import { openContainer, tarBlobs } from './container.js';
-import { combineImages, describeReads, hiddenRoots, keepBudget, KEEP_PER_FILE, treeRoot } from './opened.js';
+import { combineImages, describeReads, hiddenRoots, keepBudget, KEEP_PER_FILE, listingSinks, treeRoot } from './opened.js';
 import { containerLayout, looksLikeRootTree, type LayoutKind } from './shape.js';
 import { tarSource, wholeFile, type FileRange, type TarSource } from './stream.js';
 import { HeadJudge } from './nested.js';
@@ -141,15 +141,14 @@ export async function openTarArchive(target: string, compression: TarSource['com
     listed = await walkTar(src.open({ signal: opts.signal }), {
       signal: opts.signal,
       onEntry(e) {
-        const ref = tree.apply(e, 0, { whiteouts: false });
+        const placed = tree.apply(e, 0, { whiteouts: false });
         if (e.type !== 'file') return null;
         const key = memberKey(e.name);
         // What a container image's manifests name (manifest.json, <id>/layer.tar, blobs/sha256/<hex>) is at most three
         // deep; the files of a root tree are not kept a second time (147k entries on the bench tree).
         if (key.split('/', MEMBER_DEPTH + 1).length <= MEMBER_DEPTH) members.set(key, e);
-        if (!ref) return null;
-        // The judge first: it settles the last member (and may hold its head) before this one is kept.
-        const sinks: Array<Sink | null> = [heads.sink(ref, tree.lastPath, ref.size), store.keep(ref, opts.expectedRead?.(tree.lastPath, ref.size))];
+        if (!placed) return null;
+        const sinks = listingSinks(placed, heads, store, opts.expectedRead);
         // Images sit near the top of an archive (disk.raw, an OVA's vmdk, images/x.qcow2); a deeper member is a
         // file of a root tree and is reported as a nested image by the rules, if ever.
         if (e.size >= MIN_IMAGE && key.split('/').length <= 2 && catchers.length < 64) {
@@ -185,7 +184,7 @@ export async function openTarArchive(target: string, compression: TarSource['com
       backend: 'tar',
       filesystems: [{ device: 'tar', type: 'tar', label: null, mountpoint: '/' }],
       // Members a later member of the same name replaced still ship in the archive: the secret rules read them too.
-      roots: [treeRoot(null, inventory, refOf, [src], store, undefined, (r) => heads.notAnImage(r)), ...hiddenRoots(hidden, () => 'tar', tree.placeOf, [src], store)],
+      roots: [treeRoot({ prefix: null, inventory, refOf, sources: [src], store, notAnImage: (r) => heads.notAnImage(r) }), ...hiddenRoots(hidden, () => 'tar', tree.placeOf, [src], store)],
       problems: [...tree.problems, ...listed.problems],
       async close() {
         await store.close();

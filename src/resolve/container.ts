@@ -20,7 +20,7 @@ import type { FileContent, ImageRoot } from '../types.js';
 import type { OpenedImage, OpenOptions } from '../backends/backend.js';
 import type { Entry, FilesystemInfo } from '../types.js';
 import { boundaryOf, BoundaryError } from './boundary.js';
-import { combineImages, describeReads, hiddenRoots, inventoryWithParents, keepBudget, KEEP_PER_FILE, treeRoot } from './opened.js';
+import { combineImages, describeReads, hiddenRoots, inventoryWithParents, keepBudget, KEEP_PER_FILE, listingSinks, treeRoot } from './opened.js';
 import type { LayoutKind } from './shape.js';
 import { compressionOf, readRange, tarSource, type FileRange, type TarSource } from './stream.js';
 import type { Compression } from '../image/detect.js';
@@ -336,10 +336,8 @@ async function openOne(store: BlobStore, spec: ImageSpec, opts: OpenOptions): Pr
         drain: true,
         signal: opts.signal,
         onEntry(e) {
-          const ref = tree.apply(e, i, { whiteouts: true });
-          if (!ref) return null;
-          // The judge first: it settles the last member (and may hold its head) before this one is kept.
-          return teeSinks([heads.sink(ref, tree.lastPath, ref.size), keep.keep(ref, opts.expectedRead?.(tree.lastPath, ref.size))]);
+          const placed = tree.apply(e, i, { whiteouts: true });
+          return placed ? teeSinks(listingSinks(placed, heads, keep, opts.expectedRead)) : null;
         },
       });
       heads.settle();
@@ -362,7 +360,7 @@ async function openOne(store: BlobStore, spec: ImageSpec, opts: OpenOptions): Pr
     opts.verbose?.(`layer ${i + 1}/${spec.layers.length} ${layer.label}: applied in ${Date.now() - started} ms${compression ? ` (${compression})` : ''}`);
   }
   const { inventory, refOf, hidden } = tree.seal();
-  const roots: ImageRoot[] = [treeRoot(null, inventory, refOf, sources, keep, undefined, (r) => heads.notAnImage(r))];
+  const roots: ImageRoot[] = [treeRoot({ prefix: null, inventory, refOf, sources, store: keep, notAnImage: (r) => heads.notAnImage(r) })];
   // Files a whiteout or a later member deleted or replaced (in a later layer or the same one): their layer ships them.
   roots.push(...hiddenRoots(hidden, labelOf, tree.placeOf, sources, keep));
   const cfg = configFiles(spec.config);

@@ -2,8 +2,26 @@
 import type { FileContent, ImageRoot, OpenedImage } from '../backends/backend.js';
 import { Inventory, parentOf } from '../inventory.js';
 import type { Entry } from '../types.js';
-import { ContentStore, contentOf, type ContentRef, type Shadowed } from './tree.js';
+import { ContentStore, contentOf, type ContentRef, type Placed, type Shadowed } from './tree.js';
 import type { TarSource } from './stream.js';
+import type { Sink } from './tar.js';
+import type { OpenOptions } from '../backends/backend.js';
+
+/**
+ * What a listing pass does with the bytes of a file it placed: the nested-image judge sees its head first (it
+ * settles the last member, and may hold that one's head, before this one is kept), then the store keeps what the
+ * audit is expected to read.
+ */
+export function listingSinks(
+  placed: Placed,
+  /** The nested-image judge (nested.ts HeadJudge). */
+  heads: { sink(ref: ContentRef, path: string, size: number): Sink | null },
+  store: ContentStore,
+  expectedRead: OpenOptions['expectedRead'],
+): Array<Sink | null> {
+  const { ref, path } = placed;
+  return [heads.sink(ref, path, ref.size), store.keep(ref, expectedRead?.(path, ref.size))];
+}
 
 /** Per-file and total memory kept during a listing pass (override the total with HOSTLEAK_TAR_MEMORY, bytes). */
 export const KEEP_PER_FILE = 1024 * 1024;
@@ -16,16 +34,20 @@ export function keepBudget(): number {
  * An ImageRoot over a tree whose files live in tar sources: kept bytes from memory, the rest read in one batch per
  * source (by offset, or one streaming pass).
  */
-export function treeRoot(
-  prefix: string | null,
-  inventory: Inventory,
-  refOf: (p: string) => ContentRef | undefined,
-  sources: TarSource[],
-  store: ContentStore,
-  ruleTags?: readonly string[],
+export interface TreeRootSpec {
+  prefix: string | null;
+  inventory: Inventory;
+  /** A regular file's content reference by its path (TreeBuilder.seal). */
+  refOf: (p: string) => ContentRef | undefined;
+  /** The archive's sources, one per layer (ContentRef.layer indexes them). */
+  sources: TarSource[];
+  store: ContentStore;
+  ruleTags?: readonly string[];
   /** Files whose heads the listing judged to be no image (HeadJudge). */
-  notAnImage?: (ref: ContentRef) => boolean,
-): ImageRoot {
+  notAnImage?: (ref: ContentRef) => boolean;
+}
+
+export function treeRoot({ prefix, inventory, refOf, sources, store, ruleTags, notAnImage }: TreeRootSpec): ImageRoot {
   return {
     prefix,
     inventory,
@@ -114,7 +136,7 @@ export function hiddenRoots(
   return order.map(([, name]) => {
     const files = groups.get(name)!;
     const inv = inventoryWithParents([...files.values()].map((f) => f.entry), name);
-    const root = treeRoot(name, inv, (p) => files.get(p)?.ref, sources, store, ['secret']);
+    const root = treeRoot({ prefix: name, inventory: inv, refOf: (p) => files.get(p)?.ref, sources, store, ruleTags: ['secret'] });
     root.noteOf = (p) => {
       const f = files.get(p);
       return f && `shipped but hidden: member at byte ${f.offset} of ${placeOf(f.layer)}, ${f.why}`;

@@ -69,13 +69,17 @@ class PathTooLong extends TargetError {
   override name = 'PathTooLong';
 }
 
+/** A regular file a member placed: where its bytes are, and its path in the tree. */
+export interface Placed {
+  ref: ContentRef;
+  path: string;
+}
+
 export class TreeBuilder {
   private readonly nodes = new Map<string, Node>();
   private readonly kids = new Map<string, Set<string>>();
   readonly problems: string[] = [];
   readonly shadowed: Shadowed[] = [];
-  /** The tree path of the last member `apply` placed (what a ContentRef it returned is the file of). */
-  lastPath = '/';
   /** The target's budget: every node is charged to its memory, every step of a resolution checks its clock. */
   private readonly budget = currentBudget();
   /**
@@ -177,8 +181,8 @@ export class TreeBuilder {
     return r.ok && tree.kind(r.node) === 'dir' ? r.node : null;
   }
 
-  /** Place one member. Returns the content reference for a regular file's data (null: no data needed). */
-  apply(t: TarEntry, layer: number, opts: { whiteouts: boolean }): ContentRef | null {
+  /** Place one member. A regular file placed is returned with its path in the tree (null: no data needed). */
+  apply(t: TarEntry, layer: number, opts: { whiteouts: boolean }): Placed | null {
     if (this.sealed) throw new Error('a sealed tree takes no more members');
     // `..` never climbs above the root: resolve it lexically first.
     const norm = pathComponents(t.name);
@@ -264,8 +268,7 @@ export class TreeBuilder {
     if (t.type === 'symlink') entry.target = t.linkname ?? '';
     const ref = t.type === 'file' ? { layer, size: t.size, extents: t.extents } : undefined;
     this.put(p, entry, layer, t.offset, ref);
-    this.lastPath = p;
-    return ref ?? null;
+    return ref ? { ref, path: p } : null;
   }
 
   /** `<what> in <layer> at byte N` (the layer is named when the tree has layers). */

@@ -95,7 +95,7 @@ describe('names, links and owners from the headers', () => {
       expect(inventory.get('/lnk')).toMatchObject({ type: 'symlink', target: '/' + 't'.repeat(150) });
       expect(inventory.get('/hard')).toMatchObject({ type: 'file', size: 10 });
       // Reads by offset (plain tar) serve the hard link's bytes from its file.
-      const r = treeRoot(null, inventory, (p) => tree.refOf(p), [src], new ContentStore(0, 0));
+      const r = treeRoot({ prefix: null, inventory, refOf: (p) => tree.refOf(p), sources: [src], store: new ContentStore(0, 0) });
       const got = await r.readFiles(['/hard', '/' + long], 1024);
       expect((got.get('/hard') as { data: Buffer }).data.toString()).toBe('long file\n');
       expect((got.get('/' + long) as { data: Buffer }).data.toString()).toBe('long file\n');
@@ -121,7 +121,7 @@ describe('compressions', () => {
       await walkTar(src.open(), { onEntry: (e) => (tree.apply(e, 0, { whiteouts: false }), null) });
       expect(tree.inventory().entries()).toEqual(want);
       // Nothing kept in memory: both files come from one more pass over the compressed stream.
-      const r = treeRoot(null, tree.inventory(), (p) => tree.refOf(p), [src], new ContentStore(0, 0));
+      const r = treeRoot({ prefix: null, inventory: tree.inventory(), refOf: (p) => tree.refOf(p), sources: [src], store: new ContentStore(0, 0) });
       const got = await r.readFiles(['/etc/hostname', '/etc/big'], 4 * 1024 * 1024);
       expect((got.get('/etc/hostname') as { data: Buffer }).data.toString()).toBe('box\n');
       expect((got.get('/etc/big') as { data: Buffer }).data.equals(Buffer.alloc(3 * 1024 * 1024, 0x42))).toBe(true);
@@ -177,7 +177,7 @@ describe('an archive that changes under the audit', () => {
       const tree = new TreeBuilder(() => 'tar');
       await walkTar(src.open(), { onEntry: (e) => (tree.apply(e, 0, { whiteouts: false }), null) });
       truncateSync(file, Math.floor(statSync(file).size / 2));
-      const r = treeRoot(null, tree.inventory(), (p) => tree.refOf(p), [src], new ContentStore(0, 0));
+      const r = treeRoot({ prefix: null, inventory: tree.inventory(), refOf: (p) => tree.refOf(p), sources: [src], store: new ContentStore(0, 0) });
       const got = (await r.readFiles(['/etc/z'], 1024)).get('/etc/z');
       expect(got).toBeInstanceOf(Error);
       expect((got as Error).message).toMatch(compression ? /^cannot decompress \(gzip\): / : /audit a copy that nothing writes to\)$/);
