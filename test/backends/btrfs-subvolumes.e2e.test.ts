@@ -123,25 +123,36 @@ afterAll(() => {
 const found = (s: Side) => s.findings.map((f) => `${f.ruleId} ${f.path}`);
 const mounts = (s: Side) => s.filesystems.map((f) => [f.device, f.mountpoint, f.subvolume ?? null]);
 
+/**
+ * What every layout must show: no problem, the appliance's tree and findings natively, the subvolumes mounted where
+ * the fstab says, and these findings among the native ones. The native side, for what a layout checks beyond that.
+ */
+function expectLayout(distro: keyof typeof disks, mounted: Array<[string, string | null, string | null]>, findings: string[]): Side {
+  const { native, guestfs } = sides[distro]!;
+  expect(native.problems).toEqual([]);
+  expectSameSides(native, guestfs);
+  expect(mounts(native)).toEqual(mounted);
+  expect(found(native)).toEqual(expect.arrayContaining(findings));
+  return native;
+}
+
 describe('btrfs subvolumes mounted as the image fstab says, natively and through the appliance', () => {
   it('Fedora: `root` at /, `home` at /home; the unmounted snapshot is audited under the device', () => {
-    const { native, guestfs } = sides.fedora!;
-    expect(native.problems).toEqual([]);
-    expectSameSides(native, guestfs);
-    expect(mounts(native)).toEqual([
-      ['/dev/sda1', '/', '/root'],
-      ['/dev/sda1', '/home', '/home'],
-      ['/dev/sda1', null, null],
-    ]);
-    expect(found(native)).toEqual(
-      expect.arrayContaining([
+    const native = expectLayout(
+      'fedora',
+      [
+        ['/dev/sda1', '/', '/root'],
+        ['/dev/sda1', '/home', '/home'],
+        ['/dev/sda1', null, null],
+      ],
+      [
         'baked-machine-id /etc/machine-id',
         'orphaned-home /home/bob',
         'private-key /root/.ssh/id_ecdsa',
         // Rules that look at a file wherever it is see the snapshot's (path rules, like /etc/machine-id's, look at /).
         'private-key /dev/sda1:/snapshots/root-1/root/.ssh/id_ecdsa',
         'credential-file /dev/sda1:/snapshots/root-1/root/.aws/credentials',
-      ]),
+      ],
     );
     // Nothing of the mounted subvolumes is left under the device: each file is audited once, at its booted path.
     expect(native.entries.filter((e) => /^\/dev\/sda1:\/(root|home)\/./.test(e.path))).toEqual([]);
@@ -166,41 +177,34 @@ describe('btrfs subvolumes mounted as the image fstab says, natively and through
   });
 
   it('Ubuntu: `@` at /, `@home` at /home; the Timeshift snapshot is audited under the device', () => {
-    const { native, guestfs } = sides.ubuntu!;
-    expect(native.problems).toEqual([]);
-    expectSameSides(native, guestfs);
-    expect(mounts(native)).toEqual([
-      ['/dev/sda', '/', '/@'],
-      ['/dev/sda', '/home', '/@home'],
-      ['/dev/sda', null, null],
-    ]);
-    expect(found(native)).toEqual(
-      expect.arrayContaining([
-        'baked-machine-id /etc/machine-id',
-        'orphaned-home /home/bob',
-        'private-key /dev/sda:/timeshift-btrfs/snapshots/2026-01-01_00-00-00/@/root/.ssh/id_ecdsa',
-      ]),
+    expectLayout(
+      'ubuntu',
+      [
+        ['/dev/sda', '/', '/@'],
+        ['/dev/sda', '/home', '/@home'],
+        ['/dev/sda', null, null],
+      ],
+      ['baked-machine-id /etc/machine-id', 'orphaned-home /home/bob', 'private-key /dev/sda:/timeshift-btrfs/snapshots/2026-01-01_00-00-00/@/root/.ssh/id_ecdsa'],
     );
   });
 
   it('openSUSE: the default snapshot at /, subvolumes by path from the top level, the older snapshot at /.snapshots', () => {
-    const { native, guestfs } = sides.suse!;
-    expect(native.problems).toEqual([]);
-    expectSameSides(native, guestfs);
-    expect(mounts(native)).toEqual([
-      ['/dev/sda', '/', '/@/.snapshots/1/snapshot'],
-      ['/dev/sda', '/var', '/@/var'],
-      ['/dev/sda', '/home', '/@/home'],
-      ['/dev/sda', '/.snapshots', '/@/.snapshots'],
-    ]);
-    const f = found(native);
-    expect(f).toEqual(
-      expect.arrayContaining([
-        'baked-machine-id /etc/machine-id',
-        'baked-machine-id /var/lib/dbus/machine-id',
-        'orphaned-home /home/bob',
-        'credential-file /.snapshots/2/snapshot/root/.git-credentials',
-      ]),
+    const f = found(
+      expectLayout(
+        'suse',
+        [
+          ['/dev/sda', '/', '/@/.snapshots/1/snapshot'],
+          ['/dev/sda', '/var', '/@/var'],
+          ['/dev/sda', '/home', '/@/home'],
+          ['/dev/sda', '/.snapshots', '/@/.snapshots'],
+        ],
+        [
+          'baked-machine-id /etc/machine-id',
+          'baked-machine-id /var/lib/dbus/machine-id',
+          'orphaned-home /home/bob',
+          'credential-file /.snapshots/2/snapshot/root/.git-credentials',
+        ],
+      ),
     );
     // The root is not audited a second time under /.snapshots/1/snapshot, and nothing stands alone.
     expect(f.filter((x) => x.includes('/.snapshots/1/'))).toEqual([]);
