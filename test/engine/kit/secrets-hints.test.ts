@@ -1,11 +1,12 @@
 /**
- * findTokens skips a kind's regex when the text holds none of the kind's hint literals (one automaton pass over the
- * text, src/engine/kit/secrets.ts). A skip must never lose a token: on texts built from every kind's tokens, their
- * hints, near misses and non-ASCII characters, findTokens finds what every kind's regex finds run on the whole text.
+ * findTokens skips a kind's regex when the text holds none of the kind's hint literals (found per literal at first,
+ * by one automaton pass per text once AUTOMATON_AFTER characters were searched: src/engine/kit/secrets.ts). A skip must never lose a token: on texts
+ * built from every kind's tokens, their hints, near misses and non-ASCII characters, findTokens finds what every
+ * kind's regex finds run on the whole text, and the automaton finds exactly the kinds whose hints the text holds.
  */
 import fc from 'fast-check';
 import { isExampleSecret } from '../../../src/engine/kit/example-secrets.js';
-import { findTokens, TOKEN_KINDS } from '../../../src/engine/kit/secrets.js';
+import { AUTOMATON_AFTER, findTokens, kindsByAutomaton, TOKEN_HINTS, TOKEN_KINDS } from '../../../src/engine/kit/secrets.js';
 
 /** Every kind's regex over the whole text; the JWK's only where the text names a key type (its hint, not in the match). */
 function everyRegex(text: string): Array<[string, string, number]> {
@@ -61,7 +62,25 @@ const noise = fc.oneof(
 
 const texts = fc.array(fc.oneof({ arbitrary: token, weight: 1 }, { arbitrary: noise, weight: 4 }), { maxLength: 24 }).map((parts) => parts.join(''));
 
+/** The kinds whose hints `text` holds (every kind without hints): what kindsIn must say, by definition. */
+function kindsByDefinition(text: string): number {
+  let kinds = 0;
+  TOKEN_KINDS.forEach((kind, k) => {
+    const hints = TOKEN_HINTS.get(kind.id);
+    if (!hints || hints.some((h) => text.includes(h))) kinds |= 1 << k;
+  });
+  return kinds;
+}
+
+/** Long texts: `text` between copies of other generated texts (findTokens goes over to the automaton on them). */
+const longTexts = fc.tuple(texts, texts, texts).map(([before, text, after]) => {
+  let pad = `${before}\n`;
+  while (pad.length < 16 * 1024) pad += pad;
+  return pad + text + after;
+});
+
 describe('findTokens: hints skip work, never a token', () => {
+  // First, before the automaton exists: until AUTOMATON_AFTER characters were searched, hints are found per literal.
   it('finds what every regex finds on the whole text', () => {
     fc.assert(fc.property(texts, (text) => {
       expect(found(text)).toEqual(everyRegex(text));
@@ -77,5 +96,19 @@ describe('findTokens: hints skip work, never a token', () => {
     }), { numRuns: 2000, seed: 25 });
     // Every kind was found at least once: the generator above reaches them all.
     expect([...kinds].sort()).toEqual(TOKEN_KINDS.map((k) => k.id).sort());
+  });
+
+  it('the automaton finds exactly the kinds whose hints a text holds', () => {
+    fc.assert(fc.property(fc.oneof(texts, longTexts), (text) => {
+      expect(kindsByAutomaton(text)).toBe(kindsByDefinition(text));
+    }), { numRuns: 3000, seed: 25 });
+  });
+
+  it('finds what every regex finds once the automaton took over', () => {
+    // More than AUTOMATON_AFTER characters searched by then in this process: the later texts go through the automaton.
+    expect(150 * 16 * 1024).toBeGreaterThan(AUTOMATON_AFTER);
+    fc.assert(fc.property(longTexts, (text) => {
+      expect(found(text)).toEqual(everyRegex(text));
+    }), { numRuns: 150, seed: 25 });
   });
 });
