@@ -376,6 +376,50 @@ export class Inventory {
     this.objs.delete(ROOT);
   }
 
+  // ---- building in place (an archive's tree, resolve/tree.ts) ----------------------------------------------------
+
+  /** The present entry `name` below node `parent`, or -1 (one hash probe, no path). */
+  child(parent: number, name: string): number {
+    const i = this.find(parent, name);
+    return i >= 0 && this.kindA[i] !== ABSENT ? i : -1;
+  }
+
+  /** The parent index of node `i` (-1 for the root). */
+  parentAt(i: number): number {
+    return this.parentA[i]!;
+  }
+
+  /** The type of node `i`, or undefined when it holds no entry. */
+  typeAt(i: number): EntryType | undefined {
+    const k = this.kindA[i]!;
+    return k === ABSENT ? undefined : TYPES[k];
+  }
+
+  /** The symlink target of node `i` as stored (undefined: none). */
+  targetAt(i: number): string | undefined {
+    const o = this.objs.get(i);
+    return o ? o.target : this.targets[i];
+  }
+
+  /** Replace what node `i` (present or not) holds by these values: a directory listed again, an entry put back. */
+  setAt(i: number, type: EntryType, mode: number, uid: number, gid: number, size: number, mtime: number, fs: string, target?: string): void {
+    this.fill(i, type, mode, uid, gid, size, mtime, fs, target);
+    if (this.objs.size > 0) this.objs.delete(i);
+  }
+
+  /**
+   * Take the entry of node `i` alone out (its node stays, absent, and `addChild` of the same name fills it again);
+   * a caller removing a subtree takes each of its nodes out, as it knows them.
+   */
+  removeAt(i: number): void {
+    if (this.kindA[i] === ABSENT) return;
+    this.kindA[i] = ABSENT;
+    this.live--;
+    this.targets[i] = undefined;
+    if (this.objs.size > 0) this.objs.delete(i);
+    this.derived = null;
+  }
+
   /** Set the target of the symlink at `path` (backends that read link targets after listing). */
   setTarget(path: string, target: string): void {
     const i = this.lookup(path);

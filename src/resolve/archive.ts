@@ -46,6 +46,22 @@ export function memberKey(name: string): string {
 }
 
 /**
+ * How many components `memberKey(name)` has (1 for the empty key), counted over the name's slashes without making
+ * it when the name holds no `..` (a member of a root tree is placed by the tree and needs no key of its own).
+ */
+function memberDepth(name: string): number {
+  if (name.includes('..')) return memberKey(name).split('/').length;
+  let n = 0;
+  for (let start = 0; start <= name.length; ) {
+    let end = name.indexOf('/', start);
+    if (end < 0) end = name.length;
+    if (end > start && !(end === start + 1 && name.charCodeAt(start) === 0x2e)) n++;
+    start = end + 1;
+  }
+  return Math.max(n, 1);
+}
+
+/**
  * Catches members that turn out to be disk images: keeps the first HEAD bytes, then, when they look like an image,
  * writes the member to a sparse temporary file (all-zero chunks are skipped, the file is truncated to the real size).
  */
@@ -143,15 +159,15 @@ export async function openTarArchive(target: string, compression: TarSource['com
       onEntry(e) {
         const placed = tree.apply(e, 0, { whiteouts: false });
         if (e.type !== 'file') return null;
-        const key = memberKey(e.name);
+        const depth = memberDepth(e.name);
         // What a container image's manifests name (manifest.json, <id>/layer.tar, blobs/sha256/<hex>) is at most three
         // deep; the files of a root tree are not kept a second time (147k entries on the bench tree).
-        if (key.split('/', MEMBER_DEPTH + 1).length <= MEMBER_DEPTH) members.set(key, e);
+        if (depth <= MEMBER_DEPTH) members.set(memberKey(e.name), e);
         if (!placed) return null;
         const sinks = listingSinks(placed, heads, store, opts.expectedRead);
         // Images sit near the top of an archive (disk.raw, an OVA's vmdk, images/x.qcow2); a deeper member is a
         // file of a root tree and is reported as a nested image by the rules, if ever.
-        if (e.size >= MIN_IMAGE && key.split('/').length <= 2 && catchers.length < 64) {
+        if (e.size >= MIN_IMAGE && depth <= 2 && catchers.length < 64) {
           const c = new ImageCatcher(e, tmpDirOf, opts.maxDecompressedBytes);
           catchers.push(c);
           sinks.push(c.sink);

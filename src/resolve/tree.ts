@@ -12,7 +12,7 @@ import { currentBudget } from '../budget.js';
 import { expectManyLiveObjects } from '../heap.js';
 import { TargetError } from '../errors.js';
 import { Inventory, pathComponents, resolveLinks, type LinkTree } from '../inventory.js';
-import type { Entry } from '../types.js';
+import type { Entry, EntryType } from '../types.js';
 import type { FileContent } from '../backends/backend.js';
 import type { ExpectedRead } from '../types.js';
 import type { Extent, Sink, TarEntry } from './tar.js';
@@ -22,14 +22,6 @@ export interface ContentRef {
   layer: number;
   size: number;
   extents: Extent[];
-}
-
-interface Node {
-  entry: Entry;
-  ref?: ContentRef;
-  layer: number;
-  /** Archive offset of the member that made this node (-1: a directory no member named). */
-  offset: number;
 }
 
 /**
@@ -57,8 +49,11 @@ interface Cause {
  * directories tens of thousands deep, whose every path is a key here.
  */
 export const MAX_PATH = 4096;
-/** Memory a node costs beyond its path (map slots, the node and entry objects, its name in the parent's set). */
-const NODE_COST = 320;
+/**
+ * Memory a node costs the builder beyond the inventory's own charge for it: its side columns (layer, offset, path
+ * length, child links) and its content reference slot.
+ */
+const NODE_COST = 40;
 /** Nodes from which the tree lets the young generation grow (src/heap.ts); a Debian root has ~7,000. */
 const MANY_NODES = 32 * 1024;
 const WHITEOUT = '.wh.';
@@ -75,9 +70,34 @@ export interface Placed {
   path: string;
 }
 
+/**
+ * The tree an archive's members make, as they come: an `Inventory` filled in place by (parent index, name), the very
+ * inventory the audit gets (no map of paths converted at the end), and beside it, per node index, what only the
+ * archive needs: the layer and member offset that made the node, its path's length, its content reference (regular
+ * files), and its children as a first-child/next-sibling list, so a subtree is taken out (a replacement, a whiteout)
+ * in time of that subtree. A node taken out stays in the inventory, absent, and a member of the same name fills it
+ * again.
+ */
 export class TreeBuilder {
-  private readonly nodes = new Map<string, Node>();
-  private readonly kids = new Map<string, Set<string>>();
+  private readonly inv = new Inventory();
+  /** Node indexes the side columns below cover (every node of `inv`: they are all made by `place`). */
+  private count = 0;
+  private layerA = new Int32Array(0);
+  /** Archive offset of the member that made the node (-1: a directory no member named). */
+  private offsetA = new Float64Array(0);
+  /** Length of the node's path (`/` counts 0: a child's is its parent's, a slash and its name). */
+  private plenA = new Int32Array(0);
+  /**
+   * Each directory's present children in the order they were placed (a child placed again goes last), as a doubly
+   * linked list: its first and last child, each child's next and previous sibling (-1: none). A node taken out
+   * leaves its parent's list in one step, and its own list (everything below it is out too) is dropped whole.
+   */
+  private firstA = new Int32Array(0);
+  private lastA = new Int32Array(0);
+  private nextA = new Int32Array(0);
+  private prevA = new Int32Array(0);
+  /** Where a present regular file's bytes are (by node index; undefined for the rest). */
+  private refs: Array<ContentRef | undefined> = [];
   readonly problems: string[] = [];
   readonly shadowed: Shadowed[] = [];
   /** The target's budget: every node is charged to its memory, every step of a resolution checks its clock. */
@@ -88,9 +108,33 @@ export class TreeBuilder {
    * taking one out (or replacing it, which takes it out first) can, so it holds while `removals` is unchanged.
    * Archives list a directory's members together: most members resolve their parent by comparing components.
    */
-  private lastParent: { parts: string[]; dir: string; removals: number } | null = null;
+  private lastParent: { raw: string | null; parts: string[]; dir: number; removals: number } | null = null;
   private sealed = false;
   private removals = 0;
+  /** What the resolver's `child` does with a missing directory: create it (a member's parent) with these values. */
+  private readonly resolving = { create: false, mtime: 0, layer: 0 };
+  /** The tree as the one resolver (inventory.ts resolveLinks) walks it, creating missing parents when `resolving.create`. */
+  private readonly links: LinkTree<number> = {
+    root: Inventory.ROOT,
+    child: (dir, name) => {
+      if (this.plenA[dir]! + 1 + name.length > MAX_PATH) {
+        if (!this.resolving.create) return undefined;
+        throw new PathTooLong(`a path deeper than ${MAX_PATH} bytes`);
+      }
+      const i = this.inv.child(dir, name);
+      if (i >= 0 || !this.resolving.create) return i >= 0 ? i : undefined;
+      const { mtime, layer } = this.resolving;
+      return this.place(dir, name, 'dir', 0o755, 0, 0, 0, mtime, this.fsOf(layer), undefined, layer, -1, undefined);
+    },
+    kind: (i) => {
+      const t = this.inv.typeAt(i);
+      return t === 'dir' ? 'dir' : t === 'symlink' ? 'symlink' : 'other';
+    },
+    target: (i) => this.inv.targetAt(i) ?? '',
+    pathOf: (i) => this.inv.pathOf(i),
+    // Crafted link targets must not make resolution outrun the target's clock.
+    tick: () => this.budget?.tick(),
+  };
 
   /**
    * `fsOf(layer)` names the filesystem field of entries from that layer; `placeOf(layer)` names the layer in what
@@ -100,121 +144,162 @@ export class TreeBuilder {
     private readonly fsOf: (layer: number) => string,
     readonly placeOf: (layer: number) => string = fsOf,
   ) {
-    this.put('/', { path: '/', type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 0, fs: fsOf(0) }, 0, -1);
+    this.track(Inventory.ROOT, -1, '');
+    this.inv.setRoot('dir', 0o755, 0, 0, 0, 0, fsOf(0));
   }
 
-  private put(p: string, entry: Entry, layer: number, offset: number, ref?: ContentRef): void {
-    if (!this.nodes.has(p)) {
-      this.budget?.chargeMemory(NODE_COST + 2 * p.length, 'archive entries');
-      // A tree this large is many small objects that all live on: see src/heap.ts.
-      if (this.nodes.size === MANY_NODES) expectManyLiveObjects();
+  /** Side columns for the new node `i` (the next index): grown by half again, charged to the budget. */
+  private track(i: number, parent: number, name: string): void {
+    if (i !== this.count) throw new Error(`tree: node ${i} made out of order (${this.count} tracked)`);
+    if (i >= this.layerA.length) {
+      const cap = Math.max(64, Math.ceil(this.layerA.length * 1.5));
+      const g = <T extends Int32Array | Float64Array>(a: T, make: new (n: number) => T): T => {
+        const b = new make(cap);
+        b.set(a);
+        return b;
+      };
+      this.layerA = g(this.layerA, Int32Array);
+      this.offsetA = g(this.offsetA, Float64Array);
+      this.plenA = g(this.plenA, Int32Array);
+      this.firstA = g(this.firstA, Int32Array);
+      this.lastA = g(this.lastA, Int32Array);
+      this.nextA = g(this.nextA, Int32Array);
+      this.prevA = g(this.prevA, Int32Array);
     }
-    this.nodes.set(p, { entry, layer, offset, ref });
-    if (p !== '/') {
-      const i = p.lastIndexOf('/');
-      const parent = i <= 0 ? '/' : p.slice(0, i);
-      let set = this.kids.get(parent);
-      if (!set) this.kids.set(parent, (set = new Set()));
-      set.add(p.slice(i + 1));
-    }
+    this.budget?.chargeMemory(NODE_COST, 'archive entries');
+    this.count++;
+    // A tree this large is many small objects that all live on (names, content references): see src/heap.ts.
+    if (this.count === MANY_NODES) expectManyLiveObjects();
+    if (parent >= 0) this.plenA[i] = this.plenA[parent]! + 1 + name.length;
+    this.firstA[i] = -1;
+    this.lastA[i] = -1;
+    this.refs.push(undefined);
   }
 
   /**
-   * `p` and every path below it, each parent before its children, without recursion (the depth is the archive's to
-   * choose).
+   * Put an entry `name` below `parent`, where there is none (a present one is taken out first): the one place nodes
+   * are made and filled. Returns its node index.
    */
-  private subtree(p: string): string[] {
-    const order: string[] = [];
-    for (const stack = [p]; stack.length > 0; ) {
+  private place(
+    parent: number, name: string, type: EntryType, mode: number, uid: number, gid: number, size: number, mtime: number, fs: string,
+    target: string | undefined, layer: number, offset: number, ref: ContentRef | undefined,
+  ): number {
+    const i = this.inv.addChild(parent, name, type, mode, uid, gid, size, mtime, fs, target);
+    if (i < 0) throw new Error(`tree: ${name} placed over a present entry`);
+    if (i >= this.count) this.track(i, parent, name);
+    // Last in its parent's list (it was in none: new, or taken out).
+    const prev = this.lastA[parent]!;
+    this.prevA[i] = prev;
+    this.nextA[i] = -1;
+    if (prev >= 0) this.nextA[prev] = i;
+    else this.firstA[parent] = i;
+    this.lastA[parent] = i;
+    this.layerA[i] = layer;
+    this.offsetA[i] = offset;
+    this.refs[i] = ref;
+    return i;
+  }
+
+  /**
+   * Node `top` and every present node below it, each parent before its children, without recursion (the depth is
+   * the archive's to choose).
+   */
+  private subtree(top: number): number[] {
+    const order: number[] = [];
+    for (const stack = [top]; stack.length > 0; ) {
       const q = stack.pop()!;
       order.push(q);
-      for (const k of this.kids.get(q) ?? []) stack.push(q === '/' ? `/${k}` : `${q}/${k}`);
+      for (let c = this.firstA[q]!; c >= 0; c = this.nextA[c]!) stack.push(c);
     }
     return order;
   }
 
-  /** Take `p` and everything below it out of the tree; the files among them are kept as shadowed, hidden by `why`. */
-  private remove(p: string, why: string): void {
-    if (!this.nodes.has(p)) return;
+  /** The present children of `dir`. */
+  private kidsOf(dir: number): number[] {
+    const out: number[] = [];
+    for (let c = this.firstA[dir]!; c >= 0; c = this.nextA[c]!) out.push(c);
+    return out;
+  }
+
+  /** Take node `top` and everything below it out of the tree; the files among them are kept as shadowed, hidden by `why`. */
+  private remove(top: number, why: string): void {
     this.removals++;
-    for (const q of this.subtree(p).reverse()) {
-      const n = this.nodes.get(q)!;
-      this.kids.delete(q);
-      if (n.ref) this.shadowed.push({ entry: n.entry, ref: n.ref, layer: n.layer, offset: n.offset, why });
-      this.nodes.delete(q);
-      this.budget?.releaseMemory(NODE_COST + 2 * q.length);
+    const order = this.subtree(top);
+    const parent = this.inv.parentAt(top);
+    const prev = this.prevA[top]!;
+    const next = this.nextA[top]!;
+    if (prev >= 0) this.nextA[prev] = next;
+    else this.firstA[parent] = next;
+    if (next >= 0) this.prevA[next] = prev;
+    else this.lastA[parent] = prev;
+    for (let k = order.length - 1; k >= 0; k--) {
+      const q = order[k]!;
+      const ref = this.refs[q];
+      if (ref) {
+        this.shadowed.push({ entry: this.inv.entryAt(q), ref, layer: this.layerA[q]!, offset: this.offsetA[q]!, why });
+        this.refs[q] = undefined;
+      }
+      this.inv.removeAt(q);
+      // Everything below it is out: its list goes.
+      this.firstA[q] = -1;
+      this.lastA[q] = -1;
     }
-    const i = p.lastIndexOf('/');
-    this.kids.get(i <= 0 ? '/' : p.slice(0, i))?.delete(p.slice(i + 1));
   }
 
   /**
-   * The canonical directory path of `parts` (a member's parent), following symlinks inside the tree with the one
-   * resolver (inventory.ts resolveLinks). Missing directories are created (tar members need not list their parents)
-   * when `create`; null when a component is a non-directory, the links loop or the path passes MAX_PATH.
+   * The directory node of `parts` (a member's parent), following symlinks inside the tree with the one resolver
+   * (inventory.ts resolveLinks). Missing directories are created (tar members need not list their parents) when
+   * `create`; null when a component is a non-directory, the links loop or the path passes MAX_PATH.
    */
-  private dirOf(parts: string[], create: boolean, mtime: number, layer: number): string | null {
-    const tree: LinkTree<string> = {
-      root: '/',
-      child: (dir, name) => {
-        const p = dir === '/' ? `/${name}` : `${dir}/${name}`;
-        if (p.length > MAX_PATH) {
-          if (!create) return undefined;
-          throw new PathTooLong(`a path deeper than ${MAX_PATH} bytes`);
-        }
-        if (!this.nodes.has(p)) {
-          if (!create) return undefined;
-          this.put(p, { path: p, type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtime, fs: this.fsOf(layer) }, layer, -1);
-        }
-        return p;
-      },
-      kind: (p) => {
-        const t = this.nodes.get(p)!.entry.type;
-        return t === 'dir' ? 'dir' : t === 'symlink' ? 'symlink' : 'other';
-      },
-      target: (p) => this.nodes.get(p)!.entry.target ?? '',
-      pathOf: (p) => p,
-      // Crafted link targets must not make resolution outrun the target's clock.
-      tick: () => this.budget?.tick(),
-    };
-    const r = resolveLinks(tree, parts);
-    return r.ok && tree.kind(r.node) === 'dir' ? r.node : null;
+  private dirOf(parts: string[], create: boolean, mtime: number, layer: number): number | null {
+    this.resolving.create = create;
+    this.resolving.mtime = mtime;
+    this.resolving.layer = layer;
+    const r = resolveLinks(this.links, parts);
+    return r.ok && this.inv.typeAt(r.node) === 'dir' ? r.node : null;
   }
 
   /** Place one member. A regular file placed is returned with its path in the tree (null: no data needed). */
   apply(t: TarEntry, layer: number, opts: { whiteouts: boolean }): Placed | null {
     if (this.sealed) throw new Error('a sealed tree takes no more members');
-    // `..` never climbs above the root: resolve it lexically first.
-    const norm = pathComponents(t.name);
-    const shown = t.name.slice(0, 200);
-    if (norm.length === 0) {
-      if (t.type === 'dir') {
-        const root = this.nodes.get('/')!;
-        root.entry = { ...root.entry, mode: t.mode, uid: t.uid, gid: t.gid, mtime: t.mtime, fs: this.fsOf(layer) };
+    const name = t.name;
+    const shown = name.slice(0, 200);
+    // The member's own name and what is before it, as written (trailing slashes dropped): the same text before it as
+    // the last member's is the same parent, without splitting the name (most members of an archive).
+    let end = name.length;
+    while (end > 0 && name.charCodeAt(end - 1) === 0x2f) end--;
+    const slash = name.lastIndexOf('/', end - 1);
+    let base = name.slice(slash + 1, end);
+    const raw = slash < 0 ? '' : name.slice(0, slash);
+    const last = this.lastParent;
+    let dir: number | null = null;
+    if (base !== '' && base !== '.' && base !== '..' && last && last.removals === this.removals && last.raw === raw) dir = last.dir;
+    else {
+      // `..` never climbs above the root: resolve it lexically first.
+      const norm = pathComponents(name);
+      if (norm.length === 0) {
+        if (t.type === 'dir') this.inv.setRoot('dir', t.mode, t.uid, t.gid, 0, t.mtime, this.fsOf(layer));
+        return null;
       }
-      return null;
-    }
-    const base = norm[norm.length - 1]!;
-    const parts = norm.slice(0, -1);
-    let dir: string | null;
-    try {
-      const last = this.lastParent;
-      if (last && last.removals === this.removals && sameParts(last.parts, parts)) dir = last.dir;
-      else {
-        dir = this.dirOf(parts, true, t.mtime, layer);
-        this.lastParent = dir === null ? null : { parts, dir, removals: this.removals };
+      base = norm[norm.length - 1]!;
+      const parts = norm.slice(0, -1);
+      try {
+        if (last && last.removals === this.removals && sameParts(last.parts, parts)) dir = last.dir;
+        else dir = this.dirOf(parts, true, t.mtime, layer);
+        // What the fast path above compares, only when the name's text before its own name is exactly its parent.
+        const plain = base === name.slice(slash + 1, end);
+        this.lastParent = dir === null ? null : { raw: plain ? raw : null, parts, dir, removals: this.removals };
+      } catch (err) {
+        if (!(err instanceof PathTooLong)) throw err;
+        this.problems.push(`${shown}: not placed (${err.message})`);
+        return null;
       }
-    } catch (err) {
-      if (!(err instanceof PathTooLong)) throw err;
-      this.problems.push(`${shown}: not placed (${err.message})`);
-      return null;
     }
     if (dir === null) {
       this.problems.push(`${shown}: its parent is not a directory inside the image`);
       return null;
     }
-    const p = dir === '/' ? `/${base}` : `${dir}/${base}`;
-    if (p.length > MAX_PATH) {
+    if (this.plenA[dir]! + 1 + base.length > MAX_PATH) {
       this.problems.push(`${shown}: not placed (a path deeper than ${MAX_PATH} bytes)`);
       return null;
     }
@@ -223,52 +308,46 @@ export class TreeBuilder {
       if (base === OPAQUE) {
         // Hide what lower layers put in this directory; this layer's own entries stay.
         const why = this.because('hidden by an opaque whiteout of its folder', cause);
-        for (const k of [...(this.kids.get(dir) ?? [])]) this.hideLower(dir === '/' ? `/${k}` : `${dir}/${k}`, layer, why);
+        for (const k of this.kidsOf(dir)) this.hideLower(k, layer, why);
       } else {
         const victim = base.slice(WHITEOUT.length);
         // Applied in member order, like a runtime: a file earlier in the same layer is deleted too.
-        if (victim) this.remove(dir === '/' ? `/${victim}` : `${dir}/${victim}`, this.because('deleted by a whiteout', cause));
+        const v = victim ? this.inv.child(dir, victim) : -1;
+        if (v >= 0) this.remove(v, this.because('deleted by a whiteout', cause));
       }
       return null;
     }
-    const existing = this.nodes.get(p);
+    const existing = this.inv.child(dir, base);
     if (t.type === 'hardlink') {
       const lparts = (t.linkname ?? '').split('/').filter((c) => c !== '' && c !== '.');
       const ldir = lparts.length > 0 ? this.dirOf(lparts.slice(0, -1), false, 0, layer) : null;
-      const lp = ldir === null ? null : ldir === '/' ? `/${lparts[lparts.length - 1]}` : `${ldir}/${lparts[lparts.length - 1]}`;
-      const target = lp ? this.nodes.get(lp) : undefined;
-      if (!target || target.entry.type !== 'file') {
+      const target = ldir === null ? -1 : this.inv.child(ldir, lparts[lparts.length - 1]!);
+      if (target < 0 || this.inv.typeAt(target) !== 'file') {
         this.problems.push(`${shown}: hard link to a file that is not in the archive`);
         return null;
       }
-      if (existing && lp !== p) this.remove(p, this.because('replaced by a hard link of the same name', cause));
-      if (lp === p) return null;
-      this.put(p, { ...target.entry, path: p }, layer, t.offset, target.ref);
+      if (target === existing) return null;
+      // Read before a replacement takes the target out with its folder (`d` linked to `d/f`).
+      const e = this.inv.entryAt(target);
+      const ref = this.refs[target];
+      if (existing >= 0) this.remove(existing, this.because('replaced by a hard link of the same name', cause));
+      this.place(dir, base, 'file', e.mode, e.uid, e.gid, e.size, e.mtime, e.fs, undefined, layer, t.offset, ref);
       return null;
     }
-    if (existing) {
-      if (existing.entry.type === 'dir' && t.type === 'dir') {
-        existing.entry = { ...existing.entry, mode: t.mode, uid: t.uid, gid: t.gid, mtime: t.mtime, fs: this.fsOf(layer) };
-        existing.layer = layer;
+    if (existing >= 0) {
+      if (this.inv.typeAt(existing) === 'dir' && t.type === 'dir') {
+        this.inv.setAt(existing, 'dir', t.mode, t.uid, t.gid, 0, t.mtime, this.fsOf(layer));
+        this.layerA[existing] = layer;
         return null;
       }
       const what = t.type === 'dir' ? 'a directory' : t.type === 'file' ? 'a file' : t.type === 'symlink' ? 'a symlink' : `a ${t.type}`;
-      this.remove(p, this.because(`replaced by ${what} of the same name`, cause));
+      this.remove(existing, this.because(`replaced by ${what} of the same name`, cause));
     }
-    const entry: Entry = {
-      path: p,
-      type: t.type,
-      mode: t.mode,
-      uid: t.uid,
-      gid: t.gid,
-      size: t.type === 'file' ? t.size : t.type === 'symlink' ? Buffer.byteLength(t.linkname ?? '') : 0,
-      mtime: t.mtime,
-      fs: this.fsOf(layer),
-    };
-    if (t.type === 'symlink') entry.target = t.linkname ?? '';
+    const size = t.type === 'file' ? t.size : t.type === 'symlink' ? Buffer.byteLength(t.linkname ?? '') : 0;
+    const target = t.type === 'symlink' ? (t.linkname ?? '') : undefined;
     const ref = t.type === 'file' ? { layer, size: t.size, extents: t.extents } : undefined;
-    this.put(p, entry, layer, t.offset, ref);
-    return ref ? { ref, path: p } : null;
+    const i = this.place(dir, base, t.type, t.mode, t.uid, t.gid, size, t.mtime, this.fsOf(layer), target, layer, t.offset, ref);
+    return ref ? { ref, path: this.inv.pathOf(i) } : null;
   }
 
   /** `<what> in <layer> at byte N` (the layer is named when the tree has layers). */
@@ -276,20 +355,16 @@ export class TreeBuilder {
     return `${what} at byte ${c.offset} of ${this.placeOf(c.layer)}`;
   }
 
-  /** Opaque whiteout: remove everything below `p` from lower layers, keeping directories this layer still uses. */
-  private hideLower(p: string, layer: number, why: string): void {
-    if (!this.nodes.has(p)) return;
-    const post = this.subtree(p);
+  /** Opaque whiteout: remove everything below `top` from lower layers, keeping directories this layer still uses. */
+  private hideLower(top: number, layer: number, why: string): void {
+    const post = this.subtree(top);
     // Walked backwards, a node's children are decided before it.
-    const keep = new Set<string>();
+    const keep = new Set<number>();
     for (let i = post.length - 1; i >= 0; i--) {
       const q = post[i]!;
-      const n = this.nodes.get(q);
-      if (!n) continue;
-      if (n.layer >= layer || keep.has(q)) {
-        const j = q.lastIndexOf('/');
-        keep.add(j <= 0 ? '/' : q.slice(0, j));
-      } else this.remove(q, why);
+      if (this.inv.typeAt(q) === undefined) continue;
+      if (this.layerA[q]! >= layer || keep.has(q)) keep.add(this.inv.parentAt(q));
+      else this.remove(q, why);
     }
   }
 
@@ -298,8 +373,9 @@ export class TreeBuilder {
    * shows (a hard link to it survived) is not hidden.
    */
   hidden(): Shadowed[] {
+    // Only present files hold a reference (taking a node out clears its slot).
     const live = new Set<ContentRef>();
-    for (const n of this.nodes.values()) if (n.ref) live.add(n.ref);
+    for (const r of this.refs) if (r) live.add(r);
     const seen = new Set<ContentRef>();
     return this.shadowed.filter((s) => {
       if (s.entry.type !== 'file' || live.has(s.ref) || seen.has(s.ref)) return false;
@@ -309,33 +385,44 @@ export class TreeBuilder {
   }
 
   get size(): number {
-    return this.nodes.size;
+    return this.inv.size;
   }
 
+  /** The tree as it is now (the inventory being filled, not a copy). */
   inventory(): Inventory {
-    return new Inventory([...this.nodes.values()].map((n) => n.entry));
+    return this.inv;
   }
 
   refOf(p: string): ContentRef | undefined {
-    return this.nodes.get(p)?.ref;
+    const i = this.inv.indexOf(p);
+    return i >= 0 ? this.refs[i] : undefined;
   }
 
   /**
-   * The finished tree, and the builder emptied: what the audit keeps is the inventory, each file's content reference
-   * by its path and the hidden files, not the builder's nodes and folder sets (a third of its memory on a large tree).
-   * Nothing is applied after.
+   * The finished tree, handed over as it is, and the builder's side columns let go: what the audit keeps is the
+   * inventory, each file's content reference by its node and the hidden files. Nothing is applied after.
    */
   seal(): { inventory: Inventory; refOf: (p: string) => ContentRef | undefined; hidden: Shadowed[] } {
-    const inventory = this.inventory();
+    const inventory = this.inv;
     const hidden = this.hidden();
-    const refs = new Map<string, ContentRef>();
-    for (const [p, n] of this.nodes) if (n.ref) refs.set(p, n.ref);
-    this.nodes.clear();
-    this.kids.clear();
+    const refs = this.refs;
+    this.layerA = new Int32Array(0);
+    this.offsetA = new Float64Array(0);
+    this.firstA = new Int32Array(0);
+    this.lastA = new Int32Array(0);
+    this.nextA = new Int32Array(0);
+    this.prevA = new Int32Array(0);
     this.shadowed.length = 0;
     this.lastParent = null;
     this.sealed = true;
-    return { inventory, refOf: (p) => refs.get(p), hidden };
+    return {
+      inventory,
+      refOf: (p) => {
+        const i = inventory.indexOf(p);
+        return i >= 0 ? refs[i] : undefined;
+      },
+      hidden,
+    };
   }
 }
 
