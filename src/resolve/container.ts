@@ -12,7 +12,6 @@
  * Every blob is checked against the digest that names it (manifest, config and layers; docker-archive layers
  * against the config's diff_ids): a mismatch is exit 3.
  */
-import type { Hash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { nodeCrypto } from '../lazy.js';
 import { TargetError } from '../errors.js';
@@ -321,12 +320,13 @@ async function openOne(store: BlobStore, spec: ImageSpec, opts: OpenOptions): Pr
     const compression = compressionOf(await range.read(0, 16));
     const src = range.source(compression);
     sources.push(src);
-    const raw = nodeCrypto().createHash('sha256');
+    // An uncompressed layer's blob is its tar: one digest over its bytes serves for both.
+    const raw = compression ? nodeCrypto().createHash('sha256') : null;
     const tar = nodeCrypto().createHash('sha256');
     let rawBytes = 0;
     const started = Date.now();
     async function* hashed(): AsyncGenerator<Buffer> {
-      for await (const c of src.open({ tap: (b) => (raw.update(b), (rawBytes += b.length)), signal: opts.signal })) {
+      for await (const c of src.open({ tap: (b) => (raw?.update(b), (rawBytes += b.length)), signal: opts.signal })) {
         tar.update(c);
         yield c;
       }
@@ -346,17 +346,17 @@ async function openOne(store: BlobStore, spec: ImageSpec, opts: OpenOptions): Pr
       if (err instanceof TargetError) throw new TargetError(`layer ${i + 1} (${layer.label}): ${err.message}`);
       throw err;
     }
-    const check = (want: string | undefined, h: Hash, what: string) => {
+    const check = (want: string | undefined, got: string, what: string) => {
       if (!want) return;
-      const got = `sha256:${h.digest('hex')}`;
       if (!want.startsWith('sha256:')) throw new TargetError(`layer ${i + 1}: unsupported digest '${want.slice(0, 80)}'`);
       if (got !== want) throw new TargetError(`layer ${i + 1} (${layer.name}): ${what} digest mismatch (manifest says ${want}, content is ${got}); ${DAMAGED}`);
     };
     if (layer.size !== undefined && rawBytes !== layer.size) {
       throw new TargetError(`layer ${i + 1} (${layer.name}): size mismatch (manifest says ${layer.size} bytes, the blob has ${rawBytes}); ${DAMAGED}`);
     }
-    check(layer.rawDigest, raw, 'blob');
-    check(layer.tarDigest, tar, 'diff_id');
+    const tarDigest = `sha256:${tar.digest('hex')}`;
+    check(layer.rawDigest, raw ? `sha256:${raw.digest('hex')}` : tarDigest, 'blob');
+    check(layer.tarDigest, tarDigest, 'diff_id');
     opts.verbose?.(`layer ${i + 1}/${spec.layers.length} ${layer.label}: applied in ${Date.now() - started} ms${compression ? ` (${compression})` : ''}`);
   }
   const { inventory, refOf, hidden } = tree.seal();
