@@ -3,6 +3,7 @@
  * of a file as evidence (which must redact any token on that line).
  */
 import { isExampleSecret } from './example-secrets.js';
+import { LiteralGroups } from './literal-groups.js';
 import { redact } from './redact.js';
 
 /** `scheme://user:password@host`: groups scheme, user, password, host (url-credentials.ts finds them). */
@@ -90,106 +91,8 @@ function caseVariants(s: string): string[] {
   return [...new Set(out)];
 }
 
-/**
- * The hints as one automaton (Aho-Corasick, a transition table over ASCII): a single pass over a text gives the
- * kinds whose hints it holds, as bits of the kinds' places in TOKEN_KINDS, instead of one search per literal (five
- * times the cost on a Debian root). Built on first use.
- */
-interface HintAutomaton {
-  /** Next state: `delta[state * 128 + char]`. */
-  delta: Int32Array;
-  /** The kinds (bits) whose hint ends in the state. */
-  found: Int32Array;
-  /** The kinds without hints: always searched. */
-  always: number;
-}
-
-let automaton: HintAutomaton | undefined;
-
-function hintAutomaton(): HintAutomaton {
-  if (automaton) return automaton;
-  if (TOKEN_KINDS.length > 31) throw new Error('secrets: more token kinds than hint bits');
-  // The trie of the hints, in the table itself: row s holds state s's edges (0: none; no edge leads to the root).
-  // Typed arrays only: it is built in every audit, mostly by code not yet compiled.
-  let room = 1;
-  for (const hints of TOKEN_HINTS.values()) for (const h of hints) room += h.length;
-  const delta = new Int32Array(room * 128);
-  const found = new Int32Array(room);
-  let states = 1;
-  let always = 0;
-  for (let k = 0; k < TOKEN_KINDS.length; k++) {
-    const hints = TOKEN_HINTS.get(TOKEN_KINDS[k]!.id);
-    if (!hints) always |= 1 << k;
-    for (const hint of hints ?? []) {
-      let s = 0;
-      for (let i = 0; i < hint.length; i++) {
-        const c = hint.charCodeAt(i);
-        if (c >= 128) throw new Error(`secrets: hint ${hint} is not ASCII`);
-        if (delta[s * 128 + c] === 0) delta[s * 128 + c] = states++;
-        s = delta[s * 128 + c]!;
-      }
-      found[s]! |= 1 << k;
-    }
-  }
-  // Breadth first, in place: a state's failure state (the longest proper suffix that is a prefix of a hint) is
-  // shallower, so its row is complete when the state's row is read: a missing edge becomes the failure state's move,
-  // and the state finds what its failure state finds.
-  const fail = new Int32Array(states);
-  const queue = new Int32Array(states);
-  let tail = 0;
-  for (let c = 0; c < 128; c++) if (delta[c] !== 0) queue[tail++] = delta[c]!;
-  for (let head = 0; head < tail; head++) {
-    const s = queue[head]!;
-    const f = fail[s]!;
-    found[s]! |= found[f]!;
-    for (let c = 0; c < 128; c++) {
-      const t = delta[s * 128 + c]!;
-      if (t === 0) delta[s * 128 + c] = delta[f * 128 + c]!;
-      else {
-        fail[t] = delta[f * 128 + c]!;
-        queue[tail++] = t;
-      }
-    }
-  }
-  return (automaton = { delta: delta.subarray(0, states * 128), found: found.subarray(0, states), always });
-}
-
-/**
- * Characters searched per hint (includes(), native code from the first call) before the automaton takes over. The
- * automaton is 3-4x faster once V8 has compiled its loop, but its first ~100k characters run in the interpreter and
- * its table is built first: ~9 ms, which a scan of a small image (a few short texts, every evidence line redacted)
- * would pay for nothing, and which a large one earns back within a few megabytes.
- */
-export const AUTOMATON_AFTER = 2_000_000;
-let searchedPerHint = 0;
-
-/** The kinds (bits of their places in TOKEN_KINDS) worth searching `text` for. */
-function kindsIn(text: string): number {
-  if (!automaton && searchedPerHint < AUTOMATON_AFTER) {
-    searchedPerHint += text.length;
-    let kinds = 0;
-    for (let k = 0; k < TOKEN_KINDS.length; k++) {
-      const hints = TOKEN_HINTS.get(TOKEN_KINDS[k]!.id);
-      if (!hints || hints.some((h) => text.includes(h))) kinds |= 1 << k;
-    }
-    return kinds;
-  }
-  return kindsByAutomaton(text);
-}
-
-/** kindsIn's answer, by the automaton (exported for its test). */
-export function kindsByAutomaton(text: string): number {
-  const { delta, found, always } = hintAutomaton();
-  let kinds = always;
-  let s = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    // No hint holds a character beyond ASCII: one starts the search over.
-    s = c < 128 ? delta[(s << 7) | c]! : 0;
-    kinds |= found[s]!;
-  }
-  return kinds;
-}
+/** Which kinds' hints a text holds (a kind without hints is always searched). */
+const HINT_GROUPS = new LiteralGroups(TOKEN_KINDS.map((k) => TOKEN_HINTS.get(k.id) ?? null));
 
 export interface TokenHit {
   kind: TokenKind;
@@ -201,7 +104,7 @@ export interface TokenHit {
 /** Every token of a known format in the text (published placeholder values excepted: example-secrets.ts). */
 export function findTokens(text: string): TokenHit[] {
   const hits: TokenHit[] = [];
-  const kinds = kindsIn(text);
+  const kinds = HINT_GROUPS.in(text);
   for (let k = 0; k < TOKEN_KINDS.length; k++) {
     if ((kinds & (1 << k)) === 0) continue;
     const kind = TOKEN_KINDS[k]!;

@@ -1,12 +1,13 @@
 /**
  * findTokens skips a kind's regex when the text holds none of the kind's hint literals (found per literal at first,
- * by one automaton pass per text once AUTOMATON_AFTER characters were searched: src/engine/kit/secrets.ts). A skip must never lose a token: on texts
+ * by one automaton pass per text once AUTOMATON_AFTER characters were searched: src/engine/kit/literal-groups.ts). A skip must never lose a token: on texts
  * built from every kind's tokens, their hints, near misses and non-ASCII characters, findTokens finds what every
  * kind's regex finds run on the whole text, and the automaton finds exactly the kinds whose hints the text holds.
  */
 import fc from 'fast-check';
 import { isExampleSecret } from '../../../src/engine/kit/example-secrets.js';
-import { AUTOMATON_AFTER, findTokens, kindsByAutomaton, TOKEN_HINTS, TOKEN_KINDS } from '../../../src/engine/kit/secrets.js';
+import { AUTOMATON_AFTER, LiteralGroups } from '../../../src/engine/kit/literal-groups.js';
+import { findTokens, TOKEN_HINTS, TOKEN_KINDS } from '../../../src/engine/kit/secrets.js';
 
 /** Every kind's regex over the whole text; the JWK's only where the text names a key type (its hint, not in the match). */
 function everyRegex(text: string): Array<[string, string, number]> {
@@ -62,15 +63,16 @@ const noise = fc.oneof(
 
 const texts = fc.array(fc.oneof({ arbitrary: token, weight: 1 }, { arbitrary: noise, weight: 4 }), { maxLength: 24 }).map((parts) => parts.join(''));
 
-/** The kinds whose hints `text` holds (every kind without hints): what kindsIn must say, by definition. */
-function kindsByDefinition(text: string): number {
-  let kinds = 0;
-  TOKEN_KINDS.forEach((kind, k) => {
-    const hints = TOKEN_HINTS.get(kind.id);
-    if (!hints || hints.some((h) => text.includes(h))) kinds |= 1 << k;
+/** The groups with a literal in `text` (every group without literals): what LiteralGroups must say, by definition. */
+function groupsByDefinition(groups: ReadonlyArray<readonly string[] | null>, text: string): number {
+  let bits = 0;
+  groups.forEach((g, k) => {
+    if (!g || g.some((l) => text.includes(l))) bits |= 1 << k;
   });
-  return kinds;
+  return bits;
 }
+
+const hintGroups = TOKEN_KINDS.map((k) => TOKEN_HINTS.get(k.id) ?? null);
 
 /** Long texts: `text` between copies of other generated texts (findTokens goes over to the automaton on them). */
 const longTexts = fc.tuple(texts, texts, texts).map(([before, text, after]) => {
@@ -99,8 +101,9 @@ describe('findTokens: hints skip work, never a token', () => {
   });
 
   it('the automaton finds exactly the kinds whose hints a text holds', () => {
+    const groups = new LiteralGroups(hintGroups);
     fc.assert(fc.property(fc.oneof(texts, longTexts), (text) => {
-      expect(kindsByAutomaton(text)).toBe(kindsByDefinition(text));
+      expect(groups.byAutomaton(text)).toBe(groupsByDefinition(hintGroups, text));
     }), { numRuns: 3000, seed: 25 });
   });
 
@@ -110,5 +113,22 @@ describe('findTokens: hints skip work, never a token', () => {
     fc.assert(fc.property(longTexts, (text) => {
       expect(found(text)).toEqual(everyRegex(text));
     }), { numRuns: 150, seed: 25 });
+  });
+});
+
+describe('LiteralGroups: the automaton on literals that overlap', () => {
+  // Literals inside others, suffixes that begin others, a group of one character, one without literals: what a
+  // failure link must carry (the token hints have none of these).
+  const groups = [['abab'], ['bab', 'ba'], ['b'], ['abc', 'cab'], null, ['aaa'], ['ca']];
+  const overlapping = new LiteralGroups(groups);
+  it('says what includes() says of every literal', () => {
+    fc.assert(fc.property(fc.stringMatching(/^[abcé]{0,40}$/), (text) => {
+      expect(overlapping.byAutomaton(text)).toBe(groupsByDefinition(groups, text));
+      expect(overlapping.in(text)).toBe(groupsByDefinition(groups, text));
+    }), { numRuns: 5000, seed: 25 });
+  });
+  it('refuses literals beyond ASCII and more groups than bits', () => {
+    expect(() => new LiteralGroups([['é']])).toThrow(/not ASCII/);
+    expect(() => new LiteralGroups(Array.from({ length: 32 }, () => ['a']))).toThrow(/more groups than bits/);
   });
 });
