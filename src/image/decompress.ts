@@ -100,6 +100,14 @@ export interface ToolExit {
   error?: Error;
 }
 
+/**
+ * Flags before `-dc`. xz decompresses a file of several blocks on two threads (xz 5.4 and later: the files `xz -T`
+ * writes, and every file xz 5.6 writes by default); a file of one block, as before, on one; older xz ignores the flag
+ * when decompressing. Two, not one per core: this process needs the other core for the listing, and each thread
+ * holds a block (tens of MiB), within xz's own memory limit for threads (past it, xz decompresses on one).
+ */
+const TOOL_FLAGS: Partial<Record<Compression, string[]>> = { xz: ['-T2'] };
+
 /** Debian's package for each tool (the only one whose name differs is xz's). */
 const PACKAGES: Record<string, string> = { xz: 'xz-utils' };
 
@@ -113,7 +121,8 @@ const PACKAGES: Record<string, string> = { xz: 'xz-utils' };
 export function spawnDecompressor(compression: Compression, source: string | Readable): ToolProcess {
   const tool = TOOLS[compression];
   const file = typeof source === 'string' ? source : null;
-  const child = childProcess().spawn(tool, file ? ['-dc', '--', file] : ['-dc'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const args = [...(TOOL_FLAGS[compression] ?? []), '-dc', ...(file ? ['--', file] : [])];
+  const child = childProcess().spawn(tool, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   // Before anything reads it (no await in between): dd takes the tool's output and this process lets go of it.
   const dd = SMALL_WRITES.has(compression) && rebuffers() ? childProcess().spawn('dd', DD_ARGS, { stdio: [child.stdout, 'pipe', 'ignore'] }) : null;
   if (dd) child.stdout.destroy();

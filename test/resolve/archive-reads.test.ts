@@ -133,6 +133,29 @@ describe('a whole .tar.xz or .tar.zst, which the system tool reads by its path',
     expect(plain.findings).toEqual(folder.findings);
   });
 
+  it('xz of many blocks (decompressed on two threads): the folder\'s findings; a damaged block: exit 3', () => {
+    // 64 KiB blocks: the 2.3 MiB tar is ~40 blocks, what `xz -T` (and xz 5.6 by default) writes for large inputs.
+    const file = path.join(tmp, 'blocks.tar.xz');
+    const bytes = execFileSync('xz', ['-q', '-c', '-T2', '--block-size=64KiB', path.join(tmp, 'root.tar')], { maxBuffer: 1 << 26 });
+    writeFileSync(file, bytes);
+    expect(execFileSync('xz', ['--robot', '-l', file], { encoding: 'utf8' })).toMatch(/^totals\t1\t([2-9]|\d{2,})\t/m);
+    const folder = audit(root);
+    const whole = audit(file);
+    expect(whole.status).toBe('ok');
+    expect(whole.findings).toEqual(folder.findings);
+    expect(whole.findings).toContain('error secret-token /var/lib/zz/settings.conf');
+    // A byte flipped in the middle of the compressed data: one block's check fails, whichever thread decodes it.
+    const bad = Buffer.from(bytes);
+    bad[Math.floor(bad.length / 2)] ^= 0xff;
+    const damaged = path.join(tmp, 'damaged-blocks.tar.xz');
+    writeFileSync(damaged, bad);
+    const r = hostleak(['scan', '--format', 'json', damaged]);
+    expect(r.status).toBe(3);
+    const t = json<{ targets: Array<{ status: string; error: string }> }>(r).targets[0]!;
+    expect(t.status).toBe('failed');
+    expect(t.error).toMatch(/^cannot decompress \(xz\): /);
+  });
+
   it('cut short: exit 3 and one line that names the target once, not the tool\'s echo of its path', () => {
     const cut = path.join(tmp, 'cut.tar.zst');
     const bytes = execFileSync('zstd', ['-q', '-c', path.join(tmp, 'root.tar')], { maxBuffer: 1 << 26 });
