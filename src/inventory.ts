@@ -56,6 +56,23 @@ export function pathComponents(p: string): string[] {
   return out;
 }
 
+/**
+ * How many components `p.slice(from, to)` has lexically (empty ones and `.` not counted), counted without splitting
+ * it, or -1 when one is `..` (what that does is pathComponents' to say).
+ */
+export function plainDepth(p: string, from = 0, to = p.length): number {
+  let n = 0;
+  for (let i = from; i <= to; ) {
+    let j = p.indexOf('/', i);
+    if (j < 0 || j > to) j = to;
+    const len = j - i;
+    if (len === 2 && p.charCodeAt(i) === 0x2e && p.charCodeAt(i + 1) === 0x2e) return -1;
+    if (len > 1 || (len === 1 && p.charCodeAt(i) !== 0x2e)) n++;
+    i = j + 1;
+  }
+  return n;
+}
+
 /** Normalise an absolute image path lexically (no symlinks): `/a//b/./c/` -> `/a/b/c`; `..` stops at `/`. */
 export function normalizePath(p: string): string {
   return '/' + pathComponents(p).join('/');
@@ -387,6 +404,11 @@ export class Inventory {
   /** The parent index of node `i` (-1 for the root). */
   parentAt(i: number): number {
     return this.parentA[i]!;
+  }
+
+  /** The name of node `i` (its last path component). */
+  nameAt(i: number): string {
+    return this.names[i]!;
   }
 
   /** The type of node `i`, or undefined when it holds no entry. */

@@ -11,7 +11,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { TargetError } from '../errors.js';
-import { pathComponents } from '../inventory.js';
+import { pathComponents, plainDepth } from '../inventory.js';
 import type { OpenedImage, OpenOptions } from '../backends/backend.js';
 import { defaultWriteLimit, tempDir } from '../image/tmp.js';
 import { currentBudget } from '../budget.js';
@@ -46,19 +46,12 @@ export function memberKey(name: string): string {
 }
 
 /**
- * How many components `memberKey(name)` has (1 for the empty key), counted over the name's slashes without making
- * it when the name holds no `..` (a member of a root tree is placed by the tree and needs no key of its own).
+ * How many components `memberKey(name)` has (1 for the empty key), counted without making it when the name holds no
+ * `..` (a member of a root tree is placed by the tree and needs no key of its own).
  */
 function memberDepth(name: string): number {
-  if (name.includes('..')) return memberKey(name).split('/').length;
-  let n = 0;
-  for (let start = 0; start <= name.length; ) {
-    let end = name.indexOf('/', start);
-    if (end < 0) end = name.length;
-    if (end > start && !(end === start + 1 && name.charCodeAt(start) === 0x2e)) n++;
-    start = end + 1;
-  }
-  return Math.max(n, 1);
+  const n = plainDepth(name);
+  return n < 0 ? memberKey(name).split('/').length : Math.max(n, 1);
 }
 
 /**

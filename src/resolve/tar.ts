@@ -68,10 +68,14 @@ export function teeSinks(sinks: Array<Sink | null>): Sink | null {
 /** A value that may be a promise, awaited only when it is one (a promise per 512-byte header adds up). */
 const isPromise = <T>(v: T | Promise<T>): v is Promise<T> => typeof (v as { then?: unknown } | null)?.then === 'function';
 
-/** Pulls exact byte counts out of an async chunk stream and tracks the absolute position. */
+/**
+ * Pulls exact byte counts out of an async chunk stream and tracks the absolute position. The buffered bytes are
+ * `buf[off ..]`: taking moves `off` on (a view is made only for bytes handed out, none for bytes passed over).
+ */
 class Pull {
   pos = 0;
   private buf: Buffer = Buffer.alloc(0);
+  private off = 0;
   private readonly it: AsyncIterator<Buffer>;
   private ended = false;
 
@@ -87,31 +91,30 @@ class Pull {
       return false;
     }
     const chunk = Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value as Uint8Array);
-    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
+    this.buf = this.buf.length === this.off ? chunk : Buffer.concat([this.buf.subarray(this.off), chunk]);
+    this.off = 0;
     return true;
   }
 
   /** Exactly n bytes when they are buffered already (no promise), else undefined: take() them. */
   takeNow(n: number): Buffer | undefined {
-    if (this.buf.length < n) return undefined;
-    const out = this.buf.subarray(0, n);
-    this.buf = this.buf.subarray(n);
+    if (this.buf.length - this.off < n) return undefined;
+    const out = this.buf.subarray(this.off, this.off + n);
+    this.off += n;
     this.pos += n;
     return out;
   }
 
   /** Exactly n bytes, or null at a clean end of stream (nothing buffered); throws when cut in the middle. */
   async take(n: number): Promise<Buffer | null> {
-    while (this.buf.length < n) {
+    while (this.buf.length - this.off < n) {
       if (!(await this.more())) {
-        if (this.buf.length === 0) return null;
-        throw new TargetError(`truncated tar archive: stream ends at byte ${this.pos + this.buf.length}`);
+        const left = this.buf.length - this.off;
+        if (left === 0) return null;
+        throw new TargetError(`truncated tar archive: stream ends at byte ${this.pos + left}`);
       }
     }
-    const out = this.buf.subarray(0, n);
-    this.buf = this.buf.subarray(n);
-    this.pos += n;
-    return out;
+    return this.takeNow(n)!;
   }
 
   /**
@@ -119,30 +122,28 @@ class Pull {
    * when they are not all buffered (then `pass`).
    */
   passNow(n: number, each: ((piece: Buffer, at: number) => void | Promise<void>) | null): void | Promise<void> | false {
-    if (this.buf.length < n) return false;
+    if (this.buf.length - this.off < n) return false;
     if (n === 0) return undefined;
-    const piece = this.buf.subarray(0, n);
-    this.buf = this.buf.subarray(n);
     const at = this.pos;
     this.pos += n;
-    return each ? each(piece, at) : undefined;
+    this.off += n;
+    return each ? each(this.buf.subarray(this.off - n, this.off), at) : undefined;
   }
 
   /** Hand the next n bytes to `each` in pieces (no copy of the whole range). */
   async pass(n: number, each: ((piece: Buffer, at: number) => void | Promise<void>) | null): Promise<void> {
     let left = n;
     while (left > 0) {
-      if (this.buf.length === 0 && !(await this.more())) {
+      if (this.buf.length === this.off && !(await this.more())) {
         throw new TargetError(`truncated tar archive: a member's data ends at byte ${this.pos} of ${this.pos + left}`);
       }
-      const k = Math.min(left, this.buf.length);
-      const piece = this.buf.subarray(0, k);
-      this.buf = this.buf.subarray(k);
+      const k = Math.min(left, this.buf.length - this.off);
       const at = this.pos;
       this.pos += k;
+      this.off += k;
       left -= k;
       if (each) {
-        const r = each(piece, at);
+        const r = each(this.buf.subarray(this.off - k, this.off), at);
         if (r) await r;
       }
     }
@@ -150,11 +151,13 @@ class Pull {
 
   /** Read (and drop) everything left, so a digest over the whole stream sees every byte. */
   async drain(): Promise<void> {
-    this.pos += this.buf.length;
+    this.pos += this.buf.length - this.off;
     this.buf = Buffer.alloc(0);
+    this.off = 0;
     while (await this.more()) {
       this.pos += this.buf.length;
       this.buf = Buffer.alloc(0);
+      this.off = 0;
     }
   }
 
@@ -203,24 +206,35 @@ function num(b: Buffer, off: number, len: number, what: string): number {
  */
 function checksumOk(h: Buffer): boolean {
   const stored = num(h, 148, 8, 'checksum');
-  // Four bytes a step (148, 8 and 356 are multiples of 4); the high bits counted in the same sums.
+  // Four bytes a step (148, 8 and 356 are multiples of 4).
   let unsigned = 8 * 0x20;
-  let high = 0;
   for (let i = 0; i < BLOCK; i += 4) {
     if (i === 148) i = 156;
-    const a = h[i]!;
-    const b = h[i + 1]!;
-    const c = h[i + 2]!;
-    const d = h[i + 3]!;
-    unsigned += a + b + c + d;
-    high += (a >> 7) + (b >> 7) + (c >> 7) + (d >> 7);
+    unsigned += h[i]! + h[i + 1]! + h[i + 2]! + h[i + 3]!;
   }
-  return stored === unsigned || stored === unsigned - 256 * high;
+  if (stored === unsigned) return true;
+  // Some old tars summed the bytes as signed: each byte with its high bit set counts 256 less.
+  let high = 0;
+  for (let i = 0; i < BLOCK; i++) if (i < 148 || i >= 156) high += h[i]! >> 7;
+  return stored === unsigned - 256 * high;
 }
 
 const padded = (n: number) => Math.ceil(n / BLOCK) * BLOCK;
 
 const USTAR = Buffer.from('ustar', 'latin1');
+
+/**
+ * A numeric PAX record of a member, or `fallback` when it has none. Times may be negative (before 1970) and impossible
+ * (1e300): the inventory clamps those (clampTime).
+ */
+function paxNumber(px: PaxView, k: string, fallback: number, signed: boolean): number {
+  if (px === NO_PAX) return fallback;
+  const v = px.get(k);
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n) || (n < 0 && !signed)) throw new TargetError(`corrupt PAX header: ${k}=${v.slice(0, 40)}`);
+  return Math.floor(n);
+}
 
 /** A member's PAX records over the global ones, looked up without copying the globals per member. */
 interface PaxView {
@@ -386,7 +400,7 @@ export async function walkTar(src: AsyncIterable<Buffer>, opts: TarWalkOptions):
       // This member's records over the global ones, looked up without copying the globals per member.
       const px = pax === null && globalPax.size === 0 ? NO_PAX : paxView(pax, globalPax);
       // 'ustar\0' (POSIX) or 'ustar ' (GNU), compared as bytes.
-      const ustar = h.compare(USTAR, 0, 5, 257, 262) === 0 && (h[262] === 0 || h[262] === 0x20);
+      const ustar = h[257] === USTAR[0] && h[258] === USTAR[1] && h[259] === USTAR[2] && h[260] === USTAR[3] && h[261] === USTAR[4] && (h[262] === 0 || h[262] === 0x20);
       const posix = ustar && h[262] === 0;
       let name = cstr(h, 0, 100);
       if (posix) {
@@ -395,29 +409,21 @@ export async function walkTar(src: AsyncIterable<Buffer>, opts: TarWalkOptions):
       }
       name = px.get('GNU.sparse.name') ?? px.get('path') ?? longName ?? name;
       const linkname = px.get('linkpath') ?? longLink ?? cstr(h, 157, 100);
-      // Times may be negative (before 1970) and impossible (1e300): the inventory clamps those (clampTime).
-      const paxNum = (k: string, fallback: number, signed = false): number => {
-        const v = px.get(k);
-        if (v === undefined) return fallback;
-        const n = Number(v);
-        if (!Number.isFinite(n) || (n < 0 && !signed)) throw new TargetError(`corrupt PAX header: ${k}=${v.slice(0, 40)}`);
-        return Math.floor(n);
-      };
-      const stored = paxNum('size', hdrSize);
+      const stored = paxNumber(px, 'size', hdrSize, false);
       const entry: TarEntry = {
         name,
         offset: memberStart,
         type,
         mode: num(h, 100, 8, 'mode') & 0o7777,
-        uid: paxNum('uid', num(h, 108, 8, 'uid')),
-        gid: paxNum('gid', num(h, 116, 8, 'gid')),
-        mtime: paxNum('mtime', num(h, 136, 12, 'mtime'), true),
+        uid: paxNumber(px, 'uid', num(h, 108, 8, 'uid'), false),
+        gid: paxNumber(px, 'gid', num(h, 116, 8, 'gid'), false),
+        mtime: paxNumber(px, 'mtime', num(h, 136, 12, 'mtime'), true),
         size: type === 'file' ? stored : 0,
         extents: [],
         sparse: false,
       };
       if (type === 'symlink' || type === 'hardlink') entry.linkname = linkname;
-      const localPax = pax ?? [];
+      const localPax = pax;
       longName = longLink = null;
       pax = null;
       memberStart = null;
@@ -458,7 +464,7 @@ export async function walkTar(src: AsyncIterable<Buffer>, opts: TarWalkOptions):
         const major = px.get('GNU.sparse.major');
         if (major === '1') {
           // 1.0: the map is at the start of the data, decimal numbers one per line, padded to a block.
-          realSize = paxNum('GNU.sparse.realsize', stored);
+          realSize = paxNumber(px, 'GNU.sparse.realsize', stored, false);
           const first = await pull.take(BLOCK);
           if (!first) throw new TargetError('truncated tar archive: sparse map cut off');
           let text = first.toString('latin1');
@@ -487,12 +493,12 @@ export async function walkTar(src: AsyncIterable<Buffer>, opts: TarWalkOptions):
           dataLen = stored - blocks * BLOCK;
           if (dataLen < 0) throw new TargetError('corrupt PAX sparse map: longer than the member');
         } else {
-          realSize = paxNum('GNU.sparse.size', paxNum('GNU.sparse.realsize', stored));
+          realSize = paxNumber(px, 'GNU.sparse.size', paxNumber(px, 'GNU.sparse.realsize', stored, false), false);
           const map = px.get('GNU.sparse.map');
           if (map !== undefined) segments = sparseSegments(map === '' ? [] : map.split(',').map(Number), 'PAX sparse map');
           else {
             const pairs: number[] = [];
-            for (const [k, v] of localPax) if (k === 'GNU.sparse.offset' || k === 'GNU.sparse.numbytes') pairs.push(Number(v));
+            for (const [k, v] of localPax ?? []) if (k === 'GNU.sparse.offset' || k === 'GNU.sparse.numbytes') pairs.push(Number(v));
             segments = sparseSegments(pairs, 'PAX sparse map');
           }
         }
@@ -512,7 +518,7 @@ export async function walkTar(src: AsyncIterable<Buffer>, opts: TarWalkOptions):
         entry.size = realSize;
         entry.sparse = true;
       } else if (type === 'file' && dataLen > 0) {
-        entry.extents.push({ logical: 0, stored: dataStart, length: dataLen });
+        entry.extents = [{ logical: 0, stored: dataStart, length: dataLen }];
       }
       entries++;
       const given = opts.onEntry(entry);

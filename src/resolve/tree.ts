@@ -11,7 +11,7 @@
 import { currentBudget } from '../budget.js';
 import { expectManyLiveObjects } from '../heap.js';
 import { TargetError } from '../errors.js';
-import { Inventory, pathComponents, resolveLinks, type LinkTree } from '../inventory.js';
+import { Inventory, MAX_RESOLVE_COMPONENTS, pathComponents, plainDepth, resolveLinks, type LinkTree } from '../inventory.js';
 import type { Entry, EntryType } from '../types.js';
 import type { FileContent } from '../backends/backend.js';
 import type { ExpectedRead } from '../types.js';
@@ -38,15 +38,9 @@ export interface Shadowed {
   why: string;
 }
 
-/** The member being applied, to say what hid a file. */
-interface Cause {
-  layer: number;
-  offset: number;
-}
-
 /**
  * Longest path a member may resolve to (PATH_MAX): chained relative links can make a handful of members stand for
- * directories tens of thousands deep, whose every path is a key here.
+ * directories tens of thousands deep.
  */
 export const MAX_PATH = 4096;
 /**
@@ -62,6 +56,19 @@ const OPAQUE = '.wh..wh..opq';
 /** A member whose path would pass MAX_PATH: a problem of that member, not of the archive. */
 class PathTooLong extends TargetError {
   override name = 'PathTooLong';
+}
+
+/**
+ * The last member's parent: the text before the member's own name (null when that text does not lexically give
+ * `parts`), its components (null until asked: made from `raw`), the directory they resolved to, whether it was
+ * reached through directories only (`direct`: its path is `parts`), and the tree's removals then.
+ */
+interface LastParent {
+  raw: string | null;
+  parts: string[] | null;
+  dir: number;
+  direct: boolean;
+  removals: number;
 }
 
 /** A regular file a member placed: where its bytes are, and its path in the tree. */
@@ -108,7 +115,7 @@ export class TreeBuilder {
    * taking one out (or replacing it, which takes it out first) can, so it holds while `removals` is unchanged.
    * Archives list a directory's members together: most members resolve their parent by comparing components.
    */
-  private lastParent: { raw: string | null; parts: string[]; dir: number; removals: number } | null = null;
+  private lastParent: LastParent | null = null;
   private sealed = false;
   private removals = 0;
   /** What the resolver's `child` does with a missing directory: create it (a member's parent) with these values. */
@@ -177,15 +184,15 @@ export class TreeBuilder {
   }
 
   /**
-   * Put an entry `name` below `parent`, where there is none (a present one is taken out first): the one place nodes
-   * are made and filled. Returns its node index.
+   * Put an entry `name` below `parent`, where there is none: the one place nodes are made and filled. Returns its
+   * node index, or -1 when `parent` holds an entry of that name (left as it was: take it out first).
    */
   private place(
     parent: number, name: string, type: EntryType, mode: number, uid: number, gid: number, size: number, mtime: number, fs: string,
     target: string | undefined, layer: number, offset: number, ref: ContentRef | undefined,
   ): number {
     const i = this.inv.addChild(parent, name, type, mode, uid, gid, size, mtime, fs, target);
-    if (i < 0) throw new Error(`tree: ${name} placed over a present entry`);
+    if (i < 0) return -1;
     if (i >= this.count) this.track(i, parent, name);
     // Last in its parent's list (it was in none: new, or taken out).
     const prev = this.lastA[parent]!;
@@ -259,100 +266,186 @@ export class TreeBuilder {
     return r.ok && this.inv.typeAt(r.node) === 'dir' ? r.node : null;
   }
 
+  /**
+   * The directory of `parts` found from the last member's parent when that one was reached through directories
+   * only (`direct`: its path is its components, no symlink on the way): the components both share are its
+   * ancestors, the rest are walked down from there, missing ones created. -1 when one of those is not a directory
+   * (a symlink to follow, a file): the one resolver takes over from the root. Archives list a folder's subfolders
+   * right after it, so a parent that changes is mostly the last one's child or ancestor.
+   */
+  private walkFrom(lastParts: readonly string[], lastDir: number, parts: readonly string[], mtime: number, layer: number): number {
+    // Too many to walk: the resolver's own answer (too deep), not a walk here.
+    if (parts.length > MAX_RESOLVE_COMPONENTS) return -1;
+    let k = 0;
+    const n = Math.min(lastParts.length, parts.length);
+    while (k < n && lastParts[k] === parts[k]) k++;
+    let dir = lastDir;
+    for (let up = lastParts.length - k; up > 0; up--) dir = this.inv.parentAt(dir);
+    this.resolving.create = true;
+    this.resolving.mtime = mtime;
+    this.resolving.layer = layer;
+    for (; k < parts.length; k++) {
+      this.budget?.tick();
+      const next = this.links.child(dir, parts[k]!)!;
+      if (this.inv.typeAt(next) !== 'dir') return -1;
+      dir = next;
+    }
+    return dir;
+  }
+
+  /** The components of a last parent's path (made from its text when first asked). */
+  private partsOf(last: LastParent): string[] {
+    return (last.parts ??= pathComponents(last.raw!));
+  }
+
+  /**
+   * The parent of a member whose text before its own name (`name` up to `rawEnd`) is near the last member's
+   * parent's text: one plain folder further down (`a/b/` then `a/b/f`), or some folders up while the last parent was
+   * reached through folders only (`a/b/c/x` then `a/b/y`). Found by walking the tree from the last parent, without
+   * splitting the name; null when it is neither (the resolver from the root decides).
+   */
+  private nearby(name: string, rawEnd: number, last: LastParent, lr: string, mtime: number, layer: number): LastParent | null {
+    if (rawEnd > lr.length) {
+      // Down: the last parent's text, a slash (none below the root's empty text), one plain name.
+      if (!name.startsWith(lr) || (lr.length > 0 && name.charCodeAt(lr.length) !== 0x2f)) return null;
+      const c = name.slice(lr.length === 0 ? 0 : lr.length + 1, rawEnd);
+      if (c.includes('/') || plainDepth(c) !== 1) return null;
+      this.resolving.create = true;
+      this.resolving.mtime = mtime;
+      this.resolving.layer = layer;
+      const next = this.links.child(last.dir, c)!;
+      if (this.inv.typeAt(next) !== 'dir') return null;
+      return { raw: name.slice(0, rawEnd), parts: null, dir: next, direct: last.direct, removals: this.removals };
+    }
+    // Up: this text starts the last one's at a slash, and what the last one has more holds no `..`.
+    if (!last.direct || !lr.startsWith(name.slice(0, rawEnd)) || (rawEnd > 0 && lr.charCodeAt(rawEnd) !== 0x2f)) return null;
+    let up = plainDepth(lr, rawEnd);
+    if (up < 0) return null;
+    let dir = last.dir;
+    for (; up > 0; up--) dir = this.inv.parentAt(dir);
+    return { raw: name.slice(0, rawEnd), parts: null, dir, direct: true, removals: this.removals };
+  }
+
+  /** Whether node `i`'s path is `parts` (it was reached through directories only). */
+  private isPathOf(i: number, parts: readonly string[]): boolean {
+    for (let k = parts.length - 1; k >= 0; k--, i = this.inv.parentAt(i)) if (i <= Inventory.ROOT || this.inv.nameAt(i) !== parts[k]) return false;
+    return i === Inventory.ROOT;
+  }
+
   /** Place one member. A regular file placed is returned with its path in the tree (null: no data needed). */
   apply(t: TarEntry, layer: number, opts: { whiteouts: boolean }): Placed | null {
     if (this.sealed) throw new Error('a sealed tree takes no more members');
     const name = t.name;
-    const shown = name.slice(0, 200);
     // The member's own name and what is before it, as written (trailing slashes dropped): the same text before it as
     // the last member's is the same parent, without splitting the name (most members of an archive).
     let end = name.length;
     while (end > 0 && name.charCodeAt(end - 1) === 0x2f) end--;
     const slash = name.lastIndexOf('/', end - 1);
     let base = name.slice(slash + 1, end);
-    const raw = slash < 0 ? '' : name.slice(0, slash);
+    const rawEnd = slash < 0 ? 0 : slash;
     const last = this.lastParent;
+    // A name of its own (not empty, `.` or `..`): the text before it is its parent.
+    const textual = plainDepth(base) === 1;
+    const fresh = last !== null && last.removals === this.removals ? last : null;
     let dir: number | null = null;
-    if (base !== '' && base !== '.' && base !== '..' && last && last.removals === this.removals && last.raw === raw) dir = last.dir;
+    if (textual && fresh && fresh.raw !== null && fresh.raw.length === rawEnd && name.startsWith(fresh.raw)) dir = fresh.dir;
     else {
-      // `..` never climbs above the root: resolve it lexically first.
-      const norm = pathComponents(name);
-      if (norm.length === 0) {
-        if (t.type === 'dir') this.inv.setRoot('dir', t.mode, t.uid, t.gid, 0, t.mtime, this.fsOf(layer));
-        return null;
-      }
-      base = norm[norm.length - 1]!;
-      const parts = norm.slice(0, -1);
       try {
-        if (last && last.removals === this.removals && sameParts(last.parts, parts)) dir = last.dir;
-        else dir = this.dirOf(parts, true, t.mtime, layer);
-        // What the fast path above compares, only when the name's text before its own name is exactly its parent.
-        const plain = base === name.slice(slash + 1, end);
-        this.lastParent = dir === null ? null : { raw: plain ? raw : null, parts, dir, removals: this.removals };
+        const near = textual && fresh && fresh.raw !== null ? this.nearby(name, rawEnd, fresh, fresh.raw, t.mtime, layer) : null;
+        if (near) {
+          dir = near.dir;
+          this.lastParent = near;
+        } else {
+          // `..` never climbs above the root: resolve it lexically first.
+          const norm = pathComponents(name);
+          if (norm.length === 0) {
+            if (t.type === 'dir') this.inv.setRoot('dir', t.mode, t.uid, t.gid, 0, t.mtime, this.fsOf(layer));
+            return null;
+          }
+          base = norm[norm.length - 1]!;
+          const parts = norm.slice(0, -1);
+          let direct = false;
+          const lastParts = fresh ? this.partsOf(fresh) : null;
+          if (fresh && sameParts(lastParts!, parts)) ({ dir, direct } = fresh);
+          else {
+            const walked = fresh?.direct ? this.walkFrom(lastParts!, fresh.dir, parts, t.mtime, layer) : -1;
+            if (walked >= 0) [dir, direct] = [walked, true];
+            else {
+              dir = this.dirOf(parts, true, t.mtime, layer);
+              direct = dir !== null && this.isPathOf(dir, parts);
+            }
+          }
+          // What the fast path above compares, only when the name's text before its own name is exactly its parent.
+          const plain = base === name.slice(slash + 1, end);
+          this.lastParent = dir === null ? null : { raw: plain ? name.slice(0, rawEnd) : null, parts, dir, direct, removals: this.removals };
+        }
       } catch (err) {
         if (!(err instanceof PathTooLong)) throw err;
-        this.problems.push(`${shown}: not placed (${err.message})`);
+        this.problems.push(`${name.slice(0, 200)}: not placed (${err.message})`);
         return null;
       }
     }
     if (dir === null) {
-      this.problems.push(`${shown}: its parent is not a directory inside the image`);
+      this.problems.push(`${name.slice(0, 200)}: its parent is not a directory inside the image`);
       return null;
     }
     if (this.plenA[dir]! + 1 + base.length > MAX_PATH) {
-      this.problems.push(`${shown}: not placed (a path deeper than ${MAX_PATH} bytes)`);
+      this.problems.push(`${name.slice(0, 200)}: not placed (a path deeper than ${MAX_PATH} bytes)`);
       return null;
     }
-    const cause: Cause = { layer, offset: t.offset };
     if (opts.whiteouts && base.startsWith(WHITEOUT)) {
       if (base === OPAQUE) {
         // Hide what lower layers put in this directory; this layer's own entries stay.
-        const why = this.because('hidden by an opaque whiteout of its folder', cause);
+        const why = this.because('hidden by an opaque whiteout of its folder', layer, t.offset);
         for (const k of this.kidsOf(dir)) this.hideLower(k, layer, why);
       } else {
         const victim = base.slice(WHITEOUT.length);
         // Applied in member order, like a runtime: a file earlier in the same layer is deleted too.
         const v = victim ? this.inv.child(dir, victim) : -1;
-        if (v >= 0) this.remove(v, this.because('deleted by a whiteout', cause));
+        if (v >= 0) this.remove(v, this.because('deleted by a whiteout', layer, t.offset));
       }
       return null;
     }
-    const existing = this.inv.child(dir, base);
     if (t.type === 'hardlink') {
+      const existing = this.inv.child(dir, base);
       const lparts = (t.linkname ?? '').split('/').filter((c) => c !== '' && c !== '.');
       const ldir = lparts.length > 0 ? this.dirOf(lparts.slice(0, -1), false, 0, layer) : null;
       const target = ldir === null ? -1 : this.inv.child(ldir, lparts[lparts.length - 1]!);
       if (target < 0 || this.inv.typeAt(target) !== 'file') {
-        this.problems.push(`${shown}: hard link to a file that is not in the archive`);
+        this.problems.push(`${name.slice(0, 200)}: hard link to a file that is not in the archive`);
         return null;
       }
       if (target === existing) return null;
       // Read before a replacement takes the target out with its folder (`d` linked to `d/f`).
       const e = this.inv.entryAt(target);
       const ref = this.refs[target];
-      if (existing >= 0) this.remove(existing, this.because('replaced by a hard link of the same name', cause));
+      if (existing >= 0) this.remove(existing, this.because('replaced by a hard link of the same name', layer, t.offset));
       this.place(dir, base, 'file', e.mode, e.uid, e.gid, e.size, e.mtime, e.fs, undefined, layer, t.offset, ref);
       return null;
-    }
-    if (existing >= 0) {
-      if (this.inv.typeAt(existing) === 'dir' && t.type === 'dir') {
-        this.inv.setAt(existing, 'dir', t.mode, t.uid, t.gid, 0, t.mtime, this.fsOf(layer));
-        this.layerA[existing] = layer;
-        return null;
-      }
-      const what = t.type === 'dir' ? 'a directory' : t.type === 'file' ? 'a file' : t.type === 'symlink' ? 'a symlink' : `a ${t.type}`;
-      this.remove(existing, this.because(`replaced by ${what} of the same name`, cause));
     }
     const size = t.type === 'file' ? t.size : t.type === 'symlink' ? Buffer.byteLength(t.linkname ?? '') : 0;
     const target = t.type === 'symlink' ? (t.linkname ?? '') : undefined;
     const ref = t.type === 'file' ? { layer, size: t.size, extents: t.extents } : undefined;
-    const i = this.place(dir, base, t.type, t.mode, t.uid, t.gid, size, t.mtime, this.fsOf(layer), target, layer, t.offset, ref);
+    const fs = this.fsOf(layer);
+    // Placed where the name is free (most members: one probe of the inventory's table), else over what is there.
+    let i = this.place(dir, base, t.type, t.mode, t.uid, t.gid, size, t.mtime, fs, target, layer, t.offset, ref);
+    if (i < 0) {
+      const existing = this.inv.child(dir, base);
+      if (this.inv.typeAt(existing) === 'dir' && t.type === 'dir') {
+        this.inv.setAt(existing, 'dir', t.mode, t.uid, t.gid, 0, t.mtime, fs);
+        this.layerA[existing] = layer;
+        return null;
+      }
+      const what = t.type === 'dir' ? 'a directory' : t.type === 'file' ? 'a file' : t.type === 'symlink' ? 'a symlink' : `a ${t.type}`;
+      this.remove(existing, this.because(`replaced by ${what} of the same name`, layer, t.offset));
+      i = this.place(dir, base, t.type, t.mode, t.uid, t.gid, size, t.mtime, fs, target, layer, t.offset, ref);
+    }
     return ref ? { ref, path: this.inv.pathOf(i) } : null;
   }
 
   /** `<what> in <layer> at byte N` (the layer is named when the tree has layers). */
-  private because(what: string, c: Cause): string {
-    return `${what} at byte ${c.offset} of ${this.placeOf(c.layer)}`;
+  private because(what: string, layer: number, offset: number): string {
+    return `${what} at byte ${offset} of ${this.placeOf(layer)}`;
   }
 
   /** Opaque whiteout: remove everything below `top` from lower layers, keeping directories this layer still uses. */
@@ -373,9 +466,11 @@ export class TreeBuilder {
    * shows (a hard link to it survived) is not hidden.
    */
   hidden(): Shadowed[] {
-    // Only present files hold a reference (taking a node out clears its slot).
+    if (this.shadowed.length === 0) return [];
+    // Which of the shadowed files' references a present file still holds (taking a node out clears its slot).
+    const shadowed = new Set(this.shadowed.map((s) => s.ref));
     const live = new Set<ContentRef>();
-    for (const r of this.refs) if (r) live.add(r);
+    for (const r of this.refs) if (r && shadowed.has(r)) live.add(r);
     const seen = new Set<ContentRef>();
     return this.shadowed.filter((s) => {
       if (s.entry.type !== 'file' || live.has(s.ref) || seen.has(s.ref)) return false;
