@@ -1,9 +1,33 @@
-import { Inventory, normalizePath } from '../src/inventory.js';
+import { Inventory, normalizePath, pathComponents, plainDepth } from '../src/inventory.js';
 import { memoryRoot } from './helpers/tree.js';
 
 function inv(tree: Parameters<typeof memoryRoot>[0]): Inventory {
   return memoryRoot(tree).inventory;
 }
+
+describe('plainDepth', () => {
+  it('counts what pathComponents makes of a name without `..`, and says -1 for one with a `..` component', () => {
+    // Every name of up to four pieces over these (joined by `/`), and ranges of it.
+    const pieces = ['a', 'bc', '.', '..', '', '.x', 'x..y', '...'];
+    let level = pieces;
+    const names = [...level];
+    for (let k = 2; k <= 4; k++) names.push(...(level = level.flatMap((n) => pieces.map((p) => `${n}/${p}`))));
+    const wrong: Array<[string, number, number, number]> = [];
+    let checked = 0;
+    for (const name of names) {
+      for (let from = 0; from <= name.length; from++) {
+        for (const to of [from, Math.min(name.length, from + 3), name.length]) {
+          const text = name.slice(from, to);
+          const want = text.split('/').includes('..') ? -1 : pathComponents(text).length;
+          if (plainDepth(name, from, to) !== want) wrong.push([name, from, to, plainDepth(name, from, to)]);
+          checked++;
+        }
+      }
+    }
+    expect(wrong).toEqual([]);
+    expect(checked).toBeGreaterThan(10_000);
+  });
+});
 
 describe('normalizePath', () => {
   it('folds slashes, dots and never climbs above /', () => {

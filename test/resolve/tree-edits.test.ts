@@ -5,7 +5,7 @@
  * layers umoci writes (`umoci repack`), unpacked by `umoci unpack`.
  */
 import { execFileSync } from 'node:child_process';
-import { linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { treeRoot } from '../../src/resolve/opened.js';
@@ -81,6 +81,30 @@ describe('GNU tar: one archive naming the same paths again', () => {
       ['/d/x', 'replaced by a file of the same name at byte N of tar'],
       ['/d', 'replaced by a directory of the same name at byte N of tar'],
     ]);
+  });
+
+  it('members named through a symlink to a folder land in that folder, where tar -x puts them', async () => {
+    const root = path.join(tmp, 'through');
+    stage(root, { 'd/top': 'top\n', 'd/x/f': 'f\n', 'd/x/y/g': 'g\n' });
+    symlinkSync('d', path.join(root, 'l'));
+    symlinkSync('d/x', path.join(root, 'rel'));
+    const file = path.join(tmp, 'through.tar');
+    // `l` is archived (a symlink), so `l/x/...` is a path through it; `rel` is not, so tar -x makes it a folder, and
+    // `rel/y/g` is a hard link to `l/x/y/g`.
+    run('tar', ['--format=gnu', '-C', root, '-cf', file, 'd/top', 'l', 'l/x', 'rel/y']);
+    expect(run('tar', ['-tf', file]).trim().split('\n')).toEqual(['d/top', 'l', 'l/x/', 'l/x/f', 'l/x/y/', 'l/x/y/g', 'rel/y/', 'rel/y/g']);
+    const out = path.join(tmp, 'through-out');
+    mkdirSync(out);
+    run('tar', ['-C', out, '-xf', file]);
+
+    const src = tarSource(await wholeFile(file), null);
+    const tree = new TreeBuilder(() => 'tar');
+    await walkTar(src.open(), { onEntry: (e) => (tree.apply(e, 0, { whiteouts: false }), null) });
+    const inventory = tree.inventory();
+    expect([...inventory.walk('/')].map((e) => `${e.path} ${e.type}`).sort()).toEqual(extracted(out));
+    expect(tree.problems).toEqual([]);
+    expect(tree.refOf('/rel/y/g')).toBe(tree.refOf('/d/x/y/g'));
+    expect(tree.hidden()).toEqual([]);
   });
 
   it('a hard link made before a whiteout deletes its target in the same layer keeps the bytes shown', () => {
