@@ -149,21 +149,42 @@ class Pull {
     }
   }
 
-  /** Read (and drop) everything left, so a digest over the whole stream sees every byte. */
-  async drain(): Promise<void> {
-    this.pos += this.buf.length - this.off;
-    this.buf = Buffer.alloc(0);
-    this.off = 0;
-    while (await this.more()) {
-      this.pos += this.buf.length;
+  /**
+   * Read (and drop) what is left, up to `limit` bytes: where the first byte that is not zero is (null: none), and
+   * whether the stream ended within the limit.
+   */
+  async drain(limit: number): Promise<{ nonZeroAt: number | null; ended: boolean }> {
+    let nonZeroAt: number | null = null;
+    const start = this.pos;
+    for (;;) {
+      const rest = this.buf.subarray(this.off);
+      if (nonZeroAt === null) {
+        const i = firstNonZero(rest);
+        if (i >= 0) nonZeroAt = this.pos + i;
+      }
+      this.pos += rest.length;
       this.buf = Buffer.alloc(0);
       this.off = 0;
+      if (this.pos - start >= limit) return { nonZeroAt, ended: !(await this.more()) };
+      if (!(await this.more())) return { nonZeroAt, ended: true };
     }
   }
 
   async close(): Promise<void> {
     await this.it.return?.();
   }
+}
+
+const ZEROS = Buffer.alloc(64 * 1024);
+
+/** The index of the first byte of `b` that is not zero, or -1 (compared 64 KiB at a time, as memory). */
+function firstNonZero(b: Buffer): number {
+  for (let at = 0; at < b.length; at += ZEROS.length) {
+    const piece = b.subarray(at, at + ZEROS.length);
+    if (piece.equals(ZEROS.subarray(0, piece.length))) continue;
+    for (let i = 0; i < piece.length; i++) if (piece[i] !== 0) return at + i;
+  }
+  return -1;
 }
 
 function cstr(b: Buffer, off: number, len: number): string {
@@ -317,10 +338,16 @@ function sparseSegments(pairs: number[], what: string): Segment[] {
   return out;
 }
 
+/** How much of what follows the end-of-archive blocks walkTar reads (zeros: padding; a producer writes ~10 KiB). */
+export const MAX_TRAILER = 64 * 1024 * 1024;
+
 export interface TarWalkOptions {
   /** Called for every member; return a sink to receive its data (null: skip the bytes). */
   onEntry(entry: TarEntry): Sink | null | Promise<Sink | null>;
-  /** Read the stream to its end after the end-of-archive blocks (for digests over the whole stream). */
+  /**
+   * Read the whole stream after the end-of-archive blocks (for digests over every byte). Without it, what follows
+   * them is read up to MAX_TRAILER (see walkTar).
+   */
   drain?: boolean;
   /** The target's deadline: stop between members once it fires. */
   signal?: AbortSignal;
@@ -340,6 +367,8 @@ export async function walkTar(src: AsyncIterable<Buffer>, opts: TarWalkOptions):
   const problems: string[] = [];
   // Where the current member's first header (a long name, a PAX header) starts.
   let memberStart: number | null = null;
+  /** Where the end-of-archive blocks begin (null: the stream ended without them). */
+  let endOfArchive: number | null = null;
   let longName: string | null = null;
   let longLink: string | null = null;
   let pax: Array<[string, string]> | null = null;
@@ -362,7 +391,10 @@ export async function walkTar(src: AsyncIterable<Buffer>, opts: TarWalkOptions):
         if (entries === 0) throw new TargetError('empty tar archive');
         break; // tolerated: archive without the end-of-archive blocks
       }
-      if (h.every((c) => c === 0)) break; // end of archive
+      if (h.every((c) => c === 0)) {
+        endOfArchive = pull.pos - BLOCK;
+        break;
+      }
       if (!checksumOk(h)) {
         throw new TargetError(`corrupt tar archive: bad header checksum at byte ${pull.pos - BLOCK}`);
       }
@@ -552,7 +584,16 @@ export async function walkTar(src: AsyncIterable<Buffer>, opts: TarWalkOptions):
       const pad = (BLOCK - (pull.pos % BLOCK)) % BLOCK;
       if (pull.passNow(pad, null) === false) await pull.pass(pad, null);
     }
-    if (opts.drain) await pull.drain();
+    // What follows the end-of-archive blocks is read too: a read that fails there, or a compressed stream damaged
+    // after the last member, is not an audit that looks complete. Producers pad with zeros (GNU tar to its 10 KiB
+    // record); anything else there (a second archive appended with cat) is not part of this one, as tar lists it.
+    const end = endOfArchive ?? pull.pos;
+    const trailer = await pull.drain(opts.drain ? Infinity : MAX_TRAILER);
+    if (trailer.nonZeroAt !== null) {
+      problems.push(`data after the end of the archive (byte ${trailer.nonZeroAt}) is not part of it and was not audited (tar lists it only with --ignore-zeros)`);
+    } else if (!trailer.ended) {
+      problems.push(`more than ${MAX_TRAILER / (1024 * 1024)} MiB of zeros after the end of the archive (byte ${end}): the rest was not read`);
+    }
   } finally {
     await pull.close();
     for (const [k, v] of globalPax) budget?.releaseMemory(recBytes(k, v));

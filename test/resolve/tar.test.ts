@@ -10,7 +10,7 @@ import path from 'node:path';
 import { TargetError } from '../../src/errors.js';
 import { treeRoot } from '../../src/resolve/opened.js';
 import { tarSource, wholeFile } from '../../src/resolve/stream.js';
-import { walkTar, type TarEntry } from '../../src/resolve/tar.js';
+import { MAX_TRAILER, walkTar, type TarEntry } from '../../src/resolve/tar.js';
 import { ContentStore, TreeBuilder } from '../../src/resolve/tree.js';
 import { hostleak } from '../helpers/cli.js';
 
@@ -239,6 +239,78 @@ describe('hostile names stay inside the image root', () => {
     expect(r.status).toBe(3);
     expect(r.stderr).toMatch(/truncated tar archive/);
     expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('what follows the end-of-archive blocks', () => {
+  const archiveOf = (name: string, files: Record<string, string>) => {
+    const root = path.join(tmp, `${name}-root`);
+    for (const [f, text] of Object.entries(files)) {
+      mkdirSync(path.dirname(path.join(root, f)), { recursive: true });
+      writeFileSync(path.join(root, f), text);
+    }
+    const out = path.join(tmp, `${name}.tar`);
+    sh('tar', ['--format=gnu', '-C', root, '-cf', out, '.']);
+    return out;
+  };
+  const names = (list: string) => list.split('\n').filter((l) => l !== '').sort();
+
+  it('GNU tar\'s zero padding: read to the end, nothing said', async () => {
+    const a = archiveOf('pad', { 'etc/hostname': 'a\n' });
+    // GNU tar pads to its 10 KiB record: more than the two zero blocks.
+    expect(statSync(a).size).toBe(10240);
+    const result = await walkTar(tarSource(await wholeFile(a), null).open(), { onEntry: () => null });
+    expect(result.problems).toEqual([]);
+    expect(result.bytes).toBe(10240);
+  });
+
+  it('a read that fails after the last member fails the walk (the audit is never complete without it)', async () => {
+    const a = readFileSync(archiveOf('eio', { 'etc/hostname': 'a\n' }));
+    async function* thenEio(): AsyncGenerator<Buffer> {
+      yield a.subarray(0, 3 * 512);
+      yield a.subarray(3 * 512);
+      throw Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO' });
+    }
+    await expect(walkTar(thenEio(), { onEntry: () => null })).rejects.toThrow(/EIO/);
+  });
+
+  it('a second archive appended with cat: tar lists the first alone, and so does this, saying what it left', async () => {
+    const a = archiveOf('first', { 'etc/hostname': 'a\n' });
+    const b = archiveOf('second', { 'etc/secret.conf': 'github_token = x\n' });
+    const both = path.join(tmp, 'both.tar');
+    writeFileSync(both, Buffer.concat([readFileSync(a), readFileSync(b)]));
+    const listed: string[] = [];
+    const result = await walkTar(tarSource(await wholeFile(both), null).open(), { onEntry: (e) => (listed.push(e.name), null) });
+    expect(listed.sort()).toEqual(names(sh('tar', ['-tf', both]).toString()));
+    expect(names(sh('tar', ['--ignore-zeros', '-tf', both]).toString())).toContain('./etc/secret.conf');
+    expect(result.problems).toEqual([
+      'data after the end of the archive (byte 10240) is not part of it and was not audited (tar lists it only with --ignore-zeros)',
+    ]);
+    // The CLI: a partial audit (exit 3), never a clean one.
+    sh('gzip', ['-k', '-f', both]);
+    const r = hostleak(['scan', '--format', 'json', `${both}.gz`]);
+    expect(r.status).toBe(3);
+    const t = JSON.parse(r.stdout).targets[0];
+    expect(t.status).toBe('partial');
+  });
+
+  it(`zeros beyond ${MAX_TRAILER / (1024 * 1024)} MiB after the end are not read to their end, and that is said`, async () => {
+    const a = readFileSync(archiveOf('zeros', { 'etc/hostname': 'a\n' }));
+    const mib = Buffer.alloc(1024 * 1024);
+    async function* padded(): AsyncGenerator<Buffer> {
+      yield a;
+      for (let i = 0; i <= MAX_TRAILER / mib.length + 1; i++) yield mib;
+    }
+    const result = await walkTar(padded(), { onEntry: () => null });
+    // The end-of-archive blocks begin after the last member's data: the block after the archive's last byte not zero.
+    let last = a.length - 1;
+    while (a[last] === 0) last--;
+    const end = Math.ceil((last + 1) / 512) * 512;
+    expect(result.problems).toEqual([`more than ${MAX_TRAILER / (1024 * 1024)} MiB of zeros after the end of the archive (byte ${end}): the rest was not read`]);
+    // Read whole when asked (a digest over every byte): nothing to say, every byte passed.
+    const whole = await walkTar(padded(), { onEntry: () => null, drain: true });
+    expect(whole.problems).toEqual([]);
+    expect(whole.bytes).toBe(a.length + (MAX_TRAILER / mib.length + 2) * mib.length);
   });
 });
 
