@@ -386,6 +386,9 @@ export class TreeBuilder {
       }
     }
     if (dir === null) {
+      // A whiteout below what is no folder has nothing to delete, as a runtime unpacking the layer finds: umoci writes
+      // a folder replaced by a file as the file, then a whiteout below it for each file the folder held.
+      if (opts.whiteouts && base.startsWith(WHITEOUT)) return null;
       this.problems.push(`${name.slice(0, 200)}: its parent is not a directory inside the image`);
       return null;
     }

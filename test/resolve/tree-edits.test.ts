@@ -200,3 +200,49 @@ describe('umoci: a layer of thousands of whiteouts in one folder, a file replace
     expect(r.stdout).not.toContain(FAKE_GITHUB_TOKEN);
   });
 });
+
+describe('umoci: a folder replaced by a file', () => {
+  it('the whiteouts umoci writes below the file delete nothing: the root umoci unpacks, a complete audit', () => {
+    const umoci = (...args: string[]) => run('umoci', args);
+    const image = path.join(tmp, 'oci-folder-to-file');
+    const bundle = path.join(tmp, 'bundle-folder-to-file');
+    const rootfs = path.join(bundle, 'rootfs');
+    umoci('init', '--layout', image);
+    umoci('new', '--image', `${image}:t`);
+    umoci('unpack', '--rootless', '--image', `${image}:t`, bundle);
+    const repack = () => umoci('repack', '--refresh-bundle', '--image', `${image}:t`, bundle);
+    stage(rootfs, { 'swap/in': `TOKEN=${FAKE_GITHUB_TOKEN}\n`, 'etc/hostname': 'box\n' });
+    repack();
+    rmSync(path.join(rootfs, 'swap'), { recursive: true });
+    stage(rootfs, { swap: 'a file now\n' });
+    repack();
+    // What umoci wrote: the file, then a whiteout below it for the file the folder held.
+    const index = JSON.parse(readFileSync(path.join(image, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> };
+    const blob = (digest: string) => path.join(image, 'blobs', ...digest.split(':'));
+    const manifest = JSON.parse(readFileSync(blob(index.manifests[0]!.digest), 'utf8')) as { layers: Array<{ digest: string }> };
+    const top = manifest.layers[1]!.digest;
+    const names = execFileSync('sh', ['-c', 'gzip -dc "$0" | tar -t', blob(top)], { encoding: 'utf8' }).trim().split('\n');
+    expect(names).toEqual(expect.arrayContaining(['swap', 'swap/.wh.in']));
+
+    const unpacked = path.join(tmp, 'unpacked-folder-to-file');
+    umoci('unpack', '--rootless', '--image', `${image}:t`, unpacked);
+    const inv = hostleak(['inventory', image]);
+    expect(inv.status).toBe(0);
+    const finalRoot = inv.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { path: string; type: string })
+      .filter((e) => e.path.startsWith('/') && e.path !== '/')
+      .map((e) => `${e.path} ${e.type}`)
+      .sort();
+    expect(finalRoot).toEqual(extracted(path.join(unpacked, 'rootfs')));
+    expect(finalRoot).toContain('/swap file');
+
+    const r = hostleak(['scan', '--format', 'json', image]);
+    const t = json<Report>(r).targets[0]!;
+    expect(t.status).toBe('ok');
+    // The token the folder held ships in the lower layer, hidden by the file that replaced its folder.
+    const hits = t.findings.filter((f) => f.ruleId === 'secret-token').map((f) => f.path);
+    expect(hits).toEqual([`${manifest.layers[0]!.digest}:/swap/in`]);
+  });
+});
