@@ -144,7 +144,9 @@ describe('a whole .tar.xz or .tar.zst, which the system tool reads by its path',
     expect(whole.status).toBe('ok');
     expect(whole.findings).toEqual(folder.findings);
     expect(whole.findings).toContain('error secret-token /var/lib/zz/settings.conf');
-    // A byte flipped in the middle of the compressed data: one block's check fails, whichever thread decodes it.
+    // A byte flipped in the middle of the compressed data: one block's check fails, whichever thread decodes it. What
+    // the block decoded to before xz saw it may reach the tar reader first, which then fails on a header: exit 3 either
+    // way, never a clean audit.
     const bad = Buffer.from(bytes);
     bad[Math.floor(bad.length / 2)] ^= 0xff;
     const damaged = path.join(tmp, 'damaged-blocks.tar.xz');
@@ -153,7 +155,7 @@ describe('a whole .tar.xz or .tar.zst, which the system tool reads by its path',
     expect(r.status).toBe(3);
     const t = json<{ targets: Array<{ status: string; error: string }> }>(r).targets[0]!;
     expect(t.status).toBe('failed');
-    expect(t.error).toMatch(/^cannot decompress \(xz\): /);
+    expect(t.error).toMatch(/^cannot decompress \(xz\): |^corrupt tar (archive|header): /);
   });
 
   it('cut short: exit 3 and one line that names the target once, not the tool\'s echo of its path', () => {
