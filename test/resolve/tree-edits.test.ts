@@ -128,6 +128,26 @@ describe('GNU tar: one archive naming the same paths again', () => {
   });
 });
 
+/**
+ * The final root of the OCI layout `image` (tag `t`) as hostleak's inventory lists it (`/a/b file`), checked equal to
+ * the tree `umoci unpack` extracts into `tmp/<into>`.
+ */
+function finalRootOf(image: string, into: string): string[] {
+  const unpacked = path.join(tmp, into);
+  run('umoci', ['unpack', '--rootless', '--image', `${image}:t`, unpacked]);
+  const inv = hostleak(['inventory', image]);
+  expect(inv.status).toBe(0);
+  const finalRoot = inv.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { path: string; type: string })
+    .filter((e) => e.path.startsWith('/') && e.path !== '/')
+    .map((e) => `${e.path} ${e.type}`)
+    .sort();
+  expect(finalRoot).toEqual(extracted(path.join(unpacked, 'rootfs')));
+  return finalRoot;
+}
+
 describe('umoci: a layer of thousands of whiteouts in one folder, a file replaced by a folder', () => {
   let image: string;
   let layers: string[];
@@ -171,18 +191,7 @@ describe('umoci: a layer of thousands of whiteouts in one folder, a file replace
   });
 
   it('the final root is the one umoci unpacks; deleted and replaced files are shipped but hidden', () => {
-    const unpacked = path.join(tmp, 'unpacked');
-    run('umoci', ['unpack', '--rootless', '--image', `${image}:t`, unpacked]);
-    const inv = hostleak(['inventory', image]);
-    expect(inv.status).toBe(0);
-    const finalRoot = inv.stdout
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as { path: string; type: string })
-      .filter((e) => e.path.startsWith('/') && e.path !== '/')
-      .map((e) => `${e.path} ${e.type}`)
-      .sort();
-    expect(finalRoot).toEqual(extracted(path.join(unpacked, 'rootfs')));
+    const finalRoot = finalRootOf(image, 'unpacked');
     expect(finalRoot).toContain('/keep/b file');
     expect(finalRoot).toContain('/swap dir');
 
@@ -224,18 +233,7 @@ describe('umoci: a folder replaced by a file', () => {
     const names = execFileSync('sh', ['-c', 'gzip -dc "$0" | tar -t', blob(top)], { encoding: 'utf8' }).trim().split('\n');
     expect(names).toEqual(expect.arrayContaining(['swap', 'swap/.wh.in']));
 
-    const unpacked = path.join(tmp, 'unpacked-folder-to-file');
-    umoci('unpack', '--rootless', '--image', `${image}:t`, unpacked);
-    const inv = hostleak(['inventory', image]);
-    expect(inv.status).toBe(0);
-    const finalRoot = inv.stdout
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as { path: string; type: string })
-      .filter((e) => e.path.startsWith('/') && e.path !== '/')
-      .map((e) => `${e.path} ${e.type}`)
-      .sort();
-    expect(finalRoot).toEqual(extracted(path.join(unpacked, 'rootfs')));
+    const finalRoot = finalRootOf(image, 'unpacked-folder-to-file');
     expect(finalRoot).toContain('/swap file');
 
     const r = hostleak(['scan', '--format', 'json', image]);
