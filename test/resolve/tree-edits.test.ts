@@ -129,6 +129,20 @@ describe('GNU tar: one archive naming the same paths again', () => {
 });
 
 /**
+ * A new OCI layout `tmp/<name>` (tag `t`, no layers yet) and the rootfs of its bundle: what is changed there becomes
+ * a layer with each `repack()`, as umoci writes it.
+ */
+function umociImage(name: string): { image: string; rootfs: string; repack: () => void } {
+  const umoci = (...args: string[]) => run('umoci', args);
+  const image = path.join(tmp, name);
+  const bundle = path.join(tmp, `bundle-${name}`);
+  umoci('init', '--layout', image);
+  umoci('new', '--image', `${image}:t`);
+  umoci('unpack', '--rootless', '--image', `${image}:t`, bundle);
+  return { image, rootfs: path.join(bundle, 'rootfs'), repack: () => void umoci('repack', '--refresh-bundle', '--image', `${image}:t`, bundle) };
+}
+
+/**
  * The final root of the OCI layout `image` (tag `t`) as hostleak's inventory lists it (`/a/b file`), checked equal to
  * the tree `umoci unpack` extracts into `tmp/<into>`.
  */
@@ -152,14 +166,9 @@ describe('umoci: a layer of thousands of whiteouts in one folder, a file replace
   let image: string;
   let layers: string[];
   beforeAll(() => {
-    const umoci = (...args: string[]) => run('umoci', args);
-    image = path.join(tmp, 'oci');
-    const bundle = path.join(tmp, 'bundle');
-    const rootfs = path.join(bundle, 'rootfs');
-    umoci('init', '--layout', image);
-    umoci('new', '--image', `${image}:t`);
-    umoci('unpack', '--rootless', '--image', `${image}:t`, bundle);
-    const repack = () => umoci('repack', '--refresh-bundle', '--image', `${image}:t`, bundle);
+    let rootfs: string;
+    let repack: () => void;
+    ({ image, rootfs, repack } = umociImage('oci'));
     // 1: /many with 3,000 files (one holds a token), /gone/in/s, a hard-linked pair in /keep.
     const many: Record<string, string> = {};
     for (let i = 1; i <= 3000; i++) many[`many/f${i}`] = i === 1000 ? `TOKEN=${FAKE_GITHUB_TOKEN}\n` : `${i}\n`;
@@ -212,14 +221,7 @@ describe('umoci: a layer of thousands of whiteouts in one folder, a file replace
 
 describe('umoci: a folder replaced by a file', () => {
   it('the whiteouts umoci writes below the file delete nothing: the root umoci unpacks, a complete audit', () => {
-    const umoci = (...args: string[]) => run('umoci', args);
-    const image = path.join(tmp, 'oci-folder-to-file');
-    const bundle = path.join(tmp, 'bundle-folder-to-file');
-    const rootfs = path.join(bundle, 'rootfs');
-    umoci('init', '--layout', image);
-    umoci('new', '--image', `${image}:t`);
-    umoci('unpack', '--rootless', '--image', `${image}:t`, bundle);
-    const repack = () => umoci('repack', '--refresh-bundle', '--image', `${image}:t`, bundle);
+    const { image, rootfs, repack } = umociImage('oci-folder-to-file');
     stage(rootfs, { 'swap/in': `TOKEN=${FAKE_GITHUB_TOKEN}\n`, 'etc/hostname': 'box\n' });
     repack();
     rmSync(path.join(rootfs, 'swap'), { recursive: true });
