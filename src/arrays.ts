@@ -9,6 +9,28 @@ export function pushAll<T>(dst: T[], src: Iterable<T>): T[] {
   return dst;
 }
 
+/** 64 KiB of zeros to compare byte ranges with (as memory, not a callback per byte). */
+const ZEROS = Buffer.alloc(64 * 1024);
+
+/** Whether `buf[start, end)` holds only zero bytes. */
+export function isZero(buf: Uint8Array, start = 0, end = buf.length): boolean {
+  for (let at = start; at < end; at += ZEROS.length) {
+    const n = Math.min(ZEROS.length, end - at);
+    if (Buffer.compare(buf.subarray(at, at + n), ZEROS.subarray(0, n)) !== 0) return false;
+  }
+  return true;
+}
+
+/** The index of the first byte of `buf` that is not zero, or -1. */
+export function firstNonZero(buf: Uint8Array): number {
+  for (let at = 0; at < buf.length; at += ZEROS.length) {
+    const end = Math.min(buf.length, at + ZEROS.length);
+    if (isZero(buf, at, end)) continue;
+    for (let i = at; i < end; i++) if (buf[i] !== 0) return i;
+  }
+  return -1;
+}
+
 /** The largest of `values` (`fallback` when there are none). */
 export function maxOf(values: Iterable<number>, fallback = 0): number {
   let m = -Infinity;

@@ -22,7 +22,8 @@ import { defaultWriteLimit, tempDir, tmpBase } from './tmp.js';
 import { markOpaqueRead } from './readlog.js';
 import type { Compression } from './detect.js';
 import { childProcess } from '../lazy.js';
-import type { ChildProcess, ChildProcessWithoutNullStreams } from 'node:child_process';
+import { isZero } from '../arrays.js';
+import type { ChildProcess } from 'node:child_process';
 
 export const TOOLS: Record<Compression, string> = { gzip: 'gzip', xz: 'xz', zstd: 'zstd', bzip2: 'bzip2' };
 const BLOCK = 64 * 1024;
@@ -42,8 +43,6 @@ export interface DecompressOptions {
   /** The compressed bytes, when they do not come from `file` (a remote image's body): its error is the reason. */
   input?: Readable;
 }
-
-const ZERO = Buffer.alloc(BLOCK);
 
 /** Whether `tool` is an executable on the PATH (checked before spawning: the fallback must be chosen up front). */
 export function onPath(tool: string, env: NodeJS.ProcessEnv = process.env): boolean {
@@ -183,10 +182,6 @@ export function ownDecoder(input: Readable, compression: Compression): Readable 
   if (compression === 'xz') return Readable.fromWeb(xzStream(Readable.toWeb(input) as ReadableStream<Uint8Array>) as never);
   // 128 KiB output chunks: a tar reader's per-chunk work stays small against the bytes (zlib's default is 16 KiB).
   return pipeline(input, compression === 'gzip' ? createGunzip({ chunkSize: 128 * 1024, readableHighWaterMark: 1024 * 1024 } as ZlibOptions) : zstdTransform(), () => undefined);
-}
-
-function isZero(buf: Buffer, start: number, end: number): boolean {
-  return buf.compare(ZERO, 0, end - start, start, end) === 0;
 }
 
 export { defaultWriteLimit };

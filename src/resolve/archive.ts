@@ -12,6 +12,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { TargetError } from '../errors.js';
 import { pathComponents, plainDepth } from '../inventory.js';
+import { isZero } from '../arrays.js';
 import type { OpenedImage, OpenOptions } from '../backends/backend.js';
 import { defaultWriteLimit, tempDir } from '../image/tmp.js';
 import { currentBudget } from '../budget.js';
@@ -98,7 +99,7 @@ class ImageCatcher {
   }
 
   private async write(chunk: Buffer, offset: number): Promise<void> {
-    if (chunk.every((b) => b === 0)) return;
+    if (isZero(chunk)) return;
     this.budget?.chargeWrite(chunk.length);
     let done = 0;
     while (done < chunk.length) {

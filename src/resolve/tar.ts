@@ -14,6 +14,7 @@
  */
 import { TargetError } from '../errors.js';
 import { currentBudget } from '../budget.js';
+import { firstNonZero, isZero } from '../arrays.js';
 import type { EntryType } from '../types.js';
 
 const BLOCK = 512;
@@ -175,18 +176,6 @@ class Pull {
   }
 }
 
-const ZEROS = Buffer.alloc(64 * 1024);
-
-/** The index of the first byte of `b` that is not zero, or -1 (compared 64 KiB at a time, as memory). */
-function firstNonZero(b: Buffer): number {
-  for (let at = 0; at < b.length; at += ZEROS.length) {
-    const piece = b.subarray(at, at + ZEROS.length);
-    if (piece.equals(ZEROS.subarray(0, piece.length))) continue;
-    for (let i = 0; i < piece.length; i++) if (piece[i] !== 0) return at + i;
-  }
-  return -1;
-}
-
 function cstr(b: Buffer, off: number, len: number): string {
   let end = off;
   while (end < off + len && b[end] !== 0) end++;
@@ -286,7 +275,7 @@ const TYPES: Record<string, EntryType | 'hardlink'> = {
 
 /** A header block: a valid checksum, a type flag GNU tar or bsdtar reads, numeric fields that parse (v7 has no magic). */
 export function isTarHeader(h: Buffer): boolean {
-  if (h.length < BLOCK || h.subarray(0, BLOCK).every((c) => c === 0)) return false;
+  if (h.length < BLOCK || isZero(h, 0, BLOCK)) return false;
   const flag = h[156]!;
   const alnum = (flag >= 0x30 && flag <= 0x39) || (flag >= 0x41 && flag <= 0x5a) || (flag >= 0x61 && flag <= 0x7a);
   if (flag !== 0 && !alnum) return false;
@@ -391,7 +380,7 @@ export async function walkTar(src: AsyncIterable<Buffer>, opts: TarWalkOptions):
         if (entries === 0) throw new TargetError('empty tar archive');
         break; // tolerated: archive without the end-of-archive blocks
       }
-      if (h.every((c) => c === 0)) {
+      if (isZero(h)) {
         endOfArchive = pull.pos - BLOCK;
         break;
       }
