@@ -253,15 +253,20 @@ export class TreeBuilder {
     }
   }
 
+  /** What `links.child` does next with a missing directory: create it (with these values) or not. */
+  private resolveAs(create: boolean, mtime: number, layer: number): void {
+    this.resolving.create = create;
+    this.resolving.mtime = mtime;
+    this.resolving.layer = layer;
+  }
+
   /**
    * The directory node of `parts` (a member's parent), following symlinks inside the tree with the one resolver
    * (inventory.ts resolveLinks). Missing directories are created (tar members need not list their parents) when
    * `create`; null when a component is a non-directory, the links loop or the path passes MAX_PATH.
    */
   private dirOf(parts: string[], create: boolean, mtime: number, layer: number): number | null {
-    this.resolving.create = create;
-    this.resolving.mtime = mtime;
-    this.resolving.layer = layer;
+    this.resolveAs(create, mtime, layer);
     const r = resolveLinks(this.links, parts);
     return r.ok && this.inv.typeAt(r.node) === 'dir' ? r.node : null;
   }
@@ -281,9 +286,7 @@ export class TreeBuilder {
     while (k < n && lastParts[k] === parts[k]) k++;
     let dir = lastDir;
     for (let up = lastParts.length - k; up > 0; up--) dir = this.inv.parentAt(dir);
-    this.resolving.create = true;
-    this.resolving.mtime = mtime;
-    this.resolving.layer = layer;
+    this.resolveAs(true, mtime, layer);
     for (; k < parts.length; k++) {
       this.budget?.tick();
       const next = this.links.child(dir, parts[k]!)!;
@@ -310,9 +313,7 @@ export class TreeBuilder {
       if (!name.startsWith(lr) || (lr.length > 0 && name.charCodeAt(lr.length) !== 0x2f)) return null;
       const c = name.slice(lr.length === 0 ? 0 : lr.length + 1, rawEnd);
       if (c.includes('/') || plainDepth(c) !== 1) return null;
-      this.resolving.create = true;
-      this.resolving.mtime = mtime;
-      this.resolving.layer = layer;
+      this.resolveAs(true, mtime, layer);
       const next = this.links.child(last.dir, c)!;
       if (this.inv.typeAt(next) !== 'dir') return null;
       return { raw: name.slice(0, rawEnd), parts: null, dir: next, direct: last.direct, removals: this.removals };
