@@ -107,6 +107,16 @@ export interface ToolExit {
  */
 const TOOL_FLAGS: Partial<Record<Compression, string[]>> = { xz: ['-T2'] };
 
+/**
+ * A compressed stream its decoder refused (the system tool's first line, or hostleak's own decoder's error): what it
+ * said and what to do, the same for every reader of compressed data.
+ */
+export function cannotDecompress(compression: Compression, why: string): TargetError {
+  return new TargetError(
+    `cannot decompress (${compression}): ${why}; the file is damaged or cut short: copy or build it again (\`${TOOLS[compression]} -t FILE\` checks a copy)`,
+  );
+}
+
 /** Debian's package for each tool (the only one whose name differs is xz's). */
 const PACKAGES: Record<string, string> = { xz: 'xz-utils' };
 
@@ -161,7 +171,7 @@ export function spawnDecompressor(compression: Compression, source: string | Rea
       // ...", "FILE : ..."), which the error does not repeat: the target is named already.
       let why = stderr.split('\n').map((l) => l.trim()).find((l) => l !== '') ?? `exit status ${code}`;
       if (file) why = why.replace(`${tool}: `, '').split(`${file}: `).join('').split(`${file} : `).join('');
-      return new TargetError(`cannot decompress (${compression}): ${why}`);
+      return cannotDecompress(compression, why);
     },
   };
 }
@@ -276,7 +286,7 @@ export async function decompressToTemp(
           code === 'ENOSPC' || code === 'EDQUOT'
             ? new TargetError(`the temp directory filled up while decompressing (${mib(written)} written; set HOSTLEAK_TMPDIR or --max-decompressed)`)
             : own
-              ? new TargetError(`cannot decompress (${compression}): ${oneLine(err)}`)
+              ? cannotDecompress(compression, oneLine(err))
               : err;
       }
     } finally {
@@ -304,7 +314,7 @@ export async function decompressToTemp(
     await fh.truncate(pos);
     await fh.close();
     fh = null;
-    if (pos === 0) throw new TargetError(`cannot decompress (${compression}): empty output`);
+    if (pos === 0) throw cannotDecompress(compression, 'empty output');
     return { path: out, size: pos, cleanup: release };
   } catch (err) {
     await fh?.close().catch(() => undefined);

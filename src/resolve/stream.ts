@@ -5,7 +5,7 @@
 import { createReadStream, promises as fsp } from 'node:fs';
 import { Readable } from 'node:stream';
 import { oneLine, TargetError } from '../errors.js';
-import { onPath, ownDecoder, spawnDecompressor, TOOLS } from '../image/decompress.js';
+import { cannotDecompress, onPath, ownDecoder, spawnDecompressor, TOOLS } from '../image/decompress.js';
 import { registerCleanup } from '../image/cleanup.js';
 import { COMPRESSION_MAGIC, readAt, type Compression } from '../image/detect.js';
 import { markOpaqueRead } from '../image/readlog.js';
@@ -84,7 +84,7 @@ export async function* decompressStream(source: Readable | string, compression: 
       for await (const chunk of own as AsyncIterable<Buffer>) yield chunk;
     } catch (err) {
       if (err instanceof TargetError) throw err;
-      throw new TargetError(signal?.aborted ? 'decompression interrupted' : `cannot decompress (${compression}): ${oneLine(err)}`);
+      throw signal?.aborted ? new TargetError('decompression interrupted') : cannotDecompress(compression, oneLine(err));
     } finally {
       own.destroy();
       input!.destroy();
