@@ -18,7 +18,7 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 packages=(libguestfs-tools linux-image-amd64 e2fsprogs dosfstools mtools fdisk qemu-utils sleuthkit
           xz-utils zstd bzip2 gzip time chromium squashfs-tools erofs-utils xorriso genisoimage zsh fish
-          libarchive-tools buildah podman skopeo umoci nix-bin docker-registry apache2-utils
+          libarchive-tools lz4 buildah podman skopeo umoci nix-bin docker-registry apache2-utils
           cryptsetup-bin xfsprogs btrfs-progs lzop rpm db-util dropbear-bin gnupg openssl systemd nginx)
 apt-get update -qq
 apt-get install -y -qq "${packages[@]}"

@@ -36,12 +36,60 @@ export type DetectedFormat =
 /** How many bytes of the head detection looks at (the btrfs superblock sits at 64 KiB). */
 const HEAD = 0x10100;
 
-export const COMPRESSION_MAGIC: Array<[Compression, Buffer]> = [
+const COMPRESSION_MAGIC: Array<[Compression, Buffer]> = [
   ['gzip', Buffer.from([0x1f, 0x8b])],
   ['xz', Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])],
   ['zstd', Buffer.from([0x28, 0xb5, 0x2f, 0xfd])],
   ['bzip2', Buffer.from('BZh', 'latin1')],
 ];
+
+/** The LZ4 frame's magic: LZ4 frames and zstd frames share the skippable frames that may come before them. */
+const LZ4_MAGIC = Buffer.from([0x04, 0x22, 0x4d, 0x18]);
+
+/**
+ * Where the data starts after the skippable frames at the head of a zstd (or LZ4) stream: magic 0x184D2A50 to
+ * 0x184D2A5F and a 4-byte length, then that many bytes (pzstd writes one before every frame; `zstd -dc` skips them).
+ * Returns 0 when the head does not start with one, or the head's length when they run past it.
+ */
+function afterSkippableFrames(head: Buffer): number {
+  let off = 0;
+  while (off + 8 <= head.length && (head.readUInt32LE(off) & 0xfffffff0) === 0x184d2a50) off += 8 + head.readUInt32LE(off + 4);
+  return Math.min(off, head.length);
+}
+
+/**
+ * The compression of a stream's first bytes, or null. Streams that start with skippable frames are zstd's, unless
+ * the frame that follows them (within `head`) is LZ4's.
+ */
+export function compressionOf(head: Buffer): Compression | null {
+  for (const [compression, magic] of COMPRESSION_MAGIC) {
+    if (!at(head, 0, magic)) continue;
+    // bzip2's "BZh" is followed by a block size digit; insist on it to avoid matching text.
+    if (compression === 'bzip2' && !(head[3]! >= 0x31 && head[3]! <= 0x39)) continue;
+    return compression;
+  }
+  const data = afterSkippableFrames(head);
+  return data > 0 && !at(head, data, LZ4_MAGIC) ? 'zstd' : null;
+}
+
+/** Compressors hostleak does not decompress, by their magic: named in the error, with the tool that does. */
+const OTHER_COMPRESSIONS: Array<[string, string, (head: Buffer) => boolean]> = [
+  ['lz4', 'lz4 -dc', (h) => at(h, 0, LZ4_MAGIC) || at(h, afterSkippableFrames(h), LZ4_MAGIC)],
+  ['lzop', 'lzop -dc', (h) => at(h, 0, Buffer.from([0x89, 0x4c, 0x5a, 0x4f, 0x00, 0x0d, 0x0a, 0x1a, 0x0a]))],
+  ['lzip', 'xz -dc', (h) => at(h, 0, 'LZIP') && (h[4] === 0 || h[4] === 1)],
+  // .lzma ("LZMA alone"): properties byte 0x5d (lzma -1 to -9, xz --format=lzma), then a dictionary size.
+  ['lzma', 'xz -dc', (h) => h.length >= 13 && h[0] === 0x5d && h[1] === 0 && h[2] === 0 && (h[12] === 0 || h[12] === 0xff)],
+  ['compress (.Z)', 'gzip -dc', (h) => at(h, 0, Buffer.from([0x1f, 0x9d]))],
+];
+
+/** The error for a file whose head is no format hostleak reads: a compressor it does not handle is named. */
+export function unrecognised(head: Buffer): TargetError {
+  const other = OTHER_COMPRESSIONS.find(([, , test]) => test(head));
+  if (other) {
+    return new TargetError(`${other[0]}-compressed, which hostleak does not decompress: decompress it first (\`${other[1]} FILE > OUT\`) and audit that`);
+  }
+  return new TargetError('unrecognised image format (no known partition table, filesystem or disk-image header)');
+}
 
 function at(buf: Buffer, off: number, magic: string | Buffer): boolean {
   const m = typeof magic === 'string' ? Buffer.from(magic, 'latin1') : magic;
@@ -97,13 +145,8 @@ function isFixedVhdFooter(tail: Buffer): boolean {
 
 /** Classify the first bytes of a file (plus its last 512 bytes, for a fixed VHD's footer). */
 export function detectBuffer(head: Buffer, tail?: Buffer): DetectedFormat | null {
-  for (const [compression, magic] of COMPRESSION_MAGIC) {
-    if (at(head, 0, magic)) {
-      // bzip2's "BZh" is followed by a block size digit; insist on it to avoid matching text.
-      if (compression === 'bzip2' && !(head[3]! >= 0x31 && head[3]! <= 0x39)) continue;
-      return { kind: 'compressed', compression, description: `${compression}-compressed` };
-    }
-  }
+  const compression = compressionOf(head);
+  if (compression) return { kind: 'compressed', compression, description: `${compression}-compressed` };
   const img = (container: Container, description: string, layout: RawLayout | null = null): DetectedFormat => ({
     kind: 'image',
     container,
@@ -170,7 +213,7 @@ export async function detectFormat(file: string): Promise<DetectedFormat> {
     const head = await readAt(fh, 0, HEAD);
     const tail = st.size >= 512 ? await readAt(fh, st.size - 512, 512) : undefined;
     const found = detectBuffer(head, tail);
-    if (!found) throw new TargetError('unrecognised image format (no known partition table, filesystem or disk-image header)');
+    if (!found) throw unrecognised(head);
     return found;
   } finally {
     await fh.close();

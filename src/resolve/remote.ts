@@ -17,14 +17,14 @@ import type { Backend, OpenedImage, OpenOptions } from '../backends/backend.js';
 import { nativeRefusalOf, openNativeOn, openNativePrepared } from '../backends/native-backend.js';
 import { nativeContainer, nativeRefusal, openDiskContainer, type ByteSource } from '../backends/native/index.js';
 import { decompressToTemp } from '../image/decompress.js';
-import { detectBuffer } from '../image/detect.js';
+import { compressionOf, detectBuffer, unrecognised } from '../image/detect.js';
 import { decompressHead } from '../image/codecs.js';
 import { withPreparedImage } from '../image/prepare.js';
 import { currentReadLog } from '../image/readlog.js';
 import { remoteInfo, remoteStats } from '../remote/files.js';
 import { RemoteSource } from '../remote/source.js';
 import { openTarArchive } from './archive.js';
-import { compressionOf, peekDecompressed, rangeStream, wholeFile } from './stream.js';
+import { peekDecompressed, rangeStream, wholeFile } from './stream.js';
 import { isTarHeader } from './tar.js';
 
 /** What a refusal to start the appliance says: the remedy is the user's. */
@@ -97,9 +97,7 @@ async function openRemote(url: string, o: OpenOptions): Promise<OpenedImage> {
   }
   if (isTarHeader(info.head)) return done(await archive(null));
   const fmt = detectBuffer(info.head, info.tail ?? undefined);
-  if (!fmt || fmt.kind !== 'image') {
-    throw new TargetError('unrecognised image format (no known partition table, filesystem or disk-image header)');
-  }
+  if (!fmt || fmt.kind !== 'image') throw unrecognised(info.head);
   if (!info.ranges || info.size === null) {
     throw new TargetError(`${fmt.description}: the server does not answer range requests, and a disk image is read by random access: download it`);
   }

@@ -7,22 +7,11 @@ import { Readable } from 'node:stream';
 import { oneLine, TargetError } from '../errors.js';
 import { cannotDecompress, onPath, ownDecoder, spawnDecompressor, TOOLS } from '../image/decompress.js';
 import { registerCleanup } from '../image/cleanup.js';
-import { COMPRESSION_MAGIC, readAt, type Compression } from '../image/detect.js';
+import { compressionOf, readAt, type Compression } from '../image/detect.js';
 import { markOpaqueRead } from '../image/readlog.js';
 import { decompressHead } from '../image/codecs.js';
 import { isRemoteTarget, remoteInfo, remoteRangeStream, remoteReadRange } from '../remote/files.js';
 
-
-/** The compression of a buffer's first bytes, or null. */
-export function compressionOf(head: Buffer): Compression | null {
-  for (const [c, magic] of COMPRESSION_MAGIC) {
-    if (head.length >= magic.length && head.subarray(0, magic.length).equals(magic)) {
-      if (c === 'bzip2' && !(head[3]! >= 0x31 && head[3]! <= 0x39)) continue;
-      return c;
-    }
-  }
-  return null;
-}
 
 /**
  * A byte range of a host file, or of a file behind HTTP(S) (`file` is then its URL: src/remote/files.ts reads it):

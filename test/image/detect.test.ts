@@ -3,7 +3,7 @@ import { mkdtempSync, promises as fsp, rmSync, existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
-import { detectBuffer, detectFormat } from '../../src/image/detect.js';
+import { compressionOf, detectBuffer, detectFormat, unrecognised } from '../../src/image/detect.js';
 import { prepareImage } from '../../src/image/prepare.js';
 import { requireTools } from '../helpers/tools.js';
 
@@ -31,6 +31,20 @@ describe('detectBuffer', () => {
     expect(detectBuffer(sb)).toMatchObject({ layout: 'ext3' });
     sb.writeUInt32LE(0x40, 1024 + 0x60);
     expect(detectBuffer(sb)).toMatchObject({ layout: 'ext4' });
+  });
+  it('steps over skippable frames to the frame after them, and names compressors it does not read', () => {
+    const skip = (n: number, body = 'x') => Buffer.concat([Buffer.from([0x50 + n, 0x2a, 0x4d, 0x18]), Buffer.from([body.length, 0, 0, 0]), Buffer.from(body)]);
+    const zstd = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
+    const lz4 = Buffer.from([0x04, 0x22, 0x4d, 0x18]);
+    expect(compressionOf(Buffer.concat([skip(0, 'abcd'), skip(15, ''), zstd]))).toBe('zstd');
+    expect(compressionOf(Buffer.concat([skip(3, 'abcd'), lz4]))).toBeNull();
+    // Frames that run past the head: the zstd tool decides (it skips them, or refuses the stream: exit 3).
+    expect(compressionOf(skip(0, 'a'.repeat(200)).subarray(0, 64))).toBe('zstd');
+    expect(compressionOf(Buffer.from('P*M\x17\x04\0\0\0abcd', 'latin1'))).toBeNull();
+    expect(unrecognised(Buffer.concat([skip(3, 'abcd'), lz4])).message).toMatch(/^lz4-compressed, .*`lz4 -dc FILE > OUT`/);
+    expect(unrecognised(Buffer.from('LZIP\x01\x0c\0\0', 'latin1')).message).toMatch(/^lzip-compressed, .*`xz -dc FILE > OUT`/);
+    expect(unrecognised(Buffer.from([0x1f, 0x9d, 0x90, 0x2e])).message).toMatch(/^compress \(\.Z\)-compressed, .*`gzip -dc FILE > OUT`/);
+    expect(unrecognised(Buffer.from('hello world\n')).message).toMatch(/^unrecognised image format/);
   });
   it('returns null for text', () => {
     expect(detectBuffer(Buffer.from('hello world, not an image\n'.repeat(100)))).toBeNull();
