@@ -317,7 +317,9 @@ export async function checkBackingFiles(file: string, container: Container, allo
   const refs = await hostReferences(file, container);
   if (refs.length > 0 && !allow) {
     const r = refs[0]!;
-    const more = refs.length > 1 ? ` (and ${refs.length - 1} more)` : '';
+    // qemu may name one file twice (an empty line before an extent line is read as that line too): counted once.
+    const others = new Set(refs.map((x) => `${x.kind}\0${x.path}`)).size - 1;
+    const more = others > 0 ? ` (and ${others} more)` : '';
     throw new TargetError(
       `refusing ${container} image with ${/^[aeiou]/.test(r.kind) ? 'an' : 'a'} ${r.kind} on the host: ${r.path}${more}; pass --allow-backing-file to read it`,
     );

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { hostReferences, vmdkExtentFiles, vmdkParentHints, vmdkRefs, VMDK_DESC_SPAN } from '../../src/image/backing.js';
+import { checkBackingFiles, hostReferences, vmdkExtentFiles, vmdkParentHints, vmdkRefs, VMDK_DESC_SPAN } from '../../src/image/backing.js';
 import type { Container } from '../../src/image/detect.js';
 import { requireTools } from '../helpers/tools.js';
 
@@ -13,6 +13,22 @@ describe('vmdk extents, read the way qemu scans them', () => {
     expect(vmdkExtentFiles('RW 16384\nFLAT\n"/host/b"\n0')).toEqual(['/host/b']);
     expect(vmdkExtentFiles('  \tRW   8\tSPARSE "rel.vmdk"')).toEqual(['rel.vmdk']);
     expect(vmdkExtentFiles('#'.repeat(70000) + '\nRW 8 VMFS "/host/c"\n')).toEqual(['/host/c']);
+  });
+  it('reads an extent line twice after an empty line, as sscanf does; the refusal names it once', async () => {
+    const desc = '# Disk DescriptorFile\nversion=1\ncreateType="monolithicFlat"\n\nRW 2048 FLAT "/etc/passwd" 0\n';
+    expect(vmdkExtentFiles(desc)).toEqual(['/etc/passwd', '/etc/passwd']);
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'hl-vmdk-twice-'));
+    try {
+      const f = path.join(dir, 'flat.vmdk');
+      writeFileSync(f, desc);
+      await expect(checkBackingFiles(f, 'vmdk', false)).rejects.toThrow(
+        /^refusing vmdk image with an extent file on the host: \/etc\/passwd; pass --allow-backing-file to read it$/,
+      );
+      writeFileSync(f, `${desc}RW 8 FLAT "/etc/group" 0\n`);
+      await expect(checkBackingFiles(f, 'vmdk', false)).rejects.toThrow(/: \/etc\/passwd \(and 1 more\); pass/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
   it('skips what qemu skips: other access modes, ZERO extents, no file name', () => {
     expect(vmdkExtentFiles('RDONLY 8 FLAT "/x" 0\nRW 8 ZERO\nNOACCESS 8 FLAT "/y" 0\nRW 8 FLAT "" 0\n')).toEqual([]);
