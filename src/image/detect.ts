@@ -6,7 +6,7 @@
  * those offsets (except the VHD footer, which lives in the last 512 bytes).
  */
 import { fstatSync, promises as fsp } from 'node:fs';
-import * as zlib from 'node:zlib';
+import { crc32 } from '../crc.js';
 import { openFailure, TargetError } from '../errors.js';
 import { currentReadLog } from './readlog.js';
 
@@ -241,7 +241,7 @@ export async function checkRawExtent(file: string, layout: RawLayout | null): Pr
       const copy = Buffer.from(head.subarray(sector, sector + hdrSize));
       const want = copy.readUInt32LE(16);
       copy.writeUInt32LE(0, 16);
-      if ((zlib.crc32(copy) >>> 0) !== want) return null;
+      if (crc32(copy) !== want) return null;
       const entriesLba = Number(hdr.readBigUInt64LE(72));
       const count = hdr.readUInt32LE(80);
       const entSize = hdr.readUInt32LE(84);

@@ -1,9 +1,9 @@
 /**
  * GUID partition tables (UEFI spec, chapter 5). The primary header at LBA 1 is used; a damaged primary falls back
- * to the backup header at the last LBA. Header and entry-array CRCs are checked when node:zlib offers crc32; a
- * mismatch is treated like a missing header (as the kernel and blkid do).
+ * to the backup header at the last LBA. Header and entry-array CRCs are checked; a mismatch is treated like a missing
+ * header (as the kernel and blkid do).
  */
-import * as zlib from 'node:zlib';
+import { crc32 } from '../../crc.js';
 import { CorruptImageError, type ByteSource } from './source.js';
 import { partitionDevice, type Partition } from './partition.js';
 import { pushAll } from '../../arrays.js';
@@ -12,10 +12,6 @@ const SIGNATURE = 'EFI PART';
 const MAX_ENTRIES = 4096;
 const ZERO_GUID = '00000000-0000-0000-0000-000000000000';
 
-const crc32: ((b: Buffer) => number) | null =
-  typeof (zlib as unknown as { crc32?: unknown }).crc32 === 'function'
-    ? (zlib as unknown as { crc32: (b: Buffer) => number }).crc32
-    : null;
 
 /** A GUID as stored on disk (first three fields little-endian) in the usual lowercase text form. */
 export function formatGuid(b: Buffer, off = 0): string {
@@ -55,12 +51,10 @@ function parseHeader(src: ByteSource, lba: number, sectorSize: number): Header |
   if (sec.toString('latin1', 0, 8) !== SIGNATURE) return 'no GPT signature';
   const headerSize = sec.readUInt32LE(12);
   if (headerSize < 92 || headerSize > sectorSize) return `bad header size ${headerSize}`;
-  if (crc32) {
-    const copy = Buffer.from(sec.subarray(0, headerSize));
-    const want = copy.readUInt32LE(16);
-    copy.writeUInt32LE(0, 16);
-    if ((crc32(copy) >>> 0) !== want) return 'header CRC mismatch';
-  }
+  const copy = Buffer.from(sec.subarray(0, headerSize));
+  const want = copy.readUInt32LE(16);
+  copy.writeUInt32LE(0, 16);
+  if (crc32(copy) !== want) return 'header CRC mismatch';
   const h: Header = {
     firstUsable: u64(sec, 40),
     lastUsable: u64(sec, 48),
@@ -110,7 +104,7 @@ export function readGpt(src: ByteSource): GptTable | null {
   const { h, sectorSize } = found;
   const problems = [...found.problems];
   const entries = src.read(h.entriesLba * sectorSize, h.numEntries * h.entrySize);
-  if (crc32 && (crc32(entries) >>> 0) !== h.entriesCrc) {
+  if (crc32(entries) !== h.entriesCrc) {
     problems.push('GPT partition entry array CRC mismatch');
   }
   const partitions: Partition[] = [];
