@@ -17,6 +17,7 @@ import { createGunzip, inflateSync } from 'node:zlib';
 import { Decompress as ZstdDecompress, decompress as zstdDecompress } from 'fzstd';
 import { lz4js, xzModule } from '../lazy.js';
 import { CorruptImageError, UnsupportedImageError } from '../errors.js';
+import { xzFilterPlan, type XzFilterPlan } from './xz-filters.js';
 
 export type Codec = 'gzip' | 'xz' | 'zstd' | 'lz4' | 'lzo';
 
@@ -244,7 +245,20 @@ export function xzStream(input: ReadableStream<Uint8Array>): ReadableStream<Uint
   return new xzCtor(input);
 }
 
+/** An xz stream (a filesystem's block), its filters before LZMA2 (BCJ, Delta) undone here (src/image/xz-filters.ts). */
 async function xzDecompress(input: Buffer, maxOut: number): Promise<Buffer> {
+  let plan: XzFilterPlan | null;
+  try {
+    plan = xzFilterPlan(input);
+  } catch (err) {
+    if (err instanceof UnsupportedImageError) throw err;
+    fail('xz', err);
+  }
+  if (!plan) return xzLzma2(input, maxOut);
+  return plan.finish(await xzLzma2(plan.stream, maxOut));
+}
+
+async function xzLzma2(input: Buffer, maxOut: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let n = 0;
   try {

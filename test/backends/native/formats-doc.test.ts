@@ -11,8 +11,9 @@ import path from 'node:path';
 import { hostleak, json, REPO } from '../../helpers/cli.js';
 import { requireTool } from '../../helpers/tools.js';
 import { TOKEN } from '../../helpers/unreadable.js';
+import { machineCode } from '../../helpers/machine-code.js';
 
-requireTool('mke2fs', 'mkfs.erofs', 'xorriso', 'bsdtar');
+requireTool('mke2fs', 'mkfs.erofs', 'xorriso', 'bsdtar', 'mksquashfs');
 
 /** What builds each row's artifact from `tree` into `img`, and what the README says of it. */
 const BUILDERS: Record<string, { build(tree: string, img: string): void; readme: RegExp }> = {
@@ -42,6 +43,25 @@ const BUILDERS: Record<string, { build(tree: string, img: string): void; readme:
   '`bsdtar --format iso9660 --options iso9660:zisofs`': {
     build: (tree, img) => execFileSync('bsdtar', ['-cf', img, '--format', 'iso9660', '--options', 'iso9660:zisofs,iso9660:rockridge', '-C', tree, '.']),
     readme: /zisofs-compressed files/,
+  },
+  '`mksquashfs -comp xz -Xbcj x86,arm`': {
+    build: (tree, img) => {
+      // Machine code beside the token, in the same fragment block: the x86 filter makes that block smaller, so
+      // mksquashfs keeps it there, and the token is read through it.
+      const withCode = `${img}.tree`;
+      execFileSync('cp', ['-a', tree, withCode]);
+      writeFileSync(path.join(withCode, 'root/code.bin'), machineCode(96 * 1024));
+      execFileSync('mksquashfs', [withCode, img, '-comp', 'xz', '-Xbcj', 'x86,arm', '-always-use-fragments', '-noappend', '-quiet', '-no-progress'], {
+        stdio: 'ignore',
+      });
+      // xz streams whose first block header (byte 13: filter count - 1) names a filter before LZMA2.
+      const bytes = readFileSync(img);
+      const magic = Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]);
+      let filtered = 0;
+      for (let at = bytes.indexOf(magic); at >= 0; at = bytes.indexOf(magic, at + 1)) if ((bytes[at + 13]! & 3) !== 0) filtered++;
+      if (filtered === 0) throw new Error('mksquashfs kept no branch filter: the row would test nothing');
+    },
+    readme: /xz also\s+with branch filters as `mksquashfs -Xbcj`/,
   },
 };
 

@@ -13,6 +13,7 @@ import { expectHostTree, expectLeakyFindings, expectSameEntries } from '../../he
 import { hostTree, unsquashfsEntries } from '../../helpers/native-oracle.js';
 import { buildExtTree } from '../../helpers/native-trees.js';
 import { requireTool } from '../../helpers/tools.js';
+import { machineCode } from '../../helpers/machine-code.js';
 
 requireTool('mksquashfs', 'unsquashfs', 'mkfifo', 'xz');
 const CODECS = ['gzip', 'xz', 'zstd', 'lz4'] as const;
@@ -88,6 +89,25 @@ describe('native squashfs reader', () => {
       expectSameEntries(views[0]!, unsquashfsEntries(img));
       await expectHostTree(views[0]!, hostTree(tree), tree);
     }
+  });
+
+  it('xz with branch filters (-Xbcj, as live ISOs build their root): every file as the host tree', async () => {
+    const bcjTree = path.join(tmp, 'tree-bcj');
+    execFileSync('cp', ['-a', tree, bcjTree]);
+    // Machine code, for which mksquashfs keeps a block's x86 filter.
+    writeFileSync(path.join(bcjTree, 'big/code.bin'), machineCode(2 << 20));
+    const img = path.join(tmp, 'bcj.sqfs');
+    execFileSync('mksquashfs', [bcjTree, img, '-comp', 'xz', '-Xbcj', 'x86,arm,armthumb,powerpc,sparc,ia64', '-noappend', '-quiet', '-no-progress'], { stdio: 'ignore' });
+    // Blocks whose xz stream runs a filter before LZMA2 (block header flags at byte 13 count more than one filter).
+    const bytes = readFileSync(img);
+    const magic = Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]);
+    let filtered = 0;
+    for (let at = bytes.indexOf(magic); at >= 0; at = bytes.indexOf(magic, at + 1)) if ((bytes[at + 13]! & 3) !== 0) filtered++;
+    expect(filtered).toBeGreaterThan(3);
+    const { views, problems } = await open(img);
+    expect(problems).toEqual([]);
+    expectSameEntries(views[0]!, unsquashfsEntries(img));
+    await expectHostTree(views[0]!, hostTree(bcjTree), bcjTree);
   });
 
   it.each(CODECS.map((c) => [c]))('the leaky sample as %s squashfs reports the sample tree findings (disko seed included)', (codec) => {
