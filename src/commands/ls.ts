@@ -46,7 +46,8 @@ export async function ls(root: ImageRoot, path: string, opts: LsOptions): Promis
   const prefix = root.prefix ? `${root.prefix}:` : '';
   const rows: string[][] = [];
   const show = (e: Entry, name: string) => {
-    if (!accounts) return rows.push([visible(redactTokens(name)) + (e.type === 'dir' && opts.recursive ? '/' : '')]);
+    // -R marks folders with a slash, as `find -type d` paths would end; the root is already one.
+    if (!accounts) return rows.push([visible(redactTokens(name)) + (e.type === 'dir' && opts.recursive && !name.endsWith('/') ? '/' : '')]);
     const [u, g] = owner(accounts, e);
     rows.push([modeString(e), visible(u), visible(g), String(e.size), isoTime(e.mtime), visible(redactTokens(name)) + linkNote(root, e)]);
   };

@@ -28,6 +28,8 @@ describe('hostleak ls', () => {
   it('-R lists the subtree with full paths', () => {
     const r = hostleak(['ls', leaky, '/home/bob', '-R']);
     expect(r.stdout.trim().split('\n')).toEqual(['/home/bob/', '/home/bob/.nix-defexpr/', '/home/bob/.nix-defexpr/channels']);
+    // The root is '/', not '//'.
+    expect(hostleak(['ls', leaky, '-R']).stdout.split('\n').slice(0, 3)).toEqual(['/', '/bin/', '/bin/sh']);
   });
 
   it('a path that is not in the image exits 2 with a reason', () => {
