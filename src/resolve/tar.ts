@@ -67,20 +67,24 @@ export function teeSinks(sinks: Array<Sink | null>): Sink | null {
 }
 
 /** A value that may be a promise, awaited only when it is one (a promise per 512-byte header adds up). */
-const isPromise = <T>(v: T | Promise<T>): v is Promise<T> => typeof (v as { then?: unknown } | null)?.then === 'function';
+export const isPromise = <T>(v: T | Promise<T>): v is Promise<T> => typeof (v as { then?: unknown } | null)?.then === 'function';
 
 /**
  * Pulls exact byte counts out of an async chunk stream and tracks the absolute position. The buffered bytes are
  * `buf[off ..]`: taking moves `off` on (a view is made only for bytes handed out, none for bytes passed over).
  */
-class Pull {
+export class Pull {
   pos = 0;
   private buf: Buffer = Buffer.alloc(0);
   private off = 0;
   private readonly it: AsyncIterator<Buffer>;
   private ended = false;
 
-  constructor(src: AsyncIterable<Buffer>) {
+  /** `format` names the archive in errors ("truncated tar archive"). */
+  constructor(
+    src: AsyncIterable<Buffer>,
+    private readonly format = 'tar',
+  ) {
     this.it = src[Symbol.asyncIterator]();
   }
 
@@ -112,7 +116,7 @@ class Pull {
       if (!(await this.more())) {
         const left = this.buf.length - this.off;
         if (left === 0) return null;
-        throw new TargetError(`truncated tar archive: stream ends at byte ${this.pos + left}`);
+        throw new TargetError(`truncated ${this.format} archive: stream ends at byte ${this.pos + left}`);
       }
     }
     return this.takeNow(n)!;
@@ -136,7 +140,7 @@ class Pull {
     let left = n;
     while (left > 0) {
       if (this.buf.length === this.off && !(await this.more())) {
-        throw new TargetError(`truncated tar archive: a member's data ends at byte ${this.pos} of ${this.pos + left}`);
+        throw new TargetError(`truncated ${this.format} archive: a member's data ends at byte ${this.pos} of ${this.pos + left}`);
       }
       const k = Math.min(left, this.buf.length - this.off);
       const at = this.pos;
@@ -168,6 +172,32 @@ class Pull {
       this.off = 0;
       if (this.pos - start >= limit) return { nonZeroAt, ended: !(await this.more()) };
       if (!(await this.more())) return { nonZeroAt, ended: true };
+    }
+  }
+
+  /** The next n bytes (fewer at the end of the stream) without taking them. */
+  async peek(n: number): Promise<Buffer> {
+    while (this.buf.length - this.off < n && (await this.more()));
+    return this.buf.subarray(this.off, this.off + n);
+  }
+
+  /**
+   * Pass over zero bytes, up to `limit` of them: 'data' when a byte that is not zero is next (not taken), 'end' when
+   * the stream ended, 'limit' when `limit` zeros were passed.
+   */
+  async skipZeros(limit: number): Promise<'data' | 'end' | 'limit'> {
+    const start = this.pos;
+    for (;;) {
+      const i = firstNonZero(this.buf.subarray(this.off));
+      if (i >= 0) {
+        this.off += i;
+        this.pos += i;
+        return 'data';
+      }
+      this.pos += this.buf.length - this.off;
+      this.off = this.buf.length;
+      if (this.pos - start >= limit) return 'limit';
+      if (!(await this.more())) return 'end';
     }
   }
 
