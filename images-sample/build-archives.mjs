@@ -13,6 +13,7 @@
 //   store/<hash>-nixos-image/{nixos.qcow2,nix-support/hydra-build-products} and `result` -> it, like `nix build`
 //   leaky-installer.iso     laid out like the NixOS installer ISO: iso9660 (Rock Ridge) holding /nix-store.squashfs,
 //                           the leaky tree's /nix/store (with its setuid binary), which stage 1 mounts at /nix/store
+//   leaky-kexec.tar.gz      NixOS' kexec installer: kexec/{bzImage,run,initrd}, the initrd two zstd cpio archives
 // The container images stack three layers on the leaky tree: one adds build secrets, the next deletes them with a
 // whiteout and hides a cache folder with an opaque whiteout (the deleted bytes still ship in layer 2). The image
 // config carries a token in Env. Written by hand per the docker-archive and OCI image-layout specs (no daemon here).
@@ -190,6 +191,35 @@ async function installerIso(epoch, tmp) {
   return out;
 }
 
+/**
+ * NixOS' kexec installer tarball: `kexec/` with a kernel, a run script and the initrd, two zstd-compressed newc cpio
+ * archives one after another as NixOS builds it (the system's tree, then one holding the store as
+ * /nix-store.squashfs with firmware that does not compress), written by GNU cpio.
+ */
+async function kexecTarball(epoch, tmp) {
+  const kexec = path.join(tmp, 'kexec-pack', 'kexec');
+  const store = path.join(tmp, 'kexec-store');
+  await fsp.mkdir(kexec, { recursive: true });
+  await fsp.mkdir(path.join(store, 'lib', 'firmware'), { recursive: true });
+  sh('mksquashfs', [
+    path.join(outDir, 'leaky', 'nix', 'store'),
+    path.join(store, 'nix-store.squashfs'),
+    '-noappend', '-quiet', '-no-progress', '-comp', 'xz', '-all-root', '-mkfs-time', String(epoch), '-all-time', String(epoch),
+  ]);
+  const blocks = Array.from({ length: 3072 }, (_, i) => createHash('sha256').update(`firmware ${i}`).digest());
+  await fsp.writeFile(path.join(store, 'lib', 'firmware', 'blob.bin'), Buffer.concat(blocks));
+  sh('find', [store, '-exec', 'touch', '-h', '-d', `@${epoch}`, '{}', '+']);
+  const initrd = path.join(kexec, 'initrd');
+  const cpio = 'find . | LC_ALL=C sort | cpio -o -H newc --quiet --reproducible | zstd -q -19 -c';
+  sh('sh', ['-c', `(cd "$0" && ${cpio}) > "$2" && (cd "$1" && ${cpio}) >> "$2"`, path.join(outDir, 'leaky'), store, initrd]);
+  await fsp.writeFile(path.join(kexec, 'bzImage'), Buffer.alloc(96 * 1024, 0x90));
+  await fsp.writeFile(path.join(kexec, 'run'), '#!/bin/sh\nkexec --load ./bzImage --initrd=./initrd --command-line "init=/nix/store/x/init"\nkexec -e\n');
+  sh('find', [path.dirname(kexec), '-exec', 'touch', '-h', '-d', `@${epoch}`, '{}', '+']);
+  const out = path.join(outDir, 'leaky-kexec.tar.gz');
+  sh('sh', ['-c', `tar --sort=name --numeric-owner --owner=0 --group=0 -C "$0" -cf - kexec | gzip -n -c > "$1"`, path.dirname(kexec), out]);
+  return out;
+}
+
 /** `nix build` output: a store folder with the image and nix-support/, and a `result` symlink to it. */
 async function nixResult() {
   const store = path.join(outDir, 'store', 'a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6-nixos-image-leaky');
@@ -213,14 +243,14 @@ async function nixResult() {
   return [result, none];
 }
 
-const TOOLS = ['tar', 'gzip', 'xz', 'zstd', 'qemu-img', 'mksquashfs', 'xorriso', 'skopeo'];
+const TOOLS = ['tar', 'gzip', 'xz', 'zstd', 'qemu-img', 'mksquashfs', 'xorriso', 'skopeo', 'cpio'];
 
 export async function buildArchives({ force = false } = {}) {
   const leakyRaw = path.join(outDir, 'leaky.raw');
   if (!haveTools(TOOLS, 'archives')) return;
   if (!existsSync(leakyRaw)) throw new Error('images-sample: build the disk images first (out/leaky.raw is missing)');
   const spec = loadSpec();
-  const outputs = ['leaky-rootfs.tar.xz', 'leaky-gce.raw.tar.gz', 'leaky.ova', 'leaky-docker.tar', 'leaky-oci.tar', 'leaky-docker-dir', 'result', 'leaky-installer.iso', 'leaky-vagrant.box', 'leaky.qcow2.gz'].map((o) => path.join(outDir, o));
+  const outputs = ['leaky-rootfs.tar.xz', 'leaky-gce.raw.tar.gz', 'leaky.ova', 'leaky-docker.tar', 'leaky-oci.tar', 'leaky-docker-dir', 'result', 'leaky-installer.iso', 'leaky-vagrant.box', 'leaky.qcow2.gz', 'leaky-kexec.tar.gz'].map((o) => path.join(outDir, o));
   const stamp = buildStamp('.archives-stamp', import.meta.url, [leakyRaw], outputs);
   if (!force && stamp.fresh) {
     console.log('images-sample: archives up to date');
@@ -282,6 +312,7 @@ export async function buildArchives({ force = false } = {}) {
     made.push(dockerDir);
     made.push(...(await nixResult()));
     made.push(await installerIso(epoch, tmp));
+    made.push(await kexecTarball(epoch, tmp));
   } finally {
     await fsp.rm(tmp, { recursive: true, force: true });
   }

@@ -7,9 +7,10 @@
  *   node scripts/fuzz.mjs --replay    # only the regression fixtures in test/fixtures/fuzz/
  *
  * Seeds are built here with the real producer tools (sfdisk, mke2fs, mkfs.vfat, mksquashfs, mkfs.erofs, mkfs.btrfs,
- * xorriso, qemu-img, tar, gzip, xz, zstd) or taken from images-sample/out (the OCI layout and docker-archive tarballs), one
+ * xorriso, qemu-img, tar, cpio, gzip, xz, zstd) or taken from images-sample/out (the OCI layout and docker-archive tarballs), one
  * per reader or resolver: GPT and MBR disks; ext4, vfat, squashfs, erofs, iso9660 and btrfs filesystems; qcow2, VMDK, VHD,
- * VHDX and VDI containers; LVM2 (the corpus's dfvfs image); tar (ustar, PAX, of images) and its compressors; OCI and docker archives;
+ * VHDX and VDI containers; LVM2 (the corpus's dfvfs image); tar (ustar, PAX, of images) and its compressors; cpio (newc, in
+ * zstd, a kexec tarball's initrd); OCI and docker archives;
  * an rpm root (rpmbuild, rpm, db_load) in each rpm database store, SQLite, Berkeley DB and ndb, mutated in the database.
  *
  * Each seed is audited by the CLI's own entry point (`run()` of dist/src/cli.js, so resolution, backends, rules and
@@ -304,6 +305,33 @@ export function buildSeeds(dir, kinds = null) {
     // Half the cases mutate the compressed stream, half the tar inside it (then compressed again by the tool).
     seeds[kind] = { file, hot: [[0, 64], [-64, 64], [0, 1 << 30]], inner: tar, compress: tool };
   }
+  // cpio: newc as an initramfs is written (GNU cpio), the same in zstd, and a kexec tarball (a tar.gz holding a kernel
+  // and kexec/initrd: two zstd-compressed cpio archives in a row, as NixOS appends the store to its initrd).
+  const newc = (root) => execFileSync('sh', ['-c', 'find . | cpio -o -H newc --quiet'], { cwd: root, maxBuffer: 1 << 28 });
+  const cpio = path.join(dir, 'root.cpio');
+  if (want('cpio') || want('cpio.zst') || want('kexec')) writeFileSync(cpio, newc(tree));
+  if (want('cpio')) seeds.cpio = { file: cpio, hot: [[0, 1 << 30]] };
+  if (want('cpio.zst')) {
+    const file = path.join(dir, 'root.cpio.zst');
+    writeFileSync(file, execFileSync('zstd', ['-c', cpio], { maxBuffer: 1 << 28 }));
+    seeds['cpio.zst'] = { file, hot: [[0, 64], [-64, 64], [0, 1 << 30]], inner: cpio, compress: 'zstd', innerTar: false };
+  }
+  if (want('kexec')) {
+    // The second archive holds 96 KiB that do not compress (an initrd smaller than 64 KiB is not looked into).
+    const store = path.join(dir, 'kexec-store');
+    mkdirSync(store);
+    const rnd = prng(7);
+    writeFileSync(path.join(store, 'nix-store.bin'), Buffer.from(Array.from({ length: 96 * 1024 }, () => Math.floor(rnd() * 256))));
+    const kexec = path.join(dir, 'kexec-pack', 'kexec');
+    mkdirSync(kexec, { recursive: true });
+    const zstd = (b) => execFileSync('zstd', ['-c'], { input: b, maxBuffer: 1 << 28 });
+    writeFileSync(path.join(kexec, 'initrd'), Buffer.concat([zstd(readFileSync(cpio)), zstd(newc(store))]));
+    writeFileSync(path.join(kexec, 'bzImage'), Buffer.alloc(70 * 1024, 0x90));
+    writeFileSync(path.join(kexec, 'run'), '#!/bin/sh\nkexec --load ./bzImage --initrd=./initrd\n');
+    const file = path.join(dir, 'kexec.tar.gz');
+    sh('tar', ['-czf', file, '-C', path.join(dir, 'kexec-pack'), 'kexec']);
+    seeds.kexec = { file, hot: [[0, 64], [-64, 64], [0, 1 << 30]] };
+  }
   if (want('lvm')) {
     // LVM2 in a qcow2 (two linear LVs of ext2): dfvfs's test image from the corpus (test/fixtures/README.md).
     const file = path.join(dir, 'lvm.qcow2');
@@ -356,7 +384,7 @@ function tarMemberRange(buf, name) {
 export const KINDS = [
   'gpt', 'mbr', 'ext4', 'vfat', 'squashfs', 'erofs', 'iso9660', 'btrfs',
   'qcow2', 'vmdk', 'vmdk-stream', 'vhd', 'vhdx', 'vdi', 'lvm',
-  'tar', 'tar-pax', 'tar-images', 'tar.gz', 'tar.xz', 'tar.zst', 'oci', 'docker', 'rpm-sqlite', 'rpm-bdb', 'rpm-ndb',
+  'tar', 'tar-pax', 'tar-images', 'tar.gz', 'tar.xz', 'tar.zst', 'cpio', 'cpio.zst', 'kexec', 'oci', 'docker', 'rpm-sqlite', 'rpm-bdb', 'rpm-ndb',
 ];
 
 /* ------------------------------------------------------------------------------------------------------------ */
@@ -545,7 +573,7 @@ async function child(spec) {
       const seed = (spec.seed * 100003 + i) >>> 0;
       const inner = c.inner && seed % 2 === 0 ? readFileSync(c.inner) : null;
       const bytes = inner
-        ? execFileSync(c.compress, ['-c'], { input: mutate(inner, [[0, 1 << 30]], seed, true), maxBuffer: 1 << 28 })
+        ? execFileSync(c.compress, ['-c'], { input: mutate(inner, [[0, 1 << 30]], seed, c.innerTar !== false), maxBuffer: 1 << 28 })
         : mutate(base, c.hot, seed, c.tar === true);
       writeFileSync(file, bytes);
       process.stderr.write(`case ${c.kind} ${seed}\n`);

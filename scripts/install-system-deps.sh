@@ -19,6 +19,6 @@ export DEBIAN_FRONTEND=noninteractive
 packages=(libguestfs-tools linux-image-amd64 e2fsprogs dosfstools mtools fdisk qemu-utils sleuthkit
           xz-utils zstd bzip2 gzip time chromium squashfs-tools erofs-utils xorriso genisoimage zsh fish
           libarchive-tools lz4 buildah podman skopeo umoci nix-bin docker-registry apache2-utils
-          cryptsetup-bin xfsprogs btrfs-progs lzop rpm db-util dropbear-bin gnupg openssl systemd nginx)
+          cryptsetup-bin xfsprogs btrfs-progs lzop cpio rpm db-util dropbear-bin gnupg openssl systemd nginx)
 apt-get update -qq
 apt-get install -y -qq "${packages[@]}"

@@ -21,9 +21,11 @@ import { detectBuffer } from '../image/detect.js';
 import { openContainer, tarBlobs } from './container.js';
 import { combineImages, describeReads, hiddenRoots, keepBudget, KEEP_PER_FILE, listingSinks, treeRoot } from './opened.js';
 import { containerLayout, looksLikeRootTree, type LayoutKind } from './shape.js';
-import { tarSource, wholeFile, type FileRange, type TarSource } from './stream.js';
+import { sniffRange, tarSource, wholeFile, type FileRange, type TarSource } from './stream.js';
 import { HeadJudge } from './nested.js';
 import { teeSinks, walkTar, type Sink, type TarEntry, type TarWalkResult } from './tar.js';
+import { walkCpio } from './cpio.js';
+import { archiveFormat, type ArchiveFormat } from './archive-format.js';
 import { ContentStore, TreeBuilder, type ContentRef } from './tree.js';
 
 /** Bytes of a member looked at to recognise a disk or filesystem image (the btrfs superblock sits at 64 KiB). */
@@ -36,6 +38,26 @@ const MIN_IMAGE = 64 * 1024;
 export interface ArchiveOptions extends OpenOptions {
   /** Open an image file (a temp copy of a member) with the image backends. */
   openImage(file: string, label: string): Promise<OpenedImage>;
+  /** How many archives this one is a member of (0: the target itself). */
+  archiveDepth?: number;
+}
+
+/** How deep archives in archives are opened: the initrd (a compressed cpio) of a kexec tarball is one level. */
+const MAX_ARCHIVE_DEPTH = 2;
+
+/**
+ * A member copied out of an archive: an archive itself (a kexec tarball's initrd, a compressed cpio) is opened as one,
+ * anything else with the image backends.
+ */
+async function openMember(file: string, label: string, opts: ArchiveOptions): Promise<OpenedImage> {
+  const { size } = await fsp.stat(file);
+  const { head, compression } = await sniffRange({ file, start: 0, length: size }, HEAD);
+  const format = archiveFormat(head);
+  if (!format) return opts.openImage(file, label);
+  const depth = (opts.archiveDepth ?? 0) + 1;
+  if (depth > MAX_ARCHIVE_DEPTH) throw new TargetError(`${label}: a ${format} archive inside ${depth} archives is not opened`);
+  const verbose = opts.verbose && ((m: string) => opts.verbose!(`${label}: ${m}`));
+  return openTarArchive(file, compression, { ...opts, archiveDepth: depth, verbose }, format);
 }
 
 /** How deep a member is kept by name for a container image's manifests to find (tarBlobs). */
@@ -135,10 +157,15 @@ class ImageCatcher {
   }
 }
 
-export async function openTarArchive(target: string, compression: TarSource['compression'], opts: ArchiveOptions): Promise<OpenedImage> {
+/**
+ * A tar or cpio archive (`format`), compressed or not. Both are read member by member by their walker; what is built
+ * from the members (a root tree, the images in it, a container image in a tar) is the same.
+ */
+export async function openTarArchive(target: string, compression: TarSource['compression'], opts: ArchiveOptions, format: ArchiveFormat = 'tar'): Promise<OpenedImage> {
   const range = await wholeFile(target);
   const src = tarSource(range, compression);
-  const tree = new TreeBuilder(() => 'tar', () => 'the archive');
+  const walk = format === 'cpio' ? walkCpio : walkTar;
+  const tree = new TreeBuilder(() => format, () => 'the archive');
   const store = new ContentStore(keepBudget(), KEEP_PER_FILE, opts.signal);
   const heads = new HeadJudge<ContentRef>((ref, head) => store.hold(ref, head));
   const members = new Map<string, TarEntry>();
@@ -148,7 +175,7 @@ export async function openTarArchive(target: string, compression: TarSource['com
   const started = Date.now();
   let listed: TarWalkResult;
   try {
-    listed = await walkTar(src.open({ signal: opts.signal }), {
+    listed = await walk(src.open({ signal: opts.signal }), {
       signal: opts.signal,
       onEntry(e) {
         const placed = tree.apply(e, 0, { whiteouts: false });
@@ -176,10 +203,11 @@ export async function openTarArchive(target: string, compression: TarSource['com
     (tmp as { cleanup: () => void } | null)?.cleanup();
     throw err;
   }
-  opts.verbose?.(`tar: ${listed.entries} members, ${listed.bytes} bytes listed in ${Date.now() - started} ms`);
+  opts.verbose?.(`${format}: ${listed.entries} members, ${listed.bytes} bytes listed in ${Date.now() - started} ms`);
   const cleanupTmp = () => (tmp as { cleanup: () => void } | null)?.cleanup();
 
-  const layout = containerLayout((n) => members.has(n));
+  // A container image is a tar of blobs; a cpio holding one is no format any tool writes.
+  const layout = format === 'tar' ? containerLayout((n) => members.has(n)) : null;
   if (layout) {
     cleanupTmp();
     return openContainerArchive(target, range, src, layout, members, opts);
@@ -189,16 +217,16 @@ export async function openTarArchive(target: string, compression: TarSource['com
   const top = inventory.children('/').filter((n) => inventory.get(`/${n}`)?.type === 'dir' || inventory.get(`/${n}`)?.type === 'symlink');
   if (looksLikeRootTree(top)) {
     cleanupTmp();
-    opts.verbose?.(`tar: a root tree of ${inventory.size} entries`);
+    opts.verbose?.(`${format}: a root tree of ${inventory.size} entries`);
     return {
-      backend: 'tar',
-      filesystems: [{ device: 'tar', type: 'tar', label: null, mountpoint: '/' }],
+      backend: format,
+      filesystems: [{ device: format, type: format, label: null, mountpoint: '/' }],
       // Members a later member of the same name replaced still ship in the archive: the secret rules read them too.
-      roots: [treeRoot({ prefix: null, inventory, refOf, sources: [src], store, notAnImage: (r) => heads.notAnImage(r) }), ...hiddenRoots(hidden, () => 'tar', tree.placeOf, [src], store)],
+      roots: [treeRoot({ prefix: null, inventory, refOf, sources: [src], store, notAnImage: (r) => heads.notAnImage(r) }), ...hiddenRoots(hidden, () => format, tree.placeOf, [src], store)],
       problems: [...tree.problems, ...listed.problems],
       async close() {
         await store.close();
-        opts.verbose?.(`tar: ${describeReads(store, [src])}`);
+        opts.verbose?.(`${format}: ${describeReads(store, [src])}`);
       },
     };
   }
@@ -207,7 +235,7 @@ export async function openTarArchive(target: string, compression: TarSource['com
   if (images.length === 0) {
     cleanupTmp();
     throw new TargetError(
-      `a tar archive that holds no root tree (no etc/, usr/, nix/ ... at its top), no disk image and no container image (${listed.entries} members${
+      `a ${format} archive that holds no root tree (no etc/, usr/, nix/ ... at its top), no disk image${format === 'tar' ? ' and no container image' : ''} (${listed.entries} members${
         listed.problems.length > 0 ? `; ${listed.problems[0]}` : ''
       })`,
     );
@@ -216,15 +244,15 @@ export async function openTarArchive(target: string, compression: TarSource['com
   try {
     for (const c of images) {
       const label = memberKey(c.entry.name);
-      opts.verbose?.(`tar: auditing member ${label} (${c.entry.size} bytes${c.entry.sparse ? ', sparse' : ''})`);
-      parts.push({ label, image: await opts.openImage(c.file!, label) });
+      opts.verbose?.(`${format}: auditing member ${label} (${c.entry.size} bytes${c.entry.sparse ? ', sparse' : ''})`);
+      parts.push({ label, image: await openMember(c.file!, label, opts) });
     }
   } catch (err) {
     for (const p of parts) await p.image.close().catch(() => undefined);
     cleanupTmp();
     throw err;
   }
-  const combined = combineImages(parts, parts.length === 1 ? `tar>${parts[0]!.image.backend}` : undefined);
+  const combined = combineImages(parts, parts.length === 1 ? `${format}>${parts[0]!.image.backend}` : undefined);
   const close = combined.close.bind(combined);
   return {
     ...combined,

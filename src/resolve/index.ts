@@ -23,11 +23,13 @@ import type { ArchiveOptions } from './archive.js';
 import { boundaryOf, nixStoreDir } from './boundary.js';
 import { containerLayout, looksLikeRootTree, type LayoutKind } from './shape.js';
 import type { Compression } from '../image/detect.js';
+import type { ArchiveFormat } from './archive-format.js';
 import { pushAll } from '../arrays.js';
 
 const HEAD = 0x10100;
 
-export type FileShape = { kind: 'tar'; compression: Compression | null } | { kind: 'image' } | { kind: 'unknown' };
+/** `tar`: an archive read as a stream, tar or cpio (src/resolve/archive.ts). */
+export type FileShape = { kind: 'tar'; compression: Compression | null; format: ArchiveFormat } | { kind: 'image' } | { kind: 'unknown' };
 
 /** Files sniffed in this process, by identity (a store audit classifies a folder, then audits its products). */
 const sniffed = new Map<string, FileShape>();
@@ -45,9 +47,10 @@ export async function sniffFile(file: string): Promise<FileShape> {
   const key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
   const known = sniffed.get(key);
   if (known) return known;
-  const [{ sniffRange }, { isTarHeader }] = await Promise.all([import('./stream.js'), import('./tar.js')]);
+  const [{ sniffRange }, { archiveFormat }] = await Promise.all([import('./stream.js'), import('./archive-format.js')]);
   const { head, compression } = await sniffRange({ file, start: 0, length: st.size }, HEAD);
-  const shape: FileShape = isTarHeader(head) ? { kind: 'tar', compression } : detectBuffer(head)?.kind === 'image' ? { kind: 'image' } : { kind: 'unknown' };
+  const format = archiveFormat(head);
+  const shape: FileShape = format ? { kind: 'tar', compression, format } : detectBuffer(head)?.kind === 'image' ? { kind: 'image' } : { kind: 'unknown' };
   if (sniffed.size >= MAX_SNIFFED) sniffed.clear();
   sniffed.set(key, shape);
   return shape;
@@ -241,10 +244,10 @@ export async function resolveBackend(target: string, dirBackend: Backend, image:
   if (shape.kind !== 'tar') return null;
   const { openTarArchive } = await import('./archive.js');
   return {
-    name: 'tar',
+    name: shape.format,
     open(t, o) {
       const opts: ArchiveOptions = { ...o, openImage: (file, label) => image(file, label, opts) };
-      return openTarArchive(t, shape.compression, opts);
+      return openTarArchive(t, shape.compression, opts, shape.format);
     },
   };
 }

@@ -25,7 +25,7 @@ import { remoteInfo, remoteStats } from '../remote/files.js';
 import { RemoteSource } from '../remote/source.js';
 import { openTarArchive } from './archive.js';
 import { peekDecompressed, rangeStream, wholeFile } from './stream.js';
-import { isTarHeader } from './tar.js';
+import { archiveFormat, type ArchiveFormat } from './archive-format.js';
 
 /** What a refusal to start the appliance says: the remedy is the user's. */
 const NEEDS_APPLIANCE = 'needs the appliance: download it';
@@ -61,8 +61,8 @@ async function openRemote(url: string, o: OpenOptions): Promise<OpenedImage> {
   const info = await remoteInfo(url, o.signal);
   o.verbose?.(`remote: ${info.size ?? 'unknown'} bytes, ${info.ranges ? 'range requests' : 'no range requests (read as a stream)'}, ETag ${info.validator.etag ?? 'none'}`);
   const images = remoteImageBackend();
-  const archive = (compression: Parameters<typeof openTarArchive>[1]) =>
-    openTarArchive(url, compression, { ...o, openImage: (file, label) => images.open(file, { ...o, verbose: o.verbose && ((m) => o.verbose!(`${label}: ${m}`)) }) });
+  const archive = (compression: Parameters<typeof openTarArchive>[1], format: ArchiveFormat) =>
+    openTarArchive(url, compression, { ...o, openImage: (file, label) => images.open(file, { ...o, verbose: o.verbose && ((m) => o.verbose!(`${label}: ${m}`)) }) }, format);
   const done = (image: OpenedImage): OpenedImage => {
     const close = image.close.bind(image);
     return {
@@ -81,7 +81,8 @@ async function openRemote(url: string, o: OpenOptions): Promise<OpenedImage> {
       compression === 'bzip2'
         ? await peekDecompressed(range, compression, 512)
         : await decompressHead(compression, info.head, 512).catch(() => Buffer.alloc(0));
-    if (isTarHeader(head)) return done(await archive(compression));
+    const format = archiveFormat(head);
+    if (format) return done(await archive(compression, format));
     // A compressed image: decompressed as it streams in, to a sparse temp file (the target's write cap), then read
     // natively like a local one.
     const d = await decompressToTemp(url, compression, { input: rangeStream(range), signal: o.signal, maxWrite: o.maxDecompressedBytes });
@@ -95,7 +96,8 @@ async function openRemote(url: string, o: OpenOptions): Promise<OpenedImage> {
       throw err instanceof TargetError ? new TargetError(`inside the ${compression} stream: ${err.message}`) : err;
     }
   }
-  if (isTarHeader(info.head)) return done(await archive(null));
+  const format = archiveFormat(info.head);
+  if (format) return done(await archive(null, format));
   const fmt = detectBuffer(info.head, info.tail ?? undefined);
   if (!fmt || fmt.kind !== 'image') throw unrecognised(info.head);
   if (!info.ranges || info.size === null) {
