@@ -213,6 +213,7 @@ export const CASES = {
   // One budget per target: time, memory and disk shared by everything the target opens.
   'pax-globals': (dir) => ({ file: emitted('pax-globals', path.join(dir, 'globals.tar.zst'), 'zstd -q -c'), expect: 3, reason: /memory budget/ }),
   'deep-links': (dir) => ({ file: deepLinks(dir), expect: 3, reason: /deeper than 4096 bytes/ }),
+  'cpio-waiting-links': (dir) => ({ file: cpioWaitingLinks(dir, 20_000), expect: 3, reason: /memory budget/ }),
   'ten-images': (dir) => {
     const fs = path.join(dir, 'head.ext2');
     run('mke2fs', ['-q', '-F', '-t', 'ext2', fs, '1M']);
@@ -226,6 +227,27 @@ export const CASES = {
   'impossible-times': (dir) => ({ file: impossibleTimes(dir), expect: 0, reason: /./ }),
   'huge-sparse': (dir) => ({ file: hugeSparse(dir), expect: 3, reason: /larger than the 16 TiB/ }),
 };
+
+/**
+ * A newc cpio (the initramfs format) of `n` files that each claim a second link and carry no data: a reader holds each
+ * until the link with the data comes, which never does (cpio itself cannot be made to write this).
+ */
+function cpioWaitingLinks(dir, n) {
+  const hex = (v) => v.toString(16).padStart(8, '0');
+  const entry = (name, mode, nlink, ino, data = Buffer.alloc(0)) => {
+    const nameBuf = Buffer.from(`${name}\0`);
+    const fields = [ino, mode, 0, 0, nlink, 0, data.length, 0, 0, 0, 0, nameBuf.length, 0];
+    const head = Buffer.from(`070701${fields.map(hex).join('')}`, 'latin1');
+    const pad = (k) => Buffer.alloc((4 - (k % 4)) % 4);
+    return Buffer.concat([head, nameBuf, pad(head.length + nameBuf.length), data, pad(data.length)]);
+  };
+  const parts = [entry('etc', 0o40755, 2, 1), entry('etc/hostname', 0o100644, 1, 2, Buffer.from('image\n'))];
+  for (let i = 0; i < n; i++) parts.push(entry(`etc/link-${i}`, 0o100644, 2, 100 + i));
+  parts.push(entry('TRAILER!!!', 0, 1, 0));
+  const file = path.join(dir, 'waiting-links.cpio');
+  writeFileSync(file, Buffer.concat(parts));
+  return file;
+}
 
 // ---- a small tar writer, for the shapes tar itself will not write (6,000 PAX global headers, 40k-deep link chains,
 // impossible times, a sparse member of 2^50 bytes). Members are emitted on stdout by `node hostile.mjs --emit NAME`

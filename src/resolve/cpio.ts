@@ -25,6 +25,9 @@ const CPIO_MAGIC = ['070701', '070702', '070707'];
 
 type Format = 'newc' | 'crc' | 'odc' | 'bin-le' | 'bin-be';
 
+/** What an entry waiting for its data holds, roughly, in bytes (the object and its name). */
+const waitBytes = (e: TarEntry) => 160 + 2 * e.name.length;
+
 const S_IFMT = 0o170000;
 const TYPES = new Map<number, EntryType>([
   [0o140000, 'socket'],
@@ -217,7 +220,8 @@ export async function walkCpio(src: AsyncIterable<Buffer>, opts: TarWalkOptions)
           else {
             const list = waiting.get(links) ?? [];
             if (list.length === 0) waiting.set(links, list);
-            if (list.length >= 1 << 16) throw new TargetError(`corrupt cpio archive: more than ${1 << 16} links to one file`);
+            // What waits is held here until its data comes: charged to the target's memory like the tree's entries.
+            budget?.chargeMemory(waitBytes(entry), 'cpio hard links waiting for their data');
             list.push(entry);
           }
           continue;
@@ -240,8 +244,10 @@ export async function walkCpio(src: AsyncIterable<Buffer>, opts: TarWalkOptions)
         await skipPad();
         if (links !== null) {
           holder.set(links, name);
-          for (const w of waiting.get(links) ?? []) await emit({ ...w, type: 'hardlink', linkname: name });
+          const list = waiting.get(links) ?? [];
           waiting.delete(links);
+          for (const w of list) budget?.releaseMemory(waitBytes(w));
+          for (const w of list) await emit({ ...w, type: 'hardlink', linkname: name });
         }
       }
       // After a trailer: zeros, then another archive (a concatenated initramfs), or the end.
@@ -262,13 +268,16 @@ export async function walkCpio(src: AsyncIterable<Buffer>, opts: TarWalkOptions)
       break;
     }
     // Links whose data never came: empty files, as the kernel leaves them.
-    for (const list of waiting.values()) {
+    for (const [key, list] of [...waiting]) {
+      waiting.delete(key);
+      for (const w of list) budget?.releaseMemory(waitBytes(w));
       const [first, ...rest] = list;
       await emit(first!);
       for (const w of rest) await emit({ ...w, type: 'hardlink', linkname: first!.name });
     }
   } finally {
     await pull.close();
+    for (const list of waiting.values()) for (const w of list) budget?.releaseMemory(waitBytes(w));
   }
   return { entries, bytes: pull.pos, problems };
 }

@@ -17,6 +17,7 @@ requireTools('zstd', 'xz', 'gzip', 'xorriso', 'mke2fs', 'tar', '/usr/bin/time');
 const cases = hostileCases([
   'pax-globals',
   'deep-links',
+  'cpio-waiting-links',
   'iso-overlap',
   'ten-images',
   'nested-zero-bomb',
@@ -50,6 +51,14 @@ describe('one memory budget per target', () => {
       const m = record(`${sample} HOSTLEAK_MEMORY=4000`, runMeasured(['scan', path.join(SAMPLES, sample)], { env: { HOSTLEAK_MEMORY: '4000' } }));
       ended(m, /memory budget of 4 KiB is spent \((entries listed|archive entries)/);
     }
+  });
+  it('cpio files whose other link with the data never comes: what waits for it is charged to the memory budget', () => {
+    const m = record('cpio-waiting-links HOSTLEAK_MEMORY=1000000', runMeasured(['scan', cases['cpio-waiting-links']!.file], { env: { HOSTLEAK_MEMORY: '1000000' } }));
+    ended(m, /memory budget of \d+ KiB is spent \(cpio hard links waiting for their data/);
+    // Within the default budget the same archive is audited: the links are empty files.
+    const whole = scan('cpio-waiting-links', '--format', 'json');
+    expect(whole.status).toBe(0);
+    expect(JSON.parse(whole.stdout).targets[0].status).toBe('ok');
   });
   it('directories 40k deep through chained links: the members past PATH_MAX are named, the rest audited', () => {
     const m = scan('deep-links', '--timeout', '10', '--format', 'json');
