@@ -8,13 +8,14 @@
 //   .tar      GNU tar (--sort=name --numeric-owner --format=gnu)
 //   .tar.gz   gzip -6, .tar.zst zstd -3, .tar.xz xz -6 (single-threaded), all of that .tar
 //   OCI       umoci (init, new, unpack, repack: one gzip layer) then `skopeo copy oci:... oci-archive:`
+//   .cpio     GNU cpio -H newc (names sorted), and .cpio.zst (zstd -3) of it, as an initramfs is packed
 //   ext4      mke2fs -d: the same root as a filesystem, the audit's own work without an archive around it
 // and measured, best of N interleaved runs (CPU = user+sys of the process and its children, GNU time):
 //   hostleak  `hostleak scan --format json FILE` (all rules)
 //   bare      the decompression alone: `gzip -dc`, `zstd -dc`, `xz -dc` of the file, `cat` of the plain tar, `gzip -dc`
 //             of the OCI archive's layer blob
 //   tool      the format's own listing: `tar -tvf` (GNU tar decompressing through the same tool), for OCI `tar -tvzf`
-//             of the layer
+//             of the layer, for cpio `cpio -itv` (after `zstd -dc`)
 // and prints hostleak/bare, hostleak/tool and hostleak/ext4 audit, plus the passes over the decompressed stream the
 // audit took (`--verbose`).
 //   node bench/archives.mjs [--runs 3]          HOSTLEAK_BENCH_ARCHIVE_ROOTS=tree,minbase  (roots to run)
@@ -88,6 +89,9 @@ function pack(r, root) {
   // The layer: the layout's largest blob.
   const blobs = path.join(layout, 'blobs', 'sha256');
   const layer = readdirSync(blobs).map((b) => path.join(blobs, b)).sort((a, b) => statSync(b).size - statSync(a).size)[0];
+  // cpio: newc as an initramfs is written (GNU cpio, names sorted), plain and zstd -3.
+  const cpio = cached(`${base}.cpio`, (o) => sh('cd "$0" && find . | LC_ALL=C sort | cpio -o -H newc --quiet > "$1"', root, o));
+  const cpioZst = cached(`${base}.cpio.zst`, (o) => sh('zstd -q -3 -T1 -c "$0" > "$1"', cpio, o));
   const du = Number(execFileSync('du', ['-sb', root]).toString().split('\t')[0]);
   const ext4 = cached(`${base}.ext4`, (o) => {
     const mib = Math.ceil((du * 1.6) / 2 ** 20) + 64;
@@ -102,6 +106,8 @@ function pack(r, root) {
       { label: '.tar.zst', file: zst, bare: to0('zstd -dc'), tool: to0('tar --zstd -tvf') },
       { label: '.tar.xz', file: xz, bare: to0('xz -dc'), tool: to0('tar -tvJf') },
       { label: 'OCI archive (umoci, gzip layer)', file: oci, bare: to0('gzip -dc'), bareOn: layer, tool: to0('tar -tvzf'), toolOn: layer },
+      { label: '.cpio (newc)', file: cpio, bare: to0('cat'), tool: ['sh', ['-c', 'cpio -itv --quiet < "$0" >/dev/null']] },
+      { label: '.cpio.zst (newc)', file: cpioZst, bare: to0('zstd -dc'), tool: ['sh', ['-c', 'zstd -dc "$0" | cpio -itv --quiet >/dev/null']] },
     ],
   };
 }
