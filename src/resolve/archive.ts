@@ -42,6 +42,9 @@ export interface ArchiveOptions extends OpenOptions {
   archiveDepth?: number;
 }
 
+/** Parts of one archive in compressions of their own (an initramfs: microcode, then the rest). */
+const MAX_PARTS = 8;
+
 /** How deep archives in archives are opened: the initrd (a compressed cpio) of a kexec tarball is one level. */
 const MAX_ARCHIVE_DEPTH = 2;
 
@@ -173,12 +176,16 @@ export async function openTarArchive(target: string, compression: TarSource['com
   let tmp: { dir: string; cleanup: () => void } | null = null;
   const tmpDirOf = () => (tmp ??= tempDir()).dir;
   const started = Date.now();
+  // An initramfs may be an uncompressed cpio (early microcode) and then a compressed one, to the end of the file:
+  // each part is a source of its own, its members placed in the one tree (later parts over earlier ones).
+  const sources = [src];
   let listed: TarWalkResult;
   try {
-    listed = await walk(src.open({ signal: opts.signal }), {
+    const walkPart = (part: TarSource, layer: number) => walk(part.open({ signal: opts.signal }), {
       signal: opts.signal,
+      segments: format === 'cpio' && compression === null && !range.sequential,
       onEntry(e) {
-        const placed = tree.apply(e, 0, { whiteouts: false });
+        const placed = tree.apply(e, layer, { whiteouts: false });
         if (e.type !== 'file') return null;
         const depth = memberDepth(e.name);
         // What a container image's manifests name (manifest.json, <id>/layer.tar, blobs/sha256/<hex>) is at most three
@@ -196,6 +203,19 @@ export async function openTarArchive(target: string, compression: TarSource['com
         return teeSinks(sinks);
       },
     });
+    listed = await walkPart(src, 0);
+    while (listed.next) {
+      const { offset, compression: next } = listed.next;
+      if (sources.length >= MAX_PARTS) {
+        listed.problems.push(`more than ${MAX_PARTS} parts in the ${format} archive: what follows byte ${offset} was not read`);
+        break;
+      }
+      opts.verbose?.(`${format}: a ${next}-compressed part from byte ${offset}`);
+      const part = tarSource({ file: range.file, start: range.start + offset, length: range.length - offset }, next);
+      sources.push(part);
+      const more = await walkPart(part, sources.length - 1);
+      listed = { entries: listed.entries + more.entries, bytes: offset + more.bytes, problems: [...listed.problems, ...more.problems], next: more.next };
+    }
     heads.settle();
     for (const c of catchers) await c.finish();
   } catch (err) {
@@ -222,11 +242,11 @@ export async function openTarArchive(target: string, compression: TarSource['com
       backend: format,
       filesystems: [{ device: format, type: format, label: null, mountpoint: '/' }],
       // Members a later member of the same name replaced still ship in the archive: the secret rules read them too.
-      roots: [treeRoot({ prefix: null, inventory, refOf, sources: [src], store, notAnImage: (r) => heads.notAnImage(r) }), ...hiddenRoots(hidden, () => format, tree.placeOf, [src], store)],
+      roots: [treeRoot({ prefix: null, inventory, refOf, sources, store, notAnImage: (r) => heads.notAnImage(r) }), ...hiddenRoots(hidden, () => format, tree.placeOf, sources, store)],
       problems: [...tree.problems, ...listed.problems],
       async close() {
         await store.close();
-        opts.verbose?.(`${format}: ${describeReads(store, [src])}`);
+        opts.verbose?.(`${format}: ${describeReads(store, sources)}`);
       },
     };
   }

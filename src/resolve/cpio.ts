@@ -158,6 +158,7 @@ export async function walkCpio(src: AsyncIterable<Buffer>, opts: TarWalkOptions)
   // newc files of several links: the names seen without data, by device and inode, and the name that got the data.
   const waiting = new Map<string, TarEntry[]>();
   const holder = new Map<string, string>();
+  let next: TarWalkResult['next'];
   const emit = async (e: TarEntry): Promise<Sink | null> => {
     entries++;
     const given = opts.onEntry(e);
@@ -251,15 +252,19 @@ export async function walkCpio(src: AsyncIterable<Buffer>, opts: TarWalkOptions)
         }
       }
       // After a trailer: zeros, then another archive (a concatenated initramfs), or the end.
-      const next = await pull.skipZeros(MAX_TRAILER);
-      if (next === 'end') break;
-      if (next === 'limit') {
+      const after = await pull.skipZeros(MAX_TRAILER);
+      if (after === 'end') break;
+      if (after === 'limit') {
         problems.push(`more than ${MAX_TRAILER / (1024 * 1024)} MiB of zeros after the cpio archive (byte ${pull.pos}): the rest was not read`);
         break;
       }
       const peek = await pull.peek(6);
       if (binFormat(peek) || CPIO_MAGIC.includes(peek.toString('latin1', 0, 6))) continue;
       const compressed = compressionOf(await pull.peek(16));
+      if (compressed && opts.segments) {
+        next = { offset: pull.pos, compression: compressed };
+        break;
+      }
       problems.push(
         compressed
           ? `a ${compressed}-compressed archive follows the cpio archive at byte ${pull.pos} (an initramfs of several parts): it was not read`
@@ -279,5 +284,5 @@ export async function walkCpio(src: AsyncIterable<Buffer>, opts: TarWalkOptions)
     await pull.close();
     for (const list of waiting.values()) for (const w of list) budget?.releaseMemory(waitBytes(w));
   }
-  return { entries, bytes: pull.pos, problems };
+  return { entries, bytes: pull.pos, problems, ...(next ? { next } : {}) };
 }

@@ -16,6 +16,7 @@ import { TargetError } from '../errors.js';
 import { currentBudget } from '../budget.js';
 import { firstNonZero, isZero } from '../arrays.js';
 import type { EntryType } from '../types.js';
+import type { Compression } from '../image/detect.js';
 
 const BLOCK = 512;
 /** Upper bounds for metadata members: a long name or a PAX header bigger than this is hostile. */
@@ -370,6 +371,8 @@ export interface TarWalkOptions {
   drain?: boolean;
   /** The target's deadline: stop between members once it fires. */
   signal?: AbortSignal;
+  /** cpio: stop where an archive in a compression of its own follows, and say where (TarWalkResult.next). */
+  segments?: boolean;
 }
 
 export interface TarWalkResult {
@@ -377,6 +380,11 @@ export interface TarWalkResult {
   bytes: number;
   /** What the archive holds that cannot be read completely from it alone (a file continued from another volume). */
   problems: string[];
+  /**
+   * An archive in a compression of its own follows at this byte of the stream (an initramfs whose uncompressed
+   * microcode archive comes first): only when the walk was asked to stop there (cpio's `segments`).
+   */
+  next?: { offset: number; compression: Compression };
 }
 
 /** Read every member of a tar stream. Throws TargetError on a damaged, hostile or truncated archive. */
