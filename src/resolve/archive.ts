@@ -181,9 +181,11 @@ export async function openTarArchive(target: string, compression: TarSource['com
   const sources = [src];
   let listed: TarWalkResult;
   try {
+    // Only the plain first part can end where a compressed one starts: a byte offset inside a decompressed part is
+    // no place in the file (a compressed part's own compressed tail is named as not read).
     const walkPart = (part: TarSource, layer: number) => walk(part.open({ signal: opts.signal }), {
       signal: opts.signal,
-      segments: format === 'cpio' && compression === null && !range.sequential,
+      segments: format === 'cpio' && layer === 0 && compression === null && !range.sequential,
       onEntry(e) {
         const placed = tree.apply(e, layer, { whiteouts: false });
         if (e.type !== 'file') return null;

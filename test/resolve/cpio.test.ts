@@ -133,6 +133,14 @@ describe('cpio archives', () => {
     writeFileSync(nested, execFileSync('zstd', ['-q', '-c'], { input: Buffer.concat([first, sh('find . | cpio -o -H newc --quiet | gzip -c', tree)]) }));
     const n = audit(nested);
     expect({ status: n.status, state: n.target.status }).toEqual({ status: 3, state: 'failed' });
+    // The same after a plain first part: the compressed part is read, what its stream hides after it is named.
+    const mixed = path.join(tmp, 'initrd.mixed');
+    const main = sh('find . | cpio -o -H newc --quiet', tree);
+    writeFileSync(mixed, Buffer.concat([first, execFileSync('zstd', ['-q', '-c'], { input: Buffer.concat([main, sh('find . | cpio -o -H newc --quiet | gzip -c', early)]) })]));
+    const m = audit(mixed);
+    expect({ status: m.status, state: m.target.status }).toEqual({ status: 3, state: 'partial' });
+    expect(m.target.findings.map((f) => f.fingerprint).sort()).toEqual(reference.findings);
+    expect(m.target.error).toContain(`a gzip-compressed archive follows the cpio archive at byte ${main.length} (an initramfs of several parts): it was not read`);
     expect(n.target.error).toContain(`a gzip-compressed archive follows the cpio archive at byte ${first.length} (an initramfs of several parts): it was not read`);
   });
 
