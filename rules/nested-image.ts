@@ -9,7 +9,7 @@ export default defineRule({
     id: 'nested-image',
     severity: 'warning',
     tags: ['coverage'],
-    description: 'A file inside the image is itself a disk or filesystem image, whose contents were not audited',
+    description: 'A file inside the image is itself a disk or filesystem image, or an initramfs, whose contents were not audited',
     remediation:
       'hostleak audits every image found inside an image as a root of its own (findings read `/path/to/file.img:/etc/...`); ' +
       'this one was not: `--no-nested` was given, or it could not be opened or sits too deep (the target is then partial ' +

@@ -190,12 +190,22 @@ async function auditTarget(target: string, opts: ScanOptions & TargetSlots): Pro
       // with --allow-backing-file (foundImageBackend).
       if (opts.nested !== false) {
         const images = isRemoteTarget(target) ? (await import('./resolve/remote.js')).remoteImageBackend() : foundImageBackend(opts);
+        const openImage = (file: string, label: string) =>
+          images.open(file, {
+            verbose: verbose && ((msg: string) => verbose(`${target}: ${label}: ${msg}`)),
+            signal: deadline.signal,
+            deadline,
+            maxDecompressedBytes: opts.maxDecompressedBytes,
+          });
         const n = await raceDeadline(
           withNestedRoots(image, {
             verbose: verbose && ((msg: string) => verbose(`${target}: ${msg}`)),
-            openImage: (file, label) =>
-              images.open(file, {
-                verbose: verbose && ((msg: string) => verbose(`${target}: ${label}: ${msg}`)),
+            openImage,
+            // An initramfs inside the image is read as the archive it is (the archive code loads only for one).
+            openArchive: async (file, label) =>
+              (await import('./resolve/archive.js')).openArchiveFile(file, label, {
+                openImage,
+                verbose: verbose && ((msg: string) => verbose(`${target}: ${msg}`)),
                 signal: deadline.signal,
                 deadline,
                 maxDecompressedBytes: opts.maxDecompressedBytes,

@@ -53,10 +53,18 @@ const MAX_ARCHIVE_DEPTH = 2;
  * anything else with the image backends.
  */
 async function openMember(file: string, label: string, opts: ArchiveOptions): Promise<OpenedImage> {
+  return (await openArchiveFile(file, label, opts)) ?? opts.openImage(file, label);
+}
+
+/**
+ * A file copied out of an archive or an image, opened as the archive it is (tar or cpio, compressed or not), or null
+ * when it is none (an image: the caller opens it).
+ */
+export async function openArchiveFile(file: string, label: string, opts: ArchiveOptions): Promise<OpenedImage | null> {
   const { size } = await fsp.stat(file);
   const { head, compression } = await sniffRange({ file, start: 0, length: size }, HEAD);
   const format = archiveFormat(head);
-  if (!format) return opts.openImage(file, label);
+  if (!format) return null;
   const depth = (opts.archiveDepth ?? 0) + 1;
   if (depth > MAX_ARCHIVE_DEPTH) throw new TargetError(`${label}: a ${format} archive inside ${depth} archives is not opened`);
   const verbose = opts.verbose && ((m: string) => opts.verbose!(`${label}: ${m}`));

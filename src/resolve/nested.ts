@@ -2,7 +2,8 @@
  * Filesystems inside filesystems.
  *
  * - The NixOS installer ISO is assembled as it boots by the native backend (src/backends/native/nixos-iso.ts).
- * - Any other file of an image that is itself a disk or filesystem image is found by its magic bytes
+ * - Any other file of an image that is itself a disk or filesystem image, or an initramfs (cpio, compressed or not), is
+ *   found by its magic bytes
  *   (nestedImages: image-like names of any size, and every big file outside /nix/store) and audited as its own
  *   root, named `<path of the file>:/...`: mapped in place when the backend can map files (native), else copied out
  *   to a temporary file (up to a size bound); images inside those too, a few levels down. With `--no-nested` the
@@ -18,6 +19,7 @@ import { inReadOrder, UnreadFiles } from '../engine/runtime/imagefs.js';
 import { redactTokens } from '../engine/kit/secrets.js';
 import { listNativeFilesystems } from '../backends/native/index.js';
 import { detectBuffer, type DetectedFormat } from '../image/detect.js';
+import { isCpioHeader } from './cpio.js';
 import type { Inventory } from '../inventory.js';
 import type { Entry, FileContent, ImageRoot, RandomAccess } from '../types.js';
 import { tempDir } from '../image/tmp.js';
@@ -28,6 +30,11 @@ export const NESTED_RULE = 'nested-image';
 export const NESTED_HEAD = 0x10100;
 /** Names that say "image", compressed or not. */
 const IMAGE_NAME = /\.(img|raw|iso|qcow2?|vmdk|vhdx?|vdi|squashfs|sqsh|sfs|erofs|ext[234]|fat|vfat|btrfs|xfs)(\.(gz|xz|zst|bz2))?$/i;
+/**
+ * Names of initramfs images: /boot/initrd.img-6.1.0-18-amd64, NixOS' <hash>-initrd-linux-6.6-initrd(.efi). Outside
+ * /nix/store (the copy the boot loader loads; the store's is the same file).
+ */
+const INITRD_NAME = /(^|\/)[^/]*(initrd|initramfs)[^/]*$/i;
 /** Files at least this big are checked whatever their name (outside /nix/store, where packages keep big blobs). */
 const BIG = 32 * 1024;
 /** Upper bound on files whose first bytes are read. */
@@ -39,7 +46,7 @@ const inStore = (p: string) => p === '/nix/store' || p.startsWith('/nix/store/')
 
 /** Whether a regular file of `size` bytes at `path` is one nestedCandidates may choose (its path and size alone). */
 export function mayBeNested(path: string, size: number): boolean {
-  return size >= 2048 && (IMAGE_NAME.test(path) || (size >= BIG && !inStore(path)));
+  return size >= 2048 && (IMAGE_NAME.test(path) || ((size >= BIG || INITRD_NAME.test(path)) && !inStore(path)));
 }
 
 /**
@@ -51,7 +58,7 @@ export function nestedCandidates(inv: Inventory, keep?: (e: Entry) => boolean): 
   const big: Entry[] = [];
   for (const e of inv.unordered({ types: ['file'], minSize: 2048 })) {
     if (keep && !keep(e)) continue;
-    if (IMAGE_NAME.test(e.path)) named.push(e);
+    if (IMAGE_NAME.test(e.path) || (INITRD_NAME.test(e.path) && !inStore(e.path))) named.push(e);
     else if (e.size >= BIG && !inStore(e.path)) big.push(e);
   }
   const byPath = (a: Entry, b: Entry) => (a.path < b.path ? -1 : 1);
@@ -67,13 +74,19 @@ export interface NestedImage {
   raw: boolean;
 }
 
+/** What nestedHead finds: an image, a compressed file (an image or an initramfs inside), or a cpio archive. */
+export type NestedFormat = DetectedFormat | { kind: 'archive'; description: string };
+
 /**
  * What image a file at `path` whose first bytes are `head` is, when it is one nestedImages reports (a compressed
- * file only when its name says image: .img.zst, not a .gz log); null otherwise.
+ * file only when its name says image or initramfs: .img.zst, initrd.img-6.1, not a .gz log), or a cpio archive (an
+ * initramfs, whose contents ship with the image as much as its filesystem's do); null otherwise.
  */
-export function nestedHead(path: string, head: Buffer): DetectedFormat | null {
+export function nestedHead(path: string, head: Buffer): NestedFormat | null {
   const d = detectBuffer(head);
-  return d !== null && !(d.kind === 'compressed' && !IMAGE_NAME.test(path)) ? d : null;
+  if (d?.kind === 'compressed') return IMAGE_NAME.test(path) || INITRD_NAME.test(path) ? d : null;
+  if (d) return d;
+  return isCpioHeader(head) ? { kind: 'archive', description: 'cpio archive' } : null;
 }
 
 /**
@@ -117,7 +130,7 @@ export class HeadJudge<K> {
 
 /** Whether a file's first bytes may make it a nested image (the test a content pass can make on the way). */
 export function mayBeImage(head: Buffer): boolean {
-  return detectBuffer(head) !== null;
+  return detectBuffer(head) !== null || isCpioHeader(head);
 }
 
 /**
@@ -157,6 +170,8 @@ export interface NestedOptions {
   verbose?: (msg: string) => void;
   /** Open an image file with the image backends (for images copied out). */
   openImage(file: string, label: string): Promise<OpenedImage>;
+  /** Open a file copied out as the archive it is (an initramfs: src/resolve/archive.ts), null when it is none. */
+  openArchive?(file: string, label: string): Promise<OpenedImage | null>;
   /** The target's deadline: no nested image is opened once it fired. */
   signal?: AbortSignal;
   /** Most bytes all nested images of the target may copy out to temporary files (--max-decompressed). */
@@ -261,7 +276,8 @@ async function nestedLevel(image: OpenedImage, opts: NestedOptions, level: numbe
           } finally {
             budget.releaseMemory(n.entry.size);
           }
-          opened = await opts.openImage(file, label);
+          // An archive (an initramfs) is read as one, anything else with the image backends.
+          opened = (await opts.openArchive?.(file, label)) ?? (await opts.openImage(file, label));
         }
         // The images inside this one, one level down: their labels are this image's label plus theirs.
         const inner = await nestedLevel(opened, opts, level + 1, budget);

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { hostleak, SAMPLES } from '../helpers/cli.js';
 import { requireTools } from '../helpers/tools.js';
 
-requireTools('cpio', 'bsdtar', 'zstd', 'xz', 'gzip');
+requireTools('cpio', 'bsdtar', 'zstd', 'xz', 'gzip', 'mke2fs', 'ssh-keygen');
 
 const HOST = ['--host-user', 'bob', '--host-home', '/home/bob', '--host-name', 'bobs-laptop'];
 let tmp: string;
@@ -158,6 +158,40 @@ describe('cpio archives', () => {
     const t = audit(tail);
     expect({ status: t.status, state: t.target.status }).toEqual({ status: 3, state: 'partial' });
     expect(t.target.error).toContain(`data after the end of the cpio archive (byte ${whole.length}) is not part of it and was not audited`);
+  });
+
+  it('initramfs files inside an image or a rootfs tarball are audited as roots of their own (Debian and NixOS names)', () => {
+    // An initrd that ships the builder's SSH host key (what boot.initrd.secrets / initramfs hooks copy in).
+    const ird = path.join(tmp, 'ird');
+    mkdirSync(path.join(ird, 'etc/ssh'), { recursive: true });
+    mkdirSync(path.join(ird, 'bin'));
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'builder', '-f', path.join(ird, 'etc/ssh/ssh_host_ed25519_key')]);
+    writeFileSync(path.join(ird, 'init'), '#!/bin/sh\nexec /bin/sh\n');
+    writeFileSync(path.join(ird, 'bin/busybox'), Buffer.concat(Array.from({ length: 2000 }, (_, i) => createHash('sha256').update(`busybox ${i}`).digest())));
+    const early = path.join(tmp, 'ucode');
+    mkdirSync(path.join(early, 'kernel/x86/microcode'), { recursive: true });
+    writeFileSync(path.join(early, 'kernel/x86/microcode/AuthenticAMD.bin'), 'ucode\n'.repeat(8000));
+    const root = path.join(tmp, 'with-initrds');
+    mkdirSync(path.join(root, 'boot/EFI/nixos'), { recursive: true });
+    mkdirSync(path.join(root, 'etc'));
+    writeFileSync(path.join(root, 'etc/passwd'), 'root:x:0:0::/root:/bin/sh\n');
+    const debian = 'boot/initrd.img-6.1.0-18-amd64';
+    const nixos = 'boot/EFI/nixos/3v8kq2-initrd-linux-6.6.30-initrd.efi';
+    writeFileSync(path.join(root, debian), Buffer.concat([sh('find . | cpio -o -H newc --quiet', early), sh('find . | cpio -o -H newc --quiet | zstd -q -c', ird)]));
+    writeFileSync(path.join(root, nixos), sh('find . | cpio -o -H newc --quiet | zstd -q -c', ird));
+    const disk = path.join(tmp, 'with-initrds.ext4');
+    execFileSync('mke2fs', ['-q', '-t', 'ext4', '-d', root, disk, '16M']);
+    const tarball = path.join(tmp, 'with-initrds.tar.gz');
+    sh(`tar -czf '${tarball}' .`, root);
+    for (const [target, prefix] of [[disk, '/dev/sda:'], [tarball, '']] as const) {
+      const r = audit(target);
+      expect({ target, status: r.status, state: r.target.status }).toEqual({ target, status: 1, state: 'ok' });
+      const keys = r.target.findings.filter((f) => f.ruleId === 'baked-ssh-host-key').map((f) => f.path).sort();
+      expect(keys).toEqual([`${prefix}/${nixos}:/etc/ssh/ssh_host_ed25519_key`, `${prefix}/${debian}:/etc/ssh/ssh_host_ed25519_key`]);
+    }
+    // --no-nested: each is named as not audited.
+    const n = JSON.parse(hostleak(['scan', disk, '--no-nested', '--format', 'json']).stdout).targets[0] as Target;
+    expect(n.findings.filter((f) => f.ruleId === 'nested-image').map((f) => f.path).sort()).toEqual([`/dev/sda:/${nixos}`, `/dev/sda:/${debian}`]);
   });
 
   it("a kexec tarball: the initrd (zstd cpio) is read as a cpio, with the tree's findings", () => {
