@@ -20,6 +20,7 @@ import { redactTokens } from '../engine/kit/secrets.js';
 import { listNativeFilesystems } from '../backends/native/index.js';
 import { detectBuffer, type DetectedFormat } from '../image/detect.js';
 import { isCpioHeader } from './cpio.js';
+import { decompressHead } from '../image/codecs.js';
 import type { Inventory } from '../inventory.js';
 import type { Entry, FileContent, ImageRoot, RandomAccess } from '../types.js';
 import { tempDir } from '../image/tmp.js';
@@ -86,7 +87,18 @@ export function nestedHead(path: string, head: Buffer): NestedFormat | null {
   const d = detectBuffer(head);
   if (d?.kind === 'compressed') return IMAGE_NAME.test(path) || INITRD_NAME.test(path) ? d : null;
   if (d) return d;
-  return isCpioHeader(head) ? { kind: 'archive', description: 'cpio archive' } : null;
+  return INITRD_NAME.test(path) && isCpioHeader(head) ? { kind: 'archive', description: 'cpio archive' } : null;
+}
+
+/**
+ * Whether a compressed file that only its initramfs-like name made a candidate holds a cpio archive (its head
+ * decompressed): `update-initramfs.8.gz`, a man page, does not.
+ */
+async function compressedInitramfs(path: string, head: Buffer, d: NestedFormat): Promise<boolean> {
+  if (d.kind !== 'compressed' || IMAGE_NAME.test(path)) return true;
+  if (d.compression === 'bzip2') return false;
+  const inner = await decompressHead(d.compression, head, 512).catch(() => null);
+  return inner !== null && isCpioHeader(inner);
 }
 
 /**
@@ -155,7 +167,7 @@ export async function nestedImages(
     for (const e of chunk) {
       const head = heads.get(e.path);
       const d = head && nestedHead(e.path, head);
-      if (!d) continue;
+      if (!d || !(await compressedInitramfs(e.path, head, d))) continue;
       out.push({ entry: e, description: d.description, raw: d.kind === 'image' && d.container === 'raw' });
     }
   }
