@@ -91,14 +91,14 @@ export function nestedHead(path: string, head: Buffer): NestedFormat | null {
 }
 
 /**
- * Whether a compressed file that only its initramfs-like name made a candidate holds a cpio archive (its head
- * decompressed): `update-initramfs.8.gz`, a man page, does not.
+ * Whether a compressed file that only its initramfs-like name made a candidate may hold a cpio archive: its head
+ * decompressed is one, or the head is too short to tell (a first zstd block of incompressible firmware is larger
+ * than the head; opening it says what it is). `update-initramfs.8.gz`, a man page, decompresses to text: no.
  */
 async function compressedInitramfs(path: string, head: Buffer, d: NestedFormat): Promise<boolean> {
   if (d.kind !== 'compressed' || IMAGE_NAME.test(path)) return true;
-  if (d.compression === 'bzip2') return false;
-  const inner = await decompressHead(d.compression, head, 512).catch(() => null);
-  return inner !== null && isCpioHeader(inner);
+  const inner = d.compression === 'bzip2' ? null : await decompressHead(d.compression, head, 512).catch(() => null);
+  return inner === null || inner.length < 6 || isCpioHeader(inner);
 }
 
 /**
