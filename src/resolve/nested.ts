@@ -45,9 +45,12 @@ const MAX_COPY = 512 * 1024 * 1024;
 
 const inStore = (p: string) => p === '/nix/store' || p.startsWith('/nix/store/');
 
+/** A name that makes a file a candidate whatever its size: an image's, or an initramfs' outside the store. */
+const namedCandidate = (path: string) => IMAGE_NAME.test(path) || (INITRD_NAME.test(path) && !inStore(path));
+
 /** Whether a regular file of `size` bytes at `path` is one nestedCandidates may choose (its path and size alone). */
 export function mayBeNested(path: string, size: number): boolean {
-  return size >= 2048 && (IMAGE_NAME.test(path) || ((size >= BIG || INITRD_NAME.test(path)) && !inStore(path)));
+  return size >= 2048 && (namedCandidate(path) || (size >= BIG && !inStore(path)));
 }
 
 /**
@@ -59,7 +62,7 @@ export function nestedCandidates(inv: Inventory, keep?: (e: Entry) => boolean): 
   const big: Entry[] = [];
   for (const e of inv.unordered({ types: ['file'], minSize: 2048 })) {
     if (keep && !keep(e)) continue;
-    if (IMAGE_NAME.test(e.path) || (INITRD_NAME.test(e.path) && !inStore(e.path))) named.push(e);
+    if (namedCandidate(e.path)) named.push(e);
     else if (e.size >= BIG && !inStore(e.path)) big.push(e);
   }
   const byPath = (a: Entry, b: Entry) => (a.path < b.path ? -1 : 1);
