@@ -75,6 +75,12 @@ function encodeVarint(value: number): number[] {
 }
 
 const pad4 = (n: number) => (n + 3) & ~3;
+const u32 = (v: number) => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(v >>> 0);
+  return b;
+};
+const hex = (id: number) => `0x${id.toString(16).padStart(2, '0')}`;
 
 /**
  * The plan for `input`, a whole xz stream, when its first block runs filters before LZMA2; null when it does not (the
@@ -188,13 +194,6 @@ export function xzFilterPlan(input: Buffer): XzFilterPlan | null {
     },
   };
 }
-
-const u32 = (v: number) => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(v >>> 0);
-  return b;
-};
-const hex = (id: number) => `0x${id.toString(16).padStart(2, '0')}`;
 
 function checkOf(type: number, data: Buffer): Buffer {
   if (type === 0x01) return u32(crc32(data));
