@@ -88,7 +88,9 @@ export function unrecognised(head: Buffer): TargetError {
   if (other) {
     return new TargetError(`${other[0]}-compressed, which hostleak does not decompress: decompress it first (\`${other[1]} FILE > OUT\`) and audit that`);
   }
-  return new TargetError('unrecognised image format (no known partition table, filesystem or disk-image header)');
+  return new TargetError(
+    'unrecognised image format (no known partition table, filesystem, disk-image, archive or compression header): docs/targets.md lists what hostleak reads',
+  );
 }
 
 function at(buf: Buffer, off: number, magic: string | Buffer): boolean {
