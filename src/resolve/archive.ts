@@ -42,9 +42,6 @@ export interface ArchiveOptions extends OpenOptions {
   archiveDepth?: number;
 }
 
-/** Parts of one archive in compressions of their own (an initramfs: microcode, then the rest). */
-const MAX_PARTS = 8;
-
 /** How deep archives in archives are opened: the initrd (a compressed cpio) of a kexec tarball is one level. */
 const MAX_ARCHIVE_DEPTH = 2;
 
@@ -66,9 +63,11 @@ export async function openArchiveFile(file: string, label: string, opts: Archive
   const format = archiveFormat(head);
   if (!format) return null;
   const depth = (opts.archiveDepth ?? 0) + 1;
-  if (depth > MAX_ARCHIVE_DEPTH) throw new TargetError(`${label}: a ${format} archive inside ${depth} archives is not opened`);
+  if (depth > MAX_ARCHIVE_DEPTH) {
+    throw new TargetError(`${label}: a ${format} archive inside ${depth} archives is not opened: extract it and audit it as a target of its own`);
+  }
   const verbose = opts.verbose && ((m: string) => opts.verbose!(`${label}: ${m}`));
-  return openTarArchive(file, compression, { ...opts, archiveDepth: depth, verbose }, format);
+  return openStreamArchive(file, compression, { ...opts, archiveDepth: depth, verbose }, format);
 }
 
 /** How deep a member is kept by name for a container image's manifests to find (tarBlobs). */
@@ -172,7 +171,7 @@ class ImageCatcher {
  * A tar or cpio archive (`format`), compressed or not. Both are read member by member by their walker; what is built
  * from the members (a root tree, the images in it, a container image in a tar) is the same.
  */
-export async function openTarArchive(target: string, compression: TarSource['compression'], opts: ArchiveOptions, format: ArchiveFormat = 'tar'): Promise<OpenedImage> {
+export async function openStreamArchive(target: string, compression: TarSource['compression'], opts: ArchiveOptions, format: ArchiveFormat = 'tar'): Promise<OpenedImage> {
   const range = await wholeFile(target);
   const src = tarSource(range, compression);
   const walk = format === 'cpio' ? walkCpio : walkTar;
@@ -185,7 +184,7 @@ export async function openTarArchive(target: string, compression: TarSource['com
   const tmpDirOf = () => (tmp ??= tempDir()).dir;
   const started = Date.now();
   // An initramfs may be an uncompressed cpio (early microcode) and then a compressed one, to the end of the file:
-  // each part is a source of its own, its members placed in the one tree (later parts over earlier ones).
+  // each of the two parts is a source of its own, its members placed in the one tree (the second over the first).
   const sources = [src];
   let listed: TarWalkResult;
   try {
@@ -214,17 +213,14 @@ export async function openTarArchive(target: string, compression: TarSource['com
       },
     });
     listed = await walkPart(src, 0);
-    while (listed.next) {
+    if (listed.next) {
+      // The compressed rest runs to the end of the file: its decompressor reads all of it, so there is no third part.
       const { offset, compression: next } = listed.next;
-      if (sources.length >= MAX_PARTS) {
-        listed.problems.push(`more than ${MAX_PARTS} parts in the ${format} archive: what follows byte ${offset} was not read`);
-        break;
-      }
       opts.verbose?.(`${format}: a ${next}-compressed part from byte ${offset}`);
       const part = tarSource({ file: range.file, start: range.start + offset, length: range.length - offset }, next);
       sources.push(part);
-      const more = await walkPart(part, sources.length - 1);
-      listed = { entries: listed.entries + more.entries, bytes: offset + more.bytes, problems: [...listed.problems, ...more.problems], next: more.next };
+      const more = await walkPart(part, 1);
+      listed = { entries: listed.entries + more.entries, bytes: offset + more.bytes, problems: [...listed.problems, ...more.problems] };
     }
     heads.settle();
     for (const c of catchers) await c.finish();

@@ -28,8 +28,8 @@ import { pushAll } from '../arrays.js';
 
 const HEAD = 0x10100;
 
-/** `tar`: an archive read as a stream, tar or cpio (src/resolve/archive.ts). */
-export type FileShape = { kind: 'tar'; compression: Compression | null; format: ArchiveFormat } | { kind: 'image' } | { kind: 'unknown' };
+/** `archive`: an archive read as a stream, tar or cpio (src/resolve/archive.ts). */
+export type FileShape = { kind: 'archive'; compression: Compression | null; format: ArchiveFormat } | { kind: 'image' } | { kind: 'unknown' };
 
 /** Files sniffed in this process, by identity (a store audit classifies a folder, then audits its products). */
 const sniffed = new Map<string, FileShape>();
@@ -50,7 +50,7 @@ export async function sniffFile(file: string): Promise<FileShape> {
   const [{ sniffRange }, { archiveFormat }] = await Promise.all([import('./stream.js'), import('./archive-format.js')]);
   const { head, compression } = await sniffRange({ file, start: 0, length: st.size }, HEAD);
   const format = archiveFormat(head);
-  const shape: FileShape = format ? { kind: 'tar', compression, format } : detectBuffer(head)?.kind === 'image' ? { kind: 'image' } : { kind: 'unknown' };
+  const shape: FileShape = format ? { kind: 'archive', compression, format } : detectBuffer(head)?.kind === 'image' ? { kind: 'image' } : { kind: 'unknown' };
   if (sniffed.size >= MAX_SNIFFED) sniffed.clear();
   sniffed.set(key, shape);
   return shape;
@@ -241,13 +241,13 @@ export async function resolveBackend(target: string, dirBackend: Backend, image:
   }
   if (!st.isFile()) return null;
   const shape = await sniffFile(target);
-  if (shape.kind !== 'tar') return null;
-  const { openTarArchive } = await import('./archive.js');
+  if (shape.kind !== 'archive') return null;
+  const { openStreamArchive } = await import('./archive.js');
   return {
     name: shape.format,
     open(t, o) {
       const opts: ArchiveOptions = { ...o, openImage: (file, label) => image(file, label, opts) };
-      return openTarArchive(t, shape.compression, opts, shape.format);
+      return openStreamArchive(t, shape.compression, opts, shape.format);
     },
   };
 }

@@ -23,7 +23,7 @@ import { withPreparedImage } from '../image/prepare.js';
 import { currentReadLog } from '../image/readlog.js';
 import { remoteInfo, remoteStats } from '../remote/files.js';
 import { RemoteSource } from '../remote/source.js';
-import { openTarArchive } from './archive.js';
+import { openStreamArchive } from './archive.js';
 import { peekDecompressed, rangeStream, wholeFile } from './stream.js';
 import { archiveFormat, type ArchiveFormat } from './archive-format.js';
 
@@ -61,8 +61,8 @@ async function openRemote(url: string, o: OpenOptions): Promise<OpenedImage> {
   const info = await remoteInfo(url, o.signal);
   o.verbose?.(`remote: ${info.size ?? 'unknown'} bytes, ${info.ranges ? 'range requests' : 'no range requests (read as a stream)'}, ETag ${info.validator.etag ?? 'none'}`);
   const images = remoteImageBackend();
-  const archive = (compression: Parameters<typeof openTarArchive>[1], format: ArchiveFormat) =>
-    openTarArchive(url, compression, { ...o, openImage: (file, label) => images.open(file, { ...o, verbose: o.verbose && ((m) => o.verbose!(`${label}: ${m}`)) }) }, format);
+  const archive = (compression: Parameters<typeof openStreamArchive>[1], format: ArchiveFormat) =>
+    openStreamArchive(url, compression, { ...o, openImage: (file, label) => images.open(file, { ...o, verbose: o.verbose && ((m) => o.verbose!(`${label}: ${m}`)) }) }, format);
   const done = (image: OpenedImage): OpenedImage => {
     const close = image.close.bind(image);
     return {
